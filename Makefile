@@ -1,0 +1,33 @@
+# Every target creates .venv when it is missing. TORCH picks the torch build: the default
+# matches a CPU wheel; set TORCH='torch' (or another pin) to let pip choose.
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := $(VENV)/constraints.txt
+
+.PHONY: venv demo test lint bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	# Pin whatever torch was installed so later installs never swap it for another build.
+	$(BIN)/python -c "import torch; print('torch==' + torch.__version__)" > $(CONSTRAINTS)
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[dev]"
+	touch $@
+
+demo: venv
+	$(BIN)/lamina demo
+
+test: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python bench/adult.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,207 @@
+"""fit() and load(): the flow read → schema → checks → split → features → network → training → Model,
+and the run folder that records it (config.yaml, model/, checkpoints/, history.csv, metrics.json,
+checks.json, test_predictions.csv, report.html)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lamina.config import Config, parse_duration
+from lamina.data.checks import Finding, has_errors, run_checks
+from lamina.data.read import read_table
+from lamina.data.schema import infer_schema
+from lamina.data.split import split_rows
+from lamina.errors import LaminaError
+from lamina.features.pipeline import FeaturePipeline
+from lamina.features.target import TargetEncoder
+from lamina.model import Model
+from lamina.nets.build import build_network
+from lamina.training.batches import TensorBatches
+from lamina.training.trainer import Trainer, resolve_device
+
+CONFIG_FILE = "config.yaml"
+MIN_BATCH, MAX_BATCH = 16, 1024  # bounds of the automatic batch size (rows)
+ROWS_PER_BATCH_STEP = 100  # auto batch size ≈ training rows / this, rounded to a power of two
+
+
+def load(directory) -> Model:
+    return Model.load(directory)
+
+
+def resolve_config(config=None, **overrides) -> Config:
+    if config is None:
+        base = Config()
+    elif isinstance(config, Config):
+        base = config
+    elif isinstance(config, dict):
+        base = Config.from_dict(config)
+    else:
+        base = Config.from_file(config)
+    return base.with_overrides(**overrides)
+
+
+def fit(data, target: str | None = None, *, test=None, config=None, out=None, progress: bool = True,
+        **overrides) -> Model:
+    """Train a model on a table (path or DataFrame) to predict `target`.
+
+    `overrides` are config settings by name (epochs=5, width=128, ...). With `out`, a run folder is
+    written there (checkpoints included, so `resume_run(out)` can continue after an interruption).
+    """
+    path = str(Path(data).resolve()) if isinstance(data, (str, Path)) else None
+    test_path = str(Path(test).resolve()) if isinstance(test, (str, Path)) else None
+    config = resolve_config(config, target=target, path=path, test=test_path, **overrides)
+    frame = read_table(data, "training data")
+    test_frame = read_table(test, "test data") if test is not None else None
+    return _train(config, frame, test_frame, Path(out) if out else None, resume=False, progress=progress)
+
+
+def resume_run(run_dir, progress: bool = True) -> Model:
+    """Continue an interrupted run from its last checkpoint; ends where an uninterrupted run would."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).exists():
+        raise LaminaError(f"{run_dir} is not a run folder ({CONFIG_FILE} not found). Give the --out folder of a run.")
+    config = Config.from_file(run_dir / CONFIG_FILE)
+    if not config.data.path:
+        raise LaminaError(f"{run_dir} was trained on an in-memory table; only runs trained from a file can resume.")
+    frame = read_table(config.data.path, "training data")
+    test_frame = read_table(config.data.test, "test data") if config.data.test else None
+    return _train(config, frame, test_frame, run_dir, resume=True, progress=progress)
+
+
+def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None):
+    """Schema, findings and split; raises on data errors. Shared by `train` and `check`."""
+    schema = infer_schema(frame, config.data.target, config.data.task, config.data.columns)
+    findings = run_checks(frame, schema)
+    if test_frame is not None:
+        schema_target = schema.target
+        if schema_target not in test_frame.columns:
+            findings.append(Finding("error", "test_target_missing",
+                                    f"The test file has no target column {schema_target!r}.", schema_target))
+    return schema, findings
+
+
+def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, progress: bool) -> Model:
+    started = time.perf_counter()
+    schema, findings = prepare(config, frame, test_frame)
+    if has_errors(findings):
+        problems = "\n".join(f"  - {f.message}" for f in findings if f.level == "error")
+        raise LaminaError(f"The data has problems that stop training:\n{problems}")
+    labelled = frame[frame[schema.target].notna()]
+    if test_frame is not None:
+        test_frame = test_frame[test_frame[schema.target].notna()]
+    split = split_rows(labelled, schema.target, schema.task, config.data.valid_fraction,
+                       config.data.test_fraction, config.seed, test=test_frame)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
+
+    features = FeaturePipeline(schema).fit(split.train)
+    target = TargetEncoder(schema.task, schema.target)
+    target.fit(labelled[schema.target] if target.is_classification else split.train[schema.target])
+    # Test rows of a class absent from training cannot be scored honestly; say so rather than guess.
+    target.encode(split.test[schema.target])
+
+    torch.manual_seed(config.seed)
+    architecture = {
+        "arch": config.model.arch,
+        "hyperparameters": {"width": config.model.width, "depth": config.model.depth,
+                            "dropout": config.model.dropout, "norm": config.model.norm},
+        "inputs": features.spec(),
+        "outputs": target.outputs,
+    }
+    network = build_network(architecture["arch"], architecture["inputs"], architecture["outputs"],
+                            **architecture["hyperparameters"])
+    batch_size = choose_batch_size(len(split.train)) if config.train.batch_size == "auto" else config.train.batch_size
+    device = resolve_device(config.train.device)
+    train_batches = _batches(features, target, split.train, schema.target, batch_size, True, config.seed, device)
+    valid_batches = _batches(features, target, split.valid, schema.target, 4 * batch_size, False, config.seed, device)
+
+    trainer = Trainer(
+        network, loss_for(schema.task),
+        epochs=config.train.epochs, lr=config.train.lr, weight_decay=config.train.weight_decay,
+        warmup_epochs=config.train.warmup_epochs, clip_norm=config.train.clip_norm,
+        patience=config.train.patience, time_budget=parse_duration(config.train.time_budget),
+        device=config.train.device, precision=config.train.precision,
+        checkpoint_dir=out / "checkpoints" if out else None, seed=config.seed, progress=progress,
+        callbacks=[lambda _record: write_history(out / "history.csv", trainer.history_)] if out else [],
+    )
+    history = trainer.fit(train_batches, valid_batches, resume=resume)
+
+    model = Model(schema, features, target, network.cpu(), architecture, baseline=_baseline(target, split.train))
+    outputs, truth, _ = model.outputs_and_truth(split.test)
+    model.metrics = {"test": model.score(outputs, truth), "baseline": model.score_baseline(truth)}
+    model.training = {
+        "seed": config.seed, "split": split.description, "sizes": split.sizes(),
+        "epochs_run": len(history), "best_epoch": trainer.best_epoch_, "stop_reason": trainer.stop_reason_,
+        "batch_size": batch_size, "device": str(device), "train_seconds": round(trainer.elapsed_, 2),
+        "total_seconds": round(time.perf_counter() - started, 2),
+    }
+    if out is not None:
+        _write_run(out, model, findings, split.test, outputs, truth)
+    return model
+
+
+def choose_batch_size(rows: int) -> int:
+    wanted = 2 ** round(math.log2(max(rows, 1) / ROWS_PER_BATCH_STEP)) if rows > ROWS_PER_BATCH_STEP else MIN_BATCH
+    return int(min(MAX_BATCH, max(MIN_BATCH, wanted)))
+
+
+def loss_for(task: str):
+    if task == "regression":
+        return lambda outputs, targets: torch.nn.functional.mse_loss(outputs.squeeze(1), targets)
+    return torch.nn.functional.cross_entropy
+
+
+def _batches(features, target, frame, column, batch_size, shuffle, seed, device) -> TensorBatches:
+    inputs = features.transform(frame)
+    targets = torch.from_numpy(np.array(target.encode(frame[column])))
+    return TensorBatches(inputs, targets, batch_size, shuffle=shuffle, seed=seed, device=device)
+
+
+def _baseline(target: TargetEncoder, train: pd.DataFrame) -> dict:
+    encoded = target.encode(train[target.column])
+    if target.is_classification:
+        counts = np.bincount(encoded, minlength=target.outputs).astype(float)
+        return {"prior": (counts / counts.sum()).tolist()}
+    return {"mean": float(target.decode(np.array([encoded.mean()]))[0])}
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    names = list(dict.fromkeys(k for record in history for k in record))
+    temporary = path.with_suffix(".tmp")
+    with open(temporary, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(history)
+    temporary.replace(path)
+
+
+def _write_run(out: Path, model: Model, findings: list[Finding], test: pd.DataFrame, outputs, truth) -> None:
+    from lamina.evaluation.report import write_report
+
+    model.save(out / "model")
+    (out / "metrics.json").write_text(json.dumps(model.to_json()["metrics"], indent=2), encoding="utf-8")
+    (out / "checks.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2), encoding="utf-8")
+    held_out_predictions(model, test, outputs, truth).to_csv(out / "test_predictions.csv", index=False)
+    write_report(out)
+
+
+def held_out_predictions(model: Model, test: pd.DataFrame, outputs: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
+    """The held-out rows' truth and outputs: everything the report's plots need, with no data re-read."""
+    table = pd.DataFrame({"truth": test[model.schema.target].to_numpy()})
+    if model.target.is_classification:
+        table["truth_index"] = truth
+        table["prediction"] = model.target.decode(outputs)
+        for i, name in enumerate(model.classes):
+            table[f"proba_{name}"] = outputs[:, i]
+    else:
+        table["prediction"] = outputs
+    return table

@@ -1,0 +1,277 @@
+"""The `lamina` command: parse, call the API, print. Heavy modules are imported inside commands so
+that `lamina --help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+# Every `lamina train` setting flag and the config key it sets (so a config file can say the same).
+TRAIN_SETTINGS = [
+    ("--task", "task", str, "binary, multiclass or regression (default: inferred from the target)"),
+    ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
+    ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
+    ("--test-fraction", "test_fraction", float, "share of rows for the test metrics (default 0.15)"),
+    ("--arch", "arch", str, "network architecture by name (default mlp)"),
+    ("--width", "width", int, "hidden units per layer (default 256)"),
+    ("--depth", "depth", int, "hidden layers (default 3)"),
+    ("--dropout", "dropout", float, "dropout probability (default 0.1)"),
+    ("--norm", "norm", str, "batch, layer or none (default batch)"),
+    ("--epochs", "epochs", int, "most epochs to train; early stopping usually ends sooner (default 60)"),
+    ("--batch-size", "batch_size", int, "rows per step (default: chosen from the data size)"),
+    ("--lr", "lr", float, "peak learning rate (default 0.002)"),
+    ("--weight-decay", "weight_decay", float, "AdamW weight decay (default 1e-4)"),
+    ("--warmup-epochs", "warmup_epochs", float, "learning-rate warm-up length in epochs (default 1)"),
+    ("--clip-norm", "clip_norm", float, "max gradient norm (default 1.0)"),
+    ("--patience", "patience", int, "epochs without improvement before stopping (default 8)"),
+    ("--time-budget", "time_budget", str, "stop training after this long, e.g. 90s, 5m, 1h"),
+    ("--device", "device", str, "auto, cpu or cuda (default auto)"),
+    ("--precision", "precision", str, "auto, fp32 or bf16 (default auto: bf16 on a GPU)"),
+]
+
+EXAMPLES = {
+    "train": "lamina train adult.csv --target income --out runs/adult",
+    "check": "lamina check adult.csv --target income",
+    "predict": "lamina predict runs/adult new_rows.csv --out predictions.csv",
+    "evaluate": "lamina evaluate runs/adult labelled_rows.csv",
+    "report": "lamina report runs/adult",
+    "info": "lamina info runs/adult",
+    "demo": "lamina demo",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lamina",
+        description="Deep learning from raw data to a trained, evaluated and reported model.",
+        epilog="Run `lamina COMMAND --help` for each command's options and an example.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=summary, description=summary, epilog=f"example: {EXAMPLES[name]}")
+        sub.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+        return sub
+
+    train = command("train", "train a model on a table and write a run folder")
+    train.add_argument("data", nargs="?", help="table file: .csv .tsv .parquet .jsonl")
+    train.add_argument("--target", help="the column to predict")
+    train.add_argument("--test", help="a held-out test table (otherwise the data is split three ways)")
+    train.add_argument("--config", help="YAML config file; flags override it")
+    train.add_argument("--out", help="run folder (default runs/<data name>)")
+    train.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
+                       help="override a column's kind: number, category, binary, datetime, text, ignore")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    for flag, _key, kind, text in TRAIN_SETTINGS:
+        train.add_argument(flag, type=kind, help=text)
+
+    check = command("check", "report data-quality findings without training")
+    check.add_argument("data")
+    check.add_argument("--target", help="the column to predict")
+    check.add_argument("--config", help="YAML config file")
+
+    predict = command("predict", "predict every row of a table")
+    predict.add_argument("run", help="run folder or model folder")
+    predict.add_argument("data")
+    predict.add_argument("--out", help="CSV file to write (default: print to the terminal)")
+
+    evaluate = command("evaluate", "score a model on a labelled table")
+    evaluate.add_argument("run")
+    evaluate.add_argument("data")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+
+    report = command("report", "(re)write a run's report.html")
+    report.add_argument("run")
+
+    info = command("info", "describe a trained model")
+    info.add_argument("run")
+
+    demo = command("demo", "train, evaluate and report on a dataset that ships with scikit-learn")
+    demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from lamina.errors import LaminaError
+
+    try:
+        return COMMANDS[args.command](args) or 0
+    except LaminaError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+# ---- commands -----------------------------------------------------------------------------------
+
+
+def run_train(args) -> int:
+    from lamina import api
+    from lamina.errors import LaminaError
+    from lamina.training.trainer import TrainingInterrupted
+
+    progress = not args.quiet
+    if not args.resume and not args.data:
+        raise LaminaError("Give the data to train on: lamina train DATA --target COL (or --resume RUN).")
+    out = Path(args.resume or args.out or _new_run_folder(Path(args.data).stem))
+    print(f"run folder: {out}", file=sys.stderr)
+    try:
+        if args.resume:
+            model = api.resume_run(out, progress=progress)
+        else:
+            settings = {key: getattr(args, flag[2:].replace("-", "_")) for flag, key, _, _ in TRAIN_SETTINGS}
+            config = api.resolve_config(args.config, **settings)
+            columns = _parse_columns(args.column)
+            if columns:
+                config = config.with_overrides(columns={**config.data.columns, **columns})
+            model = api.fit(args.data, args.target or config.data.target, test=args.test, config=config,
+                            out=out, progress=progress)
+    except TrainingInterrupted:
+        print(f"\nStopped; the last checkpoint is saved. Resume with:\n  lamina train --resume {out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(_metrics_text(model.metrics["test"], model.metrics["baseline"], model.training["sizes"]["test"]))
+    print(f"\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
+    return 0
+
+
+def run_check(args) -> int:
+    from lamina import api
+    from lamina.data.checks import has_errors
+    from lamina.data.read import read_table
+
+    config = api.resolve_config(args.config, target=args.target)
+    frame = read_table(args.data, "data")
+    schema, findings = api.prepare(config, frame, None)
+    print(f"{args.data}: {len(frame)} rows, {len(frame.columns)} columns; task {schema.task}, target {schema.target!r}")
+    for column in schema.columns:
+        print(f"  {column.name:<28} {column.kind:<9} {column.role:<8} {column.note}")
+    print(f"\n{len(findings)} finding(s):" if findings else "\nNo findings.")
+    for finding in findings:
+        print(f"  [{finding.level}] {finding.message}")
+    return EXIT_BAD_INPUT if has_errors(findings) else 0
+
+
+def run_predict(args) -> int:
+    from lamina import api
+
+    predictions = api.load(args.run).predict(args.data)
+    if args.out:
+        predictions.to_csv(args.out, index=False)
+        print(f"wrote {len(predictions)} predictions to {args.out}", file=sys.stderr)
+    else:
+        predictions.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def run_evaluate(args) -> int:
+    import json
+
+    from lamina import api
+
+    result = api.load(args.run).evaluate(args.data)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(_metrics_text(result["metrics"], result["baseline"], result["rows"]))
+    return 0
+
+
+def run_report(args) -> int:
+    from lamina.evaluation.report import write_report
+
+    print(write_report(Path(args.run)))
+    return 0
+
+
+def run_info(args) -> int:
+    from lamina import api
+
+    model = api.load(args.run)
+    training = model.training
+    print(f"{model!r}")
+    print(f"task: {model.task}; classes: {model.classes}" if model.classes else f"task: {model.task}")
+    print(f"architecture: {model.architecture['arch']} {model.architecture['hyperparameters']}")
+    print(f"split: {training.get('split')}; sizes {training.get('sizes')}")
+    print(f"epochs run: {training.get('epochs_run')}, best {training.get('best_epoch')} ({training.get('stop_reason')})")
+    print("columns:")
+    for column in model.schema.columns:
+        print(f"  {column.name:<28} {column.kind:<9} {column.role}")
+    if model.metrics:
+        print(_metrics_text(model.metrics["test"], model.metrics["baseline"], training["sizes"]["test"]))
+    return 0
+
+
+def run_demo(args) -> int:
+    from lamina import api
+    from lamina.demo import write_demo_data
+
+    out = Path(args.out)
+    train_file, test_file = write_demo_data(out / "data")
+    print(f"demo: breast cancer diagnosis (scikit-learn's bundled copy of the UCI table); files in {out / 'data'}",
+          file=sys.stderr)
+    model = api.fit(train_file, "diagnosis", test=test_file, out=out)
+    print(_metrics_text(model.metrics["test"], model.metrics["baseline"], model.training["sizes"]["test"]))
+    result = api.load(out).evaluate(test_file)
+    print(f"\nre-loaded from {out / 'model'}: test accuracy {result['metrics']['accuracy']:.4f}")
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
+COMMANDS = {"train": run_train, "check": run_check, "predict": run_predict, "evaluate": run_evaluate,
+            "report": run_report, "info": run_info, "demo": run_demo}
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _parse_columns(pairs: list[str]) -> dict[str, str]:
+    from lamina.errors import LaminaError
+
+    columns = {}
+    for pair in pairs:
+        name, sep, kind = pair.rpartition("=")
+        if not sep or not name:
+            raise LaminaError(f"--column {pair!r} must look like NAME=KIND, e.g. --column zip=category.")
+        columns[name] = kind
+    return columns
+
+
+def _new_run_folder(name: str) -> Path:
+    base = Path("runs") / name
+    candidate, number = base, 2
+    while candidate.exists():
+        candidate, number = Path(f"{base}-{number}"), number + 1
+    return candidate
+
+
+def _metrics_text(metrics: dict, baseline: dict, rows: int) -> str:
+    from lamina.evaluation.metrics import HIGHER_IS_BETTER
+
+    lines = [f"\ntest metrics on {rows} rows     model   baseline"]
+    for name, value in metrics.items():
+        direction = "higher is better" if name in HIGHER_IS_BETTER else "lower is better"
+        lines.append(f"  {name:<20} {_number(value):>10} {_number(baseline.get(name)):>10}   ({direction})")
+    return "\n".join(lines)
+
+
+def _number(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

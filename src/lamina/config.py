@@ -1,0 +1,141 @@
+"""The run's configuration: typed, validated, unknown keys rejected, saved resolved.
+
+A config file has three sections (`data`, `model`, `train`) plus `seed`. Every CLI flag of
+`lamina train` is a key here, so a run can be reproduced from its `config.yaml` alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lamina.errors import LaminaError, did_you_mean
+
+ColumnKind = Literal["number", "category", "binary", "datetime", "text", "ignore"]
+TaskKind = Literal["auto", "binary", "multiclass", "regression"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    path: str | None = None  # the training table; with `test` unset it is split three ways
+    test: str | None = None  # an optional held-out test table
+    target: str | None = None
+    task: TaskKind = "auto"
+    columns: dict[str, ColumnKind] = Field(default_factory=dict)  # overrides of inferred kinds
+    valid_fraction: float = Field(0.15, gt=0, lt=0.5)  # share of rows held out for early stopping
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)  # share held out for the final, honest metrics
+
+
+class ModelConfig(_Section):
+    arch: str = "mlp"
+    width: int = Field(256, ge=1)  # hidden units per layer
+    depth: int = Field(3, ge=1)  # hidden layers
+    dropout: float = Field(0.1, ge=0, lt=1)  # probability of zeroing a hidden unit in training
+    norm: Literal["batch", "layer", "none"] = "batch"
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(60, ge=1)  # upper bound; early stopping usually ends sooner
+    batch_size: int | Literal["auto"] = "auto"  # rows per step; auto scales with the data size
+    lr: float = Field(2e-3, gt=0)  # peak AdamW learning rate, reached after warm-up
+    weight_decay: float = Field(1e-4, ge=0)  # decoupled L2 strength (AdamW)
+    warmup_epochs: float = Field(1.0, ge=0)  # linear warm-up length, in epochs
+    clip_norm: float | None = Field(1.0, gt=0)  # max global gradient L2 norm; None disables
+    patience: int = Field(8, ge=1)  # epochs without validation improvement before stopping
+    time_budget: str | None = None  # wall-clock cap for training, e.g. "90s", "5m", "1h"
+    device: str = "auto"  # "auto" takes a GPU when there is one
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on a GPU only
+
+
+class Config(_Section):
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> Config:
+        _reject_unknown_keys(raw, cls, source)
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+            )
+            raise LaminaError(f"{source} has invalid settings: {problems}.") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Config:
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise LaminaError(f"Config file {path} does not exist. Check the path.")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise LaminaError(f"Config file {path} is not valid YAML: {error}") from None
+        if not isinstance(raw, dict):
+            raise LaminaError(f"Config file {path} must hold a mapping of settings (key: value).")
+        return cls.from_dict(raw, source=str(path))
+
+    def with_overrides(self, **overrides) -> Config:
+        """A copy with flat overrides applied: `epochs=5` finds its section by name."""
+        raw = self.model_dump()
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            if key in raw and not isinstance(raw[key], dict):
+                raw[key] = value
+                continue
+            sections = [name for name, section in raw.items() if isinstance(section, dict) and key in section]
+            if not sections:
+                raise LaminaError(f"Unknown setting {key!r}.{did_you_mean(key, flat_setting_names())}")
+            raw[sections[0]][key] = value
+        return Config.from_dict(raw, source="settings")
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.model_dump(), sort_keys=False)
+
+
+def flat_setting_names() -> list[str]:
+    names = [name for name in Config.model_fields if name not in ("data", "model", "train")]
+    for section in (DataConfig, ModelConfig, TrainConfig):
+        names.extend(section.model_fields)
+    return names
+
+
+def _reject_unknown_keys(raw: dict, model: type[BaseModel], where: str) -> None:
+    for key, value in raw.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            raise LaminaError(
+                f"{where}: unknown key {key!r}.{did_you_mean(str(key), model.model_fields)} "
+                f"Valid keys: {', '.join(model.model_fields)}."
+            )
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(value, dict):
+            _reject_unknown_keys(value, annotation, f"{where} [{key}]")
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'90s', '5m', '1.5h' or a bare number of seconds → seconds."""
+    if text is None:
+        return None
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    cleaned = str(text).strip().lower()
+    try:
+        if cleaned and cleaned[-1] in units:
+            return float(cleaned[:-1]) * units[cleaned[-1]]
+        return float(cleaned)
+    except ValueError:
+        raise LaminaError(
+            f"Time budget {text!r} is not a duration. Write it like 90s, 5m or 1h."
+        ) from None

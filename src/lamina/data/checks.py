@@ -1,0 +1,155 @@
+"""Data-quality findings ("garbage in, garbage out"): errors stop training, warnings go in the report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from lamina.data.schema import Schema
+
+MIN_ROWS = 10  # fewer rows cannot fill a train, a validation and a test split
+MIN_ROWS_PER_CLASS = 3  # a class needs a row in each of the three splits
+FEW_ROWS_PER_CLASS = 20  # below this a class's metrics are mostly noise
+IMBALANCE_RATIO = 0.1  # smallest class / largest class below this is flagged
+HEAVY_MISSING = 0.5  # share of missing values from which a column is flagged
+LEAK_SCORE = 0.99  # a single column this predictive of the target probably leaks it
+LEAK_BINS = 20  # numeric columns are cut into this many quantile bins to score them alone
+LEAK_MIN_ROWS_PER_GROUP = 20  # fewer rows per value make any column look predictive
+
+
+@dataclass
+class Finding:
+    level: str  # "error", "warning" or "info"
+    code: str
+    message: str
+    column: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    return any(f.level == "error" for f in findings)
+
+
+def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
+    target = frame[schema.target]
+    findings: list[Finding] = []
+    missing_target = int(target.isna().sum())
+    if missing_target:
+        findings.append(Finding(
+            "warning", "target_missing",
+            f"{missing_target} row(s) have no value in target {schema.target!r}; they are left out "
+            f"(first at row {_row_label(target[target.isna()].index[0])}).",
+            schema.target,
+        ))
+    usable = frame[target.notna()]
+    if len(usable) < MIN_ROWS:
+        findings.append(Finding(
+            "error", "too_few_rows",
+            f"Only {len(usable)} row(s) have a target value; at least {MIN_ROWS} are needed to train, "
+            "validate and test. Add more rows.",
+        ))
+    if schema.task != "regression":
+        findings.extend(_class_findings(usable[schema.target]))
+    findings.extend(_duplicate_findings(usable))
+    for column in schema.dropped:
+        findings.append(Finding("info", "column_dropped", f"Column {column.name!r} is not used: {column.note}.",
+                                column.name))
+    for column in schema.features:
+        share = frame[column.name].isna().mean()
+        if share >= HEAVY_MISSING:
+            findings.append(Finding(
+                "warning", "heavy_missing",
+                f"Column {column.name!r} is {share:.0%} missing; the model sees a missing-value flag for it.",
+                column.name,
+            ))
+    findings.extend(_leak_findings(usable, schema))
+    return findings
+
+
+def _row_label(index) -> str:
+    """Rows as a person counts them in the file: the header is row 1."""
+    return str(index + 2) if isinstance(index, (int, np.integer)) else str(index)
+
+
+def _class_findings(target: pd.Series) -> list[Finding]:
+    counts = target.value_counts()
+    findings = []
+    for label, count in counts.items():
+        if count < MIN_ROWS_PER_CLASS:
+            findings.append(Finding(
+                "error", "class_too_small",
+                f"Class {label!r} has only {count} row(s); each class needs at least {MIN_ROWS_PER_CLASS} "
+                "(one each for training, validation and test). Add rows or merge the class into another.",
+                str(target.name),
+            ))
+        elif count < FEW_ROWS_PER_CLASS:
+            findings.append(Finding(
+                "warning", "class_small",
+                f"Class {label!r} has only {count} rows; its metrics will be noisy.", str(target.name),
+            ))
+    if len(counts) >= 2 and counts.min() / counts.max() < IMBALANCE_RATIO:
+        findings.append(Finding(
+            "warning", "class_imbalance",
+            f"Classes are imbalanced: {counts.index[-1]!r} has {counts.min()} rows against "
+            f"{counts.max()} for {counts.index[0]!r}. Read balanced accuracy and macro F1, not accuracy alone.",
+            str(target.name),
+        ))
+    return findings
+
+
+def _duplicate_findings(frame: pd.DataFrame) -> list[Finding]:
+    duplicated = frame.duplicated()
+    count = int(duplicated.sum())
+    if not count:
+        return []
+    return [Finding(
+        "warning", "duplicate_rows",
+        f"{count} row(s) repeat an earlier row exactly (first at row {_row_label(duplicated.idxmax())}); "
+        "copies that land in both training and test data inflate the test metrics.",
+    )]
+
+
+def _leak_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
+    target = frame[schema.target]
+    findings = []
+    for column in schema.features:
+        if column.kind == "text":
+            continue
+        groups = _groups_of(frame[column.name], column.kind)
+        if groups.nunique(dropna=False) > len(frame) / LEAK_MIN_ROWS_PER_GROUP:
+            continue
+        score = _single_column_score(groups, target, schema.task)
+        if score >= LEAK_SCORE:
+            findings.append(Finding(
+                "warning", "target_leak",
+                f"Column {column.name!r} alone predicts the target almost perfectly (score {score:.3f}). "
+                "If it is recorded after the outcome or derived from it, drop it "
+                f"(data: columns: {{{column.name}: ignore}}).",
+                column.name,
+            ))
+    return findings
+
+
+def _groups_of(values: pd.Series, kind: str) -> pd.Series:
+    if kind == "number":
+        numeric = pd.to_numeric(values, errors="coerce")
+        return pd.qcut(numeric, LEAK_BINS, duplicates="drop").astype(str)
+    return values.astype(str)
+
+
+def _single_column_score(groups: pd.Series, target: pd.Series, task: str) -> float:
+    """Accuracy of predicting each group's majority class (classification) or R² of group means."""
+    if task == "regression":
+        values = target.astype(float)
+        explained = values.groupby(groups.to_numpy()).transform("mean")
+        total = float(((values - values.mean()) ** 2).sum())
+        return 1.0 - float(((values - explained) ** 2).sum()) / total if total > 0 else 0.0
+    majority_alone = target.value_counts(normalize=True).iloc[0]
+    if majority_alone >= LEAK_SCORE:
+        return 0.0
+    table = pd.crosstab(groups.to_numpy(), target.to_numpy())
+    return float(table.max(axis=1).sum() / table.to_numpy().sum())

@@ -1,0 +1,51 @@
+"""Test metrics, always beside a trivial baseline (the majority class, or the mean)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+CLASSIFICATION = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss")
+REGRESSION = ("rmse", "mae", "r2")
+HIGHER_IS_BETTER = {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "r2"}
+
+
+def classification_metrics(labels: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """`labels` are class indices, `proba` is [rows, classes]."""
+    from sklearn import metrics
+
+    classes = proba.shape[1]
+    predicted = proba.argmax(axis=1)
+    result = {
+        "accuracy": metrics.accuracy_score(labels, predicted),
+        "balanced_accuracy": metrics.balanced_accuracy_score(labels, predicted),
+        "macro_f1": metrics.f1_score(labels, predicted, average="macro", labels=np.unique(labels)),
+        "log_loss": metrics.log_loss(labels, np.clip(proba, 1e-7, 1.0), labels=np.arange(classes)),
+    }
+    present = np.unique(labels)
+    if len(present) == classes == 2:
+        result["roc_auc"] = metrics.roc_auc_score(labels, proba[:, 1])
+    elif len(present) == classes:
+        result["roc_auc"] = metrics.roc_auc_score(labels, proba, multi_class="ovr", average="macro")
+    else:
+        result["roc_auc"] = float("nan")  # undefined when a class is absent from the evaluated rows
+    return {name: float(result[name]) for name in CLASSIFICATION}
+
+
+def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    from sklearn import metrics
+
+    return {
+        "rmse": float(np.sqrt(metrics.mean_squared_error(truth, predicted))),
+        "mae": float(metrics.mean_absolute_error(truth, predicted)),
+        "r2": float(metrics.r2_score(truth, predicted)) if len(truth) > 1 else float("nan"),
+    }
+
+
+def majority_baseline(train_labels: np.ndarray, classes: int, rows: int) -> np.ndarray:
+    """Every row gets the training class frequencies: the majority class wins every argmax."""
+    prior = np.bincount(train_labels, minlength=classes).astype(float)
+    return np.tile(prior / prior.sum(), (rows, 1))
+
+
+def mean_baseline(train_values: np.ndarray, rows: int) -> np.ndarray:
+    return np.full(rows, float(np.mean(train_values)))

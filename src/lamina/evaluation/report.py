@@ -1,0 +1,193 @@
+"""report.html: one self-contained page a person can read offline, built from a run folder's files."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lamina.errors import LaminaError
+from lamina.evaluation.metrics import HIGHER_IS_BETTER
+from lamina.evaluation.plots import Chart, heatmap
+
+CALIBRATION_BINS = 10  # equal-width confidence bins of the calibration curve
+MAX_ROC_CLASSES = 6  # one-vs-rest ROC curves drawn for at most this many classes
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#111}
+h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.3em .7em;text-align:left}
+th{background:#f5f5f5}.error{color:#b91c1c;font-weight:bold}.warning{color:#b45309}.info{color:#555}
+.charts{display:flex;flex-wrap:wrap;gap:1em}.better{font-weight:bold}pre{background:#f7f7f7;padding:1em}
+.summary{font-size:1.1em;background:#f0f6ff;padding:.8em 1em;border-radius:6px}
+"""
+
+
+def write_report(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    needed = ["model/model.json", "metrics.json", "checks.json", "history.csv", "test_predictions.csv", "config.yaml"]
+    absent = [name for name in needed if not (run_dir / name).exists()]
+    if absent:
+        raise LaminaError(
+            f"{run_dir} lacks {', '.join(absent)}, so no report can be made. Is the run finished? "
+            f"If it was interrupted, continue it with: lamina train --resume {run_dir}"
+        )
+    model = json.loads((run_dir / "model/model.json").read_text(encoding="utf-8"))
+    findings = json.loads((run_dir / "checks.json").read_text(encoding="utf-8"))
+    history = pd.read_csv(run_dir / "history.csv")
+    predictions = pd.read_csv(run_dir / "test_predictions.csv")
+    config_text = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    html = render(model, findings, history, predictions, config_text)
+    path = run_dir / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def render(model: dict, findings: list[dict], history: pd.DataFrame, predictions: pd.DataFrame, config: str) -> str:
+    schema, training, metrics = model["schema"], model["training"], model["metrics"]
+    classes = model["target"].get("classes")
+    sections = [
+        f"<h1>lamina report: predicting <code>{escape(schema['target'])}</code> ({escape(model['task'])})</h1>",
+        _summary(model),
+        "<h2>Test metrics</h2>",
+        "<p>Measured on held-out test rows the model never saw in training or model selection, beside a "
+        "trivial baseline (" + ("the majority class" if classes else "the training mean") + ").</p>",
+        _metrics_table(metrics),
+        "<h2>Plots</h2><div class='charts'>",
+        _learning_curves(history),
+        *(_classification_plots(predictions, classes) if classes else _regression_plots(predictions)),
+        "</div>",
+        "<h2>Data quality</h2>",
+        _findings_table(findings),
+        "<h2>Data and split</h2>",
+        _split_table(training),
+        _columns_table(schema),
+        "<h2>Configuration</h2>",
+        f"<pre>{escape(config)}</pre>",
+        f"<p class='info'>lamina {escape(str(model['lamina_version']))}, model format {model['format_version']}.</p>",
+    ]
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>lamina report: {escape(schema['target'])}"
+            f"</title><style>{STYLE}</style></head><body>{''.join(sections)}</body></html>")
+
+
+def _summary(model: dict) -> str:
+    training, metrics = model["training"], model["metrics"]
+    headline = "accuracy" if "accuracy" in metrics["test"] else "rmse"
+    value, base = metrics["test"][headline], metrics["baseline"][headline]
+    return (
+        f"<p class='summary'>Test {headline} <b>{_fmt(value)}</b> against {_fmt(base)} for the baseline, "
+        f"on {training['sizes']['test']} test rows. Trained {training['epochs_run']} epochs "
+        f"(best: epoch {training['best_epoch']}; {escape(training['stop_reason'])}) in "
+        f"{training['train_seconds']:.1f}s on {escape(training['device'])}, seed {training['seed']}.</p>"
+    )
+
+
+def _metrics_table(metrics: dict) -> str:
+    rows = []
+    for name, value in metrics["test"].items():
+        base = metrics["baseline"].get(name)
+        higher = name in HIGHER_IS_BETTER
+        better = value is not None and base is not None and (value > base if higher else value < base)
+        rows.append(f"<tr><td>{name}</td><td class='{'better' if better else ''}'>{_fmt(value)}</td>"
+                    f"<td>{_fmt(base)}</td><td>{'higher' if higher else 'lower'}</td></tr>")
+    return ("<table><tr><th>metric</th><th>model</th><th>baseline</th><th>better when</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _learning_curves(history: pd.DataFrame) -> str:
+    chart = Chart("Learning curves", "epoch", "loss")
+    for column in ("train_loss", "valid_loss"):
+        if column in history:
+            chart.add(column.replace("_", " "), history["epoch"], history[column])
+    return chart.svg()
+
+
+def _classification_plots(predictions: pd.DataFrame, classes: list) -> list[str]:
+    proba = predictions[[f"proba_{c}" for c in classes]].to_numpy()
+    truth = predictions["truth_index"].to_numpy(dtype=int)
+    names = [str(c) for c in classes]
+    confusion = np.zeros((len(classes), len(classes)))
+    np.add.at(confusion, (truth, proba.argmax(axis=1)), 1)
+    plots = [heatmap("Confusion matrix (test)", confusion, names, names, "predicted", "true")]
+    roc = Chart("ROC curve (test)", "false positive rate", "true positive rate", x_range=(0, 1), y_range=(0, 1))
+    roc.add("chance", [0, 1], [0, 1], style="dashed")
+    shown = [1] if len(classes) == 2 else range(min(len(classes), MAX_ROC_CLASSES))
+    for k in shown:
+        fpr, tpr = _roc_points(truth == k, proba[:, k])
+        roc.add(names[k] if len(classes) > 2 else f"positive = {names[k]}", fpr, tpr)
+    plots.append(roc.svg())
+    if len(classes) == 2:
+        confidence, correct, label = proba[:, 1], truth == 1, f"P({names[1]})"
+    else:
+        confidence, correct, label = proba.max(axis=1), proba.argmax(axis=1) == truth, "top-class confidence"
+    mean_confidence, observed = _calibration_points(confidence, correct)
+    calibration = Chart("Calibration (test)", f"predicted {label}", "observed frequency",
+                        x_range=(0, 1), y_range=(0, 1))
+    calibration.add("perfect", [0, 1], [0, 1], style="dashed").add("model", mean_confidence, observed)
+    plots.append(calibration.svg())
+    return plots
+
+
+def _regression_plots(predictions: pd.DataFrame) -> list[str]:
+    truth, predicted = predictions["truth"].to_numpy(float), predictions["prediction"].to_numpy(float)
+    low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
+    fit = Chart("Predicted against actual (test)", "actual", "predicted")
+    fit.add("ideal", [low, high], [low, high], style="dashed").add("rows", truth, predicted, style="points")
+    residuals = Chart("Residuals (test)", "predicted", "actual − predicted")
+    residuals.add("zero", [predicted.min(), predicted.max()], [0, 0], style="dashed")
+    residuals.add("rows", predicted, truth - predicted, style="points")
+    return [fit.svg(), residuals.svg()]
+
+
+def _roc_points(positive: np.ndarray, score: np.ndarray):
+    from sklearn.metrics import roc_curve
+
+    if positive.all() or not positive.any():
+        return np.array([0.0, 1.0]), np.array([0.0, 1.0])
+    fpr, tpr, _ = roc_curve(positive, score)
+    return fpr, tpr
+
+
+def _calibration_points(confidence: np.ndarray, outcome: np.ndarray):
+    bins = np.minimum((confidence * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    means, observed = [], []
+    for b in range(CALIBRATION_BINS):
+        inside = bins == b
+        if inside.any():
+            means.append(confidence[inside].mean())
+            observed.append(outcome[inside].mean())
+    return np.array(means), np.array(observed)
+
+
+def _findings_table(findings: list[dict]) -> str:
+    if not findings:
+        return "<p>No findings: no missing targets, duplicates, constant or ID-like columns, or leaks were seen.</p>"
+    rows = "".join(
+        f"<tr><td class='{escape(f['level'])}'>{escape(f['level'])}</td><td>{escape(f['code'])}</td>"
+        f"<td>{escape(f['message'])}</td></tr>" for f in findings
+    )
+    return f"<table><tr><th>level</th><th>check</th><th>finding</th></tr>{rows}</table>"
+
+
+def _split_table(training: dict) -> str:
+    sizes = training["sizes"]
+    cells = "".join(f"<tr><td>{name}</td><td>{count}</td></tr>" for name, count in sizes.items())
+    return (f"<p>Split: {escape(training['split'])}. Batch size {training['batch_size']}.</p>"
+            f"<table><tr><th>part</th><th>rows</th></tr>{cells}</table>")
+
+
+def _columns_table(schema: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(c['name'])}</td><td>{escape(c['kind'])}</td><td>{escape(c['role'])}</td>"
+        f"<td>{escape(c['note'])}</td></tr>" for c in schema["columns"]
+    )
+    return f"<table><tr><th>column</th><th>kind</th><th>role</th><th>note</th></tr>{rows}</table>"
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    return f"{value:.4f}"

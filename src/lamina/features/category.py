@@ -1,0 +1,54 @@
+"""Categories (and yes/no columns) → vocabulary indices for a learned embedding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MISSING_INDEX = 0
+UNKNOWN_INDEX = 1  # values unseen in training, or too rare to learn, share this bucket
+MIN_COUNT = 2  # a value seen fewer times in training goes to the unknown bucket
+MAX_VOCABULARY = 10_000  # most frequent values kept; the rest share the unknown bucket
+
+
+def category_key(value) -> str:
+    """One spelling per value, so 1, 1.0 and '1' from different files are the same category."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+class CategoryEncoder:
+    kind = "category"
+    width = 1
+
+    def __init__(self, column: str):
+        self.column = column
+
+    def fit(self, values: pd.Series) -> CategoryEncoder:
+        counts = values.dropna().map(category_key).value_counts()
+        kept = counts[counts >= MIN_COUNT].index[:MAX_VOCABULARY]
+        if len(kept) == 0:  # a tiny table: keep every value rather than learn nothing
+            kept = counts.index[:MAX_VOCABULARY]
+        self.vocabulary_ = sorted(kept)
+        self._index = {value: i + 2 for i, value in enumerate(self.vocabulary_)}
+        return self
+
+    @property
+    def cardinality(self) -> int:
+        return len(self.vocabulary_) + 2
+
+    def transform(self, values: pd.Series) -> np.ndarray:
+        keys = values.map(lambda v: None if pd.isna(v) else category_key(v))
+        indices = keys.map(lambda k: MISSING_INDEX if k is None else self._index.get(k, UNKNOWN_INDEX))
+        return indices.to_numpy(dtype=np.int64)
+
+    def state(self) -> dict:
+        return {"vocabulary": self.vocabulary_}
+
+    def load_state(self, state: dict) -> CategoryEncoder:
+        self.vocabulary_ = list(state["vocabulary"])
+        self._index = {value: i + 2 for i, value in enumerate(self.vocabulary_)}
+        return self

@@ -1,0 +1,63 @@
+"""Dates and times → their parts: a scaled year and cyclic month, weekday, day and hour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Each cyclic part becomes sin and cos so that December sits next to January.
+CYCLES = {"month": 12, "weekday": 7, "day": 31, "hour": 24}
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    return pd.to_datetime(values, errors="coerce", format="mixed")
+
+
+class DatetimeEncoder:
+    kind = "datetime"
+
+    def __init__(self, column: str):
+        self.column = column
+
+    def fit(self, values: pd.Series) -> DatetimeEncoder:
+        dates = parse_dates(values)
+        years = dates.dt.year.dropna().to_numpy(dtype=float)
+        self.year_mean_ = float(years.mean()) if len(years) else 0.0
+        self.year_scale_ = float(years.std()) if len(years) > 1 and years.std() > 0 else 1.0
+        self.with_hour_ = bool((dates.dt.hour.fillna(0) != 0).any())
+        self.flag_missing_ = bool(dates.isna().any())
+        return self
+
+    def _parts(self) -> list[str]:
+        return [p for p in CYCLES if p != "hour" or self.with_hour_]
+
+    @property
+    def width(self) -> int:
+        return 1 + 2 * len(self._parts()) + int(self.flag_missing_)
+
+    def transform(self, values: pd.Series) -> np.ndarray:
+        dates = parse_dates(values)
+        missing = dates.isna().to_numpy()
+        year = (dates.dt.year.to_numpy(dtype=float, na_value=self.year_mean_) - self.year_mean_) / self.year_scale_
+        columns = [year]
+        fields = {"month": dates.dt.month - 1, "weekday": dates.dt.weekday, "day": dates.dt.day - 1,
+                  "hour": dates.dt.hour}
+        for part in self._parts():
+            angle = 2 * np.pi * fields[part].to_numpy(dtype=float, na_value=0.0) / CYCLES[part]
+            columns += [np.where(missing, 0.0, np.sin(angle)), np.where(missing, 0.0, np.cos(angle))]
+        if self.flag_missing_:
+            columns.append(missing.astype(float))
+        return np.stack(columns, axis=1).astype(np.float32)
+
+    def state(self) -> dict:
+        return {"year_mean": self.year_mean_, "year_scale": self.year_scale_, "with_hour": self.with_hour_,
+                "flag_missing": self.flag_missing_}
+
+    def load_state(self, state: dict) -> DatetimeEncoder:
+        self.year_mean_ = float(state["year_mean"])
+        self.year_scale_ = float(state["year_scale"])
+        self.with_hour_ = bool(state["with_hour"])
+        self.flag_missing_ = bool(state["flag_missing"])
+        return self

@@ -1,0 +1,80 @@
+"""All of a table's column encoders together: a DataFrame → the network's input tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lamina.data.schema import Schema
+from lamina.errors import LaminaError
+from lamina.features.category import CategoryEncoder
+from lamina.features.datetime import DatetimeEncoder
+from lamina.features.numeric import NumberEncoder
+from lamina.features.text import TextEncoder
+
+ENCODERS = {
+    "number": NumberEncoder,
+    "category": CategoryEncoder,
+    "binary": CategoryEncoder,
+    "datetime": DatetimeEncoder,
+    "text": TextEncoder,
+}
+DENSE_KINDS = ("number", "datetime")  # encoders whose floats are concatenated into one block
+
+
+class FeaturePipeline:
+    """Fitted on the training split only; `transform` gives a dict of tensors:
+    `numbers` float32 [rows, width], `categories` int64 [rows, columns], `text:<column>` int64 [rows, length].
+    """
+
+    def __init__(self, schema: Schema):
+        self.schema = schema
+        self.encoders = {c.name: ENCODERS[c.kind](c.name) for c in schema.features}
+
+    def fit(self, frame: pd.DataFrame) -> FeaturePipeline:
+        for name, encoder in self.encoders.items():
+            encoder.fit(frame[name])
+        return self
+
+    def spec(self) -> dict:
+        """What the network needs to know about its inputs."""
+        return {
+            "numbers": sum(e.width for e in self.encoders.values() if e.kind in DENSE_KINDS),
+            "categories": [e.cardinality for e in self.encoders.values() if e.kind == "category"],
+            "texts": {name: e.vocabulary_size for name, e in self.encoders.items() if e.kind == "text"},
+        }
+
+    def transform(self, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
+        self.require_columns(frame)
+        rows = len(frame)
+        dense = [e.transform(frame[n]) for n, e in self.encoders.items() if e.kind in DENSE_KINDS]
+        categories = [e.transform(frame[n]) for n, e in self.encoders.items() if e.kind == "category"]
+        inputs = {
+            "numbers": torch.from_numpy(np.concatenate(dense, axis=1) if dense else np.zeros((rows, 0), np.float32)),
+            "categories": torch.from_numpy(
+                np.stack(categories, axis=1) if categories else np.zeros((rows, 0), np.int64)
+            ),
+        }
+        for name, encoder in self.encoders.items():
+            if encoder.kind == "text":
+                inputs[f"text:{name}"] = torch.from_numpy(encoder.transform(frame[name]))
+        return inputs
+
+    def require_columns(self, frame: pd.DataFrame) -> None:
+        absent = [name for name in self.encoders if name not in frame.columns]
+        if absent:
+            raise LaminaError(
+                f"The data lacks column(s) the model was trained on: {', '.join(map(repr, absent))}. "
+                "Add them (values may be empty, which the model treats as missing)."
+            )
+
+    def state(self) -> dict:
+        return {name: encoder.state() for name, encoder in self.encoders.items()}
+
+    @classmethod
+    def from_state(cls, schema: Schema, state: dict) -> FeaturePipeline:
+        pipeline = cls(schema)
+        for name, encoder in pipeline.encoders.items():
+            encoder.load_state(state[name])
+        return pipeline

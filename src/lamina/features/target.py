@@ -1,0 +1,78 @@
+"""The target column ↔ what the network learns: class indices, or a standardised number."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lamina.features.category import category_key
+from lamina.features.numeric import to_numbers
+
+
+class TargetEncoder:
+    def __init__(self, task: str, column: str):
+        self.task = task
+        self.column = column
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
+
+    def fit(self, values: pd.Series) -> TargetEncoder:
+        values = values.dropna()
+        if self.is_classification:
+            # Keep each class's original spelling for predictions; sort for a stable order.
+            spellings: dict[str, object] = {}
+            for value in values:
+                spellings.setdefault(category_key(value), value)
+            self.classes_ = [_plain(spellings[k]) for k in sorted(spellings)]
+            self._index = {category_key(c): i for i, c in enumerate(self.classes_)}
+        else:
+            numbers = to_numbers(values, self.column)
+            self.mean_ = float(numbers.mean())
+            self.scale_ = float(numbers.std()) or 1.0
+        return self
+
+    @property
+    def outputs(self) -> int:
+        return len(self.classes_) if self.is_classification else 1
+
+    def encode(self, values: pd.Series) -> np.ndarray:
+        if self.is_classification:
+            keys = values.map(category_key)
+            unknown = keys[~keys.isin(self._index.keys())]
+            if len(unknown):
+                from lamina.errors import LaminaError
+
+                raise LaminaError(
+                    f"Target {self.column!r} holds class {unknown.iloc[0]!r}, which the model never saw "
+                    f"in training (known: {', '.join(map(str, self.classes_))}). Evaluate on rows of known classes."
+                )
+            return keys.map(self._index).to_numpy(dtype=np.int64)
+        return ((to_numbers(values, self.column) - self.mean_) / self.scale_).astype(np.float32)
+
+    def decode(self, outputs: np.ndarray) -> np.ndarray:
+        """Network outputs (class probabilities, or standardised values) → predictions."""
+        if self.is_classification:
+            return np.asarray(self.classes_, dtype=object)[outputs.argmax(axis=1)]
+        return outputs.reshape(-1) * self.scale_ + self.mean_
+
+    def state(self) -> dict:
+        if self.is_classification:
+            return {"task": self.task, "column": self.column, "classes": self.classes_}
+        return {"task": self.task, "column": self.column, "mean": self.mean_, "scale": self.scale_}
+
+    @classmethod
+    def from_state(cls, state: dict) -> TargetEncoder:
+        encoder = cls(state["task"], state["column"])
+        if encoder.is_classification:
+            encoder.classes_ = list(state["classes"])
+            encoder._index = {category_key(c): i for i, c in enumerate(encoder.classes_)}
+        else:
+            encoder.mean_, encoder.scale_ = float(state["mean"]), float(state["scale"])
+        return encoder
+
+
+def _plain(value):
+    """numpy scalars → Python scalars, so classes survive a trip through JSON."""
+    return value.item() if isinstance(value, np.generic) else value

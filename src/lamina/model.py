@@ -1,0 +1,196 @@
+"""Model: the trained artifact — schema, fitted encoders, network, metrics — and how to use it.
+
+On disk a model is a folder: `model.json` (everything but the weights) and `weights.safetensors`.
+Loading never runs code from the files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import lamina
+from lamina.data.read import read_table
+from lamina.data.schema import Schema
+from lamina.errors import LaminaError
+from lamina.evaluation import metrics as metric_functions
+from lamina.features.pipeline import FeaturePipeline
+from lamina.features.target import TargetEncoder
+from lamina.nets.build import build_network
+from lamina.training.batches import TensorBatches
+from lamina.training.trainer import infer, resolve_device
+
+FORMAT_VERSION = 1  # bump when model.json changes shape; older versions must keep loading
+MODEL_FILE = "model.json"
+WEIGHTS_FILE = "weights.safetensors"
+INFERENCE_BATCH = 4096  # rows per forward pass when predicting
+
+
+class Model:
+    def __init__(self, schema: Schema, features: FeaturePipeline, target: TargetEncoder, network: torch.nn.Module,
+                 architecture: dict, baseline: dict, metrics: dict | None = None, training: dict | None = None):
+        self.schema = schema
+        self.features = features
+        self.target = target
+        self.network = network
+        self.architecture = architecture  # {"arch", "hyperparameters", "inputs", "outputs"}
+        self.baseline = baseline  # {"prior": [...]} for classes, {"mean": x} for regression
+        self.metrics = metrics or {}
+        self.training = training or {}
+
+    @property
+    def task(self) -> str:
+        return self.schema.task
+
+    @property
+    def classes(self) -> list | None:
+        return self.target.classes_ if self.target.is_classification else None
+
+    # ---- use ------------------------------------------------------------------------------------
+
+    def _outputs(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class probabilities [rows, classes], or predictions on the target's scale [rows]."""
+        inputs = self.features.transform(frame)
+        device = resolve_device("auto")
+        self.network.to(device)
+        dummy = torch.zeros(len(frame))
+        batches = TensorBatches(inputs, dummy, INFERENCE_BATCH, device=device)
+        raw = infer(self.network, batches, device)
+        if self.target.is_classification:
+            return torch.softmax(raw, dim=1).numpy()
+        return self.target.decode(raw.numpy())
+
+    def predict(self, data) -> pd.DataFrame:
+        """One row per input row: `prediction`, and for classification `proba_<class>` per class."""
+        frame = read_table(data, "prediction data")
+        outputs = self._outputs(frame)
+        if not self.target.is_classification:
+            return pd.DataFrame({"prediction": outputs}, index=frame.index)
+        result = pd.DataFrame({"prediction": self.target.decode(outputs)}, index=frame.index)
+        for i, name in enumerate(self.classes):
+            result[f"proba_{name}"] = outputs[:, i]
+        return result
+
+    def predict_proba(self, data) -> pd.DataFrame:
+        if not self.target.is_classification:
+            raise LaminaError("predict_proba is for classification models; this one does regression. Use predict.")
+        frame = read_table(data, "prediction data")
+        return pd.DataFrame(self._outputs(frame), columns=list(self.classes), index=frame.index)
+
+    def evaluate(self, data) -> dict:
+        """{'rows', 'metrics', 'baseline'} on labelled data; rows without a target are left out."""
+        frame = read_table(data, "evaluation data")
+        outputs, truth, frame = self.outputs_and_truth(frame)
+        return {"rows": len(frame), "metrics": self.score(outputs, truth), "baseline": self.score_baseline(truth)}
+
+    def outputs_and_truth(self, frame: pd.DataFrame):
+        """Network outputs and encoded targets for the labelled rows of `frame` (also returned)."""
+        if self.schema.target not in frame.columns:
+            raise LaminaError(
+                f"The evaluation data has no target column {self.schema.target!r}; evaluating needs the true values."
+            )
+        frame = frame[frame[self.schema.target].notna()]
+        if len(frame) == 0:
+            raise LaminaError(f"Every row of the evaluation data lacks a value in {self.schema.target!r}.")
+        return self._outputs(frame), self.target.encode(frame[self.schema.target]), frame
+
+    def score(self, outputs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+        if self.target.is_classification:
+            return metric_functions.classification_metrics(truth, outputs)
+        return metric_functions.regression_metrics(self.target.decode(truth), outputs)
+
+    def score_baseline(self, truth: np.ndarray) -> dict[str, float]:
+        if self.target.is_classification:
+            prior = np.asarray(self.baseline["prior"], dtype=float)
+            return metric_functions.classification_metrics(truth, np.tile(prior, (len(truth), 1)))
+        constant = np.full(len(truth), self.baseline["mean"])
+        return metric_functions.regression_metrics(self.target.decode(truth), constant)
+
+    # ---- files ----------------------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "lamina_version": lamina.__version__,
+            "task": self.task,
+            "schema": self.schema.to_dict(),
+            "features": self.features.state(),
+            "target": self.target.state(),
+            "architecture": self.architecture,
+            "baseline": self.baseline,
+            "metrics": self.metrics,
+            "training": self.training,
+        }
+
+    def save(self, directory) -> Path:
+        from lamina.training.checkpoint import write_atomically
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_atomically(directory / WEIGHTS_FILE, self.network.state_dict(), {"format_version": FORMAT_VERSION})
+        text = json.dumps(_json_safe(self.to_json()), indent=2)
+        temporary = directory / f".{MODEL_FILE}.tmp"
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(directory / MODEL_FILE)
+        return directory
+
+    @classmethod
+    def load(cls, directory) -> Model:
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        if (directory / "model" / MODEL_FILE).exists():  # a run folder: its model lives in model/
+            directory = directory / "model"
+        if not (directory / MODEL_FILE).exists():
+            raise LaminaError(
+                f"{directory} holds no model ({MODEL_FILE} not found). Give a run folder made by "
+                "`lamina train` or a folder written by model.save()."
+            )
+        try:
+            raw = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise LaminaError(f"{directory / MODEL_FILE} is not valid JSON: {error}") from None
+        version = raw.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise LaminaError(
+                f"{directory / MODEL_FILE} has format version {version!r}; this lamina "
+                f"({lamina.__version__}) reads up to {FORMAT_VERSION}. Upgrade lamina."
+            )
+        schema = Schema.from_dict(raw["schema"])
+        architecture = raw["architecture"]
+        network = build_network(architecture["arch"], architecture["inputs"], architecture["outputs"],
+                                **architecture["hyperparameters"])
+        network.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        network.eval()
+        return cls(
+            schema=schema,
+            features=FeaturePipeline.from_state(schema, raw["features"]),
+            target=TargetEncoder.from_state(raw["target"]),
+            network=network,
+            architecture=architecture,
+            baseline=raw["baseline"],
+            metrics=raw.get("metrics", {}),
+            training=raw.get("training", {}),
+        )
+
+    def __repr__(self) -> str:
+        inputs = ", ".join(f"{c.name}:{c.kind}" for c in self.schema.features[:6])
+        more = "..." if len(self.schema.features) > 6 else ""
+        return f"Model(task={self.task!r}, target={self.schema.target!r}, inputs=[{inputs}{more}])"
+
+
+def _json_safe(value):
+    """NaN and infinity are not JSON: write them as null."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value

@@ -1,0 +1,38 @@
+"""Architectures registered by name: schema spec + hyperparameters → nn.Module.
+
+A later kind of data adds an entry here; `tests/test_nets.py` runs forward and backward over all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from lamina.errors import LaminaError, did_you_mean
+
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(name: str):
+    def decorate(builder):
+        ARCHITECTURES[name] = builder
+        return builder
+
+    return decorate
+
+
+@register("mlp")
+def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float, norm: str) -> nn.Module:
+    from lamina.nets.mlp import TabularMLP
+
+    return TabularMLP(spec, outputs, width, depth, dropout, norm)
+
+
+def build_network(name: str, spec: dict, outputs: int, **hyperparameters) -> nn.Module:
+    if name not in ARCHITECTURES:
+        raise LaminaError(
+            f"Unknown architecture {name!r}.{did_you_mean(name, ARCHITECTURES)} "
+            f"Registered: {', '.join(sorted(ARCHITECTURES))}."
+        )
+    return ARCHITECTURES[name](spec, outputs, **hyperparameters)

@@ -1,0 +1,52 @@
+"""A multi-layer perceptron over a table: embeddings for categories and text, then dense blocks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lamina.features.text import PAD_INDEX
+
+TEXT_EMBEDDING = 64  # dimensions of the mean word embedding of a text column
+
+
+def embedding_size(cardinality: int) -> int:
+    """fastai's rule of thumb: grows like cardinality^0.56, capped so rare columns stay cheap."""
+    return int(min(64, round(1.6 * cardinality**0.56)))
+
+
+class TabularMLP(nn.Module):
+    def __init__(self, spec: dict, outputs: int, width: int, depth: int, dropout: float, norm: str):
+        super().__init__()
+        self.embeddings = nn.ModuleList(nn.Embedding(n, embedding_size(n)) for n in spec["categories"])
+        self.texts = nn.ModuleDict({
+            _module_key(name): nn.EmbeddingBag(size, TEXT_EMBEDDING, mode="mean", padding_idx=PAD_INDEX)
+            for name, size in spec["texts"].items()
+        })
+        features = spec["numbers"] + sum(e.embedding_dim for e in self.embeddings) + TEXT_EMBEDDING * len(self.texts)
+        layers: list[nn.Module] = []
+        for _ in range(depth):
+            layers += [nn.Linear(features, width), _norm(norm, width), nn.ReLU(), nn.Dropout(dropout)]
+            features = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(features, outputs)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = [inputs["numbers"]]
+        categories = inputs["categories"]
+        parts += [embedding(categories[:, i]) for i, embedding in enumerate(self.embeddings)]
+        parts += [bag(inputs[f"text:{_column(key)}"]) for key, bag in self.texts.items()]
+        return self.head(self.body(torch.cat(parts, dim=1)))
+
+
+def _norm(kind: str, width: int) -> nn.Module:
+    return {"batch": lambda: nn.BatchNorm1d(width), "layer": lambda: nn.LayerNorm(width), "none": nn.Identity}[kind]()
+
+
+# ModuleDict keys may not contain dots; column names may.
+def _module_key(column: str) -> str:
+    return column.replace(".", "\u2024")
+
+
+def _column(key: str) -> str:
+    return key.replace("\u2024", ".")

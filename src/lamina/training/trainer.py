@@ -1,0 +1,324 @@
+"""The training loop: backprop, AdamW, warm-up + cosine schedule, clipping, early stopping,
+time budget, checkpoints after every epoch, clean stop on Ctrl-C / SIGTERM, exact resume.
+
+`Trainer(module, loss_fn, ...)` trains any nn.Module on any re-iterable of (inputs, targets)
+batches; `lamina.fit` uses this same loop. Inputs may be a tensor or a dict of tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lamina.errors import LaminaError
+from lamina.training import checkpoint
+from lamina.training.batches import batch_rows, move
+from lamina.training.optim import make_optimizer, make_schedule
+from lamina.training.progress import Progress
+
+LAST = "last.safetensors"
+BEST = "best.safetensors"
+
+
+class TrainingInterrupted(Exception):
+    """Raised after Ctrl-C or SIGTERM, once the checkpoint to resume from is on disk."""
+
+    def __init__(self, checkpoint_path: Path | None):
+        super().__init__("training interrupted")
+        self.checkpoint_path = checkpoint_path
+
+
+class TrainingDiverged(LaminaError):
+    pass
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast_for(device: torch.device, precision: str):
+    """bf16 autocast on a GPU ("auto" or "bf16"); full fp32 on the CPU, where bf16 is slower here."""
+    use_bf16 = device.type == "cuda" and precision in ("auto", "bf16")
+    if use_bf16:
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def infer(module: nn.Module, batches: Iterable, device: torch.device, precision: str = "auto") -> torch.Tensor:
+    """The module's outputs over every batch, in eval mode, concatenated on the CPU as float32."""
+    module.eval()
+    outputs = []
+    with autocast_for(device, precision):
+        for batch in batches:
+            inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
+            outputs.append(module(move(inputs, device)).float().cpu())
+    return torch.cat(outputs)
+
+
+class Trainer:
+    def __init__(
+        self,
+        module: nn.Module,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        *,
+        epochs: int = 10,
+        lr: float = 1e-3,  # peak learning rate
+        weight_decay: float = 0.0,  # decoupled L2 strength
+        warmup_epochs: float = 0.0,  # linear warm-up, in epochs
+        clip_norm: float | None = None,  # max global gradient L2 norm
+        patience: int | None = None,  # epochs without improvement before stopping; None: never
+        metric: Callable[[torch.Tensor, torch.Tensor], float] | None = None,  # on validation outputs
+        metric_name: str = "metric",
+        mode: str = "min",  # whether a lower ("min") or higher ("max") metric is better
+        time_budget: float | None = None,  # seconds of training, summed across resumes
+        device: str = "auto",
+        precision: str = "auto",
+        checkpoint_dir: str | Path | None = None,
+        seed: int = 0,
+        progress: bool = True,
+        callbacks: Iterable[Callable[[dict], None]] = (),  # each called with every epoch's record
+    ):
+        self.module = module
+        self.loss_fn = loss_fn
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_epochs = warmup_epochs
+        self.clip_norm = clip_norm
+        self.patience = patience
+        self.metric = metric
+        self.metric_name = metric_name
+        self.mode = mode
+        self.time_budget = time_budget
+        self.device = device
+        self.precision = precision
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.seed = seed
+        self.progress = progress
+        self.callbacks = list(callbacks)
+
+    # ---- the loop -------------------------------------------------------------------------------
+
+    def fit(self, train: Iterable, valid: Iterable | None = None, resume: bool = False) -> list[dict]:
+        self.device_ = resolve_device(self.device)
+        self.module.to(self.device_)
+        steps = len(train) if hasattr(train, "__len__") else None
+        self.optimizer_ = make_optimizer(self.module, self.lr, self.weight_decay)
+        self.schedule_ = None
+        if steps:
+            warmup = int(round(self.warmup_epochs * steps))
+            self.schedule_ = make_schedule(self.optimizer_, warmup, self.epochs * steps)
+        self._new_state()
+        if resume and self.checkpoint_dir and (self.checkpoint_dir / LAST).exists():
+            self._load_checkpoint(self.checkpoint_dir / LAST)
+        else:
+            torch.manual_seed(self.seed)
+        if self.finished_:
+            self._restore_best()
+            return self.history_
+        self._stop_requested = False
+        with self._signals_caught(), Progress(self.epochs, steps, self.progress) as progress:
+            while self.epoch_ < self.epochs:
+                if not self._run_epoch(train, valid, progress):
+                    break
+        self.finished_ = True
+        self._save_checkpoint()
+        self._restore_best()
+        return self.history_
+
+    def _run_epoch(self, train, valid, progress: Progress) -> bool:
+        """One epoch from wherever it stands; False once training should stop."""
+        started = time.perf_counter()
+        if hasattr(train, "set_epoch"):
+            train.set_epoch(self.epoch_)
+        progress.start_epoch(self.epoch_)
+        self.module.train()
+        loss_sum = torch.tensor(self.partial_loss_sum_, device=self.device_)
+        rows = self.partial_rows_
+        refresh = max(1, (len(train) if hasattr(train, "__len__") else 50) // 20)
+        for inputs, targets in itertools.islice(train, self.batch_, None):
+            inputs, targets = move(inputs, self.device_), targets.to(self.device_)
+            loss = self._step(inputs, targets)
+            count = batch_rows(targets)
+            loss_sum += loss.detach().float() * count
+            rows += count
+            self.batch_ += 1
+            if self.batch_ % refresh == 0:
+                self._check_finite(loss_sum)
+                progress.step(self.batch_, loss_sum.item() / rows)
+            if self._stop_requested:
+                self.partial_loss_sum_, self.partial_rows_ = loss_sum.item(), rows
+                self.elapsed_ += time.perf_counter() - started
+                raise TrainingInterrupted(self._save_checkpoint())
+        self._check_finite(loss_sum)
+        record = {"epoch": self.epoch_ + 1, "train_loss": loss_sum.item() / max(rows, 1)}
+        if valid is not None:
+            record.update(self._validate(valid))
+        self.epoch_ += 1
+        self.batch_, self.partial_loss_sum_, self.partial_rows_ = 0, 0.0, 0
+        record["lr"] = self.optimizer_.param_groups[0]["lr"]
+        record["seconds"] = time.perf_counter() - started
+        self.elapsed_ += record["seconds"]
+        self.history_.append(record)
+        improved = self._track_best(record)
+        self._save_checkpoint(best_improved=improved)
+        for callback in self.callbacks:
+            callback(record)
+        progress.end_epoch(record, self.epochs - self.epoch_)
+        return not self._should_stop(record)
+
+    def _step(self, inputs, targets) -> torch.Tensor:
+        with autocast_for(self.device_, self.precision):
+            loss = self.loss_fn(self.module(inputs), targets)
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.clip_norm:
+            nn.utils.clip_grad_norm_(self.module.parameters(), self.clip_norm)
+        self.optimizer_.step()
+        if self.schedule_ is not None:
+            self.schedule_.step()
+        return loss
+
+    def _validate(self, valid) -> dict:
+        self.module.eval()
+        outputs, targets = [], []
+        with torch.no_grad(), autocast_for(self.device_, self.precision):
+            for inputs, batch_targets in valid:
+                outputs.append(self.module(move(inputs, self.device_)).float())
+                targets.append(batch_targets.to(self.device_))
+        outputs, targets = torch.cat(outputs), torch.cat(targets)
+        record = {"valid_loss": float(self.loss_fn(outputs, targets))}
+        if self.metric is not None:
+            record[f"valid_{self.metric_name}"] = float(self.metric(outputs.cpu(), targets.cpu()))
+        return record
+
+    def _check_finite(self, loss_sum: torch.Tensor) -> None:
+        if not math.isfinite(loss_sum.item()):
+            kept = f" The last good checkpoint is kept in {self.checkpoint_dir}." if self.checkpoint_dir else ""
+            raise TrainingDiverged(
+                f"The training loss became {loss_sum.item()} in epoch {self.epoch_ + 1}: training diverged."
+                f"{kept} Lower the learning rate (train.lr, now {self.lr}) or look for extreme values in the inputs."
+            )
+
+    # ---- early stopping and the time budget -----------------------------------------------------
+
+    def monitored(self, record: dict) -> float | None:
+        key = f"valid_{self.metric_name}" if self.metric is not None else "valid_loss"
+        return record.get(key)
+
+    def _track_best(self, record: dict) -> bool:
+        score = self.monitored(record)
+        if score is None:  # no validation data: the latest weights are the best we know
+            self.best_epoch_ = record["epoch"]
+            self.best_state_ = None
+            return False
+        better = self.best_score_ is None or (score < self.best_score_ if self.mode == "min" else score > self.best_score_)
+        if better:
+            self.best_score_, self.best_epoch_, self.bad_epochs_ = score, record["epoch"], 0
+            self.best_state_ = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        else:
+            self.bad_epochs_ += 1
+        return better
+
+    def _should_stop(self, record: dict) -> bool:
+        if self.patience is not None and self.bad_epochs_ >= self.patience:
+            self.stop_reason_ = f"early stop: no validation improvement for {self.patience} epochs"
+            return True
+        if self.time_budget is not None and self.elapsed_ + record["seconds"] > self.time_budget:
+            self.stop_reason_ = f"time budget of {self.time_budget:.0f}s reached"
+            return True
+        if self.epoch_ >= self.epochs:
+            self.stop_reason_ = f"all {self.epochs} epochs done"
+        return False
+
+    def _restore_best(self) -> None:
+        if self.best_state_ is not None:
+            self.module.load_state_dict(self.best_state_)
+
+    # ---- state, checkpoints and signals ---------------------------------------------------------
+
+    def _new_state(self) -> None:
+        self.epoch_, self.batch_ = 0, 0
+        self.partial_loss_sum_, self.partial_rows_ = 0.0, 0
+        self.history_: list[dict] = []
+        self.best_score_, self.best_epoch_, self.bad_epochs_ = None, 0, 0
+        self.best_state_: dict | None = None
+        self.elapsed_ = 0.0
+        self.finished_ = False
+        self.stop_reason_ = f"all {self.epochs} epochs done"
+
+    def _save_checkpoint(self, best_improved: bool = False) -> Path | None:
+        if self.checkpoint_dir is None:
+            return None
+        optim_tensors, optim_meta = checkpoint.flatten_optimizer(self.optimizer_.state_dict())
+        tensors = {
+            **checkpoint.with_prefix("model", self.module.state_dict()),
+            **checkpoint.with_prefix("optim", optim_tensors),
+            "rng.cpu": torch.get_rng_state(),
+        }
+        if torch.cuda.is_available():
+            tensors["rng.cuda"] = torch.cuda.get_rng_state()
+        if self.best_state_ is not None:
+            tensors.update(checkpoint.with_prefix("best", self.best_state_))
+        meta = {
+            "epoch": self.epoch_, "batch": self.batch_, "finished": self.finished_,
+            "partial_loss_sum": self.partial_loss_sum_, "partial_rows": self.partial_rows_,
+            "history": self.history_, "best_score": self.best_score_, "best_epoch": self.best_epoch_,
+            "bad_epochs": self.bad_epochs_, "elapsed": self.elapsed_, "stop_reason": self.stop_reason_,
+            "optimizer": optim_meta,
+            "schedule": self.schedule_.state_dict() if self.schedule_ is not None else None,
+        }
+        path = self.checkpoint_dir / LAST
+        checkpoint.write_atomically(path, tensors, meta)
+        if best_improved:
+            checkpoint.write_atomically(self.checkpoint_dir / BEST, self.best_state_, {"epoch": self.best_epoch_})
+        return path
+
+    def _load_checkpoint(self, path: Path) -> None:
+        tensors, meta = checkpoint.read(path)
+        self.module.load_state_dict(checkpoint.under_prefix("model", tensors))
+        optimizer_state = checkpoint.unflatten_optimizer(checkpoint.under_prefix("optim", tensors), meta["optimizer"])
+        self.optimizer_.load_state_dict(optimizer_state)
+        if self.schedule_ is not None and meta["schedule"] is not None:
+            self.schedule_.load_state_dict(meta["schedule"])
+        torch.set_rng_state(tensors["rng.cpu"])
+        if "rng.cuda" in tensors and torch.cuda.is_available():
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
+        best = checkpoint.under_prefix("best", tensors)
+        self.best_state_ = {k: v.to(self.device_) for k, v in best.items()} or None
+        self.epoch_, self.batch_, self.finished_ = meta["epoch"], meta["batch"], meta["finished"]
+        self.partial_loss_sum_, self.partial_rows_ = meta["partial_loss_sum"], meta["partial_rows"]
+        self.history_ = meta["history"]
+        self.best_score_, self.best_epoch_, self.bad_epochs_ = meta["best_score"], meta["best_epoch"], meta["bad_epochs"]
+        self.elapsed_, self.stop_reason_ = meta["elapsed"], meta["stop_reason"]
+
+    @contextlib.contextmanager
+    def _signals_caught(self):
+        """Ctrl-C / SIGTERM ask the loop to stop after the current batch and save; a second Ctrl-C
+        interrupts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum, _frame):
+            self._stop_requested = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
