@@ -19,7 +19,7 @@ TRAIN_SETTINGS = [
     ("--arch", "arch", str, "network architecture by name (default mlp)"),
     ("--width", "width", int, "hidden units per layer (default 256)"),
     ("--depth", "depth", int, "hidden layers (default 3)"),
-    ("--dropout", "dropout", float, "dropout probability (default 0.1)"),
+    ("--dropout", "dropout", float, "dropout probability (default 0.3)"),
     ("--norm", "norm", str, "batch, layer or none (default batch)"),
     ("--epochs", "epochs", int, "most epochs to train; early stopping usually ends sooner (default 60)"),
     ("--batch-size", "batch_size", int, "rows per step (default: chosen from the data size)"),

@@ -35,7 +35,7 @@ class ModelConfig(_Section):
     arch: str = "mlp"
     width: int = Field(256, ge=1)  # hidden units per layer
     depth: int = Field(3, ge=1)  # hidden layers
-    dropout: float = Field(0.1, ge=0, lt=1)  # probability of zeroing a hidden unit in training
+    dropout: float = Field(0.3, ge=0, lt=1)  # probability of zeroing a hidden unit in training
     norm: Literal["batch", "layer", "none"] = "batch"
 
 

@@ -11,10 +11,13 @@ from lamina.errors import LaminaError
 
 QUANTILES = 256  # knots of the piecewise-linear map from value to rank; more fit the shape finer
 RANK_EDGE = 1e-3  # ranks are kept inside [edge, 1 - edge] so scores stay within about ±3.1
+PIECES = 16  # piecewise-linear rank encoding: one input per equal-rank piece (Gorishniy et al., 2022)
 
 
 class NumberEncoder:
-    """Maps each value to the normal quantile of its training rank.
+    """Maps each value to its training rank, given to the network two ways: the normal quantile of
+    the rank, and a piecewise-linear encoding of it (piece t is 0 below the piece, 1 above it and
+    linear inside), which lets an MLP bend its response to a number without learning the bends.
 
     Ranks ignore how far an outlier lies, so one huge value cannot squash the rest into a sliver,
     and every column reaches the network on the same scale. Ties (a column that is mostly 0) take the
@@ -39,19 +42,20 @@ class NumberEncoder:
 
     @property
     def width(self) -> int:
-        return 2 if self.flag_missing_ else 1
+        return 1 + PIECES + int(self.flag_missing_)
 
     def transform(self, values: pd.Series) -> np.ndarray:
         numbers = to_numbers(values, self.column)
         missing = np.isnan(numbers)
         filled = np.where(missing, self.fill_, numbers)
         if len(self.knots_) == 1:
-            scores = np.zeros_like(filled)
+            rank = np.full_like(filled, 0.5)
         else:
             rank = np.interp(filled, self.knots_, self.ranks_)
-            scores = ndtri(np.clip(rank, RANK_EDGE, 1 - RANK_EDGE))
-        parts = [scores, missing.astype(float)] if self.flag_missing_ else [scores]
-        return np.stack(parts, axis=1).astype(np.float32)
+        scores = ndtri(np.clip(rank, RANK_EDGE, 1 - RANK_EDGE))
+        pieces = np.clip(rank[:, None] * PIECES - np.arange(PIECES)[None, :], 0.0, 1.0)
+        parts = [scores[:, None], pieces] + ([missing[:, None].astype(float)] if self.flag_missing_ else [])
+        return np.concatenate(parts, axis=1).astype(np.float32)
 
     def state(self) -> dict:
         return {"knots": self.knots_.tolist(), "ranks": self.ranks_.tolist(), "fill": self.fill_,
