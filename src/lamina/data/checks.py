@@ -119,10 +119,14 @@ def _leak_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     for column in schema.features:
         if column.kind == "text":
             continue
-        groups = _groups_of(frame[column.name], column.kind)
-        if groups.nunique(dropna=False) > len(frame) / LEAK_MIN_ROWS_PER_GROUP:
-            continue
-        score = _single_column_score(groups, target, schema.task)
+        if column.kind == "number" and schema.task == "regression":
+            # A number that moves in lockstep with the target, in any monotone way.
+            score = abs(pd.to_numeric(frame[column.name], errors="coerce").corr(target, method="spearman"))
+        else:
+            groups = _groups_of(frame[column.name], column.kind)
+            if groups.nunique(dropna=False) > len(frame) / LEAK_MIN_ROWS_PER_GROUP:
+                continue
+            score = _single_column_score(groups, target, schema.task)
         if score >= LEAK_SCORE:
             findings.append(Finding(
                 "warning", "target_leak",

@@ -23,16 +23,17 @@ def read_table(source, what: str = "data") -> pd.DataFrame:
     """A DataFrame from a path or a DataFrame; `what` names the role in error messages."""
     if isinstance(source, pd.DataFrame):
         frame = source.copy()
-        _reject_duplicate_names(list(frame.columns), "the DataFrame")
+        where = f"the {what} (a DataFrame)"
+        _reject_duplicate_names(list(frame.columns), where)
     else:
-        path = Path(source)
-        frame = _read_path(path, what)
+        frame = _read_path(Path(source), what)
+        where = f"the {what} file {source}"
     if len(frame.columns) == 0:
-        raise LaminaError(f"The {what} has no columns. Give a table with a header row and data rows.")
+        raise LaminaError(f"{where[0].upper()}{where[1:]} has no columns. Give a table with a header row and data rows.")
     if len(frame) == 0:
         raise LaminaError(
-            f"The {what} has a header ({', '.join(map(str, frame.columns[:5]))}...) but no data rows. "
-            "Add rows below the header."
+            f"{where[0].upper()}{where[1:]} has a header ({', '.join(map(str, frame.columns[:5]))}) but no data "
+            "rows. Add rows below the header."
         )
     frame.columns = [str(c) for c in frame.columns]
     return frame

@@ -41,9 +41,10 @@ class CategoryEncoder:
         return len(self.vocabulary_) + 2
 
     def transform(self, values: pd.Series) -> np.ndarray:
-        keys = values.map(lambda v: None if pd.isna(v) else category_key(v))
-        indices = keys.map(lambda k: MISSING_INDEX if k is None else self._index.get(k, UNKNOWN_INDEX))
-        return indices.to_numpy(dtype=np.int64)
+        missing = values.isna().to_numpy()
+        indices = np.array([self._index.get(category_key(v), UNKNOWN_INDEX) for v in values], dtype=np.int64)
+        indices[missing] = MISSING_INDEX
+        return indices
 
     def state(self) -> dict:
         return {"vocabulary": self.vocabulary_}

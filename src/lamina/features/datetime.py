@@ -42,7 +42,7 @@ class DatetimeEncoder:
         missing = dates.isna().to_numpy()
         year = (dates.dt.year.to_numpy(dtype=float, na_value=self.year_mean_) - self.year_mean_) / self.year_scale_
         columns = [year]
-        fields = {"month": dates.dt.month - 1, "weekday": dates.dt.weekday, "day": dates.dt.day - 1,
+        fields = {"month": dates.dt.month - 1, "weekday": dates.dt.day_of_week, "day": dates.dt.day - 1,
                   "hour": dates.dt.hour}
         for part in self._parts():
             angle = 2 * np.pi * fields[part].to_numpy(dtype=float, na_value=0.0) / CYCLES[part]

@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+
+from lamina.data.checks import has_errors, run_checks
+from lamina.data.schema import infer_schema
+
+
+def codes(findings, level=None):
+    return {f.code for f in findings if level is None or f.level == level}
+
+
+def findings_for(frame, target="y"):
+    return run_checks(frame, infer_schema(frame, target))
+
+
+def test_a_clean_table_has_no_warnings(table):
+    findings = findings_for(table)
+    assert not has_errors(findings)
+    assert codes(findings, "warning") == set()
+
+
+def test_duplicates_missing_targets_and_heavy_missingness_are_warned(table):
+    table = pd.concat([table, table.iloc[:5]], ignore_index=True)
+    table.loc[10:14, "y"] = None
+    table.loc[100 : 100 + len(table) * 0.6, "skewed"] = None
+    found = codes(findings_for(table), "warning")
+    assert {"duplicate_rows", "target_missing", "heavy_missing"} <= found
+
+
+def test_imbalance_and_small_classes(table):
+    table.loc[:, "y"] = "no"
+    table.loc[:14, "y"] = "yes"
+    found = findings_for(table)
+    assert {"class_imbalance", "class_small"} <= codes(found, "warning")
+    assert not has_errors(found)
+
+
+def test_a_class_with_too_few_rows_is_an_error(table):
+    table.loc[:1, "y"] = "rare"
+    findings = findings_for(table)
+    assert "class_too_small" in codes(findings, "error")
+    assert "'rare'" in next(f.message for f in findings if f.code == "class_too_small")
+
+
+def test_one_row_is_an_error():
+    frame = pd.DataFrame({"x": [1.0, 2.0], "y": ["a", "b"]}).iloc[:2]
+    assert "too_few_rows" in codes(findings_for(frame), "error")
+
+
+def test_a_leaking_column_is_named(table):
+    table["decision"] = np.where(table["y"] == "yes", "approved", "rejected")
+    leaks = [f for f in findings_for(table) if f.code == "target_leak"]
+    assert [f.column for f in leaks] == ["decision"]
+
+
+def test_a_leaking_number_is_named_in_regression(table):
+    table = table.assign(y=table["signal"] * 3.0 + 1.0)
+    table["copy"] = table["y"] * 2.0
+    leaks = {f.column for f in findings_for(table) if f.code == "target_leak"}
+    assert "copy" in leaks and "colour" not in leaks
+
+
+def test_dropped_columns_are_reported(table):
+    table["constant"] = 1
+    dropped = [f for f in findings_for(table) if f.code == "column_dropped"]
+    assert [f.column for f in dropped] == ["constant"]

@@ -1,0 +1,51 @@
+import pytest
+
+from lamina.cli import TRAIN_SETTINGS, build_parser
+from lamina.config import Config, flat_setting_names, parse_duration
+from lamina.errors import LaminaError
+
+
+def test_unknown_keys_name_the_closest_valid_one(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  epoch: 5\n")
+    with pytest.raises(LaminaError, match="unknown key 'epoch'. Did you mean 'epochs'"):
+        Config.from_file(path)
+    with pytest.raises(LaminaError, match="unknown key 'modle'. Did you mean 'model'"):
+        Config.from_dict({"modle": {}})
+
+
+def test_flat_overrides_find_their_section():
+    config = Config().with_overrides(epochs=3, width=16, target="y", seed=4)
+    assert (config.train.epochs, config.model.width, config.data.target, config.seed) == (3, 16, "y", 4)
+    with pytest.raises(LaminaError, match="Unknown setting 'widht'.*'width'"):
+        Config().with_overrides(widht=3)
+
+
+def test_invalid_values_are_explained():
+    with pytest.raises(LaminaError, match="model.dropout"):
+        Config.from_dict({"model": {"dropout": 1.5}})
+
+
+def test_a_saved_config_reads_back_the_same(tmp_path):
+    config = Config().with_overrides(epochs=3, columns={"zip": "category"}, time_budget="5m")
+    path = tmp_path / "config.yaml"
+    path.write_text(config.to_yaml())
+    assert Config.from_file(path) == config
+
+
+def test_every_train_flag_is_a_config_setting():
+    names = set(flat_setting_names())
+    assert {key for _, key, _, _ in TRAIN_SETTINGS} <= names
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    flags = {a.dest for a in train._actions} - {"help", "debug", "data", "config", "out", "resume", "quiet", "column"}
+    assert flags <= names | {"target", "test"}
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("5m", 300), ("1.5h", 5400), ("42", 42)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_a_bad_duration_says_how_to_write_one():
+    with pytest.raises(LaminaError, match="90s, 5m or 1h"):
+        parse_duration("soon")

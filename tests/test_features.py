@@ -1,0 +1,89 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lamina.data.schema import infer_schema
+from lamina.errors import LaminaError
+from lamina.features.category import MISSING_INDEX, UNKNOWN_INDEX, CategoryEncoder
+from lamina.features.datetime import DatetimeEncoder
+from lamina.features.numeric import NumberEncoder
+from lamina.features.pipeline import FeaturePipeline
+from lamina.features.text import TextEncoder
+
+
+def test_one_outlier_does_not_squash_the_other_numbers():
+    values = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 1e9])
+    scores = NumberEncoder("x").fit(values).transform(values)[:, 0]
+    assert np.all(np.diff(scores) > 0), "order is kept"
+    gaps = np.diff(scores[:9])
+    assert gaps.min() > 0.1, "ordinary values stay apart despite the 1e9"
+    assert np.abs(scores).max() < 3.2
+
+
+def test_missing_numbers_get_a_flag_and_the_median():
+    train = pd.Series([1.0, 2.0, None, 4.0, 5.0])
+    encoder = NumberEncoder("x").fit(train)
+    out = encoder.transform(pd.Series([None, 3.0]))
+    assert out.shape[1] == encoder.width
+    assert out[:, -1].tolist() == [1.0, 0.0]
+    assert out[0, 0] == pytest.approx(out[1, 0]), "missing is filled with the training median (3)"
+
+
+def test_a_word_in_a_number_column_at_prediction_names_the_row():
+    encoder = NumberEncoder("age").fit(pd.Series([1.0, 2.0, 3.0]))
+    with pytest.raises(LaminaError, match="'age'.*'old'"):
+        encoder.transform(pd.Series(["4", "old"]))
+
+
+def test_unseen_and_rare_categories_share_the_unknown_bucket():
+    train = pd.Series(["a", "a", "b", "b", "rare", None])
+    encoder = CategoryEncoder("c").fit(train)
+    out = encoder.transform(pd.Series(["a", "b", "rare", "never seen", None]))
+    assert out[0] != out[1] and out[0] >= 2 and out[1] >= 2
+    assert out[2] == UNKNOWN_INDEX and out[3] == UNKNOWN_INDEX
+    assert out[4] == MISSING_INDEX
+
+
+def test_category_spellings_of_one_number_agree():
+    encoder = CategoryEncoder("c").fit(pd.Series([1, 1, 2, 2]))
+    assert encoder.transform(pd.Series([1.0, "1", 2])).tolist() == encoder.transform(pd.Series([1, 1, 2])).tolist()
+
+
+def test_dates_become_cyclic_parts():
+    values = pd.Series(["2024-01-01", "2024-12-31", "2024-07-01", None])
+    encoder = DatetimeEncoder("d").fit(values)
+    out = encoder.transform(values)
+    month_sin, month_cos = out[:, 1], out[:, 2]
+    assert np.hypot(month_sin[:3], month_cos[:3]) == pytest.approx([1, 1, 1])
+    distance_new_year = np.hypot(month_sin[0] - month_sin[1], month_cos[0] - month_cos[1])
+    distance_half_year = np.hypot(month_sin[0] - month_sin[2], month_cos[0] - month_cos[2])
+    assert distance_new_year < distance_half_year, "December is next to January"
+    assert out[3, -1] == 1.0 and out[0, -1] == 0.0
+
+
+def test_text_tokens_hash_the_same_way_every_time():
+    encoder = TextEncoder("t").fit(pd.Series(["good film", "bad film today"] * 5))
+    first = encoder.transform(pd.Series(["Good film!"]))
+    again = TextEncoder("t").load_state(encoder.state()).transform(pd.Series(["good FILM"]))
+    assert first.tolist() == again.tolist()
+    assert (first[0, :2] > 0).all() and (first[0, 2:] == 0).all()
+
+
+def test_the_pipeline_survives_a_json_round_trip(table):
+    schema = infer_schema(table, "y")
+    pipeline = FeaturePipeline(schema).fit(table)
+    state = json.loads(json.dumps(pipeline.state()))
+    again = FeaturePipeline.from_state(schema, state)
+    first, second = pipeline.transform(table), again.transform(table)
+    assert first.keys() == second.keys() == {"numbers", "categories", "text:comment"}
+    for name in first:
+        assert np.array_equal(first[name].numpy(), second[name].numpy()), name
+    assert pipeline.spec()["numbers"] == first["numbers"].shape[1]
+
+
+def test_a_missing_training_column_is_named(table):
+    pipeline = FeaturePipeline(infer_schema(table, "y")).fit(table)
+    with pytest.raises(LaminaError, match="'colour'"):
+        pipeline.transform(table.drop(columns=["colour"]))

@@ -1,0 +1,32 @@
+import pytest
+import torch
+
+from lamina.errors import LaminaError
+from lamina.nets.build import ARCHITECTURES, build_network
+
+SPEC = {"numbers": 5, "categories": [4, 7], "texts": {"review.text": 50}}
+
+
+def batch(rows=6):
+    return {
+        "numbers": torch.randn(rows, 5),
+        "categories": torch.stack([torch.randint(0, 4, (rows,)), torch.randint(0, 7, (rows,))], dim=1),
+        "text:review.text": torch.randint(0, 50, (rows, 9)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_every_architecture_runs_forward_and_backward(name):
+    torch.manual_seed(0)
+    network = build_network(name, SPEC, 3, width=8, depth=2, dropout=0.1, norm="batch")
+    out = network(batch())
+    assert out.shape == (6, 3)
+    out.sum().backward()
+    grads = [p.grad for p in network.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_an_unknown_architecture_names_the_registered_ones():
+    with pytest.raises(LaminaError, match="'mpl'.*Did you mean 'mlp'"):
+        build_network("mpl", SPEC, 2)

@@ -1,0 +1,87 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from lamina.data.schema import infer_column, infer_schema, infer_task
+from lamina.errors import LaminaError
+
+
+def kinds(schema):
+    return {c.name: (c.kind, c.role) for c in schema.columns}
+
+
+def test_every_column_kind_is_inferred(table):
+    table["row_id"] = np.arange(len(table))
+    table["constant"] = 7
+    table["code"] = [f"X{i:05d}" for i in range(len(table))]
+    schema = infer_schema(table, "y")
+    assert kinds(schema) == {
+        "signal": ("number", "feature"),
+        "skewed": ("number", "feature"),
+        "colour": ("category", "feature"),
+        "member": ("binary", "feature"),
+        "day": ("datetime", "feature"),
+        "comment": ("text", "feature"),
+        "row_id": ("ignore", "dropped"),
+        "constant": ("ignore", "dropped"),
+        "code": ("ignore", "dropped"),
+        "y": ("category", "target"),
+    }
+    assert schema.task == "binary"
+    notes = {c.name: c.note for c in schema.dropped}
+    assert "ID-like" in notes["row_id"] and "constant" in notes["constant"] and "ID-like" in notes["code"]
+
+
+def test_overrides_win_over_inference(table):
+    schema = infer_schema(table, "y", overrides={"colour": "text", "signal": "ignore"})
+    assert kinds(schema)["colour"] == ("text", "feature")
+    assert kinds(schema)["signal"] == ("ignore", "dropped")
+
+
+def test_override_of_an_unknown_column_names_the_closest():
+    frame = pd.DataFrame({"colour": ["a", "b"] * 10, "y": [0, 1] * 10})
+    with pytest.raises(LaminaError, match="'color'.*Did you mean 'colour'"):
+        infer_schema(frame, "y", overrides={"color": "category"})
+
+
+@pytest.mark.parametrize(
+    "values, task",
+    [
+        (["a", "b"] * 10, "binary"),
+        (["a", "b", "c"] * 10, "multiclass"),
+        ([0, 1, 2, 3] * 10, "multiclass"),
+        (list(np.linspace(0, 1, 40)), "regression"),
+        (list(range(40)), "regression"),
+    ],
+)
+def test_task_follows_the_target(values, task):
+    assert infer_task(pd.Series(values), "y") == task
+
+
+def test_missing_target_column_names_the_closest_columns():
+    frame = pd.DataFrame({"income": [1, 2], "age": [3, 4]})
+    with pytest.raises(LaminaError, match="'incme' is not in the data. Did you mean 'income'"):
+        infer_schema(frame, "incme")
+
+
+def test_target_with_no_values_is_refused():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [None, None, None]})
+    with pytest.raises(LaminaError, match="no values"):
+        infer_schema(frame, "y")
+
+
+def test_target_with_a_single_class_is_refused():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": ["a", "a", "a"]})
+    with pytest.raises(LaminaError, match="single value \\('a'\\)"):
+        infer_schema(frame, "y")
+
+
+def test_regression_on_text_target_is_refused():
+    with pytest.raises(LaminaError, match="non-numbers"):
+        infer_task(pd.Series(["a", "b", "c"]), "y", "regression")
+
+
+def test_mixed_numbers_and_words_name_the_column_and_row():
+    values = pd.Series([str(v) for v in range(30)] + ["unknown"], name="age")
+    with pytest.raises(LaminaError, match=r"'age'.*'unknown' at row 32.*data: columns: \{age: category\}"):
+        infer_column(values)
