@@ -41,10 +41,11 @@ class CategoryEncoder:
         return len(self.vocabulary_) + 2
 
     def transform(self, values: pd.Series) -> np.ndarray:
-        missing = values.isna().to_numpy()
-        indices = np.array([self._index.get(category_key(v), UNKNOWN_INDEX) for v in values], dtype=np.int64)
-        indices[missing] = MISSING_INDEX
-        return indices
+        # Look each distinct value up once, not each row: tables repeat their categories.
+        codes, distinct = pd.factorize(values, use_na_sentinel=True)
+        lookup = np.array([self._index.get(category_key(v), UNKNOWN_INDEX) for v in distinct] + [MISSING_INDEX],
+                          dtype=np.int64)
+        return lookup[codes]  # code -1 (missing) picks the last entry
 
     def state(self) -> dict:
         return {"vocabulary": self.vocabulary_}

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 PAD_INDEX = 0
-BUCKETS = 2**15  # hash buckets; collisions are rare below a few thousand distinct words
+BUCKETS = 2**14  # hash buckets; collisions stay rare below a few thousand distinct words
 LENGTH_PERCENTILE = 95  # sequences are cut at this percentile of training lengths...
 MIN_LENGTH, MAX_LENGTH = 8, 256  # ...kept within these bounds (tokens)
 TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -7,7 +7,7 @@ from torch import nn
 
 from lamina.features.text import PAD_INDEX
 
-TEXT_EMBEDDING = 64  # dimensions of the mean word embedding of a text column
+TEXT_EMBEDDING = 32  # dimensions of the mean word embedding of a text column
 
 
 def embedding_size(cardinality: int) -> int:
