@@ -31,6 +31,7 @@ def write_atomically(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -
         save_file(plain, temporary, metadata={META_KEY: json.dumps(meta)})
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes files private; a model is meant to be shared
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

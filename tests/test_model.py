@@ -1,0 +1,96 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lamina
+from conftest import FAST, make_table
+from lamina.errors import LaminaError
+
+
+@pytest.fixture(scope="module")
+def model():
+    return lamina.fit(make_table(rows=600), target="y", progress=False, **FAST)
+
+
+def test_fit_learns_beyond_the_baseline(model):
+    test, baseline = model.metrics["test"], model.metrics["baseline"]
+    assert test["accuracy"] > baseline["accuracy"] + 0.2
+    assert test["roc_auc"] > 0.9
+    assert set(test) == {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss"}
+    assert sum(model.training["sizes"].values()) == 600
+
+
+def test_predict_returns_a_label_and_a_probability_per_class(model):
+    frame = make_table(rows=50, seed=9)
+    predictions = model.predict(frame)
+    assert list(predictions.columns) == ["prediction", "proba_no", "proba_yes"]
+    assert predictions["prediction"].isin(["no", "yes"]).all()
+    assert predictions[["proba_no", "proba_yes"]].sum(axis=1).to_numpy() == pytest.approx(np.ones(50), abs=1e-5)
+    proba = model.predict_proba(frame)
+    assert list(proba.columns) == ["no", "yes"]
+    assert (proba.idxmax(axis=1) == predictions["prediction"]).all()
+
+
+def test_evaluate_gives_metrics_beside_the_baseline(model):
+    result = model.evaluate(make_table(rows=300, seed=11))
+    assert result["rows"] == 300
+    assert result["metrics"]["accuracy"] > result["baseline"]["accuracy"]
+    assert result["baseline"]["balanced_accuracy"] == pytest.approx(0.5)
+
+
+def test_new_categories_and_missing_values_still_predict(model):
+    frame = make_table(rows=20, seed=3)
+    frame.loc[0, "colour"] = "ultraviolet"
+    frame.loc[1, "signal"] = None
+    frame.loc[2, "comment"] = None
+    frame.loc[3, "day"] = None
+    predictions = model.predict(frame)
+    assert predictions["prediction"].notna().all()
+
+
+def test_a_missing_training_column_is_named(model):
+    with pytest.raises(LaminaError, match="lacks column.*'colour'"):
+        model.predict(make_table(rows=5).drop(columns=["colour"]))
+
+
+def test_evaluate_needs_the_target(model):
+    with pytest.raises(LaminaError, match="no target column 'y'"):
+        model.evaluate(make_table(rows=5).drop(columns=["y"]))
+
+
+def test_save_and_load_give_the_same_predictions(model, tmp_path):
+    model.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", "weights.safetensors"]
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["format_version"] == 1 and meta["schema"]["target"] == "y"
+    again = lamina.load(tmp_path / "m")
+    frame = make_table(rows=40, seed=4)
+    pd.testing.assert_frame_equal(model.predict(frame), again.predict(frame))
+
+
+def test_a_newer_format_is_refused_with_the_fix(model, tmp_path):
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta["format_version"] = 99
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(LaminaError, match="format version 99.*Upgrade lamina"):
+        lamina.load(tmp_path / "m")
+
+
+def test_regression_predicts_on_the_target_scale():
+    frame = make_table(rows=600, task="regression")
+    frame["y"] = frame["y"] * 1000 + 50_000
+    model = lamina.fit(frame, target="y", progress=False, **FAST)
+    assert model.task == "regression"
+    assert model.metrics["test"]["r2"] > 0.8
+    assert model.metrics["test"]["rmse"] < model.metrics["baseline"]["rmse"] / 2
+    predictions = model.predict(frame.head(100))["prediction"]
+    assert abs(predictions.mean() - frame["y"].head(100).mean()) < 1000
+
+
+def test_multiclass_keeps_class_names():
+    model = lamina.fit(make_table(rows=600, task="multiclass"), target="y", progress=False, **FAST)
+    assert model.task == "multiclass" and model.classes == ["high", "low", "mid"]
+    assert model.metrics["test"]["accuracy"] > model.metrics["baseline"]["accuracy"] + 0.15
