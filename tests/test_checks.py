@@ -1,8 +1,10 @@
 import numpy as np
 import pandas as pd
+import pytest
 
-from lamina.data.checks import has_errors, run_checks
+from lamina.data.checks import has_errors, require_enough_rows, run_checks
 from lamina.data.schema import infer_schema
+from lamina.errors import LaminaError
 
 
 def codes(findings, level=None):
@@ -42,9 +44,10 @@ def test_a_class_with_too_few_rows_is_an_error(table):
     assert "'rare'" in next(f.message for f in findings if f.code == "class_too_small")
 
 
-def test_one_row_is_an_error():
-    frame = pd.DataFrame({"x": [1.0, 2.0], "y": ["a", "b"]}).iloc[:2]
-    assert "too_few_rows" in codes(findings_for(frame), "error")
+def test_too_few_labelled_rows_are_refused_first():
+    frame = pd.DataFrame({"x": np.arange(12.0), "y": ["a"] * 6 + [None] * 6})
+    with pytest.raises(LaminaError, match="Only 6 row.*at least 10"):
+        require_enough_rows(frame, "y")
 
 
 def test_a_leaking_column_is_named(table):

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from lamina.config import Config, parse_duration
-from lamina.data.checks import Finding, has_errors, run_checks
+from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
 from lamina.data.read import read_table
 from lamina.data.schema import infer_schema
 from lamina.data.split import split_rows
@@ -78,6 +78,7 @@ def resume_run(run_dir, progress: bool = True) -> Model:
 
 def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None):
     """Schema, findings and split; raises on data errors. Shared by `train` and `check`."""
+    require_enough_rows(frame, config.data.target)
     schema = infer_schema(frame, config.data.target, config.data.task, config.data.columns)
     findings = run_checks(frame, schema)
     if test_frame is not None:

@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary, description=summary, epilog=f"example: {EXAMPLES[name]}")
-        sub.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+        # SUPPRESS: without it the subcommand's default would undo `lamina --debug COMMAND`.
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
         return sub
 
     train = command("train", "train a model on a table and write a run folder")

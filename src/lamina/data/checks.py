@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from lamina.data.schema import Schema
+from lamina.data.schema import Schema, require_target
+from lamina.errors import LaminaError
 
 MIN_ROWS = 10  # fewer rows cannot fill a train, a validation and a test split
 MIN_ROWS_PER_CLASS = 3  # a class needs a row in each of the three splits
@@ -30,6 +31,19 @@ class Finding:
         return asdict(self)
 
 
+def require_enough_rows(frame: pd.DataFrame, target: str) -> None:
+    """Checked before anything else: with a handful of rows every other finding is noise."""
+    require_target(frame, target)
+    labelled = int(frame[target].notna().sum())
+    if labelled == 0:
+        raise LaminaError(f"Target column {target!r} has no values (every row is missing). Fill it in.")
+    if labelled < MIN_ROWS:
+        raise LaminaError(
+            f"Only {labelled} row(s) have a value in target {target!r}; at least {MIN_ROWS} are needed to "
+            "train, validate and test. Add more rows."
+        )
+
+
 def has_errors(findings: list[Finding]) -> bool:
     return any(f.level == "error" for f in findings)
 
@@ -46,12 +60,6 @@ def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
             schema.target,
         ))
     usable = frame[target.notna()]
-    if len(usable) < MIN_ROWS:
-        findings.append(Finding(
-            "error", "too_few_rows",
-            f"Only {len(usable)} row(s) have a target value; at least {MIN_ROWS} are needed to train, "
-            "validate and test. Add more rows.",
-        ))
     if schema.task != "regression":
         findings.extend(_class_findings(usable[schema.target]))
     findings.extend(_duplicate_findings(usable))

@@ -1,0 +1,141 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import make_table
+from lamina.cli import main
+
+FAST_FLAGS = ["--epochs", "4", "--width", "32", "--depth", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One training run through the CLI, shared by the tests that use its folder."""
+    folder = tmp_path_factory.mktemp("cli")
+    make_table(rows=500).to_csv(folder / "train.csv", index=False)
+    make_table(rows=200, seed=7).to_csv(folder / "test.csv", index=False)
+    code = main(["train", str(folder / "train.csv"), "--target", "y", "--test", str(folder / "test.csv"),
+                 "--out", str(folder / "run"), *FAST_FLAGS])
+    assert code == 0
+    return folder
+
+
+def test_train_writes_the_whole_run_folder(run):
+    names = {p.name for p in (run / "run").iterdir()}
+    assert {"config.yaml", "model", "checkpoints", "history.csv", "metrics.json", "checks.json",
+            "report.html"} <= names
+    assert {p.name for p in (run / "run" / "checkpoints").iterdir()} == {"last.safetensors", "best.safetensors"}
+    metrics = json.loads((run / "run" / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > metrics["baseline"]["accuracy"]
+    history = pd.read_csv(run / "run" / "history.csv")
+    assert list(history["epoch"]) == list(range(1, len(history) + 1))
+    assert "given test file" in (run / "run" / "report.html").read_text()
+
+
+def test_predict_writes_a_row_per_input_row(run, capsys):
+    out = run / "predictions.csv"
+    assert main(["predict", str(run / "run"), str(run / "test.csv"), "--out", str(out)]) == 0
+    predictions = pd.read_csv(out)
+    assert len(predictions) == 200 and list(predictions.columns) == ["prediction", "proba_no", "proba_yes"]
+
+
+def test_a_prediction_file_with_a_new_category_predicts(run, tmp_path):
+    frame = make_table(rows=10, seed=8).drop(columns="y")
+    frame.loc[:4, "colour"] = "turquoise"
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(run / "run"), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert pd.read_csv(tmp_path / "p.csv")["prediction"].notna().sum() == 10
+
+
+def test_a_prediction_file_missing_a_column_is_named(run, tmp_path, capsys):
+    make_table(rows=10).drop(columns=["skewed"]).to_csv(tmp_path / "lacking.csv", index=False)
+    assert main(["predict", str(run / "run"), str(tmp_path / "lacking.csv")]) == 2
+    assert "'skewed'" in capsys.readouterr().err
+
+
+def test_evaluate_report_and_info(run, capsys):
+    assert main(["evaluate", str(run / "run"), str(run / "test.csv"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"] == 200 and result["metrics"]["accuracy"] > result["baseline"]["accuracy"]
+    (run / "run" / "report.html").unlink()
+    assert main(["report", str(run / "run")]) == 0
+    assert (run / "run" / "report.html").exists()
+    assert main(["info", str(run / "run")]) == 0
+    assert "task: binary" in capsys.readouterr().out
+
+
+def test_check_lists_findings_without_training(tmp_path, capsys):
+    frame = make_table(rows=300)
+    frame["leak"] = frame["y"].map({"yes": "approved", "no": "denied"})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["check", str(tmp_path / "t.csv"), "--target", "y"]) == 0
+    out = capsys.readouterr().out
+    assert "[warning] Column 'leak' alone predicts the target" in out
+    assert not (tmp_path / "runs").exists()
+
+
+def _write(path, content):
+    if isinstance(content, pd.DataFrame):
+        content.to_csv(path, index=False)
+    elif content is not None:
+        path.write_bytes(content)
+
+
+def _mixed():
+    frame = make_table(rows=100)
+    frame["signal"] = frame["signal"].astype(str)
+    frame.loc[40, "signal"] = "n/a-ish"
+    return frame
+
+
+BAD_INPUTS = {
+    "missing file": (None, "does not exist"),
+    "empty file": (b"", "is empty"),
+    "binary junk": (bytes(range(256)) * 8, "binary data"),
+    "header only": (b"signal,colour,y\n", "no data rows"),
+    "missing target": (make_table(rows=50).rename(columns={"y": "label"}), "'y' is not in the data"),
+    "target all missing": (make_table(rows=50).assign(y=None), "has no values"),
+    "single class": (make_table(rows=50).assign(y="yes"), "single value"),
+    "one row": (make_table(rows=1), "at least 10 are needed"),
+    "mixed types": (_mixed(), "'signal' holds numbers but 1 value"),
+    "not utf-8": (b"signal,y\n1,caf\xe9\n", "not UTF-8"),
+    "duplicate columns": (b"a,a,y\n1,2,3\n", "duplicate column names"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_exits_2_with_a_message(case, tmp_path, capsys):
+    content, expected = BAD_INPUTS[case]
+    path = tmp_path / "data.csv"
+    _write(path, content)
+    code = main(["train", str(path), "--target", "y", "--out", str(tmp_path / "run"), *FAST_FLAGS])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert expected in err
+    assert err.startswith("run folder") or err.startswith("error:")
+
+
+def test_errors_show_no_traceback_unless_debug(tmp_path):
+    command = [sys.executable, "-m", "lamina.cli", "train", str(tmp_path / "nope.csv"), "--target", "y"]
+    plain = subprocess.run(command, capture_output=True, text=True)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr and "does not exist" in plain.stderr
+    debug = subprocess.run(command[:3] + ["--debug"] + command[3:], capture_output=True, text=True)
+    assert "Traceback" in debug.stderr
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys; from lamina.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules, 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False False")
+
+
+def test_every_command_has_help_with_an_example(capsys):
+    for command in ("train", "check", "predict", "evaluate", "report", "info", "demo"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "example: lamina" in capsys.readouterr().out
