@@ -20,6 +20,7 @@ from lamina.data.read import read_table
 from lamina.data.schema import infer_schema
 from lamina.data.split import split_rows
 from lamina.errors import LaminaError
+from lamina.evaluation.metrics import class_prior
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder
 from lamina.model import Model
@@ -170,8 +171,7 @@ def _batches(features, target, frame, column, batch_size, shuffle, seed, device)
 def _baseline(target: TargetEncoder, train: pd.DataFrame) -> dict:
     encoded = target.encode(train[target.column])
     if target.is_classification:
-        counts = np.bincount(encoded, minlength=target.outputs).astype(float)
-        return {"prior": (counts / counts.sum()).tolist()}
+        return {"prior": class_prior(encoded, target.outputs)}
     return {"mean": float(target.decode(np.array([encoded.mean()]))[0])}
 
 

@@ -41,11 +41,7 @@ def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, fl
     }
 
 
-def majority_baseline(train_labels: np.ndarray, classes: int, rows: int) -> np.ndarray:
-    """Every row gets the training class frequencies: the majority class wins every argmax."""
-    prior = np.bincount(train_labels, minlength=classes).astype(float)
-    return np.tile(prior / prior.sum(), (rows, 1))
-
-
-def mean_baseline(train_values: np.ndarray, rows: int) -> np.ndarray:
-    return np.full(rows, float(np.mean(train_values)))
+def class_prior(train_labels: np.ndarray, classes: int) -> list[float]:
+    """Training class frequencies: as a prediction for every row, the majority-class baseline."""
+    counts = np.bincount(train_labels, minlength=classes).astype(float)
+    return (counts / counts.sum()).tolist()
