@@ -57,7 +57,7 @@ def render(model: dict, findings: list[dict], history: pd.DataFrame, predictions
         "trivial baseline (" + ("the majority class" if classes else "the training mean") + ").</p>",
         _metrics_table(metrics),
         "<h2>Plots</h2><div class='charts'>",
-        _learning_curves(history),
+        _learning_curves(history, training["best_epoch"]),
         *(_classification_plots(predictions, classes) if classes else _regression_plots(predictions)),
         "</div>",
         "<h2>Data quality</h2>",
@@ -97,11 +97,15 @@ def _metrics_table(metrics: dict) -> str:
             + "".join(rows) + "</table>")
 
 
-def _learning_curves(history: pd.DataFrame) -> str:
-    chart = Chart("Learning curves", "epoch", "loss")
+def _learning_curves(history: pd.DataFrame, best_epoch: int) -> str:
+    last = max(int(history["epoch"].max()), 2)
+    chart = Chart("Learning curves", "epoch", "loss", x_range=(1, last))
     for column in ("train_loss", "valid_loss"):
         if column in history:
             chart.add(column.replace("_", " "), history["epoch"], history[column])
+    losses = history[[c for c in ("train_loss", "valid_loss") if c in history]].to_numpy()
+    chart.add(f"best epoch ({best_epoch}), weights kept", [best_epoch, best_epoch],
+              [np.nanmin(losses), np.nanmax(losses)], style="dashed")
     return chart.svg()
 
 

@@ -24,7 +24,7 @@ def write_atomically(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -
     A crash at any moment leaves either the old file or the new one, never half of one.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    plain = {name: t.detach().to("cpu").contiguous().clone() for name, t in tensors.items()}
+    plain = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
