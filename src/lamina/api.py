@@ -29,7 +29,7 @@ from lamina.training.batches import TensorBatches
 from lamina.training.trainer import Trainer, resolve_device
 
 CONFIG_FILE = "config.yaml"
-MIN_BATCH, MAX_BATCH = 16, 1024  # bounds of the automatic batch size (rows)
+MIN_BATCH, MAX_BATCH = 32, 1024  # bounds of the automatic batch size (rows)
 ROWS_PER_BATCH_STEP = 100  # auto batch size ≈ training rows / this, rounded to a power of two
 
 
@@ -82,11 +82,9 @@ def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None
     require_enough_rows(frame, config.data.target)
     schema = infer_schema(frame, config.data.target, config.data.task, config.data.columns)
     findings = run_checks(frame, schema)
-    if test_frame is not None:
-        schema_target = schema.target
-        if schema_target not in test_frame.columns:
-            findings.append(Finding("error", "test_target_missing",
-                                    f"The test file has no target column {schema_target!r}.", schema_target))
+    if test_frame is not None and schema.target not in test_frame.columns:
+        findings.append(Finding("error", "test_target_missing",
+                                f"The test file has no target column {schema.target!r}; add it.", schema.target))
     return schema, findings
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lamina.errors import LaminaError
 from lamina.features.category import category_key
 from lamina.features.numeric import to_numbers
 
@@ -42,8 +43,6 @@ class TargetEncoder:
             keys = values.map(category_key)
             unknown = keys[~keys.isin(self._index.keys())]
             if len(unknown):
-                from lamina.errors import LaminaError
-
                 raise LaminaError(
                     f"Target {self.column!r} holds class {unknown.iloc[0]!r}, which the model never saw "
                     f"in training (known: {', '.join(map(str, self.classes_))}). Evaluate on rows of known classes."
