@@ -47,7 +47,7 @@ class TrainConfig(_Section):
     warmup_epochs: float = Field(1.0, ge=0)  # linear warm-up length, in epochs
     clip_norm: float | None = Field(1.0, gt=0)  # max global gradient L2 norm; None disables
     patience: int = Field(8, ge=1)  # epochs without validation improvement before stopping
-    time_budget: str | None = None  # wall-clock cap for training, e.g. "90s", "5m", "1h"
+    time_budget: str | None = None  # wall-clock cap on training, e.g. "90s", "5m", "1h"; checked after each epoch
     device: str = "auto"  # "auto" takes a GPU when there is one
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on a GPU only
 
