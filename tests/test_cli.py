@@ -67,6 +67,21 @@ def test_evaluate_report_and_info(run, capsys):
     assert "task: binary" in capsys.readouterr().out
 
 
+def test_a_config_file_alone_can_drive_training(tmp_path, capsys):
+    make_table(rows=300).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "run.yaml").write_text(
+        f"data:\n  path: {tmp_path / 't.csv'}\n  target: y\n  columns: {{skewed: ignore}}\n"
+        "train:\n  epochs: 2\nmodel:\n  width: 16\n"
+    )
+    assert main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 2
+    resolved = (tmp_path / "run" / "config.yaml").read_text()
+    assert "skewed: ignore" in resolved and "width: 16" in resolved
+    (tmp_path / "bad.yaml").write_text("train:\n  epochz: 2\n")
+    assert main(["train", str(tmp_path / "t.csv"), "--target", "y", "--config", str(tmp_path / "bad.yaml")]) == 2
+    assert "Did you mean 'epochs'" in capsys.readouterr().err
+
+
 def test_check_lists_findings_without_training(tmp_path, capsys):
     frame = make_table(rows=300)
     frame["leak"] = frame["y"].map({"yes": "approved", "no": "denied"})

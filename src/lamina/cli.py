@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     train = command("train", "train a model on a table and write a run folder")
-    train.add_argument("data", nargs="?", help="table file: .csv .tsv .parquet .jsonl")
+    train.add_argument("data", nargs="?", help="table file: .csv .tsv .parquet .jsonl (or data.path in --config)")
     train.add_argument("--target", help="the column to predict")
     train.add_argument("--test", help="a held-out test table (otherwise the data is split three ways)")
     train.add_argument("--config", help="YAML config file; flags override it")
@@ -127,21 +127,23 @@ def run_train(args) -> int:
     from lamina.training.trainer import TrainingInterrupted
 
     progress = not args.quiet
-    if not args.resume and not args.data:
-        raise LaminaError("Give the data to train on: lamina train DATA --target COL (or --resume RUN).")
-    out = Path(args.resume or args.out or _new_run_folder(Path(args.data).stem))
+    if not args.resume:
+        settings = {key: getattr(args, flag[2:].replace("-", "_")) for flag, key, _, _ in TRAIN_SETTINGS}
+        config = api.resolve_config(args.config, **settings)
+        columns = _parse_columns(args.column)
+        if columns:
+            config = config.with_overrides(columns={**config.data.columns, **columns})
+        data = args.data or config.data.path
+        if not data:
+            raise LaminaError("Give the data to train on: lamina train DATA --target COL (or --resume RUN).")
+    out = Path(args.resume or args.out or _new_run_folder(Path(data).stem))
     print(f"run folder: {out}", file=sys.stderr)
     try:
         if args.resume:
             model = api.resume_run(out, progress=progress)
         else:
-            settings = {key: getattr(args, flag[2:].replace("-", "_")) for flag, key, _, _ in TRAIN_SETTINGS}
-            config = api.resolve_config(args.config, **settings)
-            columns = _parse_columns(args.column)
-            if columns:
-                config = config.with_overrides(columns={**config.data.columns, **columns})
-            model = api.fit(args.data, args.target or config.data.target, test=args.test, config=config,
-                            out=out, progress=progress)
+            model = api.fit(data, args.target or config.data.target, test=args.test or config.data.test,
+                            config=config, out=out, progress=progress)
     except TrainingInterrupted:
         print(f"\nStopped; the last checkpoint is saved. Resume with:\n  lamina train --resume {out}", file=sys.stderr)
         return EXIT_INTERRUPTED
