@@ -25,6 +25,7 @@ from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder
 from lamina.model import Model
 from lamina.nets.build import build_network
+from lamina.serving.profile import build_profile
 from lamina.training.batches import TensorBatches
 from lamina.training.trainer import Trainer, resolve_device
 
@@ -136,6 +137,8 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
     history = trainer.fit(train_batches, valid_batches, resume=resume)
 
     model = Model(schema, features, target, network.cpu(), architecture, baseline=_baseline(target, split.train))
+    model.profile = build_profile(split.train, {c.name: c.kind for c in schema.features},
+                                  model.predict(split.train)["prediction"], schema.task)
     outputs, truth, _ = model.outputs_and_truth(split.test)
     model.metrics = {"test": model.score(outputs, truth), "baseline": model.score_baseline(truth)}
     model.training = {

@@ -32,7 +32,8 @@ INFERENCE_BATCH = 4096  # rows per forward pass when predicting
 
 class Model:
     def __init__(self, schema: Schema, features: FeaturePipeline, target: TargetEncoder, network: torch.nn.Module,
-                 architecture: dict, baseline: dict, metrics: dict | None = None, training: dict | None = None):
+                 architecture: dict, baseline: dict, metrics: dict | None = None, training: dict | None = None,
+                 profile: dict | None = None):
         self.schema = schema
         self.features = features
         self.target = target
@@ -41,6 +42,7 @@ class Model:
         self.baseline = baseline  # {"prior": [...]} for classes, {"mean": x} for regression
         self.metrics = metrics or {}
         self.training = training or {}
+        self.profile = profile  # the training split's distributions, for drift monitoring
 
     @property
     def task(self) -> str:
@@ -124,6 +126,7 @@ class Model:
             "baseline": self.baseline,
             "metrics": self.metrics,
             "training": self.training,
+            "profile": self.profile,
         }
 
     def save(self, directory) -> Path:
@@ -175,6 +178,7 @@ class Model:
             baseline=raw["baseline"],
             metrics=raw.get("metrics", {}),
             training=raw.get("training", {}),
+            profile=raw.get("profile"),
         )
 
     def __repr__(self) -> str:

@@ -1,0 +1,163 @@
+"""Drift monitoring: the server records binned summaries of requests in SQLite; `lamina monitor`
+compares a window of them (or a file) with the training profile, per column and for the predictions.
+
+Per column: the population stability index (PSI) on the profile's bins, and a test — Kolmogorov–
+Smirnov for numbers (on raw values when two files are given, on the binned distribution otherwise),
+chi-squared for categories. A column is flagged when PSI passes PSI_ALERT or the test's p-value
+falls below P_VALUE with PSI at least PSI_NOTICE.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import asdict, dataclass
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lamina.serving.profile import bin_labels, summarize
+
+PSI_NOTICE = 0.1  # PSI from which a shift is worth a look (common rule of thumb)
+PSI_ALERT = 0.2  # PSI from which a shift is flagged on its own
+P_VALUE = 0.01  # significance of the KS / chi-squared test
+EPSILON = 1e-4  # floor of a bin's share in PSI, so an empty bin does not give an infinite term
+DATABASE = "monitor.sqlite"
+
+
+@dataclass
+class ColumnDrift:
+    column: str
+    kind: str
+    rows: int
+    psi: float
+    test: str
+    statistic: float
+    p_value: float
+    flagged: bool
+
+
+class Recorder:
+    """Appends one row per request: time, model, row count and the binned summary (no raw payload)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, time REAL, model TEXT, "
+                       "rows INTEGER, summary TEXT)")
+
+    def _connect(self):
+        return sqlite3.connect(self.path, timeout=10)
+
+    def record(self, model: str, profile: dict, frame: pd.DataFrame, predictions: pd.Series) -> None:
+        summary = json.dumps(summarize(profile, frame, predictions))
+        with self._connect() as db:
+            db.execute("INSERT INTO requests (time, model, rows, summary) VALUES (?, ?, ?, ?)",
+                       (time.time(), model, len(frame), summary))
+
+
+def recorded_counts(path: Path, model: str | None = None, since_seconds: float | None = None) -> dict[str, list]:
+    """Bin counts summed over the recorded requests (optionally one model's, within a window)."""
+    query, parameters = "SELECT summary FROM requests WHERE 1=1", []
+    if model is not None:
+        query += " AND model = ?"
+        parameters.append(model)
+    if since_seconds is not None:
+        query += " AND time >= ?"
+        parameters.append(time.time() - since_seconds)
+    totals: dict[str, np.ndarray] = {}
+    with sqlite3.connect(path) as db:
+        for (summary,) in db.execute(query, parameters):
+            for column, counts in json.loads(summary).items():
+                totals[column] = totals.get(column, 0) + np.asarray(counts)
+    return {column: counts.tolist() for column, counts in totals.items()}
+
+
+def drift_table(profile: dict, counts: dict[str, list], raw: tuple[pd.DataFrame, pd.DataFrame] | None = None
+                ) -> list[ColumnDrift]:
+    """One row per profiled column (and `__prediction__`); `raw` = (reference, current) rows for exact KS."""
+    from scipy import stats
+
+    entries = {**profile["columns"], "__prediction__": profile["prediction"]}
+    table = []
+    for column, entry in entries.items():
+        if column not in counts:
+            continue
+        observed = np.asarray(counts[column], dtype=float)
+        rows = int(observed.sum())
+        expected = np.asarray(entry["expected"], dtype=float)
+        if rows == 0 or len(expected) != len(observed):
+            continue
+        actual = observed / rows
+        psi = float(np.sum((actual - expected) * np.log(np.maximum(actual, EPSILON) / np.maximum(expected, EPSILON))))
+        if entry["kind"] == "category":
+            test = "chi-squared"
+            smoothed = np.maximum(expected, EPSILON)
+            statistic, p_value = stats.chisquare(observed, smoothed / smoothed.sum() * rows)
+        elif raw is not None and column in raw[0].columns and entry["kind"] == "number":
+            test = "KS"
+            reference = pd.to_numeric(raw[0][column], errors="coerce").dropna()
+            current = pd.to_numeric(raw[1][column], errors="coerce").dropna()
+            statistic, p_value = stats.ks_2samp(reference, current)
+        else:
+            test = "KS (binned)"
+            statistic = float(np.max(np.abs(np.cumsum(actual) - np.cumsum(expected))))
+            effective = rows * profile["rows"] / (rows + profile["rows"])
+            p_value = float(stats.kstwo.sf(statistic, max(1, round(effective))))
+        flagged = psi >= PSI_ALERT or (p_value < P_VALUE and psi >= PSI_NOTICE)
+        table.append(ColumnDrift(column, entry["kind"], rows, psi, test, float(statistic), float(p_value), flagged))
+    return table
+
+
+def offline_drift(model, reference: pd.DataFrame, current: pd.DataFrame) -> list[ColumnDrift]:
+    """Two files: the reference's own profile (bins from the reference rows) against the current rows."""
+    from lamina.serving.profile import build_profile
+
+    kinds = {c.name: c.kind for c in model.schema.features}
+    profile = build_profile(reference, kinds, model.predict(reference)["prediction"], model.task)
+    counts = summarize(profile, current, model.predict(current)["prediction"])
+    return drift_table(profile, counts, raw=(reference, current))
+
+
+def drift_text(table: list[ColumnDrift]) -> str:
+    lines = [f"{'column':<28} {'kind':<9} {'rows':>7} {'PSI':>7} {'test':<12} {'stat':>7} {'p-value':>9}  flag"]
+    for row in table:
+        lines.append(f"{row.column:<28} {row.kind:<9} {row.rows:>7} {row.psi:>7.3f} {row.test:<12} "
+                     f"{row.statistic:>7.3f} {row.p_value:>9.2g}  {'DRIFT' if row.flagged else ''}")
+    flagged = [r.column for r in table if r.flagged]
+    lines.append(f"\n{len(flagged)} of {len(table)} flagged" + (f": {', '.join(flagged)}" if flagged else ""))
+    return "\n".join(lines)
+
+
+def drift_page(table: list[ColumnDrift], profile: dict, counts: dict[str, list], title: str) -> str:
+    entries = {**profile["columns"], "__prediction__": profile["prediction"]}
+    rows = []
+    for row in table:
+        labels = bin_labels(entries[row.column])
+        observed = np.asarray(counts[row.column], dtype=float)
+        observed = observed / max(observed.sum(), 1)
+        bars = "".join(
+            f"<tr><td>{escape(label)}</td><td><span class='bar ref' style='width:{100 * e:.0f}px'></span> "
+            f"{e:.1%}</td><td><span class='bar cur' style='width:{100 * o:.0f}px'></span> {o:.1%}</td></tr>"
+            for label, e, o in zip(labels, entries[row.column]["expected"], observed, strict=True)
+        )
+        flag = "<b class='drift'>DRIFT</b>" if row.flagged else "stable"
+        rows.append(
+            f"<h3>{escape(row.column)} — {flag}</h3><p>PSI {row.psi:.3f}; {row.test} statistic "
+            f"{row.statistic:.3f}, p = {row.p_value:.2g}; {row.rows} rows.</p>"
+            f"<table><tr><th>bin</th><th>training</th><th>current</th></tr>{bars}</table>"
+        )
+    style = (".bar{display:inline-block;height:10px}.ref{background:#94a3b8}.cur{background:#2563eb}"
+             ".drift{color:#b91c1c}body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto}"
+             "td,th{padding:2px 8px;text-align:left}")
+    summary = drift_text(table)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title><style>{style}"
+            f"</style></head><body><h1>{escape(title)}</h1><p>Thresholds: PSI ≥ {PSI_ALERT}, or p &lt; {P_VALUE} "
+            f"with PSI ≥ {PSI_NOTICE}.</p><pre>{escape(summary)}</pre>{''.join(rows)}</body></html>")
+
+
+def to_json(table: list[ColumnDrift]) -> list[dict]:
+    return [asdict(row) for row in table]
