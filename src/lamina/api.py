@@ -89,6 +89,15 @@ def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None
     return schema, findings
 
 
+def split_labelled(config: Config, schema, frame: pd.DataFrame, test_frame: pd.DataFrame | None):
+    """Rows without a target are left out (the checks report them), then split as the config says."""
+    labelled = frame[frame[schema.target].notna()]
+    if test_frame is not None:
+        test_frame = test_frame[test_frame[schema.target].notna()]
+    return split_rows(labelled, schema.target, schema.task, config.data.valid_fraction,
+                      config.data.test_fraction, config.seed, test=test_frame)
+
+
 def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, progress: bool) -> Model:
     started = time.perf_counter()
     schema, findings = prepare(config, frame, test_frame)
@@ -96,10 +105,7 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
         problems = "\n".join(f"  - {f.message}" for f in findings if f.level == "error")
         raise LaminaError(f"The data has problems that stop training:\n{problems}")
     labelled = frame[frame[schema.target].notna()]
-    if test_frame is not None:
-        test_frame = test_frame[test_frame[schema.target].notna()]
-    split = split_rows(labelled, schema.target, schema.task, config.data.valid_fraction,
-                       config.data.test_fraction, config.seed, test=test_frame)
+    split = split_labelled(config, schema, frame, test_frame)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
@@ -207,3 +213,14 @@ def held_out_predictions(model: Model, test: pd.DataFrame, outputs: np.ndarray, 
     else:
         table["prediction"] = outputs
     return table
+
+
+def held_out_rows(run_dir: Path) -> pd.DataFrame:
+    """The run's test rows, re-made from its config.yaml (same files, same seed → same split)."""
+    config = Config.from_file(Path(run_dir) / CONFIG_FILE)
+    if not config.data.path:
+        raise LaminaError(f"{run_dir} was trained on an in-memory table; give rows to check with --data FILE.")
+    frame = read_table(config.data.path, "training data")
+    test_frame = read_table(config.data.test, "test data") if config.data.test else None
+    schema, _ = prepare(config, frame, test_frame)
+    return split_labelled(config, schema, frame, test_frame).test

@@ -41,7 +41,11 @@ EXAMPLES = {
     "report": "lamina report runs/adult",
     "info": "lamina info runs/adult",
     "demo": "lamina demo",
+    "serve": "lamina serve runs/adult --port 8000 --token $LAMINA_TOKEN",
+    "export": "lamina export runs/adult --format onnx",
+    "monitor": "lamina monitor runs/adult --window 24h   |   lamina monitor runs/adult --reference a.csv --current b.csv",
 }
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("run", help="run folder or model folder")
     predict.add_argument("data")
     predict.add_argument("--out", help="CSV file to write (default: print to the terminal)")
+    predict.add_argument("--engine", choices=["torch", "onnx"], default="torch",
+                         help="onnx runs the exported network in onnxruntime (after `lamina export`)")
 
     evaluate = command("evaluate", "score a model on a labelled table")
     evaluate.add_argument("run")
@@ -92,6 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = command("info", "describe a trained model")
     info.add_argument("run")
+
+    serve = command("serve", "serve a model (or every model under a folder) over HTTP, with a web playground")
+    serve.add_argument("run", help="run or model folder, or a folder of them")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (needed to bind beyond loopback)")
+    serve.add_argument("--insecure", action="store_true", help="allow a non-loopback address without a token")
+    serve.add_argument("--no-monitor", action="store_true", help="do not record request summaries for drift")
+
+    export = command("export", "export a model's network to ONNX, checked against PyTorch")
+    export.add_argument("run")
+    export.add_argument("--format", choices=["onnx"], default="onnx")
+    export.add_argument("--data", help="rows to check the export on (default: the run's held-out test rows)")
+
+    monitor = command("monitor", "report drift of served requests (or of a file) against the training data")
+    monitor.add_argument("run")
+    monitor.add_argument("--window", help="only requests this recent, e.g. 1h, 7d... (default: all recorded)")
+    monitor.add_argument("--reference", help="offline: a reference table (e.g. the training data)")
+    monitor.add_argument("--current", help="offline: the table to compare with the reference")
+    monitor.add_argument("--out", help="drift page to write (default RUN/drift.html)")
 
     demo = command("demo", "train, evaluate and report on a dataset that ships with scikit-learn")
     demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
@@ -172,7 +198,7 @@ def run_check(args) -> int:
 def run_predict(args) -> int:
     from lamina import api
 
-    predictions = api.load(args.run).predict(args.data)
+    predictions = api.load(args.run).predict(args.data, engine=args.engine)
     if args.out:
         predictions.to_csv(args.out, index=False)
         print(f"wrote {len(predictions)} predictions to {args.out}", file=sys.stderr)
@@ -235,8 +261,78 @@ def run_demo(args) -> int:
     return 0
 
 
+def run_serve(args) -> int:
+    from lamina.errors import LaminaError
+
+    if args.host not in LOOPBACK and not args.token and not args.insecure:
+        raise LaminaError(
+            f"Refusing to serve on {args.host} without a token: anyone who can reach it could use the model. "
+            "Add --token SECRET (clients send 'Authorization: Bearer SECRET'), or --insecure if you mean it."
+        )
+    import uvicorn
+
+    from lamina.serving.server import create_app
+    from lamina.serving.sources import find_models
+
+    models = find_models(Path(args.run))
+    app = create_app(models, token=args.token, monitor=not args.no_monitor)
+    recording = "" if args.no_monitor else "; request summaries recorded for `lamina monitor`"
+    print(f"serving {', '.join(sorted(models))} on http://{args.host}:{args.port}/ (playground at /, API docs at "
+          f"/docs){recording}", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def run_export(args) -> int:
+    from lamina import api
+    from lamina.data.read import read_table
+    from lamina.serving.export import export_onnx
+
+    model = api.load(args.run)
+    rows = read_table(args.data, "check data") if args.data else api.held_out_rows(Path(args.run))
+    path, difference = export_onnx(model, model.directory, rows.head(EXPORT_CHECK_ROWS))
+    print(f"wrote {path}; max |ONNX - PyTorch| on {min(len(rows), EXPORT_CHECK_ROWS)} held-out rows: {difference:.2e}")
+    return 0
+
+
+def run_monitor(args) -> int:
+    from lamina import api
+    from lamina.config import parse_duration
+    from lamina.data.read import read_table
+    from lamina.errors import LaminaError
+    from lamina.serving import monitor
+
+    model = api.load(args.run)
+    run = Path(args.run)
+    if args.reference or args.current:
+        if not (args.reference and args.current):
+            raise LaminaError("Offline drift needs both --reference FILE and --current FILE.")
+        reference, current = read_table(args.reference, "reference data"), read_table(args.current, "current data")
+        table, profile, counts = monitor.offline_drift(model, reference, current)
+    else:
+        if model.profile is None:
+            raise LaminaError(f"{run} has no training profile (trained by an older lamina); retrain to monitor it.")
+        database = monitor.database_of(model)
+        if not database.exists():
+            raise LaminaError(f"No requests recorded yet ({database} is missing). Serve the model with "
+                              f"`lamina serve {run}` first, or compare two files with --reference and --current.")
+        counts = monitor.recorded_counts(database, since_seconds=parse_duration(args.window))
+        if not counts:
+            raise LaminaError(f"No requests recorded in {database} within the window.")
+        profile = model.profile
+        table = monitor.drift_table(profile, counts)
+    print(monitor.drift_text(table))
+    page = Path(args.out) if args.out else run / "drift.html"
+    page.write_text(monitor.drift_page(table, profile, counts, f"Drift: {run.name}"), encoding="utf-8")
+    print(f"\ndrift page: {page}")
+    return 0
+
+
+EXPORT_CHECK_ROWS = 512  # held-out rows the ONNX export is compared on
+
 COMMANDS = {"train": run_train, "check": run_check, "predict": run_predict, "evaluate": run_evaluate,
-            "report": run_report, "info": run_info, "demo": run_demo}
+            "report": run_report, "info": run_info, "demo": run_demo, "serve": run_serve, "export": run_export,
+            "monitor": run_monitor}
 
 
 # ---- helpers ------------------------------------------------------------------------------------

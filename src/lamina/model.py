@@ -43,6 +43,7 @@ class Model:
         self.metrics = metrics or {}
         self.training = training or {}
         self.profile = profile  # the training split's distributions, for drift monitoring
+        self.directory: Path | None = None  # where the model was loaded from or saved to
 
     @property
     def task(self) -> str:
@@ -54,22 +55,36 @@ class Model:
 
     # ---- use ------------------------------------------------------------------------------------
 
-    def _outputs(self, frame: pd.DataFrame) -> np.ndarray:
+    def _outputs(self, frame: pd.DataFrame, engine: str = "torch") -> np.ndarray:
         """Class probabilities [rows, classes], or predictions on the target's scale [rows]."""
         inputs = self.features.transform(frame)
-        device = resolve_device("auto")
-        self.network.to(device)
-        dummy = torch.zeros(len(frame))
-        batches = TensorBatches(inputs, dummy, INFERENCE_BATCH, device=device)
-        raw = infer(self.network, batches, device)
+        if engine == "onnx":
+            raw = torch.from_numpy(self._run_onnx(inputs))
+        elif engine == "torch":
+            device = resolve_device("auto")
+            self.network.to(device)
+            dummy = torch.zeros(len(frame))
+            batches = TensorBatches(inputs, dummy, INFERENCE_BATCH, device=device)
+            raw = infer(self.network, batches, device)
+        else:
+            raise LaminaError(f"Unknown engine {engine!r}; use 'torch' or 'onnx'.")
         if self.target.is_classification:
             return torch.softmax(raw, dim=1).numpy()
         return self.target.decode(raw.numpy())
 
-    def predict(self, data) -> pd.DataFrame:
-        """One row per input row: `prediction`, and for classification `proba_<class>` per class."""
+    def _run_onnx(self, inputs) -> np.ndarray:
+        from lamina.serving.export import ONNX_FILE, run_onnx
+
+        path = self.directory / ONNX_FILE if self.directory else None
+        if path is None or not path.exists():
+            raise LaminaError(f"No {ONNX_FILE} beside this model. Make one with: lamina export RUN --format onnx")
+        return run_onnx(path, inputs)
+
+    def predict(self, data, engine: str = "torch") -> pd.DataFrame:
+        """One row per input row: `prediction`, and for classification `proba_<class>` per class.
+        `engine="onnx"` runs the exported network in onnxruntime after the same preprocessing."""
         frame = read_table(data, "prediction data")
-        outputs = self._outputs(frame)
+        outputs = self._outputs(frame, engine)
         if not self.target.is_classification:
             return pd.DataFrame({"prediction": outputs}, index=frame.index)
         result = pd.DataFrame({"prediction": self.target.decode(outputs)}, index=frame.index)
@@ -139,6 +154,7 @@ class Model:
         temporary = directory / f".{MODEL_FILE}.tmp"
         temporary.write_text(text, encoding="utf-8")
         temporary.replace(directory / MODEL_FILE)
+        self.directory = directory
         return directory
 
     @classmethod
@@ -169,7 +185,7 @@ class Model:
                                 **architecture["hyperparameters"])
         network.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
         network.eval()
-        return cls(
+        model = cls(
             schema=schema,
             features=FeaturePipeline.from_state(schema, raw["features"]),
             target=TargetEncoder.from_state(raw["target"]),
@@ -180,6 +196,8 @@ class Model:
             training=raw.get("training", {}),
             profile=raw.get("profile"),
         )
+        model.directory = directory
+        return model
 
     def __repr__(self) -> str:
         inputs = ", ".join(f"{c.name}:{c.kind}" for c in self.schema.features[:6])

@@ -32,11 +32,24 @@ class TabularMLP(nn.Module):
         self.head = nn.Linear(features, outputs)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.decide(self.encode(inputs))
+
+    def encode(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Inputs → one continuous vector per row: numbers, then category embeddings, then text means."""
         parts = [inputs["numbers"]]
         categories = inputs["categories"]
         parts += [embedding(categories[:, i]) for i, embedding in enumerate(self.embeddings)]
         parts += [bag(inputs[f"text:{_column(key)}"]) for key, bag in self.texts.items()]
-        return self.head(self.body(torch.cat(parts, dim=1)))
+        return torch.cat(parts, dim=1)
+
+    def decide(self, encoded: torch.Tensor) -> torch.Tensor:
+        """Encoded vector → outputs (logits, or a standardised value). Explanations differentiate this."""
+        return self.head(self.body(encoded))
+
+    def encoding_widths(self, numbers: list[int]) -> list[int]:
+        """Width of each input column's part of the encoded vector, in input order, given the widths of
+        the numeric columns (which the feature pipeline knows)."""
+        return [*numbers, *(e.embedding_dim for e in self.embeddings), *(TEXT_EMBEDDING for _ in self.texts)]
 
 
 def _norm(kind: str, width: int) -> nn.Module:

@@ -112,14 +112,21 @@ def drift_table(profile: dict, counts: dict[str, list], raw: tuple[pd.DataFrame,
     return table
 
 
-def offline_drift(model, reference: pd.DataFrame, current: pd.DataFrame) -> list[ColumnDrift]:
-    """Two files: the reference's own profile (bins from the reference rows) against the current rows."""
+def offline_drift(model, reference: pd.DataFrame, current: pd.DataFrame):
+    """Two files: the reference's own profile (bins from the reference rows) against the current rows.
+    Returns the drift table, the profile and the current rows' bin counts."""
     from lamina.serving.profile import build_profile
 
     kinds = {c.name: c.kind for c in model.schema.features}
     profile = build_profile(reference, kinds, model.predict(reference)["prediction"], model.task)
     counts = summarize(profile, current, model.predict(current)["prediction"])
-    return drift_table(profile, counts, raw=(reference, current))
+    return drift_table(profile, counts, raw=(reference, current)), profile, counts
+
+
+def database_of(model) -> Path:
+    """Where a model's requests are recorded: its run folder (or its own folder if it has no run)."""
+    folder = model.directory
+    return (folder.parent if folder.name == "model" else folder) / DATABASE
 
 
 def drift_text(table: list[ColumnDrift]) -> str:

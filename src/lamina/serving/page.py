@@ -1,0 +1,128 @@
+"""The web playground: a page generated from a model's schema — a form with the right input per column,
+the prediction, class probabilities as bars, the explanation, and the model card. Plain HTML and
+JavaScript, no external assets, so it works offline and behind the server's token."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1000px;margin:1.5em auto;padding:0 1em;color:#111}
+form{display:grid;grid-template-columns:220px 1fr;gap:.4em 1em;align-items:center}
+label{font-weight:600}input,select,textarea{font:inherit;padding:.25em}textarea{min-height:4em}
+button{grid-column:2;justify-self:start;padding:.4em 1.4em;font:inherit}
+.bar{background:#2563eb;height:14px;display:inline-block;vertical-align:middle}
+.neg{background:#dc2626}#result,#explanation,#card{margin-top:1.2em}
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .6em;text-align:left}
+.error{color:#b91c1c}
+"""
+
+SCRIPT = """
+const schema = JSON.parse(document.getElementById('schema').textContent);
+const form = document.getElementById('form');
+function record() {
+  const row = {};
+  for (const column of schema.columns) {
+    const value = form.elements[column.name].value;
+    if (value === '') { row[column.name] = null; }
+    else if (column.kind === 'number') { row[column.name] = Number(value); }
+    else { row[column.name] = value; }
+  }
+  return row;
+}
+function headers() {
+  const h = {'Content-Type': 'application/json'};
+  const token = document.getElementById('token').value;
+  if (token) { h['Authorization'] = 'Bearer ' + token; }
+  return h;
+}
+function bars(pairs, scale) {
+  return '<table>' + pairs.map(([name, value]) => {
+    const width = Math.round(200 * Math.abs(value) / (scale || 1));
+    const cls = value < 0 ? 'bar neg' : 'bar';
+    return `<tr><td>${escapeHtml(name)}</td><td><span class="${cls}" style="width:${width}px"></span> ` +
+           `${value.toFixed(4)}</td></tr>`;
+  }).join('') + '</table>';
+}
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));
+}
+async function call(path, row) {
+  const response = await fetch(path, {method: 'POST', headers: headers(), body: JSON.stringify(row)});
+  const body = await response.json();
+  if (!response.ok) { throw new Error(body.error || response.statusText); }
+  return body;
+}
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const result = document.getElementById('result');
+  const explanation = document.getElementById('explanation');
+  result.textContent = 'predicting...';
+  explanation.textContent = '';
+  try {
+    const row = record();
+    const answer = (await call('predict', row)).predictions[0];
+    let html = `<h2>Prediction: <span id="prediction">${escapeHtml(answer.prediction)}</span></h2>`;
+    if (answer.probabilities) {
+      html += bars(Object.entries(answer.probabilities), 1);
+    }
+    result.innerHTML = html;
+    const why = await call('explain', row);
+    const pairs = why.columns.map((c, i) => [c, why.attributions[0][i]]);
+    pairs.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+    const scale = Math.max(...pairs.map(p => Math.abs(p[1])), 1e-9);
+    explanation.innerHTML = `<h2>Why</h2><p>Integrated gradients: each column's share of the change in the ` +
+      `${escapeHtml(why.output_unit)} from a row with every value missing (` +
+      `completeness gap ${why.completeness_gap.toFixed(4)}).</p>` + bars(pairs, scale);
+  } catch (error) {
+    result.innerHTML = `<p class="error">${escapeHtml(error.message)}</p>`;
+  }
+});
+"""
+
+
+def _input(column: dict) -> str:
+    name = escape(column["name"])
+    if column.get("values"):
+        options = "".join(f"<option>{escape(str(v))}</option>" for v in column["values"])
+        return f"<select name='{name}' id='{name}'><option value=''>(missing)</option>{options}</select>"
+    if column["kind"] == "number":
+        return f"<input type='number' step='any' name='{name}' id='{name}'>"
+    if column["kind"] == "datetime":
+        return f"<input type='date' name='{name}' id='{name}'>"
+    return f"<textarea name='{name}' id='{name}'></textarea>"
+
+
+def _card(schema: dict) -> str:
+    metrics, training = schema.get("metrics") or {}, schema.get("training") or {}
+    rows = "".join(
+        f"<tr><td>{escape(k)}</td><td>{v:.4f}</td><td>{(metrics.get('baseline') or {}).get(k, float('nan')):.4f}</td></tr>"
+        for k, v in (metrics.get("test") or {}).items() if v is not None
+    )
+    sizes = training.get("sizes", {})
+    return (
+        "<h2>Model card</h2>"
+        f"<p>Predicts <b>{escape(schema['target'])}</b> ({escape(schema['task'])}) from "
+        f"{len(schema['columns'])} columns. Trained on {sizes.get('train', '?')} rows, selected on "
+        f"{sizes.get('valid', '?')}, tested on {sizes.get('test', '?')} held-out rows "
+        f"({escape(str(training.get('split', '')))}).</p>"
+        f"<table><tr><th>test metric</th><th>model</th><th>baseline</th></tr>{rows}</table>"
+        "<p>Limitations: the model knows only the patterns of its training data; values far outside "
+        "them, new categories and shifted populations make its answers less reliable (watch `lamina monitor`).</p>"
+    )
+
+
+def playground(schema: dict) -> str:
+    fields = "".join(f"<label for='{escape(c['name'])}'>{escape(c['name'])} <small>({escape(c['kind'])})</small>"
+                     f"</label>{_input(c)}" for c in schema["columns"])
+    data = json.dumps(schema, default=str).replace("</", "<\\/")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {escape(schema['name'])}</title>"
+        f"<style>{STYLE}</style></head><body>"
+        f"<h1>{escape(schema['name'])}: predict {escape(schema['target'])}</h1>"
+        f"<form id='form'><label for='token'>token <small>(if the server has one)</small></label>"
+        f"<input type='password' id='token' autocomplete='off'>{fields}<button type='submit'>Predict</button></form>"
+        f"<div id='result'></div><div id='explanation'></div><div id='card'>{_card(schema)}</div>"
+        f"<script type='application/json' id='schema'>{data}</script><script>{SCRIPT}</script></body></html>"
+    )

@@ -1,0 +1,260 @@
+"""Serve models over HTTP with FastAPI: typed request bodies from each model's schema, safe defaults.
+
+Routes per model NAME: POST /models/NAME/predict, POST /models/NAME/explain, GET /models/NAME/schema,
+GET /models/NAME/ (the playground page). With one model the same routes also sit at /predict,
+/explain, /schema and /. GET /health and GET /metrics (Prometheus text) are shared.
+
+Safe by default: a bearer token when one is set (everything but /health), a request-size limit, a
+batch-size limit, every field validated (4xx naming it), no URL fetched, no path read from a request.
+"""
+
+# No `from __future__ import annotations` here: FastAPI must see the request-body classes that each
+# route builds at run time, and postponed (string) annotations would hide them.
+import hmac
+import math
+import time
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import APIRouter, Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from lamina.errors import LaminaError
+from lamina.model import Model
+
+MAX_BODY_BYTES = 1_000_000  # largest request body accepted
+MAX_BATCH = 1_000  # most records in one request
+MAX_TEXT = 100_000  # longest string accepted in one field (characters)
+OPEN_PATHS = {"/health"}  # reachable without the token
+
+
+class PayloadTooLarge(Exception):
+    pass
+
+
+def record_model(name: str, model: Model) -> type[BaseModel]:
+    """A pydantic model with one required, nullable field per input column (null = missing value)."""
+    fields: dict[str, Any] = {}
+    for index, column in enumerate(model.schema.features):
+        if column.kind == "number":
+            kind: Any = float | None
+        elif column.kind in ("category", "binary"):
+            kind = str | int | float | bool | None
+        else:  # text and datetime arrive as strings
+            kind = Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None
+        fields[f"field_{index}"] = (kind, Field(..., alias=column.name))
+    config = ConfigDict(extra="forbid", populate_by_name=False, allow_inf_nan=False)
+    return create_model(f"{_identifier(name)}Record", __config__=config, **fields)
+
+
+def batch_model(name: str, record: type[BaseModel]) -> type[BaseModel]:
+    config = ConfigDict(extra="forbid")
+    return create_model(f"{_identifier(name)}Batch", __config__=config,
+                        records=(list[record], Field(..., min_length=1, max_length=MAX_BATCH)))
+
+
+def _identifier(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "_" for c in name)
+    return cleaned[:1].upper() + cleaned[1:] if cleaned else "Model"
+
+
+def _frame(body: BaseModel, model: Model) -> pd.DataFrame:
+    records = body.records if hasattr(body, "records") else [body]
+    rows = [r.model_dump(by_alias=True) for r in records]
+    return pd.DataFrame(rows, columns=[c.name for c in model.schema.features])
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+class ModelService:
+    """One served model: its routes, its metrics and (optionally) its drift recorder."""
+
+    def __init__(self, name: str, model: Model, metrics, recorder=None):
+        self.name, self.model, self.metrics, self.recorder = name, model, metrics, recorder
+        self.record = record_model(name, model)
+        self.batch = batch_model(name, self.record)
+
+    def predictions(self, frame: pd.DataFrame) -> list[dict]:
+        result = self.model.predict(frame)
+        self.metrics.observe_predictions(self.name, result["prediction"])
+        if self.recorder is not None and self.model.profile is not None:
+            self.recorder.record(self.name, self.model.profile, frame, result["prediction"])
+        rows = []
+        for _, row in result.iterrows():
+            entry = {"prediction": _plain(row["prediction"])}
+            if self.model.classes is not None:
+                entry["probabilities"] = {str(c): float(row[f"proba_{c}"]) for c in self.model.classes}
+            rows.append(entry)
+        return rows
+
+    def schema(self) -> dict:
+        model = self.model
+        columns = []
+        for column in model.schema.features:
+            entry = {"name": column.name, "kind": column.kind}
+            encoder = model.features.encoders[column.name]
+            if hasattr(encoder, "vocabulary_"):
+                entry["values"] = list(encoder.vocabulary_)
+            columns.append(entry)
+        return {"name": self.name, "task": model.task, "target": model.schema.target, "classes": model.classes,
+                "columns": columns, "metrics": model.metrics, "training": model.training}
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+        record, batch = self.record, self.batch
+
+        def predict(body: Annotated[batch | record, Body()]) -> dict:  # type: ignore[valid-type]
+            return {"model": self.name, "predictions": self.predictions(_frame(body, self.model))}
+
+        def explain(body: Annotated[batch | record, Body()]) -> dict:  # type: ignore[valid-type]
+            from lamina.insight.explain import explain_rows
+
+            explanation = explain_rows(self.model, _frame(body, self.model))
+            return {"model": self.name, **explanation}
+
+        def schema() -> dict:
+            return self.schema()
+
+        def page() -> HTMLResponse:
+            from lamina.serving.page import playground
+
+            return HTMLResponse(playground(self.schema()))
+
+        router.add_api_route("/predict", predict, methods=["POST"], summary=f"Predict with {self.name}")
+        router.add_api_route("/explain", explain, methods=["POST"], summary=f"Explain {self.name}'s predictions")
+        router.add_api_route("/schema", schema, methods=["GET"], summary=f"Inputs and outputs of {self.name}")
+        router.add_api_route("/", page, methods=["GET"], response_class=HTMLResponse, include_in_schema=False)
+        return router
+
+
+def create_app(models: dict[str, Model], token: str | None = None, monitor: bool = True,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """`monitor`: record binned request summaries in each model's run folder for `lamina monitor`."""
+    from lamina.serving.metrics import ServerMetrics
+    from lamina.serving.monitor import Recorder, database_of
+
+    if not models:
+        raise LaminaError("No model to serve.")
+    app = FastAPI(title="lamina model server", version="1")
+    metrics = ServerMetrics()
+    services = {
+        name: ModelService(name, model, metrics,
+                           Recorder(database_of(model)) if monitor and model.directory is not None else None)
+        for name, model in models.items()
+    }
+    for name, service in services.items():
+        app.include_router(service.router(), prefix=f"/models/{name}", tags=[name])
+    if len(services) == 1:
+        app.include_router(next(iter(services.values())).router(), tags=["default model"])
+
+    @app.get("/health", summary="Liveness and the served models")
+    def health() -> dict:
+        return {"status": "ok", "models": sorted(services)}
+
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+    def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.text(), media_type="text/plain; version=0.0.4")
+
+    if len(services) > 1:
+        @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+        def index() -> HTMLResponse:
+            links = "".join(f"<li><a href='models/{n}/'>{n}</a></li>" for n in sorted(services))
+            return HTMLResponse(f"<!doctype html><title>lamina models</title><h1>Models</h1><ul>{links}</ul>")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = _branch_errors(error.errors(), error.body)
+        problems = [f"{_where(item)}: {item['msg']}" for item in errors]
+        return JSONResponse(status_code=422, content={"error": "; ".join(problems[:10]),
+                                                      "detail": _safe_errors(errors)})
+
+    @app.exception_handler(LaminaError)
+    async def bad_input(_request: Request, error: LaminaError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"error": str(error)})
+
+    @app.exception_handler(PayloadTooLarge)
+    async def too_large(_request: Request, _error: PayloadTooLarge) -> JSONResponse:
+        return JSONResponse(status_code=413, content={"error": f"request body over {max_body_bytes} bytes"})
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        started = time.perf_counter()
+        length = request.headers.get("content-length", "0")
+        if token is not None and request.url.path not in OPEN_PATHS and not _authorised(request, token):
+            response = JSONResponse(status_code=401, content={"error": "missing or wrong token: send the header "
+                                                                       "'Authorization: Bearer TOKEN'"},
+                                    headers={"WWW-Authenticate": "Bearer"})
+        elif not length.isdigit() or int(length) > max_body_bytes:
+            response = JSONResponse(status_code=413, content={"error": f"request body over {max_body_bytes} bytes"})
+        else:
+            response = await call_next(request)
+        path = request.url.path if request.url.path in known_paths else "other"  # bounded label values
+        metrics.observe_request(path, response.status_code, time.perf_counter() - started)
+        return response
+
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    prefixes = [f"/models/{name}" for name in services] + ([""] if len(services) == 1 else [])
+    known_paths = {"/", "/health", "/metrics", "/docs", "/redoc", "/openapi.json"} | {
+        f"{prefix}/{route}" for prefix in prefixes for route in ("predict", "explain", "schema", "")
+    }
+    return app
+
+
+class BodyLimit:
+    """ASGI middleware: counts body bytes as they arrive, so a chunked upload without a
+    Content-Length cannot exceed the limit either (the route's read raises PayloadTooLarge → 413)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        received = 0
+
+        async def limited():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise PayloadTooLarge
+            return message
+
+        return await self.app(scope, limited, send)
+
+
+def _authorised(request: Request, token: str) -> bool:
+    header = request.headers.get("authorization", "")
+    offered = header[7:] if header.lower().startswith("bearer ") else request.query_params.get("token", "")
+    return hmac.compare_digest(offered.encode(), token.encode())
+
+
+def _branch_errors(errors: list[dict], body) -> list[dict]:
+    """A body is one record or a batch; report only the errors of the form the client meant."""
+    branch = "Batch" if isinstance(body, dict) and "records" in body else "Record"
+    kept = [e for e in errors if len(e["loc"]) > 1 and str(e["loc"][1]).endswith(branch)]
+    return kept or errors
+
+
+def _where(error: dict) -> str:
+    """('body', 'AdultRecord', 'age') → 'age'; ('body', 'AdultBatch', 'records', 3, 'age') → 'records.3.age'."""
+    location = [str(p) for p in error["loc"]]
+    if error["type"] == "json_invalid":
+        return "body (not valid JSON)"
+    if len(location) > 1 and location[1].endswith(("Record", "Batch")):
+        location = location[2:]
+    else:
+        location = location[1:]
+    return ".".join(location) or "body"
+
+
+def _safe_errors(errors: list[dict]) -> list[dict]:
+    """Validation errors without the echoed input (it may be large or sensitive)."""
+    return [{"field": _where(e), "msg": e["msg"], "type": e["type"]} for e in errors]
