@@ -30,10 +30,6 @@ MAX_TEXT = 100_000  # longest string accepted in one field (characters)
 OPEN_PATHS = {"/health"}  # reachable without the token
 
 
-class PayloadTooLarge(Exception):
-    pass
-
-
 def record_model(name: str, model: Model) -> type[BaseModel]:
     """A pydantic model with one required, nullable field per input column (null = missing value)."""
     fields: dict[str, Any] = {}
@@ -178,10 +174,6 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     async def bad_input(_request: Request, error: LaminaError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"error": str(error)})
 
-    @app.exception_handler(PayloadTooLarge)
-    async def too_large(_request: Request, _error: PayloadTooLarge) -> JSONResponse:
-        return JSONResponse(status_code=413, content={"error": f"request body over {max_body_bytes} bytes"})
-
     @app.middleware("http")
     async def guard(request: Request, call_next):
         started = time.perf_counter()
@@ -207,8 +199,8 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
 
 
 class BodyLimit:
-    """ASGI middleware: counts body bytes as they arrive, so a chunked upload without a
-    Content-Length cannot exceed the limit either (the route's read raises PayloadTooLarge → 413)."""
+    """ASGI middleware: reads the body (chunked uploads included) up to `limit` bytes and answers 413
+    past it, before any route sees the request; otherwise hands the body on unchanged."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -216,18 +208,26 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        received = 0
-
-        async def limited():
-            nonlocal received
+        body, more = b"", True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise PayloadTooLarge
-            return message
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                response = JSONResponse(status_code=413, content={"error": f"request body over {self.limit} bytes"})
+                return await response(scope, receive, send)
+        delivered = False
 
-        return await self.app(scope, limited, send)
+        async def replay():
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
 
 
 def _authorised(request: Request, token: str) -> bool:

@@ -1,0 +1,160 @@
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+import lamina
+from conftest import FAST, make_table
+from lamina.cli import main
+from lamina.serving import server as server_module
+from lamina.serving.server import create_app
+from lamina.serving.sources import find_models
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two trained runs in one folder: a classifier and a regressor."""
+    folder = tmp_path_factory.mktemp("serve")
+    lamina.fit(make_table(rows=500), target="y", out=folder / "runs" / "shop", progress=False, **FAST)
+    lamina.fit(make_table(rows=500, task="regression"), target="y", out=folder / "runs" / "price",
+               progress=False, **FAST)
+    return folder / "runs"
+
+
+@pytest.fixture
+def client(runs):
+    (runs / "shop" / "monitor.sqlite").unlink(missing_ok=True)
+    return TestClient(create_app(find_models(runs / "shop"), token=TOKEN))
+
+
+def rows(count=3, seed=9):
+    return make_table(rows=count, seed=seed).drop(columns="y").to_dict(orient="records")
+
+
+def test_predict_one_record_and_a_batch(client):
+    one = client.post("/predict", json=rows(1)[0], headers=AUTH)
+    assert one.status_code == 200
+    [answer] = one.json()["predictions"]
+    assert answer["prediction"] in ("yes", "no")
+    assert sum(answer["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    batch = client.post("/models/shop/predict", json={"records": rows(5)}, headers=AUTH)
+    assert batch.status_code == 200 and len(batch.json()["predictions"]) == 5
+
+
+def test_served_predictions_equal_model_predict(client, runs):
+    records = rows(8, seed=4)
+    served = client.post("/predict", json={"records": records}, headers=AUTH).json()["predictions"]
+    local = lamina.load(runs / "shop").predict(pd.DataFrame(records))
+    assert [p["prediction"] for p in served] == local["prediction"].tolist()
+    assert [p["probabilities"]["yes"] for p in served] == pytest.approx(local["proba_yes"].tolist(), abs=1e-6)
+
+
+def test_explain_attributions_are_complete(client):
+    response = client.post("/explain", json={"records": rows(4)}, headers=AUTH)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body["columns"]) == {"signal", "skewed", "colour", "member", "day", "comment"}
+    for row, attributions in enumerate(body["attributions"]):
+        difference = body["output"][row] - body["baseline_output"][row]
+        assert sum(attributions) == pytest.approx(difference, abs=0.05)
+    assert body["completeness_gap"] < 0.05
+
+
+def test_token_is_required_except_for_health(client):
+    assert client.get("/health").status_code == 200
+    assert client.post("/predict", json=rows(1)[0]).status_code == 401
+    wrong = client.post("/predict", json=rows(1)[0], headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and "token" in wrong.json()["error"]
+    assert client.get("/schema").status_code == 401
+    assert client.get("/metrics").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "change, field, message",
+    [
+        (lambda r: r.update(signal="abc"), "signal", "valid number"),
+        (lambda r: r.update(colour=["red"]), "colour", "valid"),
+        (lambda r: r.pop("colour"), "colour", "Field required"),
+        (lambda r: r.update(surprise=1), "surprise", "Extra inputs"),
+        (lambda r: r.update(comment="x" * 100_001), "comment", "at most 100000"),
+    ],
+    ids=["wrong-type", "list-for-category", "missing-field", "extra-field", "text-too-long"],
+)
+def test_invalid_fields_get_a_4xx_naming_them(client, change, field, message):
+    record = rows(1)[0]
+    change(record)
+    response = client.post("/predict", json=record, headers=AUTH)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error.startswith(field) and message in error
+
+
+def test_malformed_json_oversize_and_overfull_requests_are_refused(client):
+    bad_json = client.post("/predict", content=b'{"signal": ', headers={**AUTH, "Content-Type": "application/json"})
+    assert bad_json.status_code == 422 and "not valid JSON" in bad_json.json()["error"]
+    huge = client.post("/predict", content=b" " * 1_100_000, headers={**AUTH, "Content-Type": "application/json"})
+    assert huge.status_code == 413
+
+    def chunks():  # no Content-Length: the limit must hold while reading
+        for _ in range(30):
+            yield b" " * 50_000
+
+    chunked = client.post("/predict", content=chunks(), headers={**AUTH, "Content-Type": "application/json"})
+    assert chunked.status_code == 413
+    overfull = client.post("/predict", json={"records": rows(1) * (server_module.MAX_BATCH + 1)}, headers=AUTH)
+    assert overfull.status_code == 422 and "records" in overfull.json()["error"]
+    empty = client.post("/predict", json={"records": []}, headers=AUTH)
+    assert empty.status_code == 422
+
+
+def test_schema_and_openapi_are_typed_from_the_model(client):
+    schema = client.get("/schema", headers=AUTH).json()
+    assert schema["task"] == "binary" and schema["classes"] == ["no", "yes"]
+    colour = next(c for c in schema["columns"] if c["name"] == "colour")
+    assert colour["values"] == ["blue", "green", "red"]
+    openapi = client.get("/openapi.json", headers=AUTH).json()
+    record = openapi["components"]["schemas"]["ShopRecord"]
+    assert set(record["required"]) == {"signal", "skewed", "colour", "member", "day", "comment"}
+    assert {"type": "number"} in record["properties"]["signal"]["anyOf"]
+    assert record["additionalProperties"] is False
+
+
+def test_metrics_count_requests_latency_errors_and_predictions(client):
+    client.post("/predict", json={"records": rows(4)}, headers=AUTH)
+    client.post("/predict", json={"bad": 1}, headers=AUTH)
+    text = client.get("/metrics", headers=AUTH).text
+    assert 'lamina_requests_total{path="/predict",status="200"} 1.0' in text
+    assert 'lamina_errors_total{path="/predict",status="422"} 1.0' in text
+    assert 'lamina_request_seconds_count{path="/predict"} 2.0' in text
+    counted = sum(float(line.split()[-1]) for line in text.splitlines()
+                  if line.startswith("lamina_predictions_total{"))
+    assert counted == 4
+
+
+def test_a_folder_of_runs_serves_each_by_name(runs):
+    client = TestClient(create_app(find_models(runs), token=None, monitor=False))
+    assert client.get("/health").json()["models"] == ["price", "shop"]
+    price = client.post("/models/price/predict", json=rows(1)[0])
+    assert price.status_code == 200 and isinstance(price.json()["predictions"][0]["prediction"], float)
+    assert client.post("/predict", json=rows(1)[0]).status_code == 404
+    assert "models/shop/" in client.get("/").text
+
+
+def test_requests_are_summarised_not_stored(client, runs):
+    client.post("/predict", json={"records": rows(6)}, headers=AUTH)
+    with sqlite3.connect(runs / "shop" / "monitor.sqlite") as db:
+        [(count, summary)] = db.execute("SELECT rows, summary FROM requests").fetchall()
+    assert count == 6
+    counts = json.loads(summary)
+    assert sum(counts["signal"]) == 6 and sum(counts["__prediction__"]) == 6
+    assert "great value" not in summary, "no raw text is kept"
+
+
+def test_serving_beyond_loopback_needs_a_token(runs, capsys):
+    assert main(["serve", str(runs / "shop"), "--host", "0.0.0.0"]) == 2
+    assert "--token" in capsys.readouterr().err
