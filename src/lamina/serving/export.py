@@ -40,7 +40,7 @@ def export_onnx(model, directory: Path, rows: pd.DataFrame) -> tuple[Path, float
     example = tuple(inputs.values())
     try:
         torch.onnx.export(wrapper, example, str(path), input_names=[_name(k) for k in keys],
-                          output_names=["outputs"], dynamic_shapes=tuple({0: batch} for _ in keys), dynamo=True,
+                          output_names=["outputs"], dynamic_shapes=(tuple({0: batch} for _ in keys),), dynamo=True,
                           verbose=False)
     except Exception as error:  # the exporter raises many types; the user needs the message
         raise LaminaError(f"ONNX export of architecture {model.architecture['arch']!r} failed: {error}") from None
