@@ -44,6 +44,7 @@ class Model:
         self.training = training or {}
         self.profile = profile  # the training split's distributions, for drift monitoring
         self.directory: Path | None = None  # where the model was loaded from or saved to
+        self._device: torch.device | None = None  # where the network was put for inference
 
     @property
     def task(self) -> str:
@@ -61,11 +62,12 @@ class Model:
         if engine == "onnx":
             raw = torch.from_numpy(self._run_onnx(inputs))
         elif engine == "torch":
-            device = resolve_device("auto")
-            self.network.to(device)
+            if self._device is None:  # moving the network costs a walk over every parameter; do it once
+                self._device = resolve_device("auto")
+                self.network.to(self._device)
             dummy = torch.zeros(len(frame))
-            batches = TensorBatches(inputs, dummy, INFERENCE_BATCH, device=device)
-            raw = infer(self.network, batches, device)
+            batches = TensorBatches(inputs, dummy, INFERENCE_BATCH, device=self._device)
+            raw = infer(self.network, batches, self._device)
         else:
             raise LaminaError(f"Unknown engine {engine!r}; use 'torch' or 'onnx'.")
         if self.target.is_classification:

@@ -38,14 +38,14 @@ class DatetimeEncoder:
         return 1 + 2 * len(self._parts()) + int(self.flag_missing_)
 
     def transform(self, values: pd.Series) -> np.ndarray:
-        dates = parse_dates(values)
-        missing = dates.isna().to_numpy()
-        year = (dates.dt.year.to_numpy(dtype=float, na_value=self.year_mean_) - self.year_mean_) / self.year_scale_
-        columns = [year]
-        fields = {"month": dates.dt.month - 1, "weekday": dates.dt.day_of_week, "day": dates.dt.day - 1,
-                  "hour": dates.dt.hour}
+        # A DatetimeIndex gives plain float arrays (NaN where missing) without a Series per part.
+        dates = pd.DatetimeIndex(parse_dates(values))
+        missing = np.asarray(dates.isna())
+        year = (np.nan_to_num(np.asarray(dates.year, dtype=float), nan=self.year_mean_) - self.year_mean_)
+        columns = [year / self.year_scale_]
+        fields = {"month": dates.month - 1, "weekday": dates.dayofweek, "day": dates.day - 1, "hour": dates.hour}
         for part in self._parts():
-            angle = 2 * np.pi * fields[part].to_numpy(dtype=float, na_value=0.0) / CYCLES[part]
+            angle = 2 * np.pi * np.nan_to_num(np.asarray(fields[part], dtype=float)) / CYCLES[part]
             columns += [np.where(missing, 0.0, np.sin(angle)), np.where(missing, 0.0, np.cos(angle))]
         if self.flag_missing_:
             columns.append(missing.astype(float))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from dataclasses import asdict, dataclass
 from html import escape
@@ -45,18 +46,22 @@ class Recorder:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        with self._connect() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, time REAL, model TEXT, "
-                       "rows INTEGER, summary TEXT)")
-
-    def _connect(self):
-        return sqlite3.connect(self.path, timeout=10)
+        # One connection shared by the server's worker threads, behind a lock.
+        self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+        self._lock = threading.Lock()
+        # WAL with normal sync: a request costs an append, not an fsync; a crash loses at most the
+        # last few summaries, never the database.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, time REAL, model TEXT, "
+                             "rows INTEGER, summary TEXT)")
 
     def record(self, model: str, profile: dict, frame: pd.DataFrame, predictions: pd.Series) -> None:
         summary = json.dumps(summarize(profile, frame, predictions))
-        with self._connect() as db:
-            db.execute("INSERT INTO requests (time, model, rows, summary) VALUES (?, ?, ?, ?)",
-                       (time.time(), model, len(frame), summary))
+        with self._lock, self._db:
+            self._db.execute("INSERT INTO requests (time, model, rows, summary) VALUES (?, ?, ?, ?)",
+                             (time.time(), model, len(frame), summary))
 
 
 def recorded_counts(path: Path, model: str | None = None, since_seconds: float | None = None) -> dict[str, list]:

@@ -1,0 +1,136 @@
+"""The server as a user runs it: `lamina serve` in its own process, a schema-driven fuzzer, a load of
+10,000 requests from a second process, and the playground driven in a real headless browser."""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+import lamina
+from conftest import FAST, make_table
+from lamina.serving.server import create_app
+from lamina.serving.sources import find_models
+
+TOKEN = "live-token"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("live") / "shop"
+    lamina.fit(make_table(rows=500), target="y", out=folder, progress=False, **FAST)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(run):
+    """`lamina serve` on a free loopback port, with a token."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "lamina.cli", "serve", str(run), "--port", str(port),
+                                "--token", TOKEN], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail(f"server did not start: {process.stderr.read().decode()}")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_the_fuzzer_finds_no_server_error(run):
+    """Schemathesis generates valid and invalid requests for every operation of the OpenAPI document;
+    none may get a 5xx. (Its pytest plugin does not load under this pytest, so hypothesis drives it.)"""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(find_models(run), token=None, monitor=False))
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/predict", "/explain", "/schema", "/health"}
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def no_server_error(case):
+            case.call_and_validate(checks=[not_a_server_error])
+
+        no_server_error()
+
+
+# A second process with 4 connections in parallel (a bounded, loopback-only load).
+LOAD_CLIENT = """
+import sys, httpx, json
+from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+url, token, count, record = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+CONNECTIONS = 4
+
+def send(share):
+    codes = Counter()
+    with httpx.Client(headers={"Authorization": "Bearer " + token}, timeout=30) as client:
+        for _ in range(share):
+            codes[client.post(url + "/predict", json=record).status_code] += 1
+    return codes
+
+with ThreadPoolExecutor(CONNECTIONS) as pool:
+    total = sum(pool.map(send, [count // CONNECTIONS] * CONNECTIONS), Counter())
+print(json.dumps(total))
+"""
+
+
+def test_ten_thousand_requests_from_another_process(server):
+    import json
+
+    record = make_table(rows=1, seed=3).drop(columns="y").to_dict(orient="records")[0]
+    result = subprocess.run([sys.executable, "-c", LOAD_CLIENT, server, TOKEN, "10000", json.dumps(record)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"200": 10000}
+    metrics = httpx.get(f"{server}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+    assert 'lamina_requests_total{path="/predict",status="200"} 10000.0' in metrics
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
+                    reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_playground_predicts_and_explains_in_a_browser(server, run):
+    from playwright.sync_api import sync_playwright
+
+    row = make_table(rows=1, seed=5).drop(columns="y").iloc[0]
+    expected = lamina.load(run).predict(row.to_frame().T.infer_objects())["prediction"].iloc[0]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.goto(f"{server}/?token={TOKEN}")
+        page.fill("#token", TOKEN)
+        page.fill("#signal", str(row["signal"]))
+        page.fill("#skewed", str(row["skewed"]))
+        page.select_option("#colour", row["colour"])
+        page.select_option("#member", row["member"])
+        page.fill("#day", row["day"])
+        page.fill("#comment", row["comment"])
+        page.click("button[type=submit]")
+        page.wait_for_selector("#prediction")
+        shown = page.text_content("#prediction")
+        page.wait_for_selector("#explanation table")
+        explanation = page.text_content("#explanation")
+        card = page.text_content("#card")
+        browser.close()
+    assert shown == expected
+    assert "completeness gap" in explanation and "signal" in explanation
+    assert "Model card" in card and "held-out rows" in card
