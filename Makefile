@@ -28,6 +28,7 @@ test: venv
 
 bench: venv
 	$(BIN)/python bench/adult.py
+	$(BIN)/python bench/serving.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
