@@ -25,6 +25,7 @@ from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder
 from lamina.model import Model
 from lamina.nets.build import build_network
+from lamina.plain import json_safe
 from lamina.serving.profile import build_profile
 from lamina.training.batches import TensorBatches
 from lamina.training.trainer import Trainer, resolve_device
@@ -196,7 +197,7 @@ def _write_run(out: Path, model: Model, findings: list[Finding], test: pd.DataFr
     from lamina.evaluation.report import write_report
 
     model.save(out / "model")
-    (out / "metrics.json").write_text(json.dumps(model.to_json()["metrics"], indent=2), encoding="utf-8")
+    (out / "metrics.json").write_text(json.dumps(json_safe(model.metrics), indent=2), encoding="utf-8")
     (out / "checks.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2), encoding="utf-8")
     held_out_predictions(model, test, outputs, truth).to_csv(out / "test_predictions.csv", index=False)
     write_report(out)

@@ -21,6 +21,7 @@ from lamina.evaluation import metrics as metric_functions
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder
 from lamina.nets.build import build_network
+from lamina.plain import json_safe
 from lamina.training.batches import TensorBatches
 from lamina.training.trainer import infer, resolve_device
 
@@ -152,7 +153,7 @@ class Model:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         write_atomically(directory / WEIGHTS_FILE, self.network.state_dict(), {"format_version": FORMAT_VERSION})
-        text = json.dumps(_json_safe(self.to_json()), indent=2)
+        text = json.dumps(json_safe(self.to_json()), indent=2)
         temporary = directory / f".{MODEL_FILE}.tmp"
         temporary.write_text(text, encoding="utf-8")
         temporary.replace(directory / MODEL_FILE)
@@ -205,16 +206,3 @@ class Model:
         inputs = ", ".join(f"{c.name}:{c.kind}" for c in self.schema.features[:6])
         more = "..." if len(self.schema.features) > 6 else ""
         return f"Model(task={self.task!r}, target={self.schema.target!r}, inputs=[{inputs}{more}])"
-
-
-def _json_safe(value):
-    """NaN and infinity are not JSON: write them as null."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value

@@ -8,6 +8,7 @@ import pandas as pd
 from lamina.errors import LaminaError
 from lamina.features.category import category_key
 from lamina.features.numeric import to_numbers
+from lamina.plain import json_safe
 
 
 class TargetEncoder:
@@ -26,7 +27,7 @@ class TargetEncoder:
             spellings: dict[str, object] = {}
             for value in values:
                 spellings.setdefault(category_key(value), value)
-            self.classes_ = [_plain(spellings[k]) for k in sorted(spellings)]
+            self.classes_ = [json_safe(spellings[k]) for k in sorted(spellings)]
             self._index = {category_key(c): i for i, c in enumerate(self.classes_)}
         else:
             numbers = to_numbers(values, self.column)
@@ -70,8 +71,3 @@ class TargetEncoder:
         else:
             encoder.mean_, encoder.scale_ = float(state["mean"]), float(state["scale"])
         return encoder
-
-
-def _plain(value):
-    """numpy scalars → Python scalars, so classes survive a trip through JSON."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -6,6 +6,7 @@ An export is checked against PyTorch on held-out rows and refused past MAX_DIFFE
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,8 @@ def export_onnx(model, directory: Path, rows: pd.DataFrame) -> tuple[Path, float
     batch = torch.export.Dim("batch")
     path = Path(directory) / ONNX_FILE
     example = tuple(inputs.values())
+    # The exporter warns about torchvision operators it cannot register; lamina uses none of them.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     try:
         torch.onnx.export(wrapper, example, str(path), input_names=[_name(k) for k in keys],
                           output_names=["outputs"], dynamic_shapes=(tuple({0: batch} for _ in keys),), dynamo=True,

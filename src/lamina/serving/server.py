@@ -11,7 +11,6 @@ batch-size limit, every field validated (4xx naming it), no URL fetched, no path
 # No `from __future__ import annotations` here: FastAPI must see the request-body classes that each
 # route builds at run time, and postponed (string) annotations would hide them.
 import hmac
-import math
 import time
 from typing import Annotated, Any
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_mod
 
 from lamina.errors import LaminaError
 from lamina.model import Model
+from lamina.plain import json_safe
 
 MAX_BODY_BYTES = 1_000_000  # largest request body accepted
 MAX_BATCH = 1_000  # most records in one request
@@ -62,12 +62,6 @@ def _frame(body: BaseModel, model: Model) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[c.name for c in model.schema.features])
 
 
-def _plain(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
 class ModelService:
     """One served model: its routes, its metrics and (optionally) its drift recorder."""
 
@@ -81,7 +75,7 @@ class ModelService:
         self.metrics.observe_predictions(self.name, result["prediction"])
         if self.recorder is not None and self.model.profile is not None:
             self.recorder.record(self.name, self.model.profile, frame, result["prediction"])
-        predicted = [_plain(v) for v in result["prediction"].tolist()]
+        predicted = [json_safe(v) for v in result["prediction"].tolist()]
         if self.model.classes is None:
             return [{"prediction": p} for p in predicted]
         names = [str(c) for c in self.model.classes]
