@@ -52,12 +52,19 @@ class Model:
         return self.schema.task
 
     @property
+    def run_folder(self) -> Path | None:
+        """The run folder this model belongs to (its own folder when it was saved alone)."""
+        if self.directory is None:
+            return None
+        return self.directory.parent if self.directory.name == "model" else self.directory
+
+    @property
     def classes(self) -> list | None:
         return self.target.classes_ if self.target.is_classification else None
 
     # ---- use ------------------------------------------------------------------------------------
 
-    def _outputs(self, frame: pd.DataFrame, engine: str = "torch") -> np.ndarray:
+    def predict_array(self, frame: pd.DataFrame, engine: str = "torch") -> np.ndarray:
         """Class probabilities [rows, classes], or predictions on the target's scale [rows]."""
         inputs = self.features.transform(frame)
         if engine == "onnx":
@@ -87,7 +94,7 @@ class Model:
         """One row per input row: `prediction`, and for classification `proba_<class>` per class.
         `engine="onnx"` runs the exported network in onnxruntime after the same preprocessing."""
         frame = read_table(data, "prediction data")
-        outputs = self._outputs(frame, engine)
+        outputs = self.predict_array(frame, engine)
         if not self.target.is_classification:
             return pd.DataFrame({"prediction": outputs}, index=frame.index)
         result = pd.DataFrame({"prediction": self.target.decode(outputs)}, index=frame.index)
@@ -99,7 +106,7 @@ class Model:
         if not self.target.is_classification:
             raise LaminaError("predict_proba is for classification models; this one does regression. Use predict.")
         frame = read_table(data, "prediction data")
-        return pd.DataFrame(self._outputs(frame), columns=list(self.classes), index=frame.index)
+        return pd.DataFrame(self.predict_array(frame), columns=list(self.classes), index=frame.index)
 
     def evaluate(self, data) -> dict:
         """{'rows', 'metrics', 'baseline'} on labelled data; rows without a target are left out."""
@@ -116,7 +123,7 @@ class Model:
         frame = frame[frame[self.schema.target].notna()]
         if len(frame) == 0:
             raise LaminaError(f"Every row of the evaluation data lacks a value in {self.schema.target!r}.")
-        return self._outputs(frame), self.target.encode(frame[self.schema.target]), frame
+        return self.predict_array(frame), self.target.encode(frame[self.schema.target]), frame
 
     def score(self, outputs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         if self.target.is_classification:

@@ -67,3 +67,25 @@ def top_attributions(explanation: dict, row: int, count: int = 5) -> list[tuple[
     values = np.asarray(explanation["attributions"][row])
     order = np.argsort(-np.abs(values))[:count]
     return [(explanation["columns"][i], float(values[i])) for i in order]
+
+
+def permutation_importance(model, frame: pd.DataFrame, repeats: int = 5, seed: int = 0) -> list[dict]:
+    """Per input column: how much the test score worsens when the column's values are shuffled
+    (mean and standard deviation over `repeats` shuffles). The score is accuracy for classification
+    and RMSE for regression, so 'drop' is in that metric's unit."""
+    outputs, truth, frame = model.outputs_and_truth(frame)
+    metric = "accuracy" if model.target.is_classification else "rmse"
+    sign = 1.0 if metric == "accuracy" else -1.0  # a positive drop always means the column mattered
+    reference = model.score(outputs, truth)[metric]
+    generator = np.random.default_rng(seed)
+    result = []
+    for column in (c.name for c in model.schema.features):
+        drops = []
+        for _ in range(repeats):
+            shuffled = frame.copy()
+            shuffled[column] = frame[column].to_numpy()[generator.permutation(len(frame))]
+            score = model.score(model.predict_array(shuffled), truth)[metric]
+            drops.append(sign * (reference - score))
+        result.append({"column": column, "metric": metric, "drop": float(np.mean(drops)),
+                       "std": float(np.std(drops)), "repeats": repeats})
+    return sorted(result, key=lambda r: -r["drop"])

@@ -130,8 +130,7 @@ def offline_drift(model, reference: pd.DataFrame, current: pd.DataFrame):
 
 def database_of(model) -> Path:
     """Where a model's requests are recorded: its run folder (or its own folder if it has no run)."""
-    folder = model.directory
-    return (folder.parent if folder.name == "model" else folder) / DATABASE
+    return model.run_folder / DATABASE
 
 
 def drift_text(table: list[ColumnDrift]) -> str:

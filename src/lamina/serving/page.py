@@ -109,7 +109,7 @@ def _card(schema: dict) -> str:
         f"({escape(str(training.get('split', '')))}).</p>"
         f"<table><tr><th>test metric</th><th>model</th><th>baseline</th></tr>{rows}</table>"
         "<p>Limitations: the model knows only the patterns of its training data; values far outside "
-        "them, new categories and shifted populations make its answers less reliable (watch `lamina monitor`).</p>"
+        "them, new categories and shifted populations make its answers less reliable (watch <code>lamina monitor</code>).</p>"
     )
 
 
