@@ -41,6 +41,8 @@ EXAMPLES = {
     "report": "lamina report runs/adult",
     "info": "lamina info runs/adult",
     "demo": "lamina demo",
+    "explain": "lamina explain runs/adult rows.csv --rows 0,1,2",
+    "audit": "lamina audit runs/adult test.csv --sensitive sex,race --mitigate threshold",
     "serve": "lamina serve runs/adult --port 8000 --token $LAMINA_TOKEN",
     "export": "lamina export runs/adult --format onnx",
     "monitor": "lamina monitor runs/adult --window 24h   |   lamina monitor runs/adult --reference a.csv --current b.csv",
@@ -98,6 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = command("info", "describe a trained model")
     info.add_argument("run")
+
+    explain = command("explain", "why the model predicts what it does: per-row attributions and column importance")
+    explain.add_argument("run")
+    explain.add_argument("data")
+    explain.add_argument("--rows", default="0,1,2,3,4", help="rows (0-based) to explain one by one (default 0-4)")
+    explain.add_argument("--repeats", type=int, default=5, help="shuffles per column for permutation importance")
+
+    audit = command("audit", "bias audit: per-group metrics and disparities, optionally mitigated")
+    audit.add_argument("run")
+    audit.add_argument("data", help="labelled rows, e.g. the test file")
+    audit.add_argument("--sensitive", required=True, help="comma-separated sensitive columns, e.g. sex,race")
+    audit.add_argument("--mitigate", choices=["threshold"], help="per-group thresholds (fairlearn ThresholdOptimizer)")
+    audit.add_argument("--constraint", default="demographic_parity",
+                       choices=["demographic_parity", "equalized_odds", "true_positive_rate_parity"],
+                       help="what the mitigation equalises (default demographic_parity)")
 
     serve = command("serve", "serve a model (or every model under a folder) over HTTP, with a web playground")
     serve.add_argument("run", help="run or model folder, or a folder of them")
@@ -328,11 +345,74 @@ def run_monitor(args) -> int:
     return 0
 
 
+def run_explain(args) -> int:
+    import json
+
+    from lamina import api
+    from lamina.data.read import read_table
+    from lamina.errors import LaminaError
+    from lamina.insight.explain import explain_rows, permutation_importance, top_attributions
+
+    model = api.load(args.run)
+    frame = read_table(args.data, "data to explain")
+    try:
+        rows = [int(r) for r in args.rows.split(",") if r.strip()]
+    except ValueError:
+        raise LaminaError(f"--rows {args.rows!r} must be row numbers separated by commas, e.g. 0,1,2.") from None
+    outside = [r for r in rows if not 0 <= r < len(frame)]
+    if outside:
+        raise LaminaError(f"Row {outside[0]} is outside the data ({len(frame)} rows, numbered from 0).")
+    explanation = explain_rows(model, frame.iloc[rows])
+    print(f"Integrated gradients ({explanation['output_unit']}; completeness gap "
+          f"{explanation['completeness_gap']:.4f}: attributions sum to output − baseline within it)")
+    for position, row in enumerate(rows):
+        parts = ", ".join(f"{c} {v:+.3f}" for c, v in top_attributions(explanation, position))
+        print(f"  row {row} → {explanation['explained_output'][position]}: {parts}")
+    result = {"rows": rows, "attributions": explanation}
+    if model.schema.target in frame.columns:
+        importance = permutation_importance(model, frame, repeats=args.repeats)
+        result["importance"] = importance
+        print(f"\nPermutation importance ({importance[0]['metric']} lost when a column is shuffled, "
+              f"mean ± std over {args.repeats})")
+        for entry in importance:
+            print(f"  {entry['column']:<28} {entry['drop']:+.4f} ± {entry['std']:.4f}")
+    _save_beside(model, "explain.json", json.dumps(result, indent=2))
+    return 0
+
+
+def run_audit(args) -> int:
+    import json
+
+    from lamina import api
+    from lamina.data.read import read_table
+    from lamina.insight.fairness import audit, audit_text
+    from lamina.plain import json_safe
+
+    model = api.load(args.run)
+    frame = read_table(args.data, "audit data")
+    sensitive = [c.strip() for c in args.sensitive.split(",") if c.strip()]
+    result = audit(model, frame, sensitive, mitigate=args.mitigate, constraint=args.constraint)
+    print(audit_text(result))
+    _save_beside(model, "audit.json", json.dumps(json_safe(result), indent=2))
+    return 0
+
+
+def _save_beside(model, name: str, text: str) -> None:
+    """Writes a result into the model's run folder and refreshes its report when the run has one."""
+    from lamina.evaluation.report import write_report
+
+    path = model.run_folder / name
+    path.write_text(text, encoding="utf-8")
+    print(f"\nwrote {path}")
+    if (model.run_folder / "config.yaml").exists():
+        print(f"report: {write_report(model.run_folder)}")
+
+
 EXPORT_CHECK_ROWS = 512  # held-out rows the ONNX export is compared on
 
 COMMANDS = {"train": run_train, "check": run_check, "predict": run_predict, "evaluate": run_evaluate,
             "report": run_report, "info": run_info, "demo": run_demo, "serve": run_serve, "export": run_export,
-            "monitor": run_monitor}
+            "monitor": run_monitor, "explain": run_explain, "audit": run_audit}
 
 
 # ---- helpers ------------------------------------------------------------------------------------

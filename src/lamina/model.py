@@ -114,6 +114,23 @@ class Model:
         outputs, truth, frame = self.outputs_and_truth(frame)
         return {"rows": len(frame), "metrics": self.score(outputs, truth), "baseline": self.score_baseline(truth)}
 
+    def explain(self, data, importance: bool = True) -> dict:
+        """Integrated-gradients attributions per row and column; with labelled data and `importance`,
+        also permutation importance per column."""
+        from lamina.insight.explain import explain_rows, permutation_importance
+
+        frame = read_table(data, "data to explain")
+        result = {"attributions": explain_rows(self, frame)}
+        if importance and self.schema.target in frame.columns:
+            result["importance"] = permutation_importance(self, frame)
+        return result
+
+    def audit(self, data, sensitive: list[str], mitigate: str | None = None) -> dict:
+        """Bias audit on labelled data: per-group metrics and disparities for each sensitive column."""
+        from lamina.insight.fairness import audit
+
+        return audit(self, read_table(data, "audit data"), sensitive, mitigate=mitigate)
+
     def outputs_and_truth(self, frame: pd.DataFrame):
         """Network outputs and encoded targets for the labelled rows of `frame` (also returned)."""
         if self.schema.target not in frame.columns:

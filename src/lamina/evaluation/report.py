@@ -40,13 +40,18 @@ def write_report(run_dir: Path) -> Path:
     history = pd.read_csv(run_dir / "history.csv")
     predictions = pd.read_csv(run_dir / "test_predictions.csv")
     config_text = (run_dir / "config.yaml").read_text(encoding="utf-8")
-    html = render(model, findings, history, predictions, config_text)
+    insight = {name: json.loads((run_dir / f"{name}.json").read_text(encoding="utf-8"))
+               for name in ("explain", "audit") if (run_dir / f"{name}.json").exists()}
+    html = render(model, findings, history, predictions, config_text, insight)
     path = run_dir / "report.html"
     path.write_text(html, encoding="utf-8")
     return path
 
 
-def render(model: dict, findings: list[dict], history: pd.DataFrame, predictions: pd.DataFrame, config: str) -> str:
+def render(model: dict, findings: list[dict], history: pd.DataFrame, predictions: pd.DataFrame, config: str,
+           insight: dict | None = None) -> str:
+    """`insight` may hold the results of `lamina explain` ("explain") and `lamina audit` ("audit")."""
+    insight = insight or {}
     schema, training, metrics = model["schema"], model["training"], model["metrics"]
     classes = model["target"].get("classes")
     sections = [
@@ -60,6 +65,8 @@ def render(model: dict, findings: list[dict], history: pd.DataFrame, predictions
         _learning_curves(history, training["best_epoch"]),
         *(_classification_plots(predictions, classes) if classes else _regression_plots(predictions)),
         "</div>",
+        _explain_section(insight.get("explain")),
+        _audit_section(insight.get("audit")),
         "<h2>Data quality</h2>",
         _findings_table(findings),
         "<h2>Data and split</h2>",
@@ -164,6 +171,61 @@ def _calibration_points(confidence: np.ndarray, outcome: np.ndarray):
             means.append(confidence[inside].mean())
             observed.append(outcome[inside].mean())
     return np.array(means), np.array(observed)
+
+
+def _bars(pairs: list[tuple[str, float]], unit: str) -> str:
+    scale = max((abs(v) for _, v in pairs), default=1.0) or 1.0
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td><td><span style='display:inline-block;height:12px;width:{180 * abs(v) / scale:.0f}px;"
+        f"background:{'#2563eb' if v >= 0 else '#dc2626'}'></span> {v:+.4f}</td></tr>" for name, v in pairs
+    )
+    return f"<table><tr><th>column</th><th>{escape(unit)}</th></tr>{rows}</table>"
+
+
+def _explain_section(explain: dict | None) -> str:
+    if not explain:
+        return ""
+    parts = ["<h2>Explanations</h2>"]
+    if "importance" in explain:
+        first = explain["importance"][0]
+        parts.append(f"<p>Permutation importance: {escape(first['metric'])} lost when a column's values are shuffled "
+                     f"(mean over {first['repeats']} shuffles; ± is in the JSON).</p>")
+        parts.append(_bars([(e["column"], e["drop"]) for e in explain["importance"]], f"{first['metric']} drop"))
+    attributions = explain["attributions"]
+    parts.append(f"<p>Integrated gradients for rows {', '.join(map(str, explain['rows']))} "
+                 f"({escape(attributions['output_unit'])}; completeness gap {attributions['completeness_gap']:.4f}).</p>")
+    header = "".join(f"<th>{escape(c)}</th>" for c in attributions["columns"])
+    body = "".join(
+        f"<tr><td>{row} → {escape(str(label))}</td>" + "".join(f"<td>{v:+.3f}</td>" for v in values) + "</tr>"
+        for row, label, values in zip(explain["rows"], attributions["explained_output"], attributions["attributions"],
+                                      strict=True)
+    )
+    parts.append(f"<table><tr><th>row → explained</th>{header}</tr>{body}</table>")
+    return "".join(parts)
+
+
+def _audit_section(audit: dict | None) -> str:
+    if not audit:
+        return ""
+    parts = [f"<h2>Bias audit</h2><p>{audit['rows']} labelled rows.</p>"]
+    for column, entry in audit["columns"].items():
+        names = [k for k in entry["groups"][0] if k != "group"]
+        header = "".join(f"<th>{escape(n)}</th>" for n in names)
+        rows = "".join("<tr><td>" + escape(str(g["group"])) + "</td>" + "".join(f"<td>{_fmt(g[n])}</td>" for n in names)
+                       + "</tr>" for g in entry["groups"])
+        flags = "".join(
+            f"<li class='{'warning' if d['flagged'] else ''}'>{escape(d['name'])} {d['value']:.3f} (limit {d['limit']})"
+            f"{' — flagged' if d['flagged'] else ''}</li>" for d in entry["disparities"]
+        )
+        parts.append(f"<h3>{escape(column)}</h3><table><tr><th>group</th>{header}</tr>{rows}</table><ul>{flags}</ul>")
+    for column, report in audit.get("mitigation", {}).items():
+        rows = "".join(f"<tr><td>{k}</td><td>{_fmt(report['before'][k])}</td><td>{_fmt(report['after'][k])}</td></tr>"
+                       for k in ("accuracy", "demographic_parity_difference", "demographic_parity_ratio",
+                                 "equalized_odds_difference"))
+        parts.append(f"<h3>Threshold mitigation for {escape(column)} ({escape(report['constraint'])})</h3>"
+                     f"<p>Fitted on {report['fitted_on_rows']} rows, measured on the other {report['measured_on_rows']}.</p>"
+                     f"<table><tr><th></th><th>before</th><th>after</th></tr>{rows}</table>")
+    return "".join(parts)
 
 
 def _findings_table(findings: list[dict]) -> str:

@@ -15,7 +15,7 @@ import torch
 from lamina.errors import LaminaError
 from lamina.features.pipeline import DENSE_KINDS
 
-STEPS = 64  # integration steps; the completeness gap shrinks as they grow
+STEPS = 128  # integration steps; the completeness gap shrinks as they grow (ReLU kinks need many)
 
 
 def _column_order(model) -> list[str]:

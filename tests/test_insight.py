@@ -1,0 +1,92 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lamina
+from conftest import make_table
+from lamina.cli import main
+from lamina.insight.explain import explain_rows, permutation_importance
+from lamina.insight.fairness import audit, binary_group_metrics
+
+
+def biased_table(rows: int, seed: int) -> pd.DataFrame:
+    """Group B is labelled 'yes' far more often than its features explain."""
+    generator = np.random.default_rng(seed)
+    table = make_table(rows=rows, seed=seed)
+    table["group"] = generator.choice(["A", "B"], size=rows)
+    table.loc[(table["group"] == "B") & (generator.random(rows) < 0.5), "y"] = "yes"
+    return table
+
+
+@pytest.fixture(scope="module")
+def model():
+    return lamina.fit(biased_table(1200, 0), target="y", progress=False, epochs=8, width=32)
+
+
+def test_integrated_gradients_are_complete(model):
+    explanation = explain_rows(model, biased_table(20, 3))
+    assert explanation["columns"] == ["signal", "skewed", "day", "colour", "member", "group", "comment"]
+    for row, values in enumerate(explanation["attributions"]):
+        change = explanation["output"][row] - explanation["baseline_output"][row]
+        assert sum(values) == pytest.approx(change, abs=0.02)
+    assert explanation["completeness_gap"] < 0.02
+
+
+def test_permutation_importance_finds_the_signal_and_not_the_noise(model):
+    importance = {e["column"]: e for e in permutation_importance(model, biased_table(600, 4), repeats=3)}
+    assert importance["signal"]["drop"] > 0.1
+    assert importance["signal"]["drop"] > 5 * abs(importance["skewed"]["drop"])  # skewed never sets y
+    assert importance["signal"]["std"] < importance["signal"]["drop"]
+
+
+def test_fairness_numbers_match_a_hand_computed_example():
+    # Group A: 4 rows, truth 1,1,0,0, predicted 1,0,1,0 → selection 2/4, TPR 1/2, FPR 1/2, accuracy 2/4.
+    # Group B: 4 rows, truth 1,1,0,0, predicted 1,1,0,0 → selection 2/4, TPR 1, FPR 0, accuracy 1.
+    # Group C: 2 rows, truth 1,0, predicted 0,0 → selection 0, TPR 0, FPR 0, accuracy 1/2.
+    truth = np.array([1, 1, 0, 0, 1, 1, 0, 0, 1, 0], dtype=bool)
+    predicted = np.array([1, 0, 1, 0, 1, 1, 0, 0, 0, 0], dtype=bool)
+    groups = pd.Series(list("AAAABBBBCC"))
+    table, disparities = binary_group_metrics(truth, predicted, groups)
+    assert table.loc["A"].to_dict() == pytest.approx(
+        {"size": 4, "selection_rate": 0.5, "accuracy": 0.5, "true_positive_rate": 0.5, "false_positive_rate": 0.5})
+    assert table.loc["B", "true_positive_rate"] == 1.0 and table.loc["C", "selection_rate"] == 0.0
+    values = {d.name: d.value for d in disparities}
+    assert values["demographic_parity_difference"] == pytest.approx(0.5)  # 0.5 (A, B) − 0 (C)
+    assert values["demographic_parity_ratio"] == pytest.approx(0.0)  # 0 / 0.5
+    assert values["equalized_odds_difference"] == pytest.approx(1.0)  # TPR: 1 (B) − 0 (C)
+    assert all(d.flagged for d in disparities)
+
+
+def test_threshold_mitigation_lowers_the_demographic_parity_difference(model):
+    result = audit(model, biased_table(1200, 7), ["group"], mitigate="threshold")
+    [disparity] = [d for d in result["columns"]["group"]["disparities"] if d["name"] == "demographic_parity_difference"]
+    assert disparity["flagged"]
+    report = result["mitigation"]["group"]
+    assert report["before"]["demographic_parity_difference"] > 0.1
+    assert report["after"]["demographic_parity_difference"] < report["before"]["demographic_parity_difference"] / 3
+    assert report["after"]["accuracy"] > 0.6
+
+
+def test_an_unknown_sensitive_column_is_named(model):
+    with pytest.raises(lamina.LaminaError, match="'gruop'.*Did you mean 'group'"):
+        audit(model, biased_table(50, 1), ["gruop"])
+
+
+def test_explain_and_audit_commands_write_results_into_the_report(tmp_path, capsys):
+    biased_table(800, 0).to_csv(tmp_path / "train.csv", index=False)
+    biased_table(400, 9).to_csv(tmp_path / "test.csv", index=False)
+    assert main(["train", str(tmp_path / "train.csv"), "--target", "y", "--out", str(tmp_path / "run"),
+                 "--epochs", "5", "--width", "32", "--quiet"]) == 0
+    assert main(["explain", str(tmp_path / "run"), str(tmp_path / "test.csv"), "--rows", "0,3", "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "row 3 →" in out and "Permutation importance" in out
+    explained = json.loads((tmp_path / "run" / "explain.json").read_text())
+    assert explained["rows"] == [0, 3] and len(explained["importance"]) == 7
+    assert main(["audit", str(tmp_path / "run"), str(tmp_path / "test.csv"), "--sensitive", "group,colour",
+                 "--mitigate", "threshold"]) == 0
+    assert "demographic_parity_difference" in capsys.readouterr().out
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "<h2>Explanations</h2>" in html and "<h2>Bias audit</h2>" in html and "Threshold mitigation" in html
+    assert main(["explain", str(tmp_path / "run"), str(tmp_path / "test.csv"), "--rows", "999"]) == 2
