@@ -42,6 +42,7 @@ EXAMPLES = {
     "info": "lamina info runs/adult",
     "demo": "lamina demo",
     "explain": "lamina explain runs/adult rows.csv --rows 0,1,2",
+    "card": "lamina card runs/adult",
     "audit": "lamina audit runs/adult test.csv --sensitive sex,race --mitigate threshold",
     "serve": "lamina serve runs/adult --port 8000 --token $LAMINA_TOKEN",
     "export": "lamina export runs/adult --format onnx",
@@ -115,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--constraint", default="demographic_parity",
                        choices=["demographic_parity", "equalized_odds", "true_positive_rate_parity"],
                        help="what the mitigation equalises (default demographic_parity)")
+
+    card = command("card", "write the model card (Markdown) of a run: use, data, metrics with intervals, groups")
+    card.add_argument("run")
+    card.add_argument("--out", help="Markdown file (default RUN/model_card.md)")
 
     serve = command("serve", "serve a model (or every model under a folder) over HTTP, with a web playground")
     serve.add_argument("run", help="run or model folder, or a folder of them")
@@ -397,6 +402,18 @@ def run_audit(args) -> int:
     return 0
 
 
+def run_card(args) -> int:
+    from lamina.insight.card import model_card
+
+    run = Path(args.run)
+    text = model_card(run)
+    path = Path(args.out) if args.out else run / "model_card.md"
+    path.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def _save_beside(model, name: str, text: str) -> None:
     """Writes a result into the model's run folder and refreshes its report when the run has one."""
     from lamina.evaluation.report import write_report
@@ -412,7 +429,7 @@ EXPORT_CHECK_ROWS = 512  # held-out rows the ONNX export is compared on
 
 COMMANDS = {"train": run_train, "check": run_check, "predict": run_predict, "evaluate": run_evaluate,
             "report": run_report, "info": run_info, "demo": run_demo, "serve": run_serve, "export": run_export,
-            "monitor": run_monitor, "explain": run_explain, "audit": run_audit}
+            "monitor": run_monitor, "explain": run_explain, "audit": run_audit, "card": run_card}
 
 
 # ---- helpers ------------------------------------------------------------------------------------

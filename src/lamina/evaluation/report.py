@@ -26,22 +26,29 @@ th{background:#f5f5f5}.error{color:#b91c1c;font-weight:bold}.warning{color:#b453
 """
 
 
-def write_report(run_dir: Path) -> Path:
-    run_dir = Path(run_dir)
+def require_finished_run(run_dir: Path) -> None:
     needed = ["model/model.json", "metrics.json", "checks.json", "history.csv", "test_predictions.csv", "config.yaml"]
     absent = [name for name in needed if not (run_dir / name).exists()]
     if absent:
         raise LaminaError(
-            f"{run_dir} lacks {', '.join(absent)}, so no report can be made. Is the run finished? "
-            f"If it was interrupted, continue it with: lamina train --resume {run_dir}"
+            f"{run_dir} lacks {', '.join(absent)}: it is not a finished run folder. If training was interrupted, "
+            f"continue it with: lamina train --resume {run_dir}"
         )
+
+
+def write_report(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    require_finished_run(run_dir)
     model = json.loads((run_dir / "model/model.json").read_text(encoding="utf-8"))
     findings = json.loads((run_dir / "checks.json").read_text(encoding="utf-8"))
     history = pd.read_csv(run_dir / "history.csv")
     predictions = pd.read_csv(run_dir / "test_predictions.csv")
     config_text = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    from lamina.insight.card import markdown_to_html, model_card
+
     insight = {name: json.loads((run_dir / f"{name}.json").read_text(encoding="utf-8"))
                for name in ("explain", "audit") if (run_dir / f"{name}.json").exists()}
+    insight["card"] = markdown_to_html(model_card(run_dir))
     html = render(model, findings, history, predictions, config_text, insight)
     path = run_dir / "report.html"
     path.write_text(html, encoding="utf-8")
@@ -50,7 +57,8 @@ def write_report(run_dir: Path) -> Path:
 
 def render(model: dict, findings: list[dict], history: pd.DataFrame, predictions: pd.DataFrame, config: str,
            insight: dict | None = None) -> str:
-    """`insight` may hold the results of `lamina explain` ("explain") and `lamina audit` ("audit")."""
+    """`insight` may hold the results of `lamina explain` ("explain") and `lamina audit` ("audit"), and the
+    model card as HTML ("card")."""
     insight = insight or {}
     schema, training, metrics = model["schema"], model["training"], model["metrics"]
     classes = model["target"].get("classes")
@@ -72,6 +80,7 @@ def render(model: dict, findings: list[dict], history: pd.DataFrame, predictions
         "<h2>Data and split</h2>",
         _split_table(training),
         _columns_table(schema),
+        f"<div class='card'>{insight['card']}</div>" if "card" in insight else "",
         "<h2>Configuration</h2>",
         f"<pre>{escape(config)}</pre>",
         f"<p class='info'>lamina {escape(str(model['lamina_version']))}, model format {model['format_version']}.</p>",
