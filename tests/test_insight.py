@@ -89,4 +89,29 @@ def test_explain_and_audit_commands_write_results_into_the_report(tmp_path, caps
     assert "demographic_parity_difference" in capsys.readouterr().out
     html = (tmp_path / "run" / "report.html").read_text()
     assert "<h2>Explanations</h2>" in html and "<h2>Bias audit</h2>" in html and "Threshold mitigation" in html
+    assert "<h2>Robustness audit</h2>" in html and ">Accuracy under attack</text>" in html
+    card_markdown = (tmp_path / "run" / "report.html").read_text()
+    assert "| 0.5 |" not in card_markdown  # the card in the report is HTML, not raw Markdown
     assert main(["explain", str(tmp_path / "run"), str(tmp_path / "test.csv"), "--rows", "999"]) == 2
+
+
+def numeric_table(rows: int, seed: int) -> pd.DataFrame:
+    return make_table(rows=rows, seed=seed).drop(columns=["comment"])
+
+
+def test_pgd_lowers_accuracy_and_adversarial_training_raises_robust_accuracy():
+    from lamina.insight.robustness import robustness_curve
+
+    standard = lamina.fit(numeric_table(1500, 0), target="y", progress=False, epochs=10, width=32)
+    hardened = lamina.fit(numeric_table(1500, 0), target="y", progress=False, epochs=10, width=32,
+                          adversarial="pgd", adversarial_budget=0.3)
+    held_out = numeric_table(600, 5)
+    plain, robust = robustness_curve(standard, held_out), robustness_curve(hardened, held_out)
+    at = {p["budget"]: p for p in plain["curve"]}
+    assert at[0.0]["pgd"] > 0.8
+    assert at[0.5]["pgd"] < at[0.0]["pgd"] - 0.4, "PGD must hurt an undefended model"
+    assert all(p["pgd"] <= p["fgsm"] + 1e-9 for p in plain["curve"]), "PGD is at least as strong as FGSM"
+    assert plain["large_budget"]["pgd"] < 0.05 and not plain["masking_suspected_at"]
+    hard = {p["budget"]: p for p in robust["curve"]}
+    assert hard[0.5]["pgd"] > at[0.5]["pgd"] + 0.2, "adversarial training raises robust accuracy"
+    assert hard[0.0]["pgd"] > at[0.0]["pgd"] - 0.05, "at little clean cost"

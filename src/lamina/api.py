@@ -140,6 +140,7 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
         device=config.train.device, precision=config.train.precision,
         checkpoint_dir=out / "checkpoints" if out else None, seed=config.seed, progress=progress,
         callbacks=[lambda _record: write_history(out / "history.csv", trainer.history_)] if out else [],
+        adversary=_adversary(config),
     )
     history = trainer.fit(train_batches, valid_batches, resume=resume)
 
@@ -157,6 +158,14 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
     if out is not None:
         _write_run(out, model, findings, split.test, outputs, truth)
     return model
+
+
+def _adversary(config: Config):
+    if config.train.adversarial == "none":
+        return None
+    from lamina.insight.robustness import PGDAdversary
+
+    return PGDAdversary(config.train.adversarial_budget, seed=config.seed)
 
 
 def choose_batch_size(rows: int) -> int:

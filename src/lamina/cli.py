@@ -31,6 +31,8 @@ TRAIN_SETTINGS = [
     ("--time-budget", "time_budget", str, "stop training after this long, e.g. 90s, 5m, 1h"),
     ("--device", "device", str, "auto, cpu or cuda (default auto)"),
     ("--precision", "precision", str, "auto, fp32 or bf16 (default auto: bf16 on a GPU)"),
+    ("--adversarial", "adversarial", str, "none or pgd: also train on PGD examples (default none)"),
+    ("--adversarial-budget", "adversarial_budget", float, "L∞ radius of those examples (default 0.2)"),
 ]
 
 EXAMPLES = {
@@ -108,10 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--rows", default="0,1,2,3,4", help="rows (0-based) to explain one by one (default 0-4)")
     explain.add_argument("--repeats", type=int, default=5, help="shuffles per column for permutation importance")
 
-    audit = command("audit", "bias audit: per-group metrics and disparities, optionally mitigated")
+    audit = command("audit", "bias audit (per-group metrics, disparities, mitigation) and robustness audit (attacks)")
     audit.add_argument("run")
     audit.add_argument("data", help="labelled rows, e.g. the test file")
-    audit.add_argument("--sensitive", required=True, help="comma-separated sensitive columns, e.g. sex,race")
+    audit.add_argument("--sensitive", default="", help="comma-separated sensitive columns, e.g. sex,race")
     audit.add_argument("--mitigate", choices=["threshold"], help="per-group thresholds (fairlearn ThresholdOptimizer)")
     audit.add_argument("--constraint", default="demographic_parity",
                        choices=["demographic_parity", "equalized_odds", "true_positive_rate_parity"],
@@ -391,13 +393,17 @@ def run_audit(args) -> int:
     from lamina import api
     from lamina.data.read import read_table
     from lamina.insight.fairness import audit, audit_text
+    from lamina.insight.robustness import robustness_curve, robustness_text
     from lamina.plain import json_safe
 
     model = api.load(args.run)
     frame = read_table(args.data, "audit data")
     sensitive = [c.strip() for c in args.sensitive.split(",") if c.strip()]
     result = audit(model, frame, sensitive, mitigate=args.mitigate, constraint=args.constraint)
-    print(audit_text(result))
+    result["robustness"] = robustness_curve(model, frame)
+    if sensitive:
+        print(audit_text(result))
+    print("\n" + robustness_text(result["robustness"]))
     _save_beside(model, "audit.json", json.dumps(json_safe(result), indent=2))
     return 0
 

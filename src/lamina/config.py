@@ -50,6 +50,8 @@ class TrainConfig(_Section):
     time_budget: str | None = None  # wall-clock cap on training, e.g. "90s", "5m", "1h"; checked after each epoch
     device: str = "auto"  # "auto" takes a GPU when there is one
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on a GPU only
+    adversarial: Literal["none", "pgd"] = "none"  # pgd: train on PGD examples too (half of each batch)
+    adversarial_budget: float = Field(0.2, gt=0)  # L∞ radius of those examples, in normal-score units
 
 
 class Config(_Section):

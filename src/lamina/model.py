@@ -125,11 +125,16 @@ class Model:
             result["importance"] = permutation_importance(self, frame)
         return result
 
-    def audit(self, data, sensitive: list[str], mitigate: str | None = None) -> dict:
-        """Bias audit on labelled data: per-group metrics and disparities for each sensitive column."""
+    def audit(self, data, sensitive: list[str] = (), mitigate: str | None = None) -> dict:
+        """Bias audit on labelled data (per-group metrics and disparities for each sensitive column) and
+        robustness audit (accuracy under attack over the budget)."""
         from lamina.insight.fairness import audit
+        from lamina.insight.robustness import robustness_curve
 
-        return audit(self, read_table(data, "audit data"), sensitive, mitigate=mitigate)
+        frame = read_table(data, "audit data")
+        result = audit(self, frame, list(sensitive), mitigate=mitigate)
+        result["robustness"] = robustness_curve(self, frame)
+        return result
 
     def outputs_and_truth(self, frame: pd.DataFrame):
         """Network outputs and encoded targets for the labelled rows of `frame` (also returned)."""

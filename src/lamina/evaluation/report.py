@@ -213,10 +213,28 @@ def _explain_section(explain: dict | None) -> str:
     return "".join(parts)
 
 
+def _robustness_section(robustness: dict | None) -> str:
+    if not robustness:
+        return ""
+    if not robustness["applicable"]:
+        return f"<h2>Robustness audit</h2><p>Not applicable: {escape(robustness['reason'])}.</p>"
+    curve = robustness["curve"]
+    budgets = [p["budget"] for p in curve]
+    chart = Chart("Accuracy under attack", "L∞ budget (normal-score units)", "accuracy", y_range=(0, 1))
+    for attack in ("pgd", "fgsm", "random"):
+        chart.add(attack.upper() if attack != "random" else "random noise", budgets, [p[attack] for p in curve])
+    large = robustness["large_budget"]
+    return (f"<h2>Robustness audit</h2><p>{escape(robustness['space'])}; {robustness['rows']} rows. "
+            f"{escape(robustness['note'])}. Sanity check: at budget {large['budget']} PGD accuracy is "
+            f"{large['pgd']:.3f}.</p>{chart.svg()}")
+
+
 def _audit_section(audit: dict | None) -> str:
     if not audit:
         return ""
-    parts = [f"<h2>Bias audit</h2><p>{audit['rows']} labelled rows.</p>"]
+    parts = [_robustness_section(audit.get("robustness"))]
+    if audit["columns"]:
+        parts.append(f"<h2>Bias audit</h2><p>{audit['rows']} labelled rows.</p>")
     for column, entry in audit["columns"].items():
         names = [k for k in entry["groups"][0] if k != "group"]
         header = "".join(f"<th>{escape(n)}</th>" for n in names)

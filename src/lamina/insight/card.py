@@ -115,7 +115,7 @@ def model_card(run_dir: Path) -> str:
     lines += [f"- **{f['level']}** {f['message']}" for f in findings] or ["- No findings."]
     audit = _optional(run_dir / "audit.json")
     lines += ["", "## Per-group results", ""]
-    if audit:
+    if audit and audit["columns"]:
         for column, entry in audit["columns"].items():
             names = [k for k in entry["groups"][0] if k != "group"]
             lines += [f"**{column}**", "", "| group | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
@@ -125,6 +125,17 @@ def model_card(run_dir: Path) -> str:
                       for d in entry["disparities"]] + [""]
     else:
         lines.append(f"- Not audited yet: run `lamina audit {run_dir} DATA --sensitive COLUMNS`.")
+    robustness = (audit or {}).get("robustness")
+    lines += ["", "## Robustness", ""]
+    if robustness and robustness["applicable"]:
+        lines += [f"Accuracy under attack, {robustness['space']} ({robustness['rows']} rows):", "",
+                  "| budget | FGSM | PGD | random noise |", "|---:|---:|---:|---:|"]
+        lines += [f"| {p['budget']} | {p['fgsm']:.4f} | {p['pgd']:.4f} | {p['random']:.4f} |" for p in robustness["curve"]]
+        lines += ["", robustness["note"] + "."]
+    elif robustness:
+        lines.append(f"- Not applicable: {robustness['reason']}.")
+    else:
+        lines.append(f"- Not audited yet: run `lamina audit {run_dir} DATA`.")
     lines += ["", "## Limitations", "",
               "- Test metrics hold for data like the test split; shifted populations need `lamina monitor`.",
               "- Per-group numbers on small groups are noisy; read their sizes.",

@@ -89,6 +89,7 @@ class Trainer:
         seed: int = 0,
         progress: bool = True,
         callbacks: Iterable[Callable[[dict], None]] = (),  # each called with every epoch's record
+        adversary: Callable | None = None,  # (module, inputs, targets) → inputs to train on instead
     ):
         self.module = module
         self.loss_fn = loss_fn
@@ -108,6 +109,7 @@ class Trainer:
         self.seed = seed
         self.progress = progress
         self.callbacks = list(callbacks)
+        self.adversary = adversary
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -150,6 +152,8 @@ class Trainer:
         refresh = max(1, (len(train) if hasattr(train, "__len__") else 50) // 20)
         for inputs, targets in itertools.islice(train, self.batch_, None):
             inputs, targets = move(inputs, self.device_), targets.to(self.device_)
+            if self.adversary is not None:
+                inputs = self.adversary(self.module, inputs, targets)
             loss = self._step(inputs, targets)
             count = batch_rows(targets)
             loss_sum += loss.detach().float() * count
