@@ -115,3 +115,13 @@ def test_pgd_lowers_accuracy_and_adversarial_training_raises_robust_accuracy():
     hard = {p["budget"]: p for p in robust["curve"]}
     assert hard[0.5]["pgd"] > at[0.5]["pgd"] + 0.2, "adversarial training raises robust accuracy"
     assert hard[0.0]["pgd"] > at[0.0]["pgd"] - 0.05, "at little clean cost"
+
+
+def test_sensitive_columns_declared_in_the_config_are_audited_and_can_be_kept_out(tmp_path):
+    model = lamina.fit(biased_table(600, 2), target="y", out=tmp_path / "run", progress=False, epochs=4, width=16,
+                       sensitive=["group"], exclude_sensitive=True)
+    assert "group" not in {c.name for c in model.schema.features}
+    assert next(c for c in model.schema.columns if c.name == "group").role == "dropped"
+    audited = json.loads((tmp_path / "run" / "audit.json").read_text())
+    assert set(audited["columns"]) == {"group"} and audited["robustness"]["applicable"]
+    assert "<h2>Bias audit</h2>" in (tmp_path / "run" / "report.html").read_text()

@@ -82,7 +82,10 @@ def resume_run(run_dir, progress: bool = True) -> Model:
 def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None):
     """Schema, findings and split; raises on data errors. Shared by `train` and `check`."""
     require_enough_rows(frame, config.data.target)
-    schema = infer_schema(frame, config.data.target, config.data.task, config.data.columns)
+    overrides = dict(config.data.columns)
+    if config.data.exclude_sensitive:
+        overrides.update({column: "ignore" for column in config.data.sensitive if column not in overrides})
+    schema = infer_schema(frame, config.data.target, config.data.task, overrides)
     findings = run_checks(frame, schema)
     if test_frame is not None and schema.target not in test_frame.columns:
         findings.append(Finding("error", "test_target_missing",
@@ -156,7 +159,7 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
         "total_seconds": round(time.perf_counter() - started, 2),
     }
     if out is not None:
-        _write_run(out, model, findings, split.test, outputs, truth)
+        _write_run(out, model, findings, split.test, outputs, truth, config.data.sensitive)
     return model
 
 
@@ -202,10 +205,14 @@ def write_history(path: Path, history: list[dict]) -> None:
     temporary.replace(path)
 
 
-def _write_run(out: Path, model: Model, findings: list[Finding], test: pd.DataFrame, outputs, truth) -> None:
+def _write_run(out: Path, model: Model, findings: list[Finding], test: pd.DataFrame, outputs, truth,
+               sensitive: list[str]) -> None:
     from lamina.evaluation.report import write_report
 
     model.save(out / "model")
+    if sensitive:  # declared in the config: audited on the held-out rows as part of the run
+        result = model.audit(test, sensitive)
+        (out / "audit.json").write_text(json.dumps(json_safe(result), indent=2), encoding="utf-8")
     (out / "metrics.json").write_text(json.dumps(json_safe(model.metrics), indent=2), encoding="utf-8")
     (out / "checks.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2), encoding="utf-8")
     held_out_predictions(model, test, outputs, truth).to_csv(out / "test_predictions.csv", index=False)

@@ -29,6 +29,8 @@ class DataConfig(_Section):
     columns: dict[str, ColumnKind] = Field(default_factory=dict)  # overrides of inferred kinds
     valid_fraction: float = Field(0.15, gt=0, lt=0.5)  # share of rows held out for early stopping
     test_fraction: float = Field(0.15, gt=0, lt=0.5)  # share held out for the final, honest metrics
+    sensitive: list[str] = Field(default_factory=list)  # columns audited for bias on the test split after training
+    exclude_sensitive: bool = False  # keep the sensitive columns out of the model's inputs
 
 
 class ModelConfig(_Section):
