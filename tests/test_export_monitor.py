@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,6 +68,8 @@ def test_monitor_cli_offline_and_from_served_requests(run, capsys):
     colour_line = next(line for line in out.splitlines() if line.startswith("colour"))
     assert colour_line.rstrip().endswith("DRIFT")
     assert "DRIFT" in (run / "run" / "drift.html").read_text()
+    numbers = {row["column"]: row for row in json.loads((run / "run" / "drift.json").read_text())}
+    assert numbers["colour"]["flagged"] and numbers["colour"]["test"] == "chi-squared"
 
     from fastapi.testclient import TestClient
 

@@ -320,6 +320,8 @@ def run_export(args) -> int:
 
 
 def run_monitor(args) -> int:
+    import json
+
     from lamina import api
     from lamina.config import parse_duration
     from lamina.data.read import read_table
@@ -348,7 +350,8 @@ def run_monitor(args) -> int:
     print(monitor.drift_text(table))
     page = Path(args.out) if args.out else run / "drift.html"
     page.write_text(monitor.drift_page(table, profile, counts, f"Drift: {run.name}"), encoding="utf-8")
-    print(f"\ndrift page: {page}")
+    page.with_suffix(".json").write_text(json.dumps(monitor.to_json(table), indent=2), encoding="utf-8")
+    print(f"\ndrift page: {page} (numbers in {page.with_suffix('.json')})")
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 CLASSIFICATION = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss")
-REGRESSION = ("rmse", "mae", "r2")
 HIGHER_IS_BETTER = {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "r2"}
 
 

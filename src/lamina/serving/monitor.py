@@ -112,7 +112,7 @@ def drift_table(profile: dict, counts: dict[str, list], raw: tuple[pd.DataFrame,
             statistic = float(np.max(np.abs(np.cumsum(actual) - np.cumsum(expected))))
             effective = rows * profile["rows"] / (rows + profile["rows"])
             p_value = float(stats.kstwo.sf(statistic, max(1, round(effective))))
-        flagged = psi >= PSI_ALERT or (p_value < P_VALUE and psi >= PSI_NOTICE)
+        flagged = bool(psi >= PSI_ALERT or (p_value < P_VALUE and psi >= PSI_NOTICE))
         table.append(ColumnDrift(column, entry["kind"], rows, psi, test, float(statistic), float(p_value), flagged))
     return table
 
@@ -171,4 +171,6 @@ def drift_page(table: list[ColumnDrift], profile: dict, counts: dict[str, list],
 
 
 def to_json(table: list[ColumnDrift]) -> list[dict]:
-    return [asdict(row) for row in table]
+    from lamina.plain import json_safe
+
+    return [json_safe(asdict(row)) for row in table]
