@@ -136,8 +136,8 @@ class Model:
         result["robustness"] = robustness_curve(self, frame)
         return result
 
-    def outputs_and_truth(self, frame: pd.DataFrame):
-        """Network outputs and encoded targets for the labelled rows of `frame` (also returned)."""
+    def labelled(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """The rows of `frame` that have a target value, and their encoded targets."""
         if self.schema.target not in frame.columns:
             raise LaminaError(
                 f"The evaluation data has no target column {self.schema.target!r}; evaluating needs the true values."
@@ -145,7 +145,12 @@ class Model:
         frame = frame[frame[self.schema.target].notna()]
         if len(frame) == 0:
             raise LaminaError(f"Every row of the evaluation data lacks a value in {self.schema.target!r}.")
-        return self.predict_array(frame), self.target.encode(frame[self.schema.target]), frame
+        return frame, self.target.encode(frame[self.schema.target])
+
+    def outputs_and_truth(self, frame: pd.DataFrame):
+        """Network outputs and encoded targets for the labelled rows of `frame` (also returned)."""
+        frame, truth = self.labelled(frame)
+        return self.predict_array(frame), truth, frame
 
     def score(self, outputs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         if self.target.is_classification:

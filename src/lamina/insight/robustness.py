@@ -59,7 +59,7 @@ def robustness_curve(model, frame, budgets=BUDGETS, seed: int = 0) -> dict:
     """Clean, FGSM, PGD and random-noise accuracy at each budget, and the gradient-masking checks."""
     if not model.target.is_classification:
         return {"applicable": False, "reason": "attacks on accuracy need a classification model"}
-    _, truth, frame = model.outputs_and_truth(frame)
+    frame, truth = model.labelled(frame)
     inputs = model.features.transform(frame)
     if inputs["numbers"].shape[1] == 0:
         return {"applicable": False, "reason": "the model has no numeric inputs to perturb"}
