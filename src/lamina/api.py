@@ -80,7 +80,7 @@ def resume_run(run_dir, progress: bool = True) -> Model:
 
 
 def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None):
-    """Schema, findings and split; raises on data errors. Shared by `train` and `check`."""
+    """Schema and data-quality findings; raises on unusable data. Shared by `train` and `check`."""
     require_enough_rows(frame, config.data.target)
     overrides = dict(config.data.columns)
     if config.data.exclude_sensitive:
