@@ -37,28 +37,34 @@ class FeaturePipeline:
             encoder.fit(frame[name])
         return self
 
+    def _of(self, kinds: tuple[str, ...]) -> dict:
+        return {name: e for name, e in self.encoders.items() if e.kind in kinds}
+
+    def encoded_order(self) -> list[str]:
+        """Columns in the order their parts reach the network: dense block, categories, texts."""
+        return [*self._of(DENSE_KINDS), *self._of(("category",)), *self._of(("text",))]
+
     def spec(self) -> dict:
         """What the network needs to know about its inputs."""
         return {
-            "numbers": sum(e.width for e in self.encoders.values() if e.kind in DENSE_KINDS),
-            "categories": [e.cardinality for e in self.encoders.values() if e.kind == "category"],
-            "texts": {name: e.vocabulary_size for name, e in self.encoders.items() if e.kind == "text"},
+            "numbers": sum(e.width for e in self._of(DENSE_KINDS).values()),
+            "categories": [e.cardinality for e in self._of(("category",)).values()],
+            "texts": {name: e.vocabulary_size for name, e in self._of(("text",)).items()},
         }
 
     def transform(self, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
         self.require_columns(frame)
         rows = len(frame)
-        dense = [e.transform(frame[n]) for n, e in self.encoders.items() if e.kind in DENSE_KINDS]
-        categories = [e.transform(frame[n]) for n, e in self.encoders.items() if e.kind == "category"]
+        dense = [e.transform(frame[n]) for n, e in self._of(DENSE_KINDS).items()]
+        categories = [e.transform(frame[n]) for n, e in self._of(("category",)).items()]
         inputs = {
             "numbers": torch.from_numpy(np.concatenate(dense, axis=1) if dense else np.zeros((rows, 0), np.float32)),
             "categories": torch.from_numpy(
                 np.stack(categories, axis=1) if categories else np.zeros((rows, 0), np.int64)
             ),
         }
-        for name, encoder in self.encoders.items():
-            if encoder.kind == "text":
-                inputs[f"text:{name}"] = torch.from_numpy(encoder.transform(frame[name]))
+        for name, encoder in self._of(("text",)).items():
+            inputs[f"text:{name}"] = torch.from_numpy(encoder.transform(frame[name]))
         return inputs
 
     def require_columns(self, frame: pd.DataFrame) -> None:

@@ -18,22 +18,13 @@ from lamina.features.pipeline import DENSE_KINDS
 STEPS = 128  # integration steps; the completeness gap shrinks as they grow (ReLU kinks need many)
 
 
-def _column_order(model) -> list[str]:
-    """Input columns in the order their parts appear in the encoded vector."""
-    encoders = model.features.encoders
-    dense = [n for n, e in encoders.items() if e.kind in DENSE_KINDS]
-    categories = [n for n, e in encoders.items() if e.kind == "category"]
-    texts = [n for n, e in encoders.items() if e.kind == "text"]
-    return dense + categories + texts
-
-
 def explain_rows(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
     from captum.attr import IntegratedGradients
 
     network = model.network.eval()
     if not hasattr(network, "encode"):
         raise LaminaError(f"Architecture {model.architecture['arch']!r} does not support explanations yet.")
-    columns = _column_order(model)
+    columns = model.features.encoded_order()
     dense_widths = [model.features.encoders[n].width for n in columns
                     if model.features.encoders[n].kind in DENSE_KINDS]
     widths = network.encoding_widths(dense_widths)
