@@ -74,9 +74,15 @@ def resume_run(run_dir, progress: bool = True) -> Model:
     config = Config.from_file(run_dir / CONFIG_FILE)
     if not config.data.path:
         raise LaminaError(f"{run_dir} was trained on an in-memory table; only runs trained from a file can resume.")
+    frame, test_frame = _tables_of(config)
+    return _train(config, frame, test_frame, run_dir, resume=True, progress=progress)
+
+
+def _tables_of(config: Config) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The training table and the optional test table a run's config names."""
     frame = read_table(config.data.path, "training data")
     test_frame = read_table(config.data.test, "test data") if config.data.test else None
-    return _train(config, frame, test_frame, run_dir, resume=True, progress=progress)
+    return frame, test_frame
 
 
 def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None):
@@ -237,7 +243,6 @@ def held_out_rows(run_dir: Path) -> pd.DataFrame:
     config = Config.from_file(Path(run_dir) / CONFIG_FILE)
     if not config.data.path:
         raise LaminaError(f"{run_dir} was trained on an in-memory table; give rows to check with --data FILE.")
-    frame = read_table(config.data.path, "training data")
-    test_frame = read_table(config.data.test, "test data") if config.data.test else None
+    frame, test_frame = _tables_of(config)
     schema, _ = prepare(config, frame, test_frame)
     return split_labelled(config, schema, frame, test_frame).test
