@@ -66,21 +66,22 @@ def overhead(train_path: Path, epochs: int, work: Path) -> dict:
     from lamina.features.pipeline import FeaturePipeline
     from lamina.features.target import TargetEncoder
     from lamina.nets.build import build_network
+    from lamina.nets.recipe import MLP_DEFAULTS, choose_batch_size
     from lamina.training.batches import TensorBatches
     from lamina.training.optim import make_optimizer, make_schedule
     from lamina.training.trainer import Trainer
 
     config = Config().with_overrides(target="income")
     frame = read_table(train_path)
-    schema, _ = api.prepare(config, frame, None)
+    schema = api.prepare(config, frame, None).schema
     split = split_rows(frame, "income", schema.task, 0.15, 0.15, 0)
     features = FeaturePipeline(schema).fit(split.train)
     target = TargetEncoder(schema.task, "income").fit(frame["income"])
-    batch_size = api.choose_batch_size(len(split.train))
+    batch_size = choose_batch_size(len(split.train))
     train_x, valid_x = features.transform(split.train), features.transform(split.valid)
     train_y = torch.from_numpy(target.encode(split.train["income"]).copy())
     valid_y = torch.from_numpy(target.encode(split.valid["income"]).copy())
-    hyper = config.model.model_dump(exclude={"arch"})
+    hyper = {**MLP_DEFAULTS, "norm": config.model.norm}
 
     def network():
         torch.manual_seed(0)

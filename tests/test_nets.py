@@ -4,7 +4,14 @@ import torch
 from lamina.errors import LaminaError
 from lamina.nets.build import ARCHITECTURES, build_network
 
-SPEC = {"numbers": 5, "categories": [4, 7], "texts": {"review.text": 50}}
+SPEC = {"numbers": 5, "categories": [4, 7], "texts": {"review.text": 50}, "images": {}}
+IMAGE = {"channels": 3, "size": 12, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.2, 0.2]}
+# Per architecture: the inputs it reads and small hyperparameters. A new registry entry needs a line here.
+CASES = {
+    "mlp": (SPEC, {"width": 8, "depth": 2, "dropout": 0.1, "norm": "batch"}),
+    "resnet": ({**SPEC, "images": {"photo.file": IMAGE}},
+               {"width": 4, "depth": 2, "dropout": 0.1, "crop_padding": 2, "flip": True, "cutout": 4}),
+}
 
 
 def batch(rows=6):
@@ -12,13 +19,15 @@ def batch(rows=6):
         "numbers": torch.randn(rows, 5),
         "categories": torch.stack([torch.randint(0, 4, (rows,)), torch.randint(0, 7, (rows,))], dim=1),
         "text:review.text": torch.randint(0, 50, (rows, 9)),
+        "image:photo.file": torch.randint(0, 256, (rows, 3, 12, 12), dtype=torch.uint8),
     }
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_every_architecture_runs_forward_and_backward(name):
     torch.manual_seed(0)
-    network = build_network(name, SPEC, 3, width=8, depth=2, dropout=0.1, norm="batch")
+    spec, hyperparameters = CASES[name]
+    network = build_network(name, spec, 3, **hyperparameters)
     out = network(batch())
     assert out.shape == (6, 3)
     out.sum().backward()

@@ -23,7 +23,8 @@ def test_classification_report_is_self_contained_and_complete(tmp_path):
     assert html.count("<svg") == 4
     assert "duplicate_rows" in html, "data-quality findings are listed"
     assert "seed 0" in html and "train / valid / test" in html and "<td>test</td><td>" in html
-    assert "arch: mlp" in html, "the resolved config is shown"
+    assert "arch: auto" in html and "<code>mlp (width 32, depth 2, dropout 0.3, norm batch)</code>" in html, \
+        "the config and the architecture it resolved to are shown"
     assert "baseline" in html
 
 

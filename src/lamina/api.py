@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,9 @@ import torch
 
 from lamina.config import Config, parse_duration
 from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
+from lamina.data.images import LABEL_COLUMN, drop_unreadable, is_image_source, test_images_beside
 from lamina.data.read import read_table
-from lamina.data.schema import infer_schema
+from lamina.data.schema import Schema, infer_schema
 from lamina.data.split import split_rows
 from lamina.errors import LaminaError
 from lamina.evaluation.metrics import class_prior
@@ -25,14 +27,14 @@ from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder
 from lamina.model import Model
 from lamina.nets.build import build_network
+from lamina.nets.recipe import choose_architecture, epochs_and_batch_size, label_smoothing
+from lamina.nets.transfer import load_backbone
 from lamina.plain import json_safe
 from lamina.serving.profile import build_profile
 from lamina.training.batches import TensorBatches
-from lamina.training.trainer import Trainer, resolve_device
+from lamina.training.trainer import Trainer, cpu_has_bf16, resolve_device
 
 CONFIG_FILE = "config.yaml"
-MIN_BATCH, MAX_BATCH = 32, 1024  # bounds of the automatic batch size (rows)
-ROWS_PER_BATCH_STEP = 100  # auto batch size ≈ training rows / this, rounded to a power of two
 
 
 def load(directory) -> Model:
@@ -59,11 +61,19 @@ def fit(data, target: str | None = None, *, test=None, config=None, out=None, pr
     written there (checkpoints included, so `resume_run(out)` can continue after an interruption).
     """
     path = str(Path(data).resolve()) if isinstance(data, (str, Path)) else None
+    if test is None and path is not None:
+        test = test_images_beside(Path(path))  # a folder of idx files brings its official test split
     test_path = str(Path(test).resolve()) if isinstance(test, (str, Path)) else None
-    config = resolve_config(config, target=target, path=path, test=test_path, **overrides)
-    frame = read_table(data, "training data")
-    test_frame = read_table(test, "test data") if test is not None else None
+    config = resolve_config(config, target=target or implied_target(data), path=path, test=test_path, **overrides)
+    frame, test_frame = _tables_of(config, data, test)
     return _train(config, frame, test_frame, Path(out) if out else None, resume=False, progress=progress)
+
+
+def implied_target(data) -> str | None:
+    """Image folders and array files name their classes in the `label` column they are read into."""
+    if isinstance(data, (str, Path)) and is_image_source(Path(data)):
+        return LABEL_COLUMN
+    return None
 
 
 def resume_run(run_dir, progress: bool = True) -> Model:
@@ -78,25 +88,41 @@ def resume_run(run_dir, progress: bool = True) -> Model:
     return _train(config, frame, test_frame, run_dir, resume=True, progress=progress)
 
 
-def _tables_of(config: Config) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The training table and the optional test table a run's config names."""
-    frame = read_table(config.data.path, "training data")
-    test_frame = read_table(config.data.test, "test data") if config.data.test else None
+def _tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The training table and the optional test table: given, or else the files a run's config names."""
+    frame = read_table(data if data is not None else config.data.path, "training data")
+    test = test if test is not None else config.data.test
+    test_frame = read_table(test, "test data") if test is not None else None
     return frame, test_frame
 
 
-def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None):
+@dataclass
+class Prepared:
+    schema: Schema
+    findings: list[Finding]
+    frame: pd.DataFrame  # without rows whose image cannot be read (each listed in the findings)
+    test_frame: pd.DataFrame | None
+
+
+def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> Prepared:
     """Schema and data-quality findings; raises on unusable data. Shared by `train` and `check`."""
     require_enough_rows(frame, config.data.target)
     overrides = dict(config.data.columns)
     if config.data.exclude_sensitive:
         overrides.update({column: "ignore" for column in config.data.sensitive if column not in overrides})
     schema = infer_schema(frame, config.data.target, config.data.task, overrides)
-    findings = run_checks(frame, schema)
+    findings = []
+    for column in (c.name for c in schema.features if c.kind == "image"):
+        frame, skipped = drop_unreadable(frame, column)
+        findings += [Finding("warning", "image_skipped", f"Skipped {line}.", column) for line in skipped]
+        if test_frame is not None and column in test_frame.columns:
+            test_frame, skipped = drop_unreadable(test_frame, column)
+            findings += [Finding("warning", "image_skipped", f"Skipped (test) {line}.", column) for line in skipped]
+    findings += run_checks(frame, schema)
     if test_frame is not None and schema.target not in test_frame.columns:
         findings.append(Finding("error", "test_target_missing",
                                 f"The test file has no target column {schema.target!r}; add it.", schema.target))
-    return schema, findings
+    return Prepared(schema, findings, frame, test_frame)
 
 
 def split_labelled(config: Config, schema, frame: pd.DataFrame, test_frame: pd.DataFrame | None):
@@ -110,7 +136,8 @@ def split_labelled(config: Config, schema, frame: pd.DataFrame, test_frame: pd.D
 
 def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, progress: bool) -> Model:
     started = time.perf_counter()
-    schema, findings = prepare(config, frame, test_frame)
+    prepared = prepare(config, frame, test_frame)
+    schema, findings, frame, test_frame = prepared.schema, prepared.findings, prepared.frame, prepared.test_frame
     if has_errors(findings):
         problems = "\n".join(f"  - {f.message}" for f in findings if f.level == "error")
         raise LaminaError(f"The data has problems that stop training:\n{problems}")
@@ -120,36 +147,44 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
 
-    features = FeaturePipeline(schema).fit(split.train)
+    features = FeaturePipeline(schema, config.model.image_size)
+    if out is not None:
+        features.set_cache_dir(out / "cache")
+    features.fit(split.train)
     target = TargetEncoder(schema.task, schema.target)
     target.fit(labelled[schema.target] if target.is_classification else split.train[schema.target])
     # Test rows of a class absent from training cannot be scored honestly; say so rather than guess.
     target.encode(split.test[schema.target])
+    train_inputs, train_targets = _encoded(features, target, split.train)
 
     torch.manual_seed(config.seed)
-    architecture = {
-        "arch": config.model.arch,
-        "hyperparameters": {"width": config.model.width, "depth": config.model.depth,
-                            "dropout": config.model.dropout, "norm": config.model.norm},
-        "inputs": features.spec(),
-        "outputs": target.outputs,
-    }
-    network = build_network(architecture["arch"], architecture["inputs"], architecture["outputs"],
-                            **architecture["hyperparameters"])
-    batch_size = choose_batch_size(len(split.train)) if config.train.batch_size == "auto" else config.train.batch_size
+    arch, hyperparameters = choose_architecture(config.model, config.train, features.spec(), train_inputs,
+                                                train_targets, target.is_classification)
+    architecture = {"arch": arch, "hyperparameters": hyperparameters, "inputs": features.spec(),
+                    "outputs": target.outputs}
+    network = build_network(arch, architecture["inputs"], architecture["outputs"], **hyperparameters)
+    freeze = None
+    if config.train.init_from:
+        transferred = load_backbone(network, config.train.init_from)
+        freeze = (transferred, config.train.freeze_backbone) if config.train.freeze_backbone else None
+    epochs, batch_size = epochs_and_batch_size(config.train, architecture["inputs"], len(split.train))
     device = resolve_device(config.train.device)
-    train_batches = _batches(features, target, split.train, schema.target, batch_size, True, config.seed, device)
-    valid_batches = _batches(features, target, split.valid, schema.target, 4 * batch_size, False, config.seed, device)
+    train_batches = TensorBatches(train_inputs, train_targets, batch_size, shuffle=True, seed=config.seed,
+                                  device=device)
+    valid_batches = TensorBatches(*_encoded(features, target, split.valid), 4 * batch_size, device=device)
+    precision = config.train.precision
+    if precision == "auto" and device.type == "cpu" and getattr(network, "bf16_on_cpu", False) and cpu_has_bf16():
+        precision = "bf16"
 
     trainer = Trainer(
-        network, loss_for(schema.task),
-        epochs=config.train.epochs, lr=config.train.lr, weight_decay=config.train.weight_decay,
+        network, loss_for(schema.task, label_smoothing(config.train, architecture["inputs"])),
+        epochs=epochs, lr=config.train.lr, weight_decay=config.train.weight_decay,
         warmup_epochs=config.train.warmup_epochs, clip_norm=config.train.clip_norm,
         patience=config.train.patience, time_budget=parse_duration(config.train.time_budget),
-        device=config.train.device, precision=config.train.precision,
+        device=config.train.device, precision=precision,
         checkpoint_dir=out / "checkpoints" if out else None, seed=config.seed, progress=progress,
         callbacks=[lambda _record: write_history(out / "history.csv", trainer.history_)] if out else [],
-        adversary=_adversary(config),
+        adversary=_adversary(config), freeze=freeze,
     )
     history = trainer.fit(train_batches, valid_batches, resume=resume)
 
@@ -161,7 +196,8 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
     model.training = {
         "seed": config.seed, "split": split.description, "sizes": split.sizes(),
         "epochs_run": len(history), "best_epoch": trainer.best_epoch_, "stop_reason": trainer.stop_reason_,
-        "batch_size": batch_size, "device": str(device), "train_seconds": round(trainer.elapsed_, 2),
+        "batch_size": batch_size, "device": str(device), "precision": precision,
+        "init_from": config.train.init_from, "train_seconds": round(trainer.elapsed_, 2),
         "total_seconds": round(time.perf_counter() - started, 2),
     }
     if out is not None:
@@ -177,21 +213,16 @@ def _adversary(config: Config):
     return PGDAdversary(config.train.adversarial_budget, seed=config.seed)
 
 
-def choose_batch_size(rows: int) -> int:
-    wanted = 2 ** round(math.log2(max(rows, 1) / ROWS_PER_BATCH_STEP)) if rows > ROWS_PER_BATCH_STEP else MIN_BATCH
-    return int(min(MAX_BATCH, max(MIN_BATCH, wanted)))
-
-
-def loss_for(task: str):
+def loss_for(task: str, label_smoothing: float = 0.0):
+    """The training loss; `label_smoothing` is the share of each target's mass spread over all classes."""
     if task == "regression":
-        return lambda outputs, targets: torch.nn.functional.mse_loss(outputs.squeeze(1), targets)
-    return torch.nn.functional.cross_entropy
+        return lambda outputs, targets: torch.nn.functional.mse_loss(outputs.squeeze(1).float(), targets)
+    return partial(torch.nn.functional.cross_entropy, label_smoothing=label_smoothing)
 
 
-def _batches(features, target, frame, column, batch_size, shuffle, seed, device) -> TensorBatches:
-    inputs = features.transform(frame)
-    targets = torch.from_numpy(np.array(target.encode(frame[column])))
-    return TensorBatches(inputs, targets, batch_size, shuffle=shuffle, seed=seed, device=device)
+def _encoded(features: FeaturePipeline, target: TargetEncoder, frame: pd.DataFrame):
+    return features.transform(frame), torch.from_numpy(np.array(target.encode(frame[target.column])))
+
 
 
 def _baseline(target: TargetEncoder, train: pd.DataFrame) -> dict:
@@ -213,6 +244,7 @@ def write_history(path: Path, history: list[dict]) -> None:
 
 def _write_run(out: Path, model: Model, findings: list[Finding], test: pd.DataFrame, outputs, truth,
                sensitive: list[str]) -> None:
+    from lamina.evaluation.mistakes import confident_mistakes
     from lamina.evaluation.report import write_report
 
     model.save(out / "model")
@@ -222,6 +254,9 @@ def _write_run(out: Path, model: Model, findings: list[Finding], test: pd.DataFr
     (out / "metrics.json").write_text(json.dumps(json_safe(model.metrics), indent=2), encoding="utf-8")
     (out / "checks.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2), encoding="utf-8")
     held_out_predictions(model, test, outputs, truth).to_csv(out / "test_predictions.csv", index=False)
+    if any(c.kind == "image" for c in model.schema.features) and model.target.is_classification:
+        mistakes = confident_mistakes(model, test, outputs, truth)
+        (out / "mistakes.json").write_text(json.dumps(mistakes), encoding="utf-8")
     write_report(out)
 
 
@@ -243,6 +278,5 @@ def held_out_rows(run_dir: Path) -> pd.DataFrame:
     config = Config.from_file(Path(run_dir) / CONFIG_FILE)
     if not config.data.path:
         raise LaminaError(f"{run_dir} was trained on an in-memory table; give rows to check with --data FILE.")
-    frame, test_frame = _tables_of(config)
-    schema, _ = prepare(config, frame, test_frame)
-    return split_labelled(config, schema, frame, test_frame).test
+    prepared = prepare(config, *_tables_of(config))
+    return split_labelled(config, prepared.schema, prepared.frame, prepared.test_frame).test

@@ -11,17 +11,27 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 # Every `lamina train` setting flag and the config key it sets (so a config file can say the same).
+def _yes_no(text: str) -> bool:
+    if text.lower() in ("yes", "true", "1", "on"):
+        return True
+    if text.lower() in ("no", "false", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r}: say yes or no")
+
+
 TRAIN_SETTINGS = [
     ("--task", "task", str, "binary, multiclass or regression (default: inferred from the target)"),
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
     ("--test-fraction", "test_fraction", float, "share of rows for the test metrics (default 0.15)"),
-    ("--arch", "arch", str, "network architecture by name (default mlp)"),
-    ("--width", "width", int, "hidden units per layer (default 256)"),
-    ("--depth", "depth", int, "hidden layers (default 3)"),
-    ("--dropout", "dropout", float, "dropout probability (default 0.3)"),
-    ("--norm", "norm", str, "batch, layer or none (default batch)"),
-    ("--epochs", "epochs", int, "most epochs to train; early stopping usually ends sooner (default 60)"),
+    ("--arch", "arch", str, "network architecture by name (default: resnet for images, else mlp)"),
+    ("--width", "width", int, "mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images)"),
+    ("--depth", "depth", int, "mlp: hidden layers (3); resnet: residual blocks per end stage (1)"),
+    ("--dropout", "dropout", float, "dropout probability (default: mlp 0.3, resnet 0.1)"),
+    ("--norm", "norm", str, "mlp: batch, layer or none (default batch)"),
+    ("--image-size", "image_size", int, "pixels per side images are resized to (default: median, at most 64)"),
+    ("--epochs", "epochs", int, "most epochs to train (default: 60 for tables, early stopping ends sooner; "
+                                "about 2400 steps for images)"),
     ("--batch-size", "batch_size", int, "rows per step (default: chosen from the data size)"),
     ("--lr", "lr", float, "peak learning rate (default 0.002)"),
     ("--weight-decay", "weight_decay", float, "AdamW weight decay (default 1e-4)"),
@@ -33,6 +43,15 @@ TRAIN_SETTINGS = [
     ("--precision", "precision", str, "auto, fp32 or bf16 (default auto: bf16 on a GPU)"),
     ("--adversarial", "adversarial", str, "none or pgd: also train on PGD examples (default none)"),
     ("--adversarial-budget", "adversarial_budget", float, "L∞ radius of those examples (default 0.2)"),
+    ("--label-smoothing", "label_smoothing", float, "share of target mass spread over classes (default: 0.1 "
+                                                    "for images, else 0)"),
+    ("--crop-padding", "crop_padding", int, "images: pixels of padding before random crops (default ≈ side/12)"),
+    ("--flip", "flip", _yes_no, "images: random left-right flips, yes or no (default: if mirrored images keep "
+                                "their class)"),
+    ("--cutout", "cutout", int, "images: side of a random blanked square, pixels (default: side/4 below 10k "
+                                "images, else 0)"),
+    ("--init-from", "init_from", str, "run, model folder or .safetensors state dict to start the backbone from"),
+    ("--freeze-backbone", "freeze_backbone", int, "epochs the --init-from backbone stays fixed (default 0)"),
 ]
 
 EXAMPLES = {
@@ -207,9 +226,10 @@ def run_check(args) -> int:
     from lamina.data.checks import has_errors
     from lamina.data.read import read_table
 
-    config = api.resolve_config(args.config, target=args.target)
+    config = api.resolve_config(args.config, target=args.target or api.implied_target(args.data))
     frame = read_table(args.data, "data")
-    schema, findings = api.prepare(config, frame, None)
+    prepared = api.prepare(config, frame, None)
+    schema, findings = prepared.schema, prepared.findings
     print(f"{args.data}: {len(frame)} rows, {len(frame.columns)} columns; task {schema.task}, target {schema.target!r}")
     for column in schema.columns:
         print(f"  {column.name:<28} {column.kind:<9} {column.role:<8} {column.note}")

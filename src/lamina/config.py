@@ -7,14 +7,17 @@ A config file has three sections (`data`, `model`, `train`) plus `seed`. Every C
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lamina.errors import LaminaError, did_you_mean
 
-ColumnKind = Literal["number", "category", "binary", "datetime", "text", "ignore"]
+ColumnKind = Literal["number", "category", "binary", "datetime", "text", "image", "ignore"]
 TaskKind = Literal["auto", "binary", "multiclass", "regression"]
+
+
+Auto = Literal["auto"]
 
 
 class _Section(BaseModel):
@@ -34,15 +37,16 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    arch: str = "mlp"
-    width: int = Field(256, ge=1)  # hidden units per layer
-    depth: int = Field(3, ge=1)  # hidden layers
-    dropout: float = Field(0.3, ge=0, lt=1)  # probability of zeroing a hidden unit in training
-    norm: Literal["batch", "layer", "none"] = "batch"
+    arch: str = "auto"  # auto: resnet when the data has an image column, else mlp
+    width: Annotated[int, Field(ge=1)] | Auto = "auto"  # mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images)
+    depth: Annotated[int, Field(ge=1)] | Auto = "auto"  # mlp: hidden layers (3); resnet: residual blocks on its first and last stage (1)
+    dropout: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # probability of zeroing a unit before a layer in training (mlp 0.3, resnet 0.1)
+    norm: Literal["batch", "layer", "none"] = "batch"  # mlp only; CNNs always use batch norm
+    image_size: Annotated[int, Field(ge=4)] | Auto = "auto"  # pixels per side images are resized to; auto: median shorter side, at most 64
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(60, ge=1)  # upper bound; early stopping usually ends sooner
+    epochs: Annotated[int, Field(ge=1)] | Auto = "auto"  # upper bound; auto: 60 for tables (early stopping ends sooner), ≈1200 steps for images
     batch_size: int | Literal["auto"] = "auto"  # rows per step; auto scales with the data size
     lr: float = Field(2e-3, gt=0)  # peak AdamW learning rate, reached after warm-up
     weight_decay: float = Field(1e-4, ge=0)  # decoupled L2 strength (AdamW)
@@ -54,6 +58,12 @@ class TrainConfig(_Section):
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on a GPU only
     adversarial: Literal["none", "pgd"] = "none"  # pgd: train on PGD examples too (half of each batch)
     adversarial_budget: float = Field(0.2, gt=0)  # L∞ radius of those examples, in normal-score units
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # target mass spread evenly over the classes; auto: 0.1 for images, else 0
+    crop_padding: Annotated[int, Field(ge=0)] | Auto = "auto"  # pixels of padding before the random crop of training images; auto ≈ side/12
+    flip: bool | Auto = "auto"  # random left-right flips; auto: only if mirrored images keep their class
+    cutout: Annotated[int, Field(ge=0)] | Auto = "auto"  # side in pixels of a random square blanked per image; auto: side/4 below 10k images
+    init_from: str | None = None  # a run/model folder or a .safetensors state dict whose backbone starts training
+    freeze_backbone: int = Field(0, ge=0)  # epochs the transferred backbone is held fixed while the head learns
 
 
 class Config(_Section):

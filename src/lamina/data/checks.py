@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
+from lamina.data.images import looks_like_arrays
 from lamina.data.schema import Schema, require_target
 from lamina.errors import LaminaError
 
@@ -62,7 +64,7 @@ def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     usable = frame[target.notna()]
     if schema.task != "regression":
         findings.extend(_class_findings(usable[schema.target]))
-    findings.extend(_duplicate_findings(usable))
+    findings.extend(_duplicate_findings(_hashable(usable, schema)))
     for column in schema.dropped:
         findings.append(Finding("info", "column_dropped", f"Column {column.name!r} is not used: {column.note}.",
                                 column.name))
@@ -109,6 +111,17 @@ def _class_findings(target: pd.Series) -> list[Finding]:
     return findings
 
 
+def _hashable(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Image arrays replaced by a digest of their bytes, so identical pictures count as duplicates."""
+    arrays = [c.name for c in schema.features if c.kind == "image" and looks_like_arrays(frame[c.name])]
+    if not arrays:
+        return frame
+    return frame.assign(**{
+        name: [hashlib.blake2b(v.tobytes(), digest_size=16).digest() if v is not None else None for v in frame[name]]
+        for name in arrays
+    })
+
+
 def _duplicate_findings(frame: pd.DataFrame) -> list[Finding]:
     duplicated = frame.duplicated()
     count = int(duplicated.sum())
@@ -125,7 +138,7 @@ def _leak_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     target = frame[schema.target]
     findings = []
     for column in schema.features:
-        if column.kind == "text":
+        if column.kind in ("text", "image"):
             continue
         if column.kind == "number" and schema.task == "regression":
             # A number that moves in lockstep with the target, in any monotone way.

@@ -1,4 +1,5 @@
-"""Read a table (CSV, TSV, Parquet, JSON Lines) into a DataFrame, or say clearly why not."""
+"""Read a table (CSV, TSV, Parquet, JSON Lines), an image folder or an image array file into a DataFrame,
+or say clearly why not."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lamina.data.images import is_image_source, read_images, resolve_image_paths
 from lamina.errors import LaminaError
 
 # Besides pandas' defaults ('', 'NA', 'null', ...), '?' marks a missing value in many public tables.
@@ -27,7 +29,7 @@ def read_table(source, what: str = "data") -> pd.DataFrame:
         _reject_duplicate_names(list(frame.columns), where)
     else:
         frame = _read_path(Path(source), what)
-        where = f"the {what} file {source}"
+        where = f"the {what} {'folder' if Path(source).is_dir() else 'file'} {source}"
     if len(frame.columns) == 0:
         raise LaminaError(f"{where[0].upper()}{where[1:]} has no columns. Give a table with a header row and data rows.")
     if len(frame) == 0:
@@ -42,8 +44,8 @@ def read_table(source, what: str = "data") -> pd.DataFrame:
 def _read_path(path: Path, what: str) -> pd.DataFrame:
     if not path.exists():
         raise LaminaError(f"The {what} file {path} does not exist. Check the path and spelling.")
-    if path.is_dir():
-        raise LaminaError(f"{path} is a folder; the {what} must be a table file ({', '.join(SUPPORTED)}).")
+    if is_image_source(path):
+        return read_images(path, what)
     if path.stat().st_size == 0:
         raise LaminaError(f"The {what} file {path} is empty (0 bytes). Give a table with a header and rows.")
     suffix = path.suffix.lower()
@@ -51,9 +53,9 @@ def _read_path(path: Path, what: str) -> pd.DataFrame:
         return _read_parquet(path)
     text = _decode_utf8(path)
     if suffix in JSON_LINES_SUFFIXES:
-        return _read_json_lines(path, text)
+        return resolve_image_paths(_read_json_lines(path, text), path.parent, path)
     if suffix in TEXT_SUFFIXES or suffix == "":
-        return _read_delimited(path, text, TEXT_SUFFIXES.get(suffix))
+        return resolve_image_paths(_read_delimited(path, text, TEXT_SUFFIXES.get(suffix)), path.parent, path)
     raise LaminaError(f"{path}: unknown table format {suffix!r}. Supported: {', '.join(SUPPORTED)}.")
 
 
@@ -117,7 +119,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     except Exception as error:  # pyarrow raises several types for a broken file
         raise LaminaError(f"{path} is not a readable Parquet file: {error}") from None
     _reject_duplicate_names(table.column_names, str(path))
-    return table.to_pandas()
+    return resolve_image_paths(table.to_pandas(), path.parent, path)
 
 
 def _reject_duplicate_names(names: list[str], where: str) -> None:

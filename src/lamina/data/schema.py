@@ -1,4 +1,4 @@
-"""Infer what each column is (number, category, binary, datetime, text) and what the task is.
+"""Infer what each column is (number, category, binary, datetime, text, image) and what the task is.
 
 Every choice made here can be overridden: `data.columns: {name: kind}` and `data.task` in the config.
 """
@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from lamina.data.images import looks_like_arrays, looks_like_image_paths
 from lamina.errors import LaminaError, did_you_mean
 
-FEATURE_KINDS = ("number", "category", "binary", "datetime", "text")
+FEATURE_KINDS = ("number", "category", "binary", "datetime", "text", "image")
 MIN_TEXT_WORDS = 4.0  # mean words per value from which a string column reads as free text
 ID_UNIQUE_RATIO = 0.95  # a string column this unique (and not text) identifies rows
 MIXED_NUMBER_RATIO = 0.9  # a string column this numeric is a number column with typos
@@ -95,6 +96,10 @@ def infer_column(series: pd.Series) -> Column:
     values = series.dropna()
     if len(values) == 0:
         return Column(name, "ignore", "dropped", "every value is missing")
+    if looks_like_arrays(values):
+        return Column(name, "image", note="image arrays")
+    if looks_like_image_paths(values):
+        return Column(name, "image", note="image file paths")
     unique = values.nunique()
     if unique == 1:
         return Column(name, "ignore", "dropped", f"constant (every value is {values.iloc[0]!r})")

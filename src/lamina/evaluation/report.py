@@ -11,6 +11,7 @@ import pandas as pd
 
 from lamina.errors import LaminaError
 from lamina.evaluation.metrics import HIGHER_IS_BETTER
+from lamina.evaluation.mistakes import mistakes_html
 from lamina.evaluation.plots import Chart, heatmap
 
 CALIBRATION_BINS = 10  # equal-width confidence bins of the calibration curve
@@ -19,6 +20,8 @@ MAX_ROC_CLASSES = 6  # one-vs-rest ROC curves drawn for at most this many classe
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#111}
 h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+.mistakes{display:flex;flex-wrap:wrap;gap:.8em}.mistakes figure{margin:0;text-align:center;font-size:.85em}
+.mistakes img{image-rendering:pixelated;border:1px solid #ddd}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.3em .7em;text-align:left}
 th{background:#f5f5f5}.error{color:#b91c1c;font-weight:bold}.warning{color:#b45309}.info{color:#555}
 .charts{display:flex;flex-wrap:wrap;gap:1em}.better{font-weight:bold}pre{background:#f7f7f7;padding:1em}
@@ -47,7 +50,7 @@ def write_report(run_dir: Path) -> Path:
     from lamina.insight.card import markdown_to_html, model_card
 
     insight = {name: json.loads((run_dir / f"{name}.json").read_text(encoding="utf-8"))
-               for name in ("explain", "audit") if (run_dir / f"{name}.json").exists()}
+               for name in ("explain", "audit", "mistakes") if (run_dir / f"{name}.json").exists()}
     insight["card"] = markdown_to_html(model_card(run_dir))
     html = render(model, findings, history, predictions, config_text, insight)
     path = run_dir / "report.html"
@@ -57,8 +60,8 @@ def write_report(run_dir: Path) -> Path:
 
 def render(model: dict, findings: list[dict], history: pd.DataFrame, predictions: pd.DataFrame, config: str,
            insight: dict | None = None) -> str:
-    """`insight` may hold the results of `lamina explain` ("explain") and `lamina audit` ("audit"), and the
-    model card as HTML ("card")."""
+    """`insight` may hold the results of `lamina explain` ("explain") and `lamina audit` ("audit"), the most
+    confidently wrong test images of an image model ("mistakes"), and the model card as HTML ("card")."""
     insight = insight or {}
     schema, training, metrics = model["schema"], model["training"], model["metrics"]
     classes = model["target"].get("classes")
@@ -73,6 +76,8 @@ def render(model: dict, findings: list[dict], history: pd.DataFrame, predictions
         _learning_curves(history, training["best_epoch"]),
         *(_classification_plots(predictions, classes) if classes else _regression_plots(predictions)),
         "</div>",
+        _per_class_table(predictions, classes) if classes else "",
+        mistakes_html(insight["mistakes"]) if "mistakes" in insight else "",
         _explain_section(insight.get("explain")),
         _audit_section(insight.get("audit")),
         "<h2>Data quality</h2>",
@@ -97,8 +102,15 @@ def _summary(model: dict) -> str:
         f"<p class='summary'>Test {headline} <b>{_fmt(value)}</b> against {_fmt(base)} for the baseline, "
         f"on {training['sizes']['test']} test rows. Trained {training['epochs_run']} epochs "
         f"(best: epoch {training['best_epoch']}; {escape(training['stop_reason'])}) in "
-        f"{training['train_seconds']:.1f}s on {escape(training['device'])}, seed {training['seed']}.</p>"
+        f"{training['train_seconds']:.1f}s on {escape(training['device'])}, seed {training['seed']}. "
+        f"Network <code>{escape(_network(model['architecture']))}</code>.</p>"
     )
+
+
+def _network(architecture: dict) -> str:
+    """The architecture as resolved for this data (the config may say "auto")."""
+    settings = ", ".join(f"{k} {v}" for k, v in architecture["hyperparameters"].items())
+    return f"{architecture['arch']} ({settings})"
 
 
 def _metrics_table(metrics: dict) -> str:
@@ -149,6 +161,21 @@ def _classification_plots(predictions: pd.DataFrame, classes: list) -> list[str]
     calibration.add("perfect", [0, 1], [0, 1], style="dashed").add("model", mean_confidence, observed)
     plots.append(calibration.svg())
     return plots
+
+
+def _per_class_table(predictions: pd.DataFrame, classes: list) -> str:
+    """Accuracy within each true class (recall) and precision of each predicted class, on the test rows."""
+    proba = predictions[[f"proba_{c}" for c in classes]].to_numpy()
+    truth, predicted = predictions["truth_index"].to_numpy(dtype=int), proba.argmax(axis=1)
+    rows = []
+    for k, name in enumerate(classes):
+        support, claimed = int((truth == k).sum()), int((predicted == k).sum())
+        hits = int(((truth == k) & (predicted == k)).sum())
+        rows.append(f"<tr><td>{escape(str(name))}</td><td>{support}</td>"
+                    f"<td>{_fmt(hits / support) if support else '–'}</td>"
+                    f"<td>{_fmt(hits / claimed) if claimed else '–'}</td></tr>")
+    return ("<h2>Per-class accuracy (test)</h2><table><tr><th>class</th><th>test rows</th>"
+            "<th>accuracy within the class (recall)</th><th>precision</th></tr>" + "".join(rows) + "</table>")
 
 
 def _regression_plots(predictions: pd.DataFrame) -> list[str]:

@@ -10,6 +10,7 @@ from lamina.data.schema import Schema
 from lamina.errors import LaminaError
 from lamina.features.category import CategoryEncoder
 from lamina.features.datetime import DatetimeEncoder
+from lamina.features.image import ImageEncoder
 from lamina.features.numeric import NumberEncoder
 from lamina.features.text import TextEncoder
 
@@ -19,18 +20,23 @@ ENCODERS = {
     "binary": CategoryEncoder,
     "datetime": DatetimeEncoder,
     "text": TextEncoder,
+    "image": ImageEncoder,
 }
 DENSE_KINDS = ("number", "datetime")  # encoders whose floats are concatenated into one block
 
 
 class FeaturePipeline:
     """Fitted on the training split only; `transform` gives a dict of tensors:
-    `numbers` float32 [rows, width], `categories` int64 [rows, columns], `text:<column>` int64 [rows, length].
+    `numbers` float32 [rows, width], `categories` int64 [rows, columns], `text:<column>` int64 [rows, length],
+    `image:<column>` uint8 [rows, channels, side, side].
     """
 
-    def __init__(self, schema: Schema):
+    def __init__(self, schema: Schema, image_size: int | str = "auto"):
         self.schema = schema
-        self.encoders = {c.name: ENCODERS[c.kind](c.name) for c in schema.features}
+        self.encoders = {
+            c.name: ImageEncoder(c.name, image_size) if c.kind == "image" else ENCODERS[c.kind](c.name)
+            for c in schema.features
+        }
 
     def fit(self, frame: pd.DataFrame) -> FeaturePipeline:
         for name, encoder in self.encoders.items():
@@ -41,8 +47,8 @@ class FeaturePipeline:
         return {name: e for name, e in self.encoders.items() if e.kind in kinds}
 
     def encoded_order(self) -> list[str]:
-        """Columns in the order their parts reach the network: dense block, categories, texts."""
-        return [*self._of(DENSE_KINDS), *self._of(("category",)), *self._of(("text",))]
+        """Columns in the order their parts reach the network: dense block, categories, texts, images."""
+        return [*self._of(DENSE_KINDS), *self._of(("category",)), *self._of(("text",)), *self._of(("image",))]
 
     def spec(self) -> dict:
         """What the network needs to know about its inputs."""
@@ -50,7 +56,13 @@ class FeaturePipeline:
             "numbers": sum(e.width for e in self._of(DENSE_KINDS).values()),
             "categories": [e.cardinality for e in self._of(("category",)).values()],
             "texts": {name: e.vocabulary_size for name, e in self._of(("text",)).items()},
+            "images": {name: e.spec() for name, e in self._of(("image",)).items()},
         }
+
+    def set_cache_dir(self, folder) -> None:
+        """Where image caches too large for memory are memory-mapped (the run folder's cache/)."""
+        for encoder in self._of(("image",)).values():
+            encoder.cache_dir = folder
 
     def transform(self, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
         self.require_columns(frame)
@@ -65,6 +77,8 @@ class FeaturePipeline:
         }
         for name, encoder in self._of(("text",)).items():
             inputs[f"text:{name}"] = torch.from_numpy(encoder.transform(frame[name]))
+        for name, encoder in self._of(("image",)).items():
+            inputs[f"image:{name}"] = encoder.transform(frame[name])
         return inputs
 
     def require_columns(self, frame: pd.DataFrame) -> None:

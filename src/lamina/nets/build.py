@@ -29,6 +29,14 @@ def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float,
     return TabularMLP(spec, outputs, width, depth, dropout, norm)
 
 
+@register("resnet")
+def _build_resnet(spec: dict, outputs: int, width: int, depth: int, dropout: float, crop_padding: int,
+                  flip: bool, cutout: int) -> nn.Module:
+    from lamina.nets.cnn import ImageNetwork
+
+    return ImageNetwork(spec, outputs, width, depth, dropout, crop_padding, flip, cutout)
+
+
 def build_network(name: str, spec: dict, outputs: int, **hyperparameters) -> nn.Module:
     if name not in ARCHITECTURES:
         raise LaminaError(

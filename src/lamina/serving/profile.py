@@ -20,7 +20,8 @@ TEXT_LENGTH_EDGES = [0, 5, 10, 20, 50, 100, 200, 500]  # words; text drift is ju
 
 
 def build_profile(frame: pd.DataFrame, kinds: dict[str, str], predictions: pd.Series, task: str) -> dict:
-    columns = {name: _column_profile(frame[name], kind) for name, kind in kinds.items()}
+    """Image columns are left out: their drift shows in the prediction distribution, which is profiled."""
+    columns = {name: _column_profile(frame[name], kind) for name, kind in kinds.items() if kind != "image"}
     prediction_kind = "number" if task == "regression" else "category"
     columns_prediction = _column_profile(predictions.reset_index(drop=True), prediction_kind)
     profile = {"rows": len(frame), "columns": columns, "prediction": columns_prediction}

@@ -1,0 +1,97 @@
+"""An image column → a uint8 tensor [rows, channels, side, side], decoded once.
+
+The tensor is the cache: training slices batches from it every epoch and never decodes a file again.
+Normalising to floats happens inside the network, on the training device, so the cache stays 4× smaller
+than float pixels. A cache larger than a share of the free memory goes to a memory-mapped file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lamina.data.images import DECODE_THREADS, decode, looks_like_arrays, size_and_channels
+
+MAX_AUTO_SIDE = 64  # pixels; larger pictures are shrunk by default, as CNN cost grows with the square
+STATISTICS_SAMPLE = 1000  # training images whose pixels set the normalising mean and std
+GEOMETRY_SAMPLE = 2000  # images whose headers set the size and channel count
+MEMORY_SHARE = 0.25  # a cache above this share of the free memory is memory-mapped to disk
+
+
+class ImageEncoder:
+    kind = "image"
+
+    def __init__(self, name: str, size: int | str = "auto"):
+        self.name = name
+        self.requested_size = size  # pixels per side, or "auto"
+        self.cache_dir: Path | None = None  # where a memory-mapped cache goes (the run folder when there is one)
+
+    def fit(self, series: pd.Series) -> ImageEncoder:
+        values = series.dropna()
+        sample = values.sample(min(len(values), GEOMETRY_SAMPLE), random_state=0)
+        shapes = [size_and_channels(v) for v in sample]
+        self.channels_ = 3 if any(c == 3 for _, c in shapes) else 1
+        if self.requested_size == "auto":
+            self.size_ = int(min(MAX_AUTO_SIDE, np.median([min(size) for size, _ in shapes])))
+        else:
+            self.size_ = int(self.requested_size)
+        pixels = self.transform(values.iloc[:STATISTICS_SAMPLE]).float() / 255
+        self.mean_ = pixels.mean(dim=(0, 2, 3)).tolist()
+        self.std_ = pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+        return self
+
+    def transform(self, series: pd.Series) -> torch.Tensor:
+        shape = (len(series), self.channels_, self.size_, self.size_)
+        if looks_like_arrays(series) and _all_fit(series, shape):  # arrays already the right shape: no decoding
+            stacked = np.stack(series.tolist())  # [rows, side, side] or [rows, side, side, channels]
+            stacked = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
+            return torch.from_numpy(np.ascontiguousarray(stacked))
+        cache = self._allocate(shape)
+        with ThreadPoolExecutor(DECODE_THREADS) as pool:
+            for row, image in enumerate(pool.map(self._decode_or_blank, series.tolist())):
+                cache[row] = image
+        return torch.from_numpy(cache)
+
+    def _decode_or_blank(self, value) -> np.ndarray:
+        if value is None or (isinstance(value, float) and np.isnan(value)):  # a missing image: mid-grey
+            return np.full((self.channels_, self.size_, self.size_), 128, np.uint8)
+        return decode(value, self.size_, self.channels_)
+
+    def _allocate(self, shape: tuple[int, ...]) -> np.ndarray:
+        if int(np.prod(shape)) <= MEMORY_SHARE * _free_memory():
+            return np.empty(shape, np.uint8)
+        folder = self.cache_dir or Path(tempfile.gettempdir())
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, path = tempfile.mkstemp(prefix=f"images-{self.name}-", suffix=".u8", dir=folder)
+        os.close(handle)
+        return np.memmap(path, np.uint8, mode="w+", shape=shape)
+
+    def spec(self) -> dict:
+        return {"channels": self.channels_, "size": self.size_, "mean": self.mean_, "std": self.std_}
+
+    def state(self) -> dict:
+        return {"size": self.size_, "channels": self.channels_, "mean": self.mean_, "std": self.std_}
+
+    def load_state(self, state: dict) -> None:
+        self.size_, self.channels_ = state["size"], state["channels"]
+        self.mean_, self.std_ = state["mean"], state["std"]
+
+
+def _all_fit(series: pd.Series, shape: tuple[int, ...]) -> bool:
+    _, channels, side, _ = shape
+    wanted = {(side, side)} if channels == 1 else set()
+    wanted.add((side, side, channels))
+    return all(v.shape in wanted for v in series)
+
+
+def _free_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on every system
+        return 8 * 2**30

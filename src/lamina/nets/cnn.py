@@ -1,0 +1,131 @@
+"""Residual CNNs for image columns, beside the table encoder for any other columns.
+
+The backbone follows the ResNet-9 layout that trains CIFAR-10 fast (Myrtle.ai, airbench): a stem, then
+stages of conv → max-pool with residual blocks, then global max pooling. Width and depth are parameters;
+the number of stages follows the image size. Augmentation is a module too, so it runs on whole batches
+on the training device and is off whenever the network is in eval mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from lamina.nets.mlp import TableInputs, column_of, module_key
+
+MAX_STAGES = 4
+MAX_WIDTH_FACTOR = 8  # channels stop doubling at this multiple of the width
+
+
+def conv_bn_relu(inputs: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
+                         nn.ReLU(inplace=True))
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.first = conv_bn_relu(channels, channels)
+        self.second = conv_bn_relu(channels, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.second(self.first(x))
+
+
+def stage_count(side: int) -> int:
+    """Halvings that leave a map of about 4 pixels: 28 → 3 stages (28, 14, 7 → 3), 64 → 4."""
+    return max(1, min(MAX_STAGES, round(math.log2(side / 3.5))))
+
+
+class ResidualCNN(nn.Module):
+    """uint8 images [rows, channels, side, side] → one feature vector per image."""
+
+    def __init__(self, channels: int, side: int, mean: list[float], std: list[float], width: int, depth: int):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255)
+        layers: list[nn.Module] = [conv_bn_relu(channels, width)]
+        previous = width
+        stages = stage_count(side)
+        for stage in range(stages):
+            current = width * min(MAX_WIDTH_FACTOR, 2 ** (stage + 1))
+            layers += [conv_bn_relu(previous, current), nn.MaxPool2d(2)]
+            # ResNet-9 puts residual blocks on the first and last stages only; deeper nets fill the middle.
+            blocks = depth if stage in (0, stages - 1) else depth - 1
+            layers += [Residual(current) for _ in range(blocks)]
+            previous = current
+        self.body = nn.Sequential(*layers)
+        self.features = previous
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = ((images.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        return torch.amax(self.body(x), dim=(2, 3))
+
+
+class Augment(nn.Module):
+    """Random crop after zero padding, horizontal flip and cutout, on a uint8 batch; identity in eval mode."""
+
+    def __init__(self, crop_padding: int, flip: bool, cutout: int):
+        super().__init__()
+        self.crop_padding = crop_padding  # pixels of zero padding before the random crop
+        self.flip = flip
+        self.cutout = cutout  # side of the zeroed square, in pixels; 0 disables
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return images
+        rows, _, height, width = images.shape
+        device = images.device
+        if self.crop_padding:
+            images = self._crop(images, rows, height, width, device)
+        if self.flip:
+            flipped = torch.rand(rows, device=device) < 0.5
+            images = torch.where(flipped.view(-1, 1, 1, 1), images.flip(3), images)
+        if self.cutout:
+            images = self._cut(images, rows, height, width, device)
+        return images
+
+    def _crop(self, images, rows, height, width, device):
+        p = self.crop_padding
+        padded = nn.functional.pad(images, (p, p, p, p))
+        dy = torch.randint(0, 2 * p + 1, (rows, 1, 1), device=device)
+        dx = torch.randint(0, 2 * p + 1, (rows, 1, 1), device=device)
+        ys = dy + torch.arange(height, device=device).view(1, -1, 1)
+        xs = dx + torch.arange(width, device=device).view(1, 1, -1)
+        index = torch.arange(rows, device=device).view(-1, 1, 1)
+        return padded.permute(0, 2, 3, 1)[index, ys, xs].permute(0, 3, 1, 2)  # one gather, no per-row loop
+
+    def _cut(self, images, rows, height, width, device):
+        top = torch.randint(-self.cutout // 2, height - self.cutout // 2, (rows, 1, 1), device=device)
+        left = torch.randint(-self.cutout // 2, width - self.cutout // 2, (rows, 1, 1), device=device)
+        ys = torch.arange(height, device=device).view(1, -1, 1)
+        xs = torch.arange(width, device=device).view(1, 1, -1)
+        inside = (ys >= top) & (ys < top + self.cutout) & (xs >= left) & (xs < left + self.cutout)
+        return images.masked_fill(inside.unsqueeze(1), 0)
+
+
+class ImageNetwork(nn.Module):
+    """A residual CNN per image column plus the table encoder for other columns, then a linear head.
+    `backbones` is what transfer learning carries from one model to the next."""
+
+    bf16_on_cpu = True  # convolutions run about twice as fast in bf16 on CPUs with AMX or AVX-512 BF16
+
+    def __init__(self, spec: dict, outputs: int, width: int, depth: int, dropout: float,
+                 crop_padding: int, flip: bool, cutout: int):
+        super().__init__()
+        self.table = TableInputs(spec)
+        self.augment = Augment(crop_padding, flip, cutout)
+        self.backbones = nn.ModuleDict({
+            module_key(name): ResidualCNN(s["channels"], s["size"], s["mean"], s["std"], width, depth)
+            for name, s in spec["images"].items()
+        })
+        features = self.table.encoded_width + sum(b.features for b in self.backbones.values())
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, outputs))
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = [self.table.encode(inputs)] if self.table.encoded_width else []
+        for key, backbone in self.backbones.items():
+            parts.append(backbone(self.augment(inputs[f"image:{column_of(key)}"])))
+        return self.head(torch.cat(parts, dim=1).float())

@@ -1,0 +1,74 @@
+"""Transfer learning: start a network's backbone from weights trained before.
+
+The source is a lamina run or model folder, or a `.safetensors` state dict on disk (for example a
+backbone saved from torchvision or timm). Weights are read with safetensors only: nothing is unpickled,
+and nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lamina.errors import LaminaError
+
+BACKBONE_PREFIX = "backbones."
+
+
+def load_backbone(network: nn.Module, source: str) -> list[nn.Parameter]:
+    """Copies every backbone tensor of `source` whose name and shape match into `network`; the head and
+    anything that differs keep their fresh initialisation. Returns the parameters that were filled."""
+    weights = _read_weights(Path(source))
+    own = network.state_dict()
+    backbones = sorted({name.split(".")[1] for name in own if name.startswith(BACKBONE_PREFIX)})
+    if not backbones:
+        raise LaminaError(f"--init-from {source}: this network has no backbone to start from weights.")
+    matched = {}
+    for name, tensor in weights.items():
+        for candidate in _names_in(name, backbones):
+            if candidate in own and own[candidate].shape == tensor.shape:
+                matched[candidate] = tensor
+    if not any(".weight" in name for name in matched):
+        shapes = ", ".join(f"{n} {tuple(t.shape)}" for n, t in list(weights.items())[:3])
+        raise LaminaError(
+            f"--init-from {source}: none of its weights fit this network's backbone (first ones: {shapes}). "
+            "Train with the same architecture, width, depth, image channels as the source model."
+        )
+    network.load_state_dict(matched, strict=False)
+    filled = {name for name in matched}
+    return [p for name, p in network.named_parameters() if name in filled]
+
+
+def _names_in(name: str, backbones: list[str]) -> list[str]:
+    """Where a source tensor may land: the same name (a lamina model), or, for a bare backbone state
+    dict, the same name under each of this network's image columns."""
+    if name.startswith(BACKBONE_PREFIX):
+        rest = name.split(".", 2)[2]
+        return [f"{BACKBONE_PREFIX}{column}.{rest}" for column in backbones]
+    return [f"{BACKBONE_PREFIX}{column}.{name}" for column in backbones]
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if path.is_dir():
+        candidates = [path / "model" / "weights.safetensors", path / "weights.safetensors"]
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            raise LaminaError(f"--init-from {path}: no lamina model in this folder (weights.safetensors not found).")
+        path = found
+    elif not path.exists():
+        raise LaminaError(f"--init-from {path}: no such file or folder.")
+    elif path.suffix in (".pth", ".pt", ".bin", ".ckpt"):
+        raise LaminaError(
+            f"--init-from {path}: {path.suffix} files are Python pickles, which lamina never loads (a pickle "
+            "can run code). Convert it once where you trust the file: python -c \"import torch; "
+            "from safetensors.torch import save_file; "
+            f"save_file(torch.load('{path.name}', weights_only=True), '{path.stem}.safetensors')\""
+        )
+    try:
+        return load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types for a bad header
+        raise LaminaError(f"--init-from {path}: not a readable safetensors file ({error}).") from None

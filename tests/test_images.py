@@ -1,0 +1,245 @@
+"""Images: reading every source, bad files, the uint8 cache, augmentation, training, transfer, report."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+import lamina
+from lamina.data.images import read_idx
+from lamina.data.read import read_table
+from lamina.errors import LaminaError
+from lamina.features.image import ImageEncoder
+from lamina.nets.cnn import Augment
+from lamina.nets.recipe import mirror_keeps_class
+
+IMAGE_FAST = {"epochs": 15, "width": 8, "patience": 15}
+FORMATS = ["png", "jpg", "bmp", "gif", "tiff", "webp"]
+
+
+def stripes(orientation: str, rng, size: int = 16) -> np.ndarray:
+    """Grey stripes across or down the picture, with noise: a class a small CNN learns in a few epochs."""
+    wave = (np.arange(size) // 2 % 2) * 160 + 40
+    image = np.tile(wave, (size, 1)) if orientation == "vertical" else np.tile(wave[:, None], (1, size))
+    return np.clip(image + rng.normal(0, 25, (size, size)), 0, 255).astype(np.uint8)
+
+
+def make_image_folder(root, per_class: int = 30, formats=("png",), colour: bool = False):
+    rng = np.random.default_rng(0)
+    for orientation in ("horizontal", "vertical"):
+        (root / orientation).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = stripes(orientation, rng)
+            image = Image.fromarray(np.stack([pixels] * 3, axis=2) if colour else pixels)
+            image.save(root / orientation / f"{i}.{formats[i % len(formats)]}")
+    return root
+
+
+# ---- reading --------------------------------------------------------------------------------------
+
+def test_a_class_folder_reads_every_format_into_paths_and_labels(tmp_path):
+    folder = make_image_folder(tmp_path / "photos", per_class=12, formats=FORMATS)
+    frame = read_table(folder)
+    assert list(frame.columns) == ["image", "label"]
+    assert sorted(frame["label"].unique()) == ["horizontal", "vertical"] and len(frame) == 24
+    assert {p.rsplit(".", 1)[1] for p in frame["image"]} == set(FORMATS)
+    encoder = ImageEncoder("image").fit(frame["image"])
+    cache = encoder.transform(frame["image"])
+    assert cache.dtype == torch.uint8 and cache.shape == (24, 3, 16, 16)  # WebP keeps grey pictures as RGB
+    grey = frame[~frame["image"].str.endswith(".webp")]
+    assert ImageEncoder("image").fit(grey["image"]).transform(grey["image"]).shape == (20, 1, 16, 16)
+
+
+def test_an_empty_class_folder_is_named(tmp_path):
+    folder = make_image_folder(tmp_path / "photos", per_class=3)
+    (folder / "empty").mkdir()
+    with pytest.raises(LaminaError, match="Class folder .*empty is empty"):
+        read_table(folder)
+
+
+def test_a_single_class_stops_with_a_clear_message(tmp_path):
+    folder = make_image_folder(tmp_path / "photos", per_class=10)
+    for path in (folder / "vertical").iterdir():
+        path.unlink()
+    (folder / "vertical").rmdir()
+    with pytest.raises(LaminaError, match="single value"):
+        lamina.fit(folder, progress=False, **IMAGE_FAST)
+
+
+def test_a_few_bad_files_are_skipped_and_listed_many_stop_the_run(tmp_path):
+    folder = make_image_folder(tmp_path / "photos", per_class=40)
+    (folder / "vertical" / "notes.txt").write_text("not a picture")
+    good = (folder / "vertical" / "0.png").read_bytes()
+    (folder / "vertical" / "truncated.png").write_bytes(good[: len(good) // 2])
+    Image.new("L", (1, 1)).save(folder / "horizontal" / "dot.png")
+    config = lamina.Config().with_overrides(target="label")
+    prepared = lamina.api.prepare(config, read_table(folder), None)
+    skipped = [f.message for f in prepared.findings if f.code == "image_skipped"]
+    assert len(skipped) == 3 and len(prepared.frame) == 80
+    assert any("notes.txt: not an image" in m for m in skipped)
+    assert any("truncated.png: corrupt or truncated" in m for m in skipped)
+    assert any("dot.png: 1×1 pixels" in m for m in skipped)
+    for i in range(8):
+        (folder / "horizontal" / f"{i}.png").write_bytes(b"garbage")
+    with pytest.raises(LaminaError, match=r"11 of 83 images .*cannot be used"):
+        lamina.api.prepare(config, read_table(folder), None)
+
+
+def test_mixed_modes_and_sizes_become_one_consistent_tensor(tmp_path):
+    paths = []
+    for i, (mode, size) in enumerate([("L", (20, 16)), ("RGB", (16, 16)), ("RGBA", (40, 30)), ("P", (16, 24))]):
+        path = tmp_path / f"{i}.png"
+        Image.new(mode, size, color=(0, 0, 0, 0) if mode == "RGBA" else 90).save(path)
+        paths.append(str(path))
+    encoder = ImageEncoder("image").fit(pd.Series(paths))
+    cache = encoder.transform(pd.Series(paths))
+    assert cache.shape == (4, 3, 16, 16)  # a colour image makes every image RGB; the median side is 16
+    assert cache[2].min() == 255  # a fully transparent image is composited onto white, not black
+
+
+def test_a_csv_column_of_paths_is_read_relative_to_the_csv_and_kept_inside_its_folder(tmp_path):
+    folder = make_image_folder(tmp_path / "data" / "pics", per_class=10)
+    rows = [{"file": f"pics/{o}/{i}.png", "weight": i % 3, "label": o}
+            for o in ("horizontal", "vertical") for i in range(10)]
+    pd.DataFrame(rows).to_csv(tmp_path / "data" / "images.csv", index=False)
+    frame = read_table(tmp_path / "data" / "images.csv")
+    assert frame["file"].iloc[0] == str(folder / "horizontal" / "0.png")
+    rows[4]["file"] = "../secret.png"
+    pd.DataFrame(rows).to_csv(tmp_path / "data" / "images.csv", index=False)
+    with pytest.raises(LaminaError, match=r"images.csv, row 6, column 'file': path '../secret.png' points outside"):
+        read_table(tmp_path / "data" / "images.csv")
+
+
+def test_a_missing_file_in_a_path_column_is_skipped_and_named(tmp_path):
+    make_image_folder(tmp_path / "pics", per_class=30)
+    rows = [{"file": f"pics/{o}/{i}.png", "label": o} for o in ("horizontal", "vertical") for i in range(30)]
+    rows[3]["file"] = "pics/horizontal/gone.png"
+    pd.DataFrame(rows).to_csv(tmp_path / "images.csv", index=False)
+    config = lamina.Config().with_overrides(target="label")
+    prepared = lamina.api.prepare(config, read_table(tmp_path / "images.csv"), None)
+    assert [c.kind for c in prepared.schema.features] == ["image"]
+    assert any("gone.png: file not found" in f.message for f in prepared.findings)
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    with gzip.open(path, "wb") as stream:
+        stream.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_idx_npz_and_npy_arrays_are_read(tmp_path):
+    rng = np.random.default_rng(0)
+    images = np.stack([stripes(o, rng) for o in ["horizontal", "vertical"] * 10])
+    labels = np.array([0, 1] * 10)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels)
+    frame = read_table(tmp_path / "train-images-idx3-ubyte.gz")
+    assert np.array_equal(frame["image"].iloc[3], images[3]) and list(frame["label"][:4]) == [0, 1, 0, 1]
+    np.savez(tmp_path / "set.npz", x=images.astype(np.float32) / 255, y=labels)
+    from_npz = read_table(tmp_path / "set.npz")
+    assert np.abs(from_npz["image"].iloc[5].astype(int) - images[5]).max() <= 1
+    np.save(tmp_path / "images.npy", images[:, None])  # channels-first arrays are accepted too
+    assert read_table(tmp_path / "images.npy")["image"].iloc[0].shape == (16, 16, 1)
+    raw = gzip.open(tmp_path / "train-images-idx3-ubyte.gz").read()
+    with gzip.open(tmp_path / "cut-images-idx3-ubyte.gz", "wb") as stream:
+        stream.write(raw[:-100])
+    with pytest.raises(LaminaError, match="truncated"):
+        read_idx(tmp_path / "cut-images-idx3-ubyte.gz")
+
+
+# ---- augmentation and recipe ------------------------------------------------------------------
+
+def test_augmentation_shifts_flips_and_cuts_in_training_only():
+    torch.manual_seed(0)
+    images = torch.arange(2 * 8 * 8, dtype=torch.uint8).view(2, 1, 8, 8) + 1
+    crop = Augment(crop_padding=2, flip=False, cutout=0).train()
+    shifted = crop(images)
+    assert shifted.shape == images.shape
+    # every crop is a shifted window: the pixels it kept are a contiguous block of the original
+    assert all(((shifted[i] == 0) | torch.isin(shifted[i], images[i])).all() for i in range(2))
+    flip = Augment(crop_padding=0, flip=True, cutout=0).train()
+    outs = [flip(images) for _ in range(20)]
+    assert any(torch.equal(o, images.flip(3)) or torch.equal(o[0], images[0].flip(2)) for o in outs)
+    cut = Augment(crop_padding=0, flip=False, cutout=4).train()(images)
+    assert 0 < (cut == 0).sum() <= 2 * 16
+    assert torch.equal(Augment(2, True, 4).eval()(images), images)
+
+
+def test_mirroring_is_judged_safe_for_clothes_like_pictures_and_not_for_digits():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.from_numpy((digits.images * 16).clip(0, 255).astype(np.uint8))[:, None]
+    assert not mirror_keeps_class(images, torch.from_numpy(digits.target))
+    rng = np.random.default_rng(0)
+    blob = np.zeros((16, 16), np.uint8)
+    blob[5:11, 5:11] = 200
+    pictures = [stripes("horizontal", rng) if i % 2 else np.clip(blob + rng.normal(0, 25, blob.shape), 0, 255)
+                for i in range(200)]  # both classes look the same in a mirror
+    symmetric = torch.from_numpy(np.stack(pictures).astype(np.uint8))[:, None]
+    assert mirror_keeps_class(symmetric, torch.tensor([0, 1] * 100))
+
+
+# ---- training, using, transfer ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    folder = make_image_folder(root / "photos", per_class=60)
+    model = lamina.fit(folder, out=root / "run", progress=False, **IMAGE_FAST)
+    return root, folder, model
+
+
+def test_an_image_folder_trains_a_cnn_that_beats_the_baseline(image_run):
+    root, folder, model = image_run
+    assert model.architecture["arch"] == "resnet"
+    hyperparameters = model.architecture["hyperparameters"]
+    assert (hyperparameters["crop_padding"], hyperparameters["cutout"]) == (1, 4)  # 16 px images, few of them
+    metrics = json.loads((root / "run" / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.9 > metrics["baseline"]["accuracy"]
+    predictions = lamina.load(root / "run").predict(folder)
+    assert (predictions["prediction"] == read_table(folder)["label"]).mean() >= 0.9
+
+
+def test_the_report_names_classes_and_shows_the_most_confidently_wrong_images(image_run):
+    root, _, model = image_run
+    html = (root / "run" / "report.html").read_text()
+    assert "Per-class accuracy" in html and "horizontal" in html and "vertical" in html
+    assert "Most confidently wrong" in html
+    assert "data:image/png;base64," in html or "No test image was misclassified" in html
+
+
+def test_init_from_reuses_the_backbone_and_can_freeze_it(image_run, tmp_path):
+    root, folder, source = image_run
+    frozen = lamina.fit(folder, progress=False, init_from=str(root / "run"), freeze_backbone=2,
+                        **{**IMAGE_FAST, "epochs": 2})
+    before, after = source.network.state_dict(), frozen.network.state_dict()
+    convolutions = [name for name in before if name.startswith("backbones.") and name.endswith("0.weight")]
+    assert convolutions and all(torch.equal(before[n], after[n]) for n in convolutions)
+    assert not torch.equal(before["head.1.weight"], after["head.1.weight"])
+    from safetensors.torch import save_file
+
+    bare = {k.split(".", 2)[2]: v.contiguous() for k, v in before.items() if k.startswith("backbones.")}
+    save_file(bare, tmp_path / "backbone.safetensors")  # a bare state dict, as torchvision or timm would hold
+    from lamina.nets.build import build_network
+    from lamina.nets.transfer import load_backbone
+
+    fresh = build_network("resnet", source.architecture["inputs"], 2, **source.architecture["hyperparameters"])
+    filled = load_backbone(fresh, str(tmp_path / "backbone.safetensors"))
+    assert len(filled) == sum(1 for name, _ in fresh.named_parameters() if name.startswith("backbones."))
+    (tmp_path / "weights.pth").write_bytes(b"\x80\x04pickle")
+    with pytest.raises(LaminaError, match="pickles, which lamina never loads"):
+        load_backbone(fresh, str(tmp_path / "weights.pth"))
+
+
+def test_an_image_model_round_trips_through_its_files(image_run, tmp_path):
+    _, folder, model = image_run
+    model.save(tmp_path / "saved")
+    again = lamina.load(tmp_path / "saved")
+    assert np.allclose(model.predict_proba(folder).to_numpy(), again.predict_proba(folder).to_numpy(), atol=1e-6)
