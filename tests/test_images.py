@@ -103,6 +103,21 @@ def test_mixed_modes_and_sizes_become_one_consistent_tensor(tmp_path):
     assert cache[2].min() == 255  # a fully transparent image is composited onto white, not black
 
 
+def test_a_cache_too_large_for_memory_is_memory_mapped_in_the_cache_folder(tmp_path, monkeypatch):
+    from lamina.features import image as image_module
+
+    folder = make_image_folder(tmp_path / "photos", per_class=5)
+    paths = read_table(folder)["image"]
+    encoder = ImageEncoder("image").fit(paths)
+    in_memory = encoder.transform(paths)
+    monkeypatch.setattr(image_module, "_free_memory", lambda: 1000)  # bytes: less than 10 images of 16×16
+    encoder.cache_dir = tmp_path / "run" / "cache"
+    mapped = encoder.transform(paths)
+    files = list(encoder.cache_dir.iterdir())
+    assert len(files) == 1 and files[0].stat().st_size == in_memory.numel()
+    assert torch.equal(mapped, in_memory)
+
+
 def test_a_csv_column_of_paths_is_read_relative_to_the_csv_and_kept_inside_its_folder(tmp_path):
     folder = make_image_folder(tmp_path / "data" / "pics", per_class=10)
     rows = [{"file": f"pics/{o}/{i}.png", "weight": i % 3, "label": o}
@@ -243,3 +258,93 @@ def test_an_image_model_round_trips_through_its_files(image_run, tmp_path):
     model.save(tmp_path / "saved")
     again = lamina.load(tmp_path / "saved")
     assert np.allclose(model.predict_proba(folder).to_numpy(), again.predict_proba(folder).to_numpy(), atol=1e-6)
+
+
+def test_a_torchvision_named_resnet18_state_dict_starts_a_grey_image_model(tmp_path):
+    from safetensors.torch import save_file
+
+    from lamina.nets.build import build_network
+    from lamina.nets.resnet18 import ResNet18
+    from lamina.nets.transfer import load_backbone
+
+    torch.manual_seed(0)
+    colour = ResNet18(3, [0.5] * 3, [0.2] * 3)
+    # a file as torchvision writes it: bare names, 3-channel stem, a 1000-class fc, no lamina buffers
+    state = {k: v for k, v in colour.state_dict().items() if k not in ("mean", "std")}
+    state |= {"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}
+    save_file(state, tmp_path / "resnet18.safetensors")
+    spec = {"numbers": 0, "categories": [], "texts": {}, "images": {"image": {"channels": 1, "size": 32,
+                                                                              "mean": [0.5], "std": [0.2]}}}
+    network = build_network("resnet18", spec, 3, dropout=0.0, crop_padding=0, flip=False, cutout=0)
+    load_backbone(network, str(tmp_path / "resnet18.safetensors"))
+    loaded = network.state_dict()
+    assert torch.equal(loaded["backbones.image.layer3.0.downsample.0.weight"], state["layer3.0.downsample.0.weight"])
+    assert torch.allclose(loaded["backbones.image.conv1.weight"], state["conv1.weight"].sum(1, keepdim=True))
+    assert network.eval()(
+        {"numbers": torch.zeros(2, 0), "categories": torch.zeros(2, 0, dtype=torch.long),
+         "image:image": torch.randint(0, 255, (2, 1, 32, 32), dtype=torch.uint8)}).shape == (2, 3)
+
+
+def test_a_server_takes_images_as_base64_and_never_as_paths(image_run):
+    import base64
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from lamina.serving.server import create_app
+    from lamina.serving.sources import find_models
+
+    root, folder, model = image_run
+    client = TestClient(create_app(find_models(root / "run")))
+    paths = read_table(folder)["image"].iloc[[0, -1]].tolist()
+    encoded = [base64.b64encode(open(p, "rb").read()).decode() for p in paths]
+    answer = client.post("/predict", json={"records": [{"image": e} for e in encoded]})
+    assert answer.status_code == 200, answer.text
+    expected = model.predict(pd.DataFrame({"image": paths}))
+    served = [r["prediction"] for r in answer.json()["predictions"]]
+    assert served == expected["prediction"].tolist()
+    refused = client.post("/predict", json={"records": [{"image": paths[0]}]})
+    assert refused.status_code == 422 and "not base64" in refused.json()["error"]
+    buffer = io.BytesIO()
+    Image.new("L", (2, 2)).save(buffer, format="PNG")
+    tiny = client.post("/predict", json={"records": [{"image": base64.b64encode(buffer.getvalue()).decode()}]})
+    assert tiny.status_code == 422 and "2×2 pixels" in tiny.json()["error"]
+
+
+# ---- insight on images ----------------------------------------------------------------------------
+
+def test_pixel_attributions_sum_to_the_output_difference_and_light_up_the_stripes(image_run):
+    from lamina.insight.explain import explain_rows
+
+    _, folder, model = image_run
+    frame = read_table(folder).iloc[[0, 1, -2, -1]]
+    explanation = explain_rows(model, frame)
+    difference = np.abs(np.array(explanation["output"]) - np.array(explanation["baseline_output"]))
+    assert explanation["completeness_gap"] <= 0.05 * difference.max() + 1e-3
+    maps = np.array(explanation["pixels"])
+    assert maps.shape == (4, 16, 16) and np.abs(maps).sum() > 0
+    assert len(explanation["overlays"]) == 4 and explanation["overlays"][0].startswith("iVBOR")  # PNG magic
+
+
+def test_pgd_on_pixels_lowers_accuracy_and_adversarial_training_raises_robust_accuracy(image_run):
+    from lamina.insight.robustness import image_space, pgd, robustness_curve
+
+    root, folder, standard = image_run
+    frame = read_table(folder)
+    curve = robustness_curve(standard, frame, budgets=(0.0, 64 / 255))  # stripes of 160 grey levels need a lot
+    assert curve["unit"] == "fraction of the pixel range" and not curve["masking_suspected_at"]
+    assert curve["curve"][1]["pgd"] < curve["clean"] - 0.2
+    assert curve["large_budget"]["pgd"] <= 0.1  # at half the pixel range no model should survive
+    robust = lamina.fit(folder, progress=False, adversarial="pgd", adversarial_budget=48 / 255, **IMAGE_FAST)
+    space = image_space("image")
+    inputs = standard.features.transform(frame)
+    targets = torch.from_numpy(standard.target.encode(frame["label"]).copy())
+
+    def robust_accuracy(model):
+        network = model.network.eval()
+        attacked = pgd(network, inputs, targets, 48 / 255, generator=torch.Generator().manual_seed(0), space=space)
+        assert attacked.min() >= 0 and attacked.max() <= 255  # pixels stay pixels
+        with torch.no_grad():
+            return (network({**inputs, space.key: attacked}).argmax(1) == targets).float().mean().item()
+
+    assert robust_accuracy(robust) >= robust_accuracy(standard) + 0.2

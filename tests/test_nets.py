@@ -11,6 +11,8 @@ CASES = {
     "mlp": (SPEC, {"width": 8, "depth": 2, "dropout": 0.1, "norm": "batch"}),
     "resnet": ({**SPEC, "images": {"photo.file": IMAGE}},
                {"width": 4, "depth": 2, "dropout": 0.1, "crop_padding": 2, "flip": True, "cutout": 4}),
+    "resnet18": ({**SPEC, "images": {"photo.file": IMAGE}},
+                 {"dropout": 0.1, "crop_padding": 2, "flip": True, "cutout": 4}),
 }
 
 

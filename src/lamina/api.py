@@ -35,6 +35,8 @@ from lamina.training.batches import TensorBatches
 from lamina.training.trainer import Trainer, cpu_has_bf16, resolve_device
 
 CONFIG_FILE = "config.yaml"
+TABLE_ADVERSARIAL_BUDGET = 0.2  # L∞, normal-score units: about a fifth of a standard deviation
+IMAGE_ADVERSARIAL_BUDGET = 8 / 255  # L∞, fraction of the pixel range: the usual CIFAR/MNIST-scale radius
 
 
 def load(directory) -> Model:
@@ -184,7 +186,7 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
         device=config.train.device, precision=precision,
         checkpoint_dir=out / "checkpoints" if out else None, seed=config.seed, progress=progress,
         callbacks=[lambda _record: write_history(out / "history.csv", trainer.history_)] if out else [],
-        adversary=_adversary(config), freeze=freeze,
+        adversary=_adversary(config, schema), freeze=freeze,
     )
     history = trainer.fit(train_batches, valid_batches, resume=resume)
 
@@ -205,12 +207,17 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
     return model
 
 
-def _adversary(config: Config):
+def _adversary(config: Config, schema: Schema):
     if config.train.adversarial == "none":
         return None
-    from lamina.insight.robustness import PGDAdversary
+    from lamina.insight.robustness import TABLE_SPACE, PGDAdversary, image_space
 
-    return PGDAdversary(config.train.adversarial_budget, seed=config.seed)
+    images = [c.name for c in schema.features if c.kind == "image"]
+    space = image_space(images[0]) if images else TABLE_SPACE
+    budget = config.train.adversarial_budget
+    if budget == "auto":
+        budget = IMAGE_ADVERSARIAL_BUDGET if images else TABLE_ADVERSARIAL_BUDGET
+    return PGDAdversary(budget, space, seed=config.seed)
 
 
 def loss_for(task: str, label_smoothing: float = 0.0):

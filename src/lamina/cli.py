@@ -42,7 +42,8 @@ TRAIN_SETTINGS = [
     ("--device", "device", str, "auto, cpu or cuda (default auto)"),
     ("--precision", "precision", str, "auto, fp32 or bf16 (default auto: bf16 on a GPU)"),
     ("--adversarial", "adversarial", str, "none or pgd: also train on PGD examples (default none)"),
-    ("--adversarial-budget", "adversarial_budget", float, "L∞ radius of those examples (default 0.2)"),
+    ("--adversarial-budget", "adversarial_budget", float, "L∞ radius of those examples (default: 0.2 normal-score "
+                                                          "units for tables, 8/255 of the pixel range for images)"),
     ("--label-smoothing", "label_smoothing", float, "share of target mass spread over classes (default: 0.1 "
                                                     "for images, else 0)"),
     ("--crop-padding", "crop_padding", int, "images: pixels of padding before random crops (default ≈ side/12)"),

@@ -57,7 +57,8 @@ class TrainConfig(_Section):
     device: str = "auto"  # "auto" takes a GPU when there is one
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on a GPU only
     adversarial: Literal["none", "pgd"] = "none"  # pgd: train on PGD examples too (half of each batch)
-    adversarial_budget: float = Field(0.2, gt=0)  # L∞ radius of those examples, in normal-score units
+    # L∞ radius of those examples; auto: 0.2 normal-score units for tables, 8/255 of the pixel range for images
+    adversarial_budget: Annotated[float, Field(gt=0)] | Auto = "auto"
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # target mass spread evenly over the classes; auto: 0.1 for images, else 0
     crop_padding: Annotated[int, Field(ge=0)] | Auto = "auto"  # pixels of padding before the random crop of training images; auto ≈ side/12
     flip: bool | Auto = "auto"  # random left-right flips; auto: only if mirrored images keep their class

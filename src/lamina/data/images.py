@@ -7,6 +7,7 @@ files, one uint8 array per row (height × width, or height × width × channels)
 
 from __future__ import annotations
 
+import base64
 import gzip
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -277,6 +278,34 @@ def drop_unreadable(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, lis
 
 def _describe(row, value) -> str:
     return str(value) if isinstance(value, str) else f"row {row}"
+
+
+def array_from_base64(text: str, where: str) -> np.ndarray:
+    """An image sent inline (base64 of a PNG, JPEG, ... file) → its pixels. Servers take images this way and
+    never as paths, so a request cannot make lamina read a file."""
+    import binascii
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(text, validate=True))) as image:
+            image.load()
+            if image.mode in ("P", "PA", "LA"):
+                image = image.convert("RGBA")
+            array = np.asarray(image)
+    except (binascii.Error, ValueError):
+        raise LaminaError(f"{where}: not base64 text. Send the image file's bytes base64-encoded.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        raise LaminaError(f"{where}: the base64 bytes are not an image Pillow can read (PNG, JPEG, ...).") from None
+    return _judged_array(array, where)
+
+
+def _judged_array(array: np.ndarray, where: str) -> np.ndarray:
+    problem = _judged(ImageInfo(*size_and_channels(array))).problem
+    if problem:
+        raise LaminaError(f"{where}: {problem}.")
+    return array
 
 
 def decode(value, size: int, channels: int) -> np.ndarray:

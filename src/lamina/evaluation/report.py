@@ -237,6 +237,14 @@ def _explain_section(explain: dict | None) -> str:
                                       strict=True)
     )
     parts.append(f"<table><tr><th>row → explained</th>{header}</tr>{body}</table>")
+    if "overlays" in attributions:
+        cells = "".join(
+            f"<figure><img src='data:image/png;base64,{png}' alt='attributions of row {row}'>"
+            f"<figcaption>row {row} → {escape(str(label))}</figcaption></figure>"
+            for row, label, png in zip(explain["rows"], attributions["explained_output"], attributions["overlays"],
+                                       strict=True))
+        parts.append("<p>Pixels that pushed towards the explained class in red, away from it in blue.</p>"
+                     f"<div class='mistakes'>{cells}</div>")
     return "".join(parts)
 
 
@@ -247,7 +255,8 @@ def _robustness_section(robustness: dict | None) -> str:
         return f"<h2>Robustness audit</h2><p>Not applicable: {escape(robustness['reason'])}.</p>"
     curve = robustness["curve"]
     budgets = [p["budget"] for p in curve]
-    chart = Chart("Accuracy under attack", "L∞ budget (normal-score units)", "accuracy", y_range=(0, 1))
+    unit = robustness.get("unit", "normal-score units")  # runs audited before images had no unit field
+    chart = Chart("Accuracy under attack", f"L∞ budget ({unit})", "accuracy", y_range=(0, 1))
     for attack in ("pgd", "fgsm", "random"):
         chart.add(attack.upper() if attack != "random" else "random noise", budgets, [p[attack] for p in curve])
     large = robustness["large_budget"]

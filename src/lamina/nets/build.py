@@ -32,9 +32,25 @@ def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float,
 @register("resnet")
 def _build_resnet(spec: dict, outputs: int, width: int, depth: int, dropout: float, crop_padding: int,
                   flip: bool, cutout: int) -> nn.Module:
-    from lamina.nets.cnn import ImageNetwork
+    from lamina.nets.cnn import ImageNetwork, ResidualCNN
 
-    return ImageNetwork(spec, outputs, width, depth, dropout, crop_padding, flip, cutout)
+    def backbone(image: dict) -> nn.Module:
+        return ResidualCNN(image["channels"], image["size"], image["mean"], image["std"], width, depth)
+
+    return ImageNetwork(spec, outputs, backbone, dropout, crop_padding, flip, cutout)
+
+
+@register("resnet18")
+def _build_resnet18(spec: dict, outputs: int, dropout: float, crop_padding: int, flip: bool,
+                    cutout: int) -> nn.Module:
+    """torchvision's ResNet-18 layout and names, to start from a ResNet-18 state dict on disk."""
+    from lamina.nets.cnn import ImageNetwork
+    from lamina.nets.resnet18 import ResNet18
+
+    def backbone(image: dict) -> nn.Module:
+        return ResNet18(image["channels"], image["mean"], image["std"])
+
+    return ImageNetwork(spec, outputs, backbone, dropout, crop_padding, flip, cutout)
 
 
 def build_network(name: str, spec: dict, outputs: int, **hyperparameters) -> nn.Module:

@@ -9,6 +9,7 @@ on the training device and is off whenever the network is in eval mode.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -107,20 +108,18 @@ class Augment(nn.Module):
 
 
 class ImageNetwork(nn.Module):
-    """A residual CNN per image column plus the table encoder for other columns, then a linear head.
-    `backbones` is what transfer learning carries from one model to the next."""
+    """A CNN backbone per image column plus the table encoder for other columns, then a linear head.
+    `backbones` is what transfer learning carries from one model to the next; `backbone` builds one from
+    an image column's spec (channels, size, mean, std)."""
 
     bf16_on_cpu = True  # convolutions run about twice as fast in bf16 on CPUs with AMX or AVX-512 BF16
 
-    def __init__(self, spec: dict, outputs: int, width: int, depth: int, dropout: float,
+    def __init__(self, spec: dict, outputs: int, backbone: Callable[[dict], nn.Module], dropout: float,
                  crop_padding: int, flip: bool, cutout: int):
         super().__init__()
         self.table = TableInputs(spec)
         self.augment = Augment(crop_padding, flip, cutout)
-        self.backbones = nn.ModuleDict({
-            module_key(name): ResidualCNN(s["channels"], s["size"], s["mean"], s["std"], width, depth)
-            for name, s in spec["images"].items()
-        })
+        self.backbones = nn.ModuleDict({module_key(name): backbone(s) for name, s in spec["images"].items()})
         features = self.table.encoded_width + sum(b.features for b in self.backbones.values())
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, outputs))
 

@@ -13,7 +13,8 @@ import torch
 from lamina.config import ModelConfig, TrainConfig
 from lamina.errors import LaminaError
 
-IMAGE_ARCHITECTURES = ("resnet",)
+IMAGE_ARCHITECTURES = ("resnet", "resnet18")
+SIZED_ARCHITECTURES = ("resnet",)  # image architectures whose width and depth are parameters
 MLP_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.3}
 # ResNet-9 layout at a quarter of its CIFAR width: 93% on Fashion-MNIST in minutes on a laptop CPU.
 CNN_DEFAULTS = {"width": 16, "depth": 1, "dropout": 0.1}
@@ -39,7 +40,10 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
     if arch in IMAGE_ARCHITECTURES:
         if not spec["images"]:
             raise LaminaError(f"Architecture {arch!r} reads images, and the data has no image column. Use mlp.")
-        return arch, _cnn_hyperparameters(model, train, inputs, targets, classification)
+        chosen = _cnn_hyperparameters(model, train, inputs, targets, classification)
+        if arch not in SIZED_ARCHITECTURES:  # a fixed published layout
+            chosen = {k: v for k, v in chosen.items() if k not in ("width", "depth")}
+        return arch, chosen
     if spec["images"]:
         raise LaminaError(
             f"Architecture {arch!r} cannot read the image column(s) {', '.join(spec['images'])}. "

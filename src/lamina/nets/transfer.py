@@ -28,8 +28,10 @@ def load_backbone(network: nn.Module, source: str) -> list[nn.Parameter]:
     matched = {}
     for name, tensor in weights.items():
         for candidate in _names_in(name, backbones):
-            if candidate in own and own[candidate].shape == tensor.shape:
-                matched[candidate] = tensor
+            if candidate in own:
+                adapted = _fitted(tensor, own[candidate].shape)
+                if adapted is not None:
+                    matched[candidate] = adapted
     if not any(".weight" in name for name in matched):
         shapes = ", ".join(f"{n} {tuple(t.shape)}" for n, t in list(weights.items())[:3])
         raise LaminaError(
@@ -39,6 +41,17 @@ def load_backbone(network: nn.Module, source: str) -> list[nn.Parameter]:
     network.load_state_dict(matched, strict=False)
     filled = {name for name in matched}
     return [p for name, p in network.named_parameters() if name in filled]
+
+
+def _fitted(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
+    """The tensor if it fits; a colour stem's filters summed over their 3 input channels for grey images
+    (what timm does: a grey pixel is the same value in R, G and B); None when it does not fit."""
+    if tensor.shape == shape:
+        return tensor
+    if tensor.dim() == 4 and tensor.shape[1] == 3 and shape[1] == 1 and tensor.shape[2:] == shape[2:] \
+            and tensor.shape[0] == shape[0]:
+        return tensor.sum(dim=1, keepdim=True)
+    return None
 
 
 def _names_in(name: str, backbones: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
+from lamina.data.images import array_from_base64
 from lamina.errors import LaminaError
 from lamina.model import Model
 from lamina.plain import json_safe
@@ -27,6 +28,7 @@ from lamina.plain import json_safe
 MAX_BODY_BYTES = 1_000_000  # largest request body accepted
 MAX_BATCH = 1_000  # most records in one request
 MAX_TEXT = 100_000  # longest string accepted in one field (characters)
+MAX_IMAGE_TEXT = MAX_BODY_BYTES  # longest base64 image accepted (characters); the body limit binds first
 OPEN_PATHS = {"/health"}  # reachable without the token
 
 
@@ -38,6 +40,8 @@ def record_model(name: str, model: Model) -> type[BaseModel]:
             kind: Any = float | None
         elif column.kind in ("category", "binary"):
             kind = str | int | float | bool | None
+        elif column.kind == "image":  # base64 of the image file's bytes; never a path
+            kind = Annotated[str, StringConstraints(max_length=MAX_IMAGE_TEXT)] | None
         else:  # text and datetime arrive as strings
             kind = Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None
         fields[f"field_{index}"] = (kind, Field(..., alias=column.name))
@@ -59,7 +63,11 @@ def _identifier(name: str) -> str:
 def _frame(body: BaseModel, model: Model) -> pd.DataFrame:
     records = body.records if hasattr(body, "records") else [body]
     rows = [r.model_dump(by_alias=True) for r in records]
-    return pd.DataFrame(rows, columns=[c.name for c in model.schema.features])
+    frame = pd.DataFrame(rows, columns=[c.name for c in model.schema.features])
+    for column in (c.name for c in model.schema.features if c.kind == "image"):
+        frame[column] = [None if value is None else array_from_base64(value, f"record {row}, field {column!r}")
+                         for row, value in enumerate(frame[column])]
+    return frame
 
 
 class ModelService:
