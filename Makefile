@@ -29,6 +29,8 @@ test: venv
 bench: venv
 	$(BIN)/python bench/adult.py
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/insight.py
+	$(BIN)/python bench/fashion_mnist.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -253,6 +253,17 @@ def test_init_from_reuses_the_backbone_and_can_freeze_it(image_run, tmp_path):
         load_backbone(fresh, str(tmp_path / "weights.pth"))
 
 
+def test_predict_on_a_folder_names_each_file(image_run, tmp_path):
+    from lamina.cli import main
+
+    root, folder, _ = image_run
+    assert main(["predict", str(root / "run"), str(folder), "--out", str(tmp_path / "p.csv")]) == 0
+    written = pd.read_csv(tmp_path / "p.csv")
+    assert list(written.columns[:2]) == ["image", "prediction"]
+    truth = written["image"].str.contains("/vertical/").map({True: "vertical", False: "horizontal"})
+    assert (written["prediction"] == truth).mean() >= 0.9
+
+
 def test_an_image_model_round_trips_through_its_files(image_run, tmp_path):
     _, folder, model = image_run
     model.save(tmp_path / "saved")

@@ -242,8 +242,15 @@ def run_check(args) -> int:
 
 def run_predict(args) -> int:
     from lamina import api
+    from lamina.data.images import looks_like_image_paths
+    from lamina.data.read import read_table
 
-    predictions = api.load(args.run).predict(args.data, engine=args.engine)
+    model = api.load(args.run)
+    frame = read_table(args.data, "prediction data")
+    predictions = model.predict(frame, engine=args.engine)
+    for column in reversed([c.name for c in model.schema.features if c.kind == "image"]):
+        if looks_like_image_paths(frame[column]):  # which file each prediction is for
+            predictions.insert(0, column, frame[column])
     if args.out:
         predictions.to_csv(args.out, index=False)
         print(f"wrote {len(predictions)} predictions to {args.out}", file=sys.stderr)

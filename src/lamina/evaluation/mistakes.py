@@ -3,12 +3,12 @@ look-alike classes and blind spots. Stored as small PNGs in the run folder for t
 
 from __future__ import annotations
 
-import base64
-import io
 from html import escape
 
 import numpy as np
 import pandas as pd
+
+from lamina.evaluation.plots import png_base64
 
 MAX_SHOWN = 16  # images in the report's grid
 THUMBNAIL_SIDE = 96  # pixels; small images are scaled up (nearest neighbour) so they can be seen
@@ -26,19 +26,9 @@ def confident_mistakes(model, test: pd.DataFrame, outputs: np.ndarray, truth: np
     classes = model.classes
     return [{
         "row": int(row), "truth": str(classes[truth[row]]), "predicted": str(classes[predicted[row]]),
-        "confidence": float(outputs[row, predicted[row]]), "png": _png(image.numpy()),
+        "confidence": float(outputs[row, predicted[row]]),
+        "png": png_base64(image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy(), THUMBNAIL_SIDE),
     } for row, image in zip(chosen, images, strict=True)]
-
-
-def _png(image: np.ndarray) -> str:
-    from PIL import Image
-
-    picture = Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
-    scale = max(1, THUMBNAIL_SIDE // max(picture.size))
-    picture = picture.resize((picture.size[0] * scale, picture.size[1] * scale), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def mistakes_html(mistakes: list[dict]) -> str:

@@ -132,3 +132,19 @@ def _fmt(value: float) -> str:
 def _short(text: str, limit: int = 14) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def png_base64(pixels, side: int) -> str:
+    """A uint8 picture (height × width, or height × width × 3) as base64 PNG, scaled up by a whole factor
+    (nearest neighbour, so pixels stay sharp) to about `side` pixels, for inline <img> tags."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    picture = Image.fromarray(pixels)
+    scale = max(1, side // max(picture.size))
+    picture = picture.resize((picture.size[0] * scale, picture.size[1] * scale), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

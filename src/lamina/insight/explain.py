@@ -106,22 +106,14 @@ def explain_pixels(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
 def heat_overlay(image: torch.Tensor, heat: torch.Tensor) -> str:
     """The picture in grey with attributions on top (red: pushed towards the explained output; blue: away),
     as base64 PNG, scaled up so a 28-pixel image can be seen."""
-    import base64
-    import io
-
-    from PIL import Image
+    from lamina.evaluation.plots import png_base64
 
     grey = image.float().mean(dim=0) / 255
     strength = heat / heat.abs().max().clamp_min(1e-12)
     red = (0.6 * grey + strength.clamp(min=0)).clamp(0, 1)
     blue = (0.6 * grey + (-strength).clamp(min=0)).clamp(0, 1)
     rgb = torch.stack([red, 0.6 * grey, blue], dim=2)
-    picture = Image.fromarray((rgb.numpy() * 255).astype(np.uint8))
-    scale = max(1, OVERLAY_SIDE // max(picture.size))
-    picture = picture.resize((picture.size[0] * scale, picture.size[1] * scale), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return png_base64((rgb.numpy() * 255).astype(np.uint8), OVERLAY_SIDE)
 
 
 def top_attributions(explanation: dict, row: int, count: int = 5) -> list[tuple[str, float]]:
