@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = 2  # overhead runs of one epoch for each loop, alternated
 PER_CLASS = 100  # fine-tuning images per class in the transfer benchmark
 SOURCE_EPOCHS = 6  # epochs of the classes 0–4 model the transfer starts from
-ROBUST_TRAIN, ROBUST_TEST = 10_000, 1_000  # images of the robustness comparison (first of each official split)
-ROBUST_EPOCHS = 10
+ROBUST_TRAIN, ROBUST_TEST = 3_000, 1_000  # images of the robustness comparison (first of each official split)
+ROBUST_EPOCHS = 8
 ROBUST_BUDGETS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)  # L∞, fractions of the pixel range
 
 
