@@ -191,8 +191,11 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
     history = trainer.fit(train_batches, valid_batches, resume=resume)
 
     model = Model(schema, features, target, network.cpu(), architecture, baseline=_baseline(target, split.train))
+    # The training rows are encoded already; predicting from them spares a second decode of every image.
+    train_outputs = model.outputs_of(train_inputs)
+    train_predictions = model.target.decode(train_outputs) if target.is_classification else train_outputs
     model.profile = build_profile(split.train, {c.name: c.kind for c in schema.features},
-                                  model.predict(split.train)["prediction"], schema.task)
+                                  pd.Series(train_predictions), schema.task)
     outputs, truth, _ = model.outputs_and_truth(split.test)
     model.metrics = {"test": model.score(outputs, truth), "baseline": model.score_baseline(truth)}
     model.training = {

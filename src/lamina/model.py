@@ -22,7 +22,7 @@ from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder
 from lamina.nets.build import build_network
 from lamina.plain import json_safe
-from lamina.training.batches import TensorBatches
+from lamina.training.batches import TensorBatches, batch_rows
 from lamina.training.trainer import infer, resolve_device
 
 FORMAT_VERSION = 1  # bump when model.json changes shape; older versions must keep loading
@@ -66,14 +66,17 @@ class Model:
 
     def predict_array(self, frame: pd.DataFrame, engine: str = "torch") -> np.ndarray:
         """Class probabilities [rows, classes], or predictions on the target's scale [rows]."""
-        inputs = self.features.transform(frame)
+        return self.outputs_of(self.features.transform(frame), engine)
+
+    def outputs_of(self, inputs: dict[str, torch.Tensor], engine: str = "torch") -> np.ndarray:
+        """As predict_array, from inputs the feature pipeline has already encoded."""
         if engine == "onnx":
             raw = torch.from_numpy(self._run_onnx(inputs))
         elif engine == "torch":
             if self._device is None:  # moving the network costs a walk over every parameter; do it once
                 self._device = resolve_device("auto")
                 self.network.to(self._device)
-            dummy = torch.zeros(len(frame))
+            dummy = torch.zeros(batch_rows(inputs))
             batches = TensorBatches(inputs, dummy, INFERENCE_BATCH, device=self._device)
             raw = infer(self.network, batches, self._device)
         else:

@@ -73,7 +73,8 @@ class ImageEncoder:
         return np.memmap(path, np.uint8, mode="w+", shape=shape)
 
     def spec(self) -> dict:
-        return {"channels": self.channels_, "size": self.size_, "mean": self.mean_, "std": self.std_}
+        """What the network needs: everything the encoder learned (its state) is also what the CNN reads."""
+        return self.state()
 
     def state(self) -> dict:
         return {"size": self.size_, "channels": self.channels_, "mean": self.mean_, "std": self.std_}
