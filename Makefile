@@ -31,6 +31,8 @@ bench: venv
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/insight.py
 	$(BIN)/python bench/fashion_mnist.py
+	$(BIN)/python bench/sst2.py
+	$(BIN)/python bench/fsdd.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

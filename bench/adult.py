@@ -66,7 +66,7 @@ def overhead(train_path: Path, epochs: int, work: Path) -> dict:
     from lamina.features.pipeline import FeaturePipeline
     from lamina.features.target import TargetEncoder
     from lamina.nets.build import build_network
-    from lamina.nets.recipe import MLP_DEFAULTS, choose_batch_size
+    from lamina.nets.recipe import MLP_DEFAULTS, choose_batch_size, learning_rate
     from lamina.training.batches import TensorBatches
     from lamina.training.optim import make_optimizer, make_schedule
     from lamina.training.trainer import Trainer
@@ -95,7 +95,7 @@ def overhead(train_path: Path, epochs: int, work: Path) -> dict:
         """The same Trainer `lamina train` uses, writing a checkpoint after every epoch."""
         module = network()
         started = time.perf_counter()
-        trainer = Trainer(module, loss_fn, epochs=epochs, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+        trainer = Trainer(module, loss_fn, epochs=epochs, lr=learning_rate(train_cfg, "mlp"), weight_decay=train_cfg.weight_decay,
                           warmup_epochs=train_cfg.warmup_epochs, clip_norm=train_cfg.clip_norm, patience=None,
                           checkpoint_dir=work / "checkpoints", seed=0, progress=False)
         trainer.fit(TensorBatches(train_x, train_y, batch_size, shuffle=True),
@@ -106,7 +106,7 @@ def overhead(train_path: Path, epochs: int, work: Path) -> dict:
         """Hand-written: shuffle, slice, forward, loss, backward, clip, step, schedule, validate."""
         module = network()
         started = time.perf_counter()
-        optimizer = make_optimizer(module, train_cfg.lr, train_cfg.weight_decay)
+        optimizer = make_optimizer(module, learning_rate(train_cfg, "mlp"), train_cfg.weight_decay)
         schedule = make_schedule(optimizer, int(train_cfg.warmup_epochs * steps), epochs * steps)
         for epoch in range(epochs):
             module.train()

@@ -104,7 +104,7 @@ def overhead(folder: Path, work: Path) -> dict:
     from lamina.features.pipeline import FeaturePipeline
     from lamina.features.target import TargetEncoder
     from lamina.nets.build import build_network
-    from lamina.nets.recipe import choose_architecture, epochs_and_batch_size, label_smoothing
+    from lamina.nets.recipe import choose_architecture, epochs_and_batch_size, label_smoothing, learning_rate
     from lamina.training.batches import TensorBatches
     from lamina.training.optim import make_optimizer, make_schedule
     from lamina.training.trainer import Trainer, autocast_for
@@ -117,7 +117,7 @@ def overhead(folder: Path, work: Path) -> dict:
     inputs = features.transform(frame)  # the uint8 cache both loops slice from
     targets = torch.from_numpy(target.encode(frame["label"]).copy())
     arch, hyper = choose_architecture(config.model, config.train, features.spec(), inputs, targets, True)
-    _, batch_size = epochs_and_batch_size(config.train, features.spec(), len(targets))
+    _, batch_size = epochs_and_batch_size(config.train, arch, len(targets))
     smoothing, train_cfg, steps = label_smoothing(config.train, features.spec()), config.train, len(targets) // batch_size
     device = torch.device("cpu")
 
@@ -132,7 +132,7 @@ def overhead(folder: Path, work: Path) -> dict:
         """The same Trainer `lamina train` uses, writing a checkpoint after the epoch."""
         module = network()
         started = time.perf_counter()
-        trainer = Trainer(module, loss_fn, epochs=1, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+        trainer = Trainer(module, loss_fn, epochs=1, lr=learning_rate(train_cfg, arch), weight_decay=train_cfg.weight_decay,
                           warmup_epochs=train_cfg.warmup_epochs, clip_norm=train_cfg.clip_norm, patience=None,
                           precision="bf16", checkpoint_dir=work / "checkpoints", seed=0, progress=False)
         trainer.fit(TensorBatches(inputs, targets, batch_size, shuffle=True))
@@ -142,7 +142,7 @@ def overhead(folder: Path, work: Path) -> dict:
         """Hand-written: shuffle, slice, forward in bf16 autocast, loss, backward, clip, step, schedule."""
         module = network()
         started = time.perf_counter()
-        optimizer = make_optimizer(module, train_cfg.lr, train_cfg.weight_decay)
+        optimizer = make_optimizer(module, learning_rate(train_cfg, arch), train_cfg.weight_decay)
         schedule = make_schedule(optimizer, int(train_cfg.warmup_epochs * steps), steps)
         module.train()
         order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(0))

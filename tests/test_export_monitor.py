@@ -19,6 +19,16 @@ def run(tmp_path_factory):
     return folder
 
 
+def test_text_sequence_models_are_refused_by_the_onnx_export(tmp_path):
+    model = lamina.fit(make_table(rows=200), target="y", epochs=1, arch="gru", progress=False)
+    assert model.architecture["arch"] == "gru"
+    model.save(tmp_path / "model")
+    with pytest.raises(lamina.LaminaError, match="lamina serve"):
+        from lamina.serving.export import export_onnx
+
+        export_onnx(model, tmp_path / "model", make_table(rows=5))
+
+
 def test_onnx_export_matches_pytorch_and_predicts(run, capsys):
     assert main(["export", str(run / "run"), "--format", "onnx"]) == 0
     out = capsys.readouterr().out

@@ -63,12 +63,17 @@ def test_dates_become_cyclic_parts():
     assert out[3, -1] == 1.0 and out[0, -1] == 0.0
 
 
-def test_text_tokens_hash_the_same_way_every_time():
+def test_text_tokenizer_survives_its_json_round_trip_and_pads_on_the_right():
     encoder = TextEncoder("t").fit(pd.Series(["good film", "bad film today"] * 5))
-    first = encoder.transform(pd.Series(["Good film!"]))
-    again = TextEncoder("t").load_state(encoder.state()).transform(pd.Series(["good FILM"]))
-    assert first.tolist() == again.tolist()
-    assert (first[0, :2] > 0).all() and (first[0, 2:] == 0).all()
+    texts = pd.Series(["Good FILM", "", None, "zebra"])
+    first = encoder.transform(texts)
+    again = TextEncoder("t").load_state(json.loads(json.dumps(encoder.state()))).transform(texts)
+    assert np.array_equal(first, again)
+    assert first.shape == (4, encoder.length_)
+    assert encoder.pieces(first[0]) == ["[CLS]", "good", "film"], "lower-cased, start piece first"
+    assert encoder.pieces(first[1]) == encoder.pieces(first[2]) == ["[CLS]"], "empty and missing: start piece only"
+    assert "[UNK]" in encoder.pieces(first[3]), "letters never seen in training"
+    assert (first[0, 3:] == encoder.pad_).all()
 
 
 def test_the_pipeline_survives_a_json_round_trip(table):

@@ -87,7 +87,7 @@ def test_a_few_bad_files_are_skipped_and_listed_many_stop_the_run(tmp_path):
     assert any("dot.png: 1×1 pixels" in m for m in skipped)
     for i in range(8):
         (folder / "horizontal" / f"{i}.png").write_bytes(b"garbage")
-    with pytest.raises(LaminaError, match=r"11 of 83 images .*cannot be used"):
+    with pytest.raises(LaminaError, match=r"11 of 83 image files .*cannot be used"):
         lamina.api.prepare(config, read_table(folder), None)
 
 

@@ -4,7 +4,8 @@ import torch
 from lamina.errors import LaminaError
 from lamina.nets.build import ARCHITECTURES, build_network
 
-SPEC = {"numbers": 5, "categories": [4, 7], "texts": {"review.text": 50}, "images": {}}
+SPEC = {"numbers": 5, "categories": [4, 7], "texts": {"review.text": {"vocabulary": 50, "pad": 0, "length": 9}},
+        "images": {}}
 IMAGE = {"channels": 3, "size": 12, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.2, 0.2]}
 # Per architecture: the inputs it reads and small hyperparameters. A new registry entry needs a line here.
 CASES = {
@@ -13,6 +14,12 @@ CASES = {
                {"width": 4, "depth": 2, "dropout": 0.1, "crop_padding": 2, "flip": True, "cutout": 4}),
     "resnet18": ({**SPEC, "images": {"photo.file": IMAGE}},
                  {"dropout": 0.1, "crop_padding": 2, "flip": True, "cutout": 4}),
+    "gru": (SPEC, {"width": 8, "depth": 2, "dropout": 0.1}),
+    "lstm": (SPEC, {"width": 8, "depth": 1, "dropout": 0.1}),
+    "transformer": (SPEC, {"width": 16, "depth": 2, "dropout": 0.1}),
+    "pretrained": (SPEC, {"dropout": 0.1, "config": {
+        "model_type": "bert", "vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "intermediate_size": 32, "max_position_embeddings": 16, "pad_token_id": 0}}),
 }
 
 
@@ -20,7 +27,8 @@ def batch(rows=6):
     return {
         "numbers": torch.randn(rows, 5),
         "categories": torch.stack([torch.randint(0, 4, (rows,)), torch.randint(0, 7, (rows,))], dim=1),
-        "text:review.text": torch.randint(0, 50, (rows, 9)),
+        # Right-padded like the tokenizer's output: rows of 1 to 9 tokens.
+        "text:review.text": torch.randint(1, 50, (rows, 9)) * (torch.arange(9) < torch.arange(1, rows + 1).view(-1, 1) % 10),
         "image:photo.file": torch.randint(0, 256, (rows, 3, 12, 12), dtype=torch.uint8),
     }
 

@@ -134,3 +134,17 @@ def test_the_time_budget_stops_training():
     history = trainer.fit(TensorBatches(x, y, 32, shuffle=True))
     assert len(history) == 1
     assert "time budget" in trainer.stop_reason_
+
+
+def test_length_buckets_keep_similar_rows_together_and_still_shuffle():
+    rows, size = 2000, 20
+    lengths = torch.randint(1, 60, (rows,), generator=torch.Generator().manual_seed(0))
+    batches = TensorBatches(torch.arange(rows), torch.zeros(rows), size, shuffle=True, lengths=lengths)
+    seen = [index for index, _ in batches]
+    spread = torch.tensor([float(lengths[i].max() - lengths[i].min()) for i in seen])
+    assert spread.mean() < 5, "rows of a batch have nearly the same length (random batches: ~50 apart)"
+    assert len(torch.cat(seen).unique()) == rows, "every row appears once per epoch"
+    firsts = torch.tensor([float(lengths[i[0]]) for i in seen])
+    assert not torch.equal(firsts, firsts.sort().values), "batches do not come shortest first"
+    batches.set_epoch(1)
+    assert not torch.equal(torch.cat(seen), torch.cat([index for index, _ in batches])), "each epoch differs"

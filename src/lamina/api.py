@@ -19,7 +19,7 @@ from lamina.config import Config, parse_duration
 from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
 from lamina.data.images import LABEL_COLUMN, drop_unreadable, is_image_source, test_images_beside
 from lamina.data.read import read_table
-from lamina.data.schema import Schema, infer_schema
+from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema
 from lamina.data.split import split_rows
 from lamina.errors import LaminaError
 from lamina.evaluation.metrics import class_prior
@@ -27,7 +27,14 @@ from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder
 from lamina.model import Model
 from lamina.nets.build import build_network
-from lamina.nets.recipe import choose_architecture, epochs_and_batch_size, label_smoothing
+from lamina.nets.pretrained import hugging_face_config, pretrained_folder
+from lamina.nets.recipe import (
+    TEXT_ARCHITECTURES,
+    choose_architecture,
+    epochs_and_batch_size,
+    label_smoothing,
+    learning_rate,
+)
 from lamina.nets.transfer import load_backbone
 from lamina.plain import json_safe
 from lamina.serving.profile import build_profile
@@ -114,12 +121,13 @@ def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None
         overrides.update({column: "ignore" for column in config.data.sensitive if column not in overrides})
     schema = infer_schema(frame, config.data.target, config.data.task, overrides)
     findings = []
-    for column in (c.name for c in schema.features if c.kind == "image"):
-        frame, skipped = drop_unreadable(frame, column)
-        findings += [Finding("warning", "image_skipped", f"Skipped {line}.", column) for line in skipped]
+    for column, kind in ((c.name, c.kind) for c in schema.features if c.kind in PICTURE_KINDS):
+        frame, skipped, notes = drop_unreadable(frame, column, kind)
+        findings += [Finding("warning", f"{kind}_skipped", f"Skipped {line}.", column) for line in skipped]
+        findings += [Finding("warning", f"{kind}_flawed", f"{note}.", column) for note in notes]
         if test_frame is not None and column in test_frame.columns:
-            test_frame, skipped = drop_unreadable(test_frame, column)
-            findings += [Finding("warning", "image_skipped", f"Skipped (test) {line}.", column) for line in skipped]
+            test_frame, skipped, _ = drop_unreadable(test_frame, column, kind)
+            findings += [Finding("warning", f"{kind}_skipped", f"Skipped (test) {line}.", column) for line in skipped]
     findings += run_checks(frame, schema)
     if test_frame is not None and schema.target not in test_frame.columns:
         findings.append(Finding("error", "test_target_missing",
@@ -149,7 +157,8 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
 
-    features = FeaturePipeline(schema, config.model.image_size)
+    pretrained = pretrained_folder(config.train.init_from) if any(c.kind == "text" for c in schema.features) else None
+    features = FeaturePipeline(schema, config.model.image_size, pretrained_text=pretrained)
     if out is not None:
         features.set_cache_dir(out / "cache")
     features.fit(split.train)
@@ -161,7 +170,8 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
 
     torch.manual_seed(config.seed)
     arch, hyperparameters = choose_architecture(config.model, config.train, features.spec(), train_inputs,
-                                                train_targets, target.is_classification)
+                                                train_targets, target.is_classification,
+                                                hugging_face_config(pretrained) if pretrained else None)
     architecture = {"arch": arch, "hyperparameters": hyperparameters, "inputs": features.spec(),
                     "outputs": target.outputs}
     network = build_network(arch, architecture["inputs"], architecture["outputs"], **hyperparameters)
@@ -169,10 +179,11 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
     if config.train.init_from:
         transferred = load_backbone(network, config.train.init_from)
         freeze = (transferred, config.train.freeze_backbone) if config.train.freeze_backbone else None
-    epochs, batch_size = epochs_and_batch_size(config.train, architecture["inputs"], len(split.train))
+    epochs, batch_size = epochs_and_batch_size(config.train, arch, len(split.train))
     device = resolve_device(config.train.device)
+    lengths = _token_counts(train_inputs, architecture["inputs"]) if arch in TEXT_ARCHITECTURES else None
     train_batches = TensorBatches(train_inputs, train_targets, batch_size, shuffle=True, seed=config.seed,
-                                  device=device)
+                                  device=device, lengths=lengths)
     valid_batches = TensorBatches(*_encoded(features, target, split.valid), 4 * batch_size, device=device)
     precision = config.train.precision
     if precision == "auto" and device.type == "cpu" and getattr(network, "bf16_on_cpu", False) and cpu_has_bf16():
@@ -180,7 +191,7 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
 
     trainer = Trainer(
         network, loss_for(schema.task, label_smoothing(config.train, architecture["inputs"])),
-        epochs=epochs, lr=config.train.lr, weight_decay=config.train.weight_decay,
+        epochs=epochs, lr=learning_rate(config.train, arch), weight_decay=config.train.weight_decay,
         warmup_epochs=config.train.warmup_epochs, clip_norm=config.train.clip_norm,
         patience=config.train.patience, time_budget=parse_duration(config.train.time_budget),
         device=config.train.device, precision=precision,
@@ -215,7 +226,7 @@ def _adversary(config: Config, schema: Schema):
         return None
     from lamina.insight.robustness import TABLE_SPACE, PGDAdversary, image_space
 
-    images = [c.name for c in schema.features if c.kind == "image"]
+    images = [c.name for c in schema.features if c.kind in PICTURE_KINDS]
     space = image_space(images[0]) if images else TABLE_SPACE
     budget = config.train.adversarial_budget
     if budget == "auto":
@@ -233,6 +244,10 @@ def loss_for(task: str, label_smoothing: float = 0.0):
 def _encoded(features: FeaturePipeline, target: TargetEncoder, frame: pd.DataFrame):
     return features.transform(frame), torch.from_numpy(np.array(target.encode(frame[target.column])))
 
+
+def _token_counts(inputs: dict, spec: dict) -> torch.Tensor:
+    """Tokens per row over the text columns (padding excluded), for length-bucketed batches."""
+    return sum((inputs[f"text:{name}"] != text["pad"]).sum(dim=1) for name, text in spec["texts"].items())
 
 
 def _baseline(target: TargetEncoder, train: pd.DataFrame) -> dict:
@@ -264,7 +279,7 @@ def _write_run(out: Path, model: Model, findings: list[Finding], test: pd.DataFr
     (out / "metrics.json").write_text(json.dumps(json_safe(model.metrics), indent=2), encoding="utf-8")
     (out / "checks.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2), encoding="utf-8")
     held_out_predictions(model, test, outputs, truth).to_csv(out / "test_predictions.csv", index=False)
-    if any(c.kind == "image" for c in model.schema.features) and model.target.is_classification:
+    if any(c.kind in PICTURE_KINDS for c in model.schema.features) and model.target.is_classification:
         mistakes = confident_mistakes(model, test, outputs, truth)
         (out / "mistakes.json").write_text(json.dumps(mistakes), encoding="utf-8")
     write_report(out)

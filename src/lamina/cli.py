@@ -406,6 +406,9 @@ def run_explain(args) -> int:
     for position, row in enumerate(rows):
         parts = ", ".join(f"{c} {v:+.3f}" for c, v in top_attributions(explanation, position))
         print(f"  row {row} → {explanation['explained_output'][position]}: {parts}")
+        if "tokens" in explanation:
+            strongest = sorted(explanation["tokens"][position], key=lambda pair: -abs(pair[1]))[:8]
+            print("    tokens: " + ", ".join(f"{piece} {value:+.3f}" for piece, value in strongest))
     result = {"rows": rows, "attributions": explanation}
     if model.schema.target in frame.columns:
         importance = permutation_importance(model, frame, repeats=args.repeats)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lamina.errors import LaminaError, did_you_mean
 
-ColumnKind = Literal["number", "category", "binary", "datetime", "text", "image", "ignore"]
+ColumnKind = Literal["number", "category", "binary", "datetime", "text", "image", "audio", "ignore"]
 TaskKind = Literal["auto", "binary", "multiclass", "regression"]
 
 
@@ -37,18 +37,18 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    arch: str = "auto"  # auto: resnet when the data has an image column, else mlp
-    width: Annotated[int, Field(ge=1)] | Auto = "auto"  # mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images)
-    depth: Annotated[int, Field(ge=1)] | Auto = "auto"  # mlp: hidden layers (3); resnet: residual blocks on its first and last stage (1)
-    dropout: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # probability of zeroing a unit before a layer in training (mlp 0.3, resnet 0.1)
+    arch: str = "auto"  # auto: resnet for image columns; for text: pretrained with a pretrained --init-from, else gru when text is the only input; else mlp
+    width: Annotated[int, Field(ge=1)] | Auto = "auto"  # mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images); gru/lstm: units per direction (128); transformer: model dimensions (128)
+    depth: Annotated[int, Field(ge=1)] | Auto = "auto"  # mlp: hidden layers (3); resnet: residual blocks on its first and last stage (1); gru/lstm: stacked layers (1); transformer: layers (2)
+    dropout: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # probability of zeroing a unit before a layer in training (mlp 0.3, resnet 0.1, gru/lstm 0.3, transformer and pretrained 0.1)
     norm: Literal["batch", "layer", "none"] = "batch"  # mlp only; CNNs always use batch norm
     image_size: Annotated[int, Field(ge=4)] | Auto = "auto"  # pixels per side images are resized to; auto: median shorter side, at most 64
 
 
 class TrainConfig(_Section):
-    epochs: Annotated[int, Field(ge=1)] | Auto = "auto"  # upper bound; auto: 60 for tables (early stopping ends sooner), ≈1200 steps for images
-    batch_size: int | Literal["auto"] = "auto"  # rows per step; auto scales with the data size
-    lr: float = Field(2e-3, gt=0)  # peak AdamW learning rate, reached after warm-up
+    epochs: Annotated[int, Field(ge=1)] | Auto = "auto"  # upper bound; auto: 60 for tables (early stopping ends sooner), ≈2400 steps for images, 10 for text (3 pretrained)
+    batch_size: int | Literal["auto"] = "auto"  # rows per step; auto scales with the data size (images ≤ 256, text 64, pretrained text 32)
+    lr: Annotated[float, Field(gt=0)] | Auto = "auto"  # peak AdamW learning rate, reached after warm-up; auto: 2e-3, 5e-5 when fine-tuning a pretrained text encoder
     weight_decay: float = Field(1e-4, ge=0)  # decoupled L2 strength (AdamW)
     warmup_epochs: float = Field(1.0, ge=0)  # linear warm-up length, in epochs
     clip_norm: float | None = Field(1.0, gt=0)  # max global gradient L2 norm; None disables

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lamina.data.images import looks_like_arrays
-from lamina.data.schema import Schema, require_target
+from lamina.data.schema import PICTURE_KINDS, Schema, require_target
 from lamina.errors import LaminaError
 
 MIN_ROWS = 10  # fewer rows cannot fill a train, a validation and a test split
@@ -77,6 +77,22 @@ def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
                 column.name,
             ))
     findings.extend(_leak_findings(usable, schema))
+    findings.extend(_empty_text_findings(frame, schema))
+    return findings
+
+
+def _empty_text_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
+    findings = []
+    for column in (c.name for c in schema.features if c.kind == "text"):
+        values = frame[column]
+        empty = values.notna() & values.astype(str).str.strip().eq("")
+        if empty.any():
+            findings.append(Finding(
+                "warning", "text_empty",
+                f"{int(empty.sum())} value(s) of text column {column!r} are empty or only whitespace (first at row "
+                f"{_row_label(empty.idxmax())}); the model reads them as no text, like missing values.",
+                column,
+            ))
     return findings
 
 
@@ -138,7 +154,7 @@ def _leak_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     target = frame[schema.target]
     findings = []
     for column in schema.features:
-        if column.kind in ("text", "image"):
+        if column.kind in ("text", *PICTURE_KINDS):
             continue
         if column.kind == "number" and schema.task == "regression":
             # A number that moves in lockstep with the target, in any monotone way.

@@ -67,7 +67,10 @@ def _training_idx(files: list[Path], folder: Path) -> Path:
 # ---- class folders ------------------------------------------------------------------------------
 
 def read_class_folders(folder: Path, what: str) -> pd.DataFrame:
-    """One row per image file: its absolute path and its class (the subfolder's name)."""
+    """One row per image (or audio) file: its absolute path and its class (the subfolder's name). The
+    column is `audio` when most files are recordings, else `image`."""
+    from lamina.data.audio import AUDIO_COLUMN, AUDIO_SUFFIXES
+
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise LaminaError(
@@ -82,15 +85,18 @@ def read_class_folders(folder: Path, what: str) -> pd.DataFrame:
                 f"Class folder {class_folder} is empty. Add its images or remove the folder."
             )
         rows += [(str(p.resolve()), class_folder.name) for p in files]
-    return pd.DataFrame(rows, columns=[IMAGE_COLUMN, LABEL_COLUMN])
+    recordings = np.mean([Path(path).suffix.lower() in AUDIO_SUFFIXES for path, _ in rows])
+    return pd.DataFrame(rows, columns=[AUDIO_COLUMN if recordings > 0.5 else IMAGE_COLUMN, LABEL_COLUMN])
 
 
 def resolve_image_paths(frame: pd.DataFrame, folder: Path, source: Path) -> pd.DataFrame:
-    """Turns relative image paths in a table's columns into absolute ones, relative to the table's folder.
-    A path that leaves that folder is refused: a table must not make lamina read files elsewhere."""
+    """Turns relative image and audio paths in a table's columns into absolute ones, relative to the table's
+    folder. A path that leaves that folder is refused: a table must not make lamina read files elsewhere."""
+    from lamina.data.audio import looks_like_audio_paths
+
     root = folder.resolve()
     for name in frame.columns:
-        if not looks_like_image_paths(frame[name]):
+        if not (looks_like_image_paths(frame[name]) or looks_like_audio_paths(frame[name])):
             continue
         resolved = []
         for row, value in frame[name].items():
@@ -261,19 +267,26 @@ def inspect_column(series: pd.Series) -> list[ImageInfo]:
         return list(pool.map(inspect_image, series.tolist()))
 
 
-def drop_unreadable(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, list[str]]:
-    """The rows whose image decodes, and a line per skipped file. Stops when too many are bad."""
-    infos = inspect_column(frame[column])
+def drop_unreadable(frame: pd.DataFrame, column: str, kind: str = "image") -> tuple[pd.DataFrame, list[str], list[str]]:
+    """(The rows whose image, or audio clip for kind "audio", can be used; a line per skipped file; notes
+    on files kept despite a flaw). Stops when too many are bad."""
+    from lamina.data.audio import inspect_audio_column
+
+    infos = inspect_column(frame[column]) if kind == "image" else inspect_audio_column(frame[column])
     bad = [(row, value, info.problem) for (row, value), info in zip(frame[column].items(), infos, strict=True) if info.problem]
     lines = [f"{_describe(row, value)}: {problem}" for row, value, problem in bad]
     if len(bad) > MAX_BAD_SHARE * len(frame):
         shown = "\n  - ".join(lines[:10])
         raise LaminaError(
-            f"{len(bad)} of {len(frame)} images in column {column!r} cannot be used "
+            f"{len(bad)} of {len(frame)} {kind} files in column {column!r} cannot be used "
             f"(more than {MAX_BAD_SHARE:.0%}), first ones:\n  - {shown}\nFix or remove these files."
         )
     keep = np.array([not info.problem for info in infos], dtype=bool)
-    return frame[keep], lines
+    clipped = [_describe(row, value) for (row, value), info in zip(frame[column].items(), infos, strict=True)
+               if getattr(info, "clipped", False)]
+    notes = [f"{len(clipped)} recording(s) are clipped (over 1% of samples at full scale; first: {clipped[0]}); "
+             "they are kept, but a louder-than-recordable sound is distorted"] if clipped else []
+    return frame[keep], lines, notes
 
 
 def _describe(row, value) -> str:

@@ -1,4 +1,4 @@
-"""Infer what each column is (number, category, binary, datetime, text, image) and what the task is.
+"""Infer what each column is (number, category, binary, datetime, text, image, audio) and what the task is.
 
 Every choice made here can be overridden: `data.columns: {name: kind}` and `data.task` in the config.
 """
@@ -10,10 +10,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from lamina.data.audio import looks_like_audio_paths
 from lamina.data.images import looks_like_arrays, looks_like_image_paths
 from lamina.errors import LaminaError, did_you_mean
 
-FEATURE_KINDS = ("number", "category", "binary", "datetime", "text", "image")
+FEATURE_KINDS = ("number", "category", "binary", "datetime", "text", "image", "audio")
+# Kinds the networks read as pictures through a CNN: images, and audio as its log-mel spectrogram.
+PICTURE_KINDS = ("image", "audio")
 MIN_TEXT_WORDS = 4.0  # mean words per value from which a string column reads as free text
 ID_UNIQUE_RATIO = 0.95  # a string column this unique (and not text) identifies rows
 MIXED_NUMBER_RATIO = 0.9  # a string column this numeric is a number column with typos
@@ -100,6 +103,8 @@ def infer_column(series: pd.Series) -> Column:
         return Column(name, "image", note="image arrays")
     if looks_like_image_paths(values):
         return Column(name, "image", note="image file paths")
+    if looks_like_audio_paths(values):
+        return Column(name, "audio", note="audio file paths")
     unique = values.nunique()
     if unique == 1:
         return Column(name, "ignore", "dropped", f"constant (every value is {values.iloc[0]!r})")

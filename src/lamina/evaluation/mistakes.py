@@ -8,6 +8,7 @@ from html import escape
 import numpy as np
 import pandas as pd
 
+from lamina.data.schema import PICTURE_KINDS
 from lamina.evaluation.plots import png_base64
 
 MAX_SHOWN = 16  # images in the report's grid
@@ -16,7 +17,7 @@ THUMBNAIL_SIDE = 96  # pixels; small images are scaled up (nearest neighbour) so
 
 def confident_mistakes(model, test: pd.DataFrame, outputs: np.ndarray, truth: np.ndarray) -> list[dict]:
     """Up to MAX_SHOWN wrong test predictions, most confident first, each with its image as a PNG."""
-    columns = [c.name for c in model.schema.features if c.kind == "image"]
+    columns = [c.name for c in model.schema.features if c.kind in PICTURE_KINDS]
     if not columns or not model.target.is_classification:
         return []
     predicted = outputs.argmax(axis=1)

@@ -245,7 +245,23 @@ def _explain_section(explain: dict | None) -> str:
                                        strict=True))
         parts.append("<p>Pixels that pushed towards the explained class in red, away from it in blue.</p>"
                      f"<div class='mistakes'>{cells}</div>")
+    if "tokens" in attributions:
+        lines = "".join(f"<p>row {row} → {escape(str(label))}: {_shaded_tokens(tokens)}</p>"
+                        for row, label, tokens in zip(explain["rows"], attributions["explained_output"],
+                                                      attributions["tokens"], strict=True))
+        parts.append("<p>Tokens that pushed towards the explained output in red, away from it in blue "
+                     "(hover for the value).</p>" + lines)
     return "".join(parts)
+
+
+def _shaded_tokens(tokens: list) -> str:
+    strongest = max((abs(value) for _, value in tokens), default=0.0) or 1.0
+    spans = []
+    for piece, value in tokens:
+        alpha = abs(value) / strongest
+        colour = f"rgba(214,39,40,{alpha:.2f})" if value > 0 else f"rgba(31,119,180,{alpha:.2f})"
+        spans.append(f"<span style='background:{colour}' title='{value:+.4f}'>{escape(piece)}</span>")
+    return " ".join(spans)
 
 
 def _robustness_section(robustness: dict | None) -> str:

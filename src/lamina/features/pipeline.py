@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
 
-from lamina.data.schema import Schema
+from lamina.data.schema import PICTURE_KINDS, Schema
 from lamina.errors import LaminaError
+from lamina.features.audio import AudioEncoder
 from lamina.features.category import CategoryEncoder
 from lamina.features.datetime import DatetimeEncoder
 from lamina.features.image import ImageEncoder
@@ -21,6 +24,7 @@ ENCODERS = {
     "datetime": DatetimeEncoder,
     "text": TextEncoder,
     "image": ImageEncoder,
+    "audio": AudioEncoder,
 }
 DENSE_KINDS = ("number", "datetime")  # encoders whose floats are concatenated into one block
 
@@ -28,15 +32,21 @@ DENSE_KINDS = ("number", "datetime")  # encoders whose floats are concatenated i
 class FeaturePipeline:
     """Fitted on the training split only; `transform` gives a dict of tensors:
     `numbers` float32 [rows, width], `categories` int64 [rows, columns], `text:<column>` int64 [rows, length],
-    `image:<column>` uint8 [rows, channels, side, side].
+    `image:<column>` uint8 [rows, channels, height, width] (audio columns too: their spectrograms).
     """
 
-    def __init__(self, schema: Schema, image_size: int | str = "auto"):
+    def __init__(self, schema: Schema, image_size: int | str = "auto", pretrained_text: Path | None = None):
+        """`pretrained_text`: the Hugging Face model folder whose tokenizer text columns must use."""
         self.schema = schema
-        self.encoders = {
-            c.name: ImageEncoder(c.name, image_size) if c.kind == "image" else ENCODERS[c.kind](c.name)
-            for c in schema.features
-        }
+        self.encoders = {c.name: self._encoder_for(c, image_size, pretrained_text) for c in schema.features}
+
+    @staticmethod
+    def _encoder_for(column, image_size, pretrained_text):
+        if column.kind == "image":
+            return ImageEncoder(column.name, image_size)
+        if column.kind == "text":
+            return TextEncoder(column.name, pretrained_text)
+        return ENCODERS[column.kind](column.name)
 
     def fit(self, frame: pd.DataFrame) -> FeaturePipeline:
         for name, encoder in self.encoders.items():
@@ -48,15 +58,15 @@ class FeaturePipeline:
 
     def encoded_order(self) -> list[str]:
         """Columns in the order their parts reach the network: dense block, categories, texts, images."""
-        return [*self._of(DENSE_KINDS), *self._of(("category",)), *self._of(("text",)), *self._of(("image",))]
+        return [*self._of(DENSE_KINDS), *self._of(("category",)), *self._of(("text",)), *self._of(PICTURE_KINDS)]
 
     def spec(self) -> dict:
         """What the network needs to know about its inputs."""
         return {
             "numbers": sum(e.width for e in self._of(DENSE_KINDS).values()),
             "categories": [e.cardinality for e in self._of(("category",)).values()],
-            "texts": {name: e.vocabulary_size for name, e in self._of(("text",)).items()},
-            "images": {name: e.spec() for name, e in self._of(("image",)).items()},
+            "texts": {name: e.spec() for name, e in self._of(("text",)).items()},
+            "images": {name: e.spec() for name, e in self._of(PICTURE_KINDS).items()},
         }
 
     def set_cache_dir(self, folder) -> None:
@@ -77,7 +87,7 @@ class FeaturePipeline:
         }
         for name, encoder in self._of(("text",)).items():
             inputs[f"text:{name}"] = torch.from_numpy(encoder.transform(frame[name]))
-        for name, encoder in self._of(("image",)).items():
+        for name, encoder in self._of(PICTURE_KINDS).items():
             inputs[f"image:{name}"] = encoder.transform(frame[name])
         return inputs
 

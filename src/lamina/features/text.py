@@ -1,57 +1,115 @@
-"""Free text, handled simply: lower-cased word tokens hashed into buckets for a mean embedding."""
+"""Free text → token ids: a WordPiece tokenizer trained on the training split (or a pretrained model's own
+tokenizer), truncation and padding to a length chosen from the data. The tokenizer travels inside the
+model artifact as JSON, so a saved model tokenizes exactly as it did in training."""
 
 from __future__ import annotations
 
-import re
-import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-PAD_INDEX = 0
-BUCKETS = 2**14  # hash buckets; collisions stay rare below a few thousand distinct words
-LENGTH_PERCENTILE = 95  # sequences are cut at this percentile of training lengths...
-MIN_LENGTH, MAX_LENGTH = 8, 256  # ...kept within these bounds (tokens)
-TOKEN = re.compile(r"\w+", re.UNICODE)
+from lamina.errors import LaminaError
+
+VOCABULARY = 8000  # subword pieces the trained tokenizer may hold; small data sets yield fewer
+MIN_PIECE_COUNT = 2  # a piece seen once in training would only ever be learned from one row
+LENGTH_PERCENTILE = 98  # sequences are cut at this percentile of training lengths...
+MIN_LENGTH, MAX_LENGTH = 8, 256  # ...kept within these bounds (tokens, the leading [CLS] included)
+PAD, UNKNOWN, START = "[PAD]", "[UNK]", "[CLS]"  # the trained tokenizer's special pieces, in id order 0, 1, 2
 
 
-def tokens(text: str) -> list[str]:
-    return TOKEN.findall(text.lower())
+def train_tokenizer(texts: list[str]):
+    """Lower-cased, accent-stripped WordPiece, split on spaces and punctuation and around each CJK
+    character (BERT's rules), with a [CLS] piece first in every sequence so no text encodes to nothing."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token=UNKNOWN))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=VOCABULARY, min_frequency=MIN_PIECE_COUNT,
+                                        special_tokens=[PAD, UNKNOWN, START], show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(single=f"{START} $A",
+                                                             special_tokens=[(START, tokenizer.token_to_id(START))])
+    return tokenizer
 
 
-def bucket(token: str) -> int:
-    # crc32 is stable across processes, unlike Python's salted hash().
-    return 1 + zlib.crc32(token.encode("utf-8")) % BUCKETS
+def pretrained_tokenizer(folder: Path):
+    """The tokenizer.json of a Hugging Face model folder (a fast tokenizer, as every current model ships)."""
+    from tokenizers import Tokenizer
+
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise LaminaError(
+            f"The pretrained model folder {folder} has no tokenizer.json. Save the model with a fast tokenizer "
+            "(AutoTokenizer.from_pretrained(...).save_pretrained(folder)) and try again."
+        )
+    return Tokenizer.from_file(str(path))
+
+
+def as_texts(values: pd.Series) -> list[str]:
+    """Missing values read as empty texts (which encode to the start piece alone)."""
+    return ["" if not isinstance(v, str) else v for v in values]
 
 
 class TextEncoder:
     kind = "text"
     width = 1
 
-    def __init__(self, column: str):
+    def __init__(self, column: str, pretrained: Path | None = None):
         self.column = column
+        self.pretrained = pretrained  # a Hugging Face model folder whose tokenizer this column must use
 
     def fit(self, values: pd.Series) -> TextEncoder:
-        lengths = [len(tokens(str(v))) for v in values.dropna()]
-        wanted = int(np.percentile(lengths, LENGTH_PERCENTILE)) if lengths else MIN_LENGTH
-        self.length_ = int(np.clip(wanted, MIN_LENGTH, MAX_LENGTH))
+        texts = as_texts(values)
+        self.tokenizer_ = pretrained_tokenizer(self.pretrained) if self.pretrained else train_tokenizer(texts)
+        self.tokenizer_.no_truncation()
+        self.tokenizer_.no_padding()
+        lengths = [len(e.ids) for e in self.tokenizer_.encode_batch(texts)]
+        self.length_ = int(np.clip(np.percentile(lengths, LENGTH_PERCENTILE), MIN_LENGTH, MAX_LENGTH))
+        self.pad_ = self._pad_id()
         return self
+
+    def _pad_id(self) -> int:
+        padding = self.tokenizer_.padding
+        if padding is not None:
+            return int(padding["pad_id"])
+        pad = self.tokenizer_.token_to_id(PAD)
+        if pad is None:
+            raise LaminaError(f"Text column {self.column!r}: the tokenizer has no padding piece ({PAD}).")
+        return pad
 
     @property
     def vocabulary_size(self) -> int:
-        return BUCKETS + 1
+        return self.tokenizer_.get_vocab_size()
+
+    def spec(self) -> dict:
+        return {"vocabulary": self.vocabulary_size, "pad": self.pad_, "length": self.length_}
 
     def transform(self, values: pd.Series) -> np.ndarray:
-        out = np.full((len(values), self.length_), PAD_INDEX, dtype=np.int64)
-        for row, value in enumerate(values):
-            if isinstance(value, str):
-                ids = [bucket(t) for t in tokens(value)[: self.length_]]
-                out[row, : len(ids)] = ids
-        return out
+        """int64 [rows, length] token ids, padded on the right with the pad id."""
+        self.tokenizer_.enable_truncation(self.length_)
+        self.tokenizer_.enable_padding(pad_id=self.pad_, pad_token=self.tokenizer_.id_to_token(self.pad_),
+                                       length=self.length_)
+        encodings = self.tokenizer_.encode_batch(as_texts(values))
+        return np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(values), self.length_)
+
+    def pieces(self, ids: np.ndarray) -> list[str]:
+        """The subword pieces behind a row of ids, padding left out (what per-token explanations show)."""
+        return [self.tokenizer_.id_to_token(int(i)) for i in ids if int(i) != self.pad_]
 
     def state(self) -> dict:
-        return {"length": self.length_}
+        return {"length": self.length_, "pad": self.pad_, "tokenizer": self.tokenizer_.to_str()}
 
     def load_state(self, state: dict) -> TextEncoder:
-        self.length_ = int(state["length"])
+        from tokenizers import Tokenizer
+
+        if "tokenizer" not in state:
+            raise LaminaError(
+                f"Text column {self.column!r} was saved by an early lamina that hashed words instead of "
+                "storing a tokenizer. Train the model again to use it with this version."
+            )
+        self.length_, self.pad_ = int(state["length"]), int(state["pad"])
+        self.tokenizer_ = Tokenizer.from_str(state["tokenizer"])
         return self

@@ -1,7 +1,7 @@
 """Per-row explanations: integrated gradients (captum) over the network's encoded inputs, summed back
 to the user's columns, with the completeness check that makes them trustworthy.
 
-Image models are explained per pixel (heat-map overlays). Integrated gradients attribute F(x) − F(baseline)
+Image models are explained per pixel (heat-map overlays), text models per token (subword piece). Integrated gradients attribute F(x) − F(baseline)
 to the inputs; the attributions of a row sum to that
 difference up to the integral's discretisation error, which is reported as `completeness_gap`.
 The baseline is the row with every value missing: the model's view of "no information".
@@ -13,11 +13,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lamina.data.schema import PICTURE_KINDS
 from lamina.errors import LaminaError
 from lamina.features.pipeline import DENSE_KINDS
 
 STEPS = 128  # integration steps; the completeness gap shrinks as they grow (ReLU kinks need many)
 PIXEL_BATCH = 256  # images per forward pass while integrating (bounds memory: rows × steps images in all)
+TOKEN_BATCH = 512  # texts per forward pass while integrating
 OVERLAY_SIDE = 112  # pixels; attribution overlays are scaled up to about this side
 
 
@@ -25,8 +27,10 @@ def explain_rows(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
     from captum.attr import IntegratedGradients
 
     network = model.network.eval()
-    if hasattr(network, "backbones"):
+    if getattr(network, "reads", None) == "image":
         return explain_pixels(model, frame, steps)
+    if getattr(network, "reads", None) == "text":
+        return explain_tokens(model, frame, steps)
     if not hasattr(network, "encode"):
         raise LaminaError(f"Architecture {model.architecture['arch']!r} does not support explanations yet.")
     columns = model.features.encoded_order()
@@ -66,7 +70,7 @@ def explain_pixels(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
     from captum.attr import IntegratedGradients
 
     network = model.network.eval()
-    column = next(c.name for c in model.schema.features if c.kind == "image")
+    column = next(c.name for c in model.schema.features if c.kind in PICTURE_KINDS)
     key = f"image:{column}"
     inputs = model.features.transform(frame)
     others = [name for name in inputs if name != key]
@@ -95,6 +99,61 @@ def explain_pixels(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
         "attributions": per_row[:, None].detach().numpy().round(6).tolist(),
         "pixels": maps.detach().numpy().round(6).tolist(),
         "overlays": [heat_overlay(image, heat) for image, heat in zip(inputs[key], maps.detach(), strict=True)],
+        "explained_output": [str(e) for e in explained],
+        "output": chosen.detach().numpy().tolist(),
+        "baseline_output": chosen_baseline.detach().numpy().tolist(),
+        "completeness_gap": float((per_row - (chosen - chosen_baseline)).abs().max()),
+        "output_unit": "logit of the predicted class" if classification else "standardised prediction",
+    }
+
+
+def explain_tokens(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
+    """Integrated gradients over the token embeddings of a text model's (first) text column. The baseline
+    is the zero vector at every real token's place ("no word"), with the same length, so the attributions
+    of a row's tokens add up to what its words add to the output; other columns keep their values."""
+    from captum.attr import IntegratedGradients
+
+    from lamina.nets.mlp import column_of, module_key
+    from lamina.nets.sequence import trimmed
+
+    network = model.network.eval()
+    column = next(c.name for c in model.schema.features if c.kind == "text")
+    backbone = network.backbones[module_key(column)]
+    inputs = model.features.transform(frame)
+    ids, mask = trimmed(inputs[f"text:{column}"], backbone.pad)
+    with torch.no_grad():
+        parts = [network.table.encode(inputs)] if network.table.encoded_width else []
+        parts += [other(inputs[f"text:{column_of(key)}"]) if other is not backbone else None
+                  for key, other in network.backbones.items()]
+        embedded = backbone.embed(ids)
+    position = next(i for i, part in enumerate(parts) if part is None)
+    before, after = parts[:position], parts[position + 1:]
+
+    def forward(tokens, token_mask, *fixed):
+        features = backbone.read(tokens, token_mask)
+        return network.head(torch.cat([*fixed[:len(before)], features, *fixed[len(before):]], dim=1).float())
+
+    extra = (mask, *before, *after)
+    baseline = torch.zeros_like(embedded)
+    with torch.no_grad():
+        outputs, baseline_outputs = forward(embedded, *extra), forward(baseline, *extra)
+    classification = model.target.is_classification
+    targets = outputs.argmax(dim=1) if classification else torch.zeros(len(frame), dtype=torch.long)
+    attributions = IntegratedGradients(forward).attribute(
+        embedded, baselines=baseline, target=targets, additional_forward_args=extra, n_steps=steps,
+        internal_batch_size=TOKEN_BATCH)
+    per_token = (attributions.sum(dim=2) * mask).detach()
+    chosen = outputs.gather(1, targets[:, None])[:, 0]
+    chosen_baseline = baseline_outputs.gather(1, targets[:, None])[:, 0]
+    per_row = per_token.sum(dim=1)
+    encoder = model.features.encoders[column]
+    explained = [model.classes[i] for i in targets.tolist()] if classification else ["value"] * len(frame)
+    return {
+        "columns": [column],
+        "attributions": per_row[:, None].numpy().round(6).tolist(),
+        "tokens": [list(zip(encoder.pieces(row_ids.numpy()), values[:int(row_mask.sum())].numpy().round(6).tolist(),
+                            strict=True))
+                   for row_ids, row_mask, values in zip(ids, mask, per_token, strict=True)],
         "explained_output": [str(e) for e in explained],
         "output": chosen.detach().numpy().tolist(),
         "baseline_output": chosen_baseline.detach().numpy().tolist(),

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina.data.schema import PICTURE_KINDS
+
 PGD_STEPS = 20  # projected-gradient steps; with a random start this defeats simple masking
 PGD_STEP_FACTOR = 2.5  # step size = factor × budget / steps (Madry et al.)
 MASKING_MARGIN = 0.05  # PGD this much weaker than FGSM or random noise suggests masked gradients
@@ -50,7 +52,7 @@ def image_space(column: str) -> AttackSpace:
 
 def attack_space(model) -> AttackSpace:
     """Images are attacked on their pixels when the model reads images; tables on their numeric inputs."""
-    images = [c.name for c in model.schema.features if c.kind == "image"]
+    images = [c.name for c in model.schema.features if c.kind in PICTURE_KINDS]
     return image_space(images[0]) if images else TABLE_SPACE
 
 

@@ -1,4 +1,4 @@
-"""Residual CNNs for image columns, beside the table encoder for any other columns.
+"""Residual CNNs for image columns, and the augmentation they train with.
 
 The backbone follows the ResNet-9 layout that trains CIFAR-10 fast (Myrtle.ai, airbench): a stem, then
 stages of conv → max-pool with residual blocks, then global max pooling. Width and depth are parameters;
@@ -9,12 +9,9 @@ on the training device and is off whenever the network is in eval mode.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import nn
-
-from lamina.nets.mlp import TableInputs, column_of, module_key
 
 MAX_STAGES = 4
 MAX_WIDTH_FACTOR = 8  # channels stop doubling at this multiple of the width
@@ -105,26 +102,3 @@ class Augment(nn.Module):
         xs = torch.arange(width, device=device).view(1, 1, -1)
         inside = (ys >= top) & (ys < top + self.cutout) & (xs >= left) & (xs < left + self.cutout)
         return images.masked_fill(inside.unsqueeze(1), 0)
-
-
-class ImageNetwork(nn.Module):
-    """A CNN backbone per image column plus the table encoder for other columns, then a linear head.
-    `backbones` is what transfer learning carries from one model to the next; `backbone` builds one from
-    an image column's spec (channels, size, mean, std)."""
-
-    bf16_on_cpu = True  # convolutions run about twice as fast in bf16 on CPUs with AMX or AVX-512 BF16
-
-    def __init__(self, spec: dict, outputs: int, backbone: Callable[[dict], nn.Module], dropout: float,
-                 crop_padding: int, flip: bool, cutout: int):
-        super().__init__()
-        self.table = TableInputs(spec)
-        self.augment = Augment(crop_padding, flip, cutout)
-        self.backbones = nn.ModuleDict({module_key(name): backbone(s) for name, s in spec["images"].items()})
-        features = self.table.encoded_width + sum(b.features for b in self.backbones.values())
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, outputs))
-
-    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        parts = [self.table.encode(inputs)] if self.table.encoded_width else []
-        for key, backbone in self.backbones.items():
-            parts.append(backbone(self.augment(inputs[f"image:{column_of(key)}"])))
-        return self.head(torch.cat(parts, dim=1).float())

@@ -5,8 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lamina.features.text import PAD_INDEX
-
 TEXT_EMBEDDING = 32  # dimensions of the mean word embedding of a text column
 
 
@@ -22,8 +20,8 @@ class TableInputs(nn.Module):
         super().__init__()
         self.embeddings = nn.ModuleList(nn.Embedding(n, embedding_size(n)) for n in spec["categories"])
         self.texts = nn.ModuleDict({
-            module_key(name): nn.EmbeddingBag(size, TEXT_EMBEDDING, mode="mean", padding_idx=PAD_INDEX)
-            for name, size in spec["texts"].items()
+            module_key(name): nn.EmbeddingBag(text["vocabulary"], TEXT_EMBEDDING, mode="mean", padding_idx=text["pad"])
+            for name, text in spec["texts"].items()
         })
         self.encoded_width = spec["numbers"] + sum(e.embedding_dim for e in self.embeddings) \
             + TEXT_EMBEDDING * len(self.texts)

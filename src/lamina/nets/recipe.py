@@ -15,12 +15,23 @@ from lamina.errors import LaminaError
 
 IMAGE_ARCHITECTURES = ("resnet", "resnet18")
 SIZED_ARCHITECTURES = ("resnet",)  # image architectures whose width and depth are parameters
+TEXT_ARCHITECTURES = ("gru", "lstm", "transformer", "pretrained")
 MLP_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.3}
+TEXT_DEFAULTS = {  # per text architecture; width and depth as ModelConfig describes them
+    "gru": {"width": 128, "depth": 1, "dropout": 0.3},
+    "lstm": {"width": 128, "depth": 1, "dropout": 0.3},
+    "transformer": {"width": 128, "depth": 2, "dropout": 0.1},
+    "pretrained": {"dropout": 0.1},
+}
+LEARNING_RATE = 2e-3  # AdamW peak, per step
+FINE_TUNING_RATE = 5e-5  # pretrained encoders: within BERT's recommended 2e-5…5e-5, higher forgets pretraining
 # ResNet-9 layout at a quarter of its CIFAR width: 93% on Fashion-MNIST in minutes on a laptop CPU.
 CNN_DEFAULTS = {"width": 16, "depth": 1, "dropout": 0.1}
 WIDE_CNN_ROWS = 100_000  # from this many training images, twice the channels pay for themselves
 SMALL_DATA_ROWS = 10_000  # below this many training images, cutout joins the augmentation
 TABLE_EPOCHS = 60
+TEXT_EPOCHS, PRETRAINED_EPOCHS = 10, 3  # text overfits after a few passes; early stopping keeps the best
+TEXT_BATCH, PRETRAINED_BATCH = 64, 32  # rows per step (the BERT paper fine-tunes with 32)
 IMAGE_STEPS = 2400  # optimiser steps of an image run: 12 epochs of Fashion-MNIST at 256 images a step
 MIN_IMAGE_EPOCHS = 12
 MAX_IMAGE_BATCH = 256  # images per step
@@ -34,9 +45,13 @@ MIRROR_KEEP = 0.7
 
 
 def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inputs: dict,
-                        targets: torch.Tensor, classification: bool) -> tuple[str, dict]:
-    """(architecture name, hyperparameters) for this data; `inputs` are the encoded training rows."""
-    arch = model.arch if model.arch != "auto" else ("resnet" if spec["images"] else "mlp")
+                        targets: torch.Tensor, classification: bool,
+                        pretrained: dict | None = None) -> tuple[str, dict]:
+    """(architecture name, hyperparameters) for this data; `inputs` are the encoded training rows;
+    `pretrained` the config of the pretrained text encoder `--init-from` names, if it names one."""
+    arch = model.arch if model.arch != "auto" else _automatic(spec, pretrained)
+    if arch in TEXT_ARCHITECTURES:
+        return arch, _text_hyperparameters(arch, model, spec, pretrained)
     if arch in IMAGE_ARCHITECTURES:
         if not spec["images"]:
             raise LaminaError(f"Architecture {arch!r} reads images, and the data has no image column. Use mlp.")
@@ -51,6 +66,37 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
         )
     hyperparameters = {key: resolved(getattr(model, key), default) for key, default in MLP_DEFAULTS.items()}
     return arch, {**hyperparameters, "norm": model.norm}
+
+
+def _automatic(spec: dict, pretrained: dict | None) -> str:
+    """Data whose only inputs are text go to the bidirectional GRU, even a few hundred rows: on 300
+    synthetic reviews with negations it scored 0.96 where mean subword embeddings (mlp) scored 0.67–0.76.
+    A table with text beside other columns stays with the mlp (text as mean subword embeddings), which
+    every explanation, attack and export supports."""
+    if spec["images"]:
+        return "resnet"
+    if pretrained is not None:
+        return "pretrained"
+    text_only = spec["texts"] and not spec["numbers"] and not spec["categories"]
+    return "gru" if text_only else "mlp"
+
+
+def _text_hyperparameters(arch: str, model: ModelConfig, spec: dict, pretrained: dict | None) -> dict:
+    if not spec["texts"]:
+        raise LaminaError(f"Architecture {arch!r} reads text, and the data has no text column. Use mlp.")
+    if spec["images"]:
+        raise LaminaError(f"Architecture {arch!r} cannot read the image column(s) {', '.join(spec['images'])}.")
+    if (arch == "pretrained") != (pretrained is not None):
+        raise LaminaError(
+            "A pretrained text encoder needs arch pretrained (or auto) and --init-from naming it: minilm, or a "
+            "Hugging Face model folder (config.json, tokenizer.json, model.safetensors)."
+        )
+    chosen = {key: resolved(getattr(model, key), default) for key, default in TEXT_DEFAULTS[arch].items()}
+    return {**chosen, "config": pretrained} if arch == "pretrained" else chosen
+
+
+def learning_rate(train: TrainConfig, arch: str) -> float:
+    return resolved(train.lr, FINE_TUNING_RATE if arch == "pretrained" else LEARNING_RATE)
 
 
 def _cnn_hyperparameters(model: ModelConfig, train: TrainConfig, inputs: dict, targets: torch.Tensor,
@@ -91,18 +137,24 @@ def mirror_keeps_class(images: torch.Tensor, targets: torch.Tensor) -> bool:
     return accuracy(held_out.flip(-1)) >= MIRROR_KEEP * accuracy(held_out)
 
 
-def epochs_and_batch_size(train: TrainConfig, spec: dict, rows: int) -> tuple[int, int]:
+def epochs_and_batch_size(train: TrainConfig, arch: str, rows: int) -> tuple[int, int]:
     """Tables: up to 60 epochs (early stopping ends most runs sooner), batches growing with the data.
     Images: batches of at most 256 (more steps per epoch learn faster per second of CPU) and a fixed
-    budget of about IMAGE_STEPS optimiser steps, at least MIN_IMAGE_EPOCHS epochs, for the cosine schedule."""
+    budget of about IMAGE_STEPS optimiser steps, at least MIN_IMAGE_EPOCHS epochs, for the cosine schedule.
+    Text: small batches and few epochs (sequence models overfit sentences within a few passes)."""
+    if arch in TEXT_ARCHITECTURES:
+        pretrained = arch == "pretrained"
+        return (resolved(train.epochs, PRETRAINED_EPOCHS if pretrained else TEXT_EPOCHS),
+                resolved(train.batch_size, PRETRAINED_BATCH if pretrained else TEXT_BATCH))
+    images = arch in IMAGE_ARCHITECTURES
     batch_size = train.batch_size
     if batch_size == "auto":
         batch_size = choose_batch_size(rows)
-        if spec["images"]:
+        if images:
             batch_size = min(MAX_IMAGE_BATCH, batch_size)
     if train.epochs != "auto":
         return train.epochs, batch_size
-    if not spec["images"]:
+    if not images:
         return TABLE_EPOCHS, batch_size
     steps_per_epoch = max(1, rows // batch_size)
     return min(TABLE_EPOCHS, max(MIN_IMAGE_EPOCHS, math.ceil(IMAGE_STEPS / steps_per_epoch))), batch_size

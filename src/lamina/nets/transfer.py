@@ -1,7 +1,7 @@
 """Transfer learning: start a network's backbone from weights trained before.
 
-The source is a lamina run or model folder, or a `.safetensors` state dict on disk (for example a
-backbone saved from torchvision or timm). Weights are read with safetensors only: nothing is unpickled,
+The source is a lamina run or model folder, a `.safetensors` state dict on disk (for example a
+backbone saved from torchvision or timm), or a pretrained Hugging Face text model (a folder, or `minilm`). Weights are read with safetensors only: nothing is unpickled,
 and nothing is downloaded.
 """
 
@@ -20,14 +20,17 @@ BACKBONE_PREFIX = "backbones."
 def load_backbone(network: nn.Module, source: str) -> list[nn.Parameter]:
     """Copies every backbone tensor of `source` whose name and shape match into `network`; the head and
     anything that differs keep their fresh initialisation. Returns the parameters that were filled."""
-    weights = _read_weights(Path(source))
+    from lamina.nets.pretrained import pretrained_folder
+
+    weights = _read_weights(pretrained_folder(source) or Path(source))
     own = network.state_dict()
-    backbones = sorted({name.split(".")[1] for name in own if name.startswith(BACKBONE_PREFIX)})
+    backbones = getattr(network, "backbones", {})
     if not backbones:
         raise LaminaError(f"--init-from {source}: this network has no backbone to start from weights.")
+    prefixes = {key: getattr(backbone, "bare_prefix", "") for key, backbone in backbones.items()}
     matched = {}
     for name, tensor in weights.items():
-        for candidate in _names_in(name, backbones):
+        for candidate in _names_in(name, prefixes):
             if candidate in own:
                 adapted = _fitted(tensor, own[candidate].shape)
                 if adapted is not None:
@@ -54,23 +57,25 @@ def _fitted(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
     return None
 
 
-def _names_in(name: str, backbones: list[str]) -> list[str]:
+def _names_in(name: str, prefixes: dict[str, str]) -> list[str]:
     """Where a source tensor may land: the same name (a lamina model), or, for a bare backbone state
-    dict, the same name under each of this network's image columns."""
+    dict, the same name under each of this network's backbones (below the backbone's `bare_prefix`,
+    where it wraps a foreign module such as a Hugging Face encoder)."""
     if name.startswith(BACKBONE_PREFIX):
         rest = name.split(".", 2)[2]
-        return [f"{BACKBONE_PREFIX}{column}.{rest}" for column in backbones]
-    return [f"{BACKBONE_PREFIX}{column}.{name}" for column in backbones]
+        return [f"{BACKBONE_PREFIX}{column}.{rest}" for column in prefixes]
+    return [f"{BACKBONE_PREFIX}{column}.{prefix}{name}" for column, prefix in prefixes.items()]
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     if path.is_dir():
-        candidates = [path / "model" / "weights.safetensors", path / "weights.safetensors"]
+        candidates = [path / "model" / "weights.safetensors", path / "weights.safetensors", path / "model.safetensors"]
         found = next((c for c in candidates if c.exists()), None)
         if found is None:
-            raise LaminaError(f"--init-from {path}: no lamina model in this folder (weights.safetensors not found).")
+            raise LaminaError(f"--init-from {path}: no lamina model (weights.safetensors) or Hugging Face model "
+                              "(model.safetensors) in this folder.")
         path = found
     elif not path.exists():
         raise LaminaError(f"--init-from {path}: no such file or folder.")

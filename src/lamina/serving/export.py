@@ -32,6 +32,12 @@ class _Positional(torch.nn.Module):
 
 def export_onnx(model, directory: Path, rows: pd.DataFrame) -> tuple[Path, float]:
     """Writes directory/model.onnx and returns it with the max |difference| from PyTorch on `rows`."""
+    if getattr(model.network, "reads", None) == "text":
+        # Sequence models cut each batch to its longest row and pack it: shapes that depend on the data.
+        raise LaminaError(
+            f"ONNX export of text sequence models ({model.architecture['arch']}) is not supported yet. Serve the "
+            "model with `lamina serve`, or train with --arch mlp (mean subword embeddings) to export it."
+        )
     inputs = model.features.transform(rows)
     keys = list(inputs)
     network = model.network.eval()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lamina.data.schema import PICTURE_KINDS
 from lamina.features.category import category_key
 from lamina.features.datetime import parse_dates
 
@@ -21,7 +22,7 @@ TEXT_LENGTH_EDGES = [0, 5, 10, 20, 50, 100, 200, 500]  # words; text drift is ju
 
 def build_profile(frame: pd.DataFrame, kinds: dict[str, str], predictions: pd.Series, task: str) -> dict:
     """Image columns are left out: their drift shows in the prediction distribution, which is profiled."""
-    columns = {name: _column_profile(frame[name], kind) for name, kind in kinds.items() if kind != "image"}
+    columns = {name: _column_profile(frame[name], kind) for name, kind in kinds.items() if kind not in PICTURE_KINDS}
     prediction_kind = "number" if task == "regression" else "category"
     columns_prediction = _column_profile(predictions.reset_index(drop=True), prediction_kind)
     profile = {"rows": len(frame), "columns": columns, "prediction": columns_prediction}

@@ -20,7 +20,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
+from lamina.data.audio import audio_from_base64
 from lamina.data.images import array_from_base64
+from lamina.data.schema import PICTURE_KINDS
 from lamina.errors import LaminaError
 from lamina.model import Model
 from lamina.plain import json_safe
@@ -40,7 +42,7 @@ def record_model(name: str, model: Model) -> type[BaseModel]:
             kind: Any = float | None
         elif column.kind in ("category", "binary"):
             kind = str | int | float | bool | None
-        elif column.kind == "image":  # base64 of the image file's bytes; never a path
+        elif column.kind in PICTURE_KINDS:  # base64 of the image or audio file's bytes; never a path
             kind = Annotated[str, StringConstraints(max_length=MAX_IMAGE_TEXT)] | None
         else:  # text and datetime arrive as strings
             kind = Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None
@@ -64,9 +66,10 @@ def _frame(body: BaseModel, model: Model) -> pd.DataFrame:
     records = body.records if hasattr(body, "records") else [body]
     rows = [r.model_dump(by_alias=True) for r in records]
     frame = pd.DataFrame(rows, columns=[c.name for c in model.schema.features])
-    for column in (c.name for c in model.schema.features if c.kind == "image"):
-        frame[column] = [None if value is None else array_from_base64(value, f"record {row}, field {column!r}")
-                         for row, value in enumerate(frame[column])]
+    for column in (c for c in model.schema.features if c.kind in PICTURE_KINDS):
+        decode = array_from_base64 if column.kind == "image" else audio_from_base64
+        frame[column.name] = [None if value is None else decode(value, f"record {row}, field {column.name!r}")
+                              for row, value in enumerate(frame[column.name])]
     return frame
 
 

