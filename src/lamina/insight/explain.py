@@ -24,8 +24,6 @@ OVERLAY_SIDE = 112  # pixels; attribution overlays are scaled up to about this s
 
 
 def explain_rows(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
-    from captum.attr import IntegratedGradients
-
     network = model.network.eval()
     if getattr(network, "reads", None) == "image":
         return explain_pixels(model, frame, steps)
@@ -41,24 +39,42 @@ def explain_rows(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
     with torch.no_grad():
         encoded = network.encode(model.features.transform(frame))
         baseline = network.encode(model.features.transform(missing_row)).expand_as(encoded)
-        outputs = network.decide(encoded)
-        baseline_outputs = network.decide(baseline)
-    classification = model.target.is_classification
-    targets = outputs.argmax(dim=1) if classification else torch.zeros(len(frame), dtype=torch.long)
-    integrated = IntegratedGradients(network.decide)
-    attributions = integrated.attribute(encoded, baselines=baseline, target=targets, n_steps=steps)
+    attributions, *outcome = _integrate(model, network.decide, encoded, baseline, steps)
     per_column = torch.stack([part.sum(dim=1) for part in attributions.split(widths, dim=1)], dim=1)
+    return _explanation(model, columns, per_column, *outcome)
+
+
+def _integrate(model, forward, inputs: torch.Tensor, baseline: torch.Tensor, steps: int, extra: tuple = (),
+               batch: int | None = None):
+    """Integrated gradients of the predicted class's logit (regression: the output) along the straight path
+    from `baseline` to `inputs`; `extra` are further arguments of `forward`, held fixed, and `batch` bounds
+    the rows per forward pass. Returns (attributions, explained output index, that output at the inputs,
+    at the baseline)."""
+    from captum.attr import IntegratedGradients
+
+    with torch.no_grad():
+        outputs, baseline_outputs = forward(inputs, *extra), forward(baseline, *extra)
+    targets = outputs.argmax(dim=1) if model.target.is_classification else torch.zeros(len(outputs), dtype=torch.long)
+    attributions = IntegratedGradients(forward).attribute(
+        inputs, baselines=baseline, target=targets, additional_forward_args=extra or None, n_steps=steps,
+        internal_batch_size=batch)
     chosen = outputs.gather(1, targets[:, None])[:, 0]
-    chosen_baseline = baseline_outputs.gather(1, targets[:, None])[:, 0]
-    gap = (per_column.sum(dim=1) - (chosen - chosen_baseline)).abs()
-    explained = [model.classes[i] for i in targets.tolist()] if classification else ["value"] * len(frame)
+    return attributions.detach(), targets, chosen, baseline_outputs.gather(1, targets[:, None])[:, 0]
+
+
+def _explanation(model, columns: list[str], per_column: torch.Tensor, targets: torch.Tensor, chosen: torch.Tensor,
+                 chosen_baseline: torch.Tensor) -> dict:
+    """What every explanation reports: per-column attributions [rows, columns], what was explained, and the
+    completeness gap (how far each row's attributions miss output − baseline output)."""
+    classification = model.target.is_classification
+    explained = [model.classes[i] for i in targets.tolist()] if classification else ["value"] * len(targets)
     return {
         "columns": columns,
-        "attributions": per_column.detach().numpy().round(6).tolist(),
+        "attributions": per_column.numpy().round(6).tolist(),
         "explained_output": [str(e) for e in explained],
-        "output": chosen.detach().numpy().tolist(),
-        "baseline_output": chosen_baseline.detach().numpy().tolist(),
-        "completeness_gap": float(gap.max()),
+        "output": chosen.numpy().tolist(),
+        "baseline_output": chosen_baseline.numpy().tolist(),
+        "completeness_gap": float((per_column.sum(dim=1) - (chosen - chosen_baseline)).abs().max()),
         "output_unit": "logit of the predicted class" if classification else "standardised prediction",
     }
 
@@ -67,8 +83,6 @@ def explain_pixels(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
     """Integrated gradients over the pixels of an image model's (first) image column. The baseline is the
     image with every pixel the training mean colour (the network's zero after normalising); other columns
     keep their values, so the attributions explain what the picture adds."""
-    from captum.attr import IntegratedGradients
-
     network = model.network.eval()
     column = next(c.name for c in model.schema.features if c.kind in PICTURE_KINDS)
     key = f"image:{column}"
@@ -82,28 +96,12 @@ def explain_pixels(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
         return network({key: images, **dict(zip(others, rest, strict=True))})
 
     extra = tuple(inputs[name] for name in others)
-    with torch.no_grad():
-        outputs, baseline_outputs = forward(pixels, *extra), forward(baseline, *extra)
-    classification = model.target.is_classification
-    targets = outputs.argmax(dim=1) if classification else torch.zeros(len(frame), dtype=torch.long)
-    attributions = IntegratedGradients(forward).attribute(
-        pixels, baselines=baseline, target=targets, additional_forward_args=extra, n_steps=steps,
-        internal_batch_size=PIXEL_BATCH)
-    chosen = outputs.gather(1, targets[:, None])[:, 0]
-    chosen_baseline = baseline_outputs.gather(1, targets[:, None])[:, 0]
-    per_row = attributions.sum(dim=(1, 2, 3))
+    attributions, *outcome = _integrate(model, forward, pixels, baseline, steps, extra, PIXEL_BATCH)
     maps = attributions.sum(dim=1)  # rows × height × width, the channels added up
-    explained = [model.classes[i] for i in targets.tolist()] if classification else ["value"] * len(frame)
     return {
-        "columns": [column],
-        "attributions": per_row[:, None].detach().numpy().round(6).tolist(),
-        "pixels": maps.detach().numpy().round(6).tolist(),
-        "overlays": [heat_overlay(image, heat) for image, heat in zip(inputs[key], maps.detach(), strict=True)],
-        "explained_output": [str(e) for e in explained],
-        "output": chosen.detach().numpy().tolist(),
-        "baseline_output": chosen_baseline.detach().numpy().tolist(),
-        "completeness_gap": float((per_row - (chosen - chosen_baseline)).abs().max()),
-        "output_unit": "logit of the predicted class" if classification else "standardised prediction",
+        **_explanation(model, [column], maps.sum(dim=(1, 2))[:, None], *outcome),
+        "pixels": maps.numpy().round(6).tolist(),
+        "overlays": [heat_overlay(image, heat) for image, heat in zip(inputs[key], maps, strict=True)],
     }
 
 
@@ -111,8 +109,6 @@ def explain_tokens(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
     """Integrated gradients over the token embeddings of a text model's (first) text column. The baseline
     is the zero vector at every real token's place ("no word"), with the same length, so the attributions
     of a row's tokens add up to what its words add to the output; other columns keep their values."""
-    from captum.attr import IntegratedGradients
-
     from lamina.nets.mlp import column_of, module_key
     from lamina.nets.sequence import trimmed
 
@@ -133,32 +129,15 @@ def explain_tokens(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
         features = backbone.read(tokens, token_mask)
         return network.head(torch.cat([*fixed[:len(before)], features, *fixed[len(before):]], dim=1).float())
 
-    extra = (mask, *before, *after)
-    baseline = torch.zeros_like(embedded)
-    with torch.no_grad():
-        outputs, baseline_outputs = forward(embedded, *extra), forward(baseline, *extra)
-    classification = model.target.is_classification
-    targets = outputs.argmax(dim=1) if classification else torch.zeros(len(frame), dtype=torch.long)
-    attributions = IntegratedGradients(forward).attribute(
-        embedded, baselines=baseline, target=targets, additional_forward_args=extra, n_steps=steps,
-        internal_batch_size=TOKEN_BATCH)
-    per_token = (attributions.sum(dim=2) * mask).detach()
-    chosen = outputs.gather(1, targets[:, None])[:, 0]
-    chosen_baseline = baseline_outputs.gather(1, targets[:, None])[:, 0]
-    per_row = per_token.sum(dim=1)
+    attributions, *outcome = _integrate(model, forward, embedded, torch.zeros_like(embedded), steps,
+                                        (mask, *before, *after), TOKEN_BATCH)
+    per_token = attributions.sum(dim=2) * mask
     encoder = model.features.encoders[column]
-    explained = [model.classes[i] for i in targets.tolist()] if classification else ["value"] * len(frame)
     return {
-        "columns": [column],
-        "attributions": per_row[:, None].numpy().round(6).tolist(),
+        **_explanation(model, [column], per_token.sum(dim=1)[:, None], *outcome),
         "tokens": [list(zip(encoder.pieces(row_ids.numpy()), values[:int(row_mask.sum())].numpy().round(6).tolist(),
                             strict=True))
                    for row_ids, row_mask, values in zip(ids, mask, per_token, strict=True)],
-        "explained_output": [str(e) for e in explained],
-        "output": chosen.detach().numpy().tolist(),
-        "baseline_output": chosen_baseline.detach().numpy().tolist(),
-        "completeness_gap": float((per_row - (chosen - chosen_baseline)).abs().max()),
-        "output_unit": "logit of the predicted class" if classification else "standardised prediction",
     }
 
 
