@@ -10,6 +10,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "fit": ("lamina.api", "fit"),
     "load": ("lamina.api", "load"),
+    "forecast": ("lamina.forecast.fit", "forecast"),
+    "ForecastModel": ("lamina.forecast.model", "ForecastModel"),
     "Model": ("lamina.model", "Model"),
     "Trainer": ("lamina.training.trainer", "Trainer"),
     "Config": ("lamina.config", "Config"),

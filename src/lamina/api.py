@@ -25,7 +25,7 @@ from lamina.errors import LaminaError
 from lamina.evaluation.metrics import class_prior
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder
-from lamina.model import Model
+from lamina.model import Model, read_model_document
 from lamina.nets.build import build_network
 from lamina.nets.pretrained import hugging_face_config, pretrained_folder
 from lamina.nets.recipe import (
@@ -46,8 +46,14 @@ TABLE_ADVERSARIAL_BUDGET = 0.2  # L∞, normal-score units: about a fifth of a s
 IMAGE_ADVERSARIAL_BUDGET = 8 / 255  # L∞, fraction of the pixel range: the usual CIFAR/MNIST-scale radius
 
 
-def load(directory) -> Model:
-    return Model.load(directory)
+def load(directory):
+    """The model in a run or model folder: a Model from `lamina train`, a ForecastModel from `lamina forecast`."""
+    from lamina.forecast.model import FORECAST_KIND, ForecastModel
+
+    folder, document = read_model_document(directory)
+    if document.get("kind") == FORECAST_KIND:
+        return ForecastModel.from_document(folder, document)
+    return Model.from_document(folder, document)
 
 
 def resolve_config(config=None, **overrides) -> Config:

@@ -55,8 +55,24 @@ TRAIN_SETTINGS = [
     ("--freeze-backbone", "freeze_backbone", int, "epochs the --init-from backbone stays fixed (default 0)"),
 ]
 
+FORECAST_SETTINGS = [
+    ("--lookback", int, "steps of history each forecast reads (default: 2 horizons or 3 seasons, the longer)"),
+    ("--season", int, "steps per season for seasonal naive and MASE (default: 24 for hours, 7 for days, 12 for "
+                      "months...)"),
+    ("--arch", str, "linear, mlp, gru, lstm, or auto: linear and gru, the better on validation (default auto)"),
+    ("--valid-steps", int, "time steps held out to pick the epoch and architecture (default 15%%, ≥ horizon)"),
+    ("--test-steps", int, "last time steps the backtest forecasts (default 15%%, ≥ horizon)"),
+    ("--width", int, "mlp/gru/lstm hidden units per layer (default 64)"),
+    ("--depth", int, "mlp hidden layers or stacked recurrent layers (default 1)"),
+    ("--batch-size", int, "windows per step (default: a twentieth of the training windows, 16 to 64)"),
+    ("--epochs", int, "most epochs (default: about 3000 optimiser steps; early stopping ends sooner)"),
+    ("--lr", float, "peak learning rate (default 0.003)"),
+    ("--seed", int, "random seed (default 0)"),
+]
+
 EXAMPLES = {
     "train": "lamina train adult.csv --target income --out runs/adult",
+    "forecast": "lamina forecast sales.csv --time date --target units --horizon 28 --id store --out runs/sales",
     "check": "lamina check adult.csv --target income",
     "predict": "lamina predict runs/adult new_rows.csv --out predictions.csv",
     "evaluate": "lamina evaluate runs/adult labelled_rows.csv",
@@ -100,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress output")
     for flag, _key, kind, text in TRAIN_SETTINGS:
         train.add_argument(flag, type=kind, help=text)
+
+    forecast = command("forecast", "train a forecaster on time series and backtest it against seasonal naive")
+    forecast.add_argument("data", help="table with a time column and one or more series to forecast")
+    forecast.add_argument("--time", required=True, help="the column of dates or times")
+    forecast.add_argument("--target", required=True, help="column(s) to forecast, comma-separated")
+    forecast.add_argument("--horizon", required=True, type=int, help="steps ahead to forecast")
+    forecast.add_argument("--id", help="column telling several series apart (one network serves them all)")
+    forecast.add_argument("--covariates", help="comma-separated columns read from the history beside the targets, "
+                                               "or none (default: every other numeric column)")
+    forecast.add_argument("--out", help="run folder (default runs/<data name>)")
+    forecast.add_argument("--quiet", action="store_true", help="no progress output")
+    for flag, kind, text in FORECAST_SETTINGS:
+        forecast.add_argument(flag, type=kind, help=text)
 
     check = command("check", "report data-quality findings without training")
     check.add_argument("data")
@@ -222,6 +251,26 @@ def run_train(args) -> int:
     return 0
 
 
+def run_forecast(args) -> int:
+    from lamina.forecast.fit import forecast
+
+    settings = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_")) for flag, _, _ in FORECAST_SETTINGS}
+    covariates = None if args.covariates is None else _names(args.covariates)
+    out = Path(args.out or _new_run_folder(Path(args.data).stem))
+    print(f"run folder: {out}", file=sys.stderr)
+    model = forecast(args.data, args.time, _names(args.target), args.horizon, id=args.id, covariates=covariates,
+                     out=out, progress=not args.quiet, **{k: v for k, v in settings.items() if v is not None})
+    metrics = model.metrics
+    print(f"\nbacktest: {metrics['origins']} forecasts of {model.horizon} steps "
+          f"({model.architecture['arch']}, reading {model.lookback} steps)      model   seasonal naive")
+    for name in ("mae", "rmse", "mase", "smape"):
+        print(f"  {name:<52} {_number(metrics['model'][name]):>10} {_number(metrics['seasonal_naive'][name]):>10}")
+    print(f"  {model.interval['level']:.0%} interval coverage {metrics['interval_coverage']:.1%}")
+    print(f"\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}\nnext {model.horizon} steps: "
+          f"lamina predict {out} {args.data}")
+    return 0
+
+
 def run_check(args) -> int:
     from lamina import api
     from lamina.data.checks import has_errors
@@ -247,24 +296,29 @@ def run_predict(args) -> int:
 
     model = api.load(args.run)
     frame = read_table(args.data, "prediction data")
+    if model.task == "forecast":  # the next horizon after the history in DATA
+        return _write_table(model.predict(frame), args.out, "forecast rows")
     predictions = model.predict(frame, engine=args.engine)
     for column in reversed([c.name for c in model.schema.features if c.kind == "image"]):
         if looks_like_image_paths(frame[column]):  # which file each prediction is for
             predictions.insert(0, column, frame[column])
-    if args.out:
-        predictions.to_csv(args.out, index=False)
-        print(f"wrote {len(predictions)} predictions to {args.out}", file=sys.stderr)
+    return _write_table(predictions, args.out, "predictions")
+
+
+def _write_table(table, out: str | None, what: str) -> int:
+    if out:
+        table.to_csv(out, index=False)
+        print(f"wrote {len(table)} {what} to {out}", file=sys.stderr)
     else:
-        predictions.to_csv(sys.stdout, index=False)
+        table.to_csv(sys.stdout, index=False)
     return 0
 
 
 def run_evaluate(args) -> int:
     import json
 
-    from lamina import api
 
-    result = api.load(args.run).evaluate(args.data)
+    result = _table_model(args.run, "evaluate").evaluate(args.data)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -274,8 +328,11 @@ def run_evaluate(args) -> int:
 
 def run_report(args) -> int:
     from lamina.evaluation.report import write_report
+    from lamina.forecast.fit import SETTINGS_FILE
+    from lamina.forecast.report import write_forecast_report
 
-    print(write_report(Path(args.run)))
+    run = Path(args.run)
+    print(write_forecast_report(run) if (run / SETTINGS_FILE).exists() else write_report(run))
     return 0
 
 
@@ -285,6 +342,14 @@ def run_info(args) -> int:
     model = api.load(args.run)
     training = model.training
     print(f"{model!r}")
+    if model.task == "forecast":
+        layout = model.layout
+        print(f"time {layout.time!r} every {layout.step}, season {layout.season} steps; targets {layout.targets}; "
+              f"covariates {layout.covariates or 'none'}; series id {layout.id!r}")
+        print(f"split: {training['split']}")
+        print(f"backtest MASE {model.metrics['model']['mase']:.4f} (seasonal naive "
+              f"{model.metrics['seasonal_naive']['mase']:.4f}) over {model.metrics['origins']} forecasts")
+        return 0
     print(f"task: {model.task}; classes: {model.classes}" if model.classes else f"task: {model.task}")
     print(f"architecture: {model.architecture['arch']} {model.architecture['hyperparameters']}")
     print(f"split: {training.get('split')}; sizes {training.get('sizes')}")
@@ -340,7 +405,7 @@ def run_export(args) -> int:
     from lamina.data.read import read_table
     from lamina.serving.export import export_onnx
 
-    model = api.load(args.run)
+    model = _table_model(args.run, "export")
     rows = read_table(args.data, "check data") if args.data else api.held_out_rows(Path(args.run))
     path, difference = export_onnx(model, model.directory, rows.head(EXPORT_CHECK_ROWS))
     print(f"wrote {path}; max |ONNX - PyTorch| on {min(len(rows), EXPORT_CHECK_ROWS)} held-out rows: {difference:.2e}")
@@ -350,13 +415,12 @@ def run_export(args) -> int:
 def run_monitor(args) -> int:
     import json
 
-    from lamina import api
     from lamina.config import parse_duration
     from lamina.data.read import read_table
     from lamina.errors import LaminaError
     from lamina.serving import monitor
 
-    model = api.load(args.run)
+    model = _table_model(args.run, "monitor")
     run = Path(args.run)
     if args.reference or args.current:
         if not (args.reference and args.current):
@@ -386,12 +450,11 @@ def run_monitor(args) -> int:
 def run_explain(args) -> int:
     import json
 
-    from lamina import api
     from lamina.data.read import read_table
     from lamina.errors import LaminaError
     from lamina.insight.explain import explain_rows, permutation_importance, top_attributions
 
-    model = api.load(args.run)
+    model = _table_model(args.run, "explain")
     frame = read_table(args.data, "data to explain")
     try:
         rows = [int(r) for r in args.rows.split(",") if r.strip()]
@@ -424,15 +487,14 @@ def run_explain(args) -> int:
 def run_audit(args) -> int:
     import json
 
-    from lamina import api
     from lamina.data.read import read_table
     from lamina.insight.fairness import audit, audit_text
     from lamina.insight.robustness import robustness_curve, robustness_text
     from lamina.plain import json_safe
 
-    model = api.load(args.run)
+    model = _table_model(args.run, "audit")
     frame = read_table(args.data, "audit data")
-    sensitive = [c.strip() for c in args.sensitive.split(",") if c.strip()]
+    sensitive = _names(args.sensitive)
     result = audit(model, frame, sensitive, mitigate=args.mitigate, constraint=args.constraint)
     result["robustness"] = robustness_curve(model, frame)
     if sensitive:
@@ -467,12 +529,29 @@ def _save_beside(model, name: str, text: str) -> None:
 
 EXPORT_CHECK_ROWS = 512  # held-out rows the ONNX export is compared on
 
-COMMANDS = {"train": run_train, "check": run_check, "predict": run_predict, "evaluate": run_evaluate,
+COMMANDS = {"train": run_train, "forecast": run_forecast, "check": run_check, "predict": run_predict, "evaluate": run_evaluate,
             "report": run_report, "info": run_info, "demo": run_demo, "serve": run_serve, "export": run_export,
             "monitor": run_monitor, "explain": run_explain, "audit": run_audit, "card": run_card}
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
+
+def _table_model(run: str, command: str):
+    """The model of a `lamina train` run; a forecasting run gets a clear refusal."""
+    from lamina import api
+    from lamina.errors import LaminaError
+
+    model = api.load(run)
+    if model.task == "forecast":
+        raise LaminaError(f"{run} holds a forecasting model; `lamina {command}` works on models from `lamina train`. "
+                          f"Its backtest is in {run}/report.html; `lamina predict {run} HISTORY` forecasts.")
+    return model
+
+
+def _names(text: str) -> list[str]:
+    """Comma-separated column names; "none" for none."""
+    return [] if text.strip().lower() == "none" else [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _parse_columns(pairs: list[str]) -> dict[str, str]:

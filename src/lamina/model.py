@@ -26,6 +26,7 @@ from lamina.training.batches import TensorBatches, batch_rows
 from lamina.training.trainer import infer, resolve_device
 
 FORMAT_VERSION = 1  # bump when model.json changes shape; older versions must keep loading
+TABLE_KIND = "table"  # model.json's "kind": a row in, a prediction out (models without "kind" are these)
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 INFERENCE_BATCH = 4096  # rows per forward pass when predicting
@@ -173,6 +174,7 @@ class Model:
         return {
             "format_version": FORMAT_VERSION,
             "lamina_version": lamina.__version__,
+            "kind": TABLE_KIND,
             "task": self.task,
             "schema": self.schema.to_dict(),
             "features": self.features.state(),
@@ -185,40 +187,20 @@ class Model:
         }
 
     def save(self, directory) -> Path:
-        from lamina.training.checkpoint import write_atomically
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        write_atomically(directory / WEIGHTS_FILE, self.network.state_dict(), {"format_version": FORMAT_VERSION})
-        text = json.dumps(json_safe(self.to_json()), indent=2)
-        temporary = directory / f".{MODEL_FILE}.tmp"
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(directory / MODEL_FILE)
-        self.directory = directory
-        return directory
+        self.directory = write_model(directory, self.network.state_dict(), self.to_json())
+        return self.directory
 
     @classmethod
     def load(cls, directory) -> Model:
+        return cls.from_document(*read_model_document(directory))
+
+    @classmethod
+    def from_document(cls, directory: Path, raw: dict) -> Model:
         from safetensors.torch import load_file
 
-        directory = Path(directory)
-        if (directory / "model" / MODEL_FILE).exists():  # a run folder: its model lives in model/
-            directory = directory / "model"
-        if not (directory / MODEL_FILE).exists():
-            raise LaminaError(
-                f"{directory} holds no model ({MODEL_FILE} not found). Give a run folder made by "
-                "`lamina train` or a folder written by model.save()."
-            )
-        try:
-            raw = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise LaminaError(f"{directory / MODEL_FILE} is not valid JSON: {error}") from None
-        version = raw.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise LaminaError(
-                f"{directory / MODEL_FILE} has format version {version!r}; this lamina "
-                f"({lamina.__version__}) reads up to {FORMAT_VERSION}. Upgrade lamina."
-            )
+        if raw.get("kind", TABLE_KIND) != TABLE_KIND:
+            raise LaminaError(f"{directory} holds a {raw['kind']} model, which this does not take (lamina.load() and "
+                              "`lamina predict` do).")
         schema = Schema.from_dict(raw["schema"])
         architecture = raw["architecture"]
         network = build_network(architecture["arch"], architecture["inputs"], architecture["outputs"],
@@ -243,3 +225,39 @@ class Model:
         inputs = ", ".join(f"{c.name}:{c.kind}" for c in self.schema.features[:6])
         more = "..." if len(self.schema.features) > 6 else ""
         return f"Model(task={self.task!r}, target={self.schema.target!r}, inputs=[{inputs}{more}])"
+
+
+def write_model(directory, state_dict: dict, document: dict) -> Path:
+    """weights.safetensors and model.json into `directory`, each written atomically."""
+    from lamina.training.checkpoint import write_atomically
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_atomically(directory / WEIGHTS_FILE, state_dict, {"format_version": FORMAT_VERSION})
+    temporary = directory / f".{MODEL_FILE}.tmp"
+    temporary.write_text(json.dumps(json_safe(document), indent=2), encoding="utf-8")
+    temporary.replace(directory / MODEL_FILE)
+    return directory
+
+
+def read_model_document(directory) -> tuple[Path, dict]:
+    """The model folder (a run folder's model/ or the folder itself) and its model.json, checked."""
+    directory = Path(directory)
+    if (directory / "model" / MODEL_FILE).exists():  # a run folder: its model lives in model/
+        directory = directory / "model"
+    if not (directory / MODEL_FILE).exists():
+        raise LaminaError(
+            f"{directory} holds no model ({MODEL_FILE} not found). Give a run folder made by "
+            "`lamina train` or `lamina forecast`, or a folder written by model.save()."
+        )
+    try:
+        raw = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise LaminaError(f"{directory / MODEL_FILE} is not valid JSON: {error}") from None
+    version = raw.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise LaminaError(
+            f"{directory / MODEL_FILE} has format version {version!r}; this lamina "
+            f"({lamina.__version__}) reads up to {FORMAT_VERSION}. Upgrade lamina."
+        )
+    return directory, raw

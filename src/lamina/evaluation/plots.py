@@ -18,7 +18,8 @@ class Series:
     name: str
     x: np.ndarray
     y: np.ndarray
-    style: str = "line"  # "line", "points" or "dashed"
+    style: str = "line"  # "line", "points", "dashed" or "band" (shaded from y up to `upper`)
+    upper: np.ndarray | None = None
 
 
 @dataclass
@@ -34,9 +35,16 @@ class Chart:
         self.series.append(Series(name, np.asarray(x, dtype=float), np.asarray(y, dtype=float), style))
         return self
 
+    def band(self, name: str, x, lower, upper) -> Chart:
+        """A shaded range, e.g. a forecast interval."""
+        self.series.append(Series(name, np.asarray(x, dtype=float), np.asarray(lower, dtype=float), "band",
+                                  np.asarray(upper, dtype=float)))
+        return self
+
     def svg(self) -> str:
         xs = np.concatenate([s.x for s in self.series]) if self.series else np.zeros(1)
-        ys = np.concatenate([s.y for s in self.series]) if self.series else np.zeros(1)
+        ys = np.concatenate([s.y for s in self.series] + [s.upper for s in self.series if s.upper is not None]) \
+            if self.series else np.zeros(1)
         x0, x1 = self.x_range or _padded(xs)
         y0, y1 = self.y_range or _padded(ys)
         plot_w, plot_h = WIDTH - MARGIN_LEFT - MARGIN_RIGHT, HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
@@ -63,7 +71,11 @@ class Chart:
             colour = "#888" if s.style == "dashed" else COLOURS[i % len(COLOURS)]
             finite = np.isfinite(s.x) & np.isfinite(s.y)
             x, y = s.x[finite], s.y[finite]
-            if s.style == "points":
+            if s.style == "band":
+                edge = list(zip(px(x), py(y), strict=True)) + list(zip(px(x), py(s.upper[finite]), strict=True))[::-1]
+                points = " ".join(f"{a:.1f},{b:.1f}" for a, b in edge)
+                parts.append(f'<polygon points="{points}" fill="{colour}" fill-opacity="0.18" stroke="none"/>')
+            elif s.style == "points":
                 if len(x) > MAX_POINTS:
                     keep = np.random.default_rng(0).choice(len(x), MAX_POINTS, replace=False)
                     x, y = x[keep], y[keep]

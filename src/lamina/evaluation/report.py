@@ -88,10 +88,15 @@ def render(model: dict, findings: list[dict], history: pd.DataFrame, predictions
         f"<div class='card'>{insight['card']}</div>" if "card" in insight else "",
         "<h2>Configuration</h2>",
         f"<pre>{escape(config)}</pre>",
-        f"<p class='info'>lamina {escape(str(model['lamina_version']))}, model format {model['format_version']}.</p>",
     ]
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>lamina report: {escape(schema['target'])}"
-            f"</title><style>{STYLE}</style></head><body>{''.join(sections)}</body></html>")
+    return report_page(schema["target"], sections, model)
+
+
+def report_page(title: str, sections: list[str], model: dict) -> str:
+    """The whole HTML page around a report's sections, ending with the version line of the model it describes."""
+    footer = f"<p class='info'>lamina {escape(str(model['lamina_version']))}, model format {model['format_version']}.</p>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>lamina report: {escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(sections)}{footer}</body></html>")
 
 
 def _summary(model: dict) -> str:

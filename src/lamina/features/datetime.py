@@ -43,7 +43,7 @@ class DatetimeEncoder:
         missing = np.asarray(dates.isna())
         year = (np.nan_to_num(np.asarray(dates.year, dtype=float), nan=self.year_mean_) - self.year_mean_)
         columns = [year / self.year_scale_]
-        fields = {"month": dates.month - 1, "weekday": dates.dayofweek, "day": dates.day - 1, "hour": dates.hour}
+        fields = {"month": dates.month - 1, "weekday": dates.day_of_week, "day": dates.day - 1, "hour": dates.hour}
         for part in self._parts():
             angle = 2 * np.pi * np.nan_to_num(np.asarray(fields[part], dtype=float)) / CYCLES[part]
             columns += [np.where(missing, 0.0, np.sin(angle)), np.where(missing, 0.0, np.cos(angle))]

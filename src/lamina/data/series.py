@@ -1,0 +1,171 @@
+"""Time series tables: the columns that make a series, its regular time grid, its season and its split by time.
+
+A forecasting table has a time column, one or more target columns, optionally an id column telling several
+series apart and covariate columns observed alongside the targets. `regular_series` returns it sorted, on a
+regular grid (missing steps added), with gaps in the values filled by interpolation, each repair counted in
+a note so nothing changes silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from lamina.errors import LaminaError, did_you_mean
+
+# Steps per season by the grid's unit: a day of hours, a week of days, a year of weeks, months or quarters.
+SEASONS = {"h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "Y": 1, "min": 60, "s": 60}
+SUB_DAILY_CYCLE = {"h": "1D", "min": "1D", "s": "1min"}  # the cycle of multi-unit steps such as "15min"
+
+
+@dataclass
+class SeriesLayout:
+    time: str
+    targets: list[str]
+    covariates: list[str]
+    id: str | None
+    step: str  # the grid's spacing as a pandas offset alias, e.g. "h", "D", "MS"
+    season: int  # steps per season, for the seasonal-naive forecast and MASE
+
+    @property
+    def channels(self) -> list[str]:
+        """What the network reads at each step: the targets first, then the covariates."""
+        return self.targets + self.covariates
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> SeriesLayout:
+        return cls(**raw)
+
+
+def layout_of(frame: pd.DataFrame, time: str, targets: list[str], id: str | None = None,
+              covariates: list[str] | None = None, season: int | None = None, source: str = "data") -> SeriesLayout:
+    """Checks the named columns and works out the grid step and the season. Without `covariates`, every
+    other numeric column is one (observed in the history only; its future is not needed)."""
+    for name in [time, *targets, *([id] if id else []), *(covariates or [])]:
+        if name not in frame.columns:
+            raise LaminaError(f"{source} has no column {name!r}.{did_you_mean(name, frame.columns)} "
+                              f"Columns: {', '.join(map(str, frame.columns))}.")
+    if covariates is None:
+        used = {time, id, *targets}
+        covariates = [c for c in frame.columns if c not in used and pd.api.types.is_numeric_dtype(frame[c])]
+    for name in targets + covariates:
+        _require_numbers(frame, name, source)
+    times = _parse_times(frame, time, source)
+    step = _grid_step(times, frame[id] if id else None, source)
+    return SeriesLayout(time, list(targets), list(covariates), id, step, season or season_of(step))
+
+
+def season_of(step: str) -> int:
+    offset = pd.tseries.frequencies.to_offset(step)
+    unit = offset.rule_code.split("-")[0]  # "W-SUN" → "W", "QS-OCT" → "QS"
+    if unit not in SEASONS:
+        unit = unit.rstrip("SE")  # month, quarter and year starts or ends: "MS", "ME" → "M"
+    per_season = SEASONS.get(unit, 1)
+    if unit in SUB_DAILY_CYCLE and offset.n > 1:  # e.g. 15-minute steps: a day of them (96)
+        return max(1, int(pd.Timedelta(SUB_DAILY_CYCLE[unit]) // pd.Timedelta(offset)))
+    return per_season
+
+
+def regular_series(frame: pd.DataFrame, layout: SeriesLayout, source: str = "data") -> tuple[pd.DataFrame, list[str]]:
+    """The table sorted by (id, time), one row per grid step, values interpolated over gaps; and notes
+    saying what was repaired. Duplicate time stamps within a series are an error naming the rows."""
+    frame = frame.copy()
+    frame[layout.time] = _parse_times(frame, layout.time, source)
+    keys = [layout.id, layout.time] if layout.id else [layout.time]
+    duplicated = frame.duplicated(keys, keep=False)
+    if duplicated.any():
+        rows = [int(r) + 2 for r in np.flatnonzero(duplicated.to_numpy())[:3]]
+        raise LaminaError(f"{source} has {int(duplicated.sum())} rows sharing a time stamp"
+                          f"{' within one ' + repr(layout.id) + ' series' if layout.id else ''} (lines {rows}, "
+                          "counting the header as line 1). Aggregate them first, or name the column that tells "
+                          "the series apart with --id.")
+    pieces, notes = [], []
+    for name, part in (frame.groupby(layout.id, sort=True) if layout.id else [(None, frame)]):
+        part = part.sort_values(layout.time).set_index(layout.time)
+        grid = pd.date_range(part.index[0], part.index[-1], freq=layout.step)
+        added = len(grid.difference(part.index))
+        part = part.reindex(grid.union(part.index))
+        where = f" in series {name!r}" if layout.id else ""
+        if added:
+            notes.append(f"{added} missing time step(s){where} were added and their values interpolated")
+        for column in layout.channels:
+            missing = int(part[column].isna().sum())
+            if missing and missing < len(part):
+                part[column] = part[column].interpolate(limit_direction="both")
+                notes.append(f"{missing} missing value(s) of {column!r}{where} were interpolated")
+            elif missing:
+                raise LaminaError(f"{column!r}{where} has no values at all in {source}; drop that series or column.")
+        if layout.id:
+            part[layout.id] = name
+        pieces.append(part.rename_axis(layout.time).reset_index())
+    return pd.concat(pieces, ignore_index=True), [n + "." for n in notes]
+
+
+def series_of(frame: pd.DataFrame, layout: SeriesLayout) -> list[tuple[object, pd.DataFrame]]:
+    """(id, rows) per series of a regular table; one series with id None when there is no id column."""
+    if layout.id is None:
+        return [(None, frame)]
+    return [(name, part.reset_index(drop=True)) for name, part in frame.groupby(layout.id, sort=True)]
+
+
+def time_cuts(times: pd.Series, valid_steps: int, test_steps: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first time stamp of the validation part and of the test part: the last `test_steps` distinct
+    time stamps are the test part, the `valid_steps` before them validation, everything earlier training."""
+    distinct = np.sort(times.unique())
+    if valid_steps + test_steps >= len(distinct):
+        raise LaminaError(f"The series has {len(distinct)} time steps, too few for {valid_steps} validation and "
+                          f"{test_steps} test steps with training data left before them. Give fewer steps or "
+                          "more history.")
+    return pd.Timestamp(distinct[-test_steps - valid_steps]), pd.Timestamp(distinct[-test_steps])
+
+
+def _require_numbers(frame: pd.DataFrame, name: str, source: str) -> None:
+    values = pd.to_numeric(frame[name], errors="coerce")
+    bad = values.isna() & frame[name].notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise LaminaError(f"Column {name!r} of {source} must hold numbers to forecast or read it, but line {row + 2} "
+                          f"holds {frame[name].iloc[row]!r}. Fix that value or leave it empty (gaps are interpolated).")
+
+
+def _parse_times(frame: pd.DataFrame, time: str, source: str) -> pd.Series:
+    parsed = pd.to_datetime(frame[time], errors="coerce")
+    bad = parsed.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise LaminaError(f"Column {time!r} of {source} must hold dates or times, but line {row + 2} holds "
+                          f"{frame[time].iloc[row]!r}. Write it like 2024-01-31 or 2024-01-31 13:00.")
+    return parsed
+
+
+def _grid_step(times: pd.Series, ids: pd.Series | None, source: str) -> str:
+    """The most common spacing between consecutive time stamps of a series, as an offset alias."""
+    first = times if ids is None else times[ids == ids.iloc[0]]
+    ordered = pd.DatetimeIndex(np.sort(first.unique()))
+    if len(ordered) < 3:
+        raise LaminaError(f"{source} holds fewer than 3 time steps in a series; a forecast needs a history.")
+    inferred = _inferred_step(ordered[: min(len(ordered), 500)])
+    if inferred:
+        return inferred
+    gap = pd.Series(ordered[1:] - ordered[:-1]).mode().iloc[0]
+    days = gap.days
+    if 28 <= days <= 31:
+        return "MS" if all(t.day == 1 for t in ordered[:12]) else "ME"
+    return pd.tseries.frequencies.to_offset(gap).freqstr
+
+
+def _inferred_step(index: pd.DatetimeIndex) -> str | None:
+    """pandas' inferred frequency as an alias string (pandas 3 announces offsets in its place)."""
+    future = "future.infer_freq_returns_offset"
+    try:
+        pd.get_option(future)
+    except KeyError:  # an older pandas: strings, no warning
+        return pd.infer_freq(index)
+    with pd.option_context(future, True):
+        inferred = pd.infer_freq(index)
+    return None if inferred is None else inferred.freqstr

@@ -1,0 +1,96 @@
+"""Rolling-origin backtest: forecast from every origin in the test part (each using only the history
+before it), score against what happened, and score the seasonal-naive forecast from the same origins.
+
+Metrics are on the data's scale: MAE, RMSE, sMAPE (percent, 0–200) and MASE (MAE over the in-sample MAE
+of the seasonal-naive forecast on the training part, per series and target, then averaged: below 1 beats
+that naive forecast's typical error). MSE and MAE on the standardised scale are given too, as papers
+on ETT and similar benchmarks report them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+INTERVAL_LEVEL = 0.8  # share of future values the forecast interval should hold
+
+
+@dataclass
+class SeriesWindows:
+    """The backtest of one series: everything on the data's scale, [origins, horizon, targets]."""
+    key: str
+    origins: np.ndarray  # index of each origin's first forecast step in the series
+    truth: np.ndarray
+    forecast: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    naive: np.ndarray
+    std: np.ndarray  # [targets]: the training part's spread, for the standardised scores
+    scale: np.ndarray  # [targets]: in-sample seasonal-naive MAE on the training part, for MASE
+
+
+@dataclass
+class Backtest:
+    series: list[SeriesWindows] = field(default_factory=list)
+
+    def scores(self) -> dict:
+        return {"model": self._scores("forecast"), "seasonal_naive": self._scores("naive"),
+                "interval_coverage": self._coverage(), "origins": int(sum(len(s.origins) for s in self.series))}
+
+    def error_by_step(self, name: str) -> list[float]:
+        """MAE per step ahead (1..horizon), over every origin, series and target."""
+        errors = np.concatenate([np.abs(getattr(s, name) - s.truth).mean(axis=2) for s in self.series])
+        return errors.mean(axis=0).tolist()
+
+    def _scores(self, name: str) -> dict[str, float]:
+        errors = np.concatenate([(getattr(s, name) - s.truth).ravel() for s in self.series])
+        truth = np.concatenate([s.truth.ravel() for s in self.series])
+        predicted = truth + errors
+        standardised = np.concatenate([((getattr(s, name) - s.truth) / s.std).ravel() for s in self.series])
+        per_target_mae = np.concatenate([np.abs(getattr(s, name) - s.truth).mean(axis=(0, 1)) / s.scale
+                                         for s in self.series])
+        return {
+            "mae": float(np.abs(errors).mean()),
+            "rmse": float(np.sqrt((errors ** 2).mean())),
+            "mase": float(per_target_mae.mean()),
+            "smape": smape(truth, predicted),
+            "mse_standardised": float((standardised ** 2).mean()),
+            "mae_standardised": float(np.abs(standardised).mean()),
+        }
+
+    def _coverage(self) -> float:
+        inside = np.concatenate([((s.lower <= s.truth) & (s.truth <= s.upper)).ravel() for s in self.series])
+        return float(inside.mean())
+
+
+def smape(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Symmetric MAPE in percent; a step where both values are zero counts as no error."""
+    denominator = np.abs(truth) + np.abs(predicted)
+    ratio = np.divide(2 * np.abs(predicted - truth), denominator, out=np.zeros_like(denominator),
+                      where=denominator > 0)
+    return float(100 * ratio.mean())
+
+
+def seasonal_naive(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """Each step repeats the value one season before it, from the last season observed before the origin:
+    [origins, horizon, targets] from values [steps, targets]. Origins must be at least `season`."""
+    steps = np.arange(horizon)
+    return values[origins[:, None] - season + steps[None, :] % season]
+
+
+def naive_scale(training: np.ndarray, season: int) -> np.ndarray:
+    """In-sample MAE of the seasonal-naive forecast on the training part, per target (MASE's denominator).
+    Falls back to one-step differences when the part is shorter than two seasons, and to 1 for a flat one."""
+    lag = season if len(training) > season else 1
+    scale = np.abs(training[lag:] - training[:-lag]).mean(axis=0)
+    return np.where(scale > 0, scale, 1.0)
+
+
+def residual_quantiles(truth: np.ndarray, forecast: np.ndarray, level: float = INTERVAL_LEVEL) -> dict:
+    """Per step and target, the quantiles of validation residuals bounding the central `level` share:
+    added to a forecast they give its interval (split-conformal style, on the standardised scale)."""
+    residuals = truth - forecast
+    tail = (1 - level) / 2
+    return {"level": level, "lower": np.quantile(residuals, tail, axis=0).tolist(),
+            "upper": np.quantile(residuals, 1 - tail, axis=0).tolist()}

@@ -1,0 +1,137 @@
+"""report.html of a forecasting run: backtest metrics beside the seasonal-naive forecast, forecast against
+actual with its interval, error by step ahead, learning curves, data repairs and settings."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lamina.errors import LaminaError
+from lamina.evaluation.plots import Chart
+from lamina.evaluation.report import report_page
+
+PLOTTED_TILES = 8  # consecutive forecasts (one horizon each) drawn per series and target
+PLOTTED_PAIRS = 6  # (series, target) charts at most
+METRICS = [("mae", "mean absolute error"), ("rmse", "root mean squared error"),
+           ("mase", "MAE / in-sample seasonal-naive MAE (below 1 beats its typical error)"),
+           ("smape", "symmetric mean absolute percentage error, %"),
+           ("mse_standardised", "MSE on the training part's standardised scale (as ETT papers report)"),
+           ("mae_standardised", "MAE on that scale")]
+
+
+def write_forecast_report(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    needed = ["model/model.json", "forecast.json", "history.csv", "backtest.csv"]
+    absent = [name for name in needed if not (run_dir / name).exists()]
+    if absent:
+        raise LaminaError(f"{run_dir} lacks {', '.join(absent)}: it is not a finished forecasting run. "
+                          "Run `lamina forecast` again with --out pointing there.")
+    model = json.loads((run_dir / "model/model.json").read_text(encoding="utf-8"))
+    settings = (run_dir / "forecast.json").read_text(encoding="utf-8")
+    backtest = pd.read_csv(run_dir / "backtest.csv", dtype={"series": str}).fillna({"series": ""})  # "": one series
+    html = render(model, pd.read_csv(run_dir / "history.csv"), backtest, settings)
+    path = run_dir / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def render(model: dict, history: pd.DataFrame, backtest: pd.DataFrame, settings: str) -> str:
+    layout, metrics, training = model["layout"], model["metrics"], model["training"]
+    horizon = model["architecture"]["horizon"]
+    title = f"forecasting {', '.join(layout['targets'])} {horizon} steps ahead"
+    sections = [
+        f"<h1>lamina report: {escape(title)}</h1>",
+        _summary(model),
+        "<h2>Backtest metrics</h2>",
+        f"<p>Rolling-origin backtest over the last {training['split']['test_steps']} time steps: "
+        f"{metrics['origins']} forecasts, each from the history before its origin only, beside the "
+        f"seasonal-naive forecast (each step repeats the value one season, {layout['season']} steps, before).</p>",
+        _metrics_table(metrics),
+        "<h2>Forecast against actual</h2><div class='charts'>",
+        *_forecast_charts(backtest, model["interval"]["level"], layout["step"]),
+        _error_by_step(metrics["error_by_step"]),
+        _learning_curves(history),
+        "</div>",
+        "<h2>Architectures tried</h2>",
+        _candidates_table(training["candidates"], model["architecture"]["arch"]),
+        "<h2>Data and split</h2>",
+        _split_table(layout, training),
+        "<h2>Settings</h2>",
+        f"<pre>{escape(settings)}</pre>",
+    ]
+    return report_page(title, sections, model)
+
+
+def _summary(model: dict) -> str:
+    metrics, architecture = model["metrics"], model["architecture"]
+    ours, naive = metrics["model"]["mase"], metrics["seasonal_naive"]["mase"]
+    verdict = "beats" if ours < naive else "does not beat"
+    return (f"<p class='summary'>The <code>{escape(architecture['arch'])}</code> forecaster reads "
+            f"{architecture['lookback']} steps and {verdict} the seasonal-naive forecast: MASE <b>{ours:.3f}</b> "
+            f"against {naive:.3f}. Its {model['interval']['level']:.0%} interval held "
+            f"{metrics['interval_coverage']:.1%} of the actual test values.</p>")
+
+
+def _metrics_table(metrics: dict) -> str:
+    rows = []
+    for name, meaning in METRICS:
+        ours, naive = metrics["model"][name], metrics["seasonal_naive"][name]
+        rows.append(f"<tr><td>{name}</td><td class='{'better' if ours < naive else ''}'>{ours:.4g}</td>"
+                    f"<td>{naive:.4g}</td><td>{escape(meaning)}</td></tr>")
+    return ("<table><tr><th>metric</th><th>model</th><th>seasonal naive</th><th>meaning (lower is better)</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _forecast_charts(backtest: pd.DataFrame, level: float, step: str) -> list[str]:
+    charts = []
+    for (series, target), rows in list(backtest.groupby(["series", "target"], sort=False))[:PLOTTED_PAIRS]:
+        origins = rows["origin"].drop_duplicates().iloc[:PLOTTED_TILES]
+        rows = rows[rows["origin"].isin(origins)]
+        x = np.arange(len(rows))
+        name = f"{target}, series {series}" if series else target
+        chart = Chart(f"{name}: test forecasts", f"steps ({step}) from {rows['time'].iloc[0]}", target)
+        chart.band(f"{level:.0%} interval", x, rows["lower"], rows["upper"])
+        chart.add("actual", x, rows["actual"])
+        chart.add("forecast", x, rows["forecast"])
+        chart.add("seasonal naive", x, rows["seasonal_naive"], style="dashed")
+        charts.append(chart.svg())
+    return charts
+
+
+def _error_by_step(errors: dict) -> str:
+    steps = np.arange(1, len(errors["model"]) + 1)
+    chart = Chart("Error by step ahead", "steps ahead", "MAE")
+    chart.add("model", steps, errors["model"]).add("seasonal naive", steps, errors["seasonal_naive"], style="dashed")
+    return chart.svg()
+
+
+def _learning_curves(history: pd.DataFrame) -> str:
+    chart = Chart("Validation loss (standardised MSE)", "epoch", "loss")
+    for arch, rows in history.groupby("arch", sort=False):
+        chart.add(arch, rows["epoch"], rows["valid_loss"])
+    return chart.svg()
+
+
+def _candidates_table(candidates: list[dict], chosen: str) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(c['arch'])}{' (kept)' if c['arch'] == chosen else ''}</td><td>{c['valid_mse']:.4f}</td>"
+        f"<td>{c['epochs_run']} (best {c['best_epoch']})</td><td>{c['seconds']:.1f}</td></tr>" for c in candidates)
+    return ("<table><tr><th>architecture</th><th>validation MSE (standardised)</th><th>epochs</th><th>seconds</th>"
+            "</tr>" + rows + "</table>")
+
+
+def _split_table(layout: dict, training: dict) -> str:
+    split, sizes = training["split"], training["sizes"]
+    facts = [("time column", layout["time"]), ("targets", ", ".join(layout["targets"])),
+             ("covariates", ", ".join(layout["covariates"]) or "none"), ("series id", layout["id"] or "one series"),
+             ("time step", layout["step"]), ("season", f"{layout['season']} steps"),
+             ("series", sizes["series"]), ("time steps", sizes["time_steps"]),
+             ("validation from", split["valid_from"]), ("test from", split["test_from"]),
+             ("training windows", sizes["train_windows"]), ("validation windows", sizes["valid_windows"])]
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
+    notes = "".join(f"<li>{escape(n)}</li>" for n in training["notes"]) or "<li>No repairs were needed.</li>"
+    return f"<table>{rows}</table><p>Data repairs:</p><ul>{notes}</ul>"

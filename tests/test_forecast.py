@@ -1,0 +1,169 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import lamina
+from lamina.cli import main
+from lamina.data.series import layout_of, regular_series, season_of
+from lamina.errors import LaminaError
+from lamina.forecast.backtest import naive_scale, residual_quantiles, seasonal_naive, smape
+from lamina.forecast.fit import forecast
+from lamina.nets.forecasters import FORECASTERS, build_forecaster
+
+DAY = 24  # hourly steps per season
+
+
+def hourly(steps=480, level=10.0, seed=0, start="2024-01-01"):
+    """A daily cycle on a slow trend, with a little noise: seasonal naive is decent, a model can do better."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps)
+    values = level + 3 * np.sin(2 * np.pi * t / DAY) + 0.02 * t + rng.normal(0, 0.3, steps)
+    return pd.DataFrame({"when": pd.date_range(start, periods=steps, freq="h"), "load": values})
+
+
+@pytest.fixture(scope="module")
+def linear_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("forecast") / "run"
+    frame = hourly()
+    model = forecast(frame, "when", "load", 12, arch="linear", out=out, progress=False)
+    return model, frame, out
+
+
+def test_the_linear_forecaster_beats_seasonal_naive_and_its_interval_covers(linear_run):
+    model, _, _ = linear_run
+    scores = model.metrics
+    assert scores["model"]["mase"] < 0.8 * scores["seasonal_naive"]["mase"]
+    assert scores["model"]["mae"] < scores["seasonal_naive"]["mae"]
+    assert 0.6 <= scores["interval_coverage"] <= 0.97  # an 80% interval from validation residuals
+    assert scores["origins"] == model.training["split"]["test_steps"] - 12 + 1  # every origin whose horizon fits
+    assert len(scores["error_by_step"]["model"]) == 12
+
+
+def test_predict_forecasts_the_steps_after_the_last_row(linear_run):
+    model, frame, _ = linear_run
+    result = model.predict(frame)
+    assert list(result["when"]) == list(pd.date_range(frame["when"].iloc[-1], periods=13, freq="h")[1:])
+    t = np.arange(len(frame), len(frame) + 12)
+    truth = 10 + 3 * np.sin(2 * np.pi * t / DAY) + 0.02 * t
+    assert np.abs(result["load"] - truth).mean() < 0.4  # the noise alone has a standard deviation of 0.3
+    assert (result["load_lower"] <= result["load"]).all() and (result["load"] <= result["load_upper"]).all()
+
+
+def test_a_saved_forecaster_loads_and_predicts_the_same(linear_run):
+    model, frame, out = linear_run
+    loaded = lamina.load(out)
+    assert isinstance(loaded, lamina.ForecastModel)
+    pd.testing.assert_frame_equal(loaded.predict(frame), model.predict(frame))
+    assert {"report.html", "backtest.csv", "history.csv", "metrics.json", "forecast.json"} <= {
+        p.name for p in out.iterdir()}
+    report = (out / "report.html").read_text()
+    assert "seasonal naive" in report and "<polygon" in report  # the interval band is drawn
+
+
+def test_the_split_is_by_time_and_the_scaler_sees_only_the_training_part():
+    frame = hourly(steps=300)
+    frame.loc[250:, "load"] += 1000.0  # the test part (last 45 steps) lies far away; training must not see it
+    model = forecast(frame, "when", "load", 6, arch="linear", valid_steps=45, test_steps=45, progress=False)
+    training_rows = frame["load"].iloc[: 300 - 90]
+    assert model.scaler.mean_[""][0] == pytest.approx(training_rows.mean())
+    assert pd.Timestamp(model.training["split"]["test_from"]) == frame["when"].iloc[255]
+
+
+def test_seasonal_naive_repeats_the_last_season_before_each_origin():
+    values = np.arange(20, dtype=float)[:, None]
+    forecasts = seasonal_naive(values, np.array([8, 10]), horizon=6, season=4)
+    assert forecasts[0, :, 0].tolist() == [4, 5, 6, 7, 4, 5]
+    assert forecasts[1, :, 0].tolist() == [6, 7, 8, 9, 6, 7]
+
+
+def test_metric_definitions_on_values_known_by_hand():
+    assert smape(np.array([100.0, 0.0]), np.array([50.0, 0.0])) == pytest.approx(100 * (100 / 150) / 2)
+    periodic = np.tile([1.0, 5.0, 2.0], 4)[:, None]
+    assert naive_scale(periodic, season=3)[0] == 1.0  # a perfect season: no error, scaled by 1 not divided by 0
+    assert naive_scale(np.array([[0.0], [2.0], [4.0]]), season=1)[0] == pytest.approx(2.0)
+    truth, forecast_values = np.zeros((101, 1, 1)), -np.arange(101.0).reshape(101, 1, 1)
+    bounds = residual_quantiles(truth, forecast_values, level=0.8)
+    assert bounds["lower"][0][0] == pytest.approx(10.0) and bounds["upper"][0][0] == pytest.approx(90.0)
+
+
+def test_the_season_follows_the_time_step():
+    assert [season_of(step) for step in ("h", "D", "MS", "QS-OCT", "W-SUN", "15min")] == [24, 7, 12, 4, 52, 96]
+
+
+def test_several_series_with_a_covariate_share_one_network():
+    parts = []
+    for store, level in (("a", 10.0), ("b", 500.0)):
+        part = hourly(steps=240, level=level, seed=len(parts)).assign(store=store)
+        part["temperature"] = np.random.default_rng(1).normal(20, 2, len(part))
+        parts.append(part)
+    frame = pd.concat(parts, ignore_index=True)
+    model = forecast(frame, "when", "load", 6, id="store", arch="mlp", width=16, epochs=10, progress=False)
+    assert model.layout.covariates == ["temperature"]  # every other numeric column, by default
+    result = model.predict(frame)
+    assert result.groupby("store").size().to_dict() == {"a": 6, "b": 6}
+    levels = result.groupby("store")["load"].mean()
+    assert 5 < levels["a"] < 25 and 450 < levels["b"] < 550  # each series forecast on its own scale
+
+
+def test_a_recurrent_forecaster_learns_more_than_the_last_value():
+    frame = hourly(steps=360)
+    model = forecast(frame, "when", "load", 6, arch="gru", lookback=24, width=16, epochs=20, progress=False)
+    assert model.training["candidates"][0]["valid_mse"] < 0.5 * _last_value_mse(frame, 6, model)
+
+
+def _last_value_mse(frame, horizon, model):
+    """Validation MSE (standardised) of repeating the last observed value, over the same windows."""
+    scaled = (frame["load"].to_numpy() - model.scaler.mean_[""][0]) / model.scaler.std_[""][0]
+    valid_from = int((frame["when"] < pd.Timestamp(model.training["split"]["valid_from"])).sum())
+    test_from = int((frame["when"] < pd.Timestamp(model.training["split"]["test_from"])).sum())
+    errors = [scaled[o:o + horizon] - scaled[o - 1] for o in range(valid_from, test_from - horizon + 1)]
+    return float(np.mean(np.square(errors)))
+
+
+def test_gaps_are_filled_and_said_and_bad_rows_are_named():
+    frame = hourly(steps=100)
+    frame.loc[10, "load"] = np.nan
+    holey = frame.drop(index=[20, 21])
+    layout = layout_of(holey, "when", ["load"])
+    regular, notes = regular_series(holey, layout)
+    assert len(regular) == 100 and regular["load"].notna().all()
+    assert any("2 missing time step" in note for note in notes) and any("missing value" in note for note in notes)
+    duplicated = pd.concat([frame.iloc[:5], frame.iloc[[3]]], ignore_index=True)
+    with pytest.raises(LaminaError, match=r"sharing a time stamp.*lines \[5, 7\]"):
+        regular_series(duplicated, layout_of(duplicated, "when", ["load"]))
+    words = frame.astype({"load": object})
+    words.loc[7, "load"] = "n/a?"
+    with pytest.raises(LaminaError, match=r"'load'.*line 9 holds 'n/a\?'"):
+        layout_of(words, "when", ["load"])
+    with pytest.raises(LaminaError, match="no column 'lod'.*Did you mean 'load'"):
+        layout_of(frame, "when", ["lod"])
+
+
+@pytest.mark.parametrize("name", sorted(FORECASTERS))
+def test_every_forecaster_runs_forward_and_backward_and_starts_near_the_last_value(name):
+    torch.manual_seed(0)
+    extra = {} if name == "linear" else {"width": 8, "depth": 2, "dropout": 0.1}
+    network = build_forecaster(name, lookback=10, channels=3, horizon=4, targets=2, **extra)
+    window = torch.randn(5, 10, 3)
+    out = network(window)
+    assert out.shape == (5, 4, 2)
+    out.sum().backward()
+    assert all(p.grad is not None for p in network.parameters())
+    if name == "linear":  # zero weights: every step repeats the last observed target values
+        assert torch.allclose(out, window[:, -1:, :2].expand(5, 4, 2))
+
+
+def test_the_cli_forecasts_predicts_and_refuses_table_commands(tmp_path, capsys):
+    data = tmp_path / "load.csv"
+    hourly(steps=240).to_csv(data, index=False)
+    out = tmp_path / "run"
+    assert main(["forecast", str(data), "--time", "when", "--target", "load", "--horizon", "6", "--arch", "linear",
+                 "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "mase" in printed and "seasonal naive" in printed
+    assert main(["predict", str(out), str(data), "--out", str(tmp_path / "next.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "next.csv")) == 6
+    assert main(["explain", str(out), str(data)]) == 2
+    assert "forecasting model" in capsys.readouterr().err
+    assert main(["forecast", str(data), "--time", "when", "--target", "load", "--horizon", "0"]) == 2
