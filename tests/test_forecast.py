@@ -82,9 +82,11 @@ def test_metric_definitions_on_values_known_by_hand():
     periodic = np.tile([1.0, 5.0, 2.0], 4)[:, None]
     assert naive_scale(periodic, season=3)[0] == 1.0  # a perfect season: no error, scaled by 1 not divided by 0
     assert naive_scale(np.array([[0.0], [2.0], [4.0]]), season=1)[0] == pytest.approx(2.0)
-    truth, forecast_values = np.zeros((101, 1, 1)), -np.arange(101.0).reshape(101, 1, 1)
+    # Residuals 1..100, all positive (the model under-predicts): the interval still surrounds the forecast,
+    # and its half-width is the 81st smallest residual, the conformal (n + 1) * 80% rank.
+    truth, forecast_values = np.zeros((100, 1, 1)), -np.arange(1.0, 101.0).reshape(100, 1, 1)
     bounds = residual_quantiles(truth, forecast_values, level=0.8)
-    assert bounds["lower"][0][0] == pytest.approx(10.0) and bounds["upper"][0][0] == pytest.approx(90.0)
+    assert bounds["lower"][0][0] == pytest.approx(-81.0) and bounds["upper"][0][0] == pytest.approx(81.0)
 
 
 def test_the_season_follows_the_time_step():

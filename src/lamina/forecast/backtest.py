@@ -88,9 +88,11 @@ def naive_scale(training: np.ndarray, season: int) -> np.ndarray:
 
 
 def residual_quantiles(truth: np.ndarray, forecast: np.ndarray, level: float = INTERVAL_LEVEL) -> dict:
-    """Per step and target, the quantiles of validation residuals bounding the central `level` share:
-    added to a forecast they give its interval (split-conformal style, on the standardised scale)."""
-    residuals = truth - forecast
-    tail = (1 - level) / 2
-    return {"level": level, "lower": np.quantile(residuals, tail, axis=0).tolist(),
-            "upper": np.quantile(residuals, 1 - tail, axis=0).tolist()}
+    """Per step and target, the half-width of a split-conformal interval: the quantile of absolute validation
+    residuals that bounds a `level` share of them (with the finite-sample correction), on the standardised scale.
+    Symmetric on purpose: quantiles of signed residuals put the whole interval on one side of the forecast
+    when the validation part is one-sided (a rising series under-predicted), which no reader expects."""
+    magnitudes = np.sort(np.abs(truth - forecast), axis=0)
+    rank = min(len(magnitudes), int(np.ceil((len(magnitudes) + 1) * level)))
+    width = magnitudes[rank - 1]
+    return {"level": level, "lower": (-width).tolist(), "upper": width.tolist()}

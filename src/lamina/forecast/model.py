@@ -34,7 +34,7 @@ class ForecastModel:
         self.scaler = scaler
         self.network = network
         self.architecture = architecture  # {"arch", "lookback", "horizon", "hyperparameters"}
-        self.interval = interval  # {"level", "lower", "upper"}: residual quantiles [horizon][targets], standardised
+        self.interval = interval  # {"level", "lower", "upper"}: offsets [horizon][targets] from the forecast, standardised
         self.metrics = metrics or {}
         self.training = training or {}
         self.directory: Path | None = None
@@ -60,7 +60,7 @@ class ForecastModel:
         return infer(self.network, windows.split(INFERENCE_BATCH), device).numpy()
 
     def bounds_scaled(self, forecasts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The interval around standardised forecasts: the validation residuals' quantiles added."""
+        """The interval around standardised forecasts: the conformal offsets from validation residuals added."""
         return forecasts + np.asarray(self.interval["lower"]), forecasts + np.asarray(self.interval["upper"])
 
     def predict(self, data) -> pd.DataFrame:
