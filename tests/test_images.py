@@ -227,7 +227,7 @@ def test_the_report_names_classes_and_shows_the_most_confidently_wrong_images(im
     html = (root / "run" / "report.html").read_text()
     assert "Per-class accuracy" in html and "horizontal" in html and "vertical" in html
     assert "Most confidently wrong" in html
-    assert "data:image/png;base64," in html or "No test image was misclassified" in html
+    assert "data:image/png;base64," in html or "No test row was misclassified" in html
 
 
 def test_init_from_reuses_the_backbone_and_can_freeze_it(image_run, tmp_path):
@@ -338,7 +338,7 @@ def test_pixel_attributions_sum_to_the_output_difference_and_light_up_the_stripe
 
 
 def test_pgd_on_pixels_lowers_accuracy_and_adversarial_training_raises_robust_accuracy(image_run):
-    from lamina.insight.robustness import image_space, pgd, robustness_curve
+    from lamina.insight.robustness import attack_surface, image_space, pgd, robustness_curve
 
     root, folder, standard = image_run
     frame = read_table(folder)
@@ -353,7 +353,8 @@ def test_pgd_on_pixels_lowers_accuracy_and_adversarial_training_raises_robust_ac
 
     def robust_accuracy(model):
         network = model.network.eval()
-        attacked = pgd(network, inputs, targets, 48 / 255, generator=torch.Generator().manual_seed(0), space=space)
+        attacked = pgd(attack_surface(network, inputs, space), targets, 48 / 255, space,
+                       generator=torch.Generator().manual_seed(0))
         assert attacked.min() >= 0 and attacked.max() <= 255  # pixels stay pixels
         with torch.no_grad():
             return (network({**inputs, space.key: attacked}).argmax(1) == targets).float().mean().item()

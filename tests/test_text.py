@@ -11,6 +11,7 @@ import lamina
 from lamina.data.checks import run_checks
 from lamina.data.schema import infer_schema
 from lamina.errors import LaminaError
+from lamina.evaluation.mistakes import confident_mistakes, mistakes_html
 from lamina.features.text import TextEncoder
 
 POSITIVE = ["good", "great", "lovely", "superb", "moving", "funny", "brilliant", "charming"]
@@ -48,6 +49,25 @@ def test_a_text_column_trains_a_recurrent_network_with_no_setting(gru_run):
     assert model.metrics["test"]["accuracy"] >= 0.9 > model.metrics["baseline"]["accuracy"] + 0.3
     tokenizer = json.loads(json.loads((out / "model" / "model.json").read_text())["features"]["review"]["tokenizer"])
     assert tokenizer["model"]["type"] == "WordPiece", "the trained tokenizer is saved inside the model as JSON"
+
+
+def test_the_most_confidently_wrong_texts_come_first_with_their_own_text(gru_run):
+    model, out = gru_run
+    rows = reviews(8, seed=3)
+    rows.loc[1, "review"] = "<b>Not</b> good & " + "long " * 200
+    truth = model.target.encode(rows["label"])
+    outputs = np.eye(2)[truth] * 0.9 + 0.05
+    for row, confidence in ((1, 0.6), (5, 0.95), (6, 0.8)):  # three rows made wrong, each with its confidence
+        outputs[row] = [1 - confidence, confidence] if truth[row] == 0 else [confidence, 1 - confidence]
+    mistakes = confident_mistakes(model, rows, outputs, truth)
+    assert [m["row"] for m in mistakes] == [5, 6, 1]
+    assert all(m["text"] == rows.loc[m["row"], "review"] for m in mistakes[:2])
+    assert mistakes[2]["text"].startswith("<b>Not</b> good") and len(mistakes[2]["text"]) == 401  # cut, with …
+    html = mistakes_html(mistakes)
+    assert "Most confidently wrong test texts" in html and "&lt;b&gt;Not" in html and "<b>Not" not in html
+    predictions = pd.read_csv(out / "test_predictions.csv")
+    wrong = int((predictions["truth"] != predictions["prediction"]).sum())
+    assert len(json.loads((out / "mistakes.json").read_text())) == min(16, wrong), "the run saved its own"
 
 
 def test_a_saved_text_model_predicts_the_same_after_loading(gru_run, tmp_path):
@@ -173,3 +193,29 @@ def test_explain_writes_token_colours_into_the_report(gru_run, tmp_path, capsys)
     explained = json.loads((out / "explain.json").read_text())
     assert len(explained["attributions"]["tokens"]) == 2
     assert "title='+" in (out / "report.html").read_text() or "title='-" in (out / "report.html").read_text()
+
+
+def test_a_text_model_is_attacked_on_its_token_embeddings_and_the_padding_stays(gru_run):
+    from lamina.insight.robustness import attack_space, attack_surface, pgd, robustness_curve
+
+    model, _ = gru_run
+    held_out = reviews(300, seed=7)
+    result = robustness_curve(model, held_out)
+    assert result["applicable"] and "token embeddings of 'review', not on its words" in result["space"]
+    at = {p["budget"]: p for p in result["curve"]}
+    assert at[0.0]["pgd"] > 0.9 and at[1.0]["pgd"] < at[0.0]["pgd"] - 0.3, "PGD must hurt an undefended model"
+    assert all(p["pgd"] <= p["fgsm"] + 1e-9 for p in result["curve"]) and not result["masking_suspected_at"]
+    assert result["large_budget"]["pgd"] < 0.05
+    space = attack_space(model)
+    inputs = model.features.transform(held_out.head(20))
+    surface = attack_surface(model.network.eval(), inputs, space)
+    targets = torch.from_numpy(model.target.encode(held_out["label"].head(20)).copy())
+    moved = pgd(surface, targets, 1.0, space, generator=torch.Generator().manual_seed(0)) - surface.clean
+    padding = surface.movable.squeeze(-1) == 0
+    assert padding.any() and moved[padding].abs().max() == 0, "padding positions are not attacked"
+    assert moved[~padding].abs().max() <= space.scale * (1 + 1e-5), "real tokens move at most the budget"
+
+
+def test_adversarial_training_on_text_alone_is_refused_before_any_work():
+    with pytest.raises(LaminaError, match="neither \\(text and categories are discrete\\)"):
+        lamina.fit(reviews(60), target="label", adversarial="pgd", progress=False)

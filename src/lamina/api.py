@@ -23,7 +23,7 @@ from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema
 from lamina.data.split import split_rows
 from lamina.errors import LaminaError
 from lamina.evaluation.metrics import class_prior
-from lamina.features.pipeline import FeaturePipeline
+from lamina.features.pipeline import DENSE_KINDS, FeaturePipeline
 from lamina.features.target import TargetEncoder
 from lamina.model import Model, read_model_document
 from lamina.nets.build import build_network
@@ -157,6 +157,7 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
     if has_errors(findings):
         problems = "\n".join(f"  - {f.message}" for f in findings if f.level == "error")
         raise LaminaError(f"The data has problems that stop training:\n{problems}")
+    adversary = _adversary(config, schema)  # before any fitting: a request it cannot honour fails at once
     labelled = frame[frame[schema.target].notna()]
     split = split_labelled(config, schema, frame, test_frame)
     if out is not None:
@@ -203,7 +204,7 @@ def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, pr
         device=config.train.device, precision=precision,
         checkpoint_dir=out / "checkpoints" if out else None, seed=config.seed, progress=progress,
         callbacks=[lambda _record: write_history(out / "history.csv", trainer.history_)] if out else [],
-        adversary=_adversary(config, schema), freeze=freeze,
+        adversary=adversary, freeze=freeze,
     )
     history = trainer.fit(train_batches, valid_batches, resume=resume)
 
@@ -233,6 +234,10 @@ def _adversary(config: Config, schema: Schema):
     from lamina.insight.robustness import TABLE_SPACE, PGDAdversary, image_space
 
     images = [c.name for c in schema.features if c.kind in PICTURE_KINDS]
+    if not images and not any(c.kind in DENSE_KINDS for c in schema.features):
+        raise LaminaError("adversarial training perturbs numeric columns or image pixels, and this data has "
+                          "neither (text and categories are discrete). Train without --adversarial; "
+                          "`lamina audit` still attacks a text model on its token embeddings.")
     space = image_space(images[0]) if images else TABLE_SPACE
     budget = config.train.adversarial_budget
     if budget == "auto":
@@ -275,7 +280,7 @@ def write_history(path: Path, history: list[dict]) -> None:
 
 def _write_run(out: Path, model: Model, findings: list[Finding], test: pd.DataFrame, outputs, truth,
                sensitive: list[str]) -> None:
-    from lamina.evaluation.mistakes import confident_mistakes
+    from lamina.evaluation.mistakes import confident_mistakes, shows_mistakes
     from lamina.evaluation.report import write_report
 
     model.save(out / "model")
@@ -285,7 +290,7 @@ def _write_run(out: Path, model: Model, findings: list[Finding], test: pd.DataFr
     (out / "metrics.json").write_text(json.dumps(json_safe(model.metrics), indent=2), encoding="utf-8")
     (out / "checks.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2), encoding="utf-8")
     held_out_predictions(model, test, outputs, truth).to_csv(out / "test_predictions.csv", index=False)
-    if any(c.kind in PICTURE_KINDS for c in model.schema.features) and model.target.is_classification:
+    if shows_mistakes(model):
         mistakes = confident_mistakes(model, test, outputs, truth)
         (out / "mistakes.json").write_text(json.dumps(mistakes), encoding="utf-8")
     write_report(out)

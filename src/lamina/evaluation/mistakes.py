@@ -1,5 +1,6 @@
-"""The test images a classifier got wrong with the most confidence: where to look first for label noise,
-look-alike classes and blind spots. Stored as small PNGs in the run folder for the report."""
+"""The test rows a classifier got wrong with the most confidence: where to look first for label noise,
+look-alike classes and blind spots. Each is kept with what a reader needs to judge it: its image (a small
+PNG) for image and audio models, its text for text models. Stored in the run folder for the report."""
 
 from __future__ import annotations
 
@@ -11,30 +12,45 @@ import pandas as pd
 from lamina.data.schema import PICTURE_KINDS
 from lamina.evaluation.plots import png_base64
 
-MAX_SHOWN = 16  # images in the report's grid
+MAX_SHOWN = 16  # rows in the report
 THUMBNAIL_SIDE = 96  # pixels; small images are scaled up (nearest neighbour) so they can be seen
+TEXT_SHOWN = 400  # characters of a text kept; the rest is cut with an ellipsis
+SHOWN_KINDS = (*PICTURE_KINDS, "text")
+
+
+def shows_mistakes(model) -> bool:
+    """Whether the model's mistakes can be shown: a classifier reading an image, a sound or a text."""
+    return model.target.is_classification and any(c.kind in SHOWN_KINDS for c in model.schema.features)
 
 
 def confident_mistakes(model, test: pd.DataFrame, outputs: np.ndarray, truth: np.ndarray) -> list[dict]:
-    """Up to MAX_SHOWN wrong test predictions, most confident first, each with its image as a PNG."""
-    columns = [c.name for c in model.schema.features if c.kind in PICTURE_KINDS]
-    if not columns or not model.target.is_classification:
+    """Up to MAX_SHOWN wrong test predictions, most confident first, each with its image or text."""
+    if not shows_mistakes(model):
         return []
+    column = next(c for c in model.schema.features if c.kind in SHOWN_KINDS)
     predicted = outputs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != truth)
     chosen = wrong[np.argsort(-outputs[wrong, predicted[wrong]], kind="stable")][:MAX_SHOWN]
-    images = model.features.encoders[columns[0]].transform(test[columns[0]].iloc[chosen])
     classes = model.classes
-    return [{
-        "row": int(row), "truth": str(classes[truth[row]]), "predicted": str(classes[predicted[row]]),
-        "confidence": float(outputs[row, predicted[row]]),
-        "png": png_base64(image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy(), THUMBNAIL_SIDE),
-    } for row, image in zip(chosen, images, strict=True)]
+    mistakes = [{"row": int(row), "truth": str(classes[truth[row]]), "predicted": str(classes[predicted[row]]),
+                 "confidence": float(outputs[row, predicted[row]])} for row in chosen]
+    values = test[column.name].iloc[chosen]
+    if column.kind == "text":
+        for mistake, text in zip(mistakes, values, strict=True):
+            text = "" if pd.isna(text) else str(text)
+            mistake["text"] = text if len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN] + "…"
+        return mistakes
+    for mistake, image in zip(mistakes, model.features.encoders[column.name].transform(values), strict=True):
+        mistake["png"] = png_base64(image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy(),
+                                    THUMBNAIL_SIDE)
+    return mistakes
 
 
 def mistakes_html(mistakes: list[dict]) -> str:
+    if mistakes and "text" in mistakes[0]:
+        return _texts_html(mistakes)
     if not mistakes:
-        return "<h2>Most confidently wrong test images</h2><p>No test image was misclassified.</p>"
+        return "<h2>Most confidently wrong test rows</h2><p>No test row was misclassified.</p>"
     cells = "".join(
         f"<figure><img src='data:image/png;base64,{m['png']}' alt='test row {m['row']}'>"
         f"<figcaption>true <b>{escape(m['truth'])}</b><br>predicted {escape(m['predicted'])} "
@@ -44,3 +60,15 @@ def mistakes_html(mistakes: list[dict]) -> str:
     return ("<h2>Most confidently wrong test images</h2><p>The test images the model misclassified with the "
             "highest confidence: look here for mislabelled images and classes that look alike.</p>"
             f"<div class='mistakes'>{cells}</div>")
+
+
+def _texts_html(mistakes: list[dict]) -> str:
+    rows = "".join(
+        f"<tr><td>{m['row']}</td><td>{escape(m['text'])}</td><td>{escape(m['truth'])}</td>"
+        f"<td>{escape(m['predicted'])}</td><td>{m['confidence']:.0%}</td></tr>"
+        for m in mistakes
+    )
+    return ("<h2>Most confidently wrong test texts</h2><p>The test texts the model misclassified with the highest "
+            "confidence: look here for mislabelled rows, sarcasm, negation and topics the training data lacked.</p>"
+            "<table><tr><th>test row</th><th>text</th><th>true</th><th>predicted</th><th>confidence</th></tr>"
+            f"{rows}</table>")

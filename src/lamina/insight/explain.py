@@ -109,28 +109,13 @@ def explain_tokens(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
     """Integrated gradients over the token embeddings of a text model's (first) text column. The baseline
     is the zero vector at every real token's place ("no word"), with the same length, so the attributions
     of a row's tokens add up to what its words add to the output; other columns keep their values."""
-    from lamina.nets.mlp import column_of, module_key
-    from lamina.nets.sequence import trimmed
+    from lamina.insight.embedded_text import embedded_text
 
-    network = model.network.eval()
     column = next(c.name for c in model.schema.features if c.kind == "text")
-    backbone = network.backbones[module_key(column)]
-    inputs = model.features.transform(frame)
-    ids, mask = trimmed(inputs[f"text:{column}"], backbone.pad)
-    with torch.no_grad():
-        parts = [network.table.encode(inputs)] if network.table.encoded_width else []
-        parts += [other(inputs[f"text:{column_of(key)}"]) if other is not backbone else None
-                  for key, other in network.backbones.items()]
-        embedded = backbone.embed(ids)
-    position = next(i for i, part in enumerate(parts) if part is None)
-    before, after = parts[:position], parts[position + 1:]
-
-    def forward(tokens, token_mask, *fixed):
-        features = backbone.read(tokens, token_mask)
-        return network.head(torch.cat([*fixed[:len(before)], features, *fixed[len(before):]], dim=1).float())
-
-    attributions, *outcome = _integrate(model, forward, embedded, torch.zeros_like(embedded), steps,
-                                        (mask, *before, *after), TOKEN_BATCH)
+    text = embedded_text(model.network.eval(), model.features.transform(frame), column)
+    ids, mask = text.ids, text.mask
+    attributions, *outcome = _integrate(model, text.forward, text.embedded, torch.zeros_like(text.embedded), steps,
+                                        (mask, *text.fixed), TOKEN_BATCH)
     per_token = attributions.sum(dim=2) * mask
     encoder = model.features.encoders[column]
     return {

@@ -2,13 +2,18 @@
 checks that a model does not look robust by accident (gradient masking).
 
 Tables are attacked in L∞ on the network's dense numeric input — the normal scores, piecewise-linear
-pieces and date parts of `numbers` — in those standardised units. Categories and text are discrete
-and are left as they are, which the report states. Image models are attacked in L∞ on the pixels of
-their (first) image column, budgets counted as fractions of the 0–255 range, pixels kept in range.
+pieces and date parts of `numbers` — in those standardised units. Categories are discrete and are left
+as they are, which the report states. Image models are attacked in L∞ on the pixels of their (first)
+image column, budgets counted as fractions of the 0–255 range, pixels kept in range. Text read by a
+sequence network (GRU, LSTM, Transformer, pretrained encoder) is attacked on its token embeddings, not
+its words: L∞ on every real token's embedding vector (padding stays), budgets in standard deviations
+of the embedding table's entries. An embedding attack bounds what a change of meaning-preserving
+nuance could do; it is not a list of word swaps a person could type, which the report says.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +31,7 @@ MASKING_MARGIN = 0.05  # PGD this much weaker than FGSM or random noise suggests
 class AttackSpace:
     """Which input an attack moves, in which unit its budget is counted, and the values it may take."""
 
-    key: str  # the network input that is perturbed
+    key: str  # the network input that is perturbed ("text:<column>": that column's token embeddings)
     budgets: tuple[float, ...]  # L∞ radii of the curve, in `unit`
     large_budget: float  # a radius that should break any model that is not masking its gradients
     scale: float  # input units per budget unit
@@ -38,11 +43,11 @@ class AttackSpace:
 
 TABLE_BUDGETS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)  # normal-score units of the numeric inputs
 IMAGE_BUDGETS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255)  # fractions of the 0–255 pixel range
+TEXT_BUDGETS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)  # standard deviations of the embedding table's entries
 TABLE_SPACE = AttackSpace("numbers", TABLE_BUDGETS, 5.0, 1.0, None, None,
                           "L∞ on the standardised numeric inputs (categories and text unchanged)", "normal-score units")
-
-
 IMAGE_UNIT = "fraction of the pixel range"
+TEXT_UNIT = "embedding standard deviations"
 
 
 def image_space(column: str) -> AttackSpace:
@@ -50,56 +55,90 @@ def image_space(column: str) -> AttackSpace:
                        f"L∞ on the pixels of {column!r} (other columns unchanged)", IMAGE_UNIT)
 
 
+def text_space(column: str, embedding_spread: float) -> AttackSpace:
+    return AttackSpace(f"text:{column}", TEXT_BUDGETS, 5.0, embedding_spread, None, None,
+                       f"L∞ on the token embeddings of {column!r}, not on its words (other columns unchanged)",
+                       TEXT_UNIT)
+
+
 def attack_space(model) -> AttackSpace:
-    """Images are attacked on their pixels when the model reads images; tables on their numeric inputs."""
+    """Images are attacked on their pixels when the model reads images; text read by a sequence network
+    on its token embeddings; tables on their numeric inputs."""
     images = [c.name for c in model.schema.features if c.kind in PICTURE_KINDS]
-    return image_space(images[0]) if images else TABLE_SPACE
+    if images:
+        return image_space(images[0])
+    if getattr(model.network, "reads", None) == "text":
+        from lamina.nets.mlp import module_key
+
+        column = next(c.name for c in model.schema.features if c.kind == "text")
+        weights = model.network.backbones[module_key(column)].embed.weight
+        return text_space(column, float(weights.detach().float().std()))
+    return TABLE_SPACE
 
 
-def _loss_gradient(network: nn.Module, inputs: dict, targets: torch.Tensor, space: AttackSpace,
-                   values: torch.Tensor) -> torch.Tensor:
+@dataclass(frozen=True)
+class Surface:
+    """What an attack moves: the clean values, the network's outputs as a function of them, and which
+    entries may move at all (1) or must stay (0), such as the padding after a text."""
+
+    clean: torch.Tensor
+    outputs: Callable[[torch.Tensor], torch.Tensor]
+    movable: torch.Tensor | float = 1.0
+
+
+def attack_surface(network: nn.Module, inputs: dict, space: AttackSpace) -> Surface:
+    """`network` (in eval mode) on the encoded `inputs`, as a function of the input `space` names."""
+    if space.key.startswith("text:"):
+        from lamina.insight.embedded_text import embedded_text
+
+        text = embedded_text(network, inputs, space.key.removeprefix("text:"))
+        return Surface(text.embedded.float(), text.outputs, text.mask.unsqueeze(-1).float())
+    return Surface(inputs[space.key].float(), lambda values: network({**inputs, space.key: values}))
+
+
+def _loss_gradient(surface: Surface, targets: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     values = values.detach().requires_grad_(True)
-    loss = nn.functional.cross_entropy(network({**inputs, space.key: values}), targets)
+    loss = nn.functional.cross_entropy(surface.outputs(values), targets)
     (gradient,) = torch.autograd.grad(loss, values)
     return gradient
 
 
-def _within(space: AttackSpace, values: torch.Tensor) -> torch.Tensor:
-    return values if space.low is None else values.clamp(space.low, space.high)
+def _project(space: AttackSpace, surface: Surface, values: torch.Tensor, radius: float) -> torch.Tensor:
+    """`values` pulled back into the L∞ ball of `radius` around the clean values, onto the entries that may
+    move, and into the input's range."""
+    moved = surface.clean + (values - surface.clean).clamp(-radius, radius) * surface.movable
+    return (moved if space.low is None else moved.clamp(space.low, space.high)).detach()
 
 
-def fgsm(network: nn.Module, inputs: dict, targets: torch.Tensor, budget: float,
-         space: AttackSpace = TABLE_SPACE) -> torch.Tensor:
-    clean = inputs[space.key].float()
-    step = budget * space.scale * _loss_gradient(network, inputs, targets, space, clean).sign()
-    return _within(space, clean + step).detach()
+def fgsm(surface: Surface, targets: torch.Tensor, budget: float, space: AttackSpace = TABLE_SPACE) -> torch.Tensor:
+    radius = budget * space.scale
+    step = radius * _loss_gradient(surface, targets, surface.clean).sign()
+    return _project(space, surface, surface.clean + step, radius)
 
 
-def pgd(network: nn.Module, inputs: dict, targets: torch.Tensor, budget: float, steps: int = PGD_STEPS,
-        generator: torch.Generator | None = None, space: AttackSpace = TABLE_SPACE) -> torch.Tensor:
+def pgd(surface: Surface, targets: torch.Tensor, budget: float, space: AttackSpace = TABLE_SPACE,
+        steps: int = PGD_STEPS, generator: torch.Generator | None = None) -> torch.Tensor:
     """Projected gradient descent from a random start inside the L∞ ball."""
-    clean = inputs[space.key].float()
+    clean = surface.clean
     radius = budget * space.scale
     start = (torch.rand(clean.shape, generator=generator) * 2 - 1).to(clean.device) * radius
-    values = _within(space, clean + start)
+    values = _project(space, surface, clean + start, radius)
     step = PGD_STEP_FACTOR * radius / steps
     for _ in range(steps):
-        gradient = _loss_gradient(network, inputs, targets, space, values)
-        values = _within(space, clean + (values + step * gradient.sign() - clean).clamp(-radius, radius))
-    return values.detach()
+        values = _project(space, surface, values + step * _loss_gradient(surface, targets, values).sign(), radius)
+    return values
 
 
-def random_noise(inputs: dict, budget: float, generator: torch.Generator,
+def random_noise(surface: Surface, budget: float, generator: torch.Generator,
                  space: AttackSpace = TABLE_SPACE) -> torch.Tensor:
-    clean = inputs[space.key].float()
-    signs = torch.randint(0, 2, clean.shape, generator=generator).float() * 2 - 1
-    return _within(space, clean + signs * budget * space.scale)
+    radius = budget * space.scale
+    signs = torch.randint(0, 2, surface.clean.shape, generator=generator).float() * 2 - 1
+    return _project(space, surface, surface.clean + signs * radius, radius)
 
 
-def _accuracy(network: nn.Module, inputs: dict, space: AttackSpace, values: torch.Tensor,
-              targets: torch.Tensor) -> float:
+def _accuracy(surface: Surface, values: torch.Tensor, targets: torch.Tensor) -> float:
     with torch.no_grad():
-        return float((network({**inputs, space.key: values}).argmax(dim=1) == targets).float().mean())
+        return float((surface.outputs(values).argmax(dim=1) == targets).float().mean())
 
 
 def robustness_curve(model, frame, budgets=None, seed: int = 0) -> dict:
@@ -109,20 +148,20 @@ def robustness_curve(model, frame, budgets=None, seed: int = 0) -> dict:
     space = attack_space(model)
     frame, truth = model.labelled(frame)
     inputs = model.features.transform(frame)
-    if inputs[space.key].shape[1] == 0:
-        return {"applicable": False, "reason": "the model has no numeric inputs to perturb"}
+    if space is TABLE_SPACE and inputs[space.key].shape[1] == 0:
+        return {"applicable": False, "reason": "the model has no numeric inputs to perturb (categories are discrete)"}
     targets = torch.from_numpy(np.array(truth))  # a writable copy
-    network = model.network.eval()
+    surface = attack_surface(model.network.eval(), inputs, space)
     generator = torch.Generator().manual_seed(seed)
     curve = []
     for budget in [*(budgets or space.budgets), space.large_budget]:
         attacked = {
-            "fgsm": fgsm(network, inputs, targets, budget, space),
-            "pgd": pgd(network, inputs, targets, budget, generator=generator, space=space),
-            "random": random_noise(inputs, budget, generator, space),
+            "fgsm": fgsm(surface, targets, budget, space),
+            "pgd": pgd(surface, targets, budget, space, generator=generator),
+            "random": random_noise(surface, budget, generator, space),
         }
         curve.append({"budget": budget,
-                      **{name: _accuracy(network, inputs, space, values, targets) for name, values in attacked.items()}})
+                      **{name: _accuracy(surface, values, targets) for name, values in attacked.items()}})
     large = curve.pop()
     suspicious = [p["budget"] for p in curve if p["pgd"] > min(p["fgsm"], p["random"]) + MASKING_MARGIN]
     return {
@@ -149,7 +188,7 @@ def robustness_text(result: dict) -> str:
               f"{p['random']:>10.4f}" for p in result["curve"]]
     large = result["large_budget"]
     lines.append(f"  sanity: at budget {budget_label(large['budget'], result['unit'])} PGD accuracy is {large['pgd']:.4f} "
-                 "(the unperturbed categories and text can keep it above zero)")
+                 "(inputs the attack leaves unchanged can keep it above zero)")
     lines.append(f"  {result['note']}")
     return "\n".join(lines)
 
@@ -165,7 +204,8 @@ class PGDAdversary:
     def __call__(self, network: nn.Module, inputs: dict, targets: torch.Tensor) -> dict:
         was_training = network.training
         network.eval()  # attack the network as it predicts; batch norm statistics stay untouched
-        adversarial = pgd(network, inputs, targets, self.budget, self.steps, self.generator, self.space)
+        surface = attack_surface(network, inputs, self.space)
+        adversarial = pgd(surface, targets, self.budget, self.space, self.steps, self.generator)
         network.train(was_training)
         half = len(targets) // 2
         clean = inputs[self.space.key]
