@@ -108,6 +108,22 @@ def test_several_series_with_a_covariate_share_one_network():
     assert 5 < levels["a"] < 25 and 450 < levels["b"] < 550  # each series forecast on its own scale
 
 
+def test_several_targets_are_forecast_and_scored_each_in_its_own_unit(tmp_path):
+    frame = hourly()
+    frame["price"] = 100 - 20 * frame["load"] + np.random.default_rng(3).normal(0, 0.3, len(frame))
+    model = forecast(frame, "when", ["load", "price"], 12, arch="linear", out=tmp_path / "run", progress=False)
+    result = model.predict(frame)
+    assert {"load", "load_lower", "load_upper", "price", "price_lower", "price_upper"} <= set(result.columns)
+    assert 5 < result["load"].mean() < 25 and -400 < result["price"].mean() < -100  # each on its own scale
+    per_target = model.metrics["per_target"]
+    assert per_target["price"]["model"]["mae"] > 10 * per_target["load"]["model"]["mae"]  # price moves 20× load
+    for scores in per_target.values():
+        assert scores["model"]["mase"] < scores["seasonal_naive"]["mase"]
+    pooled_mase = np.mean([scores["model"]["mase"] for scores in per_target.values()])
+    assert model.metrics["model"]["mase"] == pytest.approx(pooled_mase)  # the headline MASE averages the targets
+    assert "<h3>Per target</h3>" in (tmp_path / "run" / "report.html").read_text()
+
+
 def test_a_recurrent_forecaster_learns_more_than_the_last_value():
     frame = hourly(steps=360)
     model = forecast(frame, "when", "load", 6, arch="gru", lookback=24, width=16, epochs=20, progress=False)

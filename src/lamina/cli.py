@@ -266,6 +266,8 @@ def run_forecast(args) -> int:
     for name in ("mae", "rmse", "mase", "smape"):
         print(f"  {name:<52} {_number(metrics['model'][name]):>10} {_number(metrics['seasonal_naive'][name]):>10}")
     print(f"  {model.interval['level']:.0%} interval coverage {metrics['interval_coverage']:.1%}")
+    for target, scores in metrics.get("per_target", {}).items():
+        print(f"  {target}: MASE {scores['model']['mase']:.4f} (seasonal naive {scores['seasonal_naive']['mase']:.4f})")
     print(f"\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}\nnext {model.horizon} steps: "
           f"lamina predict {out} {args.data}")
     return 0

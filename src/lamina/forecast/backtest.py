@@ -34,21 +34,29 @@ class SeriesWindows:
 class Backtest:
     series: list[SeriesWindows] = field(default_factory=list)
 
-    def scores(self) -> dict:
-        return {"model": self._scores("forecast"), "seasonal_naive": self._scores("naive"),
-                "interval_coverage": self._coverage(), "origins": int(sum(len(s.origins) for s in self.series))}
+    def scores(self, targets: list[str]) -> dict:
+        """Scores pooled over every series and target; with several targets, each target's on its own too
+        (pooled MAE and RMSE mix the targets' units; MASE and the standardised scores do not)."""
+        pooled = {"model": self._scores("forecast"), "seasonal_naive": self._scores("naive"),
+                  "interval_coverage": self._coverage(), "origins": int(sum(len(s.origins) for s in self.series))}
+        if len(targets) > 1:
+            pooled["per_target"] = {name: {"model": self._scores("forecast", [i]), "seasonal_naive":
+                                           self._scores("naive", [i])} for i, name in enumerate(targets)}
+        return pooled
 
     def error_by_step(self, name: str) -> list[float]:
         """MAE per step ahead (1..horizon), over every origin, series and target."""
         errors = np.concatenate([np.abs(getattr(s, name) - s.truth).mean(axis=2) for s in self.series])
         return errors.mean(axis=0).tolist()
 
-    def _scores(self, name: str) -> dict[str, float]:
-        errors = np.concatenate([(getattr(s, name) - s.truth).ravel() for s in self.series])
-        truth = np.concatenate([s.truth.ravel() for s in self.series])
+    def _scores(self, name: str, targets: list[int] | slice = slice(None)) -> dict[str, float]:
+        """The scores of the forecast `name` over every series, on the `targets` (indices) chosen."""
+        errors = np.concatenate([(getattr(s, name) - s.truth)[..., targets].ravel() for s in self.series])
+        truth = np.concatenate([s.truth[..., targets].ravel() for s in self.series])
         predicted = truth + errors
-        standardised = np.concatenate([((getattr(s, name) - s.truth) / s.std).ravel() for s in self.series])
-        per_target_mae = np.concatenate([np.abs(getattr(s, name) - s.truth).mean(axis=(0, 1)) / s.scale
+        standardised = np.concatenate([((getattr(s, name) - s.truth) / s.std)[..., targets].ravel()
+                                       for s in self.series])
+        per_target_mae = np.concatenate([(np.abs(getattr(s, name) - s.truth).mean(axis=(0, 1)) / s.scale)[targets]
                                          for s in self.series])
         return {
             "mae": float(np.abs(errors).mean()),

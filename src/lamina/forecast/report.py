@@ -51,6 +51,7 @@ def render(model: dict, history: pd.DataFrame, backtest: pd.DataFrame, settings:
         f"{metrics['origins']} forecasts, each from the history before its origin only, beside the "
         f"seasonal-naive forecast (each step repeats the value one season, {layout['season']} steps, before).</p>",
         _metrics_table(metrics),
+        _per_target_table(metrics.get("per_target")),
         "<h2>Forecast against actual</h2><div class='charts'>",
         *_forecast_charts(backtest, model["interval"]["level"], layout["step"]),
         _error_by_step(metrics["error_by_step"]),
@@ -84,6 +85,20 @@ def _metrics_table(metrics: dict) -> str:
                     f"<td>{naive:.4g}</td><td>{escape(meaning)}</td></tr>")
     return ("<table><tr><th>metric</th><th>model</th><th>seasonal naive</th><th>meaning (lower is better)</th></tr>"
             + "".join(rows) + "</table>")
+
+
+def _per_target_table(per_target: dict | None) -> str:
+    """With several targets, each one's errors in its own unit, beside seasonal naive's."""
+    if not per_target:
+        return ""
+    names = ("mae", "rmse", "mase", "smape")
+    header = "".join(f"<th>{n} model</th><th>{n} naive</th>" for n in names)
+    rows = "".join(
+        f"<tr><td>{escape(target)}</td>" + "".join(
+            f"<td class='{'better' if s['model'][n] < s['seasonal_naive'][n] else ''}'>{s['model'][n]:.4g}</td>"
+            f"<td>{s['seasonal_naive'][n]:.4g}</td>" for n in names) + "</tr>"
+        for target, s in per_target.items())
+    return f"<h3>Per target</h3><table><tr><th>target</th>{header}</tr>{rows}</table>"
 
 
 def _forecast_charts(backtest: pd.DataFrame, level: float, step: str) -> list[str]:
