@@ -58,8 +58,9 @@ def forecast(data, time_column: str, target, horizon: int, *, id: str | None = N
                     "hyperparameters": best["hyperparameters"]}
     model = ForecastModel(layout, scaler, best["network"], architecture, interval)
     backtest = run_backtest(model, parts, split["stride"])
-    model.metrics = {**backtest.scores(layout.targets), "error_by_step": {"model": backtest.error_by_step("forecast"),
-                                                             "seasonal_naive": backtest.error_by_step("naive")}}
+    model.metrics = {**backtest.scores(layout.targets),
+                     "error_by_step": {"model": backtest.error_by_step("forecast"),
+                                       "seasonal_naive": backtest.error_by_step("naive")}}
     model.training = {
         "split": {key: str(value) if isinstance(value, pd.Timestamp) else value for key, value in split.items()},
         "sizes": {"train_windows": len(train[0]), "valid_windows": len(valid[0]), "series": len(parts),
