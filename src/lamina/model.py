@@ -199,8 +199,9 @@ class Model:
         from safetensors.torch import load_file
 
         if raw.get("kind", TABLE_KIND) != TABLE_KIND:
-            raise LaminaError(f"{directory} holds a {raw['kind']} model, which this does not take (lamina.load() and "
-                              "`lamina predict` do).")
+            raise LaminaError(f"{directory} holds a {raw['kind']} model; serving, export, evaluation, explanation and "
+                              "audits take models from `lamina train`. Load it with lamina.load(), or run "
+                              "`lamina predict` on its run folder.")
         schema = Schema.from_dict(raw["schema"])
         architecture = raw["architecture"]
         network = build_network(architecture["arch"], architecture["inputs"], architecture["outputs"],
