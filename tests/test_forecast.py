@@ -184,4 +184,6 @@ def test_the_cli_forecasts_predicts_and_refuses_table_commands(tmp_path, capsys)
     assert len(pd.read_csv(tmp_path / "next.csv")) == 6
     assert main(["explain", str(out), str(data)]) == 2
     assert "forecasting model" in capsys.readouterr().err
+    with pytest.raises(LaminaError, match="holds a forecast model; serving"):
+        lamina.Model.load(out / "model")  # what serve and export load
     assert main(["forecast", str(data), "--time", "when", "--target", "load", "--horizon", "0"]) == 2
