@@ -1,5 +1,7 @@
 """Audio: reading recordings, log-mel spectrograms, bad clips, and training on class folders."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -91,3 +93,17 @@ def test_a_folder_of_recordings_trains_a_cnn_on_spectrograms(tmp_path):
     again = lamina.load(tmp_path / "run" / "model")
     rows = read_table(folder).head(6)
     assert np.allclose(model.predict(rows)["proba_high"], again.predict(rows)["proba_high"], atol=1e-5)
+
+
+def test_a_table_column_of_relative_audio_paths_is_audio_beside_other_columns(tmp_path):
+    folder = recordings(tmp_path / "clips", per_class=12)
+    rows = read_table(folder)
+    table = pd.DataFrame({"clip": [str(Path(p).relative_to(tmp_path)) for p in rows["audio"]],
+                          "speaker_age": np.resize([31.5, 25.0, 40.0], len(rows)), "label": rows["label"]})
+    table.to_csv(tmp_path / "clips.csv", index=False)
+    frame = read_table(tmp_path / "clips.csv")
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in frame["clip"]), "paths resolved from the table"
+    prepared = prepare(Config().with_overrides(target="label"), frame, None)
+    kinds = {column.name: column.kind for column in prepared.schema.features}
+    assert kinds == {"clip": "audio", "speaker_age": "number"}
+    assert len(prepared.frame) == len(table) and not [f for f in prepared.findings if f.code == "audio_skipped"]
