@@ -98,7 +98,7 @@ def test_a_folder_of_recordings_trains_a_cnn_on_spectrograms(tmp_path):
 def test_a_table_column_of_relative_audio_paths_is_audio_beside_other_columns(tmp_path):
     folder = recordings(tmp_path / "clips", per_class=12)
     rows = read_table(folder)
-    table = pd.DataFrame({"clip": [str(Path(p).relative_to(tmp_path)) for p in rows["audio"]],
+    table = pd.DataFrame({"clip": [str(Path(p).relative_to(tmp_path.resolve())) for p in rows["audio"]],
                           "speaker_age": np.resize([31.5, 25.0, 40.0], len(rows)), "label": rows["label"]})
     table.to_csv(tmp_path / "clips.csv", index=False)
     frame = read_table(tmp_path / "clips.csv")
