@@ -51,13 +51,12 @@ class Backtest:
 
     def _scores(self, name: str, targets: list[int] | slice = slice(None)) -> dict[str, float]:
         """The scores of the forecast `name` over every series, on the `targets` (indices) chosen."""
-        errors = np.concatenate([(getattr(s, name) - s.truth)[..., targets].ravel() for s in self.series])
+        differences = [(getattr(s, name) - s.truth, s) for s in self.series]  # [origins, horizon, targets] each
+        errors = np.concatenate([d[..., targets].ravel() for d, _ in differences])
         truth = np.concatenate([s.truth[..., targets].ravel() for s in self.series])
         predicted = truth + errors
-        standardised = np.concatenate([((getattr(s, name) - s.truth) / s.std)[..., targets].ravel()
-                                       for s in self.series])
-        per_target_mae = np.concatenate([(np.abs(getattr(s, name) - s.truth).mean(axis=(0, 1)) / s.scale)[targets]
-                                         for s in self.series])
+        standardised = np.concatenate([(d / s.std)[..., targets].ravel() for d, s in differences])
+        per_target_mae = np.concatenate([(np.abs(d).mean(axis=(0, 1)) / s.scale)[targets] for d, s in differences])
         return {
             "mae": float(np.abs(errors).mean()),
             "rmse": float(np.sqrt((errors ** 2).mean())),

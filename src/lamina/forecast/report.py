@@ -80,9 +80,8 @@ def _summary(model: dict) -> str:
 def _metrics_table(metrics: dict) -> str:
     rows = []
     for name, meaning in METRICS:
-        ours, naive = metrics["model"][name], metrics["seasonal_naive"][name]
-        rows.append(f"<tr><td>{name}</td><td class='{'better' if ours < naive else ''}'>{ours:.4g}</td>"
-                    f"<td>{naive:.4g}</td><td>{escape(meaning)}</td></tr>")
+        cells = _model_and_naive(metrics["model"][name], metrics["seasonal_naive"][name])
+        rows.append(f"<tr><td>{name}</td>{cells}<td>{escape(meaning)}</td></tr>")
     return ("<table><tr><th>metric</th><th>model</th><th>seasonal naive</th><th>meaning (lower is better)</th></tr>"
             + "".join(rows) + "</table>")
 
@@ -94,11 +93,15 @@ def _per_target_table(per_target: dict | None) -> str:
     names = ("mae", "rmse", "mase", "smape")
     header = "".join(f"<th>{n} model</th><th>{n} naive</th>" for n in names)
     rows = "".join(
-        f"<tr><td>{escape(target)}</td>" + "".join(
-            f"<td class='{'better' if s['model'][n] < s['seasonal_naive'][n] else ''}'>{s['model'][n]:.4g}</td>"
-            f"<td>{s['seasonal_naive'][n]:.4g}</td>" for n in names) + "</tr>"
+        f"<tr><td>{escape(target)}</td>" + "".join(_model_and_naive(s["model"][n], s["seasonal_naive"][n])
+                                                   for n in names) + "</tr>"
         for target, s in per_target.items())
     return f"<h3>Per target</h3><table><tr><th>target</th>{header}</tr>{rows}</table>"
+
+
+def _model_and_naive(ours: float, naive: float) -> str:
+    """Two table cells, the model's score marked when it is below (better than) seasonal naive's."""
+    return f"<td class='{'better' if ours < naive else ''}'>{ours:.4g}</td><td>{naive:.4g}</td>"
 
 
 def _forecast_charts(backtest: pd.DataFrame, level: float, step: str) -> list[str]:
