@@ -1,0 +1,130 @@
+"""RunFolder: the one owner of a run folder's files. No other module spells a file name of a run.
+
+A run folder holds `config.yaml` (the resolved config), `model/` (model.json + weights.safetensors),
+`checkpoints/` (last + best), `cache/` (memory-mapped image caches), `history.csv`, `metrics.json`,
+`checks.json`, the task's held-out table (`test_predictions.csv`), and what later commands add:
+`audit.json`, `explain.json`, `mistakes.json`, `model_card.md`, `drift.html` + `drift.json`,
+`monitor.sqlite` and `report.html`. JSON and CSV files are written atomically (temporary file + rename).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from lamina.errors import LaminaError
+from lamina.plain import json_safe
+
+CONFIG = "config.yaml"
+MODEL = "model"
+CHECKPOINTS = "checkpoints"
+CACHE = "cache"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+CHECKS = "checks.json"
+HELD_OUT = "test_predictions.csv"  # the task's table of held-out truth and predictions, for the report
+AUDIT = "audit.json"
+EXPLAIN = "explain.json"
+MISTAKES = "mistakes.json"
+CARD = "model_card.md"
+DRIFT_PAGE = "drift.html"
+DRIFT = "drift.json"
+MONITOR = "monitor.sqlite"
+REPORT = "report.html"
+FINISHED = (CONFIG, f"{MODEL}/model.json", METRICS, CHECKS, HISTORY, HELD_OUT)  # what a finished run holds
+
+
+class RunFolder:
+    """A run folder at `path`. Constructing one touches nothing on disk."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def cache(self) -> Path:
+        return self.path / CACHE
+
+    def exists(self, name: str) -> bool:
+        return (self.path / name).exists()
+
+    def is_run(self) -> bool:
+        return self.exists(CONFIG)
+
+    def require_run(self) -> None:
+        if not self.is_run():
+            raise LaminaError(f"{self.path} is not a run folder ({CONFIG} not found). Give the --out folder of a run.")
+
+    def require_finished(self) -> None:
+        absent = [name for name in FINISHED if not self.exists(name)]
+        if absent:
+            raise LaminaError(f"{self.path} lacks {', '.join(absent)}: it is not a finished run. "
+                              "Train again with --out pointing there, or resume it with lamina train --resume.")
+
+    # ---- reading and writing ---------------------------------------------------------------------
+
+    def create(self) -> RunFolder:
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.path / name
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+        return path
+
+    def read_text(self, name: str) -> str:
+        return (self.path / name).read_text(encoding="utf-8")
+
+    def write_json(self, name: str, value) -> Path:
+        return self.write_text(name, json.dumps(json_safe(value), indent=2))
+
+    def read_json(self, name: str, default=None):
+        """The JSON file's value; `default` when the file is absent."""
+        path = self.path / name
+        if not path.exists():
+            return default
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def write_table(self, name: str, table: pd.DataFrame) -> Path:
+        return self.write_text(name, table.to_csv(index=False))
+
+    def read_table(self, name: str, **options) -> pd.DataFrame:
+        return pd.read_csv(self.path / name, **options)
+
+    def write_history(self, history: list[dict]) -> Path:
+        """history.csv: one row per epoch, the union of every record's keys as columns."""
+        return self.write_table(HISTORY, pd.DataFrame(history))
+
+    def write_config(self, config) -> Path:
+        return self.write_text(CONFIG, config.to_yaml())
+
+    def read_config(self):
+        from lamina.config import Config
+
+        self.require_run()
+        return Config.from_file(self.path / CONFIG)
+
+
+def run_of(model) -> RunFolder | None:
+    """The run folder a model belongs to (its own folder when it was saved alone); None for a model in memory."""
+    if model.directory is None:
+        return None
+    directory = Path(model.directory)
+    return RunFolder(directory.parent if directory.name == MODEL else directory)
