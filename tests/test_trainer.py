@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from lamina.training.batches import TensorBatches
-from lamina.training.checkpoint import read
+from lamina.training.checkpoint import read, write_atomically
+from lamina.training.step import TrainingStep
 from lamina.training.trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
 
@@ -148,3 +149,173 @@ def test_length_buckets_keep_similar_rows_together_and_still_shuffle():
     assert not torch.equal(firsts, firsts.sort().values), "batches do not come shortest first"
     batches.set_epoch(1)
     assert not torch.equal(torch.cat(seen), torch.cat([index for index, _ in batches])), "each epoch differs"
+
+
+# ---- a step of one's own: two optimisers, a GAN on a 1-D Gaussian --------------------------------
+
+DATA_MEAN, DATA_STD = 4.0, 1.25
+NOISE = 4  # generator input width
+
+
+class GAN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.generator = nn.Sequential(nn.Linear(NOISE, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+        self.discriminator = nn.Sequential(nn.Linear(1, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+
+
+class GANStep(TrainingStep):
+    """Non-saturating GAN: a discriminator step on real vs generated rows, then a generator step."""
+
+    monitor = "valid_mean_gap"  # |generated mean - data mean|, on fixed noise
+
+    def __init__(self, stop_at_step=None):
+        self.calls, self.stop_at_step = 0, stop_at_step
+
+    def optimizers(self, module, lr, weight_decay):
+        # Adam's usual GAN momentum (beta1 0.5): a slower-moving average follows the moving adversary better.
+        return {name: torch.optim.Adam(getattr(module, name).parameters(), lr, betas=(0.5, 0.999))
+                for name in ("discriminator", "generator")}
+
+    def training_step(self, module, real, trainer):
+        self.calls += 1
+        if self.calls == self.stop_at_step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        bce = nn.functional.binary_cross_entropy_with_logits
+        fake = module.generator(torch.randn(len(real), NOISE, device=real.device))
+        with trainer.autocast():
+            real_logits, fake_logits = module.discriminator(real), module.discriminator(fake.detach())
+            d_loss = bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))
+        trainer.backward(d_loss)
+        trainer.optimizer_step("discriminator")
+        with trainer.autocast():
+            fake_logits = module.discriminator(fake)
+            g_loss = bce(fake_logits, torch.ones_like(fake_logits))
+        trainer.backward(g_loss)
+        trainer.optimizer_step("generator")
+        return g_loss
+
+    def validate(self, module, batches, trainer):
+        real = torch.cat(list(batches))
+        noise = torch.randn(len(real), NOISE, generator=torch.Generator().manual_seed(0)).to(real.device)
+        return {"valid_mean_gap": abs(float(module.generator(noise).mean() - real.mean()))}
+
+
+def gaussian_rows(rows, seed):
+    return DATA_MEAN + DATA_STD * torch.randn(rows, 1, generator=torch.Generator().manual_seed(seed))
+
+
+def _fit_gan(checkpoint_dir=None, stop_at_step=None, resume=False, epochs=40):
+    train = list(gaussian_rows(512, 0).split(64))  # batches that are plain tensors, no targets
+    module = GAN()
+    trainer = Trainer(module, step=GANStep(stop_at_step), epochs=epochs, lr=5e-3, warmup_epochs=1,
+                      clip_norm=5.0, checkpoint_dir=checkpoint_dir, seed=1, progress=False)
+    trainer.fit(train, [gaussian_rows(256, 1)], resume=resume)
+    return module, trainer
+
+
+def test_a_gan_with_two_optimisers_learns_the_data_mean_through_the_trainer():
+    module, trainer = _fit_gan()
+    with torch.no_grad():
+        generated = module.generator(torch.randn(4096, NOISE, generator=torch.Generator().manual_seed(9)))
+    assert generated.mean().item() == pytest.approx(DATA_MEAN, abs=0.3)
+    assert 0.3 < generated.std().item() < 2.5, "the generator spreads its rows rather than collapsing"
+    gaps = [record["valid_mean_gap"] for record in trainer.history_]
+    assert trainer.best_score_ == min(gaps) and gaps[-1] < gaps[0] / 5, "learnt, not only picked the best epoch"
+    for name, optimizer in trainer.optimizers_.items():
+        assert float(optimizer.state[getattr(module, name)[0].weight]["step"]) == 40 * 8, name
+
+
+def test_a_gan_checkpoint_holds_both_optimisers_and_resumes_exactly(tmp_path):
+    reference, reference_trainer = _fit_gan(tmp_path / "straight", epochs=6)
+    with pytest.raises(TrainingInterrupted) as caught:
+        _fit_gan(tmp_path / "stopped", stop_at_step=21, epochs=6)  # 8 steps an epoch: mid-epoch 3
+    tensors, meta = read(caught.value.checkpoint_path)
+    assert (meta["epoch"], meta["batch"]) == (2, 5)
+    for name in ("discriminator", "generator"):
+        assert any(key.startswith(f"optim.{name}.0.exp_avg") for key in tensors), name
+        assert meta["schedules"][name]["last_epoch"] == 21
+    resumed, resumed_trainer = _fit_gan(tmp_path / "stopped", resume=True, epochs=6)
+
+    def timeless(history):
+        return [{k: v for k, v in record.items() if k != "seconds"} for record in history]
+
+    assert timeless(resumed_trainer.history_) == timeless(reference_trainer.history_)
+    for (name, a), (_, b) in zip(reference.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_a_one_optimiser_step_returns_its_loss_and_the_trainer_does_the_rest():
+    class FedTargets(TrainingStep):
+        """Batches are dicts; the module sees the previous target beside the input, as a seq2seq decoder does."""
+
+        def training_step(self, module, batch, trainer):
+            with trainer.autocast():
+                return mse(module(torch.cat([batch["x"], batch["previous"]], dim=1)), batch["y"])
+
+    x, y = line_data(rows=320)
+    previous = torch.roll(y, 1)
+    rows = [{"x": x[i:i + 32], "previous": previous[i:i + 32], "y": y[i:i + 32] + previous[i:i + 32]}
+            for i in range(0, 320, 32)]
+    module = nn.Linear(2, 1)
+    trainer = Trainer(module, step=FedTargets(), epochs=40, lr=0.05, patience=5, progress=False)
+    history = trainer.fit(rows[:8], rows[8:])
+    assert history[-1]["valid_loss"] < 0.01, "the default validation record: the step's loss on held-out rows"
+    assert module.weight.detach().squeeze().tolist() == pytest.approx([3.0, 1.0], abs=0.1)
+
+
+def test_a_checkpoint_from_before_named_optimisers_still_resumes(tmp_path):
+    reference, reference_trainer = _fit(tmp_path / "straight")
+    with pytest.raises(TrainingInterrupted) as caught:
+        _fit(tmp_path / "stopped", stop_at_step=22)
+    # Rewritten in the layout of lamina before named optimisers: one under `optim.`, meta "optimizer"/"schedule".
+    tensors, meta = read(caught.value.checkpoint_path)
+    assert not any(key.startswith("optim.0.") for key in tensors)
+    tensors = {key.replace("optim.main.", "optim.", 1): tensor for key, tensor in tensors.items()}
+    meta["optimizer"], meta["schedule"] = meta.pop("optimizers")["main"], meta.pop("schedules")["main"]
+    write_atomically(caught.value.checkpoint_path, tensors, meta)
+    resumed, resumed_trainer = _fit(tmp_path / "stopped", resume=True)
+    assert [r["valid_loss"] for r in resumed_trainer.history_] == [r["valid_loss"] for r in reference_trainer.history_]
+    for (name, a), (_, b) in zip(reference.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
+class Unsized:
+    """Batches without len(): the Trainer then runs without a schedule."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+def test_fitting_again_with_more_epochs_carries_on_with_the_same_optimiser():
+    x, y = line_data()
+    batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, len(x), 32)]
+    straight = small_net()
+    Trainer(straight, mse, epochs=4, lr=0.01, progress=False).fit(Unsized(batches))
+    split = small_net()
+    trainer = Trainer(split, mse, epochs=2, lr=0.01, progress=False)
+    trainer.fit(Unsized(batches))
+    optimizer = trainer.optimizer_
+    trainer.epochs = 4
+    history = trainer.fit(Unsized(batches))
+    assert trainer.optimizer_ is optimizer and [record["epoch"] for record in history] == [1, 2, 3, 4]
+    for a, b in zip(straight.state_dict().values(), split.state_dict().values(), strict=True):
+        assert torch.equal(a, b), "two fits of 2 + 2 epochs are one of 4: same optimiser state, same random stream"
+
+    # With a schedule, the cosine stretches over the new length and carries on from where it stands.
+    trainer = Trainer(small_net(), mse, epochs=2, lr=0.01, progress=False)
+    assert trainer.fit(batches)[-1]["lr"] == 0.0
+    trainer.epochs = 4
+    four_epochs = Trainer(small_net(), mse, epochs=4, lr=0.01, progress=False).fit(batches)
+    assert [r["lr"] for r in trainer.fit(batches)[2:]] == [r["lr"] for r in four_epochs[2:]]
+
+
+def test_a_trainer_takes_a_loss_or_a_step_exactly():
+    with pytest.raises(TypeError, match="exactly one"):
+        Trainer(nn.Linear(1, 1))
+    with pytest.raises(TypeError, match="exactly one"):
+        Trainer(nn.Linear(1, 1), mse, step=TrainingStep())

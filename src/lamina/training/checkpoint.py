@@ -1,7 +1,9 @@
 """Checkpoints as safetensors + JSON metadata, written atomically; nothing is ever pickled.
 
-A checkpoint is one file: tensors under prefixed names (`model.`, `optim.`, `best.`, `rng.`) and a
-JSON document in the safetensors metadata for everything that is not a tensor.
+A checkpoint is one file: tensors under prefixed names (`model.`, `optim.<name>.` for each named
+optimiser, `best.`, `rng.`) and a JSON document in the safetensors metadata for everything that is not
+a tensor (each optimiser's scalars and parameter groups under "optimizers", its schedule under
+"schedules"). Checkpoints from before named optimisers hold one under `optim.`, "optimizer" and "schedule".
 """
 
 from __future__ import annotations
@@ -72,3 +74,26 @@ def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
         index, key = flat.split(".", 1)
         state.setdefault(int(index), {})[key] = value
     return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def flatten_optimizers(optimizers: dict, schedules: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Named optimisers and their schedules (or None) → tensors under `optim.<name>.` + JSON meta entries."""
+    tensors, meta = {}, {"optimizers": {}, "schedules": {}}
+    for name, optimizer in optimizers.items():
+        optim_tensors, meta["optimizers"][name] = flatten_optimizer(optimizer.state_dict())
+        tensors.update(with_prefix(f"optim.{name}", optim_tensors))
+        schedule = schedules[name]
+        meta["schedules"][name] = schedule.state_dict() if schedule is not None else None
+    return tensors, meta
+
+
+def optimizer_states(tensors: dict[str, torch.Tensor], meta: dict,
+                     single: str) -> dict[str, tuple[dict, dict | None]]:
+    """name → (optimiser state_dict, schedule state_dict or None). A checkpoint written before optimisers
+    had names (a run interrupted before an upgrade) holds one, read as the optimiser named `single`."""
+    if "optimizers" not in meta:
+        return {single: (unflatten_optimizer(under_prefix("optim", tensors), meta["optimizer"]), meta["schedule"])}
+    return {
+        name: (unflatten_optimizer(under_prefix(f"optim.{name}", tensors), optim_meta), meta["schedules"][name])
+        for name, optim_meta in meta["optimizers"].items()
+    }

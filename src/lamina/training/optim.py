@@ -28,5 +28,10 @@ def warmup_cosine(warmup_steps: int, total_steps: int):
     return factor
 
 
-def make_schedule(optimizer, warmup_steps: int, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup_steps, total_steps))
+def make_schedule(optimizer, warmup_steps: int, total_steps: int,
+                  done_steps: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """The schedule `done_steps` steps in, setting the optimiser's learning rate for the next step; a run that
+    is extended (more epochs) gets a schedule over its new length that carries on from where it stands."""
+    # LambdaLR counts its own first call as a step: starting at done_steps - 1 puts it at done_steps.
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup_steps, total_steps),
+                                             last_epoch=done_steps - 1)

@@ -3,6 +3,11 @@ time budget, checkpoints after every epoch, clean stop on Ctrl-C / SIGTERM, exac
 
 `Trainer(module, loss_fn, ...)` trains any nn.Module on any re-iterable of (inputs, targets)
 batches; `lamina.fit` uses this same loop. Inputs may be a tensor or a dict of tensors.
+
+`Trainer(module, step=...)` runs a task's own `TrainingStep` (step.py) in the same loop: several
+optimisers, batches of any shape, its own validation record. Inside a step the Trainer's verbs
+`autocast()`, `backward(loss)` and `optimizer_step(name)` give it the loop's precision, clipping and
+schedules. A fitted Trainer fitted again after raising `epochs` carries on with the same optimisers.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from torch import nn
 
 from lamina.errors import LaminaError
 from lamina.training import checkpoint
-from lamina.training.batches import batch_rows, move
-from lamina.training.optim import make_optimizer, make_schedule
+from lamina.training.batches import move
+from lamina.training.optim import make_schedule
 from lamina.training.progress import Progress
+from lamina.training.step import LossStep, TrainingStep
 
 LAST = "last.safetensors"
 BEST = "best.safetensors"
@@ -77,12 +83,20 @@ def infer(module: nn.Module, batches: Iterable, device: torch.device, precision:
     return torch.cat(outputs)
 
 
+def to_device(batch, device: torch.device):
+    """A batch (a tensor, a dict of tensors, or a tuple/list of those) on `device`."""
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(part, device) for part in batch)
+    return move(batch, device)
+
+
 class Trainer:
     def __init__(
         self,
         module: nn.Module,
-        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         *,
+        step: TrainingStep | None = None,  # a task's own step, instead of loss_fn
         epochs: int = 10,
         lr: float = 1e-3,  # peak learning rate
         weight_decay: float = 0.0,  # decoupled L2 strength
@@ -102,8 +116,14 @@ class Trainer:
         adversary: Callable | None = None,  # (module, inputs, targets) → inputs to train on instead
         freeze: tuple[list[nn.Parameter], int] | None = None,  # (parameters, epochs) held fixed at the start
     ):
+        if (loss_fn is None) == (step is None):
+            raise TypeError("Trainer takes a loss_fn or a step=, exactly one of them")
+        if step is not None and (metric is not None or adversary is not None):
+            raise TypeError("metric and adversary belong to the default loss step; a custom step reports its "
+                            "metrics from validate() and makes its own inputs in training_step()")
         self.module = module
         self.loss_fn = loss_fn
+        self.step = step
         self.epochs = epochs
         self.lr = lr
         self.weight_decay = weight_decay
@@ -126,17 +146,25 @@ class Trainer:
     # ---- the loop -------------------------------------------------------------------------------
 
     def fit(self, train: Iterable, valid: Iterable | None = None, resume: bool = False) -> list[dict]:
+        """Trains to `epochs` and returns the history (one record per epoch). A Trainer fitted before carries
+        on from where it stopped (its epochs, optimisers, early-stop state and random stream), so raising
+        `epochs` and fitting again trains more epochs; a federated client does that every round."""
         self.device_ = resolve_device(self.device)
         self.module.to(self.device_)
         steps = len(train) if hasattr(train, "__len__") else None
-        self.optimizer_ = make_optimizer(self.module, self.lr, self.weight_decay)
-        self.schedule_ = None
-        if steps:
-            warmup = int(round(self.warmup_epochs * steps))
-            self.schedule_ = make_schedule(self.optimizer_, warmup, self.epochs * steps)
-        self._new_state()
+        self.step_ = self.step if self.step is not None else LossStep(
+            self.loss_fn, self.metric, self.metric_name, self.mode, self.adversary)
+        continuing = hasattr(self, "optimizers_")
+        if not continuing:
+            self.optimizers_ = self.step_.optimizers(self.module, self.lr, self.weight_decay)
+            self._clipped = self._clipped_parameters()
+            self._new_state()
+        self.optimizer_ = next(iter(self.optimizers_.values()))  # the only one on the default path
+        self.schedules_ = self._schedules(steps)
         if resume and self.checkpoint_dir and (self.checkpoint_dir / LAST).exists():
             self._load_checkpoint(self.checkpoint_dir / LAST)
+        elif continuing:
+            self.finished_ = False
         else:
             torch.manual_seed(self.seed)
         if self.finished_:
@@ -166,12 +194,10 @@ class Trainer:
         loss_sum = torch.tensor(self.partial_loss_sum_, device=self.device_)
         rows = self.partial_rows_
         refresh = max(1, (len(train) if hasattr(train, "__len__") else 50) // 20)
-        for inputs, targets in itertools.islice(train, self.batch_, None):
-            inputs, targets = move(inputs, self.device_), targets.to(self.device_)
-            if self.adversary is not None:
-                inputs = self.adversary(self.module, inputs, targets)
-            loss = self._step(inputs, targets)
-            count = batch_rows(targets)
+        for batch in itertools.islice(train, self.batch_, None):
+            batch = to_device(batch, self.device_)
+            loss = self._train_on(batch)
+            count = self.step_.batch_size_of(batch)
             loss_sum += loss.detach().float() * count
             rows += count
             self.batch_ += 1
@@ -185,7 +211,10 @@ class Trainer:
         self._check_finite(loss_sum)
         record = {"epoch": self.epoch_ + 1, "train_loss": loss_sum.item() / max(rows, 1)}
         if valid is not None:
-            record.update(self._validate(valid))
+            self.module.eval()
+            with torch.no_grad():
+                batches = (to_device(batch, self.device_) for batch in valid)
+                record.update(self.step_.validate(self.module, batches, self))
         self.epoch_ += 1
         self.batch_, self.partial_loss_sum_, self.partial_rows_ = 0, 0.0, 0
         record["lr"] = self.optimizer_.param_groups[0]["lr"]
@@ -199,30 +228,60 @@ class Trainer:
         progress.end_epoch(record, self.epochs - self.epoch_)
         return not self._should_stop(record)
 
-    def _step(self, inputs, targets) -> torch.Tensor:
-        with autocast_for(self.device_, self.precision):
-            loss = self.loss_fn(self.module(inputs), targets)
+    def _train_on(self, batch) -> torch.Tensor:
+        """One training step on a batch; the loss it reports."""
+        if len(self.optimizers_) > 1:
+            # The step drives its optimisers itself. A backward may reach another optimiser's parameters (a
+            # generator's loss runs through the discriminator), so no gradient carries over between batches.
+            for optimizer in self.optimizers_.values():
+                optimizer.zero_grad(set_to_none=True)
+            return self.step_.training_step(self.module, batch, self)
+        loss = self.step_.training_step(self.module, batch, self)
+        # Zeroed after the step's forward, not before: an adversary's attack leaves gradients on the weights.
         self.optimizer_.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.clip_norm:
-            nn.utils.clip_grad_norm_(self.module.parameters(), self.clip_norm)
-        self.optimizer_.step()
-        if self.schedule_ is not None:
-            self.schedule_.step()
+        self.backward(loss)
+        self.optimizer_step(next(iter(self.optimizers_)))
         return loss
 
-    def _validate(self, valid) -> dict:
-        self.module.eval()
-        outputs, targets = [], []
-        with torch.no_grad(), autocast_for(self.device_, self.precision):
-            for inputs, batch_targets in valid:
-                outputs.append(self.module(move(inputs, self.device_)).float())
-                targets.append(batch_targets.to(self.device_))
-        outputs, targets = torch.cat(outputs), torch.cat(targets)
-        record = {"valid_loss": float(self.loss_fn(outputs, targets))}
-        if self.metric is not None:
-            record[f"valid_{self.metric_name}"] = float(self.metric(outputs.cpu(), targets.cpu()))
-        return record
+    def _schedules(self, steps: int | None) -> dict:
+        """A warm-up + cosine schedule per optimiser over all `epochs` (None without a known epoch length),
+        each as far along as the optimiser has stepped when the Trainer carries on with more epochs."""
+        if not steps:
+            return dict.fromkeys(self.optimizers_)
+        warmup = int(round(self.warmup_epochs * steps))
+        done = {name: schedule.last_epoch for name, schedule in getattr(self, "schedules_", {}).items() if schedule}
+        return {name: make_schedule(optimizer, warmup, self.epochs * steps, done.get(name, 0))
+                for name, optimizer in self.optimizers_.items()}
+
+    def _clipped_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """Each optimiser's parameters in the module's order (then any from outside the module): the order
+        clipping has always summed gradient norms in, so a default run stays bit-identical."""
+        order = {id(p): i for i, p in enumerate(self.module.parameters())}
+        return {name: sorted((p for group in optimizer.param_groups for p in group["params"]),
+                             key=lambda p: order.get(id(p), len(order)))
+                for name, optimizer in self.optimizers_.items()}
+
+    # ---- verbs for a step -----------------------------------------------------------------------
+
+    def autocast(self):
+        """The precision context of this run (bf16 autocast where it pays, else nothing): forward passes
+        and losses go inside it, backward and optimiser steps outside."""
+        return autocast_for(self.device_, self.precision)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Accumulates the gradients of a scalar loss on every parameter it depends on."""
+        loss.backward()
+
+    def optimizer_step(self, name: str) -> None:
+        """Steps the optimiser `name`: clips its parameters' global gradient norm to `clip_norm`, steps it,
+        advances its schedule, then zeroes its gradients."""
+        optimizer, schedule = self.optimizers_[name], self.schedules_[name]
+        if self.clip_norm:
+            nn.utils.clip_grad_norm_(self._clipped[name], self.clip_norm)
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        optimizer.zero_grad(set_to_none=True)
 
     def _check_finite(self, loss_sum: torch.Tensor) -> None:
         if not math.isfinite(loss_sum.item()):
@@ -235,8 +294,7 @@ class Trainer:
     # ---- early stopping and the time budget -----------------------------------------------------
 
     def monitored(self, record: dict) -> float | None:
-        key = f"valid_{self.metric_name}" if self.metric is not None else "valid_loss"
-        return record.get(key)
+        return record.get(self.step_.monitor)
 
     def _track_best(self, record: dict) -> bool:
         score = self.monitored(record)
@@ -244,7 +302,8 @@ class Trainer:
             self.best_epoch_ = record["epoch"]
             self.best_state_ = None
             return False
-        better = self.best_score_ is None or (score < self.best_score_ if self.mode == "min" else score > self.best_score_)
+        lower = self.step_.mode == "min"
+        better = self.best_score_ is None or (score < self.best_score_ if lower else score > self.best_score_)
         if better:
             self.best_score_, self.best_epoch_, self.bad_epochs_ = score, record["epoch"], 0
             self.best_state_ = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
@@ -282,10 +341,10 @@ class Trainer:
     def _save_checkpoint(self, best_improved: bool = False) -> Path | None:
         if self.checkpoint_dir is None:
             return None
-        optim_tensors, optim_meta = checkpoint.flatten_optimizer(self.optimizer_.state_dict())
+        optim_tensors, optim_meta = checkpoint.flatten_optimizers(self.optimizers_, self.schedules_)
         tensors = {
             **checkpoint.with_prefix("model", self.module.state_dict()),
-            **checkpoint.with_prefix("optim", optim_tensors),
+            **optim_tensors,
             "rng.cpu": torch.get_rng_state(),
         }
         if torch.cuda.is_available():
@@ -297,8 +356,7 @@ class Trainer:
             "partial_loss_sum": self.partial_loss_sum_, "partial_rows": self.partial_rows_,
             "history": self.history_, "best_score": self.best_score_, "best_epoch": self.best_epoch_,
             "bad_epochs": self.bad_epochs_, "elapsed": self.elapsed_, "stop_reason": self.stop_reason_,
-            "optimizer": optim_meta,
-            "schedule": self.schedule_.state_dict() if self.schedule_ is not None else None,
+            **optim_meta,
         }
         path = self.checkpoint_dir / LAST
         checkpoint.write_atomically(path, tensors, meta)
@@ -309,10 +367,14 @@ class Trainer:
     def _load_checkpoint(self, path: Path) -> None:
         tensors, meta = checkpoint.read(path)
         self.module.load_state_dict(checkpoint.under_prefix("model", tensors))
-        optimizer_state = checkpoint.unflatten_optimizer(checkpoint.under_prefix("optim", tensors), meta["optimizer"])
-        self.optimizer_.load_state_dict(optimizer_state)
-        if self.schedule_ is not None and meta["schedule"] is not None:
-            self.schedule_.load_state_dict(meta["schedule"])
+        states = checkpoint.optimizer_states(tensors, meta, single=next(iter(self.optimizers_)))
+        if states.keys() != self.optimizers_.keys():
+            raise LaminaError(f"The checkpoint {path} holds the optimisers {sorted(states)}, but this training "
+                              f"step makes {sorted(self.optimizers_)}: it was written by another kind of training.")
+        for name, (optimizer_state, schedule_state) in states.items():
+            self.optimizers_[name].load_state_dict(optimizer_state)
+            if self.schedules_[name] is not None and schedule_state is not None:
+                self.schedules_[name].load_state_dict(schedule_state)
         torch.set_rng_state(tensors["rng.cpu"])
         if "rng.cuda" in tensors and torch.cuda.is_available():
             torch.cuda.set_rng_state(tensors["rng.cuda"])
