@@ -5,8 +5,14 @@ import pytest
 import lamina
 from conftest import FAST, make_table
 from lamina.cli import main
+from lamina.evaluation.document import number
+from lamina.evaluation.intervals import (
+    bootstrap_intervals,
+    fast_classification_metrics,
+    fast_regression_metrics,
+)
 from lamina.evaluation.metrics import classification_metrics, regression_metrics
-from lamina.insight.card import bootstrap_intervals, fast_classification_metrics, fast_regression_metrics
+from lamina.run import METRICS, RunFolder
 
 
 @pytest.mark.parametrize("classes", [2, 4])
@@ -40,14 +46,21 @@ def test_bootstrap_intervals_hold_the_value_and_shrink_with_more_rows():
     assert all(large[name][2] - large[name][1] < width[name] for name in width)
 
 
-def test_card_command_and_report_section(tmp_path, capsys):
+def test_the_card_and_the_report_say_the_same_once(tmp_path, capsys):
     lamina.fit(make_table(rows=400), target="y", out=tmp_path / "run", progress=False, **FAST)
     assert main(["card", str(tmp_path / "run")]) == 0
-    card = (tmp_path / "run" / "model_card.md").read_text()
-    for heading in ("## Intended use", "## Data and split", "## Test metrics (95% bootstrap intervals",
-                    "## Data quality", "## Per-group results", "## Limitations"):
-        assert heading in card, heading
-    assert "| accuracy |" in card and "lamina audit" in card
-    html = (tmp_path / "run" / "report.html").read_text()
-    assert "<h2>Model card: y (binary)</h2>" in html and "bootstrap intervals" in html
+    run = RunFolder(tmp_path / "run")
+    card, html = run.read_text("model_card.md"), run.read_text("report.html")
+    for heading in ("Intended use", "Data and split", "Training", "Test metrics", "Data quality", "Bias audit",
+                    "Robustness audit", "Limitations"):
+        assert card.count(f"\n## {heading}\n") == 1 and html.count(f"<h2>{heading}</h2>") == 1, heading
+    metrics = run.read_json(METRICS)
+    for name, value in metrics["test"].items():
+        row = next(line for line in card.splitlines() if line.startswith(f"| {name} |"))
+        model, interval, baseline = (cell.strip() for cell in row.split("|")[2:5])
+        assert model.strip("*") == number(value) and baseline == number(metrics["baseline"][name]), name
+        low, high = (float(bound) for bound in interval.split(" – "))
+        assert low <= value <= high, f"{name}: the bootstrap interval holds the value"
+        assert f"<td>{interval}</td>" in html, f"{name}: the report shows the card's interval"
+    assert "lamina audit" in card, "how to audit, while no audit was run"
     assert main(["card", str(tmp_path)]) == 2

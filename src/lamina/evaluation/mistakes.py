@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from lamina.data.schema import PICTURE_KINDS
+from lamina.evaluation.document import Table, block_html, number
 from lamina.evaluation.plots import png_base64
 
 MAX_SHOWN = 16  # rows in the report
@@ -47,14 +48,15 @@ def confident_mistakes(model, test: pd.DataFrame, outputs: np.ndarray, truth: np
 
 
 def mistakes_html(mistakes: list[dict]) -> str:
+    """The report's section on the rows in mistakes.json (a file, so every value is escaped)."""
     if mistakes and "text" in mistakes[0]:
         return _texts_html(mistakes)
     if not mistakes:
         return "<h2>Most confidently wrong test rows</h2><p>No test row was misclassified.</p>"
     cells = "".join(
-        f"<figure><img src='data:image/png;base64,{m['png']}' alt='test row {m['row']}'>"
-        f"<figcaption>true <b>{escape(m['truth'])}</b><br>predicted {escape(m['predicted'])} "
-        f"({m['confidence']:.0%})</figcaption></figure>"
+        f"<figure><img src='data:image/png;base64,{escape(str(m['png']))}' alt='test row {escape(str(m['row']))}'>"
+        f"<figcaption>true <b>{escape(str(m['truth']))}</b><br>predicted {escape(str(m['predicted']))} "
+        f"({escape(_confidence(m))})</figcaption></figure>"
         for m in mistakes
     )
     return ("<h2>Most confidently wrong test images</h2><p>The test images the model misclassified with the "
@@ -63,12 +65,11 @@ def mistakes_html(mistakes: list[dict]) -> str:
 
 
 def _texts_html(mistakes: list[dict]) -> str:
-    rows = "".join(
-        f"<tr><td>{m['row']}</td><td>{escape(m['text'])}</td><td>{escape(m['truth'])}</td>"
-        f"<td>{escape(m['predicted'])}</td><td>{m['confidence']:.0%}</td></tr>"
-        for m in mistakes
-    )
+    rows = [[m["row"], m["text"], m["truth"], m["predicted"], _confidence(m)] for m in mistakes]
     return ("<h2>Most confidently wrong test texts</h2><p>The test texts the model misclassified with the highest "
             "confidence: look here for mislabelled rows, sarcasm, negation and topics the training data lacked.</p>"
-            "<table><tr><th>test row</th><th>text</th><th>true</th><th>predicted</th><th>confidence</th></tr>"
-            f"{rows}</table>")
+            + block_html(Table(["test row", "text", "true", "predicted", "confidence"], rows)))
+
+
+def _confidence(mistake: dict) -> str:
+    return number(mistake["confidence"], digits=0, percent=True)

@@ -1,16 +1,46 @@
-"""Small inline-SVG charts, so a report is one self-contained file that reads offline."""
+"""Charts for reports, drawn by matplotlib as inline SVG, so a report is one file that reads offline.
+
+matplotlib is imported when a chart is drawn, not when this module is: `lamina predict` never pays for it.
+Charts are drawn on a bare `Figure` (no pyplot, so no GUI backend and no global figure state); the SVG keeps
+text as <text> elements in the reader's own sans-serif font, and its element ids get a per-chart prefix so
+several charts on one page never share an id.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import itertools
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from html import escape
 
 import numpy as np
 
-WIDTH, HEIGHT = 420, 300  # pixels of every chart
-MARGIN_LEFT, MARGIN_BOTTOM, MARGIN_TOP, MARGIN_RIGHT = 56, 42, 28, 14
+SIZE = (5.4, 3.8)  # inches of a chart; the SVG is in points (72 an inch), about 390 × 275 on the page
 COLOURS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"]
+REFERENCE = "#888888"  # dashed lines: chance, perfect calibration, the ideal fit, a naive forecast
 MAX_POINTS = 2000  # scatter plots sample this many points to keep the page light
+ANNOTATED_CELLS = 20  # a heatmap prints its counts while it has at most this many rows and columns
+LABEL_CHARACTERS = 14  # tick labels (class names) longer than this are cut with an ellipsis
+SETTINGS = {
+    "svg.fonttype": "none",  # text stays text: selectable, searchable, drawn in the page's font
+    "svg.hashsalt": "lamina",  # ids are salted hashes; a fixed salt makes the same chart give the same SVG
+    "text.parse_math": False,  # a "$" in a column or class name is a dollar sign, not TeX
+    "path.simplify": False,  # every point of a series is drawn, none merged away
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib: labels are laid out with its (generous) widths
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "legend.fontsize": 8.5,
+    "axes.grid": True,
+    "grid.color": "#e5e5e5",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+STYLES = ("line", "points", "dashed", "band")
 
 
 @dataclass
@@ -18,130 +48,138 @@ class Series:
     name: str
     x: np.ndarray
     y: np.ndarray
-    style: str = "line"  # "line", "points", "dashed" or "band" (shaded from y up to `upper`)
+    style: str = "line"  # one of STYLES; "band" is shaded from y up to `upper`
     upper: np.ndarray | None = None
 
 
 @dataclass
 class Chart:
+    """Series on one pair of axes. `integer_x` puts ticks on whole numbers only (epochs, steps ahead)."""
+
     title: str
     x_label: str
     y_label: str
     series: list[Series] = field(default_factory=list)
     x_range: tuple[float, float] | None = None
     y_range: tuple[float, float] | None = None
+    integer_x: bool = False
 
     def add(self, name: str, x, y, style: str = "line") -> Chart:
-        self.series.append(Series(name, np.asarray(x, dtype=float), np.asarray(y, dtype=float), style))
+        if style not in STYLES or style == "band":
+            raise ValueError(f"style must be one of {STYLES[:3]} (a band is added with .band()), not {style!r}")
+        self.series.append(Series(name, _values(x), _values(y), style))
         return self
 
     def band(self, name: str, x, lower, upper) -> Chart:
         """A shaded range, e.g. a forecast interval."""
-        self.series.append(Series(name, np.asarray(x, dtype=float), np.asarray(lower, dtype=float), "band",
-                                  np.asarray(upper, dtype=float)))
+        self.series.append(Series(name, _values(x), _values(lower), "band", _values(upper)))
         return self
 
     def svg(self) -> str:
-        xs = np.concatenate([s.x for s in self.series]) if self.series else np.zeros(1)
-        ys = np.concatenate([s.y for s in self.series] + [s.upper for s in self.series if s.upper is not None]) \
-            if self.series else np.zeros(1)
-        x0, x1 = self.x_range or _padded(xs)
-        y0, y1 = self.y_range or _padded(ys)
-        plot_w, plot_h = WIDTH - MARGIN_LEFT - MARGIN_RIGHT, HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
+        with _figure(SIZE) as (figure, axes):
+            colours = itertools.cycle(COLOURS)
+            for index, s in enumerate(self.series):
+                artist = _draw(axes, s, REFERENCE if s.style == "dashed" else next(colours))
+                artist.set_gid(f"series-{index}")  # lets tests and readers of the SVG find each series
+            axes.set_title(self.title)
+            axes.set_xlabel(self.x_label)
+            axes.set_ylabel(self.y_label)
+            if self.x_range:
+                axes.set_xlim(*self.x_range)
+            if self.y_range:
+                axes.set_ylim(*self.y_range)
+            if self.integer_x:
+                from matplotlib.ticker import MaxNLocator
 
-        def px(x):
-            return MARGIN_LEFT + (np.asarray(x) - x0) / (x1 - x0) * plot_w
-
-        def py(y):
-            return MARGIN_TOP + plot_h - (np.asarray(y) - y0) / (y1 - y0) * plot_h
-
-        parts = [_open(self.title)]
-        for tick in np.linspace(x0, x1, 5):
-            parts.append(f'<line x1="{px(tick):.1f}" y1="{MARGIN_TOP}" x2="{px(tick):.1f}" '
-                         f'y2="{MARGIN_TOP + plot_h}" stroke="#eee"/>')
-            parts.append(f'<text x="{px(tick):.1f}" y="{MARGIN_TOP + plot_h + 14}" text-anchor="middle">'
-                         f"{_fmt(tick)}</text>")
-        for tick in np.linspace(y0, y1, 5):
-            parts.append(f'<line x1="{MARGIN_LEFT}" y1="{py(tick):.1f}" x2="{MARGIN_LEFT + plot_w}" '
-                         f'y2="{py(tick):.1f}" stroke="#eee"/>')
-            parts.append(f'<text x="{MARGIN_LEFT - 4}" y="{py(tick) + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>')
-        parts.append(f'<rect x="{MARGIN_LEFT}" y="{MARGIN_TOP}" width="{plot_w}" height="{plot_h}" '
-                     'fill="none" stroke="#999"/>')
-        for i, s in enumerate(self.series):
-            colour = "#888" if s.style == "dashed" else COLOURS[i % len(COLOURS)]
-            finite = np.isfinite(s.x) & np.isfinite(s.y)
-            x, y = s.x[finite], s.y[finite]
-            if s.style == "band":
-                edge = list(zip(px(x), py(y), strict=True)) + list(zip(px(x), py(s.upper[finite]), strict=True))[::-1]
-                points = " ".join(f"{a:.1f},{b:.1f}" for a, b in edge)
-                parts.append(f'<polygon points="{points}" fill="{colour}" fill-opacity="0.18" stroke="none"/>')
-            elif s.style == "points":
-                if len(x) > MAX_POINTS:
-                    keep = np.random.default_rng(0).choice(len(x), MAX_POINTS, replace=False)
-                    x, y = x[keep], y[keep]
-                parts += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2" fill="{colour}" fill-opacity="0.45"/>'
-                          for a, b in zip(px(x), py(y), strict=True)]
-            else:
-                points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px(x), py(y), strict=True))
-                dash = ' stroke-dasharray="5,4"' if s.style == "dashed" else ""
-                parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
-            parts.append(f'<text x="{MARGIN_LEFT + 8}" y="{MARGIN_TOP + 14 + 14 * i}" fill="{colour}">'
-                         f"{escape(s.name)}</text>")
-        parts.append(f'<text x="{MARGIN_LEFT + plot_w / 2}" y="{HEIGHT - 6}" text-anchor="middle">'
-                     f"{escape(self.x_label)}</text>")
-        parts.append(f'<text transform="translate(12,{MARGIN_TOP + plot_h / 2}) rotate(-90)" '
-                     f'text-anchor="middle">{escape(self.y_label)}</text>')
-        return "".join(parts) + "</svg>"
+                axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if self.series:
+                axes.legend(loc="best", frameon=False)
+            return _svg(figure)
 
 
-def heatmap(title: str, matrix: np.ndarray, rows: list[str], columns: list[str], x_label: str, y_label: str) -> str:
+@dataclass
+class Heatmap:
     """A grid of counts, darker for larger shares of each row (a confusion matrix)."""
-    count = len(rows)
-    cell = max(18, min(60, (WIDTH - 120) // max(count, 1)))
-    left, top = 110, 40
-    size = (left + cell * len(columns) + 20, top + cell * count + 40)
-    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    parts = [_open(title, size)]
-    for i in range(count):
-        parts.append(f'<text x="{left - 6}" y="{top + cell * i + cell / 2 + 4}" text-anchor="end">'
-                     f"{escape(_short(rows[i]))}</text>")
-        for j in range(len(columns)):
-            shade = int(255 - 200 * shares[i, j])
-            ink = "#fff" if shares[i, j] > 0.5 else "#111"
-            x, y = left + cell * j, top + cell * i
-            parts.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="rgb({shade},{shade},255)" '
-                         'stroke="#fff"/>')
-            parts.append(f'<text x="{x + cell / 2}" y="{y + cell / 2 + 4}" text-anchor="middle" fill="{ink}">'
-                         f"{int(matrix[i, j])}</text>")
-    for j, name in enumerate(columns):
-        parts.append(f'<text x="{left + cell * j + cell / 2}" y="{top - 6}" text-anchor="middle">'
-                     f"{escape(_short(name))}</text>")
-    parts.append(f'<text x="{left + cell * len(columns) / 2}" y="{top + cell * count + 24}" '
-                 f'text-anchor="middle">{escape(x_label)}</text>')
-    parts.append(f'<text x="10" y="{top - 6}">{escape(y_label)}</text>')
-    return "".join(parts) + "</svg>"
+
+    title: str
+    matrix: np.ndarray
+    rows: list[str]
+    columns: list[str]
+    x_label: str
+    y_label: str
+
+    def svg(self) -> str:
+        matrix = np.asarray(self.matrix, dtype=float)
+        shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        side = float(np.clip(1.8 + 0.45 * max(matrix.shape), 4.0, 9.0))
+        tilted = len(self.columns) > 4  # long rows of class names overlap unless tilted
+        with _figure((side, side)) as (figure, axes):
+            axes.pcolormesh(shares, cmap="Blues", vmin=0, vmax=1, edgecolors="white", linewidth=1).set_gid("cells")
+            axes.grid(False)
+            axes.invert_yaxis()  # the first class on top, as a confusion matrix is read
+            axes.set_xticks(np.arange(len(self.columns)) + 0.5, [_short(c) for c in self.columns],
+                            rotation=45 if tilted else 0, ha="right" if tilted else "center")
+            axes.set_yticks(np.arange(len(self.rows)) + 0.5, [_short(r) for r in self.rows])
+            if max(matrix.shape) <= ANNOTATED_CELLS:
+                for (i, j), count in np.ndenumerate(matrix):
+                    axes.text(j + 0.5, i + 0.5, f"{int(count)}", ha="center", va="center", fontsize=9,
+                              color="white" if shares[i, j] > 0.5 else "#111111")
+            axes.set_title(self.title)
+            axes.set_xlabel(self.x_label)
+            axes.set_ylabel(self.y_label)
+            return _svg(figure)
 
 
-def _open(title: str, size: tuple[int, int] = (WIDTH, HEIGHT)) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size[0]}" height="{size[1]}" '
-            f'font-family="sans-serif" font-size="11"><text x="{size[0] / 2}" y="16" text-anchor="middle" '
-            f'font-size="13" font-weight="bold">{escape(title)}</text>')
+def _draw(axes, s: Series, colour: str):
+    if s.style == "band":
+        return axes.fill_between(s.x, s.y, s.upper, color=colour, alpha=0.18, linewidth=0, label=s.name)
+    if s.style == "points":
+        x, y = s.x, s.y
+        if len(x) > MAX_POINTS:
+            keep = np.sort(np.random.default_rng(0).choice(len(x), MAX_POINTS, replace=False))
+            x, y = x[keep], y[keep]
+        return axes.plot(x, y, linestyle="none", marker="o", markersize=3, markeredgewidth=0, alpha=0.45,
+                         color=colour, label=s.name)[0]
+    return axes.plot(s.x, s.y, color=colour, linewidth=1.2 if s.style == "dashed" else 1.8,
+                     linestyle="--" if s.style == "dashed" else "-", label=s.name)[0]
 
 
-def _padded(values: np.ndarray) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        return 0.0, 1.0
-    low, high = float(finite.min()), float(finite.max())
-    pad = (high - low) * 0.05 or max(abs(high) * 0.05, 1.0)
-    return low - pad, high + pad
+@contextmanager
+def _figure(size: tuple[float, float]):
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(SETTINGS):
+        figure = Figure(figsize=size, layout="constrained")
+        axes = figure.add_subplot()
+        axes.title.set_gid("title")  # lets readers of the SVG (and tests) find which chart is which
+        yield figure, axes
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.3g}"
+def _svg(figure) -> str:
+    """The figure as an <svg> element for inline use: no XML prolog, no comments, ids unique to this chart."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    text = buffer.getvalue()
+    text = re.sub(r"<!--.*?-->", "", text[text.index("<svg"):], flags=re.S)  # comments repeat every label
+    prefix = "c" + hashlib.sha256(text.encode()).hexdigest()[:10] + "-"
+
+    def prefixed(tag: re.Match) -> str:
+        # Only inside tags: matplotlib escapes < and > in attribute values, so a label's text is never touched.
+        tag = re.sub(r'\bid="', f'id="{prefix}', tag.group(0))
+        tag = re.sub(r'href="#', f'href="#{prefix}', tag)
+        return tag.replace("url(#", f"url(#{prefix}")
+
+    return re.sub(r"<[^>]+>", prefixed, text).strip()
 
 
-def _short(text: str, limit: int = 14) -> str:
+def _values(values) -> np.ndarray:
+    """Floats with ±inf made NaN: matplotlib leaves a gap at NaN, where an infinity would wreck the axis range."""
+    array = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(array), array, np.nan)
+
+
+def _short(text, limit: int = LABEL_CHARACTERS) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -150,7 +188,6 @@ def png_base64(pixels, side: int) -> str:
     """A uint8 picture (height × width, or height × width × 3) as base64 PNG, scaled up by a whole factor
     (nearest neighbour, so pixels stay sharp) to about `side` pixels, for inline <img> tags."""
     import base64
-    import io
 
     from PIL import Image
 

@@ -1,0 +1,197 @@
+"""What a run folder says about its model, as sections of plain data (document.py): the one source of both
+report.html and the model card, so the two never disagree and the page never says a thing twice.
+
+Each section function takes the run folder and its model document (model/model.json in format 2's shape, as
+`read_run` gives it) and returns one Section. They describe table tasks (classification, regression), whose
+fitted state holds a schema and a target.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.evaluation.document import (
+    Bullets,
+    Code,
+    Figure,
+    Paragraph,
+    Section,
+    Strong,
+    Subheading,
+    Table,
+    number,
+)
+from lamina.evaluation.intervals import BOOTSTRAP_SAMPLES, CONFIDENCE, bootstrap_intervals
+from lamina.evaluation.metrics import HIGHER_IS_BETTER
+from lamina.evaluation.plots import Chart
+from lamina.run import AUDIT, CHECKS, HELD_OUT, HISTORY, METRICS, RunFolder
+
+MITIGATION_METRICS = ("accuracy", "demographic_parity_difference", "demographic_parity_ratio",
+                      "equalized_odds_difference")
+
+
+def read_run(run_dir) -> tuple[RunFolder, dict]:
+    """The finished run folder at `run_dir` and its model document (older formats read into the current one)."""
+    from lamina.model import read_model_document  # imports torch: paid only when a page or a card is written
+
+    run = RunFolder(run_dir)
+    run.require_finished()
+    return run, read_model_document(run.model_dir)[1]
+
+
+def task_of(document: dict):
+    """The task the model document names, from the tasks/ registry: its own report sections, and whether it
+    is a row model (one row in, one prediction out), which the card's sections describe."""
+    from lamina.tasks.base import task_named
+
+    name = document["task"]["name"]
+    return task_named(name)(name)
+
+
+def schema(document: dict) -> dict:
+    """The table's columns, target and problem ("binary", "multiclass", "regression")."""
+    return document["task"]["state"]["schema"]
+
+
+def classes(document: dict) -> list | None:
+    """The target's classes; None for a regression."""
+    return document["task"]["state"]["target"].get("classes")
+
+
+def intended_use(run: RunFolder, document: dict) -> Section:
+    columns = schema(document)
+    features = [c for c in columns["columns"] if c["role"] == "feature"]
+    kinds = ", ".join(sorted({c["kind"] for c in features}))
+    return Section("Intended use", [Paragraph([
+        "Predicts ", Code(columns["target"]), f" from {len(features)} input columns ({kinds}) of data like the "
+        "training data. Meant to support a person's decision, with the explanations and audits in view; not meant "
+        "for populations, columns or value ranges the training data does not cover."])])
+
+
+def test_metrics(run: RunFolder, document: dict) -> Section:
+    """metrics.json beside the baseline, with bootstrap intervals from the held-out predictions."""
+    metrics, names = run.read_json(METRICS), classes(document)
+    held_out = run.read_table(HELD_OUT)
+    intervals = bootstrap_intervals(held_out, names)
+    rows = []
+    for name, value in metrics["test"].items():
+        base, higher = metrics["baseline"].get(name), name in HIGHER_IS_BETTER
+        better = value is not None and base is not None and (value > base if higher else value < base)
+        interval = f"{number(intervals[name][1])} – {number(intervals[name][2])}" if name in intervals else "n/a"
+        rows.append([name, Strong(value) if better else value, interval, base, "higher" if higher else "lower"])
+    baseline = "the majority class" if names else "the training mean"
+    return Section("Test metrics", [
+        Paragraph([f"Measured on the {len(held_out)} held-out test rows the model never saw in training or model "
+                   f"selection, beside a trivial baseline ({baseline}); the model's value is in bold where it beats "
+                   f"the baseline. Intervals: {CONFIDENCE:.0%} bootstrap intervals over {BOOTSTRAP_SAMPLES} "
+                   "resamples of the test rows."]),
+        Table(["metric", "model", f"{CONFIDENCE:.0%} interval", "baseline", "better when"], rows),
+    ])
+
+
+def training(run: RunFolder, document: dict) -> Section:
+    """The network as resolved for this data (the config may say "auto"), how training went, and its curves."""
+    trained, architecture = document["training"], document["architecture"]
+    settings = ", ".join(f"{k} {v}" for k, v in architecture["hyperparameters"].items())
+    items = [["Network: ", Code(f"{architecture['arch']} ({settings})"), "."],
+             [f"{trained['epochs_run']} epochs; the weights of the best epoch ({trained['best_epoch']}) were kept; "
+              f"stopped because: {trained['stop_reason']}."],
+             [f"{number(trained['train_seconds'], 1)} s of training on {trained['device']}."]]
+    if trained.get("init_from"):
+        items.append(["Started from the weights of ", Code(trained["init_from"]), "."])
+    return Section("Training", [Bullets(items), Figure(learning_curves(run, trained["best_epoch"]))])
+
+
+def learning_curves(run: RunFolder, best_epoch: int) -> Chart:
+    history = run.read_table(HISTORY)
+    losses = [c for c in ("train_loss", "valid_loss") if c in history]
+    chart = Chart("Learning curves", "epoch", "loss", integer_x=True)
+    for column in losses:
+        chart.add(column.replace("_", " "), history["epoch"], history[column])
+    values = history[losses].to_numpy()
+    chart.add(f"best epoch ({best_epoch}), weights kept", [best_epoch, best_epoch],
+              [np.nanmin(values), np.nanmax(values)], style="dashed")
+    return chart
+
+
+def data_and_split(run: RunFolder, document: dict) -> Section:
+    trained = document["training"]
+    return Section("Data and split", [
+        Paragraph([f"Split: {trained['split']}. Training seed {trained['seed']}, batch size {trained['batch_size']}."]),
+        Table(["part", "rows"], [[part, count] for part, count in trained["sizes"].items()]),
+        Table(["column", "kind", "role", "note"], [[c["name"], c["kind"], c["role"], c["note"]]
+                                                   for c in schema(document)["columns"]]),
+    ])
+
+
+def data_quality(run: RunFolder, document: dict) -> Section:
+    findings = run.read_json(CHECKS, default=[])
+    if not findings:
+        return Section("Data quality", [Paragraph(["No findings: no missing targets, duplicates, constant or ID-like "
+                                                   "columns, or leaks were seen."])])
+    rows = [[Strong(f["level"]) if f["level"] != "info" else f["level"], f["code"], f["message"]] for f in findings]
+    return Section("Data quality", [Table(["level", "check", "finding"], rows)])
+
+
+def bias_audit(run: RunFolder, document: dict) -> Section:
+    audit = run.read_json(AUDIT)
+    section = Section("Bias audit")
+    if not audit or not audit["columns"]:
+        section.blocks.append(Paragraph(["Not audited yet: run ", Code(f"lamina audit {run.path} DATA --sensitive "
+                                                                        "COLUMNS"), "."]))
+        return section
+    section.blocks.append(Paragraph([f"{audit['rows']} labelled rows."]))
+    for column, entry in audit["columns"].items():
+        names = [k for k in entry["groups"][0] if k != "group"]
+        rows = [[group["group"], *(int(group[n]) if n == "size" else group[n] for n in names)]
+                for group in entry["groups"]]
+        section.blocks += [Subheading(column), Table(["group", *names], rows)]
+        if entry["disparities"]:
+            section.blocks.append(Bullets([
+                [f"{d['name']} {number(d['value'])} (limit {number(d['limit'])})",
+                 Strong(" — flagged") if d["flagged"] else ""] for d in entry["disparities"]]))
+    for column, mitigation in audit.get("mitigation", {}).items():
+        section.blocks += [
+            Subheading(f"Threshold mitigation for {column} ({mitigation['constraint']})"),
+            Paragraph([f"Fitted on {mitigation['fitted_on_rows']} rows, measured on the other "
+                       f"{mitigation['measured_on_rows']}."]),
+            Table(["", "before", "after"], [[name, mitigation["before"][name], mitigation["after"][name]]
+                                            for name in MITIGATION_METRICS]),
+        ]
+    return section
+
+
+def robustness_audit(run: RunFolder, document: dict) -> Section:
+    robustness = (run.read_json(AUDIT) or {}).get("robustness")
+    if not robustness:
+        return Section("Robustness audit", [Paragraph(["Not audited yet: run ", Code(f"lamina audit {run.path} DATA"),
+                                                       "."])])
+    if not robustness["applicable"]:
+        return Section("Robustness audit", [Paragraph([f"Not applicable: {robustness['reason']}."])])
+    curve, large = robustness["curve"], robustness["large_budget"]
+    unit = robustness.get("unit", "normal-score units")  # runs audited before images had no unit field
+    budgets = [p["budget"] for p in curve]
+    chart = Chart("Accuracy under attack", f"L∞ budget ({unit})", "accuracy", y_range=(0, 1))
+    attacks = {"fgsm": "FGSM", "pgd": "PGD", "random": "random noise"}
+    for key, name in attacks.items():
+        chart.add(name, budgets, [p[key] for p in curve])
+    table = Table([f"L∞ budget ({unit})", *attacks.values()],
+                  [[number(p["budget"], digits=None), *(p[k] for k in attacks)] for p in curve])
+    return Section("Robustness audit", [
+        Paragraph([f"Accuracy under attack, {robustness['space']}; {robustness['rows']} rows. {robustness['note']}. "
+                   f"Sanity check: at budget {number(large['budget'], digits=None)} PGD accuracy is {number(large['pgd'])}."]),
+        Figure(chart, table),
+    ])
+
+
+def limitations(run: RunFolder, document: dict) -> Section:
+    return Section("Limitations", [Bullets([
+        ["Test metrics hold for data like the test split; shifted populations need ", Code("lamina monitor"), "."],
+        ["Per-group numbers on small groups are noisy; read their sizes."],
+        ["Explanations (integrated gradients) describe the model, not the world: a large attribution is what the "
+         "model used, not a cause."],
+    ])])
+
+
+# The model card's sections, in its order. report.html shows each of them once, among its own.
+CARD = (intended_use, data_and_split, training, test_metrics, data_quality, bias_audit, robustness_audit, limitations)
