@@ -7,7 +7,8 @@ import pytest
 import lamina
 from conftest import FAST, make_table
 from lamina.cli import main
-from lamina.serving.monitor import PSI_ALERT, offline_drift
+from lamina.serving.monitor import PSI_ALERT, drift_table, offline_drift
+from lamina.serving.profile import summarize
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,20 @@ def test_monitor_cli_offline_and_from_served_requests(run, capsys):
     assert main(["monitor", str(run / "run"), "--window", "1h", "--out", str(run / "served.html")]) == 0
     out = capsys.readouterr().out
     assert next(line for line in out.splitlines() if line.startswith("colour")).rstrip().endswith("DRIFT")
+
+
+def test_a_profile_saved_by_an_earlier_version_still_bins_new_rows():
+    """Each entry names the drift summary that made it ("kind"); these four are what lamina has always written."""
+    profile = {"rows": 100, "columns": {
+        "signal": {"kind": "number", "edges": [-0.5, 0.0, 0.5], "expected": [0.3, 0.2, 0.2, 0.3, 0.0]},
+        "colour": {"kind": "category", "categories": ["blue", "green", "red"], "expected": [0.3, 0.3, 0.4, 0, 0]},
+        "day": {"kind": "datetime", "edges": [19800.0], "expected": [0.5, 0.5, 0.0]},
+        "comment": {"kind": "text", "edges": [5, 10, 20, 50, 100, 200, 500], "expected": [0, 1, 0, 0, 0, 0, 0, 0, 0]},
+    }, "prediction": {"kind": "category", "categories": ["no", "yes"], "expected": [0.5, 0.5, 0.0, 0.0]}}
+    rows = make_table(rows=200, seed=3)
+    counts = summarize(profile, rows, rows["y"])
+    assert {sum(c) for c in counts.values()} == {200}
+    assert counts["colour"][3:] == [0, 0] and counts["comment"][1] == 200, "five words a comment"
+    assert {row.column: row.test for row in drift_table(profile, counts)} == {
+        "signal": "KS (binned)", "colour": "chi-squared", "day": "KS (binned)", "comment": "KS (binned)",
+        "__prediction__": "chi-squared"}

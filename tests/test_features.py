@@ -3,14 +3,30 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from pydantic import TypeAdapter
 
-from lamina.data.schema import infer_schema
+import lamina
+from conftest import FAST
+from lamina.data.schema import Column, Schema, infer_column, infer_schema
 from lamina.errors import LaminaError
+from lamina.features.blocks import DENSE
 from lamina.features.category import MISSING_INDEX, UNKNOWN_INDEX, CategoryEncoder
 from lamina.features.datetime import DatetimeEncoder
+from lamina.features.drift import Bins
+from lamina.features.kinds import (
+    KINDS,
+    ColumnSample,
+    Kind,
+    kind_named,
+    register_kind,
+    registered_kinds,
+    sniff,
+)
 from lamina.features.numeric import NumberEncoder
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.text import TextEncoder
+from lamina.serving.profile import build_profile, summarize
 
 
 def test_one_outlier_does_not_squash_the_other_numbers():
@@ -92,3 +108,92 @@ def test_a_missing_training_column_is_named(table):
     pipeline = FeaturePipeline(infer_schema(table, "y")).fit(table)
     with pytest.raises(LaminaError, match="'colour'"):
         pipeline.transform(table.drop(columns=["colour"]))
+
+
+# ---- the kinds registry: every registered kind, and a kind added from outside src/ ----------------------
+
+ROWS = 40
+
+
+def check_kind(kind, folder):
+    """A kind's example column sniffs back as the kind, encodes into its block, survives a JSON round trip
+    of the encoder state, takes a server request value, and (when it declares one) has a drift summary."""
+    values = kind.example(ROWS, folder).rename("x")
+    column = infer_column(values)
+    assert (column.kind, column.role) == (kind.name, "feature"), column.note
+    frame = pd.DataFrame({"x": values, "y": np.resize(["a", "b"], ROWS)})
+    schema = Schema([column, Column("y", "category", "target")], target="y", task="binary")
+    pipeline = FeaturePipeline(schema).fit(frame)
+    inputs = pipeline.transform(frame)
+    assert {len(tensor) for tensor in inputs.values()} == {ROWS}
+    assert pipeline.spec()[kind.block.spec_key], "the kind's block reads the column"
+    again = FeaturePipeline.from_state(schema, json.loads(json.dumps(pipeline.state()))).transform(frame)
+    assert all(torch.equal(inputs[name], again[name]) for name in inputs)
+
+    request = TypeAdapter(kind.request_field).validate_python(kind.request_example(folder))
+    decoded = request if kind.decode is None else kind.decode(request, "a test request")
+    assert {len(tensor) for tensor in pipeline.transform(pd.DataFrame({"x": [decoded]})).values()} == {1}
+
+    if kind.drift is not None:
+        profile = build_profile(frame, {"x": kind.name}, frame["y"], "binary")
+        assert sum(summarize(profile, frame, frame["y"])["x"]) == ROWS
+
+
+@pytest.mark.parametrize("name", sorted(registered_kinds()))
+def test_every_registered_kind_sniffs_encodes_and_serves_its_example(name, tmp_path):
+    check_kind(kind_named(name), tmp_path)
+
+
+def percentages(values: pd.Series) -> np.ndarray:
+    return pd.to_numeric(values.astype("string").str.rstrip("%"), errors="coerce").to_numpy(float, na_value=np.nan)
+
+
+class PercentEncoder(NumberEncoder):
+    """"12.5%" → 12.5, then encoded as any number."""
+
+    def fit(self, values: pd.Series) -> NumberEncoder:
+        return super().fit(pd.Series(percentages(values)))
+
+    def transform(self, values: pd.Series) -> np.ndarray:
+        return super().transform(pd.Series(percentages(values)))
+
+
+class PercentKind(Kind):
+    name = "percent"
+    encoder = PercentEncoder
+    block = DENSE
+    drift = Bins("percent", percentages)
+
+    @sniff(105)  # after strings that are plain numbers, before two distinct strings read as binary
+    def shares(self, column: ColumnSample) -> str | None:
+        return "shares written with %" if column.string_sample.str.fullmatch(r"\d+(\.\d+)?%").all() else None
+
+    def example(self, rows: int, folder) -> pd.Series:
+        return pd.Series([f"{share:.1f}%" for share in np.random.default_rng(0).uniform(0, 100, rows)])
+
+
+@pytest.fixture
+def percent_kind():
+    register_kind(PercentKind)
+    yield kind_named("percent")
+    KINDS.pop("percent")
+
+
+def test_a_new_kind_is_one_class_and_its_registration(percent_kind, tmp_path):
+    check_kind(percent_kind, tmp_path)
+    rng = np.random.default_rng(1)
+    share = rng.uniform(0, 100, 300)
+    frame = pd.DataFrame({"discount": [f"{s:.1f}%" for s in share], "noise": rng.normal(size=300),
+                          "y": np.where(share > 50, "bought", "left")})
+    model = lamina.fit(frame, target="y", progress=False, **FAST)
+    assert {c.name: c.kind for c in model.schema.features}["discount"] == "percent"
+    assert model.profile["columns"]["discount"]["kind"] == "percent"
+    predictions = model.predict(frame)
+    assert (predictions["prediction"] == frame["y"]).mean() > 0.8
+    model.save(tmp_path / "model")
+    pd.testing.assert_frame_equal(lamina.load(tmp_path / "model").predict(frame), predictions)
+
+
+def test_an_unregistered_kind_is_named():
+    with pytest.raises(LaminaError, match="Unknown column kind 'percent'.*Registered: audio, binary"):
+        kind_named("percent")

@@ -2,8 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lamina.data.schema import infer_column, infer_schema, infer_task
+from lamina.data.schema import DROP_RULES, infer_column, infer_schema, infer_task
 from lamina.errors import LaminaError
+from lamina.features.blocks import PICTURE
+from lamina.features.kinds import kind_named, sniff_steps
 
 
 def kinds(schema):
@@ -85,3 +87,15 @@ def test_mixed_numbers_and_words_name_the_column_and_row():
     values = pd.Series([str(v) for v in range(30)] + ["unknown"], name="age")
     with pytest.raises(LaminaError, match=r"'age'.*'unknown' at row 32.*data: columns: \{age: category\}"):
         infer_column(values)
+
+
+def test_no_two_sniff_steps_share_an_order():
+    """Ties would let the order kinds happen to be imported in decide a column's kind."""
+    orders = [step.order for step in [*DROP_RULES, *sniff_steps()]]
+    assert len(orders) == len(set(orders)), sorted(orders)
+
+
+def test_the_schema_says_audio_and_the_audio_kind_chooses_to_be_read_as_a_picture():
+    column = infer_column(pd.Series(["a.wav", "b.flac"] * 10, name="clip"))
+    assert (column.kind, column.note) == ("audio", "audio file paths")
+    assert kind_named("audio").block is PICTURE

@@ -268,11 +268,11 @@ def inspect_column(series: pd.Series) -> list[ImageInfo]:
 
 
 def drop_unreadable(frame: pd.DataFrame, column: str, kind: str = "image") -> tuple[pd.DataFrame, list[str], list[str]]:
-    """(The rows whose image, or audio clip for kind "audio", can be used; a line per skipped file; notes
-    on files kept despite a flaw). Stops when too many are bad."""
-    from lamina.data.audio import inspect_audio_column
+    """(The rows whose file (an image, an audio clip: whatever the kind reads) can be used; a line per
+    skipped file; notes on files kept despite a flaw). Stops when too many are bad."""
+    from lamina.features.kinds import kind_named  # here, not on top: the image kind imports this module
 
-    infos = inspect_column(frame[column]) if kind == "image" else inspect_audio_column(frame[column])
+    infos = kind_named(kind).inspect_files(frame[column])
     bad = [(row, value, info.problem) for (row, value), info in zip(frame[column].items(), infos, strict=True) if info.problem]
     lines = [f"{_describe(row, value)}: {problem}" for row, value, problem in bad]
     if len(bad) > MAX_BAD_SHARE * len(frame):

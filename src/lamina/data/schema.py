@@ -1,4 +1,6 @@
-"""Infer what each column is (number, category, binary, datetime, text, image, audio) and what the task is.
+"""Infer what each column is (a registered kind: number, category, binary, datetime, text, image, audio...)
+and what the task is. The kinds' own sniff steps (features.kinds) decide a column's kind; this module adds
+the rules that drop a column (empty, constant, an ID) and runs them all in order.
 
 Every choice made here can be overridden: `data.columns: {name: kind}` and `data.task` in the config.
 """
@@ -10,24 +12,20 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from lamina.data.audio import looks_like_audio_paths
-from lamina.data.images import looks_like_arrays, looks_like_image_paths
 from lamina.errors import LaminaError, did_you_mean
 
-FEATURE_KINDS = ("number", "category", "binary", "datetime", "text", "image", "audio")
-# Kinds the networks read as pictures through a CNN: images, and audio as its log-mel spectrogram.
-PICTURE_KINDS = ("image", "audio")
-MIN_TEXT_WORDS = 4.0  # mean words per value from which a string column reads as free text
+# PICTURE_KINDS: the registry's answer, named here too for the callers that import it from the schema.
+from lamina.features.kinds import PICTURE_KINDS as PICTURE_KINDS
+from lamina.features.kinds import ColumnSample, Sniff, sniff_steps
+
 ID_UNIQUE_RATIO = 0.95  # a string column this unique (and not text) identifies rows
-MIXED_NUMBER_RATIO = 0.9  # a string column this numeric is a number column with typos
 MAX_CLASSES_FROM_INTEGERS = 10  # an integer target with at most this many values is classified
-SAMPLE_ROWS = 2000  # rows sampled to judge a string column (speed on large tables)
 
 
 @dataclass
 class Column:
     name: str
-    kind: str  # one of FEATURE_KINDS, or "ignore" for a dropped column
+    kind: str  # a registered kind's name (features.kinds), or "ignore" for a dropped column
     role: str = "feature"  # "feature", "target" or "dropped"
     note: str = ""  # why the column was dropped or how it was read
 
@@ -95,78 +93,44 @@ def infer_schema(
 
 
 def infer_column(series: pd.Series) -> Column:
-    name = str(series.name)
-    values = series.dropna()
-    if len(values) == 0:
-        return Column(name, "ignore", "dropped", "every value is missing")
-    if looks_like_arrays(values):
-        return Column(name, "image", note="image arrays")
-    if looks_like_image_paths(values):
-        return Column(name, "image", note="image file paths")
-    if looks_like_audio_paths(values):
-        return Column(name, "audio", note="audio file paths")
-    unique = values.nunique()
-    if unique == 1:
-        return Column(name, "ignore", "dropped", f"constant (every value is {values.iloc[0]!r})")
-    if pd.api.types.is_bool_dtype(series):
-        return Column(name, "binary")
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return Column(name, "datetime")
-    if pd.api.types.is_numeric_dtype(series):
-        if unique == 2:
-            return Column(name, "binary")
-        if _looks_like_integer_id(name, values, unique):
-            return Column(name, "ignore", "dropped", "ID-like (a distinct integer per row)")
-        return Column(name, "number")
-    return _infer_string_column(name, values.astype(str), unique)
+    """The first sniff step (of the registered kinds, and the rules below that drop a column) to claim it."""
+    column = ColumnSample(series)
+    for step in sorted([*DROP_RULES, *sniff_steps()], key=lambda s: s.order):
+        note = step.test(column)
+        if note is not None:
+            return Column(column.name, step.kind, "dropped" if step.kind == "ignore" else "feature", note)
+    raise LaminaError(f"No column kind claims column {column.name!r}; declare its kind in the config "
+                      f"(data: columns: {{{column.name}: category}}).")
 
 
-def _looks_like_integer_id(name: str, values: pd.Series, unique: int) -> bool:
-    if unique != len(values) or not np.all(np.mod(values.to_numpy(dtype=float), 1) == 0):
-        return False
-    ordered = np.sort(values.to_numpy(dtype=float))
-    consecutive = bool(np.all(np.diff(ordered) == 1))
-    lowered = name.lower()
-    return consecutive or lowered == "id" or lowered.endswith(("_id", " id", "id_")) or lowered.startswith("id_")
+def _every_value_missing(column: ColumnSample) -> str | None:
+    return "every value is missing" if len(column.values) == 0 else None
 
 
-def _infer_string_column(name: str, values: pd.Series, unique: int) -> Column:
-    sample = values.sample(min(len(values), SAMPLE_ROWS), random_state=0)
-    numeric = pd.to_numeric(sample, errors="coerce")
-    parsed = numeric.notna().mean()
-    if parsed == 1.0:
-        return Column(name, "number", note="numbers stored as text")
-    if parsed >= MIXED_NUMBER_RATIO:
-        raise LaminaError(mixed_type_message(name, values))
-    if unique == 2:
-        return Column(name, "binary")
-    if _looks_like_dates(sample):
-        return Column(name, "datetime")
-    words = sample.str.split().str.len().mean()
-    if words >= MIN_TEXT_WORDS:
-        return Column(name, "text", note=f"free text, {words:.1f} words per value on average")
-    if unique / len(values) >= ID_UNIQUE_RATIO and len(values) >= 20:
-        return Column(name, "ignore", "dropped", "ID-like (a distinct value per row)")
-    return Column(name, "category")
+def _constant(column: ColumnSample) -> str | None:
+    return f"constant (every value is {column.values.iloc[0]!r})" if column.unique == 1 else None
 
 
-def mixed_type_message(name: str, values: pd.Series) -> str:
-    numeric = pd.to_numeric(values, errors="coerce")
-    bad = values[numeric.isna()]
-    first_row = bad.index[0]
-    return (
-        f"Column {name!r} holds numbers but {len(bad)} value(s) are not numbers, first {bad.iloc[0]!r} "
-        f"at row {first_row + 2 if isinstance(first_row, (int, np.integer)) else first_row} "
-        "(counting the header as row 1). Fix or blank those values, or declare the column's kind in the "
-        f"config (data: columns: {{{name}: category}})."
-    )
+def _integer_id(column: ColumnSample) -> str | None:
+    values, unique = column.values, column.unique
+    if not pd.api.types.is_numeric_dtype(column.series) or unique != len(values):
+        return None
+    if not np.all(np.mod(values.to_numpy(dtype=float), 1) == 0):
+        return None
+    consecutive = bool(np.all(np.diff(np.sort(values.to_numpy(dtype=float))) == 1))
+    lowered = column.name.lower()
+    named = lowered == "id" or lowered.endswith(("_id", " id", "id_")) or lowered.startswith("id_")
+    return "ID-like (a distinct integer per row)" if consecutive or named else None
 
 
-def _looks_like_dates(sample: pd.Series) -> bool:
-    if not sample.str.contains(r"\d{1,4}[-/.:]\d{1,2}", regex=True).mean() >= 0.95:
-        return False
-    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
-    return bool(parsed.notna().mean() >= 0.95)
+def _string_id(column: ColumnSample) -> str | None:
+    unique_share = column.unique / len(column.values)
+    return "ID-like (a distinct value per row)" if unique_share >= ID_UNIQUE_RATIO and len(column.values) >= 20 else None
+
+
+# Columns dropped rather than read; their orders place them among the kinds' steps (see features.kinds).
+DROP_RULES = [Sniff(0, "ignore", _every_value_missing), Sniff(40, "ignore", _constant),
+              Sniff(80, "ignore", _integer_id), Sniff(140, "ignore", _string_id)]
 
 
 def infer_task(target: pd.Series, name: str, task: str = "auto") -> str:

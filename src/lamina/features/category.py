@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from lamina.features.blocks import EMBEDDING
+from lamina.features.drift import Counts
+from lamina.features.kinds import VALUE_FIELD, ColumnSample, Kind, register_kind, sniff
 
 MISSING_INDEX = 0
 UNKNOWN_INDEX = 1  # values unseen in training, or too rare to learn, share this bucket
@@ -21,7 +27,6 @@ def category_key(value) -> str:
 
 
 class CategoryEncoder:
-    kind = "category"
     width = 1
 
     def __init__(self, column: str):
@@ -54,3 +59,41 @@ class CategoryEncoder:
         self.vocabulary_ = list(state["vocabulary"])
         self._index = {value: i + 2 for i, value in enumerate(self.vocabulary_)}
         return self
+
+
+@register_kind
+class CategoryKind(Kind):
+    name = "category"
+    encoder = CategoryEncoder
+    block = EMBEDDING
+    request_field = VALUE_FIELD
+    drift = Counts("category", category_key)
+
+    @sniff(150)
+    def anything_else(self, column: ColumnSample) -> str | None:
+        return ""  # whatever no earlier step claimed: repeated strings, not numbers, dates, text or IDs
+
+    def example(self, rows: int, folder: Path) -> pd.Series:
+        return pd.Series(np.resize(["red", "green", "blue"], rows))
+
+
+@register_kind
+class BinaryKind(CategoryKind):
+    """Two values: encoded, served and profiled like a category; the schema names it so people see it."""
+
+    name = "binary"
+
+    @sniff(50)
+    def bool_dtype(self, column: ColumnSample) -> str | None:
+        return "" if pd.api.types.is_bool_dtype(column.series) else None
+
+    @sniff(70)
+    def two_numbers(self, column: ColumnSample) -> str | None:
+        return "" if pd.api.types.is_numeric_dtype(column.series) and column.unique == 2 else None
+
+    @sniff(110)
+    def two_strings(self, column: ColumnSample) -> str | None:
+        return "" if column.unique == 2 else None
+
+    def example(self, rows: int, folder: Path) -> pd.Series:
+        return pd.Series(np.resize(["yes", "no"], rows))

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from lamina.features.blocks import DENSE
+from lamina.features.drift import Bins
+from lamina.features.kinds import ColumnSample, Kind, register_kind, sniff
+
+DATE_SHARE = 0.95  # share of sampled strings that must look like, and parse as, dates
 
 # Each cyclic part becomes sin and cos so that December sits next to January.
 CYCLES = {"month": 12, "weekday": 7, "day": 31, "hour": 24}
@@ -16,8 +24,6 @@ def parse_dates(values: pd.Series) -> pd.Series:
 
 
 class DatetimeEncoder:
-    kind = "datetime"
-
     def __init__(self, column: str):
         self.column = column
 
@@ -61,3 +67,31 @@ class DatetimeEncoder:
         self.with_hour_ = bool(state["with_hour"])
         self.flag_missing_ = bool(state["flag_missing"])
         return self
+
+
+def days(values: pd.Series) -> np.ndarray:
+    """Days since 1970 (what drift bins count), NaN where missing or not a date."""
+    return ((parse_dates(values) - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(
+        dtype=float, na_value=np.nan)
+
+
+@register_kind
+class DatetimeKind(Kind):
+    name = "datetime"
+    encoder = DatetimeEncoder
+    block = DENSE
+    drift = Bins("datetime", days)
+
+    @sniff(60)
+    def datetime_dtype(self, column: ColumnSample) -> str | None:
+        return "" if pd.api.types.is_datetime64_any_dtype(column.series) else None
+
+    @sniff(120)
+    def date_strings(self, column: ColumnSample) -> str | None:
+        sample = column.string_sample
+        if not sample.str.contains(r"\d{1,4}[-/.:]\d{1,2}", regex=True).mean() >= DATE_SHARE:
+            return None
+        return "" if pd.to_datetime(sample, errors="coerce", format="mixed").notna().mean() >= DATE_SHARE else None
+
+    def example(self, rows: int, folder: Path) -> pd.Series:
+        return pd.Series(pd.date_range("2024-01-01", periods=rows, freq="37h").strftime("%Y-%m-%d %H:%M"))

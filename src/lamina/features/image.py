@@ -16,7 +16,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lamina.data.images import DECODE_THREADS, decode, looks_like_arrays, size_and_channels
+from lamina.data.images import (
+    DECODE_THREADS,
+    array_from_base64,
+    decode,
+    inspect_column,
+    looks_like_arrays,
+    looks_like_image_paths,
+    size_and_channels,
+)
+from lamina.features.blocks import PICTURE
+from lamina.features.kinds import FILE_FIELD, ColumnSample, EncoderOptions, Kind, register_kind, sniff
 
 MAX_AUTO_SIDE = 64  # pixels; larger pictures are shrunk by default, as CNN cost grows with the square
 STATISTICS_SAMPLE = 1000  # training images whose pixels set the normalising mean and std
@@ -25,8 +35,6 @@ MEMORY_SHARE = 0.25  # a cache above this share of the free memory is memory-map
 
 
 class ImageEncoder:
-    kind = "image"
-
     def __init__(self, name: str, size: int | str = "auto"):
         self.name = name
         self.requested_size = size  # pixels per side, or "auto"
@@ -96,3 +104,41 @@ def _free_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not on every system
         return 8 * 2**30
+
+
+@register_kind
+class ImageKind(Kind):
+    """Images: file paths in a table, or arrays (from idx, npz or npy files). A request sends the file's bytes
+    in base64, never a path. Not profiled for drift: it shows in the predictions."""
+
+    name = "image"
+    encoder = ImageEncoder
+    block = PICTURE
+    request_field = FILE_FIELD
+    decode = staticmethod(array_from_base64)
+    inspect_files = staticmethod(inspect_column)
+
+    def encoder_for(self, column: str, options: EncoderOptions) -> ImageEncoder:
+        return ImageEncoder(column, options.image_size)
+
+    @sniff(10)
+    def arrays(self, column: ColumnSample) -> str | None:
+        return "image arrays" if looks_like_arrays(column.values) else None
+
+    @sniff(20)
+    def image_paths(self, column: ColumnSample) -> str | None:
+        return "image file paths" if looks_like_image_paths(column.values) else None
+
+    def example(self, rows: int, folder: Path) -> pd.Series:
+        rng = np.random.default_rng(0)
+        return pd.Series([rng.integers(0, 256, (12, 12), dtype=np.uint8) for _ in range(rows)])
+
+    def request_example(self, folder: Path) -> str:
+        import base64
+        import io
+
+        from PIL import Image
+
+        png = io.BytesIO()
+        Image.fromarray(self.example(1, folder)[0]).save(png, format="PNG")
+        return base64.b64encode(png.getvalue()).decode()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from lamina.data.schema import mixed_type_message
 from lamina.errors import LaminaError
+from lamina.features.blocks import DENSE
+from lamina.features.drift import Bins
+from lamina.features.kinds import NUMBER_FIELD, ColumnSample, Kind, register_kind, sniff
 
+MIXED_NUMBER_RATIO = 0.9  # a string column this numeric is a number column with typos
 QUANTILES = 256  # knots of the piecewise-linear map from value to rank; more fit the shape finer
 RANK_EDGE = 1e-3  # ranks are kept inside [edge, 1 - edge] so scores stay within about ±3.1
 PIECES = 16  # piecewise-linear rank encoding: one input per equal-rank piece (Gorishniy et al., 2022)
@@ -23,8 +28,6 @@ class NumberEncoder:
     and every column reaches the network on the same scale. Ties (a column that is mostly 0) take the
     middle rank of their run, so they stay one value.
     """
-
-    kind = "number"
 
     def __init__(self, column: str):
         self.column = column
@@ -79,3 +82,45 @@ def to_numbers(values: pd.Series, column: str) -> np.ndarray:
     if (numbers.isna() & values.notna()).any():
         raise LaminaError(mixed_type_message(column, values.dropna()))
     return numbers.to_numpy(dtype=float, na_value=np.nan)
+
+
+def mixed_type_message(name: str, values: pd.Series) -> str:
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = values[numeric.isna()]
+    first_row = bad.index[0]
+    return (
+        f"Column {name!r} holds numbers but {len(bad)} value(s) are not numbers, first {bad.iloc[0]!r} "
+        f"at row {first_row + 2 if isinstance(first_row, (int, np.integer)) else first_row} "
+        "(counting the header as row 1). Fix or blank those values, or declare the column's kind in the "
+        f"config (data: columns: {{{name}: category}})."
+    )
+
+
+def numbers_or_missing(values: pd.Series) -> np.ndarray:
+    """Floats, NaN for missing values and for anything that is not a number (what drift bins count)."""
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+@register_kind
+class NumberKind(Kind):
+    name = "number"
+    encoder = NumberEncoder
+    block = DENSE
+    request_field = NUMBER_FIELD
+    drift = Bins("number", numbers_or_missing, exact=True)
+
+    @sniff(90)
+    def numeric_dtype(self, column: ColumnSample) -> str | None:
+        return "" if pd.api.types.is_numeric_dtype(column.series) else None
+
+    @sniff(100)
+    def numeric_strings(self, column: ColumnSample) -> str | None:
+        parsed = pd.to_numeric(column.string_sample, errors="coerce").notna().mean()
+        if parsed == 1.0:
+            return "numbers stored as text"
+        if parsed >= MIXED_NUMBER_RATIO:
+            raise LaminaError(mixed_type_message(column.name, column.strings))
+        return None
+
+    def example(self, rows: int, folder: Path) -> pd.Series:
+        return pd.Series(np.random.default_rng(0).lognormal(size=rows))

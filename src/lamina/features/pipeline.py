@@ -1,32 +1,23 @@
-"""All of a table's column encoders together: a DataFrame → the network's input tensors."""
+"""All of a table's column encoders together: a DataFrame → the network's input tensors.
+
+Each column's kind (features.kinds) builds its encoder and names the input block that reads it; the
+blocks (features.blocks) turn the encoded columns into tensors, in the order the network reads them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
-from lamina.data.schema import PICTURE_KINDS, Schema
+from lamina.data.schema import Schema
 from lamina.errors import LaminaError
-from lamina.features.audio import AudioEncoder
-from lamina.features.category import CategoryEncoder
-from lamina.features.datetime import DatetimeEncoder
-from lamina.features.image import ImageEncoder
-from lamina.features.numeric import NumberEncoder
-from lamina.features.text import TextEncoder
+from lamina.features.blocks import BLOCKS, DENSE
 
-ENCODERS = {
-    "number": NumberEncoder,
-    "category": CategoryEncoder,
-    "binary": CategoryEncoder,
-    "datetime": DatetimeEncoder,
-    "text": TextEncoder,
-    "image": ImageEncoder,
-    "audio": AudioEncoder,
-}
-DENSE_KINDS = ("number", "datetime")  # encoders whose floats are concatenated into one block
+# DENSE_KINDS: the registry's answer, named here too for the callers that import it from the pipeline.
+from lamina.features.kinds import DENSE_KINDS as DENSE_KINDS
+from lamina.features.kinds import EncoderOptions, kind_named
 
 
 class FeaturePipeline:
@@ -38,57 +29,41 @@ class FeaturePipeline:
     def __init__(self, schema: Schema, image_size: int | str = "auto", pretrained_text: Path | None = None):
         """`pretrained_text`: the Hugging Face model folder whose tokenizer text columns must use."""
         self.schema = schema
-        self.encoders = {c.name: self._encoder_for(c, image_size, pretrained_text) for c in schema.features}
-
-    @staticmethod
-    def _encoder_for(column, image_size, pretrained_text):
-        if column.kind == "image":
-            return ImageEncoder(column.name, image_size)
-        if column.kind == "text":
-            return TextEncoder(column.name, pretrained_text)
-        return ENCODERS[column.kind](column.name)
+        options = EncoderOptions(image_size, pretrained_text)
+        self.encoders = {c.name: kind_named(c.kind).encoder_for(c.name, options) for c in schema.features}
 
     def fit(self, frame: pd.DataFrame) -> FeaturePipeline:
         for name, encoder in self.encoders.items():
             encoder.fit(frame[name])
         return self
 
-    def _of(self, kinds: tuple[str, ...]) -> dict:
-        return {name: e for name, e in self.encoders.items() if e.kind in kinds}
+    def _read_by(self, block) -> dict:
+        """The encoders of the columns `block` reads, in the schema's order."""
+        return {c.name: self.encoders[c.name] for c in self.schema.features if kind_named(c.kind).block is block}
 
     def encoded_order(self) -> list[str]:
-        """Columns in the order their parts reach the network: dense block, categories, texts, images."""
-        return [*self._of(DENSE_KINDS), *self._of(("category",)), *self._of(("text",)), *self._of(PICTURE_KINDS)]
+        """Columns in the order their parts reach the network: dense block, categories, texts, pictures."""
+        return [name for block in BLOCKS for name in self._read_by(block)]
+
+    def dense_widths(self) -> list[int]:
+        """Floats each dense-block column adds to `numbers`, in order (how explanations split it per column)."""
+        return [encoder.width for encoder in self._read_by(DENSE).values()]
 
     def spec(self) -> dict:
         """What the network needs to know about its inputs."""
-        return {
-            "numbers": sum(e.width for e in self._of(DENSE_KINDS).values()),
-            "categories": [e.cardinality for e in self._of(("category",)).values()],
-            "texts": {name: e.spec() for name, e in self._of(("text",)).items()},
-            "images": {name: e.spec() for name, e in self._of(PICTURE_KINDS).items()},
-        }
+        return {block.spec_key: block.spec(self._read_by(block)) for block in BLOCKS}
 
     def set_cache_dir(self, folder) -> None:
-        """Where image caches too large for memory are memory-mapped (the run folder's cache/)."""
-        for encoder in self._of(("image",)).values():
-            encoder.cache_dir = folder
+        """Where caches too large for memory are memory-mapped (the run folder's cache/)."""
+        for encoder in self.encoders.values():
+            if hasattr(encoder, "cache_dir"):  # the encoders that can memory-map their output (images)
+                encoder.cache_dir = folder
 
     def transform(self, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
         self.require_columns(frame)
-        rows = len(frame)
-        dense = [e.transform(frame[n]) for n, e in self._of(DENSE_KINDS).items()]
-        categories = [e.transform(frame[n]) for n, e in self._of(("category",)).items()]
-        inputs = {
-            "numbers": torch.from_numpy(np.concatenate(dense, axis=1) if dense else np.zeros((rows, 0), np.float32)),
-            "categories": torch.from_numpy(
-                np.stack(categories, axis=1) if categories else np.zeros((rows, 0), np.int64)
-            ),
-        }
-        for name, encoder in self._of(("text",)).items():
-            inputs[f"text:{name}"] = torch.from_numpy(encoder.transform(frame[name]))
-        for name, encoder in self._of(PICTURE_KINDS).items():
-            inputs[f"image:{name}"] = encoder.transform(frame[name])
+        inputs = {}
+        for block in BLOCKS:
+            inputs.update(block.tensors(self._read_by(block), frame))
         return inputs
 
     def require_columns(self, frame: pd.DataFrame) -> None:

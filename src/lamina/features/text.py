@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 
 from lamina.errors import LaminaError
+from lamina.features.blocks import TOKENS
+from lamina.features.drift import Bins
+from lamina.features.kinds import ColumnSample, EncoderOptions, Kind, register_kind, sniff
 
+MIN_TEXT_WORDS = 4.0  # mean words per value from which a string column reads as free text
+LENGTH_EDGES = (5, 10, 20, 50, 100, 200, 500)  # words; text drift is judged on length alone
 VOCABULARY = 8000  # subword pieces the trained tokenizer may hold; small data sets yield fewer
 MIN_PIECE_COUNT = 2  # a piece seen once in training would only ever be learned from one row
 LENGTH_PERCENTILE = 98  # sequences are cut at this percentile of training lengths...
@@ -54,7 +59,6 @@ def as_texts(values: pd.Series) -> list[str]:
 
 
 class TextEncoder:
-    kind = "text"
     width = 1
 
     def __init__(self, column: str, pretrained: Path | None = None):
@@ -113,3 +117,29 @@ class TextEncoder:
         self.length_, self.pad_ = int(state["length"]), int(state["pad"])
         self.tokenizer_ = Tokenizer.from_str(state["tokenizer"])
         return self
+
+
+def word_counts(values: pd.Series) -> np.ndarray:
+    """Words per value (what drift bins count), NaN where missing."""
+    return values.map(lambda v: len(v.split()) if isinstance(v, str) else np.nan).to_numpy(float)
+
+
+@register_kind
+class TextKind(Kind):
+    name = "text"
+    encoder = TextEncoder
+    block = TOKENS
+    drift = Bins("text", word_counts, edges=LENGTH_EDGES)
+
+    def encoder_for(self, column: str, options: EncoderOptions) -> TextEncoder:
+        return TextEncoder(column, options.pretrained_text)
+
+    @sniff(130)
+    def free_text(self, column: ColumnSample) -> str | None:
+        words = column.string_sample.str.split().str.len().mean()
+        return f"free text, {words:.1f} words per value on average" if words >= MIN_TEXT_WORDS else None
+
+    def example(self, rows: int, folder: Path) -> pd.Series:
+        openings = ["the film was", "this book felt", "our stay was", "that meal tasted"]
+        verdicts = ["truly great", "rather dull", "far too long", "quite good overall"]
+        return pd.Series([f"{openings[i % 4]} {verdicts[i // 4 % 4]}" for i in range(rows)])

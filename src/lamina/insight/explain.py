@@ -15,7 +15,6 @@ import torch
 
 from lamina.data.schema import PICTURE_KINDS
 from lamina.errors import LaminaError
-from lamina.features.pipeline import DENSE_KINDS
 
 STEPS = 128  # integration steps; the completeness gap shrinks as they grow (ReLU kinks need many)
 PIXEL_BATCH = 256  # images per forward pass while integrating (bounds memory: rows × steps images in all)
@@ -32,9 +31,7 @@ def explain_rows(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
     if not hasattr(network, "encode"):
         raise LaminaError(f"Architecture {model.architecture['arch']!r} does not support explanations yet.")
     columns = model.features.encoded_order()
-    dense_widths = [model.features.encoders[n].width for n in columns
-                    if model.features.encoders[n].kind in DENSE_KINDS]
-    widths = network.encoding_widths(dense_widths)
+    widths = network.encoding_widths(model.features.dense_widths())
     missing_row = pd.DataFrame([{c.name: None for c in model.schema.features}])
     with torch.no_grad():
         encoded = network.encode(model.features.transform(frame))

@@ -1,10 +1,10 @@
 """Drift monitoring: the server records binned summaries of requests in SQLite; `lamina monitor`
 compares a window of them (or a file) with the training profile, per column and for the predictions.
 
-Per column: the population stability index (PSI) on the profile's bins, and a test — Kolmogorov–
-Smirnov for numbers (on raw values when two files are given, on the binned distribution otherwise),
-chi-squared for categories. A column is flagged when PSI passes PSI_ALERT or the test's p-value
-falls below P_VALUE with PSI at least PSI_NOTICE.
+Per column: the population stability index (PSI) on the profile's bins, and the test of its kind's drift
+summary (features.drift) — Kolmogorov–Smirnov for numbers (on raw values when two files are given, on the
+binned distribution otherwise), dates and text lengths; chi-squared for categories. A column is flagged
+when PSI passes PSI_ALERT or the test's p-value falls below P_VALUE with PSI at least PSI_NOTICE.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lamina.serving.profile import bin_labels, summarize
+from lamina.serving.profile import bin_labels, summarize, summary_of
 
 PSI_NOTICE = 0.1  # PSI from which a shift is worth a look (common rule of thumb)
 PSI_ALERT = 0.2  # PSI from which a shift is flagged on its own
@@ -84,8 +84,6 @@ def recorded_counts(path: Path, model: str | None = None, since_seconds: float |
 def drift_table(profile: dict, counts: dict[str, list], raw: tuple[pd.DataFrame, pd.DataFrame] | None = None
                 ) -> list[ColumnDrift]:
     """One row per profiled column (and `__prediction__`); `raw` = (reference, current) rows for exact KS."""
-    from scipy import stats
-
     entries = {**profile["columns"], "__prediction__": profile["prediction"]}
     table = []
     for column, entry in entries.items():
@@ -98,20 +96,8 @@ def drift_table(profile: dict, counts: dict[str, list], raw: tuple[pd.DataFrame,
             continue
         actual = observed / rows
         psi = float(np.sum((actual - expected) * np.log(np.maximum(actual, EPSILON) / np.maximum(expected, EPSILON))))
-        if entry["kind"] == "category":
-            test = "chi-squared"
-            smoothed = np.maximum(expected, EPSILON)
-            statistic, p_value = stats.chisquare(observed, smoothed / smoothed.sum() * rows)
-        elif raw is not None and column in raw[0].columns and entry["kind"] == "number":
-            test = "KS"
-            reference = pd.to_numeric(raw[0][column], errors="coerce").dropna()
-            current = pd.to_numeric(raw[1][column], errors="coerce").dropna()
-            statistic, p_value = stats.ks_2samp(reference, current)
-        else:
-            test = "KS (binned)"
-            statistic = float(np.max(np.abs(np.cumsum(actual) - np.cumsum(expected))))
-            effective = rows * profile["rows"] / (rows + profile["rows"])
-            p_value = float(stats.kstwo.sf(statistic, max(1, round(effective))))
+        pair = (raw[0][column], raw[1][column]) if raw is not None and column in raw[0].columns else None
+        test, statistic, p_value = summary_of(entry).compare(observed, expected, profile["rows"], pair)
         flagged = bool(psi >= PSI_ALERT or (p_value < P_VALUE and psi >= PSI_NOTICE))
         table.append(ColumnDrift(column, entry["kind"], rows, psi, test, float(statistic), float(p_value), flagged))
     return table

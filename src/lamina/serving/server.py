@@ -18,35 +18,25 @@ import pandas as pd
 from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from lamina.data.audio import audio_from_base64
-from lamina.data.images import array_from_base64
-from lamina.data.schema import PICTURE_KINDS
 from lamina.errors import LaminaError
+from lamina.features.kinds import kind_named
 from lamina.model import Model
 from lamina.plain import json_safe
 
 MAX_BODY_BYTES = 1_000_000  # largest request body accepted
 MAX_BATCH = 1_000  # most records in one request
-MAX_TEXT = 100_000  # longest string accepted in one field (characters)
-MAX_IMAGE_TEXT = MAX_BODY_BYTES  # longest base64 image accepted (characters); the body limit binds first
 OPEN_PATHS = {"/health"}  # reachable without the token
 
 
 def record_model(name: str, model: Model) -> type[BaseModel]:
-    """A pydantic model with one required, nullable field per input column (null = missing value)."""
-    fields: dict[str, Any] = {}
-    for index, column in enumerate(model.schema.features):
-        if column.kind == "number":
-            kind: Any = float | None
-        elif column.kind in ("category", "binary"):
-            kind = str | int | float | bool | None
-        elif column.kind in PICTURE_KINDS:  # base64 of the image or audio file's bytes; never a path
-            kind = Annotated[str, StringConstraints(max_length=MAX_IMAGE_TEXT)] | None
-        else:  # text and datetime arrive as strings
-            kind = Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None
-        fields[f"field_{index}"] = (kind, Field(..., alias=column.name))
+    """A pydantic model with one required, nullable field per input column (null = missing value), of
+    the type its kind declares (features.kinds: images and audio as base64 file bytes, never paths)."""
+    fields: dict[str, Any] = {
+        f"field_{index}": (kind_named(column.kind).request_field, Field(..., alias=column.name))
+        for index, column in enumerate(model.schema.features)
+    }
     config = ConfigDict(extra="forbid", populate_by_name=False, allow_inf_nan=False)
     return create_model(f"{_identifier(name)}Record", __config__=config, **fields)
 
@@ -66,10 +56,11 @@ def _frame(body: BaseModel, model: Model) -> pd.DataFrame:
     records = body.records if hasattr(body, "records") else [body]
     rows = [r.model_dump(by_alias=True) for r in records]
     frame = pd.DataFrame(rows, columns=[c.name for c in model.schema.features])
-    for column in (c for c in model.schema.features if c.kind in PICTURE_KINDS):
-        decode = array_from_base64 if column.kind == "image" else audio_from_base64
-        frame[column.name] = [None if value is None else decode(value, f"record {row}, field {column.name!r}")
-                              for row, value in enumerate(frame[column.name])]
+    for column in model.schema.features:
+        decode = kind_named(column.kind).decode  # request value → what the encoder reads (base64 → a file's content)
+        if decode is not None:
+            frame[column.name] = [None if value is None else decode(value, f"record {row}, field {column.name!r}")
+                                  for row, value in enumerate(frame[column.name])]
     return frame
 
 

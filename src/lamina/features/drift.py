@@ -1,0 +1,96 @@
+"""Drift summaries: how a column kind is binned for monitoring, and how new rows' bin counts are tested.
+
+A kind declares one summary (features.kinds): ordered bins over a number per value (`Bins`), or counts
+of its most frequent values (`Counts`). The training profile stores each column's bins as plain JSON
+(serving.profile); later rows are kept as counts per bin, so a server stores counts, never payloads.
+Kinds without a summary (images, audio) are left out: their drift shows in the predictions, which are profiled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+NUMBER_BINS = 10  # quantile bins of a numeric column (deciles of the training split)
+TOP_CATEGORIES = 20  # most frequent categories profiled one by one; the rest share "other"
+OTHER, MISSING = "__other__", "__missing__"
+EXPECTED_FLOOR = 1e-4  # share given to a bin empty in training, so chi-squared stays finite
+
+
+@dataclass(frozen=True)
+class Bins:
+    """Ordered bins over one number per value (the value itself, a date's day, a text's word count),
+    compared with the Kolmogorov–Smirnov test."""
+
+    name: str  # the kind this summarises; profile entries record it so a saved profile finds its summary
+    numbers: Callable[[pd.Series], np.ndarray]  # values → floats, NaN where missing
+    edges: tuple[float, ...] | None = None  # fixed inner edges; None: the training split's deciles
+    exact: bool = False  # given two files, test their raw numbers (exact KS) rather than their bins
+
+    def profile(self, values: pd.Series) -> dict:
+        if self.edges is not None:
+            return {"kind": self.name, "edges": list(self.edges)}
+        numbers = self.numbers(values)
+        present = numbers[~np.isnan(numbers)]
+        edges = np.unique(np.quantile(present, np.linspace(0, 1, NUMBER_BINS + 1))[1:-1]) if len(present) else []
+        return {"kind": self.name, "edges": [float(e) for e in edges]}
+
+    def counts(self, entry: dict, values: pd.Series) -> list[int]:
+        """Rows per bin; the last bin counts missing values."""
+        numbers = self.numbers(values.reset_index(drop=True))
+        missing = np.isnan(numbers)
+        index = np.searchsorted(np.asarray(entry["edges"], dtype=float), np.nan_to_num(numbers), side="right")
+        index[missing] = len(entry["edges"]) + 1
+        return np.bincount(index, minlength=len(entry["edges"]) + 2).tolist()
+
+    def labels(self, entry: dict) -> list[str]:
+        edges = [f"{e:.4g}" for e in entry["edges"]]
+        return [f"[{a}, {b})" for a, b in zip(["-inf", *edges], [*edges, "inf"], strict=True)] + [MISSING]
+
+    def compare(self, observed: np.ndarray, expected: np.ndarray, reference_rows: int,
+                raw: tuple[pd.Series, pd.Series] | None) -> tuple[str, float, float]:
+        """(test name, statistic, p-value) of the observed counts against the expected shares."""
+        from scipy import stats
+
+        if raw is not None and self.exact:
+            reference, current = (values[~np.isnan(values)] for values in map(self.numbers, raw))
+            statistic, p_value = stats.ks_2samp(reference, current)
+            return "KS", float(statistic), float(p_value)
+        rows = observed.sum()
+        statistic = float(np.max(np.abs(np.cumsum(observed / rows) - np.cumsum(expected))))
+        effective = rows * reference_rows / (rows + reference_rows)  # the two-sample KS's sample size
+        return "KS (binned)", statistic, float(stats.kstwo.sf(statistic, max(1, round(effective))))
+
+
+@dataclass(frozen=True)
+class Counts:
+    """One bin per frequent training value, then "other" and "missing", compared with the chi-squared test."""
+
+    name: str  # as in Bins
+    key: Callable[[object], str]  # one spelling per value, so 1, 1.0 and "1" share a bin
+
+    def profile(self, values: pd.Series) -> dict:
+        counts = values.dropna().map(self.key).value_counts()
+        return {"kind": self.name, "categories": list(counts.index[:TOP_CATEGORIES])}
+
+    def counts(self, entry: dict, values: pd.Series) -> list[int]:
+        values = values.reset_index(drop=True)
+        position = {c: i for i, c in enumerate(entry["categories"])}
+        other = len(entry["categories"])
+        index = np.array([position.get(self.key(v), other) for v in values], dtype=int)
+        index[values.isna().to_numpy()] = other + 1
+        return np.bincount(index, minlength=other + 2).tolist()
+
+    def labels(self, entry: dict) -> list[str]:
+        return [*entry["categories"], OTHER, MISSING]
+
+    def compare(self, observed: np.ndarray, expected: np.ndarray, reference_rows: int,
+                raw: tuple[pd.Series, pd.Series] | None) -> tuple[str, float, float]:
+        from scipy import stats
+
+        smoothed = np.maximum(expected, EXPECTED_FLOOR)
+        statistic, p_value = stats.chisquare(observed, smoothed / smoothed.sum() * observed.sum())
+        return "chi-squared", float(statistic), float(p_value)
