@@ -1,4 +1,7 @@
+import argparse
 import json
+import re
+import shlex
 import subprocess
 import sys
 
@@ -6,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import make_table
-from lamina.cli import main
+from lamina.cli import build_parser, main
 
 FAST_FLAGS = ["--epochs", "4", "--width", "32", "--depth", "2", "--quiet"]
 
@@ -62,7 +65,14 @@ def test_evaluate_report_and_info(run, capsys):
     assert result["rows"] == 200 and result["metrics"]["accuracy"] > result["baseline"]["accuracy"]
     (run / "run" / "report.html").unlink()
     assert main(["report", str(run / "run")]) == 0
-    assert (run / "run" / "report.html").exists()
+    html = (run / "run" / "report.html").read_text()
+    metrics = json.loads((run / "run" / "metrics.json").read_text())
+    for name in ("accuracy", "roc_auc", "log_loss"):  # the run's own figures, model and baseline, as written
+        assert f"{metrics['test'][name]:.4f}" in html and f"{metrics['baseline'][name]:.4f}" in html, name
+    page = _html_text(html)
+    assert re.search(r"\by\b", page["title"]), page["title"]  # the target, named in the page's title
+    assert {"no", "yes"} <= page["cells"], "the class names label the per-class table and the charts"
+    assert html.count("<svg") >= 2, "the charts are drawn inline"
     assert main(["info", str(run / "run")]) == 0
     assert "task: binary" in capsys.readouterr().out
 
@@ -121,6 +131,22 @@ BAD_INPUTS = {
 }
 
 
+# What each message tells the user to do (asserted beside what it says is wrong).
+FIXES = {
+    "missing file": "Check the path",
+    "empty file": "Give a table",
+    "binary junk": "Give a CSV",
+    "header only": "Add rows",
+    "missing target": "Did you mean 'day'?",
+    "target all missing": "Fill it in",
+    "single class": "at least two classes",
+    "one row": "Add more rows",
+    "mixed types": "{signal: category}",
+    "not utf-8": "iconv -f latin1 -t utf-8",
+    "duplicate columns": "Rename them",
+}
+
+
 @pytest.mark.parametrize("case", BAD_INPUTS)
 def test_bad_input_exits_2_with_a_message(case, tmp_path, capsys):
     content, expected = BAD_INPUTS[case]
@@ -130,7 +156,15 @@ def test_bad_input_exits_2_with_a_message(case, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert expected in err
-    assert err.startswith("run folder") or err.startswith("error:")
+    assert "Traceback" not in err
+    assert "error: " in err, err
+    message = err[err.index("error: "):]
+    assert expected in message, err
+    assert str(path) in message or re.search(r"'[^']+'", message), "names the file or the column"
+    assert FIXES[case] in message, "says what to do about it"
+    assert [p.name for p in tmp_path.iterdir()] == ([] if content is None else ["data.csv"])  # no run folder
+    if isinstance(content, bytes):
+        assert path.read_bytes() == content  # the input is left as it was
 
 
 def test_errors_show_no_traceback_unless_debug(tmp_path):
@@ -149,8 +183,55 @@ def test_help_does_not_import_torch():
     assert out.strip().endswith("False False")
 
 
-def test_every_command_has_help_with_an_example(capsys):
-    for command in ("train", "check", "predict", "evaluate", "report", "info", "demo"):
-        with pytest.raises(SystemExit):
-            main([command, "--help"])
-        assert "example: lamina" in capsys.readouterr().out
+def _html_text(html: str) -> dict:
+    """The page's title and the set of texts of its table cells and chart labels (td, th, svg text)."""
+    from html.parser import HTMLParser
+
+    class Texts(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.open, self.title, self.cells = [], "", set()
+
+        def handle_starttag(self, tag, attrs):
+            self.open.append(tag)
+
+        def handle_endtag(self, tag):
+            if tag in self.open:
+                del self.open[len(self.open) - 1 - self.open[::-1].index(tag):]
+
+        def handle_data(self, data):
+            if self.open and self.open[-1] == "title":
+                self.title += data
+            elif self.open and self.open[-1] in ("td", "th", "text"):
+                self.cells.add(data.strip())
+
+    parser = Texts()
+    parser.feed(html)
+    return {"title": parser.title, "cells": parser.cells}
+
+
+def _subcommands() -> dict:
+    [action] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_every_command_has_help_with_an_example(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps help to the terminal; keep each example on one line
+    commands = _subcommands()
+    assert {"train", "forecast", "check", "predict", "evaluate", "report", "info", "demo"} <= set(commands)
+    for name in commands:
+        with pytest.raises(SystemExit) as exited:
+            main([name, "--help"])
+        assert exited.value.code in (0, None), name
+        shown = capsys.readouterr().out
+        assert "example:" in shown, f"`lamina {name} --help` shows no example"
+        example = " ".join(shown.rsplit("example:", 1)[1].split())
+        for alternative in example.split("|"):
+            words = shlex.split(alternative)
+            assert words[:2] == ["lamina", name], f"the example of {name} runs another command: {alternative}"
+            try:
+                parsed = build_parser().parse_args(words[1:])
+            except SystemExit:
+                pytest.fail(f"the example of `lamina {name}` is not a valid command line: {alternative}\n"
+                            f"{capsys.readouterr().err}")
+            assert parsed.command == name

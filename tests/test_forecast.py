@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -179,7 +181,17 @@ def test_the_cli_forecasts_predicts_and_refuses_table_commands(tmp_path, capsys)
     assert main(["forecast", str(data), "--time", "when", "--target", "load", "--horizon", "6", "--arch", "linear",
                  "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "mase" in printed and "seasonal naive" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    shown = {line.split()[0]: line.split()[1:] for line in printed.splitlines()
+             if line.split()[:1] and line.split()[0] in metrics["model"]}
+    assert "mase" in shown, printed
+    for name, (model_figure, naive_figure) in shown.items():  # the figures printed are the run's own, model first
+        assert float(model_figure) == pytest.approx(metrics["model"][name], abs=6e-5), name
+        assert float(naive_figure) == pytest.approx(metrics["seasonal_naive"][name], abs=6e-5), name
+    assert {"report.html", "backtest.csv", "history.csv", "metrics.json", "forecast.json", "model"} <= {
+        p.name for p in out.iterdir()}
+    assert {"model.json", "weights.safetensors"} <= {p.name for p in (out / "model").iterdir()}
+    assert str(out / "report.html") in printed
     assert main(["predict", str(out), str(data), "--out", str(tmp_path / "next.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "next.csv")) == 6
     assert main(["explain", str(out), str(data)]) == 2

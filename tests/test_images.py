@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -223,11 +224,42 @@ def test_an_image_folder_trains_a_cnn_that_beats_the_baseline(image_run):
 
 
 def test_the_report_names_classes_and_shows_the_most_confidently_wrong_images(image_run):
-    root, _, model = image_run
+    root, folder, _ = image_run
     html = (root / "run" / "report.html").read_text()
     assert "Per-class accuracy" in html and "horizontal" in html and "vertical" in html
-    assert "Most confidently wrong" in html
-    assert "data:image/png;base64," in html or "No test row was misclassified" in html
+    # A test folder where the wrong answers are known: three images of each class filed under the other
+    # class (the model is certainly wrong, and sure of itself), and one blend of both stripe patterns filed
+    # under both classes (exactly one of the two is wrong, and the model cannot be sure of it).
+    rng = np.random.default_rng(1)
+    test = root / "flipped_test"
+    for orientation, other in (("horizontal", "vertical"), ("vertical", "horizontal")):
+        (test / orientation).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(stripes(orientation, rng)).save(test / orientation / f"{i}.png")
+        for i in range(3):
+            Image.fromarray(stripes(other, rng)).save(test / orientation / f"flipped{i}.png")
+    blend = ((stripes("horizontal", rng).astype(int) + stripes("vertical", rng)) // 2).astype(np.uint8)
+    for orientation in ("horizontal", "vertical"):
+        Image.fromarray(blend).save(test / orientation / "blend.png")
+    lamina.fit(folder, test=test, out=root / "flipped_run", progress=False, **IMAGE_FAST)
+    files = read_table(test)["image"]  # the test rows, in the order the run numbers them
+    mistakes = json.loads((root / "flipped_run" / "mistakes.json").read_text())
+    named = [files.iloc[m["row"]].split("flipped_test/")[1] for m in mistakes]
+    flipped = {f"{o}/flipped{i}.png" for o in ("horizontal", "vertical") for i in range(3)}
+    assert set(named[:6]) == flipped, named  # the six flipped images, and nothing else, come first
+    assert len(named) == 7 and named[6] in ("horizontal/blend.png", "vertical/blend.png"), named
+    for mistake, name in zip(mistakes, named, strict=True):
+        assert mistake["truth"] == name.split("/")[0] and mistake["predicted"] != mistake["truth"]
+    confidence = [m["confidence"] for m in mistakes]
+    assert confidence == sorted(confidence, reverse=True)
+    assert min(confidence[:6]) > 0.8 and confidence[6] < min(confidence[:6])
+    # the report shows those images, in that order, each with its true and predicted class
+    html = (root / "flipped_run" / "report.html").read_text()
+    places = [html.index(m["png"]) for m in mistakes]
+    assert places == sorted(places)
+    for mistake, start, end in zip(mistakes, places, [*places[1:], len(html)], strict=True):
+        caption = " ".join(re.sub(r"<[^>]*>", " ", html[start:end].split("</figure>", 1)[0]).split())
+        assert f"true {mistake['truth']}" in caption and f"predicted {mistake['predicted']}" in caption, caption
 
 
 def test_init_from_reuses_the_backbone_and_can_freeze_it(image_run, tmp_path):

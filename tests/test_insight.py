@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -90,8 +91,16 @@ def test_explain_and_audit_commands_write_results_into_the_report(tmp_path, caps
     html = (tmp_path / "run" / "report.html").read_text()
     assert "<h2>Explanations</h2>" in html and "<h2>Bias audit</h2>" in html and "Threshold mitigation" in html
     assert "<h2>Robustness audit</h2>" in html and ">Accuracy under attack</text>" in html
-    card_markdown = (tmp_path / "run" / "report.html").read_text()
-    assert "| 0.5 |" not in card_markdown  # the card in the report is HTML, not raw Markdown
+    # The report shows the robustness the audit measured (audit.json) as an HTML table: the accuracy under each
+    # attack at every budget, with no raw Markdown left over.
+    robustness = json.loads((tmp_path / "run" / "audit.json").read_text())["robustness"]
+    shown = [[re.sub(r"<[^>]*>", "", cell).strip() for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row)]
+             for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S)]
+    assert any(p["budget"] == 0.5 for p in robustness["curve"])
+    for point in robustness["curve"]:
+        cells = [str(point["budget"]), *(f"{point[k]:.4f}" for k in ("fgsm", "pgd", "random"))]
+        assert cells in shown, cells
+    assert "| 0.5 |" not in html
     assert main(["explain", str(tmp_path / "run"), str(tmp_path / "test.csv"), "--rows", "999"]) == 2
 
 

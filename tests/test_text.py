@@ -1,6 +1,7 @@
 """Text columns: the trained tokenizer, sequence networks, pretrained encoders and bad text."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -187,12 +188,28 @@ def test_explain_writes_token_colours_into_the_report(gru_run, tmp_path, capsys)
 
     _, out = gru_run
     data = tmp_path / "rows.csv"
-    reviews(20, seed=5).to_csv(data, index=False)
+    rows = pd.DataFrame({"review": ["The cast was superb and the plot", "A story really awful and quite long"],
+                         "label": ["pos", "neg"]})
+    rows.to_csv(data, index=False)
     assert main(["explain", str(out), str(data), "--rows", "0,1", "--repeats", "1"]) == 0
     assert "tokens: " in capsys.readouterr().out
     explained = json.loads((out / "explain.json").read_text())
-    assert len(explained["attributions"]["tokens"]) == 2
-    assert "title='+" in (out / "report.html").read_text() or "title='-" in (out / "report.html").read_text()
+    assert explained["attributions"]["explained_output"] == ["pos", "neg"]
+    html = (out / "report.html").read_text()
+    spans = re.findall(r"<span style='background:\s*rgba\(([^)]*)\)' title='([^']*)'>([^<]*)</span>", html)
+    tokens = [(piece, value, max(abs(v) for _, v in row))
+              for row in explained["attributions"]["tokens"] for piece, value in row]
+    assert len(spans) == len(tokens), "one shaded span per token of each explained row, in order"
+    reds = {}
+    for (colour, title, text), (piece, value, strongest) in zip(spans, tokens, strict=True):
+        red, _, blue, alpha = (float(c) for c in colour.split(","))
+        assert text == piece and float(title) == pytest.approx(value, abs=1e-4)  # hover shows the value
+        assert (red > blue) == (value > 0), (piece, value, colour)  # red: towards the explained class; blue: away
+        assert alpha == pytest.approx(abs(value) / strongest, abs=0.006), (piece, value, colour)  # depth: size
+        if value > 0:
+            reds[piece] = alpha
+    # each row's sentiment word is its strongest push towards the class it explains: the deepest red
+    assert reds["superb"] == 1.0 and reds["awful"] == 1.0
 
 
 def test_a_text_model_is_attacked_on_its_token_embeddings_and_the_padding_stays(gru_run):
