@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lamina.forecast.fit import forecast
+from lamina import forecast
 
 ROOT = Path(__file__).resolve().parents[1]
 ETT_HOURS = 20 * 30 * 24  # the Informer split uses 30-day months: 12 train + 4 validation + 4 test
@@ -61,7 +61,7 @@ def ett(rows: list, multivariate: bool) -> None:
             started = time.perf_counter()
             model = forecast(frame, "date", targets, horizon, covariates=[], valid_steps=ETT_PART, test_steps=ETT_PART,
                              lookback=lookback, progress=False)
-            name = f"ETTh1 {setting}, {horizon} h ahead, input {model.lookback} h"
+            name = f"ETTh1 {setting}, {horizon} h ahead, input {model.task.lookback} h"
             rows.append(_row(name, "auto", model, time.perf_counter() - started,
                              published=PUBLISHED[(setting, horizon)]))
 

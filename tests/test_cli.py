@@ -74,7 +74,7 @@ def test_evaluate_report_and_info(run, capsys):
     assert {"no", "yes"} <= page["cells"], "the class names label the per-class table and the charts"
     assert html.count("<svg") >= 2, "the charts are drawn inline"
     assert main(["info", str(run / "run")]) == 0
-    assert "task: binary" in capsys.readouterr().out
+    assert "task: classification (binary); classes: ['no', 'yes']" in capsys.readouterr().out
 
 
 def test_a_config_file_alone_can_drive_training(tmp_path, capsys):

@@ -9,9 +9,10 @@ import lamina
 from lamina.cli import main
 from lamina.data.series import layout_of, regular_series, season_of
 from lamina.errors import LaminaError
-from lamina.forecast.backtest import naive_scale, residual_quantiles, seasonal_naive, smape
-from lamina.forecast.fit import forecast
-from lamina.nets.forecasters import FORECASTERS, build_forecaster
+from lamina.evaluation.backtest import naive_scale, residual_quantiles, seasonal_naive, smape
+from lamina.nets.build import build_network
+
+forecast = lamina.forecast
 
 DAY = 24  # hourly steps per season
 
@@ -55,12 +56,12 @@ def test_predict_forecasts_the_steps_after_the_last_row(linear_run):
 def test_a_saved_forecaster_loads_and_predicts_the_same(linear_run):
     model, frame, out = linear_run
     loaded = lamina.load(out)
-    assert isinstance(loaded, lamina.ForecastModel)
+    assert isinstance(loaded, lamina.Model) and loaded.task.name == "forecast"
     pd.testing.assert_frame_equal(loaded.predict(frame), model.predict(frame))
-    assert {"report.html", "backtest.csv", "history.csv", "metrics.json", "forecast.json"} <= {
+    assert {"report.html", "test_predictions.csv", "history.csv", "metrics.json", "config.yaml", "checks.json"} <= {
         p.name for p in out.iterdir()}
     report = (out / "report.html").read_text()
-    assert "seasonal naive" in report and "<polygon" in report  # the interval band is drawn
+    assert "seasonal naive" in report and "80% interval</text>" in report  # the interval band is drawn
 
 
 def test_the_split_is_by_time_and_the_scaler_sees_only_the_training_part():
@@ -68,7 +69,7 @@ def test_the_split_is_by_time_and_the_scaler_sees_only_the_training_part():
     frame.loc[250:, "load"] += 1000.0  # the test part (last 45 steps) lies far away; training must not see it
     model = forecast(frame, "when", "load", 6, arch="linear", valid_steps=45, test_steps=45, progress=False)
     training_rows = frame["load"].iloc[: 300 - 90]
-    assert model.scaler.mean_[""][0] == pytest.approx(training_rows.mean())
+    assert model.task.scaler_.mean_[""][0] == pytest.approx(training_rows.mean())
     assert pd.Timestamp(model.training["split"]["test_from"]) == frame["when"].iloc[255]
 
 
@@ -103,7 +104,7 @@ def test_several_series_with_a_covariate_share_one_network():
         parts.append(part)
     frame = pd.concat(parts, ignore_index=True)
     model = forecast(frame, "when", "load", 6, id="store", arch="mlp", width=16, epochs=10, progress=False)
-    assert model.layout.covariates == ["temperature"]  # every other numeric column, by default
+    assert model.task.layout_.covariates == ["temperature"]  # every other numeric column, by default
     result = model.predict(frame)
     assert result.groupby("store").size().to_dict() == {"a": 6, "b": 6}
     levels = result.groupby("store")["load"].mean()
@@ -134,7 +135,7 @@ def test_a_recurrent_forecaster_learns_more_than_the_last_value():
 
 def _last_value_mse(frame, horizon, model):
     """Validation MSE (standardised) of repeating the last observed value, over the same windows."""
-    scaled = (frame["load"].to_numpy() - model.scaler.mean_[""][0]) / model.scaler.std_[""][0]
+    scaled = (frame["load"].to_numpy() - model.task.scaler_.mean_[""][0]) / model.task.scaler_.std_[""][0]
     valid_from = int((frame["when"] < pd.Timestamp(model.training["split"]["valid_from"])).sum())
     test_from = int((frame["when"] < pd.Timestamp(model.training["split"]["test_from"])).sum())
     errors = [scaled[o:o + horizon] - scaled[o - 1] for o in range(valid_from, test_from - horizon + 1)]
@@ -160,18 +161,10 @@ def test_gaps_are_filled_and_said_and_bad_rows_are_named():
         layout_of(frame, "when", ["lod"])
 
 
-@pytest.mark.parametrize("name", sorted(FORECASTERS))
-def test_every_forecaster_runs_forward_and_backward_and_starts_near_the_last_value(name):
-    torch.manual_seed(0)
-    extra = {} if name == "linear" else {"width": 8, "depth": 2, "dropout": 0.1}
-    network = build_forecaster(name, lookback=10, channels=3, horizon=4, targets=2, **extra)
+def test_the_linear_forecaster_with_zero_weights_repeats_the_last_value():
+    network = build_network("linear", {"lookback": 10, "channels": 3, "horizon": 4}, 2, reads="series")
     window = torch.randn(5, 10, 3)
-    out = network(window)
-    assert out.shape == (5, 4, 2)
-    out.sum().backward()
-    assert all(p.grad is not None for p in network.parameters())
-    if name == "linear":  # zero weights: every step repeats the last observed target values
-        assert torch.allclose(out, window[:, -1:, :2].expand(5, 4, 2))
+    assert torch.allclose(network(window), window[:, -1:, :2].expand(5, 4, 2))
 
 
 def test_the_cli_forecasts_predicts_and_refuses_table_commands(tmp_path, capsys):
@@ -188,14 +181,12 @@ def test_the_cli_forecasts_predicts_and_refuses_table_commands(tmp_path, capsys)
     for name, (model_figure, naive_figure) in shown.items():  # the figures printed are the run's own, model first
         assert float(model_figure) == pytest.approx(metrics["model"][name], abs=6e-5), name
         assert float(naive_figure) == pytest.approx(metrics["seasonal_naive"][name], abs=6e-5), name
-    assert {"report.html", "backtest.csv", "history.csv", "metrics.json", "forecast.json", "model"} <= {
+    assert {"report.html", "test_predictions.csv", "history.csv", "metrics.json", "config.yaml", "model"} <= {
         p.name for p in out.iterdir()}
     assert {"model.json", "weights.safetensors"} <= {p.name for p in (out / "model").iterdir()}
     assert str(out / "report.html") in printed
     assert main(["predict", str(out), str(data), "--out", str(tmp_path / "next.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "next.csv")) == 6
     assert main(["explain", str(out), str(data)]) == 2
-    assert "forecasting model" in capsys.readouterr().err
-    with pytest.raises(LaminaError, match="holds a forecast model; serving"):
-        lamina.Model.load(out / "model")  # what serve and export load
+    assert "this is a forecast model" in capsys.readouterr().err
     assert main(["forecast", str(data), "--time", "when", "--target", "load", "--horizon", "0"]) == 2

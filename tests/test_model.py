@@ -64,7 +64,7 @@ def test_save_and_load_give_the_same_predictions(model, tmp_path):
     model.save(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", "weights.safetensors"]
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert meta["format_version"] == 1 and meta["schema"]["target"] == "y"
+    assert meta["format_version"] == 2 and meta["task"]["state"]["schema"]["target"] == "y"
     again = lamina.load(tmp_path / "m")
     frame = make_table(rows=40, seed=4)
     pd.testing.assert_frame_equal(model.predict(frame), again.predict(frame))
@@ -83,7 +83,7 @@ def test_regression_predicts_on_the_target_scale():
     frame = make_table(rows=600, task="regression")
     frame["y"] = frame["y"] * 1000 + 50_000
     model = lamina.fit(frame, target="y", progress=False, **FAST)
-    assert model.task == "regression"
+    assert model.task.name == "regression"
     assert model.metrics["test"]["r2"] > 0.8
     assert model.metrics["test"]["rmse"] < model.metrics["baseline"]["rmse"] / 2
     predictions = model.predict(frame.head(100))["prediction"]
@@ -92,5 +92,5 @@ def test_regression_predicts_on_the_target_scale():
 
 def test_multiclass_keeps_class_names():
     model = lamina.fit(make_table(rows=600, task="multiclass"), target="y", progress=False, **FAST)
-    assert model.task == "multiclass" and model.classes == ["high", "low", "mid"]
+    assert (model.task.name, model.schema.task) == ("classification", "multiclass") and model.classes == ["high", "low", "mid"]
     assert model.metrics["test"]["accuracy"] > model.metrics["baseline"]["accuracy"] + 0.15

@@ -114,7 +114,7 @@ def test_malformed_json_oversize_and_overfull_requests_are_refused(client):
 
 def test_schema_and_openapi_are_typed_from_the_model(client):
     schema = client.get("/schema", headers=AUTH).json()
-    assert schema["task"] == "binary" and schema["classes"] == ["no", "yes"]
+    assert (schema["task"], schema["problem"], schema["classes"]) == ("classification", "binary", ["no", "yes"])
     colour = next(c for c in schema["columns"] if c["name"] == "colour")
     assert colour["values"] == ["blue", "green", "red"]
     openapi = client.get("/openapi.json", headers=AUTH).json()

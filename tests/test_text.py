@@ -48,7 +48,8 @@ def test_a_text_column_trains_a_recurrent_network_with_no_setting(gru_run):
     assert model.schema.to_dict()["columns"][0]["kind"] == "text"
     assert model.architecture["arch"] == "gru", "text picks the bidirectional GRU"
     assert model.metrics["test"]["accuracy"] >= 0.9 > model.metrics["baseline"]["accuracy"] + 0.3
-    tokenizer = json.loads(json.loads((out / "model" / "model.json").read_text())["features"]["review"]["tokenizer"])
+    state = json.loads((out / "model" / "model.json").read_text())["task"]["state"]
+    tokenizer = json.loads(state["features"]["review"]["tokenizer"])
     assert tokenizer["model"]["type"] == "WordPiece", "the trained tokenizer is saved inside the model as JSON"
 
 

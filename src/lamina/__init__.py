@@ -10,9 +10,11 @@ __version__ = "0.1.0"
 _LAZY = {
     "fit": ("lamina.api", "fit"),
     "load": ("lamina.api", "load"),
-    "forecast": ("lamina.forecast.fit", "forecast"),
-    "ForecastModel": ("lamina.forecast.model", "ForecastModel"),
+    "forecast": ("lamina.api", "forecast"),
     "Model": ("lamina.model", "Model"),
+    "ForecastModel": ("lamina.model", "Model"),  # one Model class serves every task; the old name still works
+    "Task": ("lamina.tasks.base", "Task"),
+    "register_task": ("lamina.tasks.base", "register_task"),
     "Trainer": ("lamina.training.trainer", "Trainer"),
     "Config": ("lamina.config", "Config"),
     "LaminaError": ("lamina.errors", "LaminaError"),

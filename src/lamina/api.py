@@ -1,59 +1,32 @@
-"""fit() and load(): the flow read → schema → checks → split → features → network → training → Model,
-and the run folder that records it (config.yaml, model/, checkpoints/, history.csv, metrics.json,
-checks.json, test_predictions.csv, report.html)."""
+"""fit(), forecast(), resume_run() and load(): the one flow for every task, and nothing else.
+
+read → task.prepare (schema or layout, checks, split) → task.fit (networks trained by the shared Trainer)
+→ Model → task.score (held-out metrics beside the task's baseline) → the run folder (run.RunFolder) and its
+report. What differs between learning problems is the task's (tasks/); this module only orchestrates.
+"""
 
 from __future__ import annotations
 
-import csv
 import json
 import time
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import torch
 
-from lamina.config import Config, parse_duration
-from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
-from lamina.data.images import LABEL_COLUMN, drop_unreadable, is_image_source, test_images_beside
+from lamina.config import Config
+from lamina.data.checks import has_errors
+from lamina.data.images import LABEL_COLUMN, is_image_source, test_images_beside
 from lamina.data.read import read_table
-from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema
-from lamina.data.split import split_rows
 from lamina.errors import LaminaError
-from lamina.evaluation.metrics import class_prior
-from lamina.features.pipeline import DENSE_KINDS, FeaturePipeline
-from lamina.features.target import TargetEncoder
 from lamina.model import Model, read_model_document
-from lamina.nets.build import build_network
-from lamina.nets.pretrained import hugging_face_config, pretrained_folder
-from lamina.nets.recipe import (
-    TEXT_ARCHITECTURES,
-    choose_architecture,
-    epochs_and_batch_size,
-    label_smoothing,
-    learning_rate,
-)
-from lamina.nets.transfer import load_backbone
-from lamina.plain import json_safe
-from lamina.serving.profile import build_profile
-from lamina.training.batches import TensorBatches
-from lamina.training.trainer import Trainer, cpu_has_bf16, resolve_device
-
-CONFIG_FILE = "config.yaml"
-TABLE_ADVERSARIAL_BUDGET = 0.2  # L∞, normal-score units: about a fifth of a standard deviation
-IMAGE_ADVERSARIAL_BUDGET = 8 / 255  # L∞, fraction of the pixel range: the usual CIFAR/MNIST-scale radius
+from lamina.run import CHECKS, HELD_OUT, METRICS, RunFolder
+from lamina.tasks.base import Prepared, task_for
+from lamina.training.session import Session
 
 
-def load(directory):
-    """The model in a run or model folder: a Model from `lamina train`, a ForecastModel from `lamina forecast`."""
-    from lamina.forecast.model import FORECAST_KIND, ForecastModel
-
-    folder, document = read_model_document(directory)
-    if document.get("kind") == FORECAST_KIND:
-        return ForecastModel.from_document(folder, document)
-    return Model.from_document(folder, document)
+def load(directory) -> Model:
+    """The model in a run or model folder, whatever its task."""
+    return Model.from_document(*read_model_document(directory))
 
 
 def resolve_config(config=None, **overrides) -> Config:
@@ -72,8 +45,9 @@ def fit(data, target: str | None = None, *, test=None, config=None, out=None, pr
         **overrides) -> Model:
     """Train a model on a table (path or DataFrame) to predict `target`.
 
-    `overrides` are config settings by name (epochs=5, width=128, ...). With `out`, a run folder is
-    written there (checkpoints included, so `resume_run(out)` can continue after an interruption).
+    `overrides` are config settings by name (epochs=5, width=128, task="forecast", horizon=12...). With
+    `out`, a run folder is written there (checkpoints included, so `resume_run(out)` can continue after an
+    interruption).
     """
     path = str(Path(data).resolve()) if isinstance(data, (str, Path)) else None
     if test is None and path is not None:
@@ -81,7 +55,14 @@ def fit(data, target: str | None = None, *, test=None, config=None, out=None, pr
     test_path = str(Path(test).resolve()) if isinstance(test, (str, Path)) else None
     config = resolve_config(config, target=target or implied_target(data), path=path, test=test_path, **overrides)
     frame, test_frame = _tables_of(config, data, test)
-    return _train(config, frame, test_frame, Path(out) if out else None, resume=False, progress=progress)
+    return train(config, frame, test_frame, RunFolder(out) if out else None, resume=False, progress=progress)
+
+
+def forecast(data, time: str, target, horizon: int, *, out=None, progress: bool = True, **overrides) -> Model:
+    """Train a forecaster of `target` (a column, or a list of columns) `horizon` steps ahead from the series
+    table `data`; the same as fit(data, target, task="forecast", time=..., horizon=...)."""
+    targets = target if isinstance(target, str) else ",".join(target)
+    return fit(data, targets, task="forecast", time=time, horizon=horizon, out=out, progress=progress, **overrides)
 
 
 def implied_target(data) -> str | None:
@@ -92,15 +73,12 @@ def implied_target(data) -> str | None:
 
 
 def resume_run(run_dir, progress: bool = True) -> Model:
-    """Continue an interrupted run from its last checkpoint; ends where an uninterrupted run would."""
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).exists():
-        raise LaminaError(f"{run_dir} is not a run folder ({CONFIG_FILE} not found). Give the --out folder of a run.")
-    config = Config.from_file(run_dir / CONFIG_FILE)
+    """Continue an interrupted run from its last checkpoint(s); ends where an uninterrupted run would."""
+    run = RunFolder(run_dir)
+    config = run.read_config()
     if not config.data.path:
-        raise LaminaError(f"{run_dir} was trained on an in-memory table; only runs trained from a file can resume.")
-    frame, test_frame = _tables_of(config)
-    return _train(config, frame, test_frame, run_dir, resume=True, progress=progress)
+        raise LaminaError(f"{run.path} was trained on an in-memory table; only runs trained from a file can resume.")
+    return train(config, *_tables_of(config), run, resume=True, progress=progress)
 
 
 def _tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -111,208 +89,190 @@ def _tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.D
     return frame, test_frame
 
 
-@dataclass
-class Prepared:
-    schema: Schema
-    findings: list[Finding]
-    frame: pd.DataFrame  # without rows whose image cannot be read (each listed in the findings)
-    test_frame: pd.DataFrame | None
-
-
 def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> Prepared:
-    """Schema and data-quality findings; raises on unusable data. Shared by `train` and `check`."""
-    require_enough_rows(frame, config.data.target)
-    overrides = dict(config.data.columns)
-    if config.data.exclude_sensitive:
-        overrides.update({column: "ignore" for column in config.data.sensitive if column not in overrides})
-    schema = infer_schema(frame, config.data.target, config.data.task, overrides)
-    findings = []
-    for column, kind in ((c.name, c.kind) for c in schema.features if c.kind in PICTURE_KINDS):
-        frame, skipped, notes = drop_unreadable(frame, column, kind)
-        findings += [Finding("warning", f"{kind}_skipped", f"Skipped {line}.", column) for line in skipped]
-        findings += [Finding("warning", f"{kind}_flawed", f"{note}.", column) for note in notes]
-        if test_frame is not None and column in test_frame.columns:
-            test_frame, skipped, _ = drop_unreadable(test_frame, column, kind)
-            findings += [Finding("warning", f"{kind}_skipped", f"Skipped (test) {line}.", column) for line in skipped]
-    findings += run_checks(frame, schema)
-    if test_frame is not None and schema.target not in test_frame.columns:
-        findings.append(Finding("error", "test_target_missing",
-                                f"The test file has no target column {schema.target!r}; add it.", schema.target))
-    return Prepared(schema, findings, frame, test_frame)
+    """The task's view of the data (schema or layout, findings, split); raises on unusable data.
+    Shared by `train` and `check`."""
+    return task_for(config, frame).prepare(config, frame, test_frame)
 
 
-def split_labelled(config: Config, schema, frame: pd.DataFrame, test_frame: pd.DataFrame | None):
-    """Rows without a target are left out (the checks report them), then split as the config says."""
-    labelled = frame[frame[schema.target].notna()]
-    if test_frame is not None:
-        test_frame = test_frame[test_frame[schema.target].notna()]
-    return split_rows(labelled, schema.target, schema.task, config.data.valid_fraction,
-                      config.data.test_fraction, config.seed, test=test_frame)
-
-
-def _train(config: Config, frame, test_frame, out: Path | None, resume: bool, progress: bool) -> Model:
+def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, run: RunFolder | None,
+          resume: bool = False, progress: bool = True) -> Model:
     started = time.perf_counter()
-    prepared = prepare(config, frame, test_frame)
-    schema, findings, frame, test_frame = prepared.schema, prepared.findings, prepared.frame, prepared.test_frame
-    if has_errors(findings):
-        problems = "\n".join(f"  - {f.message}" for f in findings if f.level == "error")
+    task = task_for(config, frame)
+    prepared = task.prepare(config, frame, test_frame)
+    if has_errors(prepared.findings):
+        problems = "\n".join(f"  - {f.message}" for f in prepared.findings if f.level == "error")
         raise LaminaError(f"The data has problems that stop training:\n{problems}")
-    adversary = _adversary(config, schema)  # before any fitting: a request it cannot honour fails at once
-    labelled = frame[frame[schema.target].notna()]
-    split = split_labelled(config, schema, frame, test_frame)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
+    if run is not None:
+        run.create().write_config(config)
+    network, architecture, training = task.fit(config, prepared, Session(config, run, resume, progress))
+    model = Model(task, network, architecture, training=training)
+    held_out = task.score(model, prepared)
+    model.training["total_seconds"] = round(time.perf_counter() - started, 2)
+    if run is not None:
+        from lamina.evaluation.report import write_report
 
-    pretrained = pretrained_folder(config.train.init_from) if any(c.kind == "text" for c in schema.features) else None
-    features = FeaturePipeline(schema, config.model.image_size, pretrained_text=pretrained)
-    if out is not None:
-        features.set_cache_dir(out / "cache")
-    features.fit(split.train)
-    target = TargetEncoder(schema.task, schema.target)
-    target.fit(labelled[schema.target] if target.is_classification else split.train[schema.target])
-    # Test rows of a class absent from training cannot be scored honestly; say so rather than guess.
-    target.encode(split.test[schema.target])
-    train_inputs, train_targets = _encoded(features, target, split.train)
-
-    torch.manual_seed(config.seed)
-    arch, hyperparameters = choose_architecture(config.model, config.train, features.spec(), train_inputs,
-                                                train_targets, target.is_classification,
-                                                hugging_face_config(pretrained) if pretrained else None)
-    architecture = {"arch": arch, "hyperparameters": hyperparameters, "inputs": features.spec(),
-                    "outputs": target.outputs}
-    network = build_network(arch, architecture["inputs"], architecture["outputs"], **hyperparameters)
-    freeze = None
-    if config.train.init_from:
-        transferred = load_backbone(network, config.train.init_from)
-        freeze = (transferred, config.train.freeze_backbone) if config.train.freeze_backbone else None
-    epochs, batch_size = epochs_and_batch_size(config.train, arch, len(split.train))
-    device = resolve_device(config.train.device)
-    lengths = _token_counts(train_inputs, architecture["inputs"]) if arch in TEXT_ARCHITECTURES else None
-    train_batches = TensorBatches(train_inputs, train_targets, batch_size, shuffle=True, seed=config.seed,
-                                  device=device, lengths=lengths)
-    valid_batches = TensorBatches(*_encoded(features, target, split.valid), 4 * batch_size, device=device)
-    precision = config.train.precision
-    if precision == "auto" and device.type == "cpu" and getattr(network, "bf16_on_cpu", False) and cpu_has_bf16():
-        precision = "bf16"
-
-    trainer = Trainer(
-        network, loss_for(schema.task, label_smoothing(config.train, architecture["inputs"])),
-        epochs=epochs, lr=learning_rate(config.train, arch), weight_decay=config.train.weight_decay,
-        warmup_epochs=config.train.warmup_epochs, clip_norm=config.train.clip_norm,
-        patience=config.train.patience, time_budget=parse_duration(config.train.time_budget),
-        device=config.train.device, precision=precision,
-        checkpoint_dir=out / "checkpoints" if out else None, seed=config.seed, progress=progress,
-        callbacks=[lambda _record: write_history(out / "history.csv", trainer.history_)] if out else [],
-        adversary=adversary, freeze=freeze,
-    )
-    history = trainer.fit(train_batches, valid_batches, resume=resume)
-
-    model = Model(schema, features, target, network.cpu(), architecture, baseline=_baseline(target, split.train))
-    # The training rows are encoded already; predicting from them spares a second decode of every image.
-    train_outputs = model.outputs_of(train_inputs)
-    train_predictions = model.target.decode(train_outputs) if target.is_classification else train_outputs
-    model.profile = build_profile(split.train, {c.name: c.kind for c in schema.features},
-                                  pd.Series(train_predictions), schema.task)
-    outputs, truth, _ = model.outputs_and_truth(split.test)
-    model.metrics = {"test": model.score(outputs, truth), "baseline": model.score_baseline(truth)}
-    model.training = {
-        "seed": config.seed, "split": split.description, "sizes": split.sizes(),
-        "epochs_run": len(history), "best_epoch": trainer.best_epoch_, "stop_reason": trainer.stop_reason_,
-        "batch_size": batch_size, "device": str(device), "precision": precision,
-        "init_from": config.train.init_from, "train_seconds": round(trainer.elapsed_, 2),
-        "total_seconds": round(time.perf_counter() - started, 2),
-    }
-    if out is not None:
-        _write_run(out, model, findings, split.test, outputs, truth, config.data.sensitive)
+        model.save(run.model_dir)
+        run.write_json(METRICS, model.metrics)
+        run.write_json(CHECKS, [finding.to_dict() for finding in prepared.findings])
+        run.write_table(HELD_OUT, held_out)
+        task.after_training(model, prepared, run, config)
+        write_report(run.path)
     return model
 
 
-def _adversary(config: Config, schema: Schema):
-    if config.train.adversarial == "none":
-        return None
-    from lamina.insight.robustness import TABLE_SPACE, PGDAdversary, image_space
-
-    images = [c.name for c in schema.features if c.kind in PICTURE_KINDS]
-    if not images and not any(c.kind in DENSE_KINDS for c in schema.features):
-        raise LaminaError("adversarial training perturbs numeric columns or image pixels, and this data has "
-                          "neither (text and categories are discrete). Train without --adversarial; "
-                          "`lamina audit` still attacks a text model on its token embeddings.")
-    space = image_space(images[0]) if images else TABLE_SPACE
-    budget = config.train.adversarial_budget
-    if budget == "auto":
-        budget = IMAGE_ADVERSARIAL_BUDGET if images else TABLE_ADVERSARIAL_BUDGET
-    return PGDAdversary(budget, space, seed=config.seed)
+def held_out_rows(run_dir) -> pd.DataFrame:
+    """The run's test rows, re-made from its config.yaml (same files, same seed → same split)."""
+    run = RunFolder(run_dir)
+    config = run.read_config()
+    if not config.data.path:
+        raise LaminaError(f"{run.path} was trained on an in-memory table; give rows to check with --data FILE.")
+    prepared = prepare(config, *_tables_of(config))
+    return prepared.split.test
 
 
-def loss_for(task: str, label_smoothing: float = 0.0):
-    """The training loss; `label_smoothing` is the share of each target's mass spread over all classes."""
-    if task == "regression":
-        return lambda outputs, targets: torch.nn.functional.mse_loss(outputs.squeeze(1).float(), targets)
-    return partial(torch.nn.functional.cross_entropy, label_smoothing=label_smoothing)
+# ---- using a run: what each command does; the CLI parses and prints ------------------------------------
+
+EXPORT_CHECK_ROWS = 512  # held-out rows the ONNX export is compared on
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def _encoded(features: FeaturePipeline, target: TargetEncoder, frame: pd.DataFrame):
-    return features.transform(frame), torch.from_numpy(np.array(target.encode(frame[target.column])))
+def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, Prepared]:
+    """The table and the task's view of it (schema or layout, findings), without training."""
+    config = resolve_config(config, target=target or implied_target(data))
+    frame = read_table(data, "data")
+    return frame, prepare(config, frame, None)
 
 
-def _token_counts(inputs: dict, spec: dict) -> torch.Tensor:
-    """Tokens per row over the text columns (padding excluded), for length-bucketed batches."""
-    return sum((inputs[f"text:{name}"] != text["pad"]).sum(dim=1) for name, text in spec["texts"].items())
+def predict(run, data, engine: str = "torch") -> pd.DataFrame:
+    """The model's prediction frame for `data`; for an image column of file paths, the path leads each row
+    (which file each prediction is for)."""
+    from lamina.data.images import looks_like_image_paths
+
+    model = load(run)
+    frame = read_table(data, "prediction data")
+    if not model.task.row_model:  # e.g. a forecast: the next horizon after the history in `data`
+        return model.predict(frame)
+    predictions = model.predict(frame, engine=engine)
+    for column in reversed([c.name for c in model.schema.features if c.kind == "image"]):
+        if looks_like_image_paths(frame[column]):
+            predictions.insert(0, column, frame[column])
+    return predictions
 
 
-def _baseline(target: TargetEncoder, train: pd.DataFrame) -> dict:
-    encoded = target.encode(train[target.column])
-    if target.is_classification:
-        return {"prior": class_prior(encoded, target.outputs)}
-    return {"mean": float(target.decode(np.array([encoded.mean()]))[0])}
+def evaluate(run, data) -> tuple[dict, str]:
+    """{'rows', 'metrics', 'baseline'} of the run's model on labelled `data`, and the same as text."""
+    from lamina.tasks.table import metrics_text
+
+    result = load(run).rows("evaluate").evaluate(data)
+    return result, metrics_text(result["metrics"], result["baseline"], result["rows"])
 
 
-def write_history(path: Path, history: list[dict]) -> None:
-    names = list(dict.fromkeys(k for record in history for k in record))
-    temporary = path.with_suffix(".tmp")
-    with open(temporary, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=names)
-        writer.writeheader()
-        writer.writerows(history)
-    temporary.replace(path)
+def explain(run, data, rows: list[int], repeats: int = 5) -> tuple[dict, str]:
+    """Attributions of `rows` (0-based) and, with labelled data, permutation importance; saved as explain.json
+    in the run (its report refreshed). Returns (result, text)."""
+    from lamina.insight.explain import explanation_text
+    from lamina.run import EXPLAIN
+
+    model = load(run).rows("explain")
+    result = model.explain(data, rows=rows, repeats=repeats)
+    return result, explanation_text(result) + _save_beside(model, EXPLAIN, result)
 
 
-def _write_run(out: Path, model: Model, findings: list[Finding], test: pd.DataFrame, outputs, truth,
-               sensitive: list[str]) -> None:
-    from lamina.evaluation.mistakes import confident_mistakes, shows_mistakes
+def audit(run, data, sensitive: list[str], mitigate: str | None = None,
+          constraint: str = "demographic_parity") -> tuple[dict, str]:
+    """Bias audit per sensitive column and robustness audit; saved as audit.json. Returns (result, text)."""
+    from lamina.insight.fairness import audit_text
+    from lamina.insight.robustness import robustness_text
+    from lamina.run import AUDIT
+
+    model = load(run).rows("audit")
+    result = model.audit(data, sensitive, mitigate=mitigate, constraint=constraint)
+    text = (audit_text(result) + "\n\n" if sensitive else "") + robustness_text(result["robustness"])
+    return result, text + _save_beside(model, AUDIT, result)
+
+
+def _save_beside(model: Model, name: str, result: dict) -> str:
+    """Writes a result into the model's run folder and refreshes its report when the run has one; says where."""
+    from lamina.evaluation.report import write_report
+    from lamina.run import run_of
+
+    run = run_of(model)
+    path = run.write_json(name, result)
+    return f"\n\nwrote {path}" + (f"\nreport: {write_report(run.path)}" if run.is_run() else "")
+
+
+def card(run, out=None) -> tuple[str, Path]:
+    """The model card (Markdown) of a run, written to `out` (default RUN/model_card.md)."""
+    from lamina.insight.card import model_card
+    from lamina.run import CARD
+
+    text = model_card(Path(run))
+    path = Path(out) if out else RunFolder(run) / CARD
+    path.write_text(text, encoding="utf-8")
+    return text, path
+
+
+def report(run) -> Path:
     from lamina.evaluation.report import write_report
 
-    model.save(out / "model")
-    if sensitive:  # declared in the config: audited on the held-out rows as part of the run
-        result = model.audit(test, sensitive)
-        (out / "audit.json").write_text(json.dumps(json_safe(result), indent=2), encoding="utf-8")
-    (out / "metrics.json").write_text(json.dumps(json_safe(model.metrics), indent=2), encoding="utf-8")
-    (out / "checks.json").write_text(json.dumps([f.to_dict() for f in findings], indent=2), encoding="utf-8")
-    held_out_predictions(model, test, outputs, truth).to_csv(out / "test_predictions.csv", index=False)
-    if shows_mistakes(model):
-        mistakes = confident_mistakes(model, test, outputs, truth)
-        (out / "mistakes.json").write_text(json.dumps(mistakes), encoding="utf-8")
-    write_report(out)
+    return write_report(Path(run))
 
 
-def held_out_predictions(model: Model, test: pd.DataFrame, outputs: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
-    """The held-out rows' truth and outputs: everything the report's plots need, with no data re-read."""
-    table = pd.DataFrame({"truth": test[model.schema.target].to_numpy()})
-    if model.target.is_classification:
-        table["truth_index"] = truth
-        table["prediction"] = model.target.decode(outputs)
-        for i, name in enumerate(model.classes):
-            table[f"proba_{name}"] = outputs[:, i]
+def export(run, data=None) -> tuple[Path, float, int]:
+    """model.onnx beside the model, checked against PyTorch on held-out rows: (path, max |difference|, rows)."""
+    from lamina.serving.export import export_onnx
+
+    model = load(run).rows("export")
+    rows = (read_table(data, "check data") if data else held_out_rows(run)).head(EXPORT_CHECK_ROWS)
+    path, difference = export_onnx(model, model.directory, rows)
+    return path, difference, len(rows)
+
+
+def monitor(run, window: str | None = None, reference=None, current=None, out=None) -> tuple[str, Path]:
+    """Drift of served requests (or, offline, of `current` against `reference`) from the training profile:
+    (text table, drift page) with the numbers in the page's .json beside it."""
+    from lamina.config import parse_duration
+    from lamina.run import DRIFT_PAGE
+    from lamina.serving import monitor as drift
+
+    model = load(run).rows("monitor")
+    run = RunFolder(model.run_folder)
+    if reference or current:
+        if not (reference and current):
+            raise LaminaError("Offline drift needs both --reference FILE and --current FILE.")
+        table, profile, counts = drift.offline_drift(model, read_table(reference, "reference data"),
+                                                     read_table(current, "current data"))
     else:
-        table["prediction"] = outputs
-    return table
+        if model.profile is None:
+            raise LaminaError(f"{run.path} has no training profile (trained by an older lamina); retrain to monitor it.")
+        database = drift.database_of(model)
+        if not database.exists():
+            raise LaminaError(f"No requests recorded yet ({database} is missing). Serve the model with "
+                              f"`lamina serve {run.path}` first, or compare two files with --reference and --current.")
+        counts = drift.recorded_counts(database, since_seconds=parse_duration(window))
+        if not counts:
+            raise LaminaError(f"No requests recorded in {database} within the window.")
+        profile = model.profile
+        table = drift.drift_table(profile, counts)
+    page = Path(out) if out else run / DRIFT_PAGE
+    page.write_text(drift.drift_page(table, profile, counts, f"Drift: {run.path.name}"), encoding="utf-8")
+    numbers = page.with_suffix(".json")  # drift.json beside drift.html
+    numbers.write_text(json.dumps(drift.to_json(table), indent=2), encoding="utf-8")
+    return drift.drift_text(table), page
 
 
-def held_out_rows(run_dir: Path) -> pd.DataFrame:
-    """The run's test rows, re-made from its config.yaml (same files, same seed → same split)."""
-    config = Config.from_file(Path(run_dir) / CONFIG_FILE)
-    if not config.data.path:
-        raise LaminaError(f"{run_dir} was trained on an in-memory table; give rows to check with --data FILE.")
-    prepared = prepare(config, *_tables_of(config))
-    return split_labelled(config, prepared.schema, prepared.frame, prepared.test_frame).test
+def serving_app(run, host: str = "127.0.0.1", token: str | None = None, insecure: bool = False,
+                monitor: bool = True):
+    """(FastAPI app, names of the models served) for a run, a model folder or a folder of runs. Refuses an
+    address beyond this machine without a token unless `insecure`."""
+    from lamina.serving.server import create_app
+    from lamina.serving.sources import find_models
+
+    if host not in LOOPBACK and not token and not insecure:
+        raise LaminaError(
+            f"Refusing to serve on {host} without a token: anyone who can reach it could use the model. "
+            "Add --token SECRET (clients send 'Authorization: Bearer SECRET'), or --insecure if you mean it."
+        )
+    models = find_models(Path(run))
+    return create_app(models, token=token, monitor=monitor), sorted(models)

@@ -20,7 +20,8 @@ def _yes_no(text: str) -> bool:
 
 
 TRAIN_SETTINGS = [
-    ("--task", "task", str, "binary, multiclass or regression (default: inferred from the target)"),
+    ("--task", "task", str, "classification (binary, multiclass), regression or forecast (default: inferred; "
+                            "a --horizon means forecast)"),
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
     ("--test-fraction", "test_fraction", float, "share of rows for the test metrics (default 0.15)"),
@@ -55,23 +56,27 @@ TRAIN_SETTINGS = [
     ("--freeze-backbone", "freeze_backbone", int, "epochs the --init-from backbone stays fixed (default 0)"),
 ]
 
+# Forecasting flags of `lamina train --task forecast` (and of its alias `lamina forecast`).
 FORECAST_SETTINGS = [
-    ("--lookback", int, "steps of history each forecast reads (default: 2 horizons or 3 seasons, the longer)"),
-    ("--season", int, "steps per season for seasonal naive and MASE (default: 24 for hours, 7 for days, 12 for "
-                      "months...)"),
-    ("--arch", str, "linear, mlp, gru, lstm, or auto: linear and gru, the better on validation (default auto)"),
-    ("--valid-steps", int, "time steps held out to pick the epoch and architecture (default 15%%, ≥ horizon)"),
-    ("--test-steps", int, "last time steps the backtest forecasts (default 15%%, ≥ horizon)"),
-    ("--width", int, "mlp/gru/lstm hidden units per layer (default 64)"),
-    ("--depth", int, "mlp hidden layers or stacked recurrent layers (default 1)"),
-    ("--batch-size", int, "windows per step (default: a twentieth of the training windows, 16 to 64)"),
-    ("--epochs", int, "most epochs (default: about 3000 optimiser steps; early stopping ends sooner)"),
-    ("--lr", float, "peak learning rate (default 0.003)"),
-    ("--seed", int, "random seed (default 0)"),
+    ("--time", "time", str, "forecasting: the column of dates or times"),
+    ("--horizon", "horizon", int, "forecasting: steps ahead to forecast"),
+    ("--id", "id", str, "forecasting: the column telling several series apart (one network serves them all)"),
+    ("--covariates", "covariates", lambda text: _names(text), "forecasting: comma-separated columns read from the "
+                                                             "history beside the targets, or none (default: every "
+                                                             "other numeric column)"),
+    ("--lookback", "lookback", int, "forecasting: steps of history each forecast reads (default: 2 horizons or 3 "
+                                    "seasons, the longer)"),
+    ("--season", "season", int, "forecasting: steps per season for seasonal naive and MASE (default: 24 for hours, "
+                                "7 for days, 12 for months...)"),
+    ("--valid-steps", "valid_steps", int, "forecasting: time steps held out to pick the epoch and architecture "
+                                          "(default 15%%, ≥ horizon)"),
+    ("--test-steps", "test_steps", int, "forecasting: last time steps the backtest forecasts (default 15%%, "
+                                        "≥ horizon)"),
 ]
 
 EXAMPLES = {
-    "train": "lamina train adult.csv --target income --out runs/adult",
+    "train": "lamina train adult.csv --target income --out runs/adult   |   lamina train sales.csv --task forecast "
+             "--time date --target units --horizon 28 --id store",
     "forecast": "lamina forecast sales.csv --time date --target units --horizon 28 --id store --out runs/sales",
     "check": "lamina check adult.csv --target income",
     "predict": "lamina predict runs/adult new_rows.csv --out predictions.csv",
@@ -86,7 +91,6 @@ EXAMPLES = {
     "export": "lamina export runs/adult --format onnx",
     "monitor": "lamina monitor runs/adult --window 24h   |   lamina monitor runs/adult --reference a.csv --current b.csv",
 }
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,21 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
                        help="override a column's kind: number, category, binary, datetime, text, ignore")
     train.add_argument("--quiet", action="store_true", help="no progress output")
-    for flag, _key, kind, text in TRAIN_SETTINGS:
+    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS:
         train.add_argument(flag, type=kind, help=text)
 
-    forecast = command("forecast", "train a forecaster on time series and backtest it against seasonal naive")
+    forecast = command("forecast", "train a forecaster on time series and backtest it against seasonal naive "
+                                   "(the same as lamina train --task forecast)")
     forecast.add_argument("data", help="table with a time column and one or more series to forecast")
-    forecast.add_argument("--time", required=True, help="the column of dates or times")
     forecast.add_argument("--target", required=True, help="column(s) to forecast, comma-separated")
-    forecast.add_argument("--horizon", required=True, type=int, help="steps ahead to forecast")
-    forecast.add_argument("--id", help="column telling several series apart (one network serves them all)")
-    forecast.add_argument("--covariates", help="comma-separated columns read from the history beside the targets, "
-                                               "or none (default: every other numeric column)")
+    forecast.add_argument("--config", help="YAML config file; flags override it")
     forecast.add_argument("--out", help="run folder (default runs/<data name>)")
     forecast.add_argument("--quiet", action="store_true", help="no progress output")
-    for flag, kind, text in FORECAST_SETTINGS:
-        forecast.add_argument(flag, type=kind, help=text)
+    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS:
+        if flag != "--task":
+            forecast.add_argument(flag, type=kind, help=text, required=flag in ("--time", "--horizon"))
 
     check = command("check", "report data-quality findings without training")
     check.add_argument("data")
@@ -226,8 +228,12 @@ def run_train(args) -> int:
     from lamina.training.trainer import TrainingInterrupted
 
     progress = not args.quiet
-    if not args.resume:
-        settings = {key: getattr(args, flag[2:].replace("-", "_")) for flag, key, _, _ in TRAIN_SETTINGS}
+    resume = getattr(args, "resume", None)  # `lamina forecast` has no --resume: resume with `lamina train`
+    if resume:
+        data = None
+    else:
+        settings = {key: getattr(args, flag[2:].replace("-", "_"), None)
+                    for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS}
         config = api.resolve_config(args.config, **settings)
         columns = _parse_columns(args.column)
         if columns:
@@ -235,76 +241,49 @@ def run_train(args) -> int:
         data = args.data or config.data.path
         if not data:
             raise LaminaError("Give the data to train on: lamina train DATA --target COL (or --resume RUN).")
-    out = Path(args.resume or args.out or _new_run_folder(Path(data).stem))
+    out = Path(resume or args.out or _new_run_folder(Path(data).stem))
     print(f"run folder: {out}", file=sys.stderr)
     try:
-        if args.resume:
+        if resume:
             model = api.resume_run(out, progress=progress)
         else:
-            model = api.fit(data, args.target or config.data.target, test=args.test or config.data.test,
+            model = api.fit(data, args.target or config.data.target, test=getattr(args, "test", None) or config.data.test,
                             config=config, out=out, progress=progress)
     except TrainingInterrupted:
         print(f"\nStopped; the last checkpoint is saved. Resume with:\n  lamina train --resume {out}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(_metrics_text(model.metrics["test"], model.metrics["baseline"], model.training["sizes"]["test"]))
+    print(model.task.summary(model))
     print(f"\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
 
 
 def run_forecast(args) -> int:
-    from lamina.forecast.fit import forecast
-
-    settings = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_")) for flag, _, _ in FORECAST_SETTINGS}
-    covariates = None if args.covariates is None else _names(args.covariates)
-    out = Path(args.out or _new_run_folder(Path(args.data).stem))
-    print(f"run folder: {out}", file=sys.stderr)
-    model = forecast(args.data, args.time, _names(args.target), args.horizon, id=args.id, covariates=covariates,
-                     out=out, progress=not args.quiet, **{k: v for k, v in settings.items() if v is not None})
-    metrics = model.metrics
-    print(f"\nbacktest: {metrics['origins']} forecasts of {model.horizon} steps "
-          f"({model.architecture['arch']}, reading {model.lookback} steps)      model   seasonal naive")
-    for name in ("mae", "rmse", "mase", "smape"):
-        print(f"  {name:<52} {_number(metrics['model'][name]):>10} {_number(metrics['seasonal_naive'][name]):>10}")
-    print(f"  {model.interval['level']:.0%} interval coverage {metrics['interval_coverage']:.1%}")
-    for target, scores in metrics.get("per_target", {}).items():
-        print(f"  {target}: MASE {scores['model']['mase']:.4f} (seasonal naive {scores['seasonal_naive']['mase']:.4f})")
-    print(f"\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}\nnext {model.horizon} steps: "
-          f"lamina predict {out} {args.data}")
-    return 0
+    """`lamina forecast` is `lamina train --task forecast`."""
+    args.task, args.column = "forecast", []
+    return run_train(args)
 
 
 def run_check(args) -> int:
     from lamina import api
-    from lamina.data.checks import has_errors
-    from lamina.data.read import read_table
 
-    config = api.resolve_config(args.config, target=args.target or api.implied_target(args.data))
-    frame = read_table(args.data, "data")
-    prepared = api.prepare(config, frame, None)
-    schema, findings = prepared.schema, prepared.findings
-    print(f"{args.data}: {len(frame)} rows, {len(frame.columns)} columns; task {schema.task}, target {schema.target!r}")
-    for column in schema.columns:
-        print(f"  {column.name:<28} {column.kind:<9} {column.role:<8} {column.note}")
+    frame, prepared = api.check(args.data, args.target, args.config)
+    findings = prepared.findings
+    print(f"{args.data}: {len(frame)} rows, {len(frame.columns)} columns")
+    schema = getattr(prepared, "schema", None)  # a table task's columns
+    if schema is not None:
+        print(f"task {schema.task}, target {schema.target!r}")
+        for column in schema.columns:
+            print(f"  {column.name:<28} {column.kind:<9} {column.role:<8} {column.note}")
     print(f"\n{len(findings)} finding(s):" if findings else "\nNo findings.")
     for finding in findings:
         print(f"  [{finding.level}] {finding.message}")
-    return EXIT_BAD_INPUT if has_errors(findings) else 0
+    return EXIT_BAD_INPUT if any(finding.level == "error" for finding in findings) else 0
 
 
 def run_predict(args) -> int:
     from lamina import api
-    from lamina.data.images import looks_like_image_paths
-    from lamina.data.read import read_table
 
-    model = api.load(args.run)
-    frame = read_table(args.data, "prediction data")
-    if model.task == "forecast":  # the next horizon after the history in DATA
-        return _write_table(model.predict(frame), args.out, "forecast rows")
-    predictions = model.predict(frame, engine=args.engine)
-    for column in reversed([c.name for c in model.schema.features if c.kind == "image"]):
-        if looks_like_image_paths(frame[column]):  # which file each prediction is for
-            predictions.insert(0, column, frame[column])
-    return _write_table(predictions, args.out, "predictions")
+    return _write_table(api.predict(args.run, args.data, engine=args.engine), args.out, "rows")
 
 
 def _write_table(table, out: str | None, what: str) -> int:
@@ -319,22 +298,17 @@ def _write_table(table, out: str | None, what: str) -> int:
 def run_evaluate(args) -> int:
     import json
 
+    from lamina import api
 
-    result = _table_model(args.run, "evaluate").evaluate(args.data)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(_metrics_text(result["metrics"], result["baseline"], result["rows"]))
+    result, text = api.evaluate(args.run, args.data)
+    print(json.dumps(result, indent=2) if args.json else text)
     return 0
 
 
 def run_report(args) -> int:
-    from lamina.evaluation.report import write_report
-    from lamina.forecast.fit import SETTINGS_FILE
-    from lamina.forecast.report import write_forecast_report
+    from lamina import api
 
-    run = Path(args.run)
-    print(write_forecast_report(run) if (run / SETTINGS_FILE).exists() else write_report(run))
+    print(api.report(args.run))
     return 0
 
 
@@ -344,23 +318,19 @@ def run_info(args) -> int:
     model = api.load(args.run)
     training = model.training
     print(f"{model!r}")
-    if model.task == "forecast":
-        layout = model.layout
-        print(f"time {layout.time!r} every {layout.step}, season {layout.season} steps; targets {layout.targets}; "
-              f"covariates {layout.covariates or 'none'}; series id {layout.id!r}")
-        print(f"split: {training['split']}")
-        print(f"backtest MASE {model.metrics['model']['mase']:.4f} (seasonal naive "
-              f"{model.metrics['seasonal_naive']['mase']:.4f}) over {model.metrics['origins']} forecasts")
-        return 0
-    print(f"task: {model.task}; classes: {model.classes}" if model.classes else f"task: {model.task}")
+    problem = f" ({model.schema.task})" if model.task.row_model else ""  # binary, multiclass or regression
+    classes = f"; classes: {model.classes}" if model.classes else ""
+    print(f"task: {model.task.name}{problem}{classes}")
     print(f"architecture: {model.architecture['arch']} {model.architecture['hyperparameters']}")
     print(f"split: {training.get('split')}; sizes {training.get('sizes')}")
-    print(f"epochs run: {training.get('epochs_run')}, best {training.get('best_epoch')} ({training.get('stop_reason')})")
-    print("columns:")
-    for column in model.schema.columns:
-        print(f"  {column.name:<28} {column.kind:<9} {column.role}")
+    if model.task.row_model:
+        print(f"epochs run: {training.get('epochs_run')}, best {training.get('best_epoch')} "
+              f"({training.get('stop_reason')})")
+        print("columns:")
+        for column in model.schema.columns:
+            print(f"  {column.name:<28} {column.kind:<9} {column.role}")
     if model.metrics:
-        print(_metrics_text(model.metrics["test"], model.metrics["baseline"], training["sizes"]["test"]))
+        print(model.task.summary(model))
     return 0
 
 
@@ -373,7 +343,7 @@ def run_demo(args) -> int:
     print(f"demo: breast cancer diagnosis (scikit-learn's bundled copy of the UCI table); files in {out / 'data'}",
           file=sys.stderr)
     model = api.fit(train_file, "diagnosis", test=test_file, out=out)
-    print(_metrics_text(model.metrics["test"], model.metrics["baseline"], model.training["sizes"]["test"]))
+    print(model.task.summary(model))
     result = api.load(out).evaluate(test_file)
     print(f"\nre-loaded from {out / 'model'}: test accuracy {result['metrics']['accuracy']:.4f}")
     print(f"report: {out / 'report.html'}")
@@ -381,22 +351,13 @@ def run_demo(args) -> int:
 
 
 def run_serve(args) -> int:
-    from lamina.errors import LaminaError
-
-    if args.host not in LOOPBACK and not args.token and not args.insecure:
-        raise LaminaError(
-            f"Refusing to serve on {args.host} without a token: anyone who can reach it could use the model. "
-            "Add --token SECRET (clients send 'Authorization: Bearer SECRET'), or --insecure if you mean it."
-        )
     import uvicorn
 
-    from lamina.serving.server import create_app
-    from lamina.serving.sources import find_models
+    from lamina import api
 
-    models = find_models(Path(args.run))
-    app = create_app(models, token=args.token, monitor=not args.no_monitor)
+    app, names = api.serving_app(args.run, args.host, args.token, args.insecure, monitor=not args.no_monitor)
     recording = "" if args.no_monitor else "; request summaries recorded for `lamina monitor`"
-    print(f"serving {', '.join(sorted(models))} on http://{args.host}:{args.port}/ (playground at /, API docs at "
+    print(f"serving {', '.join(names)} on http://{args.host}:{args.port}/ (playground at /, API docs at "
           f"/docs){recording}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
@@ -404,151 +365,55 @@ def run_serve(args) -> int:
 
 def run_export(args) -> int:
     from lamina import api
-    from lamina.data.read import read_table
-    from lamina.serving.export import export_onnx
 
-    model = _table_model(args.run, "export")
-    rows = read_table(args.data, "check data") if args.data else api.held_out_rows(Path(args.run))
-    path, difference = export_onnx(model, model.directory, rows.head(EXPORT_CHECK_ROWS))
-    print(f"wrote {path}; max |ONNX - PyTorch| on {min(len(rows), EXPORT_CHECK_ROWS)} held-out rows: {difference:.2e}")
+    path, difference, rows = api.export(args.run, args.data)
+    print(f"wrote {path}; max |ONNX - PyTorch| on {rows} held-out rows: {difference:.2e}")
     return 0
 
 
 def run_monitor(args) -> int:
-    import json
+    from lamina import api
 
-    from lamina.config import parse_duration
-    from lamina.data.read import read_table
-    from lamina.errors import LaminaError
-    from lamina.serving import monitor
-
-    model = _table_model(args.run, "monitor")
-    run = Path(args.run)
-    if args.reference or args.current:
-        if not (args.reference and args.current):
-            raise LaminaError("Offline drift needs both --reference FILE and --current FILE.")
-        reference, current = read_table(args.reference, "reference data"), read_table(args.current, "current data")
-        table, profile, counts = monitor.offline_drift(model, reference, current)
-    else:
-        if model.profile is None:
-            raise LaminaError(f"{run} has no training profile (trained by an older lamina); retrain to monitor it.")
-        database = monitor.database_of(model)
-        if not database.exists():
-            raise LaminaError(f"No requests recorded yet ({database} is missing). Serve the model with "
-                              f"`lamina serve {run}` first, or compare two files with --reference and --current.")
-        counts = monitor.recorded_counts(database, since_seconds=parse_duration(args.window))
-        if not counts:
-            raise LaminaError(f"No requests recorded in {database} within the window.")
-        profile = model.profile
-        table = monitor.drift_table(profile, counts)
-    print(monitor.drift_text(table))
-    page = Path(args.out) if args.out else run / "drift.html"
-    page.write_text(monitor.drift_page(table, profile, counts, f"Drift: {run.name}"), encoding="utf-8")
-    page.with_suffix(".json").write_text(json.dumps(monitor.to_json(table), indent=2), encoding="utf-8")
+    text, page = api.monitor(args.run, args.window, args.reference, args.current, args.out)
+    print(text)
     print(f"\ndrift page: {page} (numbers in {page.with_suffix('.json')})")
     return 0
 
 
 def run_explain(args) -> int:
-    import json
-
-    from lamina.data.read import read_table
+    from lamina import api
     from lamina.errors import LaminaError
-    from lamina.insight.explain import explain_rows, permutation_importance, top_attributions
 
-    model = _table_model(args.run, "explain")
-    frame = read_table(args.data, "data to explain")
     try:
         rows = [int(r) for r in args.rows.split(",") if r.strip()]
     except ValueError:
         raise LaminaError(f"--rows {args.rows!r} must be row numbers separated by commas, e.g. 0,1,2.") from None
-    outside = [r for r in rows if not 0 <= r < len(frame)]
-    if outside:
-        raise LaminaError(f"Row {outside[0]} is outside the data ({len(frame)} rows, numbered from 0).")
-    explanation = explain_rows(model, frame.iloc[rows])
-    print(f"Integrated gradients ({explanation['output_unit']}; completeness gap "
-          f"{explanation['completeness_gap']:.4f}: attributions sum to output − baseline within it)")
-    for position, row in enumerate(rows):
-        parts = ", ".join(f"{c} {v:+.3f}" for c, v in top_attributions(explanation, position))
-        print(f"  row {row} → {explanation['explained_output'][position]}: {parts}")
-        if "tokens" in explanation:
-            strongest = sorted(explanation["tokens"][position], key=lambda pair: -abs(pair[1]))[:8]
-            print("    tokens: " + ", ".join(f"{piece} {value:+.3f}" for piece, value in strongest))
-    result = {"rows": rows, "attributions": explanation}
-    if model.schema.target in frame.columns:
-        importance = permutation_importance(model, frame, repeats=args.repeats)
-        result["importance"] = importance
-        print(f"\nPermutation importance ({importance[0]['metric']} lost when a column is shuffled, "
-              f"mean ± std over {args.repeats})")
-        for entry in importance:
-            print(f"  {entry['column']:<28} {entry['drop']:+.4f} ± {entry['std']:.4f}")
-    _save_beside(model, "explain.json", json.dumps(result, indent=2))
+    print(api.explain(args.run, args.data, rows, args.repeats)[1])
     return 0
 
 
 def run_audit(args) -> int:
-    import json
+    from lamina import api
 
-    from lamina.data.read import read_table
-    from lamina.insight.fairness import audit, audit_text
-    from lamina.insight.robustness import robustness_curve, robustness_text
-    from lamina.plain import json_safe
-
-    model = _table_model(args.run, "audit")
-    frame = read_table(args.data, "audit data")
-    sensitive = _names(args.sensitive)
-    result = audit(model, frame, sensitive, mitigate=args.mitigate, constraint=args.constraint)
-    result["robustness"] = robustness_curve(model, frame)
-    if sensitive:
-        print(audit_text(result))
-    print("\n" + robustness_text(result["robustness"]))
-    _save_beside(model, "audit.json", json.dumps(json_safe(result), indent=2))
+    print(api.audit(args.run, args.data, _names(args.sensitive), args.mitigate, args.constraint)[1])
     return 0
 
 
 def run_card(args) -> int:
-    from lamina.insight.card import model_card
+    from lamina import api
 
-    run = Path(args.run)
-    text = model_card(run)
-    path = Path(args.out) if args.out else run / "model_card.md"
-    path.write_text(text, encoding="utf-8")
+    text, path = api.card(args.run, args.out)
     print(text)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
-def _save_beside(model, name: str, text: str) -> None:
-    """Writes a result into the model's run folder and refreshes its report when the run has one."""
-    from lamina.evaluation.report import write_report
-
-    path = model.run_folder / name
-    path.write_text(text, encoding="utf-8")
-    print(f"\nwrote {path}")
-    if (model.run_folder / "config.yaml").exists():
-        print(f"report: {write_report(model.run_folder)}")
-
-
-EXPORT_CHECK_ROWS = 512  # held-out rows the ONNX export is compared on
-
-COMMANDS = {"train": run_train, "forecast": run_forecast, "check": run_check, "predict": run_predict, "evaluate": run_evaluate,
-            "report": run_report, "info": run_info, "demo": run_demo, "serve": run_serve, "export": run_export,
-            "monitor": run_monitor, "explain": run_explain, "audit": run_audit, "card": run_card}
+COMMANDS = {"train": run_train, "forecast": run_forecast, "check": run_check, "predict": run_predict,
+            "evaluate": run_evaluate, "report": run_report, "info": run_info, "demo": run_demo, "serve": run_serve,
+            "export": run_export, "monitor": run_monitor, "explain": run_explain, "audit": run_audit, "card": run_card}
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-
-def _table_model(run: str, command: str):
-    """The model of a `lamina train` run; a forecasting run gets a clear refusal."""
-    from lamina import api
-    from lamina.errors import LaminaError
-
-    model = api.load(run)
-    if model.task == "forecast":
-        raise LaminaError(f"{run} holds a forecasting model; `lamina {command}` works on models from `lamina train`. "
-                          f"Its backtest is in {run}/report.html; `lamina predict {run} HISTORY` forecasts.")
-    return model
 
 
 def _names(text: str) -> list[str]:
@@ -574,20 +439,6 @@ def _new_run_folder(name: str) -> Path:
     while candidate.exists():
         candidate, number = Path(f"{base}-{number}"), number + 1
     return candidate
-
-
-def _metrics_text(metrics: dict, baseline: dict, rows: int) -> str:
-    from lamina.evaluation.metrics import HIGHER_IS_BETTER
-
-    lines = [f"\ntest metrics on {rows} rows     model   baseline"]
-    for name, value in metrics.items():
-        direction = "higher is better" if name in HIGHER_IS_BETTER else "lower is better"
-        lines.append(f"  {name:<20} {_number(value):>10} {_number(baseline.get(name)):>10}   ({direction})")
-    return "\n".join(lines)
-
-
-def _number(value) -> str:
-    return "n/a" if value is None or value != value else f"{value:.4f}"
 
 
 if __name__ == "__main__":

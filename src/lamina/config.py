@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lamina.errors import LaminaError, did_you_mean
 
 ColumnKind = Literal["number", "category", "binary", "datetime", "text", "image", "audio", "ignore"]
-TaskKind = Literal["auto", "binary", "multiclass", "regression"]
 
 
 Auto = Literal["auto"]
@@ -27,13 +26,21 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     path: str | None = None  # the training table; with `test` unset it is split three ways
     test: str | None = None  # an optional held-out test table
-    target: str | None = None
-    task: TaskKind = "auto"
+    target: str | None = None  # the column to predict; forecasting: one or more, comma-separated
+    task: str = "auto"  # a registered task (classification, regression, forecast...) or auto: inferred from the data
     columns: dict[str, ColumnKind] = Field(default_factory=dict)  # overrides of inferred kinds
     valid_fraction: float = Field(0.15, gt=0, lt=0.5)  # share of rows held out for early stopping
     test_fraction: float = Field(0.15, gt=0, lt=0.5)  # share held out for the final, honest metrics
     sensitive: list[str] = Field(default_factory=list)  # columns audited for bias on the test split after training
     exclude_sensitive: bool = False  # keep the sensitive columns out of the model's inputs
+    # Forecasting (task forecast; a horizon makes `auto` pick it):
+    time: str | None = None  # the column of dates or times
+    horizon: Annotated[int, Field(ge=1)] | None = None  # steps ahead to forecast
+    id: str | None = None  # the column telling several series apart (one network serves them all)
+    covariates: list[str] | None = None  # columns read from the history beside the targets; None: every other numeric one
+    season: Annotated[int, Field(ge=1)] | None = None  # steps per season; None: from the time step (24 for hours, 12 for months...)
+    valid_steps: Annotated[int, Field(ge=1)] | None = None  # time steps that pick the epoch and architecture; None: 15%, ≥ horizon
+    test_steps: Annotated[int, Field(ge=1)] | None = None  # last time steps the backtest forecasts; None: 15%, ≥ horizon
 
 
 class ModelConfig(_Section):
@@ -42,6 +49,7 @@ class ModelConfig(_Section):
     depth: Annotated[int, Field(ge=1)] | Auto = "auto"  # mlp: hidden layers (3); resnet: residual blocks on its first and last stage (1); gru/lstm: stacked layers (1); transformer: layers (2)
     dropout: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # probability of zeroing a unit before a layer in training (mlp 0.3, resnet 0.1, gru/lstm 0.3, transformer and pretrained 0.1)
     norm: Literal["batch", "layer", "none"] = "batch"  # mlp only; CNNs always use batch norm
+    lookback: Annotated[int, Field(ge=1)] | None = None  # forecasting: steps of history each forecast reads; None: 2 horizons or 3 seasons, the longer
     image_size: Annotated[int, Field(ge=4)] | Auto = "auto"  # pixels per side images are resized to; auto: median shorter side, at most 64
 
 

@@ -30,7 +30,6 @@ EXPLAIN = "explain.json"
 MISTAKES = "mistakes.json"
 CARD = "model_card.md"
 DRIFT_PAGE = "drift.html"
-DRIFT = "drift.json"
 MONITOR = "monitor.sqlite"
 REPORT = "report.html"
 FINISHED = (CONFIG, f"{MODEL}/model.json", METRICS, CHECKS, HISTORY, HELD_OUT)  # what a finished run holds

@@ -15,9 +15,6 @@ from pathlib import Path
 from lamina.evaluation import facts
 from lamina.evaluation.document import Section, Strong, pieces_html, section_html
 from lamina.evaluation.explanations import explanations_html
-
-# tasks/classification.py and tasks/regression.py import their sections from here (their report_sections).
-from lamina.evaluation.task_sections import classification_sections, regression_sections  # noqa: F401
 from lamina.run import CONFIG, EXPLAIN, METRICS, REPORT, RunFolder
 
 BEFORE_TASK = (facts.test_metrics,)  # the card's sections above the task's own, then those below them:
@@ -45,13 +42,11 @@ def write_report(run_dir: Path) -> Path:
 
 def render(run: RunFolder, document: dict) -> str:
     task = facts.task_of(document)
+    title = task.title(document)
     if task.row_model:
-        schema = facts.schema(document)
-        title = f"predicting {schema['target']} ({schema['task']})"
         top = [summary(run, document), *(_card(section(run, document)) for section in BEFORE_TASK)]
         bottom = [explanations_html(run.read_json(EXPLAIN)), *(_card(section(run, document)) for section in AFTER_TASK)]
     else:  # its own sections hold its scores, curves and split
-        title = task.name
         top, bottom = [], [section_html(facts.data_quality(run, document))]
     sections = [f"<h1>lamina report: {escape(title)}</h1>", *top, *task.report_sections(run, document), *bottom,
                 "<h2>Configuration</h2>", f"<pre>{escape(run.read_text(CONFIG))}</pre>"]

@@ -16,7 +16,10 @@ import torch
 from lamina.data.schema import PICTURE_KINDS
 from lamina.errors import LaminaError
 
-STEPS = 128  # integration steps; the completeness gap shrinks as they grow (ReLU kinks need many)
+STEPS = 128  # integration steps to start with; the completeness gap shrinks as they grow (ReLU kinks need many)
+MAX_STEPS = 1024  # steps are doubled up to this many while a row's completeness gap is too wide
+GAP_SHARE = 0.01  # the widest gap accepted: this share of the row's output change...
+GAP_FLOOR = 1e-3  # ...plus this, in output units, for rows whose output hardly changes
 PIXEL_BATCH = 256  # images per forward pass while integrating (bounds memory: rows × steps images in all)
 TOKEN_BATCH = 512  # texts per forward pass while integrating
 OVERLAY_SIDE = 112  # pixels; attribution overlays are scaled up to about this side
@@ -45,18 +48,23 @@ def _integrate(model, forward, inputs: torch.Tensor, baseline: torch.Tensor, ste
                batch: int | None = None):
     """Integrated gradients of the predicted class's logit (regression: the output) along the straight path
     from `baseline` to `inputs`; `extra` are further arguments of `forward`, held fixed, and `batch` bounds
-    the rows per forward pass. Returns (attributions, explained output index, that output at the inputs,
-    at the baseline)."""
+    the rows per forward pass. `steps` doubles (up to MAX_STEPS) until every row's attributions add up to
+    its output change within GAP_SHARE of it. Returns (attributions, explained output index, that output at
+    the inputs, at the baseline)."""
     from captum.attr import IntegratedGradients
 
     with torch.no_grad():
         outputs, baseline_outputs = forward(inputs, *extra), forward(baseline, *extra)
     targets = outputs.argmax(dim=1) if model.target.is_classification else torch.zeros(len(outputs), dtype=torch.long)
-    attributions = IntegratedGradients(forward).attribute(
-        inputs, baselines=baseline, target=targets, additional_forward_args=extra or None, n_steps=steps,
-        internal_batch_size=batch)
-    chosen = outputs.gather(1, targets[:, None])[:, 0]
-    return attributions.detach(), targets, chosen, baseline_outputs.gather(1, targets[:, None])[:, 0]
+    chosen, start = outputs.gather(1, targets[:, None])[:, 0], baseline_outputs.gather(1, targets[:, None])[:, 0]
+    while True:  # the integral's error is measurable (completeness): refine until it is small
+        attributions = IntegratedGradients(forward).attribute(
+            inputs, baselines=baseline, target=targets, additional_forward_args=extra or None, n_steps=steps,
+            internal_batch_size=batch).detach()
+        gap = (attributions.flatten(1).sum(dim=1) - (chosen - start)).abs()
+        if steps >= MAX_STEPS or bool((gap <= GAP_SHARE * (chosen - start).abs() + GAP_FLOOR).all()):
+            return attributions, targets, chosen, start
+        steps *= 2
 
 
 def _explanation(model, columns: list[str], per_column: torch.Tensor, targets: torch.Tensor, chosen: torch.Tensor,
@@ -162,3 +170,23 @@ def permutation_importance(model, frame: pd.DataFrame, repeats: int = 5, seed: i
         result.append({"column": column, "metric": metric, "drop": float(np.mean(drops)),
                        "std": float(np.std(drops)), "repeats": repeats})
     return sorted(result, key=lambda r: -r["drop"])
+
+
+def explanation_text(result: dict) -> str:
+    """The terminal's view of Model.explain's result: each row's strongest attributions (and tokens), then
+    permutation importance when the data was labelled."""
+    explanation, rows = result["attributions"], result["rows"]
+    lines = [f"Integrated gradients ({explanation['output_unit']}; completeness gap "
+             f"{explanation['completeness_gap']:.4f}: attributions sum to output − baseline within it)"]
+    for position, row in enumerate(rows):
+        parts = ", ".join(f"{c} {v:+.3f}" for c, v in top_attributions(explanation, position))
+        lines.append(f"  row {row} → {explanation['explained_output'][position]}: {parts}")
+        if "tokens" in explanation:
+            strongest = sorted(explanation["tokens"][position], key=lambda pair: -abs(pair[1]))[:8]
+            lines.append("    tokens: " + ", ".join(f"{piece} {value:+.3f}" for piece, value in strongest))
+    importance = result.get("importance")
+    if importance:
+        lines.append(f"\nPermutation importance ({importance[0]['metric']} lost when a column is shuffled, "
+                     f"mean ± std over {importance[0]['repeats']})")
+        lines += [f"  {entry['column']:<28} {entry['drop']:+.4f} ± {entry['std']:.4f}" for entry in importance]
+    return "\n".join(lines)

@@ -77,8 +77,8 @@ def audit(model, frame: pd.DataFrame, sensitive: list[str], mitigate: str | None
     if absent:
         raise LaminaError(f"Sensitive column {absent[0]!r} is not in the data.{did_you_mean(absent[0], frame.columns)}")
     outputs, truth, frame = model.outputs_and_truth(frame)
-    result = {"rows": len(frame), "task": model.task, "columns": {}}
-    binary = model.task == "binary"
+    result = {"rows": len(frame), "task": model.schema.task, "columns": {}}
+    binary = model.schema.task == "binary"
     if binary:
         result["favourable"] = str(model.classes[1])
     for column in sensitive:
@@ -87,13 +87,13 @@ def audit(model, frame: pd.DataFrame, sensitive: list[str], mitigate: str | None
             table, disparities = binary_group_metrics(truth == 1, outputs.argmax(axis=1) == 1, groups)
             entry = {"groups": _records(table), "disparities": [d.__dict__ for d in disparities]}
         else:
-            predicted = outputs if model.task == "regression" else outputs.argmax(axis=1)
-            actual = model.target.decode(truth) if model.task == "regression" else truth
+            predicted = outputs if model.schema.task == "regression" else outputs.argmax(axis=1)
+            actual = model.target.decode(truth) if model.schema.task == "regression" else truth
             entry = {"groups": _records(error_group_metrics(actual, predicted, groups)), "disparities": []}
         result["columns"][column] = entry
     if mitigate == "threshold":
         if not binary:
-            raise LaminaError("Threshold mitigation needs a binary task; this model does " + model.task + ".")
+            raise LaminaError("Threshold mitigation needs a binary task; this model does " + model.schema.task + ".")
         result["mitigation"] = {c: mitigate_thresholds(outputs, truth, frame, c, constraint, seed) for c in sensitive}
     elif mitigate is not None:
         raise LaminaError(f"Unknown mitigation {mitigate!r}; the one offered is 'threshold'.")

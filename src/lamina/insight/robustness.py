@@ -210,3 +210,27 @@ class PGDAdversary:
         half = len(targets) // 2
         clean = inputs[self.space.key]
         return {**inputs, self.space.key: torch.cat([clean[:half].to(adversarial.dtype), adversarial[half:]])}
+
+
+TABLE_ADVERSARIAL_BUDGET = 0.2  # L∞, normal-score units: about a fifth of a standard deviation
+IMAGE_ADVERSARIAL_BUDGET = 8 / 255  # L∞, fraction of the pixel range: the usual CIFAR/MNIST-scale radius
+
+
+def adversary_for(config, schema) -> PGDAdversary | None:
+    """The PGD adversary `train.adversarial: pgd` asks for (None without it), on image pixels when the data
+    has images, else on the standardised numeric inputs. Raises when the data has neither."""
+    from lamina.errors import LaminaError
+    from lamina.features.pipeline import DENSE_KINDS
+
+    if config.train.adversarial == "none":
+        return None
+    images = [c.name for c in schema.features if c.kind in PICTURE_KINDS]
+    if not images and not any(c.kind in DENSE_KINDS for c in schema.features):
+        raise LaminaError("adversarial training perturbs numeric columns or image pixels, and this data has "
+                          "neither (text and categories are discrete). Train without --adversarial; "
+                          "`lamina audit` still attacks a text model on its token embeddings.")
+    space = image_space(images[0]) if images else TABLE_SPACE
+    budget = config.train.adversarial_budget
+    if budget == "auto":
+        budget = IMAGE_ADVERSARIAL_BUDGET if images else TABLE_ADVERSARIAL_BUDGET
+    return PGDAdversary(budget, space, seed=config.seed)

@@ -1,35 +1,77 @@
-"""Architectures registered by name: schema spec + hyperparameters → nn.Module.
+"""The one registry of architectures: (input family, name) → builder(spec, outputs, **hyperparameters).
 
-A later kind of data adds an entry here; `tests/test_nets.py` runs forward and backward over all.
+An input family is what a task feeds its networks: "table" (a dict of encoded columns: numbers, categories,
+texts, images) or "series" (history windows [rows, lookback, channels]). Each entry registers an example
+(spec and small hyperparameters) beside its definition, so `tests/test_nets.py` runs forward and backward over
+every entry, a new one included, without a hand-kept table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from lamina.errors import LaminaError, did_you_mean
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
+TABLE_EXAMPLE = {"numbers": 5, "categories": [4, 7], "images": {},
+                 "texts": {"review.text": {"vocabulary": 50, "pad": 0, "length": 9}}}
+IMAGE_EXAMPLE = {**TABLE_EXAMPLE,
+                 "images": {"photo.file": {"channels": 3, "size": 12, "mean": [0.5, 0.4, 0.3], "std": [0.2] * 3}}}
+SERIES_EXAMPLE = {"lookback": 10, "channels": 3, "horizon": 4}  # outputs: targets forecast at each step
 
 
-def register(name: str):
+@dataclass
+class Architecture:
+    builder: Callable[..., nn.Module]
+    reads: str  # the input family
+    example: tuple[dict, dict]  # (spec, hyperparameters) of a small instance, for the registry's test
+
+
+ARCHITECTURES: dict[tuple[str, str], Architecture] = {}
+
+
+def register(name: str, example: tuple[dict, dict], reads: str = "table"):
     def decorate(builder):
-        ARCHITECTURES[name] = builder
+        ARCHITECTURES[(reads, name)] = Architecture(builder, reads, example)
         return builder
 
     return decorate
 
 
-@register("mlp")
+def names(reads: str) -> list[str]:
+    return sorted(name for family, name in ARCHITECTURES if family == reads)
+
+
+def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[object, tuple[int, ...]]:
+    """Random inputs of the family for `spec`, and the output shape a network must give for them."""
+    if reads == "series":
+        return torch.randn(rows, spec["lookback"], spec["channels"]), (rows, spec["horizon"], outputs)
+    length = spec["texts"]["review.text"]["length"]
+    inputs = {
+        "numbers": torch.randn(rows, spec["numbers"]),
+        "categories": torch.stack([torch.randint(0, n, (rows,)) for n in spec["categories"]], dim=1),
+        # Right-padded like the tokenizer's output: rows of 1 to `length` tokens.
+        "text:review.text": torch.randint(1, 50, (rows, length))
+        * (torch.arange(length) < torch.arange(1, rows + 1).view(-1, 1) % (length + 1)),
+    }
+    for name, image in spec["images"].items():
+        inputs[f"image:{name}"] = torch.randint(0, 256, (rows, image["channels"], image["size"], image["size"]),
+                                                dtype=torch.uint8)
+    return inputs, (rows, outputs)
+
+
+@register("mlp", (TABLE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1, "norm": "batch"}))
 def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float, norm: str) -> nn.Module:
     from lamina.nets.mlp import TabularMLP
 
     return TabularMLP(spec, outputs, width, depth, dropout, norm)
 
 
-@register("resnet")
+@register("resnet", (IMAGE_EXAMPLE, {"width": 4, "depth": 2, "dropout": 0.1, "crop_padding": 2, "flip": True,
+                                    "cutout": 4}))
 def _build_resnet(spec: dict, outputs: int, width: int, depth: int, dropout: float, crop_padding: int,
                   flip: bool, cutout: int) -> nn.Module:
     from lamina.nets.cnn import ResidualCNN
@@ -40,7 +82,7 @@ def _build_resnet(spec: dict, outputs: int, width: int, depth: int, dropout: flo
     return _image_network(spec, outputs, backbone, dropout, crop_padding, flip, cutout)
 
 
-@register("resnet18")
+@register("resnet18", (IMAGE_EXAMPLE, {"dropout": 0.1, "crop_padding": 2, "flip": True, "cutout": 4}))
 def _build_resnet18(spec: dict, outputs: int, dropout: float, crop_padding: int, flip: bool,
                     cutout: int) -> nn.Module:
     """torchvision's ResNet-18 layout and names, to start from a ResNet-18 state dict on disk."""
@@ -76,11 +118,11 @@ def _recurrent(cell: str):
     return build
 
 
-register("gru")(_recurrent("gru"))
-register("lstm")(_recurrent("lstm"))
+register("gru", (TABLE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}))(_recurrent("gru"))
+register("lstm", (TABLE_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}))(_recurrent("lstm"))
 
 
-@register("transformer")
+@register("transformer", (TABLE_EXAMPLE, {"width": 16, "depth": 2, "dropout": 0.1}))
 def _build_transformer(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
     """A small Transformer encoder per text column: `width` model dimensions, `depth` layers."""
     from lamina.nets.columns import ColumnNetwork
@@ -89,7 +131,9 @@ def _build_transformer(spec: dict, outputs: int, width: int, depth: int, dropout
     return ColumnNetwork(spec, outputs, "text", lambda text: TransformerText(text, width, depth, dropout), dropout)
 
 
-@register("pretrained")
+@register("pretrained", (TABLE_EXAMPLE, {"dropout": 0.1, "config": {
+    "model_type": "bert", "vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+    "intermediate_size": 32, "max_position_embeddings": 16, "pad_token_id": 0}}))
 def _build_pretrained(spec: dict, outputs: int, config: dict, dropout: float) -> nn.Module:
     """A Hugging Face encoder described by `config` (its config.json) per text column; the weights come
     from --init-from or from the saved model."""
@@ -99,10 +143,46 @@ def _build_pretrained(spec: dict, outputs: int, config: dict, dropout: float) ->
     return ColumnNetwork(spec, outputs, "text", lambda text: PretrainedText(text, config), dropout)
 
 
-def build_network(name: str, spec: dict, outputs: int, **hyperparameters) -> nn.Module:
-    if name not in ARCHITECTURES:
-        raise LaminaError(
-            f"Unknown architecture {name!r}.{did_you_mean(name, ARCHITECTURES)} "
-            f"Registered: {', '.join(sorted(ARCHITECTURES))}."
-        )
-    return ARCHITECTURES[name](spec, outputs, **hyperparameters)
+# ---- forecasters: windows [rows, lookback, channels] → [rows, horizon, targets], relative to the last step ----
+
+@register("linear", (SERIES_EXAMPLE, {}), reads="series")
+def _build_series_linear(spec: dict, outputs: int) -> nn.Module:
+    from lamina.nets.forecasters import RelativeToLastStep, WindowLinear
+
+    core = WindowLinear(spec["lookback"], spec["channels"], spec["horizon"] * outputs)
+    return RelativeToLastStep(core, spec["horizon"], outputs)
+
+
+@register("mlp", (SERIES_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}), reads="series")
+def _build_series_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
+    """`width` hidden units in each of `depth` layers."""
+    from lamina.nets.forecasters import RelativeToLastStep, WindowMLP
+
+    core = WindowMLP(spec["lookback"], spec["channels"], spec["horizon"] * outputs, width, depth, dropout)
+    return RelativeToLastStep(core, spec["horizon"], outputs)
+
+
+def _recurrent_forecaster(cell: str):
+    def build(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
+        """`width` hidden units per layer, `depth` stacked layers."""
+        from lamina.nets.forecasters import RecurrentEncoder, RelativeToLastStep
+
+        core = RecurrentEncoder(cell, spec["channels"], spec["horizon"] * outputs, width, depth, dropout)
+        return RelativeToLastStep(core, spec["horizon"], outputs)
+
+    return build
+
+
+register("gru", (SERIES_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}), reads="series")(_recurrent_forecaster("gru"))
+register("lstm", (SERIES_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}), reads="series")(
+    _recurrent_forecaster("lstm"))
+
+
+def build_network(name: str, spec: dict, outputs: int, reads: str = "table", **hyperparameters) -> nn.Module:
+    """The network `name` of the input family `reads` for inputs described by `spec`, with `outputs` outputs
+    (classes, 1 for a number, or targets per step for a forecaster)."""
+    if (reads, name) not in ARCHITECTURES:
+        registered = names(reads)
+        raise LaminaError(f"Unknown architecture {name!r}.{did_you_mean(name, registered)} "
+                          f"Registered: {', '.join(registered)}.")
+    return ARCHITECTURES[(reads, name)].builder(spec, outputs, **hyperparameters)

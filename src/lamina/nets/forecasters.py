@@ -1,4 +1,4 @@
-"""Forecasting networks, registered by name: a history window [rows, lookback, channels] → the next
+"""Forecasting networks (registered in nets.build under the "series" family): a history window [rows, lookback, channels] → the next
 `horizon` steps of the targets [rows, horizon, targets], all on the standardised scale.
 
 Every forecaster sees the window relative to its last step and predicts the change from the last
@@ -8,22 +8,8 @@ starts its forecast where it stands, and a network with zero weights is the last
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
-
-from lamina.errors import LaminaError, did_you_mean
-
-FORECASTERS: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register(name: str):
-    def decorate(builder):
-        FORECASTERS[name] = builder
-        return builder
-
-    return decorate
 
 
 class RelativeToLastStep(nn.Module):
@@ -80,37 +66,3 @@ class RecurrentEncoder(nn.Module):
     def forward(self, window: torch.Tensor) -> torch.Tensor:
         states, _ = self.recurrent(window)
         return self.head(states[:, -1])
-
-
-@register("linear")
-def _build_linear(lookback: int, channels: int, horizon: int, targets: int) -> nn.Module:
-    return RelativeToLastStep(WindowLinear(lookback, channels, horizon * targets), horizon, targets)
-
-
-@register("mlp")
-def _build_mlp(lookback: int, channels: int, horizon: int, targets: int, width: int, depth: int,
-               dropout: float) -> nn.Module:
-    """`width` hidden units in each of `depth` layers."""
-    return RelativeToLastStep(WindowMLP(lookback, channels, horizon * targets, width, depth, dropout), horizon, targets)
-
-
-def _recurrent(cell: str):
-    def build(lookback: int, channels: int, horizon: int, targets: int, width: int, depth: int,
-              dropout: float) -> nn.Module:
-        """`width` hidden units per layer, `depth` stacked layers."""
-        encoder = RecurrentEncoder(cell, channels, horizon * targets, width, depth, dropout)
-        return RelativeToLastStep(encoder, horizon, targets)
-
-    return build
-
-
-register("gru")(_recurrent("gru"))
-register("lstm")(_recurrent("lstm"))
-
-
-def build_forecaster(name: str, lookback: int, channels: int, horizon: int, targets: int,
-                     **hyperparameters) -> nn.Module:
-    if name not in FORECASTERS:
-        raise LaminaError(f"Unknown forecasting architecture {name!r}.{did_you_mean(name, FORECASTERS)} "
-                          f"Registered: {', '.join(sorted(FORECASTERS))} (or auto).")
-    return FORECASTERS[name](lookback, channels, horizon, targets, **hyperparameters)

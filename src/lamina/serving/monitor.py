@@ -109,7 +109,7 @@ def offline_drift(model, reference: pd.DataFrame, current: pd.DataFrame):
     from lamina.serving.profile import build_profile
 
     kinds = {c.name: c.kind for c in model.schema.features}
-    profile = build_profile(reference, kinds, model.predict(reference)["prediction"], model.task)
+    profile = build_profile(reference, kinds, model.predict(reference)["prediction"], model.schema.task)
     counts = summarize(profile, current, model.predict(current)["prediction"])
     return drift_table(profile, counts, raw=(reference, current)), profile, counts
 

@@ -103,7 +103,7 @@ def _card(schema: dict) -> str:
     sizes = training.get("sizes", {})
     return (
         "<h2>Model card</h2>"
-        f"<p>Predicts <b>{escape(schema['target'])}</b> ({escape(schema['task'])}) from "
+        f"<p>Predicts <b>{escape(schema['target'])}</b> ({escape(schema['problem'])}) from "
         f"{len(schema['columns'])} columns. Trained on {sizes.get('train', '?')} rows, selected on "
         f"{sizes.get('valid', '?')}, tested on {sizes.get('test', '?')} held-out rows "
         f"({escape(str(training.get('split', '')))}).</p>"
@@ -125,4 +125,35 @@ def playground(schema: dict) -> str:
         f"<input type='password' id='token' autocomplete='off'>{fields}<button type='submit'>Predict</button></form>"
         f"<div id='result'></div><div id='explanation'></div><div id='card'>{_card(schema)}</div>"
         f"<script type='application/json' id='schema'>{data}</script><script>{SCRIPT}</script></body></html>"
+    )
+
+
+TASK_SCRIPT = """
+const schema = JSON.parse(document.getElementById('schema').textContent);
+document.getElementById('send').onclick = async () => {
+  const headers = {'Content-Type': 'application/json'};
+  const token = document.getElementById('token').value;
+  if (token) headers['Authorization'] = 'Bearer ' + token;
+  const reply = await fetch(schema.route, {method: 'POST', headers, body: document.getElementById('body').value});
+  document.getElementById('answer').textContent = JSON.stringify(await reply.json(), null, 2);
+};
+"""
+
+
+def task_page(schema: dict) -> str:
+    """The playground of a task with its own request (e.g. a forecast's history): a JSON body to edit and
+    send to POST /<route>, the answer shown as JSON, the request's JSON schema and the held-out scores."""
+    data = json.dumps(schema, default=str).replace("</", "<\\/")
+    request = escape(json.dumps(schema["request"], indent=2))
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {escape(schema['name'])}</title>"
+        f"<style>{STYLE}</style></head><body>"
+        f"<h1>{escape(schema['name'])}: {escape(schema['task'])}</h1>"
+        f"<p>POST a JSON body to <code>{escape(schema['route'])}</code> shaped as below.</p>"
+        f"<label for='token'>token <small>(if the server has one)</small></label>"
+        f"<input type='password' id='token' autocomplete='off'>"
+        f"<label for='body'>request body</label><textarea id='body' rows='12'></textarea>"
+        f"<button id='send' type='button'>Send</button><pre id='answer'></pre>"
+        f"<details><summary>request schema</summary><pre>{request}</pre></details>"
+        f"<script type='application/json' id='schema'>{data}</script><script>{TASK_SCRIPT}</script></body></html>"
     )

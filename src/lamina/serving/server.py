@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from lamina.errors import LaminaError
 from lamina.features.kinds import kind_named
 from lamina.model import Model
-from lamina.plain import json_safe
 
 MAX_BODY_BYTES = 1_000_000  # largest request body accepted
 MAX_BATCH = 1_000  # most records in one request
@@ -69,24 +68,29 @@ class ModelService:
 
     def __init__(self, name: str, model: Model, metrics, recorder=None):
         self.name, self.model, self.metrics, self.recorder = name, model, metrics, recorder
-        self.record = record_model(name, model)
-        self.batch = batch_model(name, self.record)
+        if model.task.row_model:
+            self.record = record_model(name, model)
+            self.batch = batch_model(name, self.record)
+        else:  # a task with its own request: e.g. a forecast's history
+            self.request = model.task.request_model(model, _identifier(name))
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        return ("predict", "explain", "schema", "") if self.model.task.row_model else (self.model.task.route, "schema", "")
 
     def predictions(self, frame: pd.DataFrame) -> list[dict]:
         result = self.model.predict(frame)
         self.metrics.observe_predictions(self.name, result["prediction"])
         if self.recorder is not None and self.model.profile is not None:
             self.recorder.record(self.name, self.model.profile, frame, result["prediction"])
-        predicted = [json_safe(v) for v in result["prediction"].tolist()]
-        if self.model.classes is None:
-            return [{"prediction": p} for p in predicted]
-        names = [str(c) for c in self.model.classes]
-        probabilities = result[[f"proba_{c}" for c in self.model.classes]].to_numpy().tolist()
-        return [{"prediction": p, "probabilities": dict(zip(names, row, strict=True))}
-                for p, row in zip(predicted, probabilities, strict=True)]
+        return self.model.task.response(result)
 
     def schema(self) -> dict:
         model = self.model
+        if not model.task.row_model:
+            return {"name": self.name, "task": model.task.name, "route": model.task.route,
+                    "request": self.request.model_json_schema(by_alias=True), "metrics": model.metrics,
+                    "training": model.training}
         columns = []
         for column in model.schema.features:
             entry = {"name": column.name, "kind": column.kind}
@@ -94,10 +98,33 @@ class ModelService:
             if hasattr(encoder, "vocabulary_"):
                 entry["values"] = list(encoder.vocabulary_)
             columns.append(entry)
-        return {"name": self.name, "task": model.task, "target": model.schema.target, "classes": model.classes,
+        return {"name": self.name, "task": model.task.name, "problem": model.schema.task, "target": model.schema.target, "classes": model.classes,
                 "columns": columns, "metrics": model.metrics, "training": model.training}
 
     def router(self) -> APIRouter:
+        return self._row_router() if self.model.task.row_model else self._task_router()
+
+    def _task_router(self) -> APIRouter:
+        """POST /<route> with the task's request, GET /schema and a page describing the request."""
+        router, request, task = APIRouter(), self.request, self.model.task
+
+        def answer(body: Annotated[request, Body()]) -> JSONResponse:  # type: ignore[valid-type]
+            return JSONResponse({"model": self.name, **task.respond(self.model, body)})
+
+        def schema() -> dict:
+            return self.schema()
+
+        def page() -> HTMLResponse:
+            from lamina.serving.page import task_page
+
+            return HTMLResponse(task_page(self.schema()))
+
+        router.add_api_route(f"/{task.route}", answer, methods=["POST"], summary=f"{task.route} with {self.name}")
+        router.add_api_route("/schema", schema, methods=["GET"], summary=f"Request and scores of {self.name}")
+        router.add_api_route("/", page, methods=["GET"], response_class=HTMLResponse, include_in_schema=False)
+        return router
+
+    def _row_router(self) -> APIRouter:
         router = APIRouter()
         record, batch = self.record, self.batch
 
@@ -174,7 +201,7 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     prefixes = [f"/models/{name}" for name in services] + ([""] if len(services) == 1 else [])
     known_paths = {"/", "/health", "/metrics", "/docs", "/redoc", "/openapi.json"} | {
-        f"{prefix}/{route}" for prefix in prefixes for route in ("predict", "explain", "schema", "")
+        f"{prefix}/{route}" for prefix in prefixes for service in services.values() for route in service.routes
     }
     app.add_middleware(Guard, token=token, metrics=metrics, known_paths=known_paths)
     return app

@@ -1,18 +1,15 @@
-"""report.html of a forecasting run: backtest metrics beside the seasonal-naive forecast, forecast against
-actual with its interval, error by step ahead, learning curves, data repairs and settings."""
+"""The forecasting task's sections of report.html: backtest metrics beside the seasonal-naive forecast,
+forecast against actual with its interval, error by step ahead, learning curves, candidates and the split."""
 
 from __future__ import annotations
 
-import json
 from html import escape
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lamina.errors import LaminaError
+from lamina.evaluation.document import number
 from lamina.evaluation.plots import Chart
-from lamina.evaluation.report import report_page
 
 PLOTTED_TILES = 8  # consecutive forecasts (one horizon each) drawn per series and target
 PLOTTED_PAIRS = 6  # (series, target) charts at most
@@ -23,29 +20,16 @@ METRICS = [("mae", "mean absolute error"), ("rmse", "root mean squared error"),
            ("mae_standardised", "MAE on that scale")]
 
 
-def write_forecast_report(run_dir: Path) -> Path:
-    run_dir = Path(run_dir)
-    needed = ["model/model.json", "forecast.json", "history.csv", "backtest.csv"]
-    absent = [name for name in needed if not (run_dir / name).exists()]
-    if absent:
-        raise LaminaError(f"{run_dir} lacks {', '.join(absent)}: it is not a finished forecasting run. "
-                          "Run `lamina forecast` again with --out pointing there.")
-    model = json.loads((run_dir / "model/model.json").read_text(encoding="utf-8"))
-    settings = (run_dir / "forecast.json").read_text(encoding="utf-8")
-    backtest = pd.read_csv(run_dir / "backtest.csv", dtype={"series": str}).fillna({"series": ""})  # "": one series
-    html = render(model, pd.read_csv(run_dir / "history.csv"), backtest, settings)
-    path = run_dir / "report.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+def forecast_sections(run, document: dict) -> list[str]:
+    """The forecast's own sections of report.html: backtest metrics beside seasonal naive, forecast against
+    actual with the interval band, error by step ahead, validation curves and the architectures tried."""
+    from lamina.run import HELD_OUT, HISTORY
 
-
-def render(model: dict, history: pd.DataFrame, backtest: pd.DataFrame, settings: str) -> str:
-    layout, metrics, training = model["layout"], model["metrics"], model["training"]
-    horizon = model["architecture"]["horizon"]
-    title = f"forecasting {', '.join(layout['targets'])} {horizon} steps ahead"
-    sections = [
-        f"<h1>lamina report: {escape(title)}</h1>",
-        _summary(model),
+    state, metrics, training = document["task"]["state"], document["metrics"], document["training"]
+    layout = state["layout"]
+    backtest = run.read_table(HELD_OUT, dtype={"series": str}).fillna({"series": ""})  # "": one series
+    return [
+        _summary(document),
         "<h2>Backtest metrics</h2>",
         f"<p>Rolling-origin backtest over the last {training['split']['test_steps']} time steps: "
         f"{metrics['origins']} forecasts, each from the history before its origin only, beside the "
@@ -53,28 +37,26 @@ def render(model: dict, history: pd.DataFrame, backtest: pd.DataFrame, settings:
         _metrics_table(metrics),
         _per_target_table(metrics.get("per_target")),
         "<h2>Forecast against actual</h2><div class='charts'>",
-        *_forecast_charts(backtest, model["interval"]["level"], layout["step"]),
+        *_forecast_charts(backtest, state["interval"]["level"], layout["step"]),
         _error_by_step(metrics["error_by_step"]),
-        _learning_curves(history),
+        _learning_curves(run.read_table(HISTORY)),
         "</div>",
         "<h2>Architectures tried</h2>",
-        _candidates_table(training["candidates"], model["architecture"]["arch"]),
-        "<h2>Data and split</h2>",
+        _candidates_table(training["candidates"], document["architecture"]["arch"]),
+        "<h2>Series and split</h2>",
         _split_table(layout, training),
-        "<h2>Settings</h2>",
-        f"<pre>{escape(settings)}</pre>",
     ]
-    return report_page(title, sections, model)
 
 
 def _summary(model: dict) -> str:
     metrics, architecture = model["metrics"], model["architecture"]
+    lookback = model["task"]["state"]["lookback"]
     ours, naive = metrics["model"]["mase"], metrics["seasonal_naive"]["mase"]
     verdict = "beats" if ours < naive else "does not beat"
     return (f"<p class='summary'>The <code>{escape(architecture['arch'])}</code> forecaster reads "
-            f"{architecture['lookback']} steps and {verdict} the seasonal-naive forecast: MASE <b>{ours:.3f}</b> "
-            f"against {naive:.3f}. Its {model['interval']['level']:.0%} interval held "
-            f"{metrics['interval_coverage']:.1%} of the actual test values.</p>")
+            f"{lookback} steps and {verdict} the seasonal-naive forecast: MASE <b>{number(ours)}</b> "
+            f"against {number(naive)}. Its {number(model['task']['state']['interval']['level'], 0, percent=True)} "
+            f"interval held {number(metrics['interval_coverage'], 1, percent=True)} of the actual test values.</p>")
 
 
 def _metrics_table(metrics: dict) -> str:
@@ -101,7 +83,7 @@ def _per_target_table(per_target: dict | None) -> str:
 
 def _model_and_naive(ours: float, naive: float) -> str:
     """Two table cells, the model's score marked when it is below (better than) seasonal naive's."""
-    return f"<td class='{'better' if ours < naive else ''}'>{ours:.4g}</td><td>{naive:.4g}</td>"
+    return f"<td class='{'better' if ours < naive else ''}'>{number(ours)}</td><td>{number(naive)}</td>"
 
 
 def _forecast_charts(backtest: pd.DataFrame, level: float, step: str) -> list[str]:
@@ -112,7 +94,7 @@ def _forecast_charts(backtest: pd.DataFrame, level: float, step: str) -> list[st
         x = np.arange(len(rows))
         name = f"{target}, series {series}" if series else target
         chart = Chart(f"{name}: test forecasts", f"steps ({step}) from {rows['time'].iloc[0]}", target)
-        chart.band(f"{level:.0%} interval", x, rows["lower"], rows["upper"])
+        chart.band(f"{number(level, 0, percent=True)} interval", x, rows["lower"], rows["upper"])
         chart.add("actual", x, rows["actual"])
         chart.add("forecast", x, rows["forecast"])
         chart.add("seasonal naive", x, rows["seasonal_naive"], style="dashed")
@@ -122,13 +104,13 @@ def _forecast_charts(backtest: pd.DataFrame, level: float, step: str) -> list[st
 
 def _error_by_step(errors: dict) -> str:
     steps = np.arange(1, len(errors["model"]) + 1)
-    chart = Chart("Error by step ahead", "steps ahead", "MAE")
+    chart = Chart("Error by step ahead", "steps ahead", "MAE", integer_x=True)
     chart.add("model", steps, errors["model"]).add("seasonal naive", steps, errors["seasonal_naive"], style="dashed")
     return chart.svg()
 
 
 def _learning_curves(history: pd.DataFrame) -> str:
-    chart = Chart("Validation loss (standardised MSE)", "epoch", "loss")
+    chart = Chart("Validation loss (standardised MSE)", "epoch", "loss", integer_x=True)
     for arch, rows in history.groupby("arch", sort=False):
         chart.add(arch, rows["epoch"], rows["valid_loss"])
     return chart.svg()
@@ -136,7 +118,7 @@ def _learning_curves(history: pd.DataFrame) -> str:
 
 def _candidates_table(candidates: list[dict], chosen: str) -> str:
     rows = "".join(
-        f"<tr><td>{escape(c['arch'])}{' (kept)' if c['arch'] == chosen else ''}</td><td>{c['valid_mse']:.4f}</td>"
+        f"<tr><td>{escape(c['arch'])}{' (kept)' if c['arch'] == chosen else ''}</td><td>{number(c['valid_mse'])}</td>"
         f"<td>{c['epochs_run']} (best {c['best_epoch']})</td><td>{c['seconds']:.1f}</td></tr>" for c in candidates)
     return ("<table><tr><th>architecture</th><th>validation MSE (standardised)</th><th>epochs</th><th>seconds</th>"
             "</tr>" + rows + "</table>")

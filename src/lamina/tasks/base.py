@@ -1,0 +1,166 @@
+"""Task: what differs between learning problems, and the registry of tasks by name.
+
+The flow (api.train) is the same for every task: read → task.prepare (schema or layout, checks, split,
+fitted encoders) → task.fit (networks from the one architecture registry, trained by the shared Trainer)
+→ Model → task.score (held-out metrics beside the task's trivial baseline) → the run folder and its report.
+A task owns the rest: how the target is encoded (or that there is none), the network's outputs, the training
+step and the validation score early stopping follows (it is the Trainer's TrainingStep), the metrics and their
+baseline, the prediction frame, its report sections, its CLI summary and its request/response in the server.
+
+A new task is one file: subclass Task, decorate it with @register_task, and `--task NAME` picks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pandas as pd
+import torch
+
+from lamina.errors import LaminaError, did_you_mean
+from lamina.training.step import LossStep
+
+TASKS: dict[str, type[Task]] = {}
+BUILT_IN = ("lamina.tasks.classification", "lamina.tasks.regression", "lamina.tasks.forecast")
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: the task answers to its `name` and its `aliases` (e.g. "binary" → classification)."""
+    for name in (cls.name, *cls.aliases):
+        TASKS[name] = cls
+    return cls
+
+
+def registered_tasks() -> dict[str, type[Task]]:
+    import importlib
+
+    for module in BUILT_IN:  # each registers itself on import
+        importlib.import_module(module)
+    return TASKS
+
+
+def task_named(name: str) -> type[Task]:
+    tasks = registered_tasks()
+    if name not in tasks:
+        raise LaminaError(f"Unknown task {name!r}.{did_you_mean(name, tasks)} "
+                          f"Registered: {', '.join(sorted({cls.name for cls in tasks.values()}))}.")
+    return tasks[name]
+
+
+def task_for(config, frame: pd.DataFrame) -> Task:
+    """The task the config names (data.task), or for "auto" the one that claims the data first:
+    forecasting when a horizon is set, else classification or regression from the target's values."""
+    if config.data.task != "auto":
+        return task_named(config.data.task)(config.data.task)
+    for cls in dict.fromkeys(registered_tasks().values()):
+        if cls.claims(config, frame):
+            return cls("auto")
+    raise LaminaError("No task fits this data and config; name one with --task.")
+
+
+@dataclass
+class Prepared:
+    """What a task's `prepare` hands to its `fit` and `score`; each task subclasses it with its own parts
+    (a split of rows, series windows...). The flow itself reads only the findings (for checks.json)."""
+    findings: list = field(default_factory=list)
+
+
+class Task(LossStep):
+    """A learning problem. Constructors store arguments only; what `prepare` learns from the training data
+    ends in `_` and is what `state()` saves into model.json. Subclasses set the class attributes below and
+    implement the methods that raise NotImplementedError.
+
+    As the Trainer's step, a task whose batches are (inputs, targets) only defines `loss`: LossStep's one
+    forward, one loss step and whole-set validation then apply. A task with another step (several optimisers,
+    a decoder fed its targets) overrides `training_step`, `validate` and `optimizers` (training.step)."""
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    reads: ClassVar[str] = "table"  # the input family of its architectures (nets.build.ARCHITECTURES)
+    route: ClassVar[str] = "predict"  # POST /<route> in the server
+    row_model: ClassVar[bool] = False  # one row in, one prediction out: explain, audit, export, monitor apply
+
+    metric = None  # LossStep's settings: early stopping follows the validation loss
+    adversary = None  # (module, inputs, targets) → inputs to train on instead; set by a fit that trains on attacks
+
+    def __init__(self, requested: str = "auto"):
+        self.requested = requested  # what the config asked for ("auto", the name, or an alias)
+
+    @property
+    def loss_fn(self):
+        return self.loss
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The training loss of a batch's outputs and targets (a scalar)."""
+        raise NotImplementedError
+
+    @classmethod
+    def claims(cls, config, frame: pd.DataFrame) -> bool:
+        """Whether `--task auto` picks this task for this config and data."""
+        return False
+
+    # ---- training: api.train calls these in order ------------------------------------------------------
+
+    def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> Prepared:
+        """Schema or layout, data-quality findings, the split, and the fitted encoders (the task's state).
+        Raises LaminaError on data it cannot use; findings of level "error" stop training after this."""
+        raise NotImplementedError
+
+    def fit(self, config, prepared: Prepared, session) -> tuple[torch.nn.Module, dict, dict]:
+        """Trains (through session.train, the shared Trainer) and returns (network, architecture, training):
+        `architecture` = {"arch", "hyperparameters", ...} rebuilds the network with `build_network`; `training`
+        is what model.json records of the run (epochs, split, sizes...)."""
+        raise NotImplementedError
+
+    def build_network(self, architecture: dict) -> torch.nn.Module:
+        """The untrained network an `architecture` record describes (also used when a model is loaded)."""
+        raise NotImplementedError
+
+    def score(self, model, prepared: Prepared) -> pd.DataFrame:
+        """Sets model.metrics from the held-out part (beside the task's baseline) and returns the held-out table
+        (truth and predictions) the report draws."""
+        raise NotImplementedError
+
+    def after_training(self, model, prepared: Prepared, run, config) -> None:
+        """Anything else the run folder gets (audits declared in the config, confidently wrong examples...)."""
+
+    # ---- use -------------------------------------------------------------------------------------------
+
+    def predict(self, model, frame: pd.DataFrame) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def evaluate(self, model, frame: pd.DataFrame) -> dict:
+        raise LaminaError(f"`evaluate` does not apply to a {self.name} model; its report holds its scores.")
+
+    def summary(self, model) -> str:
+        """What the CLI prints after training, and `lamina info` under the model's description."""
+        raise NotImplementedError
+
+    # ---- files -----------------------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, state: dict) -> Task:
+        raise NotImplementedError
+
+    @classmethod
+    def title(cls, document: dict) -> str:
+        """What the report page is about, from model.json."""
+        return cls.name
+
+    def report_sections(self, run, document: dict) -> list[str]:
+        """HTML sections of report.html that only this task has, from the run's files."""
+        return []
+
+    # ---- serving ---------------------------------------------------------------------------------------
+
+    def request_model(self, model, name: str):
+        """The pydantic model of a request body to POST /<route>."""
+        raise NotImplementedError
+
+    def respond(self, model, body) -> dict:
+        """The JSON answer to a validated request body."""
+        raise NotImplementedError

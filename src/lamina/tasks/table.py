@@ -1,0 +1,318 @@
+"""TableTask: the shared part of the tasks whose model reads one row (a table row, an image, a text, a clip)
+and predicts its target: schema and checks, the split, the feature pipeline, the architecture recipe and
+training. Classification and regression subclass it with their target, loss, metrics and outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
+from lamina.data.images import drop_unreadable
+from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task, require_target
+from lamina.data.split import Split, split_rows
+from lamina.errors import LaminaError
+from lamina.features.pipeline import FeaturePipeline
+from lamina.features.target import TargetEncoder
+from lamina.nets.build import build_network
+from lamina.tasks.base import Prepared, Task
+from lamina.training.batches import TensorBatches, batch_rows
+from lamina.training.trainer import cpu_has_bf16, infer, resolve_device
+
+INFERENCE_BATCH = 4096  # rows per forward pass when predicting
+
+
+@dataclass
+class TablePrepared(Prepared):
+    schema: Schema | None = None
+    frame: pd.DataFrame | None = None  # without rows whose image or audio cannot be read (listed in findings)
+    split: Split | None = None  # None while the findings hold errors
+
+
+class TableTask(Task):
+    reads = "table"
+    row_model = True
+    problems: ClassVar[tuple[str, ...]]  # the schema's task values this task covers ("binary", "regression"...)
+
+    @classmethod
+    def claims(cls, config, frame: pd.DataFrame) -> bool:
+        if config.data.horizon is not None:
+            return False
+        require_enough_rows(frame, config.data.target)  # before the target's values are judged: a clearer fix
+        return infer_task(frame[config.data.target], config.data.target) in cls.problems
+
+    def problem(self, target: pd.Series, name: str) -> str:
+        """The schema's task value: binary, multiclass or regression."""
+        return infer_task(target, name, self.requested if self.requested in self.problems else "auto")
+
+    # ---- training ----------------------------------------------------------------------------------------
+
+    def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> TablePrepared:
+        data = config.data
+        require_enough_rows(frame, data.target)
+        require_target(frame, data.target)
+        overrides = dict(data.columns)
+        if data.exclude_sensitive:
+            overrides.update({column: "ignore" for column in data.sensitive if column not in overrides})
+        schema = infer_schema(frame, data.target, self.problem(frame[data.target], data.target), overrides)
+        findings = []
+        for column, kind in ((c.name, c.kind) for c in schema.features if c.kind in PICTURE_KINDS):
+            frame, skipped, notes = drop_unreadable(frame, column, kind)
+            findings += [Finding("warning", f"{kind}_skipped", f"Skipped {line}.", column) for line in skipped]
+            findings += [Finding("warning", f"{kind}_flawed", f"{note}.", column) for note in notes]
+            if test_frame is not None and column in test_frame.columns:
+                test_frame, skipped, _ = drop_unreadable(test_frame, column, kind)
+                findings += [Finding("warning", f"{kind}_skipped", f"Skipped (test) {line}.", column)
+                             for line in skipped]
+        findings += run_checks(frame, schema)
+        if test_frame is not None and schema.target not in test_frame.columns:
+            findings.append(Finding("error", "test_target_missing",
+                                    f"The test file has no target column {schema.target!r}; add it.", schema.target))
+        split = None
+        if not has_errors(findings):  # rows without a target are left out (the checks report them)
+            labelled = frame[frame[schema.target].notna()]
+            if test_frame is not None:
+                test_frame = test_frame[test_frame[schema.target].notna()]
+            split = split_rows(labelled, schema.target, schema.task, data.valid_fraction, data.test_fraction,
+                               config.seed, test=test_frame)
+        return TablePrepared(findings, schema, frame, split)
+
+    def fit(self, config, prepared: TablePrepared, session):
+        from lamina.insight.robustness import adversary_for
+        from lamina.nets.pretrained import hugging_face_config, pretrained_folder
+        from lamina.nets.recipe import (
+            TEXT_ARCHITECTURES,
+            choose_architecture,
+            epochs_and_batch_size,
+            label_smoothing,
+            learning_rate,
+        )
+        from lamina.nets.transfer import load_backbone
+
+        schema, split = prepared.schema, prepared.split
+        adversary = adversary_for(config, schema)  # before any fitting: a request it cannot honour fails at once
+        text = any(c.kind == "text" for c in schema.features)
+        pretrained = pretrained_folder(config.train.init_from) if text else None
+        self.schema_ = schema
+        self.features_ = FeaturePipeline(schema, config.model.image_size, pretrained_text=pretrained)
+        if session.run is not None:
+            self.features_.set_cache_dir(session.run.cache)
+        self.features_.fit(split.train)
+        self.target_ = self.fit_target(prepared.frame[prepared.frame[schema.target].notna()], split)
+        self.target_.encode(split.test[schema.target])  # a test class unseen in training stops here, named
+        train_inputs, train_targets = self.encoded(split.train)
+        self.baseline_ = self.fit_baseline(train_targets.numpy())
+
+        torch.manual_seed(config.seed)
+        spec = self.features_.spec()
+        arch, hyperparameters = choose_architecture(config.model, config.train, spec, train_inputs, train_targets,
+                                                    self.name == "classification",
+                                                    hugging_face_config(pretrained) if pretrained else None)
+        architecture = {"arch": arch, "hyperparameters": hyperparameters, "inputs": spec,
+                        "outputs": self.target_.outputs}
+        network = self.build_network(architecture)
+        freeze = None
+        if config.train.init_from:
+            transferred = load_backbone(network, config.train.init_from)
+            freeze = (transferred, config.train.freeze_backbone) if config.train.freeze_backbone else None
+        epochs, batch_size = epochs_and_batch_size(config.train, arch, len(split.train))
+        device = resolve_device(config.train.device)
+        lengths = _token_counts(train_inputs, spec) if arch in TEXT_ARCHITECTURES else None
+        train_batches = TensorBatches(train_inputs, train_targets, batch_size, shuffle=True, seed=config.seed,
+                                      device=device, lengths=lengths)
+        valid_batches = TensorBatches(*self.encoded(split.valid), 4 * batch_size, device=device)
+        precision = config.train.precision
+        if precision == "auto" and device.type == "cpu" and getattr(network, "bf16_on_cpu", False) and cpu_has_bf16():
+            precision = "bf16"
+        self.label_smoothing = label_smoothing(config.train, spec)
+        self.adversary = adversary
+        trainer = session.trainer(network, self, epochs=epochs, lr=learning_rate(config.train, arch),
+                                  precision=precision, freeze=freeze)
+        history = trainer.fit(train_batches, valid_batches, resume=session.resume)
+        self._train_inputs = train_inputs  # the drift profile predicts from them in score(): no second decode
+        training = {"seed": config.seed, "split": split.description, "sizes": split.sizes(),
+                    "epochs_run": len(history), "best_epoch": trainer.best_epoch_,
+                    "stop_reason": trainer.stop_reason_, "batch_size": batch_size, "device": str(device),
+                    "precision": precision, "init_from": config.train.init_from,
+                    "train_seconds": round(trainer.elapsed_, 2)}
+        return network.cpu(), architecture, training
+
+    def predict(self, model, frame: pd.DataFrame, engine: str = "torch") -> pd.DataFrame:
+        """One row per input row: `prediction` (and what the task adds, e.g. `proba_<class>`)."""
+        return self.prediction_frame(self.predict_array(model, frame, engine), frame.index)
+
+    def build_network(self, architecture: dict) -> torch.nn.Module:
+        return build_network(architecture["arch"], architecture["inputs"], architecture["outputs"],
+                             **architecture["hyperparameters"])
+
+    def encoded(self, frame: pd.DataFrame):
+        return self.features_.transform(frame), torch.from_numpy(np.array(self.target_.encode(frame[self.target_.column])))
+
+    def score(self, model, prepared: TablePrepared) -> pd.DataFrame:
+        from lamina.serving.profile import build_profile
+
+        split, schema = prepared.split, prepared.schema
+        train_outputs = self.outputs_of(model, self._train_inputs)
+        model.profile = build_profile(split.train, {c.name: c.kind for c in schema.features},
+                                      pd.Series(self.decoded(train_outputs)), schema.task)
+        outputs, truth, _ = self.outputs_and_truth(model, split.test)
+        model.metrics = {"test": self.metrics(outputs, truth), "baseline": self.baseline_metrics(truth)}
+        self._held_out = (outputs, truth)
+        return self.held_out_table(split.test[schema.target], outputs, truth)
+
+    def after_training(self, model, prepared: TablePrepared, run, config) -> None:
+        from lamina.evaluation.mistakes import confident_mistakes, shows_mistakes
+        from lamina.run import AUDIT, MISTAKES
+
+        test = prepared.split.test
+        if config.data.sensitive:  # declared in the config: audited on the held-out rows as part of the run
+            run.write_json(AUDIT, model.audit(test, config.data.sensitive))
+        if shows_mistakes(model):
+            run.write_json(MISTAKES, confident_mistakes(model, test, *self._held_out))
+
+    # ---- what subclasses define --------------------------------------------------------------------------
+
+    def fit_target(self, labelled: pd.DataFrame, split: Split) -> TargetEncoder:
+        raise NotImplementedError
+
+    def fit_baseline(self, encoded_targets: np.ndarray) -> dict:
+        raise NotImplementedError
+
+    def finish_outputs(self, raw: torch.Tensor) -> np.ndarray:
+        """Raw network outputs [rows, outputs] → what predict_array returns."""
+        raise NotImplementedError
+
+    def decoded(self, outputs: np.ndarray) -> np.ndarray:
+        """predict_array's outputs → the prediction column [rows]."""
+        raise NotImplementedError
+
+    def metrics(self, outputs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+        raise NotImplementedError
+
+    def baseline_metrics(self, truth: np.ndarray) -> dict[str, float]:
+        raise NotImplementedError
+
+    def held_out_table(self, truth_values: pd.Series, outputs: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def prediction_frame(self, outputs: np.ndarray, index) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def response(self, predictions: pd.DataFrame) -> list[dict]:
+        """The server's answer per predicted row (plain JSON types)."""
+        raise NotImplementedError
+
+    # ---- use ---------------------------------------------------------------------------------------------
+
+    def outputs_of(self, model, inputs: dict[str, torch.Tensor], engine: str = "torch") -> np.ndarray:
+        """Class probabilities [rows, classes], or predictions on the target's scale [rows], from inputs the
+        feature pipeline has encoded. `engine="onnx"` runs the exported network in onnxruntime."""
+        if engine == "onnx":
+            raw = torch.from_numpy(_run_onnx(model, inputs))
+        elif engine == "torch":
+            device = model.inference_device()
+            dummy = torch.zeros(batch_rows(inputs))
+            raw = infer(model.network, TensorBatches(inputs, dummy, INFERENCE_BATCH, device=device), device)
+        else:
+            raise LaminaError(f"Unknown engine {engine!r}; use 'torch' or 'onnx'.")
+        return self.finish_outputs(raw)
+
+    def predict_array(self, model, frame: pd.DataFrame, engine: str = "torch") -> np.ndarray:
+        return self.outputs_of(model, self.features_.transform(frame), engine)
+
+    def labelled(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """The rows of `frame` that have a target value, and their encoded targets."""
+        target = self.schema_.target
+        if target not in frame.columns:
+            raise LaminaError(f"The evaluation data has no target column {target!r}; evaluating needs the true values.")
+        frame = frame[frame[target].notna()]
+        if len(frame) == 0:
+            raise LaminaError(f"Every row of the evaluation data lacks a value in {target!r}.")
+        return frame, self.target_.encode(frame[target])
+
+    def outputs_and_truth(self, model, frame: pd.DataFrame):
+        frame, truth = self.labelled(frame)
+        return self.predict_array(model, frame), truth, frame
+
+    def evaluate(self, model, frame: pd.DataFrame) -> dict:
+        """{'rows', 'metrics', 'baseline'} on labelled data; rows without a target are left out."""
+        outputs, truth, frame = self.outputs_and_truth(model, frame)
+        return {"rows": len(frame), "metrics": self.metrics(outputs, truth), "baseline": self.baseline_metrics(truth)}
+
+    def explain(self, model, frame: pd.DataFrame, rows: list[int] | None, importance: bool, repeats: int) -> dict:
+        """Model.explain: integrated gradients per row (captum), permutation importance with labelled data."""
+        from lamina.insight.explain import explain_rows, permutation_importance
+
+        rows = list(range(len(frame))) if rows is None else list(rows)
+        outside = [r for r in rows if not 0 <= r < len(frame)]
+        if outside:
+            raise LaminaError(f"Row {outside[0]} is outside the data ({len(frame)} rows, numbered from 0).")
+        result = {"rows": rows, "attributions": explain_rows(model, frame.iloc[rows])}
+        if importance and self.schema_.target in frame.columns:
+            result["importance"] = permutation_importance(model, frame, repeats=repeats)
+        return result
+
+    def audit(self, model, frame: pd.DataFrame, sensitive: list[str], mitigate: str | None, constraint: str) -> dict:
+        """Model.audit: per-group metrics and disparities (fairlearn), accuracy under attack (FGSM, PGD)."""
+        from lamina.insight.fairness import audit
+        from lamina.insight.robustness import robustness_curve
+
+        result = audit(model, frame, sensitive, mitigate=mitigate, constraint=constraint)
+        result["robustness"] = robustness_curve(model, frame)
+        return result
+
+    def summary(self, model) -> str:
+        return metrics_text(model.metrics["test"], model.metrics["baseline"], model.training["sizes"]["test"])
+
+    # ---- files -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def title(cls, document: dict) -> str:
+        schema = document["task"]["state"]["schema"]
+        return f"predicting {schema['target']} ({schema['task']})"
+
+    def state(self) -> dict:
+        return {"schema": self.schema_.to_dict(), "features": self.features_.state(), "target": self.target_.state(),
+                "baseline": self.baseline_}
+
+    @classmethod
+    def from_state(cls, state: dict) -> TableTask:
+        task = cls(state["schema"]["task"])
+        task.schema_ = Schema.from_dict(state["schema"])
+        task.features_ = FeaturePipeline.from_state(task.schema_, state["features"])
+        task.target_ = TargetEncoder.from_state(state["target"])
+        task.baseline_ = state["baseline"]
+        return task
+
+
+def metrics_text(metrics: dict, baseline: dict, rows: int) -> str:
+    """Test metrics beside the baseline's, one line each, with the direction that is better."""
+    from lamina.evaluation.metrics import HIGHER_IS_BETTER
+
+    lines = [f"\ntest metrics on {rows} rows     model   baseline"]
+    for name, value in metrics.items():
+        direction = "higher is better" if name in HIGHER_IS_BETTER else "lower is better"
+        lines.append(f"  {name:<20} {number(value):>10} {number(baseline.get(name)):>10}   ({direction})")
+    return "\n".join(lines)
+
+
+def _run_onnx(model, inputs) -> np.ndarray:
+    from lamina.serving.export import ONNX_FILE, run_onnx
+
+    path = model.directory / ONNX_FILE if model.directory else None
+    if path is None or not path.exists():
+        raise LaminaError(f"No {ONNX_FILE} beside this model. Make one with: lamina export RUN --format onnx")
+    return run_onnx(path, inputs)
+
+
+def number(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4f}"
+
+
+def _token_counts(inputs: dict, spec: dict) -> torch.Tensor:
+    """Tokens per row over the text columns (padding excluded), for length-bucketed batches."""
+    return sum((inputs[f"text:{name}"] != text["pad"]).sum(dim=1) for name, text in spec["texts"].items())

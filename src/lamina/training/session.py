@@ -1,0 +1,54 @@
+"""Session: one run's training settings, run folder and resume flag, handed to a task's `fit` so that every
+network any task trains goes through the same Trainer, checkpoints, history and signals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lamina.config import Config, parse_duration
+from lamina.run import RunFolder
+from lamina.training.trainer import Trainer
+
+
+@dataclass
+class Session:
+    config: Config
+    run: RunFolder | None = None  # None: a model trained in memory, no checkpoints
+    resume: bool = False  # continue from the run's last checkpoints
+    progress: bool = True
+
+    def __post_init__(self):
+        self._histories: list = []  # (trainer, columns) of every network this session trains
+
+    def trainer(self, network, step, *, epochs: int, lr: float, name: str = "", history_key: dict | None = None,
+                **settings) -> Trainer:
+        """A Trainer with the config's settings and `step` (the task) as its training step; `settings` override
+        them (warmup_epochs, precision, patience, freeze...). `name` gives a run that trains several networks a checkpoint folder each
+        (checkpoints/NAME); `history_key` is added to every history.csv row of this network (e.g. its arch)."""
+        train = self.config.train
+        options = {"weight_decay": train.weight_decay, "warmup_epochs": train.warmup_epochs,
+                   "clip_norm": train.clip_norm, "patience": train.patience,
+                   "time_budget": parse_duration(train.time_budget), "device": train.device,
+                   "precision": train.precision, "seed": self.config.seed, "progress": self.progress, **settings}
+        checkpoints = None if self.run is None else self.run.checkpoints / name if name else self.run.checkpoints
+        trainer = Trainer(network, step=step, epochs=epochs, lr=lr, checkpoint_dir=checkpoints, **options)
+        if self.run is not None:
+            self._histories.append((trainer, history_key or {}))
+            trainer.callbacks.append(lambda _record: self.write_history())
+        return trainer
+
+    def write_history(self) -> None:
+        """history.csv: every trained network's epochs, one row each (with its history_key columns)."""
+        rows = [{**key, **record} for trainer, key in self._histories for record in trainer.history_]
+        self.run.write_history(rows)
+
+    def record_history(self, rows: list[dict]) -> None:
+        """Epoch records of a network fitted without the Trainer (e.g. in closed form), for history.csv."""
+        if self.run is not None:
+            self._histories.append((_Fitted(rows), {}))
+            self.write_history()
+
+
+class _Fitted:
+    def __init__(self, rows: list[dict]):
+        self.history_ = rows

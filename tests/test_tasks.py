@@ -1,0 +1,192 @@
+"""Tasks are plug-ins: the registry, a toy task written here and served with no change to src/, one Model
+class for every task, forecasting through `lamina train`, and format-1 artifacts of each task still loading."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from pydantic import create_model
+
+import lamina
+from lamina.cli import main
+from lamina.run import RunFolder
+from lamina.serving.server import create_app
+from lamina.tasks.base import TASKS, Prepared, Task, register_task, task_named
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+# ---- a toy task, whole: y ≈ a·x + b by gradient descent, scored against predicting the mean ---------------
+
+class ToyPrepared(Prepared):
+    def __init__(self, train, valid, test):
+        super().__init__([])
+        self.train, self.valid, self.test = train, valid, test
+
+
+class LineTask(Task):
+    name = "line"
+    route = "line"
+
+    def prepare(self, config, frame, test_frame):
+        x, y = (torch.tensor(frame[c].to_numpy(), dtype=torch.float32).view(-1, 1) for c in ("x", config.data.target))
+        self.target_ = config.data.target
+        return ToyPrepared((x[:60], y[:60]), (x[60:80], y[60:80]), (x[80:], y[80:]))
+
+    def fit(self, config, prepared, session):
+        torch.manual_seed(config.seed)
+        network = self.build_network({})
+        batches = [prepared.train]  # one batch an epoch: any re-iterable of (inputs, targets) batches
+        trainer = session.trainer(network, self, epochs=config.train.epochs, lr=0.1)
+        trainer.fit(batches, [prepared.valid], resume=session.resume)
+        return network, {"arch": "line", "hyperparameters": {}}, {"epochs_run": len(trainer.history_)}
+
+    def build_network(self, architecture):
+        return torch.nn.Linear(1, 1)
+
+    def loss(self, outputs, targets):
+        return torch.nn.functional.mse_loss(outputs, targets)
+
+    def score(self, model, prepared):
+        x, y = prepared.test
+        predicted = model.network(x).detach()
+        model.metrics = {"mae": float((predicted - y).abs().mean()), "baseline_mae": float((y - y.mean()).abs().mean())}
+        return pd.DataFrame({"truth": y.view(-1).numpy(), "prediction": predicted.view(-1).numpy()})
+
+    def predict(self, model, frame):
+        x = torch.tensor(frame["x"].to_numpy(), dtype=torch.float32).view(-1, 1)
+        return pd.DataFrame({"prediction": model.network(x).detach().view(-1).numpy()}, index=frame.index)
+
+    def summary(self, model):
+        return f"MAE {model.metrics['mae']:.4f} (mean: {model.metrics['baseline_mae']:.4f})"
+
+    def report_sections(self, run, document):
+        return [f"<h2>Line</h2><p>test MAE {document['metrics']['mae']:.4f}</p>"]
+
+    def state(self):
+        return {"target": self.target_}
+
+    @classmethod
+    def from_state(cls, state):
+        task = cls()
+        task.target_ = state["target"]
+        return task
+
+    def request_model(self, model, name):
+        return create_model(f"{name}Request", x=(list[float], ...))
+
+    def respond(self, model, body):
+        return {"predictions": self.predict(model, pd.DataFrame({"x": body.x}))["prediction"].tolist()}
+
+
+@pytest.fixture
+def line_task():
+    register_task(LineTask)
+    yield LineTask
+    TASKS.pop("line")
+
+
+def test_a_toy_task_trains_saves_loads_predicts_reports_and_serves_with_no_change_to_src(line_task, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, 100)
+    frame = pd.DataFrame({"x": x, "y": 3 * x + 1 + rng.normal(0, 0.05, 100)})
+    model = lamina.fit(frame, "y", task="line", epochs=200, patience=50, out=tmp_path / "run", progress=False)
+    assert model.metrics["mae"] < 0.2 * model.metrics["baseline_mae"]  # it learnt the line
+    loaded = lamina.load(tmp_path / "run")
+    assert isinstance(loaded.task, LineTask)
+    assert loaded.predict(pd.DataFrame({"x": [0.0, 1.0]}))["prediction"].to_numpy() == pytest.approx([1, 4], abs=0.1)
+    run = RunFolder(tmp_path / "run")
+    report = run.read_text("report.html")
+    assert f"test MAE {model.metrics['mae']:.4f}" in report and "task: line" in report  # its section, the config
+    assert len(run.read_table("history.csv")) == model.training["epochs_run"] and run.read_config().data.task == "line"
+    client = TestClient(create_app({"line": loaded}, monitor=False))
+    answer = client.post("/line", json={"x": [0.5]})
+    assert answer.status_code == 200 and answer.json()["predictions"][0] == pytest.approx(2.5, abs=0.15)
+    assert client.post("/line", json={"x": ["not a number"]}).status_code == 422
+    assert client.post("/predict", json={"x": 1}).status_code == 404  # a task has only its own route
+
+
+def test_an_unknown_task_names_the_registered_ones():
+    with pytest.raises(lamina.LaminaError, match="'forcast'.*Did you mean 'forecast'.*classification"):
+        task_named("forcast")
+
+
+def test_every_registered_task_round_trips_its_state_through_the_registry():
+    """Each built-in task is found by name and alias, and names its own route and input family."""
+    for name in ("classification", "binary", "multiclass", "regression", "forecast"):
+        cls = task_named(name)
+        assert cls.name in ("classification", "regression", "forecast") and cls.route
+
+
+# ---- forecasting through the one flow ------------------------------------------------------------------
+
+def daily(steps=200, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps)
+    return pd.DataFrame({"date": pd.date_range("2021-01-01", periods=steps, freq="D").strftime("%Y-%m-%d"),
+                         "sales": 10 + 3 * np.sin(2 * np.pi * t / 7) + 0.02 * t + rng.normal(0, 0.3, steps)})
+
+
+def test_lamina_forecast_stays_callable_after_importing_the_forecast_model_name():
+    assert lamina.ForecastModel is lamina.Model
+    assert callable(lamina.forecast)
+
+
+def test_train_with_task_forecast_writes_the_same_run_folder_and_serves_a_forecast(tmp_path, capsys):
+    data = tmp_path / "sales.csv"
+    daily().to_csv(data, index=False)
+    out = tmp_path / "run"
+    assert main(["train", str(data), "--task", "forecast", "--time", "date", "--target", "sales", "--horizon", "7",
+                 "--arch", "linear", "--out", str(out), "--quiet"]) == 0
+    run = RunFolder(out)
+    run.require_finished()
+    config = run.read_config()
+    assert (config.data.task, config.data.horizon, config.data.time) == ("forecast", 7, "date")
+    model = lamina.load(out)
+    mase = json.loads(run.read_text("metrics.json"))["model"]["mase"]
+    assert f"{mase:.4f}" in capsys.readouterr().out
+    client = TestClient(create_app({"sales": model}, monitor=False))
+    history = daily().tail(40).to_dict(orient="records")
+    answer = client.post("/forecast", json={"history": history})
+    assert answer.status_code == 200
+    expected = model.predict(daily().tail(40))
+    assert [row["sales"] for row in answer.json()["forecast"]] == pytest.approx(expected["sales"].tolist())
+    assert client.post("/forecast", json={"history": [{"date": "x", "sales": "y"}]}).status_code == 422
+    assert client.post("/forecast", json={"history": history[:3]}).status_code == 422  # shorter than the lookback
+    assert "<code>forecast</code>" in client.get("/").text  # the playground says where to send the history
+
+
+def test_a_forecast_run_killed_mid_training_resumes_to_the_same_model(tmp_path):
+    from test_resume import wait_for_epoch
+
+    data = tmp_path / "sales.csv"
+    daily(steps=400).to_csv(data, index=False)
+    command = [sys.executable, "-m", "lamina.cli", "train", str(data), "--task", "forecast", "--time", "date",
+               "--target", "sales", "--horizon", "7", "--arch", "gru", "--width", "8", "--epochs", "40",
+               "--patience", "40", "--quiet", "--out"]
+    subprocess.run([*command, str(tmp_path / "reference")], check=True, capture_output=True)
+    process = subprocess.Popen([*command, str(tmp_path / "run")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_epoch(process, tmp_path / "run" / "checkpoints" / "gru" / "last.safetensors", 2)
+    process.kill()  # SIGKILL: no chance to save anything more
+    process.wait()
+    assert main(["train", "--resume", str(tmp_path / "run"), "--quiet"]) == 0
+    run, reference = RunFolder(tmp_path / "run"), RunFolder(tmp_path / "reference")
+    for name in ("metrics.json", "test_predictions.csv"):
+        assert run.read_text(name) == reference.read_text(name)
+    assert run.read_table("history.csv")["valid_loss"].tolist() == reference.read_table("history.csv")["valid_loss"].tolist()
+
+
+def test_the_format_1_forecast_artifact_loads_and_forecasts_as_recorded():
+    folder = GOLDEN / "forecast-format-1"
+    model = lamina.load(folder / "model")
+    assert model.task.name == "forecast"
+    result = model.predict(folder / "history.csv")
+    expected = pd.read_csv(folder / "expected.csv")
+    pd.testing.assert_frame_equal(result.drop(columns="date"), expected.drop(columns="date"), atol=1e-6)
+    assert result["date"].dt.strftime("%Y-%m-%d").tolist() == expected["date"].tolist()
