@@ -99,3 +99,10 @@ def test_the_schema_says_audio_and_the_audio_kind_chooses_to_be_read_as_a_pictur
     column = infer_column(pd.Series(["a.wav", "b.flac"] * 10, name="clip"))
     assert (column.kind, column.note) == ("audio", "audio file paths")
     assert kind_named("audio").block is PICTURE
+
+
+def test_a_column_kind_set_in_the_config_must_be_registered():
+    frame = pd.DataFrame({"zip": ["1000", "2000", "3000"] * 5, "y": [0, 1, 1] * 5})
+    assert infer_schema(frame, "y", overrides={"zip": "category"}).columns[0].kind == "category"
+    with pytest.raises(LaminaError, match="Unknown column kind 'categroy'.*Did you mean 'category'"):
+        infer_schema(frame, "y", overrides={"zip": "categroy"})

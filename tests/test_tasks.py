@@ -40,8 +40,7 @@ class LineTask(Task):
         return ToyPrepared((x[:60], y[:60]), (x[60:80], y[60:80]), (x[80:], y[80:]))
 
     def fit(self, config, prepared, session):
-        torch.manual_seed(config.seed)
-        network = self.build_network({})
+        network = self.build_network({})  # the flow has seeded torch with config.seed
         batches = [prepared.train]  # one batch an epoch: any re-iterable of (inputs, targets) batches
         trainer = session.trainer(network, self, epochs=config.train.epochs, lr=0.1)
         trainer.fit(batches, [prepared.valid], resume=session.resume)
@@ -65,9 +64,6 @@ class LineTask(Task):
 
     def summary(self, model):
         return f"MAE {model.metrics['mae']:.4f} (mean: {model.metrics['baseline_mae']:.4f})"
-
-    def report_sections(self, run, document):
-        return [f"<h2>Line</h2><p>test MAE {document['metrics']['mae']:.4f}</p>"]
 
     def state(self):
         return {"target": self.target_}
@@ -103,13 +99,34 @@ def test_a_toy_task_trains_saves_loads_predicts_reports_and_serves_with_no_chang
     assert loaded.predict(pd.DataFrame({"x": [0.0, 1.0]}))["prediction"].to_numpy() == pytest.approx([1, 4], abs=0.1)
     run = RunFolder(tmp_path / "run")
     report = run.read_text("report.html")
-    assert f"test MAE {model.metrics['mae']:.4f}" in report and "task: line" in report  # its section, the config
+    # The shared page: its held-out scores, learning curves and config, with no report code in the task.
+    assert f"<td>mae</td><td>{model.metrics['mae']:.4f}</td>" in report and "task: line" in report
+    assert ">Learning curves</text>" in report
     assert len(run.read_table("history.csv")) == model.training["epochs_run"] and run.read_config().data.task == "line"
     client = TestClient(create_app({"line": loaded}, monitor=False))
     answer = client.post("/line", json={"x": [0.5]})
     assert answer.status_code == 200 and answer.json()["predictions"][0] == pytest.approx(2.5, abs=0.15)
     assert client.post("/line", json={"x": ["not a number"]}).status_code == 422
     assert client.post("/predict", json={"x": 1}).status_code == 404  # a task has only its own route
+
+
+def test_an_installed_package_adds_its_task_to_the_cli_through_an_entry_point(monkeypatch, tmp_path, capsys):
+    import importlib.metadata
+
+    point = importlib.metadata.EntryPoint("line", "test_tasks:LineTask", "lamina.tasks")
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [point] if group == "lamina.tasks" else [])
+    monkeypatch.delitem(TASKS, "line", raising=False)
+    try:
+        rng = np.random.default_rng(1)
+        x = rng.uniform(-1, 1, 100)
+        pd.DataFrame({"x": x, "y": 2 * x}).to_csv(tmp_path / "line.csv", index=False)
+        out = tmp_path / "run"
+        assert main(["train", str(tmp_path / "line.csv"), "--target", "y", "--task", "line", "--epochs", "30",
+                     "--out", str(out), "--quiet"]) == 0
+        assert "MAE" in capsys.readouterr().out
+        assert main(["info", str(out)]) == 0 and "task: line" in capsys.readouterr().out
+    finally:
+        TASKS.pop("line", None)
 
 
 def test_an_unknown_task_names_the_registered_ones():

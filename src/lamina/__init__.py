@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "fit": ("lamina.api", "fit"),
     "load": ("lamina.api", "load"),
+    "resume_run": ("lamina.api", "resume_run"),
     "forecast": ("lamina.api", "forecast"),
     "Model": ("lamina.model", "Model"),
     "ForecastModel": ("lamina.model", "Model"),  # one Model class serves every task; the old name still works

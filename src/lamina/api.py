@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from lamina.config import Config
 from lamina.data.checks import has_errors
@@ -105,6 +106,7 @@ def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, 
         raise LaminaError(f"The data has problems that stop training:\n{problems}")
     if run is not None:
         run.create().write_config(config)
+    torch.manual_seed(config.seed)  # a task's networks start from the seed: the same config, the same run
     network, architecture, training = task.fit(config, prepared, Session(config, run, resume, progress))
     model = Model(task, network, architecture, training=training)
     held_out = task.score(model, prepared)

@@ -4,11 +4,13 @@ that `lamina --help` stays fast."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that closed the pipe
 
 # Every `lamina train` setting flag and the config key it sets (so a config file can say the same).
 def _yes_no(text: str) -> bool:
@@ -25,16 +27,19 @@ TRAIN_SETTINGS = [
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
     ("--test-fraction", "test_fraction", float, "share of rows for the test metrics (default 0.15)"),
-    ("--arch", "arch", str, "network architecture by name (default: resnet for images, else mlp)"),
-    ("--width", "width", int, "mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images)"),
-    ("--depth", "depth", int, "mlp: hidden layers (3); resnet: residual blocks per end stage (1)"),
-    ("--dropout", "dropout", float, "dropout probability (default: mlp 0.3, resnet 0.1)"),
+    ("--arch", "arch", str, "network architecture by name (default: resnet for images, gru for text alone, else "
+                            "mlp; forecasts: auto = linear and gru, the better; or mlp, lstm)"),
+    ("--width", "width", int, "mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images); "
+                              "forecasters: units per layer (64)"),
+    ("--depth", "depth", int, "mlp: hidden layers (3); resnet: residual blocks per end stage (1); forecasters: "
+                              "layers (1)"),
+    ("--dropout", "dropout", float, "dropout probability (default: mlp 0.3, resnet and forecasters 0.1)"),
     ("--norm", "norm", str, "mlp: batch, layer or none (default batch)"),
     ("--image-size", "image_size", int, "pixels per side images are resized to (default: median, at most 64)"),
     ("--epochs", "epochs", int, "most epochs to train (default: 60 for tables, early stopping ends sooner; "
-                                "about 2400 steps for images)"),
+                                "about 2400 steps for images, 3000 for forecasters)"),
     ("--batch-size", "batch_size", int, "rows per step (default: chosen from the data size)"),
-    ("--lr", "lr", float, "peak learning rate (default 0.002)"),
+    ("--lr", "lr", float, "peak learning rate (default 0.002; forecasters 0.003)"),
     ("--weight-decay", "weight_decay", float, "AdamW weight decay (default 1e-4)"),
     ("--warmup-epochs", "warmup_epochs", float, "learning-rate warm-up length in epochs (default 1)"),
     ("--clip-norm", "clip_norm", float, "max gradient norm (default 1.0)"),
@@ -55,6 +60,10 @@ TRAIN_SETTINGS = [
     ("--init-from", "init_from", str, "run, model folder or .safetensors state dict to start the backbone from"),
     ("--freeze-backbone", "freeze_backbone", int, "epochs the --init-from backbone stays fixed (default 0)"),
 ]
+
+# The `lamina train` settings a forecaster reads (the rest are for rows: images, classes, attacks).
+FORECAST_FLAGS = {"--seed", "--arch", "--width", "--depth", "--dropout", "--epochs", "--batch-size", "--lr",
+                  "--weight-decay", "--clip-norm", "--patience", "--time-budget", "--device", "--precision"}
 
 # Forecasting flags of `lamina train --task forecast` (and of its alias `lamina forecast`).
 FORECAST_SETTINGS = [
@@ -109,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     train = command("train", "train a model on a table and write a run folder")
-    train.add_argument("data", nargs="?", help="table file: .csv .tsv .parquet .jsonl (or data.path in --config)")
+    train.add_argument("data", nargs="?", help="a table (.csv .tsv .parquet .jsonl), a folder of class folders, "
+                                               "idx/.npz/.npy arrays (or data.path in --config)")
     train.add_argument("--target", help="the column to predict")
     train.add_argument("--test", help="a held-out test table (otherwise the data is split three ways)")
     train.add_argument("--config", help="YAML config file; flags override it")
@@ -128,9 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--config", help="YAML config file; flags override it")
     forecast.add_argument("--out", help="run folder (default runs/<data name>)")
     forecast.add_argument("--quiet", action="store_true", help="no progress output")
-    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS:
-        if flag != "--task":
-            forecast.add_argument(flag, type=kind, help=text, required=flag in ("--time", "--horizon"))
+    for flag, _key, kind, text in [s for s in TRAIN_SETTINGS if s[0] in FORECAST_FLAGS] + FORECAST_SETTINGS:
+        forecast.add_argument(flag, type=kind, help=text, required=flag in ("--time", "--horizon"))
 
     check = command("check", "report data-quality findings without training")
     check.add_argument("data")
@@ -217,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `lamina predict RUN DATA | head`: the reader left, which is no error of ours
+        # Python flushes stdout once more at exit; point it at /dev/null so that flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 # ---- commands -----------------------------------------------------------------------------------
@@ -242,7 +255,6 @@ def run_train(args) -> int:
         if not data:
             raise LaminaError("Give the data to train on: lamina train DATA --target COL (or --resume RUN).")
     out = Path(resume or args.out or _new_run_folder(Path(data).stem))
-    print(f"run folder: {out}", file=sys.stderr)
     try:
         if resume:
             model = api.resume_run(out, progress=progress)
@@ -253,7 +265,7 @@ def run_train(args) -> int:
         print(f"\nStopped; the last checkpoint is saved. Resume with:\n  lamina train --resume {out}", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(model.task.summary(model))
-    print(f"\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
+    print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
 
 

@@ -13,9 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lamina.errors import LaminaError, did_you_mean
 
-ColumnKind = Literal["number", "category", "binary", "datetime", "text", "image", "audio", "ignore"]
-
-
 Auto = Literal["auto"]
 
 
@@ -28,7 +25,7 @@ class DataConfig(_Section):
     test: str | None = None  # an optional held-out test table
     target: str | None = None  # the column to predict; forecasting: one or more, comma-separated
     task: str = "auto"  # a registered task (classification, regression, forecast...) or auto: inferred from the data
-    columns: dict[str, ColumnKind] = Field(default_factory=dict)  # overrides of inferred kinds
+    columns: dict[str, str] = Field(default_factory=dict)  # overrides of inferred kinds: a registered kind or "ignore"
     valid_fraction: float = Field(0.15, gt=0, lt=0.5)  # share of rows held out for early stopping
     test_fraction: float = Field(0.15, gt=0, lt=0.5)  # share held out for the final, honest metrics
     sensitive: list[str] = Field(default_factory=list)  # columns audited for bias on the test split after training

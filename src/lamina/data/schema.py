@@ -16,7 +16,7 @@ from lamina.errors import LaminaError, did_you_mean
 
 # PICTURE_KINDS: the registry's answer, named here too for the callers that import it from the schema.
 from lamina.features.kinds import PICTURE_KINDS as PICTURE_KINDS
-from lamina.features.kinds import ColumnSample, Sniff, sniff_steps
+from lamina.features.kinds import ColumnSample, Sniff, kind_named, sniff_steps
 
 ID_UNIQUE_RATIO = 0.95  # a string column this unique (and not text) identifies rows
 MAX_CLASSES_FROM_INTEGERS = 10  # an integer target with at most this many values is classified
@@ -83,6 +83,8 @@ def infer_schema(
             continue
         if name in overrides:
             kind = overrides[name]
+            if kind != "ignore":
+                kind_named(kind)  # an unknown kind stops here, naming the registered ones
             role = "dropped" if kind == "ignore" else "feature"
             columns.append(Column(name, kind, role, "set in the config"))
         else:

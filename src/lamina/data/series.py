@@ -18,6 +18,7 @@ from lamina.errors import LaminaError, did_you_mean
 # Steps per season by the grid's unit: a day of hours, a week of days, a year of weeks, months or quarters.
 SEASONS = {"h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "Y": 1, "min": 60, "s": 60}
 SUB_DAILY_CYCLE = {"h": "1D", "min": "1D", "s": "1min"}  # the cycle of multi-unit steps such as "15min"
+MAX_NAMED = 5  # time stamps a repair note names before "..."
 
 
 @dataclass
@@ -88,16 +89,21 @@ def regular_series(frame: pd.DataFrame, layout: SeriesLayout, source: str = "dat
     for name, part in (frame.groupby(layout.id, sort=True) if layout.id else [(None, frame)]):
         part = part.sort_values(layout.time).set_index(layout.time)
         grid = pd.date_range(part.index[0], part.index[-1], freq=layout.step)
-        added = len(grid.difference(part.index))
+        added = grid.difference(part.index)
+        present = part.index
         part = part.reindex(grid.union(part.index))
         where = f" in series {name!r}" if layout.id else ""
-        if added:
-            notes.append(f"{added} missing time step(s){where} were added and their values interpolated")
+        if len(added):
+            shown = ", ".join(str(stamp) for stamp in added[:MAX_NAMED]) + (", ..." if len(added) > MAX_NAMED else "")
+            notes.append(f"{len(added)} missing time step(s){where} were added and their values interpolated "
+                         f"({shown})")
         for column in layout.channels:
+            gaps = int(part.loc[present, column].isna().sum())  # empty cells of rows the data has; added rows said above
             missing = int(part[column].isna().sum())
             if missing and missing < len(part):
                 part[column] = part[column].interpolate(limit_direction="both")
-                notes.append(f"{missing} missing value(s) of {column!r}{where} were interpolated")
+                if gaps:
+                    notes.append(f"{gaps} missing value(s) of {column!r}{where} were interpolated")
             elif missing:
                 raise LaminaError(f"{column!r}{where} has no values at all in {source}; drop that series or column.")
         if layout.id:

@@ -195,3 +195,22 @@ def limitations(run: RunFolder, document: dict) -> Section:
 
 # The model card's sections, in its order. report.html shows each of them once, among its own.
 CARD = (intended_use, data_and_split, training, test_metrics, data_quality, bias_audit, robustness_audit, limitations)
+
+
+def held_out_scores(run: RunFolder, document: dict) -> Section:
+    """For a task that draws no sections of its own: every number its metrics.json holds, and its learning
+    curves when history.csv has them."""
+    blocks = [Table(["score", "value"], [[name, value] for name, value in _numbers_in(document["metrics"])])]
+    history = run.read_table(HISTORY) if run.exists(HISTORY) else None
+    if history is not None and "valid_loss" in history and history["valid_loss"].notna().any():
+        best_epoch = int(history.loc[history["valid_loss"].idxmin(), "epoch"])
+        blocks.append(Figure(learning_curves(run, best_epoch)))
+    return Section("Held-out scores", blocks)
+
+
+def _numbers_in(value, name: str = "") -> list[tuple[str, float]]:
+    """(dotted key, number) for every number in nested dicts."""
+    if isinstance(value, dict):
+        return [pair for key, inner in value.items() for pair in _numbers_in(inner, f"{name}.{key}" if name else key)]
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return [(name, value)] if is_number else []

@@ -48,7 +48,8 @@ def render(run: RunFolder, document: dict) -> str:
         bottom = [explanations_html(run.read_json(EXPLAIN)), *(_card(section(run, document)) for section in AFTER_TASK)]
     else:  # its own sections hold its scores, curves and split
         top, bottom = [], [section_html(facts.data_quality(run, document))]
-    sections = [f"<h1>lamina report: {escape(title)}</h1>", *top, *task.report_sections(run, document), *bottom,
+    own = task.report_sections(run, document) or [section_html(facts.held_out_scores(run, document))]
+    sections = [f"<h1>lamina report: {escape(title)}</h1>", *top, *own, *bottom,
                 "<h2>Configuration</h2>", f"<pre>{escape(run.read_text(CONFIG))}</pre>"]
     return report_page(title, sections, document)
 

@@ -32,11 +32,22 @@ def register_task(cls: type[Task]) -> type[Task]:
     return cls
 
 
+ENTRY_POINTS = "lamina.tasks"  # the entry-point group through which an installed package adds its tasks
+
+
 def registered_tasks() -> dict[str, type[Task]]:
+    """Every task: the built-in ones, and those installed packages declare under the `lamina.tasks` entry
+    points (`[project.entry-points."lamina.tasks"] line = "my_package.line:LineTask"` in their pyproject),
+    so the CLI, `lamina.load` and the server know them without a change to lamina."""
     import importlib
+    from importlib.metadata import entry_points
 
     for module in BUILT_IN:  # each registers itself on import
         importlib.import_module(module)
+    for point in entry_points(group=ENTRY_POINTS):
+        loaded = point.load()
+        if isinstance(loaded, type) and issubclass(loaded, Task) and loaded.name not in TASKS:
+            register_task(loaded)
     return TASKS
 
 
@@ -108,7 +119,7 @@ class Task(LossStep):
         raise NotImplementedError
 
     def fit(self, config, prepared: Prepared, session) -> tuple[torch.nn.Module, dict, dict]:
-        """Trains (through session.train, the shared Trainer) and returns (network, architecture, training):
+        """Trains (through session.trainer(...), the shared Trainer) and returns (network, architecture, training):
         `architecture` = {"arch", "hyperparameters", ...} rebuilds the network with `build_network`; `training`
         is what model.json records of the run (epochs, split, sizes...)."""
         raise NotImplementedError

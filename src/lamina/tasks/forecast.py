@@ -96,6 +96,12 @@ class ForecastTask(Task):
         if test_frame is not None:
             raise LaminaError("Forecasting splits the series by time (the last --test-steps are the test part); "
                               "drop --test and give the whole history as DATA.")
+        if config.train.adversarial != "none":
+            raise LaminaError("Adversarial training (--adversarial) is for models that read rows (tables, images); "
+                              "a forecaster does not take it. Drop --adversarial.")
+        arch = config.model.arch
+        if arch != "auto" and arch not in names(self.reads):
+            build_network(arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
         targets = [name.strip() for name in data.target.split(",") if name.strip()]
         layout = layout_of(frame, data.time, targets, data.id, data.covariates, data.season, "the series data")
         frame, notes = regular_series(frame, layout, "the series data")
@@ -142,9 +148,7 @@ class ForecastTask(Task):
         return torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
 
     def fit(self, config, prepared: ForecastPrepared, session):
-        arch = config.model.arch
-        if arch != "auto" and arch not in names(self.reads):
-            build_network(arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
+        arch = config.model.arch  # checked in prepare
         candidates = AUTO_CANDIDATES if arch == "auto" else (arch,)
         trained = [self._train_candidate(name, config, prepared, session) for name in candidates]
         best = min(trained, key=lambda run: run["valid_mse"])
@@ -302,8 +306,10 @@ class ForecastTask(Task):
             lines.append(f"  {target}: MASE {scores['model']['mase']:.4f} "
                          f"(seasonal naive {scores['seasonal_naive']['mase']:.4f})")
         layout = self.layout_
-        lines.append(f"time {layout.time!r} every {layout.step}, season {layout.season} steps; targets "
-                     f"{layout.targets}; covariates {layout.covariates or 'none'}; series id {layout.id!r}")
+        series = f"series told apart by {layout.id!r}" if layout.id else "one series"
+        lines.append(f"series: time column {layout.time!r}, step {layout.step} (a pandas frequency), season "
+                     f"{layout.season} steps; targets {', '.join(layout.targets)}; covariates "
+                     f"{', '.join(layout.covariates) or 'none'}; {series}")
         return "\n".join(lines)
 
     # ---- files -------------------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ class TablePrepared(Prepared):
     schema: Schema | None = None
     frame: pd.DataFrame | None = None  # without rows whose image or audio cannot be read (listed in findings)
     split: Split | None = None  # None while the findings hold errors
+    train_inputs: dict | None = None  # the encoded training rows (fit): the drift profile predicts from them
+    test_outputs: tuple | None = None  # (outputs, encoded truth) of the test rows (score)
 
 
 class TableTask(Task):
@@ -110,7 +112,7 @@ class TableTask(Task):
         torch.manual_seed(config.seed)
         spec = self.features_.spec()
         arch, hyperparameters = choose_architecture(config.model, config.train, spec, train_inputs, train_targets,
-                                                    self.name == "classification",
+                                                    self.target_.is_classification,
                                                     hugging_face_config(pretrained) if pretrained else None)
         architecture = {"arch": arch, "hyperparameters": hyperparameters, "inputs": spec,
                         "outputs": self.target_.outputs}
@@ -133,7 +135,7 @@ class TableTask(Task):
         trainer = session.trainer(network, self, epochs=epochs, lr=learning_rate(config.train, arch),
                                   precision=precision, freeze=freeze)
         history = trainer.fit(train_batches, valid_batches, resume=session.resume)
-        self._train_inputs = train_inputs  # the drift profile predicts from them in score(): no second decode
+        prepared.train_inputs = train_inputs  # score() predicts from them: no second decode of every image
         training = {"seed": config.seed, "split": split.description, "sizes": split.sizes(),
                     "epochs_run": len(history), "best_epoch": trainer.best_epoch_,
                     "stop_reason": trainer.stop_reason_, "batch_size": batch_size, "device": str(device),
@@ -156,12 +158,12 @@ class TableTask(Task):
         from lamina.serving.profile import build_profile
 
         split, schema = prepared.split, prepared.schema
-        train_outputs = self.outputs_of(model, self._train_inputs)
+        train_outputs = self.outputs_of(model, prepared.train_inputs)
         model.profile = build_profile(split.train, {c.name: c.kind for c in schema.features},
                                       pd.Series(self.decoded(train_outputs)), schema.task)
         outputs, truth, _ = self.outputs_and_truth(model, split.test)
         model.metrics = {"test": self.metrics(outputs, truth), "baseline": self.baseline_metrics(truth)}
-        self._held_out = (outputs, truth)
+        prepared.test_outputs = (outputs, truth)
         return self.held_out_table(split.test[schema.target], outputs, truth)
 
     def after_training(self, model, prepared: TablePrepared, run, config) -> None:
@@ -172,7 +174,7 @@ class TableTask(Task):
         if config.data.sensitive:  # declared in the config: audited on the held-out rows as part of the run
             run.write_json(AUDIT, model.audit(test, config.data.sensitive))
         if shows_mistakes(model):
-            run.write_json(MISTAKES, confident_mistakes(model, test, *self._held_out))
+            run.write_json(MISTAKES, confident_mistakes(model, test, *prepared.test_outputs))
 
     # ---- what subclasses define --------------------------------------------------------------------------
 
