@@ -235,3 +235,48 @@ def test_every_command_has_help_with_an_example(capsys, monkeypatch):
                 pytest.fail(f"the example of `lamina {name}` is not a valid command line: {alternative}\n"
                             f"{capsys.readouterr().err}")
             assert parsed.command == name
+
+
+# ---- nothing a user has is overwritten ---------------------------------------------------------------
+
+def test_a_run_never_writes_over_files_it_did_not_make(run, tmp_path, capsys):
+    data = tmp_path / "history.csv"  # data named like a run's own file, in the folder given as --out
+    make_table(rows=120).to_csv(data, index=False)
+    before = data.read_bytes()
+    assert main(["train", str(data), "--target", "y", "--out", str(tmp_path), *FAST_FLAGS]) == 2
+    assert "already holds history.csv" in capsys.readouterr().err and data.read_bytes() == before
+    finished = (run / "run" / "model" / "weights.safetensors").read_bytes()
+    assert main(["train", str(run / "train.csv"), "--target", "y", "--out", str(run / "run"), *FAST_FLAGS]) == 2
+    assert "--resume" in capsys.readouterr().err  # an earlier run is kept, and the way to continue it is said
+    assert (run / "run" / "model" / "weights.safetensors").read_bytes() == finished
+    rows = run / "test.csv"
+    kept = rows.read_bytes()
+    assert main(["predict", str(run / "run"), str(rows), "--out", str(rows)]) == 2
+    assert "is the data file itself" in capsys.readouterr().err and rows.read_bytes() == kept
+    assert main(["predict", str(run / "run"), str(rows), "--out", str(tmp_path / "no" / "such" / "p.csv")]) == 2
+    error = capsys.readouterr().err
+    assert str(tmp_path / "no" / "such") in error and "Traceback" not in error
+
+
+def test_a_resume_refuses_data_that_changed_since_the_run_began(tmp_path, capsys):
+    data = tmp_path / "train.csv"
+    make_table(rows=300).to_csv(data, index=False)
+    out = tmp_path / "run"
+    assert main(["train", str(data), "--target", "y", "--out", str(out), "--epochs", "2", "--quiet"]) == 0
+    make_table(rows=300, seed=9).to_csv(data, index=False)
+    assert main(["train", "--resume", str(out), "--quiet"]) == 2
+    assert f"The data file {data.resolve()} changed since run" in capsys.readouterr().err
+
+
+def test_the_demo_replaces_only_its_own_earlier_run(tmp_path):
+    from lamina.config import Config
+    from lamina.demo import clear_earlier_demo, write_demo_data
+
+    train_file, _ = write_demo_data(tmp_path / "demo" / "data")
+    (tmp_path / "demo" / "config.yaml").write_text(Config().with_overrides(path=str(train_file.resolve())).to_yaml())
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.yaml").write_text(Config().to_yaml())
+    clear_earlier_demo(tmp_path / "demo")
+    clear_earlier_demo(other)
+    assert not (tmp_path / "demo").exists() and (other / "config.yaml").exists()

@@ -49,3 +49,23 @@ def test_durations(text, seconds):
 def test_a_bad_duration_says_how_to_write_one():
     with pytest.raises(LaminaError, match="90s, 5m or 1h"):
         parse_duration("soon")
+
+
+@pytest.mark.parametrize("setting", [{"batch_size": 0}, {"batch_size": -4}, {"seed": 2**70}, {"width": 10**9},
+                                     {"horizon": True}, {"lookback": 0}])
+def test_settings_outside_their_range_are_refused_by_name(setting):
+    name = next(iter(setting))
+    with pytest.raises(LaminaError, match=name):
+        Config().with_overrides(**setting)
+
+
+def test_a_device_the_machine_lacks_is_refused_by_name():
+    import torch
+
+    from lamina.training.trainer import resolve_device
+
+    with pytest.raises(LaminaError, match="Unknown device 'nosuch'"):
+        resolve_device("nosuch")
+    if not torch.cuda.is_available():
+        with pytest.raises(LaminaError, match="'cuda' is not on this machine"):
+            resolve_device("cuda")

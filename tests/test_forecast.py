@@ -193,3 +193,73 @@ def test_the_cli_forecasts_predicts_and_refuses_table_commands(tmp_path, capsys)
     assert main(["explain", str(out), str(data)]) == 2
     assert "this is a forecast model" in capsys.readouterr().err
     assert main(["forecast", str(data), "--time", "when", "--target", "load", "--horizon", "0"]) == 2
+
+
+# ---- bad series: each kind refused with its line, or read the way a person means it ---------------------
+
+def test_stamps_with_offsets_are_read_as_instants_whole_years_as_years_and_other_numbers_refused():
+    # A daylight-saving change: the offset moves from +01:00 to +02:00, the instants stay an hour apart.
+    stamps = ["2024-03-31T00:00:00+01:00", "2024-03-31T01:00:00+01:00", "2024-03-31T03:00:00+02:00",
+              "2024-03-31T04:00:00+02:00", "2024-03-31T05:00:00+02:00"]
+    frame = pd.DataFrame({"when": stamps, "load": [1.0, 2, 3, 4, 5]})
+    layout = layout_of(frame, "when", ["load"])
+    regular, notes = regular_series(frame, layout)
+    assert layout.step == "h" and len(regular) == 5 and notes == []
+    assert regular["when"].iloc[0] == pd.Timestamp("2024-03-30 23:00")  # UTC
+    years = pd.DataFrame({"year": range(1990, 2020), "sales": np.arange(30.0)})
+    assert regular_series(years, layout_of(years, "year", ["sales"]))[0]["year"].iloc[0] == pd.Timestamp("1990-01-01")
+    epoch = pd.DataFrame({"t": 1_700_000_000 + 3600 * np.arange(30), "sales": np.arange(30.0)})
+    with pytest.raises(LaminaError, match="'t'.*holds numbers, not dates.*unit='s'"):
+        layout_of(epoch, "t", ["sales"])
+    words = frame.assign(when=["now", *stamps[1:]])
+    with pytest.raises(LaminaError, match="line 2 holds 'now'"):
+        layout_of(words, "when", ["load"])
+
+
+def test_a_stray_stamp_decades_away_is_refused_before_any_grid_is_built():
+    frame = hourly(steps=50)
+    frame.loc[len(frame)] = [pd.Timestamp("2200-01-01"), 1.0]
+    with pytest.raises(LaminaError, match=r"would need [\d,]+ missing steps.*from 2024-01-03 01:00:00 to 2200-01-01"):
+        regular_series(frame, layout_of(frame, "when", ["load"]))
+
+
+def test_a_history_off_the_models_grid_is_refused(linear_run):
+    model, frame, _ = linear_run
+    shifted = frame.assign(when=frame["when"] + pd.to_timedelta(30 * (frame.index % 2), unit="min"))
+    with pytest.raises(LaminaError, match="off its grid of one step every h.*2024-01-01 01:30:00 first"):
+        model.predict(shifted)
+    with pytest.raises(LaminaError, match="lacks the column\\(s\\) 'load'"):
+        model.predict(frame.drop(columns="load"))
+
+
+def test_columns_that_would_clash_with_the_forecast_output_are_refused():
+    frame = hourly(steps=100)
+    with pytest.raises(LaminaError, match="'step' would clash"):
+        layout_of(frame.assign(step="a"), "when", ["load"], id="step")
+    with pytest.raises(LaminaError, match="'load_lower' would clash"):
+        layout_of(frame.assign(load_lower=frame["load"]), "when", ["load", "load_lower"])
+
+
+def test_infinite_and_overflowing_values_are_refused_with_their_line():
+    frame = hourly(steps=100)
+    for value in (np.inf, 1e308):
+        bad = frame.copy()
+        bad.loc[30, "load"] = value
+        with pytest.raises(LaminaError, match="'load'.*finite numbers.*line 32"):
+            layout_of(bad, "when", ["load"])
+
+
+def test_a_series_without_training_history_is_refused_by_name():
+    early = hourly(steps=300).assign(shop="a")
+    late = hourly(steps=300).assign(shop="b").iloc[260:]  # starts inside the validation part
+    frame = pd.concat([early, late], ignore_index=True)
+    with pytest.raises(LaminaError, match="Series 'b' has 0 time step\\(s\\) before the validation part"):
+        forecast(frame, "when", "load", 6, id="shop", arch="linear", progress=False)
+
+
+def test_forecast_settings_given_to_another_task_and_an_empty_target_are_refused():
+    frame = hourly(steps=100)
+    with pytest.raises(LaminaError, match="forecasting settings, and the task is regression"):
+        lamina.fit(frame.assign(x=1.0), "load", task="regression", time="when", horizon=6, progress=False)
+    with pytest.raises(LaminaError, match="names no column"):
+        lamina.fit(frame, ",", task="forecast", time="when", horizon=6, progress=False)

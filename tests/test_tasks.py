@@ -207,3 +207,84 @@ def test_the_format_1_forecast_artifact_loads_and_forecasts_as_recorded():
     expected = pd.read_csv(folder / "expected.csv")
     pd.testing.assert_frame_equal(result.drop(columns="date"), expected.drop(columns="date"), atol=1e-6)
     assert result["date"].dt.strftime("%Y-%m-%d").tolist() == expected["date"].tolist()
+
+
+# ---- damaged model files: a clear error, never a traceback, nothing allocated for an absurd architecture ----
+
+def _damage(document: dict, how: str) -> dict:
+    state, architecture = document["task"]["state"], document["architecture"]
+    if how == "no task":
+        del document["task"]
+    elif how == "task null":
+        document["task"] = None
+    elif how == "task name a list":
+        document["task"]["name"] = ["forecast"]
+    elif how == "extra layout key":
+        state["layout"]["evil"] = 1
+    elif how == "lookback a string":
+        state["lookback"] = "36"
+    elif how == "horizon enormous":
+        state["horizon"] = 10**12
+    elif how == "unknown step":
+        state["layout"]["step"] = "nosuch"
+    elif how == "scaler of the wrong size":
+        state["scaler"]["mean"] = {"": [1.0, 2.0, 3.0]}
+    elif how == "a billion units":
+        architecture["arch"], architecture["hyperparameters"] = "gru", {"width": 10**9, "depth": 1, "dropout": 0.1}
+    elif how == "architecture and state disagree":
+        architecture["inputs"]["lookback"] += 1
+    elif how == "format version true":
+        document["format_version"] = True
+    return document
+
+
+DAMAGES = ["no task", "task null", "task name a list", "extra layout key", "lookback a string", "horizon enormous",
+           "unknown step", "scaler of the wrong size", "a billion units", "architecture and state disagree",
+           "format version true", "weights truncated", "weights missing"]
+
+
+@pytest.fixture(scope="module")
+def saved_forecaster(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("damage") / "model"
+    lamina.forecast(daily(), "date", "sales", 7, arch="linear", progress=False).save(folder)
+    return folder
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_model_file_stops_with_a_clear_error(saved_forecaster, tmp_path, capsys, how):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(saved_forecaster, folder)
+    weights = folder / "weights.safetensors"
+    if how == "weights truncated":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif how == "weights missing":
+        weights.unlink()
+    else:
+        document = json.loads((folder / "model.json").read_text())
+        (folder / "model.json").write_text(json.dumps(_damage(document, how)))
+    with pytest.raises(lamina.LaminaError, match=str(folder)):
+        lamina.load(folder)
+    assert main(["info", str(folder)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+# ---- the server never answers 5xx to a forecast request --------------------------------------------------
+
+def test_forecast_requests_that_once_broke_the_server_get_answers_or_4xx(saved_forecaster):
+    client = TestClient(create_app({"sales": lamina.load(saved_forecaster)}, monitor=False))
+    history = daily().tail(40)
+    aware = history.assign(date=pd.to_datetime(history["date"]).dt.tz_localize("Europe/Paris").astype(str))
+    aware.loc[aware.index[-1], "date"] = str(pd.Timestamp(history["date"].iloc[-1]).tz_localize("UTC"))
+    cases = {
+        "mixed offsets": aware.to_dict(orient="records"),
+        "a stray stamp a century back": [{"date": "1900-01-01", "sales": 1.0}, *history.to_dict(orient="records")],
+        "hourly stamps for a daily model": history.assign(
+            date=pd.date_range("2021-01-01", periods=40, freq="h").astype(str)).to_dict(orient="records"),
+        "a huge value": history.assign(sales=1e300).to_dict(orient="records"),
+    }
+    for name, rows in cases.items():
+        answer = client.post("/forecast", json={"history": rows})
+        assert answer.status_code < 500, name
+        assert answer.status_code == 200 or "error" in answer.json(), name

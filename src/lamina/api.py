@@ -105,7 +105,7 @@ def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, 
         problems = "\n".join(f"  - {f.message}" for f in prepared.findings if f.level == "error")
         raise LaminaError(f"The data has problems that stop training:\n{problems}")
     if run is not None:
-        run.create().write_config(config)
+        _record_or_check_sources(run, config, resume)
     torch.manual_seed(config.seed)  # a task's networks start from the seed: the same config, the same run
     network, architecture, training = task.fit(config, prepared, Session(config, run, resume, progress))
     model = Model(task, network, architecture, training=training)
@@ -121,6 +121,25 @@ def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, 
         task.after_training(model, prepared, run, config)
         write_report(run.path)
     return model
+
+
+def _record_or_check_sources(run: RunFolder, config: Config, resume: bool) -> None:
+    """A new run records its config and its data files' fingerprints; a resumed one checks the files are the
+    ones its checkpoints were made from (the config it reads is the run's own)."""
+    from lamina.run import SOURCES, fingerprint
+
+    sources = {name: fingerprint(path) for name, path in (("data", config.data.path), ("test", config.data.test))
+               if path}
+    if not resume:
+        run.create().write_config(config)
+        run.write_json(SOURCES, sources)
+        return
+    recorded = run.read_json(SOURCES)
+    changed = [name for name in sources if recorded is not None and recorded.get(name) != sources[name]]
+    if changed:
+        path = getattr(config.data, "path" if changed[0] == "data" else "test")
+        raise LaminaError(f"The {changed[0]} file {path} changed since run {run.path} began: resuming would train one "
+                          "model on two datasets. Restore the file, or start a new run with another --out.")
 
 
 def held_out_rows(run_dir) -> pd.DataFrame:
@@ -154,6 +173,9 @@ def predict(run, data, engine: str = "torch") -> pd.DataFrame:
     model = load(run)
     frame = read_table(data, "prediction data")
     if not model.task.row_model:  # e.g. a forecast: the next horizon after the history in `data`
+        if engine != "torch":
+            raise LaminaError(f"--engine {engine} runs models that predict one row at a time; a {model.task.name} "
+                              "model predicts with torch. Drop --engine.")
         return model.predict(frame)
     predictions = model.predict(frame, engine=engine)
     for column in reversed([c.name for c in model.schema.features if c.kind == "image"]):

@@ -230,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         # Python flushes stdout once more at exit; point it at /dev/null so that flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except OSError as error:  # a path the user gave: a missing folder, no permission, a file where a folder goes
+        if args.debug:
+            raise
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}. Check the path and its permissions.", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 # ---- commands -----------------------------------------------------------------------------------
@@ -294,7 +300,11 @@ def run_check(args) -> int:
 
 def run_predict(args) -> int:
     from lamina import api
+    from lamina.errors import LaminaError
 
+    if args.out and Path(args.out).resolve() == Path(args.data).resolve():
+        raise LaminaError(f"--out {args.out} is the data file itself: writing the predictions would replace the "
+                          "data. Give another file.")
     return _write_table(api.predict(args.run, args.data, engine=args.engine), args.out, "rows")
 
 
@@ -348,9 +358,10 @@ def run_info(args) -> int:
 
 def run_demo(args) -> int:
     from lamina import api
-    from lamina.demo import write_demo_data
+    from lamina.demo import clear_earlier_demo, write_demo_data
 
     out = Path(args.out)
+    clear_earlier_demo(out)
     train_file, test_file = write_demo_data(out / "data")
     print(f"demo: breast cancer diagnosis (scikit-learn's bundled copy of the UCI table); files in {out / 'data'}",
           file=sys.stderr)

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lamina.errors import LaminaError, did_you_mean
 
 Auto = Literal["auto"]
+MAX_WIDTH = 16_384  # units or channels per layer: beyond, one layer's weights outgrow this kind of machine
+MAX_DEPTH = 256  # layers or blocks
 
 
 class _Section(BaseModel):
@@ -32,27 +34,27 @@ class DataConfig(_Section):
     exclude_sensitive: bool = False  # keep the sensitive columns out of the model's inputs
     # Forecasting (task forecast; a horizon makes `auto` pick it):
     time: str | None = None  # the column of dates or times
-    horizon: Annotated[int, Field(ge=1)] | None = None  # steps ahead to forecast
+    horizon: Annotated[int, Field(ge=1, strict=True)] | None = None  # steps ahead to forecast
     id: str | None = None  # the column telling several series apart (one network serves them all)
     covariates: list[str] | None = None  # columns read from the history beside the targets; None: every other numeric one
-    season: Annotated[int, Field(ge=1)] | None = None  # steps per season; None: from the time step (24 for hours, 12 for months...)
-    valid_steps: Annotated[int, Field(ge=1)] | None = None  # time steps that pick the epoch and architecture; None: 15%, ≥ horizon
-    test_steps: Annotated[int, Field(ge=1)] | None = None  # last time steps the backtest forecasts; None: 15%, ≥ horizon
+    season: Annotated[int, Field(ge=1, strict=True)] | None = None  # steps per season; None: from the time step (24 for hours, 12 for months...)
+    valid_steps: Annotated[int, Field(ge=1, strict=True)] | None = None  # time steps that pick the epoch and architecture; None: 15%, ≥ horizon
+    test_steps: Annotated[int, Field(ge=1, strict=True)] | None = None  # last time steps the backtest forecasts; None: 15%, ≥ horizon
 
 
 class ModelConfig(_Section):
     arch: str = "auto"  # auto: resnet for image columns; for text: pretrained with a pretrained --init-from, else gru when text is the only input; else mlp
-    width: Annotated[int, Field(ge=1)] | Auto = "auto"  # mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images); gru/lstm: units per direction (128); transformer: model dimensions (128)
-    depth: Annotated[int, Field(ge=1)] | Auto = "auto"  # mlp: hidden layers (3); resnet: residual blocks on its first and last stage (1); gru/lstm: stacked layers (1); transformer: layers (2)
+    width: Annotated[int, Field(ge=1, le=MAX_WIDTH)] | Auto = "auto"  # mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images); gru/lstm: units per direction (128); transformer: model dimensions (128)
+    depth: Annotated[int, Field(ge=1, le=MAX_DEPTH)] | Auto = "auto"  # mlp: hidden layers (3); resnet: residual blocks on its first and last stage (1); gru/lstm: stacked layers (1); transformer: layers (2)
     dropout: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # probability of zeroing a unit before a layer in training (mlp 0.3, resnet 0.1, gru/lstm 0.3, transformer and pretrained 0.1)
     norm: Literal["batch", "layer", "none"] = "batch"  # mlp only; CNNs always use batch norm
-    lookback: Annotated[int, Field(ge=1)] | None = None  # forecasting: steps of history each forecast reads; None: 2 horizons or 3 seasons, the longer
+    lookback: Annotated[int, Field(ge=1, strict=True)] | None = None  # forecasting: steps of history each forecast reads; None: 2 horizons or 3 seasons, the longer
     image_size: Annotated[int, Field(ge=4)] | Auto = "auto"  # pixels per side images are resized to; auto: median shorter side, at most 64
 
 
 class TrainConfig(_Section):
     epochs: Annotated[int, Field(ge=1)] | Auto = "auto"  # upper bound; auto: 60 for tables (early stopping ends sooner), ≈2400 steps for images, 10 for text (3 pretrained)
-    batch_size: int | Literal["auto"] = "auto"  # rows per step; auto scales with the data size (images ≤ 256, text 64, pretrained text 32)
+    batch_size: Annotated[int, Field(ge=1)] | Auto = "auto"  # rows per step; auto scales with the data size (images ≤ 256, text 64, pretrained text 32)
     lr: Annotated[float, Field(gt=0)] | Auto = "auto"  # peak AdamW learning rate, reached after warm-up; auto: 2e-3, 5e-5 when fine-tuning a pretrained text encoder
     weight_decay: float = Field(1e-4, ge=0)  # decoupled L2 strength (AdamW)
     warmup_epochs: float = Field(1.0, ge=0)  # linear warm-up length, in epochs
@@ -73,7 +75,7 @@ class TrainConfig(_Section):
 
 
 class Config(_Section):
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)  # numpy and scikit-learn take seeds below 2**32
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

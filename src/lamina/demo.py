@@ -9,6 +9,20 @@ DEMO_TEST_FRACTION = 0.2
 DEMO_SEED = 0
 
 
+def clear_earlier_demo(out: Path) -> None:
+    """`lamina demo` run again replaces its own earlier run folder (recognised by the data it wrote there);
+    any other folder is left for the run folder's own check to refuse."""
+    import shutil
+
+    from lamina.config import Config
+    from lamina.run import CONFIG
+
+    train_file = out / "data" / "breast_cancer_train.csv"
+    if (out / CONFIG).exists() and train_file.exists():
+        if Config.from_file(out / CONFIG).data.path == str(train_file.resolve()):
+            shutil.rmtree(out)
+
+
 def write_demo_data(folder: Path) -> tuple[Path, Path]:
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split

@@ -161,14 +161,26 @@ class Model:
 
     @classmethod
     def from_document(cls, directory: Path, raw: dict) -> Model:
+        """The model a format-2 document and its weights describe. Anything wrong in the files (a key missing,
+        a value of the wrong type, weights that do not fit the architecture, a truncated weights file) is the
+        files' fault: it stops with a LaminaError naming the folder, never with a traceback."""
         from safetensors.torch import load_file
 
-        task = task_named(raw["task"]["name"]).from_state(raw["task"]["state"])
-        architecture = raw["architecture"]
-        network = task.build_network(architecture)
-        network.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        try:
+            task = task_named(raw["task"]["name"]).from_state(raw["task"]["state"])
+            architecture = raw["architecture"]
+            weights = directory / WEIGHTS_FILE
+            _require_fitting_weights(task, architecture, weights)
+            network = task.build_network(architecture)
+            network.load_state_dict(load_file(str(weights)))
+            model = cls(task, network, architecture, dict(raw.get("metrics") or {}), dict(raw.get("training") or {}),
+                        raw.get("profile"))
+        except LaminaError:
+            raise
+        except Exception as error:  # the files' content, not lamina's code: see the docstring
+            raise LaminaError(f"{directory} holds a damaged or incompatible model ({type(error).__name__}: "
+                              f"{str(error)[:300]}). Restore the folder, or train the model again.") from None
         network.eval()
-        model = cls(task, network, architecture, raw.get("metrics", {}), raw.get("training", {}), raw.get("profile"))
         model.directory = directory
         return model
 
@@ -178,6 +190,26 @@ class Model:
         inputs = ", ".join(f"{c.name}:{c.kind}" for c in self.schema.features[:6])
         more = "..." if len(self.schema.features) > 6 else ""
         return f"Model(task={self.task.name!r}, target={self.schema.target!r}, inputs=[{inputs}{more}])"
+
+
+def _require_fitting_weights(task: Task, architecture: dict, weights: Path) -> None:
+    """Compares the tensors the architecture would have (built on the meta device: no memory) with those the
+    weights file holds (read from its header), so a model.json describing a different or enormous network is
+    refused before anything is allocated."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as stream:
+        stored = {name: tuple(stream.get_slice(name).get_shape()) for name in stream.keys()}
+    try:
+        with torch.device("meta"):
+            skeleton = task.build_network(architecture)
+    except (RuntimeError, NotImplementedError):  # a network that cannot be built without data: load_state_dict checks
+        return
+    expected = {name: tuple(tensor.shape) for name, tensor in skeleton.state_dict().items()}
+    if expected != stored:
+        differing = sorted(set(expected) ^ set(stored)) or [n for n in expected if expected[n] != stored[n]]
+        raise ValueError(f"the weights do not fit the architecture model.json describes (first difference: "
+                         f"{differing[0]!r})")
 
 
 def write_model(directory, state_dict: dict, document: dict) -> Path:
@@ -208,12 +240,18 @@ def read_model_document(directory) -> tuple[Path, dict]:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise LaminaError(f"{directory / MODEL_FILE} is not valid JSON: {error}") from None
     version = raw.get("format_version") if isinstance(raw, dict) else None
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
         raise LaminaError(
             f"{directory / MODEL_FILE} has format version {version!r}; this lamina "
             f"({lamina.__version__}) reads up to {FORMAT_VERSION}. Upgrade lamina."
         )
-    return directory, upgraded(raw) if version == 1 else raw
+    if version == 1:
+        try:
+            raw = upgraded(raw)
+        except (KeyError, TypeError) as error:
+            raise LaminaError(f"{directory / MODEL_FILE} (format 1) is damaged: {type(error).__name__} {error}. "
+                              "Restore the folder, or train the model again.") from None
+    return directory, raw
 
 
 def upgraded(raw: dict) -> dict:

@@ -2,7 +2,8 @@
 
 A run folder holds `config.yaml` (the resolved config), `model/` (model.json + weights.safetensors),
 `checkpoints/` (last + best), `cache/` (memory-mapped image caches), `history.csv`, `metrics.json`,
-`checks.json`, the task's held-out table (`test_predictions.csv`), and what later commands add:
+`checks.json`, `sources.json` (the data files' fingerprints), the task's held-out table
+(`test_predictions.csv`), and what later commands add:
 `audit.json`, `explain.json`, `mistakes.json`, `model_card.md`, `drift.html` + `drift.json`,
 `monitor.sqlite` and `report.html`. JSON and CSV files are written atomically (temporary file + rename).
 """
@@ -32,6 +33,9 @@ CARD = "model_card.md"
 DRIFT_PAGE = "drift.html"
 MONITOR = "monitor.sqlite"
 REPORT = "report.html"
+SOURCES = "sources.json"  # a fingerprint of the data files, so a resume can tell they did not change
+OWNED = (CONFIG, MODEL, CHECKPOINTS, CACHE, HISTORY, METRICS, CHECKS, HELD_OUT, AUDIT, EXPLAIN, MISTAKES, CARD,
+         DRIFT_PAGE, MONITOR, REPORT, SOURCES)  # what a run may write: never over a file that is not its own
 FINISHED = (CONFIG, f"{MODEL}/model.json", METRICS, CHECKS, HISTORY, HELD_OUT)  # what a finished run holds
 
 
@@ -78,6 +82,15 @@ class RunFolder:
     # ---- reading and writing ---------------------------------------------------------------------
 
     def create(self) -> RunFolder:
+        """The folder of a new run. Refuses a path that is a file, or a folder already holding a run's files
+        (an earlier run, or data named like them): a new run would overwrite them."""
+        if self.path.exists() and not self.path.is_dir():
+            raise LaminaError(f"{self.path} is a file, not a folder. Give --out a folder for the run.")
+        taken = [name for name in OWNED if self.exists(name)]
+        if taken:
+            raise LaminaError(f"{self.path} already holds {', '.join(taken[:4])}: a new run there would overwrite "
+                              "them. Give another --out, continue an interrupted run with `lamina train --resume "
+                              f"{self.path}`, or delete the folder.")
         self.path.mkdir(parents=True, exist_ok=True)
         return self
 
@@ -119,6 +132,22 @@ class RunFolder:
 
         self.require_run()
         return Config.from_file(self.path / CONFIG)
+
+
+def fingerprint(path) -> str:
+    """SHA-256 of a data file, or of a folder's listing (each file's relative path and size)."""
+    import hashlib
+
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{item.relative_to(path)}\0{item.stat().st_size}\n".encode())
+    else:
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def run_of(model) -> RunFolder | None:

@@ -19,6 +19,9 @@ from lamina.errors import LaminaError, did_you_mean
 SEASONS = {"h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "Y": 1, "min": 60, "s": 60}
 SUB_DAILY_CYCLE = {"h": "1D", "min": "1D", "s": "1min"}  # the cycle of multi-unit steps such as "15min"
 MAX_NAMED = 5  # time stamps a repair note names before "..."
+MAX_MAGNITUDE = 1e150  # beyond this a value's square overflows float64, and no scale or error can be computed
+MAX_FILLED_SHARE, MAX_FILLED_STEPS = 1.0, 100  # made-up steps allowed: as many as the real ones, plus this many
+OUTPUT_COLUMNS = ("step",)  # columns a forecast adds beside the id, time and each target's _lower and _upper
 
 
 @dataclass
@@ -54,6 +57,11 @@ def layout_of(frame: pd.DataFrame, time: str, targets: list[str], id: str | None
     if covariates is None:
         used = {time, id, *targets}
         covariates = [c for c in frame.columns if c not in used and pd.api.types.is_numeric_dtype(frame[c])]
+    outputs = {*OUTPUT_COLUMNS, *(f"{t}{end}" for t in targets for end in ("_lower", "_upper"))}
+    clashes = [name for name in [time, *targets, *([id] if id else [])] if name in outputs]
+    if clashes:
+        raise LaminaError(f"Column {clashes[0]!r} would clash with a column the forecast writes ({', '.join(sorted(outputs))}). "
+                          "Rename it in the data.")
     for name in targets + covariates:
         _require_numbers(frame, name, source)
     times = _parse_times(frame, time, source)
@@ -75,6 +83,13 @@ def season_of(step: str) -> int:
 def regular_series(frame: pd.DataFrame, layout: SeriesLayout, source: str = "data") -> tuple[pd.DataFrame, list[str]]:
     """The table sorted by (id, time), one row per grid step, values interpolated over gaps; and notes
     saying what was repaired. Duplicate time stamps within a series are an error naming the rows."""
+    needed = [layout.time, *layout.channels, *([layout.id] if layout.id else [])]
+    absent = [name for name in needed if name not in frame.columns]
+    if absent:
+        raise LaminaError(f"{source} lacks the column(s) {', '.join(map(repr, absent))} the series are read from "
+                          f"(needed: {', '.join(map(repr, needed))}).")
+    for name in layout.channels:
+        _require_numbers(frame, name, source)
     frame = frame.copy()
     frame[layout.time] = _parse_times(frame, layout.time, source)
     keys = [layout.id, layout.time] if layout.id else [layout.time]
@@ -88,11 +103,17 @@ def regular_series(frame: pd.DataFrame, layout: SeriesLayout, source: str = "dat
     pieces, notes = [], []
     for name, part in (frame.groupby(layout.id, sort=True) if layout.id else [(None, frame)]):
         part = part.sort_values(layout.time).set_index(layout.time)
+        where = f" in series {name!r}" if layout.id else ""
+        _require_fillable(part.index, layout.step, f"{source}{where}")
         grid = pd.date_range(part.index[0], part.index[-1], freq=layout.step)
+        off_grid = part.index.difference(grid)
+        if len(off_grid):
+            raise LaminaError(f"{source}{where} has time stamps off its grid of one step every {layout.step} from "
+                              f"{part.index[0]}: {off_grid[0]} first ({len(off_grid)} in all). Give one row per step "
+                              "(aggregate finer rows first), on the same grid as the model's data.")
         added = grid.difference(part.index)
         present = part.index
-        part = part.reindex(grid.union(part.index))
-        where = f" in series {name!r}" if layout.id else ""
+        part = part.reindex(grid)
         if len(added):
             shown = ", ".join(str(stamp) for stamp in added[:MAX_NAMED]) + (", ..." if len(added) > MAX_NAMED else "")
             notes.append(f"{len(added)} missing time step(s){where} were added and their values interpolated "
@@ -110,6 +131,22 @@ def regular_series(frame: pd.DataFrame, layout: SeriesLayout, source: str = "dat
             part[layout.id] = name
         pieces.append(part.rename_axis(layout.time).reset_index())
     return pd.concat(pieces, ignore_index=True), [n + "." for n in notes]
+
+
+def _require_fillable(stamps: pd.DatetimeIndex, step: str, where: str) -> None:
+    """Refuses a series whose gaps would need more made-up steps than it has real ones (a stray stamp decades
+    away), before any grid is built: its cost, not only its meaning, would be out of proportion."""
+    offset = pd.tseries.frequencies.to_offset(step)
+    try:
+        steps = (stamps[-1] - stamps[0]) // pd.Timedelta(offset) + 1  # fixed steps: hours, days...
+    except ValueError:  # calendar steps (months, weeks): at most a few thousand a century, cheap to count
+        steps = len(pd.date_range(stamps[0], stamps[-1], freq=offset))
+    if steps > MAX_FILLED_SHARE * len(stamps) + MAX_FILLED_STEPS:
+        gaps = stamps[1:] - stamps[:-1]
+        widest = int(np.argmax(gaps))
+        raise LaminaError(f"{where} would need {steps - len(stamps):,} missing steps made up between {len(stamps):,} "
+                          f"real ones; the widest gap runs from {stamps[widest]} to {stamps[widest + 1]}. Fix that "
+                          "time stamp, or give the series without the stray rows.")
 
 
 def series_of(frame: pd.DataFrame, layout: SeriesLayout) -> list[tuple[object, pd.DataFrame]]:
@@ -131,21 +168,35 @@ def time_cuts(times: pd.Series, valid_steps: int, test_steps: int) -> tuple[pd.T
 
 
 def _require_numbers(frame: pd.DataFrame, name: str, source: str) -> None:
+    """Numbers or empty cells; infinite values and numbers beyond MAX_MAGNITUDE are refused with their line."""
     values = pd.to_numeric(frame[name], errors="coerce")
-    bad = values.isna() & frame[name].notna()
+    bad = (values.isna() & frame[name].notna()) | (values.abs() > MAX_MAGNITUDE)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise LaminaError(f"Column {name!r} of {source} must hold numbers to forecast or read it, but line {row + 2} "
-                          f"holds {frame[name].iloc[row]!r}. Fix that value or leave it empty (gaps are interpolated).")
+        raise LaminaError(f"Column {name!r} of {source} must hold finite numbers to forecast or read it, but line "
+                          f"{row + 2} holds {frame[name].iloc[row]!r}. Fix that value or leave it empty (gaps are "
+                          "interpolated).")
 
 
 def _parse_times(frame: pd.DataFrame, time: str, source: str) -> pd.Series:
-    parsed = pd.to_datetime(frame[time], errors="coerce")
-    bad = parsed.isna()
+    """Time stamps as naive UTC instants: stamps with offsets (a daylight-saving change, "Z") are converted to
+    UTC, so a series mixing offsets keeps its order; a column of whole years (2019, 2020...) reads as years."""
+    values = frame[time]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.to_numpy(dtype=float)
+        if not np.all((numbers % 1 == 0) & (numbers >= 1000) & (numbers <= 9999)):
+            raise LaminaError(f"Column {time!r} of {source} holds numbers, not dates. Whole years (2019) are read as "
+                              "years; write other times as dates like 2024-01-31 or 2024-01-31 13:00 (epoch seconds: "
+                              "convert them first, e.g. pandas.to_datetime(column, unit='s')).")
+        return pd.to_datetime(values.astype(int).astype(str), format="%Y")
+    text = values.astype(str)
+    parsed = pd.to_datetime(values, errors="coerce", utc=True).dt.tz_convert(None)
+    # pandas also reads words such as "now" and "today" as times: a stamp must hold a digit.
+    bad = parsed.isna() | ~text.str.contains(r"\d", regex=True)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise LaminaError(f"Column {time!r} of {source} must hold dates or times, but line {row + 2} holds "
-                          f"{frame[time].iloc[row]!r}. Write it like 2024-01-31 or 2024-01-31 13:00.")
+                          f"{values.iloc[row]!r}. Write it like 2024-01-31 or 2024-01-31 13:00.")
     return parsed
 
 

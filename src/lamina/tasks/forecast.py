@@ -40,6 +40,8 @@ MAX_ORIGINS = 20_000  # backtest origins at most; beyond, origins are spaced fur
 PLOTTED_SERIES = 3  # series whose backtest is kept in the held-out table for the report
 INFERENCE_BATCH = 4096  # windows per forward pass
 MAX_HISTORY = 20_000  # rows of history one request may send to POST /forecast
+MAX_STEPS = 1_000_000  # the largest lookback, horizon or season a model file may declare
+MIN_TRAINING_STEPS = 2  # time steps a series needs before the validation cut (a mean and a spread)
 
 
 @dataclass
@@ -103,11 +105,19 @@ class ForecastTask(Task):
         if arch != "auto" and arch not in names(self.reads):
             build_network(arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
         targets = [name.strip() for name in data.target.split(",") if name.strip()]
+        if not targets:
+            raise LaminaError(f"--target {data.target!r} names no column; give the column(s) to forecast, "
+                              "comma-separated.")
         layout = layout_of(frame, data.time, targets, data.id, data.covariates, data.season, "the series data")
         frame, notes = regular_series(frame, layout, "the series data")
         findings = [Finding("warning", "series_repaired", note) for note in notes]
         split = self._split(frame, layout, data, config.model.lookback)
         parts = _series_parts(frame, layout, split)
+        for part in parts:  # its scale comes from its own training part: a series needs one
+            if part.train_end < MIN_TRAINING_STEPS:
+                raise LaminaError(f"Series {part.key!r} has {part.train_end} time step(s) before the validation part "
+                                  f"begins ({split['valid_from']}); each series needs at least {MIN_TRAINING_STEPS} "
+                                  "there to be scaled and learnt from. Drop it, or give its earlier history.")
         self.layout_, self.lookback_, self.horizon_ = layout, split["lookback"], data.horizon
         self.scaler_ = SeriesScaler(layout).fit({p.key: p.values[: p.train_end] for p in parts})
         for part in parts:
@@ -204,7 +214,12 @@ class ForecastTask(Task):
         return torch.nn.functional.mse_loss(outputs.float(), targets)
 
     def build_network(self, architecture: dict) -> torch.nn.Module:
-        return build_network(architecture["arch"], architecture["inputs"], architecture["outputs"], reads=self.reads,
+        spec = architecture["inputs"]
+        expected = (self.lookback_, len(self.layout_.channels), self.horizon_, len(self.layout_.targets))
+        if (spec["lookback"], spec["channels"], spec["horizon"], architecture["outputs"]) != expected:
+            raise ValueError("the architecture's inputs and outputs differ from the task's lookback, channels, "
+                             "horizon and targets")
+        return build_network(architecture["arch"], spec, architecture["outputs"], reads=self.reads,
                              **architecture["hyperparameters"])
 
     def score(self, model, prepared: ForecastPrepared) -> pd.DataFrame:
@@ -320,10 +335,25 @@ class ForecastTask(Task):
 
     @classmethod
     def from_state(cls, state: dict) -> ForecastTask:
+        """Checks every value prediction will use, so a damaged model.json fails on loading, not mid-forecast."""
         task = cls(cls.name)
         task.layout_ = SeriesLayout.from_dict(state["layout"])
-        task.scaler_ = SeriesScaler.from_state(task.layout_, state["scaler"])
-        task.interval_, task.lookback_, task.horizon_ = state["interval"], state["lookback"], state["horizon"]
+        layout, channels = task.layout_, len(task.layout_.channels)
+        names = [layout.time, *layout.channels, *([layout.id] if layout.id is not None else [])]
+        if not layout.targets or not all(isinstance(name, str) for name in names):
+            raise ValueError("the layout's time, targets, covariates and id must be column names")
+        pd.tseries.frequencies.to_offset(layout.step)  # raises on a step pandas does not know
+        task.lookback_, task.horizon_ = (_whole(state[key], key, MAX_STEPS) for key in ("lookback", "horizon"))
+        _whole(layout.season, "season", MAX_STEPS)
+        task.scaler_ = SeriesScaler.from_state(layout, state["scaler"])
+        for statistic in (task.scaler_.mean_, task.scaler_.std_):
+            if any(np.asarray(values, dtype=float).shape != (channels,) for values in statistic.values()):
+                raise ValueError(f"the scaler must hold {channels} numbers per series")
+        task.interval_ = state["interval"]
+        for side in ("lower", "upper"):
+            if np.asarray(task.interval_[side], dtype=float).shape != (task.horizon_, len(layout.targets)):
+                raise ValueError(f"the interval's {side} bounds must be [horizon][targets] numbers")
+        float(task.interval_["level"])
         return task
 
     @classmethod
@@ -359,6 +389,12 @@ class ForecastTask(Task):
         forecast = self.predict(model, frame)
         forecast[self.layout_.time] = forecast[self.layout_.time].astype(str)
         return {"forecast": json_safe(forecast.to_dict(orient="records"))}
+
+
+def _whole(value, name: str, most: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+        raise ValueError(f"{name} must be a whole number from 1 to {most}, not {value!r}")
+    return value
 
 
 def _series_parts(frame: pd.DataFrame, layout: SeriesLayout, split: dict) -> list[SeriesPart]:

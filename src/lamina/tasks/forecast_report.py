@@ -52,7 +52,7 @@ def _summary(model: dict) -> str:
     metrics, architecture = model["metrics"], model["architecture"]
     lookback = model["task"]["state"]["lookback"]
     ours, naive = metrics["model"]["mase"], metrics["seasonal_naive"]["mase"]
-    verdict = "beats" if ours < naive else "does not beat"
+    verdict = "beats" if _better(ours, naive) else "does not beat"
     return (f"<p class='summary'>The <code>{escape(architecture['arch'])}</code> forecaster reads "
             f"{lookback} steps and {verdict} the seasonal-naive forecast: MASE <b>{number(ours)}</b> "
             f"against {number(naive)}. Its {number(model['task']['state']['interval']['level'], 0, percent=True)} "
@@ -83,7 +83,12 @@ def _per_target_table(per_target: dict | None) -> str:
 
 def _model_and_naive(ours: float, naive: float) -> str:
     """Two table cells, the model's score marked when it is below (better than) seasonal naive's."""
-    return f"<td class='{'better' if ours < naive else ''}'>{number(ours)}</td><td>{number(naive)}</td>"
+    return f"<td class='{'better' if _better(ours, naive) else ''}'>{number(ours)}</td><td>{number(naive)}</td>"
+
+
+def _better(ours, naive) -> bool:
+    """Whether the model's error is below seasonal naive's; not when either could not be computed (None)."""
+    return ours is not None and naive is not None and ours < naive
 
 
 def _forecast_charts(backtest: pd.DataFrame, level: float, step: str) -> list[str]:

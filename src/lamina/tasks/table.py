@@ -55,6 +55,9 @@ class TableTask(Task):
 
     def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> TablePrepared:
         data = config.data
+        if data.horizon is not None or data.time is not None:
+            raise LaminaError(f"--time and --horizon are forecasting settings, and the task is {self.name}. Use "
+                              "--task forecast, or drop them.")
         require_enough_rows(frame, data.target)
         require_target(frame, data.target)
         overrides = dict(data.columns)

@@ -48,9 +48,19 @@ class TrainingDiverged(LaminaError):
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """"auto" (a GPU when there is one), or a device torch knows and this machine has; else a LaminaError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise LaminaError(f"Unknown device {name!r}: use auto, cpu, cuda or cuda:N.") from None
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise LaminaError(f"Device {name!r} is not on this machine (it has {torch.cuda.device_count()} GPU(s)). "
+                          "Use --device auto or cpu.")
+    if device.type not in ("cpu", "cuda"):
+        raise LaminaError(f"Device {name!r} is not supported: use auto, cpu, cuda or cuda:N.")
+    return device
 
 
 def autocast_for(device: torch.device, precision: str):
