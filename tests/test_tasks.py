@@ -177,6 +177,9 @@ def test_train_with_task_forecast_writes_the_same_run_folder_and_serves_a_foreca
     assert client.post("/forecast", json={"history": [{"date": "x", "sales": "y"}]}).status_code == 422
     assert client.post("/forecast", json={"history": history[:3]}).status_code == 422  # shorter than the lookback
     assert "<code>forecast</code>" in client.get("/").text  # the playground says where to send the history
+    example = client.get("/schema").json()["example"]  # what the playground starts from: a request that works
+    assert len(example["history"]) == model.task.lookback
+    assert client.post("/forecast", json=example).status_code == 200
 
 
 def test_a_forecast_run_killed_mid_training_resumes_to_the_same_model(tmp_path):

@@ -127,8 +127,9 @@ def data_and_split(run: RunFolder, document: dict) -> Section:
 def data_quality(run: RunFolder, document: dict) -> Section:
     findings = run.read_json(CHECKS, default=[])
     if not findings:
-        return Section("Data quality", [Paragraph(["No findings: no missing targets, duplicates, constant or ID-like "
-                                                   "columns, or leaks were seen."])])
+        checked = ("no missing targets, duplicates, constant or ID-like columns, or leaks were seen"
+                   if task_of(document).row_model else "nothing needed repair")
+        return Section("Data quality", [Paragraph([f"No findings: {checked}."])])
     rows = [[Strong(f["level"]) if f["level"] != "info" else f["level"], f["code"], f["message"]] for f in findings]
     return Section("Data quality", [Table(["level", "check", "finding"], rows)])
 

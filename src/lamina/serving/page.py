@@ -130,6 +130,7 @@ def playground(schema: dict) -> str:
 
 TASK_SCRIPT = """
 const schema = JSON.parse(document.getElementById('schema').textContent);
+if (schema.example) document.getElementById('body').value = JSON.stringify(schema.example, null, 2);
 document.getElementById('send').onclick = async () => {
   const headers = {'Content-Type': 'application/json'};
   const token = document.getElementById('token').value;
@@ -141,8 +142,9 @@ document.getElementById('send').onclick = async () => {
 
 
 def task_page(schema: dict) -> str:
-    """The playground of a task with its own request (e.g. a forecast's history): a JSON body to edit and
-    send to POST /<route>, the answer shown as JSON, the request's JSON schema and the held-out scores."""
+    """The playground of a task with its own request (e.g. a forecast's history): a JSON body to edit (the
+    task's example to start from) and send to POST /<route>, the answer shown as JSON, and the request's
+    JSON schema."""
     data = json.dumps(schema, default=str).replace("</", "<\\/")
     request = escape(json.dumps(schema["request"], indent=2))
     return (
@@ -150,10 +152,10 @@ def task_page(schema: dict) -> str:
         f"<style>{STYLE}</style></head><body>"
         f"<h1>{escape(schema['name'])}: {escape(schema['task'])}</h1>"
         f"<p>POST a JSON body to <code>{escape(schema['route'])}</code> shaped as below.</p>"
-        f"<label for='token'>token <small>(if the server has one)</small></label>"
+        f"<form onsubmit='return false'><label for='token'>token <small>(if the server has one)</small></label>"
         f"<input type='password' id='token' autocomplete='off'>"
-        f"<label for='body'>request body</label><textarea id='body' rows='12'></textarea>"
-        f"<button id='send' type='button'>Send</button><pre id='answer'></pre>"
+        f"<label for='body'>request body</label><textarea id='body' rows='16'></textarea>"
+        f"<button id='send' type='button'>Send</button></form><pre id='answer'></pre>"
         f"<details><summary>request schema</summary><pre>{request}</pre></details>"
         f"<script type='application/json' id='schema'>{data}</script><script>{TASK_SCRIPT}</script></body></html>"
     )

@@ -89,8 +89,8 @@ class ModelService:
         model = self.model
         if not model.task.row_model:
             return {"name": self.name, "task": model.task.name, "route": model.task.route,
-                    "request": self.request.model_json_schema(by_alias=True), "metrics": model.metrics,
-                    "training": model.training}
+                    "request": self.request.model_json_schema(by_alias=True),
+                    "example": model.task.request_example(model), "metrics": model.metrics, "training": model.training}
         columns = []
         for column in model.schema.features:
             entry = {"name": column.name, "kind": column.kind}

@@ -175,3 +175,7 @@ class Task(LossStep):
     def respond(self, model, body) -> dict:
         """The JSON answer to a validated request body."""
         raise NotImplementedError
+
+    def request_example(self, model) -> dict | None:
+        """A request body the playground starts from (None: an empty one)."""
+        return None

@@ -167,11 +167,10 @@ class ForecastTask(Task):
         split = prepared.split
         training = {
             "seed": config.seed,
-            "split": {key: str(value) if isinstance(value, pd.Timestamp) else value for key, value in split.items()},
+            "split": {key: _stamp(value) if isinstance(value, pd.Timestamp) else value for key, value in split.items()},
             "sizes": {"train_windows": len(prepared.train[0]), "valid_windows": len(valid_inputs),
                       "series": len(prepared.parts), "time_steps": prepared.time_steps},
             "candidates": [{k: v for k, v in run.items() if k != "network"} for run in trained],
-            "notes": [finding.message for finding in prepared.findings],
         }
         return best["network"], best["architecture"], training
 
@@ -382,6 +381,17 @@ class ForecastTask(Task):
         return create_model(f"{name}History", __config__=ConfigDict(extra="forbid"),
                             history=(list[row], Field(..., min_length=1, max_length=MAX_HISTORY)))
 
+    def request_example(self, model) -> dict:
+        """`lookback` steps of the first series at its training mean, ending where the test part began."""
+        layout = self.layout_
+        key = next(iter(self.scaler_.mean_))
+        end = pd.Timestamp(model.training.get("split", {}).get("test_from", "2024-01-01"))
+        times = pd.date_range(end=end, periods=self.lookback, freq=layout.step)
+        row = dict(zip(layout.channels, (round(float(v), 4) for v in self.scaler_.mean_[key]), strict=True))
+        if layout.id:
+            row[layout.id] = key
+        return {"history": [{layout.time: _stamp(time), **row} for time in times]}
+
     def respond(self, model, body) -> dict:
         from lamina.plain import json_safe
 
@@ -389,6 +399,11 @@ class ForecastTask(Task):
         forecast = self.predict(model, frame)
         forecast[self.layout_.time] = forecast[self.layout_.time].astype(str)
         return {"forecast": json_safe(forecast.to_dict(orient="records"))}
+
+
+def _stamp(time: pd.Timestamp) -> str:
+    """A time stamp as a reader writes it: the date alone at midnight."""
+    return str(time.date()) if time == time.normalize() else str(time)
 
 
 def _whole(value, name: str, most: int) -> int:

@@ -138,5 +138,4 @@ def _split_table(layout: dict, training: dict) -> str:
              ("validation from", split["valid_from"]), ("test from", split["test_from"]),
              ("training windows", sizes["train_windows"]), ("validation windows", sizes["valid_windows"])]
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
-    notes = "".join(f"<li>{escape(n)}</li>" for n in training["notes"]) or "<li>No repairs were needed.</li>"
-    return f"<table>{rows}</table><p>Data repairs:</p><ul>{notes}</ul>"
+    return f"<table>{rows}</table>"  # the repairs are findings: the data-quality section lists them
