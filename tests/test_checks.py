@@ -67,3 +67,12 @@ def test_dropped_columns_are_reported(table):
     table["constant"] = 1
     dropped = [f for f in findings_for(table) if f.code == "column_dropped"]
     assert [f.column for f in dropped] == ["constant"]
+
+
+def test_many_tiny_classes_make_one_finding_that_suggests_regression_for_a_quantity():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})  # every value its own "class"
+    schema = infer_schema(frame, "y", "multiclass")
+    errors = [f for f in run_checks(frame, schema) if f.code == "class_too_small"]
+    assert len(errors) == 1 and "200 classes have fewer than 3 rows" in errors[0].message
+    assert "--task regression" in errors[0].message

@@ -19,7 +19,8 @@ IMBALANCE_RATIO = 0.1  # smallest class / largest class below this is flagged
 HEAVY_MISSING = 0.5  # share of missing values from which a column is flagged
 LEAK_SCORE = 0.99  # a single column this predictive of the target probably leaks it
 LEAK_BINS = 20  # numeric columns are cut into this many quantile bins to score them alone
-LEAK_MIN_ROWS_PER_GROUP = 20  # fewer rows per value make any column look predictive
+LEAK_MIN_ROWS_PER_GROUP = 20
+MAX_NAMED_CLASSES = 5  # classes a finding names before "..."  # fewer rows per value make any column look predictive
 
 
 @dataclass
@@ -102,29 +103,37 @@ def _row_label(index) -> str:
 
 
 def _class_findings(target: pd.Series) -> list[Finding]:
+    """One finding per kind of problem, whatever the number of classes it touches (the first few named)."""
     counts = target.value_counts()
-    findings = []
-    for label, count in counts.items():
-        if count < MIN_ROWS_PER_CLASS:
-            findings.append(Finding(
-                "error", "class_too_small",
-                f"Class {label!r} has only {count} row(s); each class needs at least {MIN_ROWS_PER_CLASS} "
-                "(one each for training, validation and test). Add rows or merge the class into another.",
-                str(target.name),
-            ))
-        elif count < FEW_ROWS_PER_CLASS:
-            findings.append(Finding(
-                "warning", "class_small",
-                f"Class {label!r} has only {count} rows; its metrics will be noisy.", str(target.name),
-            ))
+    name, findings = str(target.name), []
+    tiny, small = counts[counts < MIN_ROWS_PER_CLASS], counts[(counts >= MIN_ROWS_PER_CLASS) & (counts < FEW_ROWS_PER_CLASS)]
+    if len(tiny):
+        quantity = pd.api.types.is_numeric_dtype(target) and len(tiny) > len(counts) / 2
+        fix = (" Most values occur once or twice: the target looks like a quantity, not classes. Use --task "
+               "regression (or leave --task out)." if quantity else " Add rows or merge those classes into others.")
+        findings.append(Finding(
+            "error", "class_too_small",
+            f"{_classes_below(tiny, MIN_ROWS_PER_CLASS)}; each class needs at least {MIN_ROWS_PER_CLASS} (one each "
+            f"for training, validation and test).{fix}", name))
+    if len(small):
+        findings.append(Finding("warning", "class_small",
+                                f"{_classes_below(small, FEW_ROWS_PER_CLASS)}; their metrics will be noisy.", name))
     if len(counts) >= 2 and counts.min() / counts.max() < IMBALANCE_RATIO:
         findings.append(Finding(
             "warning", "class_imbalance",
             f"Classes are imbalanced: {counts.index[-1]!r} has {counts.min()} rows against "
             f"{counts.max()} for {counts.index[0]!r}. Read balanced accuracy and macro F1, not accuracy alone.",
-            str(target.name),
+            name,
         ))
     return findings
+
+
+def _classes_below(counts: pd.Series, limit: int) -> str:
+    """"Class 'a' has only 1 row(s), fewer than 3" or "12 classes have fewer than 3 rows ('a': 1, 'b': 2, ...)"."""
+    if len(counts) == 1:
+        return f"Class {counts.index[0]!r} has only {counts.iloc[0]} row(s), fewer than {limit}"
+    shown = ", ".join(f"{label!r}: {count}" for label, count in counts.head(MAX_NAMED_CLASSES).items())
+    return f"{len(counts)} classes have fewer than {limit} rows ({shown}{', ...' if len(counts) > MAX_NAMED_CLASSES else ''})"
 
 
 def _hashable(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -1,17 +1,19 @@
 """Task: what differs between learning problems, and the registry of tasks by name.
 
-The flow (api.train) is the same for every task: read → task.prepare (schema or layout, checks, split,
-fitted encoders) → task.fit (networks from the one architecture registry, trained by the shared Trainer)
+The flow (api.train) is the same for every task: read → task.prepare (schema or layout, checks, split)
+→ task.fit (fitted encoders, networks from the one architecture registry, trained by the shared Trainer)
 → Model → task.score (held-out metrics beside the task's trivial baseline) → the run folder and its report.
 A task owns the rest: how the target is encoded (or that there is none), the network's outputs, the training
 step and the validation score early stopping follows (it is the Trainer's TrainingStep), the metrics and their
 baseline, the prediction frame, its report sections, its CLI summary and its request/response in the server.
 
-A new task is one file: subclass Task, decorate it with @register_task, and `--task NAME` picks it.
+A new task is one file: subclass Task and register it (@register_task, or the `lamina.tasks` entry point of
+an installed package); `--task NAME` picks it. ARCHITECTURE.md walks through one.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -45,7 +47,12 @@ def registered_tasks() -> dict[str, type[Task]]:
     for module in BUILT_IN:  # each registers itself on import
         importlib.import_module(module)
     for point in entry_points(group=ENTRY_POINTS):
-        loaded = point.load()
+        try:
+            loaded = point.load()
+        except Exception as error:  # a broken plug-in must not stop the tasks that work
+            warnings.warn(f"The task entry point {point.name!r} ({point.value}) could not be loaded and is left "
+                          f"out: {type(error).__name__}: {error}", stacklevel=2)
+            continue
         if isinstance(loaded, type) and issubclass(loaded, Task) and loaded.name not in TASKS:
             register_task(loaded)
     return TASKS
@@ -114,7 +121,7 @@ class Task(LossStep):
     # ---- training: api.train calls these in order ------------------------------------------------------
 
     def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> Prepared:
-        """Schema or layout, data-quality findings, the split, and the fitted encoders (the task's state).
+        """Schema or layout, data-quality findings and the split (and what needs no network: a forecast's scaler).
         Raises LaminaError on data it cannot use; findings of level "error" stop training after this."""
         raise NotImplementedError
 
