@@ -76,3 +76,23 @@ def test_many_tiny_classes_make_one_finding_that_suggests_regression_for_a_quant
     errors = [f for f in run_checks(frame, schema) if f.code == "class_too_small"]
     assert len(errors) == 1 and "200 classes have fewer than 3 rows" in errors[0].message
     assert "--task regression" in errors[0].message
+
+
+def test_infinite_values_are_missing_in_a_feature_and_refused_in_a_regression_target(tmp_path):
+    import lamina
+    from conftest import FAST, make_table
+
+    frame = make_table(rows=300).drop(columns="comment")
+    frame.loc[5, "signal"] = np.inf
+    frame.loc[9, "skewed"] = -np.inf
+    schema = infer_schema(frame, "y")
+    warnings = {f.column: f.message for f in run_checks(frame, schema) if f.code == "infinite_values"}
+    assert warnings == {"signal": "1 infinite value(s) in 'signal' (row(s) 7); they are read as missing values.",
+                        "skewed": "1 infinite value(s) in 'skewed' (row(s) 11); they are read as missing values."}
+    model = lamina.fit(frame, "y", progress=False, **FAST)
+    assert model.predict(frame.head(12))["prediction"].notna().all()
+    numbers = frame.assign(y=np.linspace(0, 1, 300)).drop(columns=["day"])
+    numbers.loc[[3, 40], "y"] = [np.inf, -np.inf]
+    errors = [f for f in run_checks(numbers, infer_schema(numbers, "y")) if f.level == "error"]
+    assert [f.message for f in errors] == ["2 infinite value(s) in 'y' (row(s) 5, 42): a target must be a finite "
+                                           "number. Fix or drop those rows."]

@@ -197,3 +197,25 @@ def test_a_new_kind_is_one_class_and_its_registration(percent_kind, tmp_path):
 def test_an_unregistered_kind_is_named():
     with pytest.raises(LaminaError, match="Unknown column kind 'percent'.*Registered: audio, binary"):
         kind_named("percent")
+
+
+def test_dates_whose_offset_changes_at_daylight_saving_train_predict_and_serve_as_instants(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from lamina.features.datetime import parse_dates
+    from lamina.serving.server import create_app
+
+    summer = parse_dates(pd.Series(["2024-03-31T03:00:00+02:00", "2024-03-31T01:00:00Z", "no date"]))
+    assert summer.iloc[0] == summer.iloc[1] == pd.Timestamp("2024-03-31 01:00") and pd.isna(summer.iloc[2])
+    rng = np.random.default_rng(0)
+    stamps = pd.date_range("2024-03-01", periods=300, freq="5h", tz="Europe/Paris")  # crosses 31 March
+    frame = pd.DataFrame({"local": stamps.astype(str), "utc": stamps.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+                          "x": rng.normal(size=300)})
+    frame["y"] = np.where(frame["x"] > 0, "up", "down")
+    model = lamina.fit(frame, "y", out=tmp_path / "run", progress=False, **FAST)  # the drift profile included
+    assert {c.name: c.kind for c in model.schema.features} == {"local": "datetime", "utc": "datetime", "x": "number"}
+    assert len(model.predict(frame.head(5))) == 5
+    client = TestClient(create_app({"m": lamina.load(tmp_path / "run")}, monitor=False))
+    answer = client.post("/predict", json={"local": "2024-10-27T02:30:00+01:00", "utc": "2024-10-27T01:30:00Z",
+                                           "x": 0.5})
+    assert answer.status_code == 200 and answer.json()["predictions"][0]["prediction"] in ("up", "down")

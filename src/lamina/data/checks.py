@@ -20,7 +20,8 @@ HEAVY_MISSING = 0.5  # share of missing values from which a column is flagged
 LEAK_SCORE = 0.99  # a single column this predictive of the target probably leaks it
 LEAK_BINS = 20  # numeric columns are cut into this many quantile bins to score them alone
 LEAK_MIN_ROWS_PER_GROUP = 20
-MAX_NAMED_CLASSES = 5  # classes a finding names before "..."  # fewer rows per value make any column look predictive
+MAX_NAMED_CLASSES = 5  # classes a finding names before "..."
+MAX_NAMED_ROWS = 5  # rows a finding names  # fewer rows per value make any column look predictive
 
 
 @dataclass
@@ -62,6 +63,7 @@ def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
             f"(first at row {_row_label(target[target.isna()].index[0])}).",
             schema.target,
         ))
+    findings.extend(_infinite_findings(frame, schema))
     usable = frame[target.notna()]
     if schema.task != "regression":
         findings.extend(_class_findings(usable[schema.target]))
@@ -79,6 +81,27 @@ def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
             ))
     findings.extend(_leak_findings(usable, schema))
     findings.extend(_empty_text_findings(frame, schema))
+    return findings
+
+
+def _infinite_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
+    """Infinite values: in a number feature they are read as missing (a warning); in a regression target
+    nothing can be learnt from them (an error naming the rows)."""
+    findings = []
+    numeric = [c.name for c in schema.features if c.kind == "number"]
+    for column in numeric + ([schema.target] if schema.task == "regression" else []):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+        if not infinite.any():
+            continue
+        rows = ", ".join(_row_label(index) for index in frame.index[infinite][:MAX_NAMED_ROWS])
+        where = f"{int(infinite.sum())} infinite value(s) in {column!r} (row(s) {rows})"
+        if column == schema.target:
+            findings.append(Finding("error", "target_infinite", f"{where}: a target must be a finite number. Fix "
+                                                                "or drop those rows.", column))
+        else:
+            findings.append(Finding("warning", "infinite_values", f"{where}; they are read as missing values.",
+                                    column))
     return findings
 
 
@@ -161,6 +184,8 @@ def _duplicate_findings(frame: pd.DataFrame) -> list[Finding]:
 
 def _leak_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     target = frame[schema.target]
+    if schema.task == "regression":  # infinite targets are refused elsewhere; here they would only make NaN
+        target = target.replace([np.inf, -np.inf], np.nan)
     findings = []
     for column in schema.features:
         if column.kind in ("text", *PICTURE_KINDS):
@@ -186,7 +211,7 @@ def _leak_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
 
 def _groups_of(values: pd.Series, kind: str) -> pd.Series:
     if kind == "number":
-        numeric = pd.to_numeric(values, errors="coerce")
+        numeric = pd.to_numeric(values, errors="coerce").replace([np.inf, -np.inf], np.nan)
         return pd.qcut(numeric, LEAK_BINS, duplicates="drop").astype(str)
     return values.astype(str)
 

@@ -117,9 +117,10 @@ def _integer_id(column: ColumnSample) -> str | None:
     values, unique = column.values, column.unique
     if not pd.api.types.is_numeric_dtype(column.series) or unique != len(values):
         return None
-    if not np.all(np.mod(values.to_numpy(dtype=float), 1) == 0):
+    numbers = values.to_numpy(dtype=float)
+    if not np.all(np.isfinite(numbers)) or not np.all(np.mod(numbers, 1) == 0):  # infinity is no identifier
         return None
-    consecutive = bool(np.all(np.diff(np.sort(values.to_numpy(dtype=float))) == 1))
+    consecutive = bool(np.all(np.diff(np.sort(numbers)) == 1))
     lowered = column.name.lower()
     named = lowered == "id" or lowered.endswith(("_id", " id", "id_")) or lowered.startswith("id_")
     return "ID-like (a distinct integer per row)" if consecutive or named else None
@@ -161,5 +162,6 @@ def infer_task(target: pd.Series, name: str, task: str = "auto") -> str:
         return "binary"
     if not numeric:
         return "multiclass"
-    integers = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+    numbers = values.to_numpy(dtype=float)  # an infinite value makes a quantity, which the checks then refuse
+    integers = bool(np.all(np.isfinite(numbers)) and np.all(np.mod(numbers, 1) == 0))
     return "multiclass" if integers and unique <= MAX_CLASSES_FROM_INTEGERS else "regression"

@@ -18,9 +18,13 @@ CYCLES = {"month": 12, "weekday": 7, "day": 31, "hour": 24}
 
 
 def parse_dates(values: pd.Series) -> pd.Series:
+    """Naive UTC instants: values with offsets (a daylight-saving change, "Z") are converted to UTC, so one
+    column may mix offsets; text that is no date becomes missing (NaT)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(None)
     if pd.api.types.is_datetime64_any_dtype(values):
         return values
-    return pd.to_datetime(values, errors="coerce", format="mixed")
+    return pd.to_datetime(values, errors="coerce", format="mixed", utc=True).dt.tz_convert(None)
 
 
 class DatetimeEncoder:
@@ -91,7 +95,7 @@ class DatetimeKind(Kind):
         sample = column.string_sample
         if not sample.str.contains(r"\d{1,4}[-/.:]\d{1,2}", regex=True).mean() >= DATE_SHARE:
             return None
-        return "" if pd.to_datetime(sample, errors="coerce", format="mixed").notna().mean() >= DATE_SHARE else None
+        return "" if parse_dates(sample).notna().mean() >= DATE_SHARE else None
 
     def example(self, rows: int, folder: Path) -> pd.Series:
         return pd.Series(pd.date_range("2024-01-01", periods=rows, freq="37h").strftime("%Y-%m-%d %H:%M"))

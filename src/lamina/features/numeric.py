@@ -73,15 +73,18 @@ class NumberEncoder:
 
 
 def to_numbers(values: pd.Series, column: str) -> np.ndarray:
-    """Floats with NaN for missing; a value that is not a number is an error naming its row."""
+    """Floats with NaN for missing and for infinite values (the checks report those; a regression target with
+    one is refused there); a value that is not a number is an error naming its row."""
     if pd.api.types.is_bool_dtype(values):
         return values.astype(float).to_numpy()
     if pd.api.types.is_numeric_dtype(values):
-        return values.to_numpy(dtype=float, na_value=np.nan)
-    numbers = pd.to_numeric(values, errors="coerce")
-    if (numbers.isna() & values.notna()).any():
-        raise LaminaError(mixed_type_message(column, values.dropna()))
-    return numbers.to_numpy(dtype=float, na_value=np.nan)
+        numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        coerced = pd.to_numeric(values, errors="coerce")
+        if (coerced.isna() & values.notna()).any():
+            raise LaminaError(mixed_type_message(column, values.dropna()))
+        numbers = coerced.to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isinf(numbers), np.nan, numbers)
 
 
 def mixed_type_message(name: str, values: pd.Series) -> str:
@@ -97,8 +100,9 @@ def mixed_type_message(name: str, values: pd.Series) -> str:
 
 
 def numbers_or_missing(values: pd.Series) -> np.ndarray:
-    """Floats, NaN for missing values and for anything that is not a number (what drift bins count)."""
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    """Floats, NaN for missing values and for anything that is not a finite number (what drift bins count)."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isinf(numbers), np.nan, numbers)
 
 
 @register_kind
