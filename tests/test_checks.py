@@ -96,3 +96,19 @@ def test_infinite_values_are_missing_in_a_feature_and_refused_in_a_regression_ta
     errors = [f for f in run_checks(numbers, infer_schema(numbers, "y")) if f.level == "error"]
     assert [f.message for f in errors] == ["2 infinite value(s) in 'y' (row(s) 5, 42): a target must be a finite "
                                            "number. Fix or drop those rows."]
+
+
+def test_a_table_with_nothing_to_learn_from_or_an_unlabelled_test_file_stops_before_training(tmp_path):
+    import lamina
+    from conftest import FAST, make_table
+
+    only_target = pd.DataFrame({"y": ["a", "b"] * 20})
+    with pytest.raises(LaminaError, match="No column is left to learn 'y' from \\(the table has only the target\\)"):
+        lamina.fit(only_target, "y", progress=False, **FAST)
+    ids = pd.DataFrame({"code": [f"c{i}" for i in range(40)], "y": ["a", "b"] * 20})
+    with pytest.raises(LaminaError, match="'code': ID-like.*--column NAME=KIND"):
+        lamina.fit(ids, "y", progress=False, **FAST)
+    unlabelled = make_table(rows=50, seed=3).assign(y=None)
+    with pytest.raises(LaminaError, match="The test file has no value in target 'y'"):
+        lamina.fit(make_table(rows=200), "y", test=unlabelled, out=tmp_path / "run", progress=False, **FAST)
+    assert not (tmp_path / "run").exists()  # refused before any run folder was made

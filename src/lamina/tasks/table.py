@@ -64,6 +64,14 @@ class TableTask(Task):
         if data.exclude_sensitive:
             overrides.update({column: "ignore" for column in data.sensitive if column not in overrides})
         schema = infer_schema(frame, data.target, self.problem(frame[data.target], data.target), overrides)
+        if not schema.features:  # a model with no input can only learn the baseline: say why, and the way out
+            dropped = "; ".join(f"{c.name!r}: {c.note}" for c in schema.dropped) or "the table has only the target"
+            raise LaminaError(f"No column is left to learn {data.target!r} from ({dropped}). Keep a column by "
+                              "declaring its kind: --column NAME=KIND (config data: columns: {NAME: KIND}), e.g. "
+                              "category or text.")
+        if test_frame is not None and data.target in test_frame and test_frame[data.target].notna().sum() == 0:
+            raise LaminaError(f"The test file has no value in target {data.target!r} (every row is empty): test "
+                              "metrics need the true values. Label its rows, or leave --test out to split the data.")
         findings = []
         for column, kind in ((c.name, c.kind) for c in schema.features if c.kind in PICTURE_KINDS):
             frame, skipped, notes = drop_unreadable(frame, column, kind)
