@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lamina.run import MONITOR
 from lamina.serving.profile import bin_labels, summarize, summary_of
 
 PSI_NOTICE = 0.1  # PSI from which a shift is worth a look (common rule of thumb)
 PSI_ALERT = 0.2  # PSI from which a shift is flagged on its own
 P_VALUE = 0.01  # significance of the KS / chi-squared test
 EPSILON = 1e-4  # floor of a bin's share in PSI, so an empty bin does not give an infinite term
-DATABASE = "monitor.sqlite"
 
 
 @dataclass
@@ -116,7 +116,7 @@ def offline_drift(model, reference: pd.DataFrame, current: pd.DataFrame):
 
 def database_of(model) -> Path:
     """Where a model's requests are recorded: its run folder (or its own folder if it has no run)."""
-    return model.run_folder / DATABASE
+    return model.run_folder / MONITOR
 
 
 def drift_text(table: list[ColumnDrift]) -> str:
