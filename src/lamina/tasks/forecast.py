@@ -29,6 +29,7 @@ from lamina.evaluation.backtest import (
 from lamina.features.series import SeriesScaler, history_windows, series_key, windows
 from lamina.nets.build import build_network, names
 from lamina.tasks.base import Prepared, Task, register_task
+from lamina.tasks.table import number
 from lamina.training.trainer import infer, resolve_device
 
 AUTO_CANDIDATES = ("linear", "gru")  # arch "auto" trains both and keeps the better on validation
@@ -314,11 +315,13 @@ class ForecastTask(Task):
         lines = [f"\nbacktest: {metrics['origins']} forecasts of {self.horizon} steps "
                  f"({model.architecture['arch']}, reading {self.lookback} steps)      model   seasonal naive"]
         for name in ("mae", "rmse", "mase", "smape"):
-            lines.append(f"  {name:<52} {metrics['model'][name]:>10.4f} {metrics['seasonal_naive'][name]:>10.4f}")
-        lines.append(f"  {self.interval_['level']:.0%} interval coverage {metrics['interval_coverage']:.1%}")
+            lines.append(f"  {name:<52} {number(metrics['model'][name]):>10} {number(metrics['seasonal_naive'][name]):>10}")
+        coverage = metrics["interval_coverage"]  # None when model.json was written from a NaN
+        lines.append(f"  {self.interval_['level']:.0%} interval coverage "
+                     f"{'n/a' if coverage is None else f'{coverage:.1%}'}")
         for target, scores in metrics.get("per_target", {}).items():
-            lines.append(f"  {target}: MASE {scores['model']['mase']:.4f} "
-                         f"(seasonal naive {scores['seasonal_naive']['mase']:.4f})")
+            lines.append(f"  {target}: MASE {number(scores['model']['mase'])} "
+                         f"(seasonal naive {number(scores['seasonal_naive']['mase'])})")
         layout = self.layout_
         series = f"series told apart by {layout.id!r}" if layout.id else "one series"
         lines.append(f"series: time column {layout.time!r}, step {layout.step} (a pandas frequency), season "

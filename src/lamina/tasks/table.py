@@ -13,7 +13,7 @@ import torch
 
 from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
 from lamina.data.images import drop_unreadable
-from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task, require_target
+from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError
 from lamina.features.pipeline import FeaturePipeline
@@ -58,8 +58,7 @@ class TableTask(Task):
         if data.horizon is not None or data.time is not None:
             raise LaminaError(f"--time and --horizon are forecasting settings, and the task is {self.name}. Use "
                               "--task forecast, or drop them.")
-        require_enough_rows(frame, data.target)
-        require_target(frame, data.target)
+        require_enough_rows(frame, data.target)  # names a missing target column too
         overrides = dict(data.columns)
         if data.exclude_sensitive:
             overrides.update({column: "ignore" for column in data.sensitive if column not in overrides})
