@@ -374,15 +374,14 @@ def run_demo(args) -> int:
 
 
 def run_serve(args) -> int:
-    import uvicorn
-
     from lamina import api
+    from lamina.serving.server import serve
 
     app, names = api.serving_app(args.run, args.host, args.token, args.insecure, monitor=not args.no_monitor)
     recording = "" if args.no_monitor else "; request summaries recorded for `lamina monitor`"
     print(f"serving {', '.join(names)} on http://{args.host}:{args.port}/ (playground at /, API docs at "
           f"/docs){recording}", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve(app, args.host, args.port)
     return 0
 
 

@@ -5,20 +5,28 @@ GET /models/NAME/ (the playground page). With one model the same routes also sit
 /explain, /schema and /. GET /health and GET /metrics (Prometheus text) are shared.
 
 Safe by default: a bearer token when one is set (everything but /health), a request-size limit, a
-batch-size limit, every field validated (4xx naming it), no URL fetched, no path read from a request.
+batch-size limit, time limits on reading a request's head and body and on an idle connection, JSON bodies
+only (415 otherwise), every field validated (4xx naming it), no URL fetched, no path read from a request.
 """
 
 # No `from __future__ import annotations` here: FastAPI must see the request-body classes that each
 # route builds at run time, and postponed (string) annotations would hide them.
+import asyncio
 import hmac
+import json
+import re
 import time
+from html import escape
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import pandas as pd
 from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from lamina.errors import LaminaError
 from lamina.features.kinds import kind_named
@@ -27,6 +35,10 @@ from lamina.model import Model
 MAX_BODY_BYTES = 1_000_000  # largest request body accepted
 MAX_BATCH = 1_000  # most records in one request
 OPEN_PATHS = {"/health"}  # reachable without the token
+HEAD_SECONDS = 10.0  # longest wait for a request's line and headers, from the connection (or the last answer) on
+BODY_SECONDS = 30.0  # longest wait for a request's whole body once its headers are in (1 MB at ~35 kB/s)
+KEEP_ALIVE_SECONDS = 5  # an idle connection is closed after this long (uvicorn's own default, made explicit)
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: JSON's \uD800 escapes allow it, UTF-8 does not
 
 
 def record_model(name: str, model: Model) -> type[BaseModel]:
@@ -106,7 +118,7 @@ class ModelService:
 
     def _task_router(self) -> APIRouter:
         """POST /<route> with the task's request, GET /schema and a page describing the request."""
-        router, request, task = APIRouter(), self.request, self.model.task
+        router, request, task = APIRouter(route_class=JsonBodyRoute), self.request, self.model.task
 
         def answer(body: Annotated[request, Body()]) -> JSONResponse:  # type: ignore[valid-type]
             return JSONResponse({"model": self.name, **task.respond(self.model, body)})
@@ -125,7 +137,7 @@ class ModelService:
         return router
 
     def _row_router(self) -> APIRouter:
-        router = APIRouter()
+        router = APIRouter(route_class=JsonBodyRoute)
         record, batch = self.record, self.batch
 
         def predict(body: Annotated[batch | record, Body()]) -> JSONResponse:  # type: ignore[valid-type]
@@ -154,8 +166,9 @@ class ModelService:
 
 
 def create_app(models: dict[str, Model], token: str | None = None, monitor: bool = True,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """`monitor`: record binned request summaries in each model's run folder for `lamina monitor`."""
+               max_body_bytes: int = MAX_BODY_BYTES, body_seconds: float = BODY_SECONDS) -> FastAPI:
+    """`monitor`: record binned request summaries in each model's run folder for `lamina monitor`;
+    `body_seconds`: a body not received within it is answered 408."""
     from lamina.serving.metrics import ServerMetrics
     from lamina.serving.monitor import Recorder, database_of
 
@@ -173,7 +186,8 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     if len(services) == 1:
         app.include_router(next(iter(services.values())).router(), tags=["default model"])
 
-    @app.get("/health", summary="Liveness and the served models")
+    # HEAD too: load balancers probe with it
+    @app.api_route("/health", methods=["GET", "HEAD"], summary="Liveness and the served models")
     def health() -> dict:
         return {"status": "ok", "models": sorted(services)}
 
@@ -184,27 +198,141 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     if len(services) > 1:
         @app.get("/", response_class=HTMLResponse, include_in_schema=False)
         def index() -> HTMLResponse:
-            links = "".join(f"<li><a href='models/{n}/'>{n}</a></li>" for n in sorted(services))
+            links = "".join(f"<li><a href='models/{quote(n)}/'>{escape(n)}</a></li>" for n in sorted(services))
             return HTMLResponse(f"<!doctype html><title>lamina models</title><h1>Models</h1><ul>{links}</ul>")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
         errors = _branch_errors(error.errors(), error.body)
         problems = [f"{_where(item)}: {item['msg']}" for item in errors]
-        return JSONResponse(status_code=422, content={"error": "; ".join(problems[:10]),
-                                                      "detail": _safe_errors(errors)})
+        return AsciiJSONResponse(status_code=422, content={"error": "; ".join(problems[:10]),
+                                                           "detail": _safe_errors(errors)})
 
     @app.exception_handler(LaminaError)
     async def bad_input(_request: Request, error: LaminaError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"error": str(error)})
+        return AsciiJSONResponse(status_code=422, content={"error": str(error)})
 
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimit, limit=max_body_bytes, seconds=body_seconds)
     prefixes = [f"/models/{name}" for name in services] + ([""] if len(services) == 1 else [])
     known_paths = {"/", "/health", "/metrics", "/docs", "/redoc", "/openapi.json"} | {
         f"{prefix}/{route}" for prefix in prefixes for service in services.values() for route in service.routes
     }
     app.add_middleware(Guard, token=token, metrics=metrics, known_paths=known_paths)
     return app
+
+
+def serve(app: FastAPI, host: str, port: int, head_seconds: float = HEAD_SECONDS) -> None:
+    """Run `app` with uvicorn until stopped, with every wait on a client bounded: HEAD_SECONDS for a request's
+    head (uvicorn has no such limit: a client that connects and never finishes its headers was held forever),
+    BODY_SECONDS for its body (BodyLimit) and KEEP_ALIVE_SECONDS between requests."""
+    import uvicorn
+
+    def protocol(*args, **kwargs) -> HeadTimedProtocol:
+        return HeadTimedProtocol(*args, head_seconds=head_seconds, **kwargs)
+
+    uvicorn.run(app, host=host, port=port, log_level="warning", http=protocol, timeout_keep_alive=KEEP_ALIVE_SECONDS)
+
+
+class HeadTimedProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request line and headers are not all in
+    `head_seconds` after it opened or after the previous answer (slow-loris clients)."""
+
+    def __init__(self, *args, head_seconds: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.head_seconds, self.head_deadline = head_seconds, None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._await_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._await_head()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None and not self.cycle.response_complete and self.head_deadline is not None:
+            self.head_deadline.cancel()  # the head is in: a request is being answered
+            self.head_deadline = None
+
+    def connection_lost(self, exc) -> None:
+        if self.head_deadline is not None:
+            self.head_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _await_head(self) -> None:
+        if self.head_deadline is not None:
+            self.head_deadline.cancel()
+        self.head_deadline = None if self.transport.is_closing() else self.loop.call_later(self.head_seconds,
+                                                                                            self._head_too_slow)
+
+    def _head_too_slow(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+class JsonBodyRoute(APIRoute):
+    """A route whose request body, if it has one, must be JSON: 415 naming the content type to send
+    otherwise (FastAPI would read the bytes as a body and answer that they are "not a valid dictionary"),
+    and 422 naming the field when a string holds a lone surrogate (it would fail later, in pandas or
+    pyarrow, as a server error)."""
+
+    def get_route_handler(self):
+        handle = super().get_route_handler()
+
+        async def checked(request: Request):
+            if self.body_field is not None and await request.body():
+                content_type = request.headers.get("content-type")
+                if _media_type(content_type) != "json":
+                    said = f"it said {content_type!r}" if content_type else "it had none"
+                    return AsciiJSONResponse(status_code=415, content={
+                        "error": f"send the body as JSON with the header 'Content-Type: application/json' ({said})"})
+                try:
+                    value = await request.json()  # kept on the request: FastAPI reads the same one
+                except ValueError:
+                    return await handle(request)  # FastAPI's own answer to a body that is not JSON
+                where = _lone_surrogate(value)
+                if where is not None:
+                    raise RequestValidationError([{
+                        "type": "string_unicode", "loc": ("body", *where),
+                        "msg": "holds a lone surrogate (half of a UTF-16 pair, e.g. \\ud800), which is not text; "
+                               "send valid Unicode"}], body=value)
+            return await handle(request)
+
+        return checked
+
+
+def _media_type(content_type: str | None) -> str | None:
+    """'json' for application/json and application/*+json (parameters such as charset allowed), else None."""
+    if not content_type:
+        return None
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return "json" if kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json")) else None
+
+
+def _lone_surrogate(value, where: tuple = ()) -> tuple | None:
+    """The location (keys and indices) of the first string, or key, in parsed JSON holding a lone surrogate."""
+    if isinstance(value, str):
+        return where if LONE_SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found = (*where, key) if LONE_SURROGATE.search(key) else _lone_surrogate(inner, (*where, key))
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, inner in enumerate(value):
+            found = _lone_surrogate(inner, (*where, index))
+            if found is not None:
+                return found
+    return None
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every character past ASCII escaped, so an answer that echoes what a client sent (a field
+    name in an error) can always be encoded, even a string holding a lone surrogate."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 class Guard:
@@ -240,25 +368,27 @@ class Guard:
 
 
 class BodyLimit:
-    """ASGI middleware: reads the body (chunked uploads included) up to `limit` bytes and answers 413
-    past it, before any route sees the request; otherwise hands the body on unchanged."""
+    """ASGI middleware: reads the body (chunked uploads included) up to `limit` bytes within `seconds`,
+    and answers 413 past the size or 408 past the time, before any route sees the request; otherwise hands
+    the body on unchanged."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, seconds: float):
+        self.app, self.limit, self.seconds = app, limit, seconds
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.limit:
-                response = JSONResponse(status_code=413, content={"error": f"request body over {self.limit} bytes"})
-                return await response(scope, receive, send)
+        try:
+            body = await asyncio.wait_for(self._read(receive), self.seconds)
+        except TooLarge:
+            response = JSONResponse(status_code=413, content={"error": f"request body over {self.limit} bytes"})
+            return await response(scope, receive, send)
+        except asyncio.TimeoutError:
+            response = JSONResponse(status_code=408, headers={"Connection": "close"}, content={
+                "error": f"request body not received within {self.seconds:g} s"})
+            return await response(scope, receive, send)
+        if body is None:  # the client left
+            return None
         delivered = False
 
         async def replay():
@@ -269,6 +399,23 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         return await self.app(scope, replay, send)
+
+    async def _read(self, receive) -> bytes | None:
+        """The whole body, or None if the client disconnects first; TooLarge past `limit` bytes."""
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                raise TooLarge
+        return body
+
+
+class TooLarge(Exception):
+    """A request body past the server's limit."""
 
 
 def _authorised(request: Request, token: str) -> bool:
