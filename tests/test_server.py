@@ -158,3 +158,57 @@ def test_requests_are_summarised_not_stored(client, runs):
 def test_serving_beyond_loopback_needs_a_token(runs, capsys):
     assert main(["serve", str(runs / "shop"), "--host", "0.0.0.0"]) == 2
     assert "--token" in capsys.readouterr().err
+
+
+def test_runs_whose_names_collide_are_refused_and_named(runs, tmp_path):
+    """'a b' and 'a-b' are both served as 'a-b': one would silently replace the other."""
+    import shutil
+
+    for name in ("a b", "a-b", "a.b", "c"):
+        shutil.copytree(runs / "shop", tmp_path / name)
+    with pytest.raises(lamina.LaminaError) as refused:
+        find_models(tmp_path)
+    assert "'a b', 'a-b', 'a.b' (all served as 'a-b')" in str(refused.value)
+    shutil.rmtree(tmp_path / "a b")
+    shutil.rmtree(tmp_path / "a.b")
+    assert sorted(find_models(tmp_path)) == ["a-b", "c"]
+
+
+def test_head_health_and_non_json_bodies(client):
+    assert client.head("/health").status_code == 200
+    record = json.dumps(rows(1)[0])
+    for content_type, said in [(None, "it had none"),
+                               ("application/x-www-form-urlencoded", "'application/x-www-form-urlencoded'"),
+                               ("text/plain", "'text/plain'")]:
+        headers = {**AUTH, **({"Content-Type": content_type} if content_type else {})}
+        refused = client.post("/predict", content=record, headers=headers)
+        assert refused.status_code == 415
+        assert "Content-Type: application/json" in refused.json()["error"] and said in refused.json()["error"]
+    for content_type in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        accepted = client.post("/predict", content=record, headers={**AUTH, "Content-Type": content_type})
+        assert accepted.status_code == 200
+
+
+def test_a_body_received_too_slowly_is_answered_408():
+    """BodyLimit bounds the time to receive a body (a client dribbling it would hold a worker)."""
+    import asyncio
+
+    from lamina.serving.server import BodyLimit
+
+    async def never_called(scope, receive, send):
+        raise AssertionError("the app must not see an incomplete body")
+
+    async def dribble():
+        await asyncio.sleep(0.05)
+        return {"type": "http.request", "body": b" ", "more_body": True}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    limit = BodyLimit(never_called, limit=1000, seconds=0.3)
+    asyncio.run(asyncio.wait_for(limit({"type": "http"}, dribble, send), 5))
+    started = sent[0]
+    assert started["type"] == "http.response.start" and started["status"] == 408
+    assert json.loads(sent[1]["body"]) == {"error": "request body not received within 0.3 s"}

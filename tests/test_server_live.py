@@ -5,18 +5,20 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 import schemathesis
+import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 import lamina
 from conftest import FAST, make_table
-from lamina.serving.server import create_app
+from lamina.serving.server import create_app, server_config
 from lamina.serving.sources import find_models
 
 TOKEN = "live-token"
@@ -33,9 +35,7 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(run):
     """`lamina serve` on a free loopback port, with a token."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "lamina.cli", "serve", str(run), "--port", str(port),
                                 "--token", TOKEN], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -52,6 +52,72 @@ def server(run):
     yield url
     process.terminate()
     process.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+LIMIT = 0.5  # seconds allowed for a request's head and for its body in the tests below
+
+
+@pytest.fixture(scope="module")
+def strict_server(run):
+    """The app under uvicorn in this process, configured as `lamina serve` does but with LIMIT-second waits."""
+    port = free_port()
+    app = create_app(find_models(run), token=None, monitor=False, body_seconds=LIMIT)
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, head_seconds=LIMIT))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def seconds_until_closed(connection: socket.socket, dribble: bytes = b"") -> tuple[float, bytes]:
+    """(seconds until the server closes the connection, what it answered), sending `dribble` a byte at a
+    time, a byte every 0.1 s, meanwhile."""
+    started = time.monotonic()
+    connection.settimeout(0.1)
+    answer = b""
+    while time.monotonic() - started < 10:
+        try:
+            received = connection.recv(4096)
+        except TimeoutError:
+            if dribble:
+                try:
+                    connection.send(dribble[:1])
+                except OSError:  # closed by the server
+                    break
+                dribble = dribble[1:]
+            continue
+        except ConnectionResetError:
+            break
+        if not received:
+            break
+        answer += received
+    return time.monotonic() - started, answer
+
+
+def test_idle_and_dribbling_connections_are_closed(strict_server):
+    with socket.create_connection(("127.0.0.1", strict_server)) as silent:
+        waited, answer = seconds_until_closed(silent)
+    assert LIMIT - 0.1 < waited < LIMIT + 2 and answer == b""
+    with socket.create_connection(("127.0.0.1", strict_server)) as slow_head:
+        slow_head.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        waited, answer = seconds_until_closed(slow_head, dribble=b"X-Slow: " + b"a" * 100)
+    assert LIMIT - 0.1 < waited < LIMIT + 2 and answer == b"", "a byte every 0.1 s does not hold it open"
+    with socket.create_connection(("127.0.0.1", strict_server)) as slow_body:
+        slow_body.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 1000\r\n\r\n{")
+        waited, answer = seconds_until_closed(slow_body, dribble=b" " * 100)
+    assert waited < LIMIT + 2 and answer.startswith(b"HTTP/1.1 408 ")
+    assert httpx.get(f"http://127.0.0.1:{strict_server}/health").status_code == 200, "prompt clients are served"
 
 
 def test_the_fuzzer_finds_no_server_error(run):

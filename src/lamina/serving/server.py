@@ -186,10 +186,11 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     if len(services) == 1:
         app.include_router(next(iter(services.values())).router(), tags=["default model"])
 
-    # HEAD too: load balancers probe with it
-    @app.api_route("/health", methods=["GET", "HEAD"], summary="Liveness and the served models")
+    @app.get("/health", summary="Liveness and the served models")
     def health() -> dict:
         return {"status": "ok", "models": sorted(services)}
+
+    app.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)  # load balancers probe with HEAD
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
     def prometheus() -> PlainTextResponse:
@@ -221,16 +222,24 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     return app
 
 
-def serve(app: FastAPI, host: str, port: int, head_seconds: float = HEAD_SECONDS) -> None:
-    """Run `app` with uvicorn until stopped, with every wait on a client bounded: HEAD_SECONDS for a request's
-    head (uvicorn has no such limit: a client that connects and never finishes its headers was held forever),
-    BODY_SECONDS for its body (BodyLimit) and KEEP_ALIVE_SECONDS between requests."""
+def serve(app: FastAPI, host: str, port: int) -> None:
+    """Run `app` with uvicorn until stopped (config: `server_config`)."""
+    import uvicorn
+
+    uvicorn.Server(server_config(app, host, port)).run()
+
+
+def server_config(app: FastAPI, host: str, port: int, head_seconds: float = HEAD_SECONDS):
+    """uvicorn's config with every wait on a client bounded: `head_seconds` for a request's head (uvicorn has
+    no such limit: a client that connected and never finished its headers was held forever), BODY_SECONDS
+    for its body (BodyLimit, in the app) and KEEP_ALIVE_SECONDS between requests."""
     import uvicorn
 
     def protocol(*args, **kwargs) -> HeadTimedProtocol:
         return HeadTimedProtocol(*args, head_seconds=head_seconds, **kwargs)
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", http=protocol, timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", http=protocol,
+                          timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 class HeadTimedProtocol(H11Protocol):

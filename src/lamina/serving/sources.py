@@ -17,7 +17,15 @@ def find_models(path: Path) -> dict:
     runs = sorted(p for p in path.iterdir() if (p / "model" / MODEL_FILE).exists() or (p / MODEL_FILE).exists())
     if not runs:
         raise LaminaError(f"No model under {path}: expected model.json in it, in its model/ folder, or in subfolders.")
-    return {_name(run): Model.load(run) for run in runs}
+    named: dict[str, list[Path]] = {}
+    for run in runs:
+        named.setdefault(_name(run), []).append(run)
+    clashes = [f"{', '.join(repr(r.name) for r in folders)} (all served as {name!r})"
+               for name, folders in named.items() if len(folders) > 1]
+    if clashes:
+        raise LaminaError(f"Runs under {path} would share a URL name: {'; '.join(clashes)}. Rename all but one of "
+                          "each, so every run is served (a name keeps letters, digits, '-' and '_').")
+    return {name: Model.load(folders[0]) for name, folders in named.items()}
 
 
 def _name(folder: Path) -> str:
