@@ -7,7 +7,7 @@ import pytest
 import lamina
 from conftest import FAST, make_table
 from lamina.cli import main
-from lamina.serving.monitor import PSI_ALERT, drift_table, offline_drift
+from lamina.serving.monitor import MIN_ROWS, PSI_ALERT, drift_page, drift_table, drift_text, offline_drift
 from lamina.serving.profile import summarize
 
 
@@ -106,8 +106,59 @@ def test_a_profile_saved_by_an_earlier_version_still_bins_new_rows():
     }, "prediction": {"kind": "category", "categories": ["no", "yes"], "expected": [0.5, 0.5, 0.0, 0.0]}}
     rows = make_table(rows=200, seed=3)
     counts = summarize(profile, rows, rows["y"])
-    assert {sum(c) for c in counts.values()} == {200}
-    assert counts["colour"][3:] == [0, 0] and counts["comment"][1] == 200, "five words a comment"
+    assert {sum(c) for c in [*counts["columns"].values(), counts["prediction"]]} == {200}
+    assert counts["columns"]["colour"][3:] == [0, 0] and counts["columns"]["comment"][1] == 200, "five words a comment"
     assert {row.column: row.test for row in drift_table(profile, counts)} == {
         "signal": "KS (binned)", "colour": "chi-squared", "day": "KS (binned)", "comment": "KS (binned)",
-        "__prediction__": "chi-squared"}
+        None: "chi-squared"}
+
+
+NUMBER_PROFILE = {"kind": "number", "edges": [-1.0, 0.0, 1.0], "expected": [0.25, 0.25, 0.25, 0.25, 0.0]}
+CLASS_PROFILE = {"kind": "category", "categories": ["no", "yes"], "expected": [0.5, 0.5, 0.0, 0.0]}
+
+
+def test_a_column_named_like_the_predictions_keeps_its_own_drift_row(tmp_path):
+    profile = {"rows": 1000, "columns": {"__prediction__": NUMBER_PROFILE, "prediction": NUMBER_PROFILE},
+               "prediction": CLASS_PROFILE}
+    rows = pd.DataFrame({"__prediction__": np.full(80, 5.0), "prediction": np.full(80, -5.0)})
+    counts = summarize(profile, rows, pd.Series(["yes"] * 80))
+    table = {row.column: row for row in drift_table(profile, counts)}
+    assert set(table) == {"__prediction__", "prediction", None}
+    assert (table["__prediction__"].kind, table["__prediction__"].rows) == ("number", 80)
+    assert counts["columns"]["__prediction__"] == [0, 0, 0, 80, 0] and counts["columns"]["prediction"] == [80, 0, 0, 0, 0]
+    assert (table[None].kind, table[None].label) == ("category", "(prediction)")
+    assert counts["prediction"] == [0, 80, 0, 0]
+    assert all(row.flagged for row in table.values()), "every part moved wholly into one bin"
+    page = drift_page(list(table.values()), profile, counts, "t")
+    assert page.count("<h3>") == 3 and "<h3>(prediction) — " in page and "<h3>__prediction__ — " in page
+
+
+def test_no_verdict_below_the_minimum_rows():
+    profile = {"rows": 1000, "columns": {"signal": NUMBER_PROFILE}, "prediction": CLASS_PROFILE}
+    few = pd.DataFrame({"signal": [5.0, 6.0, 7.0]})
+    table = drift_table(profile, summarize(profile, few, pd.Series(["yes"] * 3)))
+    assert [row.flagged for row in table] == [None, None]
+    assert table[0].psi > PSI_ALERT, "PSI alone would have flagged three rows"
+    text = drift_text(table)
+    assert "0 of 0 flagged" in text and f"2 not judged: fewer than {MIN_ROWS} rows" in text
+    assert text.splitlines()[1].endswith(f"too few rows (< {MIN_ROWS})")
+    assert f"too few rows (&lt; {MIN_ROWS})" in drift_page(table, profile, summarize(profile, few, pd.Series(["yes"] * 3)), "t")
+    enough = pd.DataFrame({"signal": np.full(MIN_ROWS, 5.0)})
+    assert [row.flagged for row in drift_table(profile, summarize(profile, enough, pd.Series(["yes"] * MIN_ROWS)))] == [
+        True, True]
+
+
+def test_summaries_recorded_by_an_earlier_version_are_read(tmp_path):
+    """Before the predictions had their own place, a summary kept them among the columns as "__prediction__"."""
+    import sqlite3
+
+    from lamina.serving.monitor import Recorder, recorded_counts
+
+    profile = {"rows": 1000, "columns": {"signal": NUMBER_PROFILE}, "prediction": CLASS_PROFILE}
+    recorder = Recorder(tmp_path / "monitor.sqlite")
+    recorder.record("m", profile, pd.DataFrame({"signal": [0.5, 2.0]}), pd.Series(["no", "yes"]))
+    with sqlite3.connect(tmp_path / "monitor.sqlite") as db:
+        db.execute("INSERT INTO requests (time, model, rows, summary) VALUES (strftime('%s'), 'm', 1, ?)",
+                   (json.dumps({"signal": [1, 0, 0, 0, 0], "__prediction__": [1, 0, 0, 0]}),))
+    assert recorded_counts(tmp_path / "monitor.sqlite") == {
+        "rows": 3, "columns": {"signal": [1, 0, 1, 1, 0]}, "prediction": [2, 1, 0, 0]}

@@ -136,7 +136,7 @@ def check_kind(kind, folder):
 
     if kind.drift is not None:
         profile = build_profile(frame, {"x": kind.name}, frame["y"], "binary")
-        assert sum(summarize(profile, frame, frame["y"])["x"]) == ROWS
+        assert sum(summarize(profile, frame, frame["y"])["columns"]["x"]) == ROWS
 
 
 @pytest.mark.parametrize("name", sorted(registered_kinds()))

@@ -151,7 +151,7 @@ def test_requests_are_summarised_not_stored(client, runs):
         [(count, summary)] = db.execute("SELECT rows, summary FROM requests").fetchall()
     assert count == 6
     counts = json.loads(summary)
-    assert sum(counts["signal"]) == 6 and sum(counts["__prediction__"]) == 6
+    assert sum(counts["columns"]["signal"]) == 6 and sum(counts["prediction"]) == 6
     assert "great value" not in summary, "no raw text is kept"
 
 

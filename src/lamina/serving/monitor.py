@@ -4,7 +4,8 @@ compares a window of them (or a file) with the training profile, per column and 
 Per column: the population stability index (PSI) on the profile's bins, and the test of its kind's drift
 summary (features.drift) — Kolmogorov–Smirnov for numbers (on raw values when two files are given, on the
 binned distribution otherwise), dates and text lengths; chi-squared for categories. A column is flagged
-when PSI passes PSI_ALERT or the test's p-value falls below P_VALUE with PSI at least PSI_NOTICE.
+when PSI passes PSI_ALERT or the test's p-value falls below P_VALUE with PSI at least PSI_NOTICE; below
+MIN_ROWS rows there is no verdict either way (a handful of rows moves PSI past any threshold by chance).
 """
 
 from __future__ import annotations
@@ -27,18 +28,26 @@ PSI_NOTICE = 0.1  # PSI from which a shift is worth a look (common rule of thumb
 PSI_ALERT = 0.2  # PSI from which a shift is flagged on its own
 P_VALUE = 0.01  # significance of the KS / chi-squared test
 EPSILON = 1e-4  # floor of a bin's share in PSI, so an empty bin does not give an infinite term
+# Fewest rows judged: about five a bin over a profile's ten bins (and the missing one), the usual floor of
+# the chi-squared test; on fewer, PSI is mostly sampling noise (three rows in one decile give PSI ≈ 1.9).
+MIN_ROWS = 50
+PREDICTION = "(prediction)"  # how the predictions' row is shown; in data it is the row whose column is None
 
 
 @dataclass
 class ColumnDrift:
-    column: str
+    column: str | None  # the input column; None for the model's predictions
     kind: str
     rows: int
     psi: float
     test: str
     statistic: float
     p_value: float
-    flagged: bool
+    flagged: bool | None  # None: fewer than MIN_ROWS rows, no verdict
+
+    @property
+    def label(self) -> str:
+        return PREDICTION if self.column is None else self.column
 
 
 class Recorder:
@@ -64,43 +73,65 @@ class Recorder:
                              (time.time(), model, len(frame), summary))
 
 
-def recorded_counts(path: Path, model: str | None = None, since_seconds: float | None = None) -> dict[str, list]:
-    """Bin counts summed over the recorded requests (optionally one model's, within a window)."""
-    query, parameters = "SELECT summary FROM requests WHERE 1=1", []
+def recorded_counts(path: Path, model: str | None = None, since_seconds: float | None = None) -> dict:
+    """Bin counts summed over the recorded requests (optionally one model's, within a window), shaped as
+    profile.summarize's, with "rows": the rows recorded."""
+    query, parameters = "SELECT rows, summary FROM requests WHERE 1=1", []
     if model is not None:
         query += " AND model = ?"
         parameters.append(model)
     if since_seconds is not None:
         query += " AND time >= ?"
         parameters.append(time.time() - since_seconds)
-    totals: dict[str, np.ndarray] = {}
+    columns: dict[str, np.ndarray] = {}
+    prediction, total = None, 0
     with sqlite3.connect(path) as db:
-        for (summary,) in db.execute(query, parameters):
-            for column, counts in json.loads(summary).items():
-                totals[column] = totals.get(column, 0) + np.asarray(counts)
-    return {column: counts.tolist() for column, counts in totals.items()}
+        for rows, summary in db.execute(query, parameters):
+            summary = _current_shape(json.loads(summary))
+            for column, counts in summary["columns"].items():
+                columns[column] = columns.get(column, 0) + np.asarray(counts)
+            if summary["prediction"] is not None:
+                prediction = (0 if prediction is None else prediction) + np.asarray(summary["prediction"])
+            total += rows
+    return {"rows": total, "columns": {column: counts.tolist() for column, counts in columns.items()},
+            "prediction": None if prediction is None else prediction.tolist()}
 
 
-def drift_table(profile: dict, counts: dict[str, list], raw: tuple[pd.DataFrame, pd.DataFrame] | None = None
+def _current_shape(summary: dict) -> dict:
+    """A stored summary as profile.summarize writes it; earlier versions kept the predictions among the
+    columns, as "__prediction__" (their columns' counts are lists, never a dict)."""
+    if isinstance(summary.get("columns"), dict):
+        return summary
+    columns = dict(summary)
+    return {"columns": columns, "prediction": columns.pop("__prediction__", None)}
+
+
+def drift_table(profile: dict, counts: dict, raw: tuple[pd.DataFrame, pd.DataFrame] | None = None
                 ) -> list[ColumnDrift]:
-    """One row per profiled column (and `__prediction__`); `raw` = (reference, current) rows for exact KS."""
-    entries = {**profile["columns"], "__prediction__": profile["prediction"]}
+    """One row per profiled column with counts, then one for the predictions; `counts` as
+    profile.summarize gives them; `raw` = (reference, current) rows for an exact KS on the columns."""
     table = []
-    for column, entry in entries.items():
-        if column not in counts:
-            continue
-        observed = np.asarray(counts[column], dtype=float)
+    for column, entry, observed in _observed(profile, counts):
         rows = int(observed.sum())
         expected = np.asarray(entry["expected"], dtype=float)
         if rows == 0 or len(expected) != len(observed):
             continue
         actual = observed / rows
         psi = float(np.sum((actual - expected) * np.log(np.maximum(actual, EPSILON) / np.maximum(expected, EPSILON))))
-        pair = (raw[0][column], raw[1][column]) if raw is not None and column in raw[0].columns else None
+        pair = (raw[0][column], raw[1][column]) if raw is not None and column is not None else None
         test, statistic, p_value = summary_of(entry).compare(observed, expected, profile["rows"], pair)
-        flagged = bool(psi >= PSI_ALERT or (p_value < P_VALUE and psi >= PSI_NOTICE))
+        flagged = bool(psi >= PSI_ALERT or (p_value < P_VALUE and psi >= PSI_NOTICE)) if rows >= MIN_ROWS else None
         table.append(ColumnDrift(column, entry["kind"], rows, psi, test, float(statistic), float(p_value), flagged))
     return table
+
+
+def _observed(profile: dict, counts: dict):
+    """(column or None for the predictions, its profile entry, its observed counts) for each part with counts."""
+    for column, entry in profile["columns"].items():
+        if column in counts["columns"]:
+            yield column, entry, np.asarray(counts["columns"][column], dtype=float)
+    if counts.get("prediction") is not None:
+        yield None, profile["prediction"], np.asarray(counts["prediction"], dtype=float)
 
 
 def offline_drift(model, reference: pd.DataFrame, current: pd.DataFrame):
@@ -122,28 +153,37 @@ def database_of(model) -> Path:
 def drift_text(table: list[ColumnDrift]) -> str:
     lines = [f"{'column':<28} {'kind':<9} {'rows':>7} {'PSI':>7} {'test':<12} {'stat':>7} {'p-value':>9}  flag"]
     for row in table:
-        lines.append(f"{row.column:<28} {row.kind:<9} {row.rows:>7} {row.psi:>7.3f} {row.test:<12} "
-                     f"{row.statistic:>7.3f} {row.p_value:>9.2g}  {'DRIFT' if row.flagged else ''}")
-    flagged = [r.column for r in table if r.flagged]
-    lines.append(f"\n{len(flagged)} of {len(table)} flagged" + (f": {', '.join(flagged)}" if flagged else ""))
+        lines.append(f"{row.label:<28} {row.kind:<9} {row.rows:>7} {row.psi:>7.3f} {row.test:<12} "
+                     f"{row.statistic:>7.3f} {row.p_value:>9.2g}  {_verdict(row)}")
+    judged = [r for r in table if r.flagged is not None]
+    flagged = [r.label for r in judged if r.flagged]
+    lines.append(f"\n{len(flagged)} of {len(judged)} flagged" + (f": {', '.join(flagged)}" if flagged else ""))
+    if len(judged) < len(table):
+        lines.append(f"{len(table) - len(judged)} not judged: fewer than {MIN_ROWS} rows, too few to tell drift "
+                     "from chance")
     return "\n".join(lines)
 
 
-def drift_page(table: list[ColumnDrift], profile: dict, counts: dict[str, list], title: str) -> str:
-    entries = {**profile["columns"], "__prediction__": profile["prediction"]}
+def _verdict(row: ColumnDrift) -> str:
+    return {True: "DRIFT", False: "", None: f"too few rows (< {MIN_ROWS})"}[row.flagged]
+
+
+def drift_page(table: list[ColumnDrift], profile: dict, counts: dict, title: str) -> str:
+    """The drift report as HTML: the text table, then per column the training and current share of each bin.
+    Every value shown is escaped (column names and categories come from the data)."""
+    parts = {column: (entry, observed) for column, entry, observed in _observed(profile, counts)}
     rows = []
     for row in table:
-        labels = bin_labels(entries[row.column])
-        observed = np.asarray(counts[row.column], dtype=float)
+        entry, observed = parts[row.column]
         observed = observed / max(observed.sum(), 1)
         bars = "".join(
-            f"<tr><td>{escape(label)}</td><td><span class='bar ref' style='width:{100 * e:.0f}px'></span> "
+            f"<tr><td>{escape(str(label))}</td><td><span class='bar ref' style='width:{100 * e:.0f}px'></span> "
             f"{e:.1%}</td><td><span class='bar cur' style='width:{100 * o:.0f}px'></span> {o:.1%}</td></tr>"
-            for label, e, o in zip(labels, entries[row.column]["expected"], observed, strict=True)
+            for label, e, o in zip(bin_labels(entry), map(float, entry["expected"]), observed, strict=True)
         )
-        flag = "<b class='drift'>DRIFT</b>" if row.flagged else "stable"
+        flag = {True: "<b class='drift'>DRIFT</b>", False: "stable"}.get(row.flagged, escape(_verdict(row)))
         rows.append(
-            f"<h3>{escape(row.column)} — {flag}</h3><p>PSI {row.psi:.3f}; {row.test} statistic "
+            f"<h3>{escape(row.label)} — {flag}</h3><p>PSI {row.psi:.3f}; {escape(row.test)} statistic "
             f"{row.statistic:.3f}, p = {row.p_value:.2g}; {row.rows} rows.</p>"
             f"<table><tr><th>bin</th><th>training</th><th>current</th></tr>{bars}</table>"
         )
@@ -153,7 +193,8 @@ def drift_page(table: list[ColumnDrift], profile: dict, counts: dict[str, list],
     summary = drift_text(table)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title><style>{style}"
             f"</style></head><body><h1>{escape(title)}</h1><p>Thresholds: PSI ≥ {PSI_ALERT}, or p &lt; {P_VALUE} "
-            f"with PSI ≥ {PSI_NOTICE}.</p><pre>{escape(summary)}</pre>{''.join(rows)}</body></html>")
+            f"with PSI ≥ {PSI_NOTICE}; no verdict below {MIN_ROWS} rows.</p><pre>{escape(summary)}</pre>"
+            f"{''.join(rows)}</body></html>")
 
 
 def to_json(table: list[ColumnDrift]) -> list[dict]:

@@ -45,8 +45,8 @@ def summarize_column(entry: dict, values: pd.Series) -> list[int]:
 
 
 def summarize(profile: dict, frame: pd.DataFrame, predictions: pd.Series) -> dict:
-    """Bin counts of new rows for every profiled column and for the predictions."""
-    summary = {name: summarize_column(entry, frame[name]) for name, entry in profile["columns"].items()
+    """Bin counts of new rows: {"columns": {column: counts}, "prediction": counts}. The predictions sit
+    apart from the columns, so a column of any name (even one called "prediction") keeps its own counts."""
+    columns = {name: summarize_column(entry, frame[name]) for name, entry in profile["columns"].items()
                if name in frame.columns}
-    summary["__prediction__"] = summarize_column(profile["prediction"], predictions)
-    return summary
+    return {"columns": columns, "prediction": summarize_column(profile["prediction"], predictions)}
