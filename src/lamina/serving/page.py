@@ -1,11 +1,16 @@
 """The web playground: a page generated from a model's schema — a form with the right input per column,
 the prediction, class probabilities as bars, the explanation, and the model card. Plain HTML and
-JavaScript, no external assets, so it works offline and behind the server's token."""
+JavaScript, no external assets, so it works offline and behind the server's token. Every value from the
+model (model.json is a file anyone may have edited) is escaped, and the schema is embedded as JSON with
+<, > and & escaped, so no value can end or comment out a script."""
 
 from __future__ import annotations
 
 import json
 from html import escape
+
+from lamina.evaluation.document import number
+from lamina.plain import json_safe
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1000px;margin:1.5em auto;padding:0 1em;color:#111}
@@ -83,9 +88,9 @@ form.addEventListener('submit', async (event) => {
 
 
 def _input(column: dict) -> str:
-    name = escape(column["name"])
+    name = _text(column["name"])
     if column.get("values"):
-        options = "".join(f"<option>{escape(str(v))}</option>" for v in column["values"])
+        options = "".join(f"<option>{_text(v)}</option>" for v in column["values"])
         return f"<select name='{name}' id='{name}'><option value=''>(missing)</option>{options}</select>"
     if column["kind"] == "number":
         return f"<input type='number' step='any' name='{name}' id='{name}'>"
@@ -96,17 +101,16 @@ def _input(column: dict) -> str:
 
 def _card(schema: dict) -> str:
     metrics, training = schema.get("metrics") or {}, schema.get("training") or {}
-    rows = "".join(
-        f"<tr><td>{escape(k)}</td><td>{v:.4f}</td><td>{(metrics.get('baseline') or {}).get(k, float('nan')):.4f}</td></tr>"
-        for k, v in (metrics.get("test") or {}).items() if v is not None
-    )
-    sizes = training.get("sizes", {})
+    baseline = metrics.get("baseline") or {}
+    rows = "".join(f"<tr><td>{_text(k)}</td><td>{_text(number(v))}</td><td>{_text(number(baseline.get(k)))}</td></tr>"
+                   for k, v in (metrics.get("test") or {}).items() if v is not None)
+    sizes = training.get("sizes") or {}
     return (
         "<h2>Model card</h2>"
-        f"<p>Predicts <b>{escape(schema['target'])}</b> ({escape(schema['problem'])}) from "
-        f"{len(schema['columns'])} columns. Trained on {sizes.get('train', '?')} rows, selected on "
-        f"{sizes.get('valid', '?')}, tested on {sizes.get('test', '?')} held-out rows "
-        f"({escape(str(training.get('split', '')))}).</p>"
+        f"<p>Predicts <b>{_text(schema['target'])}</b> ({_text(schema['problem'])}) from "
+        f"{len(schema['columns'])} columns. Trained on {_text(sizes.get('train', '?'))} rows, selected on "
+        f"{_text(sizes.get('valid', '?'))}, tested on {_text(sizes.get('test', '?'))} held-out rows "
+        f"({_text(training.get('split', ''))}).</p>"
         f"<table><tr><th>test metric</th><th>model</th><th>baseline</th></tr>{rows}</table>"
         "<p>Limitations: the model knows only the patterns of its training data; values far outside "
         "them, new categories and shifted populations make its answers less reliable (watch <code>lamina monitor</code>).</p>"
@@ -114,18 +118,29 @@ def _card(schema: dict) -> str:
 
 
 def playground(schema: dict) -> str:
-    fields = "".join(f"<label for='{escape(c['name'])}'>{escape(c['name'])} <small>({escape(c['kind'])})</small>"
+    fields = "".join(f"<label for='{_text(c['name'])}'>{_text(c['name'])} <small>({_text(c['kind'])})</small>"
                      f"</label>{_input(c)}" for c in schema["columns"])
-    data = json.dumps(schema, default=str).replace("</", "<\\/")
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {escape(schema['name'])}</title>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {_text(schema['name'])}</title>"
         f"<style>{STYLE}</style></head><body>"
-        f"<h1>{escape(schema['name'])}: predict {escape(schema['target'])}</h1>"
+        f"<h1>{_text(schema['name'])}: predict {_text(schema['target'])}</h1>"
         f"<form id='form'><label for='token'>token <small>(if the server has one)</small></label>"
         f"<input type='password' id='token' autocomplete='off'>{fields}<button type='submit'>Predict</button></form>"
         f"<div id='result'></div><div id='explanation'></div><div id='card'>{_card(schema)}</div>"
-        f"<script type='application/json' id='schema'>{data}</script><script>{SCRIPT}</script></body></html>"
+        f"<script type='application/json' id='schema'>{_script_json(schema)}</script><script>{SCRIPT}</script></body></html>"
     )
+
+
+def _text(value) -> str:
+    """Any value as HTML text or an attribute value (quotes escaped too)."""
+    return escape(str(value))
+
+
+def _script_json(value) -> str:
+    """JSON safe inside a <script> element: with <, > and & as \\u escapes no value can close the element
+    (</script>) or open an HTML comment (<!--) that hides its end; JSON.parse reads the same value."""
+    text = json.dumps(json_safe(value), default=str)  # NaN → null: JSON.parse refuses NaN
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 TASK_SCRIPT = """
@@ -145,17 +160,16 @@ def task_page(schema: dict) -> str:
     """The playground of a task with its own request (e.g. a forecast's history): a JSON body to edit (the
     task's example to start from) and send to POST /<route>, the answer shown as JSON, and the request's
     JSON schema."""
-    data = json.dumps(schema, default=str).replace("</", "<\\/")
-    request = escape(json.dumps(schema["request"], indent=2))
+    request = _text(json.dumps(schema["request"], indent=2))
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {escape(schema['name'])}</title>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {_text(schema['name'])}</title>"
         f"<style>{STYLE}</style></head><body>"
-        f"<h1>{escape(schema['name'])}: {escape(schema['task'])}</h1>"
-        f"<p>POST a JSON body to <code>{escape(schema['route'])}</code> shaped as below.</p>"
+        f"<h1>{_text(schema['name'])}: {_text(schema['task'])}</h1>"
+        f"<p>POST a JSON body to <code>{_text(schema['route'])}</code> shaped as below.</p>"
         f"<form onsubmit='return false'><label for='token'>token <small>(if the server has one)</small></label>"
         f"<input type='password' id='token' autocomplete='off'>"
         f"<label for='body'>request body</label><textarea id='body' rows='16'></textarea>"
         f"<button id='send' type='button'>Send</button></form><pre id='answer'></pre>"
         f"<details><summary>request schema</summary><pre>{request}</pre></details>"
-        f"<script type='application/json' id='schema'>{data}</script><script>{TASK_SCRIPT}</script></body></html>"
+        f"<script type='application/json' id='schema'>{_script_json(schema)}</script><script>{TASK_SCRIPT}</script></body></html>"
     )
