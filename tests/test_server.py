@@ -184,6 +184,10 @@ def test_head_health_and_non_json_bodies(client):
         refused = client.post("/predict", content=record, headers=headers)
         assert refused.status_code == 415
         assert "Content-Type: application/json" in refused.json()["error"] and said in refused.json()["error"]
+    latin_1 = json.dumps({**rows(1)[0], "colour": "rougé"}, ensure_ascii=False).encode("latin-1")
+    latin = client.post("/predict", content=latin_1,
+                        headers={**AUTH, "Content-Type": "application/json"})
+    assert latin.status_code == 400 and "is not UTF-8" in latin.json()["error"]
     for content_type in ("application/json; charset=utf-8", "application/vnd.api+json"):
         accepted = client.post("/predict", content=record, headers={**AUTH, "Content-Type": content_type})
         assert accepted.status_code == 200

@@ -298,8 +298,11 @@ class JsonBodyRoute(APIRoute):
                         "error": f"send the body as JSON with the header 'Content-Type: application/json' ({said})"})
                 try:
                     value = await request.json()  # kept on the request: FastAPI reads the same one
+                except UnicodeDecodeError as error:
+                    return AsciiJSONResponse(status_code=400, content={
+                        "error": f"body (not valid JSON): byte {error.start} is not UTF-8; send JSON as UTF-8 text"})
                 except ValueError:
-                    return await handle(request)  # FastAPI's own answer to a body that is not JSON
+                    return await handle(request)  # FastAPI's own answer (422 saying where) to a body that is not JSON
                 where = _lone_surrogate(value)
                 if where is not None:
                     raise RequestValidationError([{
