@@ -255,8 +255,8 @@ class HeadTimedProtocol(H11Protocol):
         self._await_head()
 
     def on_response_complete(self) -> None:
+        self._await_head()  # first: uvicorn may start a pipelined request in here, whose head is then in
         super().on_response_complete()
-        self._await_head()
 
     def handle_events(self) -> None:
         super().handle_events()
