@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import pandas as pd
+import uvicorn
 from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -224,17 +225,13 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
 
 def serve(app: FastAPI, host: str, port: int) -> None:
     """Run `app` with uvicorn until stopped (config: `server_config`)."""
-    import uvicorn
-
     uvicorn.Server(server_config(app, host, port)).run()
 
 
-def server_config(app: FastAPI, host: str, port: int, head_seconds: float = HEAD_SECONDS):
+def server_config(app: FastAPI, host: str, port: int, head_seconds: float = HEAD_SECONDS) -> uvicorn.Config:
     """uvicorn's config with every wait on a client bounded: `head_seconds` for a request's head (uvicorn has
     no such limit: a client that connected and never finished its headers was held forever), BODY_SECONDS
     for its body (BodyLimit, in the app) and KEEP_ALIVE_SECONDS between requests."""
-    import uvicorn
-
     def protocol(*args, **kwargs) -> HeadTimedProtocol:
         return HeadTimedProtocol(*args, head_seconds=head_seconds, **kwargs)
 
