@@ -132,7 +132,7 @@ def main() -> int:
         print(f"{label:<10} {e50:>13.3f} {o50:>12.3f} {e50 / o50:>8.1f}x")
     print("\nDrift against 8,000 training rows (flagged columns)")
     for name, table in drift.items():
-        flagged = [f"{r.column} (PSI {r.psi:.2f})" for r in table if r.flagged]
+        flagged = [f"{r.label} (PSI {r.psi:.2f})" for r in table if r.flagged]
         print(f"{name:<22} {', '.join(flagged) or 'none'}")
     return 0
 
