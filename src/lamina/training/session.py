@@ -3,10 +3,11 @@ network any task trains goes through the same Trainer, checkpoints, history and 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from lamina.config import Config, parse_duration
-from lamina.run import RunFolder
+from lamina.run import SOURCES, RunFolder
 from lamina.training.trainer import Trainer
 
 
@@ -16,6 +17,7 @@ class Session:
     run: RunFolder | None = None  # None: a model trained in memory, no checkpoints
     resume: bool = False  # continue from the run's last checkpoints
     progress: bool = True
+    fall_back_to_best: bool = False  # resume from the best checkpoint where the last is missing or damaged
 
     def __post_init__(self):
         self._histories: list = []  # (trainer, columns) of every network this session trains
@@ -29,13 +31,22 @@ class Session:
         options = {"weight_decay": train.weight_decay, "warmup_epochs": train.warmup_epochs,
                    "clip_norm": train.clip_norm, "patience": train.patience,
                    "time_budget": parse_duration(train.time_budget), "device": train.device,
-                   "precision": train.precision, "seed": self.config.seed, "progress": self.progress, **settings}
+                   "precision": train.precision, "seed": self.config.seed, "progress": self.progress,
+                   "fingerprint": self.fingerprint(), "fall_back_to_best": self.fall_back_to_best, **settings}
         checkpoints = None if self.run is None else self.run.checkpoints / name if name else self.run.checkpoints
         trainer = Trainer(network, step=step, epochs=epochs, lr=lr, checkpoint_dir=checkpoints, **options)
         if self.run is not None:
             self._histories.append((trainer, history_key or {}))
             trainer.callbacks.append(lambda _record: self.write_history())
         return trainer
+
+    def fingerprint(self) -> dict | None:
+        """What a checkpoint of this run must have been made with to be resumed: the resolved config and the
+        data files' fingerprints (sources.json), as JSON. None for a model trained in memory."""
+        if self.run is None:
+            return None
+        return json.loads(json.dumps({"config": self.config.model_dump(mode="json"),
+                                      "data": self.run.read_json(SOURCES, {})}))
 
     def write_history(self) -> None:
         """history.csv: every trained network's epochs, one row each (with its history_key columns)."""
