@@ -42,11 +42,12 @@ class Session:
 
     def fingerprint(self) -> dict | None:
         """What a checkpoint of this run must have been made with to be resumed: the resolved config and the
-        data files' fingerprints (sources.json), as JSON. None for a model trained in memory."""
+        data files' fingerprints (sources.json), as JSON. The files' paths are left out (their content is what
+        counts: a run moved with its data resumes). None for a model trained in memory."""
         if self.run is None:
             return None
-        return json.loads(json.dumps({"config": self.config.model_dump(mode="json"),
-                                      "data": self.run.read_json(SOURCES, {})}))
+        config = self.config.model_dump(mode="json", exclude={"data": {"path", "test"}})
+        return json.loads(json.dumps({"config": config, "data": self.run.read_json(SOURCES, {})}))
 
     def write_history(self) -> None:
         """history.csv: every trained network's epochs, one row each (with its history_key columns)."""
