@@ -238,3 +238,11 @@ def test_a_library_warning_lands_in_the_run_log_not_on_the_terminal(copied, caps
     with pytest.warns(FutureWarning, match="exporter internals"):  # --debug: Python shows it as it always would
         assert main(["--debug", "report", str(run)]) == 0
     assert not (run / WARNINGS).exists()
+
+
+def test_a_resume_whose_checkpoints_were_all_deleted_stops_instead_of_starting_over(copied, capsys):
+    run = copied / "run"
+    shutil.rmtree(run / "checkpoints")
+    assert resume(run, "--from", "best") == 2
+    error = capsys.readouterr().err
+    assert f"The checkpoints in {run / 'checkpoints'} are missing" in error and "Traceback" not in error

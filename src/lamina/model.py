@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
 import lamina
 from lamina.data.read import read_table
@@ -199,33 +200,36 @@ class Model:
         return f"Model(task={self.task.name!r}, target={self.schema.target!r}, inputs=[{inputs}{more}])"
 
 
+class _Part(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+
+class _TaskPart(_Part):
+    name: StrictStr
+    state: dict
+
+
+class _ArchitecturePart(_Part):  # what else an architecture record holds is its task's
+    arch: StrictStr
+    hyperparameters: dict = {}
+    inputs: dict | None = None
+    outputs: StrictInt | None = None
+
+
+class _Document(_Part):
+    """The keys every format-2 model.json holds, with their types."""
+    task: _TaskPart
+    architecture: _ArchitecturePart
+    metrics: dict | None = None
+    training: dict | None = None
+    profile: dict | None = None
+
+
 def _check_document(raw: dict) -> None:
     """Raises ValueError naming the first key of a format-2 model.json that is missing or of the wrong type
     (the task's state is checked by the task, the architecture's sizes by the weights' shapes)."""
-    from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
-
-    class Part(BaseModel):
-        model_config = ConfigDict(strict=True)
-
-    class TaskPart(Part):
-        name: StrictStr
-        state: dict
-
-    class ArchitecturePart(Part):  # what else an architecture record holds is its task's
-        arch: StrictStr
-        hyperparameters: dict = {}
-        inputs: dict | None = None
-        outputs: StrictInt | None = None
-
-    class Document(Part):
-        task: TaskPart
-        architecture: ArchitecturePart
-        metrics: dict | None = None
-        training: dict | None = None
-        profile: dict | None = None
-
     try:
-        Document.model_validate(raw)
+        _Document.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(map(str, first["loc"]))

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import pandas as pd
+
 from lamina.config import Config, parse_duration
-from lamina.run import SOURCES, RunFolder
+from lamina.run import HISTORY, SOURCES, RunFolder
 from lamina.training.trainer import Trainer
 
 
@@ -32,7 +34,8 @@ class Session:
                    "clip_norm": train.clip_norm, "patience": train.patience,
                    "time_budget": parse_duration(train.time_budget), "device": train.device,
                    "precision": train.precision, "seed": self.config.seed, "progress": self.progress,
-                   "fingerprint": self.fingerprint(), "fall_back_to_best": self.fall_back_to_best, **settings}
+                   "fingerprint": self.fingerprint(), "fall_back_to_best": self.fall_back_to_best,
+                   "trained_before": self.resume and self._recorded(history_key or {}), **settings}
         checkpoints = None if self.run is None else self.run.checkpoints / name if name else self.run.checkpoints
         trainer = Trainer(network, step=step, epochs=epochs, lr=lr, checkpoint_dir=checkpoints, **options)
         if self.run is not None:
@@ -48,6 +51,16 @@ class Session:
             return None
         config = self.config.model_dump(mode="json", exclude={"data": {"path", "test"}})
         return json.loads(json.dumps({"config": config, "data": self.run.read_json(SOURCES, {})}))
+
+    def _recorded(self, history_key: dict) -> bool:
+        """Whether history.csv holds epochs of the network `history_key` names (any epoch, for a run of one)."""
+        if self.run is None or not self.run.exists(HISTORY):
+            return False
+        history = self.run.read_table(HISTORY)
+        if not set(history_key) <= set(history.columns):
+            return False
+        matching = history[list(history_key)].eq(pd.Series(history_key)).all(axis=1)
+        return bool(matching.any())
 
     def write_history(self) -> None:
         """history.csv: every trained network's epochs, one row each (with its history_key columns)."""

@@ -127,6 +127,7 @@ class Trainer:
         freeze: tuple[list[nn.Parameter], int] | None = None,  # (parameters, epochs) held fixed at the start
         fingerprint: dict | None = None,  # JSON of what the training depends on (config, data); kept in checkpoints
         fall_back_to_best: bool = False,  # a resume whose last checkpoint is missing or damaged continues from best
+        trained_before: bool = False,  # epochs were recorded (history.csv): a resume needs this network's checkpoints
     ):
         if (loss_fn is None) == (step is None):
             raise TypeError("Trainer takes a loss_fn or a step=, exactly one of them")
@@ -156,6 +157,7 @@ class Trainer:
         self.freeze = freeze
         self.fingerprint = fingerprint
         self.fall_back_to_best = fall_back_to_best
+        self.trained_before = trained_before
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -388,8 +390,15 @@ class Trainer:
 
     def _resumable(self) -> bool:
         """Whether this network has checkpoints to resume from; none at all (a run stopped before its first
-        epoch ended, or before this network's turn) starts it from the beginning."""
-        return any((self.checkpoint_dir / name).exists() for name in (LAST, BEST))
+        epoch ended, or before this network's turn) starts it from the beginning, unless epochs of it were
+        recorded: then its checkpoints were lost, and starting over would be a silent restart."""
+        if any((self.checkpoint_dir / name).exists() for name in (LAST, BEST)):
+            return True
+        if self.trained_before:
+            raise LaminaError(f"The checkpoints in {self.checkpoint_dir} are missing, though epochs of this training "
+                              "were recorded: the run cannot continue where it stopped. Restore them, or start a "
+                              "new run with another --out.")
+        return False
 
     def _resume(self, steps: int | None) -> None:
         """Continues from the last checkpoint; where it is missing or damaged, from the best one if the user
