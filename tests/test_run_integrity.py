@@ -63,7 +63,10 @@ def test_a_resume_after_rows_were_appended_stops_naming_the_data_file(copied, ca
 
 def test_a_resume_with_edited_settings_stops_naming_each_change(copied, capsys):
     config = copied / "run" / "config.yaml"
-    config.write_text(config.read_text().replace("width: 16", "width: 24").replace("lr: auto", "lr: 0.01"))
+    more_time = config.read_text().replace("time_budget: null", "time_budget: 10m").replace("device: auto", "device: cpu")
+    config.write_text(more_time)
+    assert resume(copied / "run") == 0  # more time, or another device, changes nothing learnt so far
+    config.write_text(more_time.replace("width: 16", "width: 24").replace("lr: auto", "lr: 0.01"))
     assert resume(copied / "run") == 2
     error = capsys.readouterr().err
     assert "config.model.width: 16 → 24" in error and "config.train.lr: 'auto' → 0.01" in error

@@ -23,6 +23,9 @@ class Session:
 
     def __post_init__(self):
         self._histories: list = []  # (trainer, columns) of every network this session trains
+        # The epochs the interrupted run recorded, read before this session rewrites history.csv.
+        resumed = self.resume and self.run is not None and self.run.exists(HISTORY)
+        self._recorded_history = self.run.read_table(HISTORY) if resumed else None
 
     def trainer(self, network, step, *, epochs: int, lr: float, name: str = "", history_key: dict | None = None,
                 **settings) -> Trainer:
@@ -35,7 +38,7 @@ class Session:
                    "time_budget": parse_duration(train.time_budget), "device": train.device,
                    "precision": train.precision, "seed": self.config.seed, "progress": self.progress,
                    "fingerprint": self.fingerprint(), "fall_back_to_best": self.fall_back_to_best,
-                   "trained_before": self.resume and self._recorded(history_key or {}), **settings}
+                   "trained_before": self._recorded(history_key or {}), **settings}
         checkpoints = None if self.run is None else self.run.checkpoints / name if name else self.run.checkpoints
         trainer = Trainer(network, step=step, epochs=epochs, lr=lr, checkpoint_dir=checkpoints, **options)
         if self.run is not None:
@@ -45,19 +48,20 @@ class Session:
 
     def fingerprint(self) -> dict | None:
         """What a checkpoint of this run must have been made with to be resumed: the resolved config and the
-        data files' fingerprints (sources.json), as JSON. The files' paths are left out (their content is what
-        counts: a run moved with its data resumes). None for a model trained in memory."""
+        data files' fingerprints (sources.json), as JSON. Left out: the files' paths (their content is what
+        counts: a run moved with its data resumes), the time budget and the device (a run may be given more time,
+        or continue on another machine). None for a model trained in memory."""
         if self.run is None:
             return None
-        config = self.config.model_dump(mode="json", exclude={"data": {"path", "test"}})
+        config = self.config.model_dump(mode="json", exclude={"data": {"path", "test"},
+                                                               "train": {"time_budget", "device"}})
         return json.loads(json.dumps({"config": config, "data": self.run.read_json(SOURCES, {})}))
 
     def _recorded(self, history_key: dict) -> bool:
-        """Whether history.csv holds epochs of the network `history_key` names (any epoch, for a run of one)."""
-        if self.run is None or not self.run.exists(HISTORY):
-            return False
-        history = self.run.read_table(HISTORY)
-        if not set(history_key) <= set(history.columns):
+        """Whether the resumed run's history.csv holds epochs of the network `history_key` names (any epoch, for
+        a run of one network)."""
+        history = self._recorded_history
+        if history is None or not set(history_key) <= set(history.columns):
             return False
         matching = history[list(history_key)].eq(pd.Series(history_key)).all(axis=1)
         return bool(matching.any())
