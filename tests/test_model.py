@@ -94,3 +94,69 @@ def test_multiclass_keeps_class_names():
     model = lamina.fit(make_table(rows=600, task="multiclass"), target="y", progress=False, **FAST)
     assert (model.task.name, model.schema.task) == ("classification", "multiclass") and model.classes == ["high", "low", "mid"]
     assert model.metrics["test"]["accuracy"] > model.metrics["baseline"]["accuracy"] + 0.15
+
+
+# ---- a doctored model.json: one clear error naming the key, before anything is allocated -------------------
+
+def _doctor(folder, change) -> None:
+    document = json.loads((folder / "model.json").read_text())
+    change(document)
+    (folder / "model.json").write_text(json.dumps(document))
+
+
+DOCTORED = {  # what is changed → what the error must name
+    "no task": (lambda d: d.pop("task"), "the key 'task' is missing"),
+    "no architecture name": (lambda d: d["architecture"].pop("arch"), "the key 'architecture.arch' is missing"),
+    "no schema in the task": (lambda d: d["task"]["state"].pop("schema"), "lacks the key 'schema'"),
+    "no width": (lambda d: d["architecture"]["hyperparameters"].pop("width"),
+                 "architecture.hyperparameters.width of 'mlp': Field required"),
+    "an unknown hyperparameter": (lambda d: d["architecture"]["hyperparameters"].update(heads=4),
+                                  "architecture.hyperparameters.heads of 'mlp': Extra inputs"),
+    "width a string": (lambda d: d["architecture"]["hyperparameters"].update(width="32"),
+                       "architecture.hyperparameters.width of 'mlp': Input should be a valid integer (it is '32')"),
+    "dropout a word": (lambda d: d["architecture"]["hyperparameters"].update(dropout="high"),
+                       "architecture.hyperparameters.dropout of 'mlp': Input should be a valid number"),
+    "outputs a string": (lambda d: d["architecture"].update(outputs="2"), "architecture.outputs: Input should be"),
+    "task name null": (lambda d: d["task"].update(name=None), "task.name: Input should be a valid string"),
+    "metrics a list": (lambda d: d.update(metrics=[1]), "metrics: Input should be a valid dictionary"),
+    "format version a float": (lambda d: d.update(format_version=2.0), "'format_version' is 2.0"),
+    "format version a string": (lambda d: d.update(format_version="2"), "'format_version' is '2'"),
+    "format version true": (lambda d: d.update(format_version=True), "'format_version' is True"),
+    "format version zero": (lambda d: d.update(format_version=0), "'format_version' is 0"),
+    "format version missing": (lambda d: d.pop("format_version"), "'format_version' is None"),
+    "width enormous": (lambda d: d["architecture"]["hyperparameters"].update(width=100_000),
+                       "'body.0.weight' is [100000, "),
+}
+
+
+@pytest.mark.parametrize("how", DOCTORED)
+def test_a_doctored_model_json_names_the_key_in_one_clear_error(model, tmp_path, capsys, how):
+    from lamina.cli import main
+
+    change, named = DOCTORED[how]
+    model.save(tmp_path / "m")
+    _doctor(tmp_path / "m", change)
+    with pytest.raises(LaminaError, match=str(tmp_path / "m")) as raised:
+        lamina.load(tmp_path / "m")
+    assert named in str(raised.value)
+    assert main(["info", str(tmp_path / "m")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_enormous_width_is_refused_before_any_real_tensor_is_built(model, tmp_path, monkeypatch):
+    """A width of 100000 is a 40 GB network: only its meta-device skeleton may ever be built."""
+    task_class = type(model.task)
+    built = []
+    original = task_class.build_network
+
+    def recording(self, architecture):
+        network = original(self, architecture)
+        built.append({tensor.device.type for tensor in network.state_dict().values()})
+        return network
+
+    monkeypatch.setattr(task_class, "build_network", recording)
+    model.save(tmp_path / "m")
+    _doctor(tmp_path / "m", lambda d: d["architecture"]["hyperparameters"].update(width=100_000, depth=3))
+    with pytest.raises(LaminaError, match="do not fit the architecture"):
+        lamina.load(tmp_path / "m")
+    assert built == [{"meta"}]

@@ -73,13 +73,18 @@ def implied_target(data) -> str | None:
     return None
 
 
-def resume_run(run_dir, progress: bool = True) -> Model:
-    """Continue an interrupted run from its last checkpoint(s); ends where an uninterrupted run would."""
+def resume_run(run_dir, progress: bool = True, start: str = "last") -> Model:
+    """Continue an interrupted run from its last checkpoint(s); ends where an uninterrupted run would.
+    A missing or damaged last checkpoint stops with a LaminaError naming it, unless `start="best"`: then each
+    such network continues from its best checkpoint (that epoch's weights, a fresh optimiser state)."""
+    if start not in ("last", "best"):
+        raise LaminaError(f"start={start!r}: a run resumes from its 'last' checkpoint, or from its 'best' one where "
+                          "the last is missing or damaged.")
     run = RunFolder(run_dir)
     config = run.read_config()
     if not config.data.path:
         raise LaminaError(f"{run.path} was trained on an in-memory table; only runs trained from a file can resume.")
-    return train(config, *_tables_of(config), run, resume=True, progress=progress)
+    return train(config, *_tables_of(config), run, resume=True, progress=progress, fall_back_to_best=start == "best")
 
 
 def _tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -97,17 +102,29 @@ def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None
 
 
 def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, run: RunFolder | None,
-          resume: bool = False, progress: bool = True) -> Model:
+          resume: bool = False, progress: bool = True, fall_back_to_best: bool = False) -> Model:
+    """The whole flow; a run folder is locked while it is written (a second training into it is refused)."""
+    if run is None:
+        return _train(config, frame, test_frame, None, resume, progress, fall_back_to_best)
+    with run.lock():
+        return _train(config, frame, test_frame, run, resume, progress, fall_back_to_best)
+
+
+def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, run: RunFolder | None,
+           resume: bool, progress: bool, fall_back_to_best: bool) -> Model:
     started = time.perf_counter()
+    if run is not None and resume:  # before the data is read into a split that may no longer match the checkpoints
+        _record_or_check_sources(run, config, resume)
     task = task_for(config, frame)
     prepared = task.prepare(config, frame, test_frame)
     if has_errors(prepared.findings):
         problems = "\n".join(f"  - {f.message}" for f in prepared.findings if f.level == "error")
         raise LaminaError(f"The data has problems that stop training:\n{problems}")
-    if run is not None:
+    if run is not None and not resume:
         _record_or_check_sources(run, config, resume)
     torch.manual_seed(config.seed)  # a task's networks start from the seed: the same config, the same run
-    network, architecture, training = task.fit(config, prepared, Session(config, run, resume, progress))
+    network, architecture, training = task.fit(config, prepared, Session(config, run, resume, progress,
+                                                                         fall_back_to_best))
     model = Model(task, network, architecture, training=training)
     held_out = task.score(model, prepared)
     model.training["total_seconds"] = round(time.perf_counter() - started, 2)

@@ -4,6 +4,7 @@ that `lamina --help` stays fast."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -108,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deep learning from raw data to a trained, evaluated and reported model.",
         epilog="Run `lamina COMMAND --help` for each command's options and an example.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors, and library warnings "
+                                                             "(else kept in the run's warnings.log)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
@@ -125,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="YAML config file; flags override it")
     train.add_argument("--out", help="run folder (default runs/<data name>)")
     train.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--from", dest="start", choices=["last", "best"], default="last",
+                       help="with --resume: best continues from the best checkpoint where the last is missing or "
+                            "damaged (default last: stop and say so)")
     train.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
                        help="override a column's kind: number, category, binary, datetime, text, ignore")
     train.add_argument("--quiet", action="store_true", help="no progress output")
@@ -215,9 +220,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from lamina.errors import LaminaError
+    from lamina.library_warnings import logged_to_run
+
+    def run_folder():
+        return getattr(args, "run", None) or getattr(args, "resume", None) or getattr(args, "out", None)
 
     try:
-        return COMMANDS[args.command](args) or 0
+        with contextlib.nullcontext() if args.debug else logged_to_run(run_folder):
+            return COMMANDS[args.command](args) or 0
     except LaminaError as error:
         if args.debug:
             raise
@@ -260,10 +270,10 @@ def run_train(args) -> int:
         data = args.data or config.data.path
         if not data:
             raise LaminaError("Give the data to train on: lamina train DATA --target COL (or --resume RUN).")
-    out = Path(resume or args.out or _new_run_folder(Path(data).stem))
+    out = args.out = Path(resume or args.out or _new_run_folder(Path(data).stem))
     try:
         if resume:
-            model = api.resume_run(out, progress=progress)
+            model = api.resume_run(out, progress=progress, start=args.start)
         else:
             model = api.fit(data, args.target or config.data.target, test=getattr(args, "test", None) or config.data.test,
                             config=config, out=out, progress=progress)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
 import lamina
 from lamina.data.read import read_table
@@ -166,9 +167,13 @@ class Model:
         files' fault: it stops with a LaminaError naming the folder, never with a traceback."""
         from safetensors.torch import load_file
 
+        from lamina.nets.build import check_hyperparameters
+
         try:
+            _check_document(raw)
             task = task_named(raw["task"]["name"]).from_state(raw["task"]["state"])
             architecture = raw["architecture"]
+            check_hyperparameters(architecture["arch"], task.reads, architecture["hyperparameters"])
             weights = directory / WEIGHTS_FILE
             _require_fitting_weights(task, architecture, weights)
             network = task.build_network(architecture)
@@ -178,8 +183,11 @@ class Model:
         except LaminaError:
             raise
         except Exception as error:  # the files' content, not lamina's code: see the docstring
-            raise LaminaError(f"{directory} holds a damaged or incompatible model ({type(error).__name__}: "
-                              f"{str(error)[:300]}). Restore the folder, or train the model again.") from None
+            what = (f"{MODEL_FILE} lacks the key {error.args[0]!r}" if isinstance(error, KeyError)
+                    else str(error)[:300] if type(error) is ValueError  # lamina's own checks name what is wrong
+                    else f"{type(error).__name__}: {str(error)[:300]}")
+            raise LaminaError(f"{directory} holds a damaged or incompatible model ({what}). Restore the folder, or "
+                              "train the model again.") from None
         network.eval()
         model.directory = directory
         return model
@@ -190,6 +198,43 @@ class Model:
         inputs = ", ".join(f"{c.name}:{c.kind}" for c in self.schema.features[:6])
         more = "..." if len(self.schema.features) > 6 else ""
         return f"Model(task={self.task.name!r}, target={self.schema.target!r}, inputs=[{inputs}{more}])"
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+
+class _TaskPart(_Part):
+    name: StrictStr
+    state: dict
+
+
+class _ArchitecturePart(_Part):  # what else an architecture record holds is its task's
+    arch: StrictStr
+    hyperparameters: dict = {}
+    inputs: dict | None = None
+    outputs: StrictInt | None = None
+
+
+class _Document(_Part):
+    """The keys every format-2 model.json holds, with their types."""
+    task: _TaskPart
+    architecture: _ArchitecturePart
+    metrics: dict | None = None
+    training: dict | None = None
+    profile: dict | None = None
+
+
+def _check_document(raw: dict) -> None:
+    """Raises ValueError naming the first key of a format-2 model.json that is missing or of the wrong type
+    (the task's state is checked by the task, the architecture's sizes by the weights' shapes)."""
+    try:
+        _Document.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(map(str, first["loc"]))
+        raise ValueError(f"the key {key!r} is missing" if first["type"] == "missing"
+                         else f"{key}: {first['msg']} (it is {first['input']!r})") from None
 
 
 def _require_fitting_weights(task: Task, architecture: dict, weights: Path) -> None:
@@ -208,8 +253,10 @@ def _require_fitting_weights(task: Task, architecture: dict, weights: Path) -> N
     expected = {name: tuple(tensor.shape) for name, tensor in skeleton.state_dict().items()}
     if expected != stored:
         differing = sorted(set(expected) ^ set(stored)) or [n for n in expected if expected[n] != stored[n]]
-        raise ValueError(f"the weights do not fit the architecture model.json describes (first difference: "
-                         f"{differing[0]!r})")
+        name = differing[0]
+        raise ValueError(f"the weights do not fit the architecture {MODEL_FILE} describes: {name!r} is "
+                         f"{list(expected[name]) if name in expected else 'absent'} in the architecture, "
+                         f"{list(stored[name]) if name in stored else 'absent'} in {WEIGHTS_FILE}")
 
 
 def write_model(directory, state_dict: dict, document: dict) -> Path:
@@ -239,8 +286,15 @@ def read_model_document(directory) -> tuple[Path, dict]:
         raw = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise LaminaError(f"{directory / MODEL_FILE} is not valid JSON: {error}") from None
-    version = raw.get("format_version") if isinstance(raw, dict) else None
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+    if not isinstance(raw, dict):
+        raise LaminaError(f"{directory / MODEL_FILE} holds a {type(raw).__name__}, not a model's JSON object. "
+                          "Restore the folder, or train the model again.")
+    version = raw.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise LaminaError(f"{directory / MODEL_FILE} is damaged: its key 'format_version' is {version!r}, where a "
+                          f"whole number from 1 to {FORMAT_VERSION} belongs. Restore the folder, or train the model "
+                          "again.")
+    if version > FORMAT_VERSION:
         raise LaminaError(
             f"{directory / MODEL_FILE} has format version {version!r}; this lamina "
             f"({lamina.__version__}) reads up to {FORMAT_VERSION}. Upgrade lamina."

@@ -5,11 +5,13 @@ A run folder holds `config.yaml` (the resolved config), `model/` (model.json + w
 `checks.json`, `sources.json` (the data files' fingerprints), the task's held-out table
 (`test_predictions.csv`), and what later commands add:
 `audit.json`, `explain.json`, `mistakes.json`, `model_card.md`, `drift.html` + `drift.json`,
-`monitor.sqlite` and `report.html`. JSON and CSV files are written atomically (temporary file + rename).
+`monitor.sqlite` and `report.html`, and `warnings.log` (library warnings kept off the terminal). JSON and CSV
+files are written atomically (temporary file + rename). While a training writes a run, it holds `.lock`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -34,8 +36,10 @@ DRIFT_PAGE = "drift.html"
 MONITOR = "monitor.sqlite"
 REPORT = "report.html"
 SOURCES = "sources.json"  # a fingerprint of the data files, so a resume can tell they did not change
+WARNINGS = "warnings.log"  # warnings from the libraries lamina uses, one block each (`--debug` prints them instead)
+LOCK = ".lock"  # held by the process training into the folder; names it (pid, host) for whoever else tries
 OWNED = (CONFIG, MODEL, CHECKPOINTS, CACHE, HISTORY, METRICS, CHECKS, HELD_OUT, AUDIT, EXPLAIN, MISTAKES, CARD,
-         DRIFT_PAGE, MONITOR, REPORT, SOURCES)  # what a run may write: never over a file that is not its own
+         DRIFT_PAGE, MONITOR, REPORT, SOURCES, WARNINGS)  # what a run may write: never over a file that is not its own
 FINISHED = (CONFIG, f"{MODEL}/model.json", METRICS, CHECKS, HISTORY, HELD_OUT)  # what a finished run holds
 
 
@@ -93,6 +97,43 @@ class RunFolder:
                               f"{self.path}`, or delete the folder.")
         self.path.mkdir(parents=True, exist_ok=True)
         return self
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Holds the folder's lock file for the block, so that a second training into the same folder (a new
+        run or a resume) is refused, naming the process that holds it. The lock is the OS's (flock): it ends
+        with the process however the process ends, so a killed run never leaves a folder locked."""
+        import fcntl
+        import os
+        import socket
+        import time
+
+        if self.path.exists() and not self.path.is_dir():
+            raise LaminaError(f"{self.path} is a file, not a folder. Give --out a folder for the run.")
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(self.path / LOCK, "a+", encoding="utf-8") as stream:
+                try:
+                    fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    stream.seek(0)
+                    holder = stream.read().strip() or "another process"
+                    raise LaminaError(f"{self.path} is being written by {holder}: two trainings into one folder "
+                                      "would overwrite each other. Wait for it to finish (or stop it), or give "
+                                      "another --out.") from None
+                stream.truncate(0)
+                stream.write(f"process {os.getpid()} on host {socket.gethostname()} since "
+                             f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
+                stream.flush()
+                try:
+                    yield self
+                finally:
+                    stream.truncate(0)  # the folder is free: nobody to name
+        finally:
+            if created and [p.name for p in self.path.iterdir()] == [LOCK]:  # stopped before writing anything
+                (self.path / LOCK).unlink()
+                self.path.rmdir()
 
     def write_text(self, name: str, text: str) -> Path:
         path = self.path / name

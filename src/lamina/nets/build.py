@@ -178,6 +178,31 @@ register("lstm", (SERIES_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}), rea
     _recurrent_forecaster("lstm"))
 
 
+def check_hyperparameters(name: str, reads: str, hyperparameters: dict) -> None:
+    """Raises ValueError naming the first hyperparameter of the registered architecture `name` that is missing,
+    unknown, or of another type than its builder declares (a width of "64" or 64.5, a dropout of "high"); an
+    architecture this registry does not hold is its task's to check."""
+    import inspect
+    import typing
+
+    from pydantic import ConfigDict, ValidationError, create_model
+
+    if (reads, name) not in ARCHITECTURES:
+        return
+    builder = ARCHITECTURES[(reads, name)].builder
+    hints = typing.get_type_hints(builder)
+    declared = list(inspect.signature(builder).parameters.values())[2:]  # after (spec, outputs)
+    fields = {p.name: (hints[p.name], ... if p.default is p.empty else p.default) for p in declared}
+    strict = create_model(f"{name}_hyperparameters", __config__=ConfigDict(strict=True, extra="forbid"), **fields)
+    try:
+        strict.model_validate(hyperparameters)
+    except ValidationError as error:
+        first = error.errors()[0]
+        given = "" if first["type"] == "missing" else f" (it is {first['input']!r})"
+        key = ".".join(map(str, first["loc"]))
+        raise ValueError(f"architecture.hyperparameters.{key} of {name!r}: {first['msg']}{given}") from None
+
+
 def build_network(name: str, spec: dict, outputs: int, reads: str = "table", **hyperparameters) -> nn.Module:
     """The network `name` of the input family `reads` for inputs described by `spec`, with `outputs` outputs
     (classes, 1 for a number, or targets per step for a forecaster)."""

@@ -14,10 +14,16 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from lamina.errors import LaminaError
+
 META_KEY = "lamina"
+
+
+class DamagedCheckpoint(LaminaError):
+    """A checkpoint file that is missing, truncated, emptied or not a lamina checkpoint at all."""
 
 
 def write_atomically(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
@@ -41,10 +47,29 @@ def write_atomically(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -
 
 
 def read(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    with safe_open(str(path), framework="pt") as stream:
-        meta = json.loads((stream.metadata() or {}).get(META_KEY, "{}"))
-        tensors = {name: stream.get_tensor(name) for name in stream.keys()}
+    """(tensors, JSON metadata) of a checkpoint. A file that cannot be read whole (missing, truncated, emptied,
+    random bytes, metadata that is not JSON) raises DamagedCheckpoint naming it."""
+    if not Path(path).is_file():
+        raise DamagedCheckpoint(f"The checkpoint {path} is missing.")
+    try:
+        with safe_open(str(path), framework="pt") as stream:
+            meta = json.loads((stream.metadata() or {}).get(META_KEY, "{}"))
+            tensors = {name: stream.get_tensor(name) for name in stream.keys()}
+    except (SafetensorError, OSError, ValueError) as error:  # ValueError: JSONDecodeError is one
+        raise DamagedCheckpoint(f"The checkpoint {path} is damaged ({type(error).__name__}: {str(error)[:200]}).") \
+            from None
+    if not isinstance(meta, dict):
+        raise DamagedCheckpoint(f"The checkpoint {path} is damaged (its metadata is not a JSON object).")
     return tensors, meta
+
+
+def changes(recorded, current, where: str = "") -> list[str]:
+    """'key: recorded → current' for each leaf that differs between two JSON values (dicts compared key by key),
+    so a refused resume can say what changed."""
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        return [change for key in sorted(set(recorded) | set(current), key=str)
+                for change in changes(recorded.get(key), current.get(key), f"{where}.{key}" if where else str(key))]
+    return [] if recorded == current else [f"{where}: {recorded!r} → {current!r}"]
 
 
 def with_prefix(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -3,10 +3,13 @@ network any task trains goes through the same Trainer, checkpoints, history and 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+import pandas as pd
+
 from lamina.config import Config, parse_duration
-from lamina.run import RunFolder
+from lamina.run import HISTORY, SOURCES, RunFolder
 from lamina.training.trainer import Trainer
 
 
@@ -16,9 +19,13 @@ class Session:
     run: RunFolder | None = None  # None: a model trained in memory, no checkpoints
     resume: bool = False  # continue from the run's last checkpoints
     progress: bool = True
+    fall_back_to_best: bool = False  # resume from the best checkpoint where the last is missing or damaged
 
     def __post_init__(self):
         self._histories: list = []  # (trainer, columns) of every network this session trains
+        # The epochs the interrupted run recorded, read before this session rewrites history.csv.
+        resumed = self.resume and self.run is not None and self.run.exists(HISTORY)
+        self._recorded_history = self.run.read_table(HISTORY) if resumed else None
 
     def trainer(self, network, step, *, epochs: int, lr: float, name: str = "", history_key: dict | None = None,
                 **settings) -> Trainer:
@@ -29,13 +36,35 @@ class Session:
         options = {"weight_decay": train.weight_decay, "warmup_epochs": train.warmup_epochs,
                    "clip_norm": train.clip_norm, "patience": train.patience,
                    "time_budget": parse_duration(train.time_budget), "device": train.device,
-                   "precision": train.precision, "seed": self.config.seed, "progress": self.progress, **settings}
+                   "precision": train.precision, "seed": self.config.seed, "progress": self.progress,
+                   "fingerprint": self.fingerprint(), "fall_back_to_best": self.fall_back_to_best,
+                   "trained_before": self._recorded(history_key or {}), **settings}
         checkpoints = None if self.run is None else self.run.checkpoints / name if name else self.run.checkpoints
         trainer = Trainer(network, step=step, epochs=epochs, lr=lr, checkpoint_dir=checkpoints, **options)
         if self.run is not None:
             self._histories.append((trainer, history_key or {}))
             trainer.callbacks.append(lambda _record: self.write_history())
         return trainer
+
+    def fingerprint(self) -> dict | None:
+        """What a checkpoint of this run must have been made with to be resumed: the resolved config and the
+        data files' fingerprints (sources.json), as JSON. Left out: the files' paths (their content is what
+        counts: a run moved with its data resumes), the time budget and the device (a run may be given more time,
+        or continue on another machine). None for a model trained in memory."""
+        if self.run is None:
+            return None
+        config = self.config.model_dump(mode="json", exclude={"data": {"path", "test"},
+                                                               "train": {"time_budget", "device"}})
+        return json.loads(json.dumps({"config": config, "data": self.run.read_json(SOURCES, {})}))
+
+    def _recorded(self, history_key: dict) -> bool:
+        """Whether the resumed run's history.csv holds epochs of the network `history_key` names (any epoch, for
+        a run of one network)."""
+        history = self._recorded_history
+        if history is None or not set(history_key) <= set(history.columns):
+            return False
+        matching = history[list(history_key)].eq(pd.Series(history_key)).all(axis=1)
+        return bool(matching.any())
 
     def write_history(self) -> None:
         """history.csv: every trained network's epochs, one row each (with its history_key columns)."""

@@ -125,6 +125,9 @@ class Trainer:
         callbacks: Iterable[Callable[[dict], None]] = (),  # each called with every epoch's record
         adversary: Callable | None = None,  # (module, inputs, targets) → inputs to train on instead
         freeze: tuple[list[nn.Parameter], int] | None = None,  # (parameters, epochs) held fixed at the start
+        fingerprint: dict | None = None,  # JSON of what the training depends on (config, data); kept in checkpoints
+        fall_back_to_best: bool = False,  # a resume whose last checkpoint is missing or damaged continues from best
+        trained_before: bool = False,  # epochs were recorded (history.csv): a resume needs this network's checkpoints
     ):
         if (loss_fn is None) == (step is None):
             raise TypeError("Trainer takes a loss_fn or a step=, exactly one of them")
@@ -152,6 +155,9 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.adversary = adversary
         self.freeze = freeze
+        self.fingerprint = fingerprint
+        self.fall_back_to_best = fall_back_to_best
+        self.trained_before = trained_before
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -171,8 +177,8 @@ class Trainer:
             self._new_state()
         self.optimizer_ = next(iter(self.optimizers_.values()))  # the only one on the default path
         self.schedules_ = self._schedules(steps)
-        if resume and self.checkpoint_dir and (self.checkpoint_dir / LAST).exists():
-            self._load_checkpoint(self.checkpoint_dir / LAST)
+        if resume and self.checkpoint_dir and self._resumable():
+            self._resume(steps)
         elif continuing:
             self.finished_ = False
         else:
@@ -253,13 +259,19 @@ class Trainer:
         self.optimizer_step(next(iter(self.optimizers_)))
         return loss
 
-    def _schedules(self, steps: int | None) -> dict:
+    def _schedules(self, steps: int | None, at: int | None = None) -> dict:
         """A warm-up + cosine schedule per optimiser over all `epochs` (None without a known epoch length),
-        each as far along as the optimiser has stepped when the Trainer carries on with more epochs."""
+        each as far along as the optimiser has stepped when the Trainer carries on with more epochs, or `at`
+        steps along for every optimiser (a resume from the best checkpoint, which holds no schedule)."""
         if not steps:
             return dict.fromkeys(self.optimizers_)
         warmup = int(round(self.warmup_epochs * steps))
         done = {name: schedule.last_epoch for name, schedule in getattr(self, "schedules_", {}).items() if schedule}
+        if at is not None:
+            done = dict.fromkeys(self.optimizers_, at)
+            for optimizer in self.optimizers_.values():  # what a schedule started mid-way reads its peak from
+                for group in optimizer.param_groups:
+                    group.setdefault("initial_lr", group["lr"])
         return {name: make_schedule(optimizer, warmup, self.epochs * steps, done.get(name, 0))
                 for name, optimizer in self.optimizers_.items()}
 
@@ -366,17 +378,81 @@ class Trainer:
             "partial_loss_sum": self.partial_loss_sum_, "partial_rows": self.partial_rows_,
             "history": self.history_, "best_score": self.best_score_, "best_epoch": self.best_epoch_,
             "bad_epochs": self.bad_epochs_, "elapsed": self.elapsed_, "stop_reason": self.stop_reason_,
-            **optim_meta,
+            "fingerprint": self.fingerprint, **optim_meta,
         }
         path = self.checkpoint_dir / LAST
         checkpoint.write_atomically(path, tensors, meta)
         if best_improved:
-            checkpoint.write_atomically(self.checkpoint_dir / BEST, self.best_state_, {"epoch": self.best_epoch_})
+            checkpoint.write_atomically(self.checkpoint_dir / BEST, self.best_state_, {
+                "epoch": self.best_epoch_, "best_score": self.best_score_, "history": self.history_,
+                "fingerprint": self.fingerprint})
         return path
+
+    def _resumable(self) -> bool:
+        """Whether this network has checkpoints to resume from; none at all (a run stopped before its first
+        epoch ended, or before this network's turn) starts it from the beginning, unless epochs of it were
+        recorded: then its checkpoints were lost, and starting over would be a silent restart."""
+        if any((self.checkpoint_dir / name).exists() for name in (LAST, BEST)):
+            return True
+        if self.trained_before:
+            raise LaminaError(f"The checkpoints in {self.checkpoint_dir} are missing, though epochs of this training "
+                              "were recorded: the run cannot continue where it stopped. Restore them, or start a "
+                              "new run with another --out.")
+        return False
+
+    def _resume(self, steps: int | None) -> None:
+        """Continues from the last checkpoint; where it is missing or damaged, from the best one if the user
+        asked for that (its epoch and weights, a fresh optimiser state), else stops saying how to."""
+        last, best = self.checkpoint_dir / LAST, self.checkpoint_dir / BEST
+        try:
+            self._load_checkpoint(last)
+        except checkpoint.DamagedCheckpoint as error:
+            if not best.exists():
+                raise LaminaError(f"{error} There is no best checkpoint beside it to fall back to: start the run "
+                                  "again with another --out (or delete the folder).") from None
+            if not self.fall_back_to_best:
+                raise LaminaError(f"{error} To continue from the best checkpoint {best} instead (its epoch's weights, "
+                                  "with a fresh optimiser state), resume with `--from best` "
+                                  "(Python: resume_run(run, start='best')).") from None
+            self._load_best(best, steps)
+
+    def _load_weights(self, tensors: dict[str, torch.Tensor], path: Path, meta: dict) -> None:
+        """The module's weights from a checkpoint made by the same training: same config, data and network."""
+        recorded = meta.get("fingerprint")  # absent from checkpoints of older lamina versions: nothing to compare
+        changed = checkpoint.changes(recorded, self.fingerprint) if None not in (recorded, self.fingerprint) else []
+        if changed:
+            raise LaminaError(f"The checkpoint {path} was made with other settings or data; resuming would mix two "
+                              f"trainings. What changed: {'; '.join(changed[:5])}. Restore them, or start a new run "
+                              "with another --out.")
+        expected = {name: list(t.shape) for name, t in self.module.state_dict().items()}
+        stored = {name: list(t.shape) for name, t in tensors.items()}
+        if stored != expected:
+            different = checkpoint.changes(stored, expected)
+            raise LaminaError(f"The network changed since the checkpoint {path} was made (its architecture or "
+                              f"settings differ): {'; '.join(different[:3])}. Resume with the settings the run began "
+                              "with, or start a new run with another --out.")
+        self.module.load_state_dict(tensors)
+
+    def _load_best(self, path: Path, steps: int | None) -> None:
+        tensors, meta = checkpoint.read(path)
+        self._load_weights(tensors, path, meta)
+        self.best_state_ = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        self.epoch_ = self.best_epoch_ = meta.get("epoch", 0)
+        self.best_score_ = meta.get("best_score")
+        self.history_ = list(meta.get("history") or [])[:self.epoch_]
+        self.schedules_ = self._schedules(steps, at=self.epoch_ * (steps or 0))
+        torch.manual_seed(self.seed + self.epoch_)  # the batch order from here on: not the interrupted run's
 
     def _load_checkpoint(self, path: Path) -> None:
         tensors, meta = checkpoint.read(path)
-        self.module.load_state_dict(checkpoint.under_prefix("model", tensors))
+        try:
+            self._load_state(path, tensors, meta)
+        except (KeyError, TypeError, ValueError, IndexError) as error:  # readable, but not what a checkpoint holds
+            raise checkpoint.DamagedCheckpoint(f"The checkpoint {path} is damaged ({type(error).__name__}: "
+                                               f"{str(error)[:200]}).") from None
+
+    def _load_state(self, path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        self._load_weights(checkpoint.under_prefix("model", tensors), path, meta)
         states = checkpoint.optimizer_states(tensors, meta, single=next(iter(self.optimizers_)))
         if states.keys() != self.optimizers_.keys():
             raise LaminaError(f"The checkpoint {path} holds the optimisers {sorted(states)}, but this training "
