@@ -302,11 +302,11 @@ def open_image(value, limit: int = MAX_PIXEL_LIMIT):
     try:
         image = Image.open(io.BytesIO(value) if isinstance(value, bytes) else value)
     except Image.DecompressionBombError as error:  # beyond twice Pillow's own limit, it refuses to open
-        raise TooLarge(f"over {limit:,} pixels, the limit ({error})") from None
+        raise TooLarge(f"over the limit of {limit:,} pixels ({error})") from None
     width, height = image.size
     if width * height > limit:
         image.close()
-        raise TooLarge(f"{width}×{height} pixels ({width * height:,}), over the limit of {limit:,}")
+        raise TooLarge(f"{width}×{height} pixels ({width * height:,}), over the limit of {limit:,} pixels")
     return image
 
 
