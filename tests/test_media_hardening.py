@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageFile
 
 import lamina
+import test_images
 from lamina.api import prepare
 from lamina.cli import main
 from lamina.config import Config
@@ -27,10 +28,10 @@ from lamina.errors import LaminaError
 from lamina.serving.server import create_app
 from lamina.serving.sources import find_models
 from test_audio import recordings, tone
-from test_images import make_image_folder
+from test_images import IMAGE_FAST, make_image_folder
 
 soundfile = pytest.importorskip("soundfile")
-FAST = {"epochs": 15, "width": 8, "patience": 15}  # enough for the stripes (test accuracy 1.0)
+image_run = test_images.image_run  # the stripes model test_images trains (a module fixture: once here too)
 
 
 def bomb_png(width: int, height: int) -> bytes:
@@ -47,14 +48,6 @@ def bomb_png(width: int, height: int) -> bytes:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-@pytest.fixture(scope="module")
-def image_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("media")
-    folder = make_image_folder(root / "photos", per_class=30)
-    model = lamina.fit(folder, out=root / "run", progress=False, **FAST)
-    return root, folder, model
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +148,10 @@ def test_a_link_leading_out_of_an_audio_folder_is_refused_and_links_inside_are_r
     soundfile.write(tmp_path / "elsewhere.wav", tone(500, 0.3, 8000, seed=0), 8000)
     (folder / "high" / "leak.wav").symlink_to(tmp_path / "elsewhere.wav")
     with pytest.raises(LaminaError, match="leak.wav is a link to .*elsewhere.wav, outside the folder"):
+        read_table(folder)
+    (folder / "high" / "leak.wav").unlink()
+    (folder / "high" / "self.wav").symlink_to(folder / "high" / "self.wav")
+    with pytest.raises(LaminaError, match="self.wav is a link that leads back to itself"):
         read_table(folder)
 
 
@@ -339,7 +336,7 @@ def test_predict_reads_a_flat_folder_and_names_each_file(image_run, tmp_path):
     truth = written["image"].str.contains("/vertical-").map({True: "vertical", False: "horizontal"})
     assert (written["prediction"] == truth).mean() >= 0.8
     with pytest.raises(LaminaError, match="has no class subfolders"):
-        lamina.fit(flat, progress=False, **FAST)
+        lamina.fit(flat, progress=False, **IMAGE_FAST)
 
 
 def test_audio_predictions_from_a_folder_or_a_path_column_name_each_file(audio_run, tmp_path):

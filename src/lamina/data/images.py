@@ -131,14 +131,22 @@ def _entries(folder: Path, top: Path, root: Path, ignored: list[str]) -> list[Pa
         if entry.name.startswith(".") or entry.name.lower() in CLUTTER:
             ignored.append(entry.relative_to(top).as_posix() + ("/" if entry.is_dir() else ""))
             continue
-        # The folder's own entries stay inside it; only a link can lead out (to /etc/passwd, say).
-        if entry.is_symlink() and not entry.resolve().is_relative_to(root):
-            raise LaminaError(
-                f"{entry} is a link to {entry.resolve()}, outside the folder {top}: lamina reads only what lies "
-                "inside the folder it is given. Copy the file into the folder, or remove the link."
-            )
+        if entry.is_symlink():  # the folder's own entries stay inside it; only a link can lead out (to /etc)
+            _refuse_links_out(entry, top, root)
         kept.append(entry)
     return kept
+
+
+def _refuse_links_out(link: Path, top: Path, root: Path) -> None:
+    try:
+        target = link.resolve()
+    except RuntimeError:  # Python's word for a link that loops on itself
+        raise LaminaError(f"{link} is a link that leads back to itself. Remove it.") from None
+    if not target.is_relative_to(root):
+        raise LaminaError(
+            f"{link} is a link to {target}, outside the folder {top}: lamina reads only what lies inside the "
+            "folder it is given. Copy the file into the folder, or remove the link."
+        )
 
 
 def _files_under(folder: Path, top: Path, root: Path, ignored: list[str]) -> list[Path]:
