@@ -302,6 +302,21 @@ def test_jfif_jpe_and_unknown_suffixes_are_pictures_by_content_and_mp3_is_audio(
     assert [(c.name, c.kind) for c in schema.features] == [("audio", "audio")]
 
 
+@pytest.mark.parametrize("outside", ["relative", "absolute"])
+def test_pictures_known_by_content_are_kept_inside_the_tables_folder_too(tmp_path, outside):
+    folder = make_image_folder(tmp_path / "photos", per_class=6)
+    (tmp_path / "table").mkdir()
+    names = []
+    for path in sorted(folder.rglob("*.png")):
+        path.rename(path.with_suffix(".photo"))
+        names.append(f"../photos/{path.parent.name}/{path.stem}.photo" if outside == "relative"
+                     else str(path.with_suffix(".photo").resolve()))
+    pd.DataFrame({"picture": names, "label": [n.split("/")[-2] for n in names]}).to_csv(
+        tmp_path / "table" / "t.csv", index=False)
+    with pytest.raises(LaminaError, match=r"column 'picture': path .*\.photo' points outside the table's folder"):
+        read_table(tmp_path / "table" / "t.csv")
+
+
 def test_operating_system_clutter_is_ignored_and_said_once(tmp_path):
     folder = make_image_folder(tmp_path / "photos", per_class=12)
     png = (folder / "vertical" / "0.png").read_bytes()

@@ -20,15 +20,17 @@ MEDIA_SHARE = 0.9  # share of those that must be files of the kind
 
 
 def media_kind(value: str, root: Path | None = None) -> str | None:
-    """IMAGE, AUDIO or None for a path (relative to `root` when given; a path leaving `root` is not opened)."""
+    """IMAGE, AUDIO or None for a path, relative to `root` (a table's folder) when given. Without a root only an
+    absolute path is opened: a table's relative paths are judged (and kept inside its folder) against the
+    table's folder, never against wherever lamina happens to run."""
     suffix = Path(value).suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return IMAGE
     if suffix in AUDIO_SUFFIXES:
         return AUDIO
     try:
-        path = (Path(value) if root is None else root / value).resolve()
-        if (root is not None and not path.is_relative_to(root.resolve())) or not path.is_file():
+        path = Path(value) if root is None else root / value
+        if not (path.is_absolute() and path.is_file()):
             return None
     except (OSError, ValueError):  # text that is no path: too long, a NUL byte
         return None
