@@ -11,6 +11,8 @@ import base64
 import binascii
 import re
 
+import pandas as pd
+
 from lamina.errors import LaminaError
 
 DATA_URL = re.compile(r"\s*data:([^,]*),", re.IGNORECASE)  # data:[<media type>][;<parameter>]...,<data>
@@ -18,8 +20,8 @@ WHITESPACE = re.compile(r"\s+")
 
 
 def is_missing(value) -> bool:
-    """None, or a float NaN (what a pandas column holds for a null beside other values)."""
-    return value is None or (isinstance(value, float) and value != value)
+    """None, pandas' NA, or a float NaN (what a pandas column holds for a null beside other values)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def bytes_from_base64(text: str, where: str, what: str) -> bytes:
