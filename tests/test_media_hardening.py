@@ -123,6 +123,14 @@ def test_predicting_a_bomb_file_names_the_file_and_the_limit(image_run, tmp_path
         lamina.api.predict(root / "run", tmp_path / "new")
 
 
+def test_a_long_recording_sent_to_the_server_is_refused_from_its_header(audio_run):
+    root, _, _ = audio_run
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(8000 * 601, np.int16), 8000, format="FLAC")  # 10 minutes of silence: 14 KB
+    answer = served(root).post("/predict", json={"audio": b64(buffer.getvalue())})
+    assert answer.status_code == 422 and "a clip of 601 s, over the limit of 600 s" in answer.json()["error"]
+
+
 # ---- links out of a folder (issue 15 item 3) ------------------------------------------------------
 
 @pytest.mark.parametrize("link", ["file", "class folder", "subfolder"])

@@ -21,6 +21,9 @@ MIN_SECONDS = 0.05  # shorter clips hold less than a syllable (and fewer frames 
 SILENT_PEAK = 1e-4  # a clip whose loudest sample stays below this (−80 dBFS) is silence
 CLIPPED_SHARE = 0.01  # a clip with more than this share of samples at full scale is clipped
 READ_THREADS = 8  # libsndfile releases the GIL while decoding
+# A request's clip is refused above this length, read from its header before decoding: 650 KB of FLAC can
+# hold an hour of 48 kHz stereo silence (1.4 GB as float32 samples), and a model reads at most 10 s.
+MAX_SENT_SECONDS = 600
 
 
 @dataclass
@@ -95,6 +98,13 @@ def audio_from_base64(text: str | None, where: str) -> bytes | None:
     if is_missing(text):
         return None
     data = bytes_from_base64(text, where, "audio")
+    try:
+        seconds = _soundfile().info(io.BytesIO(data)).duration
+    except Exception:  # not audio: inspect_audio below says why
+        seconds = 0.0
+    if seconds > MAX_SENT_SECONDS:
+        raise LaminaError(f"{where}: a clip of {seconds:,.0f} s, over the limit of {MAX_SENT_SECONDS} s a clip sent; "
+                          "send the part to classify.")
     problem = inspect_audio(data).problem
     if problem:
         raise LaminaError(f"{where}: {problem}.")
