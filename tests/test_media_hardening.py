@@ -108,7 +108,7 @@ def test_an_oversized_picture_in_a_training_folder_is_skipped_and_listed_under_t
     prepared = prepare(Config().with_overrides(target="label"), read_table(folder), None)
     skipped = {f.message for f in prepared.findings if f.code == "image_skipped"}
     assert len(skipped) == 2 and all("over the limit of 24,000,000" in m for m in skipped), skipped
-    assert any("huge.png" in m for m in skipped) and any("7000×4000" in m for m in skipped)
+    assert any("huge.png: 200,000,000 pixels, over" in m for m in skipped) and any("7000×4000" in m for m in skipped)
     assert len(prepared.frame) == 61
     bigger = prepare(Config().with_overrides(target="label", image_size=128), read_table(folder), None)
     assert [f.message for f in bigger.findings if f.code == "image_skipped"] == [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -310,7 +311,9 @@ def open_image(value, limit: int = MAX_PIXEL_LIMIT):
     try:
         image = Image.open(io.BytesIO(value) if isinstance(value, bytes) else value)
     except Image.DecompressionBombError as error:  # beyond twice Pillow's own limit, it refuses to open
-        raise TooLarge(f"over the limit of {limit:,} pixels ({error})") from None
+        count = re.search(r"\((\d+) pixels\)", str(error))  # "Image size (400000000 pixels) exceeds limit..."
+        size = f"{int(count.group(1)):,} pixels" if count else "more pixels than Pillow opens"
+        raise TooLarge(f"{size}, over the limit of {limit:,} pixels") from None
     width, height = image.size
     if width * height > limit:
         image.close()
