@@ -183,20 +183,23 @@ def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, P
 
 
 def predict(run, data, engine: str = "torch") -> pd.DataFrame:
-    """The model's prediction frame for `data`; for an image column of file paths, the path leads each row
-    (which file each prediction is for)."""
-    from lamina.data.images import looks_like_image_paths
+    """The model's prediction frame for `data` (a table, or a folder of pictures or recordings, with or without
+    class subfolders); for a column of image or audio files, the path leads each row (which file each
+    prediction is for)."""
+    from lamina.data.images import looks_like_arrays, read_images
+    from lamina.features.kinds import kind_named
 
     model = load(run)
-    frame = read_table(data, "prediction data")
+    folder = Path(data) if isinstance(data, (str, Path)) and Path(data).is_dir() else None
+    frame = read_images(folder, "prediction data", unlabelled=True) if folder else read_table(data, "prediction data")
     if not model.task.row_model:  # e.g. a forecast: the next horizon after the history in `data`
         if engine != "torch":
             raise LaminaError(f"--engine {engine} runs models that predict one row at a time; a {model.task.name} "
                               "model predicts with torch. Drop --engine.")
         return model.predict(frame)
     predictions = model.predict(frame, engine=engine)
-    for column in reversed([c.name for c in model.schema.features if c.kind == "image"]):
-        if looks_like_image_paths(frame[column]):
+    for column in reversed([c.name for c in model.schema.features if kind_named(c.kind).inspect_files]):
+        if not looks_like_arrays(frame[column]):  # file paths, not pixels from an array file
             predictions.insert(0, column, frame[column])
     return predictions
 

@@ -1,9 +1,8 @@
-"""Audio files (wav, flac, ogg through soundfile): what a recording is, whether it can be used, and its
+"""Audio files (wav, flac, ogg, mp3... through soundfile): what a recording is, whether it can be used, and its
 samples as mono float32 at one sample rate."""
 
 from __future__ import annotations
 
-import base64
 import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,14 +12,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lamina.data.inline import bytes_from_base64, is_missing
+from lamina.data.media import AUDIO, looks_like_media_paths
 from lamina.errors import LaminaError
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga"}
 AUDIO_COLUMN = "audio"
 MIN_SECONDS = 0.05  # shorter clips hold less than a syllable (and fewer frames than one STFT window)
 SILENT_PEAK = 1e-4  # a clip whose loudest sample stays below this (−80 dBFS) is silence
 CLIPPED_SHARE = 0.01  # a clip with more than this share of samples at full scale is clipped
 READ_THREADS = 8  # libsndfile releases the GIL while decoding
+# A request's clip is refused above this length, read from its header before decoding: 650 KB of FLAC can
+# hold an hour of 48 kHz stereo silence (1.4 GB as float32 samples), and a model reads at most 10 s.
+MAX_SENT_SECONDS = 600
 
 
 @dataclass
@@ -31,11 +34,9 @@ class AudioInfo:
     clipped: bool = False
 
 
-def looks_like_audio_paths(series: pd.Series) -> bool:
-    values = series.dropna()
-    if len(values) == 0 or not all(isinstance(v, str) for v in values.iloc[:200]):
-        return False
-    return bool(np.mean([Path(v).suffix.lower() in AUDIO_SUFFIXES for v in values.iloc[:200]]) >= 0.9)
+def looks_like_audio_paths(series: pd.Series, root: Path | None = None) -> bool:
+    """Paths of recordings, by suffix or by content (relative to `root` when given)."""
+    return looks_like_media_paths(series, AUDIO, root)
 
 
 def _soundfile():
@@ -72,7 +73,9 @@ def inspect_audio(value) -> AudioInfo:
     return AudioInfo(rate, seconds, clipped=clipped)
 
 
-def inspect_audio_column(series: pd.Series) -> list[AudioInfo]:
+def inspect_audio_column(series: pd.Series, image_size: int | str = "auto") -> list[AudioInfo]:
+    """One AudioInfo per value. `image_size` (the run's picture side, which every kind's file check is given)
+    does not concern recordings."""
     with ThreadPoolExecutor(READ_THREADS) as pool:
         return list(pool.map(inspect_audio, series.tolist()))
 
@@ -88,15 +91,20 @@ def mono_at(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     return resample_poly(mono, target_rate // common, rate // common).astype(np.float32)
 
 
-def audio_from_base64(text: str, where: str) -> bytes:
-    """A clip sent inline (base64 of a wav/flac/ogg file) → its bytes, checked to be usable audio.
-    Servers take audio this way and never as paths, so a request cannot make lamina read a file."""
-    import binascii
-
+def audio_from_base64(text: str | None, where: str) -> bytes | None:
+    """A clip sent inline (base64 of a wav/flac/ogg/mp3 file; see data.inline) → its bytes, checked to be
+    usable audio. Servers take audio this way and never as paths, so a request cannot make lamina read a file.
+    A missing value (None, NaN) stays None."""
+    if is_missing(text):
+        return None
+    data = bytes_from_base64(text, where, "audio")
     try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise LaminaError(f"{where}: not base64 text. Send the audio file's bytes base64-encoded.") from None
+        seconds = _soundfile().info(io.BytesIO(data)).duration
+    except Exception:  # not audio: inspect_audio below says why
+        seconds = 0.0
+    if seconds > MAX_SENT_SECONDS:
+        raise LaminaError(f"{where}: a clip of {seconds:,.0f} s, over the limit of {MAX_SENT_SECONDS} s a clip sent; "
+                          "send the part to classify.")
     problem = inspect_audio(data).problem
     if problem:
         raise LaminaError(f"{where}: {problem}.")

@@ -2,13 +2,16 @@
 
 Every source becomes a table with an image column, so the rest of the flow (schema, checks, split,
 encoders) treats images like any other column. The column holds absolute file paths, or, for array
-files, one uint8 array per row (height × width, or height × width × channels).
+files, one uint8 array per row (height × width, or height × width × channels), or, for a server request,
+the bytes of each file sent.
 """
 
 from __future__ import annotations
 
-import base64
 import gzip
+import io
+import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,16 +19,38 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lamina.data.inline import bytes_from_base64, is_missing
+from lamina.data.media import AUDIO, IMAGE, looks_like_media_paths, media_kind
 from lamina.errors import LaminaError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 IMAGE_COLUMN, LABEL_COLUMN = "image", "label"
 MIN_SIDE = 4  # pixels; a smaller image carries too little to learn from (and breaks pooling)
 # Unreadable files are skipped and listed while they are few; beyond this share of the rows the data
 # itself is suspect and the run stops.
 MAX_BAD_SHARE = 0.05
 DECODE_THREADS = 8  # Pillow releases the GIL while decoding, so threads overlap file reads and decoding
+SNIFF_FILES = 200  # files of a folder whose kind (picture or recording) names its column
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# Decompression bombs: 23 KB of PNG can promise 12000×12000 pixels (0.85 GB decoded). A picture's header is
+# read first and one above the limit is refused before a pixel is decoded. The limit grows with the side the
+# model reads (a picture PIXEL_LIMIT_SCALE times wider than that holds nothing more it can use), never falls
+# below a 24-megapixel camera photo, and never rises above Pillow's own bomb warning (0.36 GB as RGBA).
+MIN_PIXEL_LIMIT = 24_000_000  # pixels (6000×4000); every automatic side (at most 64) gets exactly this
+PIXEL_LIMIT_SCALE = 64  # linear factor between the model's side and the widest picture it takes
+MAX_PIXEL_LIMIT = 89_478_485  # pixels: Pillow's Image.MAX_IMAGE_PIXELS default
+REQUEST_PIXELS = 100_000_000  # pixels that the pictures sent in one request may hold together (0.3 GB as RGB)
+# Files operating systems and notebooks leave in folders: never pictures, never classes. Names starting with
+# "." (.DS_Store, ._photo.jpg from macOS, .ipynb_checkpoints/) are hidden files and folders, ignored too.
+CLUTTER = {"thumbs.db", "ehthumbs.db", "desktop.ini", "__macosx", "$recycle.bin", "system volume information"}
+NAMED_IGNORED = 5  # ignored files a note names before "..."
+
+
+def pixel_limit(side: int | str) -> int:
+    """The most pixels (width × height) a picture may have for a model that reads side × side pictures
+    ("auto": the run picks a side of at most 64, whose limit is MIN_PIXEL_LIMIT)."""
+    if side == "auto":
+        return MIN_PIXEL_LIMIT
+    return int(min(MAX_PIXEL_LIMIT, max(MIN_PIXEL_LIMIT, (PIXEL_LIMIT_SCALE * int(side)) ** 2)))
 
 
 def is_image_source(path: Path) -> bool:
@@ -34,12 +59,13 @@ def is_image_source(path: Path) -> bool:
     return path.is_dir() or name.endswith((".npz", ".npy")) or ("idx" in name and name.endswith((".gz", ".idx")))
 
 
-def read_images(path: Path, what: str) -> pd.DataFrame:
+def read_images(path: Path, what: str, unlabelled: bool = False) -> pd.DataFrame:
+    """`unlabelled`: a folder of pictures without class subfolders is read too (to predict), without labels."""
     if path.is_dir():
         idx_files = sorted(p for p in path.iterdir() if "-images-idx" in p.name)
         if idx_files:
             return _read_idx_pair(_training_idx(idx_files, path))
-        return read_class_folders(path, what)
+        return read_class_folders(path, what, unlabelled)
     name = path.name.lower()
     if name.endswith(".npz"):
         return _read_npz(path)
@@ -66,27 +92,85 @@ def _training_idx(files: list[Path], folder: Path) -> Path:
 
 # ---- class folders ------------------------------------------------------------------------------
 
-def read_class_folders(folder: Path, what: str) -> pd.DataFrame:
+def read_class_folders(folder: Path, what: str, unlabelled: bool = False) -> pd.DataFrame:
     """One row per image (or audio) file: its absolute path and its class (the subfolder's name). The
-    column is `audio` when most files are recordings, else `image`."""
-    from lamina.data.audio import AUDIO_COLUMN, AUDIO_SUFFIXES
+    column is `audio` when most files are recordings, else `image`. Operating-system clutter is left out and
+    listed in the frame's attrs["ignored"]; a link to anything outside `folder` is refused, named.
+    `unlabelled`: files lying in `folder` itself are read too, without a class (a folder to predict)."""
+    from lamina.data.audio import AUDIO_COLUMN
 
-    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
+    root, ignored = folder.resolve(), []
+    entries = _entries(folder, folder, root, ignored)
+    classes = [p for p in entries if p.is_dir()]
+    rows = [(p, None) for p in entries if not p.is_dir()] if unlabelled else []
+    if not classes and not rows:
         raise LaminaError(
             f"The {what} folder {folder} has no class subfolders. Put each class's images in a subfolder "
             "named after the class (photos/cat/1.png, photos/dog/2.png), or give a table file."
         )
-    rows = []
     for class_folder in classes:
-        files = sorted(p for p in class_folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files = _files_under(class_folder, folder, root, ignored)
         if not files:
             raise LaminaError(
                 f"Class folder {class_folder} is empty. Add its images or remove the folder."
             )
-        rows += [(str(p.resolve()), class_folder.name) for p in files]
-    recordings = np.mean([Path(path).suffix.lower() in AUDIO_SUFFIXES for path, _ in rows])
-    return pd.DataFrame(rows, columns=[AUDIO_COLUMN if recordings > 0.5 else IMAGE_COLUMN, LABEL_COLUMN])
+        rows += [(p, class_folder.name) for p in files]
+    paths = [str(p.resolve()) for p, _ in rows]
+    sample = paths[:: max(1, len(paths) // SNIFF_FILES)]
+    recordings = np.mean([media_kind(path) == AUDIO for path in sample])
+    frame = pd.DataFrame({AUDIO_COLUMN if recordings > 0.5 else IMAGE_COLUMN: paths})
+    if classes:
+        frame[LABEL_COLUMN] = [label for _, label in rows]
+    frame.attrs["ignored"] = ignored
+    return frame
+
+
+def _entries(folder: Path, top: Path, root: Path, ignored: list[str]) -> list[Path]:
+    """The entries of `folder` that may hold data, sorted; clutter goes to `ignored` (named from `top`)."""
+    kept = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or entry.name.lower() in CLUTTER:
+            ignored.append(entry.relative_to(top).as_posix() + ("/" if entry.is_dir() else ""))
+            continue
+        if entry.is_symlink():  # the folder's own entries stay inside it; only a link can lead out (to /etc)
+            _refuse_links_out(entry, top, root)
+        kept.append(entry)
+    return kept
+
+
+def _refuse_links_out(link: Path, top: Path, root: Path) -> None:
+    try:
+        target = link.resolve()
+    except RuntimeError:  # Python's word for a link that loops on itself
+        raise LaminaError(f"{link} is a link that leads back to itself. Remove it.") from None
+    if not target.is_relative_to(root):
+        raise LaminaError(
+            f"{link} is a link to {target}, outside the folder {top}: lamina reads only what lies inside the "
+            "folder it is given. Copy the file into the folder, or remove the link."
+        )
+
+
+def _files_under(folder: Path, top: Path, root: Path, ignored: list[str]) -> list[Path]:
+    """Every file below `folder`, subfolders and links inside `root` included, each folder read once."""
+    files, seen, pending = [], set(), [folder]
+    while pending:
+        current = pending.pop()
+        if current.resolve() in seen:  # a link back to a folder already read
+            continue
+        seen.add(current.resolve())
+        for entry in _entries(current, top, root, ignored):
+            (pending if entry.is_dir() else files).append(entry)
+    return sorted(files)
+
+
+def ignored_files_note(frame: pd.DataFrame) -> str | None:
+    """One sentence naming the clutter read_class_folders left out, or None."""
+    ignored = frame.attrs.get("ignored") or []
+    if not ignored:
+        return None
+    named = ", ".join(ignored[:NAMED_IGNORED]) + (", ..." if len(ignored) > NAMED_IGNORED else "")
+    return (f"Ignored {len(ignored)} operating-system file(s) and hidden folder(s) in the folder ({named}): "
+            "they hold no pictures or recordings.")
 
 
 def resolve_image_paths(frame: pd.DataFrame, folder: Path, source: Path) -> pd.DataFrame:
@@ -96,7 +180,7 @@ def resolve_image_paths(frame: pd.DataFrame, folder: Path, source: Path) -> pd.D
 
     root = folder.resolve()
     for name in frame.columns:
-        if not (looks_like_image_paths(frame[name]) or looks_like_audio_paths(frame[name])):
+        if not (looks_like_image_paths(frame[name], root) or looks_like_audio_paths(frame[name], root)):
             continue
         resolved = []
         for row, value in frame[name].items():
@@ -114,12 +198,9 @@ def resolve_image_paths(frame: pd.DataFrame, folder: Path, source: Path) -> pd.D
     return frame
 
 
-def looks_like_image_paths(series: pd.Series) -> bool:
-    values = series.dropna()
-    if len(values) == 0 or not all(isinstance(v, str) for v in values.iloc[:200]):
-        return False
-    sample = values.iloc[:200]
-    return bool(np.mean([Path(v).suffix.lower() in IMAGE_SUFFIXES for v in sample]) >= 0.9)
+def looks_like_image_paths(series: pd.Series, root: Path | None = None) -> bool:
+    """Paths of pictures, by suffix or by content (relative to `root` when given)."""
+    return looks_like_media_paths(series, IMAGE, root)
 
 
 def looks_like_arrays(series: pd.Series) -> bool:
@@ -218,21 +299,54 @@ class ImageInfo:
     problem: str = ""
 
 
-def size_and_channels(value, decode_all: bool = False) -> tuple[tuple[int, int], int]:
-    """((width, height), 1 or 3 channels) of an array or an image file; the file's header is enough unless
-    `decode_all` asks for a full decode (which is how a truncated file is found)."""
-    if isinstance(value, np.ndarray):
-        return (value.shape[1], value.shape[0]), 1 if value.ndim == 2 or value.shape[2] == 1 else 3
+class TooLarge(ValueError):
+    """A picture whose header promises more pixels than the limit: refused before decoding."""
+
+
+def open_image(value, limit: int = MAX_PIXEL_LIMIT):
+    """A Pillow image of a file path or a file's bytes, its header read and no pixel decoded yet.
+    Raises TooLarge above `limit` pixels, and Pillow's errors (OSError, ValueError...) for a bad file."""
     from PIL import Image
 
-    with Image.open(value) as image:
-        if decode_all:
-            image.load()
+    try:
+        image = Image.open(io.BytesIO(value) if isinstance(value, bytes) else value)
+    except Image.DecompressionBombError as error:  # beyond twice Pillow's own limit, it refuses to open
+        count = re.search(r"\((\d+) pixels\)", str(error))  # "Image size (400000000 pixels) exceeds limit..."
+        size = f"{int(count.group(1)):,} pixels" if count else "more pixels than Pillow opens"
+        raise TooLarge(f"{size}, over the limit of {limit:,} pixels") from None
+    width, height = image.size
+    if width * height > limit:
+        image.close()
+        raise TooLarge(f"{width}×{height} pixels ({width * height:,}), over the limit of {limit:,} pixels")
+    return image
+
+
+def problem_of(error: Exception) -> str:
+    """Why a picture cannot be used, from the error reading it raised."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(error, FileNotFoundError):
+        return "file not found"
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image Pillow can read"
+    if isinstance(error, TooLarge):
+        return f"{error} (a decompression bomb, or a picture to shrink first)"
+    return f"corrupt or truncated ({error})"
+
+
+READ_ERRORS = (OSError, ValueError, SyntaxError)  # what Pillow raises for a bad file (TooLarge is a ValueError)
+
+
+def size_and_channels(value) -> tuple[tuple[int, int], int]:
+    """((width, height), 1 or 3 channels) of an array, or of an image file from its header."""
+    if isinstance(value, np.ndarray):
+        return (value.shape[1], value.shape[0]), 1 if value.ndim == 2 or value.shape[2] == 1 else 3
+    with open_image(value) as image:
         return image.size, 1 if _is_grey(image) else 3
 
 
 def _is_grey(image) -> bool:
-    if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
+    if image.mode in ("1", "L", "LA", "F") or image.mode.startswith("I"):
         return True
     if image.mode == "P":  # GIFs and some PNGs: grey when every palette entry has r = g = b
         palette = np.array(image.getpalette() or [0, 0, 0]).reshape(-1, 3)
@@ -240,18 +354,17 @@ def _is_grey(image) -> bool:
     return False
 
 
-def inspect_image(value) -> ImageInfo:
-    """Decodes one image fully (a truncated file fails only there) and says what it is."""
-    from PIL import UnidentifiedImageError
-
+def inspect_image(value, limit: int = MIN_PIXEL_LIMIT) -> ImageInfo:
+    """Decodes one image fully (a truncated file fails only there) and says what it is; one above `limit`
+    pixels is judged from its header alone."""
+    if isinstance(value, np.ndarray):
+        return _judged(ImageInfo(*size_and_channels(value)))
     try:
-        return _judged(ImageInfo(*size_and_channels(value, decode_all=True)))
-    except FileNotFoundError:
-        return ImageInfo(None, 0, "file not found")
-    except UnidentifiedImageError:
-        return ImageInfo(None, 0, "not an image Pillow can read")
-    except (OSError, ValueError, SyntaxError) as error:
-        return ImageInfo(None, 0, f"corrupt or truncated ({error})")
+        with open_image(value, limit) as image:
+            image.load()
+            return _judged(ImageInfo(image.size, 1 if _is_grey(image) else 3))
+    except READ_ERRORS as error:
+        return ImageInfo(None, 0, problem_of(error))
 
 
 def _judged(info: ImageInfo) -> ImageInfo:
@@ -260,19 +373,23 @@ def _judged(info: ImageInfo) -> ImageInfo:
     return info
 
 
-def inspect_column(series: pd.Series) -> list[ImageInfo]:
+def inspect_column(series: pd.Series, image_size: int | str = "auto") -> list[ImageInfo]:
+    """One ImageInfo per value, under the pixel limit of a model reading `image_size` pictures."""
+    limit = pixel_limit(image_size)
     if looks_like_arrays(series):  # already in memory: nothing to overlap
         return [inspect_image(value) for value in series]
     with ThreadPoolExecutor(DECODE_THREADS) as pool:
-        return list(pool.map(inspect_image, series.tolist()))
+        return list(pool.map(lambda value: inspect_image(value, limit), series.tolist()))
 
 
-def drop_unreadable(frame: pd.DataFrame, column: str, kind: str = "image") -> tuple[pd.DataFrame, list[str], list[str]]:
+def drop_unreadable(frame: pd.DataFrame, column: str, kind: str = "image",
+                    image_size: int | str = "auto") -> tuple[pd.DataFrame, list[str], list[str]]:
     """(The rows whose file (an image, an audio clip: whatever the kind reads) can be used; a line per
-    skipped file; notes on files kept despite a flaw). Stops when too many are bad."""
+    skipped file; notes on files kept despite a flaw). Stops when too many are bad. `image_size`: the side
+    the run's pictures are resized to, which sets the pixel limit (pixel_limit) the server uses too."""
     from lamina.features.kinds import kind_named  # here, not on top: the image kind imports this module
 
-    infos = kind_named(kind).inspect_files(frame[column])
+    infos = kind_named(kind).inspect_files(frame[column], image_size)
     bad = [(row, value, info.problem) for (row, value), info in zip(frame[column].items(), infos, strict=True) if info.problem]
     lines = [f"{_describe(row, value)}: {problem}" for row, value, problem in bad]
     if len(bad) > MAX_BAD_SHARE * len(frame):
@@ -293,45 +410,42 @@ def _describe(row, value) -> str:
     return str(value) if isinstance(value, str) else f"row {row}"
 
 
-def array_from_base64(text: str, where: str) -> np.ndarray:
-    """An image sent inline (base64 of a PNG, JPEG, ... file) → its pixels. Servers take images this way and
-    never as paths, so a request cannot make lamina read a file."""
-    import binascii
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
+def image_from_base64(text: str | None, where: str) -> bytes | None:
+    """An image sent inline (base64 of a PNG, JPEG, ... file; see data.inline) → the file's bytes, which the
+    encoder decodes exactly as it decodes a file on disk, so a request and `lamina predict` see the same
+    pixels. Servers take images this way and never as paths, so a request cannot make lamina read a file.
+    The header is checked here (a picture, at least MIN_SIDE pixels a side); the pixel limit, which depends
+    on the model, is checked by its encoder before any decoding. A missing value (None, NaN) stays None.
+    Raises LaminaError naming `where`."""
+    if is_missing(text):
+        return None
+    data = bytes_from_base64(text, where, "image")
     try:
-        with Image.open(io.BytesIO(base64.b64decode(text, validate=True))) as image:
-            image.load()
-            if image.mode in ("P", "PA", "LA"):
-                image = image.convert("RGBA")
-            array = np.asarray(image)
-    except (binascii.Error, ValueError):
-        raise LaminaError(f"{where}: not base64 text. Send the image file's bytes base64-encoded.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError):
-        raise LaminaError(f"{where}: the base64 bytes are not an image Pillow can read (PNG, JPEG, ...).") from None
-    return _judged_array(array, where)
-
-
-def _judged_array(array: np.ndarray, where: str) -> np.ndarray:
-    problem = _judged(ImageInfo(*size_and_channels(array))).problem
+        with open_image(data, sys.maxsize) as image:
+            problem = _judged(ImageInfo(image.size, 0)).problem
+    except TooLarge:  # one Pillow will not even open: the encoder refuses it, naming the model's limit
+        problem = ""
+    except READ_ERRORS as error:
+        problem = problem_of(error)
     if problem:
         raise LaminaError(f"{where}: {problem}.")
-    return array
+    return data
 
 
-def decode(value, size: int, channels: int) -> np.ndarray:
-    """One image → uint8 [channels, size, size]: colour mode made consistent (alpha composited on white),
-    the shorter side resized to `size`, then the centre cropped square."""
-    from PIL import Image
+def decode(value, size: int, channels: int, limit: int = MAX_PIXEL_LIMIT) -> np.ndarray:
+    """One image (a uint8 array, a file path or a file's bytes) → uint8 [channels, size, size]: turned upright
+    by its EXIF Orientation (phones store photos rotated and say so there), colour mode made consistent
+    (alpha composited on white), the shorter side resized to `size`, then the centre cropped square.
+    Raises TooLarge for a file over `limit` pixels, Pillow's errors for a bad one."""
+    from PIL import Image, ImageOps
 
     if isinstance(value, np.ndarray):
         array = value[:, :, 0] if value.ndim == 3 and value.shape[2] == 1 else value
         image = Image.fromarray(array)
     else:
-        image = Image.open(value)
+        image = open_image(value, limit)
     with image:
+        ImageOps.exif_transpose(image, in_place=True)
         image = _with_channels(image, channels)
         width, height = image.size
         if (width, height) != (size, size):
@@ -351,8 +465,14 @@ def _with_channels(image, channels: int):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
-    if image.mode in ("I", "I;16", "F"):  # 16-bit and float greys: scale into 0–255
+    if image.mode == "F" or image.mode.startswith("I"):  # 16- and 32-bit and float greys: scale into 0–255
         values = np.asarray(image, dtype=np.float32)
         high = values.max() if values.max() > 0 else 1.0
         image = Image.fromarray(np.round(values / high * 255).astype(np.uint8))
+    if image.mode == "LAB":  # Pillow converts CIE Lab to RGB only through colour profiles
+        from PIL import ImageCms
+
+        lab_to_srgb = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"),
+                                              "LAB", "RGB")
+        image = ImageCms.applyTransform(image, lab_to_srgb)
     return image.convert("L" if channels == 1 else "RGB")

@@ -18,13 +18,20 @@ import torch
 
 from lamina.data.images import (
     DECODE_THREADS,
-    array_from_base64,
+    READ_ERRORS,
+    REQUEST_PIXELS,
     decode,
+    image_from_base64,
     inspect_column,
     looks_like_arrays,
     looks_like_image_paths,
+    open_image,
+    pixel_limit,
+    problem_of,
     size_and_channels,
 )
+from lamina.data.inline import is_missing
+from lamina.errors import LaminaError
 from lamina.features.blocks import PICTURE
 from lamina.features.kinds import FILE_FIELD, ColumnSample, EncoderOptions, Kind, register_kind, sniff
 
@@ -55,21 +62,48 @@ class ImageEncoder:
         return self
 
     def transform(self, series: pd.Series) -> torch.Tensor:
+        """uint8 [rows, channels, size, size] of arrays, file paths or files' bytes (what a request sends; see
+        `_within_request_budget`); a missing value is a mid-grey picture. Raises LaminaError naming the row
+        (the record of a request) of a picture that cannot be read or is over `pixel_limit(size)`."""
         shape = (len(series), self.channels_, self.size_, self.size_)
         if looks_like_arrays(series) and _all_fit(series, shape):  # arrays already the right shape: no decoding
             stacked = np.stack(series.tolist())  # [rows, side, side] or [rows, side, side, channels]
             stacked = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
             return torch.from_numpy(np.ascontiguousarray(stacked))
+        values = series.tolist()
+        self._within_request_budget(values)
         cache = self._allocate(shape)
         with ThreadPoolExecutor(DECODE_THREADS) as pool:
-            for row, image in enumerate(pool.map(self._decode_or_blank, series.tolist())):
+            for row, image in enumerate(pool.map(self._decode_or_blank, range(len(values)), values)):
                 cache[row] = image
         return torch.from_numpy(cache)
 
-    def _decode_or_blank(self, value) -> np.ndarray:
-        if value is None or (isinstance(value, float) and np.isnan(value)):  # a missing image: mid-grey
+    def _within_request_budget(self, values: list) -> None:
+        """Pictures sent inline (bytes) come from one request: their headers together may promise at most
+        REQUEST_PIXELS, so a request cannot make the server decode gigabytes in pictures each under the limit."""
+        total = 0
+        for row, value in enumerate(values):
+            if isinstance(value, bytes):
+                try:
+                    with open_image(value, pixel_limit(self.size_)) as image:
+                        total += image.size[0] * image.size[1]
+                except READ_ERRORS as error:
+                    raise LaminaError(f"{self._where(row, value)}: {problem_of(error)}.") from None
+        if total > REQUEST_PIXELS:
+            raise LaminaError(f"Field {self.name!r}: the pictures sent hold {total:,} pixels together, over the limit "
+                              f"of {REQUEST_PIXELS:,} a request; send fewer pictures at a time, or smaller ones.")
+
+    def _decode_or_blank(self, row: int, value) -> np.ndarray:
+        if is_missing(value):  # a missing image: mid-grey
             return np.full((self.channels_, self.size_, self.size_), 128, np.uint8)
-        return decode(value, self.size_, self.channels_)
+        try:
+            return decode(value, self.size_, self.channels_, pixel_limit(self.size_))
+        except READ_ERRORS as error:
+            raise LaminaError(f"{self._where(row, value)}: {problem_of(error)}.") from None
+
+    def _where(self, row: int, value) -> str:
+        """A file is named by its path; a picture sent in a request by its record and field."""
+        return f"Column {self.name!r}, {value}" if isinstance(value, str) else f"record {row}, field {self.name!r}"
 
     def _allocate(self, shape: tuple[int, ...]) -> np.ndarray:
         if int(np.prod(shape)) <= MEMORY_SHARE * _free_memory():
@@ -96,7 +130,7 @@ def _all_fit(series: pd.Series, shape: tuple[int, ...]) -> bool:
     _, channels, side, _ = shape
     wanted = {(side, side)} if channels == 1 else set()
     wanted.add((side, side, channels))
-    return all(v.shape in wanted for v in series)
+    return all(isinstance(v, np.ndarray) and v.shape in wanted for v in series)
 
 
 def _free_memory() -> int:
@@ -115,7 +149,7 @@ class ImageKind(Kind):
     encoder = ImageEncoder
     block = PICTURE
     request_field = FILE_FIELD
-    decode = staticmethod(array_from_base64)
+    decode = staticmethod(image_from_base64)
     inspect_files = staticmethod(inspect_column)
 
     def encoder_for(self, column: str, options: EncoderOptions) -> ImageEncoder:

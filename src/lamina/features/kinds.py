@@ -118,8 +118,9 @@ class Kind:
     # request value, where (for errors) → what the encoder reads; None: the value as sent
     decode: ClassVar[Callable[[Any, str], Any] | None] = None
     drift: ClassVar[Bins | Counts | None] = None  # how the profile bins it; None: not profiled
-    # values → one info per value whose `problem` says why its file cannot be used; None: not read from files
-    inspect_files: ClassVar[Callable[[pd.Series], list] | None] = None
+    # (values, the run's image size) → one info per value whose `problem` says why its file cannot be used;
+    # None: not read from files
+    inspect_files: ClassVar[Callable[[pd.Series, int | str], list] | None] = None
 
     def encoder_for(self, column: str, options: EncoderOptions):
         return self.encoder(column)

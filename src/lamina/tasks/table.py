@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
-from lamina.data.images import drop_unreadable
+from lamina.data.images import drop_unreadable, ignored_files_note
 from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError
@@ -71,13 +71,14 @@ class TableTask(Task):
         if test_frame is not None and data.target in test_frame and test_frame[data.target].notna().sum() == 0:
             raise LaminaError(f"The test file has no value in target {data.target!r} (every row is empty): test "
                               "metrics need the true values. Label its rows, or leave --test out to split the data.")
-        findings = []
+        ignored = ignored_files_note(frame)  # Thumbs.db, __MACOSX/... in a class folder: said once
+        findings = [Finding("info", "files_ignored", ignored)] if ignored else []
         for column, kind in ((c.name, c.kind) for c in schema.features if c.kind in PICTURE_KINDS):
-            frame, skipped, notes = drop_unreadable(frame, column, kind)
+            frame, skipped, notes = drop_unreadable(frame, column, kind, config.model.image_size)
             findings += [Finding("warning", f"{kind}_skipped", f"Skipped {line}.", column) for line in skipped]
             findings += [Finding("warning", f"{kind}_flawed", f"{note}.", column) for note in notes]
             if test_frame is not None and column in test_frame.columns:
-                test_frame, skipped, _ = drop_unreadable(test_frame, column, kind)
+                test_frame, skipped, _ = drop_unreadable(test_frame, column, kind, config.model.image_size)
                 findings += [Finding("warning", f"{kind}_skipped", f"Skipped (test) {line}.", column)
                              for line in skipped]
         findings += run_checks(frame, schema)
