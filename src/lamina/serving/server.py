@@ -67,6 +67,10 @@ def _identifier(name: str) -> str:
 def _frame(body: BaseModel, model: Model) -> pd.DataFrame:
     records = body.records if hasattr(body, "records") else [body]
     rows = [r.model_dump(by_alias=True) for r in records]
+    for row, values in enumerate(rows):
+        if all(value is None for value in values.values()):  # a missing value is read; a record of them is no input
+            raise LaminaError(f"record {row}: every field is null ({', '.join(map(repr, values))}), so there is "
+                              "nothing to predict from. Send a value for at least one field.")
     frame = pd.DataFrame(rows, columns=[c.name for c in model.schema.features])
     for column in model.schema.features:
         decode = kind_named(column.kind).decode  # request value → what the encoder reads (base64 → a file's content)
