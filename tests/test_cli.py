@@ -280,3 +280,16 @@ def test_the_demo_replaces_only_its_own_earlier_run(tmp_path):
     clear_earlier_demo(tmp_path / "demo")
     clear_earlier_demo(other)
     assert not (tmp_path / "demo").exists() and (other / "config.yaml").exists()
+
+
+def test_a_reader_that_leaves_early_ends_predict_quietly(run, tmp_path):
+    """`lamina predict RUN DATA | head -1`: the reader closing the pipe is no error, so no traceback."""
+    make_table(rows=5000, seed=9).to_csv(tmp_path / "many.csv", index=False)  # more than a pipe's 64 KiB buffer
+    command = [sys.executable, "-m", "lamina.cli", "predict", str(run / "run"), str(tmp_path / "many.csv")]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        first = process.stdout.readline()
+        process.stdout.close()  # as `head -1` does once it has its line
+        error = process.stderr.read().decode()
+        code = process.wait(timeout=120)
+    assert first.startswith(b"prediction,")
+    assert code == 141 and "Traceback" not in error and "BrokenPipe" not in error, error
