@@ -41,7 +41,16 @@ def train_tokenizer(texts: list[str]):
     each character of the other scripts written without spaces (Thai, Lao, Khmer, Myanmar, kana), with a [CLS]
     piece first in every sequence so no text encodes to nothing. Only Latin, Greek and Cyrillic accents are
     stripped (the combining diacritical marks): BERT's rule would strip Thai vowels and tone marks too."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
 
     tokenizer = Tokenizer(models.WordPiece(unk_token=UNKNOWN))
     tokenizer.normalizer = normalizers.Sequence([
