@@ -272,5 +272,6 @@ def upgraded(raw: dict) -> dict:
 
 
 def _on_index_of(data, predictions: pd.DataFrame) -> pd.DataFrame:
-    """Predictions for a DataFrame carry its index (read_table numbers rows by position), so they join back."""
-    return predictions.set_axis(data.index) if isinstance(data, pd.DataFrame) else predictions
+    """Predictions for a DataFrame carry its index, so they join back: read_table numbered its rows by position,
+    which the predictions' index holds."""
+    return predictions.set_axis(data.index[predictions.index]) if isinstance(data, pd.DataFrame) else predictions

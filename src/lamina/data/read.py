@@ -176,8 +176,9 @@ def _quoting_and_records(path: Path, text: str, separator: str) -> tuple[int, in
 def _with_codes_as_text(frame: pd.DataFrame, text: str, options: dict) -> pd.DataFrame:
     """Columns read as numbers that are written with leading zeros (001, 002, 010) read again as text: codes."""
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-    separator = re.escape(options["sep"])
-    if not numeric or not re.search(rf'(?:^|{separator})\s*"?[+-]?0\d', text, flags=re.MULTILINE):
+    field_start = r' *"?[+-]?0\d'  # the start of a field written with a leading zero (a quote or spaces before)
+    # Each pattern starts with a literal (the separator, or a line end: the header is line 1), which re scans for fast.
+    if not numeric or not any(re.search(re.escape(lead) + field_start, text) for lead in (options["sep"], "\n")):
         return frame  # no field starts with a leading zero: nothing to read again
     as_text = pd.read_csv(io.StringIO(text), usecols=numeric, dtype=str, **options)
     for column in numeric:
