@@ -159,18 +159,23 @@ def _quoting_and_records(path: Path, text: str, separator: str) -> tuple[int, in
     reader = csv.reader(io.StringIO(text), delimiter=separator, skipinitialspace=True, strict=True)
     try:
         for row in reader:
-            records += bool(len(row) > 1 or (row and row[0].strip()))
+            records += _holds_fields(row)
             start = reader.line_num + 1
     except csv.Error as error:
         if separator == "\t":
             plain = csv.reader(io.StringIO(text), delimiter=separator, quoting=csv.QUOTE_NONE)
-            return csv.QUOTE_NONE, sum(bool(len(row) > 1 or (row and row[0].strip())) for row in plain)
+            return csv.QUOTE_NONE, sum(map(_holds_fields, plain))
         raise LaminaError(
             f"{path}, line {start}: a quoted field opened on this line is not closed where a field ends ({error}, "
             f"line {reader.line_num}); reading on would merge the lines between into one value. Close the quote, "
             'double a quote inside a quoted field (""), or remove the stray quote.'
         ) from None
     return csv.QUOTE_MINIMAL, records
+
+
+def _holds_fields(row: list[str]) -> bool:
+    """Whether a line read by csv is a row to pandas (it skips blank lines, not lines of empty fields)."""
+    return len(row) > 1 or bool(row and row[0].strip())
 
 
 def _with_codes_as_text(frame: pd.DataFrame, text: str, options: dict) -> pd.DataFrame:
