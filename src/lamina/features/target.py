@@ -23,7 +23,7 @@ def canonical_labels(values: pd.Series) -> pd.Series:
     if present.map(lambda v: isinstance(v, str)).all() and texts.equals(present):
         return values  # already canonical: no copy
     labels = values.astype(object).copy()
-    labels[present.index] = texts.where(texts != "", None)
+    labels[values.notna().to_numpy()] = texts.where(texts != "", None).to_numpy()
     return labels
 
 

@@ -4,6 +4,7 @@ model artifact as JSON, so a saved model tokenizes exactly as it did in training
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -160,12 +161,15 @@ class TextEncoder:
 def word_counts(values: pd.Series) -> np.ndarray:
     """Words per value as a person counts them (what drift bins count, and the sniff step judges), NaN where
     missing: what spaces separate, and in a script written without spaces one word per few characters."""
-    texts = values.where(values.map(lambda v: isinstance(v, str)))
-    unspaced = "|".join(CHARACTERS_PER_WORD)
-    words = texts.str.replace(unspaced, " ", regex=True).str.split().str.len().astype(float)
-    for script, per_word in CHARACTERS_PER_WORD.items():
-        words += texts.str.count(script) / per_word
-    return words.to_numpy(float)
+    return values.map(lambda v: _words(v) if isinstance(v, str) else np.nan).to_numpy(float)
+
+
+_UNSPACED = re.compile("|".join(CHARACTERS_PER_WORD))
+_SCRIPTS = [(re.compile(script), per_word) for script, per_word in CHARACTERS_PER_WORD.items()]
+
+
+def _words(text: str) -> float:
+    return len(_UNSPACED.sub(" ", text).split()) + sum(len(p.findall(text)) / n for p, n in _SCRIPTS)
 
 
 @register_kind
