@@ -1,6 +1,6 @@
 import pytest
 
-from lamina.cli import TRAIN_SETTINGS, build_parser
+from lamina.cli import TRAIN_SETTINGS, _parse_rows, build_parser
 from lamina.config import Config, flat_setting_names, parse_duration
 from lamina.errors import LaminaError
 
@@ -69,3 +69,16 @@ def test_a_device_the_machine_lacks_is_refused_by_name():
     if not torch.cuda.is_available():
         with pytest.raises(LaminaError, match="'cuda' is not on this machine"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("text, rows", [("0,1,2", [0, 1, 2]), ("0:5", [0, 1, 2, 3, 4]), ("10-12", [10, 11, 12]),
+                                        ("3, 0:2, 7-8", [3, 0, 1, 7, 8]), ("", [])])
+def test_explain_rows_take_lists_and_ranges(text, rows):
+    assert _parse_rows(text) == rows
+
+
+@pytest.mark.parametrize("text, message", [("a", "'a' is not a row number or a range"),
+                                           ("5:5", "the range '5:5' holds no row"), ("-1", "not a row number")])
+def test_explain_rows_that_are_no_rows_are_named(text, message):
+    with pytest.raises(LaminaError, match=message):
+        _parse_rows(text)

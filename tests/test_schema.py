@@ -106,3 +106,33 @@ def test_a_column_kind_set_in_the_config_must_be_registered():
     assert infer_schema(frame, "y", overrides={"zip": "category"}).columns[0].kind == "category"
     with pytest.raises(LaminaError, match="Unknown column kind 'categroy'.*Did you mean 'category'"):
         infer_schema(frame, "y", overrides={"zip": "categroy"})
+
+
+def test_words_are_not_only_what_spaces_separate():
+    chinese = ["这家餐厅的菜很好吃", "服务太慢了我不会再来", "价格便宜味道也不错", "环境干净服务员很热情"]
+    thai = ["ร้านอาหารนี้อร่อยมาก", "บริการช้ามากไม่ประทับใจ", "ราคาถูกและรสชาติดี", "ห้องสะอาดพนักงานใจดี"]
+    utterances = [f"{verb} {thing}" for verb in ("play", "dim", "stop", "open", "find") for thing in
+                  ("jazz", "kitchen", "music", "door", "lights", "news")]
+    frame = pd.DataFrame({"zh": [f"{t}{i}" for i, t in enumerate(chinese * 8)][:30],
+                          "th": [f"{t}{i}" for i, t in enumerate(thai * 8)][:30],
+                          "say": utterances, "y": ["a", "b"] * 15})
+    assert kinds(infer_schema(frame, "y"))["zh"] == ("text", "feature")
+    assert kinds(infer_schema(frame, "y"))["th"] == ("text", "feature")
+    said = infer_column(frame["say"])
+    assert (said.kind, said.note) == ("text", "short distinct phrases, 2.0 words per value on average")
+    repeated = infer_column(pd.Series(["New York", "San Francisco", "Los Angeles"] * 10, name="city"))
+    assert repeated.kind == "category", "repeated two-word values stay categories"
+    assert infer_column(pd.Series([f"X{i:05d}" for i in range(30)], name="code")).kind == "ignore"
+
+
+def test_one_value_beside_blanks_is_binary_not_constant():
+    flag = infer_column(pd.Series(["Y", None, None, "Y"] * 10, name="flag"))
+    assert (flag.kind, flag.role) == ("binary", "feature")
+    assert infer_column(pd.Series([1.0, np.nan] * 10, name="paid")).kind == "binary"
+    assert infer_column(pd.Series(["Y"] * 40, name="full")).note == "constant (every value is 'Y')"
+
+
+def test_zero_padded_codes_are_categories_not_numbers():
+    codes = infer_column(pd.Series(["001", "002", "010"] * 10, name="code"))
+    assert codes.kind == "category"
+    assert infer_column(pd.Series(["1", "2", "10", "0.5"] * 10, name="n")).kind == "number"

@@ -237,3 +237,25 @@ def test_a_text_model_is_attacked_on_its_token_embeddings_and_the_padding_stays(
 def test_adversarial_training_on_text_alone_is_refused_before_any_work():
     with pytest.raises(LaminaError, match="neither \\(text and categories are discrete\\)"):
         lamina.fit(reviews(60), target="label", adversarial="pgd", progress=False)
+
+
+def test_thai_reads_as_pieces_with_its_marks_and_latin_accents_are_stripped():
+    thai = ["ร้านอาหารนี้อร่อยมาก", "อาหารไม่อร่อยเลย", "บริการดีมาก", "Café crème"]
+    encoder = TextEncoder("t").fit(pd.Series(thai * 10))
+    ids = encoder.transform(pd.Series(["ร้านนี้อร่อย", "cafe creme", "ข้าวผัด"]))
+    pieces = encoder.pieces(ids[0])
+    assert pieces == ["[CLS]", "ร้", "า", "น", "นี้", "อ", "ร่", "อ", "ย"], "one piece per letter with its marks"
+    assert encoder.pieces(ids[1]) == encoder.pieces(encoder.transform(pd.Series(["Café crème"]))[0])
+    assert encoder.unknown_only(pd.Series(["ร้านนี้อร่อย", "ข้าวผัด", "zzz qqq", "", None])) == 1
+
+
+def test_rows_the_tokenizer_cannot_read_are_a_finding():
+    from lamina.features.pipeline import FeaturePipeline
+    from lamina.tasks.table import _unread_text_findings
+
+    frame = reviews(60)
+    frame.loc[:2, "review"] = "x" * 150  # one run longer than WordPiece reads (100 characters): [UNK] alone
+    pipeline = FeaturePipeline(infer_schema(frame, "label")).fit(frame)
+    findings = _unread_text_findings(pipeline, frame)
+    assert [(f.code, f.column) for f in findings] == [("text_unknown", "review")]
+    assert findings[0].message.startswith("3 training row(s) of text column 'review' hold only pieces")

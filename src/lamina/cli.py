@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain = command("explain", "why the model predicts what it does: per-row attributions and column importance")
     explain.add_argument("run")
     explain.add_argument("data")
-    explain.add_argument("--rows", default="0,1,2,3,4", help="rows (0-based) to explain one by one (default 0-4)")
+    explain.add_argument("--rows", default="0,1,2,3,4", help="rows (0-based) to explain one by one: a list, "
+                         "ranges or both, e.g. 0,3,7 or 0:5 (rows 0-4) or 10-20 (rows 10 to 20) (default 0-4)")
     explain.add_argument("--repeats", type=int, default=5, help="shuffles per column for permutation importance")
 
     audit = command("audit", "bias audit (per-group metrics, disparities, mitigation) and robustness audit (attacks)")
@@ -414,12 +415,8 @@ def run_monitor(args) -> int:
 
 def run_explain(args) -> int:
     from lamina import api
-    from lamina.errors import LaminaError
 
-    try:
-        rows = [int(r) for r in args.rows.split(",") if r.strip()]
-    except ValueError:
-        raise LaminaError(f"--rows {args.rows!r} must be row numbers separated by commas, e.g. 0,1,2.") from None
+    rows = _parse_rows(args.rows)
     print(api.explain(args.run, args.data, rows, args.repeats)[1])
     return 0
 
@@ -446,6 +443,29 @@ COMMANDS = {"train": run_train, "forecast": run_forecast, "check": run_check, "p
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
+
+def _parse_rows(text: str) -> list[int]:
+    """`--rows`: 0-based row numbers as a list (0,3,7), slices (0:5, rows 0 to 4, as Python counts them) or
+    inclusive ranges (10-20, rows 10 to 20), mixed as wanted."""
+    import re
+
+    from lamina.errors import LaminaError
+
+    rows: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = re.fullmatch(r"(\d+)\s*([:-])\s*(\d+)|(\d+)", part)
+        if match is None:
+            raise LaminaError(f"--rows {text!r}: {part!r} is not a row number or a range. Give e.g. 0,1,2 or 0:5 "
+                        "(rows 0-4) or 10-20 (rows 10 to 20).")
+        if match[4] is not None:
+            rows.append(int(match[4]))
+            continue
+        start, end = int(match[1]), int(match[3]) + (match[2] == "-")
+        if end <= start:
+            raise LaminaError(f"--rows {text!r}: the range {part!r} holds no row; give the first row before the last.")
+        rows.extend(range(start, end))
+    return rows
 
 
 def _names(text: str) -> list[str]:

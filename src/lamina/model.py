@@ -59,7 +59,8 @@ class Model:
         """The task's prediction frame: for classification `prediction` and `proba_<class>` per class, for
         regression `prediction`, for forecasting the next horizon of each series with its interval.
         Row models take `engine="onnx"` to run the exported network in onnxruntime."""
-        return self.task.predict(self, read_table(data, "prediction data"), **options)
+        predictions = self.task.predict(self, read_table(data, "prediction data"), **options)
+        return _on_index_of(data, predictions) if self.task.row_model else predictions
 
     def evaluate(self, data) -> dict:
         """{'rows', 'metrics', 'baseline'} on labelled data; rows without a target are left out."""
@@ -123,7 +124,7 @@ class Model:
             raise LaminaError(f"predict_proba is for classification models; this one does {self.task.name}. "
                               "Use predict.")
         frame = read_table(data, "prediction data")
-        return pd.DataFrame(self.predict_array(frame), columns=list(self.classes), index=frame.index)
+        return _on_index_of(data, pd.DataFrame(self.predict_array(frame), columns=list(self.classes)))
 
     def labelled(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """The rows of `frame` that have a target value, and their encoded targets."""
@@ -322,3 +323,9 @@ def upgraded(raw: dict) -> dict:
         return {**raw, "task": {"name": "forecast", "state": state}, "architecture": architecture}
     state = {key: raw[key] for key in ("schema", "features", "target", "baseline")}
     return {**raw, "task": {"name": raw["task"], "state": state}}
+
+
+def _on_index_of(data, predictions: pd.DataFrame) -> pd.DataFrame:
+    """Predictions for a DataFrame carry its index, so they join back: read_table numbered its rows by position,
+    which the predictions' index holds."""
+    return predictions.set_axis(data.index[predictions.index]) if isinstance(data, pd.DataFrame) else predictions

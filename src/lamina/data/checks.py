@@ -13,7 +13,7 @@ from lamina.data.schema import PICTURE_KINDS, Schema, require_target
 from lamina.errors import LaminaError
 
 MIN_ROWS = 10  # fewer rows cannot fill a train, a validation and a test split
-MIN_ROWS_PER_CLASS = 3  # a class needs a row in each of the three splits
+MIN_ROWS_PER_CLASS = 3  # a class needs a row in each of the three splits (data.split gives it one each)
 FEW_ROWS_PER_CLASS = 20  # below this a class's metrics are mostly noise
 IMBALANCE_RATIO = 0.1  # smallest class / largest class below this is flagged
 HEAVY_MISSING = 0.5  # share of missing values from which a column is flagged

@@ -110,7 +110,9 @@ def _every_value_missing(column: ColumnSample) -> str | None:
 
 
 def _constant(column: ColumnSample) -> str | None:
-    return f"constant (every value is {column.values.iloc[0]!r})" if column.unique == 1 else None
+    # One value beside blanks is no constant: whether a row is filled in is information (binary claims it).
+    full = len(column.values) == len(column.series)
+    return f"constant (every value is {column.values.iloc[0]!r})" if column.unique == 1 and full else None
 
 
 def _integer_id(column: ColumnSample) -> str | None:

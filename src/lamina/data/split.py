@@ -1,4 +1,6 @@
-"""Split rows into train / valid / test, stratified by class, reproducible from the seed."""
+"""Split rows into train / valid / test, stratified by class, reproducible from the seed. Every class with the
+rows the checks ask for (checks.MIN_ROWS_PER_CLASS, 3) has at least one row in each split: stratified rounding
+alone can leave a rare class out of a small split (3 rows as 3/0/0), and the test metrics would then ignore it."""
 
 from __future__ import annotations
 
@@ -30,18 +32,20 @@ def split_rows(
 ) -> Split:
     """With `test` given, `frame` is split into train and valid only; otherwise three ways."""
     if test is not None:
-        train, valid = _two_way(frame, target, task, valid_fraction, seed)
+        train, valid = _two_way(frame, target, task, valid_fraction, seed, keep=(1, 1))
         how = f"given test file; training file split {1 - valid_fraction:.0%} train / {valid_fraction:.0%} valid"
         return Split(train, valid, test, f"{how}, seed {seed}")
-    rest, test_part = _two_way(frame, target, task, test_fraction, seed)
-    train, valid = _two_way(rest, target, task, valid_fraction / (1 - test_fraction), seed + 1)
+    rest, test_part = _two_way(frame, target, task, test_fraction, seed, keep=(2, 1))  # rest: train and valid
+    train, valid = _two_way(rest, target, task, valid_fraction / (1 - test_fraction), seed + 1, keep=(1, 1))
     train_share = 1 - valid_fraction - test_fraction
     how = f"random {train_share:.0%} / {valid_fraction:.0%} / {test_fraction:.0%} (train / valid / test)"
     stratified = ", stratified by class" if task != "regression" else ""
     return Split(train, valid, test_part, f"{how}{stratified}, seed {seed}")
 
 
-def _two_way(frame: pd.DataFrame, target: str, task: str, fraction: float, seed: int):
+def _two_way(frame: pd.DataFrame, target: str, task: str, fraction: float, seed: int, keep: tuple[int, int]):
+    """(first, second) with `fraction` of the rows in second; for classes, each class with at least
+    keep[0] + keep[1] rows has keep[0] of them in first and keep[1] in second."""
     from sklearn.model_selection import train_test_split
 
     stratify = frame[target].to_numpy() if task != "regression" else None
@@ -51,4 +55,24 @@ def _two_way(frame: pd.DataFrame, target: str, task: str, fraction: float, seed:
         if held_out < classes or len(frame) - held_out < classes:
             stratify = None  # too few rows to give every class a place on both sides
     first, second = train_test_split(frame, test_size=fraction, random_state=seed, stratify=stratify)
+    if task == "regression":
+        return first, second
+    first, second = _top_up(first, second, target, least=keep[1], spare=keep[0])
+    second, first = _top_up(second, first, target, least=keep[0], spare=keep[1])
     return first, second
+
+
+def _top_up(source: pd.DataFrame, short: pd.DataFrame, target: str, least: int, spare: int):
+    """Rows moved from `source` (the last drawn of their class: the split shuffled them) so every class has
+    `least` rows in `short`, where `source` can give them and keep `spare` of its own."""
+    have = short[target].value_counts()
+    labels = source[target].to_numpy()
+    moved: list[int] = []
+    for label, count in source[target].value_counts().items():
+        missing = least - int(have.get(label, 0))
+        if missing > 0 and count - missing >= spare:
+            moved.extend(np.flatnonzero(labels == label)[-missing:])
+    if not moved:
+        return source, short
+    kept = np.setdiff1d(np.arange(len(source)), moved)
+    return source.iloc[kept], pd.concat([short, source.iloc[sorted(moved)]])

@@ -83,6 +83,11 @@ class BinaryKind(CategoryKind):
 
     name = "binary"
 
+    @sniff(45)
+    def one_value_or_blank(self, column: ColumnSample) -> str | None:
+        # "Y" or empty: the encoder's missing index is the second value.
+        return "one value or blank: whether it is filled in is read" if column.unique == 1 else None
+
     @sniff(50)
     def bool_dtype(self, column: ColumnSample) -> str | None:
         return "" if pd.api.types.is_bool_dtype(column.series) else None

@@ -16,12 +16,13 @@ and serves an example of every registered kind, so a kind is tested the moment i
 The built-in sniff steps, in order (a new kind takes a number between the two it must run between):
     0 dropped: every value missing           80 dropped: a distinct integer per row
    10 image: arrays                          90 number: numeric dtype
-   20 image: file paths                     100 number: strings that all read as numbers
+   20 image: file paths                     100 number: strings that all read as numbers (no 001 codes)
    30 audio: file paths                     110 binary: two distinct strings
-   40 dropped: a single value               120 datetime: strings that read as dates
-   50 binary: bool dtype                    130 text: four or more words per value
-   60 datetime: datetime dtype              140 dropped: a distinct string per row
-   70 binary: numbers with two values       150 category: whatever no earlier step claimed
+   40 dropped: a single value, no blanks    120 datetime: strings that read as dates
+   45 binary: one value beside blanks       130 text: four or more words, or distinct phrases
+   50 binary: bool dtype                    140 dropped: a distinct string per row
+   60 datetime: datetime dtype              150 category: whatever no earlier step claimed
+   70 binary: numbers with two values
 """
 
 from __future__ import annotations

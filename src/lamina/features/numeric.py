@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from lamina.data.read import leading_zero_codes
 from lamina.errors import LaminaError
 from lamina.features.blocks import DENSE
 from lamina.features.drift import Bins
@@ -119,6 +120,8 @@ class NumberKind(Kind):
 
     @sniff(100)
     def numeric_strings(self, column: ColumnSample) -> str | None:
+        if leading_zero_codes(column.strings):  # 001, 002, 010: codes, not quantities
+            return None
         parsed = pd.to_numeric(column.string_sample, errors="coerce").notna().mean()
         if parsed == 1.0:
             return "numbers stored as text"

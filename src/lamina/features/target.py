@@ -11,6 +11,22 @@ from lamina.features.numeric import to_numbers
 from lamina.plain import json_safe
 
 
+def canonical_labels(values: pd.Series) -> pd.Series:
+    """Target values as a person means them, the one rule checks, split and encoder all see: surrounding spaces
+    are no part of a label ("yes " is "yes"), a blank label is a missing one, and a column that mixes numbers
+    with text (0 and "0", as a DataFrame can) holds text, each value spelt as category_key spells it. A column
+    of numbers alone, or of booleans, is returned as it is."""
+    present = values.dropna()
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values) or len(present) == 0:
+        return values
+    texts = present.map(category_key)  # strips text; 1.0 → "1"
+    if present.map(lambda v: isinstance(v, str)).all() and texts.equals(present):
+        return values  # already canonical: no copy
+    labels = values.astype(object).copy()
+    labels[values.notna().to_numpy()] = texts.where(texts != "", None).to_numpy()
+    return labels
+
+
 class TargetEncoder:
     def __init__(self, task: str, column: str):
         self.task = task

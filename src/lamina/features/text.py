@@ -4,6 +4,7 @@ model artifact as JSON, so a saved model tokenizes exactly as it did in training
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,19 @@ from lamina.features.drift import Bins
 from lamina.features.kinds import ColumnSample, EncoderOptions, Kind, register_kind, sniff
 
 MIN_TEXT_WORDS = 4.0  # mean words per value from which a string column reads as free text
+MIN_PHRASE_WORDS = 2.0  # mean words per value from which mostly distinct values read as text ("play jazz")...
+DISTINCT_PHRASES = 0.5  # ...when at least this share of rows holds a value no other row has (a category learns
+# nothing from a value seen once, so such a column read as categories would be lost)
+# Scripts written without spaces between words, with about how many characters (code points) make a word in
+# each: Chinese words average under two characters; Thai, Lao, Khmer and Myanmar words about five code points,
+# their vowel and tone marks included. Kana is counted with the ideographs.
+IDEOGRAPHIC = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+SOUTHEAST_ASIAN = r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]"
+CHARACTERS_PER_WORD = {IDEOGRAPHIC: 2.0, SOUTHEAST_ASIAN: 5.0}
+# The tokenizer reads these scripts one character at a time (a base letter with its combining marks), as BERT
+# reads Chinese: a run without spaces would otherwise be one "word" that WordPiece gives up on as [UNK].
+UNSPACED_CHARACTER = r"(?:\p{Thai}|\p{Lao}|\p{Khmer}|\p{Myanmar}|\p{Hiragana}|\p{Katakana})\p{M}*"
+LATIN_ACCENTS = r"[\u0300-\u036f]"  # the combining marks stripped (é → e); Thai or Devanagari marks are letters' parts
 LENGTH_EDGES = (5, 10, 20, 50, 100, 200, 500)  # words; text drift is judged on length alone
 VOCABULARY = 8000  # subword pieces the trained tokenizer may hold; small data sets yield fewer
 MIN_PIECE_COUNT = 2  # a piece seen once in training would only ever be learned from one row
@@ -24,13 +38,29 @@ PAD, UNKNOWN, START = "[PAD]", "[UNK]", "[CLS]"  # the trained tokenizer's speci
 
 
 def train_tokenizer(texts: list[str]):
-    """Lower-cased, accent-stripped WordPiece, split on spaces and punctuation and around each CJK
-    character (BERT's rules), with a [CLS] piece first in every sequence so no text encodes to nothing."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """Lower-cased WordPiece, split on spaces and punctuation and around each CJK character (BERT's rules) and
+    each character of the other scripts written without spaces (Thai, Lao, Khmer, Myanmar, kana), with a [CLS]
+    piece first in every sequence so no text encodes to nothing. Only Latin, Greek and Cyrillic accents are
+    stripped (the combining diacritical marks): BERT's rule would strip Thai vowels and tone marks too."""
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
 
     tokenizer = Tokenizer(models.WordPiece(unk_token=UNKNOWN))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.normalizer = normalizers.Sequence([
+        normalizers.BertNormalizer(lowercase=True, strip_accents=False),
+        normalizers.NFD(), normalizers.Replace(Regex(LATIN_ACCENTS), ""), normalizers.NFC(),
+    ])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(UNSPACED_CHARACTER), behavior="isolated"), pre_tokenizers.BertPreTokenizer(),
+    ])
     tokenizer.decoder = decoders.WordPiece()
     trainer = trainers.WordPieceTrainer(vocab_size=VOCABULARY, min_frequency=MIN_PIECE_COUNT,
                                         special_tokens=[PAD, UNKNOWN, START], show_progress=False)
@@ -99,6 +129,15 @@ class TextEncoder:
         encodings = self.tokenizer_.encode_batch(as_texts(values))
         return np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(values), self.length_)
 
+    def unknown_only(self, values: pd.Series) -> int:
+        """Rows with text in which the tokenizer knows no piece (all [UNK]): the model reads nothing there."""
+        unknown = self.tokenizer_.token_to_id(getattr(self.tokenizer_.model, "unk_token", UNKNOWN))
+        texts = [t for t in as_texts(values) if t.strip()]
+        self.tokenizer_.no_truncation()
+        self.tokenizer_.no_padding()
+        encodings = self.tokenizer_.encode_batch(texts, add_special_tokens=False)
+        return sum(all(i == unknown for i in e.ids) for e in encodings)
+
     def pieces(self, ids: np.ndarray) -> list[str]:
         """The subword pieces behind a row of ids, padding left out (what per-token explanations show)."""
         return [self.tokenizer_.id_to_token(int(i)) for i in ids if int(i) != self.pad_]
@@ -120,8 +159,17 @@ class TextEncoder:
 
 
 def word_counts(values: pd.Series) -> np.ndarray:
-    """Words per value (what drift bins count), NaN where missing."""
-    return values.map(lambda v: len(v.split()) if isinstance(v, str) else np.nan).to_numpy(float)
+    """Words per value as a person counts them (what drift bins count, and the sniff step judges), NaN where
+    missing: what spaces separate, and in a script written without spaces one word per few characters."""
+    return values.map(lambda v: _words(v) if isinstance(v, str) else np.nan).to_numpy(float)
+
+
+_UNSPACED = re.compile("|".join(CHARACTERS_PER_WORD))
+_SCRIPTS = [(re.compile(script), per_word) for script, per_word in CHARACTERS_PER_WORD.items()]
+
+
+def _words(text: str) -> float:
+    return len(_UNSPACED.sub(" ", text).split()) + sum(len(p.findall(text)) / n for p, n in _SCRIPTS)
 
 
 @register_kind
@@ -136,8 +184,14 @@ class TextKind(Kind):
 
     @sniff(130)
     def free_text(self, column: ColumnSample) -> str | None:
-        words = column.string_sample.str.split().str.len().mean()
-        return f"free text, {words:.1f} words per value on average" if words >= MIN_TEXT_WORDS else None
+        words = float(np.mean(word_counts(column.string_sample)))
+        if words >= MIN_TEXT_WORDS:
+            return f"free text, {words:.1f} words per value on average"
+        if words >= MIN_PHRASE_WORDS:
+            single = (column.values.value_counts() == 1).sum() / len(column.values)
+            if single >= DISTINCT_PHRASES:
+                return f"short distinct phrases, {words:.1f} words per value on average"
+        return None
 
     def example(self, rows: int, folder: Path) -> pd.Series:
         openings = ["the film was", "this book felt", "our stay was", "that meal tasted"]

@@ -17,7 +17,7 @@ from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError
 from lamina.features.pipeline import FeaturePipeline
-from lamina.features.target import TargetEncoder
+from lamina.features.target import TargetEncoder, canonical_labels
 from lamina.nets.build import build_network
 from lamina.tasks.base import Prepared, Task
 from lamina.training.batches import TensorBatches, batch_rows
@@ -58,6 +58,7 @@ class TableTask(Task):
         if data.horizon is not None or data.time is not None:
             raise LaminaError(f"--time and --horizon are forecasting settings, and the task is {self.name}. Use "
                               "--task forecast, or drop them.")
+        frame, test_frame = (_with_canonical_labels(f, data.target) for f in (frame, test_frame))
         require_enough_rows(frame, data.target)  # names a missing target column too
         overrides = dict(data.columns)
         if data.exclude_sensitive:
@@ -115,6 +116,7 @@ class TableTask(Task):
         if session.run is not None:
             self.features_.set_cache_dir(session.run.cache)
         self.features_.fit(split.train)
+        prepared.findings += _unread_text_findings(self.features_, split.train)
         self.target_ = self.fit_target(prepared.frame[prepared.frame[schema.target].notna()], split)
         self.target_.encode(split.test[schema.target])  # a test class unseen in training stops here, named
         train_inputs, train_targets = self.encoded(split.train)
@@ -242,6 +244,7 @@ class TableTask(Task):
         target = self.schema_.target
         if target not in frame.columns:
             raise LaminaError(f"The evaluation data has no target column {target!r}; evaluating needs the true values.")
+        frame = _with_canonical_labels(frame, target)
         frame = frame[frame[target].notna()]
         if len(frame) == 0:
             raise LaminaError(f"Every row of the evaluation data lacks a value in {target!r}.")
@@ -311,6 +314,28 @@ def metrics_text(metrics: dict, baseline: dict, rows: int) -> str:
         direction = "higher is better" if name in HIGHER_IS_BETTER else "lower is better"
         lines.append(f"  {name:<20} {number(value):>10} {number(baseline.get(name)):>10}   ({direction})")
     return "\n".join(lines)
+
+
+def _unread_text_findings(features: FeaturePipeline, train: pd.DataFrame) -> list[Finding]:
+    """A warning per text column with training rows in which the tokenizer knows no piece."""
+    findings = []
+    for column in (c.name for c in features.schema.features if c.kind == "text"):
+        count = features.encoders[column].unknown_only(train[column])
+        if count:
+            findings.append(Finding("warning", "text_unknown",
+                                    f"{count} training row(s) of text column {column!r} hold only pieces the tokenizer "
+                                    "does not know ([UNK]); the model reads nothing in them.", column))
+    return findings
+
+
+def _with_canonical_labels(frame: pd.DataFrame | None, target: str) -> pd.DataFrame | None:
+    """`frame` with its target's labels read by the one rule (features.target.canonical_labels), before anything
+    counts, splits or encodes them."""
+    if frame is None or target not in frame.columns:
+        return frame
+    values = frame[target]
+    labels = canonical_labels(values)
+    return frame if labels is values else frame.assign(**{target: labels})
 
 
 def _run_onnx(model, inputs) -> np.ndarray:
