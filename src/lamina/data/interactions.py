@@ -169,7 +169,8 @@ def split_interactions(data: pd.DataFrame, layout: InteractionLayout, valid_shar
     """The part of each row: 0 training, 1 validation, 2 test. Per user: with `leave_one_out` one interaction
     each to test and validation, else `test_share` and `valid_share` of them (at least one each); the latest
     ones when the layout has a time (the rows are sorted by user and time), else a seeded random choice.
-    Users with fewer than MIN_SPLIT_INTERACTIONS interactions stay in training."""
+    `test_share` 0 holds out no test part (the test interactions come from a file of their own). Users with
+    too few interactions for each part (MIN_SPLIT_INTERACTIONS with a test part) stay in training."""
     users = data[layout.user].to_numpy()
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     counts = np.diff(np.r_[starts, len(users)])
@@ -180,12 +181,13 @@ def split_interactions(data: pd.DataFrame, layout: InteractionLayout, valid_shar
         position = np.empty_like(position)
         position[shuffled] = np.arange(len(users)) - np.repeat(starts, counts)
     from_end = np.repeat(counts, counts) - position  # 1 for each user's last interaction
+    testing = test_share > 0
     if leave_one_out:
-        tests = valids = np.ones_like(counts)
+        tests, valids = np.full_like(counts, int(testing)), np.ones_like(counts)
     else:
-        tests = np.maximum(1, np.round(counts * test_share)).astype(int)
+        tests = np.maximum(1, np.round(counts * test_share)).astype(int) * testing
         valids = np.maximum(1, np.round(counts * valid_share)).astype(int)
-    held = counts >= MIN_SPLIT_INTERACTIONS
+    held = counts >= MIN_SPLIT_INTERACTIONS - (not testing)
     tests, valids = np.where(held, np.minimum(tests, counts - 2), 0), np.where(held, valids, 0)
     valids = np.minimum(valids, counts - tests - 1)
     test_from_end, valid_from_end = np.repeat(tests, counts), np.repeat(tests + valids, counts)

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from lamina.data.interactions import (
+    MIN_SPLIT_INTERACTIONS,
     InteractionLayout,
     clean_interactions,
     id_text,
@@ -32,11 +33,11 @@ from lamina.nets.recommenders import WithHistory, csr, seen_mask
 from lamina.tasks.base import Prepared, Task, register_task
 
 K = 10  # the cut-off of the ranking metrics and the default list length
-DEFAULT_FACTORS = 64  # mf: dimensions of each user and item vector (--width)
+FACTORS = {"explicit": 32, "implicit": 64}  # mf: dimensions of each user and item vector (--width)
 TOWER_DEFAULTS = {"width": 64, "depth": 1, "dropout": 0.1}  # two-tower: dimensions, hidden layers, dropout probability
-L2 = {"explicit": 0.05, "implicit": 1e-4}  # per-interaction L2 strength on the parameters a pair touches
+L2 = {"explicit": 0.1, "implicit": 1e-4}  # per-interaction L2 strength on the parameters a pair touches
 LEARNING_RATE = {"explicit": 3e-3, "implicit": 3e-3}  # Adam peak learning rate
-STEPS_PER_RUN = 4000  # optimiser steps a run aims at; epochs follow from the batches per epoch
+STEPS_PER_RUN = 4000  # optimiser steps a run aims at; epochs follow from the batches per epoch (20 at least)
 MAX_K = 100  # longest list a request may ask for
 MAX_USERS = 1000  # users one request may ask for
 SCORING_USERS = 1024  # users whose scores of every item are computed at once
@@ -90,20 +91,23 @@ class RecommendTask(Task):
 
     def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> InteractionsPrepared:
         data = config.data
-        if test_frame is not None:
-            raise LaminaError("Recommendation splits each user's interactions itself (the latest ones are held "
-                              "out); drop --test and give all interactions as DATA.")
         arch = config.model.arch
         if arch != "auto" and arch not in names(self.reads):
             build_network(arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
         layout = layout_of(frame, data.user, data.item, data.rating, data.time, data.implicit, "the training data")
         cleaned, findings = clean_interactions(frame, layout, "the training data")
-        part = split_interactions(cleaned, layout, data.valid_fraction, data.test_fraction, not layout.rating,
-                                  config.seed)
-        if not (part == 2).any():
-            raise LaminaError(f"No user has {3} or more interactions, so none can be held out to test on: a "
-                              "recommender is judged on interactions its users had that it did not see. Give more "
-                              "interactions per user.")
+        testing = test_frame is None  # else the test file is the test part, and DATA gives training and validation
+        part = split_interactions(cleaned, layout, data.valid_fraction, data.test_fraction if testing else 0.0,
+                                  not layout.rating, config.seed)
+        if not testing:
+            tests, test_findings = clean_interactions(test_frame, layout, "the test data")
+            findings += [finding for finding in test_findings if finding.level != "info"]
+            cleaned = pd.concat([cleaned, tests], ignore_index=True)
+            part = np.r_[part, np.full(len(tests), 2)]
+        if not ((part == 1).any() and (part == 2).any()):
+            raise LaminaError(f"No user has {MIN_SPLIT_INTERACTIONS} or more interactions, so none can be held out "
+                              "to validate and test on: a recommender is judged on interactions its users had that "
+                              "it did not see. Give more interactions per user.")
         self.layout_ = layout
         self.users_ = sorted(cleaned[layout.user].unique(), key=_id_order)
         self.items_ = sorted(cleaned[layout.item].unique(), key=_id_order)
@@ -126,7 +130,7 @@ class RecommendTask(Task):
         from lamina.training.batches import TensorBatches
 
         arch = "mf" if config.model.arch == "auto" else config.model.arch
-        hyperparameters = self._hyperparameters(arch, config.model)
+        hyperparameters = self._hyperparameters(arch, config.model, self.feedback)
         train_inputs, train_ratings = prepared.pairs(0)
         architecture = {"arch": arch, "hyperparameters": hyperparameters, "outputs": 1,
                         "inputs": {"users": len(self.users_), "items": len(self.items_), "pairs": len(prepared.data)}}
@@ -136,9 +140,9 @@ class RecommendTask(Task):
         self._validation_mask = (train_inputs["users"], train_inputs["items"])
         train = config.train
         rows = len(train_ratings)
-        batch_size = min(1024, max(64, rows // 64)) if train.batch_size == "auto" else train.batch_size
+        batch_size = min(256, max(64, rows // 64)) if train.batch_size == "auto" else train.batch_size
         batches = TensorBatches(train_inputs, train_ratings, batch_size, shuffle=True, seed=config.seed)
-        epochs = (min(200, max(10, math.ceil(STEPS_PER_RUN / len(batches)))) if train.epochs == "auto"
+        epochs = (min(200, max(20, math.ceil(STEPS_PER_RUN / len(batches)))) if train.epochs == "auto"
                   else train.epochs)
         trainer = session.trainer(network, self, epochs=epochs,
                                   lr=LEARNING_RATE[self.feedback] if train.lr == "auto" else train.lr,
@@ -158,9 +162,9 @@ class RecommendTask(Task):
         return network, architecture, training
 
     @staticmethod
-    def _hyperparameters(arch: str, model) -> dict:
+    def _hyperparameters(arch: str, model, feedback: str) -> dict:
         if arch == "mf":
-            return {"factors": DEFAULT_FACTORS if model.width == "auto" else model.width}
+            return {"factors": FACTORS[feedback] if model.width == "auto" else model.width}
         return {key: default if getattr(model, key) == "auto" else getattr(model, key)
                 for key, default in TOWER_DEFAULTS.items()}
 

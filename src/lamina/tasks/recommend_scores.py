@@ -66,21 +66,24 @@ def implicit_scores(task, model, prepared) -> tuple[dict, pd.DataFrame]:
     layout, device = task.layout_, model.inference_device()
     train, test = prepared.part == 0, prepared.part == 2
     users, items = prepared.users.numpy(), prepared.items.numpy()
-    test_users, test_items = users[test], items[test]  # one each (leave-one-out)
+    test_users, test_items = users[test], items[test]  # one per user when left out one by one, or a test file's
     known = (prepared.users[~test], prepared.items[~test])
     popularity = np.bincount(items[train], minlength=len(task.items_)).astype(float)
     top, ranks = ranked(task, lambda chunk: model.network.scorer.score_all(chunk), test_users, known, device,
                         test_items)
     popular_top, popular_ranks = ranked(task, _constant(popularity), test_users, known, device, test_items)
-    relevant = [{item} for item in test_items]
-    activity = np.bincount(users[train], minlength=len(task.users_))[test_users]
+    # Every test row of a user has the same list (the same known items left out): one row per user from here.
+    order = np.argsort(test_users, kind="stable")
+    listed, first = np.unique(test_users[order], return_index=True)
+    relevant = [set(group) for group in np.split(test_items[order], first[1:])]
+    top, popular_top = top[order][first], popular_top[order][first]
+    activity = np.bincount(users[train], minlength=len(task.users_))[listed]
     buckets = []
     for label, chosen in activity_buckets(activity):
         wanted = [relevant[i] for i in np.flatnonzero(chosen)]
-        ours, theirs = ranking_metrics(top[chosen], wanted, K), ranking_metrics(popular_top[chosen], wanted,
-                                                                                      K)
-        buckets.append({"bucket": label, "users": int(chosen.sum()), "interactions": int(chosen.sum()),
-                        **{name: ours[name] for name in ours}, **{f"popularity_{n}": v for n, v in theirs.items()}})
+        ours, theirs = ranking_metrics(top[chosen], wanted, K), ranking_metrics(popular_top[chosen], wanted, K)
+        buckets.append({"bucket": label, "users": int(chosen.sum()), "interactions": sum(map(len, wanted)),
+                        **ours, **{f"popularity_{name}": value for name, value in theirs.items()}})
     metrics = {
         "feedback": "implicit",
         "test": {**ranking_metrics(top, relevant, K), f"coverage@{K}": coverage(top, len(task.items_))},
@@ -89,7 +92,7 @@ def implicit_scores(task, model, prepared) -> tuple[dict, pd.DataFrame]:
         "candidates": "every item the user has not interacted with (none sampled)",
         "by_activity": buckets,
         **_lists(top, popular_top, popularity, len(task.items_)),
-        "examples": examples(task, prepared, np.unique(test_users), top[np.unique(test_users, return_index=True)[1]]),
+        "examples": examples(task, prepared, listed, top),
     }
     held_out = pd.DataFrame({layout.user: prepared.data[layout.user].to_numpy()[test],
                              layout.item: prepared.data[layout.item].to_numpy()[test],
