@@ -98,7 +98,7 @@ def test_unknown_users_get_the_popularity_list_and_a_flag(ranking_run):
 def test_pairs_are_scored_and_an_unknown_item_is_named(ranking_run):
     model, _, _ = ranking_run
     scores = model.predict(pd.DataFrame({"userId": [0, 0], "movieId": [5, 25]}))
-    assert scores["score"].iloc[0] > scores["score"].iloc[1]  # user 0 is in the group of items 0-19
+    assert scores["prediction"].iloc[0] > scores["prediction"].iloc[1]  # user 0 is in the group of items 0-19
     with pytest.raises(lamina.LaminaError, match="'?not-an-item"):
         model.predict(pd.DataFrame({"userId": [0], "movieId": ["not-an-item"]}))
 
@@ -123,6 +123,27 @@ def test_the_ratings_model_recovers_a_planted_bias_structure(ratings_run):
     learnt = model.network.scorer.item_bias.weight.detach().view(-1).numpy()
     order = [int(i) for i in model.task.items_]
     assert np.corrcoef(learnt, item_bias[order])[0, 1] > 0.9
+
+
+def test_rating_predictions_stay_in_the_rating_range_and_an_unknown_user_gets_the_biases(ratings_run):
+    model, frame, _, _ = ratings_run
+    pairs = model.predict(pd.DataFrame({"user": [0, "stranger"], "item": [5, 5]}))
+    assert pairs["known_user"].tolist() == [True, False]
+    scorer = model.network.scorer
+    item = model.task.item_index_["5"]
+    assert pairs["prediction"].iloc[1] == pytest.approx(float((scorer.bias + scorer.item_bias.weight[item, 0]).detach()))
+    low, high = frame["rating"].min(), frame["rating"].max()
+    everything = model.predict(frame[["user", "item"]])
+    assert everything["prediction"].between(low, high).all()
+
+
+def test_a_test_file_is_the_test_part_and_the_data_only_trains_and_validates():
+    frame, _, _ = planted_ratings(users=40, items=30)
+    test = frame.groupby("user").tail(3)
+    model = lamina.fit(frame.drop(index=test.index), test=test, task="recommend", user="user", item="item",
+                       rating="rating", epochs=3, progress=False)
+    assert model.training["sizes"]["test"] == len(test) == 120
+    assert model.training["sizes"]["train"] + model.training["sizes"]["valid"] == len(frame) - len(test)
 
 
 def test_the_time_split_never_tests_an_earlier_interaction_than_one_it_trains_on():

@@ -239,11 +239,13 @@ class RecommendTask(Task):
         return self.score_pairs(model, frame[layout.user], frame[layout.item])
 
     def score_pairs(self, model, users, items) -> pd.DataFrame:
-        """[pairs] scores; an unknown item is an error naming it, an unknown user gets the item's bias alone."""
+        """A `prediction` per pair (a rating for explicit feedback, a ranking score for implicit); an unknown item
+        is an error naming it, an unknown user gets the global and item biases alone (known_user False)."""
         users, items = id_text(pd.Series(list(users))), id_text(pd.Series(list(items)))
         unknown = items[~items.isin(self.item_index_)].unique()
         if len(unknown):
-            raise LaminaError(f"{len(unknown)} item(s) were never seen in training and cannot be scored: "
+            raise LaminaError(f"{len(unknown)} item(s) are not in the catalogue the model was trained on, so they "
+                              "cannot be scored: "
                               f"{', '.join(map(str, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}. "
                               f"Score items of the catalogue ({len(self.items_)} items).")
         known = users.isin(self.user_index_).to_numpy()
@@ -258,7 +260,7 @@ class RecommendTask(Task):
         if self.rating_range_:
             scores = np.clip(scores, *self.rating_range_)
         return pd.DataFrame({self.layout_.user: users, self.layout_.item: items,
-                             "rating" if self.explicit else "score": scores, "known_user": known})
+                             "prediction": scores, "known_user": known})
 
     def recommend(self, model, users, k: int = K, exclude_seen: bool = True) -> pd.DataFrame:
         """One row per user and rank (1 = best): user, rank, item, score, known_user. A user the model has not
