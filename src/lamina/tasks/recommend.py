@@ -35,8 +35,8 @@ from lamina.tasks.base import Prepared, Task, register_task
 K = 10  # the cut-off of the ranking metrics and the default list length
 FACTORS = {"explicit": 32, "implicit": 64}  # mf: dimensions of each user and item vector (--width)
 TOWER_DEFAULTS = {"width": 64, "depth": 1, "dropout": 0.1}  # two-tower: dimensions, hidden layers, dropout probability
-L2 = {"explicit": 0.1, "implicit": 1e-4}  # per-interaction L2 strength on the parameters a pair touches
-LEARNING_RATE = {"explicit": 3e-3, "implicit": 3e-3}  # Adam peak learning rate
+L2 = {"explicit": 0.1, "implicit": 0.01}  # per-interaction L2 strength on the parameters a pair touches
+LEARNING_RATE = {"explicit": 3e-3, "implicit": 1e-2}  # Adam peak learning rate
 STEPS_PER_RUN = 4000  # optimiser steps a run aims at; epochs follow from the batches per epoch (20 at least)
 MAX_K = 100  # longest list a request may ask for
 MAX_USERS = 1000  # users one request may ask for
