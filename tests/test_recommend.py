@@ -70,6 +70,13 @@ def test_each_user_is_recommended_its_own_groups_items_and_never_what_it_had(ran
     assert {m for u, m in had if u == "0"} <= set(included["movieId"])
 
 
+def test_the_two_tower_network_also_keeps_each_group_to_its_items():
+    model = lamina.fit(two_groups(), task="recommend", arch="two-tower", width=16, epochs=10, progress=False)
+    lists = model.recommend(range(80), k=5)
+    assert (lists["userId"].astype(int) % 2 == lists["movieId"].astype(int) // GROUP_ITEMS).mean() > 0.95
+    assert model.architecture["hyperparameters"] == {"width": 16, "depth": 1, "dropout": 0.1}
+
+
 def test_ranking_metrics_beat_popularity_over_every_item(ranking_run):
     model, _, _ = ranking_run
     test, popular = model.metrics["test"], model.metrics["baseline"]

@@ -338,8 +338,8 @@ class RecommendTask(Task):
     @classmethod
     def title(cls, document: dict) -> str:
         layout = document["task"]["state"]["layout"]
-        what = f"{layout['rating']} ratings" if layout["rating"] else "implicit feedback"
-        return f"recommending {layout['item']} to {layout['user']} from {what}"
+        what = f"explicit ratings ({layout['rating']})" if layout["rating"] else "implicit feedback"
+        return f"recommending {layout['item']} to {layout['user']}, {what}"
 
     def report_sections(self, run, document: dict) -> list[str]:
         from lamina.tasks.recommend_report import recommend_sections

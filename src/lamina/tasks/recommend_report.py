@@ -12,6 +12,7 @@ from lamina.evaluation.document import (
     Strong,
     Subheading,
     Table,
+    number,
     section_html,
 )
 from lamina.evaluation.plots import Chart
@@ -133,6 +134,4 @@ def _split(training: dict, layout: dict) -> Section:
 
 
 def _percent(value) -> str:
-    from lamina.evaluation.document import number
-
     return number(value, 1, percent=True)
