@@ -13,7 +13,7 @@
 - Serving: p50 and p99 latency of POST /recommend over HTTP for one user, top 10 of the 1,682 items.
 
 Reads $LAMINA_DATA/movielens-100k/ml-100k (default ../shared/data). scikit-surprise and implicit are
-bench-only: pip install -c constraints.txt scikit-surprise implicit.
+bench-only: pip install -c constraints.txt "lamina[bench]".
 """
 
 from __future__ import annotations
@@ -77,17 +77,22 @@ def surprise_fold(folder: Path, fold: int, algorithm: str, seed: int) -> dict:
 
 
 def explicit(folder: Path, folds: list[int], svdpp_folds: list[int], seed: int) -> list[list[str]]:
+    import importlib.util
+
     rows, results = [], {"lamina": [], "baseline": [], "svd": [], "svdpp": []}
+    surprise = importlib.util.find_spec("surprise") is not None
+    if not surprise:
+        print("scikit-surprise is not installed (pip install lamina[bench]): its rows are left out.")
     for fold in folds:
         ours = lamina_fold(folder, fold, seed)
         results["lamina"].append(ours)
         results["baseline"].append({"rmse": ours["baseline_rmse"], "mae": float("nan"), "seconds": 0.0})
-        results["svd"].append(surprise_fold(folder, fold, "svd", seed))
-        if fold in svdpp_folds:
-            results["svdpp"].append(surprise_fold(folder, fold, "svdpp", seed))
-        print(f"fold u{fold}: lamina RMSE {ours['rmse']:.4f} ({ours['epochs']} epochs, {ours['seconds']:.0f}s), "
-              f"SVD {results['svd'][-1]['rmse']:.4f}"
-              + (f", SVD++ {results['svdpp'][-1]['rmse']:.4f}" if fold in svdpp_folds else ""), flush=True)
+        line = f"fold u{fold}: lamina RMSE {ours['rmse']:.4f} ({ours['epochs']} epochs, {ours['seconds']:.0f}s)"
+        for name, chosen in (("svd", folds), ("svdpp", svdpp_folds)):
+            if surprise and fold in chosen:
+                results[name].append(surprise_fold(folder, fold, name, seed))
+                line += f", {name} {results[name][-1]['rmse']:.4f}"
+        print(line, flush=True)
     names = {"lamina": "lamina default (mf)", "baseline": "global mean + biases (lamina's baseline)",
              "svd": "Surprise SVD", "svdpp": "Surprise SVD++"}
     for key, runs in results.items():
@@ -149,7 +154,7 @@ def implicit_scores(rows: pd.DataFrame, users: np.ndarray, n_users: int, n_items
         from implicit.als import AlternatingLeastSquares
         from implicit.bpr import BayesianPersonalizedRanking
     except ImportError:
-        print("implicit is not installed: its rows are left out.")
+        print("implicit is not installed (pip install lamina[bench]): its rows are left out.")
         return {}
     from scipy.sparse import csr_matrix
     from threadpoolctl import threadpool_limits
