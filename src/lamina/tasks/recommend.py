@@ -134,32 +134,46 @@ class RecommendTask(Task):
         train_inputs, train_ratings = prepared.pairs(0)
         architecture = {"arch": arch, "hyperparameters": hyperparameters, "outputs": 1,
                         "inputs": {"users": len(self.users_), "items": len(self.items_), "pairs": len(prepared.data)}}
-        network = self.build_network(architecture).remember(prepared.users, prepared.items)
-        with torch.no_grad():
-            network.scorer.bias.fill_(self.global_mean_)
         self._validation_mask = (train_inputs["users"], train_inputs["items"])
         train = config.train
-        rows = len(train_ratings)
-        batch_size = min(256, max(64, rows // 64)) if train.batch_size == "auto" else train.batch_size
+        batch_size = (min(256, max(64, len(train_ratings) // 64)) if train.batch_size == "auto"
+                      else train.batch_size)
         batches = TensorBatches(train_inputs, train_ratings, batch_size, shuffle=True, seed=config.seed)
         epochs = (min(200, max(20, math.ceil(STEPS_PER_RUN / len(batches)))) if train.epochs == "auto"
                   else train.epochs)
-        trainer = session.trainer(network, self, epochs=epochs,
-                                  lr=LEARNING_RATE[self.feedback] if train.lr == "auto" else train.lr,
-                                  weight_decay=0.0,  # the per-interaction L2 term of the loss regularises instead
-                                  warmup_epochs=min(1.0, epochs / 10))
-        history = trainer.fit(batches, TensorBatches(*prepared.pairs(1), 4096), resume=session.resume)
-        network.eval()
+        selecting = self._trainer(architecture, prepared, session, epochs, "select")
+        history = selecting.fit(batches, TensorBatches(*prepared.pairs(1), 4096), resume=session.resume)
+        # The validation interactions were only held out to choose the epoch: the final network learns from them
+        # too, for the selected epochs scaled by how much more data it has (on MovieLens u1: RMSE 0.922 against
+        # the selected network's 0.929).
+        known = torch.from_numpy(prepared.part != 2)
+        final_epochs = max(1, round(selecting.best_epoch_ * int(known.sum()) / len(train_ratings)))
+        torch.manual_seed(config.seed)
+        final = self._trainer(architecture, prepared, session, final_epochs, "final")
+        final.fit(TensorBatches({"users": prepared.users[known], "items": prepared.items[known]},
+                                prepared.ratings[known], batch_size, shuffle=True, seed=config.seed), None,
+                  resume=session.resume)
+        network = final.module.eval()
         sizes = {name: int((prepared.part == value).sum()) for value, name in enumerate(("train", "valid", "test"))}
         training = {
             "seed": config.seed, "feedback": self.feedback, "epochs_run": len(history),
-            "best_epoch": trainer.best_epoch_, "stop_reason": getattr(trainer, "stop_reason_", None),
-            "seconds": round(trainer.elapsed_, 2),
+            "best_epoch": selecting.best_epoch_, "stop_reason": getattr(selecting, "stop_reason_", None),
+            "final_epochs": final_epochs, "seconds": round(selecting.elapsed_ + final.elapsed_, 2),
             "split": ("per user by time" if self.layout_.time else "per user, random")
                      + (", leave one out" if not self.explicit else ""),
             "sizes": {**sizes, "users": len(self.users_), "items": len(self.items_)},
         }
         return network, architecture, training
+
+    def _trainer(self, architecture: dict, prepared: InteractionsPrepared, session, epochs: int, name: str):
+        """A Trainer of a new network (named `name` in the checkpoints and history.csv) for `epochs`."""
+        network = self.build_network(architecture).remember(prepared.users, prepared.items)
+        with torch.no_grad():
+            network.scorer.bias.fill_(self.global_mean_)
+        lr = session.config.train.lr
+        return session.trainer(network, self, epochs=epochs, lr=LEARNING_RATE[self.feedback] if lr == "auto" else lr,
+                               weight_decay=0.0,  # the per-interaction L2 term of the loss regularises instead
+                               warmup_epochs=min(1.0, epochs / 10), name=name, history_key={"fit": name})
 
     @staticmethod
     def _hyperparameters(arch: str, model, feedback: str) -> dict:

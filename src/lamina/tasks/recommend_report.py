@@ -113,8 +113,10 @@ def _examples(examples: list[dict], layout: dict) -> Section:
 
 
 def _curves(history, explicit: bool) -> Section:
+    """The validation score of the network that chose the epoch (the final one trains without validation)."""
+    history = history[history["fit"] == "select"] if "fit" in history else history
     key = "valid_rmse" if explicit else next((c for c in history.columns if c.startswith("valid_ndcg")), None)
-    chart = Chart(f"Validation {key.removeprefix('valid_')}" if key else "Training loss", "epoch",
+    chart = Chart(f"Validation {key.removeprefix('valid_')} (choosing the epoch)" if key else "Training loss", "epoch",
                   key or "loss", integer_x=True)
     if key:
         chart.add("validation", history["epoch"], history[key])
@@ -129,7 +131,9 @@ def _split(training: dict, layout: dict) -> Section:
              ("rating column", layout["rating"] or "none (implicit feedback)"), ("time column", layout["time"] or "none"),
              ("split", training["split"]), ("users", sizes["users"]), ("items", sizes["items"]),
              ("training interactions", sizes["train"]), ("validation interactions", sizes["valid"]),
-             ("test interactions", sizes["test"]), ("epochs", f"{training['epochs_run']} (best {training['best_epoch']})")]
+             ("test interactions", sizes["test"]),
+             ("epochs", f"{training['epochs_run']} to choose (best {training['best_epoch']}), then "
+                        f"{training['final_epochs']} on training and validation interactions")]
     return Section("Data and split", [Table(["", ""], [[name, value] for name, value in facts])])
 
 

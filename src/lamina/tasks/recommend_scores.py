@@ -26,7 +26,7 @@ BASELINE_ROUNDS = 10  # alternating updates of the user and item biases
 
 def explicit_scores(task, model, prepared) -> tuple[dict, pd.DataFrame]:
     layout, device = task.layout_, model.inference_device()
-    train, test = prepared.part == 0, prepared.part == 2
+    train, test = prepared.part != 2, prepared.part == 2  # the final network learnt from the validation part too
     users, items, ratings = (t.numpy() for t in (prepared.users, prepared.items, prepared.ratings))
     user_bias, item_bias = baseline_biases(users[train], items[train], ratings[train], task.global_mean_,
                                            len(task.users_), len(task.items_))
@@ -64,7 +64,7 @@ def explicit_scores(task, model, prepared) -> tuple[dict, pd.DataFrame]:
 
 def implicit_scores(task, model, prepared) -> tuple[dict, pd.DataFrame]:
     layout, device = task.layout_, model.inference_device()
-    train, test = prepared.part == 0, prepared.part == 2
+    train, test = prepared.part != 2, prepared.part == 2  # the final network learnt from the validation part too
     users, items = prepared.users.numpy(), prepared.items.numpy()
     test_users, test_items = users[test], items[test]  # one per user when left out one by one, or a test file's
     known = (prepared.users[~test], prepared.items[~test])
@@ -163,7 +163,7 @@ def examples(task, prepared, users: np.ndarray, top: np.ndarray) -> list[dict]:
     their held-out items and their top-K list, each item marked when it was held out."""
     layout, data = task.layout_, prepared.data
     codes = prepared.users.numpy()
-    activity = np.bincount(codes[prepared.part == 0], minlength=len(task.users_))[users]
+    activity = np.bincount(codes[prepared.part != 2], minlength=len(task.users_))[users]
     order = np.argsort(activity, kind="stable")
     picks = sorted({int(order[int(round(q * (len(order) - 1)))]) for q in np.linspace(0, 1, EXAMPLE_USERS)})
     chosen = []
@@ -171,7 +171,7 @@ def examples(task, prepared, users: np.ndarray, top: np.ndarray) -> list[dict]:
         rows = data[codes == users[pick]]
         parts = prepared.part[codes == users[pick]]
         held = set(rows[layout.item][parts == 2])
-        history = rows[parts == 0].tail(EXAMPLE_HISTORY)
+        history = rows[parts != 2].tail(EXAMPLE_HISTORY)
         chosen.append({
             "user": task.users_[users[pick]], "training_interactions": int(activity[pick]),
             "history": [{"item": item, **({"rating": float(r)} if layout.rating else {})}
