@@ -29,7 +29,7 @@ from lamina.data.interactions import (
 )
 from lamina.errors import LaminaError
 from lamina.nets.build import build_network, names
-from lamina.nets.recommenders import WithHistory, csr, seen_mask
+from lamina.nets.recommenders import WithHistory
 from lamina.tasks.base import Prepared, Task, register_task
 
 K = 10  # the cut-off of the ranking metrics and the default list length
@@ -205,22 +205,13 @@ class RecommendTask(Task):
         if self.explicit:
             squared = float(torch.nn.functional.mse_loss(module(inputs).float(), ratings))
             return {"valid_loss": squared, "valid_rmse": math.sqrt(squared)}
-        users, items = inputs["users"], inputs["items"]
-        ranks = self._ranks(module.scorer, users, items, self._validation_mask)
-        return {f"valid_ndcg@{K}": float(torch.where(ranks < K, 1 / torch.log2(ranks + 2.0), 0.0).mean()),
-                f"valid_hr@{K}": float((ranks < K).float().mean())}
+        from lamina.tasks.recommend_scores import ranked
 
-    def _ranks(self, scorer, users: torch.Tensor, items: torch.Tensor, known) -> torch.Tensor:
-        """[rows] 0-based rank of each (user, item) among the items the user did not have in `known` (pairs)."""
-        offsets, seen = csr(*(k.to(users.device) for k in known), len(self.users_))
-        ranks = []
-        for start in range(0, len(users), SCORING_USERS):
-            chunk, wanted = users[start:start + SCORING_USERS], items[start:start + SCORING_USERS]
-            scores = scorer.score_all(chunk).float()
-            scores[seen_mask(offsets, seen, chunk, len(self.items_))] = -math.inf
-            own = scores.gather(1, wanted.view(-1, 1))
-            ranks.append((scores > own).sum(1))
-        return torch.cat(ranks).float()
+        users, items = inputs["users"], inputs["items"]
+        _, ranks = ranked(self, module.scorer.score_all, users.cpu().numpy(), self._validation_mask, users.device,
+                          items.cpu().numpy())
+        return {f"valid_ndcg@{K}": float(np.where(ranks < K, 1 / np.log2(ranks + 2.0), 0.0).mean()),
+                f"valid_hr@{K}": float((ranks < K).mean())}
 
     def build_network(self, architecture: dict) -> torch.nn.Module:
         spec = architecture["inputs"]
