@@ -2,14 +2,15 @@
 
     python bench/movielens.py [--folds 1 2 3 4 5] [--svdpp-folds 1 2 3 4 5] [--requests 200] [--threads 1]
 
-- Explicit: the dataset's own u1–u5 base/test files. lamina's default (`--task recommend` on the base file with
-  the test file as `--test`; validation is 15% of each user's base ratings) RMSE and MAE per fold, mean ± std,
-  beside Surprise's SVD and SVD++ (default settings) on the same files (`load_from_folds`; never
-  `load_builtin`, which downloads).
+- Explicit: the dataset's own u1–u5 base/test files. lamina's default (`--task recommend` on the base file
+  with the test file as `--test`; 15% of each user's base ratings choose the epoch, then the final network
+  learns from all of them) RMSE and MAE per fold, mean ± std, beside Surprise's SVD and SVD++ (default
+  settings) on the same files (`load_from_folds`; never `load_builtin`, which downloads).
 - Implicit: leave-one-out by time on u.data (each user's last rating is the test item, the one before it
-  validation), HR@10 and NDCG@10 with the test item ranked against every item the user has not rated; beside
-  popularity and implicit's ALS and BPR trained on the same training ratings. The sampled protocol papers quote
-  (the test item among 100 random unrated items) is printed too, labelled as such.
+  validation, which the final model also learns from), HR@10 and NDCG@10 with the test item ranked against
+  every item the user has not rated; beside popularity and implicit's ALS and BPR trained on the same ratings
+  (all but the test ones). The sampled protocol papers quote (the test item among 100 random unrated items,
+  the same items for every model) is printed too, labelled as such.
 - Serving: p50 and p99 latency of POST /recommend over HTTP for one user, top 10 of the 1,682 items.
 
 Reads $LAMINA_DATA/movielens-100k/ml-100k (default ../shared/data). scikit-surprise and implicit are
@@ -125,9 +126,9 @@ def implicit_protocols(folder: Path, seed: int, out: Path) -> tuple[list[list[st
     known = rated.copy()
     known[users, targets] = False  # the test item competes; every other rated item is left out
     training = frame.assign(u=frame["user"].map(task.user_index_), i=frame["item"].map(task.item_index_))
-    training = training[[(u, i) not in test_pairs for u, i in zip(training["u"], training["i"], strict=True)]]
-    last = training.sort_values("timestamp", kind="stable").groupby("u").tail(1)  # lamina's validation items
-    fit_rows = training.drop(index=last.index)
+    # lamina's final network learns from every rating but the test ones (the validation ones only chose the
+    # epoch before): so do the others.
+    fit_rows = training[[(u, i) not in test_pairs for u, i in zip(training["u"], training["i"], strict=True)]]
     popularity = np.bincount(fit_rows["i"], minlength=len(task.items_)).astype(float)
 
     import torch
@@ -136,11 +137,11 @@ def implicit_protocols(folder: Path, seed: int, out: Path) -> tuple[list[list[st
         ours = model.network.scorer.score_all(torch.tensor(users)).float().numpy()
     scorers = {"lamina default (mf, BPR)": ours, "popularity": np.tile(popularity, (len(users), 1))}
     scorers.update(implicit_scores(fit_rows, users, len(task.users_), len(task.items_), seed))
-    rng = np.random.default_rng(seed)
     rows = []
     for name, scores in scorers.items():
         scores = np.where(known[users], -np.inf, scores)
         full = _metrics(scores, targets)
+        rng = np.random.default_rng(seed)  # the same sampled items for every model
         sampled = _metrics(_sampled(scores, known[users], targets, rng), targets)
         rows.append([name, f"{full[0]:.4f}", f"{full[1]:.4f}", f"{sampled[0]:.4f}", f"{sampled[1]:.4f}"])
         check = ranking_metrics(np.argsort(-scores, axis=1, kind="stable")[:, :K], [{t} for t in targets], K)
