@@ -45,7 +45,7 @@ def planted_ratings(users=120, items=60, seed=0) -> tuple[pd.DataFrame, np.ndarr
 def ranking_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("recommend") / "run"
     frame = two_groups()
-    model = lamina.fit(frame, task="recommend", epochs=20, out=out, progress=False)
+    model = lamina.fit(frame, task="recommend", epochs=12, out=out, progress=False)
     return model, frame, out
 
 
@@ -53,7 +53,7 @@ def ranking_run(tmp_path_factory):
 def ratings_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ratings") / "run"
     frame, user_bias, item_bias = planted_ratings()
-    model = lamina.fit(frame, task="recommend", user="user", item="item", rating="rating", epochs=12, out=out,
+    model = lamina.fit(frame, task="recommend", user="user", item="item", rating="rating", epochs=8, out=out,
                        progress=False)
     return model, frame, item_bias, out
 
@@ -71,7 +71,8 @@ def test_each_user_is_recommended_its_own_groups_items_and_never_what_it_had(ran
 
 
 def test_the_two_tower_network_also_keeps_each_group_to_its_items():
-    model = lamina.fit(two_groups(), task="recommend", arch="two-tower", width=16, epochs=10, progress=False)
+    model = lamina.fit(two_groups(), task="recommend", arch="two-tower", width=16, epochs=25,
+                       batch_size=200, lr=0.03, progress=False)
     lists = model.recommend(range(80), k=5)
     assert (lists["userId"].astype(int) % 2 == lists["movieId"].astype(int) // GROUP_ITEMS).mean() > 0.95
     assert model.architecture["hyperparameters"] == {"width": 16, "depth": 1, "dropout": 0.1}
@@ -83,6 +84,9 @@ def test_ranking_metrics_beat_popularity_over_every_item(ranking_run):
     assert test["hr@10"] > 0.9 and test["ndcg@10"] > popular["ndcg@10"] + 0.2
     assert model.metrics["candidates"].startswith("every item")
     assert model.training["sizes"]["test"] == 80  # leave one out: one test interaction per user
+    sizes, training = model.training["sizes"], model.training
+    assert sizes["valid"] == 80  # the epoch is chosen on one interaction per user, then trained on too:
+    assert training["final_epochs"] == round(training["best_epoch"] * (sizes["train"] + 80) / sizes["train"])
 
 
 def test_a_saved_recommender_loads_and_recommends_the_same(ranking_run):
