@@ -180,6 +180,11 @@ def test_without_a_time_column_each_user_keeps_training_interactions_and_holds_s
     assert (again != part).any()  # a random, seeded choice, not the first rows
 
 
+def test_naming_the_user_and_item_columns_picks_the_recommendation_task():
+    model = lamina.fit(two_groups(users=20), user="userId", item="movieId", epochs=2, progress=False)
+    assert model.task.name == "recommend" and model.task.layout_.time == "timestamp"  # inferred from its name
+
+
 def test_columns_are_inferred_from_their_names_or_named_when_ambiguous():
     frame = pd.DataFrame({"user_id": [1], "product": [2], "stars": [5], "event_time": [0]})
     assert layout_of(frame, None, None, None, None, False).to_dict() == {
