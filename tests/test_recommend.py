@@ -96,6 +96,25 @@ def test_a_saved_recommender_loads_and_recommends_the_same(ranking_run):
     pd.testing.assert_frame_equal(loaded.similar(3), model.similar(3))
 
 
+@pytest.mark.parametrize("damage", ["a user missing", "ids not text", "a rating range without ratings"])
+def test_a_damaged_recommender_file_stops_with_a_clear_error(ranking_run, tmp_path, damage):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(ranking_run[2] / "model", folder)
+    document = json.loads((folder / "model.json").read_text())
+    state = document["task"]["state"]
+    if damage == "a user missing":
+        state["users"] = state["users"][1:]
+    elif damage == "ids not text":
+        state["items"] = list(range(len(state["items"])))
+    else:
+        state["rating_range"] = [1, 5]
+    (folder / "model.json").write_text(json.dumps(document))
+    with pytest.raises(lamina.LaminaError, match="damaged or incompatible"):
+        lamina.load(folder)
+
+
 def test_unknown_users_get_the_popularity_list_and_a_flag(ranking_run):
     model, frame, _ = ranking_run
     lists = model.recommend(["nobody", 0], k=5)
