@@ -246,6 +246,10 @@ def test_the_cli_trains_and_recommends(tmp_path, capsys):
     (tmp_path / "users.csv").write_text("userId\n4\n5\n")
     assert main(["predict", str(out), str(tmp_path / "users.csv"), "--top", "2"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 5
+    assert main(["predict", str(out), "--user", "4", "--top", "20", "--no-exclude-seen"]) == 0
+    listed = {line.split(",")[2] for line in capsys.readouterr().out.strip().splitlines()[1:]}
+    had = {str(i) for i in two_groups(users=40).query("userId == 4")["movieId"]}
+    assert had <= listed  # the items user 4 had come back when not left out
     assert main(["predict", str(out), "--similar-to", "nothing"]) == 2
     assert "'nothing'" in capsys.readouterr().err
 

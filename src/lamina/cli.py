@@ -164,8 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--user", action="append", help="recommending: a user to recommend to (repeatable)")
     predict.add_argument("--top", type=int, help="recommending: items per user (default 10)")
     predict.add_argument("--similar-to", metavar="ITEM", help="recommending: the items most like ITEM")
-    predict.add_argument("--include-seen", action="store_true",
-                         help="recommending: keep items the user already had (left out by default)")
+    predict.add_argument("--exclude-seen", action=argparse.BooleanOptionalAction,
+                         help="recommending: leave out the items each user already had (the default)")
     predict.add_argument("--out", help="CSV file to write (default: print to the terminal)")
     predict.add_argument("--engine", choices=["torch", "onnx"], default="torch",
                          help="onnx runs the exported network in onnxruntime (after `lamina export`)")
@@ -323,8 +323,9 @@ def run_predict(args) -> int:
     if args.out and args.data and Path(args.out).resolve() == Path(args.data).resolve():
         raise LaminaError(f"--out {args.out} is the data file itself: writing the predictions would replace the "
                           "data. Give another file.")
-    if args.user or args.similar_to or args.top or args.include_seen:
-        table = api.recommend(args.run, args.user, args.data, args.top or 10, not args.include_seen, args.similar_to)
+    if args.user or args.similar_to or args.top or args.exclude_seen is not None:
+        table = api.recommend(args.run, args.user, args.data, args.top or 10, args.exclude_seen is not False,
+                              args.similar_to)
         return _write_table(table, args.out, "rows")
     if not args.data:
         raise LaminaError("Give the rows to predict: lamina predict RUN DATA (a recommender also takes --user ID "
