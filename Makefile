@@ -34,6 +34,7 @@ bench: venv
 	$(BIN)/python bench/sst2.py
 	$(BIN)/python bench/fsdd.py
 	$(BIN)/python bench/forecasting.py
+	$(BIN)/python bench/movielens.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -204,6 +204,20 @@ def predict(run, data, engine: str = "torch") -> pd.DataFrame:
     return predictions
 
 
+def recommend(run, users=None, data=None, top: int = 10, exclude_seen: bool = True,
+              similar_to=None) -> pd.DataFrame:
+    """A recommender's lists: the `top` items most like `similar_to`; else each user's top items, the users
+    given as ids (`users`) or as a table (`data`: a user column, or user and item pairs to score)."""
+    model = load(run)
+    if similar_to is not None:
+        return model.similar(similar_to, top)
+    if users:
+        return model.recommend(users, top, exclude_seen)
+    if data is None:
+        raise LaminaError("Name the users to recommend to: --user ID (repeatable) or a table of users as DATA.")
+    return model.recommender("recommend").predict(model, read_table(data, "users"), top, exclude_seen)
+
+
 def evaluate(run, data) -> tuple[dict, str]:
     """{'rows', 'metrics', 'baseline'} of the run's model on labelled `data`, and the same as text."""
     from lamina.tasks.table import metrics_text

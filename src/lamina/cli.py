@@ -23,8 +23,8 @@ def _yes_no(text: str) -> bool:
 
 
 TRAIN_SETTINGS = [
-    ("--task", "task", str, "classification (binary, multiclass), regression or forecast (default: inferred; "
-                            "a --horizon means forecast)"),
+    ("--task", "task", str, "classification (binary, multiclass), regression, forecast or recommend (default: "
+                            "inferred; a --horizon means forecast, --user and --item recommend)"),
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
     ("--test-fraction", "test_fraction", float, "share of rows for the test metrics (default 0.15)"),
@@ -68,7 +68,8 @@ FORECAST_FLAGS = {"--seed", "--arch", "--width", "--depth", "--dropout", "--epoc
 
 # Forecasting flags of `lamina train --task forecast` (and of its alias `lamina forecast`).
 FORECAST_SETTINGS = [
-    ("--time", "time", str, "forecasting: the column of dates or times"),
+    ("--time", "time", str, "forecasting: the column of dates or times; recommending: the column ordering each "
+                            "user's interactions (the latest are held out)"),
     ("--horizon", "horizon", int, "forecasting: steps ahead to forecast"),
     ("--id", "id", str, "forecasting: the column telling several series apart (one network serves them all)"),
     ("--covariates", "covariates", lambda text: _names(text), "forecasting: comma-separated columns read from the "
@@ -84,12 +85,21 @@ FORECAST_SETTINGS = [
                                         "≥ horizon)"),
 ]
 
+# Recommendation flags of `lamina train --task recommend` (it also reads --time).
+RECOMMEND_SETTINGS = [
+    ("--user", "user", str, "recommending: the column of user ids (default: inferred from the names)"),
+    ("--item", "item", str, "recommending: the column of item ids (default: inferred from the names)"),
+    ("--rating", "rating", str, "recommending: the column of explicit ratings (default: inferred; none means "
+                                "implicit feedback)"),
+]
+
 EXAMPLES = {
     "train": "lamina train adult.csv --target income --out runs/adult   |   lamina train sales.csv --task forecast "
              "--time date --target units --horizon 28 --id store",
     "forecast": "lamina forecast sales.csv --time date --target units --horizon 28 --id store --out runs/sales",
     "check": "lamina check adult.csv --target income",
-    "predict": "lamina predict runs/adult new_rows.csv --out predictions.csv",
+    "predict": "lamina predict runs/adult new_rows.csv --out predictions.csv   |   lamina predict runs/ratings "
+               "--user 42 --top 10",
     "evaluate": "lamina evaluate runs/adult labelled_rows.csv",
     "report": "lamina report runs/adult",
     "info": "lamina info runs/adult",
@@ -133,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
                        help="override a column's kind: number, category, binary, datetime, text, ignore")
     train.add_argument("--quiet", action="store_true", help="no progress output")
-    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS:
+    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS:
         train.add_argument(flag, type=kind, help=text)
+    train.add_argument("--implicit", action="store_const", const=True,
+                       help="recommending: learn to rank from the interactions even when there is a rating column")
 
     forecast = command("forecast", "train a forecaster on time series and backtest it against seasonal naive "
                                    "(the same as lamina train --task forecast)")
@@ -153,7 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = command("predict", "predict every row of a table")
     predict.add_argument("run", help="run folder or model folder")
-    predict.add_argument("data")
+    predict.add_argument("data", nargs="?", help="rows to predict (a recommender: users, or user and item pairs)")
+    predict.add_argument("--user", action="append", help="recommending: a user to recommend to (repeatable)")
+    predict.add_argument("--top", type=int, help="recommending: items per user (default 10)")
+    predict.add_argument("--similar-to", metavar="ITEM", help="recommending: the items most like ITEM")
+    predict.add_argument("--exclude-seen", action=argparse.BooleanOptionalAction,
+                         help="recommending: leave out the items each user already had (the default)")
     predict.add_argument("--out", help="CSV file to write (default: print to the terminal)")
     predict.add_argument("--engine", choices=["torch", "onnx"], default="torch",
                          help="onnx runs the exported network in onnxruntime (after `lamina export`)")
@@ -263,7 +280,8 @@ def run_train(args) -> int:
         data = None
     else:
         settings = {key: getattr(args, flag[2:].replace("-", "_"), None)
-                    for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS}
+                    for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS}
+        settings["implicit"] = getattr(args, "implicit", None)
         config = api.resolve_config(args.config, **settings)
         columns = _parse_columns(args.column)
         if columns:
@@ -313,9 +331,16 @@ def run_predict(args) -> int:
     from lamina import api
     from lamina.errors import LaminaError
 
-    if args.out and Path(args.out).resolve() == Path(args.data).resolve():
+    if args.out and args.data and Path(args.out).resolve() == Path(args.data).resolve():
         raise LaminaError(f"--out {args.out} is the data file itself: writing the predictions would replace the "
                           "data. Give another file.")
+    if args.user or args.similar_to or args.top or args.exclude_seen is not None:
+        table = api.recommend(args.run, args.user, args.data, args.top or 10, args.exclude_seen is not False,
+                              args.similar_to)
+        return _write_table(table, args.out, "rows")
+    if not args.data:
+        raise LaminaError("Give the rows to predict: lamina predict RUN DATA (a recommender also takes --user ID "
+                          "or --similar-to ITEM).")
     return _write_table(api.predict(args.run, args.data, engine=args.engine), args.out, "rows")
 
 

@@ -40,6 +40,11 @@ class DataConfig(_Section):
     season: Annotated[int, Field(ge=1, strict=True)] | None = None  # steps per season; None: from the time step (24 for hours, 12 for months...)
     valid_steps: Annotated[int, Field(ge=1, strict=True)] | None = None  # time steps that pick the epoch and architecture; None: 15%, ≥ horizon
     test_steps: Annotated[int, Field(ge=1, strict=True)] | None = None  # last time steps the backtest forecasts; None: 15%, ≥ horizon
+    # Recommendation (task recommend; `time` above orders each user's interactions):
+    user: str | None = None  # the column of user ids; None: inferred from the column names
+    item: str | None = None  # the column of item ids; None: inferred from the column names
+    rating: str | None = None  # the column of explicit ratings; None: inferred, or none (implicit feedback)
+    implicit: bool = False  # learn to rank (BPR) even when a rating column exists
 
 
 class ModelConfig(_Section):

@@ -81,6 +81,21 @@ class Model:
         frame = read_table(data, "audit data")
         return self.rows("audit").task.audit(self, frame, list(sensitive), mitigate, constraint)
 
+    def recommend(self, users, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+        """Recommendation models: each user's top `k` items, one row per user and rank (user, rank, item, score,
+        known_user); a user the model has not seen gets the most popular items and known_user False."""
+        return self.recommender("recommend").recommend(self, users, k, exclude_seen)
+
+    def similar(self, item, k: int = 10) -> pd.DataFrame:
+        """Recommendation models: the `k` items most like `item` (cosine similarity of the item vectors)."""
+        return self.recommender("similar").similar(self, item, k)
+
+    def recommender(self, purpose: str):
+        if not hasattr(self.task, "recommend"):
+            raise LaminaError(f"`{purpose}` is for recommendation models; this is a {self.task.name} model. "
+                              "Use predict.")
+        return self.task
+
     # ---- row models: one row in, one prediction out (explain, audit, export and monitor use these) ------
 
     def rows(self, purpose: str) -> Model:

@@ -21,6 +21,7 @@ TABLE_EXAMPLE = {"numbers": 5, "categories": [4, 7], "images": {},
 IMAGE_EXAMPLE = {**TABLE_EXAMPLE,
                  "images": {"photo.file": {"channels": 3, "size": 12, "mean": [0.5, 0.4, 0.3], "std": [0.2] * 3}}}
 SERIES_EXAMPLE = {"lookback": 10, "channels": 3, "horizon": 4}  # outputs: targets forecast at each step
+INTERACTIONS_EXAMPLE = {"users": 7, "items": 11}  # vocabulary sizes; outputs: one score per (user, item) pair
 
 
 @dataclass
@@ -49,6 +50,9 @@ def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[
     """Random inputs of the family for `spec`, and the output shape a network must give for them."""
     if reads == "series":
         return torch.randn(rows, spec["lookback"], spec["channels"]), (rows, spec["horizon"], outputs)
+    if reads == "interactions":
+        pairs = {"users": torch.randint(0, spec["users"], (rows,)), "items": torch.randint(0, spec["items"], (rows,))}
+        return pairs, (rows,)
     length = spec["texts"]["review.text"]["length"]
     inputs = {
         "numbers": torch.randn(rows, spec["numbers"]),
@@ -176,6 +180,24 @@ def _recurrent_forecaster(cell: str):
 register("gru", (SERIES_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}), reads="series")(_recurrent_forecaster("gru"))
 register("lstm", (SERIES_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}), reads="series")(
     _recurrent_forecaster("lstm"))
+
+
+# ---- recommenders: {"users", "items"} indices [rows] → a score per pair [rows] (nets/recommenders.py) ----
+
+@register("mf", (INTERACTIONS_EXAMPLE, {"factors": 4}), reads="interactions")
+def _build_matrix_factorisation(spec: dict, outputs: int, factors: int) -> nn.Module:
+    """`factors` dimensions per user and item vector, with a bias per user and per item."""
+    from lamina.nets.recommenders import MatrixFactorisation
+
+    return MatrixFactorisation(spec["users"], spec["items"], factors)
+
+
+@register("two-tower", (INTERACTIONS_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}), reads="interactions")
+def _build_two_tower(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
+    """User and item embeddings of `width` dimensions, each through `depth` hidden layers, scored by dot product."""
+    from lamina.nets.recommenders import TwoTower
+
+    return TwoTower(spec["users"], spec["items"], width, depth, dropout)
 
 
 def check_hyperparameters(name: str, reads: str, hyperparameters: dict) -> None:

@@ -1,0 +1,194 @@
+"""Who-interacted-with-what tables: the columns (user, item, optional rating and time), their cleaning and the
+per-user split that recommenders are judged by.
+
+Ids are text: a user written 42 in one file and "42" in another (or 42.0 after pandas met a missing value) is
+one user. Duplicate (user, item) pairs keep their latest row (by time, else by position). The split is per
+user, never of plain rows: with a time column each user's last interactions are held out (validation before
+test), otherwise a seeded random share of each user's interactions; users with fewer than MIN_SPLIT_INTERACTIONS
+stay whole in training.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from lamina.data.checks import Finding
+from lamina.errors import LaminaError
+
+MIN_SPLIT_INTERACTIONS = 3  # a user needs one for training, one for validation and one for test
+MAX_NAMED = 5  # ids a finding names before "..."
+NAME_HINTS = {  # column-name patterns each role is inferred from (whole words or name parts, case-insensitive)
+    "user": r"user|customer|client|visitor|member|account",
+    "item": r"item|movie|film|product|track|song|book|artist|article|video|sku",
+    "rating": r"rating|stars|score|rank",
+    "time": r"timestamp|time|date|when",
+}
+
+
+@dataclass
+class InteractionLayout:
+    user: str
+    item: str
+    rating: str | None = None  # None: implicit feedback (every row is a positive)
+    time: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> InteractionLayout:
+        layout = cls(**raw)
+        if not all(isinstance(v, str) for v in (layout.user, layout.item)) or not all(
+                v is None or isinstance(v, str) for v in (layout.rating, layout.time)):
+            raise ValueError("the layout's user, item, rating and time must be column names")
+        return layout
+
+
+def layout_of(frame: pd.DataFrame, user: str | None, item: str | None, rating: str | None, time: str | None,
+              implicit: bool, source: str = "the interactions") -> InteractionLayout:
+    """The columns of each role: those given, else the one column whose name suggests it (an ambiguous or
+    missing user or item column is an error naming the flag that settles it). `implicit` drops the rating."""
+    given = {"user": user, "item": item, "rating": rating, "time": time}
+    for role, name in given.items():
+        if name is not None and name not in frame.columns:
+            raise LaminaError(f"--{role} {name!r} is not a column of {source}; its columns are "
+                              f"{', '.join(map(str, frame.columns))}.")
+    taken = {name for name in given.values() if name is not None}
+    found = dict(given)
+    for role in ("user", "item", "rating", "time"):
+        if found[role] is not None or (role == "rating" and implicit):
+            continue
+        matches = [c for c in frame.columns if c not in taken and re.search(NAME_HINTS[role], str(c), re.I)]
+        if len(matches) == 1:
+            found[role] = matches[0]
+            taken.add(matches[0])
+        elif role in ("user", "item"):
+            why = f"several columns could be it ({', '.join(map(repr, matches))})" if matches else "no column name says so"
+            raise LaminaError(f"Which column of {source} holds the {role} ids? {why.capitalize()}; name it with "
+                              f"--{role} COLUMN.")
+    if implicit:
+        found["rating"] = None
+    return InteractionLayout(**found)
+
+
+def id_text(values: pd.Series) -> pd.Series:
+    """Ids as text, the same whether they were read as numbers or strings: 42, 42.0 and " 42" are "42"."""
+    if pd.api.types.is_integer_dtype(values):
+        return values.astype(str)
+    return values.map(_one_text).astype(str)
+
+
+def _one_text(value) -> str:
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def one_id(value) -> str:
+    """One id from a request or a command line, as `id_text` writes it."""
+    return id_text(pd.Series([value]))[0]
+
+
+def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout,
+                       source: str = "the interactions") -> tuple[pd.DataFrame, list[Finding]]:
+    """The rows as (user, item[, rating][, time]) with text ids, sorted by user and time, without duplicate
+    pairs; and the findings (duplicates dropped, rows without an id, users and items with one interaction).
+    A rating column that is not numeric, or a time column that is not times, is an error naming the column."""
+    columns = [c for c in (layout.user, layout.item, layout.rating, layout.time) if c is not None]
+    data = frame[columns].copy()
+    findings: list[Finding] = []
+    missing = data[layout.user].isna() | data[layout.item].isna()
+    if layout.rating:
+        ratings = pd.to_numeric(data[layout.rating], errors="coerce")
+        bad = ratings.isna() & data[layout.rating].notna()
+        if bad.any():
+            rows = ", ".join(str(r + 2) for r in np.flatnonzero(bad.to_numpy())[:MAX_NAMED])  # +2: header, 1-based
+            raise LaminaError(f"The rating column {layout.rating!r} of {source} holds values that are not numbers "
+                              f"(e.g. {data[layout.rating][bad].iloc[0]!r} on line {rows}). Fix those rows, name "
+                              "another column with --rating, or train on implicit feedback with --implicit.")
+        data[layout.rating] = ratings
+        missing |= ratings.isna()
+    if layout.time:
+        data[layout.time] = _times(data[layout.time], layout.time, source)
+        missing |= data[layout.time].isna()
+    if missing.any():
+        findings.append(Finding("warning", "interactions_incomplete",
+                                f"{int(missing.sum())} row(s) lack a user, an item"
+                                f"{', a rating' if layout.rating else ''}{' or a time' if layout.time else ''} "
+                                "and were left out.", layout.user))
+        data = data[~missing]
+    data[layout.user], data[layout.item] = id_text(data[layout.user]), id_text(data[layout.item])
+    data["_position"] = np.arange(len(data))
+    order = [layout.user, *([layout.time] if layout.time else []), "_position"]
+    data = data.sort_values(order, kind="stable")
+    duplicated = data.duplicated([layout.user, layout.item], keep="last")
+    if duplicated.any():
+        latest = "the latest by time" if layout.time else "the last row"
+        findings.append(Finding("warning", "duplicate_interactions",
+                                f"{int(duplicated.sum())} duplicate (user, item) pair(s); kept {latest} of each.",
+                                layout.item))
+        data = data[~duplicated]
+    if data.empty:
+        raise LaminaError(f"{source} has no complete interaction (user, item"
+                          f"{', rating' if layout.rating else ''}) to learn from.")
+    findings += _single_interactions(data, layout)
+    return data.drop(columns="_position").reset_index(drop=True), findings
+
+
+def _times(values: pd.Series, column: str, source: str) -> pd.Series:
+    """A time column as numbers to order by: numbers as they are (e.g. unix seconds), else parsed dates."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().sum() == values.notna().sum():
+        return numbers.astype(float)
+    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    if parsed.notna().sum() < values.notna().sum():
+        raise LaminaError(f"The time column {column!r} of {source} holds values that are neither numbers nor dates "
+                          f"(e.g. {values[parsed.isna() & values.notna()].iloc[0]!r}). Fix them or drop --time.")
+    return (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+
+
+def _single_interactions(data: pd.DataFrame, layout: InteractionLayout) -> list[Finding]:
+    findings = []
+    for role, column in (("user", layout.user), ("item", layout.item)):
+        counts = data[column].value_counts()
+        once = counts.index[counts == 1]
+        if len(once):
+            named = ", ".join(map(str, once[:MAX_NAMED])) + (" ..." if len(once) > MAX_NAMED else "")
+            findings.append(Finding("info", f"single_interaction_{role}s",
+                                    f"{len(once)} {role}(s) have a single interaction ({named}); they are kept for "
+                                    f"training, but the model knows little about them.", column))
+    return findings
+
+
+def split_interactions(data: pd.DataFrame, layout: InteractionLayout, valid_share: float, test_share: float,
+                       leave_one_out: bool, seed: int) -> np.ndarray:
+    """The part of each row: 0 training, 1 validation, 2 test. Per user: with `leave_one_out` one interaction
+    each to test and validation, else `test_share` and `valid_share` of them (at least one each); the latest
+    ones when the layout has a time (the rows are sorted by user and time), else a seeded random choice.
+    `test_share` 0 holds out no test part (the test interactions come from a file of their own). Users with
+    too few interactions for each part (MIN_SPLIT_INTERACTIONS with a test part) stay in training."""
+    users = data[layout.user].to_numpy()
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    counts = np.diff(np.r_[starts, len(users)])
+    position = np.arange(len(users)) - np.repeat(starts, counts)  # index of the row within its user
+    if layout.time is None:  # a random order within each user instead of time
+        rng = np.random.default_rng(seed)
+        shuffled = np.argsort(rng.random(len(users)) + np.repeat(np.arange(len(counts)), counts))
+        position = np.empty_like(position)
+        position[shuffled] = np.arange(len(users)) - np.repeat(starts, counts)
+    from_end = np.repeat(counts, counts) - position  # 1 for each user's last interaction
+    testing = test_share > 0
+    if leave_one_out:
+        tests, valids = np.full_like(counts, int(testing)), np.ones_like(counts)
+    else:
+        tests = np.maximum(1, np.round(counts * test_share)).astype(int) * testing
+        valids = np.maximum(1, np.round(counts * valid_share)).astype(int)
+    held = counts >= MIN_SPLIT_INTERACTIONS - (not testing)
+    tests, valids = np.where(held, np.minimum(tests, counts - 2), 0), np.where(held, valids, 0)
+    valids = np.minimum(valids, counts - tests - 1)
+    test_from_end, valid_from_end = np.repeat(tests, counts), np.repeat(tests + valids, counts)
+    return np.where(from_end <= test_from_end, 2, np.where(from_end <= valid_from_end, 1, 0))

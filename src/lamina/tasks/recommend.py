@@ -1,0 +1,387 @@
+"""Recommendation: a table of who interacted with what → scores for (user, item) pairs and top-k lists.
+
+Explicit feedback (a rating column) trains on the squared error of the ratings and is scored by RMSE and MAE
+beside the global-mean-plus-biases baseline; implicit feedback (no rating, or `--implicit`) learns to rank with
+BPR (Rendle et al. 2009) on uniformly sampled negatives and is scored by HR@10, NDCG@10, recall@10, MAP@10 and
+catalogue coverage beside the popularity ranking, every item of the catalogue ranked (none sampled), the user's
+other interactions left out. The split is per user (data.interactions): the latest interactions by time, else
+a random share of each user's; leave-one-out for ranking. Users the model has not seen get the popularity
+ranking, flagged as such.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lamina.data.interactions import (
+    MIN_SPLIT_INTERACTIONS,
+    InteractionLayout,
+    clean_interactions,
+    id_text,
+    layout_of,
+    one_id,
+    split_interactions,
+)
+from lamina.errors import LaminaError
+from lamina.nets.build import build_network, names
+from lamina.nets.recommenders import WithHistory
+from lamina.tasks.base import Prepared, Task, register_task
+
+K = 10  # the cut-off of the ranking metrics and the default list length
+FACTORS = {"explicit": 32, "implicit": 64}  # mf: dimensions of each user and item vector (--width)
+TOWER_DEFAULTS = {"width": 64, "depth": 1, "dropout": 0.1}  # two-tower: dimensions, hidden layers, dropout probability
+L2 = {"explicit": 0.1, "implicit": 0.01}  # per-interaction L2 strength on the parameters a pair touches
+LEARNING_RATE = {"explicit": 3e-3, "implicit": 1e-2}  # Adam peak learning rate
+STEPS_PER_RUN = 4000  # optimiser steps a run aims at; epochs follow from the batches per epoch (20 at least)
+MAX_K = 100  # longest list a request may ask for
+MAX_USERS = 1000  # users one request may ask for
+SCORING_USERS = 1024  # users whose scores of every item are computed at once
+ACTIVITY_EDGES = (0, 5, 20, 100, math.inf)  # training interactions per user that bound the activity buckets
+EXAMPLE_USERS = 3  # users whose history and recommendations the report shows
+EXAMPLE_HISTORY = 8  # latest training items shown per example user
+
+
+@dataclass
+class InteractionsPrepared(Prepared):
+    data: pd.DataFrame | None = None  # cleaned interactions, sorted by user and time
+    part: np.ndarray | None = None  # [rows] 0 training, 1 validation, 2 test
+    users: torch.Tensor | None = None  # [rows] indices into the user vocabulary
+    items: torch.Tensor | None = None
+    ratings: torch.Tensor | None = None  # [rows] float; zeros for implicit feedback
+
+    def pairs(self, part: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        chosen = torch.from_numpy(self.part == part)
+        return {"users": self.users[chosen], "items": self.items[chosen]}, self.ratings[chosen]
+
+
+@register_task
+class RecommendTask(Task):
+    name = "recommend"
+    aliases = ("recommendation",)
+    reads = "interactions"
+    route = "recommend"
+
+    @classmethod
+    def claims(cls, config, frame: pd.DataFrame) -> bool:
+        return config.data.user is not None and config.data.item is not None
+
+    @property
+    def explicit(self) -> bool:
+        return self.layout_.rating is not None
+
+    @property
+    def feedback(self) -> str:
+        return "explicit" if self.explicit else "implicit"
+
+    # The Trainer's step: early stopping follows the validation MSE of ratings, or NDCG@10 of rankings.
+    @property
+    def monitor(self) -> str:
+        return "valid_loss" if self.explicit else f"valid_ndcg@{K}"
+
+    @property
+    def mode(self) -> str:
+        return "min" if self.explicit else "max"
+
+    # ---- training ----------------------------------------------------------------------------------------
+
+    def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> InteractionsPrepared:
+        data = config.data
+        arch = config.model.arch
+        if arch != "auto" and arch not in names(self.reads):
+            build_network(arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
+        layout = layout_of(frame, data.user, data.item, data.rating, data.time, data.implicit, "the training data")
+        cleaned, findings = clean_interactions(frame, layout, "the training data")
+        testing = test_frame is None  # else the test file is the test part, and DATA gives training and validation
+        part = split_interactions(cleaned, layout, data.valid_fraction, data.test_fraction if testing else 0.0,
+                                  not layout.rating, config.seed)
+        if not testing:
+            tests, test_findings = clean_interactions(test_frame, layout, "the test data")
+            findings += [finding for finding in test_findings if finding.level != "info"]
+            cleaned = pd.concat([cleaned, tests], ignore_index=True)
+            part = np.r_[part, np.full(len(tests), 2)]
+        if not ((part == 1).any() and (part == 2).any()):
+            raise LaminaError(f"No user has {MIN_SPLIT_INTERACTIONS} or more interactions, so none can be held out "
+                              "to validate and test on: a recommender is judged on interactions its users had that "
+                              "it did not see. Give more interactions per user.")
+        self.layout_ = layout
+        self.users_ = sorted(cleaned[layout.user].unique(), key=_id_order)
+        self.items_ = sorted(cleaned[layout.item].unique(), key=_id_order)
+        self._index()
+        training = cleaned[part == 0]
+        self.global_mean_ = float(training[layout.rating].mean()) if layout.rating else 0.0
+        self.rating_range_ = ([float(training[layout.rating].min()), float(training[layout.rating].max())]
+                              if layout.rating else None)
+        users = torch.tensor(cleaned[layout.user].map(self.user_index_).to_numpy(), dtype=torch.int64)
+        items = torch.tensor(cleaned[layout.item].map(self.item_index_).to_numpy(), dtype=torch.int64)
+        ratings = torch.tensor(cleaned[layout.rating].to_numpy(dtype=np.float32) if layout.rating
+                               else np.zeros(len(cleaned), dtype=np.float32))
+        return InteractionsPrepared(findings, cleaned, part, users, items, ratings)
+
+    def _index(self) -> None:
+        self.user_index_ = {user: i for i, user in enumerate(self.users_)}
+        self.item_index_ = {item: i for i, item in enumerate(self.items_)}
+
+    def fit(self, config, prepared: InteractionsPrepared, session):
+        from lamina.training.batches import TensorBatches
+
+        arch = "mf" if config.model.arch == "auto" else config.model.arch
+        hyperparameters = self._hyperparameters(arch, config.model, self.feedback)
+        train_inputs, train_ratings = prepared.pairs(0)
+        architecture = {"arch": arch, "hyperparameters": hyperparameters, "outputs": 1,
+                        "inputs": {"users": len(self.users_), "items": len(self.items_), "pairs": len(prepared.data)}}
+        self._validation_mask = (train_inputs["users"], train_inputs["items"])
+        train = config.train
+        batch_size = (min(256, max(64, len(train_ratings) // 64)) if train.batch_size == "auto"
+                      else train.batch_size)
+        batches = TensorBatches(train_inputs, train_ratings, batch_size, shuffle=True, seed=config.seed)
+        epochs = (min(200, max(20, math.ceil(STEPS_PER_RUN / len(batches)))) if train.epochs == "auto"
+                  else train.epochs)
+        selecting = self._trainer(architecture, prepared, session, epochs, "select")
+        history = selecting.fit(batches, TensorBatches(*prepared.pairs(1), 4096), resume=session.resume)
+        # The validation interactions were only held out to choose the epoch: the final network learns from them
+        # too, for the selected epochs scaled by how much more data it has (on MovieLens u1: RMSE 0.922 against
+        # the selected network's 0.929).
+        known = torch.from_numpy(prepared.part != 2)
+        final_epochs = max(1, round(selecting.best_epoch_ * int(known.sum()) / len(train_ratings)))
+        torch.manual_seed(config.seed)
+        final = self._trainer(architecture, prepared, session, final_epochs, "final")
+        final.fit(TensorBatches({"users": prepared.users[known], "items": prepared.items[known]},
+                                prepared.ratings[known], batch_size, shuffle=True, seed=config.seed), None,
+                  resume=session.resume)
+        network = final.module.eval()
+        sizes = {name: int((prepared.part == value).sum()) for value, name in enumerate(("train", "valid", "test"))}
+        training = {
+            "seed": config.seed, "feedback": self.feedback, "epochs_run": len(history),
+            "best_epoch": selecting.best_epoch_, "stop_reason": getattr(selecting, "stop_reason_", None),
+            "final_epochs": final_epochs, "seconds": round(selecting.elapsed_ + final.elapsed_, 2),
+            "split": ("per user by time" if self.layout_.time else "per user, random")
+                     + (", leave one out" if not self.explicit else ""),
+            "sizes": {**sizes, "users": len(self.users_), "items": len(self.items_)},
+        }
+        return network, architecture, training
+
+    def _trainer(self, architecture: dict, prepared: InteractionsPrepared, session, epochs: int, name: str):
+        """A Trainer of a new network (named `name` in the checkpoints and history.csv) for `epochs`."""
+        network = self.build_network(architecture).remember(prepared.users, prepared.items)
+        with torch.no_grad():
+            network.scorer.bias.fill_(self.global_mean_)
+        lr = session.config.train.lr
+        return session.trainer(network, self, epochs=epochs, lr=LEARNING_RATE[self.feedback] if lr == "auto" else lr,
+                               weight_decay=0.0,  # the per-interaction L2 term of the loss regularises instead
+                               warmup_epochs=min(1.0, epochs / 10), name=name, history_key={"fit": name})
+
+    @staticmethod
+    def _hyperparameters(arch: str, model, feedback: str) -> dict:
+        if arch == "mf":
+            return {"factors": FACTORS[feedback] if model.width == "auto" else model.width}
+        return {key: default if getattr(model, key) == "auto" else getattr(model, key)
+                for key, default in TOWER_DEFAULTS.items()}
+
+    def training_step(self, module, batch, trainer) -> torch.Tensor:
+        inputs, ratings = batch
+        scorer = module.scorer
+        with trainer.autocast():
+            predicted = scorer(inputs).float()
+            penalty = scorer.penalty(inputs)
+            if self.explicit:
+                loss = torch.nn.functional.mse_loss(predicted, ratings)
+            else:  # BPR: each positive above a uniformly drawn item (rarely one the user also had: an accepted noise)
+                negatives = {"users": inputs["users"],
+                             "items": torch.randint(0, len(self.items_), inputs["items"].shape,
+                                                    device=inputs["items"].device)}
+                loss = -torch.nn.functional.logsigmoid(predicted - scorer(negatives).float()).mean()
+                penalty = penalty + scorer.penalty(negatives)
+            return loss + L2[self.feedback] * penalty.mean()
+
+    def validate(self, module, batches, trainer) -> dict[str, float]:
+        inputs, ratings = (torch.cat(parts) if isinstance(parts[0], torch.Tensor) else
+                           {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+                           for parts in zip(*batches, strict=True))
+        if self.explicit:
+            squared = float(torch.nn.functional.mse_loss(module(inputs).float(), ratings))
+            return {"valid_loss": squared, "valid_rmse": math.sqrt(squared)}
+        from lamina.tasks.recommend_scores import ranked
+
+        users, items = inputs["users"], inputs["items"]
+        _, ranks = ranked(self, module.scorer.score_all, users.cpu().numpy(), self._validation_mask, users.device,
+                          items.cpu().numpy())
+        return {f"valid_ndcg@{K}": float(np.where(ranks < K, 1 / np.log2(ranks + 2.0), 0.0).mean()),
+                f"valid_hr@{K}": float((ranks < K).mean())}
+
+    def build_network(self, architecture: dict) -> torch.nn.Module:
+        spec = architecture["inputs"]
+        if (spec["users"], spec["items"]) != (len(self.users_), len(self.items_)):
+            raise ValueError("the architecture's users and items differ from the task's vocabularies")
+        scorer = build_network(architecture["arch"], {"users": spec["users"], "items": spec["items"]}, 1,
+                               reads=self.reads, **architecture["hyperparameters"])
+        return WithHistory(scorer, spec["users"], spec["items"], int(spec["pairs"]))
+
+    # ---- scores ------------------------------------------------------------------------------------------
+
+    def score(self, model, prepared: InteractionsPrepared) -> pd.DataFrame:
+        from lamina.tasks.recommend_scores import explicit_scores, implicit_scores
+
+        scores = explicit_scores if self.explicit else implicit_scores
+        model.metrics, held_out = scores(self, model, prepared)
+        return held_out
+
+    # ---- use ---------------------------------------------------------------------------------------------
+
+    def predict(self, model, frame: pd.DataFrame, top: int = K, exclude_seen: bool = True) -> pd.DataFrame:
+        """With user and item columns: a score (a predicted rating for explicit feedback) per pair; with a
+        user column alone: each user's top `top` items (`recommend`)."""
+        layout = self.layout_
+        if layout.user not in frame.columns:
+            raise LaminaError(f"The prediction data needs the user column {layout.user!r} (and {layout.item!r} to "
+                              f"score pairs); its columns are {', '.join(map(str, frame.columns))}.")
+        if layout.item not in frame.columns:
+            return self.recommend(model, frame[layout.user], top, exclude_seen)
+        return self.score_pairs(model, frame[layout.user], frame[layout.item])
+
+    def score_pairs(self, model, users, items) -> pd.DataFrame:
+        """A `prediction` per pair (a rating for explicit feedback, a ranking score for implicit); an unknown item
+        is an error naming it, an unknown user gets the global and item biases alone (known_user False)."""
+        users, items = id_text(pd.Series(list(users))), id_text(pd.Series(list(items)))
+        unknown = items[~items.isin(self.item_index_)].unique()
+        if len(unknown):
+            raise LaminaError(f"{len(unknown)} item(s) are not in the catalogue the model was trained on, so they "
+                              "cannot be scored: "
+                              f"{', '.join(map(str, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}. "
+                              f"Score items of the catalogue ({len(self.items_)} items).")
+        known = users.isin(self.user_index_).to_numpy()
+        device = model.inference_device()
+        scorer = model.network.scorer
+        item_index = torch.tensor(items.map(self.item_index_).to_numpy(), dtype=torch.int64, device=device)
+        user_index = torch.tensor(users.map(self.user_index_).fillna(0).astype(int).to_numpy(), device=device)
+        with torch.no_grad():
+            scores = scorer({"users": user_index, "items": item_index}).float()
+            cold = scorer.bias + scorer.item_bias(item_index).squeeze(-1)
+            scores = torch.where(torch.tensor(known, device=device), scores, cold).cpu().numpy()
+        if self.rating_range_:
+            scores = np.clip(scores, *self.rating_range_)
+        return pd.DataFrame({self.layout_.user: users, self.layout_.item: items,
+                             "prediction": scores, "known_user": known})
+
+    def recommend(self, model, users, k: int = K, exclude_seen: bool = True) -> pd.DataFrame:
+        """One row per user and rank (1 = best): user, rank, item, score, known_user. A user the model has not
+        seen gets the most popular items (score: their interactions in the data) with known_user False."""
+        if not 1 <= k <= len(self.items_):
+            raise LaminaError(f"--top {k} must be from 1 to the catalogue's {len(self.items_)} items.")
+        users = id_text(pd.Series(list(users) if not isinstance(users, (str, int)) else [users]))
+        device = model.inference_device()
+        network = model.network
+        index = users.map(self.user_index_)
+        known = index.notna().to_numpy()
+        top = np.zeros((len(users), k), dtype=np.int64)
+        values = np.zeros((len(users), k), dtype=np.float32)
+        if known.any():
+            chosen = torch.tensor(index[known].astype(int).to_numpy(), device=device)
+            with torch.no_grad():
+                scores = network.scorer.score_all(chosen).float()
+                if exclude_seen:
+                    scores[network.seen_mask(chosen)] = -math.inf
+                best = scores.topk(k, dim=1)
+            top[known], values[known] = best.indices.cpu().numpy(), best.values.cpu().numpy()
+        if not known.all():
+            popular = torch.topk(network.popularity.cpu(), k)
+            top[~known], values[~known] = popular.indices.numpy(), popular.values.numpy()
+        items = np.asarray(self.items_, dtype=object)
+        return pd.DataFrame({
+            self.layout_.user: np.repeat(users.to_numpy(), k), "rank": np.tile(np.arange(1, k + 1), len(users)),
+            self.layout_.item: items[top.ravel()], "score": values.ravel(), "known_user": np.repeat(known, k)})
+
+    def similar(self, model, item, k: int = K) -> pd.DataFrame:
+        """The `k` items whose vectors point most nearly the same way as `item`'s (cosine similarity)."""
+        key = one_id(item)
+        if key not in self.item_index_:
+            raise LaminaError(f"Item {key!r} is not in the catalogue the model was trained on "
+                              f"({len(self.items_)} items), so nothing is known to be like it.")
+        with torch.no_grad():
+            vectors = torch.nn.functional.normalize(model.network.scorer.item_vectors().float().cpu(), dim=1)
+            similarity = vectors @ vectors[self.item_index_[key]]
+            similarity[self.item_index_[key]] = -math.inf
+            best = similarity.topk(min(k, len(self.items_) - 1))
+        items = np.asarray(self.items_, dtype=object)
+        return pd.DataFrame({"similar_to": key, "rank": np.arange(1, len(best.indices) + 1),
+                             self.layout_.item: items[best.indices.numpy()], "similarity": best.values.numpy()})
+
+    def summary(self, model) -> str:
+        from lamina.tasks.recommend_scores import summary_text
+
+        return summary_text(self, model)
+
+    # ---- files -------------------------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        return {"layout": self.layout_.to_dict(), "users": self.users_, "items": self.items_,
+                "global_mean": self.global_mean_, "rating_range": self.rating_range_}
+
+    @classmethod
+    def from_state(cls, state: dict) -> RecommendTask:
+        """Checks what prediction will use, so a damaged model.json fails on loading, not mid-request."""
+        task = cls(cls.name)
+        task.layout_ = InteractionLayout.from_dict(state["layout"])
+        task.users_, task.items_ = list(state["users"]), list(state["items"])
+        for name, ids in (("users", task.users_), ("items", task.items_)):
+            if not ids or not all(isinstance(i, str) for i in ids) or len(set(ids)) != len(ids):
+                raise ValueError(f"the {name} must be distinct text ids")
+        task.global_mean_ = float(state["global_mean"])
+        task.rating_range_ = state["rating_range"]
+        if (task.rating_range_ is None) != (task.layout_.rating is None):
+            raise ValueError("a rating range goes with a rating column, and only with one")
+        if task.rating_range_ is not None:
+            low, high = (float(v) for v in task.rating_range_)
+            task.rating_range_ = [low, high]
+        task._index()
+        return task
+
+    @classmethod
+    def title(cls, document: dict) -> str:
+        layout = document["task"]["state"]["layout"]
+        what = f"explicit ratings ({layout['rating']})" if layout["rating"] else "implicit feedback"
+        return f"recommending {layout['item']} to {layout['user']}, {what}"
+
+    def report_sections(self, run, document: dict) -> list[str]:
+        from lamina.tasks.recommend_report import recommend_sections
+
+        return recommend_sections(run, document)
+
+    # ---- serving -----------------------------------------------------------------------------------------
+
+    def request_model(self, model, name: str):
+        """{"users": [ids], "k": 10, "exclude_seen": true}."""
+        from pydantic import ConfigDict, Field, create_model
+
+        user = str | int
+        return create_model(f"{name}RecommendRequest", __config__=ConfigDict(extra="forbid"),
+                            users=(list[user], Field(..., min_length=1, max_length=MAX_USERS)),
+                            k=(int, Field(K, ge=1, le=min(MAX_K, len(self.items_)))),
+                            exclude_seen=(bool, True))
+
+    def request_example(self, model) -> dict:
+        return {"users": self.users_[:1], "k": K, "exclude_seen": True}
+
+    def respond(self, model, body) -> dict:
+        lists = self.recommend(model, body.users, body.k, body.exclude_seen)
+        answers = []
+        for start in range(0, len(lists), body.k):
+            rows = lists.iloc[start:start + body.k]
+            answers.append({"user": rows[self.layout_.user].iloc[0], "known_user": bool(rows["known_user"].iloc[0]),
+                            "source": "model" if rows["known_user"].iloc[0] else "popularity (unknown user)",
+                            "items": [{"item": item, "score": float(score)}
+                                      for item, score in zip(rows[self.layout_.item], rows["score"], strict=True)]})
+        return {"recommendations": answers}
+
+
+def _id_order(value: str):
+    """Numbers by value, then other ids as text: 2 before 10."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
