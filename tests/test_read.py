@@ -307,14 +307,16 @@ def test_json_lines_keep_text_and_read_every_line_end(tmp_path):
 
 @pytest.mark.parametrize("separator", [";", "\t", "|"])
 def test_decimal_commas_read_as_numbers_where_commas_do_not_separate(tmp_path, separator):
-    lines = [["x", "code", "words", "mixed", "y"], ["-1,21", "001", "a,b", "1,5", "1"], ["2", "002", "c", "2.5", "0"],
-             ["0,5", "010", "d e", "many", "1"], ["?", "011", "f", "3", "0"], [" 1,5E-03", "012", "g", "4", "1"]]
+    lines = [["x", "code", "words", "mixed", "ref", "y"], ["-1,21", "001", "a,b", "1,5", "007", "1"],
+             ["2", "002", "c", "2.5", "1,5", "0"], ["0,5", "010", "d e", "many", "2", "1"],
+             ["?", "011", "f", "3", "3", "0"], [" 1,5E-03", "012", "g", "4", "4", "1"]]
     (tmp_path / "t.csv").write_text("\n".join(separator.join(line) for line in lines) + "\n")
     frame = read_table(tmp_path / "t.csv")
     assert frame["x"].tolist()[:3] == [-1.21, 2.0, 0.5] and pd.isna(frame["x"][3]) and frame["x"][4] == 0.0015
     assert frame["code"].tolist() == ["001", "002", "010", "011", "012"]  # codes stay text
     assert frame["words"].tolist() == ["a,b", "c", "d e", "f", "g"]  # text with a comma stays text
     assert frame["mixed"].tolist() == ["1,5", "2.5", "many", "3", "4"]  # not every value a number: kept as written
+    assert frame["ref"].tolist() == ["007", "1,5", "2", "3", "4"]  # a code with leading zeros: kept as written
 
 
 def test_a_comma_separated_table_keeps_quoted_decimal_commas_as_text(tmp_path):

@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         forecast.add_argument(flag, type=kind, help=text, required=flag in ("--time", "--horizon"))
 
     check = command("check", "report data-quality findings without training")
-    check.add_argument("data", help=f"a table ({FORMATS}), or a folder of class folders")
+    check.add_argument("data", help=f"a table ({FORMATS}), a folder of class folders or idx/.npz/.npy arrays")
     check.add_argument("--target", help="the column to predict")
     check.add_argument("--config", help="YAML config file")
 

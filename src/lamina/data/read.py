@@ -247,7 +247,8 @@ def _with_decimal_commas(frame: pd.DataFrame, separator: str) -> pd.DataFrame:
         return frame
     for column in [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]:
         values = frame[column].dropna().str.strip()
-        if values.str.contains(",", regex=False).any() and values.str.fullmatch(DECIMAL_COMMA).all():
+        numbers = values.str.contains(",", regex=False).any() and values.str.fullmatch(DECIMAL_COMMA).all()
+        if numbers and not leading_zero_codes(values):  # 001 beside 1,5: codes, kept as written
             frame[column] = pd.to_numeric(frame[column].str.strip().str.replace(",", ".", regex=False))
     return frame
 
