@@ -34,8 +34,9 @@ def test_question_mark_reads_as_missing(tmp_path):
         (b"a,b,c\n", "no data rows"),
         (b"name,city\nJos\xe9,Paris\n", "line 2: byte 0xe9 is not UTF-8"),
         (b"a,b,a\n1,2,3\n", "duplicate column names: 'a'"),
+        ("a\tb\n1\t2\n".encode("utf-16"), "is UTF-16 text. Re-save it as UTF-8"),
     ],
-    ids=["missing", "empty", "binary", "header-only", "not-utf8", "duplicate-names"],
+    ids=["missing", "empty", "binary", "header-only", "not-utf8", "duplicate-names", "utf16"],
 )
 def test_bad_files_get_a_message_naming_the_problem(tmp_path, content, expected):
     path = tmp_path / "bad.csv"
