@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from lamina.cli import TRAIN_SETTINGS, _parse_rows, build_parser
@@ -72,13 +74,45 @@ def test_a_device_the_machine_lacks_is_refused_by_name():
 
 
 @pytest.mark.parametrize("text, rows", [("0,1,2", [0, 1, 2]), ("0:5", [0, 1, 2, 3, 4]), ("10-12", [10, 11, 12]),
-                                        ("3, 0:2, 7-8", [3, 0, 1, 7, 8]), ("", [])])
+                                        ("3, 0:2, 7-8", [3, 0, 1, 7, 8]), ("0:1000", list(range(1000)))])
 def test_explain_rows_take_lists_and_ranges(text, rows):
     assert _parse_rows(text) == rows
 
 
 @pytest.mark.parametrize("text, message", [("a", "'a' is not a row number or a range"),
-                                           ("5:5", "the range '5:5' holds no row"), ("-1", "not a row number")])
+                                           ("5:5", "the range '5:5' holds no row"), ("-1", "not a row number"),
+                                           ("", "no row given"), (",", "no row given"), (" , ", "no row given"),
+                                           ("0-999999999", "names 1,000,000,000 rows; explain at most 1,000"),
+                                           ("0:1001", "names 1,001 rows"), ("0:600,600:1200", "names 1,200 rows"),
+                                           ("5:", "'5:' is not a row number or a range"),
+                                           ("9" * 5000, "is not a row number")])
 def test_explain_rows_that_are_no_rows_are_named(text, message):
     with pytest.raises(LaminaError, match=message):
         _parse_rows(text)
+
+
+def test_explain_rows_past_the_end_name_the_last_row():
+    import pandas as pd
+
+    from lamina.tasks.regression import RegressionTask
+
+    frame = pd.DataFrame({"x": range(20), "y": range(20)})
+    with pytest.raises(LaminaError, match="Row 20 is outside the data: its 20 rows are numbered from 0, the last is "
+                                          "row 19. Give rows from 0 to 19"):
+        RegressionTask().explain(None, frame, _parse_rows("18:25"), importance=False, repeats=1)
+
+
+@pytest.mark.parametrize("argv", [["explain", "RUN", "DATA", "--rows="], ["explain", "RUN", "DATA", "--rows=,"]])
+def test_explain_with_no_rows_exits_2_before_reading(argv, capsys):
+    from lamina.cli import main
+
+    assert main(argv) == 2
+    assert "no row given" in capsys.readouterr().err
+
+
+def test_the_train_help_names_every_format_read():
+    from lamina.data.formats import COMPRESSED, SUPPORTED
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    data = next(action for action in train._actions if action.dest == "data")
+    assert set(re.findall(r"(?<![\w.])\.\w+", data.help)) >= {*SUPPORTED, *COMPRESSED}

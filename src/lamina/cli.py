@@ -129,9 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
         return sub
 
+    from lamina.data.formats import FORMATS
+
     train = command("train", "train a model on a table and write a run folder")
-    train.add_argument("data", nargs="?", help="a table (.csv .tsv .parquet .jsonl), a folder of class folders, "
-                                               "idx/.npz/.npy arrays (or data.path in --config)")
+    train.add_argument("data", nargs="?", help=f"a table ({FORMATS}), a folder of class folders, idx/.npz/.npy "
+                                               "arrays (or data.path in --config)")
     train.add_argument("--target", help="the column to predict")
     train.add_argument("--test", help="a held-out test table (otherwise the data is split three ways)")
     train.add_argument("--config", help="YAML config file; flags override it")
@@ -159,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         forecast.add_argument(flag, type=kind, help=text, required=flag in ("--time", "--horizon"))
 
     check = command("check", "report data-quality findings without training")
-    check.add_argument("data")
+    check.add_argument("data", help=f"a table ({FORMATS}), a folder of class folders or idx/.npz/.npy arrays")
     check.add_argument("--target", help="the column to predict")
     check.add_argument("--config", help="YAML config file")
 
@@ -190,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("run")
     explain.add_argument("data")
     explain.add_argument("--rows", default="0,1,2,3,4", help="rows (0-based) to explain one by one: a list, "
-                         "ranges or both, e.g. 0,3,7 or 0:5 (rows 0-4) or 10-20 (rows 10 to 20) (default 0-4)")
+                         f"ranges or both, e.g. 0,3,7 or 0:5 (rows 0-4) or 10-20 (rows 10 to 20), at most "
+                         f"{MAX_EXPLAINED_ROWS:,} (default 0-4)")
     explain.add_argument("--repeats", type=int, default=5, help="shuffles per column for permutation importance")
 
     audit = command("audit", "bias audit (per-group metrics, disparities, mitigation) and robustness audit (attacks)")
@@ -439,9 +442,9 @@ def run_monitor(args) -> int:
 
 
 def run_explain(args) -> int:
+    rows = _parse_rows(args.rows)  # before importing torch: a mistyped --rows is told at once
     from lamina import api
 
-    rows = _parse_rows(args.rows)
     print(api.explain(args.run, args.data, rows, args.repeats)[1])
     return 0
 
@@ -470,26 +473,35 @@ COMMANDS = {"train": run_train, "forecast": run_forecast, "check": run_check, "p
 # ---- helpers ------------------------------------------------------------------------------------
 
 
+# The most rows `lamina explain --rows` takes: each row is explained one by one (integrated gradients, 128 or
+# more forward and backward passes a row), and the attributions are read by a person; a larger range is a slip.
+MAX_EXPLAINED_ROWS = 1000
+
+
 def _parse_rows(text: str) -> list[int]:
     """`--rows`: 0-based row numbers as a list (0,3,7), slices (0:5, rows 0 to 4, as Python counts them) or
-    inclusive ranges (10-20, rows 10 to 20), mixed as wanted."""
+    inclusive ranges (10-20, rows 10 to 20), mixed as wanted; at most MAX_EXPLAINED_ROWS rows. A row past the end
+    of the data is refused where the data is read, naming its last row (a range is not cut short silently)."""
     import re
 
     from lamina.errors import LaminaError
 
+    example = "Give e.g. 0,1,2 or 0:5 (rows 0-4) or 10-20 (rows 10 to 20)."
     rows: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
-        match = re.fullmatch(r"(\d+)\s*([:-])\s*(\d+)|(\d+)", part)
+        match = re.fullmatch(r"(\d{1,15})\s*([:-])\s*(\d{1,15})|(\d{1,15})", part)  # no row has more digits
         if match is None:
-            raise LaminaError(f"--rows {text!r}: {part!r} is not a row number or a range. Give e.g. 0,1,2 or 0:5 "
-                        "(rows 0-4) or 10-20 (rows 10 to 20).")
-        if match[4] is not None:
-            rows.append(int(match[4]))
-            continue
-        start, end = int(match[1]), int(match[3]) + (match[2] == "-")
+            raise LaminaError(f"--rows {text!r}: {part!r} is not a row number or a range. {example}")
+        start = int(match[1] or match[4])
+        end = start + 1 if match[4] is not None else int(match[3]) + (match[2] == "-")
         if end <= start:
             raise LaminaError(f"--rows {text!r}: the range {part!r} holds no row; give the first row before the last.")
+        if len(rows) + end - start > MAX_EXPLAINED_ROWS:  # checked before the range is made: 0-999999999 is 1e9 rows
+            raise LaminaError(f"--rows {text!r} names {len(rows) + end - start:,} rows; explain at most "
+                              f"{MAX_EXPLAINED_ROWS:,} at a time (each is explained one by one). Give a shorter range.")
         rows.extend(range(start, end))
+    if not rows:
+        raise LaminaError(f"--rows {text!r}: no row given. {example}")
     return rows
 
 

@@ -7,29 +7,45 @@ import bz2
 import csv
 import gzip
 import io
+import json
 import lzma
 import re
+import warnings
 import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
+from lamina.data.formats import (
+    COMPRESSED,
+    EXCEL_SUFFIXES,
+    FORMATS,
+    JSON_LINES_SUFFIXES,
+    PARQUET_SUFFIXES,
+    TAB_SUFFIXES,
+    TEXT_SUFFIXES,
+)
 from lamina.data.images import is_image_source, read_images, resolve_image_paths
 from lamina.errors import LaminaError
 
 # Besides pandas' defaults ('', 'NA', 'null', ...), '?' marks a missing value in many public tables.
 MISSING_MARKERS = ["?"]
-TEXT_SUFFIXES = {".csv", ".tsv", ".tab", ".txt"}
-TAB_SUFFIXES = {".tsv", ".tab"}  # tab-separated by name; other text tables have their separator sniffed
 SEPARATORS = ",;\t|"  # the separators a sniffed table may use (comma first: it wins a tie)
 SNIFF_CHARACTERS = 65_536  # the start of a file the separator is sniffed from
-PARQUET_SUFFIXES = {".parquet", ".pq"}
-JSON_LINES_SUFFIXES = {".jsonl", ".ndjson", ".json"}
-EXCEL_SUFFIXES = {".xlsx", ".xlsm"}  # read by openpyxl (the `excel` extra)
-COMPRESSED = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress, ".zip": None}
-SUPPORTED = sorted([*TEXT_SUFFIXES, *PARQUET_SUFFIXES, *JSON_LINES_SUFFIXES, *EXCEL_SUFFIXES])
+OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # the COMPRESSED suffixes but .zip, an archive
+# The most bytes a compressed table may expand to: 1 GiB. Tables compress 3-20 times, so a 50-300 MB compressed
+# table fits, and reading 1 GiB of text already needs several GiB as a DataFrame; a decompression bomb (1000
+# times and more: 3 MB of gzip holds 3 GB of zeros) stops here having used at most this much memory. A larger
+# table can be given uncompressed (that is read as it is).
+MAX_DECOMPRESSED_BYTES = 2**30
+DECOMPRESS_CHUNK_BYTES = 2**20  # decompressed 1 MiB at a time, so the cap is checked before memory grows past it
 ZERO_PADDED = r"[+-]?0\d+"  # a whole number written with a leading zero: 001, 010
+# A number written with a decimal comma, as spreadsheets in much of Europe export it (-1,21 or 3 or 2,5E-03),
+# read as a number in a table whose separator is not a comma.
+DECIMAL_COMMA = r"[+-]?(\d+(,\d+)?|,\d+)([eE][+-]?\d+)?"
+LINE_END = re.compile(r"\r\n|\r|\n")  # the line ends pandas and csv (reading with newline="") both accept
 
 
 def read_table(source, what: str = "data") -> pd.DataFrame:
@@ -71,9 +87,7 @@ def _read_path(path: Path, what: str) -> pd.DataFrame:
         return resolve_image_paths(_read_excel(path), path.parent, path)
     if suffix == ".xls":
         raise LaminaError(f"{path} is an old-style Excel workbook (.xls). Save it as .xlsx or CSV and give that file.")
-    raw = path.read_bytes()
-    if suffix in COMPRESSED:
-        raw, suffix = _decompressed(path, raw)
+    raw, suffix = _decompressed(path) if suffix in COMPRESSED else (path.read_bytes(), suffix)
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path, raw)
     text = _decode_utf8(path, raw)
@@ -81,27 +95,48 @@ def _read_path(path: Path, what: str) -> pd.DataFrame:
         return resolve_image_paths(_read_json_lines(path, text), path.parent, path)
     if suffix in TEXT_SUFFIXES or suffix == "":
         return resolve_image_paths(_read_delimited(path, text, suffix), path.parent, path)
-    raise LaminaError(f"{path}: unknown table format {suffix!r}. Supported: {', '.join(SUPPORTED)}, each also "
-                      f"compressed ({', '.join(COMPRESSED)}).")
+    raise LaminaError(f"{path}: unknown table format {suffix!r}. Supported: {FORMATS}.")
 
 
-def _decompressed(path: Path, raw: bytes) -> tuple[bytes, str]:
-    """The bytes inside a compressed file and the suffix of the table they hold (t.csv.gz → .csv)."""
-    inner = Path(path.stem)
+def _decompressed(path: Path) -> tuple[bytearray, str]:
+    """The bytes inside a compressed file, at most MAX_DECOMPRESSED_BYTES, and the suffix of the table they hold
+    (t.csv.gz → .csv)."""
     try:
         if path.suffix.lower() != ".zip":
-            return COMPRESSED[path.suffix.lower()](raw), inner.suffix.lower()
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            with OPENERS[path.suffix.lower()](path, "rb") as stream:
+                return _capped(path, stream), Path(path.stem).suffix.lower()
+        with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.namelist() if not m.endswith("/") and not m.startswith("__MACOSX/")]
             if len(members) != 1:
                 raise LaminaError(f"{path} holds {len(members)} files; a zipped table holds exactly one. "
                                   "Unzip it and give the table file.")
-            return archive.read(members[0]), Path(members[0]).suffix.lower()
-    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as error:
-        raise LaminaError(f"{path} could not be decompressed: {error}. Check the file is complete.") from None
+            with archive.open(members[0]) as stream:
+                return _capped(path, stream), Path(members[0]).suffix.lower()
+    # zipfile raises NotImplementedError for a compression method it lacks, RuntimeError for an encrypted member.
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, NotImplementedError,
+            RuntimeError) as error:
+        raise LaminaError(f"{path} could not be decompressed: {error}. Check the file is complete, or "
+                          "decompress it yourself and give the table file.") from None
+
+
+def _capped(path: Path, stream) -> bytearray:
+    """All of a decompressing stream, read a chunk at a time; a LaminaError once it passes the cap."""
+    data = bytearray()
+    while chunk := stream.read(DECOMPRESS_CHUNK_BYTES):
+        data += chunk
+        if len(data) > MAX_DECOMPRESSED_BYTES:
+            raise LaminaError(
+                f"{path} expands to more than {MAX_DECOMPRESSED_BYTES / 2**20:,.0f} MiB when decompressed, the "
+                "limit for a compressed table (it guards against decompression bombs). If the table really is "
+                "this large, decompress it yourself and give the uncompressed file."
+            )
+    return data
 
 
 def _decode_utf8(path: Path, raw: bytes) -> str:
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # the byte-order mark of UTF-16 (Excel's "Unicode Text")
+        raise LaminaError(f"{path} is UTF-16 text. Re-save it as UTF-8 (for example: iconv -f utf-16 -t utf-8 "
+                          "in.txt > out.csv).")
     if b"\x00" in raw[:65536]:
         raise LaminaError(
             f"{path} holds binary data (NUL bytes), not a text table. "
@@ -110,7 +145,7 @@ def _decode_utf8(path: Path, raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
+        line = len(LINE_END.findall(raw[: error.start].decode("latin-1"))) + 1
         raise LaminaError(
             f"{path}, line {line}: byte 0x{raw[error.start]:02x} is not UTF-8 text. "
             "Re-save the file as UTF-8 (for example: iconv -f latin1 -t utf-8 in.csv > out.csv)."
@@ -119,9 +154,14 @@ def _decode_utf8(path: Path, raw: bytes) -> str:
 
 def _read_delimited(path: Path, text: str, suffix: str) -> pd.DataFrame:
     separator = "\t" if suffix in TAB_SUFFIXES else _sniffed_separator(text)
-    header = next(csv.reader([text.split("\n", 1)[0]], delimiter=separator), [])
-    _reject_duplicate_names([h.strip() for h in header], str(path))
-    quoting, records = _quoting_and_records(path, text, separator)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text)))  # a long text field is no error (csv's own limit is 128 KiB)
+    try:
+        header = next(_csv_rows(text, delimiter=separator), [])
+        _reject_duplicate_names([h.strip() for h in header], str(path))
+        quoting, records = _quoting_and_records(path, text, separator)
+    finally:
+        csv.field_size_limit(limit)
     options = {"sep": separator, "skipinitialspace": True, "na_values": MISSING_MARKERS, "quoting": quoting}
     try:
         frame = pd.read_csv(io.StringIO(text), low_memory=False, **options)
@@ -135,13 +175,19 @@ def _read_delimited(path: Path, text: str, suffix: str) -> pd.DataFrame:
     if len(frame) != records - 1:  # never lose or merge a row without saying so
         raise LaminaError(f"{path} has {records - 1} data lines but {len(frame)} rows were read from it. Check "
                           "its quotes and line ends, or save it again from a spreadsheet.")
-    return _with_codes_as_text(frame, text, options)
+    return _with_decimal_commas(_with_codes_as_text(frame, text, options), separator)
+
+
+def _csv_rows(text: str, **options):
+    r"""csv's reader over text, with the line ends pandas reads (\n, \r\n and an old Mac's \r; newline="" is how
+    the csv module asks to be given them) and a line end inside a quoted field kept as it is."""
+    return csv.reader(io.StringIO(text, newline=""), **options)
 
 
 def _sniffed_separator(text: str) -> str:
     """The separator of a text table (comma, semicolon, tab or bar), judged by csv.Sniffer from its first
     lines; a comma when it cannot tell (a table of one column)."""
-    sample = text[:SNIFF_CHARACTERS]
+    sample = LINE_END.sub("\n", text[:SNIFF_CHARACTERS])  # the Sniffer splits lines at \n only
     sample = sample[: sample.rfind("\n") + 1] or sample  # whole lines only
     try:
         return csv.Sniffer().sniff(sample, delimiters=SEPARATORS).delimiter
@@ -156,14 +202,14 @@ def _quoting_and_records(path: Path, text: str, separator: str) -> tuple[int, in
     it as one value (their rows and labels lost). A tab-separated file has no quoting (IANA's TSV), so there
     quotes are read as characters; in another file it is an error naming the line where the field opened."""
     records, start = 0, 1
-    reader = csv.reader(io.StringIO(text), delimiter=separator, skipinitialspace=True, strict=True)
+    reader = _csv_rows(text, delimiter=separator, skipinitialspace=True, strict=True)
     try:
         for row in reader:
             records += _holds_fields(row)
             start = reader.line_num + 1
     except csv.Error as error:
         if separator == "\t":
-            plain = csv.reader(io.StringIO(text), delimiter=separator, quoting=csv.QUOTE_NONE)
+            plain = _csv_rows(text, delimiter=separator, quoting=csv.QUOTE_NONE)
             return csv.QUOTE_NONE, sum(map(_holds_fields, plain))
         raise LaminaError(
             f"{path}, line {start}: a quoted field opened on this line is not closed where a field ends ({error}, "
@@ -183,7 +229,8 @@ def _with_codes_as_text(frame: pd.DataFrame, text: str, options: dict) -> pd.Dat
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
     field_start = r' *"?[+-]?0\d'  # the start of a field written with a leading zero (a quote or spaces before)
     # Each pattern starts with a literal (the separator, or a line end: the header is line 1), which re scans for fast.
-    if not numeric or not any(re.search(re.escape(lead) + field_start, text) for lead in (options["sep"], "\n")):
+    leads = (options["sep"], "\n", "\r")
+    if not numeric or not any(re.search(re.escape(lead) + field_start, text) for lead in leads):
         return frame  # no field starts with a leading zero: nothing to read again
     as_text = pd.read_csv(io.StringIO(text), usecols=numeric, dtype=str, **options)
     for column in numeric:
@@ -192,28 +239,96 @@ def _with_codes_as_text(frame: pd.DataFrame, text: str, options: dict) -> pd.Dat
     return frame
 
 
+def _with_decimal_commas(frame: pd.DataFrame, separator: str) -> pd.DataFrame:
+    """In a table not separated by commas, text columns whose every value is a number written with a decimal
+    comma (-1,21: the usual export of a spreadsheet set to a European language) read as numbers. Any other value
+    in a column (a word, 1.234,5, 1,2,3) keeps the whole column as it was read."""
+    if separator == ",":
+        return frame
+    for column in [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]:
+        values = frame[column].dropna().str.strip()
+        numbers = values.str.contains(",", regex=False).any() and values.str.fullmatch(DECIMAL_COMMA).all()
+        if numbers and not leading_zero_codes(values):  # 001 beside 1,5: codes, kept as written
+            frame[column] = pd.to_numeric(frame[column].str.strip().str.replace(",", ".", regex=False))
+    return frame
+
+
 def _read_excel(path: Path) -> pd.DataFrame:
-    """The first sheet of a workbook, its first row the header."""
+    """The first sheet of a workbook that holds a table (a header row and data rows below it), its first row
+    the header; a warning names that sheet when sheets before it hold none (a "Notes" or cover sheet)."""
     try:
         import openpyxl  # noqa: F401  (pandas' engine for .xlsx; an extra, as most tables come as text)
     except ImportError:
         raise LaminaError(f"{path} is an Excel workbook; reading it needs openpyxl: pip install 'lamina[excel]' "
                           "(or save the sheet as CSV).") from None
     try:
-        # Cells as openpyxl reads them (object), then typed: a text cell "001" stays text, as the sheet shows it.
-        frame = pd.read_excel(path, sheet_name=0, engine="openpyxl", na_values=MISSING_MARKERS, dtype=object)
+        with pd.ExcelFile(path, engine="openpyxl") as workbook:
+            names = workbook.sheet_names
+            # Cells as openpyxl reads them (object), then typed: a text cell "001" stays text, as the sheet shows it.
+            sheets = ((name, pd.read_excel(workbook, sheet_name=name, na_values=MISSING_MARKERS, dtype=object))
+                      for name in names)
+            found = next(((name, frame) for name, frame in sheets if len(frame.columns) and len(frame)), None)
     except Exception as error:  # openpyxl raises several types for a broken workbook
         raise LaminaError(f"{path} is not a readable Excel workbook: {error}") from None
+    if found is None:
+        raise LaminaError(f"{path} holds no table: none of its sheets ({', '.join(map(repr, names))}) has a header "
+                          "row with data rows below it. Put the table on a sheet, its header in the first row.")
+    name, frame = found
+    if name != names[0]:
+        skipped = names[: names.index(name)]
+        warnings.warn(f"{path}: read the sheet {name!r}, the first that holds a table (not "
+                      f"{', '.join(map(repr, skipped))}).", stacklevel=1)
     return frame.infer_objects()
 
 
 def _read_json_lines(path: Path, text: str) -> pd.DataFrame:
-    try:
-        return pd.read_json(io.StringIO(text), lines=True)
-    except ValueError as error:
-        raise LaminaError(
-            f"{path} is not valid JSON Lines (one JSON object per line): {error}."
-        ) from None
+    """JSON Lines: one object a line, its keys the columns, its values numbers, text, true/false or null."""
+    records = []
+    example = 'e.g. {"x": 1.5, "colour": "red", "y": 0}'
+    for number, line in enumerate(LINE_END.split(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line, object_pairs_hook=_unique_keys)
+        except (ValueError, RecursionError) as error:  # JSONDecodeError, a too-long integer, too deep a nesting
+            raise LaminaError(f"{path}, line {number} is not valid JSON ({error}). JSON Lines hold one JSON "
+                              f"object per line, {example}.") from None
+        except KeyError as error:
+            raise LaminaError(f"{path}, line {number} gives the key {error.args[0]!r} twice. Keep one: each key "
+                              "is a column.") from None
+        if not isinstance(record, dict):
+            raise LaminaError(
+                f"{path}, line {number} holds a JSON {_json_kind(record)} ({_shortened(line)}), not an object. "
+                f"JSON Lines hold one object per line, its keys the column names, {example}. (A file holding "
+                "one JSON array of objects converts with: jq -c '.[]' in.json > out.jsonl)"
+            )
+        for key, value in record.items():
+            if isinstance(value, (dict, list)):
+                raise LaminaError(
+                    f"{path}, line {number}, column {key!r}: a nested {_json_kind(value)} "
+                    f"({_shortened(json.dumps(value))}) where a column takes one value (a number, text, true/false "
+                    "or null). Give each inner value a column of its own (pandas.json_normalize or jq flatten "
+                    "it) or write it as text."
+                )
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """json's object hook that refuses a key given twice (json.loads would keep the last value, losing one)."""
+    repeated = [key for key, count in Counter(key for key, _ in pairs).items() if count > 1]
+    if repeated:
+        raise KeyError(repeated[0])
+    return dict(pairs)
+
+
+def _json_kind(value) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "true/false", int: "number", float: "number"}.get(
+        type(value), "null")
+
+
+def _shortened(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _read_parquet(path: Path, raw: bytes) -> pd.DataFrame:

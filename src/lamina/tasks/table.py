@@ -266,7 +266,8 @@ class TableTask(Task):
         rows = list(range(len(frame))) if rows is None else list(rows)
         outside = [r for r in rows if not 0 <= r < len(frame)]
         if outside:
-            raise LaminaError(f"Row {outside[0]} is outside the data ({len(frame)} rows, numbered from 0).")
+            raise LaminaError(f"Row {outside[0]} is outside the data: its {len(frame)} rows are numbered from 0, "
+                              f"the last is row {len(frame) - 1}. Give rows from 0 to {len(frame) - 1}.")
         result = {"rows": rows, "attributions": explain_rows(model, frame.iloc[rows])}
         if importance and self.schema_.target in frame.columns:
             result["importance"] = permutation_importance(model, frame, repeats=repeats)
