@@ -216,3 +216,36 @@ def test_a_body_received_too_slowly_is_answered_408():
     started = sent[0]
     assert started["type"] == "http.response.start" and started["status"] == 408
     assert json.loads(sent[1]["body"]) == {"error": "request body not received within 0.3 s"}
+
+
+def deep(levels: int, inner: str = "") -> bytes:
+    return ('{"records":' + "[" * levels + inner + "]" * levels + "}").encode()
+
+
+def test_deeply_nested_bodies_are_refused_with_a_400_on_row_and_task_routes(client, tmp_path):
+    """Parsing and walking a body recurse once a level: 5000 levels was a RecursionError, a 500."""
+    from lamina.tasks.base import TASKS
+    from test_tasks import LineTask
+
+    headers = {**AUTH, "Content-Type": "application/json"}
+    refused = client.post("/predict", content=deep(5000), headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == (f"body nested too deeply: arrays and objects 5001 levels deep, at most "
+                                       f"{server_module.MAX_NESTING} accepted")
+    # Brackets inside strings (escaped quotes too) are text, not nesting: such a body reaches the fields' checks.
+    in_text = client.post("/predict", content=deep(1, json.dumps('[[["\\"' * 100)), headers=headers)
+    assert in_text.status_code == 422 and "records.0" in in_text.json()["error"]
+    within = client.post("/predict", content=deep(server_module.MAX_NESTING - 1), headers=headers)
+    assert within.status_code == 422, "as deep as allowed: answered by the fields' checks"
+
+    TASKS["line"] = LineTask
+    try:
+        frame = pd.DataFrame({"x": [i / 50 for i in range(100)], "y": [i / 25 for i in range(100)]})
+        line = lamina.fit(frame, "y", task="line", epochs=2, out=tmp_path / "line", progress=False)
+        task = TestClient(create_app({"line": line}, monitor=False))
+        refused = task.post("/line", content=b'{"x":' + b"[" * 5000 + b"]" * 5000 + b"}",
+                            headers={"Content-Type": "application/json"})
+        assert refused.status_code == 400 and "nested too deeply" in refused.json()["error"]
+        assert task.post("/line", json={"x": [0.5]}).status_code == 200
+    finally:
+        TASKS.pop("line")
