@@ -249,3 +249,34 @@ def test_deeply_nested_bodies_are_refused_with_a_400_on_row_and_task_routes(clie
         assert task.post("/line", json={"x": [0.5]}).status_code == 200
     finally:
         TASKS.pop("line")
+
+
+def test_codes_sent_as_numbers_and_blank_strings_predict_as_in_training(tmp_path):
+    """Trained from a CSV: `code` zero-padded text ("008"), `vip` "Y" or an empty cell (missing). A number 8
+    is the code "008", and "" or "  " is the empty cell, from the Python API and from the server alike."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    code = rng.choice(["008", "003", "017"], 400)
+    vip = rng.choice(["Y", ""], 400)
+    noise = rng.normal(size=400)
+    score = (code == "008") * 2.0 - (code == "003") * 1.0 + (vip == "Y") * 1.5 + 0.3 * noise
+    pd.DataFrame({"code": code, "vip": vip, "noise": noise, "y": np.where(score > 0.8, "yes", "no")}).to_csv(
+        tmp_path / "codes.csv", index=False)
+    model = lamina.fit(tmp_path / "codes.csv", target="y", out=tmp_path / "run", progress=False, **FAST)
+    assert {c.name: c.kind for c in model.schema.features}["code"] == "category"
+
+    def proba(frame):
+        return model.predict(frame)["proba_yes"].tolist()
+
+    padded = proba(pd.DataFrame({"code": ["008", "003"], "vip": [None, None], "noise": [0.0, 0.0]}))
+    assert proba(pd.DataFrame({"code": [8, 3], "vip": [None, None], "noise": [0.0, 0.0]})) == pytest.approx(padded)
+    blanks = proba(pd.DataFrame({"code": ["008"] * 3, "vip": [None, "", "  "], "noise": [0.0] * 3}))
+    assert blanks == pytest.approx([padded[0]] * 3)
+    assert proba(pd.DataFrame({"code": ["008"], "vip": ["Y"], "noise": [0.0]}))[0] != pytest.approx(padded[0])
+
+    client = TestClient(create_app({"codes": model}, monitor=False))
+    records = [{"code": 8, "vip": None, "noise": 0.0}, {"code": "003", "vip": "", "noise": 0.0},
+               {"code": 8.0, "vip": "  ", "noise": 0.0}]
+    served = client.post("/predict", json={"records": records}).json()["predictions"]
+    assert [p["probabilities"]["yes"] for p in served] == pytest.approx([padded[0], padded[1], padded[0]], abs=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,32 @@ def category_key(value) -> str:
     return str(value).strip()
 
 
+# A whole number however spelt (8, 008, +8, 8.0): its sign and digits without leading zeros. Read as text, not
+# with int(), which refuses numbers past 4300 digits.
+INTEGER = re.compile(r"(?:\+|(-))?0*([0-9]+)(?:\.0*)?")
+
+
+def number_key(key: str) -> str | None:
+    """The whole number a category key spells ("008" → "8", "-0" → "0"), or None if it spells none."""
+    match = INTEGER.fullmatch(key)
+    if match is None:
+        return None
+    sign, digits = match.groups()
+    return f"-{digits}" if sign and digits != "0" else digits
+
+
+def number_aliases(vocabulary: list[str]) -> dict[str, str]:
+    """Number → the one known value spelling it, for values spelt other than plainly ("008", "+8", "8.0"):
+    a code kept as text in training arrives as the number 8 from a frame read without dtypes, or from JSON.
+    A number two known values spell ("08" and "008") has no alias: which one is meant is unknowable."""
+    spellings: dict[str, list[str]] = {}
+    for value in vocabulary:
+        number = number_key(value)
+        if number is not None:
+            spellings.setdefault(number, []).append(value)
+    return {number: values[0] for number, values in spellings.items() if len(values) == 1 and values[0] != number}
+
+
 class CategoryEncoder:
     width = 1
 
@@ -33,13 +60,12 @@ class CategoryEncoder:
         self.column = column
 
     def fit(self, values: pd.Series) -> CategoryEncoder:
-        counts = values.dropna().map(category_key).value_counts()
+        keys = values.dropna().map(category_key)
+        counts = keys[keys != ""].value_counts()  # "" and "  ": a CSV's empty cell, read as missing
         kept = counts[counts >= MIN_COUNT].index[:MAX_VOCABULARY]
         if len(kept) == 0:  # a tiny table: keep every value rather than learn nothing
             kept = counts.index[:MAX_VOCABULARY]
-        self.vocabulary_ = sorted(kept)
-        self._index = {value: i + 2 for i, value in enumerate(self.vocabulary_)}
-        return self
+        return self.load_state({"vocabulary": sorted(kept)})
 
     @property
     def cardinality(self) -> int:
@@ -48,9 +74,17 @@ class CategoryEncoder:
     def transform(self, values: pd.Series) -> np.ndarray:
         # Look each distinct value up once, not each row: tables repeat their categories.
         codes, distinct = pd.factorize(values, use_na_sentinel=True)
-        lookup = np.array([self._index.get(category_key(v), UNKNOWN_INDEX) for v in distinct] + [MISSING_INDEX],
-                          dtype=np.int64)
+        lookup = np.array([self.index_of(category_key(v)) for v in distinct] + [MISSING_INDEX], dtype=np.int64)
         return lookup[codes]  # code -1 (missing) picks the last entry
+
+    def index_of(self, key: str) -> int:
+        """A value's index: its own, else that of the known value spelling the same number, else unknown."""
+        if key == "":  # "" and "  " (category_key strips): missing, as a CSV's empty cell is read
+            return MISSING_INDEX
+        if key in self._index:
+            return self._index[key]
+        alias = self._aliases.get(number_key(key))
+        return self._index[alias] if alias is not None else UNKNOWN_INDEX
 
     def state(self) -> dict:
         return {"vocabulary": self.vocabulary_}
@@ -58,6 +92,7 @@ class CategoryEncoder:
     def load_state(self, state: dict) -> CategoryEncoder:
         self.vocabulary_ = list(state["vocabulary"])
         self._index = {value: i + 2 for i, value in enumerate(self.vocabulary_)}
+        self._aliases = number_aliases(self.vocabulary_)
         return self
 
 
