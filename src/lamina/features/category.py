@@ -117,6 +117,7 @@ class BinaryKind(CategoryKind):
     """Two values: encoded, served and profiled like a category; the schema names it so people see it."""
 
     name = "binary"
+    drift = Counts("binary", category_key)  # binned as a category; its own name, so monitoring shows "binary"
 
     @sniff(45)
     def one_value_or_blank(self, column: ColumnSample) -> str | None:
