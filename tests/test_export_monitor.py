@@ -217,7 +217,10 @@ def test_a_real_shift_is_flagged_and_a_trivial_one_in_a_large_sample_is_not():
     assert nudged["plan"].psi < PSI_MIN and not nudged["plan"].flagged, "but too small to matter"
 
 
-def test_blank_category_values_count_as_missing_in_drift():
-    profile = build_profile(shop(500, 4), KINDS, shop(500, 4)["sex"], "binary")
-    current = shop(4, 5).assign(plan=["basic", "", "  ", None])
-    assert summarize(profile, current, current["sex"])["columns"]["plan"][-2:] == [0, 3]
+def test_drift_counts_blanks_as_missing_and_numbers_as_the_codes_spelling_them():
+    """As the encoder reads them: "" is an empty cell, and 8 sent as a number is the code "008"."""
+    reference = pd.DataFrame({"code": np.resize(["008", "008", "008", "003", "003", "017"], 300)})
+    profile = build_profile(reference, {"code": "category"}, reference["code"], "multiclass")
+    assert profile["columns"]["code"]["categories"] == ["008", "003", "017"]
+    current = pd.DataFrame({"code": [8, "3", 17.0, "", "  ", None, "x"]})
+    assert summarize(profile, current, current["code"])["columns"]["code"] == [1, 1, 1, 1, 3]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -11,46 +10,12 @@ import pandas as pd
 from lamina.features.blocks import EMBEDDING
 from lamina.features.drift import Counts
 from lamina.features.kinds import VALUE_FIELD, ColumnSample, Kind, register_kind, sniff
+from lamina.features.spelling import KnownValues, category_key
 
 MISSING_INDEX = 0
 UNKNOWN_INDEX = 1  # values unseen in training, or too rare to learn, share this bucket
 MIN_COUNT = 2  # a value seen fewer times in training goes to the unknown bucket
 MAX_VOCABULARY = 10_000  # most frequent values kept; the rest share the unknown bucket
-
-
-def category_key(value) -> str:
-    """One spelling per value, so 1, 1.0 and '1' from different files are the same category."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-# A whole number however spelt (8, 008, +8, 8.0): its sign and digits without leading zeros. Read as text, not
-# with int(), which refuses numbers past 4300 digits.
-INTEGER = re.compile(r"(?:\+|(-))?0*([0-9]+)(?:\.0*)?")
-
-
-def number_key(key: str) -> str | None:
-    """The whole number a category key spells ("008" → "8", "-0" → "0"), or None if it spells none."""
-    match = INTEGER.fullmatch(key)
-    if match is None:
-        return None
-    sign, digits = match.groups()
-    return f"-{digits}" if sign and digits != "0" else digits
-
-
-def number_aliases(vocabulary: list[str]) -> dict[str, str]:
-    """Number → the one known value spelling it, for values spelt other than plainly ("008", "+8", "8.0"):
-    a code kept as text in training arrives as the number 8 from a frame read without dtypes, or from JSON.
-    A number two known values spell ("08" and "008") has no alias: which one is meant is unknowable."""
-    spellings: dict[str, list[str]] = {}
-    for value in vocabulary:
-        number = number_key(value)
-        if number is not None:
-            spellings.setdefault(number, []).append(value)
-    return {number: values[0] for number, values in spellings.items() if len(values) == 1 and values[0] != number}
 
 
 class CategoryEncoder:
@@ -81,18 +46,15 @@ class CategoryEncoder:
         """A value's index: its own, else that of the known value spelling the same number, else unknown."""
         if key == "":  # "" and "  " (category_key strips): missing, as a CSV's empty cell is read
             return MISSING_INDEX
-        if key in self._index:
-            return self._index[key]
-        alias = self._aliases.get(number_key(key))
-        return self._index[alias] if alias is not None else UNKNOWN_INDEX
+        position = self._known.position(key)
+        return UNKNOWN_INDEX if position is None else position + 2
 
     def state(self) -> dict:
         return {"vocabulary": self.vocabulary_}
 
     def load_state(self, state: dict) -> CategoryEncoder:
         self.vocabulary_ = list(state["vocabulary"])
-        self._index = {value: i + 2 for i, value in enumerate(self.vocabulary_)}
-        self._aliases = number_aliases(self.vocabulary_)
+        self._known = KnownValues(self.vocabulary_)
         return self
 
 

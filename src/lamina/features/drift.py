@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lamina.features.spelling import KnownValues
+
 NUMBER_BINS = 10  # quantile bins of a numeric column (deciles of the training split)
 TOP_CATEGORIES = 20  # most frequent categories profiled one by one; the rest share "other"
 OTHER, MISSING = "__other__", "__missing__"
@@ -86,12 +88,12 @@ class Counts:
                 "distinct": len(counts) / max(counts.sum(), 1)}
 
     def counts(self, entry: dict, values: pd.Series) -> list[int]:
-        """Rows per category, then "other", then missing (null, "" and blank text: an empty CSV cell)."""
+        """Rows per category (a number finds the zero-padded code spelling it, as the encoder does), then
+        "other", then missing (null, "" and blank text: an empty CSV cell)."""
         values = values.reset_index(drop=True)
-        position = {c: i for i, c in enumerate(entry["categories"])}
-        other = len(entry["categories"])
+        known, other = KnownValues(entry["categories"]), len(entry["categories"])
         keys = values.map(self.key)
-        index = np.array([position.get(k, other) for k in keys], dtype=int)
+        index = np.array([other if (at := known.position(k)) is None else at for k in keys], dtype=int)
         index[values.isna().to_numpy() | (keys == "").to_numpy()] = other + 1
         return np.bincount(index, minlength=other + 2).tolist()
 
