@@ -112,3 +112,37 @@ def test_a_table_with_nothing_to_learn_from_or_an_unlabelled_test_file_stops_bef
     with pytest.raises(LaminaError, match="The test file has no value in target 'y'"):
         lamina.fit(make_table(rows=200), "y", test=unlabelled, out=tmp_path / "run", progress=False, **FAST)
     assert not (tmp_path / "run").exists()  # refused before any run folder was made
+
+
+def churn(tmp_path, rows=300, filled=73):
+    """`vip` is "Y" or an empty cell, as is `churned` (a target with no second class written down)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"spend": rng.normal(size=rows), "vip": np.where(np.arange(rows) % 10 < 3, "Y", ""),
+                          "churned": np.where(np.arange(rows) < filled, "Y", "")})
+    frame.to_csv(tmp_path / "churn.csv", index=False)
+    return tmp_path / "churn.csv"
+
+
+def test_a_target_of_one_value_and_blanks_says_what_the_blanks_are(tmp_path, capsys):
+    from lamina.cli import main
+
+    assert main(["check", str(churn(tmp_path)), "--target", "churned"]) == 2
+    error = capsys.readouterr().err
+    assert "in every row" not in error
+    assert "has one value ('Y') in 73 rows and is blank in 227" in error
+    assert "blank targets are unlabelled rows (left out of training), not a class" in error
+    assert "fill the blanks with the other class (e.g. N)" in error
+    filled = pd.read_csv(churn(tmp_path)).fillna({"churned": "N"})
+    filled.to_csv(tmp_path / "filled.csv", index=False)
+    assert main(["check", str(tmp_path / "filled.csv"), "--target", "churned"]) == 0
+
+
+def test_one_value_or_blank_is_not_warned_as_missing(tmp_path):
+    """Blank is the second value of such a column (binary), so a 70% blank `vip` is no missing-value warning;
+    a column of two values that is 70% blank still is."""
+    frame = pd.read_csv(churn(tmp_path)).fillna({"churned": "N"})
+    assert {c.name: c.kind for c in infer_schema(frame, "churned").features}["vip"] == "binary"
+    assert "heavy_missing" not in codes(findings_for(frame, "churned"))
+    frame["vip"] = frame["vip"].where(frame["vip"].isna(), np.resize(["Y", "N"], len(frame)))
+    missing = [f for f in findings_for(frame, "churned") if f.code == "heavy_missing"]
+    assert [f.message for f in missing] == ["Column 'vip' is 70% missing; the model sees a missing-value flag for it."]

@@ -219,3 +219,21 @@ def test_dates_whose_offset_changes_at_daylight_saving_train_predict_and_serve_a
     answer = client.post("/predict", json={"local": "2024-10-27T02:30:00+01:00", "utc": "2024-10-27T01:30:00Z",
                                            "x": 0.5})
     assert answer.status_code == 200 and answer.json()["predictions"][0]["prediction"] in ("up", "down")
+
+
+def test_a_number_reaches_the_zero_padded_code_that_spells_it():
+    """Codes kept as text in training ("008") arrive as 8 from a frame read without dtypes or from JSON."""
+    encoder = CategoryEncoder("code").fit(pd.Series(["008", "003", "008", "003", "A7", "A7"]))
+    padded = encoder.transform(pd.Series(["008", "003"]))
+    assert encoder.transform(pd.Series([8, 3])).tolist() == padded.tolist()
+    assert encoder.transform(pd.Series([8.0, "3", "+8", "0003"])).tolist() == [*padded, *padded]
+    assert encoder.transform(pd.Series([5, "8.5", "A07"])).tolist() == [UNKNOWN_INDEX] * 3
+    ambiguous = CategoryEncoder("code").fit(pd.Series(["08", "008", "08", "008"]))
+    assert ambiguous.transform(pd.Series([8, "08", "008"])).tolist() == [UNKNOWN_INDEX, 3, 2], "8: 08 or 008?"
+
+
+def test_an_empty_or_blank_string_is_a_missing_category():
+    """An empty CSV cell is read as missing, so "" and "  " sent later are missing too, never a value of their own."""
+    encoder = CategoryEncoder("vip").fit(pd.Series(["Y", "Y", "", " ", None, "N", "N"]))
+    assert encoder.vocabulary_ == ["N", "Y"]
+    assert encoder.transform(pd.Series([None, "", "  ", np.nan])).tolist() == [MISSING_INDEX] * 4

@@ -216,3 +216,67 @@ def test_a_body_received_too_slowly_is_answered_408():
     started = sent[0]
     assert started["type"] == "http.response.start" and started["status"] == 408
     assert json.loads(sent[1]["body"]) == {"error": "request body not received within 0.3 s"}
+
+
+def deep(levels: int, inner: str = "") -> bytes:
+    return ('{"records":' + "[" * levels + inner + "]" * levels + "}").encode()
+
+
+def test_deeply_nested_bodies_are_refused_with_a_400_on_row_and_task_routes(client, tmp_path):
+    """Parsing and walking a body recurse once a level: 5000 levels was a RecursionError, a 500."""
+    from lamina.tasks.base import TASKS
+    from test_tasks import LineTask
+
+    headers = {**AUTH, "Content-Type": "application/json"}
+    refused = client.post("/predict", content=deep(5000), headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == (f"body nested too deeply: arrays and objects 5001 levels deep, at most "
+                                       f"{server_module.MAX_NESTING} accepted")
+    # Brackets inside strings (escaped quotes too) are text, not nesting: such a body reaches the fields' checks.
+    in_text = client.post("/predict", content=deep(1, json.dumps('[[["\\"' * 100)), headers=headers)
+    assert in_text.status_code == 422 and "records.0" in in_text.json()["error"]
+    within = client.post("/predict", content=deep(server_module.MAX_NESTING - 1), headers=headers)
+    assert within.status_code == 422, "as deep as allowed: answered by the fields' checks"
+
+    TASKS["line"] = LineTask
+    try:
+        frame = pd.DataFrame({"x": [i / 50 for i in range(100)], "y": [i / 25 for i in range(100)]})
+        line = lamina.fit(frame, "y", task="line", epochs=2, out=tmp_path / "line", progress=False)
+        task = TestClient(create_app({"line": line}, monitor=False))
+        refused = task.post("/line", content=b'{"x":' + b"[" * 5000 + b"]" * 5000 + b"}",
+                            headers={"Content-Type": "application/json"})
+        assert refused.status_code == 400 and "nested too deeply" in refused.json()["error"]
+        assert task.post("/line", json={"x": [0.5]}).status_code == 200
+    finally:
+        TASKS.pop("line")
+
+
+def test_codes_sent_as_numbers_and_blank_strings_predict_as_in_training(tmp_path):
+    """Trained from a CSV: `code` zero-padded text ("008"), `vip` "Y" or an empty cell (missing). A number 8
+    is the code "008", and "" or "  " is the empty cell, from the Python API and from the server alike."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    code = rng.choice(["008", "003", "017"], 400)
+    vip = rng.choice(["Y", ""], 400)
+    noise = rng.normal(size=400)
+    score = (code == "008") * 2.0 - (code == "003") * 1.0 + (vip == "Y") * 1.5 + 0.3 * noise
+    pd.DataFrame({"code": code, "vip": vip, "noise": noise, "y": np.where(score > 0.8, "yes", "no")}).to_csv(
+        tmp_path / "codes.csv", index=False)
+    model = lamina.fit(tmp_path / "codes.csv", target="y", out=tmp_path / "run", progress=False, **FAST)
+    assert {c.name: c.kind for c in model.schema.features}["code"] == "category"
+
+    def proba(frame):
+        return model.predict(frame)["proba_yes"].tolist()
+
+    padded = proba(pd.DataFrame({"code": ["008", "003"], "vip": [None, None], "noise": [0.0, 0.0]}))
+    assert proba(pd.DataFrame({"code": [8, 3], "vip": [None, None], "noise": [0.0, 0.0]})) == pytest.approx(padded)
+    blanks = proba(pd.DataFrame({"code": ["008"] * 3, "vip": [None, "", "  "], "noise": [0.0] * 3}))
+    assert blanks == pytest.approx([padded[0]] * 3)
+    assert proba(pd.DataFrame({"code": ["008"], "vip": ["Y"], "noise": [0.0]}))[0] != pytest.approx(padded[0])
+
+    client = TestClient(create_app({"codes": model}, monitor=False))
+    records = [{"code": 8, "vip": None, "noise": 0.0}, {"code": "003", "vip": "", "noise": 0.0},
+               {"code": 8.0, "vip": "  ", "noise": 0.0}]
+    served = client.post("/predict", json={"records": records}).json()["predictions"]
+    assert [p["probabilities"]["yes"] for p in served] == pytest.approx([padded[0], padded[1], padded[0]], abs=1e-6)

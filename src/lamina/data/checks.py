@@ -73,7 +73,9 @@ def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
                                 column.name))
     for column in schema.features:
         share = frame[column.name].isna().mean()
-        if share >= HEAVY_MISSING:
+        # A column of one value or blank (binary) reads its blanks as the second value, not as missing.
+        one_value_or_blank = column.kind == "binary" and frame[column.name].nunique() == 1
+        if share >= HEAVY_MISSING and not one_value_or_blank:
             findings.append(Finding(
                 "warning", "heavy_missing",
                 f"Column {column.name!r} is {share:.0%} missing; the model sees a missing-value flag for it.",

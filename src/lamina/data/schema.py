@@ -144,6 +144,13 @@ def infer_task(target: pd.Series, name: str, task: str = "auto") -> str:
         raise LaminaError(f"Target column {name!r} has no values (every row is missing). Fill it in.")
     unique = values.nunique()
     if unique < 2:
+        blank = len(target) - len(values)
+        if blank:  # "Y" or empty: the blanks are unlabelled rows, left out, not the other class
+            raise LaminaError(
+                f"Target column {name!r} has one value ({values.iloc[0]!r}) in {len(values)} rows and is blank in "
+                f"{blank}; blank targets are unlabelled rows (left out of training), not a class, so there is "
+                "nothing to learn. If a blank means no, fill the blanks with the other class (e.g. N)."
+            )
         raise LaminaError(
             f"Target column {name!r} has a single value ({values.iloc[0]!r}) in every row, so there is "
             "nothing to learn. Give data with at least two classes or varying values."

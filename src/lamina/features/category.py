@@ -10,20 +10,12 @@ import pandas as pd
 from lamina.features.blocks import EMBEDDING
 from lamina.features.drift import Counts
 from lamina.features.kinds import VALUE_FIELD, ColumnSample, Kind, register_kind, sniff
+from lamina.features.spelling import KnownValues, category_key
 
 MISSING_INDEX = 0
 UNKNOWN_INDEX = 1  # values unseen in training, or too rare to learn, share this bucket
 MIN_COUNT = 2  # a value seen fewer times in training goes to the unknown bucket
 MAX_VOCABULARY = 10_000  # most frequent values kept; the rest share the unknown bucket
-
-
-def category_key(value) -> str:
-    """One spelling per value, so 1, 1.0 and '1' from different files are the same category."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 class CategoryEncoder:
@@ -33,13 +25,12 @@ class CategoryEncoder:
         self.column = column
 
     def fit(self, values: pd.Series) -> CategoryEncoder:
-        counts = values.dropna().map(category_key).value_counts()
+        keys = values.dropna().map(category_key)
+        counts = keys[keys != ""].value_counts()  # "" and "  ": a CSV's empty cell, read as missing
         kept = counts[counts >= MIN_COUNT].index[:MAX_VOCABULARY]
         if len(kept) == 0:  # a tiny table: keep every value rather than learn nothing
             kept = counts.index[:MAX_VOCABULARY]
-        self.vocabulary_ = sorted(kept)
-        self._index = {value: i + 2 for i, value in enumerate(self.vocabulary_)}
-        return self
+        return self.load_state({"vocabulary": sorted(kept)})
 
     @property
     def cardinality(self) -> int:
@@ -48,16 +39,22 @@ class CategoryEncoder:
     def transform(self, values: pd.Series) -> np.ndarray:
         # Look each distinct value up once, not each row: tables repeat their categories.
         codes, distinct = pd.factorize(values, use_na_sentinel=True)
-        lookup = np.array([self._index.get(category_key(v), UNKNOWN_INDEX) for v in distinct] + [MISSING_INDEX],
-                          dtype=np.int64)
+        lookup = np.array([self.index_of(category_key(v)) for v in distinct] + [MISSING_INDEX], dtype=np.int64)
         return lookup[codes]  # code -1 (missing) picks the last entry
+
+    def index_of(self, key: str) -> int:
+        """A value's index: its own, else that of the known value spelling the same number, else unknown."""
+        if key == "":  # "" and "  " (category_key strips): missing, as a CSV's empty cell is read
+            return MISSING_INDEX
+        position = self._known.position(key)
+        return UNKNOWN_INDEX if position is None else position + 2
 
     def state(self) -> dict:
         return {"vocabulary": self.vocabulary_}
 
     def load_state(self, state: dict) -> CategoryEncoder:
         self.vocabulary_ = list(state["vocabulary"])
-        self._index = {value: i + 2 for i, value in enumerate(self.vocabulary_)}
+        self._known = KnownValues(self.vocabulary_)
         return self
 
 
@@ -82,6 +79,7 @@ class BinaryKind(CategoryKind):
     """Two values: encoded, served and profiled like a category; the schema names it so people see it."""
 
     name = "binary"
+    drift = Counts("binary", category_key)  # binned as a category; its own name, so monitoring shows "binary"
 
     @sniff(45)
     def one_value_or_blank(self, column: ColumnSample) -> str | None:

@@ -1,7 +1,9 @@
 """Drift summaries: how a column kind is binned for monitoring, and how new rows' bin counts are tested.
 
 A kind declares one summary (features.kinds): ordered bins over a number per value (`Bins`), or counts
-of its most frequent values (`Counts`). The training profile stores each column's bins as plain JSON
+of its most frequent values (`Counts`). Both are compared as two samples (training rows against new rows),
+never as new rows against training shares taken as exact: a bin rare in training would otherwise turn
+one or two new rows into a vanishing p-value. The training profile stores each column's bins as plain JSON
 (serving.profile); later rows are kept as counts per bin, so a server stores counts, never payloads.
 Kinds without a summary (images, audio) are left out: their drift shows in the predictions, which are profiled.
 """
@@ -14,10 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lamina.features.spelling import KnownValues
+
 NUMBER_BINS = 10  # quantile bins of a numeric column (deciles of the training split)
 TOP_CATEGORIES = 20  # most frequent categories profiled one by one; the rest share "other"
 OTHER, MISSING = "__other__", "__missing__"
-EXPECTED_FLOOR = 1e-4  # share given to a bin empty in training, so chi-squared stays finite
+MIN_EXPECTED = 5  # fewest rows a cell of the chi-squared table is expected to hold (Cochran's rule); rarer bins are pooled
+ID_SHARE = 0.9  # a column whose training values are this share distinct is an ID: its categories are not compared
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,13 @@ class Bins:
         edges = [f"{e:.4g}" for e in entry["edges"]]
         return [f"[{a}, {b})" for a, b in zip(["-inf", *edges], [*edges, "inf"], strict=True)] + [MISSING]
 
+    def unjudged(self, entry: dict) -> str | None:
+        """Why a column with this entry is not compared (None: it is)."""
+        return None
+
     def compare(self, observed: np.ndarray, expected: np.ndarray, reference_rows: int,
                 raw: tuple[pd.Series, pd.Series] | None) -> tuple[str, float, float]:
-        """(test name, statistic, p-value) of the observed counts against the expected shares."""
+        """(test name, statistic, p-value) of the observed counts against the training rows' shares."""
         from scipy import stats
 
         if raw is not None and self.exact:
@@ -73,24 +82,58 @@ class Counts:
     key: Callable[[object], str]  # one spelling per value, so 1, 1.0 and "1" share a bin
 
     def profile(self, values: pd.Series) -> dict:
-        counts = values.dropna().map(self.key).value_counts()
-        return {"kind": self.name, "categories": list(counts.index[:TOP_CATEGORIES])}
+        keys = values.dropna().map(self.key)
+        counts = keys[keys != ""].value_counts()
+        return {"kind": self.name, "categories": list(counts.index[:TOP_CATEGORIES]),
+                "distinct": len(counts) / max(counts.sum(), 1)}
 
     def counts(self, entry: dict, values: pd.Series) -> list[int]:
+        """Rows per category (a number finds the zero-padded code spelling it, as the encoder does), then
+        "other", then missing (null, "" and blank text: an empty CSV cell)."""
         values = values.reset_index(drop=True)
-        position = {c: i for i, c in enumerate(entry["categories"])}
-        other = len(entry["categories"])
-        index = np.array([position.get(self.key(v), other) for v in values], dtype=int)
-        index[values.isna().to_numpy()] = other + 1
+        known, other = KnownValues(entry["categories"]), len(entry["categories"])
+        keys = values.map(self.key)
+        index = np.array([other if (at := known.position(k)) is None else at for k in keys], dtype=int)
+        index[values.isna().to_numpy() | (keys == "").to_numpy()] = other + 1
         return np.bincount(index, minlength=other + 2).tolist()
 
     def labels(self, entry: dict) -> list[str]:
         return [*entry["categories"], OTHER, MISSING]
 
+    def unjudged(self, entry: dict) -> str | None:
+        share = entry.get("distinct", 0.0)  # profiles written before it was recorded are judged
+        if share >= ID_SHARE:
+            return f"an ID ({share:.0%} of training values distinct), no categories to compare"
+        return None
+
     def compare(self, observed: np.ndarray, expected: np.ndarray, reference_rows: int,
                 raw: tuple[pd.Series, pd.Series] | None) -> tuple[str, float, float]:
+        """Pearson's chi-squared test of homogeneity on the 2 × bins table of training and new counts
+        (scipy.stats.chi2_contingency), bins expected to hold fewer than MIN_EXPECTED rows pooled first."""
         from scipy import stats
 
-        smoothed = np.maximum(expected, EXPECTED_FLOOR)
-        statistic, p_value = stats.chisquare(observed, smoothed / smoothed.sum() * observed.sum())
-        return "chi-squared", float(statistic), float(p_value)
+        table = pooled(np.stack([expected * reference_rows, observed]))
+        if table.shape[1] < 2:  # every row in one bin, or too few rows to fill two: nothing to compare
+            return "chi-squared", 0.0, 1.0
+        result = stats.chi2_contingency(table)
+        return "chi-squared", float(result.statistic), float(result.pvalue)
+
+
+def pooled(table: np.ndarray) -> np.ndarray:
+    """A 2 × bins table of counts with the bins whose expected count (row total × bin total / all) falls below
+    MIN_EXPECTED in either row merged into one, itself merged into the smallest other bin while still below;
+    bins empty in both rows dropped."""
+    table = table[:, table.sum(axis=0) > 0]
+    rows = table.sum(axis=1)
+    if rows.min() <= 0:
+        return table[:, :0]
+    enough = table.sum(axis=0) * rows.min() / rows.sum() >= MIN_EXPECTED
+    rare = table[:, ~enough].sum(axis=1, keepdims=True)
+    kept = table[:, enough]
+    if not rare.any():
+        return kept
+    if rare.sum() * rows.min() / rows.sum() >= MIN_EXPECTED or kept.shape[1] == 0:
+        return np.hstack([kept, rare])
+    smallest = np.argmin(kept.sum(axis=0))
+    kept[:, smallest] += rare[:, 0]
+    return kept

@@ -1,11 +1,13 @@
 """Drift monitoring: the server records binned summaries of requests in SQLite; `lamina monitor`
 compares a window of them (or a file) with the training profile, per column and for the predictions.
 
-Per column: the population stability index (PSI) on the profile's bins, and the test of its kind's drift
-summary (features.drift) — Kolmogorov–Smirnov for numbers (on raw values when two files are given, on the
-binned distribution otherwise), dates and text lengths; chi-squared for categories. A column is flagged
-when PSI passes PSI_ALERT or the test's p-value falls below P_VALUE with PSI at least PSI_NOTICE; below
-MIN_ROWS rows there is no verdict either way (a handful of rows moves PSI past any threshold by chance).
+Per column: the population stability index (PSI) on the profile's bins, and the two-sample test of its
+kind's drift summary (features.drift) — Kolmogorov–Smirnov for numbers (on raw values when two files are
+given, on the binned distribution otherwise), dates and text lengths; chi-squared on the table of training
+and new counts for categories. A column is flagged when the shift is both significant (p-value below
+P_VALUE) and large (PSI at least PSI_MIN): significance alone flags trivial shifts in large samples, PSI
+alone flags sampling noise in small ones (rare categories especially). Below MIN_ROWS rows there is no
+verdict either way, nor for an ID-like column (its values almost all distinct: no categories to compare).
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ import pandas as pd
 from lamina.run import MONITOR
 from lamina.serving.profile import bin_labels, summarize, summary_of
 
-PSI_NOTICE = 0.1  # PSI from which a shift is worth a look (common rule of thumb)
-PSI_ALERT = 0.2  # PSI from which a shift is flagged on its own
+PSI_MIN = 0.1  # smallest PSI flagged (the common rule of thumb: below 0.1 the distribution has not moved)
 P_VALUE = 0.01  # significance of the KS / chi-squared test
 EPSILON = 1e-4  # floor of a bin's share in PSI, so an empty bin does not give an infinite term
 # Fewest rows judged: about five a bin over a profile's ten bins (and the missing one), the usual floor of
@@ -43,7 +44,8 @@ class ColumnDrift:
     test: str
     statistic: float
     p_value: float
-    flagged: bool | None  # None: fewer than MIN_ROWS rows, no verdict
+    flagged: bool | None  # None: no verdict, `unjudged` says why
+    unjudged: str = ""  # why there is no verdict
 
     @property
     def label(self) -> str:
@@ -119,9 +121,13 @@ def drift_table(profile: dict, counts: dict, raw: tuple[pd.DataFrame, pd.DataFra
         actual = observed / rows
         psi = float(np.sum((actual - expected) * np.log(np.maximum(actual, EPSILON) / np.maximum(expected, EPSILON))))
         pair = (raw[0][column], raw[1][column]) if raw is not None and column is not None else None
-        test, statistic, p_value = summary_of(entry).compare(observed, expected, profile["rows"], pair)
-        flagged = bool(psi >= PSI_ALERT or (p_value < P_VALUE and psi >= PSI_NOTICE)) if rows >= MIN_ROWS else None
-        table.append(ColumnDrift(column, entry["kind"], rows, psi, test, float(statistic), float(p_value), flagged))
+        summary = summary_of(entry)
+        test, statistic, p_value = summary.compare(observed, expected, profile["rows"], pair)
+        unjudged = (summary.unjudged(entry) if column is not None else None) or (
+            f"too few rows (< {MIN_ROWS}) to tell drift from chance" if rows < MIN_ROWS else None)
+        flagged = None if unjudged else bool(p_value < P_VALUE and psi >= PSI_MIN)
+        table.append(ColumnDrift(column, entry["kind"], rows, psi, test, float(statistic), float(p_value), flagged,
+                                 unjudged or ""))
     return table
 
 
@@ -157,15 +163,18 @@ def drift_text(table: list[ColumnDrift]) -> str:
                      f"{row.statistic:>7.3f} {row.p_value:>9.2g}  {_verdict(row)}")
     judged = [r for r in table if r.flagged is not None]
     flagged = [r.label for r in judged if r.flagged]
-    lines.append(f"\n{len(flagged)} of {len(judged)} flagged" + (f": {', '.join(flagged)}" if flagged else ""))
-    if len(judged) < len(table):
-        lines.append(f"{len(table) - len(judged)} not judged: fewer than {MIN_ROWS} rows, too few to tell drift "
-                     "from chance")
+    if judged:
+        lines.append(f"\n{len(flagged)} of {len(judged)} flagged" + (f": {', '.join(flagged)}" if flagged else ""))
+    else:
+        lines.append("\nNothing judged, so no drift verdict either way.")
+    for row in table:
+        if row.flagged is None:
+            lines.append(f"not judged: {row.label}: {row.unjudged}")
     return "\n".join(lines)
 
 
 def _verdict(row: ColumnDrift) -> str:
-    return {True: "DRIFT", False: "", None: f"too few rows (< {MIN_ROWS})"}[row.flagged]
+    return {True: "DRIFT", False: ""}.get(row.flagged, "not judged")
 
 
 def drift_page(table: list[ColumnDrift], profile: dict, counts: dict, title: str) -> str:
@@ -181,7 +190,7 @@ def drift_page(table: list[ColumnDrift], profile: dict, counts: dict, title: str
             f"{e:.1%}</td><td><span class='bar cur' style='width:{100 * o:.0f}px'></span> {o:.1%}</td></tr>"
             for label, e, o in zip(bin_labels(entry), map(float, entry["expected"]), observed, strict=True)
         )
-        flag = {True: "<b class='drift'>DRIFT</b>", False: "stable"}.get(row.flagged, escape(_verdict(row)))
+        flag = {True: "<b class='drift'>DRIFT</b>", False: "stable"}.get(row.flagged, escape(f"not judged: {row.unjudged}"))
         rows.append(
             f"<h3>{escape(row.label)} — {flag}</h3><p>PSI {row.psi:.3f}; {escape(row.test)} statistic "
             f"{row.statistic:.3f}, p = {row.p_value:.2g}; {row.rows} rows.</p>"
@@ -192,8 +201,8 @@ def drift_page(table: list[ColumnDrift], profile: dict, counts: dict, title: str
              "td,th{padding:2px 8px;text-align:left}")
     summary = drift_text(table)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title><style>{style}"
-            f"</style></head><body><h1>{escape(title)}</h1><p>Thresholds: PSI ≥ {PSI_ALERT}, or p &lt; {P_VALUE} "
-            f"with PSI ≥ {PSI_NOTICE}; no verdict below {MIN_ROWS} rows.</p><pre>{escape(summary)}</pre>"
+            f"</style></head><body><h1>{escape(title)}</h1><p>Flagged: p &lt; {P_VALUE} with PSI ≥ {PSI_MIN}; no "
+            f"verdict below {MIN_ROWS} rows, nor for an ID-like column.</p><pre>{escape(summary)}</pre>"
             f"{''.join(rows)}</body></html>")
 
 

@@ -20,6 +20,7 @@ from html import escape
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 import uvicorn
 from fastapi import APIRouter, Body, FastAPI, Request
@@ -39,6 +40,10 @@ OPEN_PATHS = {"/health"}  # reachable without the token
 HEAD_SECONDS = 10.0  # longest wait for a request's line and headers, from the connection (or the last answer) on
 BODY_SECONDS = 30.0  # longest wait for a request's whole body once its headers are in (1 MB at ~35 kB/s)
 KEEP_ALIVE_SECONDS = 5  # an idle connection is closed after this long (uvicorn's own default, made explicit)
+MAX_NESTING = 64  # deepest arrays and objects in a body; a request needs a handful, the JSON parser recurses per level
+# A JSON string, so brackets inside it are not counted; an unterminated one runs to the end of the body, so the
+# pattern always matches where it starts and never rescans (a body of unclosed strings stays linear).
+JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.?)*"?', re.DOTALL)
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: JSON's \uD800 escapes allow it, UTF-8 does not
 
 
@@ -284,19 +289,26 @@ class HeadTimedProtocol(H11Protocol):
 class JsonBodyRoute(APIRoute):
     """A route whose request body, if it has one, must be JSON: 415 naming the content type to send
     otherwise (FastAPI would read the bytes as a body and answer that they are "not a valid dictionary"),
-    and 422 naming the field when a string holds a lone surrogate (it would fail later, in pandas or
-    pyarrow, as a server error)."""
+    400 when arrays and objects nest deeper than MAX_NESTING (parsing, and each walk over the parsed body,
+    recurses once a level and would stop with a RecursionError, a server error), and 422 naming the field
+    when a string holds a lone surrogate (it would fail later, in pandas or pyarrow, as a server error)."""
 
     def get_route_handler(self):
         handle = super().get_route_handler()
 
         async def checked(request: Request):
-            if self.body_field is not None and await request.body():
+            body = await request.body() if self.body_field is not None else b""
+            if body:
                 content_type = request.headers.get("content-type")
                 if _media_type(content_type) != "json":
                     said = f"it said {content_type!r}" if content_type else "it had none"
                     return AsciiJSONResponse(status_code=415, content={
                         "error": f"send the body as JSON with the header 'Content-Type: application/json' ({said})"})
+                depth = _nesting(body)
+                if depth > MAX_NESTING:
+                    return AsciiJSONResponse(status_code=400, content={
+                        "error": f"body nested too deeply: arrays and objects {depth} levels deep, at most "
+                                 f"{MAX_NESTING} accepted"})
                 try:
                     value = await request.json()  # kept on the request: FastAPI reads the same one
                 except UnicodeDecodeError as error:
@@ -321,6 +333,14 @@ def _media_type(content_type: str | None) -> str | None:
         return None
     kind = content_type.split(";", 1)[0].strip().lower()
     return "json" if kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json")) else None
+
+
+def _nesting(body: bytes) -> int:
+    """How deep arrays and objects nest in a JSON body, counting brackets outside strings, without parsing
+    (an upper bound for a body that is not JSON, which is refused either way)."""
+    brackets = np.frombuffer(JSON_STRING.sub(b"", body), dtype=np.uint8)
+    step = np.isin(brackets, (ord("["), ord("{"))).astype(np.int64) - np.isin(brackets, (ord("]"), ord("}")))
+    return int(np.cumsum(step).max(initial=0))
 
 
 def _lone_surrogate(value, where: tuple = ()) -> tuple | None:

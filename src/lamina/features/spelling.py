@@ -1,0 +1,58 @@
+"""How a category value is spelt: one key per value, and which known value a new value's key names."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+
+def category_key(value) -> str:
+    """One spelling per value, so 1, 1.0 and '1' from different files are the same category."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+# A whole number however spelt (8, 008, +8, 8.0): its sign and digits without leading zeros. Read as text, not
+# with int(), which refuses numbers past 4300 digits.
+INTEGER = re.compile(r"(?:\+|(-))?0*([0-9]+)(?:\.0*)?")
+
+
+def number_key(key: str) -> str | None:
+    """The whole number a category key spells ("008" → "8", "-0" → "0"), or None if it spells none."""
+    match = INTEGER.fullmatch(key)
+    if match is None:
+        return None
+    sign, digits = match.groups()
+    return f"-{digits}" if sign and digits != "0" else digits
+
+
+def number_aliases(vocabulary: list[str]) -> dict[str, str]:
+    """Number → the one known value spelling it, for values spelt other than plainly ("008", "+8", "8.0"):
+    a code kept as text in training arrives as the number 8 from a frame read without dtypes, or from JSON.
+    A number two known values spell ("08" and "008") has no alias: which one is meant is unknowable."""
+    spellings: dict[str, list[str]] = {}
+    for value in vocabulary:
+        number = number_key(value)
+        if number is not None:
+            spellings.setdefault(number, []).append(value)
+    return {number: values[0] for number, values in spellings.items() if len(values) == 1 and values[0] != number}
+
+
+class KnownValues:
+    """Positions of known keys (a vocabulary, a profile's categories); a key not among them names the known
+    value spelling the same whole number, when exactly one does."""
+
+    def __init__(self, keys: list[str]):
+        self._position = {key: i for i, key in enumerate(keys)}
+        self._aliases = number_aliases(keys)
+
+    def position(self, key: str) -> int | None:
+        """The position of the known value `key` names, or None."""
+        if key in self._position:
+            return self._position[key]
+        alias = self._aliases.get(number_key(key))
+        return None if alias is None else self._position[alias]
