@@ -280,3 +280,13 @@ def test_codes_sent_as_numbers_and_blank_strings_predict_as_in_training(tmp_path
                {"code": 8.0, "vip": "  ", "noise": 0.0}]
     served = client.post("/predict", json={"records": records}).json()["predictions"]
     assert [p["probabilities"]["yes"] for p in served] == pytest.approx([padded[0], padded[1], padded[0]], abs=1e-6)
+
+
+def test_a_record_of_nothing_but_blanks_is_refused_while_one_blank_field_is_a_missing_value(client):
+    record = rows(1)[0]
+    empty = {name: ("  " if isinstance(value, str) else None) for name, value in record.items()}
+    assert "  " in empty.values()
+    refused = client.post("/predict", json={"records": [record, empty]}, headers=AUTH)
+    assert refused.status_code == 422 and "record 1: every field is null or blank" in refused.json()["error"]
+    partly = client.post("/predict", json={"records": [{**record, "colour": ""}]}, headers=AUTH)
+    assert partly.status_code == 200

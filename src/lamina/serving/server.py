@@ -73,8 +73,8 @@ def _frame(body: BaseModel, model: Model) -> pd.DataFrame:
     records = body.records if hasattr(body, "records") else [body]
     rows = [r.model_dump(by_alias=True) for r in records]
     for row, values in enumerate(rows):
-        if all(value is None for value in values.values()):  # a missing value is read; a record of them is no input
-            raise LaminaError(f"record {row}: every field is null ({', '.join(map(repr, values))}), so there is "
+        if all(_blank(value) for value in values.values()):  # a missing value is read; a record of them is no input
+            raise LaminaError(f"record {row}: every field is null or blank ({', '.join(map(repr, values))}), so there is "
                               "nothing to predict from. Send a value for at least one field.")
     frame = pd.DataFrame(rows, columns=[c.name for c in model.schema.features])
     for column in model.schema.features:
@@ -83,6 +83,11 @@ def _frame(body: BaseModel, model: Model) -> pd.DataFrame:
             frame[column.name] = [None if value is None else decode(value, f"record {row}, field {column.name!r}")
                                   for row, value in enumerate(frame[column.name])]
     return frame
+
+
+def _blank(value) -> bool:
+    """A missing value as a request sends it: null, or text of nothing but spaces (as an empty CSV cell reads)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 class ModelService:
