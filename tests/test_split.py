@@ -34,6 +34,8 @@ def test_labels_are_read_by_one_rule():
     assert canonical_labels(mixed).tolist() == ["0", "0", "1", "1", None, "1"]
     spaced = canonical_labels(pd.Series(["yes", "yes ", " no", "  ", None]))
     assert spaced.tolist()[:3] == ["yes", "yes", "no"] and spaced.isna().tolist()[3:] == [True, True]
+    empty = canonical_labels(pd.Series(["yes", "", "no"]))  # a DataFrame's empty string, already stripped
+    assert empty.tolist()[::2] == ["yes", "no"] and empty.isna().tolist()[1]
     numbers = pd.Series([0, 1, 1])
     assert canonical_labels(numbers) is numbers, "numbers alone keep their type"
 

@@ -20,7 +20,7 @@ def canonical_labels(values: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values) or len(present) == 0:
         return values
     texts = present.map(category_key)  # strips text; 1.0 → "1"
-    if present.map(lambda v: isinstance(v, str)).all() and texts.equals(present):
+    if present.map(lambda v: isinstance(v, str)).all() and texts.equals(present) and (texts != "").all():
         return values  # already canonical: no copy
     labels = values.astype(object).copy()
     labels[values.notna().to_numpy()] = texts.where(texts != "", None).to_numpy()
