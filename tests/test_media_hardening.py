@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import base64
 import io
+import math
+import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -22,9 +25,12 @@ import test_images
 from lamina.api import prepare
 from lamina.cli import main
 from lamina.config import Config
-from lamina.data.images import MIN_PIXEL_LIMIT, decode, image_from_base64, pixel_limit
+from lamina.data.audio import inspect_audio, read_samples
+from lamina.data.images import MIN_PIXEL_LIMIT, decode, image_from_base64, pixel_limit, read_images
+from lamina.data.media import library_message
 from lamina.data.read import read_table
 from lamina.errors import LaminaError
+from lamina.features.audio import AudioEncoder
 from lamina.serving.server import create_app
 from lamina.serving.sources import find_models
 from test_audio import recordings, tone
@@ -149,7 +155,7 @@ def test_a_link_leading_out_of_an_image_folder_is_refused_and_named(tmp_path, li
 
 def test_a_link_leading_out_of_an_audio_folder_is_refused_and_links_inside_are_read(tmp_path):
     folder = recordings(tmp_path / "clips", per_class=4)
-    (folder / "low" / "again.wav").symlink_to(folder / "high" / "1.wav")  # inside: read
+    (folder / "low" / "again.wav").symlink_to(folder / "low" / "1.wav")  # inside, in its own class: read
     (folder / "low" / "loop").symlink_to(folder / "low")  # a loop: each folder read once
     frame = read_table(folder)
     assert list(frame.columns) == ["audio", "label"] and len(frame) == 9
@@ -372,3 +378,122 @@ def test_audio_predictions_from_a_folder_or_a_path_column_name_each_file(audio_r
         folder / "clips.csv", index=False)
     from_table = lamina.api.predict(root / "run", folder / "clips.csv")
     assert from_table["audio"].tolist() == [str(p.resolve()) for p in sorted(folder.rglob("*.wav"))]
+
+
+# ---- pipes, devices, links between classes, NaN pixels, bounded audio, library messages (issue 19) -------
+
+def test_pipes_in_class_folders_are_never_opened_and_named_in_the_findings(tmp_path):
+    photos = make_image_folder(tmp_path / "photos", per_class=12)
+    os.mkfifo(photos / "vertical" / "fifo.png")  # opening it would block for ever: nobody writes to it
+    clips = recordings(tmp_path / "clips", per_class=12)
+    os.mkfifo(clips / "low" / "fifo.wav")
+    for folder, name, rows in ((photos, "vertical/fifo.png", 24), (clips, "low/fifo.wav", 24)):
+        frame = read_table(folder)
+        assert len(frame) == rows and not frame.iloc[:, 0].str.contains("fifo").any()
+        prepared = prepare(Config().with_overrides(target="label"), frame, None)
+        notes = [f.message for f in prepared.findings if f.code == "files_ignored"]
+        assert notes == [f"Skipped 1 entry(ies) that are no regular file ({name} (a named pipe (FIFO))): a pipe, "
+                         "socket or device is never opened, as reading one can block forever."]
+
+
+@pytest.mark.parametrize("media", ["image", "audio"])
+def test_a_pipe_or_device_in_a_path_column_is_skipped_named_or_refused_never_read(tmp_path, media):
+    if media == "image":
+        make_image_folder(tmp_path / "files", per_class=30)
+        names = [f"files/{o}/{i}.png" for o in ("horizontal", "vertical") for i in range(30)]
+    else:
+        recordings(tmp_path / "files", per_class=30)
+        names = [f"files/{o}/{i}.{'wav' if i % 2 else 'flac'}" for o in ("low", "high") for i in range(30)]
+    suffix = Path(names[0]).suffix
+    os.mkfifo(tmp_path / f"pipe{suffix}")
+    table = pd.DataFrame({"file": [*names, f"pipe{suffix}"], "label": [n.split("/")[1] for n in names] + ["x"]})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    prepared = prepare(Config().with_overrides(target="label"), read_table(tmp_path / "t.csv"), None)
+    skipped = [f.message for f in prepared.findings if f.code == f"{media}_skipped"]
+    assert skipped == [f"Skipped {(tmp_path / f'pipe{suffix}').resolve()}: a named pipe (FIFO), not a file lamina "
+                       "reads."], skipped
+    assert len(prepared.frame) == 60
+    (tmp_path / f"zero{suffix}").symlink_to("/dev/zero")  # a device that reads forever, through a link
+    table.loc[60, "file"] = f"zero{suffix}"
+    table.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(LaminaError, match=rf"row 62, column 'file': path 'zero\{suffix}' points outside"):
+        read_table(tmp_path / "t.csv")
+    zero = "/dev/zero"  # reached otherwise (a model's predict, the API): refused from its metadata, unread
+    with pytest.raises(ValueError, match="a device, not a file lamina reads"):
+        decode(zero, 16, 1) if media == "image" else read_samples(zero)
+    if media == "audio":
+        assert inspect_audio(zero).problem == "a device, not a file lamina reads"
+
+
+def test_a_link_to_another_class_folder_is_refused_naming_files_and_both_classes(tmp_path):
+    folder = make_image_folder(tmp_path / "photos", per_class=6)
+    (folder / "horizontal" / "loop").symlink_to("../vertical")  # every vertical picture, labelled horizontal too
+    with pytest.raises(LaminaError) as refused:
+        read_table(folder)
+    message = str(refused.value)
+    assert message.startswith(f"6 file(s) in {folder} lie under two classes at once")
+    assert ("horizontal/loop/0.png (class 'horizontal') and vertical/0.png (class 'vertical'); " in message
+            and "; and 1 more. Remove the link" in message), message
+    (folder / "horizontal" / "loop").unlink()
+    (folder / "horizontal" / "same.png").symlink_to(folder / "vertical" / "2.png")  # one file, not a folder
+    with pytest.raises(LaminaError, match=r"^1 file\(s\) .* horizontal/same.png \(class 'horizontal'\) and "
+                                          r"vertical/2.png \(class 'vertical'\)\. Remove"):
+        read_table(folder)
+
+
+def test_nan_pixels_of_a_float_picture_are_black_without_a_warning(tmp_path):
+    pixels = np.array([[np.nan, 2.0, 4.0, 8.0]] * 4, np.float32)
+    Image.fromarray(pixels, mode="F").save(tmp_path / "float.tiff")
+    np.save(tmp_path / "floats.npy", np.stack([pixels / 8] * 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "invalid value encountered in cast" fails the test
+        decoded = decode(str(tmp_path / "float.tiff"), 4, 1)
+        arrays = read_images(tmp_path / "floats.npy", "training")["image"]
+    assert decoded.tolist() == [[[0, 64, 128, 255]] * 4]  # 2/8, 4/8, 8/8 of 255, rounded
+    assert arrays[0].tolist() == [[0, 64, 128, 255]] * 4
+
+
+def long_silence(seconds: int, rate: int = 8000) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(rate * seconds, np.int16), rate, format="FLAC")
+    return buffer.getvalue()
+
+
+def test_a_request_decodes_only_what_the_model_reads_of_each_clip(audio_run, monkeypatch):
+    root, _, model = audio_run
+    sent = long_silence(599)  # under the 600 s a clip may last, 10 KB
+    read, original = [], soundfile.SoundFile.read
+    monkeypatch.setattr(soundfile.SoundFile, "read",
+                        lambda clip, *a, **k: read.append(len(samples := original(clip, *a, **k))) or samples)
+    answer = served(root).post("/predict", json={"records": [{"audio": b64(sent)}] * 4})
+    assert answer.status_code == 200, answer.text
+    needed = math.ceil(model.features.encoders["audio"].seconds_ * 8000)
+    assert needed < 8000 and read == [needed] * 4, "the check reads headers; the encoder the model's seconds"
+
+
+def test_the_clips_of_one_request_are_bounded_together_naming_the_limit(audio_run, monkeypatch):
+    root, _, model = audio_run
+    buffer = io.BytesIO()
+    soundfile.write(buffer, tone(900, 0.25, 48000, seed=0, channels=2), 48000, format="WAV")  # 0.25 s at 48 kHz
+    assert model.features.encoders["audio"].seconds_ > 0.25, "the model reads all of it"
+    monkeypatch.setattr("lamina.features.audio.REQUEST_SECONDS", 0.5)
+    client = served(root)
+    assert client.post("/predict", json={"records": [{"audio": b64(buffer.getvalue())}] * 2}).status_code == 200
+    refused = client.post("/predict", json={"records": [{"audio": b64(buffer.getvalue())}] * 3})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == ("Field 'audio': the clips sent hold 0.8 s of audio to decode together (counted "
+                                       "as 48 kHz stereo), over the limit of 0.5 s a request; send fewer clips at a "
+                                       "time.")
+
+
+def test_messages_from_a_reading_library_name_the_field_or_file_never_an_object(audio_run, tmp_path):
+    root, _, _ = audio_run
+    answer = served(root).post("/predict", json={"audio": b64(b"RIFF\x00\x00not really audio")})
+    assert answer.status_code == 422
+    assert answer.json()["error"] == "record 0, field 'audio': not audio soundfile can read (Format not recognised.)."
+    with pytest.raises(LaminaError) as refused:
+        AudioEncoder("clip").load_state({"rate": 8000, "seconds": 1, "mean": [0], "std": [1]}).transform(
+            pd.Series([b"not audio"]))
+    assert str(refused.value) == "Column 'clip', row 0: cannot read this audio (Format not recognised.)."
+    assert library_message(OSError("cannot identify image file <_io.BytesIO object at 0x7f3a2c1d>")) == (
+        "cannot identify image file the file")

@@ -4,6 +4,7 @@ samples as mono float32 at one sample rate."""
 from __future__ import annotations
 
 import io
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from math import gcd
@@ -13,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 from lamina.data.inline import bytes_from_base64, is_missing
-from lamina.data.media import AUDIO, looks_like_media_paths
+from lamina.data.media import (
+    AUDIO,
+    NotARegularFile,
+    library_message,
+    looks_like_media_paths,
+    require_regular_file,
+)
 from lamina.errors import LaminaError
 
 AUDIO_COLUMN = "audio"
@@ -24,6 +31,12 @@ READ_THREADS = 8  # libsndfile releases the GIL while decoding
 # A request's clip is refused above this length, read from its header before decoding: 650 KB of FLAC can
 # hold an hour of 48 kHz stereo silence (1.4 GB as float32 samples), and a model reads at most 10 s.
 MAX_SENT_SECONDS = 600
+# What the clips of one request may make the server decode together, in seconds of 48 kHz stereo (a clip at a
+# higher rate or with more channels counts for more, as decoding costs per sample). Only the part the model reads
+# is decoded, at most its `seconds_` (10 s) a clip, so this bounds the clips a request sends, as REQUEST_PIXELS
+# bounds pictures: 600 s is 58 million samples, about a second of decoding and resampling.
+REQUEST_SECONDS = 600
+REFERENCE_SAMPLES = 48_000 * 2  # samples a second of 48 kHz stereo
 
 
 @dataclass
@@ -32,6 +45,7 @@ class AudioInfo:
     seconds: float
     problem: str = ""  # why the clip cannot be used
     clipped: bool = False
+    channels: int = 1
 
 
 def looks_like_audio_paths(series: pd.Series, root: Path | None = None) -> bool:
@@ -47,25 +61,44 @@ def _soundfile():
     return soundfile
 
 
-def read_samples(source) -> tuple[np.ndarray, int]:
-    """(float32 [samples, channels] in −1…1, sample rate) of a file path or of a file's bytes."""
+def _opened(source):
+    """A soundfile.SoundFile of a file path or of a file's bytes, its header read. Raises NotARegularFile for a
+    pipe, socket or device (never opened: a FIFO would block, /dev/zero read forever), FileNotFoundError, and
+    soundfile's errors for what it cannot read."""
     soundfile = _soundfile()
-    data = io.BytesIO(source) if isinstance(source, bytes) else source
-    samples, rate = soundfile.read(data, dtype="float32", always_2d=True)
-    return samples, int(rate)
+    require_regular_file(source)
+    return soundfile.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+
+
+def read_samples(source, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """(float32 [samples, channels] in −1…1, sample rate) of a file path or of a file's bytes: the first
+    `seconds` (the whole clip when None); frames after them are never decoded. Raises as `_opened`."""
+    with _opened(source) as clip:
+        frames = -1 if seconds is None else math.ceil(seconds * clip.samplerate)
+        return clip.read(frames, dtype="float32", always_2d=True), int(clip.samplerate)
+
+
+def read_header(value) -> AudioInfo:
+    """Rate, length and channels of one clip from its header alone (nothing decoded), and the problem a header
+    shows: unreadable, not a file, or too short."""
+    try:
+        with _opened(value) as clip:
+            info = AudioInfo(int(clip.samplerate), clip.frames / clip.samplerate, channels=clip.channels)
+    except Exception as error:  # soundfile raises its own LibsndfileError, or RuntimeError, for bad files
+        return AudioInfo(0, 0.0, _unreadable(error))
+    info.problem = _too_short(info.seconds)
+    return info
 
 
 def inspect_audio(value) -> AudioInfo:
     """Decodes one clip fully (a corrupt file fails only there) and says whether it can be used."""
     try:
         samples, rate = read_samples(value)
-    except FileNotFoundError:
-        return AudioInfo(0, 0.0, "file not found")
     except Exception as error:  # soundfile raises its own LibsndfileError, or RuntimeError, for bad files
-        return AudioInfo(0, 0.0, f"not audio soundfile can read ({str(error).strip() or type(error).__name__})")
+        return AudioInfo(0, 0.0, _unreadable(error))
     seconds = len(samples) / rate
-    if seconds < MIN_SECONDS:
-        return AudioInfo(rate, seconds, f"{seconds * 1000:.0f} ms long, shorter than {MIN_SECONDS * 1000:.0f} ms")
+    if _too_short(seconds):
+        return AudioInfo(rate, seconds, _too_short(seconds))
     peak = float(np.abs(samples).max())
     if peak < SILENT_PEAK:
         return AudioInfo(rate, seconds, "silent (every sample below −80 dBFS)")
@@ -73,11 +106,32 @@ def inspect_audio(value) -> AudioInfo:
     return AudioInfo(rate, seconds, clipped=clipped)
 
 
+def _unreadable(error: Exception) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "file not found"
+    if isinstance(error, NotARegularFile):
+        return str(error)
+    return f"not audio soundfile can read ({library_message(error)})"
+
+
+def _too_short(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms long, shorter than {MIN_SECONDS * 1000:.0f} ms" if seconds < MIN_SECONDS else ""
+
+
 def inspect_audio_column(series: pd.Series, image_size: int | str = "auto") -> list[AudioInfo]:
-    """One AudioInfo per value. `image_size` (the run's picture side, which every kind's file check is given)
-    does not concern recordings."""
+    """One AudioInfo per value, each clip decoded in full. `image_size` (the run's picture side, which every
+    kind's file check is given) does not concern recordings."""
+    return _each(inspect_audio, series)
+
+
+def read_headers(series: pd.Series) -> list[AudioInfo]:
+    """One AudioInfo per value from its header alone (read_header)."""
+    return _each(read_header, series)
+
+
+def _each(read, series: pd.Series) -> list[AudioInfo]:
     with ThreadPoolExecutor(READ_THREADS) as pool:
-        return list(pool.map(inspect_audio, series.tolist()))
+        return list(pool.map(read, series.tolist()))
 
 
 def mono_at(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
@@ -92,20 +146,17 @@ def mono_at(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
 
 
 def audio_from_base64(text: str | None, where: str) -> bytes | None:
-    """A clip sent inline (base64 of a wav/flac/ogg/mp3 file; see data.inline) → its bytes, checked to be
-    usable audio. Servers take audio this way and never as paths, so a request cannot make lamina read a file.
-    A missing value (None, NaN) stays None."""
+    """A clip sent inline (base64 of a wav/flac/ogg/mp3 file; see data.inline) → its bytes, checked from its
+    header alone (readable, at least MIN_SECONDS, at most MAX_SENT_SECONDS): the encoder then decodes only the
+    part its model reads. Servers take audio this way and never as paths, so a request cannot make lamina read a
+    file. A missing value (None, NaN) stays None. Raises LaminaError naming `where`."""
     if is_missing(text):
         return None
     data = bytes_from_base64(text, where, "audio")
-    try:
-        seconds = _soundfile().info(io.BytesIO(data)).duration
-    except Exception:  # not audio: inspect_audio below says why
-        seconds = 0.0
-    if seconds > MAX_SENT_SECONDS:
-        raise LaminaError(f"{where}: a clip of {seconds:,.0f} s, over the limit of {MAX_SENT_SECONDS} s a clip sent; "
-                          "send the part to classify.")
-    problem = inspect_audio(data).problem
-    if problem:
-        raise LaminaError(f"{where}: {problem}.")
+    header = read_header(data)
+    if header.seconds > MAX_SENT_SECONDS:
+        raise LaminaError(f"{where}: a clip of {header.seconds:,.0f} s, over the limit of {MAX_SENT_SECONDS} s a "
+                          "clip sent; send the part to classify.")
+    if header.problem:
+        raise LaminaError(f"{where}: {header.problem}.")
     return data

@@ -20,7 +20,16 @@ import numpy as np
 import pandas as pd
 
 from lamina.data.inline import bytes_from_base64, is_missing
-from lamina.data.media import AUDIO, IMAGE, looks_like_media_paths, media_kind
+from lamina.data.media import (
+    AUDIO,
+    IMAGE,
+    NotARegularFile,
+    library_message,
+    looks_like_media_paths,
+    media_kind,
+    require_regular_file,
+    special_file,
+)
 from lamina.errors import LaminaError
 
 IMAGE_COLUMN, LABEL_COLUMN = "image", "label"
@@ -43,6 +52,7 @@ REQUEST_PIXELS = 100_000_000  # pixels that the pictures sent in one request may
 # "." (.DS_Store, ._photo.jpg from macOS, .ipynb_checkpoints/) are hidden files and folders, ignored too.
 CLUTTER = {"thumbs.db", "ehthumbs.db", "desktop.ini", "__macosx", "$recycle.bin", "system volume information"}
 NAMED_IGNORED = 5  # ignored files a note names before "..."
+NAMED_SHARED = 5  # files under two classes an error names before "..."
 
 
 def pixel_limit(side: int | str) -> int:
@@ -95,12 +105,14 @@ def _training_idx(files: list[Path], folder: Path) -> Path:
 def read_class_folders(folder: Path, what: str, unlabelled: bool = False) -> pd.DataFrame:
     """One row per image (or audio) file: its absolute path and its class (the subfolder's name). The
     column is `audio` when most files are recordings, else `image`. Operating-system clutter is left out and
-    listed in the frame's attrs["ignored"]; a link to anything outside `folder` is refused, named.
+    listed in the frame's attrs["ignored"], pipes, sockets and devices (never opened: a FIFO blocks whoever
+    opens it) in attrs["not_files"]; a link to anything outside `folder` is refused, named, and so is one file
+    reached under two classes (a link to another class's folder would label all its files twice).
     `unlabelled`: files lying in `folder` itself are read too, without a class (a folder to predict)."""
     from lamina.data.audio import AUDIO_COLUMN
 
-    root, ignored = folder.resolve(), []
-    entries = _entries(folder, folder, root, ignored)
+    root, ignored, not_files = folder.resolve(), [], []
+    entries = _entries(folder, folder, root, ignored, not_files)
     classes = [p for p in entries if p.is_dir()]
     rows = [(p, None) for p in entries if not p.is_dir()] if unlabelled else []
     if not classes and not rows:
@@ -109,24 +121,26 @@ def read_class_folders(folder: Path, what: str, unlabelled: bool = False) -> pd.
             "named after the class (photos/cat/1.png, photos/dog/2.png), or give a table file."
         )
     for class_folder in classes:
-        files = _files_under(class_folder, folder, root, ignored)
+        files = _files_under(class_folder, folder, root, ignored, not_files)
         if not files:
             raise LaminaError(
                 f"Class folder {class_folder} is empty. Add its images or remove the folder."
             )
         rows += [(p, class_folder.name) for p in files]
+    _refuse_files_under_two_classes(rows, folder)
     paths = [str(p.resolve()) for p, _ in rows]
     sample = paths[:: max(1, len(paths) // SNIFF_FILES)]
     recordings = np.mean([media_kind(path) == AUDIO for path in sample])
     frame = pd.DataFrame({AUDIO_COLUMN if recordings > 0.5 else IMAGE_COLUMN: paths})
     if classes:
         frame[LABEL_COLUMN] = [label for _, label in rows]
-    frame.attrs["ignored"] = ignored
+    frame.attrs["ignored"], frame.attrs["not_files"] = ignored, not_files
     return frame
 
 
-def _entries(folder: Path, top: Path, root: Path, ignored: list[str]) -> list[Path]:
-    """The entries of `folder` that may hold data, sorted; clutter goes to `ignored` (named from `top`)."""
+def _entries(folder: Path, top: Path, root: Path, ignored: list[str], not_files: list[str]) -> list[Path]:
+    """The entries of `folder` that may hold data, sorted; clutter goes to `ignored`, pipes, sockets and devices
+    to `not_files` (both named from `top`)."""
     kept = []
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith(".") or entry.name.lower() in CLUTTER:
@@ -134,8 +148,41 @@ def _entries(folder: Path, top: Path, root: Path, ignored: list[str]) -> list[Pa
             continue
         if entry.is_symlink():  # the folder's own entries stay inside it; only a link can lead out (to /etc)
             _refuse_links_out(entry, top, root)
+        kind = _special_kind(entry)
+        if kind:
+            not_files.append(f"{entry.relative_to(top).as_posix()} ({kind})")
+            continue
         kept.append(entry)
     return kept
+
+
+def _special_kind(entry: Path) -> str | None:
+    """special_file's word for an entry that is neither a file nor a folder; None for a broken link, which the
+    file check names as missing."""
+    try:
+        kind = special_file(entry)
+    except OSError:
+        return None
+    return None if kind == "a folder" else kind
+
+
+def _refuse_files_under_two_classes(rows: list[tuple[Path, str | None]], top: Path) -> None:
+    """One file (by its resolved path) reached under two classes, through a link, cannot carry both labels:
+    refused, naming the file under each class, rather than learnt twice with one label wrong."""
+    classes_of: dict[Path, dict[str, Path]] = {}
+    for path, label in rows:
+        if label is not None:
+            classes_of.setdefault(path.resolve(), {}).setdefault(label, path)
+    shared = [named for named in classes_of.values() if len(named) > 1]
+    if not shared:
+        return
+    lines = [" and ".join(f"{path.relative_to(top).as_posix()} (class {label!r})" for label, path in named.items())
+             for named in shared[:NAMED_SHARED]]
+    more = f"; and {len(shared) - NAMED_SHARED} more" if len(shared) > NAMED_SHARED else ""
+    raise LaminaError(
+        f"{len(shared)} file(s) in {top} lie under two classes at once (through a link), so one of each one's "
+        f"labels is wrong: {'; '.join(lines)}{more}. Remove the link from the class the file does not belong to."
+    )
 
 
 def _refuse_links_out(link: Path, top: Path, root: Path) -> None:
@@ -150,7 +197,7 @@ def _refuse_links_out(link: Path, top: Path, root: Path) -> None:
         )
 
 
-def _files_under(folder: Path, top: Path, root: Path, ignored: list[str]) -> list[Path]:
+def _files_under(folder: Path, top: Path, root: Path, ignored: list[str], not_files: list[str]) -> list[Path]:
     """Every file below `folder`, subfolders and links inside `root` included, each folder read once."""
     files, seen, pending = [], set(), [folder]
     while pending:
@@ -158,19 +205,27 @@ def _files_under(folder: Path, top: Path, root: Path, ignored: list[str]) -> lis
         if current.resolve() in seen:  # a link back to a folder already read
             continue
         seen.add(current.resolve())
-        for entry in _entries(current, top, root, ignored):
+        for entry in _entries(current, top, root, ignored, not_files):
             (pending if entry.is_dir() else files).append(entry)
     return sorted(files)
 
 
 def ignored_files_note(frame: pd.DataFrame) -> str | None:
-    """One sentence naming the clutter read_class_folders left out, or None."""
-    ignored = frame.attrs.get("ignored") or []
-    if not ignored:
-        return None
-    named = ", ".join(ignored[:NAMED_IGNORED]) + (", ..." if len(ignored) > NAMED_IGNORED else "")
-    return (f"Ignored {len(ignored)} operating-system file(s) and hidden folder(s) in the folder ({named}): "
-            "they hold no pictures or recordings.")
+    """A sentence naming the clutter read_class_folders left out and one naming the pipes, sockets and devices
+    it never opened, or None when it left nothing out."""
+    ignored, not_files = frame.attrs.get("ignored") or [], frame.attrs.get("not_files") or []
+    sentences = []
+    if ignored:
+        sentences.append(f"Ignored {len(ignored)} operating-system file(s) and hidden folder(s) in the folder "
+                         f"({_named(ignored)}): they hold no pictures or recordings.")
+    if not_files:
+        sentences.append(f"Skipped {len(not_files)} entry(ies) that are no regular file ({_named(not_files)}): "
+                         "a pipe, socket or device is never opened, as reading one can block forever.")
+    return " ".join(sentences) or None
+
+
+def _named(names: list[str]) -> str:
+    return ", ".join(names[:NAMED_IGNORED]) + (", ..." if len(names) > NAMED_IGNORED else "")
 
 
 def resolve_image_paths(frame: pd.DataFrame, folder: Path, source: Path) -> pd.DataFrame:
@@ -228,7 +283,7 @@ def read_idx(path: Path) -> np.ndarray:
         with opener(path, "rb") as stream:
             raw = stream.read()
     except (OSError, EOFError) as error:
-        raise LaminaError(f"{path} could not be read ({error}). Is the download complete?") from None
+        raise LaminaError(f"{path} could not be read ({library_message(error)}). Is the download complete?") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
         raise LaminaError(f"{path} is not an IDX file (its first bytes are not an IDX header).")
     dimensions = raw[3]
@@ -244,7 +299,7 @@ def _read_npz(path: Path) -> pd.DataFrame:
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise LaminaError(f"{path} is not a readable .npz file: {error}") from None
+        raise LaminaError(f"{path} is not a readable .npz file: {library_message(error)}") from None
     names = set(archive.files)
     images_key = next((k for k in ("x", "X", "images", "x_train", "data") if k in names), None)
     if images_key is None:
@@ -257,7 +312,8 @@ def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise LaminaError(f"{path} is not a readable .npy array (object arrays are refused): {error}") from None
+        raise LaminaError(f"{path} is not a readable .npy array (object arrays are refused): "
+                          f"{library_message(error)}") from None
 
 
 def _table_of(images: np.ndarray, labels: np.ndarray | None, path: Path) -> pd.DataFrame:
@@ -282,6 +338,8 @@ def _as_uint8(images: np.ndarray, path: Path) -> np.ndarray:
         return images
     if not np.issubdtype(images.dtype, np.number):
         raise LaminaError(f"{path} holds {images.dtype} values; images must be numbers.")
+    if np.issubdtype(images.dtype, np.floating):
+        images = np.where(np.isnan(images), 0, images)  # a missing pixel (NaN: no data) is black
     low, high = float(images.min()), float(images.max())
     if low >= 0 and high <= 1:  # floats in [0, 1], the other common convention
         return np.round(images * 255).astype(np.uint8)
@@ -305,9 +363,11 @@ class TooLarge(ValueError):
 
 def open_image(value, limit: int = MAX_PIXEL_LIMIT):
     """A Pillow image of a file path or a file's bytes, its header read and no pixel decoded yet.
-    Raises TooLarge above `limit` pixels, and Pillow's errors (OSError, ValueError...) for a bad file."""
+    Raises TooLarge above `limit` pixels, NotARegularFile for a pipe, socket or device (never opened), and
+    Pillow's errors (OSError, ValueError...) for a bad file."""
     from PIL import Image
 
+    require_regular_file(value)
     try:
         image = Image.open(io.BytesIO(value) if isinstance(value, bytes) else value)
     except Image.DecompressionBombError as error:  # beyond twice Pillow's own limit, it refuses to open
@@ -331,10 +391,13 @@ def problem_of(error: Exception) -> str:
         return "not an image Pillow can read"
     if isinstance(error, TooLarge):
         return f"{error} (a decompression bomb, or a picture to shrink first)"
-    return f"corrupt or truncated ({error})"
+    if isinstance(error, NotARegularFile):
+        return str(error)
+    return f"corrupt or truncated ({library_message(error)})"
 
 
-READ_ERRORS = (OSError, ValueError, SyntaxError)  # what Pillow raises for a bad file (TooLarge is a ValueError)
+# What Pillow raises for a bad file (TooLarge and NotARegularFile are ValueErrors)
+READ_ERRORS = (OSError, ValueError, SyntaxError)
 
 
 def size_and_channels(value) -> tuple[tuple[int, int], int]:
@@ -467,8 +530,9 @@ def _with_channels(image, channels: int):
         image = Image.alpha_composite(white, rgba)
     if image.mode == "F" or image.mode.startswith("I"):  # 16- and 32-bit and float greys: scale into 0–255
         values = np.asarray(image, dtype=np.float32)
+        values = np.where(np.isfinite(values), values, 0.0)  # NaN (no data) and infinite pixels are black
         high = values.max() if values.max() > 0 else 1.0
-        image = Image.fromarray(np.round(values / high * 255).astype(np.uint8))
+        image = Image.fromarray(np.round(np.clip(values / high, 0.0, 1.0) * 255).astype(np.uint8))
     if image.mode == "LAB":  # Pillow converts CIE Lab to RGB only through colour profiles
         from PIL import ImageCms
 

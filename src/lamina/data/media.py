@@ -7,6 +7,9 @@ recognised by what it holds rather than dropped as an identifier column.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,38 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".ai
 IMAGE, AUDIO = "image", "audio"
 SNIFF_VALUES = 200  # values of a column looked at to decide whether it names media files
 MEDIA_SHARE = 0.9  # share of those that must be files of the kind
+# What a library's message says for the object it read from: "Error opening <_io.BytesIO object at 0x7f...>"
+OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+SPECIAL_FILES = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                 (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+class NotARegularFile(ValueError):
+    """A path naming a pipe, socket, device or folder: opening one could block forever (a FIFO nobody writes
+    to) or read without end (/dev/zero), so it is refused from its metadata, never opened."""
+
+
+def special_file(path: str | os.PathLike) -> str | None:
+    """What `path` (links followed) is when it is no regular file ("a named pipe (FIFO)", "a socket", "a device",
+    "a folder"), else None. Reads metadata only; raises FileNotFoundError (an OSError) for a missing path."""
+    mode = os.stat(path).st_mode
+    return None if stat.S_ISREG(mode) else next((name for test, name in SPECIAL_FILES if test(mode)),
+                                                "not a regular file")
+
+
+def require_regular_file(value) -> None:
+    """Raises NotARegularFile when `value` is a path of anything but a regular file; bytes pass."""
+    if isinstance(value, (str, os.PathLike)):
+        kind = special_file(value)
+        if kind:
+            raise NotARegularFile(f"{kind}, not a file lamina reads")
+
+
+def library_message(error: Exception) -> str:
+    """A reading library's error as text for a person: libsndfile's own sentence without soundfile's
+    "Error opening <object>: " prefix, and any object repr (<_io.BytesIO object at 0x...>) said as "the file"."""
+    text = getattr(error, "error_string", None) or str(error)
+    return OBJECT_REPR.sub("the file", text).strip() or type(error).__name__
 
 
 def media_kind(value: str, root: Path | None = None) -> str | None:

@@ -16,12 +16,17 @@ import pandas as pd
 import torch
 
 from lamina.data.audio import (
+    REFERENCE_SAMPLES,
+    REQUEST_SECONDS,
     audio_from_base64,
     inspect_audio_column,
     looks_like_audio_paths,
     mono_at,
+    read_header,
+    read_headers,
     read_samples,
 )
+from lamina.data.media import library_message
 from lamina.errors import LaminaError
 from lamina.features.blocks import PICTURE
 from lamina.features.kinds import FILE_FIELD, ColumnSample, Kind, register_kind, sniff
@@ -59,7 +64,7 @@ class AudioEncoder:
         self.column = column
 
     def fit(self, values: pd.Series) -> AudioEncoder:
-        infos = [i for i in inspect_audio_column(values.dropna()) if not i.problem]
+        infos = [i for i in read_headers(values.dropna()) if not i.problem]  # the file check decoded them
         if not infos:
             raise LaminaError(f"Audio column {self.column!r} has no readable clip in the training rows.")
         self.rate_ = int(min(MAX_RATE, np.median([i.rate for i in infos])))
@@ -76,27 +81,47 @@ class AudioEncoder:
         return {"channels": 1, "size": MELS, "mean": self.mean_, "std": self.std_}
 
     def transform(self, values: pd.Series) -> torch.Tensor:
-        """uint8 [rows, 1, MELS, frames]; a missing clip is silence."""
+        """uint8 [rows, 1, MELS, frames] of file paths or files' bytes (what a request sends; see
+        `_within_request_budget`); a missing clip is silence. Only the first `seconds_` of a clip are decoded.
+        Raises LaminaError naming the file (or the record of a request) that cannot be read."""
         values = values.tolist()
         if not values:  # an empty selection still has the pictures' shape
             return self._pictures([None], 0)[:0]
+        self._within_request_budget(values)
         return torch.cat([self._pictures(values[start:start + CHUNK], start) for start in range(0, len(values), CHUNK)])
+
+    def _within_request_budget(self, values: list) -> None:
+        """Clips sent inline (bytes) come from one request: what the model reads of them (at most `seconds_`
+        each, from their headers) may hold at most REQUEST_SECONDS of 48 kHz stereo together, so a request
+        cannot make the server decode without end in clips each under the limit."""
+        samples = 0
+        for value in values:
+            if isinstance(value, bytes):
+                header = read_header(value)
+                samples += min(header.seconds, self.seconds_) * header.rate * header.channels
+        if samples > REQUEST_SECONDS * REFERENCE_SAMPLES:
+            raise LaminaError(
+                f"Field {self.column!r}: the clips sent hold {samples / REFERENCE_SAMPLES:,.1f} s of audio to decode "
+                f"together (counted as 48 kHz stereo), over the limit of {REQUEST_SECONDS:,} s a request; send "
+                "fewer clips at a time.")
 
     def _pictures(self, values: list, first_row: int) -> torch.Tensor:
         length = round(self.seconds_ * self.rate_)
         waves = torch.zeros(len(values), length)
         for row, value in enumerate(values):
             if isinstance(value, (str, bytes)):
+                # _read decodes only the seconds the model reads, so resampling filters no more than them
                 wave = torch.from_numpy(mono_at(*self._read(value, first_row + row), self.rate_))[:length]
                 waves[row, :len(wave)] = wave
         return self._log_mel(waves)
 
     def _read(self, value, row) -> tuple[np.ndarray, int]:
         try:
-            return read_samples(value)
-        except Exception as error:  # soundfile's own error types, or a missing file
+            return read_samples(value, self.seconds_)
+        except Exception as error:  # soundfile's own error types, a missing file, a pipe or device
             where = value if isinstance(value, str) else f"row {row}"
-            raise LaminaError(f"Column {self.column!r}, {where}: cannot read this audio ({error}).") from None
+            raise LaminaError(f"Column {self.column!r}, {where}: cannot read this audio "
+                              f"({library_message(error)}).") from None
 
     def _log_mel(self, waves: torch.Tensor) -> torch.Tensor:
         filters = mel_filter_bank(self.rate_, self.fft_size, MELS)
