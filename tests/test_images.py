@@ -392,3 +392,11 @@ def test_pgd_on_pixels_lowers_accuracy_and_adversarial_training_raises_robust_ac
             return (network({**inputs, space.key: attacked}).argmax(1) == targets).float().mean().item()
 
     assert robust_accuracy(robust) >= robust_accuracy(standard) + 0.2
+
+
+def test_a_compressed_table_named_like_an_idx_file_is_read_as_a_table(tmp_path):
+    import gzip
+
+    with gzip.open(tmp_path / "my_idx.csv.gz", "wt") as stream:
+        stream.write("x,y\n1,a\n2,b\n")
+    assert read_table(tmp_path / "my_idx.csv.gz").to_dict("list") == {"x": [1, 2], "y": ["a", "b"]}

@@ -65,7 +65,11 @@ def pixel_limit(side: int | str) -> int:
 
 def is_image_source(path: Path) -> bool:
     """A folder (class subfolders or idx files) or an array file, rather than a table."""
+    from lamina.data.formats import SUPPORTED
+
     name = path.name.lower()
+    if Path(name.removesuffix(".gz")).suffix in SUPPORTED:
+        return False  # a compressed table (my_idx.csv.gz), whatever its name holds
     return path.is_dir() or name.endswith((".npz", ".npy")) or ("idx" in name and name.endswith((".gz", ".idx")))
 
 
