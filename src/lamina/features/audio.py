@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ from lamina.data.audio import (
     mono_at,
     read_samples,
 )
+from pydantic import Field, StrictInt
+
+from lamina.checked import Record, checked
 from lamina.errors import LaminaError
 from lamina.features.blocks import PICTURE
 from lamina.features.kinds import FILE_FIELD, ColumnSample, Kind, register_kind, sniff
@@ -113,9 +117,17 @@ class AudioEncoder:
         return {"rate": self.rate_, "seconds": self.seconds_, "mean": self.mean_, "std": self.std_}
 
     def load_state(self, state: dict) -> AudioEncoder:
-        self.rate_, self.seconds_ = int(state["rate"]), float(state["seconds"])
-        self.mean_, self.std_ = list(state["mean"]), list(state["std"])
+        stored = checked(_AudioState, state)
+        self.rate_, self.seconds_ = stored.rate, stored.seconds
+        self.mean_, self.std_ = stored.mean, stored.std
         return self
+
+
+class _AudioState(Record):
+    rate: StrictInt = Field(gt=0)  # samples a second
+    seconds: float = Field(gt=0)  # length every clip is cut or padded to
+    mean: list[float] = Field(min_length=1, max_length=1)  # of the spectrogram's one channel
+    std: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, max_length=1)
 
 
 @register_kind
