@@ -18,8 +18,8 @@ import torch
 from pydantic import StrictInt, StrictStr, model_validator
 
 import lamina
-from lamina.data.read import read_table
 from lamina.checked import Fault, Record, checked, under
+from lamina.data.read import read_table
 from lamina.errors import LaminaError
 from lamina.plain import json_safe
 from lamina.tasks.base import Task, task_named

@@ -15,7 +15,9 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field, StrictInt
 
+from lamina.checked import Record, checked
 from lamina.data.audio import (
     audio_from_base64,
     inspect_audio_column,
@@ -23,9 +25,6 @@ from lamina.data.audio import (
     mono_at,
     read_samples,
 )
-from pydantic import Field, StrictInt
-
-from lamina.checked import Record, checked
 from lamina.errors import LaminaError
 from lamina.features.blocks import PICTURE
 from lamina.features.kinds import FILE_FIELD, ColumnSample, Kind, register_kind, sniff

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from pydantic import Field, StrictBool
 
 from lamina.checked import Record, checked

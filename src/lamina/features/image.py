@@ -16,7 +16,9 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field, StrictInt, model_validator
 
+from lamina.checked import Record, checked
 from lamina.data.images import (
     DECODE_THREADS,
     READ_ERRORS,
@@ -31,9 +33,6 @@ from lamina.data.images import (
     problem_of,
     size_and_channels,
 )
-from pydantic import Field, StrictInt, model_validator
-
-from lamina.checked import Record, checked
 from lamina.data.inline import is_missing
 from lamina.errors import LaminaError
 from lamina.features.blocks import PICTURE

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
-
 from pydantic import Field, StrictBool, model_validator
+from scipy.special import ndtri
 
 from lamina.checked import Record, checked
 from lamina.data.read import leading_zero_codes
@@ -86,7 +85,7 @@ class _NumberState(Record):
     def _a_rising_map(self) -> _NumberState:
         if len(self.ranks) != len(self.knots):
             raise ValueError(f"{len(self.ranks)} ranks for {len(self.knots)} knots")
-        if any(b <= a for a, b in zip(self.knots, self.knots[1:])) or any(b < a for a, b in zip(self.ranks, self.ranks[1:])):
+        if (np.diff(self.knots) <= 0).any() or (np.diff(self.ranks) < 0).any():
             raise ValueError("knots must rise, and ranks must not fall")
         if not all(0 <= r <= 1 for r in self.ranks) or not np.isfinite(self.knots + [self.fill]).all():
             raise ValueError("ranks lie in [0, 1] and knots and fill are finite numbers")

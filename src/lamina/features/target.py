@@ -6,7 +6,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-
 from pydantic import Field, StrictStr
 
 from lamina.checked import Fault, Record, checked, under

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from pydantic import Field, StrictInt, StrictStr
 
 from lamina.checked import Fault, Record, checked
