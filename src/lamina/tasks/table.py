@@ -166,7 +166,9 @@ class TableTask(Task):
         """Raises Fault where the architecture's inputs or outputs differ from what the encoders give and the target
         needs (a damaged model.json), so weights that fit the architecture fit the encoders too."""
         stored, needed = architecture["inputs"], self.features_.spec()
-        for key, stored_part, needed_part in [*((f"inputs.{k}", stored.get(k), needed[k]) for k in needed),
+        # A block older files lack (format 1 has no images) is an empty one: {} or [] or 0.
+        for key, stored_part, needed_part in [*((f"inputs.{k}", stored.get(k, type(needed[k])()), needed[k])
+                                                for k in needed),
                                               ("outputs", architecture["outputs"], self.target_.outputs)]:
             if stored_part != needed_part:
                 raise Fault(f"architecture.{key}", f"{reprlib.repr(stored_part)} differs from what the task's "
