@@ -22,6 +22,7 @@ from lamina.checked import Fault, Record, checked, under
 from lamina.data.read import read_table
 from lamina.errors import LaminaError
 from lamina.plain import json_safe
+from lamina.run import RunFolder
 from lamina.tasks.base import Task, task_named
 from lamina.training.trainer import resolve_device
 
@@ -356,6 +357,9 @@ def read_model_document(directory) -> tuple[Path, dict]:
     directory = Path(directory)
     if (directory / "model" / MODEL_FILE).exists():  # a run folder: its model lives in model/
         directory = directory / "model"
+    if not (directory / MODEL_FILE).exists() and RunFolder(directory).is_run():
+        raise LaminaError(f"{directory} is an interrupted run: its training stopped before the model was written. "
+                          f"Continue it with: lamina train --resume {directory}  (Python: lamina.resume_run(...)).")
     if not (directory / MODEL_FILE).exists():
         raise LaminaError(
             f"{directory} holds no model ({MODEL_FILE} not found). Give a run folder made by "
