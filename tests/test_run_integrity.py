@@ -325,3 +325,16 @@ def test_info_on_an_interrupted_run_says_how_to_resume_it(interrupted, capsys):
     assert main(["info", str(run)]) == 2
     error = capsys.readouterr().err
     assert f"{run} is an interrupted run" in error and f"lamina train --resume {run}" in error
+
+
+def test_the_report_of_a_run_with_doctored_metrics_names_the_key(finished, tmp_path, capsys):
+    import json
+
+    run = copy_run(finished, tmp_path, interrupted=False) / "run"
+    document = json.loads((run / "model" / "model.json").read_text())
+    document["metrics"]["test"] = [1, 2]
+    (run / "model" / "model.json").write_text(json.dumps(document))
+    for command in ("report", "card", "info"):
+        assert main([command, str(run)]) == 2
+        error = capsys.readouterr().err
+        assert "metrics.test: Input should be a valid dictionary (it is [1, 2])" in error and "Traceback" not in error

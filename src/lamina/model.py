@@ -181,17 +181,17 @@ class Model:
 
     @classmethod
     def from_document(cls, directory: Path, raw: dict) -> Model:
-        """The model a format-2 document and its weights describe. Anything wrong in the files (a key missing,
-        a value of the wrong type, weights that do not fit the architecture, a truncated weights file) is the
-        files' fault: it stops with a LaminaError naming the folder, never with a traceback."""
+        """The model a format-2 document (as read_model_document checked it) and its weights describe. Anything
+        wrong in the files (a key missing, a value of the wrong type, weights that do not fit the architecture, a
+        truncated weights file) is the files' fault: it stops with a LaminaError naming the folder, never with a
+        traceback."""
         from safetensors.torch import load_file
 
         from lamina.nets.build import check_hyperparameters
 
         try:
-            task_class = _check_document(raw)
             with under("task.state"):
-                task = task_class.from_state(raw["task"]["state"])
+                task = task_named(raw["task"]["name"]).from_state(raw["task"]["state"])
             architecture = raw["architecture"]
             check_hyperparameters(architecture["arch"], task.reads, architecture["hyperparameters"])
             weights = directory / WEIGHTS_FILE
@@ -206,8 +206,7 @@ class Model:
             what = (f"{MODEL_FILE} lacks the key {error.args[0]!r}" if isinstance(error, KeyError)
                     else str(error)[:300] if type(error) in (ValueError, Fault)  # lamina's own checks name what is wrong
                     else f"{type(error).__name__}: {str(error)[:300]}")
-            raise LaminaError(f"{directory} holds a damaged or incompatible model ({what}). Restore the folder, or "
-                              "train the model again.") from None
+            raise _damaged(directory, what) from None
         network.eval()
         model.directory = directory
         return model
@@ -304,17 +303,15 @@ class _Profile(Record):
     prediction: _ProfileEntry
 
 
-def _check_document(raw: dict) -> type[Task]:
-    """The task class a format-2 model.json names. Raises Fault naming the first key of a format-2 model.json that is missing or of the wrong type or shape
+def _check_document(raw: dict) -> None:
+    """Raises Fault naming the first key of a format-2 model.json that is missing or of the wrong type or shape
     (the task's state is checked by the task, the architecture's sizes by the weights' shapes). A row model's
     metrics, training record and profile have a known shape; other tasks' are theirs."""
     checked(_Document, raw)
-    task_class = task_named(raw["task"]["name"])
-    if task_class.row_model:
+    if task_named(raw["task"]["name"]).row_model:
         for key, shape in (("metrics", _RowMetrics), ("training", _RowTraining), ("profile", _Profile)):
             if raw.get(key) is not None:
                 checked(shape, raw[key], key)
-    return task_class
 
 
 def _require_fitting_weights(task: Task, architecture: dict, weights: Path) -> None:
@@ -388,7 +385,16 @@ def read_model_document(directory) -> tuple[Path, dict]:
         except (KeyError, TypeError) as error:
             raise LaminaError(f"{directory / MODEL_FILE} (format 1) is damaged: {type(error).__name__} {error}. "
                               "Restore the folder, or train the model again.") from None
+    try:
+        _check_document(raw)
+    except Fault as fault:  # read by load and by the report and card alike: its shape is checked here, once
+        raise _damaged(directory, str(fault)) from None
     return directory, raw
+
+
+def _damaged(directory: Path, what: str) -> LaminaError:
+    return LaminaError(f"{directory} holds a damaged or incompatible model ({what}). Restore the folder, or train "
+                       "the model again.")
 
 
 def upgraded(raw: dict) -> dict:
