@@ -263,6 +263,7 @@ def test_a_resume_refuses_data_that_changed_since_the_run_began(tmp_path, capsys
     make_table(rows=300).to_csv(data, index=False)
     out = tmp_path / "run"
     assert main(["train", str(data), "--target", "y", "--out", str(out), "--epochs", "2", "--quiet"]) == 0
+    (out / "report.html").unlink()  # as a run stopped before its report: a complete one is not resumed at all
     make_table(rows=300, seed=9).to_csv(data, index=False)
     assert main(["train", "--resume", str(out), "--quiet"]) == 2
     assert f"The data file {data.resolve()} changed since run" in capsys.readouterr().err

@@ -109,13 +109,59 @@ DOCTORED = {  # what is changed → what the error must name
     "no architecture name": (lambda d: d["architecture"].pop("arch"), "the key 'architecture.arch' is missing"),
     "no schema in the task": (lambda d: d["task"]["state"].pop("schema"), "lacks the key 'schema'"),
     "no width": (lambda d: d["architecture"]["hyperparameters"].pop("width"),
-                 "architecture.hyperparameters.width of 'mlp': Field required"),
+                 "the key 'architecture.hyperparameters.width' is missing"),
     "an unknown hyperparameter": (lambda d: d["architecture"]["hyperparameters"].update(heads=4),
-                                  "architecture.hyperparameters.heads of 'mlp': Extra inputs"),
+                                  "architecture.hyperparameters.heads: Extra inputs"),
     "width a string": (lambda d: d["architecture"]["hyperparameters"].update(width="32"),
-                       "architecture.hyperparameters.width of 'mlp': Input should be a valid integer (it is '32')"),
+                       "architecture.hyperparameters.width: Input should be a valid integer (it is '32')"),
     "dropout a word": (lambda d: d["architecture"]["hyperparameters"].update(dropout="high"),
-                       "architecture.hyperparameters.dropout of 'mlp': Input should be a valid number"),
+                       "architecture.hyperparameters.dropout: Input should be a valid number"),
+    "norm unknown": (lambda d: d["architecture"]["hyperparameters"].update(norm="bogus"),
+                     "architecture.hyperparameters.norm: Input should be 'batch', 'layer' or 'none' (it is 'bogus')"),
+    # metrics, training and profile: their shapes, not just that each is an object
+    "test metrics a list": (lambda d: d["metrics"].update(test=[1, 2]), "metrics.test: Input should be a valid dict"),
+    "baseline metrics a list": (lambda d: d["metrics"].update(baseline=[1]),
+                                "metrics.baseline: Input should be a valid dict"),
+    "a metric a word": (lambda d: d["metrics"]["test"].update(accuracy="high"),
+                        "metrics.test.accuracy: Input should be a valid number (it is 'high')"),
+    "sizes a list": (lambda d: d["training"].update(sizes=[1]), "training.sizes: Input should be a valid dict"),
+    "no test size": (lambda d: d["training"]["sizes"].pop("test"), "the key 'training.sizes.test' is missing"),
+    "profile columns a list": (lambda d: d["profile"].update(columns=[1]),
+                               "profile.columns: Input should be a valid dict"),
+    "profile edges a string": (lambda d: d["profile"]["columns"]["signal"].update(edges="abc"),
+                               "profile.columns.signal.edges: Input should be a valid list (it is 'abc')"),
+    "profile edges falling": (lambda d: d["profile"]["columns"]["signal"]["edges"].reverse(),
+                              "profile.columns.signal: Value error, edges must rise"),
+    "profile shares missing a bin": (lambda d: d["profile"]["prediction"]["expected"].pop(),
+                                     "profile.prediction: Value error, expected holds 3 shares for 4 bins"),
+    # the task's state: each encoder's, the target's, and their agreement with the network's weights
+    "no knots": (lambda d: d["task"]["state"]["features"]["signal"].update(knots=[]),
+                 "task.state.features.signal.knots: List should have at least 1 item"),
+    "knots out of order": (lambda d: d["task"]["state"]["features"]["signal"]["knots"].reverse(),
+                           "task.state.features.signal: Value error, knots must rise"),
+    "a category a number": (lambda d: d["task"]["state"]["features"]["colour"].update(vocabulary=[1, 2]),
+                            "task.state.features.colour.vocabulary.0: Input should be a valid string (it is 1)"),
+    "a year scale of zero": (lambda d: d["task"]["state"]["features"]["day"].update(year_scale=0),
+                             "task.state.features.day.year_scale: Input should be greater than 0"),
+    "a pad token past the vocabulary": (lambda d: d["task"]["state"]["features"]["comment"].update(pad=10**6),
+                                        "task.state.features.comment.pad: 1000000 is no token"),
+    "a column named twice": (lambda d: d["task"]["state"]["schema"]["columns"][1].update(
+        name=d["task"]["state"]["schema"]["columns"][0]["name"]),
+        "task.state.schema.columns: names the column 'signal' more than once"),
+    "a target of one key": (lambda d: d["task"]["state"].update(target={"classes": 5}),
+                            "the key 'task.state.target.task' is missing"),
+    "classes a number": (lambda d: d["task"]["state"]["target"].update(classes=5),
+                         "task.state.target.classes: Input should be a valid list (it is 5)"),
+    "a classification model called regression": (lambda d: d["task"].update(name="regression"),
+                                                 "task.state.target.task: a binary schema's binary target is no "
+                                                 "regression task's"),
+    "a third class the weights lack": (lambda d: d["task"]["state"]["target"]["classes"].append("maybe"),
+                                       "architecture.outputs: 2 differs from what the task's encoders and target "
+                                       "give (3)"),
+    "a missing-value flag the weights lack": (
+        lambda d: d["task"]["state"]["features"]["skewed"].update(flag_missing=True),
+        lambda model: f"architecture.inputs.numbers: {model.architecture['inputs']['numbers']} differs from what the "
+                      f"task's encoders and target give ({model.architecture['inputs']['numbers'] + 1})"),
     "outputs a string": (lambda d: d["architecture"].update(outputs="2"), "architecture.outputs: Input should be"),
     "task name null": (lambda d: d["task"].update(name=None), "task.name: Input should be a valid string"),
     "metrics a list": (lambda d: d.update(metrics=[1]), "metrics: Input should be a valid dictionary"),
@@ -134,6 +180,7 @@ def test_a_doctored_model_json_names_the_key_in_one_clear_error(model, tmp_path,
     from lamina.cli import main
 
     change, named = DOCTORED[how]
+    named = named(model) if callable(named) else named
     model.save(tmp_path / "m")
     _doctor(tmp_path / "m", change)
     with pytest.raises(LaminaError, match=str(tmp_path / "m")) as raised:

@@ -35,14 +35,26 @@ def finished(tmp_path_factory):
     return folder
 
 
+def copy_run(source, target, interrupted: bool = True):
+    """A copy of a run folder (and its data.csv) whose config points at its own copy of the data; interrupted: as
+    a run stopped after its last epoch, before its model and report were written (a resume has work left)."""
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    config = target / "run" / "config.yaml"
+    config.write_text(config.read_text().replace(str((source / "data.csv").resolve()),
+                                                 str((target / "data.csv").resolve())))
+    if interrupted:
+        stop_before_the_model(target / "run")
+    return target
+
+
+def stop_before_the_model(run) -> None:
+    shutil.rmtree(run / "model")
+    (run / "report.html").unlink()
+
+
 @pytest.fixture
 def copied(finished, tmp_path):
-    """A copy of the finished run whose config points at its own copy of the data."""
-    shutil.copytree(finished, tmp_path, dirs_exist_ok=True)
-    config = tmp_path / "run" / "config.yaml"
-    config.write_text(config.read_text().replace(str((finished / "data.csv").resolve()),
-                                                 str((tmp_path / "data.csv").resolve())))
-    return tmp_path
+    return copy_run(finished, tmp_path)
 
 
 def resume(run, *extra) -> int:
@@ -66,6 +78,7 @@ def test_a_resume_with_edited_settings_stops_naming_each_change(copied, capsys):
     more_time = config.read_text().replace("time_budget: null", "time_budget: 10m").replace("device: auto", "device: cpu")
     config.write_text(more_time)
     assert resume(copied / "run") == 0  # more time, or another device, changes nothing learnt so far
+    stop_before_the_model(copied / "run")  # again: a complete run is not resumed at all
     config.write_text(more_time.replace("width: 16", "width: 24").replace("lr: auto", "lr: 0.01"))
     assert resume(copied / "run") == 2
     error = capsys.readouterr().err
@@ -93,6 +106,7 @@ def test_a_forecast_resume_refuses_appended_rows_and_edited_settings(tmp_path):
     data, run = tmp_path / "sales.csv", tmp_path / "run"
     series_csv(data, 150)
     lamina.forecast(data, "date", "sales", 7, arch="mlp", epochs=2, width=8, out=run, progress=False)
+    stop_before_the_model(run)  # a complete run is not resumed at all
     kept = data.read_text()
     series_csv(data, 170)  # twenty more days
     with pytest.raises(LaminaError, match=f"data file {data.resolve()} changed since run"):
@@ -249,3 +263,78 @@ def test_a_resume_whose_checkpoints_were_all_deleted_stops_instead_of_starting_o
     assert resume(run, "--from", "best") == 2
     error = capsys.readouterr().err
     assert f"The checkpoints in {run / 'checkpoints'} are missing" in error and "Traceback" not in error
+
+
+# ---- a resume continues the run's own settings, says where from, and leaves a complete run alone ------------
+
+@pytest.fixture(scope="module")
+def interrupted(finished, tmp_path_factory):
+    """A run stopped by Ctrl-C during its third epoch (the signal is sent once its second epoch is recorded)."""
+    import signal
+
+    from lamina.training.session import Session
+
+    folder = tmp_path_factory.mktemp("interrupted")
+    shutil.copy(finished / "data.csv", folder / "data.csv")
+    original = Session.trainer
+
+    def interrupting(self, *args, **kwargs):
+        trainer = original(self, *args, **kwargs)
+        trainer.callbacks.append(lambda record: record["epoch"] == 2 and os.kill(os.getpid(), signal.SIGINT))
+        return trainer
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Session, "trainer", interrupting)
+        code = main(["train", str(folder / "data.csv"), "--target", "y", "--out", str(folder / "run"), *FLAGS])
+    assert code == 130
+    return folder
+
+
+def test_a_resume_says_which_checkpoint_and_epoch_it_continues_from(interrupted, tmp_path, capsys):
+    run = copy_run(interrupted, tmp_path, interrupted=False) / "run"
+    assert read(run / "checkpoints" / LAST)[1]["epoch"] == 2
+    assert resume(run) == 0
+    said = capsys.readouterr().out
+    assert f"Resuming {run} from {run / 'checkpoints' / LAST} (2 epoch(s) done, 1 batch(es) into epoch 3)." in said
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("flags", [["--epochs", "5"], ["--width", "8", "--lr", "0.1"], ["--target", "colour"],
+                                   ["--column", "signal=category"]])
+def test_a_setting_given_with_resume_is_refused_naming_it(interrupted, tmp_path, capsys, flags):
+    run = copy_run(interrupted, tmp_path, interrupted=False) / "run"
+    before = (run / "checkpoints" / LAST).read_bytes()
+    assert resume(run, *flags) == 2
+    error = capsys.readouterr().err
+    named = [flag for flag in flags if flag.startswith("--")]
+    assert f"so {', '.join(named)} cannot be given with it" in error
+    assert "with its own settings" in error and "start a new run" in error and "Traceback" not in error
+    assert (run / "checkpoints" / LAST).read_bytes() == before  # nothing trained
+
+
+def test_resuming_a_complete_run_says_so_and_trains_nothing(finished, tmp_path, capsys):
+    run = copy_run(finished, tmp_path, interrupted=False) / "run"
+    files = {path: path.read_bytes() for path in run.rglob("*") if path.is_file() and path.name != WARNINGS}
+    assert resume(run) == 0
+    assert f"{run} is already complete" in capsys.readouterr().out
+    assert {path: path.read_bytes() for path in files} == files
+
+
+def test_info_on_an_interrupted_run_says_how_to_resume_it(interrupted, capsys):
+    run = interrupted / "run"
+    assert main(["info", str(run)]) == 2
+    error = capsys.readouterr().err
+    assert f"{run} is an interrupted run" in error and f"lamina train --resume {run}" in error
+
+
+def test_the_report_of_a_run_with_doctored_metrics_names_the_key(finished, tmp_path, capsys):
+    import json
+
+    run = copy_run(finished, tmp_path, interrupted=False) / "run"
+    document = json.loads((run / "model" / "model.json").read_text())
+    document["metrics"]["test"] = [1, 2]
+    (run / "model" / "model.json").write_text(json.dumps(document))
+    for command in ("report", "card", "info"):
+        assert main([command, str(run)]) == 2
+        error = capsys.readouterr().err
+        assert "metrics.test: Input should be a valid dictionary (it is [1, 2])" in error and "Traceback" not in error

@@ -76,15 +76,26 @@ def implied_target(data) -> str | None:
 def resume_run(run_dir, progress: bool = True, start: str = "last") -> Model:
     """Continue an interrupted run from its last checkpoint(s); ends where an uninterrupted run would.
     A missing or damaged last checkpoint stops with a LaminaError naming it, unless `start="best"`: then each
-    such network continues from its best checkpoint (that epoch's weights, a fresh optimiser state)."""
+    such network continues from its best checkpoint (that epoch's weights, a fresh optimiser state).
+    A complete run (see `is_complete`) is not trained again: its model is returned as it is."""
     if start not in ("last", "best"):
         raise LaminaError(f"start={start!r}: a run resumes from its 'last' checkpoint, or from its 'best' one where "
                           "the last is missing or damaged.")
     run = RunFolder(run_dir)
     config = run.read_config()
+    if is_complete(run.path):
+        return load(run.path)
     if not config.data.path:
         raise LaminaError(f"{run.path} was trained on an in-memory table; only runs trained from a file can resume.")
     return train(config, *_tables_of(config), run, resume=True, progress=progress, fall_back_to_best=start == "best")
+
+
+def is_complete(run_dir) -> bool:
+    """Whether a run folder holds everything a finished run writes, its report last."""
+    from lamina.run import FINISHED, REPORT
+
+    run = RunFolder(run_dir)
+    return all(run.exists(name) for name in (*FINISHED, REPORT))
 
 
 def _tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.DataFrame | None]:

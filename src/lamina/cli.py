@@ -280,6 +280,7 @@ def run_train(args) -> int:
     progress = not args.quiet
     resume = getattr(args, "resume", None)  # `lamina forecast` has no --resume: resume with `lamina train`
     if resume:
+        _refuse_settings_on_resume(args)
         data = None
     else:
         settings = {key: getattr(args, flag[2:].replace("-", "_"), None)
@@ -295,6 +296,8 @@ def run_train(args) -> int:
     out = args.out = Path(resume or args.out or _new_run_folder(Path(data).stem))
     try:
         if resume:
+            if _complete_or_told_where(out, args.start):
+                return 0
             model = api.resume_run(out, progress=progress, start=args.start)
         else:
             model = api.fit(data, args.target or config.data.target, test=getattr(args, "test", None) or config.data.test,
@@ -305,6 +308,39 @@ def run_train(args) -> int:
     print(model.task.summary(model))
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
+
+
+def _refuse_settings_on_resume(args) -> None:
+    """A resume continues the run's own settings (its config.yaml, which its checkpoints were made with): a setting
+    given beside --resume would be ignored, so it is refused."""
+    from lamina.errors import LaminaError
+
+    given = [flag for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS
+             if getattr(args, key, None) is not None]
+    given += [flag for flag, key in (("DATA", "data"), ("--target", "target"), ("--test", "test"),
+                                     ("--config", "config"), ("--out", "out"), ("--column", "column"),
+                                     ("--implicit", "implicit")) if getattr(args, key, None)]
+    if given:
+        raise LaminaError(f"--resume continues the run {args.resume} with its own settings (its config.yaml), so "
+                          f"{', '.join(given)} cannot be given with it. To train with other settings, start a new "
+                          "run: lamina train DATA --target COL ... --out NEW_FOLDER. (With --resume only --from, "
+                          "--quiet and --debug are taken.)")
+
+
+def _complete_or_told_where(run: Path, start: str) -> bool:
+    """Whether the run is already complete (said, and nothing trained); else says where it continues from."""
+    from lamina import api
+    from lamina.run import RunFolder
+    from lamina.training.session import resume_points
+
+    if api.is_complete(run):
+        print(f"{run} is already complete: its training finished and its model and report are written; nothing to "
+              f"resume. See it with: lamina info {run}  (other settings mean a new run, with another --out)")
+        return True
+    points = resume_points(RunFolder(run), start)
+    if points:
+        print(f"Resuming {run} from " + "; ".join(points) + ".")
+    return False
 
 
 def run_forecast(args) -> int:

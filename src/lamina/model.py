@@ -9,17 +9,20 @@ Loading never runs code from the files. Format 1 (lamina 0.1: table models, and 
 from __future__ import annotations
 
 import json
+import reprlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
+from pydantic import StrictInt, StrictStr, model_validator
 
 import lamina
+from lamina.checked import Fault, Record, checked, under
 from lamina.data.read import read_table
 from lamina.errors import LaminaError
 from lamina.plain import json_safe
+from lamina.run import RunFolder
 from lamina.tasks.base import Task, task_named
 from lamina.training.trainer import resolve_device
 
@@ -178,16 +181,17 @@ class Model:
 
     @classmethod
     def from_document(cls, directory: Path, raw: dict) -> Model:
-        """The model a format-2 document and its weights describe. Anything wrong in the files (a key missing,
-        a value of the wrong type, weights that do not fit the architecture, a truncated weights file) is the
-        files' fault: it stops with a LaminaError naming the folder, never with a traceback."""
+        """The model a format-2 document (as read_model_document checked it) and its weights describe. Anything
+        wrong in the files (a key missing, a value of the wrong type, weights that do not fit the architecture, a
+        truncated weights file) is the files' fault: it stops with a LaminaError naming the folder, never with a
+        traceback."""
         from safetensors.torch import load_file
 
         from lamina.nets.build import check_hyperparameters
 
         try:
-            _check_document(raw)
-            task = task_named(raw["task"]["name"]).from_state(raw["task"]["state"])
+            with under("task.state"):
+                task = task_named(raw["task"]["name"]).from_state(raw["task"]["state"])
             architecture = raw["architecture"]
             check_hyperparameters(architecture["arch"], task.reads, architecture["hyperparameters"])
             weights = directory / WEIGHTS_FILE
@@ -200,10 +204,9 @@ class Model:
             raise
         except Exception as error:  # the files' content, not lamina's code: see the docstring
             what = (f"{MODEL_FILE} lacks the key {error.args[0]!r}" if isinstance(error, KeyError)
-                    else str(error)[:300] if type(error) is ValueError  # lamina's own checks name what is wrong
+                    else str(error)[:300] if type(error) in (ValueError, Fault)  # lamina's own checks name what is wrong
                     else f"{type(error).__name__}: {str(error)[:300]}")
-            raise LaminaError(f"{directory} holds a damaged or incompatible model ({what}). Restore the folder, or "
-                              "train the model again.") from None
+            raise _damaged(directory, what) from None
         network.eval()
         model.directory = directory
         return model
@@ -216,23 +219,19 @@ class Model:
         return f"Model(task={self.task.name!r}, target={self.schema.target!r}, inputs=[{inputs}{more}])"
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(strict=True)
-
-
-class _TaskPart(_Part):
+class _TaskPart(Record):
     name: StrictStr
     state: dict
 
 
-class _ArchitecturePart(_Part):  # what else an architecture record holds is its task's
+class _ArchitecturePart(Record):  # what else an architecture record holds is its task's
     arch: StrictStr
     hyperparameters: dict = {}
     inputs: dict | None = None
     outputs: StrictInt | None = None
 
 
-class _Document(_Part):
+class _Document(Record):
     """The keys every format-2 model.json holds, with their types."""
     task: _TaskPart
     architecture: _ArchitecturePart
@@ -241,16 +240,78 @@ class _Document(_Part):
     profile: dict | None = None
 
 
+Score = float | None  # a metric's value; null where it is undefined (ROC AUC of one class)
+
+
+class _RowMetrics(Record):
+    """A row model's scores on its test split, beside its baseline's: {split: {metric: number or null}}."""
+    test: dict[StrictStr, Score]
+    baseline: dict[StrictStr, Score]
+
+
+class _Sizes(Record):  # rows in each part of the split
+    train: StrictInt
+    valid: StrictInt
+    test: StrictInt
+
+
+class _RowTraining(Record):
+    """What a row model's run records (task.fit); later keys are optional, as format 1 lacks some."""
+    seed: StrictInt | None = None
+    split: StrictStr | None = None
+    sizes: _Sizes
+    epochs_run: StrictInt | None = None
+    best_epoch: StrictInt | None = None
+    stop_reason: StrictStr | None = None
+    batch_size: StrictInt | None = None
+    device: StrictStr | None = None
+    precision: StrictStr | None = None
+    init_from: StrictStr | None = None
+    train_seconds: float | None = None
+    total_seconds: float | None = None
+
+
+class _ProfileEntry(Record):
+    """One column's (or the predictions') training bins: `edges` for a Bins summary, `categories` for a Counts
+    one (features.drift), and the training share of rows in each bin, the last two "other"/missing ones included."""
+    kind: StrictStr
+    edges: list[float] | None = None
+    categories: list[StrictStr] | None = None
+    expected: list[float]
+
+    @model_validator(mode="after")
+    def _bins_of_its_kind(self) -> _ProfileEntry:
+        from lamina.features.drift import Bins
+        from lamina.features.kinds import registered_kinds
+
+        summary = getattr(registered_kinds().get(self.kind), "drift", None)
+        if summary is None:
+            raise ValueError(f"kind {self.kind!r} is no kind with drift bins")
+        bins = self.edges if isinstance(summary, Bins) else self.categories
+        if bins is None:
+            raise ValueError(f"a {self.kind} entry needs {'edges' if isinstance(summary, Bins) else 'categories'}")
+        if self.edges is not None and self.edges != sorted(self.edges):
+            raise ValueError(f"edges must rise (they are {reprlib.repr(self.edges)})")
+        if len(self.expected) != len(bins) + 2:
+            raise ValueError(f"expected holds {len(self.expected)} shares for {len(bins) + 2} bins")
+        return self
+
+
+class _Profile(Record):
+    rows: StrictInt
+    columns: dict[StrictStr, _ProfileEntry]
+    prediction: _ProfileEntry
+
+
 def _check_document(raw: dict) -> None:
-    """Raises ValueError naming the first key of a format-2 model.json that is missing or of the wrong type
-    (the task's state is checked by the task, the architecture's sizes by the weights' shapes)."""
-    try:
-        _Document.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(map(str, first["loc"]))
-        raise ValueError(f"the key {key!r} is missing" if first["type"] == "missing"
-                         else f"{key}: {first['msg']} (it is {first['input']!r})") from None
+    """Raises Fault naming the first key of a format-2 model.json that is missing or of the wrong type or shape
+    (the task's state is checked by the task, the architecture's sizes by the weights' shapes). A row model's
+    metrics, training record and profile have a known shape; other tasks' are theirs."""
+    checked(_Document, raw)
+    if task_named(raw["task"]["name"]).row_model:
+        for key, shape in (("metrics", _RowMetrics), ("training", _RowTraining), ("profile", _Profile)):
+            if raw.get(key) is not None:
+                checked(shape, raw[key], key)
 
 
 def _require_fitting_weights(task: Task, architecture: dict, weights: Path) -> None:
@@ -293,6 +354,9 @@ def read_model_document(directory) -> tuple[Path, dict]:
     directory = Path(directory)
     if (directory / "model" / MODEL_FILE).exists():  # a run folder: its model lives in model/
         directory = directory / "model"
+    if not (directory / MODEL_FILE).exists() and RunFolder(directory).is_run():
+        raise LaminaError(f"{directory} is an interrupted run: its training stopped before the model was written. "
+                          f"Continue it with: lamina train --resume {directory}  (Python: lamina.resume_run(...)).")
     if not (directory / MODEL_FILE).exists():
         raise LaminaError(
             f"{directory} holds no model ({MODEL_FILE} not found). Give a run folder made by "
@@ -321,7 +385,16 @@ def read_model_document(directory) -> tuple[Path, dict]:
         except (KeyError, TypeError) as error:
             raise LaminaError(f"{directory / MODEL_FILE} (format 1) is damaged: {type(error).__name__} {error}. "
                               "Restore the folder, or train the model again.") from None
+    try:
+        _check_document(raw)
+    except Fault as fault:  # read by load and by the report and card alike: its shape is checked here, once
+        raise _damaged(directory, str(fault)) from None
     return directory, raw
+
+
+def _damaged(directory: Path, what: str) -> LaminaError:
+    return LaminaError(f"{directory} holds a damaged or incompatible model ({what}). Restore the folder, or train "
+                       "the model again.")
 
 
 def upgraded(raw: dict) -> dict:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field, StrictInt
 
+from lamina.checked import Record, checked
 from lamina.data.audio import (
     REFERENCE_SAMPLES,
     REQUEST_SECONDS,
@@ -138,9 +141,17 @@ class AudioEncoder:
         return {"rate": self.rate_, "seconds": self.seconds_, "mean": self.mean_, "std": self.std_}
 
     def load_state(self, state: dict) -> AudioEncoder:
-        self.rate_, self.seconds_ = int(state["rate"]), float(state["seconds"])
-        self.mean_, self.std_ = list(state["mean"]), list(state["std"])
+        stored = checked(_AudioState, state)
+        self.rate_, self.seconds_ = stored.rate, stored.seconds
+        self.mean_, self.std_ = stored.mean, stored.std
         return self
+
+
+class _AudioState(Record):
+    rate: StrictInt = Field(gt=0)  # samples a second
+    seconds: float = Field(gt=0)  # length every clip is cut or padded to
+    mean: list[float] = Field(min_length=1, max_length=1)  # of the spectrogram's one channel
+    std: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, max_length=1)
 
 
 @register_kind

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import StrictStr
 
+from lamina.checked import Record, checked
 from lamina.features.blocks import EMBEDDING
 from lamina.features.drift import Counts
 from lamina.features.kinds import VALUE_FIELD, ColumnSample, Kind, register_kind, sniff
@@ -53,9 +55,13 @@ class CategoryEncoder:
         return {"vocabulary": self.vocabulary_}
 
     def load_state(self, state: dict) -> CategoryEncoder:
-        self.vocabulary_ = list(state["vocabulary"])
+        self.vocabulary_ = checked(_CategoryState, state).vocabulary
         self._known = KnownValues(self.vocabulary_)
         return self
+
+
+class _CategoryState(Record):
+    vocabulary: list[StrictStr]  # category_key spellings, in index order
 
 
 @register_kind

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, StrictBool
 
+from lamina.checked import Record, checked
 from lamina.features.blocks import DENSE
 from lamina.features.drift import Bins
 from lamina.features.kinds import ColumnSample, Kind, register_kind, sniff
@@ -66,11 +68,17 @@ class DatetimeEncoder:
                 "flag_missing": self.flag_missing_}
 
     def load_state(self, state: dict) -> DatetimeEncoder:
-        self.year_mean_ = float(state["year_mean"])
-        self.year_scale_ = float(state["year_scale"])
-        self.with_hour_ = bool(state["with_hour"])
-        self.flag_missing_ = bool(state["flag_missing"])
+        stored = checked(_DatetimeState, state)
+        self.year_mean_, self.year_scale_ = stored.year_mean, stored.year_scale
+        self.with_hour_, self.flag_missing_ = stored.with_hour, stored.flag_missing
         return self
+
+
+class _DatetimeState(Record):
+    year_mean: float
+    year_scale: float = Field(gt=0)  # years per unit of the scaled year
+    with_hour: StrictBool
+    flag_missing: StrictBool
 
 
 def days(values: pd.Series) -> np.ndarray:

@@ -11,11 +11,14 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field, StrictInt, model_validator
 
+from lamina.checked import Record, checked
 from lamina.data.images import (
     DECODE_THREADS,
     READ_ERRORS,
@@ -122,8 +125,23 @@ class ImageEncoder:
         return {"size": self.size_, "channels": self.channels_, "mean": self.mean_, "std": self.std_}
 
     def load_state(self, state: dict) -> None:
-        self.size_, self.channels_ = state["size"], state["channels"]
-        self.mean_, self.std_ = state["mean"], state["std"]
+        stored = checked(PictureState, state)
+        self.size_, self.channels_ = stored.size, stored.channels
+        self.mean_, self.std_ = stored.mean, stored.std
+
+
+class PictureState(Record):
+    """A picture column's side (pixels), channels, and per-channel mean and spread of pixels scaled to [0, 1]."""
+    size: StrictInt = Field(gt=0)
+    channels: Literal[1, 3]
+    mean: list[float]
+    std: list[Annotated[float, Field(gt=0)]]
+
+    @model_validator(mode="after")
+    def _one_per_channel(self) -> PictureState:
+        if not len(self.mean) == len(self.std) == self.channels:
+            raise ValueError(f"mean and std hold one number per channel ({self.channels})")
+        return self
 
 
 def _all_fit(series: pd.Series, shape: tuple[int, ...]) -> bool:

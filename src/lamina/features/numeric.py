@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, StrictBool, model_validator
 from scipy.special import ndtri
 
+from lamina.checked import Record, checked
 from lamina.data.read import leading_zero_codes
 from lamina.errors import LaminaError
 from lamina.features.blocks import DENSE
@@ -66,10 +68,27 @@ class NumberEncoder:
                 "flag_missing": self.flag_missing_}
 
     def load_state(self, state: dict) -> NumberEncoder:
-        self.knots_ = np.asarray(state["knots"], dtype=float)
-        self.ranks_ = np.asarray(state["ranks"], dtype=float)
-        self.fill_ = float(state["fill"])
-        self.flag_missing_ = bool(state["flag_missing"])
+        stored = checked(_NumberState, state)
+        self.knots_, self.ranks_ = np.asarray(stored.knots, dtype=float), np.asarray(stored.ranks, dtype=float)
+        self.fill_, self.flag_missing_ = stored.fill, stored.flag_missing
+        return self
+
+
+class _NumberState(Record):
+    """The rank map `fit` learns: rising knots (distinct training values) and their ranks in [0, 1]."""
+    knots: list[float] = Field(min_length=1)
+    ranks: list[float]
+    fill: float
+    flag_missing: StrictBool
+
+    @model_validator(mode="after")
+    def _a_rising_map(self) -> _NumberState:
+        if len(self.ranks) != len(self.knots):
+            raise ValueError(f"{len(self.ranks)} ranks for {len(self.knots)} knots")
+        if (np.diff(self.knots) <= 0).any() or (np.diff(self.ranks) < 0).any():
+            raise ValueError("knots must rise, and ranks must not fall")
+        if not all(0 <= r <= 1 for r in self.ranks) or not np.isfinite(self.knots + [self.fill]).all():
+            raise ValueError("ranks lie in [0, 1] and knots and fill are finite numbers")
         return self
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from lamina.checked import Fault, under
 from lamina.data.schema import Schema
 from lamina.errors import LaminaError
 from lamina.features.blocks import BLOCKS, DENSE
@@ -79,7 +80,13 @@ class FeaturePipeline:
 
     @classmethod
     def from_state(cls, schema: Schema, state: dict) -> FeaturePipeline:
+        """Raises Fault naming the stored column (twice in the schema) or encoder state that is wrong."""
+        names = [c.name for c in schema.columns]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise Fault("schema.columns", f"names the column {twice[0]!r} more than once")
         pipeline = cls(schema)
         for name, encoder in pipeline.encoders.items():
-            encoder.load_state(state[name])
+            with under(f"features.{name}"):
+                encoder.load_state(state[name])
         return pipeline

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
+from pydantic import Field, StrictStr
 
+from lamina.checked import Fault, Record, checked, under
 from lamina.errors import LaminaError
 from lamina.features.category import category_key
 from lamina.features.numeric import to_numbers
@@ -80,10 +84,30 @@ class TargetEncoder:
 
     @classmethod
     def from_state(cls, state: dict) -> TargetEncoder:
-        encoder = cls(state["task"], state["column"])
-        if encoder.is_classification:
-            encoder.classes_ = list(state["classes"])
-            encoder._index = {category_key(c): i for i, c in enumerate(encoder.classes_)}
-        else:
-            encoder.mean_, encoder.scale_ = float(state["mean"]), float(state["scale"])
+        """Raises Fault naming the key of `state` (model.json's task.state.target) that is missing or wrong."""
+        with under("target"):
+            stored = checked(_TargetState, state)
+            encoder = cls(stored.task, stored.column)
+            if encoder.is_classification:
+                encoder.classes_ = checked(_ClassesState, state).classes
+                encoder._index = {category_key(c): i for i, c in enumerate(encoder.classes_)}
+                if len(encoder._index) < len(encoder.classes_):
+                    raise Fault("classes", f"two classes share a spelling (they are {encoder.classes_!r})")
+            else:
+                number = checked(_NumberTargetState, state)
+                encoder.mean_, encoder.scale_ = number.mean, number.scale
         return encoder
+
+
+class _TargetState(Record):
+    task: Literal["binary", "multiclass", "regression"]
+    column: StrictStr
+
+
+class _ClassesState(Record):
+    classes: list[StrictStr | int | float | bool] = Field(min_length=2)  # each class's original spelling
+
+
+class _NumberTargetState(Record):
+    mean: float
+    scale: float = Field(gt=0)  # target units per standardised unit

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, StrictInt, StrictStr
 
+from lamina.checked import Fault, Record, checked
 from lamina.errors import LaminaError
 from lamina.features.blocks import TOKENS
 from lamina.features.drift import Bins
@@ -153,9 +155,18 @@ class TextEncoder:
                 f"Text column {self.column!r} was saved by an early lamina that hashed words instead of "
                 "storing a tokenizer. Train the model again to use it with this version."
             )
-        self.length_, self.pad_ = int(state["length"]), int(state["pad"])
-        self.tokenizer_ = Tokenizer.from_str(state["tokenizer"])
+        stored = checked(_TextState, state)
+        self.length_, self.pad_ = stored.length, stored.pad
+        self.tokenizer_ = Tokenizer.from_str(stored.tokenizer)
+        if self.pad_ >= self.vocabulary_size:
+            raise Fault("pad", f"{self.pad_} is no token of the tokenizer's {self.vocabulary_size}")
         return self
+
+
+class _TextState(Record):
+    length: StrictInt = Field(gt=0)  # tokens a text is cut or padded to
+    pad: StrictInt = Field(ge=0)  # the padding token's id
+    tokenizer: StrictStr  # the tokenizers library's JSON
 
 
 def word_counts(values: pd.Series) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -68,7 +69,8 @@ def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[
 
 
 @register("mlp", (TABLE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1, "norm": "batch"}))
-def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float, norm: str) -> nn.Module:
+def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float,
+               norm: Literal["batch", "layer", "none"]) -> nn.Module:
     from lamina.nets.mlp import TabularMLP
 
     return TabularMLP(spec, outputs, width, depth, dropout, norm)
@@ -201,13 +203,15 @@ def _build_two_tower(spec: dict, outputs: int, width: int, depth: int, dropout: 
 
 
 def check_hyperparameters(name: str, reads: str, hyperparameters: dict) -> None:
-    """Raises ValueError naming the first hyperparameter of the registered architecture `name` that is missing,
-    unknown, or of another type than its builder declares (a width of "64" or 64.5, a dropout of "high"); an
-    architecture this registry does not hold is its task's to check."""
+    """Raises Fault (a ValueError) naming the first hyperparameter of the registered architecture `name` that is
+    missing, unknown, or of another type or value than its builder declares (a width of "64" or 64.5, a dropout
+    of "high", a norm it does not know); an architecture this registry does not hold is its task's to check."""
     import inspect
     import typing
 
-    from pydantic import ConfigDict, ValidationError, create_model
+    from pydantic import ConfigDict, create_model
+
+    from lamina.checked import checked
 
     if (reads, name) not in ARCHITECTURES:
         return
@@ -216,13 +220,7 @@ def check_hyperparameters(name: str, reads: str, hyperparameters: dict) -> None:
     declared = list(inspect.signature(builder).parameters.values())[2:]  # after (spec, outputs)
     fields = {p.name: (hints[p.name], ... if p.default is p.empty else p.default) for p in declared}
     strict = create_model(f"{name}_hyperparameters", __config__=ConfigDict(strict=True, extra="forbid"), **fields)
-    try:
-        strict.model_validate(hyperparameters)
-    except ValidationError as error:
-        first = error.errors()[0]
-        given = "" if first["type"] == "missing" else f" (it is {first['input']!r})"
-        key = ".".join(map(str, first["loc"]))
-        raise ValueError(f"architecture.hyperparameters.{key} of {name!r}: {first['msg']}{given}") from None
+    checked(strict, hyperparameters, "architecture.hyperparameters")
 
 
 def build_network(name: str, spec: dict, outputs: int, reads: str = "table", **hyperparameters) -> nn.Module:

@@ -4,6 +4,7 @@ training. Classification and regression subclass it with their target, loss, met
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lamina.checked import Fault
 from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
 from lamina.data.images import drop_unreadable, ignored_files_note
 from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task
@@ -161,6 +163,16 @@ class TableTask(Task):
         return self.prediction_frame(self.predict_array(model, frame, engine), frame.index)
 
     def build_network(self, architecture: dict) -> torch.nn.Module:
+        """Raises Fault where the architecture's inputs or outputs differ from what the encoders give and the target
+        needs (a damaged model.json), so weights that fit the architecture fit the encoders too."""
+        stored, needed = architecture["inputs"], self.features_.spec()
+        # A block older files lack (format 1 has no images) is an empty one: {} or [] or 0.
+        for key, stored_part, needed_part in [*((f"inputs.{k}", stored.get(k, type(needed[k])()), needed[k])
+                                                for k in needed),
+                                              ("outputs", architecture["outputs"], self.target_.outputs)]:
+            if stored_part != needed_part:
+                raise Fault(f"architecture.{key}", f"{reprlib.repr(stored_part)} differs from what the task's "
+                                                   f"encoders and target give ({reprlib.repr(needed_part)})")
         return build_network(architecture["arch"], architecture["inputs"], architecture["outputs"],
                              **architecture["hyperparameters"])
 
@@ -302,6 +314,9 @@ class TableTask(Task):
         task.schema_ = Schema.from_dict(state["schema"])
         task.features_ = FeaturePipeline.from_state(task.schema_, state["features"])
         task.target_ = TargetEncoder.from_state(state["target"])
+        if task.target_.task not in cls.problems or task.schema_.task != task.target_.task:
+            raise Fault("target.task", f"a {task.schema_.task} schema's {task.target_.task} target is no "
+                                       f"{cls.name} task's (task.name is {cls.name!r})")
         task.baseline_ = state["baseline"]
         return task
 

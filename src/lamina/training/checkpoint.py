@@ -63,6 +63,22 @@ def read(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, meta
 
 
+def metadata(path: Path) -> dict:
+    """A checkpoint's JSON metadata, read from its header alone (no tensor is loaded). Raises DamagedCheckpoint
+    as `read` does."""
+    if not Path(path).is_file():
+        raise DamagedCheckpoint(f"The checkpoint {path} is missing.")
+    try:
+        with safe_open(str(path), framework="pt") as stream:
+            meta = json.loads((stream.metadata() or {}).get(META_KEY, "{}"))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise DamagedCheckpoint(f"The checkpoint {path} is damaged ({type(error).__name__}: {str(error)[:200]}).") \
+            from None
+    if not isinstance(meta, dict):
+        raise DamagedCheckpoint(f"The checkpoint {path} is damaged (its metadata is not a JSON object).")
+    return meta
+
+
 def changes(recorded, current, where: str = "") -> list[str]:
     """'key: recorded → current' for each leaf that differs between two JSON values (dicts compared key by key),
     so a refused resume can say what changed."""

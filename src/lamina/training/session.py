@@ -10,7 +10,8 @@ import pandas as pd
 
 from lamina.config import Config, parse_duration
 from lamina.run import HISTORY, SOURCES, RunFolder
-from lamina.training.trainer import Trainer
+from lamina.training import checkpoint
+from lamina.training.trainer import BEST, LAST, Trainer
 
 
 @dataclass
@@ -76,6 +77,28 @@ class Session:
         if self.run is not None:
             self._histories.append((_Fitted(rows), {}))
             self.write_history()
+
+
+def resume_points(run: RunFolder, start: str = "last") -> list[str]:
+    """Where a resume of `run` continues each network from, one line per checkpoint folder: its last checkpoint
+    and the epochs done, or with `start="best"`, where the last cannot be read, its best one. A folder whose
+    checkpoint to continue from cannot be read is left out: the Trainer names it, and the fix, when it resumes."""
+    folders = sorted({path.parent for name in (LAST, BEST) for path in run.checkpoints.rglob(name)})
+    if not folders:
+        return ["the start: it stopped before its first checkpoint"]
+    points = []
+    for folder in folders:
+        for name in (LAST, BEST) if start == "best" else (LAST,):
+            try:
+                meta = checkpoint.metadata(folder / name)
+            except checkpoint.DamagedCheckpoint:
+                continue
+            epochs, batches = meta.get("epoch", 0), meta.get("batch", 0)
+            where = f"{epochs} epoch(s) done" + (f", {batches} batch(es) into epoch {epochs + 1}" if batches else "")
+            finished = ", its training finished" if meta.get("finished") else ""
+            points.append(f"{folder / name} ({where}{finished})")
+            break
+    return points
 
 
 class _Fitted:
