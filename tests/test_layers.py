@@ -11,7 +11,7 @@ import lamina
 SOURCE = Path(lamina.__file__).parent
 # Earliest first; a module matches the longest prefix listed.
 LAYERS = [
-    ("lamina.errors", "lamina.plain", "lamina.config", "lamina.run"),
+    ("lamina.errors", "lamina.plain", "lamina.checked", "lamina.config", "lamina.run"),
     ("lamina.data", "lamina.features.kinds", "lamina.features.blocks", "lamina.features.drift",
      "lamina.features.spelling"),  # kinds: the schema's vocabulary; spelling: one value, its ways of writing
     ("lamina.features",),
