@@ -54,7 +54,7 @@ def side_run(world):
     folder, paths, _, _ = world
     out = folder / "run"
     model = lamina.fit(paths["ratings"], task="recommend", users=str(paths["users"]), items=str(paths["items"]),
-                       epochs=30, out=out, progress=False)
+                       epochs=6, out=out, progress=False)
     return model, out
 
 
@@ -152,3 +152,21 @@ def test_missing_side_rows_are_said_once_and_unknown_side_ids_are_fine(tmp_path)
     said = [c["message"] for c in checks if "no row in" in c["message"]]
     assert len(said) == 1 and said[0].startswith("4 user(s)") and ": 3, 21, 22, 23;" in said[0]
     assert model.recommend(["ghost"], k=2)["source"].iloc[0].startswith("side features")
+
+
+def test_the_playground_offers_the_most_active_users_escaped(tmp_path, monkeypatch):
+    import lamina.tasks.recommend as recommend
+
+    monkeypatch.setattr(recommend, "PICKER_USERS", 5)
+    interactions, _, items = genre_world(users=24)
+    extra = interactions[interactions["userId"] == 9].assign(timestamp=lambda f: f["timestamp"] + 1)
+    extra["movieId"] = (extra["movieId"] + 1) % len(items)  # user 9 has the most interactions
+    interactions = pd.concat([interactions, extra]).drop_duplicates(["userId", "movieId"])
+    interactions["userId"] = interactions["userId"].map(lambda u: f"<b>'{u}'</b>" if u == 9 else u)
+    out = tmp_path / "run"
+    lamina.fit(interactions, task="recommend", epochs=1, out=out, progress=False)
+    page = TestClient(create_app({"films": lamina.load(out)}, monitor=False)).get("/").text
+    options = page.split("<datalist id='users'>")[1].split("</datalist>")[0]
+    assert options.count("<option") == 5
+    assert options.startswith("<option value='&lt;b&gt;&#x27;9&#x27;&lt;/b&gt;'>")  # the most active first
+    assert "<b>'9'</b>" not in page and "id='list'" in page

@@ -47,6 +47,7 @@ SCORING_USERS = 1024  # users whose scores of every item are computed at once
 ACTIVITY_EDGES = (0, 5, 20, 100, math.inf)  # training interactions per user that bound the activity buckets
 EXAMPLE_USERS = 3  # users whose history and recommendations the report shows
 EXAMPLE_HISTORY = 8  # latest training items shown per example user
+PICKER_USERS = 200  # most active users the served playground offers to pick from
 SOURCES = {"model": "model", "side": "side features (user not in training)",
            "popularity": "popularity (unknown user)"}  # what each list's `source` says it came from
 
@@ -192,6 +193,9 @@ class RecommendTask(Task):
             "split": ("per user by time" if self.layout_.time else "per user, random")
                      + (", leave one out" if not self.explicit else ""),
             "sizes": {**sizes, "users": len(self.users_), "items": len(self.items_)},
+            "active_users": [self.users_[i] for i in np.argsort(-np.bincount(prepared.users[known].numpy(),
+                                                                              minlength=len(self.users_)),
+                                                                  kind="stable")[:PICKER_USERS]],
         }
         return network, architecture, training
 
