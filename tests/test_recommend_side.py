@@ -3,7 +3,13 @@ features. A world of genres where each user takes only items of their preferred 
 interactions but in the users table is recommended their genre's items; without the tables, popularity."""
 
 import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +21,7 @@ from lamina.cli import main
 from lamina.run import RunFolder
 from lamina.serving.server import create_app
 
+CHROMIUM = "/usr/bin/chromium"
 GENRES = ["action", "comedy", "drama", "horror"]
 PER_GENRE = 15  # items of each genre
 PER_USER = 10  # interactions per user, all of the user's genre
@@ -170,3 +177,48 @@ def test_the_playground_offers_the_most_active_users_escaped(tmp_path, monkeypat
     assert options.count("<option") == 5
     assert options.startswith("<option value='&lt;b&gt;&#x27;9&#x27;&lt;/b&gt;'>")  # the most active first
     assert "<b>'9'</b>" not in page and "id='list'" in page
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
+                    reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_playground_lists_a_picked_users_items_in_a_browser(side_run):
+    from playwright.sync_api import sync_playwright
+
+    from test_server_live import free_port
+
+    _, out = side_run
+    expected = lamina.load(out).recommend(["new1"], k=4)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "lamina.cli", "serve", str(out), "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page()
+            page.goto(url)
+            page.fill("#user", "new1")
+            page.fill("#k", "4")
+            page.click("#send")
+            page.wait_for_selector("#list table")
+            cells = [[c.text_content() for c in row.query_selector_all("td")]
+                     for row in page.query_selector_all("#list tr")[1:]]
+            header = [c.text_content() for c in page.query_selector_all("#list th")]
+            planted = page.query_selector_all("#list i")  # the titles' <i> must show as text, not markup
+            source = page.text_content("#source")
+            browser.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert header[:3] == ["rank", "item", "score"] and {"genre", "title"} <= set(header)
+    assert [row[1] for row in cells] == expected["movieId"].tolist()
+    assert [row[header.index("title")] for row in cells] == expected["title"].tolist() and not planted
+    assert "side features" in source
