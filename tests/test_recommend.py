@@ -241,7 +241,7 @@ def test_the_cli_trains_and_recommends(tmp_path, capsys):
     assert "ndcg@10" in capsys.readouterr().out
     assert main(["predict", str(out), "--user", "4", "--top", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "userId,rank,movieId,score,known_user" and len(lines) == 4
+    assert lines[0] == "userId,rank,movieId,score,known_user,source" and len(lines) == 4
     assert all(int(line.split(",")[2]) < GROUP_ITEMS for line in lines[1:])
     (tmp_path / "users.csv").write_text("userId\n4\n5\n")
     assert main(["predict", str(out), str(tmp_path / "users.csv"), "--top", "2"]) == 0

@@ -91,6 +91,9 @@ RECOMMEND_SETTINGS = [
     ("--item", "item", str, "recommending: the column of item ids (default: inferred from the names)"),
     ("--rating", "rating", str, "recommending: the column of explicit ratings (default: inferred; none means "
                                 "implicit feedback)"),
+    ("--users", "users", str, "recommending: a users table keyed by the user column; its columns become features"),
+    ("--items", "items", str, "recommending: an items table keyed by the item column; its columns become "
+                              "features and show beside each recommended item"),
 ]
 
 EXAMPLES = {

@@ -45,6 +45,8 @@ class DataConfig(_Section):
     item: str | None = None  # the column of item ids; None: inferred from the column names
     rating: str | None = None  # the column of explicit ratings; None: inferred, or none (implicit feedback)
     implicit: bool = False  # learn to rank (BPR) even when a rating column exists
+    users: str | None = None  # a users table (path) keyed by the user column; its other columns become features
+    items: str | None = None  # an items table (path) keyed by the item column; its columns also show beside lists
 
 
 class ModelConfig(_Section):

@@ -196,10 +196,12 @@ def _build_matrix_factorisation(spec: dict, outputs: int, factors: int) -> nn.Mo
 
 @register("two-tower", (INTERACTIONS_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}), reads="interactions")
 def _build_two_tower(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
-    """User and item embeddings of `width` dimensions, each through `depth` hidden layers, scored by dot product."""
+    """User and item embeddings of `width` dimensions, beside their side features when the spec has
+    `user_features` / `item_features`, each through `depth` hidden layers, scored by dot product."""
     from lamina.nets.recommenders import TwoTower
 
-    return TwoTower(spec["users"], spec["items"], width, depth, dropout)
+    return TwoTower(spec["users"], spec["items"], width, depth, dropout, spec.get("user_features"),
+                    spec.get("item_features"))
 
 
 def check_hyperparameters(name: str, reads: str, hyperparameters: dict) -> None:

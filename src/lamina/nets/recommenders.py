@@ -3,8 +3,13 @@
 Both score a pair as  bias + b_user + b_item + <user vector, item vector>,  so every item's score for a user is
 one matrix product (`score_all`), which is what ranking against the whole catalogue and serving need. Inputs
 are {"users": [rows] int64, "items": [rows] int64} indices into the task's vocabularies; outputs [rows].
+The two-tower network also reads side features (a users or items table's columns, encoded like any table's):
+their rows may outnumber the vocabulary, and an index past the vocabulary (a user known only from the side
+table) has no id embedding or bias, only its features.
 Sources: Koren, Bell & Volinsky, "Matrix factorization techniques for recommender systems" (2009) for the
-biased factorisation; Yi et al., "Sampling-bias-corrected neural modeling" (2019) for two towers.
+biased factorisation; Yi et al., "Sampling-bias-corrected neural modeling" (2019) for two towers; Volkovs
+et al., "DropoutNet: addressing cold start in recommender systems" (NeurIPS 2017) for dropping the id embedding
+in training so that features alone give useful vectors.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lamina.nets.mlp import TableInputs
+
 INIT_STD = 0.01  # standard deviation of the initial factors: small, so the biases learn first
+ID_DROPOUT = 0.25  # probability (per row, in training) that a tower with side features sees no id embedding
 
 
 class PairScorer(nn.Module):
@@ -36,12 +44,12 @@ class PairScorer(nn.Module):
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         users, items = inputs["users"], inputs["items"]
         dot = (self.user_vectors(users) * self.item_vectors(items)).sum(-1)
-        return self.bias + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1) + dot
+        return self.bias + known_rows(self.user_bias, users).squeeze(-1) + self.item_bias(items).squeeze(-1) + dot
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """[len(users), items]: the score of every item for each user."""
         every = self.item_vectors()
-        return (self.bias + self.user_bias(users) + self.item_bias.weight.view(1, -1)
+        return (self.bias + known_rows(self.user_bias, users) + self.item_bias.weight.view(1, -1)
                 + self.user_vectors(users) @ every.T)
 
     def penalty(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -49,7 +57,8 @@ class PairScorer(nn.Module):
         factorisation (each user's and item's parameters shrink as often as they are seen)."""
         users, items = inputs["users"], inputs["items"]
         vectors = self.user_vectors(users).pow(2).sum(-1) + self.item_vectors(items).pow(2).sum(-1)
-        return vectors + self.user_bias(users).squeeze(-1).pow(2) + self.item_bias(items).squeeze(-1).pow(2)
+        return (vectors + known_rows(self.user_bias, users).squeeze(-1).pow(2)
+                + self.item_bias(items).squeeze(-1).pow(2))
 
 
 class MatrixFactorisation(PairScorer):
@@ -70,30 +79,78 @@ class MatrixFactorisation(PairScorer):
 
 
 class TwoTower(PairScorer):
-    """Each side's embedding (`width` dimensions) through its own tower of `depth` hidden layers (`width`
-    units, GELU, `dropout` probability) into a `width`-dimensional vector."""
+    """Each side's embedding (`width` dimensions), beside its encoded side features when it has a side table,
+    through its own tower of `depth` hidden layers (`width` units, GELU, `dropout` probability) into a
+    `width`-dimensional vector. `user_features` / `item_features`: {"spec": a feature pipeline's spec,
+    "rows": rows of encoded features} (rows ≥ the vocabulary), filled by `SideFeatures.fill`."""
 
-    def __init__(self, users: int, items: int, width: int, depth: int, dropout: float):
+    def __init__(self, users: int, items: int, width: int, depth: int, dropout: float,
+                 user_features: dict | None = None, item_features: dict | None = None):
         super().__init__(users, items)
         self.user_embedding = nn.Embedding(users, width)
         self.item_embedding = nn.Embedding(items, width)
         nn.init.normal_(self.user_embedding.weight, std=INIT_STD)
         nn.init.normal_(self.item_embedding.weight, std=INIT_STD)
-        self.user_tower, self.item_tower = _tower(width, depth, dropout), _tower(width, depth, dropout)
+        self.user_side = SideFeatures(**user_features) if user_features else None
+        self.item_side = SideFeatures(**item_features) if item_features else None
+        self.user_tower = _tower(width + (self.user_side.width if self.user_side else 0), width, depth, dropout)
+        self.item_tower = _tower(width + (self.item_side.width if self.item_side else 0), width, depth, dropout)
 
     def user_vectors(self, users):
-        return self.user_tower(self.user_embedding(users))
+        return self.user_tower(self._tower_input(self.user_embedding, self.user_side, users))
 
     def item_vectors(self, items=None):
-        embedded = self.item_embedding.weight if items is None else self.item_embedding(items)
-        return self.item_tower(embedded)
+        if items is None:
+            items = torch.arange(self.item_embedding.num_embeddings, device=self.item_embedding.weight.device)
+        return self.item_tower(self._tower_input(self.item_embedding, self.item_side, items))
+
+    def _tower_input(self, embedding: nn.Embedding, side: SideFeatures | None, rows: torch.Tensor) -> torch.Tensor:
+        """[len(rows), tower input]: the id embedding (zeros past the vocabulary, and for ID_DROPOUT of the
+        rows in training when features stand beside it), then the encoded side features."""
+        embedded = known_rows(embedding, rows)
+        if side is None:
+            return embedded
+        if self.training:
+            embedded = embedded * (torch.rand(len(rows), 1, device=rows.device) >= ID_DROPOUT)
+        return torch.cat([embedded, side(rows).to(embedded.dtype)], dim=1)
 
 
-def _tower(width: int, depth: int, dropout: float) -> nn.Module:
+class SideFeatures(nn.Module):
+    """The encoded side features of every row (buffers, saved with the weights) and the table encoder that
+    turns a row's into one vector (numbers, category embeddings, mean text embeddings: nets.mlp.TableInputs)."""
+
+    def __init__(self, spec: dict, rows: int):
+        super().__init__()
+        self.encoder = TableInputs(spec)
+        self.width = self.encoder.encoded_width
+        self.keys = ["numbers", "categories", *(f"text:{name}" for name in spec["texts"])]
+        shapes = [(torch.float32, spec["numbers"]), (torch.int64, len(spec["categories"])),
+                  *((torch.int64, text["length"]) for text in spec["texts"].values())]
+        for i, (dtype, width) in enumerate(shapes):
+            self.register_buffer(f"input{i}", torch.zeros(rows, width, dtype=dtype))
+
+    def fill(self, tensors: dict[str, torch.Tensor]) -> SideFeatures:
+        """Stores a feature pipeline's output for every row ({key: [rows, ...]})."""
+        for i, key in enumerate(self.keys):
+            getattr(self, f"input{i}").copy_(tensors[key])
+        return self
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.encoder.encode({key: getattr(self, f"input{i}")[rows] for i, key in enumerate(self.keys)})
+
+
+def known_rows(embedding: nn.Embedding, rows: torch.Tensor) -> torch.Tensor:
+    """[len(rows), dims] the embedding's rows, zeros for indices past it (ids known only from a side table)."""
+    size = embedding.num_embeddings
+    return embedding(rows.clamp(max=size - 1)) * (rows < size).unsqueeze(-1)
+
+
+def _tower(inputs: int, width: int, depth: int, dropout: float) -> nn.Module:
     layers: list[nn.Module] = []
     for _ in range(depth):
-        layers += [nn.Linear(width, width), nn.GELU(), nn.Dropout(dropout)]
-    return nn.Sequential(*layers, nn.Linear(width, width))
+        layers += [nn.Linear(inputs, width), nn.GELU(), nn.Dropout(dropout)]
+        inputs = width
+    return nn.Sequential(*layers, nn.Linear(inputs, width))
 
 
 class WithHistory(nn.Module):

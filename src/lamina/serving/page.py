@@ -23,7 +23,13 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .6em;tex
 .error{color:#b91c1c}
 """
 
-SCRIPT = """
+ESCAPE_SCRIPT = """
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));
+}
+"""
+
+SCRIPT = ESCAPE_SCRIPT + """
 const schema = JSON.parse(document.getElementById('schema').textContent);
 const form = document.getElementById('form');
 function record() {
@@ -49,9 +55,6 @@ function bars(pairs, scale) {
     return `<tr><td>${escapeHtml(name)}</td><td><span class="${cls}" style="width:${width}px"></span> ` +
            `${value.toFixed(4)}</td></tr>`;
   }).join('') + '</table>';
-}
-function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));
 }
 async function call(path, row) {
   const response = await fetch(path, {method: 'POST', headers: headers(), body: JSON.stringify(row)});
@@ -156,10 +159,58 @@ document.getElementById('send').onclick = async () => {
 """
 
 
+RECOMMEND_SCRIPT = ESCAPE_SCRIPT + """
+document.getElementById('send').onclick = async () => {
+  const headers = {'Content-Type': 'application/json'};
+  const token = document.getElementById('token').value;
+  if (token) headers['Authorization'] = 'Bearer ' + token;
+  const body = {users: [document.getElementById('user').value], k: Number(document.getElementById('k').value),
+                exclude_seen: document.getElementById('exclude_seen').checked};
+  const reply = await fetch('recommend', {method: 'POST', headers, body: JSON.stringify(body)});
+  const answer = await reply.json();
+  const list = document.getElementById('list');
+  if (!reply.ok) { list.innerHTML = `<p class="error">${escapeHtml(answer.error || reply.statusText)}</p>`; return; }
+  const found = answer.recommendations[0];
+  const columns = ['item', 'score', ...Object.keys(found.items[0] || {}).filter(c => c !== 'item' && c !== 'score')];
+  list.innerHTML = `<p id="source">${escapeHtml(found.user)}: ${escapeHtml(found.source)}</p><table><tr><th>rank</th>` +
+    columns.map(c => `<th>${escapeHtml(c)}</th>`).join('') + '</tr>' +
+    found.items.map((row, i) => `<tr><td>${i + 1}</td>` + columns.map(c => `<td>${escapeHtml(
+      c === 'score' ? row[c].toFixed(4) : row[c] ?? '')}</td>`).join('') + '</tr>').join('') + '</table>';
+};
+"""
+
+
+def recommend_page(schema: dict) -> str:
+    """A recommender's playground: a user to pick (the most active training users offered in a datalist,
+    any id typed), the list length and whether seen items are left out; the answer as a table of rank,
+    item, score and the items' side columns, every value escaped."""
+    example = schema.get("example") or {}
+    users = (schema.get("training") or {}).get("active_users") or example.get("users") or []
+    options = "".join(f"<option value='{_text(user)}'>" for user in users)
+    first = _text(users[0]) if users else ""
+    request = _text(json.dumps(schema["request"], indent=2))
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {_text(schema['name'])}</title>"
+        f"<style>{STYLE}</style></head><body>"
+        f"<h1>{_text(schema['name'])}: recommend</h1>"
+        f"<form onsubmit='return false'><label for='token'>token <small>(if the server has one)</small></label>"
+        f"<input type='password' id='token' autocomplete='off'>"
+        f"<label for='user'>user <small>(the {len(users)} most active listed; any id)</small></label>"
+        f"<input id='user' list='users' value='{first}'><datalist id='users'>{options}</datalist>"
+        f"<label for='k'>items</label><input id='k' type='number' min='1' value='{_text(example.get('k', 10))}'>"
+        f"<label for='exclude_seen'>leave out what the user had</label><input id='exclude_seen' type='checkbox' checked>"
+        f"<button id='send' type='button'>Recommend</button></form><div id='list'></div>"
+        f"<details><summary>request schema (POST {_text(schema['route'])})</summary><pre>{request}</pre></details>"
+        f"<script>{RECOMMEND_SCRIPT}</script></body></html>"
+    )
+
+
 def task_page(schema: dict) -> str:
     """The playground of a task with its own request (e.g. a forecast's history): a JSON body to edit (the
     task's example to start from) and send to POST /<route>, the answer shown as JSON, and the request's
-    JSON schema."""
+    JSON schema. A recommender's has a user picker and shows its list as a table (`recommend_page`)."""
+    if schema.get("route") == "recommend":
+        return recommend_page(schema)
     request = _text(json.dumps(schema["request"], indent=2))
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {_text(schema['name'])}</title>"

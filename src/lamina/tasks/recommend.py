@@ -6,7 +6,9 @@ BPR (Rendle et al. 2009) on uniformly sampled negatives and is scored by HR@10, 
 catalogue coverage beside the popularity ranking, every item of the catalogue ranked (none sampled), the user's
 other interactions left out. The split is per user (data.interactions): the latest interactions by time, else
 a random share of each user's; leave-one-out for ranking. Users the model has not seen get the popularity
-ranking, flagged as such.
+ranking, flagged as such. Side tables (`--users`, `--items`: tasks.recommend_side) give the two-tower network
+each id's features; a user known only from the users table is then scored from its features (source "side
+features"), and lists show each item's side columns.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from lamina.errors import LaminaError
 from lamina.nets.build import build_network, names
 from lamina.nets.recommenders import WithHistory
 from lamina.tasks.base import Prepared, Task, register_task
+from lamina.tasks.recommend_side import FLAGS, read_side_table
 
 K = 10  # the cut-off of the ranking metrics and the default list length
 FACTORS = {"explicit": 32, "implicit": 64}  # mf: dimensions of each user and item vector (--width)
@@ -44,6 +47,9 @@ SCORING_USERS = 1024  # users whose scores of every item are computed at once
 ACTIVITY_EDGES = (0, 5, 20, 100, math.inf)  # training interactions per user that bound the activity buckets
 EXAMPLE_USERS = 3  # users whose history and recommendations the report shows
 EXAMPLE_HISTORY = 8  # latest training items shown per example user
+PICKER_USERS = 200  # most active users the served playground offers to pick from
+SOURCES = {"model": "model", "side": "side features (user not in training)",
+           "popularity": "popularity (unknown user)"}  # what each list's `source` says it came from
 
 
 @dataclass
@@ -94,6 +100,10 @@ class RecommendTask(Task):
         arch = config.model.arch
         if arch != "auto" and arch not in names(self.reads):
             build_network(arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
+        sides = {role: getattr(data, f"{role}s") for role in FLAGS if getattr(data, f"{role}s") is not None}
+        if sides and arch not in ("auto", "two-tower"):
+            raise LaminaError(f"--arch {arch} reads no side tables ({', '.join(FLAGS[r] for r in sides)}); train "
+                              "with --arch two-tower (the default with side tables) or leave the tables out.")
         layout = layout_of(frame, data.user, data.item, data.rating, data.time, data.implicit, "the training data")
         cleaned, findings = clean_interactions(frame, layout, "the training data")
         testing = test_frame is None  # else the test file is the test part, and DATA gives training and validation
@@ -111,7 +121,7 @@ class RecommendTask(Task):
         self.layout_ = layout
         self.users_ = sorted(cleaned[layout.user].unique(), key=_id_order)
         self.items_ = sorted(cleaned[layout.item].unique(), key=_id_order)
-        self._index()
+        findings += self._read_sides(sides, config.data.columns)  # and indexes the vocabularies
         training = cleaned[part == 0]
         self.global_mean_ = float(training[layout.rating].mean()) if layout.rating else 0.0
         self.rating_range_ = ([float(training[layout.rating].min()), float(training[layout.rating].max())]
@@ -125,15 +135,36 @@ class RecommendTask(Task):
     def _index(self) -> None:
         self.user_index_ = {user: i for i, user in enumerate(self.users_)}
         self.item_index_ = {item: i for i, item in enumerate(self.items_)}
+        # Users known only from the users table: feature rows after the vocabulary's.
+        self.side_user_index_ = {user: len(self.users_) + i for i, user in enumerate(self.side_users_)}
+
+    def _read_sides(self, sides: dict, overrides: dict) -> list:
+        """Reads the side tables; keeps what the network's side features and the answers need. Findings."""
+        findings, self.side_users_, self.sides_, self._side_inputs = [], [], {}, {}
+        for role, source in sides.items():
+            vocabulary = self.users_ if role == "user" else self.items_
+            table = read_side_table(source, role, getattr(self.layout_, role), vocabulary, overrides)
+            findings += table.findings
+            rows = vocabulary + (table.extra_ids(vocabulary) if role == "user" else [])  # items: the catalogue
+            spec, tensors = table.encode(rows)
+            self._side_inputs[f"{role}_features"] = ({"spec": spec, "rows": len(rows)}, tensors)
+            self.sides_[role] = {"table": table.source, "columns": {c.name: c.kind for c in table.schema.features}}
+            if role == "user":
+                self.side_users_ = rows[len(vocabulary):]
+            else:
+                self.sides_[role]["values"] = table.values(rows)
+        self._index()
+        return findings
 
     def fit(self, config, prepared: InteractionsPrepared, session):
         from lamina.training.batches import TensorBatches
 
-        arch = "mf" if config.model.arch == "auto" else config.model.arch
+        arch = config.model.arch if config.model.arch != "auto" else "two-tower" if self.sides_ else "mf"
         hyperparameters = self._hyperparameters(arch, config.model, self.feedback)
         train_inputs, train_ratings = prepared.pairs(0)
         architecture = {"arch": arch, "hyperparameters": hyperparameters, "outputs": 1,
-                        "inputs": {"users": len(self.users_), "items": len(self.items_), "pairs": len(prepared.data)}}
+                        "inputs": {"users": len(self.users_), "items": len(self.items_), "pairs": len(prepared.data),
+                                   **{key: spec for key, (spec, _) in self._side_inputs.items()}}}
         self._validation_mask = (train_inputs["users"], train_inputs["items"])
         train = config.train
         batch_size = (min(256, max(64, len(train_ratings) // 64)) if train.batch_size == "auto"
@@ -162,12 +193,17 @@ class RecommendTask(Task):
             "split": ("per user by time" if self.layout_.time else "per user, random")
                      + (", leave one out" if not self.explicit else ""),
             "sizes": {**sizes, "users": len(self.users_), "items": len(self.items_)},
+            "active_users": [self.users_[i] for i in np.argsort(-np.bincount(prepared.users[known].numpy(),
+                                                                              minlength=len(self.users_)),
+                                                                  kind="stable")[:PICKER_USERS]],
         }
         return network, architecture, training
 
     def _trainer(self, architecture: dict, prepared: InteractionsPrepared, session, epochs: int, name: str):
         """A Trainer of a new network (named `name` in the checkpoints and history.csv) for `epochs`."""
         network = self.build_network(architecture).remember(prepared.users, prepared.items)
+        for key, (_, tensors) in self._side_inputs.items():
+            getattr(network.scorer, key.replace("_features", "_side")).fill(tensors)
         with torch.no_grad():
             network.scorer.bias.fill_(self.global_mean_)
         lr = session.config.train.lr
@@ -217,7 +253,8 @@ class RecommendTask(Task):
         spec = architecture["inputs"]
         if (spec["users"], spec["items"]) != (len(self.users_), len(self.items_)):
             raise ValueError("the architecture's users and items differ from the task's vocabularies")
-        scorer = build_network(architecture["arch"], {"users": spec["users"], "items": spec["items"]}, 1,
+        sides = {key: spec[key] for key in ("user_features", "item_features") if key in spec}
+        scorer = build_network(architecture["arch"], {"users": spec["users"], "items": spec["items"], **sides}, 1,
                                reads=self.reads, **architecture["hyperparameters"])
         return WithHistory(scorer, spec["users"], spec["items"], int(spec["pairs"]))
 
@@ -253,47 +290,69 @@ class RecommendTask(Task):
                               "cannot be scored: "
                               f"{', '.join(map(str, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}. "
                               f"Score items of the catalogue ({len(self.items_)} items).")
-        known = users.isin(self.user_index_).to_numpy()
+        index, source = self._user_rows(users)
+        known = source == "model"
         device = model.inference_device()
         scorer = model.network.scorer
         item_index = torch.tensor(items.map(self.item_index_).to_numpy(), dtype=torch.int64, device=device)
-        user_index = torch.tensor(users.map(self.user_index_).fillna(0).astype(int).to_numpy(), device=device)
+        user_index = torch.tensor(index, device=device)
         with torch.no_grad():
             scores = scorer({"users": user_index, "items": item_index}).float()
             cold = scorer.bias + scorer.item_bias(item_index).squeeze(-1)
-            scores = torch.where(torch.tensor(known, device=device), scores, cold).cpu().numpy()
+            scores = torch.where(torch.tensor(source != "popularity", device=device), scores, cold).cpu().numpy()
         if self.rating_range_:
             scores = np.clip(scores, *self.rating_range_)
-        return pd.DataFrame({self.layout_.user: users, self.layout_.item: items,
-                             "prediction": scores, "known_user": known})
+        return pd.DataFrame({self.layout_.user: users, self.layout_.item: items, "prediction": scores,
+                             "known_user": known, "source": [SOURCES[s] for s in source]})
+
+    def _user_rows(self, users: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's row of the network ([users] int64; 0 for users it has no row of) and where its scores
+        come from ([users] "model", "side" for a user known only from the users table, or "popularity")."""
+        index = users.map(self.user_index_)
+        side = users.map(self.side_user_index_)
+        source = np.where(index.notna(), "model", np.where(side.notna(), "side", "popularity"))
+        return index.fillna(side).fillna(0).astype(np.int64).to_numpy(), source
 
     def recommend(self, model, users, k: int = K, exclude_seen: bool = True) -> pd.DataFrame:
-        """One row per user and rank (1 = best): user, rank, item, score, known_user. A user the model has not
-        seen gets the most popular items (score: their interactions in the data) with known_user False."""
+        """One row per user and rank (1 = best): user, rank, item, the item's side columns, score, known_user and
+        source. A user the model has not seen gets the most popular items (score: their interactions in the
+        data) with known_user False, or, when the users table has a row of theirs, scores from its features."""
         if not 1 <= k <= len(self.items_):
             raise LaminaError(f"--top {k} must be from 1 to the catalogue's {len(self.items_)} items.")
         users = id_text(pd.Series(list(users) if not isinstance(users, (str, int)) else [users]))
         device = model.inference_device()
         network = model.network
-        index = users.map(self.user_index_)
-        known = index.notna().to_numpy()
+        index, source = self._user_rows(users)
+        scored = source != "popularity"
         top = np.zeros((len(users), k), dtype=np.int64)
         values = np.zeros((len(users), k), dtype=np.float32)
-        if known.any():
-            chosen = torch.tensor(index[known].astype(int).to_numpy(), device=device)
+        if scored.any():
+            chosen = torch.tensor(index[scored], device=device)
             with torch.no_grad():
                 scores = network.scorer.score_all(chosen).float()
-                if exclude_seen:
-                    scores[network.seen_mask(chosen)] = -math.inf
+                seen = source[scored] == "model"  # users known only from their features have seen nothing
+                if exclude_seen and seen.any():
+                    rows = torch.tensor(np.flatnonzero(seen), device=device)
+                    scores[rows] = scores[rows].masked_fill(network.seen_mask(chosen[rows]), -math.inf)
                 best = scores.topk(k, dim=1)
-            top[known], values[known] = best.indices.cpu().numpy(), best.values.cpu().numpy()
-        if not known.all():
+            top[scored], values[scored] = best.indices.cpu().numpy(), best.values.cpu().numpy()
+        if not scored.all():
             popular = torch.topk(network.popularity.cpu(), k)
-            top[~known], values[~known] = popular.indices.numpy(), popular.values.numpy()
+            top[~scored], values[~scored] = popular.indices.numpy(), popular.values.numpy()
         items = np.asarray(self.items_, dtype=object)
         return pd.DataFrame({
             self.layout_.user: np.repeat(users.to_numpy(), k), "rank": np.tile(np.arange(1, k + 1), len(users)),
-            self.layout_.item: items[top.ravel()], "score": values.ravel(), "known_user": np.repeat(known, k)})
+            self.layout_.item: items[top.ravel()], **self.item_columns(top.ravel()), "score": values.ravel(),
+            "known_user": np.repeat(source == "model", k), "source": np.repeat([SOURCES[s] for s in source], k)})
+
+    def item_columns(self, items: np.ndarray) -> dict[str, np.ndarray]:
+        """{column: [values]} of the items table's columns for item indices `items` (none without a table);
+        a column named like one of the list's own is prefixed with the item column's name."""
+        if "item" not in self.sides_:
+            return {}
+        taken = {self.layout_.user, self.layout_.item, "rank", "score", "known_user", "source"}
+        return {(f"{self.layout_.item}_{name}" if name in taken else name): np.asarray(values, dtype=object)[items]
+                for name, values in self.sides_["item"]["values"].items()}
 
     def similar(self, model, item, k: int = K) -> pd.DataFrame:
         """The `k` items whose vectors point most nearly the same way as `item`'s (cosine similarity)."""
@@ -319,7 +378,8 @@ class RecommendTask(Task):
 
     def state(self) -> dict:
         return {"layout": self.layout_.to_dict(), "users": self.users_, "items": self.items_,
-                "global_mean": self.global_mean_, "rating_range": self.rating_range_}
+                "global_mean": self.global_mean_, "rating_range": self.rating_range_, "side_users": self.side_users_,
+                "sides": self.sides_}
 
     @classmethod
     def from_state(cls, state: dict) -> RecommendTask:
@@ -337,6 +397,12 @@ class RecommendTask(Task):
         if task.rating_range_ is not None:
             low, high = (float(v) for v in task.rating_range_)
             task.rating_range_ = [low, high]
+        task.side_users_, task.sides_ = list(state.get("side_users", [])), dict(state.get("sides", {}))
+        if set(task.side_users_) & set(task.users_) or not all(isinstance(i, str) for i in task.side_users_):
+            raise ValueError("the users known from the users table must be text ids outside the training users")
+        values = task.sides_.get("item", {}).get("values", {})
+        if any(len(column) != len(task.items_) for column in values.values()):
+            raise ValueError("the items table's values must hold one value per item")
         task._index()
         return task
 
@@ -371,10 +437,12 @@ class RecommendTask(Task):
         answers = []
         for start in range(0, len(lists), body.k):
             rows = lists.iloc[start:start + body.k]
+            side = [name for name in rows.columns if name not in
+                    (self.layout_.user, "rank", self.layout_.item, "score", "known_user", "source")]
             answers.append({"user": rows[self.layout_.user].iloc[0], "known_user": bool(rows["known_user"].iloc[0]),
-                            "source": "model" if rows["known_user"].iloc[0] else "popularity (unknown user)",
-                            "items": [{"item": item, "score": float(score)}
-                                      for item, score in zip(rows[self.layout_.item], rows["score"], strict=True)]})
+                            "source": rows["source"].iloc[0],
+                            "items": [{"item": row[self.layout_.item], "score": float(row["score"]),
+                                       **{name: row[name] for name in side}} for _, row in rows.iterrows()]})
         return {"recommendations": answers}
 
 
