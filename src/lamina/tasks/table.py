@@ -165,7 +165,7 @@ class TableTask(Task):
     def build_network(self, architecture: dict) -> torch.nn.Module:
         """Raises Fault where the architecture's inputs or outputs differ from what the encoders give and the target
         needs (a damaged model.json), so weights that fit the architecture fit the encoders too."""
-        stored, needed = architecture["inputs"], self.features_.spec()
+        stored, needed = architecture["inputs"] or {}, self.features_.spec()
         # A block older files lack (format 1 has no images) is an empty one: {} or [] or 0.
         for key, stored_part, needed_part in [*((f"inputs.{k}", stored.get(k, type(needed[k])()), needed[k])
                                                 for k in needed),
