@@ -333,8 +333,7 @@ class RecommendTask(Task):
     def _lists(self, model, users, k: int, exclude_seen: bool) -> tuple[pd.DataFrame, pd.Series, np.ndarray,
                                                                           np.ndarray]:
         """`recommend`'s frame, and per user: the text id, the list's length and the scores' source."""
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-            raise LaminaError(f"k (items per list) must be a whole number from 1; got {k!r}.")
+        _check_k(k)
         given = [users] if isinstance(users, (str, numbers.Number)) or users is None else list(users)
         users = pd.Series([one_id(user, f"user id ({self.layout_.user})") for user in given], dtype=object)
         device = model.inference_device()
@@ -383,8 +382,7 @@ class RecommendTask(Task):
 
     def similar(self, model, item, k: int = K) -> pd.DataFrame:
         """The `k` items whose vectors point most nearly the same way as `item`'s (cosine similarity)."""
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-            raise LaminaError(f"k (items per list) must be a whole number from 1; got {k!r}.")
+        _check_k(k)
         key = one_id(item, f"item id ({self.layout_.item})")
         if key not in self.item_index_:
             raise LaminaError(f"Item {key!r} is not in the catalogue the model was trained on "
@@ -492,6 +490,11 @@ def _known_only(tests: pd.DataFrame, training: pd.DataFrame, layout) -> tuple[pd
                                      f"{int(outside.sum())} test interaction(s) have a user or item the training "
                                      f"data lacks ({named}); the model knows nothing of them, so they were left out "
                                      "of the test part.", layout.user)]
+
+
+def _check_k(k) -> None:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise LaminaError(f"k (items per list) must be a whole number from 1; got {k!r}.")
 
 
 def _short_note(user: str, length: int, k: int) -> str:
