@@ -302,6 +302,9 @@ def test_ranking_metrics_on_lists_known_by_hand():
     popularity[[5, 3, 1]] = [10, 9, 8]
     assert popular_share(top, popularity, share=0.2) == pytest.approx(2 / 6)  # the head: items 5 and 3
     assert popular_share(top, popularity, share=0.01) == pytest.approx(1 / 6)  # at least one item: 5
+    short = np.array([[5, 1, -1], [3, -1, -1]])  # lists cut short: a user with fewer items left than k
+    assert coverage(short, 10) == 0.3 and popular_share(short, popularity, share=0.2) == pytest.approx(2 / 3)
+    assert ranking_metrics(short, [{1}, {7}], 3)["hr@3"] == 0.5
 
 
 def test_a_list_stops_at_the_users_last_unseen_item_and_says_so(ranking_run, capsys):
