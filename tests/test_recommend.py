@@ -343,6 +343,8 @@ def test_one_column_given_two_roles_stops_naming_both_flags(tmp_path, capsys):
     assert code == 2 and "--user and --item both name the column 'userId'" in err and "Traceback" not in err
     with pytest.raises(lamina.LaminaError, match="--item and --rating both name the column 'movieId'"):
         layout_of(two_groups(users=2), None, "movieId", "movieId", None, False)
+    with pytest.raises(lamina.LaminaError, match="--rating names 'movieId', the column named like item ids"):
+        layout_of(two_groups(users=2), None, None, "movieId", None, False)
 
 
 def test_a_bad_time_is_quoted_with_its_line_and_numbers_beside_dates_are_named():

@@ -84,7 +84,12 @@ def layout_of(frame: pd.DataFrame, user: str | None, item: str | None, rating: s
             taken.add(matches[0])
         elif role in ("user", "item"):
             why = f"several columns could be it ({', '.join(map(repr, matches))})" if matches else "no column name says so"
-            raise LaminaError(f"Which column of {source} holds the {role} ids? {why.capitalize()}; name it with "
+            claimed = [(other, name) for other, name in given.items()
+                       if name is not None and re.search(NAME_HINTS[role], str(name), re.I)]
+            if not matches and claimed:  # e.g. --rating movieId took the one column named like item ids
+                why = (f"{ROLE_FLAGS[claimed[0][0]]} names {claimed[0][1]!r}, the column named like {role} ids, and "
+                       "a column serves one role")
+            raise LaminaError(f"Which column of {source} holds the {role} ids? {why[0].upper()}{why[1:]}; name it with "
                               f"--{role} COLUMN.")
     if implicit:
         found["rating"] = None
