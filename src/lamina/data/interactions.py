@@ -125,26 +125,32 @@ def _one_text(value) -> str:
 def one_id(value, what: str = "id") -> str:
     """One id from a request or a command line, as `id_text` writes it; LaminaError (naming `what` and the
     value) for anything but non-blank text or a number (None, NaN, True, a list...)."""
-    blank = isinstance(value, str) and not value.strip()
-    if blank or isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, numbers.Real)) or (
-            isinstance(value, numbers.Real) and not math.isfinite(value)):
+    if not _is_id(value):
         raise LaminaError(f"{value!r} is not a {what}: ids are text or numbers.")
-    return id_text(pd.Series([value], dtype=object))[0]
+    return _one_text(value)
 
 
 def file_ids(values: pd.Series, column: str, source: str) -> pd.Series:
     """A column of ids read from a table (`source`, e.g. "the prediction data") as text; a blank or
     non-id value is a LaminaError naming its line (header on line 1) and the column."""
-    for position, value in enumerate(values):
-        if value is None or (isinstance(value, float) and math.isnan(value)) or (
-                isinstance(value, str) and not value.strip()):
-            raise LaminaError(f"Line {position + 2} of {source}: no {column}. Give every row a {column}, or drop "
-                              "the row.")
-        try:
-            one_id(value, column)
-        except LaminaError as error:
-            raise LaminaError(f"Line {position + 2} of {source}: {error}") from None
+    blank = values.map(lambda v: v is None or (isinstance(v, str) and not v.strip())) | values.isna()
+    if blank.any():
+        raise LaminaError(f"Line {int(np.flatnonzero(blank.to_numpy())[0]) + 2} of {source}: no {column}. Give every "
+                          f"row a {column}, or drop the row.")
+    odd = ~values.map(_is_id)
+    if odd.any():
+        line = int(np.flatnonzero(odd.to_numpy())[0])
+        raise LaminaError(f"Line {line + 2} of {source}: {_plain(values.iloc[line])!r} is not a {column}: ids are "
+                          "text or numbers.")
     return id_text(values)
+
+
+def _is_id(value) -> bool:
+    """Non-blank text or a finite number, not a bool: what an id may be."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(value))
 
 
 def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout,
