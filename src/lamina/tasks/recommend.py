@@ -352,8 +352,8 @@ class RecommendTask(Task):
                 if exclude_seen and seen.any():
                     rows = torch.tensor(np.flatnonzero(seen), device=device)
                     scores[rows] = scores[rows].masked_fill(network.seen_mask(chosen[rows]), -math.inf)
-                    had = (network.seen_offsets[1:] - network.seen_offsets[:-1]).cpu().numpy()
-                    lengths[np.flatnonzero(scored)[seen]] = np.minimum(width, len(self.items_) - had[index[scored][seen]])
+                left = (scores > -math.inf).sum(1).cpu().numpy()  # each user's unseen items
+                lengths[scored] = np.minimum(width, left)
                 best = scores.topk(width, dim=1)
             top[scored], values[scored] = best.indices.cpu().numpy(), best.values.cpu().numpy()
         if not scored.all():
