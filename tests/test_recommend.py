@@ -2,10 +2,12 @@
 structure, the per-user time split, saving, cold start, serving, the report and bad input."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 import lamina
@@ -167,13 +169,19 @@ def test_rating_predictions_stay_in_the_rating_range_and_an_unknown_user_gets_th
     assert everything["prediction"].between(low, high).all()
 
 
-def test_a_test_file_is_the_test_part_and_the_data_only_trains_and_validates():
+def test_a_test_file_is_the_test_part_and_the_data_only_trains_and_validates(tmp_path):
     frame, _, _ = planted_ratings(users=40, items=30)
     test = frame.groupby("user").tail(3)
-    model = lamina.fit(frame.drop(index=test.index), test=test, task="recommend", user="user", item="item",
-                       rating="rating", epochs=3, progress=False)
+    strangers = pd.DataFrame({"user": ["newcomer", 0], "item": [1, "new-item"], "rating": [3.0, 4.0],
+                              "time": [0.5, 0.5]})  # ids the training data lacks: left out, named
+    model = lamina.fit(frame.drop(index=test.index), test=pd.concat([test, strangers]), task="recommend",
+                       user="user", item="item", rating="rating", epochs=3, out=tmp_path / "run", progress=False)
     assert model.training["sizes"]["test"] == len(test) == 120
     assert model.training["sizes"]["train"] + model.training["sizes"]["valid"] == len(frame) - len(test)
+    assert "newcomer" not in model.task.users_ and "new-item" not in model.task.items_
+    checks = {c["code"]: c["message"] for c in json.loads(RunFolder(tmp_path / "run").read_text("checks.json"))}
+    assert "2 test interaction(s)" in checks["test_ids_not_in_training"]
+    assert "users newcomer; items new-item" in checks["test_ids_not_in_training"]
 
 
 def test_the_time_split_never_tests_an_earlier_interaction_than_one_it_trains_on():
@@ -294,3 +302,113 @@ def test_ranking_metrics_on_lists_known_by_hand():
     popularity[[5, 3, 1]] = [10, 9, 8]
     assert popular_share(top, popularity, share=0.2) == pytest.approx(2 / 6)  # the head: items 5 and 3
     assert popular_share(top, popularity, share=0.01) == pytest.approx(1 / 6)  # at least one item: 5
+    short = np.array([[5, 1, -1], [3, -1, -1]])  # lists cut short: a user with fewer items left than k
+    assert coverage(short, 10) == 0.3 and popular_share(short, popularity, share=0.2) == pytest.approx(2 / 3)
+    assert ranking_metrics(short, [{1}, {7}], 3)["hr@3"] == 0.5
+
+
+def test_a_list_stops_at_the_users_last_unseen_item_and_says_so(ranking_run, capsys):
+    model, _, out = ranking_run
+    unseen = len(model.task.items_) - int(model.network.seen_mask(torch.tensor([0])).sum())
+    lists = model.recommend([0, "nobody"], k=len(model.task.items_))
+    mine = lists[lists["userId"] == "0"]
+    assert mine["rank"].tolist() == list(range(1, unseen + 1)) and np.isfinite(lists["score"]).all()
+    assert len(lists[lists["userId"] == "nobody"]) == len(model.task.items_)  # nothing seen: the whole catalogue
+    assert lists.attrs["notes"] == [f"user '0' has only {unseen} unseen item(s), so its list stops there (k=40)"]
+    client = TestClient(create_app({"clicks": lamina.load(out)}, monitor=False))
+    answer = client.post("/recommend", json={"users": [0], "k": 40})
+    assert answer.status_code == 200
+    first = answer.json()["recommendations"][0]
+    assert len(first["items"]) == unseen and f"only {unseen} unseen" in first["note"]
+    assert main(["predict", str(out), "--user", "0", "--top", "40"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.strip().splitlines()) == unseen + 1 and "-inf" not in captured.out
+    assert f"only {unseen} unseen" in captured.err
+
+
+@pytest.mark.parametrize(("value", "quoted"), [("1e300", "1e+300"), ("inf", "inf"), ("-inf", "-inf"),
+                                               ("1e20", "1e+20")])
+def test_a_rating_too_large_to_learn_from_is_named_with_its_line(value, quoted):
+    frame = pd.DataFrame({"user": [1, 2, 3], "item": [1, 2, 3], "rating": ["4", value, "5"]})
+    frame["rating"] = pd.to_numeric(frame["rating"])
+    with pytest.raises(lamina.LaminaError, match=rf"column 'rating' .* holds {re.escape(quoted)} on line 3"):
+        clean_interactions(frame, layout_of(frame, None, None, None, None, False), "the training data")
+
+
+def test_one_column_given_two_roles_stops_naming_both_flags(tmp_path, capsys):
+    two_groups(users=10).to_csv(tmp_path / "clicks.csv", index=False)
+    code = main(["train", str(tmp_path / "clicks.csv"), "--task", "recommend", "--user", "userId", "--item",
+                 "userId", "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--user and --item both name the column 'userId'" in err and "Traceback" not in err
+    with pytest.raises(lamina.LaminaError, match="--item and --rating both name the column 'movieId'"):
+        layout_of(two_groups(users=2), None, "movieId", "movieId", None, False)
+    with pytest.raises(lamina.LaminaError, match="--rating names 'movieId', the column named like item ids"):
+        layout_of(two_groups(users=2), None, None, "movieId", None, False)
+
+
+def test_a_bad_time_is_quoted_with_its_line_and_numbers_beside_dates_are_named():
+    frame = pd.DataFrame({"user": [1, 1, 2], "item": [1, 2, 3], "time": ["2020-01-01", "2020-01-02", "soon"]})
+    layout = layout_of(frame, None, None, None, None, False)
+    with pytest.raises(lamina.LaminaError, match="'soon' on line 4"):
+        clean_interactions(frame, layout)
+    frame["time"] = pd.Series(["2020-01-01", 1577836800, "2020-01-03"], dtype=object)
+    with pytest.raises(lamina.LaminaError, match=r"mixes numbers \(1577836800 on line 3\) and dates"):
+        clean_interactions(frame, layout)
+
+
+def test_top_and_k_must_be_whole_numbers_from_one(ranking_run, capsys):
+    model, _, out = ranking_run
+    assert main(["predict", str(out), "--user", "4", "--top", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--top 0" in err and "must be from 1" in err
+    for k in (0, 2.5, True):
+        with pytest.raises(lamina.LaminaError, match=rf"^k \(items per list\) .* got {k!r}"):
+            model.recommend([0], k=k)
+    with pytest.raises(lamina.LaminaError, match="got -1"):
+        model.similar(3, k=-1)
+
+
+def test_ids_that_are_not_text_or_numbers_are_refused_by_name(ranking_run):
+    model, _, out = ranking_run
+    for bad in (None, [1], float("nan"), True, " "):
+        with pytest.raises(lamina.LaminaError, match=rf"^{re.escape(repr(bad))} is not a user id"):
+            model.recommend([0, bad])
+    client = TestClient(create_app({"clicks": lamina.load(out)}, monitor=False))
+    for body in ({"users": [True]}, {"users": [0], "k": True}, {"users": [0], "exclude_seen": 1}):
+        assert client.post("/recommend", json=body).status_code == 422, body
+
+
+def test_blank_ids_and_unknown_items_in_a_prediction_file_name_the_line(ranking_run, tmp_path, capsys):
+    _, _, out = ranking_run
+    (tmp_path / "users.csv").write_text("userId,other\n4,a\n,b\n5,c\n")
+    assert main(["predict", str(out), str(tmp_path / "users.csv"), "--top", "2"]) == 2
+    assert f"Line 3 of the users file {tmp_path / 'users.csv'}: no userId" in capsys.readouterr().err
+    (tmp_path / "pairs.csv").write_text("userId,movieId\n4,1\n4,nothing\n")
+    assert main(["predict", str(out), str(tmp_path / "pairs.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"the file {tmp_path / 'pairs.csv'}" in err and "'nothing' (line 3)" in err
+
+
+@pytest.mark.parametrize(("tensor", "value"), [("seen_items", 10**6), ("seen_items", -1),
+                                                ("scorer.user_factors.weight", float("nan"))])
+def test_doctored_weights_are_named_at_load(ranking_run, tmp_path, tensor, value):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "model"
+    shutil.copytree(ranking_run[2] / "model", folder)
+    weights = load_file(str(folder / "weights.safetensors"))
+    weights[tensor].view(-1)[0] = value
+    save_file(weights, str(folder / "weights.safetensors"))
+    with pytest.raises(lamina.LaminaError, match=f"damaged.*'{re.escape(tensor)}'"):
+        lamina.load(folder)
+
+
+def test_rating_none_means_implicit_and_a_headerless_file_asks_for_a_header():
+    frame = pd.DataFrame({"user": [1], "item": [2], "rating": [5]})
+    assert layout_of(frame, None, None, "none", None, False).rating is None
+    headerless = pd.DataFrame([[196, 242, 3, 881250949]], columns=["186", "302", "3", "891717742"])
+    with pytest.raises(lamina.LaminaError, match="no header row"):
+        layout_of(headerless, None, None, None, None, False)

@@ -207,6 +207,7 @@ def predict(run, data, engine: str = "torch") -> pd.DataFrame:
         if engine != "torch":
             raise LaminaError(f"--engine {engine} runs models that predict one row at a time; a {model.task.name} "
                               "model predicts with torch. Drop --engine.")
+        frame.attrs["source"] = f"the file {data}" if isinstance(data, (str, Path)) else None  # errors name it
         return model.predict(frame)
     predictions = model.predict(frame, engine=engine)
     for column in reversed([c.name for c in model.schema.features if kind_named(c.kind).inspect_files]):
@@ -226,7 +227,9 @@ def recommend(run, users=None, data=None, top: int = 10, exclude_seen: bool = Tr
         return model.recommend(users, top, exclude_seen)
     if data is None:
         raise LaminaError("Name the users to recommend to: --user ID (repeatable) or a table of users as DATA.")
-    return model.recommender("recommend").predict(model, read_table(data, "users"), top, exclude_seen)
+    frame = read_table(data, "users")
+    frame.attrs["source"] = f"the users file {data}" if isinstance(data, (str, Path)) else "the users table"
+    return model.recommender("recommend").predict(model, frame, top, exclude_seen)
 
 
 def evaluate(run, data) -> tuple[dict, str]:

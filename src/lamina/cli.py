@@ -376,9 +376,13 @@ def run_predict(args) -> int:
     if args.out and args.data and Path(args.out).resolve() == Path(args.data).resolve():
         raise LaminaError(f"--out {args.out} is the data file itself: writing the predictions would replace the "
                           "data. Give another file.")
-    if args.user or args.similar_to or args.top or args.exclude_seen is not None:
-        table = api.recommend(args.run, args.user, args.data, args.top or 10, args.exclude_seen is not False,
-                              args.similar_to)
+    if args.user or args.similar_to or args.top is not None or args.exclude_seen is not None:
+        if args.top is not None and args.top < 1:
+            raise LaminaError(f"--top {args.top}: the items per list must be from 1.")
+        table = api.recommend(args.run, args.user, args.data, 10 if args.top is None else args.top,
+                              args.exclude_seen is not False, args.similar_to)
+        for note in table.attrs.get("notes", []):  # lists cut short: fewer unseen items than --top
+            print(f"note: {note}", file=sys.stderr)
         return _write_table(table, args.out, "rows")
     if not args.data:
         raise LaminaError("Give the rows to predict: lamina predict RUN DATA (a recommender also takes --user ID "

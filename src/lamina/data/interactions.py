@@ -10,6 +10,8 @@ stay whole in training.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from dataclasses import asdict, dataclass
 
@@ -21,6 +23,9 @@ from lamina.errors import LaminaError
 
 MIN_SPLIT_INTERACTIONS = 3  # a user needs one for training, one for validation and one for test
 MAX_NAMED = 5  # ids a finding names before "..."
+# Largest rating magnitude learnt from: a squared error of two such ratings still fits float32 (about 9.2e18).
+MAX_RATING = math.sqrt(float(np.finfo(np.float32).max)) / 2
+ROLE_FLAGS = {"user": "--user", "item": "--item", "rating": "--rating", "time": "--time"}
 NAME_HINTS = {  # column-name patterns each role is inferred from (whole words or name parts, case-insensitive)
     "user": r"user|customer|client|visitor|member|account",
     "item": r"item|movie|film|product|track|song|book|artist|article|video|sku",
@@ -52,7 +57,18 @@ def layout_of(frame: pd.DataFrame, user: str | None, item: str | None, rating: s
               implicit: bool, source: str = "the interactions") -> InteractionLayout:
     """The columns of each role: those given, else the one column whose name suggests it (an ambiguous or
     missing user or item column is an error naming the flag that settles it). `implicit` drops the rating."""
+    if all(_reads_as_number(name) for name in frame.columns):
+        raise LaminaError(f"The column names of {source} ({', '.join(map(str, frame.columns[:5]))}) are all numbers: "
+                          "it seems to have no header row, so its first interaction was read as the names. Add a "
+                          "header row naming the columns (e.g. userId,movieId,rating,timestamp).")
+    if rating is not None and rating.lower() == "none" and rating not in frame.columns:
+        rating, implicit = None, True  # --rating none: implicit feedback, as the flag's help says
     given = {"user": user, "item": item, "rating": rating, "time": time}
+    named = [role for role, name in given.items() if name is not None]
+    for first, role in ((a, b) for i, a in enumerate(named) for b in named[i + 1:]):
+        if given[first] == given[role]:
+            raise LaminaError(f"{ROLE_FLAGS[first]} and {ROLE_FLAGS[role]} both name the column {given[role]!r}; "
+                              "each role needs a column of its own. Name another column for one of them.")
     for role, name in given.items():
         if name is not None and name not in frame.columns:
             raise LaminaError(f"--{role} {name!r} is not a column of {source}; its columns are "
@@ -68,11 +84,29 @@ def layout_of(frame: pd.DataFrame, user: str | None, item: str | None, rating: s
             taken.add(matches[0])
         elif role in ("user", "item"):
             why = f"several columns could be it ({', '.join(map(repr, matches))})" if matches else "no column name says so"
-            raise LaminaError(f"Which column of {source} holds the {role} ids? {why.capitalize()}; name it with "
+            claimed = [(other, name) for other, name in given.items()
+                       if name is not None and re.search(NAME_HINTS[role], str(name), re.I)]
+            if not matches and claimed:  # e.g. --rating movieId took the one column named like item ids
+                why = (f"{ROLE_FLAGS[claimed[0][0]]} names {claimed[0][1]!r}, the column named like {role} ids, and "
+                       "a column serves one role")
+            raise LaminaError(f"Which column of {source} holds the {role} ids? {why[0].upper()}{why[1:]}; name it with "
                               f"--{role} COLUMN.")
     if implicit:
         found["rating"] = None
     return InteractionLayout(**found)
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds, so a message quotes 1e+300, not np.float64(1e+300)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _reads_as_number(name) -> bool:
+    try:
+        float(str(name))
+    except ValueError:
+        return False
+    return True
 
 
 def id_text(values: pd.Series) -> pd.Series:
@@ -88,9 +122,35 @@ def _one_text(value) -> str:
     return str(value).strip()
 
 
-def one_id(value) -> str:
-    """One id from a request or a command line, as `id_text` writes it."""
-    return id_text(pd.Series([value]))[0]
+def one_id(value, what: str = "id") -> str:
+    """One id from a request or a command line, as `id_text` writes it; LaminaError (naming `what` and the
+    value) for anything but non-blank text or a number (None, NaN, True, a list...)."""
+    if not _is_id(value):
+        raise LaminaError(f"{value!r} is not a {what}: ids are text or numbers.")
+    return _one_text(value)
+
+
+def file_ids(values: pd.Series, column: str, source: str) -> pd.Series:
+    """A column of ids read from a table (`source`, e.g. "the prediction data") as text; a blank or
+    non-id value is a LaminaError naming its line (header on line 1) and the column."""
+    blank = values.map(lambda v: v is None or (isinstance(v, str) and not v.strip())) | values.isna()
+    if blank.any():
+        raise LaminaError(f"Line {int(np.flatnonzero(blank.to_numpy())[0]) + 2} of {source}: no {column}. Give every "
+                          f"row a {column}, or drop the row.")
+    odd = ~values.map(_is_id)
+    if odd.any():
+        line = int(np.flatnonzero(odd.to_numpy())[0])
+        raise LaminaError(f"Line {line + 2} of {source}: {_plain(values.iloc[line])!r} is not a {column}: ids are "
+                          "text or numbers.")
+    return id_text(values)
+
+
+def _is_id(value) -> bool:
+    """Non-blank text or a finite number, not a bool: what an id may be."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(value))
 
 
 def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout,
@@ -110,6 +170,12 @@ def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout,
             raise LaminaError(f"The rating column {layout.rating!r} of {source} holds values that are not numbers "
                               f"(e.g. {data[layout.rating][bad].iloc[0]!r} on line {rows}). Fix those rows, name "
                               "another column with --rating, or train on implicit feedback with --implicit.")
+        beyond = ~ratings.abs().le(MAX_RATING) & ratings.notna()  # inf, and values too large to learn from
+        if beyond.any():
+            first = int(np.flatnonzero(beyond.to_numpy())[0])
+            raise LaminaError(f"The rating column {layout.rating!r} of {source} holds {_plain(data[layout.rating].iloc[first])!r} "
+                              f"on line {first + 2}: ratings must be finite numbers of at most {MAX_RATING:.2g} in "
+                              "size. Fix those rows or rescale the ratings.")
         data[layout.rating] = ratings
         missing |= ratings.isna()
     if layout.time:
@@ -140,14 +206,26 @@ def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout,
 
 
 def _times(values: pd.Series, column: str, source: str) -> pd.Series:
-    """A time column as numbers to order by: numbers as they are (e.g. unix seconds), else parsed dates."""
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().sum() == values.notna().sum():
-        return numbers.astype(float)
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-    if parsed.notna().sum() < values.notna().sum():
-        raise LaminaError(f"The time column {column!r} of {source} holds values that are neither numbers nor dates "
-                          f"(e.g. {values[parsed.isna() & values.notna()].iloc[0]!r}). Fix them or drop --time.")
+    """A time column as numbers to order by: numbers as they are (e.g. unix seconds), else parsed dates. A value
+    that is neither, or numbers beside dates, is an error quoting the value and its line (header on line 1)."""
+    as_numbers = pd.to_numeric(values, errors="coerce")
+    present = values.notna().to_numpy()
+    number = as_numbers.notna().to_numpy()
+    if number[present].all():
+        return as_numbers.astype(float)
+    texts = ~number & present
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    parsed[texts] = pd.to_datetime(values[texts].astype(str), errors="coerce", utc=True, format="mixed")
+    bad = texts & parsed.isna().to_numpy()
+    if bad.any():
+        line = int(np.flatnonzero(bad)[0])
+        raise LaminaError(f"The time column {column!r} of {source} holds {_plain(values.iloc[line])!r} on line {line + 2}, "
+                          "neither a number nor a date. Fix it or drop --time.")
+    if number.any():
+        at, date = int(np.flatnonzero(number)[0]), int(np.flatnonzero(texts)[0])
+        raise LaminaError(f"The time column {column!r} of {source} mixes numbers ({_plain(values.iloc[at])!r} on line "
+                          f"{at + 2}) and dates ({_plain(values.iloc[date])!r} on line {date + 2}), which cannot be ordered "
+                          "together. Write every time one way.")
     return (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
 
 

@@ -9,7 +9,8 @@ training items left out):
 - MAP@k: the mean over hits of precision at the hit's rank, divided by min(|R|, k) (the MAP@k of Kaggle and
   recmetrics).
 - coverage: the share of the catalogue that appears in anyone's top-k list (Ge et al. 2010).
-Each is the mean over users that have held-out items.
+Each is the mean over users that have held-out items. A list shorter than k (a user with fewer items left) is
+padded with -1, which is never an item.
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ def ranking_metrics(top: np.ndarray, relevant: list[set], k: int) -> dict[str, f
 
 def coverage(top: np.ndarray, items: int) -> float:
     """The share of the `items` in the catalogue that appear anywhere in `top` ([users, k] item indices)."""
-    return len(np.unique(np.asarray(top))) / items
+    top = np.asarray(top)
+    return len(np.unique(top[top >= 0])) / items
 
 
 def popular_share(top: np.ndarray, popularity: np.ndarray, share: float = 0.01) -> float:
     """The share of the recommendations in `top` ([users, k]) that are among the `share` most popular items
     (at least one item) by `popularity` ([items] training interactions): how much a model leans on the head."""
     head = np.argsort(-popularity, kind="stable")[: max(1, int(round(share * len(popularity))))]
-    return float(np.isin(np.asarray(top), head).mean())
+    top = np.asarray(top)
+    return float(np.isin(top[top >= 0], head).mean())

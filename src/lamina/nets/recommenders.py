@@ -164,6 +164,22 @@ class WithHistory(nn.Module):
         self.register_buffer("seen_offsets", torch.zeros(users + 1, dtype=torch.int64))
         self.register_buffer("seen_items", torch.zeros(pairs, dtype=torch.int64))
         self.register_buffer("popularity", torch.zeros(items))
+        self.register_load_state_dict_post_hook(lambda module, _keys: module.check())
+
+    def check(self) -> None:
+        """Raises ValueError naming the first loaded tensor that cannot be right (a weights file edited or
+        damaged): a NaN or infinite value, a seen item outside the catalogue, offsets that are not a running
+        count of the seen items, a negative popularity."""
+        for name, tensor in self.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ValueError(f"the weights' tensor {name!r} holds NaN or infinite values")
+        items, offsets = len(self.popularity), self.seen_offsets
+        if len(self.seen_items) and not (0 <= int(self.seen_items.min()) and int(self.seen_items.max()) < items):
+            raise ValueError(f"the weights' tensor 'seen_items' holds item indices outside 0 to {items - 1}")
+        if int(offsets[0]) != 0 or int(offsets[-1]) != len(self.seen_items) or bool((offsets.diff() < 0).any()):
+            raise ValueError("the weights' tensor 'seen_offsets' is not a running count of 'seen_items'")
+        if bool((self.popularity < 0).any()):
+            raise ValueError("the weights' tensor 'popularity' holds negative counts")
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.scorer(inputs)

@@ -14,17 +14,20 @@ features"), and lists show each item's side columns.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
+from lamina.data.checks import Finding
 from lamina.data.interactions import (
+    MAX_NAMED,
     MIN_SPLIT_INTERACTIONS,
     InteractionLayout,
     clean_interactions,
-    id_text,
+    file_ids,
     layout_of,
     one_id,
     split_interactions,
@@ -112,6 +115,8 @@ class RecommendTask(Task):
         if not testing:
             tests, test_findings = clean_interactions(test_frame, layout, "the test data")
             findings += [finding for finding in test_findings if finding.level != "info"]
+            tests, finding = _known_only(tests, cleaned, layout)
+            findings += finding
             cleaned = pd.concat([cleaned, tests], ignore_index=True)
             part = np.r_[part, np.full(len(tests), 2)]
         if not ((part == 1).any() and (part == 2).any()):
@@ -276,20 +281,23 @@ class RecommendTask(Task):
         if layout.user not in frame.columns:
             raise LaminaError(f"The prediction data needs the user column {layout.user!r} (and {layout.item!r} to "
                               f"score pairs); its columns are {', '.join(map(str, frame.columns))}.")
+        where = frame.attrs.get("source") or "the prediction data"  # the file, where api names it
+        users = file_ids(frame[layout.user], layout.user, where)
         if layout.item not in frame.columns:
-            return self.recommend(model, frame[layout.user], top, exclude_seen)
-        return self.score_pairs(model, frame[layout.user], frame[layout.item])
+            return self.recommend(model, users, top, exclude_seen)
+        return self.score_pairs(model, users, file_ids(frame[layout.item], layout.item, where), where)
 
-    def score_pairs(self, model, users, items) -> pd.DataFrame:
-        """A `prediction` per pair (a rating for explicit feedback, a ranking score for implicit); an unknown item
-        is an error naming it, an unknown user gets the global and item biases alone (known_user False)."""
-        users, items = id_text(pd.Series(list(users))), id_text(pd.Series(list(items)))
-        unknown = items[~items.isin(self.item_index_)].unique()
-        if len(unknown):
-            raise LaminaError(f"{len(unknown)} item(s) are not in the catalogue the model was trained on, so they "
-                              "cannot be scored: "
-                              f"{', '.join(map(str, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}. "
-                              f"Score items of the catalogue ({len(self.items_)} items).")
+    def score_pairs(self, model, users: pd.Series, items: pd.Series, source: str) -> pd.DataFrame:
+        """A `prediction` per pair (a rating for explicit feedback, a ranking score for implicit) of text ids
+        ([pairs] each) read from `source`; an unknown item is an error naming it and its line, an unknown user
+        gets the global and item biases alone (known_user False)."""
+        outside = np.flatnonzero(~items.isin(self.item_index_).to_numpy())
+        if len(outside):
+            named = ", ".join(f"{items.iloc[i]!r} (line {i + 2})" for i in outside[:MAX_NAMED])
+            raise LaminaError(f"{len(outside)} row(s) of {source} name items that are not in the catalogue the "
+                              f"model was trained on, so they cannot be scored: {named}"
+                              f"{' ...' if len(outside) > MAX_NAMED else ''}. Score items of the catalogue "
+                              f"({len(self.items_)} items).")
         index, source = self._user_rows(users)
         known = source == "model"
         device = model.inference_device()
@@ -316,16 +324,26 @@ class RecommendTask(Task):
     def recommend(self, model, users, k: int = K, exclude_seen: bool = True) -> pd.DataFrame:
         """One row per user and rank (1 = best): user, rank, item, the item's side columns, score, known_user and
         source. A user the model has not seen gets the most popular items (score: their interactions in the
-        data) with known_user False, or, when the users table has a row of theirs, scores from its features."""
-        if not 1 <= k <= len(self.items_):
-            raise LaminaError(f"--top {k} must be from 1 to the catalogue's {len(self.items_)} items.")
-        users = id_text(pd.Series(list(users) if not isinstance(users, (str, int)) else [users]))
+        data) with known_user False, or, when the users table has a row of theirs, scores from its features.
+        A list stops at the user's last unseen item (or the catalogue's last): attrs["notes"] says whose did.
+        Raises LaminaError for a `k` that is not a whole number from 1, or a user id that is not text or a
+        number (None, NaN, True, a list)."""
+        return self._lists(model, users, k, exclude_seen)[0]
+
+    def _lists(self, model, users, k: int, exclude_seen: bool) -> tuple[pd.DataFrame, pd.Series, np.ndarray,
+                                                                          np.ndarray]:
+        """`recommend`'s frame, and per user: the text id, the list's length and the scores' source."""
+        _check_k(k)
+        given = [users] if isinstance(users, (str, numbers.Number)) or users is None else list(users)
+        users = pd.Series([one_id(user, f"user id ({self.layout_.user})") for user in given], dtype=object)
         device = model.inference_device()
         network = model.network
         index, source = self._user_rows(users)
         scored = source != "popularity"
-        top = np.zeros((len(users), k), dtype=np.int64)
-        values = np.zeros((len(users), k), dtype=np.float32)
+        width = min(int(k), len(self.items_))
+        lengths = np.full(len(users), width)
+        top = np.zeros((len(users), width), dtype=np.int64)
+        values = np.zeros((len(users), width), dtype=np.float32)
         if scored.any():
             chosen = torch.tensor(index[scored], device=device)
             with torch.no_grad():
@@ -334,16 +352,24 @@ class RecommendTask(Task):
                 if exclude_seen and seen.any():
                     rows = torch.tensor(np.flatnonzero(seen), device=device)
                     scores[rows] = scores[rows].masked_fill(network.seen_mask(chosen[rows]), -math.inf)
-                best = scores.topk(k, dim=1)
+                left = (scores > -math.inf).sum(1).cpu().numpy()  # each user's unseen items
+                lengths[scored] = np.minimum(width, left)
+                best = scores.topk(width, dim=1)
             top[scored], values[scored] = best.indices.cpu().numpy(), best.values.cpu().numpy()
         if not scored.all():
-            popular = torch.topk(network.popularity.cpu(), k)
+            popular = torch.topk(network.popularity.cpu(), width)
             top[~scored], values[~scored] = popular.indices.numpy(), popular.values.numpy()
+        kept = (np.arange(width) < lengths[:, None]).ravel()  # past a list's end the scores are -inf: seen items
         items = np.asarray(self.items_, dtype=object)
-        return pd.DataFrame({
-            self.layout_.user: np.repeat(users.to_numpy(), k), "rank": np.tile(np.arange(1, k + 1), len(users)),
-            self.layout_.item: items[top.ravel()], **self.item_columns(top.ravel()), "score": values.ravel(),
-            "known_user": np.repeat(source == "model", k), "source": np.repeat([SOURCES[s] for s in source], k)})
+        picked = top.ravel()[kept]
+        lists = pd.DataFrame({
+            self.layout_.user: np.repeat(users.to_numpy(), lengths), "rank": np.tile(np.arange(1, width + 1),
+                                                                                   len(users))[kept],
+            self.layout_.item: items[picked], **self.item_columns(picked), "score": values.ravel()[kept],
+            "known_user": np.repeat(source == "model", lengths),
+            "source": np.repeat(np.asarray([SOURCES[s] for s in source], dtype=object), lengths)})
+        lists.attrs["notes"] = [_short_note(user, int(n), k) for user, n in zip(users, lengths, strict=True) if n < k]
+        return lists, users, lengths, source
 
     def item_columns(self, items: np.ndarray) -> dict[str, np.ndarray]:
         """{column: [values]} of the items table's columns for item indices `items` (none without a table);
@@ -356,7 +382,8 @@ class RecommendTask(Task):
 
     def similar(self, model, item, k: int = K) -> pd.DataFrame:
         """The `k` items whose vectors point most nearly the same way as `item`'s (cosine similarity)."""
-        key = one_id(item)
+        _check_k(k)
+        key = one_id(item, f"item id ({self.layout_.item})")
         if key not in self.item_index_:
             raise LaminaError(f"Item {key!r} is not in the catalogue the model was trained on "
                               f"({len(self.items_)} items), so nothing is known to be like it.")
@@ -421,29 +448,57 @@ class RecommendTask(Task):
 
     def request_model(self, model, name: str):
         """{"users": [ids], "k": 10, "exclude_seen": true}."""
-        from pydantic import ConfigDict, Field, create_model
+        from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model
 
-        user = str | int
+        user = StrictStr | StrictInt  # strict: true is not user 1, nor "k": true 1 item
         return create_model(f"{name}RecommendRequest", __config__=ConfigDict(extra="forbid"),
                             users=(list[user], Field(..., min_length=1, max_length=MAX_USERS)),
-                            k=(int, Field(K, ge=1, le=min(MAX_K, len(self.items_)))),
-                            exclude_seen=(bool, True))
+                            k=(StrictInt, Field(K, ge=1, le=min(MAX_K, len(self.items_)))),
+                            exclude_seen=(StrictBool, True))
 
     def request_example(self, model) -> dict:
         return {"users": self.users_[:1], "k": K, "exclude_seen": True}
 
     def respond(self, model, body) -> dict:
-        lists = self.recommend(model, body.users, body.k, body.exclude_seen)
+        lists, users, lengths, source = self._lists(model, body.users, body.k, body.exclude_seen)
+        side = [name for name in lists.columns if name not in
+                (self.layout_.user, "rank", self.layout_.item, "score", "known_user", "source")]
         answers = []
-        for start in range(0, len(lists), body.k):
-            rows = lists.iloc[start:start + body.k]
-            side = [name for name in rows.columns if name not in
-                    (self.layout_.user, "rank", self.layout_.item, "score", "known_user", "source")]
-            answers.append({"user": rows[self.layout_.user].iloc[0], "known_user": bool(rows["known_user"].iloc[0]),
-                            "source": rows["source"].iloc[0],
+        for user, end, length, origin in zip(users, np.cumsum(lengths), lengths, source, strict=True):
+            rows = lists.iloc[end - length:end]
+            answers.append({"user": user, "known_user": bool(origin == "model"), "source": SOURCES[origin],
                             "items": [{"item": row[self.layout_.item], "score": float(row["score"]),
-                                       **{name: row[name] for name in side}} for _, row in rows.iterrows()]})
+                                       **{name: row[name] for name in side}} for _, row in rows.iterrows()],
+                            **({"note": _short_note(user, int(length), body.k)} if length < body.k else {})})
         return {"recommendations": answers}
+
+
+def _known_only(tests: pd.DataFrame, training: pd.DataFrame, layout) -> tuple[pd.DataFrame, list[Finding]]:
+    """The test file's interactions whose user and item the training data has, and a finding naming the ids of
+    those left out: a test-only id would join the vocabulary with an untrained vector."""
+    new = {role: sorted(set(tests[column]) - set(training[column]), key=_id_order)
+           for role, column in (("user", layout.user), ("item", layout.item))}
+    outside = tests[layout.user].isin(new["user"]) | tests[layout.item].isin(new["item"])
+    if not outside.any():
+        return tests, []
+    if outside.all():
+        raise LaminaError("None of the test data's interactions has a user and an item of the training data, so "
+                          "none can be scored. Give a test file of the same users and items.")
+    named = "; ".join(f"{role}s {', '.join(ids[:MAX_NAMED])}{' ...' if len(ids) > MAX_NAMED else ''}"
+                      for role, ids in new.items() if ids)
+    return tests[~outside], [Finding("warning", "test_ids_not_in_training",
+                                     f"{int(outside.sum())} test interaction(s) have a user or item the training "
+                                     f"data lacks ({named}); the model knows nothing of them, so they were left out "
+                                     "of the test part.", layout.user)]
+
+
+def _check_k(k) -> None:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise LaminaError(f"k (items per list) must be a whole number from 1; got {k!r}.")
+
+
+def _short_note(user: str, length: int, k: int) -> str:
+    return f"user {user!r} has only {length} unseen item(s), so its list stops there (k={k})"
 
 
 def _id_order(value: str):

@@ -117,7 +117,8 @@ def baseline_biases(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, m
 def ranked(task, scores_of: Callable, users: np.ndarray, known: tuple, device,
            targets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Each user's top-K items by `scores_of(user indices) -> [users, items]`, the `known` pairs (a user's
-    other interactions) left out; with `targets` ([users] items), also each target's 0-based rank."""
+    other interactions) left out (-1 past a user's last item left: a list shorter than K); with `targets`
+    ([users] items), also each target's 0-based rank."""
     offsets, seen = csr(known[0].to(device), known[1].to(device), len(task.users_))
     tops, ranks = [], []
     for start in range(0, len(users), SCORING_USERS):
@@ -125,7 +126,9 @@ def ranked(task, scores_of: Callable, users: np.ndarray, known: tuple, device,
         with torch.no_grad():
             scores = scores_of(chunk).float()
         scores[seen_mask(offsets, seen, chunk, len(task.items_))] = -math.inf
-        tops.append(scores.topk(K, dim=1).indices.cpu().numpy())
+        best = scores.topk(min(K, len(task.items_)), dim=1)
+        listed = torch.where(best.values > -math.inf, best.indices, -1).cpu().numpy()
+        tops.append(np.pad(listed, ((0, 0), (0, K - listed.shape[1])), constant_values=-1))  # catalogue under K
         if targets is not None:
             wanted = torch.as_tensor(targets[start:start + SCORING_USERS], device=device).view(-1, 1)
             ranks.append((scores > scores.gather(1, wanted)).sum(1).cpu().numpy())
@@ -178,7 +181,7 @@ def examples(task, prepared, users: np.ndarray, top: np.ndarray) -> list[dict]:
                         for item, r in zip(history[layout.item], history[layout.rating] if layout.rating
                                            else [None] * len(history), strict=True)],
             "held_out": sorted(held),
-            "recommended": [{"item": task.items_[i], "held_out": task.items_[i] in held} for i in top[pick]],
+            "recommended": [{"item": task.items_[i], "held_out": task.items_[i] in held} for i in top[pick] if i >= 0],
         })
     return chosen
 
