@@ -120,15 +120,23 @@ def _card(schema: dict) -> str:
     )
 
 
+# The token field every playground opens its form with: the page sends it as a Bearer header.
+TOKEN_FIELD = ("<label for='token'>token <small>(if the server has one)</small></label>"
+               "<input type='password' id='token' autocomplete='off'>")
+
+
+def _page_start(schema: dict) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {_text(schema['name'])}</title>"
+            f"<style>{STYLE}</style></head><body>")
+
+
 def playground(schema: dict) -> str:
     fields = "".join(f"<label for='{_text(c['name'])}'>{_text(c['name'])} <small>({_text(c['kind'])})</small>"
                      f"</label>{_input(c)}" for c in schema["columns"])
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {_text(schema['name'])}</title>"
-        f"<style>{STYLE}</style></head><body>"
+        f"{_page_start(schema)}"
         f"<h1>{_text(schema['name'])}: predict {_text(schema['target'])}</h1>"
-        f"<form id='form'><label for='token'>token <small>(if the server has one)</small></label>"
-        f"<input type='password' id='token' autocomplete='off'>{fields}<button type='submit'>Predict</button></form>"
+        f"<form id='form'>{TOKEN_FIELD}{fields}<button type='submit'>Predict</button></form>"
         f"<div id='result'></div><div id='explanation'></div><div id='card'>{_card(schema)}</div>"
         f"<script type='application/json' id='schema'>{_script_json(schema)}</script><script>{SCRIPT}</script></body></html>"
     )
@@ -190,11 +198,9 @@ def recommend_page(schema: dict) -> str:
     first = _text(users[0]) if users else ""
     request = _text(json.dumps(schema["request"], indent=2))
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {_text(schema['name'])}</title>"
-        f"<style>{STYLE}</style></head><body>"
+        f"{_page_start(schema)}"
         f"<h1>{_text(schema['name'])}: recommend</h1>"
-        f"<form onsubmit='return false'><label for='token'>token <small>(if the server has one)</small></label>"
-        f"<input type='password' id='token' autocomplete='off'>"
+        f"<form onsubmit='return false'>{TOKEN_FIELD}"
         f"<label for='user'>user <small>(the {len(users)} most active listed; any id)</small></label>"
         f"<input id='user' list='users' value='{first}'><datalist id='users'>{options}</datalist>"
         f"<label for='k'>items</label><input id='k' type='number' min='1' value='{_text(example.get('k', 10))}'>"
@@ -213,12 +219,10 @@ def task_page(schema: dict) -> str:
         return recommend_page(schema)
     request = _text(json.dumps(schema["request"], indent=2))
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>lamina: {_text(schema['name'])}</title>"
-        f"<style>{STYLE}</style></head><body>"
+        f"{_page_start(schema)}"
         f"<h1>{_text(schema['name'])}: {_text(schema['task'])}</h1>"
         f"<p>POST a JSON body to <code>{_text(schema['route'])}</code> shaped as below.</p>"
-        f"<form onsubmit='return false'><label for='token'>token <small>(if the server has one)</small></label>"
-        f"<input type='password' id='token' autocomplete='off'>"
+        f"<form onsubmit='return false'>{TOKEN_FIELD}"
         f"<label for='body'>request body</label><textarea id='body' rows='16'></textarea>"
         f"<button id='send' type='button'>Send</button></form><pre id='answer'></pre>"
         f"<details><summary>request schema</summary><pre>{request}</pre></details>"
