@@ -212,11 +212,13 @@ def recommend_page(schema: dict) -> str:
 
 
 def task_page(schema: dict) -> str:
-    """The playground of a task with its own request (e.g. a forecast's history): a JSON body to edit (the
-    task's example to start from) and send to POST /<route>, the answer shown as JSON, and the request's
-    JSON schema. A recommender's has a user picker and shows its list as a table (`recommend_page`)."""
-    if schema.get("route") == "recommend":
-        return recommend_page(schema)
+    """The playground of a task with its own request: the page its task names (`Task.playground`)."""
+    return PAGES[schema["playground"]](schema)
+
+
+def json_page(schema: dict) -> str:
+    """A JSON body to edit (the task's example to start from, e.g. a forecast's history) and send to
+    POST /<route>, the answer shown as JSON, and the request's JSON schema."""
     request = _text(json.dumps(schema["request"], indent=2))
     return (
         f"{_page_start(schema)}"
@@ -228,3 +230,7 @@ def task_page(schema: dict) -> str:
         f"<details><summary>request schema</summary><pre>{request}</pre></details>"
         f"<script type='application/json' id='schema'>{_script_json(schema)}</script><script>{TASK_SCRIPT}</script></body></html>"
     )
+
+
+# Task.playground → the page built from a served task's schema.
+PAGES = {"json": json_page, "recommend": recommend_page}

@@ -116,6 +116,7 @@ class ModelService:
         model = self.model
         if not model.task.row_model:
             return {"name": self.name, "task": model.task.name, "route": model.task.route,
+                    "playground": model.task.playground,
                     "request": self.request.model_json_schema(by_alias=True),
                     "example": model.task.request_example(model), "metrics": model.metrics, "training": model.training}
         columns = []

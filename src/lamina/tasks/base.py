@@ -97,6 +97,7 @@ class Task(LossStep):
     aliases: ClassVar[tuple[str, ...]] = ()
     reads: ClassVar[str] = "table"  # the input family of its architectures (nets.build.ARCHITECTURES)
     route: ClassVar[str] = "predict"  # POST /<route> in the server
+    playground: ClassVar[str] = "json"  # the served page of a task with its own request (serving.page.PAGES)
     row_model: ClassVar[bool] = False  # one row in, one prediction out: explain, audit, export, monitor apply
 
     metric = None  # LossStep's settings: early stopping follows the validation loss

@@ -74,6 +74,7 @@ class RecommendTask(Task):
     aliases = ("recommendation",)
     reads = "interactions"
     route = "recommend"
+    playground = "recommend"  # a user picker and the list as a table
 
     @classmethod
     def claims(cls, config, frame: pd.DataFrame) -> bool:
