@@ -45,6 +45,10 @@ def task_of(document: dict):
     from lamina.tasks.base import task_named
 
     name = document["task"]["name"]
+    if "targets" in document["task"]["state"]:  # a table task of several targets: its variant's sections
+        from lamina.tasks.targets import several
+
+        return several(task_named(name))(name)
     return task_named(name)(name)
 
 
@@ -54,8 +58,14 @@ def schema(document: dict) -> dict:
 
 
 def classes(document: dict) -> list | None:
-    """The target's classes; None for a regression."""
-    return document["task"]["state"]["target"].get("classes")
+    """The target's classes; None for a regression, or several targets."""
+    return document["task"]["state"].get("target", {}).get("classes")
+
+
+def targets(document: dict) -> list[str]:
+    """The target column, or the several a model learns (tasks.targets)."""
+    state = document["task"]["state"]
+    return [part["target"]["column"] for part in state["targets"]] if "targets" in state else [schema(document)["target"]]
 
 
 def intended_use(run: RunFolder, document: dict) -> Section:
@@ -63,7 +73,7 @@ def intended_use(run: RunFolder, document: dict) -> Section:
     features = [c for c in columns["columns"] if c["role"] == "feature"]
     kinds = ", ".join(sorted({c["kind"] for c in features}))
     return Section("Intended use", [Paragraph([
-        "Predicts ", Code(columns["target"]), f" from {len(features)} input columns ({kinds}) of data like the "
+        "Predicts ", Code(", ".join(targets(document))), f" from {len(features)} input columns ({kinds}) of data like the "
         "training data. Meant to support a person's decision, with the explanations and audits in view; not meant "
         "for populations, columns or value ranges the training data does not cover."])])
 
@@ -72,14 +82,16 @@ def test_metrics(run: RunFolder, document: dict) -> Section:
     """metrics.json beside the baseline, with bootstrap intervals from the held-out predictions."""
     metrics, names = run.read_json(METRICS), classes(document)
     held_out = run.read_table(HELD_OUT)
-    intervals = bootstrap_intervals(held_out, names)
+    several = len(targets(document)) > 1  # means over the targets; per target in the task's own section
+    intervals = {} if several else bootstrap_intervals(held_out, names)
     rows = []
     for name, value in metrics["test"].items():
         base, higher = metrics["baseline"].get(name), name in HIGHER_IS_BETTER
         better = value is not None and base is not None and (value > base if higher else value < base)
         interval = f"{number(intervals[name][1])} – {number(intervals[name][2])}" if name in intervals else "n/a"
         rows.append([name, Strong(value) if better else value, interval, base, "higher" if higher else "lower"])
-    baseline = "the majority class" if names else "the training mean"
+    baseline = ("each target's own, and each number is the mean over the targets" if several
+                else "the majority class" if names else "the training mean")
     return Section("Test metrics", [
         Paragraph([f"Measured on the {len(held_out)} held-out test rows the model never saw in training or model "
                    f"selection, beside a trivial baseline ({baseline}); the model's value is in bold where it beats "

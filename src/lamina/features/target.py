@@ -111,3 +111,41 @@ class _ClassesState(Record):
 class _NumberTargetState(Record):
     mean: float
     scale: float = Field(gt=0)  # target units per standardised unit
+
+
+class TargetSet:
+    """Several target columns ↔ what a network with one head per target learns. The network's outputs are the
+    targets' outputs side by side (`slices` gives each target's columns: its classes, or one standardised
+    number); the encoded targets are [rows, 2, targets]: [:, 0] each target's encoded value (class index or
+    standardised number; 0 where the label is missing, a placeholder no loss reads) and [:, 1] whether the
+    label is present (1.0) or missing (0.0)."""
+
+    def __init__(self, encoders: list[TargetEncoder]):
+        self.encoders = encoders
+
+    @property
+    def column(self) -> list[str]:
+        """The target columns: frame[target_set.column] is the DataFrame `encode` reads."""
+        return [encoder.column for encoder in self.encoders]
+
+    @property
+    def outputs(self) -> int:
+        return sum(encoder.outputs for encoder in self.encoders)
+
+    @property
+    def slices(self) -> list[slice]:
+        ends = np.cumsum([encoder.outputs for encoder in self.encoders]).tolist()
+        return [slice(end - encoder.outputs, end) for end, encoder in zip(ends, self.encoders, strict=True)]
+
+    @property
+    def is_classification(self) -> bool:
+        return all(encoder.is_classification for encoder in self.encoders)
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """[rows, 2, targets] float32: values and presence flags (see the class)."""
+        encoded = np.zeros((len(frame), 2, len(self.encoders)), dtype=np.float32)
+        for i, encoder in enumerate(self.encoders):
+            present = frame[encoder.column].notna().to_numpy()
+            encoded[present, 0, i] = encoder.encode(frame[encoder.column][present])
+            encoded[:, 1, i] = present
+        return encoded

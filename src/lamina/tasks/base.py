@@ -70,10 +70,10 @@ def task_for(config, frame: pd.DataFrame) -> Task:
     """The task the config names (data.task), or for "auto" the one that claims the data first:
     forecasting when a horizon is set, else classification or regression from the target's values."""
     if config.data.task != "auto":
-        return task_named(config.data.task)(config.data.task)
+        return task_named(config.data.task).made_for(config, frame, config.data.task)
     for cls in dict.fromkeys(registered_tasks().values()):
         if cls.claims(config, frame):
-            return cls("auto")
+            return cls.made_for(config, frame, "auto")
     raise LaminaError("No task fits this data and config; name one with --task.")
 
 
@@ -118,6 +118,11 @@ class Task(LossStep):
     def claims(cls, config, frame: pd.DataFrame) -> bool:
         """Whether `--task auto` picks this task for this config and data."""
         return False
+
+    @classmethod
+    def made_for(cls, config, frame: pd.DataFrame, requested: str) -> Task:
+        """The task object for this config and data (a table task of several targets is its variant)."""
+        return cls(requested)
 
     # ---- training: api.train calls these in order ------------------------------------------------------
 

@@ -44,10 +44,24 @@ class TableTask(Task):
 
     @classmethod
     def claims(cls, config, frame: pd.DataFrame) -> bool:
+        from lamina.tasks.targets import family_claims, target_names
+
         if config.data.horizon is not None:
             return False
+        names = target_names(config.data, frame)
+        if len(names) > 1 or is_all(config.data.target):
+            return family_claims(cls, frame, names)
         require_enough_rows(frame, config.data.target)  # before the target's values are judged: a clearer fix
         return infer_task(frame[config.data.target], config.data.target) in cls.problems
+
+    @classmethod
+    def made_for(cls, config, frame: pd.DataFrame, requested: str) -> Task:
+        """Several targets (`--target a,b` or `all`): the task's several-targets variant (tasks.targets)."""
+        from lamina.tasks.targets import several, target_names
+
+        if config.data.horizon is None and (is_all(config.data.target) or len(target_names(config.data, frame)) > 1):
+            return several(cls)(requested)
+        return cls(requested)
 
     def problem(self, target: pd.Series, name: str) -> str:
         """The schema's task value: binary, multiclass or regression."""
@@ -57,33 +71,15 @@ class TableTask(Task):
 
     def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> TablePrepared:
         data = config.data
-        if data.horizon is not None or data.time is not None:
-            raise LaminaError(f"--time and --horizon are forecasting settings, and the task is {self.name}. Use "
-                              "--task forecast, or drop them.")
-        frame, test_frame = (_with_canonical_labels(f, data.target) for f in (frame, test_frame))
+        refuse_forecast_settings(data, self.name)
+        frame, test_frame = (with_canonical_labels(f, data.target) for f in (frame, test_frame))
         require_enough_rows(frame, data.target)  # names a missing target column too
-        overrides = dict(data.columns)
-        if data.exclude_sensitive:
-            overrides.update({column: "ignore" for column in data.sensitive if column not in overrides})
-        schema = infer_schema(frame, data.target, self.problem(frame[data.target], data.target), overrides)
-        if not schema.features:  # a model with no input can only learn the baseline: say why, and the way out
-            dropped = "; ".join(f"{c.name!r}: {c.note}" for c in schema.dropped) or "the table has only the target"
-            raise LaminaError(f"No column is left to learn {data.target!r} from ({dropped}). Keep a column by "
-                              "declaring its kind: --column NAME=KIND (config data: columns: {NAME: KIND}), e.g. "
-                              "category or text.")
+        schema = infer_schema(frame, data.target, self.problem(frame[data.target], data.target), input_kinds(data))
+        require_inputs(schema, repr(data.target))
         if test_frame is not None and data.target in test_frame and test_frame[data.target].notna().sum() == 0:
             raise LaminaError(f"The test file has no value in target {data.target!r} (every row is empty): test "
                               "metrics need the true values. Label its rows, or leave --test out to split the data.")
-        ignored = ignored_files_note(frame)  # Thumbs.db, __MACOSX/... in a class folder: said once
-        findings = [Finding("info", "files_ignored", ignored)] if ignored else []
-        for column, kind in ((c.name, c.kind) for c in schema.features if c.kind in PICTURE_KINDS):
-            frame, skipped, notes = drop_unreadable(frame, column, kind, config.model.image_size)
-            findings += [Finding("warning", f"{kind}_skipped", f"Skipped {line}.", column) for line in skipped]
-            findings += [Finding("warning", f"{kind}_flawed", f"{note}.", column) for note in notes]
-            if test_frame is not None and column in test_frame.columns:
-                test_frame, skipped, _ = drop_unreadable(test_frame, column, kind, config.model.image_size)
-                findings += [Finding("warning", f"{kind}_skipped", f"Skipped (test) {line}.", column)
-                             for line in skipped]
+        frame, test_frame, findings = read_pictures(frame, test_frame, schema, config)
         findings += run_checks(frame, schema)
         if test_frame is not None and schema.target not in test_frame.columns:
             findings.append(Finding("error", "test_target_missing",
@@ -119,15 +115,17 @@ class TableTask(Task):
             self.features_.set_cache_dir(session.run.cache)
         self.features_.fit(split.train)
         prepared.findings += _unread_text_findings(self.features_, split.train)
-        self.target_ = self.fit_target(prepared.frame[prepared.frame[schema.target].notna()], split)
-        self.target_.encode(split.test[schema.target])  # a test class unseen in training stops here, named
+        self.target_ = self.fit_target(self.labelled_rows(prepared.frame), split)
+        self.target_.encode(split.test[self.target_.column])  # a test class unseen in training stops here, named
         train_inputs, train_targets = self.encoded(split.train)
         self.baseline_ = self.fit_baseline(train_targets.numpy())
 
         torch.manual_seed(config.seed)
         spec = self.features_.spec()
+        # Class-dependent choices (mirror flips keep the class?) read one class index per row: one target only.
+        one_class_per_row = self.target_.is_classification and train_targets.dim() == 1
         arch, hyperparameters = choose_architecture(config.model, config.train, spec, train_inputs, train_targets,
-                                                    self.target_.is_classification,
+                                                    one_class_per_row,
                                                     hugging_face_config(pretrained) if pretrained else None)
         architecture = {"arch": arch, "hyperparameters": hyperparameters, "inputs": spec,
                         "outputs": self.target_.outputs}
@@ -176,6 +174,10 @@ class TableTask(Task):
         return build_network(architecture["arch"], architecture["inputs"], architecture["outputs"],
                              **architecture["hyperparameters"])
 
+    def labelled_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows with a target value (the rest cannot be learnt from)."""
+        return frame[frame[self.schema_.target].notna()]
+
     def encoded(self, frame: pd.DataFrame):
         return self.features_.transform(frame), torch.from_numpy(np.array(self.target_.encode(frame[self.target_.column])))
 
@@ -189,7 +191,7 @@ class TableTask(Task):
         outputs, truth, _ = self.outputs_and_truth(model, split.test)
         model.metrics = {"test": self.metrics(outputs, truth), "baseline": self.baseline_metrics(truth)}
         prepared.test_outputs = (outputs, truth)
-        return self.held_out_table(split.test[schema.target], outputs, truth)
+        return self.held_out_table(split.test[self.target_.column], outputs, truth)
 
     def after_training(self, model, prepared: TablePrepared, run, config) -> None:
         from lamina.evaluation.mistakes import confident_mistakes, shows_mistakes
@@ -233,6 +235,10 @@ class TableTask(Task):
         """The server's answer per predicted row (plain JSON types)."""
         raise NotImplementedError
 
+    def watched(self, predictions: pd.DataFrame) -> pd.Series:
+        """The predictions that monitoring (drift, served counts) follows, from the prediction frame."""
+        return predictions["prediction"]
+
     # ---- use ---------------------------------------------------------------------------------------------
 
     def outputs_of(self, model, inputs: dict[str, torch.Tensor], engine: str = "torch") -> np.ndarray:
@@ -256,7 +262,7 @@ class TableTask(Task):
         target = self.schema_.target
         if target not in frame.columns:
             raise LaminaError(f"The evaluation data has no target column {target!r}; evaluating needs the true values.")
-        frame = _with_canonical_labels(frame, target)
+        frame = with_canonical_labels(frame, target)
         frame = frame[frame[target].notna()]
         if len(frame) == 0:
             raise LaminaError(f"Every row of the evaluation data lacks a value in {target!r}.")
@@ -310,6 +316,10 @@ class TableTask(Task):
 
     @classmethod
     def from_state(cls, state: dict) -> TableTask:
+        if "targets" in state:  # a model of several targets (tasks.targets)
+            from lamina.tasks.targets import several
+
+            return several(cls).from_state(state)
         task = cls(state["schema"]["task"])
         task.schema_ = Schema.from_dict(state["schema"])
         task.features_ = FeaturePipeline.from_state(task.schema_, state["features"])
@@ -332,6 +342,49 @@ def metrics_text(metrics: dict, baseline: dict, rows: int) -> str:
     return "\n".join(lines)
 
 
+def is_all(target: str | None) -> bool:
+    """`--target all`: every column but the inputs (tasks.targets.target_names)."""
+    return isinstance(target, str) and target.strip().lower() == "all"
+
+
+def refuse_forecast_settings(data, task: str) -> None:
+    if data.horizon is not None or data.time is not None:
+        raise LaminaError(f"--time and --horizon are forecasting settings, and the task is {task}. Use "
+                          "--task forecast, or drop them.")
+
+
+def input_kinds(data) -> dict[str, str]:
+    """The kinds the config declares (data.columns), with the sensitive columns ignored when it excludes them."""
+    overrides = dict(data.columns)
+    if data.exclude_sensitive:
+        overrides.update({column: "ignore" for column in data.sensitive if column not in overrides})
+    return overrides
+
+
+def require_inputs(schema: Schema, targets: str) -> None:
+    """A model with no input can only learn the baseline: say why, and the way out."""
+    if not schema.features:
+        dropped = "; ".join(f"{c.name!r}: {c.note}" for c in schema.dropped) or "the table has only the target"
+        raise LaminaError(f"No column is left to learn {targets} from ({dropped}). Keep a column by "
+                          "declaring its kind: --column NAME=KIND (config data: columns: {NAME: KIND}), e.g. "
+                          "category or text.")
+
+
+def read_pictures(frame: pd.DataFrame, test_frame: pd.DataFrame | None, schema: Schema, config):
+    """(frame, test_frame, findings): the rows whose image or audio files cannot be read are left out, named."""
+    ignored = ignored_files_note(frame)  # Thumbs.db, __MACOSX/... in a class folder: said once
+    findings = [Finding("info", "files_ignored", ignored)] if ignored else []
+    for column, kind in ((c.name, c.kind) for c in schema.features if c.kind in PICTURE_KINDS):
+        frame, skipped, notes = drop_unreadable(frame, column, kind, config.model.image_size)
+        findings += [Finding("warning", f"{kind}_skipped", f"Skipped {line}.", column) for line in skipped]
+        findings += [Finding("warning", f"{kind}_flawed", f"{note}.", column) for note in notes]
+        if test_frame is not None and column in test_frame.columns:
+            test_frame, skipped, _ = drop_unreadable(test_frame, column, kind, config.model.image_size)
+            findings += [Finding("warning", f"{kind}_skipped", f"Skipped (test) {line}.", column)
+                         for line in skipped]
+    return frame, test_frame, findings
+
+
 def _unread_text_findings(features: FeaturePipeline, train: pd.DataFrame) -> list[Finding]:
     """A warning per text column with training rows in which the tokenizer knows no piece."""
     findings = []
@@ -344,7 +397,7 @@ def _unread_text_findings(features: FeaturePipeline, train: pd.DataFrame) -> lis
     return findings
 
 
-def _with_canonical_labels(frame: pd.DataFrame | None, target: str) -> pd.DataFrame | None:
+def with_canonical_labels(frame: pd.DataFrame | None, target: str) -> pd.DataFrame | None:
     """`frame` with its target's labels read by the one rule (features.target.canonical_labels), before anything
     counts, splits or encodes them."""
     if frame is None or target not in frame.columns:
