@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = command("train", "train a model on a table and write a run folder")
     train.add_argument("data", nargs="?", help=f"a table ({FORMATS}), a folder of class folders, idx/.npz/.npy "
                                                "arrays (or data.path in --config)")
-    train.add_argument("--target", help="the column to predict")
+    train.add_argument("--target", help="the column to predict; several, comma-separated (one network, a head each), "
+                                        "or 'all': every number, category or yes/no column not set with --column")
     train.add_argument("--test", help="a held-out test table (otherwise the data is split three ways)")
     train.add_argument("--config", help="YAML config file; flags override it")
     train.add_argument("--out", help="run folder (default runs/<data name>)")
@@ -165,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = command("check", "report data-quality findings without training")
     check.add_argument("data", help=f"a table ({FORMATS}), a folder of class folders or idx/.npz/.npy arrays")
-    check.add_argument("--target", help="the column to predict")
+    check.add_argument("--target", help="the column to predict (several: comma-separated, or 'all')")
     check.add_argument("--config", help="YAML config file")
 
     predict = command("predict", "predict every row of a table")
@@ -360,7 +361,8 @@ def run_check(args) -> int:
     print(f"{args.data}: {len(frame)} rows, {len(frame.columns)} columns")
     schema = getattr(prepared, "schema", None)  # a table task's columns
     if schema is not None:
-        print(f"task {schema.task}, target {schema.target!r}")
+        targets = ", ".join(repr(c.name) for c in schema.columns if c.role == "target")
+        print(f"task {schema.task}, target {targets}")
         for column in schema.columns:
             print(f"  {column.name:<28} {column.kind:<9} {column.role:<8} {column.note}")
     print(f"\n{len(findings)} finding(s):" if findings else "\nNo findings.")

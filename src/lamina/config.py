@@ -25,7 +25,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     path: str | None = None  # the training table; with `test` unset it is split three ways
     test: str | None = None  # an optional held-out test table
-    target: str | None = None  # the column to predict; forecasting: one or more, comma-separated
+    target: str | None = None  # the column to predict; one or more, comma-separated, or "all" (table tasks: every number, category or yes/no column not in `columns`)
     task: str = "auto"  # a registered task (classification, regression, forecast...) or auto: inferred from the data
     columns: dict[str, str] = Field(default_factory=dict)  # overrides of inferred kinds: a registered kind or "ignore"
     valid_fraction: float = Field(0.15, gt=0, lt=0.5)  # share of rows held out for early stopping

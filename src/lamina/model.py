@@ -243,10 +243,19 @@ class _Document(Record):
 Score = float | None  # a metric's value; null where it is undefined (ROC AUC of one class)
 
 
+class _TargetMetrics(Record):
+    """One target's scores in a model of several targets, on its labelled test rows (none: null scores)."""
+    rows: StrictInt
+    test: dict[StrictStr, Score] | None
+    baseline: dict[StrictStr, Score] | None
+
+
 class _RowMetrics(Record):
-    """A row model's scores on its test split, beside its baseline's: {split: {metric: number or null}}."""
+    """A row model's scores on its test split, beside its baseline's: {split: {metric: number or null}}; with
+    several targets these are the means over them, and `targets` holds each one's (tasks.targets)."""
     test: dict[StrictStr, Score]
     baseline: dict[StrictStr, Score]
+    targets: dict[StrictStr, _TargetMetrics] | None = None
 
 
 class _Sizes(Record):  # rows in each part of the split

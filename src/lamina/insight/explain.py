@@ -26,6 +26,7 @@ OVERLAY_SIDE = 112  # pixels; attribution overlays are scaled up to about this s
 
 
 def explain_rows(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
+    model.task.require_one_target("explain")
     network = model.network.eval()
     if getattr(network, "reads", None) == "image":
         return explain_pixels(model, frame, steps)

@@ -146,8 +146,9 @@ def offline_drift(model, reference: pd.DataFrame, current: pd.DataFrame):
     from lamina.serving.profile import build_profile
 
     kinds = {c.name: c.kind for c in model.schema.features}
-    profile = build_profile(reference, kinds, model.predict(reference)["prediction"], model.schema.task)
-    counts = summarize(profile, current, model.predict(current)["prediction"])
+    watched = model.task.watched  # a model of several targets: its first target's predictions
+    profile = build_profile(reference, kinds, watched(model.predict(reference)), model.schema.task)
+    counts = summarize(profile, current, watched(model.predict(current)))
     return drift_table(profile, counts, raw=(reference, current)), profile, counts
 
 

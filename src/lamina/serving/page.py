@@ -71,7 +71,16 @@ form.addEventListener('submit', async (event) => {
   try {
     const row = record();
     const answer = (await call('predict', row)).predictions[0];
-    let html = `<h2>Prediction: <span id="prediction">${escapeHtml(answer.prediction)}</span></h2>`;
+    let html = '';
+    if (answer.targets) {  // a model of several targets: one answer per target
+      for (const [target, part] of Object.entries(answer.targets)) {
+        html += `<h2>${escapeHtml(target)}: ${escapeHtml(part.prediction)}</h2>`;
+        if (part.probabilities) { html += bars(Object.entries(part.probabilities), 1); }
+      }
+      result.innerHTML = html;
+      return;  // explain reads a model of one target
+    }
+    html = `<h2>Prediction: <span id="prediction">${escapeHtml(answer.prediction)}</span></h2>`;
     if (answer.probabilities) {
       html += bars(Object.entries(answer.probabilities), 1);
     }

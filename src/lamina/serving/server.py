@@ -107,9 +107,10 @@ class ModelService:
 
     def predictions(self, frame: pd.DataFrame) -> list[dict]:
         result = self.model.predict(frame)
-        self.metrics.observe_predictions(self.name, result["prediction"])
+        watched = self.model.task.watched(result)  # a model of several targets: its first target's
+        self.metrics.observe_predictions(self.name, watched)
         if self.recorder is not None and self.model.profile is not None:
-            self.recorder.record(self.name, self.model.profile, frame, result["prediction"])
+            self.recorder.record(self.name, self.model.profile, frame, watched)
         return self.model.task.response(result)
 
     def schema(self) -> dict:
@@ -127,6 +128,7 @@ class ModelService:
                 entry["values"] = list(encoder.vocabulary_)
             columns.append(entry)
         return {"name": self.name, "task": model.task.name, "problem": model.schema.task, "target": model.schema.target, "classes": model.classes,
+                "targets": [c.name for c in model.schema.columns if c.role == "target"],
                 "columns": columns, "metrics": model.metrics, "training": model.training}
 
     def router(self) -> APIRouter:

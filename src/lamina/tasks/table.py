@@ -281,6 +281,7 @@ class TableTask(Task):
         """Model.explain: integrated gradients per row (captum), permutation importance with labelled data."""
         from lamina.insight.explain import explain_rows, permutation_importance
 
+        self.require_one_target("explain")
         rows = list(range(len(frame))) if rows is None else list(rows)
         outside = [r for r in rows if not 0 <= r < len(frame)]
         if outside:
@@ -296,9 +297,13 @@ class TableTask(Task):
         from lamina.insight.fairness import audit
         from lamina.insight.robustness import robustness_curve
 
+        self.require_one_target("audit")
         result = audit(model, frame, sensitive, mitigate=mitigate, constraint=constraint)
         result["robustness"] = robustness_curve(model, frame)
         return result
+
+    def require_one_target(self, purpose: str) -> None:
+        """Raises where `purpose` (explain, audit) reads one target and this model has several (tasks.targets)."""
 
     def summary(self, model) -> str:
         return metrics_text(model.metrics["test"], model.metrics["baseline"], model.training["sizes"]["test"])

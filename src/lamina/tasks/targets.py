@@ -324,16 +324,10 @@ class SeveralTargets(TableTask):
         return {"rows": len(frame), "metrics": self.metrics(outputs, truth),
                 "baseline": self.baseline_metrics(truth), "targets": self.scores(outputs, truth)}
 
-    def explain(self, model, frame, rows, importance, repeats) -> dict:
-        raise self._one_target("explain")
-
-    def audit(self, model, frame, sensitive, mitigate, constraint) -> dict:
-        raise self._one_target("audit")
-
-    def _one_target(self, purpose: str) -> LaminaError:
+    def require_one_target(self, purpose: str) -> None:
         names = ", ".join(self.target_.column)
-        return LaminaError(f"`{purpose}` reads a model of one target; this one predicts several ({names}). Train a "
-                           f"model of the target to {purpose}: lamina train DATA --target NAME.")
+        raise LaminaError(f"`{purpose}` reads a model of one target; this one predicts several ({names}). Train a "
+                          f"model of the target to {purpose}: lamina train DATA --target NAME.")
 
     def summary(self, model) -> str:
         metrics = model.metrics
