@@ -237,7 +237,12 @@ def evaluate(run, data) -> tuple[dict, str]:
     from lamina.tasks.table import metrics_text
 
     result = load(run).rows("evaluate").evaluate(data)
-    return result, metrics_text(result["metrics"], result["baseline"], result["rows"])
+    text = metrics_text(result["metrics"], result["baseline"], result["rows"])
+    if "targets" in result:  # several targets: the means above, each target's scores below
+        from lamina.tasks.targets import per_target_text
+
+        text += "\n" + per_target_text(result["targets"])
+    return result, text
 
 
 def explain(run, data, rows: list[int], repeats: int = 5) -> tuple[dict, str]:

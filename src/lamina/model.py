@@ -216,7 +216,9 @@ class Model:
             return f"Model(task={self.task.name!r}, arch={self.architecture['arch']!r})"
         inputs = ", ".join(f"{c.name}:{c.kind}" for c in self.schema.features[:6])
         more = "..." if len(self.schema.features) > 6 else ""
-        return f"Model(task={self.task.name!r}, target={self.schema.target!r}, inputs=[{inputs}{more}])"
+        targets = [c.name for c in self.schema.columns if c.role == "target"]
+        target = f"target={targets[0]!r}" if len(targets) == 1 else f"targets={targets!r}"
+        return f"Model(task={self.task.name!r}, {target}, inputs=[{inputs}{more}])"
 
 
 class _TaskPart(Record):

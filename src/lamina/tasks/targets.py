@@ -63,6 +63,8 @@ def target_names(data, frame: pd.DataFrame) -> list[str]:
                               "is not a number, category or yes/no column. Name the targets: --target A,B,C.")
         return names
     names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if len(names) < 2:
+        return [text]  # one target: the schema names it when it is missing
     for name in names:
         if name not in frame.columns:
             raise LaminaError(f"Target column {name!r} (in --target {text}) is not in the data."
@@ -331,14 +333,8 @@ class SeveralTargets(TableTask):
 
     def summary(self, model) -> str:
         metrics = model.metrics
-        lines = [metrics_text(metrics["test"], metrics["baseline"], model.training["sizes"]["test"]),
-                 f"  (each metric is the mean over the {len(self.heads_)} targets; per target below)"]
-        for name, part in metrics.get("targets", {}).items():
-            shown = "no labelled test rows" if part["test"] is None else ", ".join(
-                f"{metric} {number(value)} ({number(part['baseline'].get(metric))})"
-                for metric, value in part["test"].items())
-            lines.append(f"  {name}: {shown}")
-        return "\n".join(lines)
+        return "\n".join([metrics_text(metrics["test"], metrics["baseline"], model.training["sizes"]["test"]),
+                          per_target_text(metrics.get("targets", {}))])
 
     def report_sections(self, run, document: dict) -> list[str]:
         """Each target's test metrics beside its baseline (the page's test metrics are their means)."""
@@ -388,6 +384,16 @@ class SeveralTargets(TableTask):
             raise Fault("targets", f"the targets {task.target_.column!r} differ from the schema's {declared!r}")
         task.baseline_ = {"targets": [part.baseline for part in parts]}
         return task
+
+
+def per_target_text(parts: dict[str, dict]) -> str:
+    """Under metrics_text's means: each target's metrics, its baseline's in brackets, one line each."""
+    lines = [f"  (each metric is the mean over the {len(parts)} targets; per target, baseline in brackets:)"]
+    for name, part in parts.items():
+        shown = "no labelled rows" if part["test"] is None else ", ".join(
+            f"{metric} {number(value)} ({number(part['baseline'].get(metric))})" for metric, value in part["test"].items())
+        lines.append(f"  {name}: {shown}")
+    return "\n".join(lines)
 
 
 def _means(scores: list[dict | None]) -> dict[str, float]:
