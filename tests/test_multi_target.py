@@ -167,6 +167,8 @@ def test_save_load_predicts_identically_and_serves_each_target(number_run, assay
         assert served[target]["probabilities"]["1.0"] == pytest.approx(expected[f"{target}:proba_1.0"].iloc[0])
     refused = client.post("/explain", json=row.to_dict("records")[0])
     assert refused.status_code == 422 and "several (a1, a2, a3)" in refused.json()["error"]
+    with pytest.raises(LaminaError, match="<target>:proba_<class> columns"):
+        assay_model.predict_proba(assays)
     for purpose in (assay_model.explain, lambda data: assay_model.audit(data, ["group"])):
         with pytest.raises(LaminaError, match=r"reads a model of one target; this one predicts several"):
             purpose(assays)
@@ -201,4 +203,9 @@ def test_damaged_target_list_stops_at_load(number_run, tmp_path):
     (tmp_path / "model" / "model.json").write_text(json.dumps(document))
     (tmp_path / "model" / "weights.safetensors").write_bytes((out / "model" / "weights.safetensors").read_bytes())
     with pytest.raises(LaminaError, match=r"task.state.targets: the targets \['y1', 'elsewhere'\] differ"):
+        lamina.load(tmp_path / "model")
+    document["task"]["state"]["targets"][1]["target"]["column"] = "y2"
+    document["metrics"]["targets"]["y2"]["rows"] = "many"
+    (tmp_path / "model" / "model.json").write_text(json.dumps(document))
+    with pytest.raises(LaminaError, match=r"metrics.targets.y2.rows: Input should be a valid integer"):
         lamina.load(tmp_path / "model")

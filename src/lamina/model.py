@@ -139,8 +139,8 @@ class Model:
 
     def predict_proba(self, data) -> pd.DataFrame:
         if self.classes is None:
-            raise LaminaError(f"predict_proba is for classification models; this one does {self.task.name}. "
-                              "Use predict.")
+            raise LaminaError(f"predict_proba is for classification models of one target; this is a {self.task.name} "
+                              "model. Use predict (with several targets, its <target>:proba_<class> columns).")
         frame = read_table(data, "prediction data")
         return _on_index_of(data, pd.DataFrame(self.predict_array(frame), columns=list(self.classes)))
 
