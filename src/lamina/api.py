@@ -147,6 +147,8 @@ def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None,
     network, architecture, training = task.fit(config, prepared, Session(config, run, resume, progress,
                                                                          fall_back_to_best))
     model = Model(task, network, architecture, training=training)
+    if distributed.active():  # batch_size is rows per process: a global batch is batch_size × processes
+        model.training["processes"] = distributed.world_size()
     if not distributed.is_writer():  # rank 0 scores and writes; every rank holds the same network
         return model
     held_out = task.score(model, prepared)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from datetime import timedelta
 
@@ -210,6 +211,11 @@ def launch(nproc: int, argv: list[str]) -> int:
 
     if nproc < 1:
         raise LaminaError(f"--nproc {nproc}: give the number of processes to train with, from 1.")
+    # Each rank prints its own errors and the stop; torchrun's log lines (each module's logger has its own level)
+    # would only repeat that a rank failed or a signal came.
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     args = parse_args(["--standalone", "--nproc-per-node", str(nproc), "--module", "lamina.cli", *argv])
     args.rdzv_backend, args.rdzv_endpoint = "c10d", "localhost:0"  # what --standalone means (torchrun's run())
