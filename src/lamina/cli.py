@@ -569,9 +569,10 @@ def _parse_rows(text: str) -> list[int]:
 
 
 def _rank_prefix() -> str:
-    """"rank R: " before what a process other than rank 0 of a distributed run prints, else nothing."""
-    rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
-    return "" if rank == "0" else f"rank {rank}: "
+    """"rank R: " before what a process other than rank 0 of a distributed run prints, else nothing. Read from
+    torchrun's environment as distributed.launched() does, without importing torch for an error message."""
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0"
+    return f"rank {os.environ['RANK']}: " if launched else ""
 
 
 def _without_option(argv: list[str], option: str) -> list[str]:

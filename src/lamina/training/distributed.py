@@ -50,8 +50,11 @@ def active() -> bool:
 
 
 def rank() -> int:
-    """This process's rank (0 without a process group)."""
-    return dist.get_rank() if active() else int(os.environ.get("RANK", "0"))
+    """This process's rank: its group's, or before the group is up the one torchrun gave it; 0 for a lone process
+    (whatever RANK its environment holds for other tools)."""
+    if active():
+        return dist.get_rank()
+    return int(os.environ["RANK"]) if launched() else 0
 
 
 def world_size() -> int:
