@@ -59,6 +59,7 @@ import json, sys
 import torch
 from safetensors.torch import save_file
 from torch import nn
+from lamina.training import distributed
 from lamina.training.batches import TensorBatches
 from lamina.training.trainer import Trainer
 
@@ -187,6 +188,7 @@ def test_resume_under_two_processes_ends_where_one_uninterrupted_process_ends(st
     resumed = subprocess.run(lamina_command("train", "--resume", run, "--quiet"), capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("run folder:") == 1  # rank 0 alone reports
     assert_same_training(run, one_process(data, tmp_path / "one", epochs=EPOCHS))
 
 
