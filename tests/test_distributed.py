@@ -26,6 +26,8 @@ from torch import nn
 import lamina
 from conftest import make_table
 from lamina.cli import _without_option
+from lamina.errors import LaminaError
+from lamina.training import distributed
 from lamina.training.batches import TensorBatches
 from lamina.training.checkpoint import read
 from lamina.training.trainer import Trainer
@@ -195,3 +197,29 @@ def test_resume_under_two_processes_ends_where_one_uninterrupted_process_ends(st
 def test_without_option_drops_the_option_and_its_value():
     words = ["train", "d.csv", "--nproc", "2", "--out", "r", "--nproc=3", "--quiet"]
     assert _without_option(words, "--nproc") == ["train", "d.csv", "--out", "r", "--quiet"]
+
+
+def as_rank(monkeypatch, rank: int, world: int = 2):
+    """The sampler's view of a world of `world` processes, as rank `rank`, without a process group."""
+    monkeypatch.setattr(distributed, "shard", lambda batch_size: (batch_size * world, batch_size * rank))
+    monkeypatch.setattr(distributed, "world_size", lambda: world)
+
+
+def test_each_rank_takes_its_slice_of_every_shuffled_global_batch(monkeypatch):
+    rows = torch.arange(100.0)
+    whole = [targets for _, targets in TensorBatches(rows.view(-1, 1), rows, 20, shuffle=True, seed=1)]
+    slices = []
+    for rank in (0, 1):
+        as_rank(monkeypatch, rank)
+        slices.append([targets for _, targets in TensorBatches(rows.view(-1, 1), rows, 10, shuffle=True, seed=1)])
+    assert len(whole) == len(slices[0]) == len(slices[1]) == 5
+    for batch, first, second in zip(whole, *slices, strict=True):
+        assert torch.equal(torch.cat([first, second]), batch)
+    unshuffled = TensorBatches(rows.view(-1, 1), rows, 30)  # validation and inference: every rank reads all rows
+    assert torch.equal(torch.cat([targets for _, targets in unshuffled]), rows)
+
+
+def test_too_few_rows_for_every_rank_is_refused_naming_the_fix(monkeypatch):
+    as_rank(monkeypatch, 1)
+    with pytest.raises(LaminaError, match="at least 20 training rows, and there are 15: lower --batch-size"):
+        list(TensorBatches(torch.zeros(15, 1), torch.zeros(15), 10, shuffle=True))
