@@ -39,7 +39,8 @@ def test_every_train_flag_is_a_config_setting():
     names = set(flat_setting_names())
     assert {key for _, key, _, _ in TRAIN_SETTINGS} <= names
     train = build_parser()._subparsers._group_actions[0].choices["train"]
-    flags = {a.dest for a in train._actions} - {"help", "debug", "data", "config", "out", "resume", "start", "quiet", "column"}
+    flags = {a.dest for a in train._actions} - {"help", "debug", "data", "config", "out", "resume", "start", "quiet", "column",
+                                                   "nproc"}  # how many processes run it: the checkpoints record it
     assert flags <= names | {"target", "test"}
 
 

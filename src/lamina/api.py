@@ -22,6 +22,7 @@ from lamina.errors import LaminaError
 from lamina.model import Model, read_model_document
 from lamina.run import CHECKS, HELD_OUT, METRICS, RunFolder
 from lamina.tasks.base import Prepared, task_for
+from lamina.training import distributed
 from lamina.training.session import Session
 
 
@@ -114,11 +115,14 @@ def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None
 
 def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, run: RunFolder | None,
           resume: bool = False, progress: bool = True, fall_back_to_best: bool = False) -> Model:
-    """The whole flow; a run folder is locked while it is written (a second training into it is refused)."""
-    if run is None:
-        return _train(config, frame, test_frame, None, resume, progress, fall_back_to_best)
-    with run.lock():
-        return _train(config, frame, test_frame, run, resume, progress, fall_back_to_best)
+    """The whole flow; a run folder is locked while it is written (a second training into it is refused).
+    Under torchrun every process runs it inside one process group (training/distributed.py): rank 0 alone
+    holds the lock and writes the run folder."""
+    with distributed.processes(config.train.device):
+        if run is None or not distributed.is_writer():
+            return _train(config, frame, test_frame, run, resume, progress, fall_back_to_best)
+        with run.lock():
+            return _train(config, frame, test_frame, run, resume, progress, fall_back_to_best)
 
 
 def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, run: RunFolder | None,
@@ -127,16 +131,26 @@ def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None,
     if run is not None and resume:  # before the data is read into a split that may no longer match the checkpoints
         _record_or_check_sources(run, config, resume)
     task = task_for(config, frame)
+    if distributed.active() and task.reads != "table":
+        raise LaminaError(f"Training on several processes works for the tasks that predict one row at a time "
+                          f"(classification and regression of tables, images, texts); {task.name} trains in one "
+                          "process: drop --nproc (or torchrun).")
     prepared = task.prepare(config, frame, test_frame)
     if has_errors(prepared.findings):
         problems = "\n".join(f"  - {f.message}" for f in prepared.findings if f.level == "error")
         raise LaminaError(f"The data has problems that stop training:\n{problems}")
     if run is not None and not resume:
-        _record_or_check_sources(run, config, resume)
+        if distributed.is_writer():
+            _record_or_check_sources(run, config, resume)
+        distributed.barrier()  # every rank's checkpoint fingerprint reads the sources.json rank 0 wrote
     torch.manual_seed(config.seed)  # a task's networks start from the seed: the same config, the same run
     network, architecture, training = task.fit(config, prepared, Session(config, run, resume, progress,
                                                                          fall_back_to_best))
     model = Model(task, network, architecture, training=training)
+    if distributed.active():  # batch_size is rows per process: a global batch is batch_size × processes
+        model.training["processes"] = distributed.world_size()
+    if not distributed.is_writer():  # rank 0 scores and writes; every rank holds the same network
+        return model
     held_out = task.score(model, prepared)
     model.training["total_seconds"] = round(time.perf_counter() - started, 2)
     if run is not None:

@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
                        help="override a column's kind: number, category, binary, datetime, text, ignore")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument("--nproc", type=int, metavar="N", help="train with N processes on this machine "
+                       "(DistributedDataParallel through torchrun; --batch-size is rows per process)")
     for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS:
         train.add_argument(flag, type=kind, help=text)
     train.add_argument("--implicit", action="store_const", const=True,
@@ -241,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `--nproc N` starts each process with
     if args.command is None:
         parser.print_help()
         return 0
@@ -256,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     except LaminaError as error:
         if args.debug:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{_rank_prefix()}error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
@@ -279,10 +282,20 @@ def main(argv: list[str] | None = None) -> int:
 def run_train(args) -> int:
     from lamina import api
     from lamina.errors import LaminaError
+    from lamina.training import distributed
     from lamina.training.trainer import TrainingInterrupted
 
-    progress = not args.quiet
     resume = getattr(args, "resume", None)  # `lamina forecast` has no --resume: resume with `lamina train`
+    nproc = getattr(args, "nproc", None)
+    if nproc is None and resume and not distributed.launched():
+        nproc = distributed.recorded_processes(resume)  # a resume trains with as many processes as the run began
+    if nproc is not None:
+        if distributed.launched():
+            raise LaminaError("--nproc starts torchrun, and this process is already one that torchrun started: give "
+                              "the processes to torchrun (--nproc-per-node) and drop --nproc.")
+        if nproc != 1:
+            return distributed.launch(nproc, _without_option(args.argv, "--nproc"))
+    progress = not args.quiet and distributed.is_writer()
     if resume:
         _refuse_settings_on_resume(args)
         data = None
@@ -307,8 +320,12 @@ def run_train(args) -> int:
             model = api.fit(data, args.target or config.data.target, test=getattr(args, "test", None) or config.data.test,
                             config=config, out=out, progress=progress)
     except TrainingInterrupted:
-        print(f"\nStopped; the last checkpoint is saved. Resume with:\n  lamina train --resume {out}", file=sys.stderr)
+        if distributed.is_writer():  # a resume takes the number of processes from the checkpoint
+            print(f"\nStopped; the last checkpoint is saved. Resume with:\n  lamina train --resume {out}",
+                  file=sys.stderr)
         return EXIT_INTERRUPTED
+    if not distributed.is_writer():  # rank 0 says how it went
+        return 0
     print(model.task.summary(model))
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
@@ -335,8 +352,11 @@ def _complete_or_told_where(run: Path, start: str) -> bool:
     """Whether the run is already complete (said, and nothing trained); else says where it continues from."""
     from lamina import api
     from lamina.run import RunFolder
+    from lamina.training import distributed
     from lamina.training.session import resume_points
 
+    if not distributed.is_writer():  # rank 0 says it
+        return api.is_complete(run)
     if api.is_complete(run):
         print(f"{run} is already complete: its training finished and its model and report are written; nothing to "
               f"resume. See it with: lamina info {run}  (other settings mean a new run, with another --out)")
@@ -548,6 +568,26 @@ def _parse_rows(text: str) -> list[int]:
     if not rows:
         raise LaminaError(f"--rows {text!r}: no row given. {example}")
     return rows
+
+
+def _rank_prefix() -> str:
+    """"rank R: " before what a process other than rank 0 of a distributed run prints, else nothing. Read from
+    torchrun's environment as distributed.launched() does, without importing torch for an error message."""
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0"
+    return f"rank {os.environ['RANK']}: " if launched else ""
+
+
+def _without_option(argv: list[str], option: str) -> list[str]:
+    """`argv` without `option` and its value (given as `option VALUE` or `option=VALUE`)."""
+    kept, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == option:
+            skip = True
+        elif not word.startswith(f"{option}="):
+            kept.append(word)
+    return kept
 
 
 def _names(text: str) -> list[str]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from lamina.errors import LaminaError
+from lamina.training import distributed
+
 BUCKET_POOL = 50  # batches whose rows are sorted by length together; larger pools pad less, mix less
 
 
@@ -28,7 +31,12 @@ class TensorBatches:
     With `lengths` (tokens per row), shuffled rows are sorted by length within pools of BUCKET_POOL
     batches and the batches then shuffled: each batch holds rows of similar length, so sequence models
     run over little padding (3× fewer steps on SST-2), while every epoch still mixes its batches.
+
+    Shuffled (training) batches are sharded when several processes train (distributed.py): every rank draws the
+    same order, each global batch holds `batch_size` rows per rank, and each rank yields its own slice of it.
     """
+
+    sharded = True  # its training batches are each rank's share (distributed.refuse_unsharded)
 
     def __init__(self, inputs, targets: torch.Tensor, batch_size: int, shuffle: bool = False,
                  seed: int = 0, device: str | torch.device = "cpu", lengths: torch.Tensor | None = None):
@@ -45,9 +53,13 @@ class TensorBatches:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        if self.shuffle and self.rows > self.batch_size:
-            return self.rows // self.batch_size
-        return -(-self.rows // self.batch_size)
+        step = self._global_batch()
+        if self.shuffle and self.rows > step:
+            return self.rows // step
+        return -(-self.rows // step)
+
+    def _global_batch(self) -> int:
+        return distributed.shard(self.batch_size)[0] if self.shuffle else self.batch_size
 
     def __iter__(self):
         if self.shuffle:
@@ -58,7 +70,12 @@ class TensorBatches:
             order = order.to(self.targets.device)
         else:
             order = None
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
+        step, offset = distributed.shard(self.batch_size) if self.shuffle else (self.batch_size, 0)
+        if step > self.batch_size and self.rows < step:
+            raise LaminaError(f"{distributed.world_size()} processes with batches of {self.batch_size} rows each need "
+                              f"at least {step} training rows, and there are {self.rows}: lower --batch-size or "
+                              "--nproc.")
+        for start in range(offset, len(self) * step, step):
             if order is None:
                 index = slice(start, start + self.batch_size)
             else:
@@ -66,9 +83,10 @@ class TensorBatches:
             yield _take(self.inputs, index), self.targets[index]
 
     def _bucketed(self, order: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        pool = BUCKET_POOL * self.batch_size
+        step = self._global_batch()  # a global batch of similar lengths: every rank's slice pads alike
+        pool = BUCKET_POOL * step
         sorted_pools = [chunk[self.lengths[chunk].argsort(stable=True)] for chunk in order.split(pool)]
-        batches = torch.cat(sorted_pools)[: len(self) * self.batch_size].split(self.batch_size)
+        batches = torch.cat(sorted_pools)[: len(self) * step].split(step)
         shuffled = torch.randperm(len(batches), generator=generator)
         return torch.cat([batches[i] for i in shuffled.tolist()])
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from lamina.errors import LaminaError
-from lamina.training import checkpoint
+from lamina.training import checkpoint, distributed
 from lamina.training.batches import move
 from lamina.training.optim import make_schedule
 from lamina.training.progress import Progress
@@ -170,6 +170,9 @@ class Trainer:
         steps = len(train) if hasattr(train, "__len__") else None
         self.step_ = self.step if self.step is not None else LossStep(
             self.loss_fn, self.metric, self.metric_name, self.mode, self.adversary)
+        distributed.refuse_unsharded(train)  # under torchrun each rank trains on its shard of the rows
+        if self.fingerprint is not None:
+            self.fingerprint = {**self.fingerprint, **distributed.fingerprint()}
         continuing = hasattr(self, "optimizers_")
         if not continuing:
             self.optimizers_ = self.step_.optimizers(self.module, self.lr, self.weight_decay)
@@ -182,19 +185,32 @@ class Trainer:
         elif continuing:
             self.finished_ = False
         else:
-            torch.manual_seed(self.seed)
+            torch.manual_seed(distributed.seed_of_rank(self.seed))
         if self.finished_:
             self._restore_best()
             return self.history_
         self._stop_requested = False
-        with self._signals_caught(), Progress(self.epochs, steps, self.progress) as progress:
-            while self.epoch_ < self.epochs:
-                if not self._run_epoch(train, valid, progress):
-                    break
-        self.finished_ = True
-        self._save_checkpoint()
+        self.trained_ = distributed.wrap(self.module, self.device_, freeze=self.freeze,
+                                         adversary=getattr(self.step_, "adversary", None))  # DDP under torchrun
+        try:
+            with self._signals_caught(), Progress(self.epochs, steps, self.progress and distributed.is_writer()) \
+                    as progress:
+                while self.epoch_ < self.epochs:
+                    if not self._run_epoch(train, valid, progress):
+                        break
+            self.finished_ = True
+            self._save_checkpoint()
+        finally:
+            self._release()
         self._restore_best()
         return self.history_
+
+    def _release(self) -> None:
+        """Frees the DDP wrapper, and under several processes the optimisers too: both go before the process
+        group is destroyed (distributed.processes), so a distributed Trainer is not fitted again."""
+        self.trained_ = None
+        if distributed.active():
+            del self.optimizers_, self.optimizer_, self.schedules_
 
     def _run_epoch(self, train, valid, progress: Progress) -> bool:
         """One epoch from wherever it stands; False once training should stop."""
@@ -220,13 +236,15 @@ class Trainer:
             if self.batch_ % refresh == 0:
                 self._check_finite(loss_sum)
                 progress.step(self.batch_, loss_sum.item() / rows)
-            if self._stop_requested:
-                self.partial_loss_sum_, self.partial_rows_ = loss_sum.item(), rows
+            if distributed.any_rank(self._stop_requested):  # every rank stops after the same batch
+                total, every_row = distributed.summed([loss_sum.item(), rows])  # kept in rank 0's checkpoint
+                self.partial_loss_sum_, self.partial_rows_ = total, int(every_row)
                 self.elapsed_ += time.perf_counter() - started
                 raise TrainingInterrupted(self._save_checkpoint())
         self._check_finite(loss_sum)
-        record = {"epoch": self.epoch_ + 1, "train_loss": loss_sum.item() / max(rows, 1)}
-        if valid is not None:
+        loss_total, rows = distributed.summed([loss_sum.item(), rows])  # over every rank's rows
+        record = {"epoch": self.epoch_ + 1, "train_loss": loss_total / max(rows, 1)}
+        if valid is not None and distributed.is_writer():  # rank 0 validates; its record goes to every rank
             self.module.eval()
             with torch.no_grad():
                 batches = (to_device(batch, self.device_) for batch in valid)
@@ -235,14 +253,16 @@ class Trainer:
         self.batch_, self.partial_loss_sum_, self.partial_rows_ = 0, 0.0, 0
         record["lr"] = self.optimizer_.param_groups[0]["lr"]
         record["seconds"] = time.perf_counter() - started
+        record = distributed.from_writer(record)
         self.elapsed_ += record["seconds"]
         self.history_.append(record)
         improved = self._track_best(record)
         self._save_checkpoint(best_improved=improved)
-        for callback in self.callbacks:
+        for callback in self.callbacks if distributed.is_writer() else ():  # they report: rank 0 alone
             callback(record)
         progress.end_epoch(record, self.epochs - self.epoch_)
-        return not self._should_stop(record)
+        stop, self.stop_reason_ = distributed.from_writer([self._should_stop(record), self.stop_reason_])
+        return not stop
 
     def _train_on(self, batch) -> torch.Tensor:
         """One training step on a batch; the loss it reports."""
@@ -251,8 +271,8 @@ class Trainer:
             # generator's loss runs through the discriminator), so no gradient carries over between batches.
             for optimizer in self.optimizers_.values():
                 optimizer.zero_grad(set_to_none=True)
-            return self.step_.training_step(self.module, batch, self)
-        loss = self.step_.training_step(self.module, batch, self)
+            return self.step_.training_step(self.trained_, batch, self)
+        loss = self.step_.training_step(self.trained_, batch, self)
         # Zeroed after the step's forward, not before: an adversary's attack leaves gradients on the weights.
         self.optimizer_.zero_grad(set_to_none=True)
         self.backward(loss)
@@ -364,13 +384,16 @@ class Trainer:
         if self.checkpoint_dir is None:
             return None
         optim_tensors, optim_meta = checkpoint.flatten_optimizers(self.optimizers_, self.schedules_)
-        tensors = {
-            **checkpoint.with_prefix("model", self.module.state_dict()),
-            **optim_tensors,
-            "rng.cpu": torch.get_rng_state(),
-        }
+        rng = {"rng.cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
-            tensors["rng.cuda"] = torch.cuda.get_rng_state()
+            rng["rng.cuda"] = torch.cuda.get_rng_state()
+        for name, state in list(rng.items()):  # every rank's random state, so each resumes its own stream
+            rng.update(distributed.gathered(name, state))
+        path = self.checkpoint_dir / LAST
+        if not distributed.is_writer():  # rank 0 writes; the others wait until it has
+            distributed.barrier()
+            return path
+        tensors = {**checkpoint.with_prefix("model", self.module.state_dict()), **optim_tensors, **rng}
         if self.best_state_ is not None:
             tensors.update(checkpoint.with_prefix("best", self.best_state_))
         meta = {
@@ -380,12 +403,12 @@ class Trainer:
             "bad_epochs": self.bad_epochs_, "elapsed": self.elapsed_, "stop_reason": self.stop_reason_,
             "fingerprint": self.fingerprint, **optim_meta,
         }
-        path = self.checkpoint_dir / LAST
         checkpoint.write_atomically(path, tensors, meta)
         if best_improved:
             checkpoint.write_atomically(self.checkpoint_dir / BEST, self.best_state_, {
                 "epoch": self.best_epoch_, "best_score": self.best_score_, "history": self.history_,
                 "fingerprint": self.fingerprint})
+        distributed.barrier()
         return path
 
     def _resumable(self) -> bool:
@@ -441,7 +464,7 @@ class Trainer:
         self.best_score_ = meta.get("best_score")
         self.history_ = list(meta.get("history") or [])[:self.epoch_]
         self.schedules_ = self._schedules(steps, at=self.epoch_ * (steps or 0))
-        torch.manual_seed(self.seed + self.epoch_)  # the batch order from here on: not the interrupted run's
+        torch.manual_seed(distributed.seed_of_rank(self.seed + self.epoch_))  # not the interrupted run's stream
 
     def _load_checkpoint(self, path: Path) -> None:
         tensors, meta = checkpoint.read(path)
@@ -461,13 +484,15 @@ class Trainer:
             self.optimizers_[name].load_state_dict(optimizer_state)
             if self.schedules_[name] is not None and schedule_state is not None:
                 self.schedules_[name].load_state_dict(schedule_state)
-        torch.set_rng_state(tensors["rng.cpu"])
+        torch.set_rng_state(distributed.own("rng.cpu", tensors))
         if "rng.cuda" in tensors and torch.cuda.is_available():
-            torch.cuda.set_rng_state(tensors["rng.cuda"])
+            torch.cuda.set_rng_state(distributed.own("rng.cuda", tensors))
         best = checkpoint.under_prefix("best", tensors)
         self.best_state_ = {k: v.to(self.device_) for k, v in best.items()} or None
         self.epoch_, self.batch_, self.finished_ = meta["epoch"], meta["batch"], meta["finished"]
         self.partial_loss_sum_, self.partial_rows_ = meta["partial_loss_sum"], meta["partial_rows"]
+        if not distributed.is_writer():  # rank 0's checkpoint holds the epoch's sums over every rank
+            self.partial_loss_sum_, self.partial_rows_ = 0.0, 0
         self.history_ = meta["history"]
         self.best_score_, self.best_epoch_, self.bad_epochs_ = meta["best_score"], meta["best_epoch"], meta["bad_epochs"]
         self.elapsed_, self.stop_reason_ = meta["elapsed"], meta["stop_reason"]
