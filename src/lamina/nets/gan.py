@@ -73,11 +73,15 @@ class Discriminator(nn.Module):
             layers += [spectral_norm(nn.Conv2d(current, after, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
             current = after
         self.body = nn.Sequential(*layers)
-        self.score = spectral_norm(nn.Linear(current, 1))
-        self.embed = spectral_norm(nn.Embedding(classes, current)) if classes else None  # the projection
+        self.score = spectral_norm(nn.Linear(current + 1, 1))
+        self.embed = spectral_norm(nn.Embedding(classes, current + 1)) if classes else None  # the projection
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         features = self.body(images).sum(dim=(2, 3))  # global sum pooling, as in SNGAN's ResNet discriminator
+        # Minibatch standard deviation (Karras et al. 2018): how much the batch's images differ, as one more
+        # feature, so that a generator drawing one image over and over (mode collapse) is told apart from data.
+        spread = features.std(dim=0, unbiased=False).mean() if len(features) > 1 else features.new_zeros(())
+        features = torch.cat([features, spread.expand(len(features), 1)], dim=1)
         score = self.score(features).squeeze(1)
         if self.embed is not None:  # projection: the inner product of the class's vector and the features
             score = score + (self.embed(labels) * features).sum(dim=1)

@@ -36,7 +36,7 @@ DEFAULTS = {"width": 32,  # channels of the discriminator's first layer and the 
             "latent": 64,  # dimensions of the generator's noise
             "ema_decay": 0.999}  # per generator step, of the averaged generator samples are drawn from
 LEARNING_RATE = 2e-4  # Adam, both players (DCGAN's setting)
-BETAS = (0.5, 0.999)  # Adam's moment decays: a short memory of the gradient, as DCGAN found GANs need
+BETAS = (0.0, 0.9)  # Adam's moment decays: no momentum, as SNGAN trains its hinge-loss GANs
 BATCH_SIZE = 64  # images per step (DCGAN's setting)
 STEPS_PER_RUN = 3000  # generator steps a default run aims at; epochs follow (1 to 200)
 MAX_REQUEST = 64  # images one request to the server may ask for
