@@ -27,7 +27,7 @@ EVAL_IMAGES = 2000  # test images (and as many generated) each Fréchet distance
 # The feature classifier is kept small so that scoring costs a fraction of training on a CPU (about 87% test
 # accuracy on Fashion-MNIST is enough to tell classes and measure distances in its features).
 CLASSIFIER_IMAGES = 5000  # training images the feature classifier learns from, at most
-CLASSIFIER_EPOCHS = 3
+CLASSIFIER_STEPS = 240  # optimiser steps (batches of 128) the classifier trains for, whatever the data size
 CLASSIFIER_WIDTH = 8  # channels of the classifier's first stage (ResidualCNN; 8× at its features)
 CLASSIFIER_LR = 2e-3  # AdamW peak learning rate
 PER_CLASS = 200  # generated images per class for the accuracy and diversity
@@ -80,7 +80,7 @@ def quality(task, model, prepared) -> tuple[dict, pd.DataFrame]:
 
 
 def train_classifier(task, prepared, source: torch.Generator) -> nn.Module:
-    """A ResidualCNN with a linear head, trained for CLASSIFIER_EPOCHS on (at most CLASSIFIER_IMAGES) training
+    """A ResidualCNN with a linear head, trained for CLASSIFIER_STEPS on (at most CLASSIFIER_IMAGES) training
     images to tell the classes apart; without classes, the CNN alone with its random weights. On the CPU, in eval
     mode, with `num_features` set for torchmetrics."""
     from lamina.nets.cnn import ResidualCNN
@@ -97,7 +97,7 @@ def train_classifier(task, prepared, source: torch.Generator) -> nn.Module:
     network = nn.Sequential(backbone, nn.Linear(backbone.features, len(task.classes_)))
     chosen = torch.randperm(len(images), generator=source)[:CLASSIFIER_IMAGES]
     batches = TensorBatches(images[chosen], labels[chosen], min(128, len(chosen)), shuffle=True, seed=prepared.seed)
-    Trainer(network, nn.functional.cross_entropy, epochs=CLASSIFIER_EPOCHS, lr=CLASSIFIER_LR, warmup_epochs=0.5,
+    Trainer(network, nn.functional.cross_entropy, epochs=math.ceil(CLASSIFIER_STEPS / len(batches)), lr=CLASSIFIER_LR, warmup_epochs=0.5,
             device=prepared.device, precision=prepared.precision, seed=prepared.seed, progress=False).fit(batches)
     return network.cpu().eval()
 
