@@ -66,18 +66,22 @@ class Discriminator(nn.Module):
     def __init__(self, channels: int, side: int, width: int, classes: int):
         super().__init__()
         stages, _ = stages_for(side)
+        end = side // 2**stages  # the side of the last map (each stride-2 convolution halves, rounding down)
         layers: list[nn.Module] = [spectral_norm(nn.Conv2d(channels, width, 3, padding=1)), nn.LeakyReLU(0.2)]
         current = width
         for stage in range(stages):
             after = width * 2 ** (stage + 1)
             layers += [spectral_norm(nn.Conv2d(current, after, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
             current = after
-        self.body = nn.Sequential(*layers)
-        self.score = spectral_norm(nn.Linear(current + 1, 1))
-        self.embed = spectral_norm(nn.Embedding(classes, current + 1)) if classes else None  # the projection
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        features = current * end**2 + 1
+        self.score = spectral_norm(nn.Linear(features, 1))
+        self.embed = spectral_norm(nn.Embedding(classes, features)) if classes else None  # the projection
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        features = self.body(images).sum(dim=(2, 3))  # global sum pooling, as in SNGAN's ResNet discriminator
+        # The last map whole, as DCGAN reads it, not pooled: pooling makes the score blind to where things are,
+        # and a generator could then draw every image at one place (mode collapse the score does not see).
+        features = self.body(images)
         # Minibatch standard deviation (Karras et al. 2018): how much the batch's images differ, as one more
         # feature, so that a generator drawing one image over and over (mode collapse) is told apart from data.
         spread = features.std(dim=0, unbiased=False).mean() if len(features) > 1 else features.new_zeros(())
