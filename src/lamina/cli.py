@@ -23,7 +23,7 @@ def _yes_no(text: str) -> bool:
 
 
 TRAIN_SETTINGS = [
-    ("--task", "task", str, "classification (binary, multiclass), regression, forecast or recommend (default: "
+    ("--task", "task", str, "classification (binary, multiclass), regression, forecast, recommend or generate (default: "
                             "inferred; a --horizon means forecast, --user and --item recommend)"),
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
@@ -113,6 +113,7 @@ EXAMPLES = {
     "serve": "lamina serve runs/adult --port 8000 --token $LAMINA_TOKEN",
     "export": "lamina export runs/adult --format onnx",
     "monitor": "lamina monitor runs/adult --window 24h   |   lamina monitor runs/adult --reference a.csv --current b.csv",
+    "generate": "lamina generate runs/fashion --n 64 --class 3 --seed 0 --out grid.png",
 }
 
 
@@ -234,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--reference", help="offline: a reference table (e.g. the training data)")
     monitor.add_argument("--current", help="offline: the table to compare with the reference")
     monitor.add_argument("--out", help="drift page to write (default RUN/drift.html)")
+
+    generate = command("generate", "draw new images with a model trained with --task generate")
+    generate.add_argument("run", help="run folder or model folder")
+    generate.add_argument("--n", type=int, default=64, help="images to draw (default 64)")
+    generate.add_argument("--class", dest="label", metavar="NAME", help="the class to draw (default: each in turn)")
+    generate.add_argument("--seed", type=int, help="the same seed draws the same images (default: new ones)")
+    generate.add_argument("--out", required=True, help="a folder (one PNG per image) or a file ending in .png (one "
+                                                        "grid, 8 images a row)")
 
     demo = command("demo", "train, evaluate and report on a dataset that ships with scikit-learn")
     demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
@@ -489,6 +498,18 @@ def run_serve(args) -> int:
     return 0
 
 
+def run_generate(args) -> int:
+    from lamina import api
+    from lamina.tasks.generate import write_images
+
+    model = api.load(args.run)
+    images = model.generate(args.n, args.label, args.seed)
+    written = write_images(images, model.task.labels_of(args.n, args.label), Path(args.out))
+    where = written[0] if len(written) == 1 else Path(args.out)
+    print(f"wrote {len(images)} image(s) of {images.shape[2]}×{images.shape[3]} pixels to {where}", file=sys.stderr)
+    return 0
+
+
 def run_export(args) -> int:
     from lamina import api
 
@@ -532,7 +553,8 @@ def run_card(args) -> int:
 
 COMMANDS = {"train": run_train, "forecast": run_forecast, "check": run_check, "predict": run_predict,
             "evaluate": run_evaluate, "report": run_report, "info": run_info, "demo": run_demo, "serve": run_serve,
-            "export": run_export, "monitor": run_monitor, "explain": run_explain, "audit": run_audit, "card": run_card}
+            "export": run_export, "monitor": run_monitor, "explain": run_explain, "audit": run_audit, "card": run_card,
+            "generate": run_generate}
 
 
 # ---- helpers ------------------------------------------------------------------------------------

@@ -93,6 +93,14 @@ class Model:
         """Recommendation models: the `k` items most like `item` (cosine similarity of the item vectors)."""
         return self.recommender("similar").similar(self, item, k)
 
+    def generate(self, n: int, label=None, seed: int | None = None) -> np.ndarray:
+        """Generation models: `n` new images as uint8 [n, channels, height, width], all of the class `label` (a
+        class name) or, without it, of each class in turn; the same `seed` gives the same images (None: new ones)."""
+        if not hasattr(self.task, "generate"):
+            raise LaminaError(f"`generate` is for generation models (--task generate); this is a {self.task.name} "
+                              "model. Use predict.")
+        return self.task.generate(self, n, label, seed)
+
     def recommender(self, purpose: str):
         if not hasattr(self.task, "recommend"):
             raise LaminaError(f"`{purpose}` is for recommendation models; this is a {self.task.name} model. "

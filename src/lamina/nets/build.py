@@ -23,6 +23,7 @@ IMAGE_EXAMPLE = {**TABLE_EXAMPLE,
                  "images": {"photo.file": {"channels": 3, "size": 12, "mean": [0.5, 0.4, 0.3], "std": [0.2] * 3}}}
 SERIES_EXAMPLE = {"lookback": 10, "channels": 3, "horizon": 4}  # outputs: targets forecast at each step
 INTERACTIONS_EXAMPLE = {"users": 7, "items": 11}  # vocabulary sizes; outputs: one score per (user, item) pair
+LATENT_EXAMPLE = {"side": 12, "channels": 3, "classes": 4}  # generated images; classes 0: unconditional
 
 
 @dataclass
@@ -51,6 +52,9 @@ def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[
     """Random inputs of the family for `spec`, and the output shape a network must give for them."""
     if reads == "series":
         return torch.randn(rows, spec["lookback"], spec["channels"]), (rows, spec["horizon"], outputs)
+    if reads == "latent":  # a GAN: noise and class indices → the discriminator's score of its images
+        noise = {"noise": torch.randn(rows, 8), "labels": torch.randint(0, max(1, spec["classes"]), (rows,))}
+        return noise, (rows,)
     if reads == "interactions":
         pairs = {"users": torch.randint(0, spec["users"], (rows,)), "items": torch.randint(0, spec["items"], (rows,))}
         return pairs, (rows,)
@@ -202,6 +206,17 @@ def _build_two_tower(spec: dict, outputs: int, width: int, depth: int, dropout: 
 
     return TwoTower(spec["users"], spec["items"], width, depth, dropout, spec.get("user_features"),
                     spec.get("item_features"))
+
+
+# ---- generators: noise (and classes) → images (nets/gan.py) -------------------------------------------------
+
+@register("dcgan", (LATENT_EXAMPLE, {"width": 4, "latent": 8, "ema_decay": 0.999}), reads="latent")
+def _build_dcgan(spec: dict, outputs: int, width: int, latent: int, ema_decay: float) -> nn.Module:
+    """A DCGAN generator and spectral-norm discriminator of `width` channels at full size (doubling at each
+    halving), noise of `latent` dimensions, and the generator's moving average (`ema_decay` per step)."""
+    from lamina.nets.gan import GAN
+
+    return GAN(latent, spec["channels"], spec["side"], width, spec["classes"], ema_decay)
 
 
 def check_hyperparameters(name: str, reads: str, hyperparameters: dict) -> None:

@@ -205,7 +205,6 @@ def recommend_page(schema: dict) -> str:
     users = (schema.get("training") or {}).get("active_users") or example.get("users") or []
     options = "".join(f"<option value='{_text(user)}'>" for user in users)
     first = _text(users[0]) if users else ""
-    request = _text(json.dumps(schema["request"], indent=2))
     return (
         f"{_page_start(schema)}"
         f"<h1>{_text(schema['name'])}: recommend</h1>"
@@ -214,10 +213,54 @@ def recommend_page(schema: dict) -> str:
         f"<input id='user' list='users' value='{first}'><datalist id='users'>{options}</datalist>"
         f"<label for='k'>items</label><input id='k' type='number' min='1' value='{_text(example.get('k', 10))}'>"
         f"<label for='exclude_seen'>leave out what the user had</label><input id='exclude_seen' type='checkbox' checked>"
-        f"<button id='send' type='button'>Recommend</button></form><div id='list'></div>"
-        f"<details><summary>request schema (POST {_text(schema['route'])})</summary><pre>{request}</pre></details>"
+        f"<button id='send' type='button'>Recommend</button></form><div id='list'></div>{_request_details(schema)}"
         f"<script>{RECOMMEND_SCRIPT}</script></body></html>"
     )
+
+
+GENERATE_SCRIPT = ESCAPE_SCRIPT + """
+document.getElementById('send').onclick = async () => {
+  const headers = {'Content-Type': 'application/json'};
+  const token = document.getElementById('token').value;
+  if (token) headers['Authorization'] = 'Bearer ' + token;
+  const body = {n: Number(document.getElementById('n').value)};
+  const picked = document.getElementById('class');
+  if (picked && picked.value) body['class'] = picked.value;
+  const seed = document.getElementById('seed').value;
+  if (seed !== '') body.seed = Number(seed);
+  const reply = await fetch('generate', {method: 'POST', headers, body: JSON.stringify(body)});
+  const answer = await reply.json();
+  const grid = document.getElementById('grid');
+  if (!reply.ok) { grid.innerHTML = `<p class="error">${escapeHtml(answer.error || reply.statusText)}</p>`; return; }
+  grid.innerHTML = answer.images.map(image => `<img alt="${escapeHtml(image['class'] ?? 'generated')}" ` +
+    `title="${escapeHtml(image['class'] ?? '')}" src="data:image/png;base64,${escapeHtml(image.png)}">`).join('');
+};
+"""
+
+
+def generate_page(schema: dict) -> str:
+    """A generator's playground: how many images, a class picker (with classes) and a seed; the answer as a grid
+    of the PNGs, enlarged with sharp pixels. Every value is escaped."""
+    classes = (schema.get("training") or {}).get("classes") or []
+    limit = (schema["request"].get("properties", {}).get("n") or {}).get("maximum", 64)
+    picker = ("<label for='class'>class</label><select id='class'><option value=''>(each in turn)</option>"
+              + "".join(f"<option>{_text(name)}</option>" for name in classes) + "</select>") if classes else ""
+    return (
+        f"{_page_start(schema)}<style>#grid img{{width:96px;image-rendering:pixelated;margin:2px}}</style>"
+        f"<h1>{_text(schema['name'])}: generate images</h1>"
+        f"<form onsubmit='return false'>{TOKEN_FIELD}"
+        f"<label for='n'>images</label><input id='n' type='number' min='1' max='{_text(limit)}' value='16'>"
+        f"{picker}<label for='seed'>seed <small>(the same seed, the same images)</small></label>"
+        f"<input id='seed' type='number' min='0' placeholder='new images each time'>"
+        f"<button id='send' type='button'>Generate</button></form><div id='grid'></div>{_request_details(schema)}"
+        f"<script>{GENERATE_SCRIPT}</script></body></html>"
+    )
+
+
+def _request_details(schema: dict) -> str:
+    """The request's JSON schema, folded away under the form of a task's playground."""
+    request = _text(json.dumps(schema["request"], indent=2))
+    return f"<details><summary>request schema (POST {_text(schema['route'])})</summary><pre>{request}</pre></details>"
 
 
 def task_page(schema: dict) -> str:
@@ -242,4 +285,4 @@ def json_page(schema: dict) -> str:
 
 
 # Task.playground → the page built from a served task's schema.
-PAGES = {"json": json_page, "recommend": recommend_page}
+PAGES = {"json": json_page, "recommend": recommend_page, "generate": generate_page}
