@@ -127,6 +127,9 @@ def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None,
     if run is not None and resume:  # before the data is read into a split that may no longer match the checkpoints
         _record_or_check_sources(run, config, resume)
     task = task_for(config, frame)
+    if config.train.privacy and task.reads != "table":
+        raise LaminaError(f"--privacy trains table tasks (classification, regression); a {task.name} task trains "
+                          "without it. Drop --privacy.")
     prepared = task.prepare(config, frame, test_frame)
     if has_errors(prepared.findings):
         problems = "\n".join(f"  - {f.message}" for f in prepared.findings if f.level == "error")

@@ -60,6 +60,10 @@ TRAIN_SETTINGS = [
                                 "images, else 0)"),
     ("--init-from", "init_from", str, "run, model folder or .safetensors state dict to start the backbone from"),
     ("--freeze-backbone", "freeze_backbone", int, "epochs the --init-from backbone stays fixed (default 0)"),
+    ("--privacy", "privacy", str, "differential privacy target, e.g. epsilon=3,delta=1e-5: DP-SGD (opacus, RDP "
+                                  "accountant), training stops before the target ε is exceeded; tables only"),
+    ("--max-grad-norm", "max_grad_norm", float, "with --privacy: L2 norm each row's gradient is clipped to "
+                                                "(default 1.0)"),
 ]
 
 # The `lamina train` settings a forecaster reads (the rest are for rows: images, classes, attacks).
@@ -309,6 +313,10 @@ def run_train(args) -> int:
         print(f"\nStopped; the last checkpoint is saved. Resume with:\n  lamina train --resume {out}", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(model.task.summary(model))
+    if model.training.get("privacy"):
+        from lamina.training.privacy import privacy_text
+
+        print(f"\n{privacy_text(model.training['privacy'])}; {model.training['stop_reason']}")
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
 

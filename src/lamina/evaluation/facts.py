@@ -99,6 +99,10 @@ def training(run: RunFolder, document: dict) -> Section:
              [f"{number(trained['train_seconds'], 1)} s of training on {trained['device']}."]]
     if trained.get("init_from"):
         items.append(["Started from the weights of ", Code(trained["init_from"]), "."])
+    if trained.get("privacy"):  # the (ε, δ) the weights were trained under: what a reader must know first
+        from lamina.training.privacy import privacy_text
+
+        items.insert(0, [privacy_text(trained["privacy"]) + "."])
     return Section("Training", [Bullets(items), Figure(learning_curves(run, trained["best_epoch"]))])
 
 
