@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from tests.conftest import FAST, make_table
 
 import lamina
 from lamina.cli import main
@@ -21,7 +22,6 @@ from lamina.training.privacy import (
     steps_within,
 )
 from lamina.training.trainer import Trainer
-from tests.conftest import FAST, make_table
 
 pytest.importorskip("opacus")
 
