@@ -78,6 +78,9 @@ def partitions(frame: pd.DataFrame, target: str, *, column: str | None = None, c
     if (column is None) == (clients is None):
         raise LaminaError("Say how the rows are split between clients: --partition COLUMN, or --clients N.")
     if column is not None:
+        if alpha is not None:
+            raise LaminaError("--non-iid draws each client's classes at random; --partition COLUMN gives clients "
+                              "by a column. Use one of them.")
         if column not in frame.columns:
             raise LaminaError(f"--partition {column!r} is no column of the data. Columns: "
                               f"{', '.join(map(str, frame.columns[:20]))}.")
