@@ -24,6 +24,7 @@ from adult import COLUMNS, data_folder  # noqa: E402
 from lamina import fit  # noqa: E402
 from lamina.config import Config  # noqa: E402
 from lamina.federated import Client, Federation, federate, partitions  # noqa: E402
+from movielens import table  # noqa: E402
 
 CLIENTS = 5
 # Household role → client: Other-relative (3% of rows, 4% above 50K) joins Own-child (1%) so there are five.
@@ -76,7 +77,8 @@ def main() -> None:
             print(json.dumps(results[-1]), flush=True)
         if "column" in how:
             print(f"label rate (>50K) per client: {rates}", flush=True)
-    print(pd.DataFrame(results).to_markdown(index=False))
+    columns = list(dict.fromkeys(key for row in results for key in row))
+    print(table(columns, [[str(row.get(key, "")) for key in columns] for row in results]))
 
 
 if __name__ == "__main__":

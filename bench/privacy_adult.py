@@ -23,6 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adult import data_folder, write_tables  # noqa: E402
 from lamina import fit  # noqa: E402
+from movielens import table  # noqa: E402
 
 EPSILONS = (1.0, 3.0, 8.0, None)  # None: no privacy
 DELTA = 1e-5  # below 1 / training rows (≈ 28k)
@@ -53,7 +54,7 @@ def main() -> None:
                          "epsilon_spent": max(spent) if epsilon else None,
                          "seconds_per_run": round((time.perf_counter() - started) / len(seeds), 1)})
             print(rows[-1], flush=True)
-    print(pd.DataFrame(rows).to_markdown(index=False))
+    print(table(list(rows[0]), [[str(row.get(key)) for key in rows[0]] for row in rows]))
 
 
 if __name__ == "__main__":

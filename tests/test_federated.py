@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tests.conftest import make_table
 
 import lamina
 from lamina.cli import main
@@ -15,7 +16,6 @@ from lamina.features.numeric import QUANTILES
 from lamina.features.pipeline import FeaturePipeline
 from lamina.federated import partitions
 from lamina.federated_features import client_statistics, fitted_from_statistics, merged_schema
-from tests.conftest import make_table
 
 pytest.importorskip("flwr")
 

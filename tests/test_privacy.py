@@ -116,3 +116,14 @@ def test_a_private_run_records_and_states_the_spent_budget(tmp_path):
     assert (loaded.predict(frame)["prediction"] == model.predict(frame)["prediction"]).all()
     card = lamina.api.card(tmp_path / "run")[0]
     assert "ε" in card and f"{record['epsilon']:.3g}" in card and "1e-05" in card
+
+
+def test_a_damaged_privacy_record_stops_at_load(tmp_path):
+    lamina.fit(make_table(120).drop(columns="comment"), "y", out=tmp_path / "run", progress=False,
+               privacy="epsilon=3,delta=1e-5", **{**FAST, "epochs": 1})
+    path = tmp_path / "run" / "model" / "model.json"
+    document = json.loads(path.read_text())
+    document["training"]["privacy"]["epsilon"] = 4.0
+    path.write_text(json.dumps(document))
+    with pytest.raises(LaminaError, match="training.privacy.*exceeds the target 3.0"):
+        lamina.load(tmp_path / "run")

@@ -27,8 +27,10 @@ import warnings
 from dataclasses import dataclass
 
 import torch
+from pydantic import Field, StrictInt, StrictStr, model_validator
 from torch import nn
 
+from lamina.checked import Record
 from lamina.errors import LaminaError
 from lamina.training.batches import TensorBatches, _take
 
@@ -235,6 +237,27 @@ class DPSGD:
                 "delta": self.budget.delta, "target_epsilon": self.budget.epsilon,
                 "noise_multiplier": self.noise_multiplier_ if batches else 0.0, "max_grad_norm": self.max_grad_norm,
                 "sample_rate": batches.sample_rate if batches else 0.0, "steps": steps}
+
+
+class PrivacyRecord(Record):
+    """model.json's training.privacy, as DPSGD.record() writes it."""
+
+    mechanism: StrictStr
+    accountant: StrictStr
+    sampling: StrictStr
+    epsilon: float = Field(ge=0)  # spent
+    delta: float = Field(gt=0, lt=1)
+    target_epsilon: float = Field(gt=0)
+    noise_multiplier: float = Field(ge=0)
+    max_grad_norm: float = Field(gt=0)
+    sample_rate: float = Field(ge=0, le=1)
+    steps: StrictInt = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _within_the_target(self) -> PrivacyRecord:
+        if self.epsilon > self.target_epsilon:
+            raise ValueError(f"the spent epsilon {self.epsilon} exceeds the target {self.target_epsilon}")
+        return self
 
 
 def privacy_text(record: dict) -> str:
