@@ -465,10 +465,14 @@ def _simulate(coordinator: Coordinator, members: list[Client], progress: bool) -
 
     logging.getLogger("flwr").setLevel(logging.INFO if progress else logging.WARNING)
     cores = os.cpu_count() or 1
-    run_simulation(server_app(coordinator), client_app(member), num_supernodes=len(members),
-                   backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                                   "init_args": {"num_cpus": cores, "include_dashboard": False,
-                                                 "logging_level": logging.ERROR, "log_to_driver": False}})
+    try:
+        run_simulation(server_app(coordinator), client_app(member), num_supernodes=len(members),
+                       backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                                       "init_args": {"num_cpus": cores, "include_dashboard": False,
+                                                     "logging_level": logging.ERROR, "log_to_driver": False}})
+    except RuntimeError as error:  # Ray did not start (an overloaded machine), or a client raised
+        raise LaminaError(f"The Flower simulation stopped: {error} Its log above says why; when Ray timed out "
+                          "starting, run again on a less busy machine.") from None
     if not hasattr(coordinator, "result_"):
         raise LaminaError("The federated simulation ended before training finished; run with --debug to see why.")
 
