@@ -1,7 +1,7 @@
 """Differential privacy on UCI Adult: test accuracy of the same network trained with DP-SGD at ε = 1, 3 and 8
 (δ = 1e-5) and without privacy, over 3 seeds.
 
-    python bench/privacy_adult.py [--epochs 5] [--seeds 0 1 2] [--quick]
+    python bench/privacy_adult.py [--epochs 5] [--seeds 0 1 2] [--rows N] [--quick]
 
 Reads $LAMINA_DATA/adult (default ../shared/data): adult-train.csv is split into train and valid by lamina,
 adult-test.csv is the test set. Every run: the default mlp (width 256, depth 3), batch size 512, `--epochs`
@@ -33,14 +33,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--rows", type=int, help="train on a random sample of this many training rows (default all)")
     parser.add_argument("--quick", action="store_true", help="2000 rows, 1 epoch, 1 seed")
     args = parser.parse_args()
     seeds, epochs = ([0], 1) if args.quick else (args.seeds, args.epochs)
     rows = []
     with tempfile.TemporaryDirectory() as work:
         train, test = write_tables(data_folder(), Path(work))
-        if args.quick:
-            pd.read_csv(train).head(2000).to_csv(train, index=False)
+        if args.quick or args.rows:
+            pd.read_csv(train).sample(n=2000 if args.quick else args.rows, random_state=0).to_csv(train, index=False)
         for epsilon in EPSILONS:
             accuracies, spent, started = [], [], time.perf_counter()
             for seed in seeds:

@@ -294,6 +294,14 @@ class Coordinator:
         return json.dumps(self.config.model_dump(mode="json"))
 
     def main(self, grid, context) -> None:
+        """The ServerApp's body; a LaminaError (data the federation cannot train on) is kept for the caller, since
+        Flower would only report that the simulation crashed."""
+        try:
+            self._train(grid)
+        except LaminaError as error:
+            self.error_ = error
+
+    def _train(self, grid) -> None:
         from flwr.app import ArrayRecord, ConfigRecord
 
         from lamina.nets.recipe import learning_rate
@@ -473,6 +481,8 @@ def _simulate(coordinator: Coordinator, members: list[Client], progress: bool) -
     except RuntimeError as error:  # Ray did not start (an overloaded machine), or a client raised
         raise LaminaError(f"The Flower simulation stopped: {error} Its log above says why; when Ray timed out "
                           "starting, run again on a less busy machine.") from None
+    if getattr(coordinator, "error_", None) is not None:
+        raise coordinator.error_
     if not hasattr(coordinator, "result_"):
         raise LaminaError("The federated simulation ended before training finished; run with --debug to see why.")
 
