@@ -103,27 +103,36 @@ def test_text_columns_are_refused_with_the_way_out():
                    **FAST)
 
 
-def test_a_private_run_records_and_states_the_spent_budget(tmp_path):
-    model = lamina.fit(make_table(200).drop(columns="comment"), "y", out=tmp_path / "run", progress=False,
+@pytest.fixture(scope="module")
+def private_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("private") / "run"
+    model = lamina.fit(make_table(200).drop(columns="comment"), "y", out=out, progress=False,
                        privacy="epsilon=3,delta=1e-5", max_grad_norm=0.5, **{**FAST, "epochs": 2})
+    return model, out
+
+
+def test_a_private_run_records_and_states_the_spent_budget(private_run):
+    model, out = private_run
     record = model.training["privacy"]
     assert 0 < record["epsilon"] <= 3.0 and record["delta"] == 1e-5 and record["max_grad_norm"] == 0.5
-    document = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
+    document = json.loads((out / "model" / "model.json").read_text())
     assert document["training"]["privacy"] == record and document["architecture"]["private"] is True
-    loaded = lamina.load(tmp_path / "run")
+    loaded = lamina.load(out)
     assert not any(isinstance(layer, torch.nn.BatchNorm1d) for layer in loaded.network.modules())
     frame = make_table(20, seed=1)
     assert (loaded.predict(frame)["prediction"] == model.predict(frame)["prediction"]).all()
-    card = lamina.api.card(tmp_path / "run")[0]
+    card = lamina.api.card(out)[0]
     assert "ε" in card and f"{record['epsilon']:.3g}" in card and "1e-05" in card
 
 
-def test_a_damaged_privacy_record_stops_at_load(tmp_path):
-    lamina.fit(make_table(120).drop(columns="comment"), "y", out=tmp_path / "run", progress=False,
-               privacy="epsilon=3,delta=1e-5", **{**FAST, "epochs": 1})
-    path = tmp_path / "run" / "model" / "model.json"
+def test_a_damaged_privacy_record_stops_at_load(private_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(private_run[1], copy)
+    path = copy / "model" / "model.json"
     document = json.loads(path.read_text())
     document["training"]["privacy"]["epsilon"] = 4.0
     path.write_text(json.dumps(document))
     with pytest.raises(LaminaError, match="training.privacy.*exceeds the target 3.0"):
-        lamina.load(tmp_path / "run")
+        lamina.load(copy)
