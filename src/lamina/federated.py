@@ -145,10 +145,8 @@ class Client:
     def kinds(self) -> dict:
         from lamina.federated_features import client_schema
 
-        labels = sorted(self.frame[self.config.data.target].astype(str).unique()) if self.problem != "regression" \
-            else []
         return {"kinds": client_schema(self.frame, self.config.data.target, self.problem, self.config.data.columns),
-                "problem": self.problem, "classes": len(labels)}
+                "problem": self.problem}
 
     def statistics(self, schema) -> dict:
         from lamina.federated_features import client_statistics

@@ -2,7 +2,8 @@
 training rows, never the rows.
 
 What a client shares (`client_schema`, `client_statistics`, all JSON):
-- its column kinds as lamina sniffs them on its own rows (names and kinds, no values), and its row count;
+- its column kinds as lamina sniffs them on its own rows (names and kinds, no values), whether its target
+  reads as classes or a quantity, and its count of training rows;
 - each number column: its count of present and of missing values, and the QUANTILES quantiles of its present
   values (256 numbers: the levels np.quantile gives, the same that pooled fitting computes over all rows);
 - each category or binary column: how often each value occurs (spelt as category_key spells it);
