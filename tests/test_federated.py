@@ -122,8 +122,9 @@ def test_a_flower_simulation_writes_a_run_whose_model_beats_the_baseline(tmp_pat
     out = tmp_path / "run"
     code = main(["federate", str(data), "--target", "y", "--clients", "2", "--rounds", "3", "--width", "32",
                  "--depth", "2", "--out", str(out), "--quiet"])
-    printed = capsys.readouterr().out
-    assert code == 0 and "fedavg over 2 clients (IID): 3 rounds" in printed
+    printed = capsys.readouterr()
+    assert code == 0, printed.err  # a busy machine can time Ray's start-up out: the error says so
+    assert "fedavg over 2 clients (IID): 3 rounds" in printed.out
     model = lamina.load(out)
     assert model.metrics["test"]["accuracy"] > model.metrics["baseline"]["accuracy"] + 0.1
     history = pd.read_csv(out / "history.csv")
