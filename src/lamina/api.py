@@ -67,6 +67,21 @@ def forecast(data, time: str, target, horizon: int, *, out=None, progress: bool 
     return fit(data, targets, task="forecast", time=time, horizon=horizon, out=out, progress=progress, **overrides)
 
 
+def federate(data, target: str, *, partition: str | None = None, clients: int | None = None,
+             non_iid: float | None = None, rounds: int = 20, local_epochs: int = 1, fraction: float = 1.0,
+             strategy: str = "fedavg", mu: float = 0.01, out=None, progress: bool = True, **overrides) -> Model:
+    """Train a table model with federated learning (federated.py): Flower-simulated clients each hold a partition
+    of `data` — one per value of the column `partition`, or `clients` IID parts, or `clients` Dirichlet(`non_iid`)
+    parts by label — and share statistics and weights, never rows. FedAvg or FedProx (`strategy`, `mu`) for
+    `rounds` rounds of `local_epochs` on a `fraction` of the clients. With `out`, a run folder as fit() writes."""
+    from lamina.federated import Federation
+    from lamina.federated import federate as run
+
+    federation = Federation(rounds=rounds, local_epochs=local_epochs, fraction=fraction, strategy=strategy, mu=mu)
+    return run(data, target, partition=partition, clients=clients, non_iid=non_iid, federation=federation, out=out,
+               progress=progress, **overrides)
+
+
 def implied_target(data) -> str | None:
     """Image folders and array files name their classes in the `label` column they are read into."""
     if isinstance(data, (str, Path)) and is_image_source(Path(data)):
@@ -135,6 +150,11 @@ def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None,
         raise LaminaError(f"Training on several processes works for the tasks that predict one row at a time "
                           f"(classification and regression of tables, images, texts); {task.name} trains in one "
                           "process: drop --nproc (or torchrun).")
+    if config.train.privacy and task.reads != "table":
+        raise LaminaError(f"--privacy trains table tasks (classification, regression); a {task.name} task trains "
+                          "without it. Drop --privacy.")
+    if config.train.privacy and distributed.active():  # Opacus' per-row gradients and DDP's hooks are not combined here
+        raise LaminaError("--privacy trains in one process: drop --nproc (or torchrun), or drop --privacy.")
     prepared = task.prepare(config, frame, test_frame)
     if has_errors(prepared.findings):
         problems = "\n".join(f"  - {f.message}" for f in prepared.findings if f.level == "error")

@@ -60,11 +60,19 @@ TRAIN_SETTINGS = [
                                 "images, else 0)"),
     ("--init-from", "init_from", str, "run, model folder or .safetensors state dict to start the backbone from"),
     ("--freeze-backbone", "freeze_backbone", int, "epochs the --init-from backbone stays fixed (default 0)"),
+    ("--privacy", "privacy", str, "differential privacy target, e.g. epsilon=3,delta=1e-5: DP-SGD (opacus, RDP "
+                                  "accountant), training stops before the target ε is exceeded; tables only"),
+    ("--max-grad-norm", "max_grad_norm", float, "with --privacy: L2 norm each row's gradient is clipped to "
+                                                "(default 1.0)"),
 ]
 
 # The `lamina train` settings a forecaster reads (the rest are for rows: images, classes, attacks).
 FORECAST_FLAGS = {"--seed", "--arch", "--width", "--depth", "--dropout", "--epochs", "--batch-size", "--lr",
                   "--weight-decay", "--clip-norm", "--patience", "--time-budget", "--device", "--precision"}
+
+# The `lamina train` settings federated training reads (--privacy only to refuse it clearly).
+FEDERATED_FLAGS = {"--task", "--seed", "--valid-fraction", "--test-fraction", "--width", "--depth", "--dropout",
+                   "--norm", "--batch-size", "--lr", "--weight-decay", "--clip-norm", "--privacy"}
 
 # Forecasting flags of `lamina train --task forecast` (and of its alias `lamina forecast`).
 FORECAST_SETTINGS = [
@@ -100,6 +108,7 @@ EXAMPLES = {
     "train": "lamina train adult.csv --target income --out runs/adult   |   lamina train sales.csv --task forecast "
              "--time date --target units --horizon 28 --id store",
     "forecast": "lamina forecast sales.csv --time date --target units --horizon 28 --id store --out runs/sales",
+    "federate": "lamina federate adult.csv --target income --partition race --rounds 20 --strategy fedprox",
     "check": "lamina check adult.csv --target income",
     "predict": "lamina predict runs/adult new_rows.csv --out predictions.csv   |   lamina predict runs/ratings "
                "--user 42 --top 10",
@@ -166,6 +175,27 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--quiet", action="store_true", help="no progress output")
     for flag, _key, kind, text in [s for s in TRAIN_SETTINGS if s[0] in FORECAST_FLAGS] + FORECAST_SETTINGS:
         forecast.add_argument(flag, type=kind, help=text, required=flag in ("--time", "--horizon"))
+
+    federate = command("federate", "train a table model with federated learning (Flower): clients keep their rows "
+                                   "and share statistics and weights")
+    federate.add_argument("data", help=f"a table ({FORMATS}) whose rows are split between simulated clients")
+    federate.add_argument("--target", required=True, help="the column to predict")
+    split = federate.add_mutually_exclusive_group(required=True)
+    split.add_argument("--partition", metavar="COLUMN", help="one client per value of this column (e.g. hospital)")
+    split.add_argument("--clients", type=int, help="this many clients, the rows split at random (IID)")
+    federate.add_argument("--non-iid", type=float, metavar="ALPHA", help="with --clients: class shares per client "
+                          "drawn from Dirichlet(ALPHA) (0.1 very skewed, 100 nearly IID)")
+    federate.add_argument("--rounds", type=int, default=20, help="aggregation rounds (default 20)")
+    federate.add_argument("--local-epochs", type=int, default=1, help="epochs each client trains per round (default 1)")
+    federate.add_argument("--fraction", type=float, default=1.0, help="share of clients trained each round (default 1)")
+    federate.add_argument("--strategy", choices=["fedavg", "fedprox"], default="fedavg", help="default fedavg")
+    federate.add_argument("--mu", type=float, default=0.01, help="FedProx proximal weight μ (default 0.01)")
+    federate.add_argument("--config", help="YAML config file (model and training settings)")
+    federate.add_argument("--out", help="run folder (default runs/<data name>)")
+    federate.add_argument("--quiet", action="store_true", help="no progress output")
+    for flag, _key, kind, text in TRAIN_SETTINGS:
+        if flag in FEDERATED_FLAGS:
+            federate.add_argument(flag, type=kind, help=text)
 
     check = command("check", "report data-quality findings without training")
     check.add_argument("data", help=f"a table ({FORMATS}), a folder of class folders or idx/.npz/.npy arrays")
@@ -335,6 +365,26 @@ def run_train(args) -> int:
         return EXIT_INTERRUPTED
     if not distributed.is_writer():  # rank 0 says how it went
         return 0
+    print(model.task.summary(model))
+    if model.training.get("privacy"):
+        from lamina.training.privacy import privacy_text
+
+        print(f"\n{privacy_text(model.training['privacy'])}; {model.training['stop_reason']}")
+    print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
+    return 0
+
+
+def run_federate(args) -> int:
+    from lamina import api
+
+    settings = {key: getattr(args, key, None) for flag, key, _, _ in TRAIN_SETTINGS if flag in FEDERATED_FLAGS}
+    out = args.out = Path(args.out or _new_run_folder(Path(args.data).stem))
+    model = api.federate(args.data, args.target, partition=args.partition, clients=args.clients,
+                         non_iid=args.non_iid, rounds=args.rounds, local_epochs=args.local_epochs,
+                         fraction=args.fraction, strategy=args.strategy, mu=args.mu, out=out,
+                         progress=not args.quiet, config=args.config, **settings)
+    federated = model.training["federated"]
+    print(f"{federated['partition']}: {federated['rounds'][-1]['epoch']} rounds, best round {model.training['best_epoch']}")
     print(model.task.summary(model))
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
@@ -554,7 +604,7 @@ def run_card(args) -> int:
 COMMANDS = {"train": run_train, "forecast": run_forecast, "check": run_check, "predict": run_predict,
             "evaluate": run_evaluate, "report": run_report, "info": run_info, "demo": run_demo, "serve": run_serve,
             "export": run_export, "monitor": run_monitor, "explain": run_explain, "audit": run_audit, "card": run_card,
-            "generate": run_generate}
+            "generate": run_generate, "federate": run_federate}
 
 
 # ---- helpers ------------------------------------------------------------------------------------

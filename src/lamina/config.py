@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lamina.errors import LaminaError, did_you_mean
 
@@ -79,6 +79,20 @@ class TrainConfig(_Section):
     cutout: Annotated[int, Field(ge=0)] | Auto = "auto"  # side in pixels of a random square blanked per image; auto: side/4 below 10k images
     init_from: str | None = None  # a run/model folder or a .safetensors state dict whose backbone starts training
     freeze_backbone: int = Field(0, ge=0)  # epochs the transferred backbone is held fixed while the head learns
+    privacy: str | None = None  # differential privacy target, "epsilon=3,delta=1e-5": DP-SGD (opacus), never above it
+    max_grad_norm: float = Field(1.0, gt=0)  # with privacy: the L2 norm each row's gradient is clipped to
+
+    @field_validator("privacy")
+    @classmethod
+    def _readable_privacy(cls, value: str | None) -> str | None:
+        from lamina.training.privacy import parse_privacy
+
+        if value is not None:
+            try:
+                parse_privacy(value)
+            except LaminaError as error:
+                raise ValueError(str(error)) from None
+        return value
 
 
 class Config(_Section):

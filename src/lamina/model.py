@@ -24,6 +24,7 @@ from lamina.errors import LaminaError
 from lamina.plain import json_safe
 from lamina.run import RunFolder
 from lamina.tasks.base import Task, task_named
+from lamina.training.privacy import PrivacyRecord
 from lamina.training.trainer import resolve_device
 
 FORMAT_VERSION = 2  # bump when model.json changes shape; older versions must keep loading
@@ -288,6 +289,7 @@ class _RowTraining(Record):
     init_from: StrictStr | None = None
     train_seconds: float | None = None
     total_seconds: float | None = None
+    privacy: PrivacyRecord | None = None  # trained with differential privacy: the (ε, δ) spent
 
 
 class _ProfileEntry(Record):

@@ -111,6 +111,16 @@ def training(run: RunFolder, document: dict) -> Section:
              [f"{number(trained['train_seconds'], 1)} s of training on {trained['device']}."]]
     if trained.get("init_from"):
         items.append(["Started from the weights of ", Code(trained["init_from"]), "."])
+    if trained.get("federated"):
+        federated = trained["federated"]
+        items.insert(0, [f"Federated learning (Flower): {federated['partition']}, {len(federated['rounds'])} rounds "
+                         f"of {federated['local_epochs']} local epoch(s), {federated['fraction']:.0%} of the clients "
+                         "each round; the epochs here and in the curves are rounds. The clients shared column kinds, "
+                         "statistics and weights, never rows."])
+    if trained.get("privacy"):  # the (ε, δ) the weights were trained under: what a reader must know first
+        from lamina.training.privacy import privacy_text
+
+        items.insert(0, [privacy_text(trained["privacy"]) + "."])
     return Section("Training", [Bullets(items), Figure(learning_curves(run, trained["best_epoch"]))])
 
 

@@ -29,10 +29,7 @@ class CategoryEncoder:
     def fit(self, values: pd.Series) -> CategoryEncoder:
         keys = values.dropna().map(category_key)
         counts = keys[keys != ""].value_counts()  # "" and "  ": a CSV's empty cell, read as missing
-        kept = counts[counts >= MIN_COUNT].index[:MAX_VOCABULARY]
-        if len(kept) == 0:  # a tiny table: keep every value rather than learn nothing
-            kept = counts.index[:MAX_VOCABULARY]
-        return self.load_state({"vocabulary": sorted(kept)})
+        return self.load_state({"vocabulary": vocabulary_of(counts)})
 
     @property
     def cardinality(self) -> int:
@@ -58,6 +55,16 @@ class CategoryEncoder:
         self.vocabulary_ = checked(_CategoryState, state).vocabulary
         self._known = KnownValues(self.vocabulary_)
         return self
+
+
+def vocabulary_of(counts: pd.Series) -> list[str]:
+    """The vocabulary from each value's count (category_key spellings → rows): the MAX_VOCABULARY most frequent
+    values seen MIN_COUNT times or more, sorted (federated fitting gives its summed counts to the same rule)."""
+    counts = counts.sort_values(ascending=False, kind="stable")
+    kept = counts[counts >= MIN_COUNT].index[:MAX_VOCABULARY]
+    if len(kept) == 0:  # a tiny table: keep every value rather than learn nothing
+        kept = counts.index[:MAX_VOCABULARY]
+    return sorted(kept)
 
 
 class _CategoryState(Record):

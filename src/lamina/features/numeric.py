@@ -38,10 +38,7 @@ class NumberEncoder:
     def fit(self, values: pd.Series) -> NumberEncoder:
         numbers = to_numbers(values, self.column)
         present = numbers[~np.isnan(numbers)]
-        levels = np.quantile(present, np.linspace(0, 1, QUANTILES))
-        ranks = np.linspace(0, 1, QUANTILES)
-        self.knots_, inverse = np.unique(levels, return_inverse=True)
-        self.ranks_ = np.bincount(inverse, weights=ranks) / np.bincount(inverse)
+        self.knots_, self.ranks_ = rank_map(np.quantile(present, np.linspace(0, 1, QUANTILES)))
         self.fill_ = float(np.median(present))
         self.flag_missing_ = bool(np.isnan(numbers).any())
         return self
@@ -72,6 +69,13 @@ class NumberEncoder:
         self.knots_, self.ranks_ = np.asarray(stored.knots, dtype=float), np.asarray(stored.ranks, dtype=float)
         self.fill_, self.flag_missing_ = stored.fill, stored.flag_missing
         return self
+
+
+def rank_map(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(knots, ranks) from the QUANTILES quantile levels at 0, 1/(QUANTILES-1), ..., 1: the distinct levels, each
+    at the mean rank of the quantiles it repeats (federated fitting gives its merged levels to the same rule)."""
+    knots, inverse = np.unique(levels, return_inverse=True)
+    return knots, np.bincount(inverse, weights=np.linspace(0, 1, len(levels))) / np.bincount(inverse)
 
 
 class _NumberState(Record):

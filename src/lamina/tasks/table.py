@@ -128,7 +128,7 @@ class TableTask(Task):
                                                     one_class_per_row,
                                                     hugging_face_config(pretrained) if pretrained else None)
         architecture = {"arch": arch, "hyperparameters": hyperparameters, "inputs": spec,
-                        "outputs": self.target_.outputs}
+                        "outputs": self.target_.outputs, **({"private": True} if config.train.privacy else {})}
         network = self.build_network(architecture)
         freeze = None
         if config.train.init_from:
@@ -154,6 +154,8 @@ class TableTask(Task):
                     "stop_reason": trainer.stop_reason_, "batch_size": batch_size, "device": str(device),
                     "precision": precision, "init_from": config.train.init_from,
                     "train_seconds": round(trainer.elapsed_, 2)}
+        if trainer.privacy is not None:
+            training["privacy"] = trainer.privacy.record()
         return network.cpu(), architecture, training
 
     def predict(self, model, frame: pd.DataFrame, engine: str = "torch") -> pd.DataFrame:
@@ -171,8 +173,13 @@ class TableTask(Task):
             if stored_part != needed_part:
                 raise Fault(f"architecture.{key}", f"{reprlib.repr(stored_part)} differs from what the task's "
                                                    f"encoders and target give ({reprlib.repr(needed_part)})")
-        return build_network(architecture["arch"], architecture["inputs"], architecture["outputs"],
-                             **architecture["hyperparameters"])
+        network = build_network(architecture["arch"], architecture["inputs"], architecture["outputs"],
+                                **architecture["hyperparameters"])
+        if architecture.get("private"):  # trained with DP-SGD: its BatchNorm layers were replaced by GroupNorm
+            from lamina.training.privacy import private_network
+
+            network = private_network(network)
+        return network
 
     def labelled_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The rows with a target value (the rest cannot be learnt from)."""

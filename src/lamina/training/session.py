@@ -11,6 +11,7 @@ import pandas as pd
 from lamina.config import Config, parse_duration
 from lamina.run import HISTORY, SOURCES, RunFolder
 from lamina.training import checkpoint
+from lamina.training.privacy import DPSGD, parse_privacy
 from lamina.training.trainer import BEST, LAST, Trainer
 
 
@@ -39,7 +40,9 @@ class Session:
                    "time_budget": parse_duration(train.time_budget), "device": train.device,
                    "precision": train.precision, "seed": self.config.seed, "progress": self.progress,
                    "fingerprint": self.fingerprint(), "fall_back_to_best": self.fall_back_to_best,
-                   "trained_before": self._recorded(history_key or {}), **settings}
+                   "trained_before": self._recorded(history_key or {}),
+                   "privacy": DPSGD(parse_privacy(train.privacy), train.max_grad_norm) if train.privacy else None,
+                   **settings}
         checkpoints = None if self.run is None else self.run.checkpoints / name if name else self.run.checkpoints
         trainer = Trainer(network, step=step, epochs=epochs, lr=lr, checkpoint_dir=checkpoints, **options)
         if self.run is not None:

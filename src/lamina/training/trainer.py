@@ -28,6 +28,7 @@ from lamina.errors import LaminaError
 from lamina.training import checkpoint, distributed
 from lamina.training.batches import move
 from lamina.training.optim import make_schedule
+from lamina.training.privacy import DPSGD
 from lamina.training.progress import Progress
 from lamina.training.step import LossStep, TrainingStep
 
@@ -128,6 +129,7 @@ class Trainer:
         fingerprint: dict | None = None,  # JSON of what the training depends on (config, data); kept in checkpoints
         fall_back_to_best: bool = False,  # a resume whose last checkpoint is missing or damaged continues from best
         trained_before: bool = False,  # epochs were recorded (history.csv): a resume needs this network's checkpoints
+        privacy: DPSGD | None = None,  # differential privacy (training/privacy.py): per-row clipping, noise, budget
     ):
         if (loss_fn is None) == (step is None):
             raise TypeError("Trainer takes a loss_fn or a step=, exactly one of them")
@@ -158,6 +160,7 @@ class Trainer:
         self.fingerprint = fingerprint
         self.fall_back_to_best = fall_back_to_best
         self.trained_before = trained_before
+        self.privacy = privacy
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -178,6 +181,9 @@ class Trainer:
             self.optimizers_ = self.step_.optimizers(self.module, self.lr, self.weight_decay)
             self._clipped = self._clipped_parameters()
             self._new_state()
+        if self.privacy is not None:  # per-row clipped, noised optimiser steps over Poisson-sampled batches
+            self.optimizers_, train = self.privacy.attach(self.module, self.optimizers_, train, self.epochs)
+            steps = len(train)
         self.optimizer_ = next(iter(self.optimizers_.values()))  # the only one on the default path
         self.schedules_ = self._schedules(steps)
         if resume and self.checkpoint_dir and self._resumable():
@@ -198,6 +204,8 @@ class Trainer:
                 while self.epoch_ < self.epochs:
                     if not self._run_epoch(train, valid, progress):
                         break
+            if self.privacy is not None:
+                self.privacy.detach()
             self.finished_ = True
             self._save_checkpoint()
         finally:
@@ -359,6 +367,9 @@ class Trainer:
             return True
         if self.time_budget is not None and self.elapsed_ + record["seconds"] > self.time_budget:
             self.stop_reason_ = f"time budget of {self.time_budget:.0f}s reached"
+            return True
+        if self.privacy is not None and self.privacy.exhausted and self.epoch_ < self.epochs:
+            self.stop_reason_ = "privacy budget spent: one more step would take ε above the target"
             return True
         if self.epoch_ >= self.epochs:
             self.stop_reason_ = f"all {self.epochs} epochs done"

@@ -1,0 +1,137 @@
+"""Federated training (federated.py, federated_features.py): statistics instead of rows, FedAvg, one Flower run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tests.conftest import make_table
+
+import lamina
+from lamina.cli import main
+from lamina.data.schema import infer_schema
+from lamina.errors import LaminaError
+from lamina.features.numeric import QUANTILES
+from lamina.features.pipeline import FeaturePipeline
+from lamina.federated import partitions
+from lamina.federated_features import client_statistics, fitted_from_statistics, merged_schema
+
+pytest.importorskip("flwr")
+
+
+def _table(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "skewed": rng.lognormal(size=rows),
+        "mostly_zero": np.where(rng.random(rows) < 0.6, 0.0, rng.integers(1, 50, rows)),  # tied ranks
+        "colour": rng.choice(list("abcd"), rows, p=[0.4, 0.3, 0.2, 0.1]),
+        "y": rng.choice(["yes", "no", "maybe"], rows),
+    })
+    frame.loc[::17, "skewed"] = np.nan
+    frame.loc[[5, 2500], "colour"] = ["x", "z"]  # each once, on different clients: too rare to keep either way
+    return frame
+
+
+def _ranks(encoder, values: np.ndarray) -> np.ndarray:
+    return np.interp(values, encoder.knots_, encoder.ranks_)
+
+
+@pytest.mark.parametrize("cut", [[], [1000, 1300], "by value"])
+def test_client_statistics_give_the_encoders_of_pooled_fitting(cut):
+    frame = _table()
+    schema = infer_schema(frame, "y", "multiclass", {})
+    if cut == "by value":  # very different distributions per client
+        parts = [frame[frame["skewed"] < 1], frame[~(frame["skewed"] < 1)]]
+    else:
+        parts = [frame.iloc[start:end] for start, end in zip([0, *cut], [*cut, len(frame)], strict=True)]
+    pooled = FeaturePipeline(schema).fit(frame)
+    features, target, baseline = fitted_from_statistics(schema, [client_statistics(p, schema) for p in parts])
+    assert features.encoders["colour"].vocabulary_ == pooled.encoders["colour"].vocabulary_ == list("abcd")
+    assert target.classes_ == ["maybe", "no", "yes"]
+    shares = frame["y"].value_counts(normalize=True).sort_index().to_numpy()
+    assert np.allclose(baseline["prior"], shares)
+    for column in ("skewed", "mostly_zero"):
+        mine, theirs = features.encoders[column], pooled.encoders[column]
+        values = frame[column].dropna().to_numpy()
+        gap = np.abs(_ranks(mine, values) - _ranks(theirs, values)).max()
+        if len(parts) == 1:  # one client: exactly pooled fitting's knots
+            assert np.array_equal(mine.knots_, theirs.knots_) and gap == 0
+        assert gap <= 1 / (QUANTILES - 1)
+        assert mine.flag_missing_ == theirs.flag_missing_
+
+
+def test_a_regression_target_gets_the_pooled_mean_and_scale():
+    frame = _table().assign(y=lambda f: np.random.default_rng(1).normal(3.0, 2.0, len(f)))
+    schema = infer_schema(frame, "y", "regression", {})
+    _, target, baseline = fitted_from_statistics(schema, [client_statistics(p, schema) for p in (frame[:700], frame[700:])])
+    assert target.mean_ == pytest.approx(frame["y"].mean()) and baseline["mean"] == pytest.approx(frame["y"].mean())
+    assert target.scale_ == pytest.approx(frame["y"].to_numpy().std())
+
+
+def test_kinds_merge_or_stop_naming_the_column():
+    kinds = [{"a": "binary", "b": "number", "c": "ignore"}, {"a": "category", "b": "number", "c": "category"}]
+    schema = merged_schema(kinds, "y", "binary")
+    assert {c.name: c.kind for c in schema.features} == {"a": "category", "b": "number", "c": "category"}
+    with pytest.raises(LaminaError, match="'b' reads as category on some clients, number on others"):
+        merged_schema([{"b": "number"}, {"b": "category"}], "y", "binary")
+    with pytest.raises(LaminaError, match="'t' is text.*--column t=ignore"):
+        merged_schema([{"t": "text"}, {"t": "text"}], "y", "binary")
+
+
+def test_fedavg_of_two_clients_is_the_mean_of_their_weights_weighted_by_rows():
+    """What FedAvg.aggregate_train does with the replies' contents (Flower's aggregate_arrayrecords)."""
+    from flwr.app import ArrayRecord, MetricRecord, RecordDict
+    from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
+
+    first, second = {"w": torch.tensor([1.0, 2.0]), "b": torch.tensor([0.0])}, \
+        {"w": torch.tensor([4.0, -1.0]), "b": torch.tensor([3.0])}
+    replies = [RecordDict({"arrays": ArrayRecord(weights), "metrics": MetricRecord({"num-examples": rows})})
+               for weights, rows in ((first, 100), (second, 300))]
+    averaged = aggregate_arrayrecords(replies, "num-examples").to_torch_state_dict()
+    for name in first:
+        assert torch.allclose(averaged[name], 0.25 * first[name] + 0.75 * second[name])
+
+
+def test_partitions_split_every_row_once():
+    frame = make_table(600)
+    for parts in (partitions(frame, "y", clients=4, seed=0), partitions(frame, "y", column="colour"),
+                  partitions(frame, "y", clients=3, alpha=0.1, seed=0)):
+        indexes = np.concatenate([part.index.to_numpy() for _, part in parts])
+        assert sorted(indexes) == list(frame.index)
+    assert [name for name, _ in partitions(frame, "y", column="colour")] == [
+        f"colour={v}" for v in frame["colour"].value_counts().index]
+    skewed = [part["y"].eq("yes").mean() for _, part in partitions(frame, "y", clients=3, alpha=0.1, seed=0)]
+    even = [part["y"].eq("yes").mean() for _, part in partitions(frame, "y", clients=3, alpha=1000.0, seed=0)]
+    assert np.ptp(skewed) > 0.3 > 0.1 > np.ptp(even)
+    with pytest.raises(LaminaError, match="--partition 'nope' is no column"):
+        partitions(frame, "y", column="nope")
+    with pytest.raises(LaminaError, match="Use one of them"):
+        partitions(frame, "y", column="colour", alpha=0.5)
+
+
+def test_privacy_in_federated_training_is_refused_with_the_way_out(tmp_path):
+    with pytest.raises(LaminaError, match="lamina train --privacy"):
+        lamina.federate(make_table(100), "y", clients=2, privacy="epsilon=3,delta=1e-5")
+
+
+def test_a_flower_simulation_writes_a_run_whose_model_beats_the_baseline(tmp_path, capsys):
+    """The one simulation (Ray start-up is slow): CLI → Flower → run folder → load, predict, report."""
+    data = tmp_path / "t.csv"
+    make_table(900).drop(columns=["comment", "day"]).to_csv(data, index=False)
+    out = tmp_path / "run"
+    code = main(["federate", str(data), "--target", "y", "--clients", "2", "--rounds", "3", "--width", "32",
+                 "--depth", "2", "--out", str(out), "--quiet"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err  # a busy machine can time Ray's start-up out: the error says so
+    assert "fedavg over 2 clients (IID): 3 rounds" in printed.out
+    model = lamina.load(out)
+    assert model.metrics["test"]["accuracy"] > model.metrics["baseline"]["accuracy"] + 0.1
+    history = pd.read_csv(out / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3] and history["valid_loss"].notna().all()
+    best = model.training["best_epoch"]
+    assert history.loc[history["epoch"] == best, "test_accuracy"].item() == pytest.approx(
+        model.metrics["test"]["accuracy"])  # per-round sums from the clients = the pooled test rows' accuracy
+    predictions = lamina.api.predict(out, data)
+    assert len(predictions) == 900 and set(predictions["prediction"]) <= {"yes", "no"}
+    assert "federated" in (out / "report.html").read_text().lower()

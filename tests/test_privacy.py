@@ -1,0 +1,138 @@
+"""Differential privacy (training/privacy.py): the budget is read, calibrated, never exceeded and recorded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tests.conftest import FAST, make_table
+
+import lamina
+from lamina.cli import main
+from lamina.errors import LaminaError
+from lamina.training.batches import TensorBatches
+from lamina.training.privacy import (
+    DPSGD,
+    Budget,
+    epsilon_spent,
+    noise_multiplier_for,
+    parse_privacy,
+    private_network,
+    steps_within,
+)
+from lamina.training.trainer import Trainer
+
+pytest.importorskip("opacus")
+
+
+def test_privacy_strings_are_read():
+    assert parse_privacy("epsilon=3,delta=1e-5") == Budget(3.0, 1e-5)
+    assert parse_privacy(" eps = 0.5 , delta=0.001") == Budget(0.5, 0.001)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("epsilon=3", "lacks delta"),
+    ("delta=1e-5", "lacks epsilon"),
+    ("epsilon=three,delta=1e-5", "'three' is not a number"),
+    ("epsilon=0,delta=1e-5", "epsilon must be a number above 0"),
+    ("epsilon=inf,delta=1e-5", "epsilon must be a number above 0"),
+    ("epsilon=3,delta=1", "delta must lie between 0 and 1"),
+    ("epsilon=3,delta=1e-5,epsilon=2", "gives epsilon twice"),
+    ("sigma=1,delta=1e-5", "cannot read 'sigma=1'"),
+])
+def test_bad_privacy_strings_are_named_with_the_expected_form(text, says):
+    with pytest.raises(LaminaError, match=says):
+        parse_privacy(text)
+
+
+def test_a_bad_privacy_flag_exits_2_without_a_traceback(tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    make_table(60).to_csv(path, index=False)
+    code = main(["train", str(path), "--target", "y", "--privacy", "epsilon=3", "--out", str(tmp_path / "r")])
+    error = capsys.readouterr().err
+    assert code == 2 and "lacks delta" in error and "epsilon=3,delta=1e-5" in error and "Traceback" not in error
+
+
+def test_the_calibrated_noise_keeps_epsilon_within_the_target_and_the_step_limit_is_tight():
+    budget, rate, steps = Budget(3.0, 1e-5), 0.05, 200
+    sigma = noise_multiplier_for(budget, rate, steps)
+    assert 2.9 <= epsilon_spent(sigma, rate, steps, budget.delta) <= 3.0
+    limit = steps_within(budget, sigma, rate, steps)
+    assert limit >= steps
+    assert epsilon_spent(sigma, rate, limit, budget.delta) <= 3.0 < epsilon_spent(sigma, rate, limit + 1, budget.delta)
+
+
+def test_batch_norm_is_replaced_by_group_norm_that_still_learns():
+    network = private_network(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                                                  torch.nn.Linear(8, 2)))
+    kinds = [type(layer) for layer in network.modules()]
+    assert torch.nn.BatchNorm1d not in kinds and torch.nn.GroupNorm in kinds
+    torch.manual_seed(0)
+    x = torch.randn(512, 4)
+    y = (x[:, 0] > 0).long()
+    trainer = Trainer(network, torch.nn.functional.cross_entropy, epochs=3, lr=2e-2, progress=False,
+                      privacy=DPSGD(Budget(3.0, 1e-5)))
+    trainer.fit(TensorBatches(x, y, 32, shuffle=True))
+    accuracy = (network(x).argmax(1) == y).float().mean().item()
+    assert accuracy > 0.85  # a GroupNorm of one feature per group would normalise every feature to 0: 50%
+
+
+def test_training_stops_when_the_budget_is_spent():
+    torch.manual_seed(0)
+    x = torch.randn(256, 3)
+    y = (x[:, 0] > 0).long()
+    privacy = DPSGD(Budget(1.0, 1e-5))
+    trainer = Trainer(torch.nn.Linear(3, 2), torch.nn.functional.cross_entropy, epochs=2, progress=False,
+                      privacy=privacy)
+    batches = TensorBatches(x, y, 32, shuffle=True)
+    trainer.fit(batches)  # the noise is calibrated for these 2 epochs
+    trainer.epochs = 20  # asked for ten times the steps the budget was set for
+    trainer.fit(batches)
+    record = privacy.record()
+    assert trainer.stop_reason_.startswith("privacy budget spent")
+    assert trainer.epoch_ < 20
+    assert record["steps"] == steps_within(Budget(1.0, 1e-5), record["noise_multiplier"], record["sample_rate"],
+                                           2 * 8)
+    assert record["epsilon"] <= 1.0
+
+
+def test_text_columns_are_refused_with_the_way_out():
+    with pytest.raises(LaminaError, match="--column NAME=ignore"):
+        lamina.fit(make_table(200)[["signal", "comment", "y"]], "y", progress=False, privacy="epsilon=3,delta=1e-5",
+                   **FAST)
+
+
+@pytest.fixture(scope="module")
+def private_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("private") / "run"
+    model = lamina.fit(make_table(200).drop(columns="comment"), "y", out=out, progress=False,
+                       privacy="epsilon=3,delta=1e-5", max_grad_norm=0.5, **{**FAST, "epochs": 2})
+    return model, out
+
+
+def test_a_private_run_records_and_states_the_spent_budget(private_run):
+    model, out = private_run
+    record = model.training["privacy"]
+    assert 0 < record["epsilon"] <= 3.0 and record["delta"] == 1e-5 and record["max_grad_norm"] == 0.5
+    document = json.loads((out / "model" / "model.json").read_text())
+    assert document["training"]["privacy"] == record and document["architecture"]["private"] is True
+    loaded = lamina.load(out)
+    assert not any(isinstance(layer, torch.nn.BatchNorm1d) for layer in loaded.network.modules())
+    frame = make_table(20, seed=1)
+    assert (loaded.predict(frame)["prediction"] == model.predict(frame)["prediction"]).all()
+    card = lamina.api.card(out)[0]
+    assert "ε" in card and f"{record['epsilon']:.3g}" in card and "1e-05" in card
+
+
+def test_a_damaged_privacy_record_stops_at_load(private_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(private_run[1], copy)
+    path = copy / "model" / "model.json"
+    document = json.loads(path.read_text())
+    document["training"]["privacy"]["epsilon"] = 4.0
+    path.write_text(json.dumps(document))
+    with pytest.raises(LaminaError, match="training.privacy.*exceeds the target 3.0"):
+        lamina.load(copy)
