@@ -12,6 +12,7 @@ _LAZY = {
     "load": ("lamina.api", "load"),
     "resume_run": ("lamina.api", "resume_run"),
     "forecast": ("lamina.api", "forecast"),
+    "tune": ("lamina.api", "tune"),
     "Model": ("lamina.model", "Model"),
     "ForecastModel": ("lamina.model", "Model"),  # one Model class serves every task; the old name still works
     "Task": ("lamina.tasks.base", "Task"),

@@ -7,6 +7,7 @@ report. What differs between learning problems is the task's (tasks/); this modu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -66,6 +67,18 @@ def forecast(data, time: str, target, horizon: int, *, out=None, progress: bool 
     return fit(data, targets, task="forecast", time=time, horizon=horizon, out=out, progress=progress, **overrides)
 
 
+def tune(data, target: str | None = None, *, out, test=None, config=None, workers: int = 1,
+         storage: str | None = None, progress: bool = True, **overrides) -> tuple[Model, dict]:
+    """A hyperparameter search (lamina.tuning): trials trained in `workers` processes into the study folder `out`,
+    chosen on validation; returns the winner's model (scored on the test split once) and the study's summary.
+    `overrides` are config settings by name: trials=40, budget="1h", pruner="hyperband", epochs=30..."""
+    from lamina import tuning
+
+    summary = tuning.tune(data, target, out=out, test=test, config=config, workers=workers, storage=storage,
+                          progress=progress, **overrides)
+    return tuning.best_model(out), summary
+
+
 def implied_target(data) -> str | None:
     """Image folders and array files name their classes in the `label` column they are read into."""
     if isinstance(data, (str, Path)) and is_image_source(Path(data)):
@@ -113,16 +126,26 @@ def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None
 
 
 def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, run: RunFolder | None,
-          resume: bool = False, progress: bool = True, fall_back_to_best: bool = False) -> Model:
-    """The whole flow; a run folder is locked while it is written (a second training into it is refused)."""
-    if run is None:
-        return _train(config, frame, test_frame, None, resume, progress, fall_back_to_best)
-    with run.lock():
-        return _train(config, frame, test_frame, run, resume, progress, fall_back_to_best)
+          resume: bool = False, progress: bool = True, fall_back_to_best: bool = False, score: bool = True,
+          observers: list | None = None, tracking_parent: str | None = None) -> Model:
+    """The whole flow; a run folder is locked while it is written (a second training into it is refused).
+    `score=False` (a tuning trial) stops after training: the test split is not scored, and the run holds the
+    model, its validation score (model.training["validation"]) and history, but no metrics or report; resuming
+    it later scores it. `observers` are called as observer(trainer, record) after every epoch;
+    `tracking_parent` nests the run's MLflow run (config.track) under that run id."""
+    from lamina.tracking import tracked
+
+    name = run.path.name if run is not None else "in memory"
+    with run.lock() if run else contextlib.nullcontext(), tracked(config, name, tracking_parent) as tracker:
+        observers = [*(observers or []), *([tracker] if tracker else [])]
+        model = _train(config, frame, test_frame, run, resume, progress, fall_back_to_best, score, observers)
+        if tracker is not None:
+            tracker.finish(model, run)
+        return model
 
 
 def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, run: RunFolder | None,
-           resume: bool, progress: bool, fall_back_to_best: bool) -> Model:
+           resume: bool, progress: bool, fall_back_to_best: bool, score: bool, observers: list) -> Model:
     started = time.perf_counter()
     if run is not None and resume:  # before the data is read into a split that may no longer match the checkpoints
         _record_or_check_sources(run, config, resume)
@@ -134,9 +157,15 @@ def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None,
     if run is not None and not resume:
         _record_or_check_sources(run, config, resume)
     torch.manual_seed(config.seed)  # a task's networks start from the seed: the same config, the same run
-    network, architecture, training = task.fit(config, prepared, Session(config, run, resume, progress,
-                                                                         fall_back_to_best))
+    session = Session(config, run, resume, progress, fall_back_to_best, observers=observers)
+    network, architecture, training = task.fit(config, prepared, session)
     model = Model(task, network, architecture, training=training)
+    model.training["validation"] = session.validation()
+    if not score:
+        if run is not None:
+            model.save(run.model_dir)
+            run.write_json(CHECKS, [finding.to_dict() for finding in prepared.findings])
+        return model
     held_out = task.score(model, prepared)
     model.training["total_seconds"] = round(time.perf_counter() - started, 2)
     if run is not None:

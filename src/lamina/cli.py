@@ -60,6 +60,8 @@ TRAIN_SETTINGS = [
                                 "images, else 0)"),
     ("--init-from", "init_from", str, "run, model folder or .safetensors state dict to start the backbone from"),
     ("--freeze-backbone", "freeze_backbone", int, "epochs the --init-from backbone stays fixed (default 0)"),
+    ("--track", "track", str, "none or mlflow: log settings, per-epoch metrics and the run's files to MLflow "
+                              "(MLFLOW_TRACKING_URI, else mlflow.db here; default none)"),
 ]
 
 # The `lamina train` settings a forecaster reads (the rest are for rows: images, classes, attacks).
@@ -113,6 +115,8 @@ EXAMPLES = {
     "serve": "lamina serve runs/adult --port 8000 --token $LAMINA_TOKEN",
     "export": "lamina export runs/adult --format onnx",
     "monitor": "lamina monitor runs/adult --window 24h   |   lamina monitor runs/adult --reference a.csv --current b.csv",
+    "tune": "lamina tune adult.csv --target income --trials 40 --time-budget 1h --workers 2 --out studies/adult   |   "
+            "lamina tune --resume studies/adult",
 }
 
 
@@ -162,6 +166,24 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--quiet", action="store_true", help="no progress output")
     for flag, _key, kind, text in [s for s in TRAIN_SETTINGS if s[0] in FORECAST_FLAGS] + FORECAST_SETTINGS:
         forecast.add_argument(flag, type=kind, help=text, required=flag in ("--time", "--horizon"))
+
+    tune = command("tune", "search hyperparameters with Optuna: trials chosen on validation, the winner tested once")
+    tune.add_argument("data", nargs="?", help="the table to tune on (or data.path in --config)")
+    tune.add_argument("--target", help="the column to predict")
+    tune.add_argument("--test", help="a held-out test table (otherwise the data is split three ways)")
+    tune.add_argument("--config", help="YAML config file (its tune: section sets trials, budget, pruner, space)")
+    tune.add_argument("--out", help="study folder (default studies/<data name>)")
+    tune.add_argument("--resume", metavar="STUDY", help="continue a study: its remaining trials, then the winner")
+    tune.add_argument("--trials", type=int, help="trials in all, over every worker (default 20)")
+    tune.add_argument("--time-budget", dest="budget", help="no trial starts after this long, e.g. 30m, 1h")
+    tune.add_argument("--workers", type=int, default=1, help="trials run at once, each in its own process (default 1)")
+    tune.add_argument("--storage", help="an SQLAlchemy URL of the study's database, for workers on several machines "
+                                        "(default: study.sqlite in the study folder)")
+    tune.add_argument("--pruner", choices=["median", "hyperband", "none"], help="stops lagging trials (default median)")
+    tune.add_argument("--quiet", action="store_true", help="no line per trial")
+    for flag, _key, kind, text in TRAIN_SETTINGS:
+        if flag != "--time-budget":  # here the study's budget; a trial's own is config train.time_budget
+            tune.add_argument(flag, type=kind, help=text)
 
     check = command("check", "report data-quality findings without training")
     check.add_argument("data", help=f"a table ({FORMATS}), a folder of class folders or idx/.npz/.npy arrays")
@@ -310,6 +332,41 @@ def run_train(args) -> int:
         return EXIT_INTERRUPTED
     print(model.task.summary(model))
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
+    return 0
+
+
+def run_tune(args) -> int:
+    from lamina import tuning
+    from lamina.api import resolve_config
+    from lamina.errors import LaminaError
+
+    progress = not args.quiet
+    if args.resume:
+        given = [flag for flag, key, _, _ in TRAIN_SETTINGS if getattr(args, key, None) is not None]
+        given += [flag for flag in ("data", "target", "test", "config", "out", "storage", "pruner") if getattr(args, flag)]
+        if given:
+            raise LaminaError(f"--resume continues the study {args.resume} with its own settings (study.json), so "
+                              f"{', '.join(given)} cannot be given with it (--trials, --time-budget and --workers can).")
+        folder = Path(args.resume)
+        summary = tuning.resume(folder, args.workers, args.trials, args.budget, progress)
+    else:
+        settings = {key: getattr(args, key, None) for flag, key, _, _ in TRAIN_SETTINGS if flag != "--time-budget"}
+        config = resolve_config(args.config, **settings, trials=args.trials, budget=args.budget, pruner=args.pruner)
+        data = args.data or config.data.path
+        if not data:
+            raise LaminaError("Give the data to tune on: lamina tune DATA --target COL (or --resume STUDY).")
+        folder = Path(args.out or _new_run_folder(Path(data).stem, "studies"))
+        folder = tuning.create(data, args.target or config.data.target, folder, config=config,
+                               test=args.test or config.data.test, storage=args.storage)
+        tuning.optimize(folder, args.workers, progress=progress)
+        summary = tuning.finish(folder)
+    validation = summary["validation"]
+    print(f"\nbest trial {summary['best_trial']} of {summary['trials']}: validation {validation['metric']} "
+          f"{validation['score']:.4f}; its settings: {summary['params']}")
+    model = tuning.best_model(folder)
+    print(model.task.summary(model))
+    print(f"\nstudy folder: {folder}\nreport: {folder / tuning.REPORT}\nbest config: {folder / tuning.BEST_CONFIG}"
+          f"\nbest model: {folder / tuning.BEST}")
     return 0
 
 
@@ -510,7 +567,8 @@ def run_card(args) -> int:
 
 COMMANDS = {"train": run_train, "forecast": run_forecast, "check": run_check, "predict": run_predict,
             "evaluate": run_evaluate, "report": run_report, "info": run_info, "demo": run_demo, "serve": run_serve,
-            "export": run_export, "monitor": run_monitor, "explain": run_explain, "audit": run_audit, "card": run_card}
+            "export": run_export, "monitor": run_monitor, "explain": run_explain, "audit": run_audit, "card": run_card,
+            "tune": run_tune}
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -565,8 +623,8 @@ def _parse_columns(pairs: list[str]) -> dict[str, str]:
     return columns
 
 
-def _new_run_folder(name: str) -> Path:
-    base = Path("runs") / name
+def _new_run_folder(name: str, parent: str = "runs") -> Path:
+    base = Path(parent) / name
     candidate, number = base, 2
     while candidate.exists():
         candidate, number = Path(f"{base}-{number}"), number + 1
