@@ -102,6 +102,8 @@ class TuneConfig(_Section):
     trials: int = Field(20, ge=1)  # trials of `lamina tune` in total, over all workers
     budget: str | None = None  # wall-clock cap on the study, e.g. "30m", "1h"; trials running then finish
     pruner: Literal["median", "hyperband", "none"] = "median"  # stops trials whose validation score lags
+    prune_after_trials: int = Field(3, ge=0)  # trials that finish before the median pruner stops any
+    prune_after_epochs: int = Field(2, ge=0)  # epochs a trial runs before it can be pruned
     # Overrides of the architecture's search space (nets/build.py) by setting name; null drops a setting from it.
     space: dict[str, Dimension | None] = Field(default_factory=dict)
 

@@ -40,9 +40,6 @@ BEST = "best"
 BEST_CONFIG = "config.yaml"
 REPORT = "study.html"
 LEFT_OUT_OF_BEST = ("checkpoints", "cache", ".lock")  # the winner's run is copied without what only training needs
-# Median pruning: no trial is pruned before this many trials have finished, nor before its epoch this many.
-STARTUP_TRIALS = 3
-WARMUP_EPOCHS = 2
 HEARTBEAT_SECONDS = 30  # a trial whose worker went silent this long, twice over, is marked failed (Optuna)
 
 
@@ -59,7 +56,6 @@ class StudySettings:
     direction: str  # "minimize" or "maximize" the validation score
     metric: str  # the validation record's key the score is, e.g. valid_loss
     storage: str | None = None  # None: study.sqlite in the study folder
-    pruner: str = "median"
     tracking_parent: str | None = None  # the study's MLflow run, when config.track is mlflow
     created: float = field(default_factory=time.time)
 
@@ -70,8 +66,7 @@ class StudySettings:
         return {name: Dimension(**value) for name, value in self.space.items()}
 
 
-def create(data, target: str | None, out, config=None, test=None, storage: str | None = None,
-           pruner=None, **overrides) -> Path:
+def create(data, target: str | None, out, config=None, test=None, storage: str | None = None, **overrides) -> Path:
     """A new study folder at `out` and its Optuna study, created once here, before any worker starts (concurrent
     creation of one SQLite study races). `overrides` are config settings by name (trials=..., budget=...)."""
     from lamina import api
@@ -99,8 +94,7 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
     settings = StudySettings(name=folder.resolve().name, data=path, test=test, config=config.model_dump(mode="json"),
                              space={k: v.model_dump(exclude_none=True) for k, v in space.items()},
                              trials=config.tune.trials, direction="minimize" if task.mode == "min" else "maximize",
-                             metric=task.monitor, storage=storage, pruner=pruner if isinstance(pruner, str) else
-                             config.tune.pruner)
+                             metric=task.monitor, storage=storage)
     if config.track == "mlflow":
         from lamina.tracking import Tracker
 
@@ -109,9 +103,7 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
         settings.tracking_parent = tracker.run_id
     (folder / SETTINGS).write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
     optuna.create_study(study_name=settings.name, storage=_storage(folder, settings), direction=settings.direction,
-                        sampler=optuna.samplers.TPESampler(seed=config.seed),
-                        pruner=pruner if pruner is not None and not isinstance(pruner, str) else
-                        _pruner(settings.pruner), load_if_exists=True)
+                        load_if_exists=True)
     return folder
 
 
@@ -239,8 +231,11 @@ def finish(folder) -> dict:
                           f"messages above; widen the search space or give the study more --trials.") from None
     run = RunFolder(folder / winner.user_attrs["run"])
     config = settings.base_config()
-    model = api.train(run.read_config(), *api._tables_of(config), run, resume=True, progress=False,
-                      tracking_parent=settings.tracking_parent)
+    if api.is_complete(run.path):  # scored when the study finished before: never scored twice
+        model = api.load(run.path)
+    else:
+        model = api.train(run.read_config(), *api._tables_of(config), run, resume=True, progress=False,
+                          tracking_parent=settings.tracking_parent)
     best = folder / BEST
     if best.exists():
         shutil.rmtree(best)
@@ -301,7 +296,7 @@ def load_study(folder: Path, settings: StudySettings, worker: int = 0):
     held = len(optuna.load_study(study_name=settings.name, storage=storage).trials)
     seed = (settings.base_config().seed + 1000 * held + worker) % 2**32
     return optuna.load_study(study_name=settings.name, storage=storage, sampler=optuna.samplers.TPESampler(seed=seed),
-                             pruner=_pruner(settings.pruner))
+                             pruner=_pruner(settings.base_config().tune))
 
 
 def finished_trials(study) -> list:
@@ -320,12 +315,13 @@ def _storage(folder: Path, settings: StudySettings):
         return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS)
 
 
-def _pruner(name: str):
+def _pruner(tune):
+    """The pruner config.tune names (Optuna keeps none in its storage: every worker makes its own)."""
     optuna = _optuna()
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EPOCHS)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=WARMUP_EPOCHS)
+    if tune.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=tune.prune_after_trials, n_warmup_steps=tune.prune_after_epochs)
+    if tune.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, tune.prune_after_epochs))
     return optuna.pruners.NopPruner()
 
 
