@@ -30,9 +30,12 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=200, help="at most this many; the budget usually ends it")
     parser.add_argument("--docs", help="copy the study report here")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--work", help="keep the tables, the default run and the study here (default: a temporary "
+                                       "folder, deleted)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as work:
-        work = Path(work)
+    with tempfile.TemporaryDirectory() as temporary:
+        work = Path(args.work or temporary)
+        work.mkdir(parents=True, exist_ok=True)
         train, test = write_tables(data_folder(), work)
         if args.quick:
             import pandas as pd
