@@ -126,7 +126,9 @@ def test_resume_runs_the_remaining_trials(study, tmp_path):
     with scorings_counted() as scored:
         tuning.optimize(folder, trials=4, progress=False)
     assert scored[0] == 0  # a trial never scores the test split
-    tuning.resume(folder, progress=False)  # nothing left to run: keeps the winner
+    assert main(["tune", "--resume", str(folder), "--width", "8"]) == 2  # a resume keeps the study's settings
+    assert main(["tune", "--resume", str(folder), "--quiet"]) == 0  # nothing left to run: keeps the winner
+    assert (folder / tuning.BEST / "metrics.json").exists()
     trials = optuna_study(folder).trials
     assert len(trials) == 4 and {t.number: t.value for t in trials[:3]} == before
     assert (folder / tuning.TRIALS / "0003" / "model" / "model.json").exists()

@@ -71,6 +71,7 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
     creation of one SQLite study races). `overrides` are config settings by name (trials=..., budget=...)."""
     from lamina import api
     from lamina.data.read import read_table
+    from lamina.nets.build import search_space
     from lamina.tasks.base import task_for
 
     optuna = _optuna()
@@ -87,7 +88,7 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
     task = task_for(config, frame)
     arch = _architecture(config, frame, task)
     config = config.with_overrides(arch=arch)
-    space = {name: dimension for name, dimension in _search_space(arch, task.reads).items() if not _given(config, name)}
+    space = {name: dimension for name, dimension in search_space(arch, task.reads).items() if not _given(config, name)}
     space = {name: dimension for name, dimension in {**space, **config.tune.space}.items() if dimension is not None}
     _check_space(config, space)
     folder.mkdir(parents=True, exist_ok=True)
@@ -366,12 +367,6 @@ def _architecture(config: Config, frame, task) -> str:
     if kinds & set(PICTURE_KINDS):
         return "resnet"
     return "gru" if kinds == {"text"} else "mlp"  # as nets/recipe.py picks for the same columns
-
-
-def _search_space(arch: str, reads: str) -> dict[str, Dimension]:
-    from lamina.nets.build import search_space
-
-    return search_space(arch, reads)
 
 
 def _given(config: Config, name: str) -> bool:

@@ -5,6 +5,7 @@ plotly needed) to inline SVG. Every value on the page goes through evaluation.do
 from __future__ import annotations
 
 import warnings
+from html import escape
 from pathlib import Path
 
 from lamina.evaluation.document import Code, Figure, Paragraph, Section, Strong, Table, section_html
@@ -42,7 +43,7 @@ class OptunaChart:
 def write_study_report(folder: Path, study, settings, summary: dict) -> Path:
     from lamina.tuning import REPORT
 
-    sections = [f"<h1>lamina study: {_escaped(settings.name)}</h1>", section_html(_winner(settings, summary)),
+    sections = [f"<h1>lamina study: {escape(settings.name)}</h1>", section_html(_winner(settings, summary)),
                 section_html(_charts(study)), section_html(_trials(study, settings))]
     path = Path(folder) / REPORT
     path.write_text(report_page(f"study {settings.name}", sections), encoding="utf-8")
@@ -97,9 +98,3 @@ def _joined(parts: list[list]) -> list:
     for index, part in enumerate(parts):
         joined += ([", "] if index else []) + part
     return joined
-
-
-def _escaped(text: str) -> str:
-    from html import escape
-
-    return escape(text)
