@@ -46,7 +46,7 @@ def write_study_report(folder: Path, study, settings, summary: dict) -> Path:
     sections = [f"<h1>lamina study: {escape(settings.name)}</h1>", section_html(_winner(settings, summary)),
                 section_html(_charts(study)), section_html(_trials(study, settings))]
     path = Path(folder) / REPORT
-    path.write_text(report_page(f"study {settings.name}", sections), encoding="utf-8")
+    path.write_text(report_page(settings.name, sections), encoding="utf-8")
     return path
 
 
@@ -62,7 +62,8 @@ def _winner(settings, summary: dict) -> Section:
                    "was scored once, after the search: ",
                    *_joined([[f"{name} ", Strong(value)] for name, value in test.items()
                              if isinstance(value, (int, float))]), "."]),
-        Paragraph(["Train it again with ", Code(f"lamina train {settings.data} --config {settings.name}/config.yaml"),
+        Paragraph(["Train it again with ", Code(f"lamina train {Path(settings.data).name} --config "
+                                                f"{settings.name}/config.yaml"),
                    f"; its run is in {settings.name}/best."]),
     ]
     return Section("Best trial", blocks)
@@ -79,17 +80,20 @@ def _charts(study) -> Section:
 
 
 def _trials(study, settings) -> Section:
+    from optuna.trial import TrialState
+
     names = list(settings.space)
     rows = []
     for trial in study.trials:
         seconds = trial.duration.total_seconds() if trial.duration else None
+        complete = trial.state == TrialState.COMPLETE
         rows.append([trial.number, trial.state.name.lower(), trial.value,
-                     *(trial.params.get(name) for name in names), trial.user_attrs.get("epochs"),
-                     trial.last_step if trial.value is None else trial.user_attrs.get("best_epoch"), seconds])
-    columns = ["trial", "state", f"validation {settings.metric}", *names, "epochs", "best (or last) epoch",
-               "seconds"]
+                     *(trial.params.get(name) for name in names),
+                     trial.user_attrs.get("epochs") if complete else trial.last_step,
+                     trial.user_attrs.get("best_epoch") if complete else None, seconds])
+    columns = ["trial", "state", f"validation {settings.metric}", *names, "epochs", "selected epoch", "seconds"]
     note = Paragraph(["A pruned trial stopped when its validation score lagged the median of earlier trials at the "
-                      "same epoch; a failed one diverged or was interrupted."])
+                      "same epoch (its score is that of its last epoch); a failed one diverged or was interrupted."])
     return Section("Trials", [note, Table(columns, rows)])
 
 
