@@ -21,11 +21,12 @@ FAST = {"epochs": 2, "patience": 2}
 FIXED_LR = {name: None for name in ("width", "depth", "dropout", "batch_size", "weight_decay")}  # only lr searched
 
 
-def small_table(path, rows: int = 200, seed: int = 0):
+def small_table(path, rows: int = 200, seed: int = 0, regression: bool = False):
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows),
                           "c": rng.choice(["x", "y", "z"], size=rows)})
-    frame["y"] = np.where(frame.a + 0.5 * frame.b + (frame.c == "x") > 0.3, "yes", "no")
+    score = frame.a + 0.5 * frame.b + (frame.c == "x")
+    frame["y"] = score if regression else np.where(score > 0.3, "yes", "no")
     frame.to_csv(path, index=False)
     return path
 
@@ -134,8 +135,8 @@ def test_resume_runs_the_remaining_trials(study, tmp_path):
     assert (folder / tuning.TRIALS / "0003" / "model" / "model.json").exists()
 
 
-def test_pruning_stops_a_hopeless_trial(tmp_path):
-    data = small_table(tmp_path / "table.csv")
+def test_pruning_stops_a_hopeless_regression_trial(tmp_path):
+    data = small_table(tmp_path / "table.csv", regression=True)
     folder = tmp_path / "study"
     space = {**FIXED_LR, "lr": {"low": 1e-9, "high": 0.05, "log": True}}
     tuning.create(data, "y", folder, trials=2, epochs=4, patience=4, warmup_epochs=0, space=space,
@@ -145,6 +146,7 @@ def test_pruning_stops_a_hopeless_trial(tmp_path):
     study.enqueue_trial({"lr": 1e-9})  # learns nothing: its validation loss lags from the first epoch
     tuning.optimize(folder, progress=False)
     good, hopeless = optuna_study(folder).trials
+    assert tuning.read_settings(folder).direction == "minimize"  # the regression task's validation MSE
     assert (good.state, hopeless.state) == (TrialState.COMPLETE, TrialState.PRUNED)
     history = pd.read_csv(folder / tuning.TRIALS / "0001" / "history.csv")
     assert len(history) < 4 and hopeless.last_step == len(history)

@@ -337,6 +337,27 @@ def run_train(args) -> int:
 
 def run_tune(args) -> int:
     from lamina import tuning
+    from lamina.training.trainer import TrainingInterrupted
+
+    try:
+        folder, summary = _tune(args)
+    except TrainingInterrupted:
+        print(f"\nStopped; the interrupted trial is marked failed. Continue the study with:\n  lamina tune --resume "
+              f"{args.resume or args.out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    validation = summary["validation"]
+    print(f"\nbest trial {summary['best_trial']} of {summary['trials']}: validation {validation['metric']} "
+          f"{validation['score']:.4f}; its settings: {summary['params']}")
+    model = tuning.best_model(folder)
+    print(model.task.summary(model))
+    print(f"\nstudy folder: {folder}\nreport: {folder / tuning.REPORT}\nbest config: {folder / tuning.BEST_CONFIG}"
+          f"\nbest model: {folder / tuning.BEST}")
+    return 0
+
+
+def _tune(args):
+    """The study folder and summary of `lamina tune`: a new study, or the one --resume names continued."""
+    from lamina import tuning
     from lamina.api import resolve_config
     from lamina.errors import LaminaError
 
@@ -348,26 +369,17 @@ def run_tune(args) -> int:
             raise LaminaError(f"--resume continues the study {args.resume} with its own settings (study.json), so "
                               f"{', '.join(given)} cannot be given with it (--trials, --time-budget and --workers can).")
         folder = Path(args.resume)
-        summary = tuning.resume(folder, args.workers, args.trials, args.budget, progress)
-    else:
-        settings = {key: getattr(args, key, None) for flag, key, _, _ in TRAIN_SETTINGS if flag != "--time-budget"}
-        config = resolve_config(args.config, **settings, trials=args.trials, budget=args.budget, pruner=args.pruner)
-        data = args.data or config.data.path
-        if not data:
-            raise LaminaError("Give the data to tune on: lamina tune DATA --target COL (or --resume STUDY).")
-        folder = Path(args.out or _new_run_folder(Path(data).stem, "studies"))
-        folder = tuning.create(data, args.target or config.data.target, folder, config=config,
-                               test=args.test or config.data.test, storage=args.storage)
-        tuning.optimize(folder, args.workers, progress=progress)
-        summary = tuning.finish(folder)
-    validation = summary["validation"]
-    print(f"\nbest trial {summary['best_trial']} of {summary['trials']}: validation {validation['metric']} "
-          f"{validation['score']:.4f}; its settings: {summary['params']}")
-    model = tuning.best_model(folder)
-    print(model.task.summary(model))
-    print(f"\nstudy folder: {folder}\nreport: {folder / tuning.REPORT}\nbest config: {folder / tuning.BEST_CONFIG}"
-          f"\nbest model: {folder / tuning.BEST}")
-    return 0
+        return folder, tuning.resume(folder, args.workers, args.trials, args.budget, progress)
+    settings = {key: getattr(args, key, None) for flag, key, _, _ in TRAIN_SETTINGS if flag != "--time-budget"}
+    config = resolve_config(args.config, **settings, trials=args.trials, budget=args.budget, pruner=args.pruner)
+    data = args.data or config.data.path
+    if not data:
+        raise LaminaError("Give the data to tune on: lamina tune DATA --target COL (or --resume STUDY).")
+    args.out = Path(args.out or _new_run_folder(Path(data).stem, "studies"))
+    folder = tuning.create(data, args.target or config.data.target, args.out, config=config,
+                           test=args.test or config.data.test, storage=args.storage)
+    tuning.optimize(folder, args.workers, progress=progress)
+    return folder, tuning.finish(folder)
 
 
 def _refuse_settings_on_resume(args) -> None:
