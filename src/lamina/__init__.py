@@ -13,6 +13,7 @@ _LAZY = {
     "resume_run": ("lamina.api", "resume_run"),
     "forecast": ("lamina.api", "forecast"),
     "federate": ("lamina.api", "federate"),
+    "tune": ("lamina.api", "tune"),
     "Model": ("lamina.model", "Model"),
     "ForecastModel": ("lamina.model", "Model"),  # one Model class serves every task; the old name still works
     "Task": ("lamina.tasks.base", "Task"),

@@ -7,6 +7,7 @@ report. What differs between learning problems is the task's (tasks/); this modu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -80,6 +81,16 @@ def federate(data, target: str, *, partition: str | None = None, clients: int | 
     federation = Federation(rounds=rounds, local_epochs=local_epochs, fraction=fraction, strategy=strategy, mu=mu)
     return run(data, target, partition=partition, clients=clients, non_iid=non_iid, federation=federation, out=out,
                progress=progress, **overrides)
+def tune(data, target: str | None = None, *, out, test=None, config=None, workers: int = 1,
+         storage: str | None = None, progress: bool = True, **overrides) -> tuple[Model, dict]:
+    """A hyperparameter search (lamina.tuning): trials trained in `workers` processes into the study folder `out`,
+    chosen on validation; returns the winner's model (scored on the test split once) and the study's summary.
+    `overrides` are config settings by name: trials=40, budget="1h", pruner="hyperband", epochs=30..."""
+    from lamina import tuning
+
+    summary = tuning.tune(data, target, out=out, test=test, config=config, workers=workers, storage=storage,
+                          progress=progress, **overrides)
+    return tuning.best_model(out), summary
 
 
 def implied_target(data) -> str | None:
@@ -129,19 +140,31 @@ def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None
 
 
 def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, run: RunFolder | None,
-          resume: bool = False, progress: bool = True, fall_back_to_best: bool = False) -> Model:
+          resume: bool = False, progress: bool = True, fall_back_to_best: bool = False, score: bool = True,
+          observers: list | None = None, tracking_parent: str | None = None) -> Model:
     """The whole flow; a run folder is locked while it is written (a second training into it is refused).
+    `score=False` (a tuning trial) stops after training: the test split is not scored, and the run holds the
+    model, its validation score (model.training["validation"]) and history, but no metrics or report; resuming
+    it later scores it. `observers` are called as observer(trainer, record) after every epoch;
+    `tracking_parent` nests the run's MLflow run (config.track) under that run id.
     Under torchrun every process runs it inside one process group (training/distributed.py): rank 0 alone
-    holds the lock and writes the run folder."""
+    holds the lock, writes the run folder and tracks."""
+    from lamina.tracking import tracked
+
+    name = run.path.name if run is not None else "in memory"
     with distributed.processes(config.train.device):
-        if run is None or not distributed.is_writer():
-            return _train(config, frame, test_frame, run, resume, progress, fall_back_to_best)
-        with run.lock():
-            return _train(config, frame, test_frame, run, resume, progress, fall_back_to_best)
+        writer = distributed.is_writer()
+        with run.lock() if run is not None and writer else contextlib.nullcontext(), \
+                tracked(config, name, tracking_parent) if writer else contextlib.nullcontext() as tracker:
+            observers = [*(observers or []), *([tracker] if tracker else [])]
+            model = _train(config, frame, test_frame, run, resume, progress, fall_back_to_best, score, observers)
+            if tracker is not None:
+                tracker.finish(model, run)
+            return model
 
 
 def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, run: RunFolder | None,
-           resume: bool, progress: bool, fall_back_to_best: bool) -> Model:
+           resume: bool, progress: bool, fall_back_to_best: bool, score: bool, observers: list) -> Model:
     started = time.perf_counter()
     if run is not None and resume:  # before the data is read into a split that may no longer match the checkpoints
         _record_or_check_sources(run, config, resume)
@@ -164,12 +187,18 @@ def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None,
             _record_or_check_sources(run, config, resume)
         distributed.barrier()  # every rank's checkpoint fingerprint reads the sources.json rank 0 wrote
     torch.manual_seed(config.seed)  # a task's networks start from the seed: the same config, the same run
-    network, architecture, training = task.fit(config, prepared, Session(config, run, resume, progress,
-                                                                         fall_back_to_best))
+    session = Session(config, run, resume, progress, fall_back_to_best, observers=observers)
+    network, architecture, training = task.fit(config, prepared, session)
     model = Model(task, network, architecture, training=training)
     if distributed.active():  # batch_size is rows per process: a global batch is batch_size × processes
         model.training["processes"] = distributed.world_size()
+    model.training["validation"] = session.validation()
     if not distributed.is_writer():  # rank 0 scores and writes; every rank holds the same network
+        return model
+    if not score:
+        if run is not None:
+            model.save(run.model_dir)
+            run.write_json(CHECKS, [finding.to_dict() for finding in prepared.findings])
         return model
     held_out = task.score(model, prepared)
     model.training["total_seconds"] = round(time.perf_counter() - started, 2)

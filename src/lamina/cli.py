@@ -64,6 +64,8 @@ TRAIN_SETTINGS = [
                                   "accountant), training stops before the target ε is exceeded; tables only"),
     ("--max-grad-norm", "max_grad_norm", float, "with --privacy: L2 norm each row's gradient is clipped to "
                                                 "(default 1.0)"),
+    ("--track", "track", str, "none or mlflow: log settings, per-epoch metrics and the run's files to MLflow "
+                              "(MLFLOW_TRACKING_URI, else mlflow.db here; default none)"),
 ]
 
 # The `lamina train` settings a forecaster reads (the rest are for rows: images, classes, attacks).
@@ -123,6 +125,8 @@ EXAMPLES = {
     "export": "lamina export runs/adult --format onnx",
     "monitor": "lamina monitor runs/adult --window 24h   |   lamina monitor runs/adult --reference a.csv --current b.csv",
     "generate": "lamina generate runs/fashion --n 64 --class 3 --seed 0 --out grid.png",
+    "tune": "lamina tune adult.csv --target income --trials 40 --time-budget 1h --workers 2 --out studies/adult   |   "
+            "lamina tune --resume studies/adult",
 }
 
 
@@ -196,6 +200,24 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, _key, kind, text in TRAIN_SETTINGS:
         if flag in FEDERATED_FLAGS:
             federate.add_argument(flag, type=kind, help=text)
+
+    tune = command("tune", "search hyperparameters with Optuna: trials chosen on validation, the winner tested once")
+    tune.add_argument("data", nargs="?", help="the table to tune on (or data.path in --config)")
+    tune.add_argument("--target", help="the column to predict")
+    tune.add_argument("--test", help="a held-out test table (otherwise the data is split three ways)")
+    tune.add_argument("--config", help="YAML config file (its tune: section sets trials, budget, pruner, space)")
+    tune.add_argument("--out", help="study folder (default studies/<data name>)")
+    tune.add_argument("--resume", metavar="STUDY", help="continue a study: its remaining trials, then the winner")
+    tune.add_argument("--trials", type=int, help="trials in all, over every worker (default 20)")
+    tune.add_argument("--time-budget", dest="budget", help="no trial starts after this long, e.g. 30m, 1h")
+    tune.add_argument("--workers", type=int, default=1, help="trials run at once, each in its own process (default 1)")
+    tune.add_argument("--storage", help="an SQLAlchemy URL of the study's database, for workers on several machines "
+                                        "(default: study.sqlite in the study folder)")
+    tune.add_argument("--pruner", choices=["median", "hyperband", "none"], help="stops lagging trials (default median)")
+    tune.add_argument("--quiet", action="store_true", help="no line per trial")
+    for flag, _key, kind, text in TRAIN_SETTINGS:
+        if flag != "--time-budget":  # here the study's budget; a trial's own is config train.time_budget
+            tune.add_argument(flag, type=kind, help=text)
 
     check = command("check", "report data-quality findings without training")
     check.add_argument("data", help=f"a table ({FORMATS}), a folder of class folders or idx/.npz/.npy arrays")
@@ -388,6 +410,53 @@ def run_federate(args) -> int:
     print(model.task.summary(model))
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
+
+
+def run_tune(args) -> int:
+    from lamina import tuning
+    from lamina.training.trainer import TrainingInterrupted
+
+    try:
+        folder, summary = _tune(args)
+    except TrainingInterrupted:
+        print(f"\nStopped; the interrupted trial is marked failed. Continue the study with:\n  lamina tune --resume "
+              f"{args.resume or args.out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    validation = summary["validation"]
+    print(f"\nbest trial {summary['best_trial']} of {summary['trials']}: validation {validation['metric']} "
+          f"{validation['score']:.4f}; its settings: {summary['params']}")
+    model = tuning.best_model(folder)
+    print(model.task.summary(model))
+    print(f"\nstudy folder: {folder}\nreport: {folder / tuning.REPORT}\nbest config: {folder / tuning.BEST_CONFIG}"
+          f"\nbest model: {folder / tuning.BEST}")
+    return 0
+
+
+def _tune(args):
+    """The study folder and summary of `lamina tune`: a new study, or the one --resume names continued."""
+    from lamina import tuning
+    from lamina.api import resolve_config
+    from lamina.errors import LaminaError
+
+    progress = not args.quiet
+    if args.resume:
+        given = [flag for flag, key, _, _ in TRAIN_SETTINGS if getattr(args, key, None) is not None]
+        given += [flag for flag in ("data", "target", "test", "config", "out", "storage", "pruner") if getattr(args, flag)]
+        if given:
+            raise LaminaError(f"--resume continues the study {args.resume} with its own settings (study.json), so "
+                              f"{', '.join(given)} cannot be given with it (--trials, --time-budget and --workers can).")
+        folder = Path(args.resume)
+        return folder, tuning.resume(folder, args.workers, args.trials, args.budget, progress)
+    settings = {key: getattr(args, key, None) for flag, key, _, _ in TRAIN_SETTINGS if flag != "--time-budget"}
+    config = resolve_config(args.config, **settings, trials=args.trials, budget=args.budget, pruner=args.pruner)
+    data = args.data or config.data.path
+    if not data:
+        raise LaminaError("Give the data to tune on: lamina tune DATA --target COL (or --resume STUDY).")
+    args.out = Path(args.out or _new_run_folder(Path(data).stem, "studies"))
+    folder = tuning.create(data, args.target or config.data.target, args.out, config=config,
+                           test=args.test or config.data.test, storage=args.storage)
+    tuning.optimize(folder, args.workers, progress=progress)
+    return folder, tuning.finish(folder)
 
 
 def _refuse_settings_on_resume(args) -> None:
@@ -604,7 +673,7 @@ def run_card(args) -> int:
 COMMANDS = {"train": run_train, "forecast": run_forecast, "check": run_check, "predict": run_predict,
             "evaluate": run_evaluate, "report": run_report, "info": run_info, "demo": run_demo, "serve": run_serve,
             "export": run_export, "monitor": run_monitor, "explain": run_explain, "audit": run_audit, "card": run_card,
-            "generate": run_generate, "federate": run_federate}
+            "generate": run_generate, "federate": run_federate, "tune": run_tune}
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -679,8 +748,8 @@ def _parse_columns(pairs: list[str]) -> dict[str, str]:
     return columns
 
 
-def _new_run_folder(name: str) -> Path:
-    base = Path("runs") / name
+def _new_run_folder(name: str, parent: str = "runs") -> Path:
+    base = Path(parent) / name
     candidate, number = base, 2
     while candidate.exists():
         candidate, number = Path(f"{base}-{number}"), number + 1

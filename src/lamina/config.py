@@ -1,6 +1,6 @@
 """The run's configuration: typed, validated, unknown keys rejected, saved resolved.
 
-A config file has three sections (`data`, `model`, `train`) plus `seed`. Every CLI flag of
+A config file has four sections (`data`, `model`, `train`, `tune`) plus `seed` and `track`. Every CLI flag of
 `lamina train` is a key here, so a run can be reproduced from its `config.yaml` alone.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lamina.errors import LaminaError, did_you_mean
 
@@ -95,11 +95,40 @@ class TrainConfig(_Section):
         return value
 
 
+class Dimension(_Section):
+    """One setting's search range in `lamina tune`: `low`..`high` (whole numbers when both are; `log` samples
+    on a log scale) or a list of `choices`."""
+    low: int | float | None = None
+    high: int | float | None = None
+    log: bool = False
+    choices: list[int | float | str | bool] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> Dimension:
+        if (self.choices is None) == (self.low is None or self.high is None):
+            raise ValueError("give either low and high, or choices")
+        if self.choices is None and not (self.low < self.high and (self.low > 0 or not self.log)):
+            raise ValueError(f"low ({self.low}) must be below high ({self.high}), and above 0 on a log scale")
+        return self
+
+
+class TuneConfig(_Section):
+    trials: int = Field(20, ge=1)  # trials of `lamina tune` in total, over all workers
+    budget: str | None = None  # wall-clock cap on the study, e.g. "30m", "1h"; trials running then finish
+    pruner: Literal["median", "hyperband", "none"] = "median"  # stops trials whose validation score lags
+    prune_after_trials: int = Field(3, ge=0)  # trials that finish before the median pruner stops any
+    prune_after_epochs: int = Field(2, ge=0)  # epochs a trial runs before it can be pruned
+    # Overrides of the architecture's search space (nets/build.py) by setting name; null drops a setting from it.
+    space: dict[str, Dimension | None] = Field(default_factory=dict)
+
+
 class Config(_Section):
     seed: int = Field(0, ge=0, lt=2**32)  # numpy and scikit-learn take seeds below 2**32
+    track: Literal["none", "mlflow"] = "none"  # mlflow: log params, per-epoch metrics and the run's files (tracking.py)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> Config:
@@ -149,8 +178,8 @@ class Config(_Section):
 
 
 def flat_setting_names() -> list[str]:
-    names = [name for name in Config.model_fields if name not in ("data", "model", "train")]
-    for section in (DataConfig, ModelConfig, TrainConfig):
+    names = [name for name in Config.model_fields if name not in ("data", "model", "train", "tune")]
+    for section in (DataConfig, ModelConfig, TrainConfig, TuneConfig):
         names.extend(section.model_fields)
     return names
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import reprlib
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -175,7 +176,7 @@ class Model:
             "lamina_version": lamina.__version__,
             "task": {"name": self.task.name, "state": self.task.state()},
             "architecture": self.architecture,
-            "metrics": self.metrics,
+            "metrics": self.metrics or None,  # None: not scored (a tuning trial)
             "training": self.training,
             "profile": self.profile,
         }
@@ -275,6 +276,14 @@ class _Sizes(Record):  # rows in each part of the split
     test: StrictInt
 
 
+class _Validation(Record):
+    """The validation score the model was selected on (training.session.Session.validation)."""
+    metric: StrictStr  # the validation record's key, e.g. valid_loss
+    mode: Literal["min", "max"]  # whether lower or higher is better
+    score: float
+    epoch: StrictInt
+
+
 class _RowTraining(Record):
     """What a row model's run records (task.fit); later keys are optional, as format 1 lacks some."""
     seed: StrictInt | None = None
@@ -290,6 +299,7 @@ class _RowTraining(Record):
     train_seconds: float | None = None
     total_seconds: float | None = None
     privacy: PrivacyRecord | None = None  # trained with differential privacy: the (ε, δ) spent
+    validation: _Validation | None = None
 
 
 class _ProfileEntry(Record):

@@ -3,7 +3,9 @@
 An input family is what a task feeds its networks: "table" (a dict of encoded columns: numbers, categories,
 texts, images) or "series" (history windows [rows, lookback, channels]). Each entry registers an example
 (spec and small hyperparameters) beside its definition, so `tests/test_nets.py` runs forward and backward over
-every entry, a new one included, without a hand-kept table.
+every entry, a new one included, without a hand-kept table. Each entry also declares its search space for
+`lamina tune`: the config settings of its own size (width, depth, dropout) beside the training ones every entry
+shares (TRAINING_SPACE), as config.Dimension ranges keyed by setting name.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from lamina.config import Dimension
 from lamina.errors import LaminaError, did_you_mean
 
 TABLE_EXAMPLE = {"numbers": 5, "categories": [4, 7], "images": {},
@@ -26,22 +29,39 @@ INTERACTIONS_EXAMPLE = {"users": 7, "items": 11}  # vocabulary sizes; outputs: o
 LATENT_EXAMPLE = {"side": 12, "channels": 3, "classes": 4}  # generated images; classes 0: unconditional
 
 
+# What every architecture's training searches in `lamina tune`: peak AdamW learning rate (per step), rows per
+# step, decoupled L2 strength. An architecture's own space adds its sizes and may narrow these.
+TRAINING_SPACE = {"lr": Dimension(low=1e-4, high=1e-2, log=True), "batch_size": Dimension(choices=[64, 128, 256, 512]),
+                  "weight_decay": Dimension(low=1e-6, high=1e-2, log=True)}
+DROPOUT = Dimension(low=0.0, high=0.5)  # probability of zeroing a unit in training
+
+
 @dataclass
 class Architecture:
     builder: Callable[..., nn.Module]
     reads: str  # the input family
     example: tuple[dict, dict]  # (spec, hyperparameters) of a small instance, for the registry's test
+    space: dict[str, Dimension]  # its own settings' search ranges for `lamina tune`, beside TRAINING_SPACE
 
 
 ARCHITECTURES: dict[tuple[str, str], Architecture] = {}
 
 
-def register(name: str, example: tuple[dict, dict], reads: str = "table"):
+def register(name: str, example: tuple[dict, dict], reads: str = "table", space: dict[str, Dimension] | None = None):
     def decorate(builder):
-        ARCHITECTURES[(reads, name)] = Architecture(builder, reads, example)
+        ARCHITECTURES[(reads, name)] = Architecture(builder, reads, example, space or {})
         return builder
 
     return decorate
+
+
+def search_space(name: str, reads: str = "table") -> dict[str, Dimension]:
+    """The settings `lamina tune` searches for the registered architecture `name`, by config setting name."""
+    if (reads, name) not in ARCHITECTURES:
+        registered = names(reads)
+        raise LaminaError(f"Unknown architecture {name!r}.{did_you_mean(name, registered)} "
+                          f"Registered: {', '.join(registered)}.")
+    return {**TRAINING_SPACE, **ARCHITECTURES[(reads, name)].space}
 
 
 def names(reads: str) -> list[str]:
@@ -72,7 +92,8 @@ def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[
     return inputs, (rows, outputs)
 
 
-@register("mlp", (TABLE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1, "norm": "batch"}))
+@register("mlp", (TABLE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1, "norm": "batch"}),
+          space={"width": Dimension(low=32, high=512, log=True), "depth": Dimension(low=1, high=4), "dropout": DROPOUT})
 def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float,
                norm: Literal["batch", "layer", "none"]) -> nn.Module:
     from lamina.nets.mlp import TabularMLP
@@ -81,7 +102,9 @@ def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float,
 
 
 @register("resnet", (IMAGE_EXAMPLE, {"width": 4, "depth": 2, "dropout": 0.1, "crop_padding": 2, "flip": True,
-                                    "cutout": 4}))
+                                    "cutout": 4}),
+          space={"width": Dimension(choices=[8, 16, 32]), "depth": Dimension(low=1, high=2),
+                 "dropout": Dimension(low=0.0, high=0.3), "batch_size": Dimension(choices=[64, 128, 256])})
 def _build_resnet(spec: dict, outputs: int, width: int, depth: int, dropout: float, crop_padding: int,
                   flip: bool, cutout: int) -> nn.Module:
     from lamina.nets.cnn import ResidualCNN
@@ -92,7 +115,8 @@ def _build_resnet(spec: dict, outputs: int, width: int, depth: int, dropout: flo
     return _image_network(spec, outputs, backbone, dropout, crop_padding, flip, cutout)
 
 
-@register("resnet18", (IMAGE_EXAMPLE, {"dropout": 0.1, "crop_padding": 2, "flip": True, "cutout": 4}))
+@register("resnet18", (IMAGE_EXAMPLE, {"dropout": 0.1, "crop_padding": 2, "flip": True, "cutout": 4}),
+          space={"dropout": Dimension(low=0.0, high=0.3), "batch_size": Dimension(choices=[64, 128, 256])})
 def _build_resnet18(spec: dict, outputs: int, dropout: float, crop_padding: int, flip: bool,
                     cutout: int) -> nn.Module:
     """torchvision's ResNet-18 layout and names, to start from a ResNet-18 state dict on disk."""
@@ -128,11 +152,15 @@ def _recurrent(cell: str):
     return build
 
 
-register("gru", (TABLE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}))(_recurrent("gru"))
-register("lstm", (TABLE_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}))(_recurrent("lstm"))
+# width is also the tokens' embedding size; text trains in small batches (recipe.TEXT_BATCH)
+TEXT_SPACE = {"width": Dimension(low=32, high=256, log=True), "depth": Dimension(low=1, high=2), "dropout": DROPOUT,
+              "batch_size": Dimension(choices=[32, 64, 128])}
+register("gru", (TABLE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}), space=TEXT_SPACE)(_recurrent("gru"))
+register("lstm", (TABLE_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}), space=TEXT_SPACE)(_recurrent("lstm"))
 
 
-@register("transformer", (TABLE_EXAMPLE, {"width": 16, "depth": 2, "dropout": 0.1}))
+@register("transformer", (TABLE_EXAMPLE, {"width": 16, "depth": 2, "dropout": 0.1}),
+          space={**TEXT_SPACE, "width": Dimension(choices=[64, 128, 256]), "depth": Dimension(low=1, high=4)})
 def _build_transformer(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
     """A small Transformer encoder per text column: `width` model dimensions, `depth` layers."""
     from lamina.nets.columns import ColumnNetwork
@@ -143,7 +171,10 @@ def _build_transformer(spec: dict, outputs: int, width: int, depth: int, dropout
 
 @register("pretrained", (TABLE_EXAMPLE, {"dropout": 0.1, "config": {
     "model_type": "bert", "vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
-    "intermediate_size": 32, "max_position_embeddings": 16, "pad_token_id": 0}}))
+    "intermediate_size": 32, "max_position_embeddings": 16, "pad_token_id": 0}}),
+          # fine-tuning: BERT's recommended rates and batches (Devlin et al. 2019)
+          space={"lr": Dimension(low=2e-5, high=1e-4, log=True), "batch_size": Dimension(choices=[16, 32]),
+                 "dropout": Dimension(low=0.0, high=0.3)})
 def _build_pretrained(spec: dict, outputs: int, config: dict, dropout: float) -> nn.Module:
     """A Hugging Face encoder described by `config` (its config.json) per text column; the weights come
     from --init-from or from the saved model."""
@@ -163,7 +194,10 @@ def _build_series_linear(spec: dict, outputs: int) -> nn.Module:
     return RelativeToLastStep(core, spec["horizon"], outputs)
 
 
-@register("mlp", (SERIES_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}), reads="series")
+SERIES_SPACE = {"width": Dimension(low=16, high=256, log=True), "depth": Dimension(low=1, high=3), "dropout": DROPOUT}
+
+
+@register("mlp", (SERIES_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}), reads="series", space=SERIES_SPACE)
 def _build_series_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
     """`width` hidden units in each of `depth` layers."""
     from lamina.nets.forecasters import RelativeToLastStep, WindowMLP
@@ -183,14 +217,16 @@ def _recurrent_forecaster(cell: str):
     return build
 
 
-register("gru", (SERIES_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}), reads="series")(_recurrent_forecaster("gru"))
-register("lstm", (SERIES_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}), reads="series")(
-    _recurrent_forecaster("lstm"))
+register("gru", (SERIES_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}), reads="series",
+         space=SERIES_SPACE)(_recurrent_forecaster("gru"))
+register("lstm", (SERIES_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}), reads="series",
+         space=SERIES_SPACE)(_recurrent_forecaster("lstm"))
 
 
 # ---- recommenders: {"users", "items"} indices [rows] → a score per pair [rows] (nets/recommenders.py) ----
 
-@register("mf", (INTERACTIONS_EXAMPLE, {"factors": 4}), reads="interactions")
+@register("mf", (INTERACTIONS_EXAMPLE, {"factors": 4}), reads="interactions",
+          space={"width": Dimension(low=8, high=128, log=True)})  # --width sets the factors: the embedding size
 def _build_matrix_factorisation(spec: dict, outputs: int, factors: int) -> nn.Module:
     """`factors` dimensions per user and item vector, with a bias per user and per item."""
     from lamina.nets.recommenders import MatrixFactorisation
@@ -198,7 +234,8 @@ def _build_matrix_factorisation(spec: dict, outputs: int, factors: int) -> nn.Mo
     return MatrixFactorisation(spec["users"], spec["items"], factors)
 
 
-@register("two-tower", (INTERACTIONS_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}), reads="interactions")
+@register("two-tower", (INTERACTIONS_EXAMPLE, {"width": 8, "depth": 1, "dropout": 0.1}), reads="interactions",
+          space={"width": Dimension(low=16, high=256, log=True), "depth": Dimension(low=1, high=2), "dropout": DROPOUT})
 def _build_two_tower(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
     """User and item embeddings of `width` dimensions, beside their side features when the spec has
     `user_features` / `item_features`, each through `depth` hidden layers, scored by dot product."""

@@ -4,7 +4,7 @@ network any task trains goes through the same Trainer, checkpoints, history and 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -22,9 +22,13 @@ class Session:
     resume: bool = False  # continue from the run's last checkpoints
     progress: bool = True
     fall_back_to_best: bool = False  # resume from the best checkpoint where the last is missing or damaged
+    # Called as observer(trainer, record) after every epoch of every network the session trains: the seam
+    # through which a tuning trial reports (and is pruned) and tracking logs metrics.
+    observers: list = field(default_factory=list)
 
     def __post_init__(self):
         self._histories: list = []  # (trainer, columns) of every network this session trains
+        self._trainers: list[Trainer] = []
         # The epochs the interrupted run recorded, read before this session rewrites history.csv.
         resumed = self.resume and self.run is not None and self.run.exists(HISTORY)
         self._recorded_history = self.run.read_table(HISTORY) if resumed else None
@@ -48,16 +52,31 @@ class Session:
         if self.run is not None:
             self._histories.append((trainer, history_key or {}))
             trainer.callbacks.append(lambda _record: self.write_history())
+        self._trainers.append(trainer)
+        trainer.callbacks.extend(lambda record, observe=observer: observe(trainer, record) for observer in self.observers)
         return trainer
+
+    def validation(self) -> dict | None:
+        """The validation score the model was selected on: over the networks trained with validation data, the
+        best epoch of the best network (a task choosing among candidates keeps that one), as {"metric" (the
+        validation record's key), "mode" ("min": lower is better, or "max"), "score", "epoch"}; None when no
+        network had validation data. Tuning selects on it, so no trial needs the test split."""
+        scored = [t for t in self._trainers if getattr(t, "best_score_", None) is not None]
+        if not scored:
+            return None
+        mode = scored[0].step_.mode
+        best = (min if mode == "min" else max)(scored, key=lambda t: t.best_score_)
+        return {"metric": best.step_.monitor, "mode": mode, "score": float(best.best_score_),
+                "epoch": int(best.best_epoch_)}
 
     def fingerprint(self) -> dict | None:
         """What a checkpoint of this run must have been made with to be resumed: the resolved config and the
         data files' fingerprints (sources.json), as JSON. Left out: the files' paths (their content is what
         counts: a run moved with its data resumes), the time budget and the device (a run may be given more time,
-        or continue on another machine). None for a model trained in memory."""
+        or continue on another machine), tracking and the tuning settings (neither changes the training). None for a model trained in memory."""
         if self.run is None:
             return None
-        config = self.config.model_dump(mode="json", exclude={"data": {"path", "test"},
+        config = self.config.model_dump(mode="json", exclude={"data": {"path", "test"}, "track": True, "tune": True,
                                                                "train": {"time_budget", "device"}})
         return json.loads(json.dumps({"config": config, "data": self.run.read_json(SOURCES, {})}))
 

@@ -1,0 +1,160 @@
+"""lamina tune: a tiny study on a synthetic table, checked for what it chooses, what it never looks at, and what it
+hands back (a config `lamina train` reproduces the winner with); pruning, two workers on one SQLite study, resume."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from lamina import api, tuning
+from lamina.cli import main
+from lamina.errors import LaminaError
+from lamina.tasks.table import TableTask
+
+FAST = {"epochs": 2, "patience": 2}
+FIXED_LR = {name: None for name in ("width", "depth", "dropout", "batch_size", "weight_decay")}  # only lr searched
+
+
+def small_table(path, rows: int = 200, seed: int = 0, regression: bool = False):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows),
+                          "c": rng.choice(["x", "y", "z"], size=rows)})
+    score = frame.a + 0.5 * frame.b + (frame.c == "x")
+    frame["y"] = score if regression else np.where(score > 0.3, "yes", "no")
+    frame.to_csv(path, index=False)
+    return path
+
+
+@contextlib.contextmanager
+def scorings_counted():
+    """Counts the times a table task scores its test split within the block (in this process)."""
+    count = [0]
+    original = TableTask.score
+
+    def counting(self, model, prepared):
+        count[0] += 1
+        return original(self, model, prepared)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TableTask, "score", counting)
+        yield count
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A 3-trial study run by two worker processes on its one SQLite file, then finished here."""
+    root = tmp_path_factory.mktemp("tune")
+    data = small_table(root / "table.csv")
+    folder = root / "study<&>"  # a name the report must escape
+    tuning.create(data, "y", folder, trials=3, pruner="none", **FAST)
+    tuning.optimize(folder, workers=2, progress=False)
+    with scorings_counted() as scored:
+        summary = tuning.finish(folder)
+    return {"data": data, "folder": folder, "summary": summary, "scored_by_finish": scored[0]}
+
+
+def optuna_study(folder):
+    return tuning.load_study(folder, tuning.read_settings(folder))
+
+
+def test_the_winner_has_the_best_validation_score_and_is_tested_once(study):
+    trials = optuna_study(study["folder"]).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    winner = min(trials, key=lambda t: t.value)
+    assert study["summary"]["best_trial"] == winner.number
+    best = api.load(study["folder"] / tuning.BEST)
+    assert best.training["validation"]["score"] == pytest.approx(winner.value)
+    assert best.training["validation"]["metric"] == "valid_loss"
+    # the score a trial reports is its selected epoch's validation loss in its own history
+    history = pd.read_csv(study["folder"] / winner.user_attrs["run"] / "history.csv")
+    assert winner.value == pytest.approx(history["valid_loss"].min())
+    assert study["scored_by_finish"] == 1
+    assert best.metrics["test"]["accuracy"] == study["summary"]["test"]["test"]["accuracy"]
+
+
+def test_two_workers_ran_the_trials_on_one_study(study):
+    trials = optuna_study(study["folder"]).trials
+    assert sorted(t.number for t in trials) == [0, 1, 2]
+    assert sorted(p.name for p in (study["folder"] / tuning.TRIALS).iterdir()) == ["0000", "0001", "0002"]
+    assert len({json.dumps(t.params) for t in trials}) == 3  # each worker draws its own settings
+
+
+def test_trials_hold_no_test_metrics(study):
+    winner = study["summary"]["best_trial"]
+    for run in sorted((study["folder"] / tuning.TRIALS).iterdir()):
+        document = json.loads((run / "model" / "model.json").read_text())
+        assert document["training"]["validation"]["score"] > 0
+        if run.name != f"{winner:04d}":
+            assert document["metrics"] is None
+            assert not (run / "metrics.json").exists() and not (run / "test_predictions.csv").exists()
+
+
+def test_the_best_config_reproduces_the_winner_through_lamina_train(study, tmp_path):
+    again = tmp_path / "again"
+    assert main(["train", str(study["data"]), "--config", str(study["folder"] / tuning.BEST_CONFIG),
+                 "--out", str(again), "--quiet"]) == 0
+    retrained, best = api.load(again), api.load(study["folder"] / tuning.BEST)
+    # The winner trained in a worker with one thread, this run with the process's threads: sums are taken in
+    # another order, so the scores agree to float noise (other settings would move them by far more).
+    assert retrained.training["validation"]["score"] == pytest.approx(best.training["validation"]["score"], rel=1e-3)
+    assert retrained.metrics["test"] == pytest.approx(best.metrics["test"], rel=1e-3)
+    assert retrained.architecture["hyperparameters"] == best.architecture["hyperparameters"]
+
+
+def test_the_report_shows_trials_and_charts_escaped(study):
+    page = (study["folder"] / tuning.REPORT).read_text()
+    assert page.count("<svg") == len(tuning_charts())
+    assert "study&lt;&amp;&gt;" in page and "study<&>" not in page
+    assert page.count("<tr>") == 1 + 3  # the trial table's head and one row per trial
+
+
+def tuning_charts():
+    from lamina.tuning_report import CHARTS
+
+    return CHARTS
+
+
+def test_resume_runs_the_remaining_trials(study, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(study["folder"], folder)
+    before = {t.number: t.value for t in optuna_study(folder).trials}
+    with scorings_counted() as scored:
+        tuning.optimize(folder, trials=4, progress=False)
+    assert scored[0] == 0  # a trial never scores the test split
+    assert main(["tune", "--resume", str(folder), "--width", "8"]) == 2  # a resume keeps the study's settings
+    assert main(["tune", "--resume", str(folder), "--quiet"]) == 0  # nothing left to run: keeps the winner
+    assert (folder / tuning.BEST / "metrics.json").exists()
+    trials = optuna_study(folder).trials
+    assert len(trials) == 4 and {t.number: t.value for t in trials[:3]} == before
+    assert (folder / tuning.TRIALS / "0003" / "model" / "model.json").exists()
+
+
+def test_pruning_stops_a_hopeless_regression_trial(tmp_path):
+    data = small_table(tmp_path / "table.csv", regression=True)
+    folder = tmp_path / "study"
+    space = {**FIXED_LR, "lr": {"low": 1e-9, "high": 0.05, "log": True}}
+    tuning.create(data, "y", folder, trials=2, epochs=4, patience=4, warmup_epochs=0, space=space,
+                  pruner="median", prune_after_trials=1, prune_after_epochs=0)
+    study = optuna_study(folder)
+    study.enqueue_trial({"lr": 0.03})
+    study.enqueue_trial({"lr": 1e-9})  # learns nothing: its validation loss lags from the first epoch
+    tuning.optimize(folder, progress=False)
+    good, hopeless = optuna_study(folder).trials
+    assert tuning.read_settings(folder).direction == "minimize"  # the regression task's validation MSE
+    assert (good.state, hopeless.state) == (TrialState.COMPLETE, TrialState.PRUNED)
+    history = pd.read_csv(folder / tuning.TRIALS / "0001" / "history.csv")
+    assert len(history) < 4 and hopeless.last_step == len(history)
+    assert not (folder / tuning.TRIALS / "0001" / ".lock").read_text()  # the run folder was let go
+
+
+def test_a_bad_search_space_is_refused_before_any_trial(tmp_path):
+    data = small_table(tmp_path / "table.csv")
+    with pytest.raises(LaminaError, match="'dropout' cannot take 1.5"):
+        tuning.create(data, "y", tmp_path / "study", space={"dropout": {"low": 0.1, "high": 1.5}})
+    assert not (tmp_path / "study" / tuning.SETTINGS).exists()
