@@ -96,6 +96,14 @@ RECOMMEND_SETTINGS = [
                               "features and show beside each recommended item"),
 ]
 
+# Anomaly and rare-class flags: `lamina train --task anomaly`, and the threshold of a binary classifier.
+ANOMALY_SETTINGS = [
+    ("--contamination", "contamination", float, "anomaly: share of training rows to flag, in (0, 0.5] (default: "
+                                                "best F1 on validation with --target, else 0.05)"),
+    ("--cost", "cost", str, "anomaly and binary classification: prices of a missed positive and a false alarm, "
+                            "e.g. fn=10,fp=1; the threshold minimises their sum on validation (default: best F1)"),
+]
+
 EXAMPLES = {
     "train": "lamina train adult.csv --target income --out runs/adult   |   lamina train sales.csv --task forecast "
              "--time date --target units --horizon 28 --id store",
@@ -148,8 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
                        help="override a column's kind: number, category, binary, datetime, text, ignore")
     train.add_argument("--quiet", action="store_true", help="no progress output")
-    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS:
+    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS:
         train.add_argument(flag, type=kind, help=text)
+    train.add_argument("--normal-only", action="store_const", const=True,
+                       help="anomaly with --target: the autoencoder learns from the normal rows only")
     train.add_argument("--implicit", action="store_const", const=True,
                        help="recommending: learn to rank from the interactions even when there is a rating column")
 
@@ -287,8 +297,9 @@ def run_train(args) -> int:
         data = None
     else:
         settings = {key: getattr(args, flag[2:].replace("-", "_"), None)
-                    for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS}
+                    for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS}
         settings["implicit"] = getattr(args, "implicit", None)
+        settings["normal_only"] = getattr(args, "normal_only", None)
         config = api.resolve_config(args.config, **settings)
         columns = _parse_columns(args.column)
         if columns:
@@ -318,11 +329,11 @@ def _refuse_settings_on_resume(args) -> None:
     given beside --resume would be ignored, so it is refused."""
     from lamina.errors import LaminaError
 
-    given = [flag for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS
+    given = [flag for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS
              if getattr(args, key, None) is not None]
     given += [flag for flag, key in (("DATA", "data"), ("--target", "target"), ("--test", "test"),
                                      ("--config", "config"), ("--out", "out"), ("--column", "column"),
-                                     ("--implicit", "implicit")) if getattr(args, key, None)]
+                                     ("--implicit", "implicit"), ("--normal-only", "normal_only")) if getattr(args, key, None)]
     if given:
         raise LaminaError(f"--resume continues the run {args.resume} with its own settings (its config.yaml), so "
                           f"{', '.join(given)} cannot be given with it. To train with other settings, start a new "

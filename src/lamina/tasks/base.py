@@ -24,7 +24,7 @@ from lamina.errors import LaminaError, did_you_mean
 from lamina.training.step import LossStep
 
 TASKS: dict[str, type[Task]] = {}
-BUILT_IN = ("lamina.tasks.recommend", "lamina.tasks.classification", "lamina.tasks.regression", "lamina.tasks.forecast")
+BUILT_IN = ("lamina.tasks.recommend", "lamina.tasks.anomaly", "lamina.tasks.classification", "lamina.tasks.regression", "lamina.tasks.forecast")
 
 
 def register_task(cls: type[Task]) -> type[Task]:
