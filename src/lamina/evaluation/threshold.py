@@ -61,7 +61,7 @@ def contamination_threshold(scores: np.ndarray, contamination: float) -> float:
 
 def best_threshold(labels: np.ndarray, scores: np.ndarray, cost: Cost | None = None) -> float:
     """The cut of `scores` (higher: more likely positive) with the best F1 on these `labels` (1 = positive), or
-    with the least cost when `cost` is given (flagging nothing is a candidate then: +inf)."""
+    with the least cost when `cost` is given (flagging nothing is a candidate then: a cut just above every score)."""
     labels = np.asarray(labels).astype(bool)
     order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
     ordered = np.asarray(scores, dtype=float)[order]
@@ -75,7 +75,8 @@ def best_threshold(labels: np.ndarray, scores: np.ndarray, cost: Cost | None = N
         return float(ordered[cuts[int(np.argmax(f1))]])
     spent = cost.fn * (positives - true_positives) + cost.fp * false_positives
     best = int(np.argmin(spent))
-    return float("inf") if cost.fn * positives <= spent[best] else float(ordered[cuts[best]])
+    nothing = float(np.nextafter(ordered[0], np.inf))
+    return nothing if cost.fn * positives <= spent[best] else float(ordered[cuts[best]])
 
 
 def at_threshold(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:

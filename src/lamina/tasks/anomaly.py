@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from lamina.checked import Fault
-from lamina.data.checks import Finding, has_errors, require_enough_rows
+from lamina.data.checks import MIN_ROWS, Finding, has_errors, require_enough_rows
 from lamina.data.images import drop_unreadable, looks_like_arrays
 from lamina.data.schema import PICTURE_KINDS, Column, Schema, infer_column, infer_schema
 from lamina.data.split import Split, split_rows
@@ -73,6 +73,10 @@ class AnomalyTask(Task):
         if target is not None:
             require_enough_rows(frame, target)
             frame, test_frame = (_canonical(f, target) for f in (frame, test_frame))
+            self.labels_ = _labels(frame[target], target)  # two values, or stop before the schema names them classes
+        elif len(frame) < MIN_ROWS:
+            raise LaminaError(f"Only {len(frame)} row(s); at least {MIN_ROWS} are needed to train, validate and test. "
+                              "Add more rows.")
         schema = _schema(frame, target, dict(data.columns))
         findings = []
         for column in (c.name for c in schema.features if c.kind in PICTURE_KINDS):
@@ -80,7 +84,6 @@ class AnomalyTask(Task):
             frame, skipped, _ = drop_unreadable(frame, column, kind, config.model.image_size)
             findings += [Finding("warning", f"{kind}_skipped", f"Skipped {line}.", column) for line in skipped]
         if target is not None:
-            self.labels_ = _labels(frame[target], target)
             if test_frame is not None and target not in test_frame.columns:
                 findings.append(Finding("error", "test_target_missing",
                                         f"The test file has no label column {target!r}; add it.", target))
@@ -117,7 +120,7 @@ class AnomalyTask(Task):
         images = bool(spec["images"])
         architecture = {"arch": "autoencoder", "inputs": spec, "outputs": len(self.columns_), "hyperparameters": {
             "dense_widths": self.features_.dense_widths(), "width": resolved(config.model.width, AUTO_WIDTH),
-            "code": max(2, min(MAX_CODE, len(self.columns_) // 2)),
+            "code": max(2, min(MAX_CODE, (len(self.columns_) + 1) // 2)),
             "dropout": resolved(config.model.dropout, AUTO_DROPOUT)}}
         network = self.build_network(architecture)
         epochs, batch_size = epochs_and_batch_size(config.train, "resnet" if images else "mlp", len(train))
