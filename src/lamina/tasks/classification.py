@@ -125,4 +125,5 @@ class ClassificationTask(TableTask):
     def report_sections(self, run, document: dict) -> list[str]:
         from lamina.evaluation.task_sections import classification_sections
 
-        return decision_sections(self.decision_) + classification_sections(run, document)
+        decision = document["task"]["state"].get("decision", ARGMAX)  # this task is the registry's, not fitted
+        return decision_sections(decision) + classification_sections(run, document)
