@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 import lamina
 from lamina.cli import main
 from lamina.data.split import split_rows
-from lamina.evaluation.threshold import Cost, best_threshold, contamination_threshold, parse_cost
 from lamina.errors import LaminaError
+from lamina.evaluation.threshold import Cost, best_threshold, contamination_threshold, parse_cost
 from lamina.serving.server import create_app
 
 ROWS, PLANTED = 600, 12
@@ -36,11 +36,9 @@ def planted_table(seed: int = 0) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def unlabelled(tmp_path_factory):
+def unlabelled():
     frame = planted_table().drop(columns="label")
-    run = tmp_path_factory.mktemp("anomaly") / "run"
-    model = lamina.fit(frame, None, task="anomaly", contamination=0.05, out=run, progress=False, **QUICK)
-    return frame, model, run
+    return frame, lamina.fit(frame, None, task="anomaly", contamination=0.05, progress=False, **QUICK)
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +49,14 @@ def labelled(tmp_path_factory):
 
 
 def test_planted_outliers_get_the_top_scores(unlabelled):
-    frame, model, _ = unlabelled
+    frame, model = unlabelled
     scores = model.predict(frame)["anomaly_score"].to_numpy()
     top = np.argsort(-scores, kind="stable")[:PLANTED]
     assert np.mean(top >= ROWS - PLANTED) >= 0.9  # precision@k, k = the planted rows
 
 
 def test_contamination_flags_that_share_of_the_training_rows(unlabelled):
-    frame, model, _ = unlabelled
+    frame, model = unlabelled
     split = split_rows(frame, None, "regression", 0.15, 0.15, seed=0)  # the task's own split of these rows
     flagged = model.predict(split.train)["is_anomaly"].mean()
     assert 0.04 <= flagged <= 0.06
@@ -78,7 +76,7 @@ def test_the_label_is_no_input_and_picks_the_threshold(labelled):
 
 
 def test_the_prediction_names_the_columns_behind_a_flag(unlabelled):
-    frame, model, _ = unlabelled
+    frame, model = unlabelled
     predictions = model.predict(frame)
     assert list(predictions.columns[-3:]) == ["anomaly_score", "is_anomaly", "top_columns"]
     assert predictions["anomaly_score"].between(0, 1).all()
@@ -155,3 +153,13 @@ def test_a_cost_is_read_or_named_wrong():
     for text, part in (("fn=10", "needs both"), ("fn=ten,fp=1", "'ten'"), ("fn=-1,fp=1", "≥ 0")):
         with pytest.raises(LaminaError, match=part):
             parse_cost(text)
+
+
+def test_lamina_predict_adds_the_scores_to_the_rows(labelled, tmp_path):
+    frame, model, run = labelled
+    rows = frame.drop(columns="label").tail(12)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    assert main(["predict", str(run), str(tmp_path / "rows.csv"), "--out", str(tmp_path / "scored.csv")]) == 0
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    assert list(scored.columns) == [*rows.columns, "anomaly_score", "is_anomaly", "top_columns"]
+    np.testing.assert_allclose(scored["anomaly_score"], model.predict(rows)["anomaly_score"], rtol=1e-6)
