@@ -42,6 +42,8 @@ def test_a_rare_class_gets_weights_a_threshold_and_pr_auc(fraud_run):
     model, run = fraud_run
     decision = model.task.decision_
     assert decision["rule"] == "f1" and decision["class_weights"][1] > 5 * decision["class_weights"][0]
+    assert model.task.monitor == "valid_pr_auc"  # early stopping follows the validation PR-AUC
+    assert "valid_pr_auc" in (run / "history.csv").read_text().splitlines()[0]
     test = model.metrics["test"]
     assert {"pr_auc", "precision", "recall"} <= set(test)
     assert test["pr_auc"] > model.metrics["baseline"]["pr_auc"] + 0.2

@@ -26,7 +26,7 @@ from lamina.tasks.decision import (
     decision_text,
 )
 from lamina.tasks.table import TableTask
-from lamina.training.imbalance import class_weights
+from lamina.training.imbalance import class_weights, validation_pr_auc
 
 
 @register_task
@@ -54,6 +54,8 @@ class ClassificationTask(TableTask):
     def fit_baseline(self, encoded_targets: np.ndarray) -> dict:
         # The training targets, seen before training starts: also where the loss learns whether to weight classes.
         self.class_weights = class_weights(encoded_targets, self.target_.outputs)
+        if self.class_weights is not None and self.target_.outputs == 2:  # LossStep: early stopping follows PR-AUC
+            self.metric, self.metric_name, self.mode = validation_pr_auc, "pr_auc", "max"
         return {"prior": class_prior(encoded_targets, self.target_.outputs)}
 
     def fit(self, config, prepared, session):
