@@ -61,6 +61,7 @@ def test_contamination_flags_that_share_of_the_training_rows(unlabelled):
     flagged = model.predict(split.train)["is_anomaly"].mean()
     assert 0.04 <= flagged <= 0.06
     assert model.task.decision_["rule"] == "contamination"
+    assert "flags 0.05 of the training rows" in model.task.summary(model)
 
 
 def test_the_label_is_no_input_and_picks_the_threshold(labelled):
@@ -100,6 +101,7 @@ def test_a_saved_model_scores_the_same_and_serves_predict(labelled):
     served = [p["anomaly_score"] for p in answer.json()["predictions"]]
     np.testing.assert_allclose(served, model.predict(rows)["anomaly_score"], rtol=1e-6)
     assert client.post("/predict", json={"records": [{"a": 1}]}).status_code == 422
+    assert client.get("/").status_code == 200 and client.get("/schema").json()["task"] == "anomaly"
 
 
 def test_the_report_shows_curves_top_k_and_escaped_rows(labelled):
@@ -163,3 +165,21 @@ def test_lamina_predict_adds_the_scores_to_the_rows(labelled, tmp_path):
     scored = pd.read_csv(tmp_path / "scored.csv")
     assert list(scored.columns) == [*rows.columns, "anomaly_score", "is_anomaly", "top_columns"]
     np.testing.assert_allclose(scored["anomaly_score"], model.predict(rows)["anomaly_score"], rtol=1e-6)
+
+
+def test_a_convolutional_autoencoder_finds_the_odd_pictures(tmp_path):
+    from PIL import Image
+
+    from lamina import api
+    from test_images import stripes
+
+    rng = np.random.default_rng(0)
+    for name, orientation, count in (("usual", "horizontal", 60), ("odd", "vertical", 6)):
+        (tmp_path / "pictures" / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(stripes(orientation, rng)).save(tmp_path / "pictures" / name / f"{i}.png")
+    lamina.fit(tmp_path / "pictures", task="anomaly", out=tmp_path / "run", progress=False, epochs=8, width=8,
+               lr=1e-2, batch_size=16)
+    scored = api.predict(tmp_path / "run", tmp_path / "pictures")  # the class folders' label is no input
+    top = scored.sort_values("anomaly_score", ascending=False).head(6)
+    assert (top["label"] == "odd").all() and top["image"].str.contains("odd").all()

@@ -272,8 +272,12 @@ class AnomalyTask(Task):
     def summary(self, model) -> str:
         from lamina.tasks.table import metrics_text
 
+        test, rows = model.metrics["test"], model.training["sizes"]["test"]
         lines = [thresholds.describe(self.decision_) + f" (anomaly score {self.decision_['score']:.3f})"]
-        lines.append(metrics_text(model.metrics["test"], model.metrics["baseline"], model.training["sizes"]["test"]))
+        if "pr_auc" in test:
+            lines.append(metrics_text(test, model.metrics["baseline"], rows))
+        else:  # no labels: nothing to score against, only how many test rows the threshold flags
+            lines.append(f"flagged {test['flagged_share']:.1%} of the {rows} test rows")
         return "\n".join(lines)
 
     # ---- files -------------------------------------------------------------------------------------------
