@@ -23,7 +23,7 @@ def _yes_no(text: str) -> bool:
 
 
 TRAIN_SETTINGS = [
-    ("--task", "task", str, "classification (binary, multiclass), regression, forecast or recommend (default: "
+    ("--task", "task", str, "classification (binary, multiclass), regression, forecast, recommend or anomaly (default: "
                             "inferred; a --horizon means forecast, --user and --item recommend)"),
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
