@@ -23,7 +23,7 @@ def _yes_no(text: str) -> bool:
 
 
 TRAIN_SETTINGS = [
-    ("--task", "task", str, "classification (binary, multiclass), regression, forecast, recommend or generate (default: "
+    ("--task", "task", str, "classification (binary, multiclass), regression, forecast, recommend, generate or anomaly (default: "
                             "inferred; a --horizon means forecast, --user and --item recommend)"),
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
@@ -106,6 +106,14 @@ RECOMMEND_SETTINGS = [
                               "features and show beside each recommended item"),
 ]
 
+# Anomaly and rare-class flags: `lamina train --task anomaly`, and the threshold of a binary classifier.
+ANOMALY_SETTINGS = [
+    ("--contamination", "contamination", float, "anomaly: share of training rows to flag, in (0, 0.5] (default: "
+                                                "best F1 on validation with --target, else 0.05)"),
+    ("--cost", "cost", str, "anomaly and binary classification: prices of a missed positive and a false alarm, "
+                            "e.g. fn=10,fp=1; the threshold minimises their sum on validation (default: best F1)"),
+]
+
 EXAMPLES = {
     "train": "lamina train adult.csv --target income --out runs/adult   |   lamina train sales.csv --task forecast "
              "--time date --target units --horizon 28 --id store",
@@ -165,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.add_argument("--nproc", type=int, metavar="N", help="train with N processes on this machine "
                        "(DistributedDataParallel through torchrun; --batch-size is rows per process)")
-    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS:
+    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS:
         train.add_argument(flag, type=kind, help=text)
+    train.add_argument("--normal-only", action="store_const", const=True,
+                       help="anomaly with --target: the autoencoder learns from the normal rows only")
     train.add_argument("--implicit", action="store_const", const=True,
                        help="recommending: learn to rank from the interactions even when there is a rating column")
 
@@ -362,8 +372,9 @@ def run_train(args) -> int:
         data = None
     else:
         settings = {key: getattr(args, flag[2:].replace("-", "_"), None)
-                    for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS}
+                    for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS}
         settings["implicit"] = getattr(args, "implicit", None)
+        settings["normal_only"] = getattr(args, "normal_only", None)
         config = api.resolve_config(args.config, **settings)
         columns = _parse_columns(args.column)
         if columns:
@@ -464,11 +475,11 @@ def _refuse_settings_on_resume(args) -> None:
     given beside --resume would be ignored, so it is refused."""
     from lamina.errors import LaminaError
 
-    given = [flag for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS
+    given = [flag for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS
              if getattr(args, key, None) is not None]
     given += [flag for flag, key in (("DATA", "data"), ("--target", "target"), ("--test", "test"),
                                      ("--config", "config"), ("--out", "out"), ("--column", "column"),
-                                     ("--implicit", "implicit")) if getattr(args, key, None)]
+                                     ("--implicit", "implicit"), ("--normal-only", "normal_only")) if getattr(args, key, None)]
     if given:
         raise LaminaError(f"--resume continues the run {args.resume} with its own settings (its config.yaml), so "
                           f"{', '.join(given)} cannot be given with it. To train with other settings, start a new "

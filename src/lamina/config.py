@@ -47,6 +47,10 @@ class DataConfig(_Section):
     implicit: bool = False  # learn to rank (BPR) even when a rating column exists
     users: str | None = None  # a users table (path) keyed by the user column; its other columns become features
     items: str | None = None  # an items table (path) keyed by the item column; its columns also show beside lists
+    # Anomaly detection (task anomaly) and thresholds of a rare class (binary classification):
+    contamination: Annotated[float, Field(gt=0, le=0.5)] | None = None  # share of training rows flagged as anomalies; None: from labels (best F1 or cost), else 0.05
+    cost: str | None = None  # "fn=10,fp=1": prices of a missed positive and of a false alarm; the threshold minimises their sum on validation
+    normal_only: bool = False  # anomaly with a target: the autoencoder learns from the normal rows only
 
 
 class ModelConfig(_Section):

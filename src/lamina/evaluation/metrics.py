@@ -5,15 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 CLASSIFICATION = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss")
-HIGHER_IS_BETTER = {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "r2"}
+BINARY = ("pr_auc", "precision", "recall")  # of the second class (the positive one), for two classes only
+HIGHER_IS_BETTER = {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "r2", "pr_auc", "precision", "recall",
+                    "f1", "precision_at_10", "precision_at_100"}
 
 
-def classification_metrics(labels: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """`labels` are class indices, `proba` is [rows, classes]."""
+def classification_metrics(labels: np.ndarray, proba: np.ndarray, predicted: np.ndarray | None = None) -> dict[str, float]:
+    """`labels` are class indices, `proba` is [rows, classes], `predicted` the predicted class indices (default: the
+    most probable class). Two classes add PR-AUC (average precision of the second class's probability) and the
+    precision and recall of predicting the second class (NaN where nothing is predicted or present)."""
     from sklearn import metrics
 
     classes = proba.shape[1]
-    predicted = proba.argmax(axis=1)
+    predicted = proba.argmax(axis=1) if predicted is None else predicted
     result = {
         "accuracy": metrics.accuracy_score(labels, predicted),
         "balanced_accuracy": metrics.balanced_accuracy_score(labels, predicted),
@@ -27,7 +31,15 @@ def classification_metrics(labels: np.ndarray, proba: np.ndarray) -> dict[str, f
         result["roc_auc"] = metrics.roc_auc_score(labels, proba, multi_class="ovr", average="macro")
     else:
         result["roc_auc"] = float("nan")  # undefined when a class is absent from the evaluated rows
-    return {name: float(result[name]) for name in CLASSIFICATION}
+    names = CLASSIFICATION
+    if classes == 2:
+        names += BINARY
+        positive, claimed = labels == 1, predicted == 1
+        hits = int((positive & claimed).sum())
+        result["pr_auc"] = metrics.average_precision_score(positive, proba[:, 1]) if positive.any() else float("nan")
+        result["precision"] = hits / claimed.sum() if claimed.any() else float("nan")
+        result["recall"] = hits / positive.sum() if positive.any() else float("nan")
+    return {name: float(result[name]) for name in names}
 
 
 def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

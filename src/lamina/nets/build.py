@@ -184,6 +184,19 @@ def _build_pretrained(spec: dict, outputs: int, config: dict, dropout: float) ->
     return ColumnNetwork(spec, outputs, "text", lambda text: PretrainedText(text, config), dropout)
 
 
+# ---- autoencoders: a table's encoded columns → each column's reconstruction error [rows, columns] ----
+
+@register("autoencoder", ({**IMAGE_EXAMPLE, "numbers": 3, "categories": [4]},
+                          {"dense_widths": [3], "width": 8, "code": 2, "dropout": 0.1}), reads="reconstruct")
+def _build_autoencoder(spec: dict, outputs: int, dense_widths: list[int], width: int, code: int,
+                       dropout: float) -> nn.Module:
+    """`outputs`: the columns it reconstructs; `width` hidden units (and convolution channels), `code`
+    bottleneck dimensions, `dropout` the share of input floats zeroed in training (nets/autoencoder.py)."""
+    from lamina.nets.autoencoder import TableAutoencoder
+
+    return TableAutoencoder(spec, outputs, dense_widths, width, code, dropout)
+
+
 # ---- forecasters: windows [rows, lookback, channels] → [rows, horizon, targets], relative to the last step ----
 
 @register("linear", (SERIES_EXAMPLE, {}), reads="series")

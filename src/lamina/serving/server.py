@@ -47,12 +47,13 @@ JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.?)*"?', re.DOTALL)
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: JSON's \uD800 escapes allow it, UTF-8 does not
 
 
-def record_model(name: str, model: Model) -> type[BaseModel]:
-    """A pydantic model with one required, nullable field per input column (null = missing value), of
-    the type its kind declares (features.kinds: images and audio as base64 file bytes, never paths)."""
+def record_model(name: str, features: list) -> type[BaseModel]:
+    """A pydantic model with one required, nullable field per input column (`features`: the schema's, in order;
+    null = missing value), of the type its kind declares (features.kinds: images and audio as base64 file
+    bytes, never paths)."""
     fields: dict[str, Any] = {
         f"field_{index}": (kind_named(column.kind).request_field, Field(..., alias=column.name))
-        for index, column in enumerate(model.schema.features)
+        for index, column in enumerate(features)
     }
     config = ConfigDict(extra="forbid", populate_by_name=False, allow_inf_nan=False)
     return create_model(f"{_identifier(name)}Record", __config__=config, **fields)
@@ -69,15 +70,16 @@ def _identifier(name: str) -> str:
     return cleaned[:1].upper() + cleaned[1:] if cleaned else "Model"
 
 
-def _frame(body: BaseModel, model: Model) -> pd.DataFrame:
+def request_frame(body: BaseModel, features: list) -> pd.DataFrame:
+    """The rows of a record or a batch of records, each value decoded as its column's kind reads it."""
     records = body.records if hasattr(body, "records") else [body]
     rows = [r.model_dump(by_alias=True) for r in records]
     for row, values in enumerate(rows):
         if all(_blank(value) for value in values.values()):  # a missing value is read; a record of them is no input
             raise LaminaError(f"record {row}: every field is null or blank ({', '.join(map(repr, values))}), so there is "
                               "nothing to predict from. Send a value for at least one field.")
-    frame = pd.DataFrame(rows, columns=[c.name for c in model.schema.features])
-    for column in model.schema.features:
+    frame = pd.DataFrame(rows, columns=[c.name for c in features])
+    for column in features:
         decode = kind_named(column.kind).decode  # request value → what the encoder reads (base64 → a file's content)
         if decode is not None:
             frame[column.name] = [None if value is None else decode(value, f"record {row}, field {column.name!r}")
@@ -96,7 +98,7 @@ class ModelService:
     def __init__(self, name: str, model: Model, metrics, recorder=None):
         self.name, self.model, self.metrics, self.recorder = name, model, metrics, recorder
         if model.task.row_model:
-            self.record = record_model(name, model)
+            self.record = record_model(name, model.schema.features)
             self.batch = batch_model(name, self.record)
         else:  # a task with its own request: e.g. a forecast's history
             self.request = model.task.request_model(model, _identifier(name))
@@ -160,12 +162,12 @@ class ModelService:
 
         def predict(body: Annotated[batch | record, Body()]) -> JSONResponse:  # type: ignore[valid-type]
             # A JSONResponse skips FastAPI's generic re-encoding of the answer: plain JSON types already.
-            return JSONResponse({"model": self.name, "predictions": self.predictions(_frame(body, self.model))})
+            return JSONResponse({"model": self.name, "predictions": self.predictions(request_frame(body, self.model.schema.features))})
 
         def explain(body: Annotated[batch | record, Body()]) -> dict:  # type: ignore[valid-type]
             from lamina.insight.explain import explain_rows
 
-            explanation = explain_rows(self.model, _frame(body, self.model))
+            explanation = explain_rows(self.model, request_frame(body, self.model.schema.features))
             return {"model": self.name, **explanation}
 
         def schema() -> dict:

@@ -24,8 +24,8 @@ from lamina.errors import LaminaError, did_you_mean
 from lamina.training.step import LossStep
 
 TASKS: dict[str, type[Task]] = {}
-BUILT_IN = ("lamina.tasks.recommend", "lamina.tasks.classification", "lamina.tasks.regression", "lamina.tasks.forecast",
-            "lamina.tasks.generate")
+BUILT_IN = ("lamina.tasks.recommend", "lamina.tasks.anomaly", "lamina.tasks.classification", "lamina.tasks.regression",
+            "lamina.tasks.forecast", "lamina.tasks.generate")
 
 
 def register_task(cls: type[Task]) -> type[Task]:

@@ -1,8 +1,10 @@
 """Classification: predict one of the target's classes, with a probability for each (binary or multiclass).
 
-Loss: cross-entropy with optional label smoothing (Szegedy et al. 2016); metrics: accuracy, balanced
-accuracy, macro F1, ROC AUC and log loss (scikit-learn) beside the majority-class baseline, which predicts
-the training class frequencies for every row.
+Loss: cross-entropy with optional label smoothing (Szegedy et al. 2016), class-weighted under heavy imbalance
+(training.imbalance); metrics: accuracy, balanced accuracy, macro F1, ROC AUC and log loss (scikit-learn), and
+for two classes PR-AUC, precision and recall, beside the majority-class baseline, which predicts the training
+class frequencies for every row. Two classes with heavy imbalance or a `--cost` get a decision threshold on the
+second class's probability, chosen on the validation rows (evaluation.threshold); predictions use it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ from lamina.data.split import Split
 from lamina.evaluation.metrics import class_prior, classification_metrics
 from lamina.features.target import TargetEncoder
 from lamina.tasks.base import register_task
+from lamina.tasks.decision import (
+    ARGMAX,
+    binary_decision,
+    checked_cost,
+    checked_decision,
+    decision_sections,
+    decision_text,
+)
 from lamina.tasks.table import TableTask
+from lamina.training.imbalance import class_weights, validation_pr_auc
 
 
 @register_task
@@ -24,6 +35,8 @@ class ClassificationTask(TableTask):
     aliases = ("binary", "multiclass")
     problems = ("binary", "multiclass")
     label_smoothing = 0.0  # share of each target's probability mass spread over all classes (set by fit)
+    class_weights: list[float] | None = None  # per-class loss weights under heavy imbalance (set by fit_baseline)
+    decision_ = ARGMAX  # the binary decision threshold (set by fit)
 
     def problem(self, target: pd.Series, name: str) -> str:
         problem = super().problem(target, name)
@@ -39,13 +52,24 @@ class ClassificationTask(TableTask):
         return TargetEncoder(self.schema_.task, self.schema_.target).fit(labelled[self.schema_.target])
 
     def fit_baseline(self, encoded_targets: np.ndarray) -> dict:
+        # The training targets, seen before training starts: also where the loss learns whether to weight classes.
+        self.class_weights = class_weights(encoded_targets, self.target_.outputs)
+        if self.class_weights is not None and self.target_.outputs == 2:  # LossStep: early stopping follows PR-AUC
+            self.metric, self.metric_name, self.mode = validation_pr_auc, "pr_auc", "max"
         return {"prior": class_prior(encoded_targets, self.target_.outputs)}
+
+    def fit(self, config, prepared, session):
+        cost = checked_cost(config.data.cost, prepared.schema.task)  # a wrong --cost stops before training
+        network, architecture, training = super().fit(config, prepared, session)
+        self.decision_ = binary_decision(self, network, prepared.split.valid, cost, config.data.cost)
+        return network, architecture, training
 
     # ---- the training step -------------------------------------------------------------------------------
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """outputs: logits [rows, classes]; targets: class indices [rows]."""
-        return torch.nn.functional.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
+        weight = None if self.class_weights is None else torch.tensor(self.class_weights, device=outputs.device)
+        return torch.nn.functional.cross_entropy(outputs, targets, weight=weight, label_smoothing=self.label_smoothing)
 
     # ---- outputs, metrics, prediction frame --------------------------------------------------------------
 
@@ -53,10 +77,16 @@ class ClassificationTask(TableTask):
         return torch.softmax(raw, dim=1).numpy()
 
     def decoded(self, outputs: np.ndarray) -> np.ndarray:
-        return self.target_.decode(outputs)
+        return self.target_.decode(np.eye(outputs.shape[1])[self.predicted_indices(outputs)])
+
+    def predicted_indices(self, outputs: np.ndarray) -> np.ndarray:
+        """The predicted class of each row: the second class at or above the decision threshold, else the likeliest."""
+        if self.decision_["rule"] == "argmax":
+            return outputs.argmax(axis=1)
+        return (outputs[:, 1] >= self.decision_["threshold"]).astype(int)
 
     def metrics(self, outputs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-        return classification_metrics(truth, outputs)
+        return classification_metrics(truth, outputs, self.predicted_indices(outputs))
 
     def baseline_metrics(self, truth: np.ndarray) -> dict[str, float]:
         prior = np.asarray(self.baseline_["prior"], dtype=float)
@@ -82,7 +112,20 @@ class ClassificationTask(TableTask):
         return [{"prediction": json_safe(p), "probabilities": dict(zip(names, row, strict=True))}
                 for p, row in zip(predictions["prediction"].tolist(), probabilities, strict=True)]
 
+    def summary(self, model) -> str:
+        return super().summary(model) + decision_text(self.decision_)
+
+    def state(self) -> dict:
+        return {**super().state(), "decision": self.decision_}
+
+    @classmethod
+    def from_state(cls, state: dict) -> ClassificationTask:
+        task = super().from_state(state)
+        task.decision_ = checked_decision(state.get("decision", ARGMAX), task.target_.outputs)
+        return task
+
     def report_sections(self, run, document: dict) -> list[str]:
         from lamina.evaluation.task_sections import classification_sections
 
-        return classification_sections(run, document)
+        decision = document["task"]["state"].get("decision", ARGMAX)  # this task is the registry's, not fitted
+        return decision_sections(decision) + classification_sections(run, document)

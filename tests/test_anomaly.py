@@ -1,0 +1,185 @@
+"""Anomaly detection (--task anomaly): planted outliers are found, the threshold flags what it says, the label is
+never an input, and the model predicts, serves, reloads and reports."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+import lamina
+from lamina.cli import main
+from lamina.data.split import split_rows
+from lamina.errors import LaminaError
+from lamina.evaluation.threshold import Cost, best_threshold, contamination_threshold, parse_cost
+from lamina.serving.server import create_app
+
+ROWS, PLANTED = 600, 12
+QUICK = {"epochs": 20, "patience": 20, "batch_size": 64, "width": 32, "lr": 1e-2}
+LEVELS = {"x": 1.0, "y": 0.0, "z": -1.0}
+
+
+def planted_table(seed: int = 0) -> pd.DataFrame:
+    """b follows a and d follows c, except in PLANTED rows (the last ones) where both relations are broken;
+    `label` marks them (1) and is noise to the rows' columns."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=ROWS)
+    c = rng.choice(list(LEVELS), ROWS)
+    frame = pd.DataFrame({"a": a, "b": 2 * a + 0.1 * rng.normal(size=ROWS), "c": c,
+                          "d": [LEVELS[v] for v in c] + 0.1 * rng.normal(size=ROWS), "e": rng.uniform(size=ROWS)})
+    out = np.arange(ROWS - PLANTED, ROWS)
+    frame.loc[out, "b"] = -2 * frame.loc[out, "a"] + rng.choice([-2.0, 2.0], PLANTED)
+    frame.loc[out, "d"] = [LEVELS["z"] if v == "x" else LEVELS["x"] + 0.5 for v in frame.loc[out, "c"]]
+    frame["label"] = 0
+    frame.loc[out, "label"] = 1
+    frame.loc[out[:3], "c"] = "<script>alert(1)</script>"  # reaches the report among the most anomalous rows
+    return frame
+
+
+@pytest.fixture(scope="module")
+def unlabelled():
+    frame = planted_table().drop(columns="label")
+    return frame, lamina.fit(frame, None, task="anomaly", contamination=0.05, progress=False, **QUICK)
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    frame = planted_table()
+    run = tmp_path_factory.mktemp("anomaly") / "run"
+    return frame, lamina.fit(frame, "label", task="anomaly", out=run, progress=False, **QUICK), run
+
+
+def test_planted_outliers_get_the_top_scores(unlabelled):
+    frame, model = unlabelled
+    scores = model.predict(frame)["anomaly_score"].to_numpy()
+    top = np.argsort(-scores, kind="stable")[:PLANTED]
+    assert np.mean(top >= ROWS - PLANTED) >= 0.9  # precision@k, k = the planted rows
+
+
+def test_contamination_flags_that_share_of_the_training_rows(unlabelled):
+    frame, model = unlabelled
+    split = split_rows(frame, None, "regression", 0.15, 0.15, seed=0)  # the task's own split of these rows
+    flagged = model.predict(split.train)["is_anomaly"].mean()
+    assert 0.04 <= flagged <= 0.06
+    assert model.task.decision_["rule"] == "contamination"
+    assert "flags 0.05 of the training rows" in model.task.summary(model)
+
+
+def test_the_label_is_no_input_and_picks_the_threshold(labelled):
+    frame, model, _ = labelled
+    assert "label" not in [c.name for c in model.task.schema_.features]
+    scores = model.predict(frame)["anomaly_score"].to_numpy()
+    shuffled = frame.assign(label=np.random.default_rng(1).permutation(frame["label"].to_numpy()))
+    np.testing.assert_array_equal(model.predict(shuffled)["anomaly_score"].to_numpy(), scores)
+    np.testing.assert_array_equal(model.predict(frame.drop(columns="label"))["anomaly_score"].to_numpy(), scores)
+    assert model.task.decision_["rule"] == "f1" and model.task.labels_["positive"] == 1
+    test = model.metrics["test"]
+    assert test["pr_auc"] > 0.8 and test["pr_auc"] > model.metrics["baseline"]["pr_auc"] + 0.5
+
+
+def test_the_prediction_names_the_columns_behind_a_flag(unlabelled):
+    frame, model = unlabelled
+    predictions = model.predict(frame)
+    assert list(predictions.columns[-3:]) == ["anomaly_score", "is_anomaly", "top_columns"]
+    assert predictions["anomaly_score"].between(0, 1).all()
+    usual = frame.head(40)
+    broken_b = usual.assign(b=-2 * usual["a"] + np.where(usual["a"] > 0, -2.0, 2.0))  # only a–b is broken
+    broken_d = usual.assign(d=[LEVELS["z"] if v == "x" else LEVELS["x"] for v in usual["c"]])  # only c–d
+    for rows, pair in ((broken_b, {"a", "b"}), (broken_d, {"c", "d"})):
+        first = model.predict(rows)["top_columns"].str.split(" ").str[0]
+        assert first.isin(pair).mean() >= 0.9
+
+
+def test_a_saved_model_scores_the_same_and_serves_predict(labelled):
+    frame, model, run = labelled
+    loaded = lamina.load(run)
+    rows = frame.drop(columns="label").tail(5)
+    np.testing.assert_allclose(loaded.predict(rows)["anomaly_score"], model.predict(rows)["anomaly_score"])
+    client = TestClient(create_app({"fraud": loaded}, monitor=False))
+    records = [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in rows.to_dict(orient="records")]
+    answer = client.post("/predict", json={"records": records})
+    assert answer.status_code == 200
+    served = [p["anomaly_score"] for p in answer.json()["predictions"]]
+    np.testing.assert_allclose(served, model.predict(rows)["anomaly_score"], rtol=1e-6)
+    assert client.post("/predict", json={"records": [{"a": 1}]}).status_code == 422
+    assert client.get("/").status_code == 200 and client.get("/schema").json()["task"] == "anomaly"
+
+
+def test_the_report_shows_curves_top_k_and_escaped_rows(labelled):
+    _, _, run = labelled
+    page = (run / "report.html").read_text()
+    for heading in ("Anomaly scores (test)", "Precision at the top k (test)", "Most anomalous test rows"):
+        assert heading in page
+    assert "Precision-recall curve" in page and "ROC curve" in page
+    assert "<script>alert" not in page
+
+
+def test_a_cost_moves_the_threshold_the_right_way():
+    labels = np.array([0, 0, 1, 0, 1, 0, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    # Flagging ≥ 0.3 catches all 4 positives with 2 false alarms (F1 0.8); ≥ 0.7 catches 2 with none.
+    assert best_threshold(labels, scores) == 0.3
+    assert best_threshold(labels, scores, Cost(fn=10, fp=1)) == 0.3  # misses dear: cost 2, flag more
+    assert best_threshold(labels, scores, Cost(fn=1, fp=10)) == 0.7  # false alarms dear: cost 2, flag fewer
+    cuts = [best_threshold(labels, scores, Cost(fn=fn, fp=1)) for fn in (0.1, 0.6, 1.5, 10)]
+    assert cuts == sorted(cuts, reverse=True) and cuts[0] > cuts[-1]
+    # A false alarm dearer than missing every positive: flag nothing (a cut above every score).
+    assert best_threshold(np.array([1, 0]), np.array([0.1, 0.9]), Cost(fn=1, fp=10)) > 0.9
+
+
+def test_contamination_is_a_quantile_of_the_training_scores():
+    scores = np.arange(100.0)
+    assert (scores >= contamination_threshold(scores, 0.05)).sum() == 5
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--contamination", "0.7"], "contamination"),
+    (["--target", "label", "--cost", "fn=10,fx=1"], "'fx=1' is not fn=NUMBER"),
+    (["--cost", "fn=10,fp=1"], "--cost needs labels"),
+])
+def test_bad_settings_stop_with_a_clear_error(tmp_path, capsys, flags, message):
+    path = tmp_path / "claims.csv"
+    planted_table().head(200).to_csv(path, index=False)
+    assert main(["train", str(path), "--task", "anomaly", "--out", str(tmp_path / "run"), "--quiet", *flags]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+
+
+def test_a_label_of_more_than_two_values_is_refused():
+    frame = planted_table().head(200).assign(label=lambda f: np.arange(200) % 3)
+    with pytest.raises(LaminaError, match="'label' must hold two values"):
+        lamina.fit(frame, "label", task="anomaly", progress=False, epochs=1)
+
+
+def test_a_cost_is_read_or_named_wrong():
+    assert parse_cost("fn=10, fp=1") == Cost(10.0, 1.0)
+    for text, part in (("fn=10", "needs both"), ("fn=ten,fp=1", "'ten'"), ("fn=-1,fp=1", "≥ 0")):
+        with pytest.raises(LaminaError, match=part):
+            parse_cost(text)
+
+
+def test_lamina_predict_adds_the_scores_to_the_rows(labelled, tmp_path):
+    frame, model, run = labelled
+    rows = frame.drop(columns="label").tail(12)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    assert main(["predict", str(run), str(tmp_path / "rows.csv"), "--out", str(tmp_path / "scored.csv")]) == 0
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    assert list(scored.columns) == [*rows.columns, "anomaly_score", "is_anomaly", "top_columns"]
+    np.testing.assert_allclose(scored["anomaly_score"], model.predict(rows)["anomaly_score"], rtol=1e-6)
+
+
+def test_a_convolutional_autoencoder_finds_the_odd_pictures(tmp_path):
+    from PIL import Image
+
+    from lamina import api
+    from test_images import stripes
+
+    rng = np.random.default_rng(0)
+    for name, orientation, count in (("usual", "horizontal", 60), ("odd", "vertical", 6)):
+        (tmp_path / "pictures" / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(stripes(orientation, rng)).save(tmp_path / "pictures" / name / f"{i}.png")
+    lamina.fit(tmp_path / "pictures", task="anomaly", out=tmp_path / "run", progress=False, epochs=8, width=8,
+               lr=1e-2, batch_size=16)
+    scored = api.predict(tmp_path / "run", tmp_path / "pictures")  # the class folders' label is no input
+    top = scored.sort_values("anomaly_score", ascending=False).head(6)
+    assert (top["label"] == "odd").all() and top["image"].str.contains("odd").all()
