@@ -30,6 +30,7 @@ class DataConfig(_Section):
     columns: dict[str, str] = Field(default_factory=dict)  # overrides of inferred kinds: a registered kind or "ignore"
     valid_fraction: float = Field(0.15, gt=0, lt=0.5)  # share of rows held out for early stopping
     test_fraction: float = Field(0.15, gt=0, lt=0.5)  # share held out for the final, honest metrics
+    split: Literal["auto", "random", "scaffold"] = "auto"  # scaffold: molecules' scaffolds kept whole; auto: scaffold when one molecule column is the only input
     sensitive: list[str] = Field(default_factory=list)  # columns audited for bias on the test split after training
     exclude_sensitive: bool = False  # keep the sensitive columns out of the model's inputs
     # Forecasting (task forecast; a horizon makes `auto` pick it):

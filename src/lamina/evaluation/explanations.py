@@ -36,6 +36,13 @@ def explanations_html(explain: dict | None) -> str:
             for (row, label), png in zip(explained, attributions["overlays"], strict=True))
         parts.append("<p>Pixels that pushed towards the explained class in red, away from it in blue.</p>"
                      f"<div class='mistakes'>{cells}</div>")
+    if "drawings" in attributions:  # SVG from RDKit, shown as an image (base64): nothing in it can run
+        cells = "".join(
+            f"<figure><img src='data:image/svg+xml;base64,{escape(svg)}' alt='attributions of row {escape(str(row))}'>"
+            f"<figcaption>row {escape(str(row))} → {escape(str(label))}</figcaption></figure>"
+            for (row, label), svg in zip(explained, attributions["drawings"], strict=True))
+        parts.append("<p>Atoms and bonds that pushed towards the explained output in red, away from it in blue.</p>"
+                     f"<div class='mistakes'>{cells}</div>")
     if "tokens" in attributions:
         lines = "".join(f"<p>row {escape(str(row))} → {escape(str(label))}: {_shaded_tokens(tokens)}</p>"
                         for (row, label), tokens in zip(explained, attributions["tokens"], strict=True))

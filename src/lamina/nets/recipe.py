@@ -16,6 +16,12 @@ from lamina.errors import LaminaError
 IMAGE_ARCHITECTURES = ("resnet", "resnet18")
 SIZED_ARCHITECTURES = ("resnet",)  # image architectures whose width and depth are parameters
 TEXT_ARCHITECTURES = ("gru", "lstm", "transformer", "pretrained")
+MOLECULE_ARCHITECTURES = ("attentivefp", "gine", "fingerprint")
+MOLECULE_DEFAULTS = {  # width and depth as ModelConfig describes them
+    "attentivefp": {"width": 200, "depth": 2, "dropout": 0.2},  # Xiong et al. 2020's ESOL setting
+    "gine": {"width": 128, "depth": 4, "dropout": 0.1},
+    "fingerprint": {"width": 512, "depth": 2, "dropout": 0.3},
+}
 MLP_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.3}
 TEXT_DEFAULTS = {  # per text architecture; width and depth as ModelConfig describes them
     "gru": {"width": 128, "depth": 1, "dropout": 0.3},
@@ -52,6 +58,11 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
     arch = model.arch if model.arch != "auto" else _automatic(spec, pretrained)
     if arch in TEXT_ARCHITECTURES:
         return arch, _text_hyperparameters(arch, model, spec, pretrained)
+    if arch in MOLECULE_ARCHITECTURES:
+        return arch, _molecule_hyperparameters(arch, model, spec)
+    if spec.get("molecules"):
+        raise LaminaError(f"Architecture {arch!r} cannot read the molecule column(s) {', '.join(spec['molecules'])}. "
+                          f"Use one of {', '.join(MOLECULE_ARCHITECTURES)} (or arch: auto).")
     if arch in IMAGE_ARCHITECTURES:
         if not spec["images"]:
             raise LaminaError(f"Architecture {arch!r} reads images, and the data has no image column. Use mlp.")
@@ -75,6 +86,8 @@ def _automatic(spec: dict, pretrained: dict | None) -> str:
     every explanation, attack and export supports."""
     if spec["images"]:
         return "resnet"
+    if spec.get("molecules"):
+        return "attentivefp"
     if pretrained is not None:
         return "pretrained"
     text_only = spec["texts"] and not spec["numbers"] and not spec["categories"]
@@ -93,6 +106,16 @@ def _text_hyperparameters(arch: str, model: ModelConfig, spec: dict, pretrained:
         )
     chosen = {key: resolved(getattr(model, key), default) for key, default in TEXT_DEFAULTS[arch].items()}
     return {**chosen, "config": pretrained} if arch == "pretrained" else chosen
+
+
+def _molecule_hyperparameters(arch: str, model: ModelConfig, spec: dict) -> dict:
+    if not spec.get("molecules"):
+        raise LaminaError(f"Architecture {arch!r} reads molecules, and the data has no molecule column. Declare one "
+                          "(--column NAME=molecule) or use mlp.")
+    others = [block for block in ("images", "texts") if spec[block]]
+    if others:
+        raise LaminaError(f"Architecture {arch!r} reads molecules and tables, not {' or '.join(others)} besides.")
+    return {key: resolved(getattr(model, key), default) for key, default in MOLECULE_DEFAULTS[arch].items()}
 
 
 def learning_rate(train: TrainConfig, arch: str) -> float:
