@@ -75,7 +75,9 @@ def parse(smiles) -> tuple[object | None, int]:
     chem = rdkit()
     if smiles is None or (isinstance(smiles, float) and np.isnan(smiles)):
         return chem.Mol(), 0
-    molecule = chem.MolFromSmiles(str(smiles).strip(), _smiles_options())
+    text = str(smiles).strip()
+    # RDKit reads what follows a space as the molecule's name; a SMILES holds no space, so the value is not one.
+    molecule = None if any(c.isspace() for c in text) else chem.MolFromSmiles(text, _smiles_options())
     if molecule is None:
         return None, 0
     fragments = len(chem.GetMolFrags(molecule))
@@ -96,6 +98,8 @@ def _smiles_options():
 def parse_problem(smiles) -> str:
     """Why RDKit cannot read `smiles` (its own words where it has them), for errors that name the value."""
     chem = rdkit()
+    if any(c.isspace() for c in str(smiles).strip()):
+        return "a SMILES holds no spaces"
     unsanitised = chem.MolFromSmiles(str(smiles).strip(), sanitize=False)
     if unsanitised is None:
         return "SMILES syntax"
