@@ -87,15 +87,19 @@ def main() -> None:
     epochs: str | int = "auto"
     if args.quick:
         frame, epochs, args.seeds = frame.sample(300, random_state=0).reset_index(drop=True), 3, args.seeds[:1]
-    results = {}
-    for split in ("random", "scaffold"):
-        runs = [lamina_run(frame, split, seed, args.arch, epochs) for seed in args.seeds]
-        forest = [forest_rmse(frame, split, seed) for seed in args.seeds]
-        results[split] = {"lamina": runs, "forest_rmse": forest,
-                          "lamina_summary": summary([r["rmse"] for r in runs]), "forest_summary": summary(forest)}
-        print(f"{split:>8}: lamina ({runs[0]['arch']}) RMSE {results[split]['lamina_summary']}   "
-              f"Morgan + random forest {results[split]['forest_summary']}   "
-              f"({', '.join(str(r['seconds']) + ' s' for r in runs)})", flush=True)
+    results = {split: {"lamina": [], "forest_rmse": []} for split in ("random", "scaffold")}
+    for seed in args.seeds:  # seed by seed, both splits: a run cut short still has figures for each
+        for split, result in results.items():
+            run = lamina_run(frame, split, seed, args.arch, epochs)
+            result["lamina"].append(run)
+            result["forest_rmse"].append(forest_rmse(frame, split, seed))
+            print(f"seed {seed} {split:>8}: lamina ({run['arch']}, {run['epochs']} epochs, {run['seconds']} s) "
+                  f"RMSE {run['rmse']:.3f}   Morgan + random forest {result['forest_rmse'][-1]:.3f}", flush=True)
+    for split, result in results.items():
+        result["lamina_summary"] = summary([r["rmse"] for r in result["lamina"]])
+        result["forest_summary"] = summary(result["forest_rmse"])
+        print(f"{split:>8}: lamina RMSE {result['lamina_summary']}   Morgan + random forest "
+              f"{result['forest_summary']}  ({len(args.seeds)} seeds)")
     print(json.dumps(results, indent=1))
 
 
