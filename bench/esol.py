@@ -77,30 +77,41 @@ def summary(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {spread:.3f}"
 
 
-def main() -> None:
+def arguments(quick: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--arch", default="auto")
-    parser.add_argument("--quick", action="store_true", help="300 molecules, 3 epochs, one seed: a smoke test")
-    args = parser.parse_args()
-    frame = read_esol()
-    epochs: str | int = "auto"
-    if args.quick:
-        frame, epochs, args.seeds = frame.sample(300, random_state=0).reset_index(drop=True), 3, args.seeds[:1]
-    results = {split: {"lamina": [], "forest_rmse": []} for split in ("random", "scaffold")}
+    parser.add_argument("--quick", action="store_true", help=f"{quick}, 3 epochs, one seed: a smoke test")
+    return parser.parse_args()
+
+
+def compare(frame: pd.DataFrame, args, run_lamina, run_forest, metric: str, key: str) -> dict:
+    """lamina (`run_lamina(frame, split, seed, arch, epochs)` → a dict holding `key`) beside the forest
+    (`run_forest(frame, split, seed)` → the metric) per seed and split, printed as each ends, then mean ± std."""
+    epochs = 3 if args.quick else "auto"
+    results = {split: {"lamina": [], "forest": []} for split in ("random", "scaffold")}
     for seed in args.seeds:  # seed by seed, both splits: a run cut short still has figures for each
         for split, result in results.items():
-            run = lamina_run(frame, split, seed, args.arch, epochs)
+            run = run_lamina(frame, split, seed, args.arch, epochs)
             result["lamina"].append(run)
-            result["forest_rmse"].append(forest_rmse(frame, split, seed))
+            result["forest"].append(run_forest(frame, split, seed))
             print(f"seed {seed} {split:>8}: lamina ({run['arch']}, {run['epochs']} epochs, {run['seconds']} s) "
-                  f"RMSE {run['rmse']:.3f}   Morgan + random forest {result['forest_rmse'][-1]:.3f}", flush=True)
+                  f"{metric} {run[key]:.3f}   Morgan + random forest {result['forest'][-1]:.3f}", flush=True)
     for split, result in results.items():
-        result["lamina_summary"] = summary([r["rmse"] for r in result["lamina"]])
-        result["forest_summary"] = summary(result["forest_rmse"])
-        print(f"{split:>8}: lamina RMSE {result['lamina_summary']}   Morgan + random forest "
+        result["lamina_summary"] = summary([r[key] for r in result["lamina"]])
+        result["forest_summary"] = summary(result["forest"])
+        print(f"{split:>8}: lamina {metric} {result['lamina_summary']}   Morgan + random forest "
               f"{result['forest_summary']}  ({len(args.seeds)} seeds)")
     print(json.dumps(results, indent=1))
+    return results
+
+
+def main() -> None:
+    args = arguments("300 molecules")
+    frame = read_esol()
+    if args.quick:
+        frame, args.seeds = frame.sample(300, random_state=0).reset_index(drop=True), args.seeds[:1]
+    compare(frame, args, lamina_run, forest_rmse, "RMSE", "rmse")
 
 
 if __name__ == "__main__":

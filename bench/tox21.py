@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from esol import FOREST_TREES, FRACTIONS, data_folder, fingerprints, splits, summary
+from esol import FOREST_TREES, FRACTIONS, arguments, compare, data_folder, fingerprints, splits
 
 ASSAYS = ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma", "SR-ARE",
           "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53"]
@@ -68,29 +68,11 @@ def lamina_run(frame: pd.DataFrame, split: str, seed: int, arch: str, epochs: st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--arch", default="auto")
-    parser.add_argument("--quick", action="store_true", help="1,000 molecules, 3 epochs, one seed: a smoke test")
-    args = parser.parse_args()
+    args = arguments("1,000 molecules")
     frame = read_tox21()
-    epochs: str | int = "auto"
     if args.quick:
-        frame, epochs, args.seeds = frame.sample(1000, random_state=0).reset_index(drop=True), 3, args.seeds[:1]
-    results = {split: {"lamina": [], "forest_roc_auc": []} for split in ("random", "scaffold")}
-    for seed in args.seeds:  # seed by seed, both splits: a run cut short still has figures for each
-        for split, result in results.items():
-            run = lamina_run(frame, split, seed, args.arch, epochs)
-            result["lamina"].append(run)
-            result["forest_roc_auc"].append(forest_auc(frame, split, seed))
-            print(f"seed {seed} {split:>8}: lamina ({run['arch']}, {run['epochs']} epochs, {run['seconds']} s) "
-                  f"mean ROC-AUC {run['roc_auc']:.3f}   Morgan + random forest {result['forest_roc_auc'][-1]:.3f}", flush=True)
-    for split, result in results.items():
-        result["lamina_summary"] = summary([r["roc_auc"] for r in result["lamina"]])
-        result["forest_summary"] = summary(result["forest_roc_auc"])
-        print(f"{split:>8}: lamina mean ROC-AUC {result['lamina_summary']}   Morgan + random forest "
-              f"{result['forest_summary']}  ({len(args.seeds)} seeds)")
-    print(json.dumps(results, indent=1))
+        frame, args.seeds = frame.sample(1000, random_state=0).reset_index(drop=True), args.seeds[:1]
+    compare(frame, args, lamina_run, forest_auc, "mean ROC-AUC", "roc_auc")
 
 
 if __name__ == "__main__":

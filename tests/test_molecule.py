@@ -118,7 +118,7 @@ def test_scaffold_is_the_default_for_molecules_alone_and_stated_in_the_model(tra
 
 def test_atom_and_bond_attributions_sum_to_the_output_change(trained):
     model, frame, _ = trained
-    explanation = model.explain(frame.iloc[:4], importance=False)["attributions"]
+    explanation = model.explain(frame.iloc[:2], importance=False)["attributions"]
     for atoms, bonds, output, start in zip(explanation["atoms"], explanation["bonds"], explanation["output"],
                                            explanation["baseline_output"], strict=True):
         total = sum(v for _, v in atoms) + sum(v for *_, v in bonds)
@@ -160,3 +160,16 @@ def test_the_report_shows_drawings_only_as_base64_images():
         "columns": ["smiles"], "attributions": [[0.5]], "explained_output": ["value"], "output_unit": "u",
         "completeness_gap": 0.0, "drawings": [hostile]}})
     assert "<script>" not in html and "data:image/svg+xml;base64," in html
+
+
+def test_auto_picks_the_fingerprint_mlp_for_few_molecules_and_attentivefp_beyond():
+    from lamina.config import ModelConfig, TrainConfig
+    from lamina.nets.recipe import FINGERPRINT_ROWS, choose_architecture
+
+    spec = {"numbers": 0, "categories": [], "texts": {}, "images": {},
+            "molecules": {"smiles": MoleculeEncoder("smiles").spec()}}
+    for rows, wanted in ((FINGERPRINT_ROWS - 1, "fingerprint"), (FINGERPRINT_ROWS, "attentivefp")):
+        arch, _ = choose_architecture(ModelConfig(), TrainConfig(), spec, {}, torch.zeros(rows), False)
+        assert arch == wanted
+    with pytest.raises(LaminaError, match="cannot read the molecule column"):
+        choose_architecture(ModelConfig(arch="mlp"), TrainConfig(), spec, {}, torch.zeros(10), False)
