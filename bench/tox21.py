@@ -10,8 +10,6 @@ Anchors: random split AttentiveFP 0.85, random forest 0.84; scaffold split GCN 0
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import time
 
