@@ -28,6 +28,8 @@ TRAIN_SETTINGS = [
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
     ("--test-fraction", "test_fraction", float, "share of rows for the test metrics (default 0.15)"),
+    ("--split", "split", str, "random, or scaffold: molecules' Bemis-Murcko scaffolds kept whole (default: scaffold "
+                              "when a molecule column is the only input, else random)"),
     ("--arch", "arch", str, "network architecture by name (default: resnet for images, gru for text alone, else "
                             "mlp; forecasts: auto = linear and gru, the better; or mlp, lstm)"),
     ("--width", "width", int, "mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images); "

@@ -30,6 +30,7 @@ class DataConfig(_Section):
     columns: dict[str, str] = Field(default_factory=dict)  # overrides of inferred kinds: a registered kind or "ignore"
     valid_fraction: float = Field(0.15, gt=0, lt=0.5)  # share of rows held out for early stopping
     test_fraction: float = Field(0.15, gt=0, lt=0.5)  # share held out for the final, honest metrics
+    split: Literal["auto", "random", "scaffold"] = "auto"  # scaffold: molecules' scaffolds kept whole; auto: scaffold when one molecule column is the only input
     sensitive: list[str] = Field(default_factory=list)  # columns audited for bias on the test split after training
     exclude_sensitive: bool = False  # keep the sensitive columns out of the model's inputs
     # Forecasting (task forecast; a horizon makes `auto` pick it):
@@ -54,7 +55,7 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    arch: str = "auto"  # auto: resnet for image columns; for text: pretrained with a pretrained --init-from, else gru when text is the only input; else mlp
+    arch: str = "auto"  # auto: resnet for image columns; attentivefp for molecules (fingerprint under 200 training molecules); for text: pretrained with a pretrained --init-from, else gru when text is the only input; else mlp
     width: Annotated[int, Field(ge=1, le=MAX_WIDTH)] | Auto = "auto"  # mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images); gru/lstm: units per direction (128); transformer: model dimensions (128)
     depth: Annotated[int, Field(ge=1, le=MAX_DEPTH)] | Auto = "auto"  # mlp: hidden layers (3); resnet: residual blocks on its first and last stage (1); gru/lstm: stacked layers (1); transformer: layers (2)
     dropout: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # probability of zeroing a unit before a layer in training (mlp 0.3, resnet 0.1, gru/lstm 0.3, transformer and pretrained 0.1)

@@ -29,8 +29,12 @@ def split_rows(
     test_fraction: float,
     seed: int,
     test: pd.DataFrame | None = None,
+    by: str | None = None,
 ) -> Split:
-    """With `test` given, `frame` is split into train and valid only; otherwise three ways."""
+    """With `test` given, `frame` is split into train and valid only; otherwise three ways. `by`: a molecule
+    column whose scaffolds are kept whole in one part (data.scaffold), instead of a random split."""
+    if by is not None:
+        return _by_scaffold(frame, by, valid_fraction, test_fraction, test)
     if test is not None:
         train, valid = _two_way(frame, target, task, valid_fraction, seed, keep=(1, 1))
         how = f"given test file; training file split {1 - valid_fraction:.0%} train / {valid_fraction:.0%} valid"
@@ -76,3 +80,18 @@ def _top_up(source: pd.DataFrame, short: pd.DataFrame, target: str, least: int, 
         return source, short
     kept = np.setdiff1d(np.arange(len(source)), moved)
     return source.iloc[kept], pd.concat([short, source.iloc[sorted(moved)]])
+
+
+def _by_scaffold(frame: pd.DataFrame, column: str, valid_fraction: float, test_fraction: float,
+                 test: pd.DataFrame | None) -> Split:
+    from lamina.data.scaffold import scaffold_parts
+
+    if test is not None:
+        train, valid = scaffold_parts(frame, column, (1 - valid_fraction,))
+        return Split(train, valid, test, f"given test file; training file split by scaffold of {column!r}, "
+                                         f"{1 - valid_fraction:.0%} train / {valid_fraction:.0%} valid")
+    train_share = 1 - valid_fraction - test_fraction
+    train, valid, test_part = scaffold_parts(frame, column, (train_share, valid_fraction))
+    return Split(train, valid, test_part, f"scaffold (Bemis-Murcko scaffolds of {column!r} kept whole, largest "
+                                          f"first) {train_share:.0%} / {valid_fraction:.0%} / {test_fraction:.0%} "
+                                          "(train / valid / test)")

@@ -29,13 +29,15 @@ def explanations_html(explain: dict | None) -> str:
                   [[f"{row} → {label}", *(number(v, 3, signed=True) for v in values)]
                    for (row, label), values in zip(explained, attributions["attributions"], strict=True)])
     parts.append(block_html(table))
-    if "overlays" in attributions:
-        cells = "".join(
-            f"<figure><img src='data:image/png;base64,{escape(png)}' alt='attributions of row {escape(str(row))}'>"
-            f"<figcaption>row {escape(str(row))} → {escape(str(label))}</figcaption></figure>"
-            for (row, label), png in zip(explained, attributions["overlays"], strict=True))
-        parts.append("<p>Pixels that pushed towards the explained class in red, away from it in blue.</p>"
-                     f"<div class='mistakes'>{cells}</div>")
+    # Pictures (PNG heat maps; RDKit's SVG drawings of molecules) are base64 images: nothing in them can run.
+    for key, media, legend in (("overlays", "image/png", "Pixels that pushed towards the explained class"),
+                               ("drawings", "image/svg+xml", "Atoms and bonds that pushed towards the explained output")):
+        if key in attributions:
+            cells = "".join(
+                f"<figure><img src='data:{media};base64,{escape(picture)}' alt='attributions of row {escape(str(row))}'>"
+                f"<figcaption>row {escape(str(row))} → {escape(str(label))}</figcaption></figure>"
+                for (row, label), picture in zip(explained, attributions[key], strict=True))
+            parts.append(f"<p>{legend} in red, away from it in blue.</p><div class='mistakes'>{cells}</div>")
     if "tokens" in attributions:
         lines = "".join(f"<p>row {escape(str(row))} → {escape(str(label))}: {_shaded_tokens(tokens)}</p>"
                         for (row, label), tokens in zip(explained, attributions["tokens"], strict=True))

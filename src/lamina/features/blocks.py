@@ -6,7 +6,9 @@ inputs dict its columns' tensors arrive and what the network is told about them 
 - dense: one float32 [rows, width] tensor, `numbers`, of every column's floats side by side (an MLP's input);
 - embedding: one int64 [rows, columns] tensor, `categories`, a vocabulary index per column (one embedding each);
 - tokens: one int64 [rows, length] tensor per column, `text:<column>`, token ids for a sequence model;
-- picture: one uint8 [rows, channels, height, width] tensor per column, `image:<column>`, read by a CNN.
+- picture: one uint8 [rows, channels, height, width] tensor per column, `image:<column>`, read by a CNN;
+- molecule: two tensors per column (features.molecule), `molecule:<column>` its atoms and bonds (int16
+  [rows, slots, width]) for a graph network and `fingerprint:<column>` its Morgan bits (uint8 [rows, bits]).
 
 The key names and the spec are stored in model.json (the architecture's inputs), so they never change.
 """
@@ -61,8 +63,23 @@ class ColumnBlock:
         return {f"{self.prefix}:{name}": torch.as_tensor(e.transform(frame[name])) for name, e in encoders.items()}
 
 
+@dataclass(frozen=True)
+class PartsBlock:
+    """A block whose encoders give several named tensors per column ({part: tensor}), keyed `<part>:<column>`."""
+
+    spec_key: str
+
+    def spec(self, encoders: dict) -> dict[str, dict]:
+        return {name: e.spec() for name, e in encoders.items()}
+
+    def tensors(self, encoders: dict, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
+        return {f"{part}:{name}": tensor for name, e in encoders.items()
+                for part, tensor in e.transform(frame[name]).items()}
+
+
 DENSE = DenseBlock("numbers")
 EMBEDDING = EmbeddingBlock("categories")
 TOKENS = ColumnBlock("texts", "text")
 PICTURE = ColumnBlock("images", "image")
-BLOCKS = (DENSE, EMBEDDING, TOKENS, PICTURE)  # the order the network reads its inputs (and explanations split them)
+MOLECULE = PartsBlock("molecules")
+BLOCKS = (DENSE, EMBEDDING, TOKENS, PICTURE, MOLECULE)  # the order the network reads its inputs (and explanations split them)

@@ -22,7 +22,7 @@ The built-in sniff steps, in order (a new kind takes a number between the two it
    45 binary: one value beside blanks       130 text: four or more words, or distinct phrases
    50 binary: bool dtype                    140 dropped: a distinct string per row
    60 datetime: datetime dtype              150 category: whatever no earlier step claimed
-   70 binary: numbers with two values
+   70 binary: numbers with two values       125 molecule: SMILES strings RDKit reads (between 120 and 130)
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from lamina.features.blocks import DENSE, PICTURE, ColumnBlock, DenseBlock, Embe
 from lamina.features.drift import Bins, Counts
 
 BUILT_IN = ("lamina.features.numeric", "lamina.features.category", "lamina.features.datetime",
-            "lamina.features.text", "lamina.features.image", "lamina.features.audio")
+            "lamina.features.text", "lamina.features.image", "lamina.features.audio",
+            "lamina.features.molecule")
 SAMPLE_ROWS = 2000  # rows sampled to judge a string column (speed on large tables)
 MAX_TEXT = 100_000  # longest string accepted in one request field (characters)
 MAX_FILE_TEXT = 1_000_000  # longest base64 file accepted in one request field; the server's body limit binds first

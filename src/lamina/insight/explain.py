@@ -1,7 +1,8 @@
 """Per-row explanations: integrated gradients (captum) over the network's encoded inputs, summed back
 to the user's columns, with the completeness check that makes them trustworthy.
 
-Image models are explained per pixel (heat-map overlays), text models per token (subword piece). Integrated gradients attribute F(x) − F(baseline)
+Image models are explained per pixel (heat-map overlays), text models per token (subword piece), molecule
+models per atom and bond (insight.molecule_explain). Integrated gradients attribute F(x) − F(baseline)
 to the inputs; the attributions of a row sum to that
 difference up to the integral's discretisation error, which is reported as `completeness_gap`.
 The baseline is the row with every value missing: the model's view of "no information".
@@ -32,6 +33,10 @@ def explain_rows(model, frame: pd.DataFrame, steps: int = STEPS) -> dict:
         return explain_pixels(model, frame, steps)
     if getattr(network, "reads", None) == "text":
         return explain_tokens(model, frame, steps)
+    if getattr(network, "reads", None) == "molecule":
+        from lamina.insight.molecule_explain import explain_molecules
+
+        return explain_molecules(model, frame, steps, _integrate, _explanation)
     if not hasattr(network, "encode"):
         raise LaminaError(f"Architecture {model.architecture['arch']!r} does not support explanations yet.")
     columns = model.features.encoded_order()

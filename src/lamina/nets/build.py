@@ -24,6 +24,8 @@ TABLE_EXAMPLE = {"numbers": 5, "categories": [4, 7], "images": {},
                  "texts": {"review.text": {"vocabulary": 50, "pad": 0, "length": 9}}}
 IMAGE_EXAMPLE = {**TABLE_EXAMPLE,
                  "images": {"photo.file": {"channels": 3, "size": 12, "mean": [0.5, 0.4, 0.3], "std": [0.2] * 3}}}
+MOLECULE_EXAMPLE = {**TABLE_EXAMPLE, "molecules": {"smiles": {"atom_codes": [5, 4, 3], "bond_codes": [4, 3],
+                                                               "fingerprint_bits": 32}}}
 SERIES_EXAMPLE = {"lookback": 10, "channels": 3, "horizon": 4}  # outputs: targets forecast at each step
 INTERACTIONS_EXAMPLE = {"users": 7, "items": 11}  # vocabulary sizes; outputs: one score per (user, item) pair
 LATENT_EXAMPLE = {"side": 12, "channels": 3, "classes": 4}  # generated images; classes 0: unconditional
@@ -89,6 +91,10 @@ def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[
     for name, image in spec["images"].items():
         inputs[f"image:{name}"] = torch.randint(0, 256, (rows, image["channels"], image["size"], image["size"]),
                                                 dtype=torch.uint8)
+    for name, molecule in spec.get("molecules", {}).items():
+        from lamina.nets.graph import example_inputs
+
+        inputs.update(example_inputs(name, molecule, rows))
     return inputs, (rows, outputs)
 
 
@@ -195,6 +201,35 @@ def _build_autoencoder(spec: dict, outputs: int, dense_widths: list[int], width:
     from lamina.nets.autoencoder import TableAutoencoder
 
     return TableAutoencoder(spec, outputs, dense_widths, width, code, dropout)
+
+
+# ---- molecules: a network per molecule column (nets/graph.py), beside the table encoder ----
+
+def _graph(layout: str):
+    def build(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
+        """`width` dimensions per atom, bond and hidden vector, `depth` message-passing layers."""
+        from lamina.nets.columns import ColumnNetwork
+        from lamina.nets.graph import GraphEncoder
+
+        return ColumnNetwork(spec, outputs, "molecule", lambda m: GraphEncoder(m, layout, width, depth, dropout),
+                             dropout)
+
+    return build
+
+
+register("gine", (MOLECULE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}))(_graph("gine"))
+register("attentivefp", (MOLECULE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}))(_graph("attentivefp"))
+
+
+@register("fingerprint", (MOLECULE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}))
+def _build_fingerprint(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
+    """An MLP over each molecule's Morgan fingerprint bits: `width` units in each of `depth` layers."""
+    from lamina.nets.columns import ColumnNetwork
+    from lamina.nets.graph import FingerprintMLP
+
+    return ColumnNetwork(spec, outputs, "molecule",
+                         lambda m: FingerprintMLP(m["fingerprint_bits"], width, depth, dropout), dropout,
+                         part="fingerprint")
 
 
 # ---- forecasters: windows [rows, lookback, channels] → [rows, horizon, targets], relative to the last step ----

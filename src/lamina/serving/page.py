@@ -56,6 +56,11 @@ function bars(pairs, scale) {
            `${value.toFixed(4)}</td></tr>`;
   }).join('') + '</table>';
 }
+function drawings(why) {
+  // Molecules drawn by the server (RDKit SVG, base64), shown as images: an <img> runs no script.
+  return (why.drawings || []).filter(d => /^[A-Za-z0-9+/=]+$/.test(d)).map(d =>
+    `<img alt="the molecule, atoms shaded by attribution" src="data:image/svg+xml;base64,${d}">`).join('');
+}
 async function call(path, row) {
   const response = await fetch(path, {method: 'POST', headers: headers(), body: JSON.stringify(row)});
   const body = await response.json();
@@ -91,7 +96,7 @@ form.addEventListener('submit', async (event) => {
     const scale = Math.max(...pairs.map(p => Math.abs(p[1])), 1e-9);
     explanation.innerHTML = `<h2>Why</h2><p>Integrated gradients: each column's share of the change in the ` +
       `${escapeHtml(why.output_unit)} from a row with every value missing (` +
-      `completeness gap ${why.completeness_gap.toFixed(4)}).</p>` + bars(pairs, scale);
+      `completeness gap ${why.completeness_gap.toFixed(4)}).</p>` + bars(pairs, scale) + drawings(why);
   } catch (error) {
     result.innerHTML = `<p class="error">${escapeHtml(error.message)}</p>`;
   }

@@ -15,9 +15,11 @@ import torch
 from lamina.checked import Fault
 from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
 from lamina.data.images import drop_unreadable, ignored_files_note
+from lamina.data.scaffold import scaffold_column
 from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError
+from lamina.features.molecule import screen_molecule_files
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder, canonical_labels
 from lamina.nets.build import build_network
@@ -90,7 +92,7 @@ class TableTask(Task):
             if test_frame is not None:
                 test_frame = test_frame[test_frame[schema.target].notna()]
             split = split_rows(labelled, schema.target, schema.task, data.valid_fraction, data.test_fraction,
-                               config.seed, test=test_frame)
+                               config.seed, test=test_frame, by=scaffold_column(data.split, schema))
         return TablePrepared(findings, schema, frame, split)
 
     def fit(self, config, prepared: TablePrepared, session):
@@ -394,6 +396,9 @@ def read_pictures(frame: pd.DataFrame, test_frame: pd.DataFrame | None, schema: 
             test_frame, skipped, _ = drop_unreadable(test_frame, column, kind, config.model.image_size)
             findings += [Finding("warning", f"{kind}_skipped", f"Skipped (test) {line}.", column)
                          for line in skipped]
+    for column in (c.name for c in schema.features if c.kind == "molecule"):  # unreadable SMILES: skipped, named
+        frame, test_frame, skipped = screen_molecule_files(frame, test_frame, column)
+        findings += skipped
     return frame, test_frame, findings
 
 

@@ -26,6 +26,7 @@ from pydantic import Field
 
 from lamina.checked import Fault, Record, checked, under
 from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
+from lamina.data.scaffold import scaffold_column
 from lamina.data.schema import Column, Schema, infer_column, infer_schema, infer_task
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError, did_you_mean
@@ -159,7 +160,7 @@ class SeveralTargets(TableTask):
                 test_frame = self.labelled_rows(test_frame)
             # A plain random split ("regression" stratifies by nothing): stratifying by one target would favour it.
             split = split_rows(labelled, names[0], "regression", data.valid_fraction, data.test_fraction,
-                               config.seed, test=test_frame)
+                               config.seed, test=test_frame, by=scaffold_column(data.split, schema))
         return TablePrepared(findings, schema, frame, split)
 
     def _checks(self, frame: pd.DataFrame) -> list[Finding]:
