@@ -217,11 +217,15 @@ def _graph(layout: str):
     return build
 
 
-register("gine", (MOLECULE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}))(_graph("gine"))
-register("attentivefp", (MOLECULE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}))(_graph("attentivefp"))
+# width: dimensions per atom/bond/hidden vector; depth: message-passing layers (fingerprint: dense layers)
+GRAPH_SPACE = {"width": Dimension(low=32, high=256, log=True), "depth": Dimension(low=2, high=5), "dropout": DROPOUT}
+register("gine", (MOLECULE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}), space=GRAPH_SPACE)(_graph("gine"))
+register("attentivefp", (MOLECULE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}),
+         space=GRAPH_SPACE)(_graph("attentivefp"))
 
 
-@register("fingerprint", (MOLECULE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}))
+@register("fingerprint", (MOLECULE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1}),
+          space={**GRAPH_SPACE, "depth": Dimension(low=1, high=3)})
 def _build_fingerprint(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
     """An MLP over each molecule's Morgan fingerprint bits: `width` units in each of `depth` layers."""
     from lamina.nets.columns import ColumnNetwork
