@@ -25,7 +25,7 @@ ASSAYS = ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", 
 def read_tox21() -> pd.DataFrame:
     """The SMILES and assays, without the rows lamina leaves out (SMILES RDKit cannot read, no label at all), so
     the forest's split is lamina's."""
-    from lamina.features.molecule import parse
+    from lamina.data.smiles import parse
 
     frame = pd.read_csv(data_folder("tox21") / "tox21.csv.gz")[["smiles", *ASSAYS]]
     readable = frame["smiles"].map(lambda smiles: parse(smiles)[0] is not None)

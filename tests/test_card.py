@@ -23,6 +23,9 @@ def test_fast_metrics_equal_scikit_learns(classes):
     labels = generator.integers(0, classes, size=700)
     fast, reference = fast_classification_metrics(labels, proba), classification_metrics(labels, proba)
     assert fast == pytest.approx(reference, rel=1e-9, abs=1e-12)
+    moved = (proba[:, -1] > 0.3).astype(int) * (classes - 1)  # a decision threshold, as a rare class gets
+    assert fast_classification_metrics(labels, proba, moved) == pytest.approx(
+        classification_metrics(labels, proba, moved), rel=1e-9, abs=1e-12)
 
 
 def test_fast_regression_metrics_equal_scikit_learns():

@@ -68,6 +68,7 @@ def run(tmp_path_factory):
     model_json = run / "model" / "model.json"
     document = json.loads(model_json.read_text())
     training = poisoned(document["training"])
+    training["validation"]["mode"] = document["training"]["validation"]["mode"]  # min or max: other text stops the load
     training["sizes"][PAYLOAD] = 1  # a part of the split named by the payload, beside train / valid / test
     metric_names = {name: f"{PAYLOAD}{i}" for i, name in enumerate(document["metrics"]["test"])}
     for part in ("test", "baseline"):

@@ -11,7 +11,7 @@ import lamina
 SOURCE = Path(lamina.__file__).parent
 # Earliest first; a module matches the longest prefix listed.
 LAYERS = [
-    ("lamina.errors", "lamina.plain", "lamina.checked", "lamina.config", "lamina.run"),
+    ("lamina.errors", "lamina.plain", "lamina.checked", "lamina.privacy_target", "lamina.config", "lamina.run"),
     ("lamina.data", "lamina.features.kinds", "lamina.features.blocks", "lamina.features.drift",
      "lamina.features.spelling"),  # kinds: the schema's vocabulary; spelling: one value, its ways of writing
     ("lamina.features",),
@@ -21,7 +21,8 @@ LAYERS = [
     ("lamina.model",),
     ("lamina.evaluation", "lamina.insight", "lamina.serving"),
     ("lamina.tasks",),
-    ("lamina.api", "lamina.demo"),
+    ("lamina.api", "lamina.demo", "lamina.tuning", "lamina.tuning_report", "lamina.tracking", "lamina.federated",
+     "lamina.federated_features"),  # the flow, and the flows made of it (a study, a federation)
     ("lamina.cli", "lamina"),
 ]
 

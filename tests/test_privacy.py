@@ -11,13 +11,12 @@ from tests.conftest import FAST, make_table
 import lamina
 from lamina.cli import main
 from lamina.errors import LaminaError
+from lamina.privacy_target import Budget, parse_privacy
 from lamina.training.batches import TensorBatches
 from lamina.training.privacy import (
     DPSGD,
-    Budget,
     epsilon_spent,
     noise_multiplier_for,
-    parse_privacy,
     private_network,
     steps_within,
 )

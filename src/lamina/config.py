@@ -90,7 +90,7 @@ class TrainConfig(_Section):
     @field_validator("privacy")
     @classmethod
     def _readable_privacy(cls, value: str | None) -> str | None:
-        from lamina.training.privacy import parse_privacy
+        from lamina.privacy_target import parse_privacy
 
         if value is not None:
             try:

@@ -27,7 +27,7 @@ def scaffold(smiles) -> str:
     """The Bemis–Murcko scaffold's canonical SMILES ("" for a molecule without rings, or one RDKit cannot read)."""
     from rdkit.Chem.Scaffolds import MurckoScaffold
 
-    from lamina.features.molecule import parse
+    from lamina.data.smiles import parse
 
     molecule, _ = parse(smiles)
     if molecule is None or molecule.GetNumAtoms() == 0:

@@ -45,11 +45,7 @@ def task_of(document: dict):
     from lamina.tasks.base import task_named
 
     name = document["task"]["name"]
-    if "targets" in document["task"]["state"]:  # a table task of several targets: its variant's sections
-        from lamina.tasks.targets import several
-
-        return several(task_named(name))(name)
-    return task_named(name)(name)
+    return task_named(name).for_document(document)  # a table task of several targets: its variant
 
 
 def schema(document: dict) -> dict:

@@ -10,14 +10,15 @@ BOOTSTRAP_SAMPLES = 500  # resamples of the test rows; the 95% interval is their
 CONFIDENCE = 0.95
 
 
-def fast_classification_metrics(labels: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+def fast_classification_metrics(labels: np.ndarray, proba: np.ndarray,
+                                predicted: np.ndarray | None = None) -> dict[str, float]:
     """The same metrics as evaluation.metrics.classification_metrics, in plain numpy: hundreds of
     bootstrap resamples through scikit-learn's validating functions would take tens of seconds.
     tests/test_card.py checks both give the same numbers."""
     from scipy.stats import rankdata
 
     classes = proba.shape[1]
-    predicted = proba.argmax(axis=1)
+    predicted = proba.argmax(axis=1) if predicted is None else predicted
     confusion = np.bincount(labels * classes + predicted, minlength=classes * classes).reshape(classes, classes)
     support, chosen, hits = confusion.sum(axis=1), confusion.sum(axis=0), np.diag(confusion)
     present = support > 0
@@ -34,8 +35,25 @@ def fast_classification_metrics(labels: np.ndarray, proba: np.ndarray) -> dict[s
             continue
         ranks = rankdata(proba[:, k])  # ties share their mean rank, as in the Mann-Whitney U statistic
         aucs.append((ranks[positive].sum() - count * (count + 1) / 2) / (count * (len(labels) - count)))
-    return {"accuracy": float(hits.sum() / len(labels)), "balanced_accuracy": float(recall.mean()),
-            "macro_f1": float(f1.mean()), "roc_auc": float(np.mean(aucs)), "log_loss": float(-np.log(picked).mean())}
+    result = {"accuracy": float(hits.sum() / len(labels)), "balanced_accuracy": float(recall.mean()),
+              "macro_f1": float(f1.mean()), "roc_auc": float(np.mean(aucs)), "log_loss": float(-np.log(picked).mean())}
+    if classes == 2:  # of the second class, as classification_metrics
+        positive = labels == 1
+        result["pr_auc"] = _average_precision(positive, proba[:, 1]) if positive.any() else float("nan")
+        result["precision"] = float(confusion[1, 1] / chosen[1]) if chosen[1] else float("nan")
+        result["recall"] = float(confusion[1, 1] / support[1]) if support[1] else float("nan")
+    return result
+
+
+def _average_precision(positive: np.ndarray, score: np.ndarray) -> float:
+    """scikit-learn's average_precision_score: Σ (R_n − R_{n−1}) P_n over the distinct score thresholds."""
+    order = np.argsort(-score, kind="mergesort")
+    ranked, hit = score[order], positive[order]
+    ends = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # the last row of each run of tied scores
+    true_positives = np.cumsum(hit)[ends]
+    precision = true_positives / (ends + 1)
+    recall = true_positives / true_positives[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 def fast_regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -51,9 +69,12 @@ def bootstrap_intervals(predictions: pd.DataFrame, classes: list | None, seed: i
     if classes is not None:
         truth = predictions["truth_index"].to_numpy(dtype=int)
         proba = predictions[[f"proba_{c}" for c in classes]].to_numpy()
+        index = {str(c): i for i, c in enumerate(classes)}  # the predicted class: a decision threshold may move it
+        chosen = predictions["prediction"].astype(str).map(index) if "prediction" in predictions else None
+        predicted = proba.argmax(axis=1) if chosen is None or chosen.isna().any() else chosen.to_numpy(dtype=int)
 
         def score(rows):
-            return fast_classification_metrics(truth[rows], proba[rows])
+            return fast_classification_metrics(truth[rows], proba[rows], predicted[rows])
     else:
         truth = predictions["truth"].to_numpy(dtype=float)
         predicted = predictions["prediction"].to_numpy(dtype=float)

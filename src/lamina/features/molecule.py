@@ -26,6 +26,7 @@ from pydantic import Field, StrictInt
 
 from lamina.checked import Record, checked
 from lamina.data.checks import Finding
+from lamina.data.smiles import parse, parse_problem, rdkit
 from lamina.errors import LaminaError
 from lamina.features.blocks import MOLECULE
 from lamina.features.kinds import TEXT_FIELD, ColumnSample, Kind, register_kind, sniff
@@ -57,54 +58,6 @@ SMILES_SAMPLE = 200  # values RDKit parses to judge a column (the cheap characte
 SNIFF_PARSE_SHARE = 0.5  # share of sampled values that must parse; more invalid ones are then named (screen_molecules)
 SNIFF_MEDIAN_ATOMS = 3  # heavy atoms of the median sampled molecule: "CO" and "NC" are also state codes
 SMILES_CHARACTERS = re.compile(r"^[A-Za-z0-9@+\-\[\]()=#$:/\\.%*~]+$")  # OpenSMILES' alphabet
-
-
-def rdkit():
-    """RDKit's Chem module, or a LaminaError saying how to install it."""
-    try:
-        from rdkit import Chem, RDLogger
-    except ImportError:
-        raise LaminaError("Molecule columns need RDKit: pip install 'lamina[molecules]'.") from None
-    RDLogger.DisableLog("rdApp.*")  # parse failures are reported by lamina, naming the row
-    return Chem
-
-
-def parse(smiles) -> tuple[object | None, int]:
-    """(the molecule's largest fragment, fragments it had); (None, 0) when RDKit cannot parse it. A missing
-    value or an empty string is an empty molecule (0 atoms, 0 fragments)."""
-    chem = rdkit()
-    if smiles is None or (isinstance(smiles, float) and np.isnan(smiles)):
-        return chem.Mol(), 0
-    text = str(smiles).strip()
-    # RDKit reads what follows a space as the molecule's name; a SMILES holds no space, so the value is not one.
-    molecule = None if any(c.isspace() for c in text) else chem.MolFromSmiles(text, _smiles_options())
-    if molecule is None:
-        return None, 0
-    fragments = len(chem.GetMolFrags(molecule))
-    if fragments > 1:
-        from rdkit.Chem.MolStandardize import rdMolStandardize
-
-        molecule = rdMolStandardize.LargestFragmentChooser().choose(molecule)
-    return molecule, fragments
-
-
-def _smiles_options():
-    """Plain SMILES: CXSMILES extensions (" |$label$|") would let a string name atoms with any text."""
-    options = rdkit().SmilesParserParams()
-    options.allowCXSMILES = False
-    return options
-
-
-def parse_problem(smiles) -> str:
-    """Why RDKit cannot read `smiles` (its own words where it has them), for errors that name the value."""
-    chem = rdkit()
-    if any(c.isspace() for c in str(smiles).strip()):
-        return "a SMILES holds no spaces"
-    unsanitised = chem.MolFromSmiles(str(smiles).strip(), sanitize=False)
-    if unsanitised is None:
-        return "SMILES syntax"
-    problems = chem.DetectChemistryProblems(unsanitised)
-    return problems[0].Message() if problems else "not a valid SMILES"
 
 
 class MoleculeEncoder:

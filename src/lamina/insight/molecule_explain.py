@@ -17,8 +17,9 @@ import base64
 import pandas as pd
 import torch
 
+from lamina.data.smiles import parse
 from lamina.errors import LaminaError
-from lamina.features.molecule import ATOM, BOND, parse
+from lamina.features.molecule import ATOM, BOND
 from lamina.nets.mlp import module_key
 
 MOLECULE_BATCH = 512  # molecules per forward pass while integrating

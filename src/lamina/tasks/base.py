@@ -172,6 +172,12 @@ class Task(LossStep):
         raise NotImplementedError
 
     @classmethod
+    def for_document(cls, document: dict) -> Task:
+        """An unfitted task of the kind model.json describes, whose report sections and facts apply to it (a
+        variant of the class where the state asks for one: several targets)."""
+        return cls(document["task"]["name"])
+
+    @classmethod
     def title(cls, document: dict) -> str:
         """What the report page is about, from model.json."""
         return cls.name

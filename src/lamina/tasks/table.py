@@ -65,6 +65,13 @@ class TableTask(Task):
             return several(cls)(requested)
         return cls(requested)
 
+    @classmethod
+    def for_document(cls, document: dict) -> Task:
+        from lamina.tasks.targets import several
+
+        name = document["task"]["name"]
+        return several(cls)(name) if "targets" in document["task"]["state"] else cls(name)
+
     def problem(self, target: pd.Series, name: str) -> str:
         """The schema's task value: binary, multiclass or regression."""
         return infer_task(target, name, self.requested if self.requested in self.problems else "auto")

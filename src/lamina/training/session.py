@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from lamina.config import Config, parse_duration
+from lamina.privacy_target import parse_privacy
 from lamina.run import HISTORY, SOURCES, RunFolder
 from lamina.training import checkpoint
-from lamina.training.privacy import DPSGD, parse_privacy
+from lamina.training.privacy import DPSGD
 from lamina.training.trainer import BEST, LAST, Trainer
 
 
