@@ -203,9 +203,20 @@ class Client:
             outputs = network(inputs)
             sums[f"{part}-rows"] = float(len(targets))
             sums[f"{part}-loss-sum"] = float(task.loss(outputs, targets)) * len(targets)
+            baseline = _baseline_outputs(task, len(targets))
+            sums[f"{part}-baseline-loss-sum"] = float(task.loss(baseline, targets)) * len(targets)
             if task.target_.is_classification:
                 sums[f"{part}-correct"] = float((outputs.argmax(1) == targets).sum())
+                sums[f"{part}-baseline-correct"] = float((baseline.argmax(1) == targets).sum())
         return sums
+
+
+def _baseline_outputs(task, rows: int) -> torch.Tensor:
+    """The baseline's network outputs for `rows` rows: log class shares (logits of the prior) or the mean, which
+    the target's standardisation maps to 0."""
+    if task.target_.is_classification:
+        return torch.log(torch.tensor(task.baseline_["prior"], dtype=torch.float32).clamp_min(1e-7)).expand(rows, -1)
+    return torch.zeros(rows, 1)
 
 
 # ---- the Flower apps ------------------------------------------------------------------------------------
@@ -501,12 +512,12 @@ def _model(coordinator: Coordinator, names: list[str], description: str, run, me
     network = task.build_network(coordinator.architecture_)
     network.load_state_dict(coordinator.rounds_[best])
     network.eval()
+    sums = coordinator.result_.evaluate_metrics_clientapp.get(best, {})
     if members is not None:
         splits = [member.split for member in members]
         sizes = {part: sum(len(getattr(s, part)) for s in splits) for part in ("train", "valid", "test")}
         split = f"each client's rows: {splits[0].description}"
     else:
-        sums = coordinator.result_.evaluate_metrics_clientapp.get(best, {})
         sizes = {"train": sum(coordinator.sizes_), **{part: int(sums.get(f"{part}-rows", 0)) for part in
                                                       ("valid", "test")}}
         split = (f"each client's rows: train / valid / test at {coordinator.config.data.valid_fraction} / "
@@ -521,10 +532,13 @@ def _model(coordinator: Coordinator, names: list[str], description: str, run, me
                               "engine": "flower simulation" if members is not None else "flower deployment",
                               "rounds": history}}
     model = Model(task, network, coordinator.architecture_, training=training)
-    if members is None:
-        best_round = history[best - 1]
-        model.metrics = {"test": {key.removeprefix("test_"): value for key, value in best_round.items()
-                                  if key.startswith("test_")}}
+    if members is None:  # the clients' sums over their test rows for the best round
+        rows = max(sums.get("test-rows", 0.0), 1.0)
+        model.metrics = {name: {"loss": sums.get(f"test-{prefix}loss-sum", math.nan) / rows}
+                         for name, prefix in (("test", ""), ("baseline", "baseline-"))}
+        if task.target_.is_classification:
+            for name, prefix in (("test", ""), ("baseline", "baseline-")):
+                model.metrics[name]["accuracy"] = sums.get(f"test-{prefix}correct", math.nan) / rows
         if run is not None:
             model.save(run.model_dir)
             run.write_json(METRICS, model.metrics)

@@ -15,7 +15,6 @@ no held-out table or report, since the server never sees a row.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from lamina.errors import LaminaError
