@@ -16,8 +16,8 @@ metrics come from the clients' test rows brought together on the coordinator (si
 client's rows are on this machine), and the model has no drift profile (it would need the training rows).
 
 Runs: `federate()` simulates the clients on this machine with Flower's simulation engine (Ray); the same
-ClientApp and ServerApp run as separate processes under `flower-superlink` and `flower-supernode`
-(ARCHITECTURE.md, "Federated training").
+ClientApp and Coordinator run as separate processes under `flower-superlink`, `flower-supernode` and `flwr run`
+(federated_deploy.py; ARCHITECTURE.md, "Federated training").
 """
 
 from __future__ import annotations

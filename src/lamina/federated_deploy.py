@@ -3,9 +3,11 @@
 The same Coordinator and Client as the simulation (federated.py), run as a Flower App (lamina/flower_app) by a
 SuperLink, one SuperNode per client and `flwr run` (ARCHITECTURE.md, "Federated training"):
 
-    flower-superlink --insecure --disable-runtime-dependency-installation
-    flower-supernode --insecure --superlink 127.0.0.1:8000 --node-config "data='hospital_a.csv'"   # per client
-    flwr run $(lamina-app-dir) local --run-config "target='y' clients=2 rounds=20 out='runs/fed'"
+    flower-superlink --insecure --disable-runtime-dependency-installation --port 9093
+    flower-supernode --insecure --superlink SERVER:9093 --node-config "data='hospital_a.csv'"   # per client
+    flwr run APP_DIR CONNECTION --stream --run-config "target='y' clients=2 rounds=20 out='runs/fed'"
+
+(APP_DIR below; CONNECTION a `[superlink.NAME]` entry of Flower's config.toml with the SuperLink's address.)
 
 Each SuperNode's node config names its own table (`data`); its rows never leave it. The server reads the
 run config (flower_app/pyproject.toml lists the keys) and writes the run folder: the model, metrics.json and
