@@ -22,7 +22,7 @@ from lamina.data.schema import infer_schema
 from lamina.errors import LaminaError
 from lamina.features.numeric import QUANTILES
 from lamina.features.pipeline import FeaturePipeline
-from lamina.federated import partitions
+from lamina.federated import Client, partitions
 from lamina.federated_features import client_statistics, fitted_from_statistics, merged_schema
 
 pytest.importorskip("flwr")
@@ -229,3 +229,7 @@ def test_a_deployment_of_superlink_and_two_supernodes_trains_a_model_that_beats_
     majority = frame["y"].value_counts(normalize=True).max()
     assert accuracy > majority + 0.1
     assert model.metrics["test"]["accuracy"] > model.metrics["baseline"]["accuracy"] + 0.1  # pooled test sums
+    config = lamina.api.resolve_config(str(tmp_path / "small.yaml"), target="y")
+    test = pd.concat([Client(part, config).split.test for part in (frame.iloc[:300], frame.iloc[300:])])
+    guess = int(np.argmax(model.task.baseline_["prior"]))  # the baseline predicts the commonest training class
+    assert model.metrics["baseline"]["accuracy"] == pytest.approx(np.mean(model.task.target_.encode(test["y"]) == guess))
