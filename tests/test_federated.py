@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +22,7 @@ from lamina.data.schema import infer_schema
 from lamina.errors import LaminaError
 from lamina.features.numeric import QUANTILES
 from lamina.features.pipeline import FeaturePipeline
-from lamina.federated import partitions
+from lamina.federated import Client, partitions
 from lamina.federated_features import client_statistics, fitted_from_statistics, merged_schema
 
 pytest.importorskip("flwr")
@@ -135,3 +143,93 @@ def test_a_flower_simulation_writes_a_run_whose_model_beats_the_baseline(tmp_pat
     predictions = lamina.api.predict(out, data)
     assert len(predictions) == 900 and set(predictions["prediction"]) <= {"yes", "no"}
     assert "federated" in (out / "report.html").read_text().lower()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_listener(port: int, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _alive_in(groups: set[int]) -> list[str]:
+    """Live (not zombie) processes of these process groups, as 'pid name'."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) in groups:
+            alive.append(f"{entry.name} {(entry / 'comm').read_text().strip()}")
+    return alive
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds leftover processes through /proc")
+def test_a_deployment_of_superlink_and_two_supernodes_trains_a_model_that_beats_the_baseline(tmp_path):
+    """SuperLink, two SuperNodes (one table each) and `flwr run` as separate processes on loopback, 2 rounds."""
+    from lamina.federated_deploy import APP_DIR
+
+    frame = make_table(600).drop(columns=["comment", "day"])
+    tables = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    frame.iloc[:300].to_csv(tables[0], index=False)
+    frame.iloc[300:].to_csv(tables[1], index=False)
+    (tmp_path / "small.yaml").write_text("model:\n  width: 32\n  depth: 2\n")
+    link, *node_ports = (_free_port() for _ in range(3))
+    home = tmp_path / "flwr"  # Flower's own folder: the connection below, installed apps
+    home.mkdir()
+    (home / "config.toml").write_text(f'[superlink]\ndefault = "loop"\n\n[superlink.loop]\n'
+                                      f'address = "127.0.0.1:{link}"\ninsecure = true\n')
+    source = str(Path(lamina.__file__).parents[1])
+    env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0", "FLWR_HOME": str(home),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
+    commands = [["flower-superlink", "--insecure", "--disable-runtime-dependency-installation", "--port", str(link)]]
+    commands += [["flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{link}", "--port", str(port),
+                  "--node-config", f"data='{table}'"] for port, table in zip(node_ports, tables, strict=True)]
+    out = tmp_path / "run"
+    processes: list[subprocess.Popen] = []
+    try:
+        for command in commands:  # each in its own process group, so the processes it starts end with it
+            processes.append(subprocess.Popen(command, env=env, cwd=tmp_path, start_new_session=True,
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+            if len(processes) == 1:
+                _wait_for_listener(link)  # the SuperNodes and `flwr run` give up on a SuperLink not yet up
+        finished = subprocess.run(
+            ["flwr", "run", str(APP_DIR), "loop", "--stream", "--run-config",
+             f"target='y' clients=2 rounds=2 config='{tmp_path / 'small.yaml'}' out='{out}'"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert (out / "model" / "model.json").is_file(), finished.stdout[-3000:] + finished.stderr[-3000:]
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    groups = {process.pid for process in processes}
+    deadline = time.monotonic() + 10
+    while _alive_in(groups) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive_in(groups)
+    model = lamina.load(out)
+    assert model.training["federated"]["engine"] == "flower deployment"
+    assert list(pd.read_csv(out / "history.csv")["epoch"]) == [1, 2]
+    assert model.training["sizes"]["test"] > 0
+    predictions = lamina.api.predict(out, frame)
+    accuracy = (predictions["prediction"].to_numpy() == frame["y"].to_numpy()).mean()
+    majority = frame["y"].value_counts(normalize=True).max()
+    assert accuracy > majority + 0.1
+    assert model.metrics["test"]["accuracy"] > model.metrics["baseline"]["accuracy"] + 0.1  # pooled test sums
+    config = lamina.api.resolve_config(str(tmp_path / "small.yaml"), target="y")
+    test = pd.concat([Client(part, config).split.test for part in (frame.iloc[:300], frame.iloc[300:])])
+    guess = int(np.argmax(model.task.baseline_["prior"]))  # the baseline predicts the commonest training class
+    assert model.metrics["baseline"]["accuracy"] == pytest.approx(np.mean(model.task.target_.encode(test["y"]) == guess))

@@ -16,8 +16,8 @@ metrics come from the clients' test rows brought together on the coordinator (si
 client's rows are on this machine), and the model has no drift profile (it would need the training rows).
 
 Runs: `federate()` simulates the clients on this machine with Flower's simulation engine (Ray); the same
-ClientApp and ServerApp run as separate processes under `flower-superlink` and `flower-supernode`
-(ARCHITECTURE.md, "Federated training").
+ClientApp and Coordinator run as separate processes under `flower-superlink`, `flower-supernode` and `flwr run`
+(federated_deploy.py; ARCHITECTURE.md, "Federated training").
 """
 
 from __future__ import annotations
@@ -128,12 +128,12 @@ class Client:
     def __init__(self, frame: pd.DataFrame, config: Config):
         from lamina.data.schema import infer_task
         from lamina.data.split import split_rows
-        from lamina.tasks.table import _with_canonical_labels
+        from lamina.tasks.table import with_canonical_labels
 
         target = config.data.target
         if target not in frame.columns:
             raise LaminaError(f"A client's data has no target column {target!r}.")
-        frame = _with_canonical_labels(frame, target)
+        frame = with_canonical_labels(frame, target)
         self.frame = frame[frame[target].notna()]
         self.config = config
         self.problem = infer_task(self.frame[target], target, config.data.task if config.data.task in (
@@ -203,9 +203,20 @@ class Client:
             outputs = network(inputs)
             sums[f"{part}-rows"] = float(len(targets))
             sums[f"{part}-loss-sum"] = float(task.loss(outputs, targets)) * len(targets)
+            baseline = _baseline_outputs(task, len(targets))
+            sums[f"{part}-baseline-loss-sum"] = float(task.loss(baseline, targets)) * len(targets)
             if task.target_.is_classification:
                 sums[f"{part}-correct"] = float((outputs.argmax(1) == targets).sum())
+                sums[f"{part}-baseline-correct"] = float((baseline.argmax(1) == targets).sum())
         return sums
+
+
+def _baseline_outputs(task, rows: int) -> torch.Tensor:
+    """The baseline's network outputs for `rows` rows: log class shares (logits of the prior) or the mean, which
+    the target's standardisation maps to 0."""
+    if task.target_.is_classification:
+        return torch.log(torch.tensor(task.baseline_["prior"], dtype=torch.float32).clamp_min(1e-7)).expand(rows, -1)
+    return torch.zeros(rows, 1)
 
 
 # ---- the Flower apps ------------------------------------------------------------------------------------
@@ -456,11 +467,14 @@ def federate(data, target: str, *, partition: str | None = None, clients: int | 
     coordinator = Coordinator(config, federation, len(members))
     _simulate(coordinator, members, progress)
     run = RunFolder(out) if out else None
+    description = (f"{federation.strategy} over {len(members)} clients "
+                   + (f"(one per value of {partition!r})" if partition else
+                      f"(Dirichlet({non_iid}) by label)" if non_iid else "(IID)"))
     if run is None:
-        return _model(coordinator, members, names, partition, non_iid, None)
+        return _model(coordinator, names, description, None, members)
     with run.lock():
         run.create().write_config(config)
-        return _model(coordinator, members, names, partition, non_iid, run)
+        return _model(coordinator, names, description, run, members)
 
 
 def _simulate(coordinator: Coordinator, members: list[Client], progress: bool) -> None:
@@ -485,8 +499,10 @@ def _simulate(coordinator: Coordinator, members: list[Client], progress: bool) -
         raise LaminaError("The federated simulation ended before training finished; run with --debug to see why.")
 
 
-def _model(coordinator: Coordinator, members: list[Client], names: list[str], partition, non_iid, run):
-    """The Model of the best round, scored on the clients' test rows; written into `run` when given."""
+def _model(coordinator: Coordinator, names: list[str], description: str, run, members: list[Client] | None = None):
+    """The Model of the best round; written into `run` when given. With `members` (simulation: every client's rows
+    are on this machine) it is scored on the clients' test rows brought together, with a held-out table and a
+    report; without (deployment) its test metrics are the pooled sums the clients sent for the best round."""
     from lamina.model import Model
     from lamina.run import CHECKS, HELD_OUT, METRICS
 
@@ -496,20 +512,38 @@ def _model(coordinator: Coordinator, members: list[Client], names: list[str], pa
     network = task.build_network(coordinator.architecture_)
     network.load_state_dict(coordinator.rounds_[best])
     network.eval()
-    splits = [member.split for member in members]
-    sizes = {part: sum(len(getattr(s, part)) for s in splits) for part in ("train", "valid", "test")}
-    description = (f"{coordinator.federation.strategy} over {len(members)} clients "
-                   + (f"(one per value of {partition!r})" if partition else
-                      f"(Dirichlet({non_iid}) by label)" if non_iid else "(IID)"))
-    training = {"seed": coordinator.config.seed, "split": f"each client's rows: {splits[0].description}",
+    sums = coordinator.result_.evaluate_metrics_clientapp.get(best, {})
+    if members is not None:
+        splits = [member.split for member in members]
+        sizes = {part: sum(len(getattr(s, part)) for s in splits) for part in ("train", "valid", "test")}
+        split = f"each client's rows: {splits[0].description}"
+    else:
+        sizes = {"train": sum(coordinator.sizes_), **{part: int(sums.get(f"{part}-rows", 0)) for part in
+                                                      ("valid", "test")}}
+        split = (f"each client's rows: train / valid / test at {coordinator.config.data.valid_fraction} / "
+                 f"{coordinator.config.data.test_fraction} held out, seed {coordinator.config.seed}")
+    training = {"seed": coordinator.config.seed, "split": split,
                 "sizes": sizes, "epochs_run": coordinator.federation.rounds, "best_epoch": best,
                 "stop_reason": f"all {coordinator.federation.rounds} rounds done", "device": "cpu",
                 "batch_size": coordinator.batch_size(),
                 "train_seconds": round(coordinator.seconds_, 2),
                 "federated": {**asdict(coordinator.federation), "clients": names, "partition": description,
-                              "client_rows": coordinator.sizes_, "engine": "flower simulation",
+                              "client_rows": coordinator.sizes_,
+                              "engine": "flower simulation" if members is not None else "flower deployment",
                               "rounds": history}}
     model = Model(task, network, coordinator.architecture_, training=training)
+    if members is None:  # the clients' sums over their test rows for the best round
+        rows = max(sums.get("test-rows", 0.0), 1.0)
+        model.metrics = {name: {"loss": sums.get(f"test-{prefix}loss-sum", math.nan) / rows}
+                         for name, prefix in (("test", ""), ("baseline", "baseline-"))}
+        if task.target_.is_classification:
+            for name, prefix in (("test", ""), ("baseline", "baseline-")):
+                model.metrics[name]["accuracy"] = sums.get(f"test-{prefix}correct", math.nan) / rows
+        if run is not None:
+            model.save(run.model_dir)
+            run.write_json(METRICS, model.metrics)
+            run.write_history(history)
+        return model
     test = pd.concat([s.test for s in splits])
     outputs, truth, _ = task.outputs_and_truth(model, test)
     model.metrics = {"test": task.metrics(outputs, truth), "baseline": task.baseline_metrics(truth)}
