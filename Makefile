@@ -35,6 +35,14 @@ bench: venv
 	$(BIN)/python bench/fsdd.py
 	$(BIN)/python bench/forecasting.py
 	$(BIN)/python bench/movielens.py
+	$(BIN)/python bench/fashion_gan.py
+	$(BIN)/python bench/fraud.py
+	$(BIN)/python bench/esol.py
+	$(BIN)/python bench/tox21.py
+	$(BIN)/python bench/tune_adult.py
+	$(BIN)/python bench/federated_adult.py
+	$(BIN)/python bench/privacy_adult.py
+	$(BIN)/python bench/ddp_epoch.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
