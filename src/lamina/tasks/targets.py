@@ -73,6 +73,17 @@ def target_names(data, frame: pd.DataFrame) -> list[str]:
     return names
 
 
+def _all_left_out(data, frame: pd.DataFrame, names: list[str]) -> list[Finding]:
+    """`--target all`: the dropped columns (empty, constant, IDs) it did not take as targets, each with why, so
+    none goes missing unsaid."""
+    if not is_all(data.target):
+        return []
+    sniffed = {name: infer_column(frame[name]) for name in frame.columns if name not in names + list(data.columns)}
+    left = [f"{name!r} ({column.note})" for name, column in sniffed.items() if column.kind == "ignore"]
+    return [Finding("info", "targets_left_out", f"--target all left out {', '.join(left)}; they are not targets.")
+            ] if left else []
+
+
 def family_claims(family: type[TableTask], frame: pd.DataFrame, names: list[str]) -> bool:
     """Whether `--task auto` gives these targets to `family`: all of them are its problems. Targets that mix
     classes and numbers stop here, each named with what it is."""
@@ -152,7 +163,7 @@ class SeveralTargets(TableTask):
                 raise LaminaError(f"The test file has no value in target {(absent or names)[0]!r}: test metrics need "
                                   "the true values. Label its rows, or leave --test out to split the data.")
         frame, test_frame, findings = read_pictures(frame, test_frame, schema, config)
-        findings += self._checks(frame)
+        findings += self._checks(frame) + _all_left_out(data, frame, names)
         split = None
         if not has_errors(findings):
             labelled = self.labelled_rows(frame)
