@@ -12,6 +12,7 @@ import torch
 import lamina
 from lamina.data.scaffold import scaffold
 from lamina.data.schema import infer_column, infer_schema
+from lamina.data.smiles import MAX_ATOMS
 from lamina.data.split import split_rows
 from lamina.errors import LaminaError
 from lamina.features.molecule import ATOM, ATOM_FIELDS, MoleculeEncoder, screen_molecules
@@ -96,6 +97,16 @@ def test_invalid_smiles_are_skipped_and_named_by_row_until_too_many():
         lamina.fit(frame, "y", epochs=1, progress=False)
 
 
+def test_a_molecule_over_the_atom_cap_is_skipped_and_named_and_predict_names_its_line():
+    frame = random_molecules(60)
+    frame.loc[3, "smiles"] = "C" * (MAX_ATOMS + 1)
+    kept, findings = screen_molecules(frame, "smiles")
+    assert len(kept) == 59 and 3 not in kept.index
+    assert f"{MAX_ATOMS + 1} atoms, over the {MAX_ATOMS}" in findings[0].message
+    with pytest.raises(LaminaError, match=r"Column 'smiles', data row 4 \(line 5 of a file with a header; record 3"):
+        MoleculeEncoder("smiles").transform(frame["smiles"])
+
+
 def test_scaffold_split_never_shares_a_scaffold_and_puts_the_largest_in_train():
     frame = random_molecules(300, seed=3)
     frame = pd.concat([frame, pd.DataFrame({"smiles": ["CCO", "CCCN", "OCCO"], "y": [0.0, 0.5, 2.0]})],
@@ -142,7 +153,7 @@ def test_the_server_refuses_a_bad_smiles_naming_the_field_and_draws_a_good_one(t
     client = TestClient(create_app({"mol": model}, monitor=False))
     good = client.post("/predict", json={"smiles": "OCCc1ccccc1"})
     assert good.status_code == 200 and isinstance(good.json()["predictions"][0]["prediction"], float)
-    for bad in ["C1CC", "C |$<script>alert(1)</script>$|", "\u0000", "x" * 5000]:
+    for bad in ["C1CC", "C |$<script>alert(1)</script>$|", "\u0000", "x" * 5000, "C" * 5000]:
         answer = client.post("/predict", json={"smiles": bad})
         assert answer.status_code == 422 and "'smiles'" in answer.json()["error"]
     drawn = client.post("/explain", json={"smiles": "OCCc1ccccc1"}).json()["drawings"][0]

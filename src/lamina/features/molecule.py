@@ -83,8 +83,10 @@ class MoleculeEncoder:
         for row, value in enumerate(series.tolist()):
             molecule, _ = parse(value)
             if molecule is None:
-                raise LaminaError(f"Column (request field) {self.name!r}, row {row}: {str(value)[:200]!r} is not a "
-                                  f"molecule RDKit can read ({parse_problem(value)}). Correct the SMILES.")
+                # Counted for both readers: a file's line (under its header) and a request's record (from 0).
+                raise LaminaError(f"Column {self.name!r}, data row {row + 1} (line {row + 2} of a file with a header; "
+                                  f"record {row} of a request): {str(value)[:200]!r} is not a molecule RDKit can read "
+                                  f"({parse_problem(value)}). Correct or remove that row's SMILES.")
             slots.append(self.slots(molecule))
             if molecule.GetNumAtoms():
                 bits[row] = generator.GetFingerprintAsNumPy(molecule)
