@@ -63,6 +63,9 @@ def test_a_smiles_column_is_sniffed_and_a_column_of_codes_is_not():
     assert infer_column(frame["smiles"]).kind == "molecule"
     codes = pd.Series(["CO", "NC", "CA", "NY", "SC", "IN"] * 10, name="state")
     assert infer_column(codes).kind != "molecule"
+    hostile = frame["smiles"].copy()
+    hostile[[0, 5]] = ["<script>alert(1)</script>", "not a molecule"]  # a few bad values: still molecules
+    assert infer_column(hostile).kind == "molecule"
     forced = infer_schema(frame.assign(code=codes.to_numpy()), "y", overrides={"code": "molecule"})
     assert {c.name: c.kind for c in forced.features}["code"] == "molecule"
 
