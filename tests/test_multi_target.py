@@ -227,3 +227,11 @@ def test_all_leaving_one_target_still_reports_and_names_the_empty_column(tmp_pat
     left = [f for f in json.loads((tmp_path / "run" / "checks.json").read_text())
             if f["code"] == "targets_left_out"]
     assert len(left) == 1 and "'a2'" in left[0]["message"]
+
+
+@pytest.mark.parametrize(("target", "said"), [("a1,a1", "names 'a1' 2 times"), (",", "names no column")])
+def test_a_target_list_of_fewer_than_two_columns_is_named(tmp_path, capsys, target, said):
+    binary_targets(60).to_csv(tmp_path / "data.csv", index=False)
+    assert main(["train", str(tmp_path / "data.csv"), "--target", target, "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert said in error and "Traceback" not in error

@@ -63,7 +63,12 @@ def target_names(data, frame: pd.DataFrame) -> list[str]:
             raise LaminaError("--target all found no column to predict: every column is declared with --column, or "
                               "is not a number, category or yes/no column. Name the targets: --target A,B,C.")
         return names
-    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    listed = [name.strip() for name in text.split(",") if name.strip()]
+    names = list(dict.fromkeys(listed))
+    if "," in text and len(names) < 2:  # "a,a" or ",": a list that names fewer than two columns
+        repeated = f"names {names[0]!r} {len(listed)} times" if names else "names no column"
+        raise LaminaError(f"--target {text!r} {repeated}. Give one column (--target NAME) or several different "
+                          "ones (--target A,B).")
     if len(names) < 2:
         return [text]  # one target: the schema names it when it is missing
     for name in names:
