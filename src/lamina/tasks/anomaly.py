@@ -53,6 +53,7 @@ class AnomalyPrepared(Prepared):
 @register_task
 class AnomalyTask(Task):
     name = "anomaly"
+    decision_settings = ("cost", "contamination", "normal_only")
     aliases = ("outlier",)
     reads = "reconstruct"
     route = "predict"
