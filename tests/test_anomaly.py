@@ -192,3 +192,10 @@ def test_decision_settings_given_to_a_task_that_ignores_them_stop_the_run(tmp_pa
     assert main(["train", str(tmp_path / "r.csv"), "--target", "y", "--quiet", *flag]) == 2
     error = capsys.readouterr().err
     assert f"{flag[0]} is a setting of the tasks anomaly" in error and "regression" in error
+
+
+def test_the_threshold_line_says_when_contamination_is_the_default():
+    from lamina.evaluation.threshold import describe
+
+    assert "(default --contamination)" in describe({"rule": "contamination", "contamination": 0.05, "default": True})
+    assert "(--contamination)" in describe({"rule": "contamination", "contamination": 0.1, "default": False})
