@@ -197,5 +197,5 @@ def test_decision_settings_given_to_a_task_that_ignores_them_stop_the_run(tmp_pa
 def test_the_threshold_line_says_when_contamination_is_the_default():
     from lamina.evaluation.threshold import describe
 
-    assert "(default --contamination)" in describe({"rule": "contamination", "contamination": 0.05, "default": True})
-    assert "(--contamination)" in describe({"rule": "contamination", "contamination": 0.1, "default": False})
+    assert "(default --contamination)" in describe({"rule": "contamination", "contamination": 0.05, "default": True, "threshold": 1.0})
+    assert "(--contamination)" in describe({"rule": "contamination", "contamination": 0.1, "default": False, "threshold": 1.0})
