@@ -141,9 +141,6 @@ EXAMPLES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lamina.features.kinds import registered_kinds  # the help lists what is registered, not a kept copy
-    from lamina.nets import build  # importing lamina.nets registers every architecture
-
     parser = argparse.ArgumentParser(
         prog="lamina",
         description="Deep learning from raw data to a trained, evaluated and reported model.",
@@ -174,13 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --resume: best continues from the best checkpoint where the last is missing or "
                             "damaged (default last: stop and say so)")
     train.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
-                       help=f"override a column's kind: {', '.join(sorted(registered_kinds()))}, ignore")
+                       help="override a column's kind: number, category, binary, datetime, text, ignore")
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.add_argument("--nproc", type=int, metavar="N", help="train with N processes on this machine "
                        "(DistributedDataParallel through torchrun; --batch-size is rows per process)")
-    architectures = ", ".join(sorted({name for _, name in build.ARCHITECTURES}))
     for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS:
-        train.add_argument(flag, type=kind, help=f"{text}; registered: {architectures}" if flag == "--arch" else text)
+        train.add_argument(flag, type=kind, help=text)
     train.add_argument("--normal-only", action="store_const", const=True,
                        help="anomaly with --target: the autoencoder learns from the normal rows only")
     train.add_argument("--implicit", action="store_const", const=True,
