@@ -183,3 +183,19 @@ def test_a_convolutional_autoencoder_finds_the_odd_pictures(tmp_path):
     scored = api.predict(tmp_path / "run", tmp_path / "pictures")  # the class folders' label is no input
     top = scored.sort_values("anomaly_score", ascending=False).head(6)
     assert (top["label"] == "odd").all() and top["image"].str.contains("odd").all()
+
+
+@pytest.mark.parametrize("flag", [["--cost", "fn=10,fp=1"], ["--contamination", "0.1"], ["--normal-only"]])
+def test_decision_settings_given_to_a_task_that_ignores_them_stop_the_run(tmp_path, capsys, flag):
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)}).to_csv(tmp_path / "r.csv", index=False)
+    assert main(["train", str(tmp_path / "r.csv"), "--target", "y", "--quiet", *flag]) == 2
+    error = capsys.readouterr().err
+    assert f"{flag[0]} is a setting of the tasks anomaly" in error and "regression" in error
+
+
+def test_the_threshold_line_says_when_contamination_is_the_default():
+    from lamina.evaluation.threshold import describe
+
+    assert "(default --contamination)" in describe({"rule": "contamination", "contamination": 0.05, "default": True, "threshold": 1.0})
+    assert "(--contamination)" in describe({"rule": "contamination", "contamination": 0.1, "default": False, "threshold": 1.0})

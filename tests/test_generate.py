@@ -117,6 +117,10 @@ def test_lamina_generate_writes_a_grid_or_a_folder_and_never_over_a_file(trained
     assert "already exists" in capsys.readouterr().err
     assert main(["generate", str(out), "--class", "circle", "--out", str(tmp_path / "x.png")]) == 2
     assert "cross, square" in capsys.readouterr().err
+    assert main(["generate", str(out), "--n", "2", "--out", str(tmp_path / "g.jpg")]) == 2
+    assert "PNG only" in capsys.readouterr().err and not (tmp_path / "g.jpg").exists()
+    assert main(["generate", str(out), "--n", "1000000000", "--out", str(tmp_path / "many")]) == 2
+    assert "from 1 to 10,000" in capsys.readouterr().err and not (tmp_path / "many").exists()
 
 
 def test_post_generate_answers_pngs_and_bounds_n(trained):

@@ -12,6 +12,7 @@ import torch
 import lamina
 from lamina.data.scaffold import scaffold
 from lamina.data.schema import infer_column, infer_schema
+from lamina.data.smiles import MAX_ATOMS
 from lamina.data.split import split_rows
 from lamina.errors import LaminaError
 from lamina.features.molecule import ATOM, ATOM_FIELDS, MoleculeEncoder, screen_molecules
@@ -62,6 +63,9 @@ def test_a_smiles_column_is_sniffed_and_a_column_of_codes_is_not():
     assert infer_column(frame["smiles"]).kind == "molecule"
     codes = pd.Series(["CO", "NC", "CA", "NY", "SC", "IN"] * 10, name="state")
     assert infer_column(codes).kind != "molecule"
+    hostile = frame["smiles"].copy()
+    hostile[[0, 5]] = ["<script>alert(1)</script>", "not a molecule"]  # a few bad values: still molecules
+    assert infer_column(hostile).kind == "molecule"
     forced = infer_schema(frame.assign(code=codes.to_numpy()), "y", overrides={"code": "molecule"})
     assert {c.name: c.kind for c in forced.features}["code"] == "molecule"
 
@@ -94,6 +98,16 @@ def test_invalid_smiles_are_skipped_and_named_by_row_until_too_many():
     frame.loc[range(10, 20), "smiles"] = "C1CC"
     with pytest.raises(LaminaError, match=r"(?s)12 of 100 SMILES.*row 7:.*row 10:.*row 18:"):
         lamina.fit(frame, "y", epochs=1, progress=False)
+
+
+def test_a_molecule_over_the_atom_cap_is_skipped_and_named_and_predict_names_its_line():
+    frame = random_molecules(60)
+    frame.loc[3, "smiles"] = "C" * (MAX_ATOMS + 1)
+    kept, findings = screen_molecules(frame, "smiles")
+    assert len(kept) == 59 and 3 not in kept.index
+    assert f"{MAX_ATOMS + 1} atoms, over the {MAX_ATOMS}" in findings[0].message
+    with pytest.raises(LaminaError, match=r"Column 'smiles', data row 4 \(line 5 of a file with a header; record 3"):
+        MoleculeEncoder("smiles").transform(frame["smiles"])
 
 
 def test_scaffold_split_never_shares_a_scaffold_and_puts_the_largest_in_train():
@@ -142,7 +156,7 @@ def test_the_server_refuses_a_bad_smiles_naming_the_field_and_draws_a_good_one(t
     client = TestClient(create_app({"mol": model}, monitor=False))
     good = client.post("/predict", json={"smiles": "OCCc1ccccc1"})
     assert good.status_code == 200 and isinstance(good.json()["predictions"][0]["prediction"], float)
-    for bad in ["C1CC", "C |$<script>alert(1)</script>$|", "\u0000", "x" * 5000]:
+    for bad in ["C1CC", "C |$<script>alert(1)</script>$|", "\u0000", "x" * 5000, "C" * 5000]:
         answer = client.post("/predict", json={"smiles": bad})
         assert answer.status_code == 422 and "'smiles'" in answer.json()["error"]
     drawn = client.post("/explain", json={"smiles": "OCCc1ccccc1"}).json()["drawings"][0]

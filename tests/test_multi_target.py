@@ -209,3 +209,29 @@ def test_damaged_target_list_stops_at_load(number_run, tmp_path):
     (tmp_path / "model" / "model.json").write_text(json.dumps(document))
     with pytest.raises(LaminaError, match=r"metrics.targets.y2.rows: Input should be a valid integer"):
         lamina.load(tmp_path / "model")
+
+
+def test_all_leaving_one_target_still_reports_and_names_the_empty_column(tmp_path):
+    """`--target all` over one labelled column (a2 empty): the report is written as for several targets, and the
+    empty column is named as left out."""
+    frame = binary_targets(120).drop(columns=["a3"])
+    frame["a2"] = np.nan
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    code = main(["train", str(tmp_path / "data.csv"), "--target", "all", "--column", "x1=number", "--column",
+                 "x2=number", "--column", "x3=number", "--column", "group=category", "--out", str(tmp_path / "run"),
+                 "--quiet", "--epochs", "1", "--width", "8", "--depth", "1"])
+    assert code == 0
+    assert (tmp_path / "run" / "report.html").exists()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert list(metrics["targets"]) == ["a1"]
+    left = [f for f in json.loads((tmp_path / "run" / "checks.json").read_text())
+            if f["code"] == "targets_left_out"]
+    assert len(left) == 1 and "'a2'" in left[0]["message"]
+
+
+@pytest.mark.parametrize(("target", "said"), [("a1,a1", "names 'a1' 2 times"), (",", "names no column")])
+def test_a_target_list_of_fewer_than_two_columns_is_named(tmp_path, capsys, target, said):
+    binary_targets(60).to_csv(tmp_path / "data.csv", index=False)
+    assert main(["train", str(tmp_path / "data.csv"), "--target", target, "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert said in error and "Traceback" not in error

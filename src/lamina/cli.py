@@ -632,8 +632,9 @@ def run_serve(args) -> int:
 
 def run_generate(args) -> int:
     from lamina import api
-    from lamina.tasks.generate import write_images
+    from lamina.tasks.generate import check_out, write_images
 
+    check_out(Path(args.out))  # before drawing: a wrong name costs no generation
     model = api.load(args.run)
     images = model.generate(args.n, args.label, args.seed)
     written = write_images(images, model.task.labels_of(args.n, args.label), Path(args.out))

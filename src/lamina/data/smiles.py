@@ -10,6 +10,11 @@ import numpy as np
 
 from lamina.errors import LaminaError
 
+# Atoms a molecule may have: drug-like molecules have under 100, large natural products a few hundred; a graph
+# of thousands of atoms (a polymer written out, a pasted string) makes featurising and the graph network's
+# message passing crawl, so it is read as no molecule and named, like a SMILES RDKit cannot parse.
+MAX_ATOMS = 500
+
 
 def rdkit():
     """RDKit's Chem module, or a LaminaError saying how to install it."""
@@ -30,7 +35,7 @@ def parse(smiles) -> tuple[object | None, int]:
     text = str(smiles).strip()
     # RDKit reads what follows a space as the molecule's name; a SMILES holds no space, so the value is not one.
     molecule = None if any(c.isspace() for c in text) else chem.MolFromSmiles(text, _smiles_options())
-    if molecule is None:
+    if molecule is None or molecule.GetNumAtoms() > MAX_ATOMS:
         return None, 0
     fragments = len(chem.GetMolFrags(molecule))
     if fragments > 1:
@@ -55,5 +60,7 @@ def parse_problem(smiles) -> str:
     unsanitised = chem.MolFromSmiles(str(smiles).strip(), sanitize=False)
     if unsanitised is None:
         return "SMILES syntax"
+    if unsanitised.GetNumAtoms() > MAX_ATOMS:
+        return f"{unsanitised.GetNumAtoms()} atoms, over the {MAX_ATOMS} a molecule may have"
     problems = chem.DetectChemistryProblems(unsanitised)
     return problems[0].Message() if problems else "not a valid SMILES"

@@ -58,6 +58,11 @@ def classes(document: dict) -> list | None:
     return document["task"]["state"].get("target", {}).get("classes")
 
 
+def is_several(document: dict) -> bool:
+    """Whether the model is a several-targets one (tasks.targets), even if `--target all` left it one target."""
+    return "targets" in document["task"]["state"]
+
+
 def targets(document: dict) -> list[str]:
     """The target column, or the several a model learns (tasks.targets)."""
     state = document["task"]["state"]
@@ -78,7 +83,7 @@ def test_metrics(run: RunFolder, document: dict) -> Section:
     """metrics.json beside the baseline, with bootstrap intervals from the held-out predictions."""
     metrics, names = run.read_json(METRICS), classes(document)
     held_out = run.read_table(HELD_OUT)
-    several = len(targets(document)) > 1  # means over the targets; per target in the task's own section
+    several = is_several(document)  # means over the targets; per target in the task's own section
     intervals = {} if several else bootstrap_intervals(held_out, names)
     rows = []
     for name, value in metrics["test"].items():

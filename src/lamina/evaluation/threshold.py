@@ -98,7 +98,8 @@ def precision_at_k(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
 
 def describe(rule: dict) -> str:
     """One line for the report and the CLI: how the threshold was chosen."""
-    how = {"contamination": f"flags {rule.get('contamination')} of the training rows (--contamination)",
+    given = "default --contamination" if rule.get("default") else "--contamination"  # older models: as given
+    how = {"contamination": f"flags {rule.get('contamination')} of the training rows ({given})",
            "f1": "the best F1 on the validation rows",
            "cost": f"the least cost on the validation rows (--cost {rule.get('cost')})",
            "argmax": "the most probable class"}[rule["rule"]]

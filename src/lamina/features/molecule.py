@@ -83,8 +83,10 @@ class MoleculeEncoder:
         for row, value in enumerate(series.tolist()):
             molecule, _ = parse(value)
             if molecule is None:
-                raise LaminaError(f"Column (request field) {self.name!r}, row {row}: {str(value)[:200]!r} is not a "
-                                  f"molecule RDKit can read ({parse_problem(value)}). Correct the SMILES.")
+                # Counted for both readers: a file's line (under its header) and a request's record (from 0).
+                raise LaminaError(f"Column {self.name!r}, data row {row + 1} (line {row + 2} of a file with a header; "
+                                  f"record {row} of a request): {str(value)[:200]!r} is not a molecule RDKit can read "
+                                  f"({parse_problem(value)}). Correct or remove that row's SMILES.")
             slots.append(self.slots(molecule))
             if molecule.GetNumAtoms():
                 bits[row] = generator.GetFingerprintAsNumPy(molecule)
@@ -198,7 +200,9 @@ class MoleculeKind(Kind):
     def smiles(self, column: ColumnSample) -> str | None:
         """Strings without spaces, in SMILES' alphabet, that RDKit reads as molecules of a few atoms or more."""
         strings = column.string_sample.str.strip()
-        if len(strings) == 0 or not strings.str.match(SMILES_CHARACTERS).all():
+        # A few values outside SMILES' alphabet (a pasted tag, a name) do not stop the sniff: screen_molecules
+        # then skips and names them, and stops the run past MAX_BAD_SHARE.
+        if len(strings) == 0 or strings.str.match(SMILES_CHARACTERS).mean() < 1 - MAX_BAD_SHARE:
             return None
         try:
             chem = rdkit()

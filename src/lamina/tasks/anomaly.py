@@ -53,6 +53,7 @@ class AnomalyPrepared(Prepared):
 @register_task
 class AnomalyTask(Task):
     name = "anomaly"
+    decision_settings = ("cost", "contamination", "normal_only")
     aliases = ("outlier",)
     reads = "reconstruct"
     route = "predict"
@@ -151,7 +152,7 @@ class AnomalyTask(Task):
         validation rows; else DEFAULT_CONTAMINATION."""
         if data.contamination is not None or self.labels_ is None:
             share = data.contamination if data.contamination is not None else DEFAULT_CONTAMINATION
-            rule = {"rule": "contamination", "contamination": share,
+            rule = {"rule": "contamination", "contamination": share, "default": data.contamination is None,
                     "threshold": thresholds.contamination_threshold(train_errors, share)}
         else:
             cost = thresholds.parse_cost(data.cost)

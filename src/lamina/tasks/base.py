@@ -71,11 +71,25 @@ def task_for(config, frame: pd.DataFrame) -> Task:
     """The task the config names (data.task), or for "auto" the one that claims the data first:
     forecasting when a horizon is set, else classification or regression from the target's values."""
     if config.data.task != "auto":
-        return task_named(config.data.task).made_for(config, frame, config.data.task)
+        return _reads_its_settings(task_named(config.data.task).made_for(config, frame, config.data.task), config)
     for cls in dict.fromkeys(registered_tasks().values()):
         if cls.claims(config, frame):
-            return cls.made_for(config, frame, "auto")
+            return _reads_its_settings(cls.made_for(config, frame, "auto"), config)
     raise LaminaError("No task fits this data and config; name one with --task.")
+
+
+def _reads_its_settings(task: Task, config) -> Task:
+    """`task`, or a LaminaError naming a decision setting (--cost, --contamination, --normal-only) it would ignore."""
+    for setting in ("cost", "contamination", "normal_only"):
+        if getattr(config.data, setting) not in (None, False) and setting not in task.decision_settings:
+            flag = "--" + setting.replace("_", "-")
+            raise LaminaError(f"{flag} is a setting of the tasks {_readers(setting)}, and this one is {task.name}: "
+                              f"it would be ignored. Drop {flag}, or pick a task that reads it (--task).")
+    return task
+
+
+def _readers(setting: str) -> str:
+    return ", ".join(sorted({cls.name for cls in registered_tasks().values() if setting in cls.decision_settings}))
 
 
 @dataclass
@@ -99,6 +113,8 @@ class Task(LossStep):
     reads: ClassVar[str] = "table"  # the input family of its architectures (nets.build.ARCHITECTURES)
     route: ClassVar[str] = "predict"  # POST /<route> in the server
     playground: ClassVar[str] = "json"  # the served page of a task with its own request (serving.page.PAGES)
+    # Decision settings of config.data the task reads; given to any other task they stop the run (task_for).
+    decision_settings: ClassVar[tuple[str, ...]] = ()
     row_model: ClassVar[bool] = False  # one row in, one prediction out: explain, audit, export, monitor apply
 
     metric = None  # LossStep's settings: early stopping follows the validation loss

@@ -41,6 +41,7 @@ BATCH_SIZE = 64  # images per step (DCGAN's setting)
 STEPS_PER_RUN = 3000  # generator steps a default run aims at; epochs follow (1 to 200)
 MAX_REQUEST = 64  # images one request to the server may ask for
 GRID_COLUMNS = 8  # images per row of a grid (per class in a conditional model's grid)
+MAX_IMAGES = 10_000  # per generate call: uint8 images held at once, and a grid PIL can still write
 GRID_SEED = 1234  # the fixed noise each epoch's grid is drawn from, so grids compare across epochs
 SAMPLES = "samples"  # the folder under checkpoints/ that keeps each epoch's grid
 DRAW_BATCH = 256  # images generated at once
@@ -237,8 +238,9 @@ class GenerateTask(Task):
         """uint8 images [n, channels, side, side] from the averaged generator: all of class `label` (a class
         name), or without it the classes in turn; the same `seed` gives the same images (None: fresh ones).
         Raises LaminaError for an unknown class, a class asked of a model without classes, or a bad n or seed."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise LaminaError(f"n (images to generate) must be a whole number from 1; got {n!r}.")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_IMAGES:
+            raise LaminaError(f"n (images to generate) must be a whole number from 1 to {MAX_IMAGES:,}; got {n!r}. "
+                              "For more, call it several times with different seeds.")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
                                  or not 0 <= seed < 2**63):
             raise LaminaError(f"seed must be a whole number from 0 to 2**63 - 1; got {seed!r}.")
@@ -386,6 +388,16 @@ def png_bytes(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def check_out(out: Path) -> None:
+    """Raises LaminaError for an --out write_images cannot honour: an image name not ending in .png (it would be
+    taken for a folder)."""
+    from PIL import Image
+
+    if out.suffix.lower() != ".png" and out.suffix.lower() in Image.registered_extensions():
+        raise LaminaError(f"--out {out}: a grid is written as PNG only; end the name in .png, or give a folder name "
+                          "without an image suffix for one PNG per image.")
 
 
 def write_images(images: np.ndarray, labels: list[str | None], out: Path) -> list[Path]:

@@ -388,7 +388,7 @@ def require_inputs(schema: Schema, targets: str) -> None:
         dropped = "; ".join(f"{c.name!r}: {c.note}" for c in schema.dropped) or "the table has only the target"
         raise LaminaError(f"No column is left to learn {targets} from ({dropped}). Keep a column by "
                           "declaring its kind: --column NAME=KIND (config data: columns: {NAME: KIND}), e.g. "
-                          "category or text.")
+                          "category, text or molecule (SMILES strings).")
 
 
 def read_pictures(frame: pd.DataFrame, test_frame: pd.DataFrame | None, schema: Schema, config):

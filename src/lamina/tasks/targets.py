@@ -63,7 +63,12 @@ def target_names(data, frame: pd.DataFrame) -> list[str]:
             raise LaminaError("--target all found no column to predict: every column is declared with --column, or "
                               "is not a number, category or yes/no column. Name the targets: --target A,B,C.")
         return names
-    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    listed = [name.strip() for name in text.split(",") if name.strip()]
+    names = list(dict.fromkeys(listed))
+    if "," in text and len(names) < 2:  # "a,a" or ",": a list that names fewer than two columns
+        repeated = f"names {names[0]!r} {len(listed)} times" if names else "names no column"
+        raise LaminaError(f"--target {text!r} {repeated}. Give one column (--target NAME) or several different "
+                          "ones (--target A,B).")
     if len(names) < 2:
         return [text]  # one target: the schema names it when it is missing
     for name in names:
@@ -71,6 +76,17 @@ def target_names(data, frame: pd.DataFrame) -> list[str]:
             raise LaminaError(f"Target column {name!r} (in --target {text}) is not in the data."
                               f"{did_you_mean(name, frame.columns)} Columns: {', '.join(map(str, frame.columns[:20]))}.")
     return names
+
+
+def _all_left_out(data, frame: pd.DataFrame, names: list[str]) -> list[Finding]:
+    """`--target all`: the dropped columns (empty, constant, IDs) it did not take as targets, each with why, so
+    none goes missing unsaid."""
+    if not is_all(data.target):
+        return []
+    sniffed = {name: infer_column(frame[name]) for name in frame.columns if name not in names + list(data.columns)}
+    left = [f"{name!r} ({column.note})" for name, column in sniffed.items() if column.kind == "ignore"]
+    return [Finding("info", "targets_left_out", f"--target all left out {', '.join(left)}; they are not targets.")
+            ] if left else []
 
 
 def family_claims(family: type[TableTask], frame: pd.DataFrame, names: list[str]) -> bool:
@@ -152,7 +168,7 @@ class SeveralTargets(TableTask):
                 raise LaminaError(f"The test file has no value in target {(absent or names)[0]!r}: test metrics need "
                                   "the true values. Label its rows, or leave --test out to split the data.")
         frame, test_frame, findings = read_pictures(frame, test_frame, schema, config)
-        findings += self._checks(frame)
+        findings += self._checks(frame) + _all_left_out(data, frame, names)
         split = None
         if not has_errors(findings):
             labelled = self.labelled_rows(frame)
