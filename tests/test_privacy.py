@@ -135,3 +135,9 @@ def test_a_damaged_privacy_record_stops_at_load(private_run, tmp_path):
     path.write_text(json.dumps(document))
     with pytest.raises(LaminaError, match="training.privacy.*exceeds the target 3.0"):
         lamina.load(copy)
+
+
+def test_an_unreachable_epsilon_is_refused_with_the_ways_out():
+    """opacus finds no noise multiplier for ε this low over many steps at a high sampling rate."""
+    with pytest.raises(LaminaError, match="cannot be reached in 400 steps.*Raise epsilon, train fewer --epochs"):
+        noise_multiplier_for(Budget(0.01, 1e-9), 0.5, 400)

@@ -174,7 +174,7 @@ def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None,
                           f"(classification and regression of tables, images, texts); {task.name} trains in one "
                           "process: drop --nproc (or torchrun).")
     if config.train.privacy and task.reads != "table":
-        raise LaminaError(f"--privacy trains table tasks (classification, regression); a {task.name} task trains "
+        raise LaminaError(f"--privacy trains table tasks (classification, regression); the {task.name} task trains "
                           "without it. Drop --privacy.")
     if config.train.privacy and distributed.active():  # Opacus' per-row gradients and DDP's hooks are not combined here
         raise LaminaError("--privacy trains in one process: drop --nproc (or torchrun), or drop --privacy.")

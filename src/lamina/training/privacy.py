@@ -56,9 +56,15 @@ def noise_multiplier_for(budget: Budget, sample_rate: float, steps: int) -> floa
 
     with warnings.catch_warnings():  # "optimal order is the largest alpha": as in epsilon_spent
         warnings.simplefilter("ignore", UserWarning)
-        return float(get_noise_multiplier(target_epsilon=budget.epsilon, target_delta=budget.delta,
-                                          sample_rate=sample_rate, steps=steps, accountant=ACCOUNTANT,
-                                          epsilon_tolerance=EPSILON_TOLERANCE * budget.epsilon))
+        try:
+            return float(get_noise_multiplier(target_epsilon=budget.epsilon, target_delta=budget.delta,
+                                              sample_rate=sample_rate, steps=steps, accountant=ACCOUNTANT,
+                                              epsilon_tolerance=EPSILON_TOLERANCE * budget.epsilon))
+        except ValueError:  # opacus: "The privacy budget is too low." (no noise reaches ε within its search)
+            raise LaminaError(
+                f"--privacy epsilon={budget.epsilon:g} cannot be reached in {steps} steps at sampling rate "
+                f"{sample_rate:.3g}: no amount of noise keeps ε that low. Raise epsilon, train fewer --epochs, "
+                "give more rows, or a larger --batch-size.") from None
 
 
 def steps_within(budget: Budget, noise_multiplier: float, sample_rate: float, planned: int) -> int:
