@@ -152,6 +152,10 @@ def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, 
     from lamina.tracking import tracked
 
     name = run.path.name if run is not None else "in memory"
+    if config.track == "mlflow" and distributed.is_writer():  # an unreachable server is refused before the folder
+        from lamina.tracking import client
+
+        client()
     with distributed.processes(config.train.device):
         writer = distributed.is_writer()
         with run.lock() if run is not None and writer else contextlib.nullcontext(), \

@@ -94,6 +94,10 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
     parse_duration(config.tune.budget)  # a bad budget is refused before the folder exists, so a retry is not blocked
     if storage:
         _check_storage(storage)
+    if config.track == "mlflow":
+        from lamina.tracking import client
+
+        client()  # an unreachable tracking server is refused here, before the folder
     folder.mkdir(parents=True, exist_ok=True)
     settings = StudySettings(name=folder.resolve().name, data=path, test=test, config=config.model_dump(mode="json"),
                              space={k: v.model_dump(exclude_none=True) for k, v in space.items()},
@@ -326,12 +330,12 @@ def _check_storage(url: str) -> None:
 
     try:
         sqlalchemy.create_engine(url).dispose()
-    except sqlalchemy.exc.ArgumentError:
-        raise LaminaError(f"--storage {url!r} is not an SQLAlchemy database URL. Write it like "
+    except sqlalchemy.exc.ArgumentError as error:  # also an unknown dialect or driver name
+        raise LaminaError(f"--storage {url!r} is not an SQLAlchemy database URL ({error}). Write it like "
                           "postgresql://user:password@host/database or sqlite:///study.sqlite.") from None
     except ImportError as error:
-        raise LaminaError(f"--storage {url!r} needs a database driver that is not installed ({error}). Install it "
-                          "(e.g. pip install psycopg2-binary for postgresql), or leave --storage out.") from None
+        raise LaminaError(f"--storage {url!r} needs a database driver that is not installed ({error}). Install "
+                          "that module, or leave --storage out.") from None
 
 
 def _pruner(tune):
