@@ -81,6 +81,19 @@ def steps_within(budget: Budget, noise_multiplier: float, sample_rate: float, pl
     return low
 
 
+PRIVATE_KINDS = ("number", "category", "binary", "datetime")  # columns whose blocks opacus has per-row gradients for
+
+
+def require_private_kinds(schema) -> None:
+    """Refuses a schema (data.schema.Schema) with an input column DP-SGD cannot train (text, image, audio,
+    molecule...), naming the column and its kind, before anything is trained or written."""
+    refused = [column for column in schema.features if column.kind not in PRIVATE_KINDS]
+    if refused:
+        named = ", ".join(f"{column.name!r} ({column.kind})" for column in refused)
+        raise LaminaError(f"--privacy trains tables of {', '.join(PRIVATE_KINDS)} columns, and the data has {named}. "
+                          "Leave those columns out (--column NAME=ignore), or train without --privacy.")
+
+
 def private_network(network: nn.Module) -> nn.Module:
     """A copy of `network` with every BatchNorm replaced by a one-group GroupNorm (opacus ModuleValidator.fix);
     raises LaminaError naming a layer opacus cannot compute per-row gradients for.
