@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lamina.checked import message
 from lamina.errors import LaminaError, did_you_mean
 
 Auto = Literal["auto"]
@@ -153,7 +154,7 @@ class Config(_Section):
         try:
             return cls.model_validate(raw)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {_problem(e)}" for e in error.errors())
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {message(e)}" for e in error.errors())
             raise LaminaError(f"Invalid settings in {source}: {problems}.") from None
 
     @classmethod
@@ -210,13 +211,6 @@ def _reject_unknown_keys(raw: dict, model: type[BaseModel], where: str) -> None:
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(value, dict):
             _reject_unknown_keys(value, annotation, f"{where} [{key}]")
-
-
-def _problem(error: dict) -> str:
-    """One pydantic error's message without pydantic's "Value error, " prefix (our validators' own text) or a
-    closing period (the caller ends the sentence)."""
-    cause = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
-    return str(cause if cause is not None else error["msg"]).rstrip(".")
 
 
 def parse_duration(text: str | None) -> float | None:
