@@ -141,3 +141,13 @@ def test_settings_that_cannot_work_together_are_refused(settings, says):
 def test_a_budget_without_time_is_refused(text):
     with pytest.raises(LaminaError, match="leaves no time"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("command", [["tune", "t.csv", "--workers"], ["tune", "t.csv", "--trials"],
+                                     ["train", "t.csv", "--nproc"], ["federate", "t.csv", "--rounds"]])
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_counts_below_one_are_refused_by_the_parser(command, value, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args([*command, value])
+    assert stopped.value.code == 2
+    assert f"argument {command[-1]}" in capsys.readouterr().err
