@@ -371,8 +371,13 @@ def run_train(args) -> int:
 
     resume = getattr(args, "resume", None)  # `lamina forecast` has no --resume: resume with `lamina train`
     nproc = getattr(args, "nproc", None)
-    if nproc is None and resume and not distributed.launched():
-        nproc = distributed.recorded_processes(resume)  # a resume trains with as many processes as the run began
+    if resume and not distributed.launched():  # a resume trains with as many processes as the run began
+        recorded = distributed.recorded_processes(resume)
+        if nproc is not None and nproc != recorded:
+            raise LaminaError(f"{resume} was trained with {recorded} process(es), and --nproc {nproc} is given: its "
+                              f"checkpoints continue only on as many. Resume with --nproc {recorded}, or leave "
+                              "--nproc out.")
+        nproc = recorded
     if nproc is not None:
         if distributed.launched():
             raise LaminaError("--nproc starts torchrun, and this process is already one that torchrun started: give "
