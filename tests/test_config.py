@@ -117,3 +117,37 @@ def test_the_train_help_names_every_format_read():
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     data = next(action for action in train._actions if action.dest == "data")
     assert set(re.findall(r"(?<![\w.])\.\w+", data.help)) >= {*SUPPORTED, *COMPRESSED}
+
+
+def test_config_errors_read_as_one_sentence_without_pydantic_prefixes():
+    with pytest.raises(LaminaError) as caught:
+        Config().with_overrides(privacy="epsilon=3")
+    message = str(caught.value)
+    assert message.startswith("Invalid settings in the command's options: train.privacy: --privacy 'epsilon=3'")
+    assert "Value error" not in message and not message.endswith("..")
+
+
+@pytest.mark.parametrize("settings, says", [
+    ({"max_grad_norm": 5.0}, "--max-grad-norm clips per-row gradients for --privacy, which is not given"),
+    ({"privacy": "epsilon=3,delta=1e-5", "adversarial": "pgd"}, "--privacy and --adversarial cannot train together"),
+])
+def test_settings_that_cannot_work_together_are_refused(settings, says):
+    with pytest.raises(LaminaError, match=re.escape(says)):
+        Config().with_overrides(**settings)
+    Config().with_overrides(privacy="epsilon=3,delta=1e-5", max_grad_norm=5.0)  # the clipping norm with privacy
+
+
+@pytest.mark.parametrize("text", ["0s", "-5m", "0"])
+def test_a_budget_without_time_is_refused(text):
+    with pytest.raises(LaminaError, match="leaves no time"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("command", [["tune", "t.csv", "--workers"], ["tune", "t.csv", "--trials"],
+                                     ["train", "t.csv", "--nproc"], ["federate", "t.csv", "--rounds"]])
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_counts_below_one_are_refused_by_the_parser(command, value, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args([*command, value])
+    assert stopped.value.code == 2
+    assert f"argument {command[-1]}" in capsys.readouterr().err

@@ -223,3 +223,13 @@ def test_too_few_rows_for_every_rank_is_refused_naming_the_fix(monkeypatch):
     as_rank(monkeypatch, 1)
     with pytest.raises(LaminaError, match="at least 20 training rows, and there are 15: lower --batch-size"):
         list(TensorBatches(torch.zeros(15, 1), torch.zeros(15), 10, shuffle=True))
+
+
+def test_resuming_with_another_process_count_names_the_one_to_give(tmp_path, monkeypatch, capsys):
+    from lamina.cli import main
+    from lamina.training import distributed as processes
+
+    monkeypatch.setattr(processes, "recorded_processes", lambda run_dir: 2)  # a run begun with --nproc 2
+    code = main(["train", "--resume", str(tmp_path), "--nproc", "1"])
+    error = capsys.readouterr().err
+    assert code == 2 and "Resume with --nproc 2, or leave --nproc out" in error and "Traceback" not in error

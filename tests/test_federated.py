@@ -233,3 +233,12 @@ def test_a_deployment_of_superlink_and_two_supernodes_trains_a_model_that_beats_
     test = pd.concat([Client(part, config).split.test for part in (frame.iloc[:300], frame.iloc[300:])])
     guess = int(np.argmax(model.task.baseline_["prior"]))  # the baseline predicts the commonest training class
     assert model.metrics["baseline"]["accuracy"] == pytest.approx(np.mean(model.task.target_.encode(test["y"]) == guess))
+
+
+def test_a_client_refused_for_its_rows_is_named():
+    from lamina.config import Config
+    from lamina.federated import _client
+
+    one_class = pd.DataFrame({"x": [0.1, 0.2, 0.3], "site": ["c"] * 3, "y": [1, 1, 1]})
+    with pytest.raises(LaminaError, match=r"Client site=c \(3 rows\): Target column 'y' has a single value \(1\)"):
+        _client("c", one_class, Config().with_overrides(target="y"), "site")

@@ -10,6 +10,7 @@ from tests.conftest import FAST, make_table
 
 import lamina
 from lamina.cli import main
+from lamina.data.schema import Column, Schema
 from lamina.errors import LaminaError
 from lamina.privacy_target import Budget, parse_privacy
 from lamina.training.batches import TensorBatches
@@ -18,6 +19,7 @@ from lamina.training.privacy import (
     epsilon_spent,
     noise_multiplier_for,
     private_network,
+    require_private_kinds,
     steps_within,
 )
 from lamina.training.trainer import Trainer
@@ -96,10 +98,20 @@ def test_training_stops_when_the_budget_is_spent():
     assert record["epsilon"] <= 1.0
 
 
-def test_text_columns_are_refused_with_the_way_out():
-    with pytest.raises(LaminaError, match="--column NAME=ignore"):
-        lamina.fit(make_table(200)[["signal", "comment", "y"]], "y", progress=False, privacy="epsilon=3,delta=1e-5",
-                   **FAST)
+def test_text_columns_are_refused_by_name_before_anything_is_written(tmp_path):
+    with pytest.raises(LaminaError, match=r"has 'comment' \(text\).*--column NAME=ignore"):
+        lamina.fit(make_table(200)[["signal", "comment", "y"]], "y", out=tmp_path / "run", progress=False,
+                   privacy="epsilon=3,delta=1e-5", **FAST)
+    assert not (tmp_path / "run" / "sources.json").exists()
+
+
+@pytest.mark.parametrize("kind", ["image", "audio", "molecule", "text"])
+def test_every_column_kind_without_per_row_gradients_is_refused(kind):
+    schema = Schema([Column("x", "number"), Column("picture", kind), Column("y", "binary", "target")], "y", "binary")
+    with pytest.raises(LaminaError, match=f"'picture' \\({kind}\\)"):
+        require_private_kinds(schema)
+    require_private_kinds(Schema([Column(n, k) for n, k in [("a", "number"), ("b", "category"), ("c", "binary"),
+                                                            ("d", "datetime")]], "y", "binary"))
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +147,9 @@ def test_a_damaged_privacy_record_stops_at_load(private_run, tmp_path):
     path.write_text(json.dumps(document))
     with pytest.raises(LaminaError, match="training.privacy.*exceeds the target 3.0"):
         lamina.load(copy)
+
+
+def test_an_unreachable_epsilon_is_refused_with_the_ways_out():
+    """opacus finds no noise multiplier for ε this low over many steps at a high sampling rate."""
+    with pytest.raises(LaminaError, match="cannot be reached in 400 steps.*Raise epsilon, train fewer --epochs"):
+        noise_multiplier_for(Budget(0.01, 1e-9), 0.5, 400)

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -136,3 +138,11 @@ def test_zero_padded_codes_are_categories_not_numbers():
     codes = infer_column(pd.Series(["001", "002", "010"] * 10, name="code"))
     assert codes.kind == "category"
     assert infer_column(pd.Series(["1", "2", "10", "0.5"] * 10, name="n")).kind == "number"
+
+
+@pytest.mark.parametrize("values, shown", [([1, 1, 1], "(1)"), ([2.5, 2.5], "(2.5)"), (["a", "a"], "('a')"),
+                                           ([1, 1, None], "(1.0)")])
+def test_a_single_valued_target_shows_its_value_plainly(values, shown):
+    with pytest.raises(LaminaError, match=re.escape(shown)) as caught:
+        infer_task(pd.Series(values), "y")
+    assert "np." not in str(caught.value)

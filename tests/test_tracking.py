@@ -70,3 +70,17 @@ def test_tracking_without_mlflow_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)
     with pytest.raises(LaminaError, match=r"lamina\[track\]"):
         tracking.client()
+
+
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_an_unreachable_tracking_server_is_refused_before_any_folder(tmp_path, monkeypatch, command):
+    """Port 9 (discard) is closed here: MLflow alone would retry for minutes, silently."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setattr(tracking, "CONNECT_SECONDS", 0.5)
+    data = small_table(tmp_path / "table.csv")
+    with pytest.raises(LaminaError, match="MLflow tracking server http://127.0.0.1:9 cannot be reached"):
+        if command == "train":
+            lamina.fit(data, "y", out=tmp_path / "out", epochs=1, track="mlflow", progress=False)
+        else:
+            tuning.create(data, "y", tmp_path / "out", trials=1, epochs=1, track="mlflow")
+    assert not (tmp_path / "out").exists()

@@ -158,3 +158,18 @@ def test_a_bad_search_space_is_refused_before_any_trial(tmp_path):
     with pytest.raises(LaminaError, match="'dropout' cannot take 1.5"):
         tuning.create(data, "y", tmp_path / "study", space={"dropout": {"low": 0.1, "high": 1.5}})
     assert not (tmp_path / "study" / tuning.SETTINGS).exists()
+
+
+@pytest.mark.parametrize("settings, says", [
+    ({"storage": "notaurl"}, "'notaurl' is not an SQLAlchemy database URL"),
+    ({"storage": "postgresql+nosuchdriver://u:p@127.0.0.1:1/db"}, "postgresql"),
+    ({"budget": "abc"}, "'abc' is not a duration"),
+    ({"budget": "0s"}, "'0s' leaves no time"),
+    ({"space": {"lr": {"choices": []}}}, "choices is empty"),
+])
+def test_a_bad_study_setting_is_refused_before_the_folder_exists(tmp_path, settings, says):
+    """A refused study leaves nothing, so the same --out can be given again once the setting is fixed."""
+    data = small_table(tmp_path / "table.csv")
+    with pytest.raises(LaminaError, match=says):
+        tuning.create(data, "y", tmp_path / "study", **settings)
+    assert not (tmp_path / "study").exists()

@@ -152,6 +152,10 @@ def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, 
     from lamina.tracking import tracked
 
     name = run.path.name if run is not None else "in memory"
+    if config.track == "mlflow" and distributed.is_writer():  # an unreachable server is refused before the folder
+        from lamina.tracking import client
+
+        client()
     with distributed.processes(config.train.device):
         writer = distributed.is_writer()
         with run.lock() if run is not None and writer else contextlib.nullcontext(), \
@@ -174,7 +178,7 @@ def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None,
                           f"(classification and regression of tables, images, texts); {task.name} trains in one "
                           "process: drop --nproc (or torchrun).")
     if config.train.privacy and task.reads != "table":
-        raise LaminaError(f"--privacy trains table tasks (classification, regression); a {task.name} task trains "
+        raise LaminaError(f"--privacy trains table tasks (classification, regression); the {task.name} task trains "
                           "without it. Drop --privacy.")
     if config.train.privacy and distributed.active():  # Opacus' per-row gradients and DDP's hooks are not combined here
         raise LaminaError("--privacy trains in one process: drop --nproc (or torchrun), or drop --privacy.")

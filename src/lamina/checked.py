@@ -30,6 +30,13 @@ class Fault(ValueError):
         return Fault(f"{where}.{self.key}" if self.key else where, self.problem)
 
 
+def message(error: dict) -> str:
+    """One pydantic error's text (an item of ValidationError.errors()) without pydantic's "Value error, " prefix
+    before a validator's own text, and without a closing period (the caller ends the sentence)."""
+    cause = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
+    return str(cause if cause is not None else error["msg"]).rstrip(".")
+
+
 def checked(shape: type[BaseModel], value, where: str = ""):
     """`value` validated by `shape`. Raises Fault naming the first faulty key (under `where`) and its value."""
     try:
@@ -38,7 +45,7 @@ def checked(shape: type[BaseModel], value, where: str = ""):
         first = error.errors()[0]
         key = ".".join(map(str, [where, *first["loc"]] if where else first["loc"]))
         problem = (None if first["type"] == "missing"
-                   else first["msg"] if first["type"] == "value_error"  # a validator's own message names the values
+                   else message(first) if first["type"] == "value_error"  # a validator's own text names the values
                    else f"{first['msg']} (it is {reprlib.repr(first['input'])})")
         raise Fault(key, problem) from None
 

@@ -140,6 +140,17 @@ EXAMPLES = {
 }
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (processes, workers, clients, rounds, epochs, trials)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give 1 or more") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is below 1; give 1 or more")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lamina",
@@ -173,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
                        help="override a column's kind: number, category, binary, datetime, text, ignore")
     train.add_argument("--quiet", action="store_true", help="no progress output")
-    train.add_argument("--nproc", type=int, metavar="N", help="train with N processes on this machine "
+    train.add_argument("--nproc", type=at_least_one, metavar="N", help="train with N processes on this machine "
                        "(DistributedDataParallel through torchrun; --batch-size is rows per process)")
     for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS:
         train.add_argument(flag, type=kind, help=text)
@@ -198,11 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     federate.add_argument("--target", required=True, help="the column to predict")
     split = federate.add_mutually_exclusive_group(required=True)
     split.add_argument("--partition", metavar="COLUMN", help="one client per value of this column (e.g. hospital)")
-    split.add_argument("--clients", type=int, help="this many clients, the rows split at random (IID)")
+    split.add_argument("--clients", type=at_least_one, help="this many clients, the rows split at random (IID)")
     federate.add_argument("--non-iid", type=float, metavar="ALPHA", help="with --clients: class shares per client "
                           "drawn from Dirichlet(ALPHA) (0.1 very skewed, 100 nearly IID)")
-    federate.add_argument("--rounds", type=int, default=20, help="aggregation rounds (default 20)")
-    federate.add_argument("--local-epochs", type=int, default=1, help="epochs each client trains per round (default 1)")
+    federate.add_argument("--rounds", type=at_least_one, default=20, help="aggregation rounds (default 20)")
+    federate.add_argument("--local-epochs", type=at_least_one, default=1, help="epochs each client trains per round (default 1)")
     federate.add_argument("--fraction", type=float, default=1.0, help="share of clients trained each round (default 1)")
     federate.add_argument("--strategy", choices=["fedavg", "fedprox"], default="fedavg", help="default fedavg")
     federate.add_argument("--mu", type=float, default=0.01, help="FedProx proximal weight μ (default 0.01)")
@@ -220,9 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--config", help="YAML config file (its tune: section sets trials, budget, pruner, space)")
     tune.add_argument("--out", help="study folder (default studies/<data name>)")
     tune.add_argument("--resume", metavar="STUDY", help="continue a study: its remaining trials, then the winner")
-    tune.add_argument("--trials", type=int, help="trials in all, over every worker (default 20)")
+    tune.add_argument("--trials", type=at_least_one, help="trials in all, over every worker (default 20)")
     tune.add_argument("--time-budget", dest="budget", help="no trial starts after this long, e.g. 30m, 1h")
-    tune.add_argument("--workers", type=int, default=1, help="trials run at once, each in its own process (default 1)")
+    tune.add_argument("--workers", type=at_least_one, default=1, help="trials run at once, each in its own process (default 1)")
     tune.add_argument("--storage", help="an SQLAlchemy URL of the study's database, for workers on several machines "
                                         "(default: study.sqlite in the study folder)")
     tune.add_argument("--pruner", choices=["median", "hyperband", "none"], help="stops lagging trials (default median)")
@@ -360,8 +371,13 @@ def run_train(args) -> int:
 
     resume = getattr(args, "resume", None)  # `lamina forecast` has no --resume: resume with `lamina train`
     nproc = getattr(args, "nproc", None)
-    if nproc is None and resume and not distributed.launched():
-        nproc = distributed.recorded_processes(resume)  # a resume trains with as many processes as the run began
+    if resume and not distributed.launched():  # a resume trains with as many processes as the run began
+        recorded = distributed.recorded_processes(resume)
+        if nproc is not None and nproc != recorded:
+            raise LaminaError(f"{resume} was trained with {recorded} process(es), and --nproc {nproc} is given: its "
+                              f"checkpoints continue only on as many. Resume with --nproc {recorded}, or leave "
+                              "--nproc out.")
+        nproc = recorded
     if nproc is not None:
         if distributed.launched():
             raise LaminaError("--nproc starts torchrun, and this process is already one that torchrun started: give "

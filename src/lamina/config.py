@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lamina.checked import message
 from lamina.errors import LaminaError, did_you_mean
 
 Auto = Literal["auto"]
@@ -99,6 +100,16 @@ class TrainConfig(_Section):
                 raise ValueError(str(error)) from None
         return value
 
+    @model_validator(mode="after")
+    def _privacy_combinations(self) -> TrainConfig:
+        # A clipping norm other than the default means the user meant DP-SGD; without --privacy it would be ignored.
+        if self.privacy is None and self.max_grad_norm != type(self).model_fields["max_grad_norm"].default:
+            raise ValueError("--max-grad-norm clips per-row gradients for --privacy, which is not given. Add "
+                             "--privacy epsilon=...,delta=..., or drop --max-grad-norm")
+        if self.privacy is not None and self.adversarial != "none":  # opacus' per-row hooks see no PGD activations
+            raise ValueError("--privacy and --adversarial cannot train together. Drop one of them")
+        return self
+
 
 class Dimension(_Section):
     """One setting's search range in `lamina tune`: `low`..`high` (whole numbers when both are; `log` samples
@@ -112,6 +123,8 @@ class Dimension(_Section):
     def _range_or_choices(self) -> Dimension:
         if (self.choices is None) == (self.low is None or self.high is None):
             raise ValueError("give either low and high, or choices")
+        if self.choices is not None and not self.choices:
+            raise ValueError("choices is empty: list at least one value")
         if self.choices is None and not (self.low < self.high and (self.low > 0 or not self.log)):
             raise ValueError(f"low ({self.low}) must be below high ({self.high}), and above 0 on a log scale")
         return self
@@ -141,10 +154,8 @@ class Config(_Section):
         try:
             return cls.model_validate(raw)
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-            )
-            raise LaminaError(f"{source} has invalid settings: {problems}.") from None
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {message(e)}" for e in error.errors())
+            raise LaminaError(f"Invalid settings in {source}: {problems}.") from None
 
     @classmethod
     def from_file(cls, path: str | Path) -> Config:
@@ -174,7 +185,7 @@ class Config(_Section):
             if not sections:
                 raise LaminaError(f"Unknown setting {key!r}.{did_you_mean(key, flat_setting_names())}")
             raw[sections[0]][key] = value
-        return Config.from_dict(raw, source="settings")
+        return Config.from_dict(raw, source="the command's options")
 
     def to_yaml(self) -> str:
         import yaml
@@ -210,9 +221,13 @@ def parse_duration(text: str | None) -> float | None:
     cleaned = str(text).strip().lower()
     try:
         if cleaned and cleaned[-1] in units:
-            return float(cleaned[:-1]) * units[cleaned[-1]]
-        return float(cleaned)
+            seconds = float(cleaned[:-1]) * units[cleaned[-1]]
+        else:
+            seconds = float(cleaned)
     except ValueError:
         raise LaminaError(
             f"Time budget {text!r} is not a duration. Write it like 90s, 5m or 1h."
         ) from None
+    if not seconds > 0:  # 0, negative or nan: no trial or epoch could start
+        raise LaminaError(f"Time budget {text!r} leaves no time. Give a duration above 0, like 90s, 5m or 1h.")
+    return seconds

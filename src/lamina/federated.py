@@ -121,6 +121,16 @@ def round_learning_rate(peak: float, server_round: int, rounds: int) -> float:
 # ---- a client: its rows and what it computes from them ---------------------------------------------------
 
 
+def _client(name, part: pd.DataFrame, config: Config, partition: str | None) -> Client:
+    """The Client of partition `name`; a refusal of its rows says which client, and that it is that client's."""
+    try:
+        return Client(part, config)
+    except LaminaError as error:
+        where = f"{partition}={name}" if partition else f"number {name}"
+        raise LaminaError(f"Client {where} ({len(part)} rows): {error} Merge that client's rows into another "
+                          "partition, or leave it out.") from None
+
+
 class Client:
     """One client's rows. What leaves it: column kinds, statistics (federated_features), trained weights with
     its row count and loss, and evaluation sums. Rows never do."""
@@ -463,7 +473,7 @@ def federate(data, target: str, *, partition: str | None = None, clients: int | 
     parts = partitions(frame, target, column=partition, clients=clients, alpha=non_iid, seed=config.seed)
     federation.check(len(parts))
     names = [name for name, _ in parts]
-    members = [Client(part, config) for _, part in parts]
+    members = [_client(name, part, config, partition) for name, part in parts]
     coordinator = Coordinator(config, federation, len(members))
     _simulate(coordinator, members, progress)
     run = RunFolder(out) if out else None

@@ -13,14 +13,17 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import socket
 import sys
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from lamina.errors import LaminaError
 
 EXPERIMENT = "lamina"  # when MLFLOW_EXPERIMENT_NAME is unset
 PARENT_TAG = "mlflow.parentRunId"  # what MLflow's UI nests runs by
+CONNECT_SECONDS = 5.0  # how long a tracking server may take to accept a connection
 MAX_PARAM = 6000  # characters MLflow keeps of a param's value
 
 
@@ -32,7 +35,23 @@ def client():
     except ImportError:
         raise LaminaError("Tracking with MLflow needs mlflow: pip install 'lamina[track]' (or mlflow-skinny), "
                           "or leave out --track.") from None
-    return MlflowClient(mlflow.get_tracking_uri())
+    uri = mlflow.get_tracking_uri()
+    _require_reachable(uri)
+    return MlflowClient(uri)
+
+
+def _require_reachable(uri: str) -> None:
+    """Refuses an http(s) tracking server that does not accept a connection within CONNECT_SECONDS (MLflow itself
+    retries for minutes, silently), naming the URI."""
+    address = urlsplit(uri)
+    if address.scheme not in ("http", "https"):
+        return  # a file or database store: MLflow opens it itself, and says what is wrong
+    try:
+        socket.create_connection((address.hostname, address.port or (443 if address.scheme == "https" else 80)),
+                                 timeout=CONNECT_SECONDS).close()
+    except OSError as error:
+        raise LaminaError(f"The MLflow tracking server {uri} cannot be reached ({error}). Start it, set "
+                          "MLFLOW_TRACKING_URI to one that runs, or leave out --track.") from None
 
 
 class Tracker:

@@ -91,6 +91,13 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
     space = {name: dimension for name, dimension in search_space(arch, task.reads).items() if not _given(config, name)}
     space = {name: dimension for name, dimension in {**space, **config.tune.space}.items() if dimension is not None}
     _check_space(config, space)
+    parse_duration(config.tune.budget)  # a bad budget is refused before the folder exists, so a retry is not blocked
+    if storage:
+        _check_storage(storage)
+    if config.track == "mlflow":
+        from lamina.tracking import client
+
+        client()  # an unreachable tracking server is refused here, before the folder
     folder.mkdir(parents=True, exist_ok=True)
     settings = StudySettings(name=folder.resolve().name, data=path, test=test, config=config.model_dump(mode="json"),
                              space={k: v.model_dump(exclude_none=True) for k, v in space.items()},
@@ -316,6 +323,21 @@ def _storage(folder: Path, settings: StudySettings):
         return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS)
 
 
+def _check_storage(url: str) -> None:
+    """Refuses a --storage URL SQLAlchemy cannot parse or whose database driver is not installed (no connection
+    is made: that is tried when the workers start)."""
+    import sqlalchemy
+
+    try:
+        sqlalchemy.create_engine(url).dispose()
+    except sqlalchemy.exc.ArgumentError as error:  # also an unknown dialect or driver name
+        raise LaminaError(f"--storage {url!r} is not an SQLAlchemy database URL ({error}). Write it like "
+                          "postgresql://user:password@host/database or sqlite:///study.sqlite.") from None
+    except ImportError as error:
+        raise LaminaError(f"--storage {url!r} needs a database driver that is not installed ({error}). Install "
+                          "that module, or leave --storage out.") from None
+
+
 def _pruner(tune):
     """The pruner config.tune names (Optuna keeps none in its storage: every worker makes its own)."""
     optuna = _optuna()
@@ -357,7 +379,7 @@ def _architecture(config: Config, frame, task) -> str:
     if task.reads != "table":
         from lamina.nets.build import names
 
-        raise LaminaError(f"Tuning searches one architecture's settings, and a {task.name} task's arch auto compares "
+        raise LaminaError(f"Tuning searches one architecture's settings, and the {task.name} task's arch auto compares "
                           f"several: give --arch ({', '.join(names(task.reads))}).")
     if config.train.init_from:
         raise LaminaError("With --init-from, name the architecture to tune: --arch (e.g. pretrained, or the "

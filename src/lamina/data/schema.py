@@ -145,14 +145,15 @@ def infer_task(target: pd.Series, name: str, task: str = "auto") -> str:
     unique = values.nunique()
     if unique < 2:
         blank = len(target) - len(values)
+        only = values.iloc[0].item() if hasattr(values.iloc[0], "item") else values.iloc[0]  # 1, not np.int64(1)
         if blank:  # "Y" or empty: the blanks are unlabelled rows, left out, not the other class
             raise LaminaError(
-                f"Target column {name!r} has one value ({values.iloc[0]!r}) in {len(values)} rows and is blank in "
+                f"Target column {name!r} has one value ({only!r}) in {len(values)} rows and is blank in "
                 f"{blank}; blank targets are unlabelled rows (left out of training), not a class, so there is "
                 "nothing to learn. If a blank means no, fill the blanks with the other class (e.g. N)."
             )
         raise LaminaError(
-            f"Target column {name!r} has a single value ({values.iloc[0]!r}) in every row, so there is "
+            f"Target column {name!r} has a single value ({only!r}) in every row, so there is "
             "nothing to learn. Give data with at least two classes or varying values."
         )
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)

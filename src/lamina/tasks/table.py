@@ -85,6 +85,10 @@ class TableTask(Task):
         require_enough_rows(frame, data.target)  # names a missing target column too
         schema = infer_schema(frame, data.target, self.problem(frame[data.target], data.target), input_kinds(data))
         require_inputs(schema, repr(data.target))
+        if config.train.privacy:
+            from lamina.training.privacy import require_private_kinds
+
+            require_private_kinds(schema)
         if test_frame is not None and data.target in test_frame and test_frame[data.target].notna().sum() == 0:
             raise LaminaError(f"The test file has no value in target {data.target!r} (every row is empty): test "
                               "metrics need the true values. Label its rows, or leave --test out to split the data.")

@@ -56,9 +56,15 @@ def noise_multiplier_for(budget: Budget, sample_rate: float, steps: int) -> floa
 
     with warnings.catch_warnings():  # "optimal order is the largest alpha": as in epsilon_spent
         warnings.simplefilter("ignore", UserWarning)
-        return float(get_noise_multiplier(target_epsilon=budget.epsilon, target_delta=budget.delta,
-                                          sample_rate=sample_rate, steps=steps, accountant=ACCOUNTANT,
-                                          epsilon_tolerance=EPSILON_TOLERANCE * budget.epsilon))
+        try:
+            return float(get_noise_multiplier(target_epsilon=budget.epsilon, target_delta=budget.delta,
+                                              sample_rate=sample_rate, steps=steps, accountant=ACCOUNTANT,
+                                              epsilon_tolerance=EPSILON_TOLERANCE * budget.epsilon))
+        except ValueError:  # opacus: "The privacy budget is too low." (no noise reaches ε within its search)
+            raise LaminaError(
+                f"--privacy epsilon={budget.epsilon:g} cannot be reached in {steps} steps at sampling rate "
+                f"{sample_rate:.3g}: no amount of noise keeps ε that low. Raise epsilon, train fewer --epochs, "
+                "give more rows, or a larger --batch-size.") from None
 
 
 def steps_within(budget: Budget, noise_multiplier: float, sample_rate: float, planned: int) -> int:
@@ -73,6 +79,19 @@ def steps_within(budget: Budget, noise_multiplier: float, sample_rate: float, pl
         else:
             high = middle
     return low
+
+
+PRIVATE_KINDS = ("number", "category", "binary", "datetime")  # columns whose blocks opacus has per-row gradients for
+
+
+def require_private_kinds(schema) -> None:
+    """Refuses a schema (data.schema.Schema) with an input column DP-SGD cannot train (text, image, audio,
+    molecule...), naming the column and its kind, before anything is trained or written."""
+    refused = [column for column in schema.features if column.kind not in PRIVATE_KINDS]
+    if refused:
+        named = ", ".join(f"{column.name!r} ({column.kind})" for column in refused)
+        raise LaminaError(f"--privacy trains tables of {', '.join(PRIVATE_KINDS)} columns, and the data has {named}. "
+                          "Leave those columns out (--column NAME=ignore), or train without --privacy.")
 
 
 def private_network(network: nn.Module) -> nn.Module:
