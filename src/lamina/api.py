@@ -57,7 +57,7 @@ def fit(data, target: str | None = None, *, test=None, config=None, out=None, pr
         test = test_images_beside(Path(path))  # a folder of idx files brings its official test split
     test_path = str(Path(test).resolve()) if isinstance(test, (str, Path)) else None
     config = resolve_config(config, target=target or implied_target(data), path=path, test=test_path, **overrides)
-    frame, test_frame = _tables_of(config, data, test)
+    frame, test_frame = tables_of(config, data, test)
     return train(config, frame, test_frame, RunFolder(out) if out else None, resume=False, progress=progress)
 
 
@@ -114,7 +114,7 @@ def resume_run(run_dir, progress: bool = True, start: str = "last") -> Model:
         return load(run.path)
     if not config.data.path:
         raise LaminaError(f"{run.path} was trained on an in-memory table; only runs trained from a file can resume.")
-    return train(config, *_tables_of(config), run, resume=True, progress=progress, fall_back_to_best=start == "best")
+    return train(config, *tables_of(config), run, resume=True, progress=progress, fall_back_to_best=start == "best")
 
 
 def is_complete(run_dir) -> bool:
@@ -125,7 +125,7 @@ def is_complete(run_dir) -> bool:
     return all(run.exists(name) for name in (*FINISHED, REPORT))
 
 
-def _tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The training table and the optional test table: given, or else the files a run's config names."""
     frame = read_table(data if data is not None else config.data.path, "training data")
     test = test if test is not None else config.data.test
@@ -243,7 +243,7 @@ def held_out_rows(run_dir) -> pd.DataFrame:
     config = run.read_config()
     if not config.data.path:
         raise LaminaError(f"{run.path} was trained on an in-memory table; give rows to check with --data FILE.")
-    prepared = prepare(config, *_tables_of(config))
+    prepared = prepare(config, *tables_of(config))
     return prepared.split.test
 
 

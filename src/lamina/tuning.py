@@ -152,7 +152,7 @@ def work(folder: str, trials: int, timeout: float | None, progress: bool, worker
     seconds run out."""
     import torch
 
-    from lamina.api import _tables_of
+    from lamina.api import tables_of
     from lamina.training.trainer import TrainingDiverged
 
     _optuna()  # its log level, in this process too
@@ -160,7 +160,7 @@ def work(folder: str, trials: int, timeout: float | None, progress: bool, worker
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
     settings = read_settings(Path(folder))
     study = load_study(Path(folder), settings, index)
-    frame, test_frame = _tables_of(settings.base_config())
+    frame, test_frame = tables_of(settings.base_config())
     objective = Objective(Path(folder), settings, frame, test_frame)
     callbacks = [_print_trial] if progress else []
     # A trial whose training diverged failed on its hyperparameters: the study goes on without it.
@@ -242,7 +242,7 @@ def finish(folder) -> dict:
     if api.is_complete(run.path):  # scored when the study finished before: never scored twice
         model = api.load(run.path)
     else:
-        model = api.train(run.read_config(), *api._tables_of(config), run, resume=True, progress=False,
+        model = api.train(run.read_config(), *api.tables_of(config), run, resume=True, progress=False,
                           tracking_parent=settings.tracking_parent)
     best = folder / BEST
     if best.exists():

@@ -27,7 +27,7 @@ class OptunaChart:
         import matplotlib.pyplot as pyplot
         import optuna.visualization.matplotlib as charts
 
-        from lamina.evaluation.plots import SETTINGS, _svg
+        from lamina.evaluation.plots import SETTINGS, figure_svg
 
         with warnings.catch_warnings(), matplotlib.rc_context(SETTINGS):
             warnings.simplefilter("ignore")  # the matplotlib backend is marked experimental by Optuna
@@ -35,7 +35,7 @@ class OptunaChart:
             figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
             figure.set_size_inches(7.5, 4.2)
             try:
-                return _svg(figure)
+                return figure_svg(figure)
             finally:
                 pyplot.close(figure)
 

@@ -94,7 +94,7 @@ class Chart:
                 axes.xaxis.set_major_locator(MaxNLocator(integer=True))
             if self.series:
                 axes.legend(loc="best", frameon=False)
-            return _svg(figure)
+            return figure_svg(figure)
 
 
 @dataclass
@@ -127,7 +127,7 @@ class Heatmap:
             axes.set_title(self.title)
             axes.set_xlabel(self.x_label)
             axes.set_ylabel(self.y_label)
-            return _svg(figure)
+            return figure_svg(figure)
 
 
 def _draw(axes, s: Series, colour: str):
@@ -156,7 +156,7 @@ def _figure(size: tuple[float, float]):
         yield figure, axes
 
 
-def _svg(figure) -> str:
+def figure_svg(figure) -> str:
     """The figure as an <svg> element for inline use: no XML prolog, no comments, ids unique to this chart."""
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
