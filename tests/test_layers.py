@@ -22,7 +22,8 @@ LAYERS = [
     ("lamina.evaluation", "lamina.insight", "lamina.serving"),
     ("lamina.tasks",),
     ("lamina.api", "lamina.demo", "lamina.tuning", "lamina.tuning_report", "lamina.tracking", "lamina.federated",
-     "lamina.federated_features"),  # the flow, and the flows made of it (a study, a federation)
+     "lamina.federated_features", "lamina.sklearn"),  # the flow, and what is made of it: a study, a federation,
+    # scikit-learn's estimators
     ("lamina.cli", "lamina"),
 ]
 
