@@ -63,11 +63,12 @@ def test_a_dataframe_keeps_its_names_and_lamina_reads_its_text_columns(tmp_path,
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     colour = rng.choice(["red", "green", "blue"], size=120)
-    X = pd.DataFrame({"size": rng.normal(size=120), "colour": colour})
+    X = pd.DataFrame({"size": rng.integers(0, 3, size=120), "colour": colour, "member": rng.random(120) < 0.5})
     y = np.where(colour == "red", "stop", "go")  # only the category tells the classes apart
     model = LaminaClassifier(random_state=0, **QUICK).fit(X, y)
-    assert list(model.feature_names_in_) == ["size", "colour"] and model.n_features_in_ == 2
-    assert {c.name: c.kind for c in model.model_.schema.features} == {"size": "number", "colour": "category"}
+    assert list(model.feature_names_in_) == ["size", "colour", "member"] and model.n_features_in_ == 3
+    kinds = {c.name: c.kind for c in model.model_.schema.features}
+    assert kinds == {"size": "number", "colour": "category", "member": "binary"}  # 0/1/2 stay numbers
     assert model.score(X, y) == 1.0 and list(model.classes_) == ["go", "stop"]
     assert list(tmp_path.iterdir()) == [] and capsys.readouterr().out == ""  # no run folder, no progress bar
 

@@ -82,7 +82,8 @@ class _LaminaEstimator(BaseEstimator):
         target = _free_name(frame.columns)
         frame[target] = self._encoded_target(y)
         frame = _repeated(frame, target, self.task == "classification")
-        numbers = {name: "number" for name in frame.columns[:-1] if pd.api.types.is_numeric_dtype(frame[name])}
+        # A column of numbers is a number column, as scikit-learn reads it (lamina alone might read 0/1/2 as codes).
+        numbers = {name: "number" for name in frame.columns[:-1] if _numbers(frame[name].dtype)}
         config = resolve_config(None, target=target, task=self.task, columns=numbers, seed=self._seed(),
                                 valid_fraction=self.validation_fraction, epochs=self.epochs,
                                 batch_size=self.batch_size, lr=self.lr, width=self.width, depth=self.depth,
@@ -204,7 +205,12 @@ class LaminaRegressor(RegressorMixin, _LaminaEstimator):
 
 def _mixed(X) -> bool:
     """A DataFrame holding a column that is not numbers (text, category, dates): lamina reads it as it is."""
-    return isinstance(X, pd.DataFrame) and not all(pd.api.types.is_numeric_dtype(t) for t in X.dtypes)
+    return isinstance(X, pd.DataFrame) and not all(map(_numbers, X.dtypes))
+
+
+def _numbers(dtype) -> bool:
+    """Numbers, not yes/no: in a DataFrame lamina reads booleans as its binary kind."""
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
 def _required(y, estimator):
