@@ -34,7 +34,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from lamina.api import resolve_config, train
 from lamina.data.checks import MIN_ROWS, MIN_ROWS_PER_CLASS
@@ -101,7 +107,8 @@ class _LaminaEstimator(BaseEstimator):
         if _mixed(X):  # names and count only: lamina reads each column's kind
             validate_data(self, X, reset=fitting, skip_check_array=True)
             if fitting:
-                y = column_or_1d(_required(y, self), warn=True)
+                y = check_array(column_or_1d(_required(y, self), warn=True), ensure_2d=False, input_name="y",
+                                dtype="numeric" if self.task == "regression" else None)  # no NaN, no infinity
                 check_consistent_length(X, y)
             return X, y
         options = {"ensure_all_finite": "allow-nan", "ensure_min_samples": 2 if fitting else 1}
@@ -165,6 +172,8 @@ class LaminaClassifier(ClassifierMixin, _LaminaEstimator):
     task = "classification"
 
     def _encoded_target(self, y: np.ndarray) -> np.ndarray:
+        if pd.isna(y).any():  # None among labels: np.unique below could only fail comparing it with them
+            raise ValueError("Input y contains missing labels (NaN or None); drop those rows or label them.")
         check_classification_targets(y)  # a continuous y: "Unknown label type"
         self.classes_, indices = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
