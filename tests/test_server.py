@@ -146,7 +146,8 @@ def test_a_folder_of_runs_serves_each_by_name(runs):
 
 
 def test_requests_are_summarised_not_stored(client, runs):
-    client.post("/predict", json={"records": rows(6)}, headers=AUTH)
+    with client:  # leaving it shuts the server down, which writes the queued summaries
+        client.post("/predict", json={"records": rows(6)}, headers=AUTH)
     with sqlite3.connect(runs / "shop" / "monitor.sqlite") as db:
         [(count, summary)] = db.execute("SELECT rows, summary FROM requests").fetchall()
     assert count == 6

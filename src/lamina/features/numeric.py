@@ -48,7 +48,15 @@ class NumberEncoder:
         return 1 + PIECES + int(self.flag_missing_)
 
     def transform(self, values: pd.Series) -> np.ndarray:
-        numbers = to_numbers(values, self.column)
+        return self.encode_numbers(to_numbers(values, self.column))
+
+    def encode_values(self, values: list) -> np.ndarray:
+        """As `transform`, from the values of validated request records (floats, None for missing): the server's
+        record path (features.records), without a Series per value."""
+        return self.encode_numbers(finite_or_nan(np.array([np.nan if v is None else v for v in values], dtype=float)))
+
+    def encode_numbers(self, numbers: np.ndarray) -> np.ndarray:
+        """Floats [rows] (NaN for missing) → float32 [rows, width]."""
         missing = np.isnan(numbers)
         filled = np.where(missing, self.fill_, numbers)
         if len(self.knots_) == 1:
@@ -108,6 +116,11 @@ def to_numbers(values: pd.Series, column: str) -> np.ndarray:
         if (coerced.isna() & values.notna()).any():
             raise LaminaError(mixed_type_message(column, values.dropna()))
         numbers = coerced.to_numpy(dtype=float, na_value=np.nan)
+    return finite_or_nan(numbers)
+
+
+def finite_or_nan(numbers: np.ndarray) -> np.ndarray:
+    """Infinite values as missing (NaN)."""
     return np.where(np.isinf(numbers), np.nan, numbers)
 
 

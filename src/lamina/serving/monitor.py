@@ -12,7 +12,10 @@ verdict either way, nor for an ID-like column (its values almost all distinct: n
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
+import queue
 import sqlite3
 import threading
 import time
@@ -26,12 +29,16 @@ import pandas as pd
 from lamina.run import MONITOR
 from lamina.serving.profile import bin_labels, summarize, summary_of
 
+LOG = logging.getLogger(__name__)
 PSI_MIN = 0.1  # smallest PSI flagged (the common rule of thumb: below 0.1 the distribution has not moved)
 P_VALUE = 0.01  # significance of the KS / chi-squared test
 EPSILON = 1e-4  # floor of a bin's share in PSI, so an empty bin does not give an infinite term
 # Fewest rows judged: about five a bin over a profile's ten bins (and the missing one), the usual floor of
 # the chi-squared test; on fewer, PSI is mostly sampling noise (three rows in one decile give PSI ≈ 1.9).
 MIN_ROWS = 50
+FLUSH_SECONDS = 0.5  # longest a served request's summary waits in memory before it is written
+FLUSH_REQUESTS = 1_000  # most requests binned in one pass, so a busy server still writes every FLUSH_SECONDS or so
+QUEUE_REQUESTS = 10_000  # requests queued for the recorder at most (about 1,000 rows each at worst)
 PREDICTION = "(prediction)"  # how the predictions' row is shown; in data it is the row whose column is None
 
 
@@ -53,26 +60,84 @@ class ColumnDrift:
 
 
 class Recorder:
-    """Appends one row per request: time, model, row count and the binned summary (no raw payload)."""
+    """Appends binned summaries of served rows (time, model, row count, summary; never a raw payload), off the
+    request path: `record` only queues the rows; a worker thread bins whatever has queued (up to FLUSH_SECONDS
+    of requests) with one pass per model and writes one row per model per flush. `close` (the server's
+    shutdown, or the interpreter's exit) writes everything queued before it returns: nothing is lost."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        # One connection shared by the server's worker threads, behind a lock.
+        # One connection, used by the worker thread (and by `record` once the worker has stopped).
         self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-        self._lock = threading.Lock()
-        # WAL with normal sync: a request costs an append, not an fsync; a crash loses at most the
-        # last few summaries, never the database.
+        # WAL with normal sync: a flush costs an append, not an fsync; a crash loses at most the last few
+        # summaries, never the database.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._db:
             self._db.execute("CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, time REAL, model TEXT, "
                              "rows INTEGER, summary TEXT)")
+        # Bounded: a worker that falls behind slows requests down (put blocks) rather than grow without end.
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_REQUESTS)
+        self._worker = threading.Thread(target=self._work, name=f"lamina-recorder-{self.path.name}", daemon=True)
+        self._worker.start()
+        atexit.register(self.close)  # runs before daemon threads stop: a server stopped without its shutdown hook
 
-    def record(self, model: str, profile: dict, frame: pd.DataFrame, predictions: pd.Series) -> None:
-        summary = json.dumps(summarize(profile, frame, predictions))
-        with self._lock, self._db:
-            self._db.execute("INSERT INTO requests (time, model, rows, summary) VALUES (?, ?, ?, ?)",
-                             (time.time(), model, len(frame), summary))
+    def record(self, model: str, profile: dict, rows: pd.DataFrame | list[dict], predictions) -> None:
+        """Queue one request's rows (a frame, or records: dicts of column → value) and its watched predictions
+        [rows]. Returns at once; the summary is written within FLUSH_SECONDS."""
+        if self._worker.is_alive():
+            self._queue.put((model, profile, rows, np.asarray(predictions)))
+        else:  # closed: write it here, rather than lose it
+            self._write([(model, profile, rows, np.asarray(predictions))])
+
+    def flush(self) -> None:
+        """Returns once everything queued before the call is written."""
+        if self._worker.is_alive():
+            written = threading.Event()
+            self._queue.put(written)
+            written.wait()
+
+    def close(self) -> None:
+        """Writes what is queued, stops the worker and closes the database (idempotent)."""
+        atexit.unregister(self.close)
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
+
+    def _work(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            deadline = time.monotonic() + FLUSH_SECONDS
+            while (items[-1] is not None and not isinstance(items[-1], threading.Event)
+                   and len(items) < FLUSH_REQUESTS):
+                try:
+                    items.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0)))
+                except queue.Empty:
+                    break
+            try:
+                self._write([item for item in items if isinstance(item, tuple)])
+            except Exception:  # a summary that cannot be made must not stop the recording of the next ones
+                LOG.exception("lamina: drift summaries of %d requests could not be written to %s", len(items), self.path)
+            if isinstance(items[-1], threading.Event):
+                items[-1].set()
+            elif items[-1] is None:
+                return
+
+    def _write(self, items: list[tuple]) -> None:
+        """One summary row per model over every queued request of it (bin counts add up over rows)."""
+        by_model: dict[str, list[tuple]] = {}
+        for item in items:
+            by_model.setdefault(item[0], []).append(item)
+        stored = []
+        for model, requests in by_model.items():
+            profile = requests[0][1]
+            frame = pd.concat([rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=list(rows[0]))
+                               for _, _, rows, _ in requests], ignore_index=True)
+            predictions = pd.Series(np.concatenate([p for *_, p in requests]))
+            stored.append((time.time(), model, len(frame), json.dumps(summarize(profile, frame, predictions))))
+        if stored:
+            with self._db:
+                self._db.executemany("INSERT INTO requests (time, model, rows, summary) VALUES (?, ?, ?, ?)", stored)
 
 
 def recorded_counts(path: Path, model: str | None = None, since_seconds: float | None = None) -> dict:
