@@ -131,8 +131,12 @@ class Recorder:
         stored = []
         for model, requests in by_model.items():
             profile = requests[0][1]
-            frame = pd.concat([rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=list(rows[0]))
-                               for _, _, rows, _ in requests], ignore_index=True)
+            records = [record for _, _, rows, _ in requests if isinstance(rows, list) for record in rows]
+            frames = [rows for _, _, rows, _ in requests if isinstance(rows, pd.DataFrame)]
+            # One frame of all the records (a frame per request would cost more than the binning); the counts are
+            # per column, so rows need not keep the order of the predictions.
+            frame = pd.concat(frames + ([pd.DataFrame(records, columns=list(records[0]))] if records else []),
+                              ignore_index=True)
             predictions = pd.Series(np.concatenate([p for *_, p in requests]))
             stored.append((time.time(), model, len(frame), json.dumps(summarize(profile, frame, predictions))))
         if stored:
