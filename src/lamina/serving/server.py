@@ -347,7 +347,8 @@ class JsonBodyRoute(APIRoute):
                     said = f"it said {content_type!r}" if content_type else "it had none"
                     return AsciiJSONResponse(status_code=415, content={
                         "error": f"send the body as JSON with the header 'Content-Type: application/json' ({said})"})
-                depth = _nesting(body)
+                # Fewer brackets than the limit cannot nest past it: most bodies skip the count.
+                depth = _nesting(body) if body.count(b"[") + body.count(b"{") > MAX_NESTING else 0
                 if depth > MAX_NESTING:
                     return AsciiJSONResponse(status_code=400, content={
                         "error": f"body nested too deeply: arrays and objects {depth} levels deep, at most "
@@ -359,7 +360,8 @@ class JsonBodyRoute(APIRoute):
                         "error": f"body (not valid JSON): byte {error.start} is not UTF-8; send JSON as UTF-8 text"})
                 except ValueError:
                     return await handle(request)  # FastAPI's own answer (422 saying where) to a body that is not JSON
-                where = _lone_surrogate(value)
+                # UTF-8 holds no surrogate: only a \u escape can make one, so a body without any needs no walk.
+                where = _lone_surrogate(value) if b"\\u" in body else None
                 if where is not None:
                     raise RequestValidationError([{
                         "type": "string_unicode", "loc": ("body", *where),
