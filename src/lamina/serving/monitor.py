@@ -67,15 +67,7 @@ class Recorder:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        # One connection, used by the worker thread (and by `record` once the worker has stopped).
-        self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-        # WAL with normal sync: a flush costs an append, not an fsync; a crash loses at most the last few
-        # summaries, never the database.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._db:
-            self._db.execute("CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, time REAL, model TEXT, "
-                             "rows INTEGER, summary TEXT)")
+        self._db = self._connect()  # used by the worker thread only, and closed with it
         # Bounded: a worker that falls behind slows requests down (put blocks) rather than grow without end.
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_REQUESTS)
         self._worker = threading.Thread(target=self._work, name=f"lamina-recorder-{self.path.name}", daemon=True)
@@ -88,7 +80,11 @@ class Recorder:
         if self._worker.is_alive():
             self._queue.put((model, profile, rows, np.asarray(predictions)))
         else:  # closed: write it here, rather than lose it
-            self._write([(model, profile, rows, np.asarray(predictions))])
+            db = self._connect()
+            try:
+                self._write(db, [(model, profile, rows, np.asarray(predictions))])
+            finally:
+                db.close()
 
     def flush(self) -> None:
         """Returns once everything queued before the call is written."""
@@ -103,6 +99,18 @@ class Recorder:
         if self._worker.is_alive():
             self._queue.put(None)
             self._worker.join()
+            self._db.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)  # made here, used in the worker
+        # WAL with normal sync: a flush costs an append, not an fsync; a crash loses at most the last few
+        # summaries, never the database.
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        with db:
+            db.execute("CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, time REAL, model TEXT, "
+                       "rows INTEGER, summary TEXT)")
+        return db
 
     def _work(self) -> None:
         while True:
@@ -115,15 +123,15 @@ class Recorder:
                 except queue.Empty:
                     break
             try:
-                self._write([item for item in items if isinstance(item, tuple)])
+                self._write(self._db, [item for item in items if isinstance(item, tuple)])
             except Exception:  # a summary that cannot be made must not stop the recording of the next ones
-                LOG.exception("lamina: drift summaries of %d requests could not be written to %s", len(items), self.path)
+                LOG.exception("lamina: drift summaries could not be written to %s", self.path)
             if isinstance(items[-1], threading.Event):
                 items[-1].set()
             elif items[-1] is None:
                 return
 
-    def _write(self, items: list[tuple]) -> None:
+    def _write(self, db: sqlite3.Connection, items: list[tuple]) -> None:
         """One summary row per model over every queued request of it (bin counts add up over rows)."""
         by_model: dict[str, list[tuple]] = {}
         for item in items:
@@ -140,8 +148,8 @@ class Recorder:
             predictions = pd.Series(np.concatenate([p for *_, p in requests]))
             stored.append((time.time(), model, len(frame), json.dumps(summarize(profile, frame, predictions))))
         if stored:
-            with self._db:
-                self._db.executemany("INSERT INTO requests (time, model, rows, summary) VALUES (?, ?, ?, ?)", stored)
+            with db:
+                db.executemany("INSERT INTO requests (time, model, rows, summary) VALUES (?, ?, ?, ?)", stored)
 
 
 def recorded_counts(path: Path, model: str | None = None, since_seconds: float | None = None) -> dict:
