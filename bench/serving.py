@@ -133,6 +133,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000, help="timed one-row requests per server and case")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the requests are split into")
     parser.add_argument("--calls", type=int, default=300, help="timed calls of each other case")
+    parser.add_argument("--run", type=Path, help="an Adult run folder trained as below (lamina.fit defaults, seed 0) "
+                        "instead of training one; its model.onnx is written")
     parser.add_argument("--bare", choices=["defaults", "lamina"], help=argparse.SUPPRESS)  # serve the bare app
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -152,8 +154,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         train_path, test_path = write_tables(folder, scratch)
-        run = scratch / "adult"
-        lamina.fit(train_path, "income", test=test_path, out=run, progress=False)
+        run = args.run or scratch / "adult"
+        if args.run is None:
+            lamina.fit(train_path, "income", test=test_path, out=run, progress=False)
         model = lamina.load(run)
         test = pd.read_csv(test_path)
         features = test.drop(columns="income")
