@@ -37,7 +37,6 @@ EPSILON = 1e-4  # floor of a bin's share in PSI, so an empty bin does not give a
 # the chi-squared test; on fewer, PSI is mostly sampling noise (three rows in one decile give PSI ≈ 1.9).
 MIN_ROWS = 50
 FLUSH_SECONDS = 0.5  # longest a served request's summary waits in memory before it is written
-FLUSH_REQUESTS = 1_000  # most requests binned in one pass, so a busy server still writes every FLUSH_SECONDS or so
 QUEUE_REQUESTS = 10_000  # requests queued for the recorder at most (about 1,000 rows each at worst)
 PREDICTION = "(prediction)"  # how the predictions' row is shown; in data it is the row whose column is None
 
@@ -61,8 +60,8 @@ class ColumnDrift:
 
 class Recorder:
     """Appends binned summaries of served rows (time, model, row count, summary; never a raw payload), off the
-    request path: `record` only queues the rows; a worker thread bins whatever has queued (up to FLUSH_SECONDS
-    of requests) with one pass per model and writes one row per model per flush. `close` (the server's
+    request path: `record` only queues the rows; every FLUSH_SECONDS a worker thread bins whatever has queued,
+    one pass per model, and writes one row per model. `close` (the server's
     shutdown, or the interpreter's exit) writes everything queued before it returns: nothing is lost."""
 
     def __init__(self, path: Path):
@@ -70,6 +69,7 @@ class Recorder:
         self._db = self._connect()  # used by the worker thread only, and closed with it
         # Bounded: a worker that falls behind slows requests down (put blocks) rather than grow without end.
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_REQUESTS)
+        self._wake = threading.Event()  # set by flush and close: write now
         self._worker = threading.Thread(target=self._work, name=f"lamina-recorder-{self.path.name}", daemon=True)
         self._worker.start()
         atexit.register(self.close)  # runs before daemon threads stop: a server stopped without its shutdown hook
@@ -91,6 +91,7 @@ class Recorder:
         if self._worker.is_alive():
             written = threading.Event()
             self._queue.put(written)
+            self._wake.set()
             written.wait()
 
     def close(self) -> None:
@@ -98,6 +99,7 @@ class Recorder:
         atexit.unregister(self.close)
         if self._worker.is_alive():
             self._queue.put(None)
+            self._wake.set()
             self._worker.join()
             self._db.close()
 
@@ -113,22 +115,26 @@ class Recorder:
         return db
 
     def _work(self) -> None:
+        """Every FLUSH_SECONDS (or when flush or close asks), bin and write whatever has queued. The worker sleeps
+        in between rather than wait on the queue: woken by each request, it would compete with the request path
+        for the interpreter (the GIL), which on a busy machine costs requests milliseconds."""
         while True:
-            items = [self._queue.get()]
-            deadline = time.monotonic() + FLUSH_SECONDS
-            while (items[-1] is not None and not isinstance(items[-1], threading.Event)
-                   and len(items) < FLUSH_REQUESTS):
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            items = []
+            while True:
                 try:
-                    items.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0)))
+                    items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             try:
                 self._write(self._db, [item for item in items if isinstance(item, tuple)])
             except Exception:  # a summary that cannot be made must not stop the recording of the next ones
                 LOG.exception("lamina: drift summaries could not be written to %s", self.path)
-            if isinstance(items[-1], threading.Event):
-                items[-1].set()
-            elif items[-1] is None:
+            for item in items:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if any(item is None for item in items):
                 return
 
     def _write(self, db: sqlite3.Connection, items: list[tuple]) -> None:
