@@ -61,8 +61,8 @@ class ColumnDrift:
 class Recorder:
     """Appends binned summaries of served rows (time, model, row count, summary; never a raw payload), off the
     request path: `record` only queues the rows; every FLUSH_SECONDS a worker thread bins whatever has queued,
-    one pass per model, and writes one row per model. `close` (the server's
-    shutdown, or the interpreter's exit) writes everything queued before it returns: nothing is lost."""
+    one pass per model, and writes one row per model. `close` (the server's shutdown, or the interpreter's exit)
+    writes everything queued before it returns: nothing is lost."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -101,6 +101,7 @@ class Recorder:
             self._queue.put(None)
             self._wake.set()
             self._worker.join()
+            self._write(self._db, [item for item in self._drain() if isinstance(item, tuple)])  # queued meanwhile
             self._db.close()
 
     def _connect(self) -> sqlite3.Connection:
@@ -121,12 +122,7 @@ class Recorder:
         while True:
             self._wake.wait(FLUSH_SECONDS)
             self._wake.clear()
-            items = []
-            while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            items = self._drain()
             try:
                 self._write(self._db, [item for item in items if isinstance(item, tuple)])
             except Exception:  # a summary that cannot be made must not stop the recording of the next ones
@@ -136,6 +132,14 @@ class Recorder:
                     item.set()
             if any(item is None for item in items):
                 return
+
+    def _drain(self) -> list:
+        items = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
 
     def _write(self, db: sqlite3.Connection, items: list[tuple]) -> None:
         """One summary row per model over every queued request of it (bin counts add up over rows)."""
