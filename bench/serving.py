@@ -1,8 +1,10 @@
-"""Serving on UCI Adult: HTTP requests per second and p50/p99 latency (1-row and 64-row requests)
-against calling `model.predict` in-process on the same rows; ONNX Runtime against PyTorch eager;
-and whether drift monitoring flags a shifted copy of the test split but not an unshifted one.
+"""Serving on UCI Adult: one-row `POST /predict` p50/p99 latency and requests per second with 1 and 4
+connections, beside a bare FastAPI endpoint that returns a constant, measured in the same run and
+interleaved (rounds alternate the servers, so machine load falls on both alike); 64-row requests and
+`model.predict` in-process on the same rows; ONNX Runtime against PyTorch eager; and whether drift
+monitoring flags a shifted copy of the test split but not an unshifted one.
 
-    python bench/serving.py [--requests 300]
+    python bench/serving.py [--requests 2000]
 
 Reads $LAMINA_DATA/adult (default ../shared/data/adult), like bench/adult.py.
 """
@@ -10,11 +12,13 @@ Reads $LAMINA_DATA/adult (default ../shared/data/adult), like bench/adult.py.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,12 +47,14 @@ def timed(call, repeats: int) -> list[float]:
     return times
 
 
-def start_server(run: Path) -> tuple[subprocess.Popen, str]:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "lamina.cli", "serve", str(run), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return probe.getsockname()[1]
+
+
+def start(command: list[str], port: int) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -57,13 +63,84 @@ def start_server(run: Path) -> tuple[subprocess.Popen, str]:
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit("the server did not start")
+    raise SystemExit(f"the server {command} did not start")
+
+
+def start_server(run: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    return start([sys.executable, "-m", "lamina.cli", "serve", str(run), "--port", str(port)], port)
+
+
+def start_bare(settings: str) -> tuple[subprocess.Popen, str]:
+    """A FastAPI app whose POST /predict returns a constant, served with uvicorn's defaults ("defaults") or
+    with lamina's server settings ("lamina": the same HTTP protocol and time limits)."""
+    port = free_port()
+    return start([sys.executable, __file__, "--bare", settings, "--port", str(port)], port)
+
+
+def serve_bare(settings: str, port: int) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from lamina.serving.server import server_config
+
+    app = FastAPI()
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    @app.post("/predict")
+    async def predict() -> dict:
+        return {"model": "bare", "predictions": [{"prediction": "<=50K"}]}
+
+    config = (server_config(app, "127.0.0.1", port) if settings == "lamina"
+              else uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    uvicorn.Server(config).run()
+
+
+def load(url: str, body: dict, connections: int, requests: int) -> tuple[list[float], float]:
+    """`requests` POST /predict spread over `connections` keep-alive connections, each sending its next request
+    when the last is answered. Returns each request's seconds and the wall seconds of all."""
+    clients = [httpx.Client(timeout=30) for _ in range(connections)]
+    for client in clients:  # connect and warm up outside the timing
+        client.post(f"{url}/predict", json=body).raise_for_status()
+    seconds: list[float] = []
+    start_together = threading.Barrier(connections + 1)
+
+    def send(client: httpx.Client, count: int) -> None:
+        start_together.wait()
+        for _ in range(count):
+            started = time.perf_counter()
+            client.post(f"{url}/predict", json=body).raise_for_status()
+            seconds.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=send, args=(c, requests // connections)) for c in clients]
+    for thread in threads:
+        thread.start()
+    start_together.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    for client in clients:
+        client.close()
+    return seconds, wall
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=300, help="timed requests per case")
+    parser.add_argument("--requests", type=int, default=2000, help="timed one-row requests per server and case")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the requests are split into")
+    parser.add_argument("--calls", type=int, default=300, help="timed calls of each other case")
+    parser.add_argument("--run", type=Path, help="an Adult run folder trained as below (lamina.fit defaults, seed 0) "
+                        "instead of training one; its model.onnx is written")
+    parser.add_argument("--bare", choices=["defaults", "lamina"], help=argparse.SUPPRESS)  # serve the bare app
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare:
+        serve_bare(args.bare, args.port)
+        return 0
     folder = data_folder()
     if not (folder / "adult-train.csv").exists():
         print(f"UCI Adult is not at {folder}; set LAMINA_DATA to the folder that holds adult/. Nothing was run.")
@@ -77,8 +154,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         train_path, test_path = write_tables(folder, scratch)
-        run = scratch / "adult"
-        lamina.fit(train_path, "income", test=test_path, out=run, progress=False)
+        run = args.run or scratch / "adult"
+        if args.run is None:
+            lamina.fit(train_path, "income", test=test_path, out=run, progress=False)
         model = lamina.load(run)
         test = pd.read_csv(test_path)
         features = test.drop(columns="income")
@@ -86,19 +164,30 @@ def main() -> int:
 
         rows = []
         for label, frame in (("1 row", one), ("64 rows", batch)):
-            local = timed(lambda frame=frame: model.predict(frame), args.requests)
+            local = timed(lambda frame=frame: model.predict(frame), args.calls)
             rows.append((f"in-process model.predict, {label}", local, len(frame)))
-        process, url = start_server(run)
+        record = one.astype(object).where(one.notna(), None).to_dict(orient="records")[0]
+        servers = {"bare FastAPI (uvicorn defaults)": start_bare("defaults"),
+                   "bare FastAPI (lamina's uvicorn settings)": start_bare("lamina"), "lamina serve": start_server(run)}
+        loads_before = os.getloadavg()
+        one_row = {(name, connections): ([], 0.0) for name in servers for connections in (1, 4)}
         try:
+            for _ in range(args.rounds):  # each round runs every server and case once: load falls on all alike
+                for name, (_, url) in servers.items():
+                    for connections in (1, 4):
+                        seconds, wall = load(url, record, connections, args.requests // args.rounds)
+                        done, walls = one_row[name, connections]
+                        one_row[name, connections] = (done + seconds, walls + wall)
+            url = servers["lamina serve"][1]
+            body = {"records": batch.astype(object).where(batch.notna(), None).to_dict(orient="records")}
             with httpx.Client(timeout=30) as client:
-                for label, frame in (("1 row", one), ("64 rows", batch)):
-                    body = {"records": frame.astype(object).where(frame.notna(), None).to_dict(orient="records")}
-                    remote = timed(lambda body=body: client.post(f"{url}/predict", json=body).raise_for_status(),
-                                   args.requests)
-                    rows.append((f"HTTP POST /predict, {label}", remote, len(frame)))
+                remote = timed(lambda: client.post(f"{url}/predict", json=body).raise_for_status(), args.calls)
+            rows.append(("HTTP POST /predict, 64 rows", remote, len(batch)))
         finally:
-            process.terminate()
-            process.wait()
+            for process, _ in servers.values():
+                process.terminate()
+                process.wait()
+        loads_after = os.getloadavg()
 
         _, difference = export_onnx(model, model.directory, features.head(512))
         engines = []
@@ -106,8 +195,8 @@ def main() -> int:
         for label, frame in (("1 row", one), ("64 rows", batch), ("1024 rows", features.head(1024))):
             inputs = model.features.transform(frame)
             with torch.no_grad():
-                eager = timed(lambda inputs=inputs: network(inputs), args.requests)
-            onnx = timed(lambda inputs=inputs: run_onnx(model.directory / "model.onnx", inputs), args.requests)
+                eager = timed(lambda inputs=inputs: network(inputs), args.calls)
+            onnx = timed(lambda inputs=inputs: run_onnx(model.directory / "model.onnx", inputs), args.calls)
             engines.append((label, eager, onnx))
 
         halves = test.sample(frac=1.0, random_state=0)
@@ -118,8 +207,14 @@ def main() -> int:
         drift = {name: offline_drift(model, reference, frame)[0]
                  for name, frame in (("unshifted test half", unshifted), (f"{SHIFTED_COLUMN} + {SHIFT}", shifted))}
 
-    print(f"\nServing the default Adult model ({torch.get_num_threads()} CPU threads, {args.requests} timed calls each,"
-          " sequential, one connection, drift recording on)")
+    print(f"\nOne-row POST /predict, {args.requests} timed requests per server and case in {args.rounds} interleaved "
+          f"rounds; keep-alive connections, each sending its next request when answered; drift recording on in "
+          f"lamina serve. Load average before {loads_before[0]:.2f}, after {loads_after[0]:.2f} (1 min).")
+    print(f"{'server':<42} {'conns':>5} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}")
+    for (name, connections), (seconds, wall) in one_row.items():
+        p50, p99 = percentiles(seconds)
+        print(f"{name:<42} {connections:>5} {len(seconds) / wall:>7.0f} {p50:>7.2f} {p99:>7.2f}")
+    print(f"\nOther cases ({torch.get_num_threads()} CPU threads, {args.calls} timed calls each, sequential)")
     print(f"{'case':<38} {'calls/s':>8} {'rows/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for name, seconds, count in rows:
         p50, p99 = percentiles(seconds)

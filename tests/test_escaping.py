@@ -110,9 +110,9 @@ def test_the_served_page_escapes_every_field_and_embeds_its_schema_as_inert_json
 
 
 def test_the_drift_page_and_the_model_card_escape_every_field(run):
-    client = TestClient(create_app(find_models(run), monitor=True))
     records = make_table(rows=60, seed=7).drop(columns="y").to_dict(orient="records")
-    assert client.post("/predict", json={"records": records}).status_code == 200
+    with TestClient(create_app(find_models(run), monitor=True)) as client:  # shut down: summaries written
+        assert client.post("/predict", json={"records": records}).status_code == 200
     assert main(["monitor", str(run), "--window", "1h"]) == 0
     drift = (run / "drift.html").read_text()
     assert_no_live_markup(drift)

@@ -95,10 +95,10 @@ def test_monitor_cli_offline_and_from_served_requests(run, capsys):
     from lamina.serving.server import create_app
     from lamina.serving.sources import find_models
 
-    client = TestClient(create_app(find_models(run / "run")))
     records = shifted.drop(columns="y").head(200).to_dict(orient="records")
-    for start in range(0, 200, 50):
-        assert client.post("/predict", json={"records": records[start:start + 50]}).status_code == 200
+    with TestClient(create_app(find_models(run / "run"))) as client:  # leaving it shuts down: summaries written
+        for start in range(0, 200, 50):
+            assert client.post("/predict", json={"records": records[start:start + 50]}).status_code == 200
     assert main(["monitor", str(run / "run"), "--window", "1h", "--out", str(run / "served.html")]) == 0
     out = capsys.readouterr().out
     assert next(line for line in out.splitlines() if line.startswith("colour")).rstrip().endswith("DRIFT")
@@ -167,6 +167,7 @@ def test_summaries_recorded_by_an_earlier_version_are_read(tmp_path):
     profile = {"rows": 1000, "columns": {"signal": NUMBER_PROFILE}, "prediction": CLASS_PROFILE}
     recorder = Recorder(tmp_path / "monitor.sqlite")
     recorder.record("m", profile, pd.DataFrame({"signal": [0.5, 2.0]}), pd.Series(["no", "yes"]))
+    recorder.close()  # written by the recorder's thread: close waits for it
     with sqlite3.connect(tmp_path / "monitor.sqlite") as db:
         db.execute("INSERT INTO requests (time, model, rows, summary) VALUES (strftime('%s'), 'm', 1, ?)",
                    (json.dumps({"signal": [1, 0, 0, 0, 0], "__prediction__": [1, 0, 0, 0]}),))

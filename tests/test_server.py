@@ -28,8 +28,10 @@ def runs(tmp_path_factory):
 
 @pytest.fixture
 def client(runs):
-    (runs / "shop" / "monitor.sqlite").unlink(missing_ok=True)
-    return TestClient(create_app(find_models(runs / "shop"), token=TOKEN))
+    for suffix in ("", "-wal", "-shm"):
+        (runs / "shop" / f"monitor.sqlite{suffix}").unlink(missing_ok=True)
+    with TestClient(create_app(find_models(runs / "shop"), token=TOKEN)) as client:
+        yield client  # leaving it shuts the server down: its drift recorder writes what it holds and closes
 
 
 def rows(count=3, seed=9):
@@ -145,8 +147,11 @@ def test_a_folder_of_runs_serves_each_by_name(runs):
     assert "models/shop/" in client.get("/").text
 
 
-def test_requests_are_summarised_not_stored(client, runs):
-    client.post("/predict", json={"records": rows(6)}, headers=AUTH)
+def test_requests_are_summarised_not_stored(runs):
+    for suffix in ("", "-wal", "-shm"):
+        (runs / "shop" / f"monitor.sqlite{suffix}").unlink(missing_ok=True)
+    with TestClient(create_app(find_models(runs / "shop"), token=TOKEN)) as client:  # shut down on leaving it
+        client.post("/predict", json={"records": rows(6)}, headers=AUTH)
     with sqlite3.connect(runs / "shop" / "monitor.sqlite") as db:
         [(count, summary)] = db.execute("SELECT rows, summary FROM requests").fetchall()
     assert count == 6

@@ -30,8 +30,12 @@ class DenseBlock:
         return sum(e.width for e in encoders.values())
 
     def tensors(self, encoders: dict, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
-        parts = [e.transform(frame[name]) for name, e in encoders.items()]
-        merged = np.concatenate(parts, axis=1) if parts else np.zeros((len(frame), 0), np.float32)
+        return self.merged([e.transform(frame[name]) for name, e in encoders.items()], len(frame))
+
+    def merged(self, parts: list[np.ndarray], rows: int) -> dict[str, torch.Tensor]:
+        """The columns' encoded parts (float32 [rows, width] each) side by side; also the record path's
+        (features.records)."""
+        merged = np.concatenate(parts, axis=1) if parts else np.zeros((rows, 0), np.float32)
         return {self.spec_key: torch.from_numpy(merged)}
 
 
@@ -43,8 +47,11 @@ class EmbeddingBlock:
         return [e.cardinality for e in encoders.values()]
 
     def tensors(self, encoders: dict, frame: pd.DataFrame) -> dict[str, torch.Tensor]:
-        parts = [e.transform(frame[name]) for name, e in encoders.items()]
-        stacked = np.stack(parts, axis=1) if parts else np.zeros((len(frame), 0), np.int64)
+        return self.merged([e.transform(frame[name]) for name, e in encoders.items()], len(frame))
+
+    def merged(self, parts: list[np.ndarray], rows: int) -> dict[str, torch.Tensor]:
+        """The columns' indices (int64 [rows] each) as one [rows, columns] tensor; also the record path's."""
+        stacked = np.stack(parts, axis=1) if parts else np.zeros((rows, 0), np.int64)
         return {self.spec_key: torch.from_numpy(stacked)}
 
 

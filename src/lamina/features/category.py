@@ -41,6 +41,11 @@ class CategoryEncoder:
         lookup = np.array([self.index_of(category_key(v)) for v in distinct] + [MISSING_INDEX], dtype=np.int64)
         return lookup[codes]  # code -1 (missing) picks the last entry
 
+    def encode_values(self, values: list) -> np.ndarray:
+        """As `transform`, from the values of validated request records (JSON scalars, None for missing): the
+        server's record path (features.records)."""
+        return np.array([MISSING_INDEX if v is None else self.index_of(category_key(v)) for v in values], dtype=np.int64)
+
     def index_of(self, key: str) -> int:
         """A value's index: its own, else that of the known value spelling the same number, else unknown."""
         if key == "":  # "" and "  " (category_key strips): missing, as a CSV's empty cell is read

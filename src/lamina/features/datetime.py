@@ -63,6 +63,11 @@ class DatetimeEncoder:
             columns.append(missing.astype(float))
         return np.stack(columns, axis=1).astype(np.float32)
 
+    def encode_values(self, values: list) -> np.ndarray:
+        """As `transform`, from the values of validated request records (text, None for missing): the server's
+        record path (features.records). One object Series: dates are parsed one by one ("mixed" formats) anyway."""
+        return self.transform(pd.Series(values, dtype=object))
+
     def state(self) -> dict:
         return {"year_mean": self.year_mean_, "year_scale": self.year_scale_, "with_hour": self.with_hour_,
                 "flag_missing": self.flag_missing_}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
+import collections
+
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 # Latency buckets in seconds: from a fast single row to a slow large batch.
@@ -30,12 +32,13 @@ class ServerMetrics:
         if status >= 400:
             self.errors.labels(path, str(status)).inc()
 
-    def observe_predictions(self, model: str, predictions: pd.Series) -> None:
-        if pd.api.types.is_float_dtype(predictions):
-            for value in predictions:
-                self.values.labels(model).observe(float(value))
+    def observe_predictions(self, model: str, predictions: np.ndarray) -> None:
+        """`predictions` [rows]: floats (regression) or classes."""
+        if predictions.dtype.kind == "f":
+            for value in predictions.tolist():
+                self.values.labels(model).observe(value)
         else:
-            for label, count in predictions.astype(str).value_counts().items():
+            for label, count in collections.Counter(map(str, predictions.tolist())).items():
                 self.classes.labels(model, label).inc(count)
 
     def text(self) -> str:

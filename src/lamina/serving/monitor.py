@@ -12,7 +12,10 @@ verdict either way, nor for an ID-like column (its values almost all distinct: n
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
+import queue
 import sqlite3
 import threading
 import time
@@ -26,12 +29,15 @@ import pandas as pd
 from lamina.run import MONITOR
 from lamina.serving.profile import bin_labels, summarize, summary_of
 
+LOG = logging.getLogger(__name__)
 PSI_MIN = 0.1  # smallest PSI flagged (the common rule of thumb: below 0.1 the distribution has not moved)
 P_VALUE = 0.01  # significance of the KS / chi-squared test
 EPSILON = 1e-4  # floor of a bin's share in PSI, so an empty bin does not give an infinite term
 # Fewest rows judged: about five a bin over a profile's ten bins (and the missing one), the usual floor of
 # the chi-squared test; on fewer, PSI is mostly sampling noise (three rows in one decile give PSI ≈ 1.9).
 MIN_ROWS = 50
+FLUSH_SECONDS = 0.5  # longest a served request's summary waits in memory before it is written
+QUEUE_REQUESTS = 10_000  # requests queued for the recorder at most (about 1,000 rows each at worst)
 PREDICTION = "(prediction)"  # how the predictions' row is shown; in data it is the row whose column is None
 
 
@@ -53,26 +59,107 @@ class ColumnDrift:
 
 
 class Recorder:
-    """Appends one row per request: time, model, row count and the binned summary (no raw payload)."""
+    """Appends binned summaries of served rows (time, model, row count, summary; never a raw payload), off the
+    request path: `record` only queues the rows; every FLUSH_SECONDS a worker thread bins whatever has queued,
+    one pass per model, and writes one row per model. `close` (the server's shutdown, or the interpreter's exit)
+    writes everything queued before it returns: nothing is lost."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        # One connection shared by the server's worker threads, behind a lock.
-        self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-        self._lock = threading.Lock()
-        # WAL with normal sync: a request costs an append, not an fsync; a crash loses at most the
-        # last few summaries, never the database.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._db:
-            self._db.execute("CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, time REAL, model TEXT, "
-                             "rows INTEGER, summary TEXT)")
+        self._db = self._connect()  # used by the worker thread only, and closed with it
+        # Bounded: a worker that falls behind slows requests down (put blocks) rather than grow without end.
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_REQUESTS)
+        self._wake = threading.Event()  # set by flush and close: write now
+        self._worker = threading.Thread(target=self._work, name=f"lamina-recorder-{self.path.name}", daemon=True)
+        self._worker.start()
+        atexit.register(self.close)  # runs before daemon threads stop: a server stopped without its shutdown hook
 
-    def record(self, model: str, profile: dict, frame: pd.DataFrame, predictions: pd.Series) -> None:
-        summary = json.dumps(summarize(profile, frame, predictions))
-        with self._lock, self._db:
-            self._db.execute("INSERT INTO requests (time, model, rows, summary) VALUES (?, ?, ?, ?)",
-                             (time.time(), model, len(frame), summary))
+    def record(self, model: str, profile: dict, rows: pd.DataFrame | list[dict], predictions) -> None:
+        """Queue one request's rows (a frame, or records: dicts of column → value) and its watched predictions
+        [rows]. Returns at once; the summary is written within FLUSH_SECONDS."""
+        if self._worker.is_alive():
+            self._queue.put((model, profile, rows, np.asarray(predictions)))
+        else:  # closed: write it here, rather than lose it
+            db = self._connect()
+            try:
+                self._write(db, [(model, profile, rows, np.asarray(predictions))])
+            finally:
+                db.close()
+
+    def flush(self) -> None:
+        """Returns once everything queued before the call is written."""
+        if self._worker.is_alive():
+            written = threading.Event()
+            self._queue.put(written)
+            self._wake.set()
+            written.wait()
+
+    def close(self) -> None:
+        """Writes what is queued, stops the worker and closes the database (idempotent)."""
+        atexit.unregister(self.close)
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._wake.set()
+            self._worker.join()
+            self._write(self._db, [item for item in self._drain() if isinstance(item, tuple)])  # queued meanwhile
+            self._db.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)  # made here, used in the worker
+        # WAL with normal sync: a flush costs an append, not an fsync; a crash loses at most the last few
+        # summaries, never the database.
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        with db:
+            db.execute("CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, time REAL, model TEXT, "
+                       "rows INTEGER, summary TEXT)")
+        return db
+
+    def _work(self) -> None:
+        """Every FLUSH_SECONDS (or when flush or close asks), bin and write whatever has queued. The worker sleeps
+        in between rather than wait on the queue: woken by each request, it would compete with the request path
+        for the interpreter (the GIL), which on a busy machine costs requests milliseconds."""
+        while True:
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            items = self._drain()
+            try:
+                self._write(self._db, [item for item in items if isinstance(item, tuple)])
+            except Exception:  # a summary that cannot be made must not stop the recording of the next ones
+                LOG.exception("lamina: drift summaries could not be written to %s", self.path)
+            for item in items:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if any(item is None for item in items):
+                return
+
+    def _drain(self) -> list:
+        items = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _write(self, db: sqlite3.Connection, items: list[tuple]) -> None:
+        """One summary row per model over every queued request of it (bin counts add up over rows)."""
+        by_model: dict[str, list[tuple]] = {}
+        for item in items:
+            by_model.setdefault(item[0], []).append(item)
+        stored = []
+        for model, requests in by_model.items():
+            profile = requests[0][1]
+            records = [record for _, _, rows, _ in requests if isinstance(rows, list) for record in rows]
+            frames = [rows for _, _, rows, _ in requests if isinstance(rows, pd.DataFrame)]
+            # One frame of all the records (a frame per request would cost more than the binning); the counts are
+            # per column, so rows need not keep the order of the predictions.
+            frame = pd.concat(frames + ([pd.DataFrame(records, columns=list(records[0]))] if records else []),
+                              ignore_index=True)
+            predictions = pd.Series(np.concatenate([p for *_, p in requests]))
+            stored.append((time.time(), model, len(frame), json.dumps(summarize(profile, frame, predictions))))
+        if stored:
+            with db:
+                db.executemany("INSERT INTO requests (time, model, rows, summary) VALUES (?, ?, ?, ?)", stored)
 
 
 def recorded_counts(path: Path, model: str | None = None, since_seconds: float | None = None) -> dict:

@@ -12,6 +12,7 @@ only (415 otherwise), every field validated (4xx naming it), no URL fetched, no 
 # No `from __future__ import annotations` here: FastAPI must see the request-body classes that each
 # route builds at run time, and postponed (string) annotations would hide them.
 import asyncio
+import contextlib
 import hmac
 import json
 import re
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 import uvicorn
 from fastapi import APIRouter, Body, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
@@ -32,10 +34,12 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from lamina.errors import LaminaError
 from lamina.features.kinds import kind_named
+from lamina.features.records import RecordInputs
 from lamina.model import Model
 
 MAX_BODY_BYTES = 1_000_000  # largest request body accepted
 MAX_BATCH = 1_000  # most records in one request
+INLINE_ROWS = 16  # requests of at most this many records are answered on the event loop (about a millisecond)
 OPEN_PATHS = {"/health"}  # reachable without the token
 HEAD_SECONDS = 10.0  # longest wait for a request's line and headers, from the connection (or the last answer) on
 BODY_SECONDS = 30.0  # longest wait for a request's whole body once its headers are in (1 MB at ~35 kB/s)
@@ -70,15 +74,20 @@ def _identifier(name: str) -> str:
     return cleaned[:1].upper() + cleaned[1:] if cleaned else "Model"
 
 
-def request_frame(body: BaseModel, features: list) -> pd.DataFrame:
-    """The rows of a record or a batch of records, each value decoded as its column's kind reads it."""
-    records = body.records if hasattr(body, "records") else [body]
-    rows = [r.model_dump(by_alias=True) for r in records]
-    for row, values in enumerate(rows):
+def request_records(body: BaseModel) -> list[dict]:
+    """The records of a record or a batch of records: column → value as validated (None: missing); refused
+    when a record holds no value at all."""
+    records = [r.model_dump(by_alias=True) for r in (body.records if hasattr(body, "records") else [body])]
+    for row, values in enumerate(records):
         if all(_blank(value) for value in values.values()):  # a missing value is read; a record of them is no input
             raise LaminaError(f"record {row}: every field is null or blank ({', '.join(map(repr, values))}), so there is "
                               "nothing to predict from. Send a value for at least one field.")
-    frame = pd.DataFrame(rows, columns=[c.name for c in features])
+    return records
+
+
+def request_frame(records: list[dict], features: list) -> pd.DataFrame:
+    """The records' rows, each value decoded as its column's kind reads it."""
+    frame = pd.DataFrame(records, columns=[c.name for c in features])
     for column in features:
         decode = kind_named(column.kind).decode  # request value → what the encoder reads (base64 → a file's content)
         if decode is not None:
@@ -100,6 +109,7 @@ class ModelService:
         if model.task.row_model:
             self.record = record_model(name, model.schema.features)
             self.batch = batch_model(name, self.record)
+            self.record_inputs = RecordInputs.of(model.features)  # None: this model's kinds need the DataFrame path
         else:  # a task with its own request: e.g. a forecast's history
             self.request = model.task.request_model(model, _identifier(name))
 
@@ -107,13 +117,21 @@ class ModelService:
     def routes(self) -> tuple[str, ...]:
         return ("predict", "explain", "schema", "") if self.model.task.row_model else (self.model.task.route, "schema", "")
 
-    def predictions(self, frame: pd.DataFrame) -> list[dict]:
-        result = self.model.predict(frame)
-        watched = self.model.task.watched(result)  # a model of several targets: its first target's
+    def predictions(self, records: list[dict]) -> list[dict]:
+        """The answer per record, as `model.predict` predicts it: encoded straight from the records where every
+        column's kind allows (features.records), else through a DataFrame. The drift summary is queued for the
+        recorder's thread, not made here."""
+        model = self.model
+        if self.record_inputs is not None:
+            rows, inputs = records, self.record_inputs(records)
+        else:
+            rows = request_frame(records, model.schema.features)
+            inputs = model.features.transform(rows)
+        answers, watched = model.task.answers(model.outputs_of(inputs))
         self.metrics.observe_predictions(self.name, watched)
-        if self.recorder is not None and self.model.profile is not None:
-            self.recorder.record(self.name, self.model.profile, frame, watched)
-        return self.model.task.response(result)
+        if self.recorder is not None and model.profile is not None:
+            self.recorder.record(self.name, model.profile, rows, watched)
+        return answers
 
     def schema(self) -> dict:
         model = self.model
@@ -160,14 +178,21 @@ class ModelService:
         router = APIRouter(route_class=JsonBodyRoute)
         record, batch = self.record, self.batch
 
-        def predict(body: Annotated[batch | record, Body()]) -> JSONResponse:  # type: ignore[valid-type]
+        async def predict(body: Annotated[batch | record, Body()]) -> JSONResponse:  # type: ignore[valid-type]
+            records = request_records(body)
+            # A few rows are answered on the event loop (a thread hop would cost more than they do); a larger batch
+            # in the thread pool, so it does not hold up other requests.
+            if len(records) <= INLINE_ROWS:
+                predictions = self.predictions(records)
+            else:
+                predictions = await run_in_threadpool(self.predictions, records)
             # A JSONResponse skips FastAPI's generic re-encoding of the answer: plain JSON types already.
-            return JSONResponse({"model": self.name, "predictions": self.predictions(request_frame(body, self.model.schema.features))})
+            return JSONResponse({"model": self.name, "predictions": predictions})
 
         def explain(body: Annotated[batch | record, Body()]) -> dict:  # type: ignore[valid-type]
             from lamina.insight.explain import explain_rows
 
-            explanation = explain_rows(self.model, request_frame(body, self.model.schema.features))
+            explanation = explain_rows(self.model, request_frame(request_records(body), self.model.schema.features))
             return {"model": self.name, **explanation}
 
         def schema() -> dict:
@@ -194,13 +219,21 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
 
     if not models:
         raise LaminaError("No model to serve.")
-    app = FastAPI(title="lamina model server", version="1")
     metrics = ServerMetrics()
     services = {
         name: ModelService(name, model, metrics,
                            Recorder(database_of(model)) if monitor and model.directory is not None else None)
         for name, model in models.items()
     }
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        for service in services.values():  # on shutdown: the queued drift summaries are written before it ends
+            if service.recorder is not None:
+                service.recorder.close()
+
+    app = FastAPI(title="lamina model server", version="1", lifespan=lifespan)
     for name, service in services.items():
         app.include_router(service.router(), prefix=f"/models/{name}", tags=[name])
     if len(services) == 1:
@@ -314,7 +347,8 @@ class JsonBodyRoute(APIRoute):
                     said = f"it said {content_type!r}" if content_type else "it had none"
                     return AsciiJSONResponse(status_code=415, content={
                         "error": f"send the body as JSON with the header 'Content-Type: application/json' ({said})"})
-                depth = _nesting(body)
+                # Fewer brackets than the limit cannot nest past it: most bodies skip the count.
+                depth = _nesting(body) if body.count(b"[") + body.count(b"{") > MAX_NESTING else 0
                 if depth > MAX_NESTING:
                     return AsciiJSONResponse(status_code=400, content={
                         "error": f"body nested too deeply: arrays and objects {depth} levels deep, at most "
@@ -326,7 +360,8 @@ class JsonBodyRoute(APIRoute):
                         "error": f"body (not valid JSON): byte {error.start} is not UTF-8; send JSON as UTF-8 text"})
                 except ValueError:
                     return await handle(request)  # FastAPI's own answer (422 saying where) to a body that is not JSON
-                where = _lone_surrogate(value)
+                # UTF-8 holds no surrogate: only a \u escape can make one, so a body without any needs no walk.
+                where = _lone_surrogate(value) if b"\\u" in body else None
                 if where is not None:
                     raise RequestValidationError([{
                         "type": "string_unicode", "loc": ("body", *where),

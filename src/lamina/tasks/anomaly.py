@@ -323,9 +323,9 @@ class AnomalyTask(Task):
 
     def respond(self, model, body) -> dict:
         from lamina.plain import json_safe
-        from lamina.serving.server import request_frame
+        from lamina.serving.server import request_frame, request_records
 
-        result = self.assess(model, request_frame(body, self.schema_.features))[1]
+        result = self.assess(model, request_frame(request_records(body), self.schema_.features))[1]
         return {"predictions": [{key: json_safe(value) for key, value in row.items()}
                                 for row in result.to_dict(orient="records")]}
 

@@ -106,12 +106,19 @@ class ClassificationTask(TableTask):
 
     def response(self, predictions: pd.DataFrame) -> list[dict]:
         """The server's answer per row: the class and every class's probability."""
+        probabilities = predictions[[f"proba_{c}" for c in self.classes]].to_numpy()
+        return self._answer_rows(predictions["prediction"].tolist(), probabilities)
+
+    def answers(self, outputs: np.ndarray) -> tuple[list[dict], np.ndarray]:
+        predictions = self.decoded(outputs)  # the decision threshold applies here, as in prediction_frame
+        return self._answer_rows(predictions.tolist(), outputs), predictions
+
+    def _answer_rows(self, predictions: list, probabilities: np.ndarray) -> list[dict]:
         from lamina.plain import json_safe
 
         names = [str(c) for c in self.classes]
-        probabilities = predictions[[f"proba_{c}" for c in self.classes]].to_numpy().tolist()
         return [{"prediction": json_safe(p), "probabilities": dict(zip(names, row, strict=True))}
-                for p, row in zip(predictions["prediction"].tolist(), probabilities, strict=True)]
+                for p, row in zip(predictions, probabilities.tolist(), strict=True)]
 
     def summary(self, model) -> str:
         return super().summary(model) + decision_text(self.decision_)

@@ -49,11 +49,19 @@ class RegressionTask(TableTask):
         return pd.DataFrame({"truth": truth_values.to_numpy(), "prediction": outputs})
 
     def response(self, predictions: pd.DataFrame) -> list[dict]:
-        from lamina.plain import json_safe
+        return _answer_rows(predictions["prediction"].tolist())
 
-        return [{"prediction": json_safe(p)} for p in predictions["prediction"].tolist()]
+    def answers(self, outputs: np.ndarray) -> tuple[list[dict], np.ndarray]:
+        predictions = self.decoded(outputs)
+        return _answer_rows(predictions.tolist()), predictions
 
     def report_sections(self, run, document: dict) -> list[str]:
         from lamina.evaluation.task_sections import regression_sections
 
         return regression_sections(run, document)
+
+
+def _answer_rows(predictions: list) -> list[dict]:
+    from lamina.plain import json_safe
+
+    return [{"prediction": json_safe(p)} for p in predictions]

@@ -85,13 +85,14 @@ def cpu_has_bf16() -> bool:
 @torch.no_grad()
 def infer(module: nn.Module, batches: Iterable, device: torch.device, precision: str = "auto") -> torch.Tensor:
     """The module's outputs over every batch, in eval mode, concatenated on the CPU as float32."""
-    module.eval()
+    if module.training:  # eval() walks every submodule: a tenth of a served row's time when it is already set
+        module.eval()
     outputs = []
     with autocast_for(device, precision):
         for batch in batches:
             inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
             outputs.append(module(move(inputs, device)).float().cpu())
-    return torch.cat(outputs)
+    return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
 
 def to_device(batch, device: torch.device):

@@ -1,0 +1,129 @@
+"""The server's record path (features.records): records encoded straight to tensors give model.predict's answers
+to the last digit; models it cannot take answer through the DataFrame path; drift summaries recorded off the
+request path are all written by shutdown; a bad field is a 4xx naming it."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+import lamina
+from conftest import make_table
+from lamina.features.records import RecordInputs
+from lamina.serving.monitor import Recorder, database_of, recorded_counts
+from lamina.serving.server import batch_model, create_app, record_model, request_records
+
+QUICK = {"epochs": 3, "width": 16, "depth": 1}  # small models: what is compared is the path, not the fit
+
+# Missing values in every column, a colour never seen in training, numbers sent as integers, dates in other
+# spellings and one that is no date.
+ODD_RECORDS = [
+    {"signal": None, "skewed": 3, "colour": "purple", "member": "yes", "day": "2024-03-05"},
+    {"signal": 0.25, "skewed": None, "colour": None, "member": None, "day": None},
+    {"signal": -2, "skewed": 1e6, "colour": "red", "member": "no", "day": "2024/07/01 13:30"},
+    {"signal": 1.5, "skewed": 0.5, "colour": 7, "member": "maybe", "day": "not a date"},
+]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A binary model whose decision is a threshold (priced errors), a regressor, and a model with text."""
+    folder = tmp_path_factory.mktemp("fast")
+    tables = {"binary": make_table(rows=300).drop(columns="comment"),
+              "regression": make_table(rows=300, task="regression").drop(columns="comment"),
+              "text": make_table(rows=300)}
+    models = {}
+    for name, table in tables.items():
+        model = lamina.fit(table, "y", progress=False, **QUICK, **({"cost": "fn=5,fp=1"} if name == "binary" else {}))
+        models[name] = lamina.load(model.save(folder / name))  # a folder of its own: its drift database
+    return models
+
+
+def served(model, name="m", monitor=False):
+    return TestClient(create_app({name: model}, monitor=monitor))
+
+
+def some_records(count: int, seed: int) -> list[dict]:
+    rows = make_table(rows=count, seed=seed).drop(columns=["y", "comment"])
+    return rows.to_dict(orient="records") + ODD_RECORDS
+
+
+@pytest.mark.parametrize("name", ["binary", "regression"])
+def test_records_are_encoded_and_answered_as_model_predict_does_to_the_last_digit(models, name):
+    model = models[name]
+    records = some_records(20, seed=5)
+    frame = pd.DataFrame(records)
+    record_inputs = RecordInputs.of(model.features)
+    assert record_inputs is not None, "numbers, categories, yes/no and dates all take the record path"
+    body = batch_model("m", record_model("m", model.schema.features)).model_validate({"records": records})
+    got_inputs, expected_inputs = record_inputs(request_records(body)), model.features.transform(frame)
+    assert list(got_inputs) == list(expected_inputs)
+    for key, tensor in expected_inputs.items():
+        assert torch.equal(got_inputs[key], tensor), key
+
+    client = served(model)
+    batch = client.post("/predict", json={"records": records})
+    assert batch.status_code == 200
+    assert batch.json()["predictions"] == model.task.response(model.predict(frame))
+    for i in (0, len(records) - 3, len(records) - 1):  # one record a request: a forward pass of one row
+        one = client.post("/predict", json=records[i])
+        assert one.json()["predictions"] == model.task.response(model.predict(frame.iloc[[i]]))
+
+
+def test_a_binary_models_threshold_decides_the_served_class(models):
+    model = models["binary"]
+    decision = model.task.decision_
+    assert decision["rule"] == "cost"
+    records = some_records(200, seed=6)
+    answers = served(model).post("/predict", json={"records": records}).json()["predictions"]
+    negative, positive = model.classes
+    probabilities = np.array([a["probabilities"][positive] for a in answers])
+    assert [a["prediction"] for a in answers] == [positive if p >= decision["threshold"] else negative
+                                                  for p in probabilities]
+    near = (probabilities >= decision["threshold"]) != (probabilities >= 0.5)
+    assert near.any(), "some rows fall between the threshold and 0.5, where the most probable class differs"
+
+
+def test_a_model_with_text_answers_through_the_dataframe_path(models):
+    model = models["text"]
+    assert RecordInputs.of(model.features) is None, "text has no record path"
+    rows = make_table(rows=6, seed=8).drop(columns="y")
+    records = rows.to_dict(orient="records")
+    answer = served(model).post("/predict", json={"records": records})
+    assert answer.status_code == 200
+    assert answer.json()["predictions"] == model.task.response(model.predict(rows))
+
+
+def test_drift_recorded_off_the_request_path_is_complete_after_shutdown(models, tmp_path):
+    model = models["binary"]
+    database_of(model).unlink(missing_ok=True)
+    records = some_records(40, seed=9)
+    with served(model, monitor=True) as client:
+        for record in records:  # one request a record
+            assert client.post("/predict", json=record).status_code == 200
+        assert client.post("/predict", json={"records": records}).status_code == 200
+    counts = recorded_counts(database_of(model))
+    assert counts["rows"] == 2 * len(records)
+    assert {sum(c) for c in counts["columns"].values()} == {2 * len(records)}
+    assert sum(counts["prediction"]) == 2 * len(records)
+
+    recorder = Recorder(tmp_path / "monitor.sqlite")
+    for start in range(0, 40, 4):
+        recorder.record("m", model.profile, records[start:start + 4], ["yes"] * 4)
+    recorder.close()
+    recorder.record("m", model.profile, records[:3], ["no"] * 3)  # after close: written at once, not lost
+    assert recorded_counts(tmp_path / "monitor.sqlite")["rows"] == 43
+
+
+def test_a_bad_field_is_a_4xx_naming_it(models):
+    client = served(models["binary"])
+    good = some_records(3, seed=1)[0]
+    wrong = client.post("/predict", json={**good, "signal": "high"})
+    assert wrong.status_code == 422 and "signal" in wrong.json()["error"]
+    extra = client.post("/predict", json={**good, "colur": "red"})
+    assert extra.status_code == 422 and "colur" in extra.json()["error"]
+    third = client.post("/predict", json={"records": [good, good, {**good, "skewed": [1]}]})
+    assert third.status_code == 422 and "records.2.skewed" in third.json()["error"]
+    empty = client.post("/predict", json={key: None for key in good})
+    assert empty.status_code == 422 and "every field is null" in empty.json()["error"]
