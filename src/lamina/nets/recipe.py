@@ -24,7 +24,7 @@ MOLECULE_DEFAULTS = {  # width and depth as ModelConfig describes them
     "fingerprint": {"width": 512, "depth": 2, "dropout": 0.3},
 }
 MLP_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.3}
-TABLE_NUMBERS = "plr"  # how the mlp reads numeric floats: periodic embeddings (nets.mlp.TableInputs)
+TABLE_NUMBERS = "plain"  # how the mlp reads numeric floats (nets.mlp.TableInputs): "plain" or "plr" (periodic)
 TEXT_DEFAULTS = {  # per text architecture; width and depth as ModelConfig describes them
     "gru": {"width": 128, "depth": 1, "dropout": 0.3},
     "lstm": {"width": 128, "depth": 1, "dropout": 0.3},
