@@ -72,3 +72,16 @@ def test_the_readme_shows_the_demo_table_as_the_demo_prints_it():
         for name, value in zip(COLUMNS, values, strict=True):
             columns[name][metric] = None if value == "n/a" else float(value)
     assert comparison_text(columns, rows).splitlines() == [header, *lines]
+
+
+def test_a_small_table_gets_more_dropout_unless_the_config_sets_it():
+    from lamina.config import ModelConfig, TrainConfig
+    from lamina.nets.recipe import SMALL_TABLE_ROWS, choose_architecture
+
+    def dropout(rows: int, model: ModelConfig) -> float:
+        arch, chosen = choose_architecture(model, TrainConfig(), TABLE_EXAMPLE, {}, torch.zeros(rows), True)
+        assert arch == "mlp"
+        return chosen["dropout"]
+
+    assert dropout(SMALL_TABLE_ROWS - 1, ModelConfig()) > dropout(SMALL_TABLE_ROWS, ModelConfig())
+    assert dropout(SMALL_TABLE_ROWS - 1, ModelConfig(dropout=0.1)) == 0.1

@@ -24,6 +24,11 @@ MOLECULE_DEFAULTS = {  # width and depth as ModelConfig describes them
     "fingerprint": {"width": 512, "depth": 2, "dropout": 0.3},
 }
 MLP_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.3}
+# Under SMALL_TABLE_ROWS training rows the mlp drops more units: on scikit-learn's diabetes (300 training rows)
+# dropout 0.5 took test R² from 0.28 to 0.38 (ridge regression 0.42), breast cancer's accuracy from 0.965 to 0.977
+# and wine's from 0.983 to 0.994 (means of 5 seeds, bench/small_tables.py).
+SMALL_TABLE_ROWS = 1000
+SMALL_TABLE_MLP = {"dropout": 0.5}
 TABLE_NUMBERS = "plain"  # how the mlp reads numeric floats (nets.mlp.TableInputs): "plain" or "plr" (periodic)
 TEXT_DEFAULTS = {  # per text architecture; width and depth as ModelConfig describes them
     "gru": {"width": 128, "depth": 1, "dropout": 0.3},
@@ -81,7 +86,8 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
             f"Architecture {arch!r} cannot read the image column(s) {', '.join(spec['images'])}. "
             f"Use one of {', '.join(IMAGE_ARCHITECTURES)} (or arch: auto)."
         )
-    hyperparameters = {key: resolved(getattr(model, key), default) for key, default in MLP_DEFAULTS.items()}
+    defaults = {**MLP_DEFAULTS, **(SMALL_TABLE_MLP if len(targets) < SMALL_TABLE_ROWS else {})}
+    hyperparameters = {key: resolved(getattr(model, key), default) for key, default in defaults.items()}
     return arch, {**hyperparameters, "norm": model.norm, **({"numbers": TABLE_NUMBERS} if arch == "mlp" else {})}
 
 
