@@ -28,6 +28,8 @@ test: venv
 
 bench: venv
 	$(BIN)/python bench/adult.py
+	$(BIN)/python bench/small_tables.py
+	$(BIN)/python bench/scoreboard.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/insight.py
 	$(BIN)/python bench/fashion_mnist.py

@@ -1,7 +1,11 @@
-"""UCI Adult: accuracy of the default `lamina train`, lamina's loop overhead against a hand-written
-PyTorch loop on the identical network and tensors, and the start-up time of `lamina --help`.
+"""UCI Adult: accuracy of the default `lamina train` beside HistGradientBoosting tuned on a small grid
+(bench/scoreboard.py's), lamina's loop overhead against a hand-written PyTorch loop on the identical network and
+tensors, and the start-up time of `lamina --help`.
 
-    python bench/adult.py [--seeds 0 1 2] [--overhead-epochs 6]
+    python bench/adult.py [--seeds 0 1 2] [--overhead-epochs 6] [--numbers plain plr]
+
+`--numbers`: how the mlp reads numeric floats (nets.recipe.TABLE_NUMBERS), one row of runs per choice, to compare
+the periodic (PLR) embeddings with the plain floats on the same seeds.
 
 Reads $LAMINA_DATA/adult (default ../shared/data/adult): adult-train.csv is split into train and
 valid by lamina, adult-test.csv is the test set. Nothing is copied into the repository.
@@ -46,13 +50,16 @@ def write_tables(folder: Path, out: Path) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def default_train(train: Path, test: Path, out: Path, seed: int) -> dict:
+def default_train(train: Path, test: Path, out: Path, seed: int, numbers: str | None = None) -> dict:
+    """`lamina train` with its defaults; `numbers` replaces the recipe's TABLE_NUMBERS for this run."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "lamina.cli", "train", str(train), "--target", "income", "--test",
+    chosen = "" if numbers is None else f"import lamina.nets.recipe as recipe; recipe.TABLE_NUMBERS = {numbers!r}; "
+    command = [sys.executable, "-c", f"import sys; {chosen}from lamina.cli import main; sys.exit(main(sys.argv[1:]))"]
+    subprocess.run([*command, "train", str(train), "--target", "income", "--test",
                     str(test), "--out", str(out), "--seed", str(seed), "--quiet"], check=True, capture_output=True)
     wall = time.perf_counter() - started
     model = json.loads((out / "model" / "model.json").read_text())
-    return {"seed": seed, "accuracy": model["metrics"]["test"]["accuracy"], "roc_auc": model["metrics"]["test"]["roc_auc"],
+    return {"seed": seed, "numbers": numbers or "default", "accuracy": model["metrics"]["test"]["accuracy"], "roc_auc": model["metrics"]["test"]["roc_auc"],
             "baseline": model["metrics"]["baseline"]["accuracy"], "epochs": model["training"]["epochs_run"],
             "wall": wall}
 
@@ -150,7 +157,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--overhead-epochs", type=int, default=6)
+    parser.add_argument("--numbers", nargs="+", choices=["plain", "plr"], help="default: the recipe's choice")
     args = parser.parse_args()
+    from scoreboard import GRID, hgb_score  # here: scoreboard imports this module to read Adult
+
     folder = data_folder()
     if not (folder / "adult-train.csv").exists():
         print(f"UCI Adult is not at {folder}; set LAMINA_DATA to the folder that holds adult/. Nothing was run.")
@@ -159,18 +169,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         train, test = write_tables(folder, scratch)
-        runs = [default_train(train, test, scratch / f"run-{seed}", seed) for seed in args.seeds]
+        runs = [default_train(train, test, scratch / f"run-{numbers}-{seed}", seed, numbers)
+                for numbers in args.numbers or [None] for seed in args.seeds]
+        boosted = [hgb_score(pd.read_csv(train), pd.read_csv(test), "income", "accuracy", seed)[0]
+                   for seed in args.seeds]
         cost = overhead(train, args.overhead_epochs, scratch)
     startup = help_time()
 
-    accuracies = [r["accuracy"] for r in runs]
-    print(f"\nUCI Adult, default `lamina train` (test = adult-test.csv, {torch.get_num_threads()} CPU threads)")
-    print(f"{'seed':>4} {'test acc':>9} {'ROC AUC':>8} {'baseline':>9} {'epochs':>7} {'wall s':>7}")
+    print(f"\nUCI Adult, default `lamina train` (test = adult-test.csv, {torch.get_num_threads()} CPU threads, "
+          f"load average {os.getloadavg()[0]:.1f})")
+    print(f"{'numbers':>8} {'seed':>4} {'test acc':>9} {'ROC AUC':>8} {'baseline':>9} {'epochs':>7} {'wall s':>7} "
+          f"{'HGB acc':>8}")
     for r in runs:
-        print(f"{r['seed']:>4} {r['accuracy']:>9.4f} {r['roc_auc']:>8.4f} {r['baseline']:>9.4f} "
-              f"{r['epochs']:>7} {r['wall']:>7.1f}")
-    spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
-    print(f"mean test accuracy {statistics.mean(accuracies):.4f} ± {spread:.4f} (target ≥ 0.855, goal 0.865)")
+        print(f"{r['numbers']:>8} {r['seed']:>4} {r['accuracy']:>9.4f} {r['roc_auc']:>8.4f} {r['baseline']:>9.4f} "
+              f"{r['epochs']:>7} {r['wall']:>7.1f} {boosted[args.seeds.index(r['seed'])]:>8.4f}")
+    for numbers in args.numbers or ["default"]:
+        accuracies = [r["accuracy"] for r in runs if r["numbers"] == numbers]
+        spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+        print(f"numbers {numbers}: mean test accuracy {statistics.mean(accuracies):.4f} ± {spread:.4f} "
+              "(target ≥ 0.855, goal 0.865)")
+    print(f"HistGradientBoosting (grid {GRID}): mean test accuracy {statistics.mean(boosted):.4f}")
     print(f"\nLoop overhead, same network and tensors: {ROUNDS} alternated runs of {args.overhead_epochs} epochs "
           f"of {cost['steps']} steps (batch {cost['batch_size']}) each; wall s/epoch of the median run")
     print(f"{'loop':<22} {'s/epoch':>8}")

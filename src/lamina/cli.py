@@ -619,15 +619,26 @@ def run_info(args) -> int:
 
 def run_demo(args) -> int:
     from lamina import api
-    from lamina.demo import clear_earlier_demo, write_demo_data
+    from lamina.demo import (
+        DEMO_TARGET,
+        clear_earlier_demo,
+        comparison_text,
+        logistic_regression_metrics,
+        write_demo_data,
+    )
+    from lamina.tasks.decision import decision_text
 
     out = Path(args.out)
     clear_earlier_demo(out)
     train_file, test_file = write_demo_data(out / "data")
     print(f"demo: breast cancer diagnosis (scikit-learn's bundled copy of the UCI table); files in {out / 'data'}",
           file=sys.stderr)
-    model = api.fit(train_file, "diagnosis", test=test_file, out=out)
-    print(model.task.summary(model))
+    model = api.fit(train_file, DEMO_TARGET, test=test_file, out=out)
+    columns = {"model": model.metrics["test"], "logistic": logistic_regression_metrics(model, train_file, test_file),
+               "baseline": model.metrics["baseline"]}
+    print("\n" + comparison_text(columns, model.training["sizes"]["test"]))
+    print("logistic: scikit-learn's LogisticRegression on standardised columns; baseline: the majority class"
+          + decision_text(model.task.decision_))
     result = api.load(out).evaluate(test_file)
     print(f"\nre-loaded from {out / 'model'}: test accuracy {result['metrics']['accuracy']:.4f}")
     print(f"report: {out / 'report.html'}")

@@ -115,6 +115,7 @@ class TableTask(Task):
             epochs_and_batch_size,
             label_smoothing,
             learning_rate,
+            selection_smoothing,
         )
         from lamina.nets.transfer import load_backbone
 
@@ -159,7 +160,7 @@ class TableTask(Task):
         self.label_smoothing = label_smoothing(config.train, spec)
         self.adversary = adversary
         trainer = session.trainer(network, self, epochs=epochs, lr=learning_rate(config.train, arch),
-                                  precision=precision, freeze=freeze)
+                                  precision=precision, freeze=freeze, smoothing=selection_smoothing(len(split.valid)))
         history = trainer.fit(train_batches, valid_batches, resume=session.resume)
         prepared.train_inputs = train_inputs  # score() predicts from them: no second decode of every image
         training = {"seed": config.seed, "split": split.description, "sizes": split.sizes(),

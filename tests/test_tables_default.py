@@ -1,0 +1,87 @@
+"""The table defaults: PLR numeric embeddings in the mlp, smoothed best-epoch selection, the demo's table."""
+
+import itertools
+import re
+from pathlib import Path
+
+import torch
+
+from lamina.nets.build import TABLE_EXAMPLE, build_network
+from lamina.nets.mlp import PLR_DIMENSIONS
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SMALL = {"width": 8, "depth": 2, "dropout": 0.0, "norm": "batch"}
+
+
+def table_inputs(rows: int = 5) -> dict:
+    return {"numbers": torch.randn(rows, TABLE_EXAMPLE["numbers"]),
+            "categories": torch.stack([torch.randint(0, n, (rows,)) for n in TABLE_EXAMPLE["categories"]], 1),
+            "text:review.text": torch.randint(1, 50, (rows, 9))}
+
+
+def test_plr_widens_each_numeric_float_and_the_encoding_widths_still_add_up():
+    torch.manual_seed(0)
+    plain = build_network("mlp", TABLE_EXAMPLE, 2, **SMALL)
+    periodic = build_network("mlp", TABLE_EXAMPLE, 2, **SMALL, numbers="plr")
+    inputs, widths = table_inputs(), [2, 3]  # two numeric columns of 2 and 3 floats
+    plain_code, periodic_code = plain.encode(inputs), periodic.encode(inputs)
+    assert periodic_code.shape[1] - plain_code.shape[1] == TABLE_EXAMPLE["numbers"] * (PLR_DIMENSIONS - 1)
+    assert sum(periodic.encoding_widths(widths)) == periodic_code.shape[1]
+    assert periodic.encoding_widths(widths)[:2] == [2 * PLR_DIMENSIONS, 3 * PLR_DIMENSIONS]
+    # the embedding is a function of the number: rows that differ only in one number encode differently there
+    changed = {**inputs, "numbers": inputs["numbers"].clone()}
+    changed["numbers"][:, 0] += 1.0
+    difference = (periodic.encode(changed) - periodic_code).abs().sum(0)
+    assert difference[:PLR_DIMENSIONS].sum() > 0 and difference[PLR_DIMENSIONS:].sum() == 0
+
+
+def test_an_mlp_record_without_the_numbers_setting_builds_the_network_it_always_was():
+    older = build_network("mlp", TABLE_EXAMPLE, 2, **SMALL)  # model.json written before `numbers` existed
+    assert not any(name.startswith("periodic") for name in older.state_dict())
+    first = older.body[0]
+    assert first.in_features == TABLE_EXAMPLE["numbers"] + sum(e.embedding_dim for e in older.embeddings) + 32
+
+
+def test_a_smoothed_score_passes_over_one_lucky_epoch():
+    from lamina.nets.recipe import SMOOTHED_VALID_ROWS, selection_smoothing
+    from lamina.training.trainer import Trainer
+
+    def chosen(smoothing: float) -> int:
+        scores = iter([1.0, 0.5, 0.1, 0.6, 0.4, 0.35, 0.33])  # one lucky dip (epoch 3) in a steadier descent
+        x, y = torch.randn(16, 3), torch.randn(16, 1)
+        trainer = Trainer(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, epochs=7, metric=lambda *_: next(scores),
+                          smoothing=smoothing, progress=False)
+        trainer.fit([(x, y)], [(x, y)])
+        return trainer.best_epoch_
+
+    assert chosen(0.0) == 3
+    assert chosen(selection_smoothing(SMOOTHED_VALID_ROWS - 1)) == 7  # 0.6: the moving average is lowest at the end
+    assert selection_smoothing(SMOOTHED_VALID_ROWS) == 0.0
+
+
+def test_the_readme_shows_the_demo_table_as_the_demo_prints_it():
+    from lamina.demo import COLUMNS, comparison_text
+
+    header, *rest = README.read_text().split("`make demo` trains", 1)[1].split("```", 2)[1].strip("\n").splitlines()
+    lines = list(itertools.takewhile(lambda line: line.startswith("  "), rest))  # the metric lines
+    assert len(lines) >= 2 and rest[len(lines)].startswith("logistic:")
+    rows = int(re.search(r"on (\d+) rows", header).group(1))
+    columns = {name: {} for name in COLUMNS}
+    for line in lines:
+        metric, *values = line.split("(")[0].split()
+        for name, value in zip(COLUMNS, values, strict=True):
+            columns[name][metric] = None if value == "n/a" else float(value)
+    assert comparison_text(columns, rows).splitlines() == [header, *lines]
+
+
+def test_a_small_table_gets_more_dropout_unless_the_config_sets_it():
+    from lamina.config import ModelConfig, TrainConfig
+    from lamina.nets.recipe import SMALL_TABLE_ROWS, choose_architecture
+
+    def dropout(rows: int, model: ModelConfig) -> float:
+        arch, chosen = choose_architecture(model, TrainConfig(), TABLE_EXAMPLE, {}, torch.zeros(rows), True)
+        assert arch == "mlp"
+        return chosen["dropout"]
+
+    assert dropout(SMALL_TABLE_ROWS - 1, ModelConfig()) > dropout(SMALL_TABLE_ROWS, ModelConfig())
+    assert dropout(SMALL_TABLE_ROWS - 1, ModelConfig(dropout=0.1)) == 0.1
