@@ -274,7 +274,7 @@ class TranslateTask(Task):
     def report_sections(self, run, document: dict) -> list[str]:
         from lamina.tasks.translate_report import translate_sections
 
-        return translate_sections(self, run, document)
+        return translate_sections(run, document)
 
     # ---- serving -----------------------------------------------------------------------------------------
 
