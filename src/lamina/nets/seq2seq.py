@@ -101,8 +101,27 @@ class TransformerSeq2Seq(_Tables):
         return self._decode(self.encode(batch["source"]), batch["target_in"])
 
     def decode_step(self, state: dict, prefix: torch.Tensor) -> torch.Tensor:
-        # The prefix is run again each step: at caption lengths (< 60 tokens) that costs less than a cache's upkeep.
-        return torch.log_softmax(self._decode(state, prefix)[:, -1].float(), dim=-1)
+        """Log-probs of the next token [B', V] (eval mode). The state caches each decoder layer's normalised
+        inputs for the prefix it last read, so a prefix one token longer costs one token through the decoder."""
+        seen = state.get("seen")
+        start = seen.shape[1] if seen is not None and seen.shape[1] < prefix.shape[1] \
+            and torch.equal(seen, prefix[:, : seen.shape[1]]) else 0
+        layers = self.decoder.layers
+        if start == 0:
+            state.update({f"cache{i}": prefix.new_zeros(len(prefix), 0, self.width, dtype=state["memory"].dtype)
+                          for i in range(len(layers))})
+        codes = sinusoids(prefix.shape[1], self.width, prefix.device)
+        for position in range(start, prefix.shape[1]):
+            x = self.embed_target(prefix[:, position: position + 1]) + codes[position]
+            for i, layer in enumerate(layers):  # a pre-norm decoder layer (nn.TransformerDecoderLayer's parts)
+                h = layer.norm1(x)
+                state[f"cache{i}"] = cache = torch.cat([state[f"cache{i}"], h], dim=1)
+                x = x + layer.self_attn(h, cache, cache, need_weights=False)[0]
+                x = x + layer.multihead_attn(layer.norm2(x), state["memory"], state["memory"],
+                                             key_padding_mask=state["padding"], need_weights=False)[0]
+                x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+        state["seen"] = prefix
+        return torch.log_softmax(self.logits(self.decoder.norm(x[:, -1])).float(), dim=-1)
 
     def reorder(self, state: dict, index: torch.Tensor) -> dict:
         return _select(state, index)
