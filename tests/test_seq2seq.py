@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lamina.features.subwords import BOS, EOS, PAD
 from lamina.nets.build import build_network
-from lamina.nets.seq2seq import BOS, EOS, PAD, default_hyperparameters
+from lamina.nets.seq2seq import default_hyperparameters
 from lamina.nets.seq2seq_search import beam_search, greedy, max_lengths, sequence_log_prob
 
 WORDS = 10  # word ids 4..13 after PAD, BOS, EOS, UNK
@@ -123,7 +124,7 @@ def test_shared_vocabularies_share_one_embedding_table_and_separate_ones_do_not(
 
 @pytest.mark.parametrize("arch", ["transformer", "gru"])
 def test_default_sizes_grow_with_the_data(arch):
-    small, large = default_hyperparameters(arch, 500, 10_000), default_hyperparameters(arch, 29_000, 800_000)
+    small, large = default_hyperparameters(arch, 500, 10_000), default_hyperparameters(arch, 200_000, 3_000_000)
     assert small["width"] < large["width"] and small["depth"] <= large["depth"]
     model = build_network(arch, SPEC, VOCABULARY, reads="pairs", **large)
     assert model({"source": torch.tensor([[5, 6]]), "target_in": torch.tensor([[BOS]])}).shape == (1, 1, VOCABULARY)

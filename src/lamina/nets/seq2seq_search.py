@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-from lamina.nets.seq2seq import BOS, EOS, PAD
+from lamina.features.subwords import BOS, EOS, PAD
 
 
 class Decoded(NamedTuple):
