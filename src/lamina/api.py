@@ -65,7 +65,8 @@ def fit(data, target: str | None = None, *, test=None, config=None, out=None, pr
     return train(config, frame, test_frame, RunFolder(out) if out else None, resume=False, progress=progress)
 
 
-PAIR_FILES = ("source_file", "target_file", "test_source_file", "test_target_file")  # data settings naming files
+PAIR_FILES = ("source_file", "target_file", "test_source_file", "test_target_file", "valid_source_file",
+              "valid_target_file")  # data settings naming files of sentence pairs
 
 
 def forecast(data, time: str, target, horizon: int, *, out=None, progress: bool = True, **overrides) -> Model:

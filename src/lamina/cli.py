@@ -123,6 +123,9 @@ TRANSLATE_SETTINGS = [
     ("--target-file", "target_file", str, "translating: plain text, line i the translation of --source-file's"),
     ("--test-source-file", "test_source_file", str, "translating: held-out test sentences, one a line"),
     ("--test-target-file", "test_target_file", str, "translating: their translations, aligned line by line"),
+    ("--valid-source-file", "valid_source_file", str, "translating: validation sentences, one a line (default: "
+                                                      "10%% of the training pairs)"),
+    ("--valid-target-file", "valid_target_file", str, "translating: their translations, aligned line by line"),
 ]
 
 EXAMPLES = {

@@ -59,10 +59,13 @@ class DataConfig(_Section):
     target_file: str | None = None  # plain text, line i the translation of source_file's line i
     test_source_file: str | None = None  # held-out test pairs as two aligned files (instead of test)
     test_target_file: str | None = None
+    valid_source_file: str | None = None  # validation pairs as two aligned files (else held out of the training pairs)
+    valid_target_file: str | None = None
 
     @model_validator(mode="after")
     def _aligned_files_in_pairs(self) -> DataConfig:
-        for one, other in (("source_file", "target_file"), ("test_source_file", "test_target_file")):
+        for one, other in (("source_file", "target_file"), ("test_source_file", "test_target_file"),
+                           ("valid_source_file", "valid_target_file")):
             if (getattr(self, one) is None) != (getattr(self, other) is None):
                 raise ValueError(f"--{one.replace('_', '-')} and --{other.replace('_', '-')} come together: aligned "
                                  "files are read in pairs")

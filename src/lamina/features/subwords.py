@@ -25,7 +25,7 @@ from lamina.checked import Fault, Record, checked
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]  # in id order: PAD, BOS, EOS, UNK
 MIN_VOCABULARY = 200  # pieces, besides the alphabet: below it BPE barely merges (toy data stops merging sooner)
-MAX_VOCABULARY = {False: 8000, True: 16000}  # pieces per side, or shared by both (Multi30k-sized data: ~8k each)
+MAX_VOCABULARY = 8000  # pieces per side, or shared by both (Multi30k's usual setting; the output layer's size)
 PIECES_PER_WORD_TYPE = 0.5  # vocabulary ≈ half the distinct words: frequent words whole, rare ones in pieces
 MIN_PIECE_COUNT = 2  # a merge seen once would be learned from one sentence
 SHARED_LETTERS = 0.5  # both sides share a vocabulary when this share of their frequent letters is common to both
@@ -44,10 +44,10 @@ def common_script(sources: list[str], targets: list[str]) -> bool:
     return bool(one | other) and len(one & other) / len(one | other) >= SHARED_LETTERS
 
 
-def vocabulary_size(texts: list[str], shared: bool) -> int:
+def vocabulary_size(texts: list[str]) -> int:
     """Pieces to learn, from the data: half the distinct words, within MIN_VOCABULARY and MAX_VOCABULARY."""
     words = len({word for text in texts for word in text.split()})
-    return int(min(MAX_VOCABULARY[shared], max(MIN_VOCABULARY, math.ceil(words * PIECES_PER_WORD_TYPE))))
+    return int(min(MAX_VOCABULARY, max(MIN_VOCABULARY, math.ceil(words * PIECES_PER_WORD_TYPE))))
 
 
 def train_bpe(texts: list[str], size: int):
@@ -73,10 +73,10 @@ class Subwords:
         self.shared_ = common_script(sources, targets) if shared is None else bool(shared)
         if self.shared_:
             both = sources + targets
-            self.source_ = self.target_ = train_bpe(both, vocabulary_size(both, True))
+            self.source_ = self.target_ = train_bpe(both, vocabulary_size(both))
         else:
-            self.source_ = train_bpe(sources, vocabulary_size(sources, False))
-            self.target_ = train_bpe(targets, vocabulary_size(targets, False))
+            self.source_ = train_bpe(sources, vocabulary_size(sources))
+            self.target_ = train_bpe(targets, vocabulary_size(targets))
         return self
 
     def tokenizer(self, side: str):

@@ -69,21 +69,25 @@ class TranslateTask(Task):
         valid_share, test_share = (config.data.valid_fraction, config.data.test_fraction) \
             if (config.data.valid_fraction, config.data.test_fraction) != (0.15, 0.15) else SPLIT
         order = np.random.default_rng(config.seed).permutation(len(pairs))
-        valid_count = max(1, round(valid_share * len(pairs)))
+        valid_given, test_frame = (_given_pairs(config, "valid", self.source_, self.target_, findings),
+                                   None if test_frame is None else _cleaned(test_frame, self.source_, self.target_,
+                                                                            findings))
+        valid_count = 0 if valid_given is not None else max(1, round(valid_share * len(pairs)))
         test_count = 0 if test_frame is not None else max(1, round(test_share * len(pairs)))
         parts = {"test": order[:test_count], "valid": order[test_count:test_count + valid_count],
                  "train": order[test_count + valid_count:]}
         texts = {part: (pairs[self.source_].iloc[rows].tolist(), pairs[self.target_].iloc[rows].tolist())
                  for part, rows in parts.items()}
-        description = f"random {1 - valid_share - test_share:.0%} / {valid_share:.0%} / {test_share:.0%}"
-        if test_frame is not None:
-            test_where = test_frame.attrs.get("where", "the test data")
-            sentence_pairs(test_frame, self.source_, self.target_, test_where)
-            tests, test_findings = clean_pairs(test_frame, self.source_, self.target_, test_where)
-            findings += test_findings
-            texts["test"] = (tests[self.source_].tolist(), tests[self.target_].tolist())
-            description = f"given test pairs; training pairs {1 - valid_share:.0%} / {valid_share:.0%}"
-        return PairsPrepared(findings, texts, f"{description} (train / valid / test), seed {config.seed}")
+        for part, given in (("test", test_frame), ("valid", valid_given)):
+            if given is not None:
+                texts[part] = (given[self.source_].tolist(), given[self.target_].tolist())
+        held = {part: share for part, share, given in (("valid", valid_share, valid_given),
+                                                       ("test", test_share, test_frame)) if given is None}
+        named = [part for part, given in (("validation", valid_given), ("test", test_frame)) if given is not None]
+        description = (f"random: {1 - sum(held.values()):.0%} train" + "".join(f", {share:.0%} {part}"
+                                                                                for part, share in held.items())
+                       + (f"; given {' and '.join(named)} pairs" if named else ""))
+        return PairsPrepared(findings, texts, f"{description}, seed {config.seed}")
 
     def fit(self, config, prepared: PairsPrepared, session):
         from lamina.nets.seq2seq import default_hyperparameters
@@ -298,6 +302,24 @@ class TranslateTask(Task):
 
     def respond(self, model, body) -> dict:
         return {"translations": self.translate(model, list(body.texts), body.beam)}
+
+
+def _given_pairs(config, part: str, source: str, target: str, findings: list) -> pd.DataFrame | None:
+    """The cleaned pairs of the aligned files config.data names for `part` ("valid"), if it names them; their
+    findings are added to `findings`."""
+    from lamina.data.pairs import read_pair_files
+
+    files = (getattr(config.data, f"{part}_source_file"), getattr(config.data, f"{part}_target_file"))
+    return None if files[0] is None else _cleaned(read_pair_files(*files, source, target), source, target, findings)
+
+
+def _cleaned(frame: pd.DataFrame, source: str, target: str, findings: list) -> pd.DataFrame:
+    """The pairs of a given validation or test table (checked for the training's columns), findings added."""
+    where = frame.attrs.get("where", "the given pairs")
+    sentence_pairs(frame, source, target, where)
+    kept, found = clean_pairs(frame, source, target, where)
+    findings += found
+    return kept
 
 
 def scores(sources: list[str], references: list[str], translations: list[str], beam: int) -> tuple[dict, pd.DataFrame]:
