@@ -60,6 +60,9 @@ def test_saved_and_loaded_it_translates_the_same_and_predict_reads_sentences(tra
     assert table["translation"].tolist() == model.translate(sentences, beam=2)
     with pytest.raises(LaminaError, match="beam must be a whole number from 1"):
         loaded.translate(sentences, beam=11)
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "sacreBLEU on detokenised" in report and "The worst by sentence chrF" in report
+    assert report.count("Cross-attention, test sentence") == 3  # a heat-map each
 
 
 def test_the_server_translates_refuses_bad_requests_and_shows_a_text_box(trained):

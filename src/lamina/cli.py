@@ -41,7 +41,8 @@ TRAIN_SETTINGS = [
     ("--image-size", "image_size", int, "pixels per side images are resized to (default: median, at most 64)"),
     ("--epochs", "epochs", int, "most epochs to train (default: 60 for tables, early stopping ends sooner; "
                                 "about 2400 steps for images, 3000 for forecasters)"),
-    ("--batch-size", "batch_size", int, "rows per step (default: chosen from the data size)"),
+    ("--batch-size", "batch_size", int, "rows per step; translation: tokens per step (default: chosen from the data "
+                                        "size)"),
     ("--lr", "lr", float, "peak learning rate (default 0.002; forecasters 0.003)"),
     ("--weight-decay", "weight_decay", float, "AdamW weight decay (default 1e-4)"),
     ("--warmup-epochs", "warmup_epochs", float, "learning-rate warm-up length in epochs (default 1)"),
@@ -54,7 +55,7 @@ TRAIN_SETTINGS = [
     ("--adversarial-budget", "adversarial_budget", float, "L∞ radius of those examples (default: 0.2 normal-score "
                                                           "units for tables, 8/255 of the pixel range for images)"),
     ("--label-smoothing", "label_smoothing", float, "share of target mass spread over classes (default: 0.1 "
-                                                    "for images, else 0)"),
+                                                    "for images and translation, else 0)"),
     ("--crop-padding", "crop_padding", int, "images: pixels of padding before random crops (default ≈ side/12)"),
     ("--flip", "flip", _yes_no, "images: random left-right flips, yes or no (default: if mirrored images keep "
                                 "their class)"),

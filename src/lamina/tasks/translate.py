@@ -57,12 +57,16 @@ class TranslateTask(Task):
     playground = "translate"  # a text box of sentences and their translations
     monitor = "valid_bleu"  # the Trainer keeps the epoch of the best validation BLEU
     mode = "max"
+    _smoothing = LABEL_SMOOTHING  # the training's label smoothing (train.label_smoothing, auto: LABEL_SMOOTHING)
 
     # ---- training ----------------------------------------------------------------------------------------
 
     def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> PairsPrepared:
         if config.model.arch not in ("auto", *names(self.reads)):
             build_network(config.model.arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
+        if config.train.init_from:
+            raise LaminaError("--init-from is not supported for translation (a pretrained Marian or T5 folder cannot "
+                              "start it yet); drop it to train from scratch.")
         where = frame.attrs.get("where", "the training data")
         self.source_, self.target_ = sentence_pairs(frame, config.data.source, config.data.target, where)
         pairs, findings = clean_pairs(frame, self.source_, self.target_, where)
@@ -94,6 +98,8 @@ class TranslateTask(Task):
         from lamina.training.batches import TokenBatches
 
         sources, targets = prepared.parts["train"]
+        smoothing = config.train.label_smoothing
+        self._smoothing = LABEL_SMOOTHING if smoothing == "auto" else smoothing
         self.subwords_ = Subwords().fit(sources, targets)
         kept, self.max_source_, self.max_target_, findings = long_pairs(
             self.subwords_.lengths(sources, "source"), self.subwords_.lengths(targets, "target"))
@@ -159,7 +165,7 @@ class TranslateTask(Task):
         with trainer.autocast():
             logits = module({"source": batch["source"], "target_in": target[:, :-1]})
             return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), target[:, 1:].flatten(),
-                                                     ignore_index=PAD, label_smoothing=LABEL_SMOOTHING)
+                                                     ignore_index=PAD, label_smoothing=self._smoothing)
 
     def validate(self, module, batches, trainer) -> dict[str, float]:
         import sacrebleu
