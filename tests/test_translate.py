@@ -148,3 +148,31 @@ def test_token_batches_fit_the_budget_and_cover_every_row_once_an_epoch():
     assert not torch.equal(seen[0], seen[1])  # each epoch its own order
     padding = np.mean([float((b["target"] == PAD).float().mean()) for b in batches])
     assert padding < 0.1  # rows of like length together
+
+
+def test_the_report_and_the_playground_escape_hostile_sentences_and_names(trained, tmp_path):
+    import json
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from lamina.evaluation.report import write_report
+    from lamina.serving.server import create_app
+    from lamina.serving.sources import find_models
+    from test_escaping import PAYLOAD, Elements, assert_no_live_markup
+
+    _, out = trained
+    run = tmp_path / "run<img src=x onerror=alert(1)>"
+    shutil.copytree(out, run)
+    held_out = pd.read_csv(run / "test_predictions.csv", keep_default_na=False)
+    held_out[["source", "reference", "translation"]] = f"big dog {PAYLOAD}"
+    held_out.to_csv(run / "test_predictions.csv", index=False)
+    model_json = run / "model" / "model.json"
+    document = json.loads(model_json.read_text())
+    document["task"]["state"].update(source=PAYLOAD, target=f"{PAYLOAD}2")
+    document["training"]["split"] = PAYLOAD
+    model_json.write_text(json.dumps(document))
+    assert_no_live_markup(write_report(run).read_text(encoding="utf-8"))
+    page = TestClient(create_app(find_models(run), monitor=False)).get("/").text
+    elements = Elements(page)
+    assert elements.tags["script"] == 1 and not elements.tags["img"] and elements.handlers == ["onsubmit"]
