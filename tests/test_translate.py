@@ -12,7 +12,7 @@ import torch
 
 import lamina
 from lamina.cli import main
-from lamina.data.pairs import clean_pairs, read_lines, read_pair_files
+from lamina.data.pairs import clean_pairs, long_pairs, read_lines, read_pair_files
 from lamina.errors import LaminaError
 from lamina.features.subwords import BOS, EOS, PAD, Subwords
 from lamina.training.batches import TokenBatches
@@ -112,6 +112,16 @@ def test_text_that_is_not_utf8_names_its_line_and_the_iconv_fix(tmp_path):
     path.write_bytes(b"eine Katze\nein Hund\n" + "schläft\n".encode("latin-1"))
     with pytest.raises(LaminaError, match=r"line 3: byte 0xe4 is not UTF-8.*iconv -f latin1 -t utf-8"):
         read_lines(path, "target")
+
+
+def test_the_longest_pairs_are_left_out_of_training_and_said_so():
+    source = np.r_[np.full(300, 8), [200, 9]]
+    target = np.r_[np.full(300, 10), [12, 400]]
+    kept, longest_source, longest_target, findings = long_pairs(source, target)
+    assert kept.tolist() == [True] * 300 + [False, False]
+    assert (longest_source, longest_target) == (8, 10)
+    assert "2 training pair(s) longer than the 99th percentile (8 source or 10 target" in findings[0].message
+    assert long_pairs(source[:300], target[:300])[3] == []
 
 
 def test_subwords_keep_the_agreed_ids_and_decode_to_the_text():
