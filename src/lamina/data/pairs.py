@@ -104,7 +104,8 @@ def clean_pairs(frame: pd.DataFrame, source: str, target: str, what: str) -> tup
                  if (texts[side] == "").any()]
         findings.append(Finding("warning", "empty_pairs",
                                 f"{int(empty.sum()):,} pair(s) of {what} have an empty side ({', '.join(sides)}) and "
-                                f"were dropped: {unit}s {', '.join(lines)}{' ...' if empty.sum() > MAX_NAMED else ''}."))
+                                f"were dropped: {unit}{'s' if len(lines) > 1 else ''} {', '.join(lines)}"
+                                f"{' ...' if empty.sum() > MAX_NAMED else ''}."))
     kept = pd.DataFrame({source: texts["source"][~empty], target: texts["target"][~empty]}).reset_index(drop=True)
     if len(kept) < MIN_PAIRS:
         raise LaminaError(f"{what[0].upper()}{what[1:]} holds {len(kept)} pair(s) with text on both sides; at least "
