@@ -40,6 +40,7 @@ bench: venv
 	$(BIN)/python bench/fashion_gan.py
 	$(BIN)/python bench/fraud.py
 	$(BIN)/python bench/esol.py
+	$(BIN)/python bench/multi30k.py
 	$(BIN)/python bench/tox21.py
 	$(BIN)/python bench/tune_adult.py
 	$(BIN)/python bench/federated_adult.py

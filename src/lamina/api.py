@@ -50,15 +50,23 @@ def fit(data, target: str | None = None, *, test=None, config=None, out=None, pr
 
     `overrides` are config settings by name (epochs=5, width=128, task="forecast", horizon=12...). With
     `out`, a run folder is written there (checkpoints included, so `resume_run(out)` can continue after an
-    interruption).
+    interruption). Translation pairs in two aligned files take `data` None and the files as settings:
+    fit(None, "de", task="translate", source="en", source_file="train.en", target_file="train.de").
     """
     path = str(Path(data).resolve()) if isinstance(data, (str, Path)) else None
     if test is None and path is not None:
         test = test_images_beside(Path(path))  # a folder of idx files brings its official test split
     test_path = str(Path(test).resolve()) if isinstance(test, (str, Path)) else None
     config = resolve_config(config, target=target or implied_target(data), path=path, test=test_path, **overrides)
+    # Aligned files are recorded like the data path: absolute, so a resume finds them.
+    config = config.with_overrides(**{key: str(Path(getattr(config.data, key)).resolve()) for key in PAIR_FILES
+                                      if getattr(config.data, key) is not None})
     frame, test_frame = tables_of(config, data, test)
     return train(config, frame, test_frame, RunFolder(out) if out else None, resume=False, progress=progress)
+
+
+PAIR_FILES = ("source_file", "target_file", "test_source_file", "test_target_file", "valid_source_file",
+              "valid_target_file")  # data settings naming files of sentence pairs
 
 
 def forecast(data, time: str, target, horizon: int, *, out=None, progress: bool = True, **overrides) -> Model:
@@ -112,7 +120,7 @@ def resume_run(run_dir, progress: bool = True, start: str = "last") -> Model:
     config = run.read_config()
     if is_complete(run.path):
         return load(run.path)
-    if not config.data.path:
+    if not (config.data.path or config.data.source_file):
         raise LaminaError(f"{run.path} was trained on an in-memory table; only runs trained from a file can resume.")
     return train(config, *tables_of(config), run, resume=True, progress=progress, fall_back_to_best=start == "best")
 
@@ -126,9 +134,18 @@ def is_complete(run_dir) -> bool:
 
 
 def tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The training table and the optional test table: given, or else the files a run's config names."""
-    frame = read_table(data if data is not None else config.data.path, "training data")
+    """The training table and the optional test table: given, or else the files a run's config names (two
+    aligned files of sentence pairs read as a table of two columns)."""
+    from lamina.data.pairs import read_pair_files
+
+    names = (config.data.source or "source", config.data.target or "target")
+    if data is None and config.data.source_file:
+        frame = read_pair_files(config.data.source_file, config.data.target_file, *names)
+    else:
+        frame = read_table(data if data is not None else config.data.path, "training data")
     test = test if test is not None else config.data.test
+    if test is None and config.data.test_source_file:
+        return frame, read_pair_files(config.data.test_source_file, config.data.test_target_file, *names)
     test_frame = read_table(test, "test data") if test is not None else None
     return frame, test_frame
 
@@ -223,8 +240,9 @@ def _record_or_check_sources(run: RunFolder, config: Config, resume: bool) -> No
     ones its checkpoints were made from (the config it reads is the run's own)."""
     from lamina.run import SOURCES, fingerprint
 
-    sources = {name: fingerprint(path) for name, path in (("data", config.data.path), ("test", config.data.test))
-               if path}
+    files = (("data", config.data.path), ("test", config.data.test),
+             *((key, getattr(config.data, key)) for key in PAIR_FILES))
+    sources = {name: fingerprint(path) for name, path in files if path}
     if not resume:
         run.create().write_config(config)
         run.write_json(SOURCES, sources)
@@ -232,7 +250,7 @@ def _record_or_check_sources(run: RunFolder, config: Config, resume: bool) -> No
     recorded = run.read_json(SOURCES)
     changed = [name for name in sources if recorded is not None and recorded.get(name) != sources[name]]
     if changed:
-        path = getattr(config.data, "path" if changed[0] == "data" else "test")
+        path = getattr(config.data, "path" if changed[0] == "data" else changed[0])
         raise LaminaError(f"The {changed[0]} file {path} changed since run {run.path} began: resuming would train one "
                           "model on two datasets. Restore the file, or start a new run with another --out.")
 
@@ -260,22 +278,28 @@ def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, P
     return frame, prepare(config, frame, None)
 
 
-def predict(run, data, engine: str = "torch") -> pd.DataFrame:
+def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.DataFrame:
     """The model's prediction frame for `data` (a table, or a folder of pictures or recordings, with or without
-    class subfolders); for a column of image or audio files, the path leads each row (which file each
-    prediction is for)."""
+    class subfolders; for a translation model also a .txt file of one sentence a line); for a column of image or
+    audio files, the path leads each row (which file each prediction is for). `beam`: a translation model's
+    beams (1 greedy; default 5)."""
     from lamina.data.images import looks_like_arrays, read_images
     from lamina.features.kinds import kind_named
 
     model = load(run)
+    reads_its_own = getattr(model.task, "read_prediction_data", None)  # e.g. sentences, one a line
+    if beam is not None and reads_its_own is None:
+        raise LaminaError(f"--beam sets the beams of a translation model's search; this is a {model.task.name} "
+                          "model. Drop --beam.")
     folder = Path(data) if isinstance(data, (str, Path)) and Path(data).is_dir() else None
-    frame = read_images(folder, "prediction data", unlabelled=True) if folder else read_table(data, "prediction data")
+    frame = (reads_its_own(data) if reads_its_own else
+             read_images(folder, "prediction data", unlabelled=True) if folder else read_table(data, "prediction data"))
     if not model.task.row_model:  # e.g. a forecast: the next horizon after the history in `data`
         if engine != "torch":
             raise LaminaError(f"--engine {engine} runs models that predict one row at a time; a {model.task.name} "
                               "model predicts with torch. Drop --engine.")
         frame.attrs["source"] = f"the file {data}" if isinstance(data, (str, Path)) else None  # errors name it
-        return model.predict(frame)
+        return model.predict(frame, **({"beam": beam} if beam is not None else {}))
     predictions = model.predict(frame, engine=engine)
     for column in reversed([c.name for c in model.schema.features if kind_named(c.kind).inspect_files]):
         if not looks_like_arrays(frame[column]):  # file paths, not pixels from an array file

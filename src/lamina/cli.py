@@ -23,7 +23,7 @@ def _yes_no(text: str) -> bool:
 
 
 TRAIN_SETTINGS = [
-    ("--task", "task", str, "classification (binary, multiclass), regression, forecast, recommend, generate or anomaly (default: "
+    ("--task", "task", str, "classification (binary, multiclass), regression, forecast, recommend, generate, anomaly or translate (default: "
                             "inferred; a --horizon means forecast, --user and --item recommend)"),
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
@@ -41,7 +41,8 @@ TRAIN_SETTINGS = [
     ("--image-size", "image_size", int, "pixels per side images are resized to (default: median, at most 64)"),
     ("--epochs", "epochs", int, "most epochs to train (default: 60 for tables, early stopping ends sooner; "
                                 "about 2400 steps for images, 3000 for forecasters)"),
-    ("--batch-size", "batch_size", int, "rows per step (default: chosen from the data size)"),
+    ("--batch-size", "batch_size", int, "rows per step; translation: tokens per step (default: chosen from the data "
+                                        "size)"),
     ("--lr", "lr", float, "peak learning rate (default 0.002; forecasters 0.003)"),
     ("--weight-decay", "weight_decay", float, "AdamW weight decay (default 1e-4)"),
     ("--warmup-epochs", "warmup_epochs", float, "learning-rate warm-up length in epochs (default 1)"),
@@ -54,7 +55,7 @@ TRAIN_SETTINGS = [
     ("--adversarial-budget", "adversarial_budget", float, "L∞ radius of those examples (default: 0.2 normal-score "
                                                           "units for tables, 8/255 of the pixel range for images)"),
     ("--label-smoothing", "label_smoothing", float, "share of target mass spread over classes (default: 0.1 "
-                                                    "for images, else 0)"),
+                                                    "for images and translation, else 0)"),
     ("--crop-padding", "crop_padding", int, "images: pixels of padding before random crops (default ≈ side/12)"),
     ("--flip", "flip", _yes_no, "images: random left-right flips, yes or no (default: if mirrored images keep "
                                 "their class)"),
@@ -116,14 +117,27 @@ ANOMALY_SETTINGS = [
                             "e.g. fn=10,fp=1; the threshold minimises their sum on validation (default: best F1)"),
 ]
 
+# Translation flags of `lamina train --task translate` (--target names the target column or side).
+TRANSLATE_SETTINGS = [
+    ("--source", "source", str, "translating: the column of source sentences (default: the other of two columns)"),
+    ("--source-file", "source_file", str, "translating: plain text, one source sentence a line (instead of DATA)"),
+    ("--target-file", "target_file", str, "translating: plain text, line i the translation of --source-file's"),
+    ("--test-source-file", "test_source_file", str, "translating: held-out test sentences, one a line"),
+    ("--test-target-file", "test_target_file", str, "translating: their translations, aligned line by line"),
+    ("--valid-source-file", "valid_source_file", str, "translating: validation sentences, one a line (default: "
+                                                      "10%% of the training pairs)"),
+    ("--valid-target-file", "valid_target_file", str, "translating: their translations, aligned line by line"),
+]
+
 EXAMPLES = {
     "train": "lamina train adult.csv --target income --out runs/adult   |   lamina train sales.csv --task forecast "
-             "--time date --target units --horizon 28 --id store",
+             "--time date --target units --horizon 28 --id store   |   lamina train pairs.tsv --task translate "
+             "--source en --target de",
     "forecast": "lamina forecast sales.csv --time date --target units --horizon 28 --id store --out runs/sales",
     "federate": "lamina federate adult.csv --target income --partition race --rounds 20 --strategy fedprox",
     "check": "lamina check adult.csv --target income",
     "predict": "lamina predict runs/adult new_rows.csv --out predictions.csv   |   lamina predict runs/ratings "
-               "--user 42 --top 10",
+               "--user 42 --top 10   |   lamina predict runs/en-de sentences.txt --beam 5",
     "evaluate": "lamina evaluate runs/adult labelled_rows.csv",
     "report": "lamina report runs/adult",
     "info": "lamina info runs/adult",
@@ -186,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.add_argument("--nproc", type=at_least_one, metavar="N", help="train with N processes on this machine "
                        "(DistributedDataParallel through torchrun; --batch-size is rows per process)")
-    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS:
+    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS + TRANSLATE_SETTINGS:
         train.add_argument(flag, type=kind, help=text)
     train.add_argument("--normal-only", action="store_const", const=True,
                        help="anomaly with --target: the autoencoder learns from the normal rows only")
@@ -256,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--exclude-seen", action=argparse.BooleanOptionalAction,
                          help="recommending: leave out the items each user already had (the default)")
     predict.add_argument("--out", help="CSV file to write (default: print to the terminal)")
+    predict.add_argument("--beam", type=at_least_one, help="translating: beams of the search, 1 (greedy) to 10 "
+                                                           "(default 5)")
     predict.add_argument("--engine", choices=["torch", "onnx"], default="torch",
                          help="onnx runs the exported network in onnxruntime (after `lamina export`)")
 
@@ -390,7 +406,7 @@ def run_train(args) -> int:
         data = None
     else:
         settings = {key: getattr(args, flag[2:].replace("-", "_"), None)
-                    for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS}
+                    for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS + TRANSLATE_SETTINGS}
         settings["implicit"] = getattr(args, "implicit", None)
         settings["normal_only"] = getattr(args, "normal_only", None)
         config = api.resolve_config(args.config, **settings)
@@ -398,9 +414,10 @@ def run_train(args) -> int:
         if columns:
             config = config.with_overrides(columns={**config.data.columns, **columns})
         data = args.data or config.data.path
-        if not data:
-            raise LaminaError("Give the data to train on: lamina train DATA --target COL (or --resume RUN).")
-    out = args.out = Path(resume or args.out or _new_run_folder(Path(data).stem))
+        if not data and not config.data.source_file:
+            raise LaminaError("Give the data to train on: lamina train DATA --target COL (or --resume RUN; "
+                              "translation pairs also as --source-file FILE --target-file FILE).")
+    out = args.out = Path(resume or args.out or _new_run_folder(Path(data or config.data.source_file).stem))
     try:
         if resume:
             if _complete_or_told_where(out, args.start):
@@ -493,7 +510,7 @@ def _refuse_settings_on_resume(args) -> None:
     given beside --resume would be ignored, so it is refused."""
     from lamina.errors import LaminaError
 
-    given = [flag for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS
+    given = [flag for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS + TRANSLATE_SETTINGS
              if getattr(args, key, None) is not None]
     given += [flag for flag, key in (("DATA", "data"), ("--target", "target"), ("--test", "test"),
                                      ("--config", "config"), ("--out", "out"), ("--column", "column"),
@@ -566,7 +583,7 @@ def run_predict(args) -> int:
     if not args.data:
         raise LaminaError("Give the rows to predict: lamina predict RUN DATA (a recommender also takes --user ID "
                           "or --similar-to ITEM).")
-    return _write_table(api.predict(args.run, args.data, engine=args.engine), args.out, "rows")
+    return _write_table(api.predict(args.run, args.data, engine=args.engine, beam=args.beam), args.out, "rows")
 
 
 def _write_table(table, out: str | None, what: str) -> int:

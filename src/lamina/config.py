@@ -53,6 +53,26 @@ class DataConfig(_Section):
     contamination: Annotated[float, Field(gt=0, le=0.5)] | None = None  # share of training rows flagged as anomalies; None: from labels (best F1 or cost), else 0.05
     cost: str | None = None  # "fn=10,fp=1": prices of a missed positive and of a false alarm; the threshold minimises their sum on validation
     normal_only: bool = False  # anomaly with a target: the autoencoder learns from the normal rows only
+    # Translation (task translate; `target` names the target column, or the target side of aligned files):
+    source: str | None = None  # the column of source sentences; None: the other column of a two-column table
+    source_file: str | None = None  # plain text, one source sentence a line, aligned with target_file (instead of path)
+    target_file: str | None = None  # plain text, line i the translation of source_file's line i
+    test_source_file: str | None = None  # held-out test pairs as two aligned files (instead of test)
+    test_target_file: str | None = None
+    valid_source_file: str | None = None  # validation pairs as two aligned files (else held out of the training pairs)
+    valid_target_file: str | None = None
+
+    @model_validator(mode="after")
+    def _aligned_files_in_pairs(self) -> DataConfig:
+        for one, other in (("source_file", "target_file"), ("test_source_file", "test_target_file"),
+                           ("valid_source_file", "valid_target_file")):
+            if (getattr(self, one) is None) != (getattr(self, other) is None):
+                raise ValueError(f"--{one.replace('_', '-')} and --{other.replace('_', '-')} come together: aligned "
+                                 "files are read in pairs")
+        if self.source_file is not None and self.path is not None:
+            raise ValueError("give the training pairs either as a table (DATA) or as two aligned files "
+                             "(--source-file and --target-file), not both")
+        return self
 
 
 class ModelConfig(_Section):
@@ -79,7 +99,7 @@ class TrainConfig(_Section):
     adversarial: Literal["none", "pgd"] = "none"  # pgd: train on PGD examples too (half of each batch)
     # L∞ radius of those examples; auto: 0.2 normal-score units for tables, 8/255 of the pixel range for images
     adversarial_budget: Annotated[float, Field(gt=0)] | Auto = "auto"
-    label_smoothing: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # target mass spread evenly over the classes; auto: 0.1 for images, else 0
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # target mass spread evenly over the classes; auto: 0.1 for images and translation, else 0
     crop_padding: Annotated[int, Field(ge=0)] | Auto = "auto"  # pixels of padding before the random crop of training images; auto ≈ side/12
     flip: bool | Auto = "auto"  # random left-right flips; auto: only if mirrored images keep their class
     cutout: Annotated[int, Field(ge=0)] | Auto = "auto"  # side in pixels of a random square blanked per image; auto: side/4 below 10k images

@@ -103,6 +103,14 @@ class Model:
                               "model. Use predict.")
         return self.task.generate(self, n, label, seed)
 
+    def translate(self, texts: list[str], beam: int = 5) -> list[str]:
+        """Translation models: the translation of each sentence of `texts` (beam search with `beam` beams, 1:
+        greedy); an empty sentence translates to ""."""
+        if not hasattr(self.task, "translate"):
+            raise LaminaError(f"`translate` is for translation models (--task translate); this is a {self.task.name} "
+                              "model. Use predict.")
+        return self.task.translate(self, texts, beam)
+
     def recommender(self, purpose: str):
         if not hasattr(self.task, "recommend"):
             raise LaminaError(f"`{purpose}` is for recommendation models; this is a {self.task.name} model. "

@@ -29,6 +29,8 @@ MOLECULE_EXAMPLE = {**TABLE_EXAMPLE, "molecules": {"smiles": {"atom_codes": [5, 
 SERIES_EXAMPLE = {"lookback": 10, "channels": 3, "horizon": 4}  # outputs: targets forecast at each step
 INTERACTIONS_EXAMPLE = {"users": 7, "items": 11}  # vocabulary sizes; outputs: one score per (user, item) pair
 LATENT_EXAMPLE = {"side": 12, "channels": 3, "classes": 4}  # generated images; classes 0: unconditional
+# translation: token vocabularies (outputs: the target vocabulary) and the longest sentences, in tokens
+PAIRS_EXAMPLE = {"source_vocabulary": 3, "target_vocabulary": 3, "shared": True, "max_source": 7, "max_target": 5}
 
 
 # What every architecture's training searches in `lamina tune`: peak AdamW learning rate (per step), rows per
@@ -77,6 +79,13 @@ def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[
     if reads == "latent":  # a GAN: noise and class indices → the discriminator's score of its images
         noise = {"noise": torch.randn(rows, 8), "labels": torch.randint(0, max(1, spec["classes"]), (rows,))}
         return noise, (rows,)
+    if reads == "pairs":  # right-padded source ids, and target_in (BOS first) in the `outputs` target ids
+        lengths = torch.arange(rows) % spec["max_source"] + 1
+        source = torch.randint(1, spec["source_vocabulary"], (rows, spec["max_source"]))
+        source = source * (torch.arange(spec["max_source"]) < lengths.unsqueeze(1))
+        target_in = torch.randint(1, outputs, (rows, spec["max_target"]))
+        target_in[:, 0] = 1  # BOS
+        return {"source": source, "target_in": target_in}, (rows, spec["max_target"], outputs)
     if reads == "interactions":
         pairs = {"users": torch.randint(0, spec["users"], (rows,)), "items": torch.randint(0, spec["items"], (rows,))}
         return pairs, (rows,)
@@ -308,6 +317,38 @@ def _build_dcgan(spec: dict, outputs: int, width: int, latent: int, ema_decay: f
     from lamina.nets.gan import GAN
 
     return GAN(latent, spec["channels"], spec["side"], width, spec["classes"], ema_decay)
+
+
+# ---- translation: {"source", "target_in"} ids → next-token logits [rows, target length, outputs] (nets/seq2seq.py) ----
+
+def _seq2seq_vocabularies(spec: dict, outputs: int) -> tuple[int, int]:
+    if outputs != spec["target_vocabulary"] or (spec["shared"] and spec["source_vocabulary"] != outputs):
+        raise ValueError(f"A seq2seq network's outputs ({outputs}) are its target vocabulary "
+                         f"({spec['target_vocabulary']}), the source's too when shared ({spec['source_vocabulary']}).")
+    return spec["source_vocabulary"], outputs
+
+
+SEQ2SEQ_SPACE = {"width": Dimension(choices=[128, 256, 512]), "depth": Dimension(low=1, high=4), "dropout": DROPOUT}
+
+
+@register("transformer", (PAIRS_EXAMPLE, {"width": 16, "depth": 2, "dropout": 0.1, "heads": 2}), reads="pairs",
+          space={**SEQ2SEQ_SPACE, "lr": Dimension(low=2e-4, high=2e-3, log=True)})
+def _build_seq2seq_transformer(spec: dict, outputs: int, width: int, depth: int, dropout: float,
+                               heads: int) -> nn.Module:
+    """A pre-norm Transformer encoder-decoder: `width` model dimensions, `depth` layers on each side, `heads`
+    attention heads; embeddings tied (all three when `spec["shared"]`)."""
+    from lamina.nets.seq2seq import TransformerSeq2Seq
+
+    return TransformerSeq2Seq(*_seq2seq_vocabularies(spec, outputs), spec["shared"], width, depth, heads, dropout)
+
+
+@register("gru", ({**PAIRS_EXAMPLE, "source_vocabulary": 11, "shared": False},
+                  {"width": 8, "depth": 2, "dropout": 0.1}), reads="pairs", space=SEQ2SEQ_SPACE)
+def _build_seq2seq_gru(spec: dict, outputs: int, width: int, depth: int, dropout: float) -> nn.Module:
+    """A bidirectional GRU encoder and an attentive GRU decoder: `width` units per direction, `depth` layers."""
+    from lamina.nets.seq2seq import GRUSeq2Seq
+
+    return GRUSeq2Seq(*_seq2seq_vocabularies(spec, outputs), spec["shared"], width, depth, dropout)
 
 
 def check_hyperparameters(name: str, reads: str, hyperparameters: dict) -> None:

@@ -262,6 +262,48 @@ def generate_page(schema: dict) -> str:
     )
 
 
+TRANSLATE_SCRIPT = ESCAPE_SCRIPT + """
+document.getElementById('send').onclick = async () => {
+  const headers = {'Content-Type': 'application/json'};
+  const token = document.getElementById('token').value;
+  if (token) headers['Authorization'] = 'Bearer ' + token;
+  const texts = document.getElementById('texts').value.split('\\n').filter(line => line.trim() !== '');
+  const body = {texts, beam: Number(document.getElementById('beam').value)};
+  const reply = await fetch('translate', {method: 'POST', headers, body: JSON.stringify(body)});
+  const answer = await reply.json();
+  const shown = document.getElementById('translations');
+  if (!reply.ok) {
+    const problem = answer.error || (answer.detail || []).map(d => d.msg).join('; ') || reply.statusText;
+    shown.innerHTML = `<p class="error">${escapeHtml(problem)}</p>`; return;
+  }
+  shown.innerHTML = '<table><tr><th>source</th><th>translation</th></tr>' + answer.translations.map((text, i) =>
+    `<tr><td>${escapeHtml(texts[i])}</td><td>${escapeHtml(text)}</td></tr>`).join('') + '</table>';
+};
+"""
+
+
+def translate_page(schema: dict) -> str:
+    """A translation model's playground: a text box of sentences (one a line) and the beams of the search; the
+    answer as a table of each sentence beside its translation. Every value is escaped."""
+    example = schema.get("example") or {}
+    beam = (schema["request"].get("properties", {}).get("beam") or {})
+    scores = (schema.get("metrics") or {}).get("test") or {}
+    scored = (f"<p>Test BLEU {_text(round(scores['bleu'], 1))}, chrF {_text(round(scores['chrf'], 1))}.</p>"
+              if {"bleu", "chrf"} <= scores.keys() else "")
+    return (
+        f"{_page_start(schema)}"
+        f"<h1>{_text(schema['name'])}: translate</h1>{scored}"
+        f"<form onsubmit='return false'>{TOKEN_FIELD}"
+        f"<label for='texts'>sentences <small>(one a line)</small></label>"
+        f"<textarea id='texts' rows='6'>{_text(chr(10).join(example.get('texts', [])))}</textarea>"
+        f"<label for='beam'>beams <small>(1: greedy)</small></label><input id='beam' type='number' "
+        f"min='{_text(beam.get('minimum', 1))}' max='{_text(beam.get('maximum', 10))}' "
+        f"value='{_text(example.get('beam', beam.get('default', 5)))}'>"
+        f"<button id='send' type='button'>Translate</button></form><div id='translations'></div>"
+        f"{_request_details(schema)}<script>{TRANSLATE_SCRIPT}</script></body></html>"
+    )
+
+
 def _request_details(schema: dict) -> str:
     """The request's JSON schema, folded away under the form of a task's playground."""
     request = _text(json.dumps(schema["request"], indent=2))
@@ -290,4 +332,4 @@ def json_page(schema: dict) -> str:
 
 
 # Task.playground → the page built from a served task's schema.
-PAGES = {"json": json_page, "recommend": recommend_page, "generate": generate_page}
+PAGES = {"json": json_page, "recommend": recommend_page, "generate": generate_page, "translate": translate_page}

@@ -95,3 +95,61 @@ def _take(inputs, index):
     if isinstance(inputs, dict):
         return {name: tensor[index] for name, tensor in inputs.items()}
     return inputs[index]
+
+
+class TokenBatches:
+    """Yields {"source": [rows, S], "target": [rows, T]} batches of padded id tensors holding about `tokens`
+    tokens each (rows × the longer of S and T, padding included), for sequence-to-sequence training.
+
+    Rows are sorted by (target length, source length), so each batch holds sentences of similar length and
+    pads little; equal lengths are ordered at random each epoch (from (seed, epoch), so a resumed run replays
+    the same batches), and the batches are shuffled. Sorting by length makes every epoch's cuts the same, so
+    the number of batches is fixed. A batch is cut to its longest row, and holds each row's position in the
+    given tensors as "index". Without `shuffle` (validation, decoding) the order is the same every time."""
+
+    def __init__(self, source: torch.Tensor, target: torch.Tensor, tokens: int, shuffle: bool = False,
+                 seed: int = 0, device: str | torch.device = "cpu"):
+        self.source, self.target = source.to(device), target.to(device)
+        self.source_lengths = (source != 0).sum(1).cpu()
+        self.target_lengths = (target != 0).sum(1).cpu()
+        self.tokens = tokens
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+        self.order = self._sorted(torch.arange(len(source)))
+        self.bounds = self._cuts(self.order)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def _sorted(self, order: torch.Tensor) -> torch.Tensor:
+        key = self.target_lengths[order] * (int(self.source_lengths.max()) + 1) + self.source_lengths[order]
+        return order[key.argsort(stable=True)]
+
+    def _cuts(self, order: torch.Tensor) -> list[int]:
+        """Where each batch of `order` starts (and the end): a batch grows while rows × longest ≤ tokens."""
+        longest = torch.maximum(self.source_lengths, self.target_lengths)[order].tolist()
+        bounds, start, widest = [0], 0, 0
+        for i, length in enumerate(longest):  # once per row at construction, never per epoch
+            widest = max(widest, length)
+            if (i - start + 1) * widest > self.tokens and i > start:
+                bounds.append(i)
+                start, widest = i, length
+        return [*bounds, len(longest)]
+
+    def __iter__(self):
+        rows, batches = self.order, range(len(self))
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            rows = self._sorted(torch.randperm(len(rows), generator=generator))
+            batches = torch.randperm(len(self), generator=generator).tolist()
+        for b in batches:
+            index = rows[self.bounds[b]:self.bounds[b + 1]]
+            source_width = int(self.source_lengths[index].max())
+            target_width = int(self.target_lengths[index].max())
+            index = index.to(self.source.device)
+            yield {"source": self.source[index, :source_width], "target": self.target[index, :target_width],
+                   "index": index}

@@ -1,0 +1,194 @@
+"""Translation (tasks/translate.py): a toy language learned to a high BLEU, saved and loaded translating the same,
+and the bad-input rules of sentence pairs (data/pairs.py) and the subword vocabulary (features/subwords.py)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import lamina
+from lamina.cli import main
+from lamina.data.pairs import clean_pairs, long_pairs, read_lines, read_pair_files
+from lamina.errors import LaminaError
+from lamina.features.subwords import BOS, EOS, PAD, Subwords
+from lamina.training.batches import TokenBatches
+
+# A toy language: each of eight words has its own translation, word order kept.
+LEXICON = {"red": "rot", "blue": "blau", "cat": "Katze", "dog": "Hund", "runs": "rennt", "sleeps": "schläft",
+           "big": "groß", "small": "klein"}
+
+
+def toy_pairs(count: int, seed: int = 0) -> pd.DataFrame:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        words = [rng.choice(list(LEXICON)) for _ in range(rng.randint(2, 4))]
+        rows.append((" ".join(words), " ".join(LEXICON[w] for w in words)))
+    return pd.DataFrame(rows, columns=["en", "de"])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("translate") / "run"
+    # batch_size is tokens a batch for translation: ~20 pairs, 45 steps an epoch (12 s on one CPU thread). One
+    # thread: a network this small gains nothing from more, and on a shared machine they only wait for each other.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = lamina.fit(toy_pairs(1200), "de", task="translate", source="en", arch="gru", width=64, depth=1,
+                           dropout=0.0, epochs=8, lr=5e-3, batch_size=128, progress=False, out=out)
+    finally:
+        torch.set_num_threads(threads)
+    return model, out
+
+
+def test_a_toy_translation_is_learned_far_above_copying_the_source(trained):
+    model, _ = trained
+    assert model.metrics["test"]["bleu"] > 90, model.metrics
+    assert model.metrics["baseline"]["bleu"] < 20  # copying an English sentence is no German one
+    assert "nrefs:1|case:mixed|eff:no|tok:13a" in model.metrics["signature"]["bleu"]
+    assert model.training["validation"]["metric"] == "valid_bleu"  # the epoch kept is the best by BLEU
+    assert model.translate(["big red dog runs", ""], beam=1) == ["groß rot Hund rennt", ""]
+
+
+def test_saved_and_loaded_it_translates_the_same_and_predict_reads_sentences(trained, tmp_path, capsys):
+    model, out = trained
+    sentences = ["small cat sleeps", "blue dog runs big", "red red cat"]
+    loaded = lamina.load(out)
+    assert loaded.translate(sentences, beam=3) == model.translate(sentences, beam=3)
+    (tmp_path / "sentences.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    assert main(["predict", str(out), str(tmp_path / "sentences.txt"), "--beam", "2"]) == 0
+    table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
+    assert table["translation"].tolist() == model.translate(sentences, beam=2)
+    with pytest.raises(LaminaError, match="beam must be a whole number from 1"):
+        loaded.translate(sentences, beam=11)
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "sacreBLEU on detokenised" in report and "The worst by sentence chrF" in report
+    assert report.count("Cross-attention, test sentence") == 3  # a heat-map each
+
+
+def test_the_server_translates_refuses_bad_requests_and_shows_a_text_box(trained):
+    from fastapi.testclient import TestClient
+
+    from lamina.serving.server import create_app
+
+    model, _ = trained
+    client = TestClient(create_app({"toy": model}, monitor=False))
+    answer = client.post("/translate", json={"texts": ["small dog runs"], "beam": 1})
+    assert answer.status_code == 200
+    assert answer.json()["translations"] == model.translate(["small dog runs"], beam=1)
+    for body in ({"texts": []}, {"texts": ["a"], "beam": 11}, {"texts": "a dog"}, {"texts": ["a"], "other": 1},
+                 {"texts": ["x" * 20_001]}, {"texts": ["a"] * 65}):
+        assert client.post("/translate", json=body).status_code == 422, body
+    page = client.get("/").text
+    assert "id='texts'" in page and "Test BLEU" in page and "A man rides a bike." in page
+
+
+def test_misaligned_files_are_refused_with_both_line_counts(tmp_path):
+    (tmp_path / "train.en").write_text("a cat\na dog\nthe bird\n", encoding="utf-8")
+    (tmp_path / "train.de").write_text("eine Katze\nein Hund\n", encoding="utf-8")
+    with pytest.raises(LaminaError, match=r"train.en has 3 lines and the target file .*train.de has 2"):
+        read_pair_files(tmp_path / "train.en", tmp_path / "train.de", "en", "de")
+    assert main(["train", "--task", "translate", "--source-file", str(tmp_path / "train.en"),
+                 "--target-file", str(tmp_path / "train.de"), "--out", str(tmp_path / "run")]) == 2
+
+
+def test_empty_sides_are_counted_dropped_and_named_by_line(tmp_path):
+    sources = [f"sentence {i}" for i in range(14)]
+    targets = [f"Satz {i}" for i in range(14)]
+    sources[3], targets[7], targets[9] = "  ", "", ""
+    (tmp_path / "a.en").write_text("\n".join(sources) + "\n", encoding="utf-8")
+    (tmp_path / "a.de").write_text("\n".join(targets) + "\n", encoding="utf-8")
+    frame = read_pair_files(tmp_path / "a.en", tmp_path / "a.de", "en", "de")
+    kept, findings = clean_pairs(frame, "en", "de", "the files")
+    assert len(kept) == 11 and "sentence 3" not in kept["en"].tolist()
+    assert [f.code for f in findings] == ["empty_pairs"]
+    assert "3 pair(s)" in findings[0].message and "lines 4, 8, 10" in findings[0].message
+    assert "1 with an empty source, 2 with an empty target" in findings[0].message
+    with pytest.raises(LaminaError, match="holds 2 pair"):
+        clean_pairs(pd.DataFrame({"en": ["a", "b", None], "de": ["x", "y", "z"]}), "en", "de", "the table")
+
+
+def test_text_that_is_not_utf8_names_its_line_and_the_iconv_fix(tmp_path):
+    path = tmp_path / "train.de"
+    path.write_bytes(b"eine Katze\nein Hund\n" + "schläft\n".encode("latin-1"))
+    with pytest.raises(LaminaError, match=r"line 3: byte 0xe4 is not UTF-8.*iconv -f latin1 -t utf-8"):
+        read_lines(path, "target")
+
+
+def test_the_longest_pairs_are_left_out_of_training_and_said_so():
+    source = np.r_[np.full(300, 8), [200, 9]]
+    target = np.r_[np.full(300, 10), [12, 400]]
+    kept, longest_source, longest_target, findings = long_pairs(source, target)
+    assert kept.tolist() == [True] * 300 + [False, False]
+    assert (longest_source, longest_target) == (8, 10)
+    assert "2 training pair(s) longer than the 99th percentile (8 source or 10 target" in findings[0].message
+    assert long_pairs(source[:300], target[:300])[3] == []
+
+
+def test_subwords_keep_the_agreed_ids_and_decode_to_the_text():
+    frame = toy_pairs(60)
+    subwords = Subwords().fit(frame["en"].tolist(), frame["de"].tolist())
+    assert subwords.shared_  # both sides are written in Latin letters
+    target = subwords.encode(["groß rot Hund", "Katze"], "target", 50)
+    assert target[:, 0].tolist() == [BOS, BOS]
+    assert target[1].tolist()[-1] == PAD and EOS in target[1].tolist()
+    assert subwords.decode([[i for i in row if i not in (BOS, EOS, PAD)] for row in target.tolist()]) == \
+        ["groß rot Hund", "Katze"]
+    source = subwords.encode(["red cat runs big small dog"], "source", 4)  # cut to 4 tokens, EOS kept
+    assert source.shape == (1, 4) and source[0, -1] == EOS
+    again = Subwords.from_state(subwords.state())
+    assert torch.equal(again.encode(["red cat"], "source", 50), subwords.encode(["red cat"], "source", 50))
+
+
+def test_token_batches_fit_the_budget_and_cover_every_row_once_an_epoch():
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(2, 30, (300,), generator=generator)
+    source = (torch.arange(32) < lengths.unsqueeze(1)).long() * 5
+    target = (torch.arange(40) < (lengths + 3).unsqueeze(1)).long() * 7
+    batches = TokenBatches(source, target, tokens=200, shuffle=True, seed=1)
+    seen = []
+    for epoch in range(2):
+        batches.set_epoch(epoch)
+        rows = [batch["index"] for batch in batches]
+        assert len(rows) == len(batches)
+        for batch in batches:
+            assert batch["source"].numel() <= 200 or len(batch["source"]) == 1
+            assert batch["target"].shape[1] == int((batch["target"] != PAD).sum(1).max())
+        seen.append(torch.cat(rows))
+        assert sorted(seen[-1].tolist()) == list(range(300))
+    assert not torch.equal(seen[0], seen[1])  # each epoch its own order
+    padding = np.mean([float((b["target"] == PAD).float().mean()) for b in batches])
+    assert padding < 0.1  # rows of like length together
+
+
+def test_the_report_and_the_playground_escape_hostile_sentences_and_names(trained, tmp_path):
+    import json
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from lamina.evaluation.report import write_report
+    from lamina.serving.server import create_app
+    from lamina.serving.sources import find_models
+    from test_escaping import PAYLOAD, Elements, assert_no_live_markup
+
+    _, out = trained
+    run = tmp_path / "run<img src=x onerror=alert(1)>"
+    shutil.copytree(out, run)
+    held_out = pd.read_csv(run / "test_predictions.csv", keep_default_na=False)
+    held_out[["source", "reference", "translation"]] = f"big dog {PAYLOAD}"
+    held_out.to_csv(run / "test_predictions.csv", index=False)
+    model_json = run / "model" / "model.json"
+    document = json.loads(model_json.read_text())
+    document["task"]["state"].update(source=PAYLOAD, target=f"{PAYLOAD}2")
+    document["training"]["split"] = PAYLOAD
+    model_json.write_text(json.dumps(document))
+    assert_no_live_markup(write_report(run).read_text(encoding="utf-8"))
+    page = TestClient(create_app(find_models(run), monitor=False)).get("/").text
+    elements = Elements(page)
+    assert elements.tags["script"] == 1 and not elements.tags["img"] and elements.handlers == ["onsubmit"]
