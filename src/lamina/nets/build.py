@@ -29,6 +29,7 @@ MOLECULE_EXAMPLE = {**TABLE_EXAMPLE, "molecules": {"smiles": {"atom_codes": [5, 
 SERIES_EXAMPLE = {"lookback": 10, "channels": 3, "horizon": 4}  # outputs: targets forecast at each step
 INTERACTIONS_EXAMPLE = {"users": 7, "items": 11}  # vocabulary sizes; outputs: one score per (user, item) pair
 LATENT_EXAMPLE = {"side": 12, "channels": 3, "classes": 4}  # generated images; classes 0: unconditional
+FRAMES_EXAMPLE = {"mels": 8, "frames": 20, "mean": 0.4, "std": 0.2}  # log-mel frames; outputs: characters + blank
 
 
 # What every architecture's training searches in `lamina tune`: peak AdamW learning rate (per step), rows per
@@ -77,6 +78,13 @@ def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[
     if reads == "latent":  # a GAN: noise and class indices → the discriminator's score of its images
         noise = {"noise": torch.randn(rows, 8), "labels": torch.randint(0, max(1, spec["classes"]), (rows,))}
         return noise, (rows,)
+    if reads == "frames":  # speech: uint8 log-mel frames, rows right-padded → per-frame log-probabilities
+        from lamina.nets.ctc import subsampled
+
+        lengths = torch.arange(rows) % 3 * 3 + spec["frames"] - 6  # rows of different lengths, the longest full
+        lengths[0] = spec["frames"]
+        frames = torch.randint(0, 256, (rows, spec["frames"], spec["mels"]), dtype=torch.uint8)
+        return {"frames": frames, "lengths": lengths}, (rows, int(subsampled(torch.tensor(spec["frames"]))), outputs)
     if reads == "interactions":
         pairs = {"users": torch.randint(0, spec["users"], (rows,)), "items": torch.randint(0, spec["items"], (rows,))}
         return pairs, (rows,)
@@ -306,6 +314,29 @@ def _build_dcgan(spec: dict, outputs: int, width: int, latent: int, ema_decay: f
     from lamina.nets.gan import GAN
 
     return GAN(latent, spec["channels"], spec["side"], width, spec["classes"], ema_decay)
+
+
+# ---- speech: log-mel frames → per-frame character log-probabilities for CTC (nets/ctc.py) ----------------------
+
+def _recognizer(layout: str):
+    def build(spec: dict, outputs: int, channels: int, width: int, depth: int, dropout: float) -> nn.Module:
+        """`channels` maps in the two subsampling convolutions, `width` units (a GRU direction, or the
+        Transformer's dimensions), `depth` layers, `dropout` the share of units zeroed in training; `outputs`
+        characters with the CTC blank."""
+        from lamina.nets.ctc import GRURecognizer, TransformerRecognizer
+
+        recognizer = GRURecognizer if layout == "gru" else TransformerRecognizer
+        return recognizer(spec["mels"], spec["mean"], spec["std"], outputs, channels, width, depth, dropout)
+
+    return build
+
+
+SPEECH_SPACE = {"width": Dimension(low=64, high=256, log=True), "depth": Dimension(low=1, high=3), "dropout": DROPOUT,
+                "batch_size": Dimension(choices=[16, 32, 64])}
+register("ctc-gru", (FRAMES_EXAMPLE, {"channels": 4, "width": 8, "depth": 2, "dropout": 0.1}), reads="frames",
+         space=SPEECH_SPACE)(_recognizer("gru"))
+register("ctc-transformer", (FRAMES_EXAMPLE, {"channels": 4, "width": 8, "depth": 2, "dropout": 0.1}),
+         reads="frames", space=SPEECH_SPACE)(_recognizer("transformer"))
 
 
 def check_hyperparameters(name: str, reads: str, hyperparameters: dict) -> None:
