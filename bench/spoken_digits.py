@@ -50,14 +50,14 @@ def utterances(clips: pd.DataFrame, folder: Path, count: int, seed: int, read) -
     for number in range(count):
         own = by_speaker[speakers[rng.integers(len(speakers))]]
         digits = rng.integers(0, 10, rng.integers(DIGITS[0], DIGITS[1] + 1))
-        gaps = rng.uniform(*SILENCE, len(digits) + 1)
-        pieces = [np.zeros(round(gaps[0] * RATE), np.float32)]
+        gaps = rng.integers(round(SILENCE[0] * RATE), round(SILENCE[1] * RATE) + 1, len(digits) + 1)  # samples
+        pieces = [np.zeros(gaps[0], np.float32)]
         for digit, gap in zip(digits, gaps[1:], strict=True):
             choices = own[own["digit"] == digit]["audio"].tolist()
-            pieces += [read(choices[rng.integers(len(choices))]), np.zeros(round(gap * RATE), np.float32)]
+            pieces += [read(choices[rng.integers(len(choices))]), np.zeros(gap, np.float32)]
         name = f"utterance-{seed}-{number:05d}.wav"
         soundfile.write(folder / name, np.concatenate(pieces), RATE)
-        rows.append({"audio": name, "text": " ".join(map(str, digits)), "silences": [round(g, 4) for g in gaps]})
+        rows.append({"audio": name, "text": " ".join(map(str, digits)), "silences": (gaps / RATE).tolist()})
     return pd.DataFrame(rows)
 
 

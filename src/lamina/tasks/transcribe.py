@@ -44,7 +44,7 @@ STEPS_PER_RUN = 3000  # optimiser steps a default run aims at; epochs follow (3 
 BEAM = 8  # prefixes prefix beam search keeps a frame
 MAX_BEAM = 64  # the widest beam a request may ask for
 INFERENCE_BATCH = 64  # clips a forward pass when transcribing
-MAX_REQUEST_CHARACTERS = 8_000_000  # of a request's base64 audio (6 MB of file)
+MAX_REQUEST_CHARACTERS = 1_000_000  # of a request's base64 audio: the server's whole body limit (750 kB of file)
 
 
 def normalise(text) -> str:
