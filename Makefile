@@ -35,6 +35,7 @@ bench: venv
 	$(BIN)/python bench/fashion_mnist.py
 	$(BIN)/python bench/sst2.py
 	$(BIN)/python bench/fsdd.py
+	$(BIN)/python bench/spoken_digits.py
 	$(BIN)/python bench/forecasting.py
 	$(BIN)/python bench/movielens.py
 	$(BIN)/python bench/fashion_gan.py

@@ -291,6 +291,8 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
     if beam is not None and reads_its_own is None:
         raise LaminaError(f"--beam sets the beams of a translation model's search; this is a {model.task.name} "
                           "model. Drop --beam.")
+    if is_audio_file(data) and hasattr(model.task, "transcribe"):  # one recording: a table of one row
+        return model.task.predict(model, pd.DataFrame({model.task.audio_column_: [str(Path(data).resolve())]}))
     folder = Path(data) if isinstance(data, (str, Path)) and Path(data).is_dir() else None
     frame = (reads_its_own(data) if reads_its_own else
              read_images(folder, "prediction data", unlabelled=True) if folder else read_table(data, "prediction data"))
@@ -305,6 +307,18 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
         if not looks_like_arrays(frame[column]):  # file paths, not pixels from an array file
             predictions.insert(0, column, frame[column])
     return predictions
+
+
+def is_audio_file(data) -> bool:
+    """Whether `data` names one recording (by its suffix) rather than a table."""
+    from lamina.data.media import AUDIO_SUFFIXES
+
+    return isinstance(data, (str, Path)) and Path(data).suffix.lower() in AUDIO_SUFFIXES and Path(data).is_file()
+
+
+def transcribe(run, audio, beam: int | None = None) -> str:
+    """The text a speech-to-text model (--task transcribe) hears in one recording (a path)."""
+    return load(run).transcribe(str(audio), beam)
 
 
 def recommend(run, users=None, data=None, top: int = 10, exclude_seen: bool = True,

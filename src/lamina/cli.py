@@ -137,7 +137,8 @@ EXAMPLES = {
     "federate": "lamina federate adult.csv --target income --partition race --rounds 20 --strategy fedprox",
     "check": "lamina check adult.csv --target income",
     "predict": "lamina predict runs/adult new_rows.csv --out predictions.csv   |   lamina predict runs/ratings "
-               "--user 42 --top 10   |   lamina predict runs/en-de sentences.txt --beam 5",
+               "--user 42 --top 10   |   lamina predict runs/en-de sentences.txt --beam 5   |   "
+               "lamina predict runs/speech clip.wav",
     "evaluate": "lamina evaluate runs/adult labelled_rows.csv",
     "report": "lamina report runs/adult",
     "info": "lamina info runs/adult",
@@ -263,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = command("predict", "predict every row of a table")
     predict.add_argument("run", help="run folder or model folder")
-    predict.add_argument("data", nargs="?", help="rows to predict (a recommender: users, or user and item pairs)")
+    predict.add_argument("data", nargs="?", help="rows to predict (a recommender: users, or user and item pairs; a "
+                         "speech-to-text model: a table of clips, or one recording whose text is printed)")
     predict.add_argument("--user", action="append", help="recommending: a user to recommend to (repeatable)")
     predict.add_argument("--top", type=int, help="recommending: items per user (default 10)")
     predict.add_argument("--similar-to", metavar="ITEM", help="recommending: the items most like ITEM")
@@ -583,6 +585,9 @@ def run_predict(args) -> int:
     if not args.data:
         raise LaminaError("Give the rows to predict: lamina predict RUN DATA (a recommender also takes --user ID "
                           "or --similar-to ITEM).")
+    if api.is_audio_file(args.data) and not args.out:  # one recording: a speech-to-text model prints its text
+        print(api.transcribe(args.run, args.data))
+        return 0
     return _write_table(api.predict(args.run, args.data, engine=args.engine, beam=args.beam), args.out, "rows")
 
 

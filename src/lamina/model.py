@@ -110,6 +110,13 @@ class Model:
             raise LaminaError(f"`translate` is for translation models (--task translate); this is a {self.task.name} "
                               "model. Use predict.")
         return self.task.translate(self, texts, beam)
+    def transcribe(self, audio, beam: int | None = None):
+        """Speech-to-text models: the text of a clip (a file path, or a wav/flac/ogg/mp3 file's bytes), or a list of
+        texts for a list of clips; greedy CTC decoding, or prefix beam search keeping `beam` prefixes."""
+        if not hasattr(self.task, "transcribe"):
+            raise LaminaError(f"`transcribe` is for speech-to-text models (--task transcribe); this is a "
+                              f"{self.task.name} model. Use predict.")
+        return self.task.transcribe(self, audio, beam)
 
     def recommender(self, purpose: str):
         if not hasattr(self.task, "recommend"):

@@ -60,6 +60,26 @@ def mel_filter_bank(rate: int, fft_size: int, mels: int) -> torch.Tensor:
     return torch.from_numpy(np.clip(np.minimum(rising, falling), 0.0, None).T.astype(np.float32))
 
 
+def fft_size_at(rate: int) -> int:
+    """Points of the FFT: the 25 ms window rounded up to a power of two."""
+    return 2 ** math.ceil(math.log2(WINDOW_SECONDS * rate))
+
+
+def log_mel(waves: torch.Tensor, rate: int) -> torch.Tensor:
+    """float32 waves [rows, samples] at `rate` Hz → uint8 log-mel spectrograms [rows, MELS, frames], band 0 the
+    lowest: a frame every HOP_SECONDS (frames = samples // hop + 1, torch.stft centred), decibels relative to each
+    row's peak, floored DYNAMIC_RANGE below it, in 256 steps; a silent row is all zeros."""
+    filters = mel_filter_bank(rate, fft_size_at(rate), MELS)
+    window = torch.hann_window(round(WINDOW_SECONDS * rate))
+    power = torch.stft(waves, fft_size_at(rate), hop_length=round(HOP_SECONDS * rate),
+                       win_length=len(window), window=window, return_complex=True).abs() ** 2
+    decibels = 10 * torch.log10(torch.einsum("rft,fm->rmt", power, filters) + SILENCE_POWER)
+    peak = decibels.amax(dim=(1, 2), keepdim=True)
+    steps = ((decibels - peak).clamp(min=-DYNAMIC_RANGE) + DYNAMIC_RANGE) / DYNAMIC_RANGE * 255
+    steps = steps.masked_fill(peak <= 10 * math.log10(SILENCE_POWER) + 1, 0)  # silence stays at the floor
+    return steps.round().to(torch.uint8)
+
+
 class AudioEncoder:
     width = 1
 
@@ -78,7 +98,7 @@ class AudioEncoder:
 
     @property
     def fft_size(self) -> int:
-        return 2 ** math.ceil(math.log2(WINDOW_SECONDS * self.rate_))
+        return fft_size_at(self.rate_)
 
     def spec(self) -> dict:
         return {"channels": 1, "size": MELS, "mean": self.mean_, "std": self.std_}
@@ -127,15 +147,7 @@ class AudioEncoder:
                               f"({library_message(error)}).") from None
 
     def _log_mel(self, waves: torch.Tensor) -> torch.Tensor:
-        filters = mel_filter_bank(self.rate_, self.fft_size, MELS)
-        window = torch.hann_window(round(WINDOW_SECONDS * self.rate_))
-        power = torch.stft(waves, self.fft_size, hop_length=round(HOP_SECONDS * self.rate_),
-                           win_length=len(window), window=window, return_complex=True).abs() ** 2
-        decibels = 10 * torch.log10(torch.einsum("rft,fm->rmt", power, filters) + SILENCE_POWER)
-        peak = decibels.amax(dim=(1, 2), keepdim=True)
-        steps = ((decibels - peak).clamp(min=-DYNAMIC_RANGE) + DYNAMIC_RANGE) / DYNAMIC_RANGE * 255
-        steps = steps.masked_fill(peak <= 10 * math.log10(SILENCE_POWER) + 1, 0)  # silence stays at the floor
-        return steps.round().to(torch.uint8).unsqueeze(1).flip(2)  # low frequencies at the bottom, as drawn
+        return log_mel(waves, self.rate_).unsqueeze(1).flip(2)  # low frequencies at the bottom, as drawn
 
     def state(self) -> dict:
         return {"rate": self.rate_, "seconds": self.seconds_, "mean": self.mean_, "std": self.std_}

@@ -31,6 +31,7 @@ INTERACTIONS_EXAMPLE = {"users": 7, "items": 11}  # vocabulary sizes; outputs: o
 LATENT_EXAMPLE = {"side": 12, "channels": 3, "classes": 4}  # generated images; classes 0: unconditional
 # translation: token vocabularies (outputs: the target vocabulary) and the longest sentences, in tokens
 PAIRS_EXAMPLE = {"source_vocabulary": 3, "target_vocabulary": 3, "shared": True, "max_source": 7, "max_target": 5}
+FRAMES_EXAMPLE = {"mels": 8, "frames": 20, "mean": 0.4, "std": 0.2}  # log-mel frames; outputs: characters + blank
 
 
 # What every architecture's training searches in `lamina tune`: peak AdamW learning rate (per step), rows per
@@ -86,6 +87,13 @@ def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[
         target_in = torch.randint(1, outputs, (rows, spec["max_target"]))
         target_in[:, 0] = 1  # BOS
         return {"source": source, "target_in": target_in}, (rows, spec["max_target"], outputs)
+    if reads == "frames":  # speech: uint8 log-mel frames, rows right-padded → per-frame log-probabilities
+        from lamina.nets.ctc import subsampled
+
+        lengths = torch.arange(rows) % 3 * 3 + spec["frames"] - 6  # rows of different lengths, the longest full
+        lengths[0] = spec["frames"]
+        frames = torch.randint(0, 256, (rows, spec["frames"], spec["mels"]), dtype=torch.uint8)
+        return {"frames": frames, "lengths": lengths}, (rows, int(subsampled(torch.tensor(spec["frames"]))), outputs)
     if reads == "interactions":
         pairs = {"users": torch.randint(0, spec["users"], (rows,)), "items": torch.randint(0, spec["items"], (rows,))}
         return pairs, (rows,)
@@ -349,6 +357,27 @@ def _build_seq2seq_gru(spec: dict, outputs: int, width: int, depth: int, dropout
     from lamina.nets.seq2seq import GRUSeq2Seq
 
     return GRUSeq2Seq(*_seq2seq_vocabularies(spec, outputs), spec["shared"], width, depth, dropout)
+# ---- speech: log-mel frames → per-frame character log-probabilities for CTC (nets/ctc.py) ----------------------
+
+def _recognizer(layout: str):
+    def build(spec: dict, outputs: int, channels: int, width: int, depth: int, dropout: float) -> nn.Module:
+        """`channels` maps in the two subsampling convolutions, `width` units (a GRU direction, or the
+        Transformer's dimensions), `depth` layers, `dropout` the share of units zeroed in training; `outputs`
+        characters with the CTC blank."""
+        from lamina.nets.ctc import GRURecognizer, TransformerRecognizer
+
+        recognizer = GRURecognizer if layout == "gru" else TransformerRecognizer
+        return recognizer(spec["mels"], spec["mean"], spec["std"], outputs, channels, width, depth, dropout)
+
+    return build
+
+
+SPEECH_SPACE = {"width": Dimension(low=64, high=256, log=True), "depth": Dimension(low=1, high=3), "dropout": DROPOUT,
+                "batch_size": Dimension(choices=[16, 32, 64])}
+register("ctc-gru", (FRAMES_EXAMPLE, {"channels": 4, "width": 8, "depth": 2, "dropout": 0.1}), reads="frames",
+         space=SPEECH_SPACE)(_recognizer("gru"))
+register("ctc-transformer", (FRAMES_EXAMPLE, {"channels": 4, "width": 8, "depth": 2, "dropout": 0.1}),
+         reads="frames", space=SPEECH_SPACE)(_recognizer("transformer"))
 
 
 def check_hyperparameters(name: str, reads: str, hyperparameters: dict) -> None:

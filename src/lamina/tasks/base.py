@@ -25,7 +25,7 @@ from lamina.training.step import LossStep
 
 TASKS: dict[str, type[Task]] = {}
 BUILT_IN = ("lamina.tasks.recommend", "lamina.tasks.anomaly", "lamina.tasks.classification", "lamina.tasks.regression",
-            "lamina.tasks.forecast", "lamina.tasks.generate", "lamina.tasks.translate")
+            "lamina.tasks.forecast", "lamina.tasks.generate", "lamina.tasks.translate", "lamina.tasks.transcribe")
 
 
 def register_task(cls: type[Task]) -> type[Task]:

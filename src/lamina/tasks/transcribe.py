@@ -1,0 +1,404 @@
+"""Speech to text: a table with a column of recordings (paths relative to the table, as for any audio column) and
+a column of transcripts → a CTC recogniser over characters. `lamina train clips.csv --task transcribe --target text`.
+
+Transcripts are normalised before anything else: Unicode NFKC, lower-case, runs of whitespace as one space, no
+space at either end. The characters of the training transcripts are the vocabulary (index 0 is CTC's blank); a test
+transcript with a character never seen in training is refused, naming it. Each clip becomes features.audio's
+log-mel frames (25 ms windows every 10 ms, 64 bands) at its own length, up to MAX_SECONDS; the networks of the
+"frames" family (nets/ctc.py) subsample them ×4 and give per-frame character log-probabilities, trained with
+torch.nn.functional.ctc_loss on batches of similar lengths. The epoch kept is the one of the lowest validation CER
+(greedy decoding). Test scores: CER and WER (jiwer) of greedy and of prefix beam search decoding (nets/ctc_search.py),
+and the share of clips transcribed exactly, beside a trivial baseline: always answering the most common training
+transcript.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lamina.data.audio import audio_from_base64, looks_like_audio_paths, mono_at, read_headers, read_samples
+from lamina.data.checks import Finding
+from lamina.data.media import library_message
+from lamina.errors import LaminaError
+from lamina.features.audio import MAX_RATE, MELS, log_mel
+from lamina.nets.build import build_network, names
+from lamina.nets.ctc import subsampled
+from lamina.nets.ctc_search import BLANK, greedy, prefix_beam_search
+from lamina.tasks.base import Prepared, Task, register_task
+
+MAX_SECONDS = 30.0  # of a clip the model reads; a longer clip sent to the server is refused
+DEFAULTS = {"channels": 32,  # maps of each subsampling convolution
+            "width": 128,  # GRU units a direction (Transformer: dimensions)
+            "depth": 2,  # recurrent (or Transformer) layers
+            "dropout": 0.1}  # share of units zeroed in training
+LEARNING_RATE = 2e-3  # peak AdamW rate (per step), after a one-epoch warm-up
+BATCH_SIZE = 32  # clips a step
+STEPS_PER_RUN = 3000  # optimiser steps a default run aims at; epochs follow (3 to 60)
+BEAM = 8  # prefixes prefix beam search keeps a frame
+MAX_BEAM = 64  # the widest beam a request may ask for
+INFERENCE_BATCH = 64  # clips a forward pass when transcribing
+MAX_REQUEST_CHARACTERS = 1_000_000  # of a request's base64 audio: the server's whole body limit (750 kB of file)
+
+
+def normalise(text) -> str:
+    """NFKC, lower-case, whitespace runs collapsed to one space, stripped."""
+    return " ".join(unicodedata.normalize("NFKC", str(text)).lower().split())
+
+
+@dataclass
+class SpeechPrepared(Prepared):
+    frames: dict[str, torch.Tensor] | None = None  # part → uint8 [clips, frames, MELS], right-padded
+    lengths: dict[str, torch.Tensor] | None = None  # part → int64 [clips] real frames
+    texts: dict[str, list[str]] | None = None  # part → normalised transcripts
+    clips: dict[str, list[str]] | None = None  # part → the clips' paths
+    description: str = ""
+
+
+@register_task
+class TranscribeTask(Task):
+    name = "transcribe"
+    aliases = ("asr", "speech")
+    reads = "frames"
+    route = "transcribe"
+    playground = "transcribe"  # upload or record a clip
+    monitor = "valid_cer"  # the epoch kept: the lowest validation character error rate, greedy decoding
+    mode = "min"
+
+    # ---- training ----------------------------------------------------------------------------------------
+
+    def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> SpeechPrepared:
+        from lamina.data.split import split_rows
+
+        if config.model.arch not in ("auto", *names(self.reads)):
+            build_network(config.model.arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
+        self.target_ = _transcript_column(frame, config)
+        self.audio_column_ = _audio_column(frame, self.target_)
+        findings: list[Finding] = []
+        frames = {"train": frame, **({"test": test_frame} if test_frame is not None else {})}
+        for part, table in frames.items():
+            if self.target_ not in table or self.audio_column_ not in table:
+                raise LaminaError(f"The {part} data lacks the column {self.target_!r} or {self.audio_column_!r}; "
+                                  "give it the training data's columns.")
+            frames[part] = _usable(table, self.audio_column_, self.target_, part, findings)
+        frame = frames["train"]
+        self.vocabulary_ = sorted({c for text in frame[self.target_] for c in text})
+        if "test" in frames:
+            _require_known(frames["test"], self.target_, set(self.vocabulary_), "test data")
+        self.rate_ = int(min(MAX_RATE, np.median([i.rate for i in read_headers(frame[self.audio_column_])])))
+        rows = pd.DataFrame({"_row": np.arange(len(frame))})
+        test_rows = pd.DataFrame({"_row": np.arange(len(frames["test"])) + len(frame)}) if "test" in frames else None
+        split = split_rows(rows, "_row", "regression", config.data.valid_fraction, config.data.test_fraction,
+                           config.seed, test_rows)
+        everything = pd.concat(list(frames.values()), ignore_index=True)
+        prepared = SpeechPrepared(findings, {}, {}, {}, {}, split.description)
+        for part in ("train", "valid", "test"):
+            chosen = everything.iloc[getattr(split, part)["_row"].to_numpy()]
+            prepared.frames[part], prepared.lengths[part] = self.frames_of(chosen[self.audio_column_].tolist())
+            prepared.texts[part] = chosen[self.target_].tolist()
+            prepared.clips[part] = chosen[self.audio_column_].astype(str).tolist()
+        _keep_long_enough(prepared, findings)
+        return prepared
+
+    def frames_of(self, clips: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 log-mel frames [clips, longest, MELS] (right-padded with zeros) and int64 lengths [clips] of file
+        paths or files' bytes, each read up to MAX_SECONDS at the model's rate. Raises LaminaError naming the
+        clip that cannot be read."""
+        spectrograms = []
+        for row, clip in enumerate(clips):
+            try:
+                samples, rate = read_samples(clip, MAX_SECONDS)
+            except Exception as error:  # soundfile's own errors, a missing file, a pipe
+                where = clip if isinstance(clip, str) else f"clip {row}"
+                raise LaminaError(f"Column {self.audio_column_!r}, {where}: cannot read this audio "
+                                  f"({library_message(error)}).") from None
+            wave = torch.from_numpy(np.ascontiguousarray(mono_at(samples, rate, self.rate_)))
+            spectrograms.append(log_mel(wave[None], self.rate_)[0].T)
+        lengths = torch.tensor([len(s) for s in spectrograms], dtype=torch.int64)
+        frames = torch.zeros(len(clips), int(lengths.max()) if len(clips) else 1, MELS, dtype=torch.uint8)
+        for row, spectrogram in enumerate(spectrograms):
+            frames[row, : len(spectrogram)] = spectrogram
+        return frames, lengths
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        """int64 [texts, longest] character indices (1 + the vocabulary's position), right-padded with the blank."""
+        index = {c: i + 1 for i, c in enumerate(self.vocabulary_)}
+        encoded = torch.zeros(len(texts), max([len(t) for t in texts] + [1]), dtype=torch.int64)
+        for row, text in enumerate(texts):
+            encoded[row, : len(text)] = torch.tensor([index[c] for c in text], dtype=torch.int64)
+        return encoded
+
+    def decode(self, indices: list[int]) -> str:
+        return "".join(self.vocabulary_[i - 1] for i in indices)
+
+    def fit(self, config, prepared: SpeechPrepared, session):
+        from lamina.training.batches import TensorBatches
+
+        model, train = config.model, config.train
+        chosen = {k: getattr(model, k) for k in ("width", "depth", "dropout") if getattr(model, k) != "auto"}
+        hyperparameters = {**DEFAULTS, **chosen}
+        frames, lengths = prepared.frames["train"], prepared.lengths["train"]
+        real = torch.arange(frames.shape[1]) < lengths[:, None]
+        values = frames[real].float() / 255  # the real frames' levels, 0…1
+        spec = {"mels": MELS, "mean": float(values.mean()), "std": float(values.std().clamp_min(1e-3))}
+        arch = "ctc-gru" if model.arch == "auto" else model.arch
+        architecture = {"arch": arch, "hyperparameters": hyperparameters, "outputs": len(self.vocabulary_) + 1,
+                        "inputs": spec}
+        network = self.build_network(architecture)
+        batch_size = min(BATCH_SIZE, len(frames)) if train.batch_size == "auto" else train.batch_size
+        batches = TensorBatches({"frames": frames, "lengths": lengths}, self.encode(prepared.texts["train"]),
+                                batch_size, shuffle=True, seed=config.seed, lengths=lengths)
+        valid = TensorBatches({"frames": prepared.frames["valid"], "lengths": prepared.lengths["valid"]},
+                              self.encode(prepared.texts["valid"]), INFERENCE_BATCH)
+        epochs = min(60, max(3, math.ceil(STEPS_PER_RUN / len(batches)))) if train.epochs == "auto" else train.epochs
+        trainer = session.trainer(network, self, epochs=epochs, lr=LEARNING_RATE if train.lr == "auto" else train.lr)
+        history = trainer.fit(batches, valid, resume=session.resume)
+        sizes = {part: len(texts) for part, texts in prepared.texts.items()}
+        training = {"seed": config.seed, "epochs_run": len(history), "best_epoch": trainer.best_epoch_,
+                    "stop_reason": trainer.stop_reason_, "seconds": round(trainer.elapsed_, 2),
+                    "batch_size": batch_size, "split": prepared.description, "sizes": sizes,
+                    "normalisation": "NFKC, lower-case, whitespace collapsed to single spaces",
+                    "baseline": "the most common training transcript, always"}
+        return network.eval(), architecture, training
+
+    def build_network(self, architecture: dict) -> torch.nn.Module:
+        if architecture["outputs"] != len(self.vocabulary_) + 1:
+            raise ValueError("the architecture's outputs are not the vocabulary and the blank")
+        return build_network(architecture["arch"], architecture["inputs"], architecture["outputs"],
+                             reads=self.reads, **architecture["hyperparameters"])
+
+    # The Trainer's step: CTC loss over each clip's subsampled frames.
+    def training_step(self, module, batch, trainer) -> torch.Tensor:
+        inputs, targets = batch
+        with trainer.autocast():
+            log_probs = module(inputs)
+        return ctc_loss(log_probs, subsampled(inputs["lengths"]), targets)
+
+    def validate(self, module, batches, trainer) -> dict[str, float]:
+        """Mean CTC loss a clip and the CER of greedy transcripts of the validation clips."""
+        import jiwer
+
+        total, clips, truths, guesses = 0.0, 0, [], []
+        for inputs, targets in batches:
+            with trainer.autocast():
+                log_probs = module(inputs).float()
+            lengths = subsampled(inputs["lengths"])
+            total += float(ctc_loss(log_probs, lengths, targets)) * len(targets)
+            clips += len(targets)
+            truths += [self.decode(row[row != BLANK].tolist()) for row in targets.cpu()]
+            guesses += [self.decode(row) for row in greedy(log_probs, lengths)]
+        return {"valid_loss": total / max(clips, 1), "valid_cer": float(jiwer.cer(truths, guesses))}
+
+    # ---- use ---------------------------------------------------------------------------------------------
+
+    def transcripts(self, model, clips: list, beam: int | None = None) -> list[str]:
+        """The transcript of each clip (a file path or a file's bytes): greedy decoding, or prefix beam search
+        keeping `beam` prefixes."""
+        if beam is not None and (isinstance(beam, bool) or not isinstance(beam, int) or not 1 <= beam <= MAX_BEAM):
+            raise LaminaError(f"beam must be a whole number from 1 to {MAX_BEAM} (or None: greedy); got {beam!r}.")
+        device = model.inference_device()
+        model.network.to(device).eval()
+        found = []
+        for start in range(0, len(clips), INFERENCE_BATCH):
+            frames, lengths = self.frames_of(clips[start:start + INFERENCE_BATCH])
+            with torch.no_grad():
+                log_probs = model.network({"frames": frames.to(device), "lengths": lengths.to(device)}).float().cpu()
+            lengths = subsampled(lengths)
+            if beam is None:
+                found += [self.decode(row) for row in greedy(log_probs, lengths)]
+            else:
+                found += [self.decode(prefix_beam_search(row[:n].numpy(), beam)[0])
+                          for row, n in zip(log_probs, lengths.tolist(), strict=True)]
+        return found
+
+    def transcribe(self, model, audio, beam: int | None = None):
+        """Text of one clip (a path or a file's bytes), or a list of texts for a list of clips."""
+        one = isinstance(audio, (str, bytes, Path))
+        clips = [str(c) if isinstance(c, Path) else c for c in ([audio] if one else list(audio))]
+        texts = self.transcripts(model, clips, beam)
+        return texts[0] if one else texts
+
+    def predict(self, model, frame: pd.DataFrame, beam: int | None = None) -> pd.DataFrame:
+        """A row per clip of `frame`'s audio column: the clip's path and its transcript."""
+        if self.audio_column_ not in frame:
+            raise LaminaError(f"The data has no column {self.audio_column_!r} of recordings, which this model reads "
+                              f"(columns: {', '.join(map(str, frame.columns[:10]))}).")
+        clips = frame[self.audio_column_].astype(str).tolist()
+        return pd.DataFrame({self.audio_column_: clips, "transcript": self.transcripts(model, clips, beam)})
+
+    def evaluate(self, model, frame: pd.DataFrame) -> dict:
+        """CER, WER and exact-transcript share of `frame`'s transcripts (greedy decoding)."""
+        if self.target_ not in frame:
+            raise LaminaError(f"The data has no column {self.target_!r} of transcripts to compare with.")
+        frame = _usable(frame, self.audio_column_, self.target_, "evaluation data", [])
+        _require_known(frame, self.target_, set(self.vocabulary_), "evaluation data")
+        guesses = self.transcripts(model, frame[self.audio_column_].tolist())
+        return text_scores(frame[self.target_].tolist(), guesses)
+
+    # ---- scores ------------------------------------------------------------------------------------------
+
+    def score(self, model, prepared: SpeechPrepared) -> pd.DataFrame:
+        from collections import Counter
+
+        truths, clips = prepared.texts["test"], prepared.clips["test"]
+        guesses = self.transcripts(model, clips)
+        beamed = self.transcripts(model, clips, BEAM)
+        common = Counter(prepared.texts["train"]).most_common(1)[0][0]
+        beam_scores = text_scores(truths, beamed)
+        model.metrics = {"test": {**text_scores(truths, guesses), "cer_beam": beam_scores["cer"],
+                                  "wer_beam": beam_scores["wer"]},
+                         "baseline": text_scores(truths, [common] * len(truths))}
+        model.training["baseline_transcript"] = common
+        return held_out_table(clips, truths, guesses, beamed)
+
+    def summary(self, model) -> str:
+        test, base = model.metrics["test"], model.metrics["baseline"]
+        return (f"Test CER {test['cer']:.2%}, WER {test['wer']:.2%}, {test['exact']:.1%} of clips exact (greedy; "
+                f"beam {BEAM}: CER {test['cer_beam']:.2%}) on {model.training['sizes']['test']} clips; baseline (the "
+                f"most common training transcript) CER {base['cer']:.2%}, WER {base['wer']:.2%}.")
+
+    # ---- files -------------------------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        return {"audio_column": self.audio_column_, "target": self.target_, "vocabulary": self.vocabulary_,
+                "rate": self.rate_}
+
+    @classmethod
+    def from_state(cls, state: dict) -> TranscribeTask:
+        task = cls(cls.name)
+        task.audio_column_, task.target_ = str(state["audio_column"]), str(state["target"])
+        task.vocabulary_ = list(state["vocabulary"])
+        if not all(isinstance(c, str) and len(c) == 1 for c in task.vocabulary_) \
+                or len(set(task.vocabulary_)) != len(task.vocabulary_):
+            raise ValueError("the vocabulary must be distinct single characters")
+        task.rate_ = int(state["rate"])
+        if not 1000 <= task.rate_ <= MAX_RATE:
+            raise ValueError(f"the sample rate must be from 1000 to {MAX_RATE} Hz")
+        return task
+
+    @classmethod
+    def title(cls, document: dict) -> str:
+        state = document["task"]["state"]
+        return f"speech to text ({state['target']}, {len(state['vocabulary'])} characters)"
+
+    def report_sections(self, run, document: dict) -> list[str]:
+        from lamina.tasks.transcribe_report import transcribe_sections
+
+        return transcribe_sections(run, document)
+
+    # ---- serving -----------------------------------------------------------------------------------------
+
+    def request_model(self, model, name: str):
+        """{"audio": base64 of a wav/flac/ogg/mp3 file, "beam": 8}: beam optional (greedy without it)."""
+        from pydantic import ConfigDict, Field, StrictInt, StrictStr, create_model
+
+        return create_model(f"{name}TranscribeRequest", __config__=ConfigDict(extra="forbid"),
+                            audio=(StrictStr, Field(min_length=1, max_length=MAX_REQUEST_CHARACTERS)),
+                            beam=(StrictInt | None, Field(None, ge=1, le=MAX_BEAM)))
+
+    def respond(self, model, body) -> dict:
+        from lamina.data.audio import read_header
+
+        clip = audio_from_base64(body.audio, "field 'audio'")
+        seconds = read_header(clip).seconds
+        if seconds > MAX_SECONDS:
+            raise LaminaError(f"field 'audio': a clip of {seconds:,.1f} s, over the {MAX_SECONDS:.0f} s this model "
+                              "transcribes at once; send it in parts.")
+        return {"text": self.transcripts(model, [clip], body.beam)[0], "seconds": round(seconds, 3)}
+
+
+def ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over clips of CTC loss divided by transcript length (torch's "mean"): log_probs [clips, time,
+    vocabulary], lengths [clips] output frames, targets [clips, longest] right-padded with the blank (0).
+    A clip too short for its transcript would give an infinite loss; it counts as zero instead."""
+    return torch.nn.functional.ctc_loss(log_probs.float().transpose(0, 1), targets, lengths,
+                                        (targets != BLANK).sum(1), blank=BLANK, zero_infinity=True)
+
+
+def text_scores(truths: list[str], guesses: list[str]) -> dict[str, float]:
+    """{"cer", "wer" (jiwer: edits over reference characters or words, over all clips), "exact" (share of clips
+    transcribed exactly)}."""
+    import jiwer
+
+    exact = float(np.mean([t == g for t, g in zip(truths, guesses, strict=True)])) if truths else float("nan")
+    return {"cer": float(jiwer.cer(truths, guesses)), "wer": float(jiwer.wer(truths, guesses)), "exact": exact}
+
+
+def held_out_table(clips: list[str], truths: list[str], guesses: list[str], beamed: list[str]) -> pd.DataFrame:
+    import jiwer
+
+    return pd.DataFrame({"clip": [Path(c).name for c in clips], "reference": truths, "greedy": guesses,
+                         "beam": beamed, "cer": [float(jiwer.cer(t, g)) if t else float(bool(g))
+                                                 for t, g in zip(truths, guesses, strict=True)]})
+
+
+def _transcript_column(frame: pd.DataFrame, config) -> str:
+    target = config.data.target
+    if target is None or target not in frame.columns:
+        raise LaminaError(f"--task transcribe needs --target naming the column of transcripts (columns: "
+                          f"{', '.join(map(str, frame.columns[:10]))}); got {target!r}.")
+    return target
+
+
+def _audio_column(frame: pd.DataFrame, target: str) -> str:
+    found = [c for c in frame.columns if c != target and looks_like_audio_paths(frame[c])]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise LaminaError(f"--task transcribe reads recordings, and this data has no column of audio paths (columns: "
+                          f"{', '.join(map(str, frame.columns[:10]))}). Give a CSV with a column of .wav/.flac/.ogg "
+                          "paths (relative to the CSV) and a column of transcripts.")
+    raise LaminaError(f"The data has {len(found)} audio columns ({', '.join(found)}); --task transcribe reads one. "
+                      "Drop the others.")
+
+
+def _usable(table: pd.DataFrame, audio: str, target: str, part: str, findings: list) -> pd.DataFrame:
+    """Rows with a transcript and a readable clip of at least 50 ms, transcripts normalised; a finding per
+    kind of row left out."""
+    missing = table[target].isna() | table[audio].isna()
+    if missing.any():
+        findings.append(Finding("warning", "missing_transcripts", f"{int(missing.sum())} row(s) of the {part} lack a "
+                                "clip or a transcript and were left out.", target))
+    table = table[~missing].reset_index(drop=True)
+    problems = [info.problem for info in read_headers(table[audio])]
+    bad = np.array([bool(p) for p in problems], dtype=bool)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        findings.append(Finding("warning", "unreadable_audio", f"{int(bad.sum())} clip(s) of the {part} were left "
+                                f"out; first: {table[audio].iloc[first]} ({problems[first]}).", audio))
+    table = table[~bad].reset_index(drop=True)
+    if table.empty:
+        raise LaminaError(f"The {part} has no row with a readable clip and a transcript.")
+    return table.assign(**{target: table[target].map(normalise)})
+
+
+def _require_known(table: pd.DataFrame, target: str, vocabulary: set[str], what: str) -> None:
+    unseen = sorted({c for text in table[target] for c in text} - vocabulary)
+    if unseen:
+        rows = [i + 1 for i, text in enumerate(table[target]) if set(text) - vocabulary]
+        raise LaminaError(f"The {what}'s transcripts hold characters no training transcript has: {unseen[:20]!r} "
+                          f"(in {len(rows)} row(s), first data row {rows[0]}). The model can never write them; "
+                          "add training clips with them, or remove them from the transcripts.")
+
+
+def _keep_long_enough(prepared: SpeechPrepared, findings: list) -> None:
+    """Training and validation clips whose subsampled frames cannot hold their transcript (CTC needs a frame a
+    character, and a blank between repeats) are left out, with a finding."""
+    for part in ("train", "valid"):
+        texts = prepared.texts[part]
+        needed = torch.tensor([len(t) + sum(a == b for a, b in zip(t, t[1:], strict=False)) for t in texts])
+        fits = subsampled(prepared.lengths[part]) >= needed
+        if bool(fits.all()):
+            continue
+        findings.append(Finding("warning", "clips_too_short", f"{int((~fits).sum())} {part} clip(s) are too short for "
+                                "their transcripts (40 ms of audio a character) and were left out.", None))
+        keep = fits.nonzero().flatten()
+        prepared.frames[part], prepared.lengths[part] = prepared.frames[part][keep], prepared.lengths[part][keep]
+        prepared.texts[part] = [texts[i] for i in keep.tolist()]
+        prepared.clips[part] = [prepared.clips[part][i] for i in keep.tolist()]

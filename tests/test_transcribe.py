@@ -1,0 +1,183 @@
+"""Speech to text (--task transcribe): a CTC recogniser learns "letters" that are tones of their own frequency;
+CTC decoding; the joined-digits builder of bench/spoken_digits.py; POST /transcribe; save and load."""
+
+import base64
+import importlib.util
+import io
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+import torch
+
+import lamina
+from lamina.errors import LaminaError
+from lamina.nets.ctc_search import greedy, labelling_log_probability, prefix_beam_search
+
+RATE = 8000
+TONES = {"a": 400, "b": 900, "c": 1600}  # Hz: each letter a frequency
+
+
+def tone_clip(text: str, rng) -> np.ndarray:
+    """Letters as 0.10–0.14 s Hann-windowed tones, with 0.04–0.08 s of silence between and around them."""
+    parts = [np.zeros(int(rng.uniform(0.03, 0.08) * RATE))]
+    for letter in text:
+        n = int(rng.uniform(0.10, 0.14) * RATE)
+        tone = 0.5 * np.sin(2 * np.pi * TONES[letter] * np.arange(n) / RATE) * np.hanning(n)
+        parts += [tone, np.zeros(int(rng.uniform(0.04, 0.08) * RATE))]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def tone_table(folder: Path, rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    table = []
+    for row in range(rows):
+        text = "".join(rng.choice(list(TONES), rng.integers(2, 4)))
+        path = folder / f"tones-{seed}-{row}.wav"
+        soundfile.write(path, tone_clip(text, rng), RATE)
+        table.append({"audio": str(path), "text": text.upper() if row % 7 == 0 else text})  # normalised to lower
+    return pd.DataFrame(table)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: a second thread only adds contention
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, one_thread):
+    folder = tmp_path_factory.mktemp("tones")
+    train, test = tone_table(folder, 100, 1), tone_table(folder, 16, 2)
+    run = folder / "run"
+    model = lamina.fit(train, target="text", task="transcribe", test=test, out=run, width=48, depth=1, epochs=8,
+                       batch_size=16, lr=3e-3, progress=False)
+    return model, test, run
+
+
+def test_ctc_learns_tone_letters_and_decodes_held_out_sequences(trained):
+    model, test, _ = trained
+    truth = test["text"].str.lower().tolist()
+    assert model.transcribe(test["audio"].tolist()) == truth  # greedy
+    assert model.transcribe(test["audio"].tolist(), beam=4) == truth
+    metrics = model.metrics
+    assert metrics["test"]["cer"] == 0 and metrics["test"]["exact"] == 1
+    assert metrics["baseline"]["cer"] > 0.5  # the most common training transcript is mostly wrong
+    assert model.training["validation"]["metric"] == "valid_cer"
+
+
+def test_save_and_load_transcribe_identically_and_the_cli_prints_a_clips_text(trained, capsys):
+    from lamina.cli import main
+
+    model, test, run = trained
+    loaded = lamina.load(run)
+    clips = test["audio"].tolist()[:6]
+    assert loaded.transcribe(clips) == model.transcribe(clips)
+    assert loaded.transcribe(clips, beam=3) == model.transcribe(clips, beam=3)
+    capsys.readouterr()
+    assert main(["predict", str(run), clips[0]]) == 0
+    assert capsys.readouterr().out.strip() == test["text"].iloc[0].lower()
+    report = (run / "report.html").read_text()
+    assert "held-out scores" in report and "Examples" in report
+
+
+def test_the_server_answers_text_for_a_wav_and_4xx_for_bad_audio(trained):
+    from fastapi.testclient import TestClient
+
+    from lamina.serving.server import create_app
+    from lamina.tasks.transcribe import MAX_REQUEST_CHARACTERS, MAX_SECONDS
+
+    model, test, _ = trained
+    client = TestClient(create_app({"tones": model}, monitor=False))
+    clip = Path(test["audio"].iloc[1]).read_bytes()
+    answer = client.post("/transcribe", json={"audio": base64.b64encode(clip).decode(), "beam": 4})
+    assert answer.status_code == 200 and answer.json()["text"] == test["text"].iloc[1].lower()
+    not_audio = base64.b64encode(b"RIFF this is no wave file" * 10).decode()
+    long = io.BytesIO()
+    soundfile.write(long, np.zeros(int((MAX_SECONDS + 1) * 100), np.float32), 100, format="WAV")
+    for body in ({"audio": "@@not base64@@"}, {"audio": not_audio}, {"audio": 3}, {"audio": ""},
+                 {"audio": base64.b64encode(long.getvalue()).decode()},
+                 {"audio": "A" * (MAX_REQUEST_CHARACTERS + 4)}, {"audio": base64.b64encode(clip).decode(), "beam": 0}):
+        reply = client.post("/transcribe", json=body)
+        assert 400 <= reply.status_code < 500, (str(body)[:60], reply.status_code)
+    page = client.get("/").text
+    assert "MediaRecorder" in page and "type='file'" in page
+
+
+def test_test_transcripts_with_characters_never_trained_on_are_refused(tmp_path, one_thread):
+    train, test = tone_table(tmp_path, 12, 3), tone_table(tmp_path, 3, 4)
+    test.loc[1, "text"] = "ab<z>"
+    with pytest.raises(LaminaError, match=r"characters no training transcript has: \['<', '>', 'z'\]"):
+        lamina.fit(train, target="text", task="transcribe", test=test, epochs=1, progress=False)
+
+
+def brute_force_best(probabilities: np.ndarray) -> tuple[tuple[int, ...], float]:
+    """The labelling of highest probability, summing every path [time] → its collapse (blank 0)."""
+    totals: dict[tuple[int, ...], float] = {}
+    for path in itertools.product(range(probabilities.shape[1]), repeat=len(probabilities)):
+        merged = tuple(s for i, s in enumerate(path) if s != 0 and (i == 0 or path[i - 1] != s))
+        totals[merged] = totals.get(merged, 0.0) + float(np.prod(probabilities[np.arange(len(path)), path]))
+    best = max(totals, key=totals.get)
+    return best, totals[best]
+
+
+def test_prefix_beam_search_finds_the_most_probable_labelling_and_beats_greedy():
+    # Greedy reads "" (blank, blank: 0.36); the paths of "a" sum to 0.16 + 0.24 + 0.24 = 0.64.
+    two_frames = np.log(np.array([[0.6, 0.4], [0.6, 0.4]]))
+    assert greedy(torch.tensor(two_frames)[None], torch.tensor([2])) == [[]]
+    labels, log_p = prefix_beam_search(two_frames, beam=2)
+    assert labels == [1] and math.isclose(log_p, math.log(0.64))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        probabilities = rng.dirichlet(np.ones(3) * 0.7, size=5)  # 5 frames, blank and two symbols
+        log_probs = np.log(probabilities)
+        best, p = brute_force_best(probabilities)
+        labels, log_p = prefix_beam_search(log_probs, beam=64)  # wide enough to be exact
+        assert tuple(labels) == best and math.isclose(log_p, math.log(p), rel_tol=1e-9)
+        assert math.isclose(labelling_log_probability(torch.tensor(log_probs), labels), math.log(p), rel_tol=1e-6)
+        path = greedy(torch.tensor(log_probs)[None], torch.tensor([5]))[0]
+        assert log_p >= labelling_log_probability(torch.tensor(log_probs), path) - 1e-9
+
+
+def test_greedy_merges_repeats_drops_blanks_and_stops_at_each_rows_length():
+    best = torch.tensor([[1, 1, 0, 1, 2, 2, 3], [2, 0, 2, 2, 0, 0, 1]])
+    log_probs = torch.nn.functional.one_hot(best, 4).float().log()
+    assert greedy(log_probs, torch.tensor([7, 5])) == [[1, 1, 2, 3], [2, 2]]
+
+
+def load_bench():
+    path = Path(__file__).resolve().parents[1] / "bench" / "spoken_digits.py"
+    spec = importlib.util.spec_from_file_location("spoken_digits", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_joined_digits_have_their_transcripts_and_silences(tmp_path):
+    bench = load_bench()
+    clips = pd.DataFrame({"audio": [f"{d}_{s}" for s in ("x", "y") for d in range(10)],
+                          "speaker": [s for s in ("x", "y") for _ in range(10)], "digit": list(range(10)) * 2})
+
+    def read(name):  # digit d of speaker x as (d + 1) × 100 samples of 0.25 (speaker y: −0.25)
+        digit, speaker = int(name[0]), name[2]
+        return np.full((digit + 1) * 100, 0.25 if speaker == "x" else -0.25, np.float32)
+
+    table = bench.utterances(clips, tmp_path, 30, 7, read)
+    for row in table.itertuples():
+        digits = [int(d) for d in row.text.split(" ")]
+        assert 2 <= len(digits) <= 6 and len(row.silences) == len(digits) + 1
+        assert all(0.05 <= s <= 0.3 for s in row.silences)
+        samples, rate = soundfile.read(tmp_path / row.audio, dtype="float32")
+        assert rate == bench.RATE
+        sounding = np.abs(samples) > 0.1
+        runs = [len(list(group)) for on, group in itertools.groupby(sounding) if on]
+        assert runs == [(d + 1) * 100 for d in digits]  # each digit's clip, in order, between silences
+        signs = {np.sign(samples[sounding]).min(), np.sign(samples[sounding]).max()}
+        assert len(signs) == 1  # one speaker an utterance
+        assert len(samples) == sum(runs) + sum(round(s * bench.RATE) for s in row.silences)
