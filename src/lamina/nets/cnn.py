@@ -65,10 +65,12 @@ class ResidualCNN(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = ((images.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        mirrored = self.mirror_views and not self.training
+        if mirrored:  # one pass over both views: eval-mode batch norm treats every image alone
+            x = torch.cat([x, x.flip(3)])
         features = torch.amax(self.body(x), dim=(2, 3))
-        if self.mirror_views and not self.training:
-            features = (features + torch.amax(self.body(x.flip(3)), dim=(2, 3))) / 2
-        return features
+        # [2 · rows, features] → [2, rows, features]: -1 keeps the batch axis dynamic in an ONNX export
+        return features.unflatten(0, (2, -1)).mean(0) if mirrored else features
 
 
 class Augment(nn.Module):
