@@ -17,7 +17,7 @@ from lamina.data.images import read_idx
 from lamina.data.read import read_table
 from lamina.errors import LaminaError
 from lamina.features.image import ImageEncoder
-from lamina.nets.cnn import Augment
+from lamina.nets.cnn import Augment, ResidualCNN
 from lamina.nets.recipe import mirror_keeps_class
 
 IMAGE_FAST = {"epochs": 15, "width": 8, "patience": 15}
@@ -187,6 +187,23 @@ def test_augmentation_shifts_flips_and_cuts_in_training_only():
     assert torch.equal(Augment(2, True, 4).eval()(images), images)
 
 
+def test_test_time_flip_averages_both_views_in_eval_only():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (5, 1, 12, 12), dtype=torch.uint8)
+    mirrored = ResidualCNN(1, 12, [0.5], [0.2], width=4, depth=1, mirror_views=True)
+    single = ResidualCNN(1, 12, [0.5], [0.2], width=4, depth=1)
+    single.load_state_dict(mirrored.state_dict())
+    head = torch.nn.Linear(mirrored.features, 3)
+    mirrored.eval(), single.eval()
+    with torch.no_grad():
+        both = head(mirrored(images))
+        views = (head(single(images)) + head(single(images.flip(3)))) / 2  # the mean of both views' logits
+        assert torch.allclose(both, views, atol=1e-5)
+        assert not torch.allclose(both, head(single(images)), atol=1e-3)
+        mirrored.train(), single.train()
+        assert torch.allclose(mirrored(images), single(images))  # training sees one (augmented) view
+
+
 def test_mirroring_is_judged_safe_for_clothes_like_pictures_and_not_for_digits():
     from sklearn.datasets import load_digits
 
@@ -301,6 +318,19 @@ def test_an_image_model_round_trips_through_its_files(image_run, tmp_path):
     model.save(tmp_path / "saved")
     again = lamina.load(tmp_path / "saved")
     assert np.allclose(model.predict_proba(folder).to_numpy(), again.predict_proba(folder).to_numpy(), atol=1e-6)
+
+
+def test_an_image_model_serving_both_mirror_views_exports_to_onnx_and_predicts_the_same(image_run):
+    from lamina.cli import main
+
+    root, folder, model = image_run
+    assert model.architecture["hyperparameters"]["flip"]  # stripes keep their class in a mirror: TTA is on
+    assert main(["export", str(root / "run"), "--format", "onnx"]) == 0
+    again = lamina.load(root / "run")
+    eager, onnx = again.predict(folder), again.predict(folder, engine="onnx")
+    assert (eager["prediction"] == onnx["prediction"]).all()
+    probabilities = [column for column in eager.columns if column.startswith("proba_")]
+    assert np.abs(eager[probabilities].to_numpy() - onnx[probabilities].to_numpy()).max() < 1e-4
 
 
 def test_a_torchvision_named_resnet18_state_dict_starts_a_grey_image_model(tmp_path):

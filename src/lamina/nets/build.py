@@ -135,7 +135,8 @@ def _build_resnet(spec: dict, outputs: int, width: int, depth: int, dropout: flo
     from lamina.nets.cnn import ResidualCNN
 
     def backbone(image: dict) -> nn.Module:
-        return ResidualCNN(image["channels"], image["size"], image["mean"], image["std"], width, depth)
+        return ResidualCNN(image["channels"], image["size"], image["mean"], image["std"], width, depth,
+                           mirror_views=flip)
 
     return _image_network(spec, outputs, backbone, dropout, crop_padding, flip, cutout)
 

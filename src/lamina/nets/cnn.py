@@ -38,10 +38,16 @@ def stage_count(side: int) -> int:
 
 
 class ResidualCNN(nn.Module):
-    """uint8 images [rows, channels, side, side] → one feature vector per image."""
+    """uint8 images [rows, channels, side, side] → one feature vector per image [rows, features].
 
-    def __init__(self, channels: int, side: int, mean: list[float], std: list[float], width: int, depth: int):
+    `mirror_views`: in eval mode the features are the mean of the image's and its left-right mirror's
+    (test-time flip augmentation, as in airbench: Jordan 2024); behind a linear head that is exactly the mean
+    of both views' logits. Only for images that training mirrors too (recipe.mirror_keeps_class)."""
+
+    def __init__(self, channels: int, side: int, mean: list[float], std: list[float], width: int, depth: int,
+                 mirror_views: bool = False):
         super().__init__()
+        self.mirror_views = mirror_views
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255)
         layers: list[nn.Module] = [conv_bn_relu(channels, width)]
@@ -59,7 +65,12 @@ class ResidualCNN(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = ((images.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-        return torch.amax(self.body(x), dim=(2, 3))
+        mirrored = self.mirror_views and not self.training
+        if mirrored:  # one pass over both views: eval-mode batch norm treats every image alone
+            x = torch.cat([x, x.flip(3)])
+        features = torch.amax(self.body(x), dim=(2, 3))
+        # [2 · rows, features] → [2, rows, features]: -1 keeps the batch axis dynamic in an ONNX export
+        return features.unflatten(0, (2, -1)).mean(0) if mirrored else features
 
 
 class Augment(nn.Module):
