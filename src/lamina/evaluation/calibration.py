@@ -66,9 +66,9 @@ def expected_calibration_error(labels: np.ndarray, proba: np.ndarray, bins: int 
     if len(labels) == 0:
         return float("nan")
     proba = torch.as_tensor(np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0))
-    target = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    target = torch.tensor(np.asarray(labels), dtype=torch.long)
     if proba.shape[1] == 2:
-        return float(binary_calibration_error(proba[:, 1], target, n_bins=bins))
+        return float(binary_calibration_error(proba[:, 1].contiguous(), target, n_bins=bins))
     return float(multiclass_calibration_error(proba, target, num_classes=proba.shape[1], n_bins=bins))
 
 
