@@ -121,3 +121,15 @@ def test_the_metrics_and_the_report_show_calibration_before_and_after(trained):
     chart = page[page.index("Calibration (test)") - 3000:]
     chart = chart[:chart.index("</svg>")]
     assert "before calibration" in chart and "calibrated (T =" in chart
+
+
+def test_each_classification_head_of_several_targets_gets_its_own_temperature(tmp_path):
+    frame = three_classes(rows=300, seed=3)
+    frame["sign"] = np.where(frame["b"] + 0.5 * np.random.default_rng(3).normal(size=300) > 0, "plus", "minus")
+    model = lamina.fit(frame, "label,sign", progress=False, epochs=6, width=32, depth=1, seed=0)
+    temperatures = [head.temperature_ for head in model.task.heads_]
+    assert all(t != 1.0 for t in temperatures) and temperatures[0] != temperatures[1]
+    model.save(tmp_path / "model")
+    loaded = lamina.load(tmp_path / "model")
+    assert [head.temperature_ for head in loaded.task.heads_] == temperatures
+    pd.testing.assert_frame_equal(loaded.predict(frame.head(20)), model.predict(frame.head(20)))

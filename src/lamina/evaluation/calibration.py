@@ -2,7 +2,7 @@
 Networks") and the expected calibration error (ECE) that measures it.
 
 Temperature scaling divides a classifier's logits by one scalar T > 0 before the softmax, T fitted on the
-validation rows by minimising their negative log-likelihood (NLL). T > 1 softens an over-confident model,
+validation rows by minimising their negative log-likelihood (NLL), against Platt's smoothed targets. T > 1 softens an over-confident model,
 T < 1 sharpens an under-confident one; the most probable class never changes, so accuracy does not either.
 
 ECE (Naeini et al. 2015) is computed by torchmetrics with equal-width bins of confidence: for two classes the
@@ -23,16 +23,25 @@ TINY = 1e-45  # the smallest float32 probability, under which a logarithm would 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """The T > 0 minimising the NLL of softmax(logits / T) on these rows (LBFGS on log T, so T stays positive).
 
+    The targets are Platt's (1999) out-of-sample ones rather than 0/1: a row of class k counts as
+    (N_k + 1) / (N_k + 2) of its class and the rest spread over the others, N_k the rows of class k. Fitted to
+    0/1 targets, a small validation set the network gets all right pulls T towards 0 (ever sharper), which
+    held-out rows punish; with thousands of rows the targets are 0/1 in all but name (Guo et al.'s fit).
+
     logits: [rows, classes] raw network outputs; labels: [rows] class indices. Returns 1.0 for no rows."""
     if len(labels) == 0:
         return 1.0
     logits, labels = logits.detach().double().cpu(), labels.detach().long().cpu()
+    classes = logits.shape[1]
+    own = (torch.bincount(labels, minlength=classes).double() + 1) / (torch.bincount(labels, minlength=classes) + 2)
+    targets = ((1 - own[labels]) / (classes - 1)).unsqueeze(1).repeat(1, classes)
+    targets[torch.arange(len(labels)), labels] = own[labels]
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), targets)
         loss.backward()
         return loss
 

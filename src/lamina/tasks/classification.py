@@ -73,20 +73,10 @@ class ClassificationTask(TableTask):
     def fit(self, config, prepared, session):
         cost = checked_cost(config.data.cost, prepared.schema.task)  # a wrong --cost stops before training
         network, architecture, training = super().fit(config, prepared, session)
-        logits, truth = self._logits_of(network, prepared.split.valid)
+        logits, truth = self.raw_outputs(network, prepared.split.valid)
         self.temperature_ = fit_temperature(logits, truth)
         self.decision_ = binary_decision(self, self.finish_outputs(logits), truth.numpy(), cost, config.data.cost)
         return network, architecture, training
-
-    def _logits_of(self, network, rows: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-        """The network's raw outputs [rows, classes] and the encoded classes [rows] of these labelled rows."""
-        from lamina.tasks.table import INFERENCE_BATCH
-        from lamina.training.batches import TensorBatches
-        from lamina.training.trainer import infer
-
-        inputs, truth = self.encoded(rows)
-        device = next(network.parameters()).device
-        return infer(network, TensorBatches(inputs, truth, INFERENCE_BATCH, device=device), device), truth
 
     # ---- the training step -------------------------------------------------------------------------------
 
@@ -160,8 +150,8 @@ class ClassificationTask(TableTask):
             + classification_sections(run, document)
 
 
-def checked_temperature(raw) -> float:
-    """A stored temperature, or Fault naming what is wrong with it."""
+def checked_temperature(raw, key: str = "task.state.temperature") -> float:
+    """A stored temperature, or Fault naming what is wrong with it (at `key`)."""
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not np.isfinite(raw) or raw <= 0:
-        raise Fault("task.state.temperature", f"{raw!r} is no finite number > 0")
+        raise Fault(key, f"{raw!r} is no finite number > 0")
     return float(raw)

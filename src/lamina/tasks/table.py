@@ -202,6 +202,13 @@ class TableTask(Task):
             network = private_network(network)
         return network
 
+    def raw_outputs(self, network: torch.nn.Module, rows: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's raw outputs [rows, outputs] (logits, before finish_outputs) and the encoded targets of
+        these labelled rows, e.g. the validation rows a calibration is fitted on."""
+        inputs, truth = self.encoded(rows)
+        device = next(network.parameters()).device
+        return infer(network, TensorBatches(inputs, truth, INFERENCE_BATCH, device=device), device), truth
+
     def labelled_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The rows with a target value (the rest cannot be learnt from)."""
         return frame[frame[self.schema_.target].notna()]
