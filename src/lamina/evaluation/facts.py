@@ -58,6 +58,11 @@ def classes(document: dict) -> list | None:
     return document["task"]["state"].get("target", {}).get("classes")
 
 
+def temperature(document: dict) -> float:
+    """The classifier's probability temperature (evaluation.calibration); 1 for a model saved before it had one."""
+    return float(document["task"]["state"].get("temperature", 1.0))
+
+
 def is_several(document: dict) -> bool:
     """Whether the model is a several-targets one (tasks.targets), even if `--target all` left it one target."""
     return "targets" in document["task"]["state"]
@@ -110,6 +115,10 @@ def training(run: RunFolder, document: dict) -> Section:
              [f"{trained['epochs_run']} epochs; the weights of the best epoch ({trained['best_epoch']}) were kept; "
               f"stopped because: {trained['stop_reason']}."],
              [f"{number(trained['train_seconds'], 1)} s of training on {trained['device']}."]]
+    if trained.get("time_budget"):
+        from lamina.training.budget import budget_text
+
+        items.append([budget_text(trained["time_budget"])])
     if trained.get("init_from"):
         items.append(["Started from the weights of ", Code(trained["init_from"]), "."])
     if trained.get("federated"):

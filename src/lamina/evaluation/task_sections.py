@@ -9,12 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.evaluation import facts
+from lamina.evaluation.calibration import ECE_BINS, uncalibrated
 from lamina.evaluation.document import Figure, Section, Table, section_html
 from lamina.evaluation.mistakes import mistakes_html
 from lamina.evaluation.plots import Chart, Heatmap
 from lamina.run import HELD_OUT, MISTAKES, RunFolder
 
-CALIBRATION_BINS = 10  # equal-width confidence bins of the calibration curve
+CALIBRATION_BINS = ECE_BINS  # equal-width confidence bins of the calibration curve: the ECE's own
 MAX_ROC_CLASSES = 6  # one-vs-rest ROC curves drawn for at most this many classes
 
 
@@ -26,7 +27,7 @@ def classification_sections(run: RunFolder, document: dict) -> list[str]:
     truth = held_out["truth_index"].to_numpy(dtype=int)
     names = [str(c) for c in classes]
     plots = Section("Test plots", [Figure(_confusion(truth, proba, names)), Figure(_roc(truth, proba, names)),
-                                   Figure(_calibration(truth, proba, names))])
+                                   Figure(_calibration(truth, proba, names, facts.temperature(document)))])
     sections = [section_html(plots), section_html(_per_class(truth, proba, names))]
     mistakes = run.read_json(MISTAKES)
     if mistakes is not None:
@@ -68,17 +69,22 @@ def _roc(truth: np.ndarray, proba: np.ndarray, names: list[str]) -> Chart:
     return roc
 
 
-def _calibration(truth: np.ndarray, proba: np.ndarray, names: list[str]) -> Chart:
-    """Mean predicted probability against the observed frequency, in CALIBRATION_BINS bins of confidence."""
-    if len(names) == 2:
-        confidence, outcome, label = proba[:, 1], truth == 1, f"P({names[1]})"
-    else:
-        confidence, outcome, label = proba.max(axis=1), proba.argmax(axis=1) == truth, "top-class confidence"
-    bins = np.minimum((confidence * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
-    filled = [b for b in range(CALIBRATION_BINS) if (bins == b).any()]
+def _calibration(truth: np.ndarray, proba: np.ndarray, names: list[str], temperature: float = 1.0) -> Chart:
+    """Mean predicted probability against the observed frequency, in CALIBRATION_BINS bins of confidence: the
+    model's probabilities as predicted (temperature-scaled by T) and as the network gave them before scaling."""
+    binary = len(names) == 2
+    label = f"P({names[1]})" if binary else "top-class confidence"
     chart = Chart("Calibration (test)", f"predicted {label}", "observed frequency", x_range=(0, 1), y_range=(0, 1))
     chart.add("perfect", [0, 1], [0, 1], style="dashed")
-    chart.add("model", [confidence[bins == b].mean() for b in filled], [outcome[bins == b].mean() for b in filled])
+    for name, shown in ((f"calibrated (T = {temperature:.3g})", proba),
+                        ("before calibration", uncalibrated(proba, temperature))):
+        if binary:
+            confidence, outcome = shown[:, 1], truth == 1
+        else:
+            confidence, outcome = shown.max(axis=1), shown.argmax(axis=1) == truth
+        bins = np.minimum((confidence * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+        filled = [b for b in range(CALIBRATION_BINS) if (bins == b).any()]
+        chart.add(name, [confidence[bins == b].mean() for b in filled], [outcome[bins == b].mean() for b in filled])
     return chart
 
 

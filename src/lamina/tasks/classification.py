@@ -5,6 +5,9 @@ Loss: cross-entropy with optional label smoothing (Szegedy et al. 2016), class-w
 for two classes PR-AUC, precision and recall, beside the majority-class baseline, which predicts the training
 class frequencies for every row. Two classes with heavy imbalance or a `--cost` get a decision threshold on the
 second class's probability, chosen on the validation rows (evaluation.threshold); predictions use it.
+Probabilities are temperature-scaled (evaluation.calibration, Guo et al. 2017): T is fitted on the validation
+rows after training, before the threshold is chosen on the scaled probabilities; metrics add the expected
+calibration error after (`ece`) and before (`ece_uncalibrated`) scaling.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lamina.checked import Fault
 from lamina.data.split import Split
+from lamina.evaluation.calibration import (
+    calibration_metrics,
+    fit_temperature,
+    scaled_softmax,
+    temperature_text,
+)
 from lamina.evaluation.metrics import class_prior, classification_metrics
 from lamina.features.target import TargetEncoder
 from lamina.tasks.base import register_task
@@ -38,6 +48,7 @@ class ClassificationTask(TableTask):
     label_smoothing = 0.0  # share of each target's probability mass spread over all classes (set by fit)
     class_weights: list[float] | None = None  # per-class loss weights under heavy imbalance (set by fit_baseline)
     decision_ = ARGMAX  # the binary decision threshold (set by fit)
+    temperature_ = 1.0  # logits are divided by it before the softmax (set by fit; older models: 1)
 
     def problem(self, target: pd.Series, name: str) -> str:
         problem = super().problem(target, name)
@@ -62,7 +73,9 @@ class ClassificationTask(TableTask):
     def fit(self, config, prepared, session):
         cost = checked_cost(config.data.cost, prepared.schema.task)  # a wrong --cost stops before training
         network, architecture, training = super().fit(config, prepared, session)
-        self.decision_ = binary_decision(self, network, prepared.split.valid, cost, config.data.cost)
+        logits, truth = self.raw_outputs(network, prepared.split.valid)
+        self.temperature_ = fit_temperature(logits, truth)
+        self.decision_ = binary_decision(self, self.finish_outputs(logits), truth.numpy(), cost, config.data.cost)
         return network, architecture, training
 
     # ---- the training step -------------------------------------------------------------------------------
@@ -75,7 +88,7 @@ class ClassificationTask(TableTask):
     # ---- outputs, metrics, prediction frame --------------------------------------------------------------
 
     def finish_outputs(self, raw: torch.Tensor) -> np.ndarray:
-        return torch.softmax(raw, dim=1).numpy()
+        return scaled_softmax(raw, self.temperature_).numpy()
 
     def decoded(self, outputs: np.ndarray) -> np.ndarray:
         return self.target_.decode(np.eye(outputs.shape[1])[self.predicted_indices(outputs)])
@@ -87,11 +100,12 @@ class ClassificationTask(TableTask):
         return (outputs[:, 1] >= self.decision_["threshold"]).astype(int)
 
     def metrics(self, outputs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-        return classification_metrics(truth, outputs, self.predicted_indices(outputs))
+        return {**classification_metrics(truth, outputs, self.predicted_indices(outputs)),
+                **calibration_metrics(truth, outputs, self.temperature_)}
 
     def baseline_metrics(self, truth: np.ndarray) -> dict[str, float]:
-        prior = np.asarray(self.baseline_["prior"], dtype=float)
-        return classification_metrics(truth, np.tile(prior, (len(truth), 1)))
+        prior = np.tile(np.asarray(self.baseline_["prior"], dtype=float), (len(truth), 1))
+        return {**classification_metrics(truth, prior), **calibration_metrics(truth, prior, 1.0)}
 
     def prediction_frame(self, outputs: np.ndarray, index) -> pd.DataFrame:
         """`prediction` and `proba_<class>` per class, one row per input row."""
@@ -121,19 +135,30 @@ class ClassificationTask(TableTask):
                 for p, row in zip(predictions, probabilities.tolist(), strict=True)]
 
     def summary(self, model) -> str:
-        return super().summary(model) + decision_text(self.decision_)
+        return super().summary(model) + decision_text(self.decision_) + "\n" + temperature_text(self.temperature_)
 
     def state(self) -> dict:
-        return {**super().state(), "decision": self.decision_}
+        return {**super().state(), "decision": self.decision_, "temperature": self.temperature_}
 
     @classmethod
     def from_state(cls, state: dict) -> ClassificationTask:
         task = super().from_state(state)
         task.decision_ = checked_decision(state.get("decision", ARGMAX), task.target_.outputs)
+        task.temperature_ = checked_temperature(state.get("temperature", 1.0))  # absent before calibration: 1
         return task
 
     def report_sections(self, run, document: dict) -> list[str]:
+        from lamina.evaluation.document import Paragraph, Section, section_html
         from lamina.evaluation.task_sections import classification_sections
 
-        decision = document["task"]["state"].get("decision", ARGMAX)  # this task is the registry's, not fitted
-        return decision_sections(decision) + classification_sections(run, document)
+        state = document["task"]["state"]  # this task is the registry's, not fitted
+        calibration = Section("Calibration", [Paragraph([temperature_text(state.get("temperature", 1.0))])])
+        return decision_sections(state.get("decision", ARGMAX)) + [section_html(calibration)] \
+            + classification_sections(run, document)
+
+
+def checked_temperature(raw, key: str = "task.state.temperature") -> float:
+    """A stored temperature, or Fault naming what is wrong with it (at `key`)."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not np.isfinite(raw) or raw <= 0:
+        raise Fault(key, f"{raw!r} is no finite number > 0")
+    return float(raw)

@@ -6,7 +6,6 @@ Balanced targets without a cost keep the most probable class (rule "argmax")."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from lamina.checked import Fault
 from lamina.errors import LaminaError
@@ -25,20 +24,14 @@ def checked_cost(text: str | None, problem: str) -> Cost | None:
     return cost
 
 
-def binary_decision(task, network, valid: pd.DataFrame, cost: Cost | None, cost_text: str | None) -> dict:
+def binary_decision(task, proba: np.ndarray, truth: np.ndarray, cost: Cost | None, cost_text: str | None) -> dict:
     """{"rule", "threshold", "cost", "class_weights"} for a trained classification task: for two classes with
-    class weights or a cost, the best-F1 (or least-cost) threshold on `valid`; else the most probable class."""
-    from lamina.tasks.table import INFERENCE_BATCH
-    from lamina.training.batches import TensorBatches
-    from lamina.training.trainer import infer
-
+    class weights or a cost, the best-F1 (or least-cost) threshold on the validation rows' (calibrated)
+    probabilities `proba` [rows, classes] and class indices `truth` [rows]; else the most probable class."""
     weights = task.class_weights
     if task.target_.outputs != 2 or (cost is None and weights is None):
         return {**ARGMAX, "class_weights": weights}
-    inputs, truth = task.encoded(valid)
-    device = next(network.parameters()).device
-    proba = task.finish_outputs(infer(network, TensorBatches(inputs, truth, INFERENCE_BATCH, device=device), device))
-    threshold = best_threshold(truth.numpy() == 1, proba[:, 1], cost)
+    threshold = best_threshold(np.asarray(truth) == 1, proba[:, 1], cost)
     return {"rule": "cost" if cost else "f1", "threshold": threshold, "cost": cost_text, "class_weights": weights}
 
 

@@ -25,6 +25,7 @@ from lamina.features.target import TargetEncoder, canonical_labels
 from lamina.nets.build import build_network
 from lamina.tasks.base import Prepared, Task
 from lamina.training.batches import TensorBatches, batch_rows
+from lamina.training.budget import budget_record, epoch_bounds
 from lamina.training.trainer import cpu_has_bf16, infer, resolve_device
 
 INFERENCE_BATCH = 4096  # rows per forward pass when predicting
@@ -110,6 +111,8 @@ class TableTask(Task):
         from lamina.insight.robustness import adversary_for
         from lamina.nets.pretrained import hugging_face_config, pretrained_folder
         from lamina.nets.recipe import (
+            IMAGE_ARCHITECTURES,
+            MIN_IMAGE_EPOCHS,
             TEXT_ARCHITECTURES,
             choose_architecture,
             epochs_and_batch_size,
@@ -159,8 +162,12 @@ class TableTask(Task):
             precision = "bf16"
         self.label_smoothing = label_smoothing(config.train, spec)
         self.adversary = adversary
+        # Epochs left to the recipe: a time budget plans them (training.budget); set in the config, it is a cap.
+        fewest = MIN_IMAGE_EPOCHS if arch in IMAGE_ARCHITECTURES else 1
+        planned = epoch_bounds(epochs, fewest) if config.train.epochs == "auto" else None
         trainer = session.trainer(network, self, epochs=epochs, lr=learning_rate(config.train, arch),
-                                  precision=precision, freeze=freeze, smoothing=selection_smoothing(len(split.valid)))
+                                  precision=precision, freeze=freeze, smoothing=selection_smoothing(len(split.valid)),
+                                  budget_epochs=planned)
         history = trainer.fit(train_batches, valid_batches, resume=session.resume)
         prepared.train_inputs = train_inputs  # score() predicts from them: no second decode of every image
         training = {"seed": config.seed, "split": split.description, "sizes": split.sizes(),
@@ -170,6 +177,8 @@ class TableTask(Task):
                     "train_seconds": round(trainer.elapsed_, 2)}
         if trainer.privacy is not None:
             training["privacy"] = trainer.privacy.record()
+        if trainer.time_budget is not None:
+            training["time_budget"] = budget_record(trainer)
         return network.cpu(), architecture, training
 
     def predict(self, model, frame: pd.DataFrame, engine: str = "torch") -> pd.DataFrame:
@@ -194,6 +203,13 @@ class TableTask(Task):
 
             network = private_network(network)
         return network
+
+    def raw_outputs(self, network: torch.nn.Module, rows: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's raw outputs [rows, outputs] (logits, before finish_outputs) and the encoded targets of
+        these labelled rows, e.g. the validation rows a calibration is fitted on."""
+        inputs, truth = self.encoded(rows)
+        device = next(network.parameters()).device
+        return infer(network, TensorBatches(inputs, truth, INFERENCE_BATCH, device=device), device), truth
 
     def labelled_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The rows with a target value (the rest cannot be learnt from)."""

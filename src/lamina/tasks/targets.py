@@ -201,6 +201,20 @@ class SeveralTargets(TableTask):
                                     "they are left out."))
         return findings
 
+    def fit(self, config, prepared: TablePrepared, session):
+        """TableTask's fit, then each classification head's temperature (evaluation.calibration) fitted on its
+        slice of the network's outputs over the validation rows labelled for it."""
+        from lamina.evaluation.calibration import fit_temperature
+
+        network, architecture, training = super().fit(config, prepared, session)
+        if any(head.target_.is_classification for head in self.heads_):
+            logits, truth = self.raw_outputs(network, prepared.split.valid)
+            for i, (head, part) in enumerate(zip(self.heads_, self.target_.slices, strict=True)):
+                labelled = truth[:, 1, i] > 0
+                if head.target_.is_classification:
+                    head.temperature_ = fit_temperature(logits[labelled, part], truth[labelled, 0, i].long())
+        return network, architecture, training
+
     def labelled_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame[[head.schema_.target for head in self.heads_]].notna().any(axis=1)]
 
@@ -377,7 +391,9 @@ class SeveralTargets(TableTask):
 
     def state(self) -> dict:
         return {"schema": self.schema_.to_dict(), "features": self.features_.state(),
-                "targets": [{"target": head.target_.state(), "baseline": head.baseline_} for head in self.heads_]}
+                "targets": [{"target": head.target_.state(), "baseline": head.baseline_,
+                             **({"temperature": head.temperature_} if head.target_.is_classification else {})}
+                            for head in self.heads_]}
 
     @classmethod
     def from_state(cls, state: dict) -> SeveralTargets:
@@ -394,6 +410,11 @@ class SeveralTargets(TableTask):
             head = cls.family(encoder.task)
             head.schema_ = replace(task.schema_, target=encoder.column, task=encoder.task)
             head.target_, head.baseline_ = encoder, part.baseline
+            if encoder.is_classification:  # absent before calibration: 1
+                from lamina.tasks.classification import checked_temperature
+
+                head.temperature_ = checked_temperature(state["targets"][i].get("temperature", 1.0),
+                                                        f"task.state.targets.{i}.temperature")
             task.heads_.append(head)
         task.target_ = TargetSet([head.target_ for head in task.heads_])
         declared = [c.name for c in task.schema_.columns if c.role == "target"]

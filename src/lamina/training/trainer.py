@@ -27,7 +27,8 @@ from torch import nn
 from lamina.errors import LaminaError
 from lamina.training import checkpoint, distributed
 from lamina.training.batches import move
-from lamina.training.optim import make_schedule
+from lamina.training.budget import PLANNING_EPOCHS, planned_epochs
+from lamina.training.optim import cosine_progress, make_schedule
 from lamina.training.privacy import DPSGD
 from lamina.training.progress import Progress
 from lamina.training.step import LossStep, TrainingStep
@@ -132,6 +133,9 @@ class Trainer:
         fall_back_to_best: bool = False,  # a resume whose last checkpoint is missing or damaged continues from best
         trained_before: bool = False,  # epochs were recorded (history.csv): a resume needs this network's checkpoints
         privacy: DPSGD | None = None,  # differential privacy (training/privacy.py): per-row clipping, noise, budget
+        budget_epochs: tuple[int, int] | None = None,  # (fewest, most) epochs a time budget may plan (budget.py);
+        # None: the budget is a cap only
+        clock: Callable[[], float] = time.perf_counter,  # seconds; tests inject a fake one
     ):
         if (loss_fn is None) == (step is None):
             raise TypeError("Trainer takes a loss_fn or a step=, exactly one of them")
@@ -166,6 +170,9 @@ class Trainer:
         self.fall_back_to_best = fall_back_to_best
         self.trained_before = trained_before
         self.privacy = privacy
+        self.budget_epochs = budget_epochs
+        self.clock = clock
+        self.recipe_epochs = epochs  # what was asked for, before a time budget's plan
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -176,6 +183,7 @@ class Trainer:
         self.device_ = resolve_device(self.device)
         self.module.to(self.device_)
         steps = len(train) if hasattr(train, "__len__") else None
+        self.steps_ = steps
         self.step_ = self.step if self.step is not None else LossStep(
             self.loss_fn, self.metric, self.metric_name, self.mode, self.adversary)
         distributed.refuse_unsharded(train)  # under torchrun each rank trains on its shard of the rows
@@ -227,7 +235,7 @@ class Trainer:
 
     def _run_epoch(self, train, valid, progress: Progress) -> bool:
         """One epoch from wherever it stands; False once training should stop."""
-        started = time.perf_counter()
+        started = self.clock()
         if hasattr(train, "set_epoch"):
             train.set_epoch(self.epoch_)
         progress.start_epoch(self.epoch_)
@@ -252,7 +260,7 @@ class Trainer:
             if distributed.any_rank(self._stop_requested):  # every rank stops after the same batch
                 total, every_row = distributed.summed([loss_sum.item(), rows])  # kept in rank 0's checkpoint
                 self.partial_loss_sum_, self.partial_rows_ = total, int(every_row)
-                self.elapsed_ += time.perf_counter() - started
+                self.elapsed_ += self.clock() - started
                 raise TrainingInterrupted(self._save_checkpoint())
         self._check_finite(loss_sum)
         loss_total, rows = distributed.summed([loss_sum.item(), rows])  # over every rank's rows
@@ -265,10 +273,12 @@ class Trainer:
         self.epoch_ += 1
         self.batch_, self.partial_loss_sum_, self.partial_rows_ = 0, 0.0, 0
         record["lr"] = self.optimizer_.param_groups[0]["lr"]
-        record["seconds"] = time.perf_counter() - started
+        record["seconds"] = self.clock() - started
         record = distributed.from_writer(record)
         self.elapsed_ += record["seconds"]
         self.history_.append(record)
+        self._plan_to_budget()
+        progress.epochs = self.epochs
         improved = self._track_best(record)
         self._save_checkpoint(best_improved=improved)
         for callback in self.callbacks if distributed.is_writer() else ():  # they report: rank 0 alone
@@ -305,8 +315,29 @@ class Trainer:
             for optimizer in self.optimizers_.values():  # what a schedule started mid-way reads its peak from
                 for group in optimizer.param_groups:
                     group.setdefault("initial_lr", group["lr"])
-        return {name: make_schedule(optimizer, warmup, self.epochs * steps, done.get(name, 0))
+        plan = getattr(self, "plan_", None) or {}  # a time budget's (_plan_to_budget)
+        return {name: make_schedule(optimizer, warmup, self.epochs * steps, done.get(name, 0), plan.get("start", 0),
+                                    plan.get("phase", 0.0))
                 for name, optimizer in self.optimizers_.items()}
+
+    def _plan_to_budget(self) -> None:
+        """With a time budget to plan for (budget_epochs), after each of the first PLANNING_EPOCHS epochs or
+        under a budget other than the plan's (a resume given more time): the epochs that fill the budget at the
+        latest epoch's speed, and the schedules re-planned to end with them from where they stand (no jump in
+        the learning rate). Every rank computes the same plan from rank 0's record."""
+        if self.budget_epochs is None or self.time_budget is None or self.privacy is not None or not self.steps_:
+            return
+        if self.plan_ is not None and self.plan_["budget"] == self.time_budget and self.epoch_ > PLANNING_EPOCHS:
+            return
+        seconds = self.history_[-1]["seconds"]
+        epochs = planned_epochs(self.epoch_, self.elapsed_, self.time_budget, seconds, self.budget_epochs)
+        warmup, plan = int(round(self.warmup_epochs * self.steps_)), self.plan_ or {}
+        start = self.epoch_ * self.steps_
+        phase = cosine_progress(start, warmup, self.epochs * self.steps_, plan.get("start", 0), plan.get("phase", 0.0))
+        self.plan_ = {"budget": self.time_budget, "epochs": epochs, "start": start, "phase": phase,
+                      "seconds_per_epoch": round(seconds, 4)}
+        self.epochs = epochs
+        self.schedules_ = self._schedules(self.steps_)
 
     def _clipped_parameters(self) -> dict[str, list[nn.Parameter]]:
         """Each optimiser's parameters in the module's order (then any from outside the module): the order
@@ -405,6 +436,7 @@ class Trainer:
         self.smoothed_: float | None = None  # the moving average of the monitored score (see _smoothed)
         self.best_state_: dict | None = None
         self.elapsed_ = 0.0
+        self.plan_: dict | None = None  # a time budget's plan: {budget, epochs, start, phase, seconds_per_epoch}
         self.finished_ = False
         self.stop_reason_ = f"all {self.epochs} epochs done"
 
@@ -428,8 +460,8 @@ class Trainer:
             "epoch": self.epoch_, "batch": self.batch_, "finished": self.finished_,
             "partial_loss_sum": self.partial_loss_sum_, "partial_rows": self.partial_rows_,
             "history": self.history_, "best_score": self.best_score_, "best_epoch": self.best_epoch_,
-            "bad_epochs": self.bad_epochs_, "smoothed": self.smoothed_, "elapsed": self.elapsed_, "stop_reason": self.stop_reason_,
-            "fingerprint": self.fingerprint, **optim_meta,
+            "bad_epochs": self.bad_epochs_, "smoothed": self.smoothed_, "elapsed": self.elapsed_,
+            "stop_reason": self.stop_reason_, "plan": self.plan_, "fingerprint": self.fingerprint, **optim_meta,
         }
         checkpoint.write_atomically(path, tensors, meta)
         if best_improved:
@@ -508,6 +540,10 @@ class Trainer:
         if states.keys() != self.optimizers_.keys():
             raise LaminaError(f"The checkpoint {path} holds the optimisers {sorted(states)}, but this training "
                               f"step makes {sorted(self.optimizers_)}: it was written by another kind of training.")
+        self.plan_ = meta.get("plan")  # a time budget's plan: the schedules are its, before their state is loaded
+        if self.plan_ is not None:
+            self.epochs = self.plan_["epochs"]
+            self.schedules_ = self._schedules(self.steps_)
         for name, (optimizer_state, schedule_state) in states.items():
             self.optimizers_[name].load_state_dict(optimizer_state)
             if self.schedules_[name] is not None and schedule_state is not None:

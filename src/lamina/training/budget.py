@@ -1,0 +1,51 @@
+"""Time budgets that plan the schedule: with `--time-budget` and the epochs left to the recipe, the Trainer
+times its first epochs and sets the epochs (and so the cosine schedule's length) that fill the budget.
+
+After each of the first PLANNING_EPOCHS epochs (and after a resume given another budget) the plan is
+    epochs = done + ⌊PLAN_SHARE · (budget − seconds used) / seconds of the latest epoch⌋,
+bounded by the recipe's fewest and most epochs; the schedule is re-planned from the learning rate it stands at
+(training.optim.cosine_progress), so it never jumps. The budget stays a cap as well, and early stopping applies.
+"""
+
+from __future__ import annotations
+
+import math
+
+PLANNING_EPOCHS = 2  # epochs timed for the plan: the first may pay one-off costs, the second is the steady speed
+PLAN_SHARE = 0.97  # share of the remaining seconds the plan fills: epochs vary a little in length
+MAX_EPOCH_FACTOR = 5  # a plan trains at most this many times the recipe's epochs
+
+
+def epoch_bounds(recipe_epochs: int, fewest: int = 1) -> tuple[int, int]:
+    """(fewest, most) epochs a budget may plan for a recipe of `recipe_epochs`."""
+    return min(fewest, recipe_epochs), MAX_EPOCH_FACTOR * recipe_epochs
+
+
+def planned_epochs(done: int, used: float, budget: float, seconds_per_epoch: float, bounds: tuple[int, int]) -> int:
+    """The epochs that fill `budget` seconds, `done` epochs having taken `used` seconds, at `seconds_per_epoch`;
+    never fewer than `done` or bounds[0], never more than bounds[1]."""
+    fits = done + math.floor(max(0.0, budget - used) * PLAN_SHARE / max(seconds_per_epoch, 1e-9))
+    return int(min(bounds[1], max(bounds[0], done, fits)))
+
+
+def budget_record(trainer) -> dict | None:
+    """How a Trainer spent its time budget, for model.json's training record; None without a budget."""
+    if trainer.time_budget is None:
+        return None
+    plan = trainer.plan_ or {}
+    return {"seconds": float(trainer.time_budget), "used_seconds": round(trainer.elapsed_, 2),
+            "epochs_run": len(trainer.history_), "recipe_epochs": trainer.recipe_epochs,
+            "planned_epochs": plan.get("epochs"), "seconds_per_epoch": plan.get("seconds_per_epoch"),
+            "stop_reason": trainer.stop_reason_}
+
+
+def budget_text(record: dict) -> str:
+    """One sentence for the report and the model card: the budget, what was used, the plan, why it stopped."""
+    used = f"{record['used_seconds']:.0f} s used ({record['used_seconds'] / max(record['seconds'], 1e-9):.0%})"
+    if record.get("planned_epochs") is None:
+        how = "it was a cap only (the config sets the epochs, or the training cannot be re-planned)"
+    else:
+        how = (f"the learning-rate schedule was planned for {record['planned_epochs']} epochs (the recipe's "
+               f"{record['recipe_epochs']}) from {record['seconds_per_epoch']:.3g} s an epoch")
+    return (f"Time budget {record['seconds']:.0f} s: {used} in {record['epochs_run']} epochs; {how}; stopped "
+            f"because: {record['stop_reason']}.")

@@ -1,0 +1,111 @@
+"""A time budget plans the schedule: the Trainer times its first epochs and sets the epochs (and the cosine
+schedule's length) that fill the budget, re-planning the schedule without a jump in the learning rate; a resume
+keeps the plan; model.json and the report say how the budget was spent. The clock is a fake one: each reading
+is one second after the last, so an epoch (two readings) takes exactly one second."""
+
+import json
+
+import pytest
+import torch
+
+import lamina
+from lamina.evaluation import facts
+from lamina.training.budget import budget_text, epoch_bounds
+from lamina.training.optim import cosine_progress, make_schedule
+from lamina.training.trainer import Trainer, TrainingInterrupted
+
+LR = 0.01
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def batches(count: int = 2) -> list:
+    generator = torch.Generator().manual_seed(0)
+    return [(torch.randn(16, 3, generator=generator), torch.randn(16, 1, generator=generator)) for _ in range(count)]
+
+
+def trainer(budget: float, epochs: int = 10, planned: bool = True, **options) -> Trainer:
+    torch.manual_seed(0)
+    return Trainer(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, epochs=epochs, lr=LR, warmup_epochs=1,
+                   time_budget=budget, budget_epochs=epoch_bounds(epochs) if planned else None, clock=Clock(),
+                   progress=False, **options)
+
+
+def test_a_budget_that_allows_more_plans_more_epochs_than_the_recipe():
+    fitted = trainer(budget=40)
+    history = fitted.fit(batches())
+    # After epoch 2: 2 + ⌊0.97 · (40 − 2) / 1⌋ = 38 epochs, the schedule ending with them.
+    assert fitted.plan_["epochs"] == 38 and len(history) == 38 > fitted.recipe_epochs
+    assert fitted.stop_reason_ == "all 38 epochs done" and fitted.elapsed_ <= 40
+    rates = [record["lr"] for record in history]
+    assert rates[0] == pytest.approx(LR)  # the end of warm-up: the peak
+    assert all(later <= earlier + 1e-12 for earlier, later in zip(rates, rates[1:], strict=False))
+    assert rates[-1] == pytest.approx(0.0, abs=1e-9)  # the cosine ran its full length within the budget
+
+
+def test_a_budget_too_short_for_the_recipe_plans_fewer_epochs_and_still_anneals():
+    planned, capped = trainer(budget=5), trainer(budget=5, planned=False)
+    planned.fit(batches())
+    capped.fit(batches())
+    # 1 + ⌊0.97 · 4⌋ = 4 epochs, so the learning rate reaches 0; the cap alone stops at 5 of 10, mid-schedule.
+    assert planned.epochs == 4 and len(planned.history_) == 4 and planned.stop_reason_ == "all 4 epochs done"
+    assert planned.history_[-1]["lr"] == pytest.approx(0.0, abs=1e-9)
+    assert len(capped.history_) == 5 and capped.history_[-1]["lr"] > 0.3 * LR
+    assert capped.plan_ is None and "time budget of 5s reached" in capped.stop_reason_
+
+
+def test_a_replanned_schedule_carries_on_from_the_learning_rate_it_stands_at():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    old = make_schedule(optimizer, warmup_steps=10, total_steps=100)
+    for _ in range(30):
+        optimizer.step()
+        old.step()
+    before = optimizer.param_groups[0]["lr"]
+    phase = cosine_progress(30, 10, 100)
+    make_schedule(optimizer, 10, 400, done_steps=30, start=30, phase=phase)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(before)  # no jump
+    assert make_schedule(optimizer, 10, 400, done_steps=400, start=30, phase=phase).get_last_lr()[0] == 0.0
+
+
+def test_a_resume_keeps_the_plan_and_trains_as_if_never_stopped(tmp_path):
+    whole = trainer(budget=20)
+    whole.fit(batches())
+
+    def stop_after_epoch_5(record):
+        if record["epoch"] == 5:
+            interrupted._stop_requested = True
+
+    interrupted = trainer(budget=20, checkpoint_dir=tmp_path, callbacks=[stop_after_epoch_5])
+    with pytest.raises(TrainingInterrupted):
+        interrupted.fit(batches())
+    resumed = trainer(budget=20, checkpoint_dir=tmp_path)
+    resumed.clock.now = interrupted.clock.now
+    resumed.fit(batches(), resume=True)
+    assert resumed.plan_ == interrupted.plan_ and resumed.epochs == whole.epochs == whole.plan_["epochs"]
+    assert [r["lr"] for r in resumed.history_] == pytest.approx([r["lr"] for r in whole.history_])
+    for mine, theirs in zip(resumed.module.parameters(), whole.module.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs)
+
+
+def test_model_json_and_the_report_say_how_the_budget_was_spent(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)  # a target of pure noise: early stopping ends the run within a few epochs
+    frame = pd.DataFrame({"x": rng.normal(size=120), "y": rng.choice(["up", "down"], size=120)})
+    lamina.fit(frame, "y", out=tmp_path / "run", progress=False, time_budget="1h", width=8, depth=1, patience=1)
+    record = json.loads((tmp_path / "run" / "model" / "model.json").read_text())["training"]["time_budget"]
+    # An hour fits the most a plan allows: 5 × the recipe's 60 epochs; early stopping ends the run long before.
+    assert record["seconds"] == 3600 and record["recipe_epochs"] == 60 and record["planned_epochs"] == 300
+    assert record["epochs_run"] < 300 and record["stop_reason"].startswith("early stop")
+    assert 0 < record["used_seconds"] < 3600 and record["seconds_per_epoch"] > 0
+    run, document = facts.read_run(tmp_path / "run")
+    assert budget_text(record) in str(facts.training(run, document))
+    assert "planned for 300 epochs (the recipe's 60)" in budget_text(record)
