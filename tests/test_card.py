@@ -62,6 +62,9 @@ def test_the_card_and_the_report_say_the_same_once(tmp_path, capsys):
         row = next(line for line in card.splitlines() if line.startswith(f"| {name} |"))
         model, interval, baseline = (cell.strip() for cell in row.split("|")[2:5])
         assert model.strip("*") == number(value) and baseline == number(metrics["baseline"][name]), name
+        if name.startswith("ece"):  # a calibration error is not bootstrapped (evaluation/intervals.py)
+            assert interval == "n/a", name
+            continue
         low, high = (float(bound) for bound in interval.split(" – "))
         assert low <= value <= high, f"{name}: the bootstrap interval holds the value"
         assert f"<td>{interval}</td>" in html, f"{name}: the report shows the card's interval"

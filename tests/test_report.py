@@ -85,7 +85,7 @@ def test_classification_report_states_each_fact_once_from_the_run_files(multicla
     assert html.count("<div class='card'>") == len(facts.CARD), "each of them marked as the card's"
     assert "duplicate_rows" in html, "data-quality findings are listed"
     assert "seed 0" in html and "train / valid / test" in html and "<td>test</td><td>" in html
-    assert "arch: auto" in html and "<code>mlp (width 32, depth 2, dropout 0.3, norm batch)</code>" in html, \
+    assert "arch: auto" in html and "<code>mlp (width 32, depth 2, dropout 0.5, norm batch, numbers plain)</code>" in html, \
         "the config and the architecture it resolved to are shown"
 
 
@@ -100,7 +100,7 @@ def test_classification_charts_are_svg_with_every_series_and_point(multiclass_ru
     labels = ["".join(t.itertext()) for tick in ticks for t in tick.iter(f"{SVG}text")]
     assert labels and all(label.isdigit() for label in labels), f"epochs are whole numbers: {labels}"
     assert len(series(drawn["ROC curve (test)"])) == 1 + 3, "chance and one curve per class"
-    assert len(series(drawn["Calibration (test)"])) == 2
+    assert len(series(drawn["Calibration (test)"])) == 3, "perfect, calibrated (temperature-scaled) and before"
     ids = re.findall(r'\bid="([^"]+)"', html)
     assert len(ids) == len(set(ids)), "no two charts share an element id"
 

@@ -40,7 +40,8 @@ def test_a_tracked_run_logs_params_metrics_and_files(tmp_path, store):
     assert [m.value for m in logged] == pytest.approx(history["valid_loss"].tolist())
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert run.data.metrics["test.accuracy"] == pytest.approx(metrics["test"]["accuracy"])
-    assert run.data.metrics["best_valid_loss"] == pytest.approx(history["valid_loss"].min())
+    selected = lamina.load(tmp_path / "run").training["validation"]["epoch"]
+    assert run.data.metrics["best_valid_loss"] == pytest.approx(history.loc[history["epoch"] == selected, "valid_loss"].iloc[0])
     files = {f.path for f in client.list_artifacts(run.info.run_id)}
     assert files == {"report.html", "model"}
     assert {f.path for f in client.list_artifacts(run.info.run_id, "model")} >= {"model/model.json"}

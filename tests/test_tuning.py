@@ -73,7 +73,8 @@ def test_the_winner_has_the_best_validation_score_and_is_tested_once(study):
     assert best.training["validation"]["metric"] == "valid_loss"
     # the score a trial reports is its selected epoch's validation loss in its own history
     history = pd.read_csv(study["folder"] / winner.user_attrs["run"] / "history.csv")
-    assert winner.value == pytest.approx(history["valid_loss"].min())
+    selected = history.loc[history["epoch"] == best.training["validation"]["epoch"], "valid_loss"]
+    assert winner.value == pytest.approx(float(selected.iloc[0]))
     assert study["scored_by_finish"] == 1
     assert best.metrics["test"]["accuracy"] == study["summary"]["test"]["test"]["accuracy"]
 

@@ -67,8 +67,9 @@ class Session:
             return None
         mode = scored[0].step_.mode
         best = (min if mode == "min" else max)(scored, key=lambda t: t.best_score_)
-        return {"metric": best.step_.monitor, "mode": mode, "score": float(best.best_score_),
-                "epoch": int(best.best_epoch_)}
+        # The selected epoch's own score, not the moving average a small validation set selects on (Trainer smoothing).
+        score = next(r[best.step_.monitor] for r in best.history_ if r["epoch"] == best.best_epoch_)
+        return {"metric": best.step_.monitor, "mode": mode, "score": float(score), "epoch": int(best.best_epoch_)}
 
     def fingerprint(self) -> dict | None:
         """What a checkpoint of this run must have been made with to be resumed: the resolved config and the
