@@ -35,8 +35,10 @@ def write_digits(folder: Path) -> Path:
 def train(data: Path, seed: int, **settings) -> dict:
     model = lamina.fit(data, "label", progress=False, seed=seed, **settings)
     trained = model.training
-    return {"accuracy": model.metrics["test"]["accuracy"], "seconds": trained["train_seconds"],
-            "epochs": trained["epochs_run"], "planned": (trained.get("time_budget") or {}).get("planned_epochs")}
+    result = {"accuracy": model.metrics["test"]["accuracy"], "seconds": trained["train_seconds"],
+              "epochs": trained["epochs_run"], "planned": (trained.get("time_budget") or {}).get("planned_epochs")}
+    print(f"seed {seed} {settings}: {result}", flush=True)
+    return result
 
 
 def spread(values: list[float], digits: int = 4) -> str:
