@@ -39,11 +39,11 @@ def trainer(budget: float, epochs: int = 10, planned: bool = True, **options) ->
 
 
 def test_a_budget_that_allows_more_plans_more_epochs_than_the_recipe():
-    fitted = trainer(budget=40)
+    fitted = trainer(budget=25)
     history = fitted.fit(batches())
-    # After epoch 2: 2 + ⌊0.97 · (40 − 2) / 1⌋ = 38 epochs, the schedule ending with them.
-    assert fitted.plan_["epochs"] == 38 and len(history) == 38 > fitted.recipe_epochs
-    assert fitted.stop_reason_ == "all 38 epochs done" and fitted.elapsed_ <= 40
+    # After epoch 2: 2 + ⌊0.97 · (25 − 2) / 1⌋ = 24 epochs, the schedule ending with them.
+    assert fitted.plan_["epochs"] == 24 and len(history) == 24 > fitted.recipe_epochs
+    assert fitted.stop_reason_ == "all 24 epochs done" and fitted.elapsed_ <= 25
     rates = [record["lr"] for record in history]
     assert rates[0] == pytest.approx(LR)  # the end of warm-up: the peak
     assert all(later <= earlier + 1e-12 for earlier, later in zip(rates, rates[1:], strict=False))
@@ -102,10 +102,18 @@ def test_model_json_and_the_report_say_how_the_budget_was_spent(tmp_path):
     frame = pd.DataFrame({"x": rng.normal(size=120), "y": rng.choice(["up", "down"], size=120)})
     lamina.fit(frame, "y", out=tmp_path / "run", progress=False, time_budget="1h", width=8, depth=1, patience=1)
     record = json.loads((tmp_path / "run" / "model" / "model.json").read_text())["training"]["time_budget"]
-    # An hour fits the most a plan allows: 5 × the recipe's 60 epochs; early stopping ends the run long before.
-    assert record["seconds"] == 3600 and record["recipe_epochs"] == 60 and record["planned_epochs"] == 300
-    assert record["epochs_run"] < 300 and record["stop_reason"].startswith("early stop")
+    # An hour fits the most a plan allows: 3 × the recipe's 60 epochs; early stopping ends the run long before.
+    assert record["seconds"] == 3600 and record["recipe_epochs"] == 60 and record["planned_epochs"] == 180
+    assert record["epochs_run"] < 180 and record["stop_reason"].startswith("early stop")
     assert 0 < record["used_seconds"] < 3600 and record["seconds_per_epoch"] > 0
     run, document = facts.read_run(tmp_path / "run")
     assert budget_text(record) in str(facts.training(run, document))
-    assert "planned for 300 epochs (the recipe's 60)" in budget_text(record)
+    assert "planned for 180 epochs (the recipe's 60)" in budget_text(record)
+
+
+def test_a_plan_stops_at_three_times_the_recipe_and_stretches_patience_with_it():
+    fitted = trainer(budget=1000, patience=2)
+    fitted.fit(batches())
+    assert fitted.plan_["epochs"] == 3 * fitted.recipe_epochs  # the budget would fit ~970: the ceiling holds
+    assert fitted._patience() == 6  # 2 epochs of the recipe's schedule, stretched 3×
+    assert trainer(budget=1000, patience=2, planned=False)._patience() == 2  # a cap only: patience as given

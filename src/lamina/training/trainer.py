@@ -409,8 +409,9 @@ class Trainer:
         return score
 
     def _should_stop(self, record: dict) -> bool:
-        if self.patience is not None and self.bad_epochs_ >= self.patience:
-            self.stop_reason_ = f"early stop: no validation improvement for {self.patience} epochs"
+        patience = self._patience()
+        if patience is not None and self.bad_epochs_ >= patience:
+            self.stop_reason_ = f"early stop: no validation improvement for {patience} epochs"
             return True
         if self.time_budget is not None and self.elapsed_ + record["seconds"] > self.time_budget:
             self.stop_reason_ = f"time budget of {self.time_budget:.0f}s reached"
@@ -421,6 +422,14 @@ class Trainer:
         if self.epoch_ >= self.epochs:
             self.stop_reason_ = f"all {self.epochs} epochs done"
         return False
+
+    def _patience(self) -> int | None:
+        """Epochs without improvement before stopping: `patience`, stretched as a time budget's plan stretches the
+        schedule (a plan of 3× the recipe's epochs waits 3× as long), so a slower-decaying learning rate is not cut
+        short by a patience sized for the recipe's schedule."""
+        if self.patience is None or getattr(self, "plan_", None) is None:  # no plan (or not fitted yet)
+            return self.patience
+        return math.ceil(self.patience * max(1.0, self.epochs / max(self.recipe_epochs, 1)))
 
     def _restore_best(self) -> None:
         if self.best_state_ is not None:
