@@ -320,13 +320,14 @@ def test_an_image_model_round_trips_through_its_files(image_run, tmp_path):
     assert np.allclose(model.predict_proba(folder).to_numpy(), again.predict_proba(folder).to_numpy(), atol=1e-6)
 
 
-def test_an_image_model_serving_both_mirror_views_exports_to_onnx_and_predicts_the_same(image_run):
+def test_an_image_model_serving_both_mirror_views_exports_to_onnx_and_predicts_the_same(image_run, tmp_path):
     from lamina.cli import main
 
-    root, folder, model = image_run
-    assert model.architecture["hyperparameters"]["flip"]  # stripes keep their class in a mirror: TTA is on
-    assert main(["export", str(root / "run"), "--format", "onnx"]) == 0
-    again = lamina.load(root / "run")
+    _, folder, _ = image_run
+    model = lamina.fit(folder, out=tmp_path / "run", progress=False, flip=True, **{**IMAGE_FAST, "epochs": 2})
+    assert [m.mirror_views for m in model.network.modules() if isinstance(m, ResidualCNN)] == [True]
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx"]) == 0
+    again = lamina.load(tmp_path / "run")
     eager, onnx = again.predict(folder), again.predict(folder, engine="onnx")
     assert (eager["prediction"] == onnx["prediction"]).all()
     probabilities = [column for column in eager.columns if column.startswith("proba_")]
