@@ -151,3 +151,9 @@ def test_counts_below_one_are_refused_by_the_parser(command, value, capsys):
         build_parser().parse_args([*command, value])
     assert stopped.value.code == 2
     assert f"argument {command[-1]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["inf", "1e400s", "-inf"])
+def test_an_endless_time_budget_is_refused(text):
+    with pytest.raises(LaminaError, match="endless|leaves no time"):
+        parse_duration(text)

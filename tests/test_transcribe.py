@@ -181,3 +181,10 @@ def test_joined_digits_have_their_transcripts_and_silences(tmp_path):
         signs = {np.sign(samples[sounding]).min(), np.sign(samples[sounding]).max()}
         assert len(signs) == 1  # one speaker an utterance
         assert len(samples) == sum(runs) + sum(round(s * bench.RATE) for s in row.silences)
+
+
+def test_transcripts_longer_than_every_clip_can_hold_are_refused_not_divided_by_zero(tmp_path, one_thread):
+    train = tone_table(tmp_path, 12, 5)
+    train["text"] = "ab" * 40  # 80 letters: over 3 s of audio at 40 ms a letter, for clips under a second
+    with pytest.raises(LaminaError, match="No train clip is long enough for its transcript"):
+        lamina.fit(train, target="text", task="transcribe", epochs=1, progress=False)

@@ -192,3 +192,14 @@ def test_the_report_and_the_playground_escape_hostile_sentences_and_names(traine
     page = TestClient(create_app(find_models(run), monitor=False)).get("/").text
     elements = Elements(page)
     assert elements.tags["script"] == 1 and not elements.tags["img"] and elements.handlers == ["onsubmit"]
+
+
+def test_only_line_ends_split_aligned_files_not_unicode_separators_inside_a_sentence(tmp_path):
+    # \u2028, \x0c and \x85 are line breaks to str.splitlines but not to wc or paste: splitting there would
+    # shift every later pair by one without a word.
+    source, target = tmp_path / "train.en", tmp_path / "train.de"
+    source.write_text("a\u2028dog runs\nthe cat\r\nsleeps\rnow\n", encoding="utf-8")
+    target.write_text("ein hund\x0c rennt\ndie katze\x85\r\nschläft\rjetzt\n", encoding="utf-8")
+    assert read_lines(source, "source") == ["a\u2028dog runs", "the cat", "sleeps", "now"]
+    pairs = read_pair_files(source, target)
+    assert len(pairs) == 4 and pairs.iloc[1].tolist() == ["the cat", "die katze\x85"]

@@ -6,6 +6,7 @@ A config file has four sections (`data`, `model`, `train`, `tune`) plus `seed` a
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -250,4 +251,7 @@ def parse_duration(text: str | None) -> float | None:
         ) from None
     if not seconds > 0:  # 0, negative or nan: no trial or epoch could start
         raise LaminaError(f"Time budget {text!r} leaves no time. Give a duration above 0, like 90s, 5m or 1h.")
+    if math.isinf(seconds):  # inf, 1e400s: no schedule can be planned for it, and no cap is one
+        raise LaminaError(f"Time budget {text!r} is endless. Give a finite duration like 90s, 5m or 1h, or drop "
+                          "--time-budget.")
     return seconds

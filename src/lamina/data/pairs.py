@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,10 @@ def read_lines(path, what: str) -> list[str]:
         raise LaminaError(f"The {what} file {path}, line {line}: byte 0x{raw[error.start]:02x} is not UTF-8 text. "
                           f"Convert the file to UTF-8, e.g. if it is Latin-1: iconv -f latin1 -t utf-8 {path} > "
                           f"{path}.utf8") from None
-    return text.splitlines()
+    # Only \n, \r\n and \r end a line (as wc, paste and the other file's tools count them): str.splitlines would
+    # also split at \u2028, \x0c, \x85... inside a sentence and silently shift every later pair.
+    lines = re.split("|".join(map(re.escape, LINE_ENDS)), text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def read_pair_files(source_file, target_file, source: str = "source", target: str = "target") -> pd.DataFrame:

@@ -399,6 +399,10 @@ def _keep_long_enough(prepared: SpeechPrepared, findings: list) -> None:
         findings.append(Finding("warning", "clips_too_short", f"{int((~fits).sum())} {part} clip(s) are too short for "
                                 "their transcripts (40 ms of audio a character) and were left out.", None))
         keep = fits.nonzero().flatten()
+        if not len(keep):
+            raise LaminaError(f"No {part} clip is long enough for its transcript: CTC needs about 40 ms of audio a "
+                              "character (more between repeated letters). Check that the transcript column belongs "
+                              "to these clips, or give longer recordings.")
         prepared.frames[part], prepared.lengths[part] = prepared.frames[part][keep], prepared.lengths[part][keep]
         prepared.texts[part] = [texts[i] for i in keep.tolist()]
         prepared.clips[part] = [prepared.clips[part][i] for i in keep.tolist()]
