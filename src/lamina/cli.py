@@ -23,7 +23,8 @@ def _yes_no(text: str) -> bool:
 
 
 TRAIN_SETTINGS = [
-    ("--task", "task", str, "classification (binary, multiclass), regression, forecast, recommend, generate, anomaly or translate (default: "
+    ("--task", "task", str, "classification (binary, multiclass), regression, forecast, recommend, generate, anomaly, translate or "
+                            "transcribe (default: "
                             "inferred; a --horizon means forecast, --user and --item recommend)"),
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
@@ -48,7 +49,8 @@ TRAIN_SETTINGS = [
     ("--warmup-epochs", "warmup_epochs", float, "learning-rate warm-up length in epochs (default 1)"),
     ("--clip-norm", "clip_norm", float, "max gradient norm (default 1.0)"),
     ("--patience", "patience", int, "epochs without improvement before stopping (default 8)"),
-    ("--time-budget", "time_budget", str, "stop training after this long, e.g. 90s, 5m, 1h"),
+    ("--time-budget", "time_budget", str, "train for about this long, e.g. 90s, 5m, 1h: with the "
+                            "epochs left to the recipe, table and image runs plan their schedule to fill it; otherwise a cap"),
     ("--device", "device", str, "auto, cpu or cuda (default auto)"),
     ("--precision", "precision", str, "auto, fp32 or bf16 (default auto: bf16 on a GPU)"),
     ("--adversarial", "adversarial", str, "none or pgd: also train on PGD examples (default none)"),
