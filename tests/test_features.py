@@ -67,6 +67,19 @@ def test_category_spellings_of_one_number_agree():
     assert encoder.transform(pd.Series([1.0, "1", 2])).tolist() == encoder.transform(pd.Series([1, 1, 2])).tolist()
 
 
+def test_truth_values_however_cased_or_typed_reach_the_one_learnt():
+    # A yes/no column read as booleans (True/False) and a request or a text table spelling "true"/"FALSE":
+    # the server once scored "true" as an unknown value while the CLI read the same file right.
+    for learnt in (pd.Series([True, False, True, False]), pd.Series(["true", "false", "true", "false"])):
+        encoder = CategoryEncoder("flag").fit(learnt)
+        truth, false = encoder.transform(pd.Series([True, False])).tolist()
+        assert truth != false and min(truth, false) > 1, "both are known values, neither missing nor unknown"
+        spelt = pd.Series(["true", "TRUE", "True", True, "false", "False", False])
+        assert encoder.transform(spelt).tolist() == [truth] * 4 + [false] * 3
+        assert encoder.encode_values(["true", False]).tolist() == [truth, false]
+        assert encoder.transform(pd.Series(["yes"])).tolist() == [1], "other words stay unknown"
+
+
 def test_dates_become_cyclic_parts():
     values = pd.Series(["2024-01-01", "2024-12-31", "2024-07-01", None])
     encoder = DatetimeEncoder("d").fit(values)

@@ -42,6 +42,9 @@ def number_aliases(vocabulary: list[str]) -> dict[str, str]:
     return {number: values[0] for number, values in spellings.items() if len(values) == 1 and values[0] != number}
 
 
+TRUTHS = ("true", "false")  # spellings of a truth value, compared lower-cased
+
+
 class KnownValues:
     """Positions of known keys (a vocabulary, a profile's categories); a key not among them names the known
     value spelling the same whole number, when exactly one does."""
@@ -49,10 +52,15 @@ class KnownValues:
     def __init__(self, keys: list[str]):
         self._position = {key: i for i, key in enumerate(keys)}
         self._aliases = number_aliases(keys)
+        # A truth value however cased: a yes/no column read as booleans keeps "True"/"False", while a request or
+        # a table read as text spells "true" or "FALSE" (and the other way round).
+        self._truths = {key.lower(): key for key in keys if key.lower() in TRUTHS}
 
     def position(self, key: str) -> int | None:
         """The position of the known value `key` names, or None."""
         if key in self._position:
             return self._position[key]
+        if key.lower() in self._truths:
+            return self._position[self._truths[key.lower()]]
         alias = self._aliases.get(number_key(key))
         return None if alias is None else self._position[alias]
