@@ -107,11 +107,16 @@ def test_metrics(run: RunFolder, document: dict) -> Section:
     ])
 
 
+def network_item(architecture: dict) -> list:
+    """The bullet naming the network as resolved for this data (the config may say "auto"): arch (settings)."""
+    settings = ", ".join(f"{k} {v}" for k, v in architecture["hyperparameters"].items())
+    return ["Network: ", Code(f"{architecture['arch']} ({settings})"), "."]
+
+
 def training(run: RunFolder, document: dict) -> Section:
     """The network as resolved for this data (the config may say "auto"), how training went, and its curves."""
     trained, architecture = document["training"], document["architecture"]
-    settings = ", ".join(f"{k} {v}" for k, v in architecture["hyperparameters"].items())
-    items = [["Network: ", Code(f"{architecture['arch']} ({settings})"), "."],
+    items = [network_item(architecture),
              [f"{trained['epochs_run']} epochs; the weights of the best epoch ({trained['best_epoch']}) were kept; "
               f"stopped because: {trained['stop_reason']}."],
              [f"{number(trained['train_seconds'], 1)} s of training on {trained['device']}."]]

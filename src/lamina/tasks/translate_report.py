@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from lamina.evaluation.document import Bullets, Code, Figure, Paragraph, Section, Table, section_html
+from lamina.evaluation.facts import network_item
 from lamina.evaluation.plots import Chart, Heatmap
 from lamina.run import HELD_OUT, HISTORY, METRICS, RunFolder
 
@@ -44,9 +45,8 @@ def _scores(metrics: dict) -> Section:
 
 
 def _training(run: RunFolder, document: dict) -> Section:
-    trained, architecture = document["training"], document["architecture"]
-    settings = ", ".join(f"{k} {v}" for k, v in architecture["hyperparameters"].items())
-    items = [["Network: ", Code(f"{architecture['arch']} ({settings})"), "."],
+    trained = document["training"]
+    items = [network_item(document["architecture"]),
              [f"{trained['epochs_run']} epochs; the weights of the epoch of the best validation BLEU "
               f"({trained['best_epoch']}, greedy decoding) were kept; stopped because: {trained['stop_reason']}."],
              [f"{trained['train_seconds']:.1f} s of training on {trained['device']}, batches of about "
