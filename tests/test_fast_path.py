@@ -16,13 +16,13 @@ from lamina.serving.server import batch_model, create_app, record_model, request
 
 QUICK = {"epochs": 3, "width": 16, "depth": 1}  # small models: what is compared is the path, not the fit
 
-# Missing values in every column, a colour never seen in training, numbers sent as integers, dates in other
-# spellings and one that is no date.
+# Missing values in every column, a colour never seen in training, numbers sent as integers and as text, dates in
+# other spellings and one left blank.
 ODD_RECORDS = [
     {"signal": None, "skewed": 3, "colour": "purple", "member": "yes", "day": "2024-03-05"},
     {"signal": 0.25, "skewed": None, "colour": None, "member": None, "day": None},
     {"signal": -2, "skewed": 1e6, "colour": "red", "member": "no", "day": "2024/07/01 13:30"},
-    {"signal": 1.5, "skewed": 0.5, "colour": 7, "member": "maybe", "day": "not a date"},
+    {"signal": "1.5", "skewed": 0.5, "colour": 7, "member": "maybe", "day": "  "},
 ]
 
 
@@ -127,3 +127,52 @@ def test_a_bad_field_is_a_4xx_naming_it(models):
     assert third.status_code == 422 and "records.2.skewed" in third.json()["error"]
     empty = client.post("/predict", json={key: None for key in good})
     assert empty.status_code == 422 and "every field is null" in empty.json()["error"]
+
+
+# A value of the wrong type for its column, and what the answer must say (besides the field's name).
+CONFUSIONS = {
+    "truth-for-number": ("signal", True, "not true/false"),
+    "list-for-number": ("skewed", [1.0], "valid number"),
+    "object-for-number": ("signal", {"value": 1}, "valid number"),
+    "object-for-category": ("colour", {"name": "red"}, "takes text, a number or true/false, not an object"),
+    "list-for-yes-no": ("member", ["yes"], "not an array"),
+    "number-for-date": ("day", 20240305, "valid string"),
+    "truth-for-date": ("day", False, "valid string"),
+    "text-that-is-no-date": ("day", "next tuesday-ish", "'next tuesday-ish' is not a date"),
+    "number-for-text": ("comment", 5, "valid string"),
+}
+
+
+@pytest.mark.parametrize("name", ["binary", "text"], ids=["record-path", "dataframe-path"])
+@pytest.mark.parametrize("confusion", CONFUSIONS, ids=list(CONFUSIONS))
+def test_a_value_of_the_wrong_type_is_a_422_naming_its_field_on_both_paths(models, name, confusion):
+    field, value, said = CONFUSIONS[confusion]
+    if field == "comment" and name == "binary":
+        pytest.skip("the record-path model has no text column")
+    good = make_table(rows=2, seed=2).drop(columns="y").to_dict(orient="records")
+    if name == "binary":
+        good = [{k: v for k, v in record.items() if k != "comment"} for record in good]
+    answer = served(models[name]).post("/predict", json={"records": [good[0], {**good[1], field: value}]})
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert said in error and ("records.1." + field in error or f"Column {field!r}, record 1" in error), error
+
+
+def test_model_predict_on_a_frame_refuses_the_same_confusions_naming_column_and_row(models):
+    from lamina.errors import LaminaError
+
+    model = models["text"]
+    rows = make_table(rows=3, seed=2).drop(columns="y").astype(object)
+    for field, value, said in [("signal", True, "True (bool) is not a number"),
+                               ("colour", ["red"], "is not a category value"),
+                               ("day", 20240305, "20240305 (int) is not a date"),
+                               ("day", "next tuesday-ish", "'next tuesday-ish' is not a date"),
+                               ("comment", 5, "5 (int) is not text")]:
+        frame = rows.copy()
+        frame.at[1, field] = value
+        with pytest.raises(LaminaError, match=f"Column '{field}', row 3 \\(counting the header as row 1\\)") as caught:
+            model.predict(frame)
+        assert said in str(caught.value)
+    blank = rows.copy()
+    blank.at[1, "day"], blank.at[2, "day"] = None, ""
+    assert len(model.predict(blank)) == 3, "a null or empty date is still a missing value"

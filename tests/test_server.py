@@ -80,7 +80,7 @@ def test_token_is_required_except_for_health(client):
     "change, field, message",
     [
         (lambda r: r.update(signal="abc"), "signal", "valid number"),
-        (lambda r: r.update(colour=["red"]), "colour", "valid"),
+        (lambda r: r.update(colour=["red"]), "colour", "takes text, a number or true/false, not an array"),
         (lambda r: r.pop("colour"), "colour", "Field required"),
         (lambda r: r.update(surprise=1), "surprise", "Extra inputs"),
         (lambda r: r.update(comment="x" * 100_001), "comment", "at most 100000"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import numbers
 
 
 class LaminaError(Exception):
@@ -20,3 +21,11 @@ def closest(name: str, choices, n: int = 3) -> list[str]:
 def did_you_mean(name: str, choices) -> str:
     near = closest(name, choices)
     return f" Did you mean {', '.join(repr(c) for c in near)}?" if near else ""
+
+
+def row_name(label) -> str:
+    """A row of data as messages name it: a DataFrame's integer index label i as the file's row i + 2 (the header
+    is row 1), any other label as it is (a request's rows are labelled 'record 0', 'record 1'...)."""
+    if isinstance(label, numbers.Integral):  # Python's and numpy's integers
+        return f"row {int(label) + 2} (counting the header as row 1)"
+    return str(label)

@@ -11,7 +11,7 @@ from pydantic import StrictStr
 from lamina.checked import Record, checked
 from lamina.features.blocks import EMBEDDING
 from lamina.features.drift import Counts
-from lamina.features.kinds import VALUE_FIELD, ColumnSample, Kind, register_kind, sniff
+from lamina.features.kinds import VALUE_FIELD, ColumnSample, Kind, refuse_values, register_kind, sniff
 from lamina.features.spelling import KnownValues, category_key
 
 MISSING_INDEX = 0
@@ -27,6 +27,7 @@ class CategoryEncoder:
         self.column = column
 
     def fit(self, values: pd.Series) -> CategoryEncoder:
+        self.refuse_non_scalars(values)
         keys = values.dropna().map(category_key)
         counts = keys[keys != ""].value_counts()  # "" and "  ": a CSV's empty cell, read as missing
         return self.load_state({"vocabulary": vocabulary_of(counts)})
@@ -36,6 +37,7 @@ class CategoryEncoder:
         return len(self.vocabulary_) + 2
 
     def transform(self, values: pd.Series) -> np.ndarray:
+        self.refuse_non_scalars(values)
         # Look each distinct value up once, not each row: tables repeat their categories.
         codes, distinct = pd.factorize(values, use_na_sentinel=True)
         lookup = np.array([self.index_of(category_key(v)) for v in distinct] + [MISSING_INDEX], dtype=np.int64)
@@ -45,6 +47,11 @@ class CategoryEncoder:
         """As `transform`, from the values of validated request records (JSON scalars, None for missing): the
         server's record path (features.records)."""
         return np.array([MISSING_INDEX if v is None else self.index_of(category_key(v)) for v in values], dtype=np.int64)
+
+    def refuse_non_scalars(self, values: pd.Series) -> None:
+        """A list, dict or array in a cell is no category (it would fail in pandas as "unhashable")."""
+        refuse_values(values, self.column, _scalar, "a category value (text, a number or true/false)",
+                      "Give one value a cell.", SCALAR_INFERRED)
 
     def index_of(self, key: str) -> int:
         """A value's index: its own, else that of the known value spelling the same number, else unknown."""
@@ -60,6 +67,15 @@ class CategoryEncoder:
         self.vocabulary_ = checked(_CategoryState, state).vocabulary
         self._known = KnownValues(self.vocabulary_)
         return self
+
+
+# pandas.api.types.infer_dtype answers for columns of scalars only, read without a scan
+SCALAR_INFERRED = frozenset({"string", "integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty",
+                             "categorical", "datetime", "datetime64", "date"})
+
+
+def _scalar(value) -> bool:
+    return not isinstance(value, (list, tuple, dict, set, np.ndarray))
 
 
 def vocabulary_of(counts: pd.Series) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,17 @@ import pandas as pd
 from pydantic import Field, StrictBool
 
 from lamina.checked import Record, checked
+from lamina.errors import LaminaError, row_name
 from lamina.features.blocks import DENSE
 from lamina.features.drift import Bins
-from lamina.features.kinds import ColumnSample, Kind, register_kind, sniff
+from lamina.features.kinds import ColumnSample, Kind, refuse_values, register_kind, sniff
 
 DATE_SHARE = 0.95  # share of sampled strings that must look like, and parse as, dates
+
+# pandas.api.types.infer_dtype answers for columns of dates or text only, read without a scan
+DATE_INFERRED = frozenset({"string", "empty", "datetime", "datetime64", "date"})
+DATE_FIX = ("Give dates as text such as 2024-03-05 or 2024-03-05 14:30 (or as dates), and leave a cell empty "
+            "(null) where the date is unknown.")
 
 # Each cyclic part becomes sin and cos so that December sits next to January.
 CYCLES = {"month": 12, "weekday": 7, "day": 31, "hour": 24}
@@ -34,7 +41,7 @@ class DatetimeEncoder:
         self.column = column
 
     def fit(self, values: pd.Series) -> DatetimeEncoder:
-        dates = parse_dates(values)
+        dates = self.dates(values)
         years = dates.dt.year.dropna().to_numpy(dtype=float)
         self.year_mean_ = float(years.mean()) if len(years) else 0.0
         self.year_scale_ = float(years.std()) if len(years) > 1 and years.std() > 0 else 1.0
@@ -51,7 +58,7 @@ class DatetimeEncoder:
 
     def transform(self, values: pd.Series) -> np.ndarray:
         # A DatetimeIndex gives plain float arrays (NaN where missing) without a Series per part.
-        dates = pd.DatetimeIndex(parse_dates(values))
+        dates = pd.DatetimeIndex(self.dates(values))
         missing = np.asarray(dates.isna())
         year = (np.nan_to_num(np.asarray(dates.year, dtype=float), nan=self.year_mean_) - self.year_mean_)
         columns = [year / self.year_scale_]
@@ -65,8 +72,22 @@ class DatetimeEncoder:
 
     def encode_values(self, values: list) -> np.ndarray:
         """As `transform`, from the values of validated request records (text, None for missing): the server's
-        record path (features.records). One object Series: dates are parsed one by one ("mixed" formats) anyway."""
-        return self.transform(pd.Series(values, dtype=object))
+        record path (features.records). One object Series, its rows labelled as a request's records (what an error
+        names): dates are parsed one by one ("mixed" formats) anyway."""
+        return self.transform(pd.Series(values, dtype=object, index=[f"record {i}" for i in range(len(values))]))
+
+    def dates(self, values: pd.Series) -> pd.Series:
+        """parse_dates of `values`, missing where a value is: a value of another type (a number, true/false) or
+        text that is no date raises LaminaError naming the column, the row and the value, as it would otherwise
+        be read as missing (or a number as nanoseconds since 1970)."""
+        refuse_values(values, self.column, _date_like, "a date", DATE_FIX, DATE_INFERRED)
+        dates = parse_dates(values)
+        unread = values[dates.isna().to_numpy()]
+        written = unread[unread.map(lambda v: isinstance(v, str) and bool(v.strip())).to_numpy(dtype=bool)]
+        if len(written):  # "" and "  " are an empty cell: missing
+            raise LaminaError(f"Column {self.column!r}, {row_name(written.index[0])}: {written.iloc[0]!r} is not a "
+                              f"date ({len(written)} such value(s)). {DATE_FIX}")
+        return dates
 
     def state(self) -> dict:
         return {"year_mean": self.year_mean_, "year_scale": self.year_scale_, "with_hour": self.with_hour_,
@@ -84,6 +105,10 @@ class _DatetimeState(Record):
     year_scale: float = Field(gt=0)  # years per unit of the scaled year
     with_hour: StrictBool
     flag_missing: StrictBool
+
+
+def _date_like(value) -> bool:
+    return isinstance(value, (str, date, np.datetime64))
 
 
 def days(values: pd.Series) -> np.ndarray:

@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, NamedTuple
 
 import pandas as pd
-from pydantic import StringConstraints
+from pydantic import BeforeValidator, StringConstraints
+from pydantic_core import PydanticCustomError
 
-from lamina.errors import LaminaError, did_you_mean
+from lamina.errors import LaminaError, did_you_mean, row_name
 from lamina.features.blocks import DENSE, PICTURE, ColumnBlock, DenseBlock, EmbeddingBlock
 from lamina.features.drift import Bins, Counts
 
@@ -48,9 +49,27 @@ SAMPLE_ROWS = 2000  # rows sampled to judge a string column (speed on large tabl
 MAX_TEXT = 100_000  # longest string accepted in one request field (characters)
 MAX_FILE_TEXT = 1_000_000  # longest base64 file accepted in one request field; the server's body limit binds first
 
+
+
+def _no_truth_value(value):
+    """A JSON true/false is not a number: pydantic's lax float would read it as 1.0 or 0.0."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "a number column takes a number (or text that reads as one), not "
+                                  "true/false; send 1 or 0 if that is what is meant")
+    return value
+
+
+def _scalar(value):
+    """A category is one JSON scalar; an array or object is refused in one sentence (not one per scalar type)."""
+    if isinstance(value, (list, dict)):
+        raise PydanticCustomError("category_type", "a category column takes text, a number or true/false, not "
+                                  "{sent}", {"sent": "an array" if isinstance(value, list) else "an object"})
+    return value
+
+
 # Request field types (one per value; None is a missing value).
-NUMBER_FIELD = float | None
-VALUE_FIELD = str | int | float | bool | None  # categories: any JSON scalar, spelt as in training
+NUMBER_FIELD = Annotated[float, BeforeValidator(_no_truth_value)] | None  # numbers, or text that reads as one
+VALUE_FIELD = Annotated[str | int | float | bool, BeforeValidator(_scalar)] | None  # categories: spelt as in training
 TEXT_FIELD = Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None
 FILE_FIELD = Annotated[str, StringConstraints(max_length=MAX_FILE_TEXT)] | None  # base64 of a file, never a path
 
@@ -192,3 +211,23 @@ class KindsReading:
 
 PICTURE_KINDS = KindsReading(PICTURE)  # read as pictures by a CNN: images, and audio as its spectrogram
 DENSE_KINDS = KindsReading(DENSE)  # floats concatenated into the dense block
+
+
+def is_missing_value(value) -> bool:
+    """None, NaN, pd.NA or NaT: a cell with no value (a list or dict is a value, however odd)."""
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+def refuse_values(values: pd.Series, column: str, accepts: Callable[[Any], bool], expected: str, fix: str,
+                  clean: frozenset[str]) -> None:
+    """Raises LaminaError naming the column, the row (errors.row_name) and the first present value that `accepts`
+    refuses, what the column takes (`expected`) and `fix`. Values whose pandas.api.types.infer_dtype is in `clean`
+    are all accepted unread (a column of strings or of numbers costs one C pass): a value of the wrong type would
+    otherwise be turned into another (True into 1.0, 5 into an empty text) or fail in a library as a TypeError."""
+    if pd.api.types.infer_dtype(values, skipna=True) in clean:
+        return
+    for label, value in values.items():
+        if not is_missing_value(value) and not accepts(value):
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise LaminaError(f"Column {column!r}, {row_name(label)}: {shown} ({type(value).__name__}) is not "
+                              f"{expected}. {fix}")

@@ -11,10 +11,10 @@ from scipy.special import ndtri
 
 from lamina.checked import Record, checked
 from lamina.data.read import leading_zero_codes
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, row_name
 from lamina.features.blocks import DENSE
 from lamina.features.drift import Bins
-from lamina.features.kinds import NUMBER_FIELD, ColumnSample, Kind, register_kind, sniff
+from lamina.features.kinds import NUMBER_FIELD, ColumnSample, Kind, refuse_values, register_kind, sniff
 
 MIXED_NUMBER_RATIO = 0.9  # a string column this numeric is a number column with typos
 QUANTILES = 256  # knots of the piecewise-linear map from value to rank; more fit the shape finer
@@ -110,9 +110,10 @@ class _NumberState(Record):
 
 def to_numbers(values: pd.Series, column: str) -> np.ndarray:
     """Floats with NaN for missing and for infinite values (the checks report those; a regression target with
-    one is refused there); a value that is not a number is an error naming its row."""
-    if pd.api.types.is_bool_dtype(values):
-        return values.astype(float).to_numpy()
+    one is refused there); a value that is not a number (true/false included, as the server refuses it) is an
+    error naming its row."""
+    refuse_values(values, column, _not_a_truth_value, "a number", TRUTH_VALUE_FIX.format(name=column),
+                  NUMERIC_INFERRED)
     if pd.api.types.is_numeric_dtype(values):
         numbers = values.to_numpy(dtype=float, na_value=np.nan)
     else:
@@ -121,6 +122,16 @@ def to_numbers(values: pd.Series, column: str) -> np.ndarray:
             raise LaminaError(mixed_type_message(column, values.dropna()))
         numbers = coerced.to_numpy(dtype=float, na_value=np.nan)
     return finite_or_nan(numbers)
+
+
+# pandas.api.types.infer_dtype answers for columns holding no true/false value, read without a scan
+NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "string", "empty"})
+TRUTH_VALUE_FIX = ("Give numbers (1 and 0 for true and false), or declare the column's kind in the config "
+                   "(data: columns: {{{name}: binary}}).")
+
+
+def _not_a_truth_value(value) -> bool:
+    return not isinstance(value, (bool, np.bool_))
 
 
 def finite_or_nan(numbers: np.ndarray) -> np.ndarray:
@@ -134,8 +145,7 @@ def mixed_type_message(name: str, values: pd.Series) -> str:
     first_row = bad.index[0]
     return (
         f"Column {name!r} holds numbers but {len(bad)} value(s) are not numbers, first {bad.iloc[0]!r} "
-        f"at row {first_row + 2 if isinstance(first_row, (int, np.integer)) else first_row} "
-        "(counting the header as row 1). Fix or blank those values, or declare the column's kind in the "
+        f"at {row_name(first_row)}. Fix or blank those values, or declare the column's kind in the "
         f"config (data: columns: {{{name}: category}})."
     )
 

@@ -15,7 +15,7 @@ from lamina.checked import Fault, Record, checked
 from lamina.errors import LaminaError
 from lamina.features.blocks import TOKENS
 from lamina.features.drift import Bins
-from lamina.features.kinds import ColumnSample, EncoderOptions, Kind, register_kind, sniff
+from lamina.features.kinds import ColumnSample, EncoderOptions, Kind, refuse_values, register_kind, sniff
 
 MIN_TEXT_WORDS = 4.0  # mean words per value from which a string column reads as free text
 MIN_PHRASE_WORDS = 2.0  # mean words per value from which mostly distinct values read as text ("play jazz")...
@@ -98,7 +98,7 @@ class TextEncoder:
         self.pretrained = pretrained  # a Hugging Face model folder whose tokenizer this column must use
 
     def fit(self, values: pd.Series) -> TextEncoder:
-        texts = as_texts(values)
+        texts = self.texts(values)
         self.tokenizer_ = pretrained_tokenizer(self.pretrained) if self.pretrained else train_tokenizer(texts)
         self.tokenizer_.no_truncation()
         self.tokenizer_.no_padding()
@@ -128,8 +128,15 @@ class TextEncoder:
         self.tokenizer_.enable_truncation(self.length_)
         self.tokenizer_.enable_padding(pad_id=self.pad_, pad_token=self.tokenizer_.id_to_token(self.pad_),
                                        length=self.length_)
-        encodings = self.tokenizer_.encode_batch(as_texts(values))
+        encodings = self.tokenizer_.encode_batch(self.texts(values))
         return np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(values), self.length_)
+
+    def texts(self, values: pd.Series) -> list[str]:
+        """as_texts, after refusing (LaminaError naming the row) a value that is not text: a number or list would
+        otherwise be read as an empty text, as the server refuses it."""
+        refuse_values(values, self.column, lambda value: isinstance(value, str), "text",
+                      'Give text (a number as text, such as "5"), or leave the cell empty.', frozenset({"string", "empty"}))
+        return as_texts(values)
 
     def unknown_only(self, values: pd.Series) -> int:
         """Rows with text in which the tokenizer knows no piece (all [UNK]): the model reads nothing there."""

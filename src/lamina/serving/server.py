@@ -86,8 +86,9 @@ def request_records(body: BaseModel) -> list[dict]:
 
 
 def request_frame(records: list[dict], features: list) -> pd.DataFrame:
-    """The records' rows, each value decoded as its column's kind reads it."""
-    frame = pd.DataFrame(records, columns=[c.name for c in features])
+    """The records' rows, each value decoded as its column's kind reads it; rows labelled 'record 0', 'record 1'...
+    (what an encoder's error names)."""
+    frame = pd.DataFrame(records, columns=[c.name for c in features], index=[f"record {i}" for i in range(len(records))])
     for column in features:
         decode = kind_named(column.kind).decode  # request value → what the encoder reads (base64 → a file's content)
         if decode is not None:
