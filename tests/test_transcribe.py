@@ -188,3 +188,88 @@ def test_transcripts_longer_than_every_clip_can_hold_are_refused_not_divided_by_
     train["text"] = "ab" * 40  # 80 letters: over 3 s of audio at 40 ms a letter, for clips under a second
     with pytest.raises(LaminaError, match="No train clip is long enough for its transcript"):
         lamina.fit(train, target="text", task="transcribe", epochs=1, progress=False)
+
+
+def wav_bytes(samples: np.ndarray, rate: int, subtype: str = "PCM_16") -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV", subtype=subtype)
+    return buffer.getvalue()
+
+
+def test_a_30_s_clip_fits_the_body_limit_and_a_larger_body_is_told_to_send_flac(trained):
+    from fastapi.testclient import TestClient
+
+    from lamina.serving.server import create_app
+
+    model, _, _ = trained
+    client = TestClient(create_app({"tones": model}, monitor=False))
+    speech = 0.1 * np.sin(np.arange(25 * 16_000) / 16_000 * 2 * np.pi * 400)  # 25 s of 16 kHz 16-bit mono: 800 kB
+    answer = client.post("/transcribe", json={"audio": base64.b64encode(wav_bytes(speech, 16_000)).decode()})
+    assert answer.status_code == 200 and answer.json()["seconds"] == 25.0
+    too_big = client.post("/transcribe", json={"audio": "A" * 1_400_000})
+    assert too_big.status_code == 413 and "send a longer or higher-rate clip as FLAC" in too_big.json()["error"]
+
+
+def test_a_header_claiming_655_khz_and_8_channels_is_refused_before_any_decoding(trained, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from lamina.data.audio import BadAudio, read_samples
+    from lamina.serving.server import create_app
+
+    model, _, _ = trained
+    claimed = wav_bytes(np.zeros((4000, 8), np.float32), 655_360)  # 6 ms said to be 655 kHz × 8 channels
+    monkeypatch.setattr(soundfile.SoundFile, "read", lambda *a, **k: pytest.fail("decoded a refused clip"))
+    with pytest.raises(BadAudio, match="655,360 samples a second, over the 192,000 Hz accepted"):
+        read_samples(claimed, 30)
+    with pytest.raises(LaminaError, match="clip 0: its header claims 655,360 samples a second"):
+        model.transcribe(claimed)
+    client = TestClient(create_app({"tones": model}, monitor=False))
+    answer = client.post("/transcribe", json={"audio": base64.b64encode(claimed).decode()})
+    assert answer.status_code == 422 and "field 'audio': its header claims 655,360" in answer.json()["error"]
+    eight = wav_bytes(np.zeros((8000, 9), np.float32), 8000)
+    with pytest.raises(LaminaError, match="9 channels, over the 8 accepted"):
+        model.transcribe(eight)
+
+
+def test_nan_or_infinite_samples_are_refused_by_the_server_and_model_transcribe(trained):
+    from fastapi.testclient import TestClient
+
+    from lamina.serving.server import create_app
+
+    model, test, _ = trained
+    samples, rate = soundfile.read(test["audio"].iloc[0], dtype="float32")
+    samples[100], samples[200] = np.nan, np.inf
+    clip = wav_bytes(samples, rate, subtype="FLOAT")
+    with pytest.raises(LaminaError, match=r"clip 0: cannot read this audio \(2 sample\(s\) are NaN or infinite"):
+        model.transcribe(clip)
+    answer = TestClient(create_app({"tones": model}, monitor=False)).post(
+        "/transcribe", json={"audio": base64.b64encode(clip).decode()})
+    assert answer.status_code == 422 and "NaN or infinite" in answer.json()["error"]
+
+
+def test_a_clip_over_30_s_is_refused_not_cut_and_beam_applies_to_one_clip_and_a_table(trained, tmp_path, capsys,
+                                                                                        monkeypatch):
+    from lamina.cli import main
+    from lamina.tasks import transcribe
+
+    model, test, run = trained
+    long = tmp_path / "long.wav"
+    soundfile.write(long, np.full(31 * RATE, 0.1, np.float32), RATE)
+    with pytest.raises(LaminaError, match=r"long.wav: a clip of 31.0 s, over the 30 s .* Cut it into parts"):
+        model.transcribe(str(long))
+    capsys.readouterr()
+    assert main(["predict", str(run), str(long)]) == 2
+    assert "over the 30 s" in capsys.readouterr().err
+
+    widths = []  # the beam each search ran with: --beam must reach it, for one clip and for a table of clips
+    search = transcribe.prefix_beam_search
+    monkeypatch.setattr(transcribe, "prefix_beam_search", lambda row, beam: widths.append(beam) or search(row, beam))
+    clip = test["audio"].iloc[2]
+    assert main(["predict", str(run), clip, "--beam", "3"]) == 0
+    assert capsys.readouterr().out.strip() == model.transcribe(clip, beam=3) and widths == [3, 3]
+    table = Path(clip).parent / "beam-clips.csv"  # beside the clips: a table's paths stay inside its folder
+    test[["audio"]].head(4).map(lambda path: Path(path).name).to_csv(table, index=False)
+    assert main(["predict", str(run), str(table), "--beam", "2", "--out", str(tmp_path / "t.csv")]) == 0
+    assert widths[2:] == [2] * 4
+    written = pd.read_csv(tmp_path / "t.csv")
+    assert written["transcript"].tolist() == test["text"].str.lower().head(4).tolist()

@@ -8,6 +8,7 @@ report. What differs between learning problems is the task's (tasks/); this modu
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import time
 from pathlib import Path
@@ -282,17 +283,20 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
     """The model's prediction frame for `data` (a table, or a folder of pictures or recordings, with or without
     class subfolders; for a translation model also a .txt file of one sentence a line); for a column of image or
     audio files, the path leads each row (which file each prediction is for). `beam`: a translation model's
-    beams (1 greedy; default 5)."""
+    beams (1 greedy; default 5), or the prefixes a speech-to-text model's beam search keeps (default: greedy)."""
     from lamina.data.images import looks_like_arrays, read_images
     from lamina.features.kinds import kind_named
 
     model = load(run)
     reads_its_own = getattr(model.task, "read_prediction_data", None)  # e.g. sentences, one a line
-    if beam is not None and reads_its_own is None:
-        raise LaminaError(f"--beam sets the beams of a translation model's search; this is a {model.task.name} "
-                          "model. Drop --beam.")
+    searches = "beam" in inspect.signature(model.task.predict).parameters  # translation, speech to text
+    if beam is not None and not searches:
+        raise LaminaError(f"--beam sets the beams of a translation or speech-to-text model's search; this is a "
+                          f"{model.task.name} model. Drop --beam.")
+    options = {"beam": beam} if beam is not None else {}
     if is_audio_file(data) and hasattr(model.task, "transcribe"):  # one recording: a table of one row
-        return model.task.predict(model, pd.DataFrame({model.task.audio_column_: [str(Path(data).resolve())]}))
+        return model.task.predict(model, pd.DataFrame({model.task.audio_column_: [str(Path(data).resolve())]}),
+                                  **options)
     folder = Path(data) if isinstance(data, (str, Path)) and Path(data).is_dir() else None
     frame = (reads_its_own(data) if reads_its_own else
              read_images(folder, "prediction data", unlabelled=True) if folder else read_table(data, "prediction data"))
@@ -301,7 +305,7 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
             raise LaminaError(f"--engine {engine} runs models that predict one row at a time; a {model.task.name} "
                               "model predicts with torch. Drop --engine.")
         frame.attrs["source"] = f"the file {data}" if isinstance(data, (str, Path)) else None  # errors name it
-        return model.predict(frame, **({"beam": beam} if beam is not None else {}))
+        return model.predict(frame, **options)
     predictions = model.predict(frame, engine=engine)
     for column in reversed([c.name for c in model.schema.features if kind_named(c.kind).inspect_files]):
         if not looks_like_arrays(frame[column]):  # file paths, not pixels from an array file

@@ -275,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="recommending: leave out the items each user already had (the default)")
     predict.add_argument("--out", help="CSV file to write (default: print to the terminal)")
     predict.add_argument("--beam", type=at_least_one, help="translating: beams of the search, 1 (greedy) to 10 "
-                                                           "(default 5)")
+                                                           "(default 5); transcribing: prefixes the beam search keeps, "
+                                                           "1 to 64 (default: greedy decoding)")
     predict.add_argument("--engine", choices=["torch", "onnx"], default="torch",
                          help="onnx runs the exported network in onnxruntime (after `lamina export`)")
 
@@ -588,7 +589,7 @@ def run_predict(args) -> int:
         raise LaminaError("Give the rows to predict: lamina predict RUN DATA (a recommender also takes --user ID "
                           "or --similar-to ITEM).")
     if api.is_audio_file(args.data) and not args.out:  # one recording: a speech-to-text model prints its text
-        print(api.transcribe(args.run, args.data))
+        print(api.transcribe(args.run, args.data, args.beam))
         return 0
     return _write_table(api.predict(args.run, args.data, engine=args.engine, beam=args.beam), args.out, "rows")
 

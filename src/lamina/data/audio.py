@@ -37,6 +37,15 @@ MAX_SENT_SECONDS = 600
 # bounds pictures: 600 s is 58 million samples, about a second of decoding and resampling.
 REQUEST_SECONDS = 600
 REFERENCE_SAMPLES = 48_000 * 2  # samples a second of 48 kHz stereo
+# Bounds on what a header may claim, checked before anything is decoded (a 650 kHz × 8 channel header would make
+# the first 30 s alone 630 MB of float32 samples): the highest rate recorders and audio interfaces offer, and 7.1
+# surround's channels.
+MAX_CLIP_RATE = 192_000  # samples a second
+MAX_CLIP_CHANNELS = 8
+
+
+class BadAudio(ValueError):
+    """A clip soundfile reads whose header or samples cannot be used; the message says why (no file named)."""
 
 
 @dataclass
@@ -72,10 +81,28 @@ def _opened(source):
 
 def read_samples(source, seconds: float | None = None) -> tuple[np.ndarray, int]:
     """(float32 [samples, channels] in −1…1, sample rate) of a file path or of a file's bytes: the first
-    `seconds` (the whole clip when None); frames after them are never decoded. Raises as `_opened`."""
+    `seconds` (the whole clip when None); frames after them are never decoded. Raises as `_opened`, and BadAudio
+    for a header past MAX_CLIP_RATE or MAX_CLIP_CHANNELS (before decoding) or a NaN or infinite sample (a float
+    WAV can hold them; every later step would turn them into NaN features)."""
     with _opened(source) as clip:
-        frames = -1 if seconds is None else math.ceil(seconds * clip.samplerate)
-        return clip.read(frames, dtype="float32", always_2d=True), int(clip.samplerate)
+        problem = _header_problem(clip.samplerate, clip.channels)
+        if problem:
+            raise BadAudio(problem)
+        rate = int(clip.samplerate)
+        samples = clip.read(-1 if seconds is None else math.ceil(seconds * rate), dtype="float32", always_2d=True)
+    if not np.isfinite(samples).all():
+        raise BadAudio(f"{int((~np.isfinite(samples)).sum()):,} sample(s) are NaN or infinite; a recording's samples "
+                       "are finite (re-export it as 16-bit PCM)")
+    return samples, rate
+
+
+def _header_problem(rate: int, channels: int) -> str:
+    """Why a header's rate or channels are past what lamina decodes ("" if they are not)."""
+    if rate > MAX_CLIP_RATE:
+        return f"its header claims {rate:,} samples a second, over the {MAX_CLIP_RATE:,} Hz accepted (resample it)"
+    if channels > MAX_CLIP_CHANNELS:
+        return f"its header claims {channels} channels, over the {MAX_CLIP_CHANNELS} accepted (mix it down)"
+    return ""
 
 
 def read_header(value) -> AudioInfo:
@@ -86,7 +113,7 @@ def read_header(value) -> AudioInfo:
             info = AudioInfo(int(clip.samplerate), clip.frames / clip.samplerate, channels=clip.channels)
     except Exception as error:  # soundfile raises its own LibsndfileError, or RuntimeError, for bad files
         return AudioInfo(0, 0.0, _unreadable(error))
-    info.problem = _too_short(info.seconds)
+    info.problem = _header_problem(info.rate, info.channels) or _too_short(info.seconds)
     return info
 
 
@@ -109,7 +136,7 @@ def inspect_audio(value) -> AudioInfo:
 def _unreadable(error: Exception) -> str:
     if isinstance(error, FileNotFoundError):
         return "file not found"
-    if isinstance(error, NotARegularFile):
+    if isinstance(error, (NotARegularFile, BadAudio)):
         return str(error)
     return f"not audio soundfile can read ({library_message(error)})"
 

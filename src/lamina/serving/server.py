@@ -214,6 +214,8 @@ class ModelService:
 def create_app(models: dict[str, Model], token: str | None = None, monitor: bool = True,
                max_body_bytes: int = MAX_BODY_BYTES, body_seconds: float = BODY_SECONDS) -> FastAPI:
     """`monitor`: record binned request summaries in each model's run folder for `lamina monitor`;
+    `max_body_bytes`: a larger body is answered 413, unless a served task's requests need more (Task.body_limit:
+    a clip to transcribe), which then sets the limit and what the 413 tells to send instead;
     `body_seconds`: a body not received within it is answered 408."""
     from lamina.serving.metrics import ServerMetrics
     from lamina.serving.monitor import Recorder, database_of
@@ -267,7 +269,10 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     async def bad_input(_request: Request, error: LaminaError) -> JSONResponse:
         return AsciiJSONResponse(status_code=422, content={"error": str(error)})
 
-    app.add_middleware(BodyLimit, limit=max_body_bytes, seconds=body_seconds)
+    needs = [limit for limit in (service.model.task.body_limit() for service in services.values())
+             if limit is not None and limit[0] > max_body_bytes]
+    limit, hint = max(needs) if needs else (max_body_bytes, "")
+    app.add_middleware(BodyLimit, limit=limit, seconds=body_seconds, hint=hint)
     prefixes = [f"/models/{name}" for name in services] + ([""] if len(services) == 1 else [])
     known_paths = {"/", "/health", "/metrics", "/docs", "/redoc", "/openapi.json"} | {
         f"{prefix}/{route}" for prefix in prefixes for service in services.values() for route in service.routes
@@ -451,8 +456,8 @@ class BodyLimit:
     and answers 413 past the size or 408 past the time, before any route sees the request; otherwise hands
     the body on unchanged."""
 
-    def __init__(self, app, limit: int, seconds: float):
-        self.app, self.limit, self.seconds = app, limit, seconds
+    def __init__(self, app, limit: int, seconds: float, hint: str = ""):
+        self.app, self.limit, self.seconds, self.hint = app, limit, seconds, hint  # hint: what to send instead
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -460,7 +465,8 @@ class BodyLimit:
         try:
             body = await asyncio.wait_for(self._read(receive), self.seconds)
         except TooLarge:
-            response = JSONResponse(status_code=413, content={"error": f"request body over {self.limit} bytes"})
+            response = JSONResponse(status_code=413, content={
+                "error": f"request body over {self.limit:,} bytes" + (f"; {self.hint}" if self.hint else "")})
             return await response(scope, receive, send)
         except asyncio.TimeoutError:
             response = JSONResponse(status_code=408, headers={"Connection": "close"}, content={

@@ -215,3 +215,8 @@ class Task(LossStep):
     def request_example(self, model) -> dict | None:
         """A request body the playground starts from (None: an empty one)."""
         return None
+
+    def body_limit(self) -> tuple[int, str] | None:
+        """(bytes, what to send instead) when this task's requests need a larger body than the server's default
+        (a clip sent in base64), else None."""
+        return None

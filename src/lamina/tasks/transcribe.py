@@ -23,7 +23,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lamina.data.audio import audio_from_base64, looks_like_audio_paths, mono_at, read_headers, read_samples
+from lamina.data.audio import (
+    REFERENCE_SAMPLES,
+    audio_from_base64,
+    looks_like_audio_paths,
+    mono_at,
+    read_header,
+    read_headers,
+    read_samples,
+)
 from lamina.data.checks import Finding
 from lamina.data.media import library_message
 from lamina.errors import LaminaError
@@ -33,7 +41,7 @@ from lamina.nets.ctc import subsampled
 from lamina.nets.ctc_search import BLANK, greedy, prefix_beam_search
 from lamina.tasks.base import Prepared, Task, register_task
 
-MAX_SECONDS = 30.0  # of a clip the model reads; a longer clip sent to the server is refused
+MAX_SECONDS = 30.0  # of a clip the model reads; a longer one is refused when transcribed, left out in training
 DEFAULTS = {"channels": 32,  # maps of each subsampling convolution
             "width": 128,  # GRU units a direction (Transformer: dimensions)
             "depth": 2,  # recurrent (or Transformer) layers
@@ -44,7 +52,11 @@ STEPS_PER_RUN = 3000  # optimiser steps a default run aims at; epochs follow (3 
 BEAM = 8  # prefixes prefix beam search keeps a frame
 MAX_BEAM = 64  # the widest beam a request may ask for
 INFERENCE_BATCH = 64  # clips a forward pass when transcribing
-MAX_REQUEST_CHARACTERS = 1_000_000  # of a request's base64 audio: the server's whole body limit (750 kB of file)
+# A request's clip, in base64: a MAX_SECONDS clip as 16-bit mono WAV at speech's usual 16 kHz (the highest rate a
+# model reads, MAX_RATE), with 4 KiB for the file's header and metadata chunks: 1.29 million characters. The server's
+# body limit follows (Task.body_limit); a longer or higher-rate clip is sent as FLAC, or resampled.
+MAX_REQUEST_CHARACTERS = 4 * math.ceil((round(MAX_SECONDS * MAX_RATE) * 2 + 4096) / 3)
+BODY_SLACK = 1024  # bytes of JSON around the clip: its key, "beam", spaces
 
 
 def normalise(text) -> str:
@@ -197,11 +209,14 @@ class TranscribeTask(Task):
 
     # ---- use ---------------------------------------------------------------------------------------------
 
-    def transcripts(self, model, clips: list, beam: int | None = None) -> list[str]:
+    def transcripts(self, model, clips: list, beam: int | None = None, names: list[str] | None = None) -> list[str]:
         """The transcript of each clip (a file path or a file's bytes): greedy decoding, or prefix beam search
-        keeping `beam` prefixes."""
+        keeping `beam` prefixes. Raises LaminaError naming the clip (`names`, else its path or 'clip N') that cannot
+        be used whole: longer than MAX_SECONDS (never cut short silently), or more to decode than a clip may hold."""
         if beam is not None and (isinstance(beam, bool) or not isinstance(beam, int) or not 1 <= beam <= MAX_BEAM):
             raise LaminaError(f"beam must be a whole number from 1 to {MAX_BEAM} (or None: greedy); got {beam!r}.")
+        for row, clip in enumerate(clips):
+            _require_whole(clip, names[row] if names else clip if isinstance(clip, str) else f"clip {row}")
         device = model.inference_device()
         model.network.to(device).eval()
         found = []
@@ -303,14 +318,30 @@ class TranscribeTask(Task):
                             beam=(StrictInt | None, Field(None, ge=1, le=MAX_BEAM)))
 
     def respond(self, model, body) -> dict:
-        from lamina.data.audio import read_header
-
         clip = audio_from_base64(body.audio, "field 'audio'")
-        seconds = read_header(clip).seconds
-        if seconds > MAX_SECONDS:
-            raise LaminaError(f"field 'audio': a clip of {seconds:,.1f} s, over the {MAX_SECONDS:.0f} s this model "
-                              "transcribes at once; send it in parts.")
-        return {"text": self.transcripts(model, [clip], body.beam)[0], "seconds": round(seconds, 3)}
+        return {"text": self.transcripts(model, [clip], body.beam, ["field 'audio'"])[0],
+                "seconds": round(read_header(clip).seconds, 3)}
+
+    def body_limit(self) -> tuple[int, str]:
+        return (MAX_REQUEST_CHARACTERS + BODY_SLACK,
+                f"a clip is sent as base64 of its file, and {MAX_SECONDS:.0f} s of {MAX_RATE // 1000} kHz 16-bit mono "
+                "WAV fits: send a longer or higher-rate clip as FLAC, or resampled to 16 kHz mono")
+
+
+def _require_whole(clip, where: str) -> None:
+    """Raises LaminaError naming `where` for a clip whose header shows a problem, that lasts over MAX_SECONDS (the
+    model would read only its start), or that holds more samples to decode in its first MAX_SECONDS than 30 s of
+    48 kHz stereo (rate × channels a header may claim, read before any decoding)."""
+    header = read_header(clip)
+    if header.problem:
+        raise LaminaError(f"{where}: {header.problem}.")
+    if header.seconds > MAX_SECONDS:
+        raise LaminaError(f"{where}: a clip of {header.seconds:,.1f} s, over the {MAX_SECONDS:.0f} s a speech-to-text "
+                          f"model transcribes at once. Cut it into parts of at most {MAX_SECONDS:.0f} s (at pauses) "
+                          "and transcribe each.")
+    if header.seconds * header.rate * header.channels > MAX_SECONDS * REFERENCE_SAMPLES:
+        raise LaminaError(f"{where}: {header.seconds:,.1f} s at {header.rate:,} Hz with {header.channels} channels is "
+                          f"more to decode than {MAX_SECONDS:.0f} s of 48 kHz stereo; send it resampled to 16 kHz mono.")
 
 
 def ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -366,7 +397,8 @@ def _usable(table: pd.DataFrame, audio: str, target: str, part: str, findings: l
         findings.append(Finding("warning", "missing_transcripts", f"{int(missing.sum())} row(s) of the {part} lack a "
                                 "clip or a transcript and were left out.", target))
     table = table[~missing].reset_index(drop=True)
-    problems = [info.problem for info in read_headers(table[audio])]
+    problems = [info.problem or (f"{info.seconds:,.1f} s long, over the {MAX_SECONDS:.0f} s a clip may last"
+                                 if info.seconds > MAX_SECONDS else "") for info in read_headers(table[audio])]
     bad = np.array([bool(p) for p in problems], dtype=bool)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
