@@ -128,6 +128,8 @@ BAD_INPUTS = {
     "mixed types": (_mixed(), "'signal' holds numbers but 1 value"),
     "not utf-8": (b"signal,y\n1,caf\xe9\n", "not UTF-8"),
     "duplicate columns": (b"a,a,y\n1,2,3\n", "duplicate column names"),
+    "huge regression target": (make_table(rows=60, task="regression").assign(y=lambda t: t.y * 1e200),
+                               "Target 'y' holds values up to"),
 }
 
 
@@ -144,6 +146,7 @@ FIXES = {
     "mixed types": "{signal: category}",
     "not utf-8": "iconv -f latin1 -t utf-8",
     "duplicate columns": "Rename them",
+    "huge regression target": "Predict the logarithm of the values",
 }
 
 

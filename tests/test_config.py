@@ -123,8 +123,20 @@ def test_config_errors_read_as_one_sentence_without_pydantic_prefixes():
     with pytest.raises(LaminaError) as caught:
         Config().with_overrides(privacy="epsilon=3")
     message = str(caught.value)
-    assert message.startswith("Invalid settings in the command's options: train.privacy: --privacy 'epsilon=3'")
+    assert message.startswith("Invalid settings in the options or keyword arguments given: train.privacy: --privacy "
+                              "'epsilon=3'")
     assert "Value error" not in message and not message.endswith("..")
+
+
+@pytest.mark.parametrize("setting, value, says", [
+    ("epochs", "abc", "train.epochs='abc' is not accepted: give a whole number or 'auto'."),
+    ("width", -3, "model.width=-3 is not accepted: give a value of at least 1 or 'auto'."),
+    ("lr", "fast", "train.lr='fast' is not accepted: give a number or 'auto'."),
+])
+def test_a_setting_of_the_wrong_type_says_what_it_takes_in_one_sentence(setting, value, says):
+    with pytest.raises(LaminaError) as caught:
+        Config().with_overrides(**{setting: value})
+    assert str(caught.value) == f"Invalid settings in the options or keyword arguments given: {says}"
 
 
 @pytest.mark.parametrize("settings, says", [

@@ -47,6 +47,30 @@ def test_bad_files_get_a_message_naming_the_problem(tmp_path, content, expected)
     assert str(path) in str(caught.value)
 
 
+def test_a_missing_path_says_which_path_was_looked_for_and_what_is_expected(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LaminaError) as caught:
+        read_table("pictures/", "training data")
+    said = str(caught.value)
+    assert "The training data pictures does not exist" in said and "file or folder" in said
+    assert f"(looked for {tmp_path / 'pictures'})" in said
+    assert ".csv" in said and "a folder of pictures or recordings" in said
+
+
+@pytest.mark.parametrize("lines", ["one line of prose here\n", "Hello there, how are you.\nThe cat sat down.\n"],
+                         ids=["one-line", "commas-in-a-sentence"])
+def test_a_txt_file_of_sentences_is_no_table_and_the_message_says_what_a_table_is(tmp_path, lines):
+    path = tmp_path / "notes.txt"
+    path.write_text(lines)
+    with pytest.raises(LaminaError, match="holds lines of text, not a table") as caught:
+        read_table(path, "training data")
+    said = str(caught.value)
+    assert str(path) in said and lines.split("\n")[0][:20] in said and "a header row naming the columns" in said
+    assert "has a header" not in said
+    (tmp_path / "table.txt").write_text("first name,age\nAda,36\n")  # a .txt table is read as one
+    assert list(read_table(tmp_path / "table.txt").columns) == ["first name", "age"]
+
+
 def test_unknown_format_names_the_supported_ones(tmp_path):
     path = tmp_path / "table.sav"
     path.write_text("a,b\n1,2\n")

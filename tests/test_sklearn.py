@@ -103,3 +103,21 @@ def test_one_class_is_refused_and_a_small_table_fits():
         LaminaClassifier(**QUICK).fit(X, ["a"] * 4)
     model = LaminaClassifier(random_state=0, **QUICK).fit(X, ["a", "b", "a", "b"])
     assert model.predict_proba(X).shape == (4, 2) and set(model.predict(X)) <= {"a", "b"}
+
+
+def test_a_target_near_1e100_predicts_finite_values_and_one_near_1e200_is_a_value_error_naming_y():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = (3 * X[:, 0] + 10) * 1e100  # standardised in float32 before, its predictions overflowed to inf
+    predictions = LaminaRegressor(random_state=0, **QUICK).fit(X, y).predict(X)
+    assert np.isfinite(predictions).all() and np.corrcoef(predictions, y)[0, 1] > 0.8
+    with pytest.raises(ValueError, match=r"Input y holds values up to [0-9.]+e\+20[0-9] in size.* logarithm"):
+        LaminaRegressor(**QUICK).fit(X, y * 1e100)
+
+
+@pytest.mark.parametrize("y", [np.array([1, "a"] * 10, dtype=object), pd.Series([2.5, "b", 1] * 7)],
+                         ids=["object-array", "series"])
+def test_labels_of_mixed_types_are_a_value_error_naming_y_and_the_fix(y):
+    X = np.random.default_rng(0).normal(size=(len(y), 2))
+    with pytest.raises(ValueError, match=r"Input y mixes labels of different types \(.*\(number\).*\(text\)\).*astype"):
+        LaminaClassifier(**QUICK).fit(X, y)

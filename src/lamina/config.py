@@ -175,8 +175,7 @@ class Config(_Section):
         try:
             return cls.model_validate(raw)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {message(e)}" for e in error.errors())
-            raise LaminaError(f"Invalid settings in {source}: {problems}.") from None
+            raise LaminaError(f"Invalid settings in {source}: {'; '.join(_problems(error.errors()))}.") from None
 
     @classmethod
     def from_file(cls, path: str | Path) -> Config:
@@ -206,12 +205,42 @@ class Config(_Section):
             if not sections:
                 raise LaminaError(f"Unknown setting {key!r}.{did_you_mean(key, flat_setting_names())}")
             raw[sections[0]][key] = value
-        return Config.from_dict(raw, source="the command's options")
+        return Config.from_dict(raw, source="the options or keyword arguments given")
 
     def to_yaml(self) -> str:
         import yaml
 
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
+
+
+# What a value must be, by pydantic error type: the alternatives of a union (a number or 'auto') are said as one.
+EXPECTED = {"int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+            "float_parsing": "a number", "float_type": "a number", "string_type": "text", "bool_parsing": "true or false",
+            "bool_type": "true or false", "greater_than_equal": "a value of at least {ge}",
+            "greater_than": "a value above {gt}", "less_than_equal": "a value of at most {le}",
+            "less_than": "a value below {lt}", "literal_error": "{expected}"}
+
+
+def _problems(errors: list[dict]) -> list[str]:
+    """One sentence per setting: 'train.epochs='abc' is not accepted: give a whole number or 'auto'', where pydantic
+    says one line per member of a union, each named by a tag ('constrained-int', "literal['auto']")."""
+    settings: dict[str, list[dict]] = {}
+    for error in errors:
+        where = ".".join(str(p) for p in error["loc"] if not _union_tag(p))
+        settings.setdefault(where, []).append(error)
+    said = []
+    for where, found in settings.items():
+        if any(e["type"] not in EXPECTED for e in found):  # a validator's own sentence, or a missing key
+            said.append(f"{where}: {', '.join(dict.fromkeys(message(e) for e in found))}")
+            continue
+        wanted = " or ".join(dict.fromkeys(EXPECTED[e["type"]].format(**e.get("ctx", {})) for e in found))
+        said.append(f"{where}={found[0]['input']!r} is not accepted: give {wanted}")
+    return said
+
+
+def _union_tag(part) -> bool:
+    """Whether a pydantic error location part names a member of a union, not a setting."""
+    return isinstance(part, str) and (any(c in part for c in "[-") or part in ("int", "float", "str", "bool"))
 
 
 def flat_setting_names() -> list[str]:

@@ -26,6 +26,7 @@ lamina's checked model loader.
 from __future__ import annotations
 
 import math
+import numbers
 import tempfile
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from sklearn.utils.validation import (
 )
 
 from lamina.api import resolve_config, train
-from lamina.data.checks import MIN_ROWS, MIN_ROWS_PER_CLASS
+from lamina.data.checks import MAX_TARGET, MIN_ROWS, MIN_ROWS_PER_CLASS, TARGET_SIZE_FIX
 from lamina.model import MODEL_FILE, WEIGHTS_FILE, Model, write_model
 
 TARGET = "target"  # the target column's name in the table lamina trains on (underscores added if X has one)
@@ -174,6 +175,13 @@ class LaminaClassifier(ClassifierMixin, _LaminaEstimator):
     def _encoded_target(self, y: np.ndarray) -> np.ndarray:
         if pd.isna(y).any():  # None among labels: np.unique below could only fail comparing it with them
             raise ValueError("Input y contains missing labels (NaN or None); drop those rows or label them.")
+        # Labels np.unique can sort together: all text, or all numbers (an array of objects may mix them).
+        kinds = {"text" if isinstance(v, str) else "number" if isinstance(v, numbers.Number) else type(v).__name__: v
+                 for v in (y if y.dtype == object else [])}
+        if len(kinds) > 1:  # scikit-learn would say "Unknown label type", as if y were continuous
+            shown = ", ".join(f"{v!r} ({kind})" for kind, v in list(kinds.items())[:3])
+            raise ValueError(f"Input y mixes labels of different types ({shown}); give labels of one type, such as "
+                             "all text (y.astype(str)) or all numbers.")
         check_classification_targets(y)  # a continuous y: "Unknown label type"
         self.classes_, indices = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -206,6 +214,13 @@ class LaminaRegressor(RegressorMixin, _LaminaEstimator):
     """
 
     task = "regression"
+
+    def _encoded_target(self, y: np.ndarray) -> np.ndarray:
+        size = float(np.abs(y).max())
+        if size > MAX_TARGET:  # lamina's LaminaError says it of a column; scikit-learn's callers expect a ValueError
+            raise ValueError(f"Input y holds values up to {size:.3g} in size, past the {MAX_TARGET:.0e} "
+                             f"LaminaRegressor takes: {TARGET_SIZE_FIX}")
+        return y
 
     def predict(self, X) -> np.ndarray:
         """The predicted value of each row [rows]."""

@@ -52,6 +52,13 @@ def has_errors(findings: list[Finding]) -> bool:
     return any(f.level == "error" for f in findings)
 
 
+# Largest size of a regression target value: the squared errors its metrics (RMSE, R²) sum stay finite in float64
+# (about 1e308) for up to 1e8 rows.
+MAX_TARGET = 1e150
+TARGET_SIZE_FIX = ("its squared errors would overflow. Predict the logarithm of the values (np.log10, for positive "
+                   "ones) or the values divided by a power of ten, and transform the predictions back.")
+
+
 def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     target = frame[schema.target]
     findings: list[Finding] = []
@@ -88,8 +95,16 @@ def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
 
 def _infinite_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     """Infinite values: in a number feature they are read as missing (a warning); in a regression target
-    nothing can be learnt from them (an error naming the rows)."""
+    nothing can be learnt from them (an error naming the rows), nor from values past MAX_TARGET in size."""
     findings = []
+    if schema.task == "regression":
+        sizes = np.abs(pd.to_numeric(frame[schema.target], errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+        huge = np.isfinite(sizes) & (sizes > MAX_TARGET)
+        if huge.any():
+            rows = ", ".join(_row_label(index) for index in frame.index[huge][:MAX_NAMED_ROWS])
+            findings.append(Finding("error", "target_too_large", f"Target {schema.target!r} holds values up to "
+                                    f"{sizes[huge].max():.3g} in size (row(s) {rows}), past the {MAX_TARGET:.0e} a "
+                                    f"regression target may reach: {TARGET_SIZE_FIX}", schema.target))
     numeric = [c.name for c in schema.features if c.kind == "number"]
     for column in numeric + ([schema.target] if schema.task == "regression" else []):
         values = pd.to_numeric(frame[column], errors="coerce")

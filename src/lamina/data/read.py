@@ -24,6 +24,7 @@ from lamina.data.formats import (
     FORMATS,
     JSON_LINES_SUFFIXES,
     PARQUET_SUFFIXES,
+    SUPPORTED,
     TAB_SUFFIXES,
     TEXT_SUFFIXES,
 )
@@ -60,6 +61,14 @@ def read_table(source, what: str = "data") -> pd.DataFrame:
         where = f"the {what} {'folder' if Path(source).is_dir() else 'file'} {source}"
     if len(frame.columns) == 0:
         raise LaminaError(f"{where[0].upper()}{where[1:]} has no columns. Give a table with a header row and data rows.")
+    if _lines_of_prose(source, frame):
+        raise LaminaError(
+            f"{where[0].upper()}{where[1:]} holds lines of text, not a table: its first line "
+            f"({', '.join(map(str, frame.columns))[:60]!r}) reads as a sentence, where a table's first line names its "
+            "columns. Give a table: a header row naming "
+            "the columns, separated by commas or tabs, then a row per example (a .csv or .tsv file). A translation "
+            "model reads a .txt of one sentence a line (lamina predict RUN sentences.txt)."
+        )
     if len(frame) == 0:
         raise LaminaError(
             f"{where[0].upper()}{where[1:]} has a header ({', '.join(map(str, frame.columns[:5]))}) but no data "
@@ -67,6 +76,16 @@ def read_table(source, what: str = "data") -> pd.DataFrame:
         )
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def _lines_of_prose(source, frame: pd.DataFrame) -> bool:
+    """Whether a .txt file read as a table is lines of text: its first line, the header, reads as a sentence
+    rather than column names (words with spaces between, as one column or split at commas, ending with . ! or ?)."""
+    if isinstance(source, pd.DataFrame) or Path(source).suffix.lower() != ".txt":
+        return False
+    names = [str(c).strip() for c in frame.columns]
+    worded = all(" " in name for name in names)
+    return worded and (len(names) == 1 or names[-1].endswith((".", "!", "?")))
 
 
 def leading_zero_codes(strings: pd.Series) -> bool:
@@ -77,7 +96,10 @@ def leading_zero_codes(strings: pd.Series) -> bool:
 
 def _read_path(path: Path, what: str) -> pd.DataFrame:
     if not path.exists():
-        raise LaminaError(f"The {what} file {path} does not exist. Check the path and spelling.")
+        looked = "" if path.is_absolute() else f" (looked for {path.resolve()})"
+        raise LaminaError(f"The {what} {path} does not exist{looked}: no file or folder has that name. Give a table "
+                          f"file ({' '.join(SUPPORTED)}) or a folder of pictures or recordings (a subfolder per class). "
+                          "Check the path and spelling.")
     if is_image_source(path):
         return read_images(path, what)
     if path.stat().st_size == 0:

@@ -9,6 +9,7 @@ import pandas as pd
 from pydantic import Field, StrictStr
 
 from lamina.checked import Fault, Record, checked, under
+from lamina.data.checks import MAX_TARGET, TARGET_SIZE_FIX
 from lamina.errors import LaminaError
 from lamina.features.category import category_key
 from lamina.features.numeric import to_numbers
@@ -51,8 +52,15 @@ class TargetEncoder:
             self._index = {category_key(c): i for i, c in enumerate(self.classes_)}
         else:
             numbers = to_numbers(values, self.column)
-            self.mean_ = float(numbers.mean())
-            self.scale_ = float(numbers.std()) or 1.0
+            numbers = numbers[~np.isnan(numbers)]
+            size = float(np.abs(numbers).max()) if len(numbers) else 0.0
+            if size > MAX_TARGET:
+                raise LaminaError(f"Target {self.column!r} holds values up to {size:.3g} in size, past the {MAX_TARGET:.0e} "
+                                  f"a regression target may reach: {TARGET_SIZE_FIX}")
+            # Mean and spread of the values divided by the largest: squares of values past 1e154 overflow float64.
+            unit = size or 1.0
+            self.mean_ = float((numbers / unit).mean() * unit) if len(numbers) else 0.0
+            self.scale_ = float((numbers / unit).std() * unit) or 1.0
         return self
 
     @property
@@ -75,7 +83,7 @@ class TargetEncoder:
         """Network outputs (class probabilities, or standardised values) → predictions."""
         if self.is_classification:
             return np.asarray(self.classes_, dtype=object)[outputs.argmax(axis=1)]
-        return outputs.reshape(-1) * self.scale_ + self.mean_
+        return outputs.reshape(-1).astype(np.float64) * self.scale_ + self.mean_  # float32 ends near 3.4e38
 
     def state(self) -> dict:
         if self.is_classification:
