@@ -218,7 +218,8 @@ EXPECTED = {"int_parsing": "a whole number", "int_type": "a whole number", "int_
             "float_parsing": "a number", "float_type": "a number", "string_type": "text", "bool_parsing": "true or false",
             "bool_type": "true or false", "greater_than_equal": "a value of at least {ge}",
             "greater_than": "a value above {gt}", "less_than_equal": "a value of at most {le}",
-            "less_than": "a value below {lt}", "literal_error": "{expected}"}
+            "less_than": "a value below {lt}", "literal_error": "{expected}", "dict_type": "a mapping (name: value)",
+            "list_type": "a list"}
 
 
 def _problems(errors: list[dict]) -> list[str]:

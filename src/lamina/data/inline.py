@@ -19,8 +19,8 @@ DATA_URL = re.compile(r"\s*data:([^,]*),", re.IGNORECASE)  # data:[<media type>]
 
 
 def is_missing(value) -> bool:
-    """None, pandas' NA, or a float NaN (what a pandas column holds for a null beside other values)."""
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+    """None, pandas' NA or NaT, or a float NaN (what a pandas column holds for a null beside other values)."""
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
 def bytes_from_base64(text: str, where: str, what: str) -> bytes:

@@ -38,6 +38,7 @@ import pandas as pd
 from pydantic import BeforeValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from lamina.data.inline import is_missing
 from lamina.errors import LaminaError, did_you_mean, row_name
 from lamina.features.blocks import DENSE, PICTURE, ColumnBlock, DenseBlock, EmbeddingBlock
 from lamina.features.drift import Bins, Counts
@@ -48,7 +49,6 @@ BUILT_IN = ("lamina.features.numeric", "lamina.features.category", "lamina.featu
 SAMPLE_ROWS = 2000  # rows sampled to judge a string column (speed on large tables)
 MAX_TEXT = 100_000  # longest string accepted in one request field (characters)
 MAX_FILE_TEXT = 1_000_000  # longest base64 file accepted in one request field; the server's body limit binds first
-
 
 
 def _no_truth_value(value):
@@ -213,11 +213,6 @@ PICTURE_KINDS = KindsReading(PICTURE)  # read as pictures by a CNN: images, and 
 DENSE_KINDS = KindsReading(DENSE)  # floats concatenated into the dense block
 
 
-def is_missing_value(value) -> bool:
-    """None, NaN, pd.NA or NaT: a cell with no value (a list or dict is a value, however odd)."""
-    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
-
-
 def refuse_values(values: pd.Series, column: str, accepts: Callable[[Any], bool], expected: str, fix: str,
                   clean: frozenset[str]) -> None:
     """Raises LaminaError naming the column, the row (errors.row_name) and the first present value that `accepts`
@@ -227,7 +222,7 @@ def refuse_values(values: pd.Series, column: str, accepts: Callable[[Any], bool]
     if pd.api.types.infer_dtype(values, skipna=True) in clean:
         return
     for label, value in values.items():
-        if not is_missing_value(value) and not accepts(value):
+        if not is_missing(value) and not accepts(value):
             shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
             raise LaminaError(f"Column {column!r}, {row_name(label)}: {shown} ({type(value).__name__}) is not "
                               f"{expected}. {fix}")
