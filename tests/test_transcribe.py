@@ -273,3 +273,15 @@ def test_a_clip_over_30_s_is_refused_not_cut_and_beam_applies_to_one_clip_and_a_
     assert widths[2:] == [2] * 4
     written = pd.read_csv(tmp_path / "t.csv")
     assert written["transcript"].tolist() == test["text"].str.lower().head(4).tolist()
+
+
+def test_a_training_clip_over_30_s_is_left_out_with_a_finding_not_cut_under_its_transcript(tmp_path):
+    from lamina.tasks.transcribe import _usable
+
+    table = tone_table(tmp_path, 2, 5)
+    soundfile.write(tmp_path / "long.wav", np.full(31 * RATE, 0.1, np.float32), RATE)
+    table.loc[1, "audio"] = str(tmp_path / "long.wav")
+    findings = []
+    kept = _usable(table, "audio", "text", "training data", findings)
+    assert kept["audio"].tolist() == [table["audio"].iloc[0]]
+    assert "long.wav (31.0 s long, over the 30 s a clip may last)" in findings[0].message
