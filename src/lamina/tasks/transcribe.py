@@ -40,8 +40,9 @@ DEFAULTS = {"channels": 32,  # maps of each subsampling convolution
             "dropout": 0.1}  # share of units zeroed in training
 LEARNING_RATE = 2e-3  # peak AdamW rate (per step), after a one-epoch warm-up
 BATCH_SIZE = 32  # clips a step
-STEPS_PER_RUN = 3000  # optimiser steps a default run aims at; epochs follow (3 to 60)...
-MIN_STEPS = 1500  # ...but the 60-epoch cap never leaves fewer steps than this (100 clips: 3 steps an epoch)
+STEPS_PER_RUN = 3000  # optimiser steps a default run aims at; epochs follow, within EPOCH_RANGE...
+EPOCH_RANGE = (3, 60)  # fewest and most epochs of a default run...
+MIN_STEPS = 1500  # ...but the cap never leaves fewer steps than this (100 clips: 3 steps an epoch)
 PATIENCE_STEPS = 500  # early stopping waits at least this many optimiser steps (--patience epochs where longer):
 # CER sits at 1.0 (blank-only output) for the first hundred or more steps; 3,000 spoken-digit utterances (80 steps
 # an epoch) keep --patience's 8 epochs
@@ -161,7 +162,7 @@ class TranscribeTask(Task):
                                 batch_size, shuffle=True, seed=config.seed, lengths=lengths)
         valid = TensorBatches({"frames": prepared.frames["valid"], "lengths": prepared.lengths["valid"]},
                               self.encode(prepared.texts["valid"]), INFERENCE_BATCH)
-        trainer = session.trainer(network, self, **step_counted(train, len(batches), STEPS_PER_RUN, (3, 60),
+        trainer = session.trainer(network, self, **step_counted(train, len(batches), STEPS_PER_RUN, EPOCH_RANGE,
                                                                  MIN_STEPS, PATIENCE_STEPS),
                                   lr=LEARNING_RATE if train.lr == "auto" else train.lr)
         history = trainer.fit(batches, valid, resume=session.resume)

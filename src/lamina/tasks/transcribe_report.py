@@ -45,7 +45,7 @@ def transcribe_sections(run, document: dict) -> list[str]:
     ])
     sections = [scores]
     if run.exists(HELD_OUT):
-        held = run.read_table(HELD_OUT).fillna("")
+        held = run.read_table(HELD_OUT, keep_default_na=False)  # a clip transcribed as nothing stays ""
         worst = held.sort_values("cer", ascending=False, kind="stable").head(EXAMPLES)
         shown = [*worst.index, *[i for i in held.index[:EXAMPLES] if i not in set(worst.index)]]
         sections.append(Section("Examples (the worst first, then the first test clips)", [Table(

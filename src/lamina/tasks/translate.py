@@ -35,12 +35,12 @@ LENGTH_PENALTY = 0.6  # GNMT length penalty's alpha (Wu et al. 2016)
 LENGTH_RATIO, LENGTH_EXTRA = 1.5, 10  # most target tokens decoded: ratio × source tokens + extra
 TOKENS_PER_BATCH = (256, 4096)  # bounds of the automatic batch size, in tokens (padding included)
 BATCHES_PER_EPOCH = 200  # an automatic batch size aims at this many batches an epoch
-STEPS_PER_RUN = 6000  # optimiser steps an automatic run aims at; epochs follow (10 to 200)...
-MIN_STEPS = 3000  # ...but the 200-epoch cap never leaves fewer steps than this: a 120-pair toy has 4 steps an epoch
-# (200 epochs, 800 steps: BLEU 0; 3,000 steps: above 50, bench/translate_small.py)
+STEPS_PER_RUN = 6000  # optimiser steps an automatic run aims at; epochs follow, within EPOCH_RANGE...
+EPOCH_RANGE = (10, 200)  # fewest and most epochs of an automatic run...
+MIN_STEPS = 3000  # ...but the cap never leaves fewer steps than this: 120 pairs are 2 steps an epoch, and 400 steps
+# leave BLEU at 0 (BENCHMARKS.md, small data)
 PATIENCE_STEPS = 1000  # early stopping waits at least this many optimiser steps (--patience epochs where longer):
-# validation BLEU sits at 0 for the first few hundred steps (0 until step ~80 epochs × 4 on the toy); Multi30k's
-# ~200 steps an epoch keep --patience's 8 epochs (1,600 steps)
+# validation BLEU sits at 0 for the first hundreds of steps; Multi30k's ~200 steps an epoch keep --patience's 8 epochs
 LEARNING_RATE = {"transformer": 5e-4, "gru": 1e-3}  # AdamW peak learning rate per architecture
 DECODE_SENTENCES = 128  # sentences translated at once
 MAX_REQUEST_SENTENCES, MAX_REQUEST_CHARACTERS = 64, 20_000  # what one server request may hold
@@ -127,7 +127,7 @@ class TranslateTask(Task):
         valid_sources, self._valid_references = (part[:VALID_PAIRS] for part in prepared.parts["valid"])
         valid = TokenBatches(self.subwords_.encode(valid_sources, "source", self.max_source_),
                              self.subwords_.encode(self._valid_references, "target", self.max_target_), budget)
-        trainer = session.trainer(network, self, **step_counted(train, len(batches), STEPS_PER_RUN, (10, 200),
+        trainer = session.trainer(network, self, **step_counted(train, len(batches), STEPS_PER_RUN, EPOCH_RANGE,
                                                                  MIN_STEPS, PATIENCE_STEPS),
                                   lr=LEARNING_RATE.get(arch, 5e-4) if train.lr == "auto" else train.lr)
         trainer.fit(batches, valid, resume=session.resume)
