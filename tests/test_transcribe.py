@@ -122,8 +122,8 @@ def test_small_data_counts_patience_in_steps_and_a_time_budget_plans_the_schedul
     # 20 training clips are one batch, one step an epoch: --patience's 8 epochs would be 8 steps
     assert training["steps_per_epoch"] == 1 and training["patience"] == PATIENCE_STEPS
     budget = training["time_budget"]
-    assert budget["seconds"] == 2 and budget["recipe_epochs"] == 1500 and budget["planned_epochs"] < 1500
-    assert training["epochs_run"] <= budget["planned_epochs"] and budget["used_seconds"] < 3.5
+    assert budget["seconds"] == 2 and budget["recipe_epochs"] == 1500 and budget["planned_epochs"] is not None
+    assert training["epochs_run"] <= budget["planned_epochs"] and budget["used_seconds"] <= 2
     report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     assert "Time budget 2 s" in report and f"patience: {PATIENCE_STEPS} epochs" in report
 

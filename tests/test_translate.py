@@ -111,8 +111,8 @@ def test_small_data_counts_patience_in_steps_splits_by_the_fractions_and_plans_a
     steps = training["steps_per_epoch"]
     assert steps <= 4 and training["patience"] == math.ceil(PATIENCE_STEPS / steps) > 100
     budget = training["time_budget"]  # planned from the first epochs' speed, like table and image runs
-    assert budget["seconds"] == 3 and budget["recipe_epochs"] >= 750 and budget["planned_epochs"] < 750
-    assert training["epochs_run"] <= budget["planned_epochs"] and budget["used_seconds"] < 4.5
+    assert budget["seconds"] == 3 and budget["recipe_epochs"] >= 750 and budget["planned_epochs"] is not None
+    assert training["epochs_run"] <= budget["planned_epochs"] and budget["used_seconds"] <= 3
     report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     assert "Time budget 3 s" in report and "the learning-rate schedule was planned for" in report
     assert f"Early stopping&#x27;s patience: {training['patience']} epochs" in report
