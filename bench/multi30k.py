@@ -8,7 +8,8 @@ for training speed (tokens/s) side by side.
 
 Both directions train at once, each in its own process on one thread (on 2 cores this beats two processes
 fighting over both). Reads $LAMINA_DATA/multi30k/raw (default ../shared/data): train (29,000 pairs) and val
-(1,014) — lamina holds 10% of them out for picking the epoch by validation BLEU — and test_2016_flickr (1,000)
+(1,014) — lamina holds --valid-fraction of them out for picking the epoch by validation BLEU (10% when the
+figures in BENCHMARKS.md were made, 15% since) — and test_2016_flickr (1,000)
 for the test. Nothing is copied into the repository; the run folders go to a temporary folder.
 """
 

@@ -96,8 +96,9 @@ def test_no_answer_runs_past_its_maximum_length(arch):
 
 
 @pytest.mark.parametrize("arch", ["transformer", "gru"])
-def test_cross_attention_weighs_only_the_real_source_tokens(arch):
-    model = network(arch)
+def test_cross_attention_weighs_only_the_real_source_tokens_without_dropout_in_either_mode(arch):
+    torch.manual_seed(0)
+    model = build_network(arch, SPEC, VOCABULARY, reads="pairs", **{**SIZES[arch], "dropout": 0.5})
     source, _ = held_out(5)
     target_in = torch.randint(4, VOCABULARY, (5, 6))
     target_in[:, 0] = BOS
@@ -106,6 +107,12 @@ def test_cross_attention_weighs_only_the_real_source_tokens(arch):
     torch.testing.assert_close(weights.sum(dim=2), torch.ones(5, 6))
     assert torch.all(weights.masked_select((source == PAD).unsqueeze(1).expand_as(weights)) == 0)
     assert model.training  # the mode it had
+    torch.testing.assert_close(model.cross_attention(source, target_in), weights)  # dropout 0.5 was off both times
+    assert torch.equal(model.eval().cross_attention(source, target_in), weights) and not model.training
+    model.train()
+    with pytest.raises(IndexError):  # a token id past the vocabulary
+        model.cross_attention(source, target_in + VOCABULARY)
+    assert model.training  # given back even when it raised
 
 
 def test_shared_vocabularies_share_one_embedding_table_and_separate_ones_do_not():

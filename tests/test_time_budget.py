@@ -117,3 +117,27 @@ def test_a_plan_stops_at_three_times_the_recipe_and_stretches_patience_with_it()
     assert fitted.plan_["epochs"] == 3 * fitted.recipe_epochs  # the budget would fit ~970: the ceiling holds
     assert fitted._patience() == 6  # 2 epochs of the recipe's schedule, stretched 3×
     assert trainer(budget=1000, patience=2, planned=False)._patience() == 2  # a cap only: patience as given
+
+
+def test_a_recipe_counted_in_steps_keeps_long_epochs_as_they_were_and_stretches_short_ones():
+    from lamina.config import Config
+    from lamina.tasks import transcribe, translate
+    from lamina.training.budget import step_counted
+
+    train = Config().train  # epochs "auto", patience 8
+
+    def settings(task, steps_per_epoch: int) -> tuple[int, int]:
+        found = step_counted(train, steps_per_epoch, task.STEPS_PER_RUN, task.EPOCH_RANGE, task.MIN_STEPS,
+                             task.PATIENCE_STEPS)
+        assert found["budget_epochs"] == epoch_bounds(found["epochs"])  # a time budget may plan them
+        return found["epochs"], found["patience"]
+
+    # Multi30k (~200 batches an epoch) and 3,000 spoken-digit utterances (80): the epochs and patience they had
+    assert settings(translate, 200) == (30, 8) and settings(transcribe, 80) == (38, 8)
+    # A 120-pair toy (2 steps an epoch): 8 epochs' patience would be 16 steps, 200 epochs 400 steps
+    assert settings(translate, 2) == (1500, 500)
+    assert settings(transcribe, 1) == (1500, 500)  # 20 clips, one batch
+    assert settings(translate, 20) == (200, 50)  # the 200-epoch cap where it leaves 4,000 steps (over 3,000)
+    given = Config().with_overrides(epochs=5, patience=3).train
+    assert step_counted(given, 2, 6000, (10, 200), 3000, 1000) == {"epochs": 5, "patience": 500,
+                                                                   "budget_epochs": None}

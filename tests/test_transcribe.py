@@ -108,6 +108,33 @@ def test_the_server_answers_text_for_a_wav_and_4xx_for_bad_audio(trained):
         assert 400 <= reply.status_code < 500, (str(body)[:60], reply.status_code)
     page = client.get("/").text
     assert "MediaRecorder" in page and "type='file'" in page
+    wrong = client.post("/predict", json={"audio": base64.b64encode(clip).decode()})
+    assert wrong.status_code == 404 and "send POST /transcribe (GET its /schema" in wrong.json()["error"], wrong.text
+
+
+def test_small_data_counts_patience_in_steps_and_a_time_budget_plans_the_schedule(tmp_path, one_thread):
+    from lamina.tasks.transcribe import PATIENCE_STEPS
+
+    train, test = tone_table(tmp_path, 24, 3), tone_table(tmp_path, 4, 4)
+    model = lamina.fit(train, target="text", task="transcribe", test=test, time_budget="2s", width=16, depth=1,
+                       progress=False, out=tmp_path / "run")
+    training = model.training
+    # 20 training clips are one batch, one step an epoch: --patience's 8 epochs would be 8 steps
+    assert training["steps_per_epoch"] == 1 and training["patience"] == PATIENCE_STEPS
+    budget = training["time_budget"]
+    assert budget["seconds"] == 2 and budget["recipe_epochs"] == 1500 and budget["planned_epochs"] is not None
+    assert training["epochs_run"] <= budget["planned_epochs"] and budget["used_seconds"] <= 2
+    report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "Time budget 2 s" in report and f"patience: {PATIENCE_STEPS} epochs" in report
+
+
+@pytest.mark.parametrize("setting", [{"label_smoothing": 0.1}, {"init_from": "elsewhere"}, {"adversarial": "pgd"},
+                                     {"cutout": 4}])
+def test_settings_it_does_not_read_are_refused_not_ignored(tmp_path, setting):
+    train = pd.DataFrame({"audio": ["a.wav", "b.wav"], "text": ["ab", "ba"]})
+    flag = "--" + next(iter(setting)).replace("_", "-")
+    with pytest.raises(LaminaError, match=f"{flag} is a setting of the tasks that learn from table rows or images"):
+        lamina.fit(train, target="text", task="transcribe", progress=False, **setting)
 
 
 def test_test_transcripts_with_characters_never_trained_on_are_refused(tmp_path, one_thread):

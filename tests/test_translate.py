@@ -86,6 +86,46 @@ def test_the_server_translates_refuses_bad_requests_and_shows_a_text_box(trained
         assert client.post("/translate", json=body).status_code == 422, body
     page = client.get("/").text
     assert "id='texts'" in page and "Test BLEU" in page and "A man rides a bike." in page
+    for prefix in ("", "/models/toy"):  # the route of row models answers 404 naming the one to use
+        wrong = client.post(f"{prefix}/predict", json={"texts": ["small dog runs"]})
+        assert wrong.status_code == 404 and f"send POST {prefix}/translate, e.g. " in wrong.json()["error"], wrong.text
+
+
+def test_small_data_counts_patience_in_steps_splits_by_the_fractions_and_plans_a_time_budget(tmp_path):
+    import math
+
+    from lamina.tasks.translate import PATIENCE_STEPS
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:  # every setting at its default: 120 pairs are 2 optimiser steps an epoch
+        model = lamina.fit(toy_pairs(120), "de", task="translate", source="en", time_budget="3s", progress=False,
+                           out=tmp_path / "run")
+    finally:
+        torch.set_num_threads(threads)
+    training = model.training
+    # --valid-fraction and --test-fraction's defaults (0.15 each), as every task splits
+    assert {k: training["sizes"][k] for k in ("train", "valid", "test")} == {"train": 84, "valid": 18, "test": 18}
+    assert training["split"].startswith("random: 70% train, 15% valid, 15% test")
+    # --patience's 8 epochs would be 16 steps, while validation BLEU sits at 0 for hundreds
+    steps = training["steps_per_epoch"]
+    assert steps <= 4 and training["patience"] == math.ceil(PATIENCE_STEPS / steps) > 100
+    budget = training["time_budget"]  # planned from the first epochs' speed, like table and image runs
+    assert budget["seconds"] == 3 and budget["recipe_epochs"] >= 750 and budget["planned_epochs"] is not None
+    assert training["epochs_run"] <= budget["planned_epochs"] and budget["used_seconds"] <= 3
+    report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "Time budget 3 s" in report and "the learning-rate schedule was planned for" in report
+    assert f"Early stopping&#x27;s patience: {training['patience']} epochs" in report
+
+
+@pytest.mark.parametrize("flag", [["--adversarial", "pgd"], ["--flip", "yes"], ["--image-size", "32"],
+                                  ["--split", "scaffold"]])
+def test_settings_of_table_and_image_models_are_refused_not_ignored(tmp_path, capsys, flag):
+    toy_pairs(20).to_csv(tmp_path / "pairs.csv", index=False)
+    assert main(["train", str(tmp_path / "pairs.csv"), "--task", "translate", "--source", "en", "--target", "de",
+                 *flag, "--out", str(tmp_path / "run")]) == 2
+    assert f"{flag[0]} is a setting of the tasks that learn from table rows or images" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_misaligned_files_are_refused_with_both_line_counts(tmp_path):

@@ -48,9 +48,11 @@ TRAIN_SETTINGS = [
     ("--weight-decay", "weight_decay", float, "AdamW weight decay (default 1e-4)"),
     ("--warmup-epochs", "warmup_epochs", float, "learning-rate warm-up length in epochs (default 1)"),
     ("--clip-norm", "clip_norm", float, "max gradient norm (default 1.0)"),
-    ("--patience", "patience", int, "epochs without improvement before stopping (default 8)"),
+    ("--patience", "patience", int, "epochs without improvement before stopping (default 8; translation and "
+                                    "speech wait at least 1,000 / 500 optimiser steps)"),
     ("--time-budget", "time_budget", str, "train for about this long, e.g. 90s, 5m, 1h: with the "
-                            "epochs left to the recipe, table and image runs plan their schedule to fill it; otherwise a cap"),
+                            "epochs left to the recipe, table, image, translation and speech runs plan their schedule to fill "
+                            "it; otherwise a cap"),
     ("--device", "device", str, "auto, cpu or cuda (default auto)"),
     ("--precision", "precision", str, "auto, fp32 or bf16 (default auto: bf16 on a GPU)"),
     ("--adversarial", "adversarial", str, "none or pgd: also train on PGD examples (default none)"),
@@ -127,7 +129,7 @@ TRANSLATE_SETTINGS = [
     ("--test-source-file", "test_source_file", str, "translating: held-out test sentences, one a line"),
     ("--test-target-file", "test_target_file", str, "translating: their translations, aligned line by line"),
     ("--valid-source-file", "valid_source_file", str, "translating: validation sentences, one a line (default: "
-                                                      "10%% of the training pairs)"),
+                                                      "--valid-fraction of the training pairs)"),
     ("--valid-target-file", "valid_target_file", str, "translating: their translations, aligned line by line"),
 ]
 

@@ -59,6 +59,18 @@ class _Tables(nn.Module):
     def logits(self, states: torch.Tensor) -> torch.Tensor:
         return states @ self.target_embed.weight.T
 
+    @torch.no_grad()
+    def cross_attention(self, source: torch.Tensor, target_in: torch.Tensor) -> torch.Tensor:
+        """Attention weights over the source [B, T, S] at each target position (each network's `_cross_attention`
+        of its encoded source), for the report's heat-maps: in eval mode (no dropout), the module's own mode
+        given back afterwards, even when it raises."""
+        training = self.training
+        self.eval()
+        try:
+            return self._cross_attention(self.encode(source), target_in)
+        finally:
+            self.train(training)
+
 
 def _select(state: dict, index: torch.Tensor) -> dict:
     """The state's per-row tensors for the rows `index` (GRU hidden states are [layers, rows, width]); what a
@@ -127,14 +139,10 @@ class TransformerSeq2Seq(_Tables):
     def reorder(self, state: dict, index: torch.Tensor) -> dict:
         return _select(state, index)
 
-    @torch.no_grad()
-    def cross_attention(self, source: torch.Tensor, target_in: torch.Tensor) -> torch.Tensor:
-        """The last decoder layer's attention over the source [B, T, S], averaged over heads (eval mode)."""
-        training = self.training
-        self.eval()
-        state = self.encode(source)
+    def _cross_attention(self, state: dict, target_in: torch.Tensor) -> torch.Tensor:
+        """The last decoder layer's attention over the source [B, T, S], averaged over heads."""
         length = target_in.shape[1]
-        causal = torch.ones(length, length, dtype=torch.bool, device=source.device).triu(1)
+        causal = torch.ones(length, length, dtype=torch.bool, device=target_in.device).triu(1)
         x = self._embed(self.embed_target(target_in))
         *first, last = self.decoder.layers
         for layer in first:
@@ -145,7 +153,6 @@ class TransformerSeq2Seq(_Tables):
         _, weights = last.multihead_attn(last.norm2(x), state["memory"], state["memory"],
                                          key_padding_mask=state["padding"], need_weights=True,
                                          average_attn_weights=True)
-        self.train(training)
         return weights
 
 
@@ -212,16 +219,10 @@ class GRUSeq2Seq(_Tables):
     def reorder(self, state: dict, index: torch.Tensor) -> dict:
         return _select(state, index)
 
-    @torch.no_grad()
-    def cross_attention(self, source: torch.Tensor, target_in: torch.Tensor) -> torch.Tensor:
-        """The decoder's attention over the source [B, T, S] at each target position (eval mode)."""
-        training = self.training
-        self.eval()
-        state = self.encode(source)
+    def _cross_attention(self, state: dict, target_in: torch.Tensor) -> torch.Tensor:
+        """The decoder's attention over the source [B, T, S] at each target position."""
         outputs, _ = self._run(state, target_in, state["hidden"])
-        weights = self._attend(state, outputs)[1]
-        self.train(training)
-        return weights
+        return self._attend(state, outputs)[1]
 
 
 def default_hyperparameters(arch: str, training_pairs: int, tokens: int) -> dict:

@@ -173,7 +173,19 @@ class ModelService:
         router.add_api_route(f"/{task.route}", answer, methods=["POST"], summary=f"{task.route} with {self.name}")
         router.add_api_route("/schema", schema, methods=["GET"], summary=f"Request and scores of {self.name}")
         router.add_api_route("/", page, methods=["GET"], response_class=HTMLResponse, include_in_schema=False)
+        if task.route != "predict":
+            router.add_api_route("/predict", self._elsewhere, methods=["POST"], include_in_schema=False)
         return router
+
+    def _elsewhere(self, request: Request) -> JSONResponse:
+        """POST /predict to a model with a route of its own (POST /translate...): 404 naming that route and its
+        request, rather than a bare "Not Found"."""
+        task = self.model.task
+        path = request.url.path.removesuffix("predict") + task.route
+        example = task.request_example(self.model)
+        shape = f", e.g. {json.dumps(example)}" if example else " (GET its /schema for the request)"
+        return AsciiJSONResponse(status_code=404, content={
+            "error": f"{self.name} is a {task.name} model: it has no /predict; send POST {path}{shape}."})
 
     def _row_router(self) -> APIRouter:
         router = APIRouter(route_class=JsonBodyRoute)

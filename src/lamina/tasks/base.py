@@ -92,6 +92,26 @@ def _readers(setting: str) -> str:
     return ", ".join(sorted({cls.name for cls in registered_tasks().values() if setting in cls.decision_settings}))
 
 
+# Settings only the tasks that learn from rows read (tables, images): (config section, key) → what the user wrote.
+ROW_SETTINGS = {("data", "split"): "--split", ("data", "sensitive"): "data.sensitive",
+                ("data", "exclude_sensitive"): "data.exclude_sensitive", ("model", "norm"): "--norm",
+                ("model", "image_size"): "--image-size", ("train", "adversarial"): "--adversarial",
+                ("train", "adversarial_budget"): "--adversarial-budget", ("train", "crop_padding"): "--crop-padding",
+                ("train", "flip"): "--flip", ("train", "cutout"): "--cutout", ("train", "init_from"): "--init-from",
+                ("train", "freeze_backbone"): "--freeze-backbone", ("train", "label_smoothing"): "--label-smoothing"}
+
+
+def refuse_row_settings(config, task: str, reads: tuple[str, ...] = ()) -> None:
+    """A LaminaError naming the first of ROW_SETTINGS set away from its default that the task `task` would ignore
+    (all but the keys in `reads`), and how to go on: drop it."""
+    for (section, key), flag in ROW_SETTINGS.items():
+        part = getattr(config, section)
+        if key not in reads and getattr(part, key) != type(part).model_fields[key].get_default(
+                call_default_factory=True):
+            raise LaminaError(f"{flag} is a setting of the tasks that learn from table rows or images; the {task} "
+                              f"task does not read it, so it would be ignored. Drop {flag}.")
+
+
 @dataclass
 class Prepared:
     """What a task's `prepare` hands to its `fit` and `score`; each task subclasses it with its own parts

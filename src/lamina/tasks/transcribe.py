@@ -14,7 +14,6 @@ transcript.
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,8 @@ from lamina.features.audio import MAX_RATE, MELS, log_mel
 from lamina.nets.build import build_network, names
 from lamina.nets.ctc import subsampled
 from lamina.nets.ctc_search import BLANK, greedy, prefix_beam_search
-from lamina.tasks.base import Prepared, Task, register_task
+from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
+from lamina.training.budget import budget_record, step_counted
 
 MAX_SECONDS = 30.0  # of a clip the model reads; a longer one is refused when transcribed, left out in training
 DEFAULTS = {"channels": 32,  # maps of each subsampling convolution
@@ -48,7 +48,12 @@ DEFAULTS = {"channels": 32,  # maps of each subsampling convolution
             "dropout": 0.1}  # share of units zeroed in training
 LEARNING_RATE = 2e-3  # peak AdamW rate (per step), after a one-epoch warm-up
 BATCH_SIZE = 32  # clips a step
-STEPS_PER_RUN = 3000  # optimiser steps a default run aims at; epochs follow (3 to 60)
+STEPS_PER_RUN = 3000  # optimiser steps a default run aims at; epochs follow, within EPOCH_RANGE...
+EPOCH_RANGE = (3, 60)  # fewest and most epochs of a default run...
+MIN_STEPS = 1500  # ...but the cap never leaves fewer steps than this (100 clips: 3 steps an epoch)
+PATIENCE_STEPS = 500  # early stopping waits at least this many optimiser steps (--patience epochs where longer):
+# CER sits at 1.0 (blank-only output) for the first hundred or more steps; 3,000 spoken-digit utterances (80 steps
+# an epoch) keep --patience's 8 epochs
 BEAM = 8  # prefixes prefix beam search keeps a frame
 MAX_BEAM = 64  # the widest beam a request may ask for
 INFERENCE_BATCH = 64  # clips a forward pass when transcribing
@@ -90,6 +95,7 @@ class TranscribeTask(Task):
 
         if config.model.arch not in ("auto", *names(self.reads)):
             build_network(config.model.arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
+        refuse_row_settings(config, self.name)  # CTC has no label smoothing either
         self.target_ = _transcript_column(frame, config)
         self.audio_column_ = _audio_column(frame, self.target_)
         findings: list[Finding] = []
@@ -168,15 +174,19 @@ class TranscribeTask(Task):
                                 batch_size, shuffle=True, seed=config.seed, lengths=lengths)
         valid = TensorBatches({"frames": prepared.frames["valid"], "lengths": prepared.lengths["valid"]},
                               self.encode(prepared.texts["valid"]), INFERENCE_BATCH)
-        epochs = min(60, max(3, math.ceil(STEPS_PER_RUN / len(batches)))) if train.epochs == "auto" else train.epochs
-        trainer = session.trainer(network, self, epochs=epochs, lr=LEARNING_RATE if train.lr == "auto" else train.lr)
+        trainer = session.trainer(network, self, **step_counted(train, len(batches), STEPS_PER_RUN, EPOCH_RANGE,
+                                                                 MIN_STEPS, PATIENCE_STEPS),
+                                  lr=LEARNING_RATE if train.lr == "auto" else train.lr)
         history = trainer.fit(batches, valid, resume=session.resume)
         sizes = {part: len(texts) for part, texts in prepared.texts.items()}
         training = {"seed": config.seed, "epochs_run": len(history), "best_epoch": trainer.best_epoch_,
-                    "stop_reason": trainer.stop_reason_, "seconds": round(trainer.elapsed_, 2),
+                    "stop_reason": trainer.stop_reason_, "patience": trainer.patience, "steps_per_epoch": len(batches),
+                    "seconds": round(trainer.elapsed_, 2),
                     "batch_size": batch_size, "split": prepared.description, "sizes": sizes,
                     "normalisation": "NFKC, lower-case, whitespace collapsed to single spaces",
                     "baseline": "the most common training transcript, always"}
+        if trainer.time_budget is not None:
+            training["time_budget"] = budget_record(trainer)
         return network.eval(), architecture, training
 
     def build_network(self, architecture: dict) -> torch.nn.Module:

@@ -5,7 +5,16 @@ learning curves and the split. Built from model.json, history.csv and test_predi
 
 from __future__ import annotations
 
-from lamina.evaluation.document import Figure, Paragraph, Section, Strong, Table, number, section_html
+from lamina.evaluation.document import (
+    Bullets,
+    Figure,
+    Paragraph,
+    Section,
+    Strong,
+    Table,
+    number,
+    section_html,
+)
 
 EXAMPLES = 8  # held-out clips shown, worst first; as many again in file order
 
@@ -13,6 +22,7 @@ EXAMPLES = 8  # held-out clips shown, worst first; as many again in file order
 def transcribe_sections(run, document: dict) -> list[str]:
     from lamina.evaluation.facts import learning_curves
     from lamina.run import HELD_OUT, HISTORY
+    from lamina.tasks.translate_report import step_items
 
     metrics, training = document["metrics"], document["training"]
     test, baseline = metrics["test"], metrics["baseline"]
@@ -35,16 +45,19 @@ def transcribe_sections(run, document: dict) -> list[str]:
     ])
     sections = [scores]
     if run.exists(HELD_OUT):
-        held = run.read_table(HELD_OUT).fillna("")
+        held = run.read_table(HELD_OUT, keep_default_na=False)  # a clip transcribed as nothing stays ""
         worst = held.sort_values("cer", ascending=False, kind="stable").head(EXAMPLES)
         shown = [*worst.index, *[i for i in held.index[:EXAMPLES] if i not in set(worst.index)]]
         sections.append(Section("Examples (the worst first, then the first test clips)", [Table(
             ["clip", "reference", "greedy", "beam", "CER"],
             [[held.at[i, "clip"], held.at[i, "reference"], held.at[i, "greedy"], held.at[i, "beam"],
               number(held.at[i, "cer"])] for i in shown])]))
+    blocks = [Bullets(items)] if (items := step_items(training)) else []
     if run.exists(HISTORY):
         history = run.read_table(HISTORY)
         if "valid_loss" in history and history["valid_loss"].notna().any():
             best = int(history.loc[history["valid_cer"].idxmin(), "epoch"]) if "valid_cer" in history else 1
-            sections.append(Section("Training", [Figure(learning_curves(run, best))]))
+            blocks.append(Figure(learning_curves(run, best)))
+    if blocks:
+        sections.append(Section("Training", blocks))
     return [section_html(section) for section in sections]

@@ -15,7 +15,6 @@ beside the trivial baseline of copying the source; also lower-cased BLEU as many
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,17 +25,22 @@ from lamina.data.pairs import clean_pairs, long_pairs, sentence_pairs
 from lamina.errors import LaminaError
 from lamina.features.subwords import PAD, Subwords
 from lamina.nets.build import build_network, names
-from lamina.tasks.base import Prepared, Task, register_task
+from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
+from lamina.training.budget import budget_record, step_counted
 
 LABEL_SMOOTHING = 0.1  # target mass spread evenly over the vocabulary (Vaswani et al. 2017's setting)
 VALID_PAIRS = 500  # validation pairs decoded each epoch to pick the best epoch by BLEU
-SPLIT = (0.1, 0.1)  # shares of pairs held out for validation and test, unless the config sets others
 BEAM = 5  # beams in test scoring and by default in use
 LENGTH_PENALTY = 0.6  # GNMT length penalty's alpha (Wu et al. 2016)
 LENGTH_RATIO, LENGTH_EXTRA = 1.5, 10  # most target tokens decoded: ratio × source tokens + extra
 TOKENS_PER_BATCH = (256, 4096)  # bounds of the automatic batch size, in tokens (padding included)
 BATCHES_PER_EPOCH = 200  # an automatic batch size aims at this many batches an epoch
-STEPS_PER_RUN = 6000  # optimiser steps an automatic run aims at; epochs follow (10 to 200)
+STEPS_PER_RUN = 6000  # optimiser steps an automatic run aims at; epochs follow, within EPOCH_RANGE...
+EPOCH_RANGE = (10, 200)  # fewest and most epochs of an automatic run...
+MIN_STEPS = 3000  # ...but the cap never leaves fewer steps than this: 120 pairs are 2 steps an epoch, and 400 steps
+# leave BLEU at 0 (BENCHMARKS.md, small data)
+PATIENCE_STEPS = 1000  # early stopping waits at least this many optimiser steps (--patience epochs where longer):
+# validation BLEU sits at 0 for the first hundreds of steps; Multi30k's ~200 steps an epoch keep --patience's 8 epochs
 LEARNING_RATE = {"transformer": 5e-4, "gru": 1e-3}  # AdamW peak learning rate per architecture
 DECODE_SENTENCES = 128  # sentences translated at once
 MAX_REQUEST_SENTENCES, MAX_REQUEST_CHARACTERS = 64, 20_000  # what one server request may hold
@@ -67,11 +71,11 @@ class TranslateTask(Task):
         if config.train.init_from:
             raise LaminaError("--init-from is not supported for translation (a pretrained Marian or T5 folder cannot "
                               "start it yet); drop it to train from scratch.")
+        refuse_row_settings(config, self.name, reads=("label_smoothing",))
         where = frame.attrs.get("where", "the training data")
         self.source_, self.target_ = sentence_pairs(frame, config.data.source, config.data.target, where)
         pairs, findings = clean_pairs(frame, self.source_, self.target_, where)
-        valid_share, test_share = (config.data.valid_fraction, config.data.test_fraction) \
-            if (config.data.valid_fraction, config.data.test_fraction) != (0.15, 0.15) else SPLIT
+        valid_share, test_share = config.data.valid_fraction, config.data.test_fraction
         order = np.random.default_rng(config.seed).permutation(len(pairs))
         valid_given, test_frame = (_given_pairs(config, "valid", self.source_, self.target_, findings),
                                    None if test_frame is None else _cleaned(test_frame, self.source_, self.target_,
@@ -123,22 +127,18 @@ class TranslateTask(Task):
         valid_sources, self._valid_references = (part[:VALID_PAIRS] for part in prepared.parts["valid"])
         valid = TokenBatches(self.subwords_.encode(valid_sources, "source", self.max_source_),
                              self.subwords_.encode(self._valid_references, "target", self.max_target_), budget)
-        epochs = (min(200, max(10, math.ceil(STEPS_PER_RUN / len(batches)))) if train.epochs == "auto"
-                  else train.epochs)
-        planned = train.time_budget is not None and train.epochs == "auto"
-        trainer = session.trainer(network, self, epochs=1 if planned else epochs,
+        trainer = session.trainer(network, self, **step_counted(train, len(batches), STEPS_PER_RUN, EPOCH_RANGE,
+                                                                 MIN_STEPS, PATIENCE_STEPS),
                                   lr=LEARNING_RATE.get(arch, 5e-4) if train.lr == "auto" else train.lr)
         trainer.fit(batches, valid, resume=session.resume)
-        if planned:  # the schedule's length follows the epochs the budget allows, timed on the first epoch
-            budget_seconds = trainer.time_budget
-            trainer.epochs = max(1, min(epochs, int(budget_seconds // max(trainer.history_[0]["seconds"], 1e-3))))
-            trainer.fit(batches, valid)
         training = {"seed": config.seed, "split": prepared.description, "batch_tokens": budget,
                     "sizes": {"train": len(sources), "valid": len(prepared.parts["valid"][0]),
                               "test": len(prepared.parts["test"][0]), "left_out_long": int((~kept).sum())},
                     "epochs_run": len(trainer.history_), "best_epoch": trainer.best_epoch_,
-                    "stop_reason": trainer.stop_reason_, "train_seconds": round(trainer.elapsed_, 2),
-                    "device": str(trainer.device_)}
+                    "stop_reason": trainer.stop_reason_, "patience": trainer.patience, "steps_per_epoch": len(batches),
+                    "train_seconds": round(trainer.elapsed_, 2), "device": str(trainer.device_)}
+        if trainer.time_budget is not None:
+            training["time_budget"] = budget_record(trainer)
         return trainer.module.eval(), architecture, training
 
     def spec(self) -> dict:

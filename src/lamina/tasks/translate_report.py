@@ -51,6 +51,7 @@ def _training(run: RunFolder, document: dict) -> Section:
               f"({trained['best_epoch']}, greedy decoding) were kept; stopped because: {trained['stop_reason']}."],
              [f"{trained['train_seconds']:.1f} s of training on {trained['device']}, batches of about "
               f"{trained['batch_tokens']} tokens."]]
+    items += step_items(trained)
     blocks = [Bullets(items)]
     history = run.read_table(HISTORY)
     if "valid_bleu" in history:
@@ -62,6 +63,23 @@ def _training(run: RunFolder, document: dict) -> Section:
             losses.add(column.replace("_", " "), history["epoch"], history[column])
     blocks.append(Figure(losses))
     return Section("Training", blocks)
+
+
+def step_items(trained: dict) -> list[list]:
+    """Report bullets shared with speech to text: the patience counted in optimiser steps, and how a time budget
+    was spent (training.budget), where model.json records them (older models do not)."""
+    from lamina.training.budget import budget_text
+
+    items = []
+    if trained.get("patience") and trained.get("steps_per_epoch"):
+        steps = trained["steps_per_epoch"]
+        items.append([f"Early stopping's patience: {trained['patience']} epochs without a better validation score "
+                      f"({trained['patience'] * steps:,} optimiser steps at {steps:,} an epoch). It is counted in "
+                      "steps where epochs are short: a score read from decoded text sits at its floor (BLEU 0, CER "
+                      "1) for the first hundreds of steps, dozens of epochs of a small data set."])
+    if trained.get("time_budget"):
+        items.append([budget_text(trained["time_budget"])])
+    return items
 
 
 def _examples(held_out: pd.DataFrame) -> Section:

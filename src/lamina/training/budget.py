@@ -1,5 +1,7 @@
-"""Time budgets that plan the schedule: with `--time-budget` and the epochs left to the recipe, the Trainer
-times its first epochs and sets the epochs (and so the cosine schedule's length) that fill the budget.
+"""Budgets of a run. Time budgets that plan the schedule: with `--time-budget` and the epochs left to the recipe,
+the Trainer times its first epochs and sets the epochs (and so the cosine schedule's length) that fill the budget.
+Step budgets: a recipe that counts its run and its patience in optimiser steps rather than epochs (steps_to_epochs),
+so that on small data, where an epoch is a few steps, neither is cut to a few dozen updates.
 
 After each of the first PLANNING_EPOCHS epochs (and after a resume given another budget) the plan is
     epochs = done + ⌊PLAN_SHARE · (budget − seconds used) / seconds of the latest epoch⌋,
@@ -20,6 +22,32 @@ MAX_EPOCH_FACTOR = 3  # a plan trains at most this many times the recipe's epoch
 def epoch_bounds(recipe_epochs: int, fewest: int = 1) -> tuple[int, int]:
     """(fewest, most) epochs a budget may plan for a recipe of `recipe_epochs`."""
     return min(fewest, recipe_epochs), MAX_EPOCH_FACTOR * recipe_epochs
+
+
+def steps_to_epochs(steps: int, steps_per_epoch: int, fewest: int = 1, most: int | None = None,
+                    fewest_steps: int = 0) -> int:
+    """The epochs of about `steps` optimiser steps at `steps_per_epoch` (⌈steps / steps_per_epoch⌉), at least
+    `fewest`, at most `most` epochs, except that `most` never cuts them below `fewest_steps` steps. E.g. a patience
+    of at least 1,000 steps is steps_to_epochs(1000, n, fewest=patience): the configured epochs where an epoch is
+    long, more where it is a few steps."""
+    per_epoch = max(int(steps_per_epoch), 1)
+    epochs = max(fewest, math.ceil(steps / per_epoch))
+    if most is not None:
+        epochs = min(epochs, max(most, math.ceil(fewest_steps / per_epoch)))
+    return int(epochs)
+
+
+def step_counted(train, steps_per_epoch: int, steps: int, epoch_range: tuple[int, int], fewest_steps: int,
+                 patience_steps: int) -> dict:
+    """The Trainer's epochs, patience and budget_epochs for a recipe counted in optimiser steps, from the config's
+    train section: epochs "auto" aims at `steps` steps within `epoch_range` (the cap never below `fewest_steps`
+    steps), and a time budget may then plan them (epoch_bounds); the patience is train.patience epochs, or
+    `patience_steps` steps where those are more epochs. A validation score read from decoded text (BLEU, CER) sits
+    at its floor for the first hundreds of steps, which on small data are dozens of epochs."""
+    auto = train.epochs == "auto"
+    epochs = steps_to_epochs(steps, steps_per_epoch, *epoch_range, fewest_steps) if auto else train.epochs
+    return {"epochs": epochs, "patience": steps_to_epochs(patience_steps, steps_per_epoch, fewest=train.patience),
+            "budget_epochs": epoch_bounds(epochs) if auto else None}
 
 
 def planned_epochs(done: int, used: float, budget: float, seconds_per_epoch: float, bounds: tuple[int, int]) -> int:
