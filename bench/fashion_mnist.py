@@ -157,7 +157,7 @@ def overhead(folder: Path, work: Path) -> dict:
         """The same Trainer `lamina train` uses, writing a checkpoint after the epoch."""
         module = network()
         started = time.perf_counter()
-        trainer = Trainer(module, loss_fn, epochs=1, lr=learning_rate(train_cfg, arch), weight_decay=train_cfg.weight_decay,
+        trainer = Trainer(module, loss_fn, epochs=1, lr=learning_rate(train_cfg, arch, batch_size), weight_decay=train_cfg.weight_decay,
                           warmup_epochs=train_cfg.warmup_epochs, clip_norm=train_cfg.clip_norm, patience=None,
                           precision="bf16", checkpoint_dir=work / "checkpoints", seed=0, progress=False)
         trainer.fit(TensorBatches(inputs, targets, batch_size, shuffle=True))
@@ -167,7 +167,7 @@ def overhead(folder: Path, work: Path) -> dict:
         """Hand-written: shuffle, slice, forward in bf16 autocast, loss, backward, clip, step, schedule."""
         module = network()
         started = time.perf_counter()
-        optimizer = make_optimizer(module, learning_rate(train_cfg, arch), train_cfg.weight_decay)
+        optimizer = make_optimizer(module, learning_rate(train_cfg, arch, batch_size), train_cfg.weight_decay)
         schedule = make_schedule(optimizer, int(train_cfg.warmup_epochs * steps), steps)
         module.train()
         order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(0))

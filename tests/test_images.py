@@ -241,6 +241,18 @@ def test_the_recipe_pools_first_in_resnet_and_older_models_keep_pooling_after_th
     assert isinstance(backbone.body[2], nn.MaxPool2d)  # stem, conv-bn-relu, then the pool: its weights' names kept
 
 
+def test_large_image_sets_step_512_images_over_the_same_epochs_at_a_square_root_scaled_rate():
+    from lamina.config import TrainConfig
+    from lamina.nets.recipe import epochs_and_batch_size, learning_rate
+
+    auto = TrainConfig()
+    assert epochs_and_batch_size(auto, "resnet", 51_000) == (13, 512)  # 2400 steps of 256 images: 13 epochs
+    assert learning_rate(auto, "resnet", 512) == pytest.approx(2e-3 * 2 ** 0.5)
+    assert epochs_and_batch_size(auto, "resnet", 2_000) == (39, 32)  # small sets: as before
+    assert learning_rate(auto, "resnet", 32) == learning_rate(auto, "mlp", 1024) == 2e-3
+    assert learning_rate(TrainConfig(lr=1e-3), "resnet", 512) == 1e-3  # a rate the config sets is kept
+
+
 def test_mirroring_is_judged_safe_for_clothes_like_pictures_and_not_for_digits():
     from sklearn.datasets import load_digits
 
