@@ -234,6 +234,8 @@ def test_the_recipe_pools_first_in_resnet_and_older_models_keep_pooling_after_th
     spec = {"images": {"x": {}}, "texts": {}, "numbers": 0, "categories": []}
     arch, chosen = choose_architecture(ModelConfig(), TrainConfig(), spec, {"image:x": images}, targets, True)
     assert (arch, chosen["pool_first"]) == ("resnet", True)
+    pgd = TrainConfig(adversarial="pgd")
+    assert not choose_architecture(ModelConfig(), pgd, spec, {"image:x": images}, targets, True)[1]["pool_first"]
     _, fixed = choose_architecture(ModelConfig(arch="resnet18"), TrainConfig(), spec, {"image:x": images}, targets, True)
     assert "pool_first" not in fixed  # a published layout has its own order
     older = {"width": 4, "depth": 1, "dropout": 0.1, "crop_padding": 1, "flip": False, "cutout": 0}  # no pool_first
