@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 import lamina
 from lamina.data.images import read_idx
@@ -187,11 +188,12 @@ def test_augmentation_shifts_flips_and_cuts_in_training_only():
     assert torch.equal(Augment(2, True, 4).eval()(images), images)
 
 
-def test_test_time_flip_averages_both_views_in_eval_only():
+@pytest.mark.parametrize("pool_first", [False, True])
+def test_test_time_flip_averages_both_views_in_eval_only(pool_first):
     torch.manual_seed(0)
     images = torch.randint(0, 256, (5, 1, 12, 12), dtype=torch.uint8)
-    mirrored = ResidualCNN(1, 12, [0.5], [0.2], width=4, depth=1, mirror_views=True)
-    single = ResidualCNN(1, 12, [0.5], [0.2], width=4, depth=1)
+    mirrored = ResidualCNN(1, 12, [0.5], [0.2], width=4, depth=1, mirror_views=True, pool_first=pool_first)
+    single = ResidualCNN(1, 12, [0.5], [0.2], width=4, depth=1, pool_first=pool_first)
     single.load_state_dict(mirrored.state_dict())
     head = torch.nn.Linear(mirrored.features, 3)
     mirrored.eval(), single.eval()
@@ -202,6 +204,55 @@ def test_test_time_flip_averages_both_views_in_eval_only():
         assert not torch.allclose(both, head(single(images)), atol=1e-3)
         mirrored.train(), single.train()
         assert torch.allclose(mirrored(images), single(images))  # training sees one (augmented) view
+
+
+def test_pooling_before_batch_norm_computes_what_pooling_after_the_relu_did():
+    torch.manual_seed(0)
+    after = ResidualCNN(1, 16, [0.5], [0.2], width=4, depth=1).eval()
+    first = ResidualCNN(1, 16, [0.5], [0.2], width=4, depth=1, pool_first=True).eval()
+    for norm in after.modules():
+        if isinstance(norm, nn.BatchNorm2d):  # trained statistics; a positive scale, as batch norm's starts at 1
+            norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2)
+    for kind in (nn.Conv2d, nn.BatchNorm2d):  # the same convolutions and batch norms, in the same order
+        for old, new in zip([m for m in after.modules() if isinstance(m, kind)],
+                            [m for m in first.modules() if isinstance(m, kind)], strict=True):
+            new.load_state_dict(old.state_dict())
+    images = torch.randint(0, 256, (4, 1, 16, 16), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.allclose(first(images), after(images), atol=1e-5)
+        first.body[1][2].weight.data[0] = -1.0  # a negative scale turns max into min: then they differ
+        assert not torch.allclose(first(images), after(images), atol=1e-3)
+
+
+def test_the_recipe_pools_first_in_resnet_and_older_models_keep_pooling_after_the_relu():
+    from lamina.config import ModelConfig, TrainConfig
+    from lamina.nets.build import IMAGE_EXAMPLE, build_network
+    from lamina.nets.recipe import choose_architecture
+
+    images = torch.randint(0, 256, (40, 1, 16, 16), dtype=torch.uint8)
+    targets = torch.tensor([0, 1] * 20)
+    spec = {"images": {"x": {}}, "texts": {}, "numbers": 0, "categories": []}
+    arch, chosen = choose_architecture(ModelConfig(), TrainConfig(), spec, {"image:x": images}, targets, True)
+    assert (arch, chosen["pool_first"]) == ("resnet", True)
+    pgd = TrainConfig(adversarial="pgd")
+    assert not choose_architecture(ModelConfig(), pgd, spec, {"image:x": images}, targets, True)[1]["pool_first"]
+    _, fixed = choose_architecture(ModelConfig(arch="resnet18"), TrainConfig(), spec, {"image:x": images}, targets, True)
+    assert "pool_first" not in fixed  # a published layout has its own order
+    older = {"width": 4, "depth": 1, "dropout": 0.1, "crop_padding": 1, "flip": False, "cutout": 0}  # no pool_first
+    backbone = next(iter(build_network("resnet", IMAGE_EXAMPLE, 2, **older).backbones.values()))
+    assert isinstance(backbone.body[2], nn.MaxPool2d)  # stem, conv-bn-relu, then the pool: its weights' names kept
+
+
+def test_large_image_sets_step_512_images_over_the_same_epochs_at_a_square_root_scaled_rate():
+    from lamina.config import TrainConfig
+    from lamina.nets.recipe import epochs_and_batch_size, learning_rate
+
+    auto = TrainConfig()
+    assert epochs_and_batch_size(auto, "resnet", 51_000) == (13, 512)  # 2400 steps of 256 images: 13 epochs
+    assert learning_rate(auto, "resnet", 512) == pytest.approx(2e-3 * 2 ** 0.5)
+    assert epochs_and_batch_size(auto, "resnet", 2_000) == (39, 32)  # small sets: as before
+    assert learning_rate(auto, "resnet", 32) == learning_rate(auto, "mlp", 1024) == 2e-3
+    assert learning_rate(TrainConfig(lr=1e-3), "resnet", 512) == 1e-3  # a rate the config sets is kept
 
 
 def test_mirroring_is_judged_safe_for_clothes_like_pictures_and_not_for_digits():

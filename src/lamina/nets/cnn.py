@@ -2,7 +2,10 @@
 
 The backbone follows the ResNet-9 layout that trains CIFAR-10 fast (Myrtle.ai, airbench): a stem, then
 stages of conv → max-pool with residual blocks, then global max pooling. Width and depth are parameters;
-the number of stages follows the image size. Augmentation is a module too, so it runs on whole batches
+the number of stages follows the image size. With `pool_first` a stage pools right after its convolution,
+before batch norm and ReLU (airbench's order, Jordan 2024): max-pooling commutes with ReLU and with batch
+norm's per-channel affine map of positive scale, so the layer computes nearly the same function, while
+normalising and activating a quarter of the positions. Augmentation is a module too, so it runs on whole batches
 on the training device and is off whenever the network is in eval mode.
 """
 
@@ -20,6 +23,14 @@ MAX_WIDTH_FACTOR = 8  # channels stop doubling at this multiple of the width
 def conv_bn_relu(inputs: int, outputs: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
                          nn.ReLU(inplace=True))
+
+
+def downsampling(inputs: int, outputs: int, pool_first: bool) -> list[nn.Module]:
+    """A stage's entry: conv, batch norm, ReLU and a 2 × 2 max-pool, the pool right after the conv if `pool_first`."""
+    if pool_first:
+        return [nn.Sequential(nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.MaxPool2d(2),
+                              nn.BatchNorm2d(outputs), nn.ReLU(inplace=True))]
+    return [conv_bn_relu(inputs, outputs), nn.MaxPool2d(2)]
 
 
 class Residual(nn.Module):
@@ -45,7 +56,8 @@ class ResidualCNN(nn.Module):
     of both views' logits. Only for images that training mirrors too (recipe.mirror_keeps_class)."""
 
     def __init__(self, channels: int, side: int, mean: list[float], std: list[float], width: int, depth: int,
-                 mirror_views: bool = False):
+                 mirror_views: bool = False, pool_first: bool = False):
+        """`pool_first` (see the module's docstring): False in models saved before it existed."""
         super().__init__()
         self.mirror_views = mirror_views
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255)
@@ -55,7 +67,7 @@ class ResidualCNN(nn.Module):
         stages = stage_count(side)
         for stage in range(stages):
             current = width * min(MAX_WIDTH_FACTOR, 2 ** (stage + 1))
-            layers += [conv_bn_relu(previous, current), nn.MaxPool2d(2)]
+            layers += downsampling(previous, current, pool_first)
             # ResNet-9 puts residual blocks on the first and last stages only; deeper nets fill the middle.
             blocks = depth if stage in (0, stages - 1) else depth - 1
             layers += [Residual(current) for _ in range(blocks)]

@@ -165,7 +165,7 @@ class TableTask(Task):
         # Epochs left to the recipe: a time budget plans them (training.budget); set in the config, it is a cap.
         fewest = MIN_IMAGE_EPOCHS if arch in IMAGE_ARCHITECTURES else 1
         planned = epoch_bounds(epochs, fewest) if config.train.epochs == "auto" else None
-        trainer = session.trainer(network, self, epochs=epochs, lr=learning_rate(config.train, arch),
+        trainer = session.trainer(network, self, epochs=epochs, lr=learning_rate(config.train, arch, batch_size),
                                   precision=precision, freeze=freeze, smoothing=selection_smoothing(len(split.valid)),
                                   budget_epochs=planned)
         history = trainer.fit(train_batches, valid_batches, resume=session.resume)
