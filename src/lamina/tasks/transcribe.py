@@ -14,6 +14,7 @@ transcript.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
