@@ -225,3 +225,15 @@ def test_drift_counts_blanks_as_missing_and_numbers_as_the_codes_spelling_them()
     assert profile["columns"]["code"]["categories"] == ["008", "003", "017"]
     current = pd.DataFrame({"code": [8, "3", 17.0, "", "  ", None, "x"]})
     assert summarize(profile, current, current["code"])["columns"]["code"] == [1, 1, 1, 1, 3]
+
+
+def test_the_prediction_profile_of_a_large_training_set_comes_from_a_sample_and_keeps_the_row_count(monkeypatch):
+    import lamina.tasks.table as table
+
+    monkeypatch.setattr(table, "PROFILE_ROWS", 50)
+    model = lamina.fit(make_table(rows=300), target="y", progress=False, **FAST)
+    profile = model.profile
+    assert profile["rows"] > 50  # every training row, as before
+    shares = np.array(profile["prediction"]["expected"])
+    assert 0 < shares.max() < 1  # both classes predicted: shares that are multiples of 1/50 are then telling
+    assert np.allclose(shares * 50, np.round(shares * 50))  # shares of the 50 sampled rows' predictions

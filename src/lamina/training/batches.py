@@ -80,7 +80,7 @@ class TensorBatches:
                 index = slice(start, start + self.batch_size)
             else:
                 index = order[start:start + self.batch_size]
-            yield _take(self.inputs, index), self.targets[index]
+            yield take_rows(self.inputs, index), self.targets[index]
 
     def _bucketed(self, order: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         step = self._global_batch()  # a global batch of similar lengths: every rank's slice pads alike
@@ -91,7 +91,8 @@ class TensorBatches:
         return torch.cat([batches[i] for i in shuffled.tolist()])
 
 
-def _take(inputs, index):
+def take_rows(inputs, index):
+    """The rows `index` (a slice or an index tensor) of encoded inputs: a dict of tensors, or one tensor."""
     if isinstance(inputs, dict):
         return {name: tensor[index] for name, tensor in inputs.items()}
     return inputs[index]

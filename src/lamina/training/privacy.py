@@ -31,7 +31,7 @@ from torch import nn
 from lamina.checked import Record
 from lamina.errors import LaminaError
 from lamina.privacy_target import Budget
-from lamina.training.batches import TensorBatches, _take
+from lamina.training.batches import TensorBatches, take_rows
 
 ACCOUNTANT = "rdp"
 EPSILON_TOLERANCE = 0.005  # how far below the target ε the calibrated noise may land, as a share of the target
@@ -152,7 +152,7 @@ class PoissonBatches:
             self.taken += 1
             index = chosen.nonzero().view(-1).to(self.targets.device)
             if len(index):
-                yield _take(self.inputs, index), self.targets[index]
+                yield take_rows(self.inputs, index), self.targets[index]
 
 
 class DPSGD:
