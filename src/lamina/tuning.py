@@ -156,8 +156,8 @@ def work(folder: str, trials: int, timeout: float | None, progress: bool, worker
     from lamina.training.trainer import TrainingDiverged
 
     _optuna()  # its log level, in this process too
-    if workers > 1:  # the cores shared out: K processes each with every core would thrash
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    if workers > 1:
+        torch.set_num_threads(worker_threads(workers))
     settings = read_settings(Path(folder))
     study = load_study(Path(folder), settings, index)
     frame, test_frame = tables_of(settings.base_config())
@@ -166,6 +166,13 @@ def work(folder: str, trials: int, timeout: float | None, progress: bool, worker
     # A trial whose training diverged failed on its hyperparameters: the study goes on without it.
     study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrainingDiverged,), callbacks=callbacks,
                    gc_after_trial=True)
+
+
+def worker_threads(workers: int) -> int:
+    """The torch threads each of `workers` local worker processes computes with: the cores shared out, since K
+    processes each with every core would thrash. A run retrained with another thread count sums in another order,
+    so its numbers agree with the trial's only to float noise."""
+    return max(1, (os.cpu_count() or 1) // workers)
 
 
 class Objective:

@@ -64,7 +64,14 @@ class TabularMLP(TableInputs):
         features = self.encoded_width
         layers: list[nn.Module] = []
         for _ in range(depth):
-            layers += [nn.Linear(features, width), _norm(norm, width), nn.ReLU(), nn.Dropout(dropout)]
+            dense = nn.Linear(features, width)
+            if norm == "batch":
+                # The norm subtracts the batch mean, so a bias before it gets only rounding noise as gradient, which
+                # Adam scales up to learning-rate-sized steps that move the eval-mode outputs: a run then depended
+                # on the thread count its sums were taken with. Held at its initial value instead (kept, not
+                # removed, so saved models keep their tensors and the random initialisation stays the same).
+                dense.bias.requires_grad_(False)
+            layers += [dense, _norm(norm, width), nn.ReLU(), nn.Dropout(dropout)]
             features = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(features, outputs)
