@@ -30,6 +30,7 @@ MLP_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.3}
 SMALL_TABLE_ROWS = 1000
 SMALL_TABLE_MLP = {"dropout": 0.5}
 TABLE_NUMBERS = "plain"  # how the mlp reads numeric floats (nets.mlp.TableInputs): "plain" or "plr" (periodic)
+TABLE_MEMBERS = 8  # TabM-mini ensemble members of the mlp (nets.mlp.TabularMLP); DP-SGD trains one network
 TEXT_DEFAULTS = {  # per text architecture; width and depth as ModelConfig describes them
     "gru": {"width": 128, "depth": 1, "dropout": 0.3},
     "lstm": {"width": 128, "depth": 1, "dropout": 0.3},
@@ -88,7 +89,11 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
         )
     defaults = {**MLP_DEFAULTS, **(SMALL_TABLE_MLP if len(targets) < SMALL_TABLE_ROWS else {})}
     hyperparameters = {key: resolved(getattr(model, key), default) for key, default in defaults.items()}
-    return arch, {**hyperparameters, "norm": model.norm, **({"numbers": TABLE_NUMBERS} if arch == "mlp" else {})}
+    if arch != "mlp":
+        return arch, {**hyperparameters, "norm": model.norm}
+    # Opacus clips each row's gradient through its supported layers; the members' adapters and heads are none.
+    members = 1 if train.privacy else TABLE_MEMBERS
+    return arch, {**hyperparameters, "norm": model.norm, "numbers": TABLE_NUMBERS, "members": members}
 
 
 def _automatic(spec: dict, pretrained: dict | None, rows: int) -> str:
