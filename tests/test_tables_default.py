@@ -137,12 +137,13 @@ def test_a_model_file_without_members_loads_as_the_one_network_it_was(tmp_path, 
     pd.testing.assert_frame_equal(api.load(tmp_path / "run").predict(frame), before)
 
 
-def test_the_recipe_ensembles_the_mlp_except_under_dp_sgd():
+def test_the_recipe_ensembles_the_mlp_of_a_small_table_except_under_dp_sgd():
     from lamina.config import ModelConfig, TrainConfig
-    from lamina.nets.recipe import TABLE_MEMBERS, choose_architecture
+    from lamina.nets.recipe import SMALL_TABLE_ROWS, TABLE_MEMBERS, choose_architecture
 
-    def members(train: TrainConfig) -> int:
-        return choose_architecture(ModelConfig(), train, TABLE_EXAMPLE, {}, torch.zeros(50), True)[1]["members"]
+    def members(train: TrainConfig, rows: int = 50) -> int:
+        return choose_architecture(ModelConfig(), train, TABLE_EXAMPLE, {}, torch.zeros(rows), True)[1]["members"]
 
     assert TABLE_MEMBERS > 1 and members(TrainConfig()) == TABLE_MEMBERS
+    assert members(TrainConfig(), SMALL_TABLE_ROWS) == 1
     assert members(TrainConfig(privacy="epsilon=3,delta=1e-5")) == 1

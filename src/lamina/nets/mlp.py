@@ -108,9 +108,9 @@ class TabularMLP(TableInputs):
         return self.decide(encoded).unsqueeze(1) if self.members_count == 1 else self.decide_each(encoded)
 
     def decide_each(self, encoded: torch.Tensor) -> torch.Tensor:
-        rows, count = len(encoded), self.members_count
         adapted = (encoded.unsqueeze(1) * self.adapter).flatten(0, 1)  # [rows × members, encoded width]
-        hidden = self.body(adapted).unflatten(0, (rows, count))  # [rows, members, width]
+        # -1, not len(encoded): an ONNX export must keep the row count a dynamic axis.
+        hidden = self.body(adapted).unflatten(0, (-1, self.members_count))  # [rows, members, width]
         return torch.einsum("rmw,mwo->rmo", hidden, self.heads) + self.heads_bias
 
 
