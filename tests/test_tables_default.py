@@ -137,13 +137,15 @@ def test_a_model_file_without_members_loads_as_the_one_network_it_was(tmp_path, 
     pd.testing.assert_frame_equal(api.load(tmp_path / "run").predict(frame), before)
 
 
-def test_the_recipe_ensembles_the_mlp_of_a_small_table_except_under_dp_sgd():
+def test_the_recipe_ensembles_the_mlp_of_a_small_table_except_under_dp_sgd(monkeypatch):
+    import lamina.nets.recipe as recipe
     from lamina.config import ModelConfig, TrainConfig
-    from lamina.nets.recipe import SMALL_TABLE_ROWS, TABLE_MEMBERS, choose_architecture
+
+    monkeypatch.setattr(recipe, "TABLE_MEMBERS", 8)
 
     def members(train: TrainConfig, rows: int = 50) -> int:
-        return choose_architecture(ModelConfig(), train, TABLE_EXAMPLE, {}, torch.zeros(rows), True)[1]["members"]
+        return recipe.choose_architecture(ModelConfig(), train, TABLE_EXAMPLE, {}, torch.zeros(rows), True)[1]["members"]
 
-    assert TABLE_MEMBERS > 1 and members(TrainConfig()) == TABLE_MEMBERS
-    assert members(TrainConfig(), SMALL_TABLE_ROWS) == 1
+    assert members(TrainConfig()) == 8
+    assert members(TrainConfig(), recipe.SMALL_TABLE_ROWS) == 1
     assert members(TrainConfig(privacy="epsilon=3,delta=1e-5")) == 1
