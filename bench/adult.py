@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,16 +53,18 @@ def write_tables(folder: Path, out: Path) -> tuple[Path, Path]:
 
 def default_train(train: Path, test: Path, out: Path, seed: int, numbers: str | None = None) -> dict:
     """`lamina train` with its defaults; `numbers` replaces the recipe's TABLE_NUMBERS for this run."""
-    started = time.perf_counter()
+    started, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     chosen = "" if numbers is None else f"import lamina.nets.recipe as recipe; recipe.TABLE_NUMBERS = {numbers!r}; "
     command = [sys.executable, "-c", f"import sys; {chosen}from lamina.cli import main; sys.exit(main(sys.argv[1:]))"]
     subprocess.run([*command, "train", str(train), "--target", "income", "--test",
                     str(test), "--out", str(out), "--seed", str(seed), "--quiet"], check=True, capture_output=True)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime  # the run's CPU seconds
     model = json.loads((out / "model" / "model.json").read_text())
     return {"seed": seed, "numbers": numbers or "default", "accuracy": model["metrics"]["test"]["accuracy"], "roc_auc": model["metrics"]["test"]["roc_auc"],
             "baseline": model["metrics"]["baseline"]["accuracy"], "epochs": model["training"]["epochs_run"],
-            "wall": wall}
+            "wall": wall, "cpu": cpu}
 
 
 def overhead(train_path: Path, epochs: int, work: Path) -> dict:
@@ -179,10 +182,10 @@ def main() -> int:
     print(f"\nUCI Adult, default `lamina train` (test = adult-test.csv, {torch.get_num_threads()} CPU threads, "
           f"load average {os.getloadavg()[0]:.1f})")
     print(f"{'numbers':>8} {'seed':>4} {'test acc':>9} {'ROC AUC':>8} {'baseline':>9} {'epochs':>7} {'wall s':>7} "
-          f"{'HGB acc':>8}")
+          f"{'CPU s':>6} {'HGB acc':>8}")
     for r in runs:
         print(f"{r['numbers']:>8} {r['seed']:>4} {r['accuracy']:>9.4f} {r['roc_auc']:>8.4f} {r['baseline']:>9.4f} "
-              f"{r['epochs']:>7} {r['wall']:>7.1f} {boosted[args.seeds.index(r['seed'])]:>8.4f}")
+              f"{r['epochs']:>7} {r['wall']:>7.1f} {r['cpu']:>6.0f} {boosted[args.seeds.index(r['seed'])]:>8.4f}")
     for numbers in args.numbers or ["default"]:
         accuracies = [r["accuracy"] for r in runs if r["numbers"] == numbers]
         spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0

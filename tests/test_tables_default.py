@@ -85,3 +85,67 @@ def test_a_small_table_gets_more_dropout_unless_the_config_sets_it():
 
     assert dropout(SMALL_TABLE_ROWS - 1, ModelConfig()) > dropout(SMALL_TABLE_ROWS, ModelConfig())
     assert dropout(SMALL_TABLE_ROWS - 1, ModelConfig(dropout=0.1)) == 0.1
+
+
+def test_the_ensemble_predicts_the_mean_of_members_that_differ():
+    torch.manual_seed(0)
+    network = build_network("mlp", TABLE_EXAMPLE, 3, **SMALL, members=4).eval()
+    inputs = table_inputs(6)
+    each = network.members(inputs)
+    assert each.shape == (6, 4, 3)
+    assert torch.allclose(network(inputs), each.mean(1), atol=1e-6)
+    assert (each[:, 0] - each[:, 1]).abs().max() > 1e-3  # own adapters and heads: the members disagree
+    assert network.adapter.abs().eq(1).all()  # TabM-mini's random ±1 signs
+
+
+def test_each_member_learns_from_its_own_loss():
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    from lamina.tasks.classification import ClassificationTask
+
+    torch.manual_seed(0)
+    network = build_network("mlp", TABLE_EXAMPLE, 3, **SMALL, members=4).train()
+    inputs, targets = table_inputs(8), torch.randint(0, 3, (8,))
+    torch.manual_seed(1)
+    loss = ClassificationTask().training_step(network, (inputs, targets), SimpleNamespace(autocast=nullcontext))
+    torch.manual_seed(1)
+    each = network.members(inputs)
+    own = torch.stack([torch.nn.functional.cross_entropy(each[:, m], targets) for m in range(4)]).mean()
+    assert torch.allclose(loss, own)
+    assert not torch.allclose(loss, torch.nn.functional.cross_entropy(each.mean(1), targets))
+
+
+def test_a_model_file_without_members_loads_as_the_one_network_it_was(tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+
+    import lamina.nets.recipe as recipe
+    from lamina import api
+
+    monkeypatch.setattr(recipe, "TABLE_MEMBERS", 1)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(80, 2, generator=generator)
+    frame = pd.DataFrame({"a": x[:, 0].numpy(), "b": x[:, 1].numpy(), "y": (x.sum(1) > 0).numpy()})
+    model = api.fit(frame, "y", out=tmp_path / "run", epochs=2, progress=False)
+    before = model.predict(frame)
+    path = next((tmp_path / "run").rglob("model.json"))
+    document = json.loads(path.read_text())
+    assert document["architecture"]["hyperparameters"].pop("members") == 1
+    path.write_text(json.dumps(document))
+    pd.testing.assert_frame_equal(api.load(tmp_path / "run").predict(frame), before)
+
+
+def test_the_recipe_ensembles_the_mlp_of_a_small_table_except_under_dp_sgd(monkeypatch):
+    import lamina.nets.recipe as recipe
+    from lamina.config import ModelConfig, TrainConfig
+
+    monkeypatch.setattr(recipe, "TABLE_MEMBERS", 8)
+
+    def members(train: TrainConfig, rows: int = 50) -> int:
+        return recipe.choose_architecture(ModelConfig(), train, TABLE_EXAMPLE, {}, torch.zeros(rows), True)[1]["members"]
+
+    assert members(TrainConfig()) == 8
+    assert members(TrainConfig(), recipe.SMALL_TABLE_ROWS) == 1
+    assert members(TrainConfig(privacy="epsilon=3,delta=1e-5")) == 1

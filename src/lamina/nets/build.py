@@ -115,15 +115,18 @@ def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[
     return inputs, (rows, outputs)
 
 
-@register("mlp", (TABLE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1, "norm": "batch", "numbers": "plr"}),
+@register("mlp", (TABLE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1, "norm": "batch", "numbers": "plr",
+                                 "members": 3}),
           space={"width": Dimension(low=32, high=512, log=True), "depth": Dimension(low=1, high=4), "dropout": DROPOUT})
 def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float,
-               norm: Literal["batch", "layer", "none"], numbers: Literal["plain", "plr"] = "plain") -> nn.Module:
+               norm: Literal["batch", "layer", "none"], numbers: Literal["plain", "plr"] = "plain",
+               members: int = 1) -> nn.Module:
     """`numbers`: "plr" embeds each numeric float periodically (nets.mlp.TableInputs); "plain", what models saved
-    before the embeddings were the default still hold, reads them as they are."""
+    before the embeddings were the default still hold, reads them as they are. `members` > 1: a TabM-mini
+    ensemble of that many members (nets.mlp.TabularMLP); 1, what models saved before it hold, one network."""
     from lamina.nets.mlp import TabularMLP
 
-    return TabularMLP(spec, outputs, width, depth, dropout, norm, numbers)
+    return TabularMLP(spec, outputs, width, depth, dropout, norm, numbers, members)
 
 
 @register("resnet", (IMAGE_EXAMPLE, {"width": 4, "depth": 2, "dropout": 0.1, "crop_padding": 2, "flip": True,

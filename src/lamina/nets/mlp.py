@@ -58,8 +58,22 @@ class TableInputs(nn.Module):
 
 
 class TabularMLP(TableInputs):
+    """Table inputs → dense blocks → outputs [rows, outputs] (logits, or standardised values).
+
+    `members` > 1 makes it TabM-mini (Gorishniy et al. 2024, "TabM: Advancing Tabular Deep Learning with
+    Parameter-Efficient Ensembling"): `members` networks share the inputs' embeddings and the dense blocks; each
+    member multiplies the encoded vector by its own adapter (random ±1 signs, learnt) and has its own linear head.
+    `members()` gives each member's outputs [rows, members, outputs], which training fits one loss per member
+    (tasks.table.TableTask.training_step); `forward`/`decide` give the members' mean [rows, outputs], the
+    prediction. The mean is taken over logits (a geometric mean of the members' probabilities): linear, so
+    explanations, calibration and ONNX read it as one network's output. `members` = 1 is the plain MLP, whose
+    weights are those of models saved before the ensemble existed.
+    """
+
     def __init__(self, spec: dict, outputs: int, width: int, depth: int, dropout: float, norm: str,
-                 numbers: str = "plain"):
+                 numbers: str = "plain", members: int = 1):
+        if members < 1:
+            raise ValueError(f"An ensemble needs at least one member; members is {members}.")
         super().__init__(spec, numbers)
         features = self.encoded_width
         layers: list[nn.Module] = []
@@ -74,14 +88,37 @@ class TabularMLP(TableInputs):
             layers += [dense, _norm(norm, width), nn.ReLU(), nn.Dropout(dropout)]
             features = width
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(features, outputs)
+        self.members_count = members
+        if members == 1:
+            self.head = nn.Linear(features, outputs)
+            return
+        signs = torch.randint(0, 2, (members, self.encoded_width)).float() * 2 - 1
+        self.adapter = nn.Parameter(signs)  # [members, encoded width]
+        # Each member's head initialised like nn.Linear's: uniform in ±1/sqrt(fan in).
+        bound = features ** -0.5
+        self.heads = nn.Parameter(torch.empty(members, features, outputs).uniform_(-bound, bound))
+        self.heads_bias = nn.Parameter(torch.empty(members, outputs).uniform_(-bound, bound))
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.decide(self.encode(inputs))
 
     def decide(self, encoded: torch.Tensor) -> torch.Tensor:
-        """Encoded vector → outputs (logits, or a standardised value). Explanations differentiate this."""
-        return self.head(self.body(encoded))
+        """Encoded vector [rows, encoded width] → outputs [rows, outputs] (logits, or a standardised value); with
+        members, their mean. Explanations differentiate this."""
+        if self.members_count == 1:
+            return self.head(self.body(encoded))
+        return self.decide_each(encoded).mean(1)
+
+    def members(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Each member's outputs [rows, members, outputs] (with one member, [rows, 1, outputs])."""
+        encoded = self.encode(inputs)
+        return self.decide(encoded).unsqueeze(1) if self.members_count == 1 else self.decide_each(encoded)
+
+    def decide_each(self, encoded: torch.Tensor) -> torch.Tensor:
+        adapted = (encoded.unsqueeze(1) * self.adapter).flatten(0, 1)  # [rows × members, encoded width]
+        # -1, not len(encoded): an ONNX export must keep the row count a dynamic axis.
+        hidden = self.body(adapted).unflatten(0, (-1, self.members_count))  # [rows, members, width]
+        return torch.einsum("rmw,mwo->rmo", hidden, self.heads) + self.heads_bias
 
 
 def _norm(kind: str, width: int) -> nn.Module:

@@ -185,6 +185,17 @@ class TableTask(Task):
             training["time_budget"] = budget_record(trainer)
         return network.cpu(), architecture, training
 
+    def training_step(self, module: torch.nn.Module, batch, trainer) -> torch.Tensor:
+        """LossStep's step, except that an ensemble (nets.mlp.TabularMLP with members) fits each member to the
+        targets on its own loss, the mean over members, as TabM does: a loss on the members' mean would train them
+        as one network, not as an ensemble. A wrapped network (distributed, DP-SGD) trains on the mean."""
+        if getattr(module, "members_count", 1) == 1 or not module.training or self.adversary is not None:
+            return super().training_step(module, batch, trainer)
+        inputs, targets = batch
+        with trainer.autocast():
+            outputs = module.members(inputs)  # [rows, members, outputs]
+            return self.loss(outputs.flatten(0, 1), targets.repeat_interleave(outputs.shape[1], dim=0))
+
     def predict(self, model, frame: pd.DataFrame, engine: str = "torch") -> pd.DataFrame:
         """One row per input row: `prediction` (and what the task adds, e.g. `proba_<class>`)."""
         return self.prediction_frame(self.predict_array(model, frame, engine), frame.index)
