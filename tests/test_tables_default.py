@@ -4,8 +4,10 @@ import itertools
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
+from lamina.errors import LaminaError
 from lamina.nets.build import TABLE_EXAMPLE, build_network
 from lamina.nets.mlp import PLR_DIMENSIONS
 
@@ -116,15 +118,13 @@ def test_each_member_learns_from_its_own_loss():
     assert not torch.allclose(loss, torch.nn.functional.cross_entropy(each.mean(1), targets))
 
 
-def test_a_model_file_without_members_loads_as_the_one_network_it_was(tmp_path, monkeypatch):
+def test_a_model_file_without_members_loads_as_the_one_network_it_was(tmp_path):
     import json
 
     import pandas as pd
 
-    import lamina.nets.recipe as recipe
     from lamina import api
 
-    monkeypatch.setattr(recipe, "TABLE_MEMBERS", 1)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(80, 2, generator=generator)
     frame = pd.DataFrame({"a": x[:, 0].numpy(), "b": x[:, 1].numpy(), "y": (x.sum(1) > 0).numpy()})
@@ -137,15 +137,28 @@ def test_a_model_file_without_members_loads_as_the_one_network_it_was(tmp_path, 
     pd.testing.assert_frame_equal(api.load(tmp_path / "run").predict(frame), before)
 
 
-def test_the_recipe_ensembles_the_mlp_of_a_small_table_except_under_dp_sgd(monkeypatch):
+def test_members_come_from_the_config_one_by_default_and_never_under_dp_sgd():
     import lamina.nets.recipe as recipe
     from lamina.config import ModelConfig, TrainConfig
 
-    monkeypatch.setattr(recipe, "TABLE_MEMBERS", 8)
+    def members(model: ModelConfig, train: TrainConfig) -> int:
+        return recipe.choose_architecture(model, train, TABLE_EXAMPLE, {}, torch.zeros(50), True)[1]["members"]
 
-    def members(train: TrainConfig, rows: int = 50) -> int:
-        return recipe.choose_architecture(ModelConfig(), train, TABLE_EXAMPLE, {}, torch.zeros(rows), True)[1]["members"]
+    assert members(ModelConfig(), TrainConfig()) == 1
+    assert members(ModelConfig(members=8), TrainConfig()) == 8
+    with pytest.raises(LaminaError, match="--privacy"):
+        members(ModelConfig(members=8), TrainConfig(privacy="epsilon=3,delta=1e-5"))
 
-    assert members(TrainConfig()) == 8
-    assert members(TrainConfig(), recipe.SMALL_TABLE_ROWS) == 1
-    assert members(TrainConfig(privacy="epsilon=3,delta=1e-5")) == 1
+
+def test_members_and_numbers_set_by_the_user_reach_the_trained_model(tmp_path):
+    import pandas as pd
+
+    from lamina import api
+
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(120, 2, generator=generator)
+    frame = pd.DataFrame({"a": x[:, 0].numpy(), "b": x[:, 1].numpy(), "y": (x.sum(1) > 0).numpy()})
+    model = api.fit(frame, "y", out=tmp_path / "run", epochs=2, members=3, numbers="plr", progress=False)
+    chosen = model.architecture["hyperparameters"]
+    assert (chosen["members"], chosen["numbers"]) == (3, "plr")
+    assert model.network.members(model.task.features_.transform(frame.head(4))).shape[1] == 3

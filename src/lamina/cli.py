@@ -39,6 +39,10 @@ TRAIN_SETTINGS = [
                               "layers (1)"),
     ("--dropout", "dropout", float, "dropout probability (default: mlp 0.3, resnet and forecasters 0.1)"),
     ("--norm", "norm", str, "mlp: batch, layer or none (default batch)"),
+    ("--numbers", "numbers", str, "mlp: how numbers reach it: plain, or plr for periodic embeddings besides "
+                                  "(default plain)"),
+    ("--members", "members", int, "mlp: ensemble members sharing one network, each with its own input adapter and "
+                                  "head, predictions averaged (TabM-mini; default 1)"),
     ("--image-size", "image_size", int, "pixels per side images are resized to (default: median, at most 64)"),
     ("--epochs", "epochs", int, "most epochs to train (default: 60 for tables, early stopping ends sooner; "
                                 "about 2400 steps for images, 3000 for forecasters)"),
@@ -81,7 +85,7 @@ FORECAST_FLAGS = {"--seed", "--arch", "--width", "--depth", "--dropout", "--epoc
 
 # The `lamina train` settings federated training reads (--privacy only to refuse it clearly).
 FEDERATED_FLAGS = {"--task", "--seed", "--valid-fraction", "--test-fraction", "--width", "--depth", "--dropout",
-                   "--norm", "--batch-size", "--lr", "--weight-decay", "--clip-norm", "--privacy"}
+                   "--norm", "--numbers", "--batch-size", "--lr", "--weight-decay", "--clip-norm", "--privacy"}
 
 # Forecasting flags of `lamina train --task forecast` (and of its alias `lamina forecast`).
 FORECAST_SETTINGS = [

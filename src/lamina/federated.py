@@ -389,6 +389,8 @@ class Coordinator:
         arch, hyperparameters = choose_architecture(self.config.model.model_copy(update={"arch": "mlp"}),
                                                     self.config.train, spec, {}, torch.zeros(0),
                                                     self.task_.target_.is_classification)
+        if hyperparameters["members"] > 1:  # clients train with their own loop, which has no per-member loss
+            raise LaminaError("Federated training trains one network: drop members (or set it to 1).")
         return {"arch": arch, "hyperparameters": hyperparameters, "inputs": spec, "outputs": self.task_.target_.outputs}
 
     def _strategy(self):

@@ -30,11 +30,11 @@ MLP_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.3}
 SMALL_TABLE_ROWS = 1000
 SMALL_TABLE_MLP = {"dropout": 0.5}
 TABLE_NUMBERS = "plain"  # how the mlp reads numeric floats (nets.mlp.TableInputs): "plain" or "plr" (periodic)
-# TabM-mini ensemble members of the mlp under SMALL_TABLE_ROWS training rows (nets.mlp.TabularMLP); larger tables and
-# DP-SGD train one network. Opt-in (1) for now: with 8, over 5 seeds (bench/small_tables.py) diabetes' test R² went
-# from 0.377 to 0.406, breast cancer's accuracy from 0.9772 to 0.9789, wine's from 0.9944 to 0.9889 (one row), the
-# demo's split from 0.9386 to 0.9561; but short runs (6 epochs) fitted worse, and tests of the model, the sklearn
-# estimators and fairness mitigation that train such runs failed, not yet looked into (BENCHMARKS.md).
+# TabM-mini ensemble members of the mlp (nets.mlp.TabularMLP), `members` in the config. One by default: with 8 on
+# tables under 1,000 rows, over 5 seeds (bench/small_tables.py), diabetes' test R² went from 0.377 to 0.406, breast
+# cancer's accuracy from 0.9772 to 0.9789, wine's from 0.9944 to 0.9889 (one row), the demo's split from 0.9386 to
+# 0.9561; but runs of a few epochs fitted worse, and on UCI Adult 8 members (width 64) gave 0.8598 against 0.8582
+# at 1.5× the CPU (BENCHMARKS.md).
 TABLE_MEMBERS = 1
 TEXT_DEFAULTS = {  # per text architecture; width and depth as ModelConfig describes them
     "gru": {"width": 128, "depth": 1, "dropout": 0.3},
@@ -100,9 +100,12 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
     hyperparameters = {key: resolved(getattr(model, key), default) for key, default in defaults.items()}
     if arch != "mlp":
         return arch, {**hyperparameters, "norm": model.norm}
-    # Opacus clips each row's gradient through its supported layers; the members' adapters and heads are none.
-    members = TABLE_MEMBERS if len(targets) < SMALL_TABLE_ROWS and not train.privacy else 1
-    return arch, {**hyperparameters, "norm": model.norm, "numbers": TABLE_NUMBERS, "members": members}
+    members = resolved(model.members, TABLE_MEMBERS)
+    if members > 1 and train.privacy:  # opacus clips each row's gradient through layers it knows: adapters are none
+        raise LaminaError(f"members: {members} cannot train under --privacy (DP-SGD clips each row's gradient through "
+                          "layers it knows, and the members' adapters and heads are none). Drop members or --privacy.")
+    return arch, {**hyperparameters, "norm": model.norm, "numbers": resolved(model.numbers, TABLE_NUMBERS),
+                  "members": members}
 
 
 def _automatic(spec: dict, pretrained: dict | None, rows: int) -> str:
