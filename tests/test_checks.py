@@ -146,3 +146,18 @@ def test_one_value_or_blank_is_not_warned_as_missing(tmp_path):
     frame["vip"] = frame["vip"].where(frame["vip"].isna(), np.resize(["Y", "N"], len(frame)))
     missing = [f for f in findings_for(frame, "churned") if f.code == "heavy_missing"]
     assert [f.message for f in missing] == ["Column 'vip' is 70% missing; the model sees a missing-value flag for it."]
+
+
+def test_an_infinity_among_classes_spelled_as_numbers_is_refused_before_the_split():
+    frame = pd.DataFrame({"x": np.arange(20.0), "y": [np.inf, 5.0] * 10})
+    schema = infer_schema(frame, "y")
+    errors = [f.message for f in run_checks(frame, schema) if f.level == "error"]
+    assert any("10 infinite value(s) in 'y'" in message for message in errors), errors
+
+
+@pytest.mark.parametrize("scale, words", [(1e-300, "below the 1e-150"), (1e200, "past the 1e+150")])
+def test_regression_targets_too_small_or_too_large_for_float64_are_refused_with_the_fix(scale, words):
+    x = np.linspace(0, 1, 60)
+    frame = pd.DataFrame({"x": x, "y": (1 + x) * scale})
+    errors = [f.message for f in run_checks(frame, infer_schema(frame, "y")) if f.level == "error"]
+    assert len(errors) == 1 and words in errors[0] and "scaled by a power of ten" in errors[0], errors

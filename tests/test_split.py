@@ -80,3 +80,13 @@ def test_rows_are_named_by_position_whatever_the_dataframe_index():
     messages = {f.code: f.message for f in prepared.findings}
     assert "(row(s) 7)" in messages["infinite_values"], "the 6th data row, counting the header as row 1"
     assert "first at row 7" in messages["target_missing"]
+
+
+@pytest.mark.parametrize("rows, valid, test", [(1, 0.15, 0.15), (14, 0.49, 0.49), (1, 0.2, None)])
+def test_fractions_that_leave_a_part_empty_are_refused_naming_the_part(rows, valid, test):
+    from lamina.errors import LaminaError
+
+    frame = pd.DataFrame({"x": np.arange(float(rows)), "y": np.arange(float(rows))})
+    given = None if test is not None else frame.head(1)
+    with pytest.raises(LaminaError, match=r"leave no (training|validation|test)"):
+        split_rows(frame, "y", "regression", valid, test or 0.15, seed=0, test=given)

@@ -128,6 +128,13 @@ def test_settings_of_table_and_image_models_are_refused_not_ignored(tmp_path, ca
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_fractions_that_leave_no_training_pairs_are_refused(tmp_path, capsys):
+    toy_pairs(30).to_csv(tmp_path / "pairs.csv", index=False)
+    assert main(["train", str(tmp_path / "pairs.csv"), "--task", "translate", "--source", "en", "--target", "de",
+                 "--valid-fraction", "0.49", "--test-fraction", "0.49", "--out", str(tmp_path / "run")]) == 2
+    assert "leave no training pairs" in capsys.readouterr().err
+
+
 def test_misaligned_files_are_refused_with_both_line_counts(tmp_path):
     (tmp_path / "train.en").write_text("a cat\na dog\nthe bird\n", encoding="utf-8")
     (tmp_path / "train.de").write_text("eine Katze\nein Hund\n", encoding="utf-8")

@@ -44,7 +44,7 @@ from sklearn.utils.validation import (
 )
 
 from lamina.api import resolve_config, train
-from lamina.data.checks import MAX_TARGET, MIN_ROWS, MIN_ROWS_PER_CLASS, TARGET_SIZE_FIX
+from lamina.data.checks import MIN_ROWS, MIN_ROWS_PER_CLASS, target_size_problem
 from lamina.model import MODEL_FILE, WEIGHTS_FILE, Model, write_model
 
 TARGET = "target"  # the target column's name in the table lamina trains on (underscores added if X has one)
@@ -216,10 +216,9 @@ class LaminaRegressor(RegressorMixin, _LaminaEstimator):
     task = "regression"
 
     def _encoded_target(self, y: np.ndarray) -> np.ndarray:
-        size = float(np.abs(y).max())
-        if size > MAX_TARGET:  # lamina's LaminaError says it of a column; scikit-learn's callers expect a ValueError
-            raise ValueError(f"Input y holds values up to {size:.3g} in size, past the {MAX_TARGET:.0e} "
-                             f"LaminaRegressor takes: {TARGET_SIZE_FIX}")
+        problem = target_size_problem("y", float(np.abs(y).max()))
+        if problem:  # lamina's LaminaError says it of a column; scikit-learn's callers expect a ValueError
+            raise ValueError(problem.replace("Target 'y'", "Input y", 1))
         return y
 
     def predict(self, X) -> np.ndarray:

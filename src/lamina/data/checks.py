@@ -55,8 +55,23 @@ def has_errors(findings: list[Finding]) -> bool:
 # Largest size of a regression target value: the squared errors its metrics (RMSE, R²) sum stay finite in float64
 # (about 1e308) for up to 1e8 rows.
 MAX_TARGET = 1e150
-TARGET_SIZE_FIX = ("its squared errors would overflow. Predict the logarithm of the values (np.log10, for positive "
-                   "ones) or the values divided by a power of ten, and transform the predictions back.")
+# Smallest size the largest regression target value may have: squared errors of smaller values underflow to 0 in
+# float64, and every model, the baseline too, would read RMSE 0 and R² 1.
+MIN_TARGET = 1e-150
+TARGET_SIZE_FIX = ("Predict the logarithm of the values (np.log10, for positive ones) or the values scaled by a power "
+                   "of ten, and transform the predictions back.")
+
+
+def target_size_problem(column: str, size: float) -> str | None:
+    """Why a regression target whose largest value has this size (absolute value) cannot be learnt and scored
+    in float64, with the fix; None when it can."""
+    if size > MAX_TARGET:
+        return (f"Target {column!r} holds values up to {size:.3g} in size, past the {MAX_TARGET:.0e} a regression "
+                f"target may reach: its squared errors would overflow. {TARGET_SIZE_FIX}")
+    if 0 < size < MIN_TARGET:
+        return (f"Target {column!r} holds values of at most {size:.3g} in size, below the {MIN_TARGET:.0e} a regression "
+                f"target must reach: its squared errors would be 0 for any model. {TARGET_SIZE_FIX}")
+    return None
 
 
 def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
@@ -99,14 +114,16 @@ def _infinite_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     findings = []
     if schema.task == "regression":
         sizes = np.abs(pd.to_numeric(frame[schema.target], errors="coerce").to_numpy(dtype=float, na_value=np.nan))
-        huge = np.isfinite(sizes) & (sizes > MAX_TARGET)
-        if huge.any():
+        finite = sizes[np.isfinite(sizes)]
+        problem = target_size_problem(schema.target, float(finite.max()) if len(finite) else 0.0)
+        if problem:
+            huge = np.isfinite(sizes) & (sizes > MAX_TARGET)
             rows = ", ".join(_row_label(index) for index in frame.index[huge][:MAX_NAMED_ROWS])
-            findings.append(Finding("error", "target_too_large", f"Target {schema.target!r} holds values up to "
-                                    f"{sizes[huge].max():.3g} in size (row(s) {rows}), past the {MAX_TARGET:.0e} a "
-                                    f"regression target may reach: {TARGET_SIZE_FIX}", schema.target))
+            findings.append(Finding("error", "target_size", problem + (f" Rows: {rows}." if rows else ""),
+                                    schema.target))
     numeric = [c.name for c in schema.features if c.kind == "number"]
-    for column in numeric + ([schema.target] if schema.task == "regression" else []):
+    # A target of classes spelled as numbers can hold an infinity too: no split or class can be made of it.
+    for column in [*numeric, schema.target]:
         values = pd.to_numeric(frame[column], errors="coerce")
         infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
         if not infinite.any():

@@ -33,6 +33,7 @@ def split_rows(
 ) -> Split:
     """With `test` given, `frame` is split into train and valid only; otherwise three ways. `by`: a molecule
     column whose scaffolds are kept whole in one part (data.scaffold), instead of a random split."""
+    _require_every_part(len(frame), valid_fraction, None if test is not None else test_fraction)
     if by is not None:
         return _by_scaffold(frame, by, valid_fraction, test_fraction, test)
     if test is not None:
@@ -45,6 +46,23 @@ def split_rows(
     how = f"random {train_share:.0%} / {valid_fraction:.0%} / {test_fraction:.0%} (train / valid / test)"
     stratified = ", stratified by class" if task != "regression" else ""
     return Split(train, valid, test_part, f"{how}{stratified}, seed {seed}")
+
+
+def _require_every_part(rows: int, valid_fraction: float, test_fraction: float | None) -> None:
+    """A LaminaError when `rows` split by these fractions (as train_test_split rounds: held-out parts up) leave a
+    part empty; `test_fraction` None: a test file is given, so two parts."""
+    from lamina.errors import LaminaError
+
+    test = 0 if test_fraction is None else int(np.ceil(test_fraction * rows))
+    rest = rows - test
+    valid = int(np.ceil(valid_fraction / (1 - (test_fraction or 0)) * rest)) if rest > 0 else 0
+    parts = {"training": rest - valid, "validation": valid, **({"test": test} if test_fraction is not None else {})}
+    empty = [name for name, count in parts.items() if count < 1]
+    if empty:
+        shares = f"--valid-fraction {valid_fraction:g}" + ("" if test_fraction is None else
+                                                           f" and --test-fraction {test_fraction:g}")
+        raise LaminaError(f"{rows} row(s) split by {shares} leave no {' or '.join(empty)} rows. Give more rows, or "
+                          "lower the fractions" + ("" if test_fraction is None else " (or give a --test file)") + ".")
 
 
 def _two_way(frame: pd.DataFrame, target: str, task: str, fraction: float, seed: int, keep: tuple[int, int]):

@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import Field, StrictStr
 
 from lamina.checked import Fault, Record, checked, under
-from lamina.data.checks import MAX_TARGET, TARGET_SIZE_FIX
+from lamina.data.checks import target_size_problem
 from lamina.errors import LaminaError
 from lamina.features.category import category_key
 from lamina.features.numeric import to_numbers
@@ -54,9 +54,9 @@ class TargetEncoder:
             numbers = to_numbers(values, self.column)
             numbers = numbers[~np.isnan(numbers)]
             size = float(np.abs(numbers).max()) if len(numbers) else 0.0
-            if size > MAX_TARGET:
-                raise LaminaError(f"Target {self.column!r} holds values up to {size:.3g} in size, past the {MAX_TARGET:.0e} "
-                                  f"a regression target may reach: {TARGET_SIZE_FIX}")
+            problem = target_size_problem(self.column, size)
+            if problem:
+                raise LaminaError(problem)
             # Mean and spread of the values divided by the largest: squares of values past 1e154 overflow float64.
             unit = size or 1.0
             self.mean_ = float((numbers / unit).mean() * unit) if len(numbers) else 0.0

@@ -84,6 +84,9 @@ class TranslateTask(Task):
         test_count = 0 if test_frame is not None else max(1, round(test_share * len(pairs)))
         parts = {"test": order[:test_count], "valid": order[test_count:test_count + valid_count],
                  "train": order[test_count + valid_count:]}
+        if not len(parts["train"]):
+            raise LaminaError(f"{len(pairs)} pairs split by --valid-fraction {valid_share:g} and --test-fraction "
+                              f"{test_share:g} leave no training pairs. Give more pairs, or lower the fractions.")
         texts = {part: (pairs[self.source_].iloc[rows].tolist(), pairs[self.target_].iloc[rows].tolist())
                  for part, rows in parts.items()}
         for part, given in (("test", test_frame), ("valid", valid_given)):
