@@ -217,7 +217,7 @@ def test_a_body_received_too_slowly_is_answered_408():
         sent.append(message)
 
     limit = BodyLimit(never_called, limit=1000, seconds=0.3)
-    asyncio.run(asyncio.wait_for(limit({"type": "http"}, dribble, send), 5))
+    asyncio.run(asyncio.wait_for(limit({"type": "http", "path": "/predict"}, dribble, send), 5))
     started = sent[0]
     assert started["type"] == "http.response.start" and started["status"] == 408
     assert json.loads(sent[1]["body"]) == {"error": "request body not received within 0.3 s"}

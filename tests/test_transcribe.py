@@ -235,6 +235,16 @@ def test_a_30_s_clip_fits_the_body_limit_and_a_larger_body_is_told_to_send_flac(
     assert answer.status_code == 200 and answer.json()["seconds"] == 25.0
     too_big = client.post("/transcribe", json={"audio": "A" * 1_400_000})
     assert too_big.status_code == 413 and "send a longer or higher-rate clip as FLAC" in too_big.json()["error"]
+    # Served beside a table model, only the speech model's routes take the larger body.
+    import lamina
+    from conftest import FAST, make_table
+
+    table = lamina.fit(make_table(rows=200), target="y", progress=False, **FAST)
+    both = TestClient(create_app({"tones": model, "table": table}, monitor=False))
+    assert both.post("/models/tones/transcribe", json={"audio": base64.b64encode(wav_bytes(speech, 16_000)).decode()}
+                     ).status_code == 200
+    table_answer = both.post("/models/table/predict", json={"records": [{"comment": "A" * 1_200_000}]})
+    assert table_answer.status_code == 413 and "FLAC" not in table_answer.json()["error"]
 
 
 def test_a_header_claiming_655_khz_and_8_channels_is_refused_before_any_decoding(trained, monkeypatch):

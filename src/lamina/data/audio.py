@@ -183,7 +183,7 @@ def audio_from_base64(text: str | None, where: str) -> bytes | None:
     header = read_header(data)
     if header.seconds > MAX_SENT_SECONDS:
         raise LaminaError(f"{where}: a clip of {header.seconds:,.0f} s, over the limit of {MAX_SENT_SECONDS} s a "
-                          "clip sent; send the part to classify.")
+                          "clip sent; send a shorter part.")
     if header.problem:
         raise LaminaError(f"{where}: {header.problem}.")
     return data

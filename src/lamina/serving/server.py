@@ -226,8 +226,8 @@ class ModelService:
 def create_app(models: dict[str, Model], token: str | None = None, monitor: bool = True,
                max_body_bytes: int = MAX_BODY_BYTES, body_seconds: float = BODY_SECONDS) -> FastAPI:
     """`monitor`: record binned request summaries in each model's run folder for `lamina monitor`;
-    `max_body_bytes`: a larger body is answered 413, unless a served task's requests need more (Task.body_limit:
-    a clip to transcribe), which then sets the limit and what the 413 tells to send instead;
+    `max_body_bytes`: a larger body is answered 413, except on the routes of a model whose requests need more
+    (Task.body_limit: a clip to transcribe), which then set their own limit and what their 413 tells to send instead;
     `body_seconds`: a body not received within it is answered 408."""
     from lamina.serving.metrics import ServerMetrics
     from lamina.serving.monitor import Recorder, database_of
@@ -281,11 +281,14 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     async def bad_input(_request: Request, error: LaminaError) -> JSONResponse:
         return AsciiJSONResponse(status_code=422, content={"error": str(error)})
 
-    needs = [limit for limit in (service.model.task.body_limit() for service in services.values())
-             if limit is not None and limit[0] > max_body_bytes]
-    limit, hint = max(needs) if needs else (max_body_bytes, "")
-    app.add_middleware(BodyLimit, limit=limit, seconds=body_seconds, hint=hint)
     prefixes = [f"/models/{name}" for name in services] + ([""] if len(services) == 1 else [])
+    raised = {}  # path → (bytes, hint): the routes of a model whose requests need more than the default
+    for name, service in services.items():
+        need = service.model.task.body_limit()
+        if need is not None and need[0] > max_body_bytes:
+            for prefix in (f"/models/{name}", *([""] if len(services) == 1 else [])):
+                raised.update({f"{prefix}/{route}": need for route in service.routes})
+    app.add_middleware(BodyLimit, limit=max_body_bytes, seconds=body_seconds, raised=raised)
     known_paths = {"/", "/health", "/metrics", "/docs", "/redoc", "/openapi.json"} | {
         f"{prefix}/{route}" for prefix in prefixes for service in services.values() for route in service.routes
     }
@@ -468,17 +471,19 @@ class BodyLimit:
     and answers 413 past the size or 408 past the time, before any route sees the request; otherwise hands
     the body on unchanged."""
 
-    def __init__(self, app, limit: int, seconds: float, hint: str = ""):
-        self.app, self.limit, self.seconds, self.hint = app, limit, seconds, hint  # hint: what to send instead
+    def __init__(self, app, limit: int, seconds: float, raised: dict[str, tuple[int, str]] | None = None):
+        """`raised`: path → (bytes, what to send instead) for routes whose requests need a larger body."""
+        self.app, self.limit, self.seconds, self.raised = app, limit, seconds, raised or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit, hint = self.raised.get(scope["path"], (self.limit, ""))
         try:
-            body = await asyncio.wait_for(self._read(receive), self.seconds)
+            body = await asyncio.wait_for(self._read(receive, limit), self.seconds)
         except TooLarge:
             response = JSONResponse(status_code=413, content={
-                "error": f"request body over {self.limit:,} bytes" + (f"; {self.hint}" if self.hint else "")})
+                "error": f"request body over {limit:,} bytes" + (f"; {hint}" if hint else "")})
             return await response(scope, receive, send)
         except asyncio.TimeoutError:
             response = JSONResponse(status_code=408, headers={"Connection": "close"}, content={
@@ -497,7 +502,7 @@ class BodyLimit:
 
         return await self.app(scope, replay, send)
 
-    async def _read(self, receive) -> bytes | None:
+    async def _read(self, receive, limit: int) -> bytes | None:
         """The whole body, or None if the client disconnects first; TooLarge past `limit` bytes."""
         body, more = b"", True
         while more:
@@ -506,7 +511,7 @@ class BodyLimit:
                 return None
             body += message.get("body", b"")
             more = message.get("more_body", False)
-            if len(body) > self.limit:
+            if len(body) > limit:
                 raise TooLarge
         return body
 
