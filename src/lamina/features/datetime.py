@@ -22,17 +22,23 @@ DATE_INFERRED = frozenset({"string", "empty", "datetime", "datetime64", "date"})
 DATE_FIX = ("Give dates as text such as 2024-03-05 or 2024-03-05 14:30 (or as dates), and leave a cell empty "
             "(null) where the date is unknown.")
 
+# Words pandas reads from the clock: a row holding one would be predicted differently from day to day, so they are
+# text that is no date.
+RELATIVE_DATES = frozenset({"now", "today", "tomorrow", "yesterday"})
+
 # Each cyclic part becomes sin and cos so that December sits next to January.
 CYCLES = {"month": 12, "weekday": 7, "day": 31, "hour": 24}
 
 
 def parse_dates(values: pd.Series) -> pd.Series:
     """Naive UTC instants: values with offsets (a daylight-saving change, "Z") are converted to UTC, so one
-    column may mix offsets; text that is no date becomes missing (NaT)."""
+    column may mix offsets; text that is no date (RELATIVE_DATES too) becomes missing (NaT)."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert(None)
     if pd.api.types.is_datetime64_any_dtype(values):
         return values
+    values = values.mask(values.map(lambda v: isinstance(v, str) and v.strip().lower() in RELATIVE_DATES)
+                         .to_numpy(dtype=bool))
     return pd.to_datetime(values, errors="coerce", format="mixed", utc=True).dt.tz_convert(None)
 
 
