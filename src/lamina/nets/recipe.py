@@ -73,9 +73,11 @@ MIRROR_KEEP = 0.7
 
 def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inputs: dict,
                         targets: torch.Tensor, classification: bool,
-                        pretrained: dict | None = None) -> tuple[str, dict]:
+                        pretrained: dict | None = None, number_layout: dict | None = None) -> tuple[str, dict]:
     """(architecture name, hyperparameters) for this data; `inputs` are the encoded training rows;
-    `pretrained` the config of the pretrained text encoder `--init-from` names, if it names one."""
+    `pretrained` the config of the pretrained text encoder `--init-from` names, if it names one;
+    `number_layout` where the numeric columns' normal scores and rank pieces lie in `numbers`
+    (features.pipeline.FeaturePipeline.number_layout): PLR embeddings read the scores, and not the pieces."""
     arch = model.arch if model.arch != "auto" else _automatic(spec, pretrained, len(targets))
     if arch in TEXT_ARCHITECTURES:
         return arch, _text_hyperparameters(arch, model, spec, pretrained)
@@ -104,8 +106,16 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
     if members > 1 and train.privacy:  # opacus clips each row's gradient through layers it knows: adapters are none
         raise LaminaError(f"members: {members} cannot train under --privacy (DP-SGD clips each row's gradient through "
                           "layers it knows, and the members' adapters and heads are none). Drop members or --privacy.")
-    return arch, {**hyperparameters, "norm": model.norm, "numbers": resolved(model.numbers, TABLE_NUMBERS),
-                  "members": members}
+    numbers = resolved(model.numbers, TABLE_NUMBERS)
+    return arch, {**hyperparameters, "norm": model.norm, "numbers": numbers, "members": members,
+                  **(plr_inputs(number_layout) if numbers == "plr" else {})}
+
+
+def plr_inputs(number_layout: dict | None) -> dict:
+    """The mlp's PLR hyperparameters: embed each numeric column's normal score, leave its rank pieces unread
+    (on UCI Adult the pieces beside the embeddings cost accuracy: BENCHMARKS.md)."""
+    layout = number_layout or {"scores": [], "pieces": []}
+    return {"plr_scores": layout["scores"], "plr_unread": layout["pieces"]}
 
 
 def _automatic(spec: dict, pretrained: dict | None, rows: int) -> str:
