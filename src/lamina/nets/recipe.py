@@ -29,7 +29,10 @@ MLP_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.3}
 # and wine's from 0.983 to 0.994 (means of 5 seeds, bench/small_tables.py).
 SMALL_TABLE_ROWS = 1000
 SMALL_TABLE_MLP = {"dropout": 0.5}
-TABLE_NUMBERS = "plain"  # how the mlp reads numeric floats (nets.mlp.TableInputs): "plain" or "plr" (periodic)
+# How the mlp reads numeric floats (nets.mlp.TableInputs): "plain", or "plr" (a periodic embedding of each column's
+# normal score). Plain by default: on UCI Adult plr gave 0.8639 against 0.8579 (3 seeds, 1.2× the CPU), short of the
+# 0.865 that would make it the default (BENCHMARKS.md).
+TABLE_NUMBERS = "plain"
 # TabM-mini ensemble members of the mlp (nets.mlp.TabularMLP), `members` in the config. One by default: with 8 on
 # tables under 1,000 rows, over 5 seeds (bench/small_tables.py), diabetes' test R² went from 0.377 to 0.406, breast
 # cancer's accuracy from 0.9772 to 0.9789, wine's from 0.9944 to 0.9889 (one row), the demo's split from 0.9386 to
