@@ -10,10 +10,11 @@ from torch import nn
 TEXT_EMBEDDING = 32  # dimensions of the mean word embedding of a text column
 # PLR numeric embeddings (Gorishniy et al. 2022, "On Embeddings for Numerical Features in Tabular Deep Learning")
 # of each numeric column's normal score (`plr_scores`, the floats' positions in the numeric block). On UCI Adult
-# (seed 0, BENCHMARKS.md) an initial scale of 1 beat 0.1 and 3, and 32 frequencies and dimensions beat 16.
+# (BENCHMARKS.md) an initial scale of 3 beat 1 and 0.1, 32 frequencies and dimensions beat 16 and 64, and one linear
+# layer per score tied with one shared (lite).
 PLR_FREQUENCIES = 32  # learnt frequencies per score (each gives a cosine and a sine)
 PLR_DIMENSIONS = 32  # floats each score becomes after its own linear layer and ReLU
-PLR_SCALE = 1.0  # standard deviation of the initial frequencies, in cycles per normal-score unit
+PLR_SCALE = 3.0  # standard deviation of the initial frequencies, in cycles per normal-score unit
 PLR_LITE = False  # True: one linear layer shared by every score (PLR-lite), False: one per score (the paper's PLR)
 # Models saved before `plr_scores` existed embedded every float of the numeric block (normal scores, rank pieces,
 # missing flags) with one linear layer shared by all (PLR-lite); they load with this layout:

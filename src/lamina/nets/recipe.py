@@ -30,8 +30,8 @@ MLP_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.3}
 SMALL_TABLE_ROWS = 1000
 SMALL_TABLE_MLP = {"dropout": 0.5}
 # How the mlp reads numeric floats (nets.mlp.TableInputs): "plain", or "plr" (a periodic embedding of each column's
-# normal score). Plain by default: on UCI Adult plr gave 0.8639 against 0.8579 (3 seeds, 1.2× the CPU), short of the
-# 0.865 that would make it the default (BENCHMARKS.md).
+# normal score). Plain by default: on UCI Adult plr gave 0.8656 against 0.8579 (3 seeds, the same CPU), but on the
+# small tables of bench/small_tables.py it lost 0.03-0.06 accuracy and 0.26 R² (BENCHMARKS.md).
 TABLE_NUMBERS = "plain"
 # TabM-mini ensemble members of the mlp (nets.mlp.TabularMLP), `members` in the config. One by default: with 8 on
 # tables under 1,000 rows, over 5 seeds (bench/small_tables.py), diabetes' test R² went from 0.377 to 0.406, breast
