@@ -21,20 +21,51 @@ def table_inputs(rows: int = 5) -> dict:
             "text:review.text": torch.randint(1, 50, (rows, 9))}
 
 
-def test_plr_widens_each_numeric_float_and_the_encoding_widths_still_add_up():
+def test_plr_embeds_each_normal_score_in_place_skips_the_unread_floats_and_leaves_the_rest_plain():
     torch.manual_seed(0)
     plain = build_network("mlp", TABLE_EXAMPLE, 2, **SMALL)
-    periodic = build_network("mlp", TABLE_EXAMPLE, 2, **SMALL, numbers="plr")
-    inputs, widths = table_inputs(), [2, 3]  # two numeric columns of 2 and 3 floats
+    # two numeric columns of 2 and 3 floats, whose normal scores are their first floats (0 and 2); float 3 unread
+    periodic = build_network("mlp", TABLE_EXAMPLE, 2, **SMALL, numbers="plr", plr_scores=[0, 2], plr_unread=[3])
+    inputs, widths = table_inputs(), [2, 3]
     plain_code, periodic_code = plain.encode(inputs), periodic.encode(inputs)
-    assert periodic_code.shape[1] - plain_code.shape[1] == TABLE_EXAMPLE["numbers"] * (PLR_DIMENSIONS - 1)
+    assert periodic_code.shape[1] - plain_code.shape[1] == 2 * (PLR_DIMENSIONS - 1) - 1
+    assert periodic.encoding_widths(widths)[:2] == [PLR_DIMENSIONS + 1, PLR_DIMENSIONS + 1]
     assert sum(periodic.encoding_widths(widths)) == periodic_code.shape[1]
-    assert periodic.encoding_widths(widths)[:2] == [2 * PLR_DIMENSIONS, 3 * PLR_DIMENSIONS]
-    # the embedding is a function of the number: rows that differ only in one number encode differently there
-    changed = {**inputs, "numbers": inputs["numbers"].clone()}
-    changed["numbers"][:, 0] += 1.0
-    difference = (periodic.encode(changed) - periodic_code).abs().sum(0)
-    assert difference[:PLR_DIMENSIONS].sum() > 0 and difference[PLR_DIMENSIONS:].sum() == 0
+    # the other floats pass as they are, where they were: the first column's second float, the second's last
+    second = PLR_DIMENSIONS
+    assert torch.equal(periodic_code[:, second], inputs["numbers"][:, 1])
+    assert torch.equal(periodic_code[:, 2 * PLR_DIMENSIONS + 1], inputs["numbers"][:, 4])
+
+    def changed_parts(position: int) -> torch.Tensor:
+        changed = {**inputs, "numbers": inputs["numbers"].clone()}
+        changed["numbers"][:, position] += 1.0
+        return ((periodic.encode(changed) - periodic_code).abs().sum(0) > 0).nonzero().flatten()
+
+    # a score moves only its own embedding; a plain float only itself
+    assert changed_parts(2).min() >= PLR_DIMENSIONS + 1 and changed_parts(2).max() < 2 * PLR_DIMENSIONS + 1
+    assert changed_parts(1).tolist() == [second]
+    assert changed_parts(3).tolist() == []  # unread
+
+
+def test_a_plr_model_saved_before_plr_scores_embeds_every_float_as_it_did():
+    from rtdl_num_embeddings import PeriodicEmbeddings
+
+    from lamina.nets.mlp import EVERY_FLOAT_PLR
+
+    torch.manual_seed(0)
+    older = build_network("mlp", TABLE_EXAMPLE, 2, **SMALL, numbers="plr")  # model.json without plr_scores
+    dimensions, inputs = EVERY_FLOAT_PLR["d_embedding"], table_inputs()
+    # the tensors such a model file holds: frequencies per float, one linear layer shared by all floats (lite)
+    shapes = {name: tuple(t.shape) for name, t in older.state_dict().items() if name.startswith("periodic")}
+    assert shapes == {"periodic.periodic.weight": (TABLE_EXAMPLE["numbers"], EVERY_FLOAT_PLR["n_frequencies"]),
+                      "periodic.linear.weight": (dimensions, 2 * EVERY_FLOAT_PLR["n_frequencies"]),
+                      "periodic.linear.bias": (dimensions,)}
+    before = PeriodicEmbeddings(TABLE_EXAMPLE["numbers"], **EVERY_FLOAT_PLR)  # the code those models were saved by
+    before.load_state_dict({name.removeprefix("periodic."): t for name, t in older.state_dict().items()
+                            if name.startswith("periodic.")})
+    numbers_part = older.encode(inputs)[:, :TABLE_EXAMPLE["numbers"] * dimensions]
+    assert torch.equal(numbers_part, before(inputs["numbers"]).flatten(1))
+    assert older.encoding_widths([2, 3])[:2] == [2 * dimensions, 3 * dimensions]
 
 
 def test_an_mlp_record_without_the_numbers_setting_builds_the_network_it_always_was():
@@ -160,5 +191,7 @@ def test_members_and_numbers_set_by_the_user_reach_the_trained_model(tmp_path):
     frame = pd.DataFrame({"a": x[:, 0].numpy(), "b": x[:, 1].numpy(), "y": (x.sum(1) > 0).numpy()})
     model = api.fit(frame, "y", out=tmp_path / "run", epochs=2, members=3, numbers="plr", progress=False)
     chosen = model.architecture["hyperparameters"]
-    assert (chosen["members"], chosen["numbers"]) == (3, "plr")
+    # each column's normal score embedded, its 16 rank pieces unread
+    assert (chosen["members"], chosen["numbers"], chosen["plr_scores"]) == (3, "plr", [0, 17])
+    assert chosen["plr_unread"] == [*range(1, 17), *range(18, 34)]
     assert model.network.members(model.task.features_.transform(frame.head(4))).shape[1] == 3

@@ -39,8 +39,8 @@ TRAIN_SETTINGS = [
                               "layers (1)"),
     ("--dropout", "dropout", float, "dropout probability (default: mlp 0.3, resnet and forecasters 0.1)"),
     ("--norm", "norm", str, "mlp: batch, layer or none (default batch)"),
-    ("--numbers", "numbers", str, "mlp: how numbers reach it: plain, or plr for periodic embeddings besides "
-                                  "(default plain)"),
+    ("--numbers", "numbers", str, "mlp: how numbers reach it: plain, or plr for a periodic embedding of each "
+                                  "numeric column in place of its rank pieces (default plain)"),
     ("--members", "members", int, "mlp: ensemble members sharing one network, each with its own input adapter and "
                                   "head, predictions averaged (TabM-mini; default 1)"),
     ("--image-size", "image_size", int, "pixels per side images are resized to (default: median, at most 64)"),

@@ -388,7 +388,8 @@ class Coordinator:
         spec = self.task_.features_.spec()
         arch, hyperparameters = choose_architecture(self.config.model.model_copy(update={"arch": "mlp"}),
                                                     self.config.train, spec, {}, torch.zeros(0),
-                                                    self.task_.target_.is_classification)
+                                                    self.task_.target_.is_classification,
+                                                    number_layout=self.task_.features_.number_layout())
         if hyperparameters["members"] > 1:  # clients train with their own loop, which has no per-member loss
             raise LaminaError("Federated training trains one network: drop members (or set it to 1).")
         return {"arch": arch, "hyperparameters": hyperparameters, "inputs": spec, "outputs": self.task_.target_.outputs}

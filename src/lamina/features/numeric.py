@@ -33,6 +33,9 @@ class NumberEncoder:
     middle rank of their run, so they stay one value.
     """
 
+    # Where a value's floats hold its normal score and its rank pieces (FeaturePipeline.number_layout).
+    score_at, pieces_at = 0, range(1, 1 + PIECES)
+
     def __init__(self, column: str):
         self.column = column
 

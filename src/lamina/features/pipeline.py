@@ -6,6 +6,7 @@ blocks (features.blocks) turn the encoded columns into tensors, in the order the
 
 from __future__ import annotations
 
+from itertools import accumulate
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ from lamina.features.blocks import BLOCKS, DENSE
 # DENSE_KINDS: the registry's answer, named here too for the callers that import it from the pipeline.
 from lamina.features.kinds import DENSE_KINDS as DENSE_KINDS
 from lamina.features.kinds import EncoderOptions, kind_named
+from lamina.features.numeric import NumberEncoder
 
 
 class FeaturePipeline:
@@ -49,6 +51,16 @@ class FeaturePipeline:
     def dense_widths(self) -> list[int]:
         """Floats each dense-block column adds to `numbers`, in order (how explanations split it per column)."""
         return [encoder.width for encoder in self._read_by(DENSE).values()]
+
+    def number_layout(self) -> dict[str, list[int]]:
+        """Positions in `numbers` of the numeric columns' normal scores ("scores", one per column) and of their
+        piecewise-linear rank pieces ("pieces"), from features.numeric.NumberEncoder's layout: PLR embeddings
+        read the scores (nets.mlp.TableInputs). Dates and other dense columns have neither."""
+        encoders = self._read_by(DENSE).values()
+        starts = [*accumulate(self.dense_widths(), initial=0)][:-1]
+        numeric = [(start, e) for start, e in zip(starts, encoders, strict=True) if isinstance(e, NumberEncoder)]
+        return {"scores": [start + e.score_at for start, e in numeric],
+                "pieces": [start + at for start, e in numeric for at in e.pieces_at]}
 
     def spec(self) -> dict:
         """What the network needs to know about its inputs."""

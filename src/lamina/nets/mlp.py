@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 import torch
 from torch import nn
 
 TEXT_EMBEDDING = 32  # dimensions of the mean word embedding of a text column
-# PLR numeric embeddings (Gorishniy et al. 2022, "On Embeddings for Numerical Features in Tabular Deep Learning"):
-PLR_FREQUENCIES = 16  # learnt frequencies per input float (each gives a cosine and a sine)
-PLR_DIMENSIONS = 8  # floats each input float becomes after the shared linear layer and ReLU
-PLR_SCALE = 0.1  # standard deviation of the initial frequencies, in cycles per normal-score unit
+# PLR numeric embeddings (Gorishniy et al. 2022, "On Embeddings for Numerical Features in Tabular Deep Learning")
+# of each numeric column's normal score (`plr_scores`, the floats' positions in the numeric block). On UCI Adult
+# (BENCHMARKS.md) an initial scale of 3 beat 1 and 0.1, 32 frequencies and dimensions beat 16 and 64, and one linear
+# layer per score tied with one shared (lite).
+PLR_FREQUENCIES = 32  # learnt frequencies per score (each gives a cosine and a sine)
+PLR_DIMENSIONS = 32  # floats each score becomes after its own linear layer and ReLU
+PLR_SCALE = 3.0  # standard deviation of the initial frequencies, in cycles per normal-score unit
+PLR_LITE = False  # True: one linear layer shared by every score (PLR-lite), False: one per score (the paper's PLR)
+# Models saved before `plr_scores` existed embedded every float of the numeric block (normal scores, rank pieces,
+# missing flags) with one linear layer shared by all (PLR-lite); they load with this layout:
+EVERY_FLOAT_PLR = {"n_frequencies": 16, "d_embedding": 8, "frequency_init_scale": 0.1, "lite": True}
 
 
 def embedding_size(cardinality: int) -> int:
@@ -20,32 +29,64 @@ def embedding_size(cardinality: int) -> int:
 class TableInputs(nn.Module):
     """Numbers, category embeddings and mean text embeddings → one continuous vector per row.
 
-    `numbers`: "plain" passes the numeric floats as they are; "plr" gives each float a periodic embedding
-    (PLR-lite: learnt-frequency cosines and sines, one linear layer shared by every float, ReLU), which lets the
-    MLP after it fit sharp, non-monotonic responses to a number (rtdl-num-embeddings' PeriodicEmbeddings).
+    `numbers`: "plain" passes the numeric floats as they are; "plr" gives each numeric column's normal score (the
+    floats at `plr_scores` in the numeric block) a periodic embedding, PLR: learnt-frequency cosines and sines,
+    then a linear layer of its own and ReLU (rtdl-num-embeddings' PeriodicEmbeddings, lite=False), which lets the
+    MLP after it fit sharp, non-monotonic responses to a number; the floats at `plr_unread` (the rank pieces, which
+    the embedding replaces) are not read; the others (missing flags, dates) stay plain, in place. `plr_scores` None
+    is the layout of models saved before it existed: every float embedded, one shared linear layer
+    (EVERY_FLOAT_PLR).
     """
 
-    def __init__(self, spec: dict, numbers: str = "plain"):
+    def __init__(self, spec: dict, numbers: str = "plain", plr_scores: list[int] | None = None,
+                 plr_unread: list[int] = ()):
         super().__init__()
         self.periodic = None
-        if numbers == "plr" and spec["numbers"]:
+        width = spec["numbers"]
+        embedded = list(range(width)) if plr_scores is None else list(plr_scores)
+        named = [*embedded, *plr_unread]
+        if any(not 0 <= position < width for position in named) or len(set(named)) < len(named):
+            raise ValueError(f"plr_scores {plr_scores} and plr_unread {list(plr_unread)} must be distinct positions "
+                             f"in the {width} numeric floats.")
+        if numbers == "plr" and embedded:
             from rtdl_num_embeddings import PeriodicEmbeddings
 
-            self.periodic = PeriodicEmbeddings(spec["numbers"], PLR_DIMENSIONS, n_frequencies=PLR_FREQUENCIES,
-                                               frequency_init_scale=PLR_SCALE, lite=True)
-        self.number_width = PLR_DIMENSIONS if self.periodic is not None else 1  # floats per numeric input float
+            settings = EVERY_FLOAT_PLR if plr_scores is None else {
+                "n_frequencies": PLR_FREQUENCIES, "d_embedding": PLR_DIMENSIONS,
+                "frequency_init_scale": PLR_SCALE, "lite": PLR_LITE}
+            self.periodic = PeriodicEmbeddings(len(embedded), **settings)
+        # Floats each numeric float becomes: 1 plain, d_embedding embedded, 0 unread.
+        self.float_widths = [1] * width
+        if self.periodic is not None:
+            dimensions = settings["d_embedding"]
+            for position in embedded:
+                self.float_widths[position] = dimensions
+            for position in plr_unread:
+                self.float_widths[position] = 0
+            # The encoded numeric part, in the numeric block's order: [plain floats..., embeddings flattened]
+            # picked so that each float's part stays where the float was (explanations split it per column).
+            order, embedded_at = [], {position: i for i, position in enumerate(embedded)}
+            for position in range(width):
+                start = width + embedded_at[position] * dimensions if position in embedded_at else position
+                order += range(start, start + self.float_widths[position])
+            # Not in the state dict: the architecture record (plr_scores) rebuilds both.
+            self.register_buffer("embedded", torch.tensor(embedded, dtype=torch.long), persistent=False)
+            self.register_buffer("order", torch.tensor(order, dtype=torch.long), persistent=False)
         self.embeddings = nn.ModuleList(nn.Embedding(n, embedding_size(n)) for n in spec["categories"])
         self.texts = nn.ModuleDict({
             module_key(name): nn.EmbeddingBag(text["vocabulary"], TEXT_EMBEDDING, mode="mean", padding_idx=text["pad"])
             for name, text in spec["texts"].items()
         })
-        self.encoded_width = spec["numbers"] * self.number_width + sum(e.embedding_dim for e in self.embeddings) \
+        self.encoded_width = sum(self.float_widths) + sum(e.embedding_dim for e in self.embeddings) \
             + TEXT_EMBEDDING * len(self.texts)
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Inputs → one continuous vector per row: numbers, then category embeddings, then text means."""
         numbers = inputs["numbers"]
-        parts = [numbers if self.periodic is None else self.periodic(numbers).flatten(1)]
+        if self.periodic is not None:
+            embedded = self.periodic(numbers.index_select(1, self.embedded)).flatten(1)  # [rows, scores × d]
+            numbers = torch.cat([numbers, embedded], dim=1).index_select(1, self.order)
+        parts = [numbers]
         categories = inputs["categories"]
         parts += [embedding(categories[:, i]) for i, embedding in enumerate(self.embeddings)]
         parts += [bag(inputs[f"text:{column_of(key)}"]) for key, bag in self.texts.items()]
@@ -54,7 +95,9 @@ class TableInputs(nn.Module):
     def encoding_widths(self, numbers: list[int]) -> list[int]:
         """Width of each input column's part of the encoded vector, in input order, given the widths of
         the numeric columns (which the feature pipeline knows)."""
-        return [*(width * self.number_width for width in numbers), *(e.embedding_dim for e in self.embeddings), *(TEXT_EMBEDDING for _ in self.texts)]
+        starts = [*accumulate(numbers, initial=0)][:-1]
+        dense = [sum(self.float_widths[start:start + width]) for start, width in zip(starts, numbers, strict=True)]
+        return [*dense, *(e.embedding_dim for e in self.embeddings), *(TEXT_EMBEDDING for _ in self.texts)]
 
 
 class TabularMLP(TableInputs):
@@ -71,10 +114,11 @@ class TabularMLP(TableInputs):
     """
 
     def __init__(self, spec: dict, outputs: int, width: int, depth: int, dropout: float, norm: str,
-                 numbers: str = "plain", members: int = 1):
+                 numbers: str = "plain", members: int = 1, plr_scores: list[int] | None = None,
+                 plr_unread: list[int] = ()):
         if members < 1:
             raise ValueError(f"An ensemble needs at least one member; members is {members}.")
-        super().__init__(spec, numbers)
+        super().__init__(spec, numbers, plr_scores, plr_unread)
         features = self.encoded_width
         layers: list[nn.Module] = []
         for _ in range(depth):

@@ -29,7 +29,10 @@ MLP_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.3}
 # and wine's from 0.983 to 0.994 (means of 5 seeds, bench/small_tables.py).
 SMALL_TABLE_ROWS = 1000
 SMALL_TABLE_MLP = {"dropout": 0.5}
-TABLE_NUMBERS = "plain"  # how the mlp reads numeric floats (nets.mlp.TableInputs): "plain" or "plr" (periodic)
+# How the mlp reads numeric floats (nets.mlp.TableInputs): "plain", or "plr" (a periodic embedding of each column's
+# normal score). Plain by default: on UCI Adult plr gave 0.8656 against 0.8579 (3 seeds, the same CPU), but on the
+# small tables of bench/small_tables.py it lost 0.03-0.06 accuracy and 0.26 R² (BENCHMARKS.md).
+TABLE_NUMBERS = "plain"
 # TabM-mini ensemble members of the mlp (nets.mlp.TabularMLP), `members` in the config. One by default: with 8 on
 # tables under 1,000 rows, over 5 seeds (bench/small_tables.py), diabetes' test R² went from 0.377 to 0.406, breast
 # cancer's accuracy from 0.9772 to 0.9789, wine's from 0.9944 to 0.9889 (one row), the demo's split from 0.9386 to
@@ -73,9 +76,11 @@ MIRROR_KEEP = 0.7
 
 def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inputs: dict,
                         targets: torch.Tensor, classification: bool,
-                        pretrained: dict | None = None) -> tuple[str, dict]:
+                        pretrained: dict | None = None, number_layout: dict | None = None) -> tuple[str, dict]:
     """(architecture name, hyperparameters) for this data; `inputs` are the encoded training rows;
-    `pretrained` the config of the pretrained text encoder `--init-from` names, if it names one."""
+    `pretrained` the config of the pretrained text encoder `--init-from` names, if it names one;
+    `number_layout` where the numeric columns' normal scores and rank pieces lie in `numbers`
+    (features.pipeline.FeaturePipeline.number_layout): PLR embeddings read the scores, and not the pieces."""
     arch = model.arch if model.arch != "auto" else _automatic(spec, pretrained, len(targets))
     if arch in TEXT_ARCHITECTURES:
         return arch, _text_hyperparameters(arch, model, spec, pretrained)
@@ -104,8 +109,16 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
     if members > 1 and train.privacy:  # opacus clips each row's gradient through layers it knows: adapters are none
         raise LaminaError(f"members: {members} cannot train under --privacy (DP-SGD clips each row's gradient through "
                           "layers it knows, and the members' adapters and heads are none). Drop members or --privacy.")
-    return arch, {**hyperparameters, "norm": model.norm, "numbers": resolved(model.numbers, TABLE_NUMBERS),
-                  "members": members}
+    numbers = resolved(model.numbers, TABLE_NUMBERS)
+    return arch, {**hyperparameters, "norm": model.norm, "numbers": numbers, "members": members,
+                  **(plr_inputs(number_layout) if numbers == "plr" else {})}
+
+
+def plr_inputs(number_layout: dict | None) -> dict:
+    """The mlp's PLR hyperparameters: embed each numeric column's normal score, leave its rank pieces unread
+    (on UCI Adult the pieces beside the embeddings cost accuracy: BENCHMARKS.md)."""
+    layout = number_layout or {"scores": [], "pieces": []}
+    return {"plr_scores": layout["scores"], "plr_unread": layout["pieces"]}
 
 
 def _automatic(spec: dict, pretrained: dict | None, rows: int) -> str:

@@ -147,7 +147,8 @@ class TableTask(Task):
         one_class_per_row = self.target_.is_classification and train_targets.dim() == 1
         arch, hyperparameters = choose_architecture(config.model, config.train, spec, train_inputs, train_targets,
                                                     one_class_per_row,
-                                                    hugging_face_config(pretrained) if pretrained else None)
+                                                    hugging_face_config(pretrained) if pretrained else None,
+                                                    self.features_.number_layout())
         architecture = {"arch": arch, "hyperparameters": hyperparameters, "inputs": spec,
                         "outputs": self.target_.outputs, **({"private": True} if config.train.privacy else {})}
         network = self.build_network(architecture)
