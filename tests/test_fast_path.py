@@ -139,7 +139,7 @@ CONFUSIONS = {
     "number-for-date": ("day", 20240305, "valid string"),
     "truth-for-date": ("day", False, "valid string"),
     "text-that-is-no-date": ("day", "next tuesday-ish", "'next tuesday-ish' is not a date"),
-    "a-date-read-from-the-clock": ("day", " Today", "' Today' is not a date"),
+    "a-date-read-from-the-clock": ("day", "now", "'now' is not a date"),
     "number-for-text": ("comment", 5, "valid string"),
 }
 
