@@ -4,7 +4,7 @@ tensors, and the start-up time of `lamina --help`.
 
     python bench/adult.py [--seeds 0 1 2] [--overhead-epochs 6] [--numbers plain plr]
 
-`--numbers`: how the mlp reads numeric floats (nets.recipe.TABLE_NUMBERS), one row of runs per choice, to compare
+`--numbers`: how the mlp reads numeric floats (`lamina train --numbers`), one row of runs per choice, to compare
 the periodic (PLR) embeddings with the plain floats on the same seeds.
 
 Reads $LAMINA_DATA/adult (default ../shared/data/adult): adult-train.csv is split into train and
@@ -52,12 +52,12 @@ def write_tables(folder: Path, out: Path) -> tuple[Path, Path]:
 
 
 def default_train(train: Path, test: Path, out: Path, seed: int, numbers: str | None = None) -> dict:
-    """`lamina train` with its defaults; `numbers` replaces the recipe's TABLE_NUMBERS for this run."""
+    """`lamina train` with its defaults; `numbers` given as its --numbers for this run."""
     started, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    chosen = "" if numbers is None else f"import lamina.nets.recipe as recipe; recipe.TABLE_NUMBERS = {numbers!r}; "
-    command = [sys.executable, "-c", f"import sys; {chosen}from lamina.cli import main; sys.exit(main(sys.argv[1:]))"]
-    subprocess.run([*command, "train", str(train), "--target", "income", "--test",
-                    str(test), "--out", str(out), "--seed", str(seed), "--quiet"], check=True, capture_output=True)
+    command = [sys.executable, "-m", "lamina.cli"]
+    chosen = [] if numbers is None else ["--numbers", numbers]
+    subprocess.run([*command, "train", str(train), "--target", "income", "--test", str(test), "--out", str(out),
+                    "--seed", str(seed), "--quiet", *chosen], check=True, capture_output=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime  # the run's CPU seconds

@@ -195,3 +195,18 @@ def test_members_and_numbers_set_by_the_user_reach_the_trained_model(tmp_path):
     assert (chosen["members"], chosen["numbers"], chosen["plr_scores"]) == (3, "plr", [0, 17])
     assert chosen["plr_unread"] == [*range(1, 17), *range(18, 34)]
     assert model.network.members(model.task.features_.transform(frame.head(4))).shape[1] == 3
+
+
+def test_the_recipe_gives_plr_from_plr_rows_training_rows_and_a_setting_overrides_it():
+    import lamina.nets.recipe as recipe
+    from lamina.config import ModelConfig, TrainConfig
+
+    def numbers(rows: int, model: ModelConfig) -> str:
+        return recipe.choose_architecture(model, TrainConfig(), TABLE_EXAMPLE, {}, torch.zeros(rows), True)[1]["numbers"]
+
+    assert numbers(recipe.PLR_ROWS - 1, ModelConfig()) == "plain"
+    assert numbers(recipe.PLR_ROWS, ModelConfig()) == "plr"
+    assert numbers(recipe.PLR_ROWS, ModelConfig(numbers="plain")) == "plain"
+    assert numbers(10, ModelConfig(numbers="plr")) == "plr"
+    assert recipe.choose_architecture(ModelConfig(), TrainConfig(privacy="epsilon=3,delta=1e-5"), TABLE_EXAMPLE, {},
+                                      torch.zeros(recipe.PLR_ROWS), True)[1]["numbers"] == "plain"

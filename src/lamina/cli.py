@@ -40,7 +40,7 @@ TRAIN_SETTINGS = [
     ("--dropout", "dropout", float, "dropout probability (default: mlp 0.3, resnet and forecasters 0.1)"),
     ("--norm", "norm", str, "mlp: batch, layer or none (default batch)"),
     ("--numbers", "numbers", str, "mlp: how numbers reach it: plain, or plr for a periodic embedding of each "
-                                  "numeric column in place of its rank pieces (default plain)"),
+                                  "numeric column in place of its rank pieces (default: plr from 10,000 training rows)"),
     ("--members", "members", int, "mlp: ensemble members sharing one network, each with its own input adapter and "
                                   "head, predictions averaged (TabM-mini; default 1)"),
     ("--image-size", "image_size", int, "pixels per side images are resized to (default: median, at most 64)"),

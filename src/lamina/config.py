@@ -83,7 +83,7 @@ class ModelConfig(_Section):
     depth: Annotated[int, Field(ge=1, le=MAX_DEPTH)] | Auto = "auto"  # mlp: hidden layers (3); resnet: residual blocks on its first and last stage (1); gru/lstm: stacked layers (1); transformer: layers (2)
     dropout: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # probability of zeroing a unit before a layer in training (mlp 0.3, resnet 0.1, gru/lstm 0.3, transformer and pretrained 0.1)
     norm: Literal["batch", "layer", "none"] = "batch"  # mlp only; CNNs always use batch norm
-    numbers: Literal["auto", "plain", "plr"] = "auto"  # mlp: plain (normal score + piecewise-linear rank) or plr (a periodic embedding of the normal score instead of the rank pieces, Gorishniy et al. 2022); auto: plain
+    numbers: Literal["auto", "plain", "plr"] = "auto"  # mlp: plain (normal score + piecewise-linear rank) or plr (a periodic embedding of the normal score instead of the rank pieces, Gorishniy et al. 2022); auto: plr from 10,000 training rows (not under privacy)
     members: Annotated[int, Field(ge=1, le=MAX_MEMBERS)] | Auto = "auto"  # mlp: TabM-mini ensemble members sharing one network (Gorishniy et al. 2024); auto: 1
     lookback: Annotated[int, Field(ge=1, strict=True)] | None = None  # forecasting: steps of history each forecast reads; None: 2 horizons or 3 seasons, the longer
     image_size: Annotated[int, Field(ge=4)] | Auto = "auto"  # pixels per side images are resized to; auto: median shorter side, at most 64

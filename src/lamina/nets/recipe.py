@@ -30,9 +30,11 @@ MLP_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.3}
 SMALL_TABLE_ROWS = 1000
 SMALL_TABLE_MLP = {"dropout": 0.5}
 # How the mlp reads numeric floats (nets.mlp.TableInputs): "plain", or "plr" (a periodic embedding of each column's
-# normal score). Plain by default: on UCI Adult plr gave 0.8656 against 0.8579 (3 seeds, the same CPU), but on the
-# small tables of bench/small_tables.py it lost 0.03-0.06 accuracy and 0.26 R² (BENCHMARKS.md).
-TABLE_NUMBERS = "plain"
+# normal score, Gorishniy et al. 2022), which the recipe gives tables of PLR_ROWS training rows or more. Measured
+# (BENCHMARKS.md): UCI Adult (27,000 training rows) 0.8656 against 0.8579 accuracy (3 seeds, the same CPU); the fraud
+# claims (10,500) PR-AUC 0.231 / 0.229 against 0.183 / 0.214 (2 seeds); but scikit-learn's small tables (150–1,300)
+# lost 0.03–0.06 accuracy and 0.26 R² with it: the embeddings overfit a few hundred rows.
+PLR_ROWS = 10_000
 # TabM-mini ensemble members of the mlp (nets.mlp.TabularMLP), `members` in the config. One by default: with 8 on
 # tables under 1,000 rows, over 5 seeds (bench/small_tables.py), diabetes' test R² went from 0.377 to 0.406, breast
 # cancer's accuracy from 0.9772 to 0.9789, wine's from 0.9944 to 0.9889 (one row), the demo's split from 0.9386 to
@@ -109,7 +111,8 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
     if members > 1 and train.privacy:  # opacus clips each row's gradient through layers it knows: adapters are none
         raise LaminaError(f"members: {members} cannot train under --privacy (DP-SGD clips each row's gradient through "
                           "layers it knows, and the members' adapters and heads are none). Drop members or --privacy.")
-    numbers = resolved(model.numbers, TABLE_NUMBERS)
+    # DP-SGD keeps plain floats: its accuracy with PLR (more weights to clip and noise) is unmeasured.
+    numbers = resolved(model.numbers, "plr" if len(targets) >= PLR_ROWS and not train.privacy else "plain")
     return arch, {**hyperparameters, "norm": model.norm, "numbers": numbers, "members": members,
                   **(plr_inputs(number_layout) if numbers == "plr" else {})}
 
