@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tarfile
 import tempfile
 import time
 from contextlib import contextmanager
@@ -64,12 +63,11 @@ def translation(pairs: int) -> list[list]:
 
 
 def speech(utterances_count: int) -> list[list]:
-    import soundfile
 
     import lamina
-    from fsdd import data_file, tables
+    from fsdd import data_file
     from lamina.tasks import transcribe
-    from spoken_digits import RATE, utterances
+    from spoken_digits import digit_strings
 
     archive = data_file()
     if not archive.exists():
@@ -78,19 +76,7 @@ def speech(utterances_count: int) -> list[list]:
     rows = []
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work)
-        with tarfile.open(archive) as bundle:
-            bundle.extractall(folder, filter="data")
-        train_clips, test_clips = tables(folder)
-
-        def read(path):
-            samples, rate = soundfile.read(folder / path, dtype="float32")
-            assert rate == RATE
-            return samples
-
-        train = utterances(train_clips, folder / "train", utterances_count, 1, read)
-        test = utterances(test_clips, folder / "test", 100, 2, read)
-        train["audio"] = [str(folder / "train" / name) for name in train["audio"]]
-        test["audio"] = [str(folder / "test" / name) for name in test["audio"]]
+        train, test = digit_strings(archive, folder, utterances_count, 100, seed=0)
         for name, before in (("before (epoch-counted)", True), ("now (step-counted)", False)):
             model, wall = fitted(lambda: lamina.fit(train[["audio", "text"]], target="text", task="transcribe",
                                                     test=test[["audio", "text"]], progress=False), transcribe, before)

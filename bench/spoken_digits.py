@@ -61,6 +61,29 @@ def utterances(clips: pd.DataFrame, folder: Path, count: int, seed: int, read) -
     return pd.DataFrame(rows)
 
 
+def digit_strings(archive: Path, folder: Path, train_count: int, test_count: int, seed: int):
+    """(train, test) tables of utterances (`audio`: absolute paths of the WAVs written under `folder`, `text`),
+    joined from the clips of the FSDD archive extracted into `folder`: training ones from recordings 5–49, test
+    ones from 0–4 (fsdd.tables)."""
+    import soundfile
+
+    with tarfile.open(archive) as bundle:
+        bundle.extractall(folder, filter="data")
+    train_clips, test_clips = tables(folder)
+
+    def read(path):
+        samples, rate = soundfile.read(folder / path, dtype="float32")
+        assert rate == RATE, f"{path}: {rate} Hz"
+        return samples
+
+    parts = []
+    for part, clips, count, offset in (("train", train_clips, train_count, 1), ("test", test_clips, test_count, 2)):
+        table = utterances(clips, folder / part, count, seed + offset, read)
+        table["audio"] = [str(folder / part / name) for name in table["audio"]]
+        parts.append(table)
+    return parts[0], parts[1]
+
+
 def latency(model, clip: bytes, calls: int) -> float:
     """Median seconds of POST /transcribe of `clip` (base64) through the in-process TestClient."""
     from fastapi.testclient import TestClient
@@ -101,20 +124,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work)
-        with tarfile.open(archive) as bundle:
-            bundle.extractall(folder, filter="data")
-        train_clips, test_clips = tables(folder)
-
-        def read(path):
-            samples, rate = soundfile.read(folder / path, dtype="float32")
-            assert rate == RATE, f"{path}: {rate} Hz"
-            return samples
-
         started = time.perf_counter()
-        train = utterances(train_clips, folder / "train", args.train, args.seed + 1, read)
-        test = utterances(test_clips, folder / "test", args.test, args.seed + 2, read)
-        train["audio"] = [str(folder / "train" / name) for name in train["audio"]]
-        test["audio"] = [str(folder / "test" / name) for name in test["audio"]]
+        train, test = digit_strings(archive, folder, args.train, args.test, args.seed)
         built = time.perf_counter() - started
         seconds = [soundfile.info(p).duration for p in train["audio"]]
         print(f"Built {len(train)} training utterances from recordings 5–49 and {len(test)} test utterances from "
