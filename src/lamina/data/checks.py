@@ -109,8 +109,9 @@ def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
 
 
 def _infinite_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
-    """Infinite values: in a number feature they are read as missing (a warning); in a regression target
-    nothing can be learnt from them (an error naming the rows), nor from values past MAX_TARGET in size."""
+    """Infinite values: in a number feature they are read as missing (a warning); in the target (of any task:
+    classes may be spelled as numbers) nothing can be learnt from them (an error naming the rows); nor from a
+    regression target whose size float64 squares cannot hold (target_size_problem)."""
     findings = []
     if schema.task == "regression":
         sizes = np.abs(pd.to_numeric(frame[schema.target], errors="coerce").to_numpy(dtype=float, na_value=np.nan))
