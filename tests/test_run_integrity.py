@@ -237,6 +237,23 @@ def test_a_refused_new_run_leaves_no_folder_behind(tmp_path, capsys):
     assert not out.exists()
 
 
+
+@pytest.mark.parametrize("refused", [["--time-budget", "abc"], ["--time-budget", "0s"], ["--arch", "resnet"]])
+def test_a_setting_refused_after_the_data_was_read_leaves_nothing_that_blocks_the_retry(tmp_path, capsys, refused):
+    make_table(rows=60).drop(columns="comment").to_csv(tmp_path / "data.csv", index=False)
+    out = tmp_path / "run"
+    command = ["train", str(tmp_path / "data.csv"), "--target", "y", "--out", str(out), *FLAGS]
+    assert main([*command, *refused]) == 2
+    assert not out.exists()
+    capsys.readouterr()
+    assert main([*command, "--epochs", "1"]) == 0, capsys.readouterr().err
+
+
+def test_a_run_that_has_a_checkpoint_keeps_its_files_when_discarding_is_asked(finished, tmp_path):
+    run = RunFolder(copy_run(finished, tmp_path) / "run")
+    run.discard_unstarted()
+    assert run.exists("config.yaml") and run.exists("checkpoints")
+
 # ---- library warnings go to the run's warnings.log, not the terminal ---------------------------------------
 
 def test_a_library_warning_lands_in_the_run_log_not_on_the_terminal(copied, capsys, monkeypatch):

@@ -209,8 +209,13 @@ def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None,
             _record_or_check_sources(run, config, resume)
         distributed.barrier()  # every rank's checkpoint fingerprint reads the sources.json rank 0 wrote
     torch.manual_seed(config.seed)  # a task's networks start from the seed: the same config, the same run
-    session = Session(config, run, resume, progress, fall_back_to_best, observers=observers)
-    network, architecture, training = task.fit(config, prepared, session)
+    try:
+        session = Session(config, run, resume, progress, fall_back_to_best, observers=observers)
+        network, architecture, training = task.fit(config, prepared, session)
+    except LaminaError:  # a setting the task refuses: the folder must not block the corrected command
+        if run is not None and not resume and distributed.is_writer():
+            run.discard_unstarted()
+        raise
     model = Model(task, network, architecture, training=training)
     if distributed.active():  # batch_size is rows per process: a global batch is batch_size × processes
         model.training["processes"] = distributed.world_size()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -97,6 +98,21 @@ class RunFolder:
                               f"{self.path}`, or delete the folder.")
         self.path.mkdir(parents=True, exist_ok=True)
         return self
+
+    def discard_unstarted(self) -> None:
+        """Removes what a new run wrote before it had trained anything (its config, sources, cache, warnings),
+        when it stopped on a refused setting or bad data: a retry with the same --out must start afresh, not be
+        told to resume a run that never trained. A run holding a checkpoint or a model keeps everything. Only
+        call it for a new run: `create` refused a folder holding any of these names, so they are all its own."""
+        started = self.exists(MODEL) or (self.checkpoints.is_dir() and any(self.checkpoints.iterdir()))
+        if started:
+            return
+        for name in OWNED:
+            path = self.path / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
 
     @contextlib.contextmanager
     def lock(self):
