@@ -10,7 +10,7 @@ import torch
 
 import lamina
 from lamina.evaluation import facts
-from lamina.training.budget import budget_text, epoch_bounds
+from lamina.training.budget import budget_record, budget_text, epoch_bounds
 from lamina.training.optim import cosine_progress, make_schedule
 from lamina.training.trainer import Trainer, TrainingInterrupted
 
@@ -60,6 +60,18 @@ def test_a_budget_too_short_for_the_recipe_plans_fewer_epochs_and_still_anneals(
     assert len(capped.history_) == 5 and capped.history_[-1]["lr"] > 0.3 * LR
     assert capped.plan_ is None and "time budget of 5s reached" in capped.stop_reason_
 
+
+
+def test_a_budget_below_the_recipes_fewest_epochs_plans_what_fits_and_the_report_says_what_would_hold_them():
+    torch.manual_seed(0)
+    short = Trainer(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, epochs=10, lr=LR, warmup_epochs=1,
+                    time_budget=5, budget_epochs=epoch_bounds(10, fewest=8), clock=Clock(), progress=False)
+    short.fit(batches())
+    # The fewest (8) would not fit in 5 s at 1 s an epoch: the plan is the 4 that do, so the schedule anneals
+    # inside the budget rather than the cap stopping it at epoch 5 near its peak learning rate.
+    assert short.epochs == 4 and short.history_[-1]["lr"] == pytest.approx(0.0, abs=1e-9)
+    text = budget_text(budget_record(short))
+    assert "in 4 epochs" in text and "fewer than the recipe's fewest (8): a budget of about 8 s would hold them" in text
 
 def test_a_replanned_schedule_carries_on_from_the_learning_rate_it_stands_at():
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)

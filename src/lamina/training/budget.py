@@ -5,8 +5,10 @@ so that on small data, where an epoch is a few steps, neither is cut to a few do
 
 After each of the first PLANNING_EPOCHS epochs (and after a resume given another budget) the plan is
     epochs = done + ⌊PLAN_SHARE · (budget − seconds used) / seconds of the latest epoch⌋,
-bounded by the recipe's fewest and most epochs; the schedule is re-planned from the learning rate it stands at
-(training.optim.cosine_progress), so it never jumps. The budget stays a cap as well, and early stopping applies.
+at most MAX_EPOCH_FACTOR times the recipe's epochs; the schedule is re-planned from the learning rate it stands at
+(training.optim.cosine_progress), so it never jumps. A budget too short for the recipe's fewest epochs plans the
+epochs that fit (a schedule the cap cuts mid-way ends at its peak learning rate), and the report says what budget
+would hold the fewest. The budget stays a cap as well, and early stopping applies.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ MAX_EPOCH_FACTOR = 3  # a plan trains at most this many times the recipe's epoch
 
 
 def epoch_bounds(recipe_epochs: int, fewest: int = 1) -> tuple[int, int]:
-    """(fewest, most) epochs a budget may plan for a recipe of `recipe_epochs`."""
+    """(fewest, most) epochs of a budget's plan for a recipe of `recipe_epochs`: a plan never exceeds `most`; one
+    below `fewest` (the budget cannot hold them) is made all the same, and the report says so."""
     return min(fewest, recipe_epochs), MAX_EPOCH_FACTOR * recipe_epochs
 
 
@@ -52,9 +55,10 @@ def step_counted(train, steps_per_epoch: int, steps: int, epoch_range: tuple[int
 
 def planned_epochs(done: int, used: float, budget: float, seconds_per_epoch: float, bounds: tuple[int, int]) -> int:
     """The epochs that fill `budget` seconds, `done` epochs having taken `used` seconds, at `seconds_per_epoch`;
-    never fewer than `done` or bounds[0], never more than bounds[1]."""
+    never fewer than `done`, never more than bounds[1]. Fewer than bounds[0] where only those fit: planning more
+    would have the cap stop the run mid-schedule, at a high learning rate."""
     fits = done + math.floor(max(0.0, budget - used) * PLAN_SHARE / max(seconds_per_epoch, 1e-9))
-    return int(min(bounds[1], max(bounds[0], done, fits)))
+    return int(min(bounds[1], max(done, fits)))
 
 
 def budget_record(trainer) -> dict | None:
@@ -65,6 +69,7 @@ def budget_record(trainer) -> dict | None:
     return {"seconds": float(trainer.time_budget), "used_seconds": round(trainer.elapsed_, 2),
             "epochs_run": len(trainer.history_), "recipe_epochs": trainer.recipe_epochs,
             "planned_epochs": plan.get("epochs"), "seconds_per_epoch": plan.get("seconds_per_epoch"),
+            "fewest_epochs": trainer.budget_epochs[0] if trainer.budget_epochs else None,
             "stop_reason": trainer.stop_reason_}
 
 
@@ -74,7 +79,15 @@ def budget_text(record: dict) -> str:
     if record.get("planned_epochs") is None:
         how = "it was a cap only (the config sets the epochs, or the training cannot be re-planned)"
     else:
-        how = (f"the learning-rate schedule was planned for {record['planned_epochs']} epochs (the recipe's "
+        how = (f"the learning-rate schedule was planned for {epoch_words(record['planned_epochs'])} (the recipe's "
                f"{record['recipe_epochs']}) from {record['seconds_per_epoch']:.3g} s an epoch")
-    return (f"Time budget {record['seconds']:.0f} s: {used} in {record['epochs_run']} epochs; {how}; stopped "
+        fewest = record.get("fewest_epochs")  # absent from model files written before it was recorded
+        if fewest and record["planned_epochs"] < fewest:
+            how += (f", fewer than the recipe's fewest ({fewest}): a budget of about "
+                    f"{fewest * record['seconds_per_epoch'] / PLAN_SHARE:.0f} s would hold them")
+    return (f"Time budget {record['seconds']:.0f} s: {used} in {epoch_words(record['epochs_run'])}; {how}; stopped "
             f"because: {record['stop_reason']}.")
+
+
+def epoch_words(count: int) -> str:
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
