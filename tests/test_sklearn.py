@@ -53,6 +53,14 @@ def test_a_pipeline_in_cross_val_score_and_grid_search_trains_lamina_with_the_se
     assert list(refit.classes_) == [0, 1, 2] and search.score(X, y) > 0.8
 
 
+
+def test_members_and_numbers_reach_laminas_network():
+    X, y = load_iris(return_X_y=True)
+    fitted = LaminaClassifier(random_state=0, members=2, numbers="plr", **QUICK).fit(X, y)
+    chosen = fitted.model_.architecture["hyperparameters"]
+    assert (chosen["members"], chosen["numbers"]) == (2, "plr")
+    assert fitted.get_params()["members"] == 2
+
 def test_the_regressor_beats_the_mean_in_cross_validation():
     X, y = load_diabetes(return_X_y=True)
     scores = cross_val_score(LaminaRegressor(random_state=0, **QUICK), X, y, cv=3)  # R²: 0 for the mean

@@ -56,8 +56,8 @@ class _LaminaEstimator(BaseEstimator):
     task: str  # the lamina task trained: "classification" or "regression"
 
     def __init__(self, *, epochs="auto", batch_size="auto", lr="auto", width="auto", depth="auto", dropout="auto",
-                 arch="auto", weight_decay=1e-4, patience=8, validation_fraction=0.15, time_budget=None,
-                 device="auto", random_state=None, verbose=False):
+                 arch="auto", members="auto", numbers="auto", weight_decay=1e-4, patience=8,
+                 validation_fraction=0.15, time_budget=None, device="auto", random_state=None, verbose=False):
         self.epochs = epochs  # upper bound on passes over the training rows; auto: 60 (early stopping ends sooner)
         self.batch_size = batch_size  # rows per step; auto: grows with the rows
         self.lr = lr  # peak AdamW learning rate; auto: 2e-3
@@ -65,6 +65,8 @@ class _LaminaEstimator(BaseEstimator):
         self.depth = depth  # mlp: hidden layers; auto: 3
         self.dropout = dropout  # probability of zeroing a unit in training; auto: 0.3 for the mlp
         self.arch = arch  # a lamina architecture; auto: mlp for numbers and categories, gru for text alone
+        self.members = members  # mlp: TabM-mini ensemble members sharing one network; auto: lamina's choice
+        self.numbers = numbers  # mlp: "plain" floats or "plr" periodic embeddings; auto: plr from 10,000 rows
         self.weight_decay = weight_decay  # decoupled L2 strength (AdamW)
         self.patience = patience  # epochs without validation improvement before stopping
         self.validation_fraction = validation_fraction  # share of the rows held out for early stopping, (0, 0.5)
@@ -94,7 +96,8 @@ class _LaminaEstimator(BaseEstimator):
         config = resolve_config(None, target=target, task=self.task, columns=numbers, seed=self._seed(),
                                 valid_fraction=self.validation_fraction, epochs=self.epochs,
                                 batch_size=self.batch_size, lr=self.lr, width=self.width, depth=self.depth,
-                                dropout=self.dropout, arch=self.arch, weight_decay=self.weight_decay,
+                                dropout=self.dropout, arch=self.arch, members=self.members,
+                                numbers=self.numbers, weight_decay=self.weight_decay,
                                 patience=self.patience, device=self.device,
                                 time_budget=None if self.time_budget is None else str(self.time_budget))
         # The rows go in as the test table too: lamina then splits them two ways (training, validation) instead
