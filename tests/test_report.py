@@ -1,5 +1,6 @@
 import ast
 import re
+import warnings
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -200,6 +201,15 @@ def test_classification_metrics_match_hand_computed_values():
     assert result["roc_auc"] == pytest.approx(0.75)  # 3 of 4 positive/negative pairs ranked right
     assert result["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.4, 0.8, 0.3])))
 
+
+
+def test_a_sure_float64_probability_gives_a_finite_log_loss_without_a_warning():
+    labels = np.array([0, 1])
+    proba = np.array([[1 - 1e-20, 1e-20], [1.0, 0.0]])  # a logistic regression's near-certain rows, float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn warned "y_prob values do not sum to one" after a bare floor
+        loss = classification_metrics(labels, proba)["log_loss"]
+    assert loss == pytest.approx(-np.log(1e-7) / 2, rel=1e-3)  # the wrong row costs the floor's 16 nats
 
 def test_majority_baseline_predicts_the_commonest_class():
     prior = class_prior(np.array([0, 1, 1, 1]), classes=2)

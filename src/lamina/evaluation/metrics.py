@@ -18,11 +18,14 @@ def classification_metrics(labels: np.ndarray, proba: np.ndarray, predicted: np.
 
     classes = proba.shape[1]
     predicted = proba.argmax(axis=1) if predicted is None else predicted
+    # A sure wrong answer costs −log(1e-7) ≈ 16 nats, not infinity; rows are renormalised after the floor, or a
+    # float64 row like (1, 1e-20) would sum to 1 + 1e-7 and scikit-learn warns that it is no distribution.
+    floored = np.clip(np.asarray(proba, dtype=np.float64), 1e-7, 1.0)
     result = {
         "accuracy": metrics.accuracy_score(labels, predicted),
         "balanced_accuracy": metrics.balanced_accuracy_score(labels, predicted),
         "macro_f1": metrics.f1_score(labels, predicted, average="macro", labels=np.unique(labels)),
-        "log_loss": metrics.log_loss(labels, np.clip(proba, 1e-7, 1.0), labels=np.arange(classes)),
+        "log_loss": metrics.log_loss(labels, floored / floored.sum(axis=1, keepdims=True), labels=np.arange(classes)),
     }
     present = np.unique(labels)
     if len(present) == classes == 2:
