@@ -14,8 +14,10 @@ from lamina.evaluation.calibration import (
     expected_calibration_error,
     fit_temperature,
     scaled_softmax,
+    temperature_text,
     uncalibrated,
 )
+from lamina.evaluation.metrics import log_loss
 
 
 def nll(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -116,11 +118,25 @@ def test_the_metrics_and_the_report_show_calibration_before_and_after(trained):
     assert {"ece", "ece_uncalibrated"} <= set(metrics["test"]) and "ece" in metrics["baseline"]
     assert metrics["test"]["ece"] != metrics["test"]["ece_uncalibrated"]
     assert re.search(r"ece_uncalibrated .*\(lower is better\)", model.task.summary(model))
+    held_out = pd.read_csv(run / "test_predictions.csv")
+    before = uncalibrated(held_out.filter(like="proba_").to_numpy(), model.task.temperature_)
+    assert metrics["test"]["log_loss_uncalibrated"] == pytest.approx(
+        log_loss(held_out["truth_index"].to_numpy(), before), rel=1e-4)
     page = (run / "report.html").read_text()
     assert f"T = {model.task.temperature_:.3g}" in page and "Guo et al. 2017" in page
+    assert f"moved the log loss from {metrics['test']['log_loss_uncalibrated']:.4f} to" in page
     chart = page[page.index("Calibration (test)") - 3000:]
     chart = chart[:chart.index("</svg>")]
     assert "before calibration" in chart and "calibrated (T =" in chart
+
+
+def test_the_calibration_sentence_says_when_scaling_made_the_test_rows_worse():
+    worse = {"log_loss_uncalibrated": 0.10, "log_loss": 0.12, "ece_uncalibrated": 0.02, "ece": 0.05}
+    better = {**worse, "log_loss": 0.08}
+    assert "both are worse here" in temperature_text(2.5, test=worse)
+    assert ("moved the log loss from 0.1000 to 0.0800 and the ECE from 0.0200 to 0.0500."
+            in temperature_text(2.5, test=better))
+    assert "On the test rows" not in temperature_text(2.5)  # a model scored before the key was recorded
 
 
 def test_each_classification_head_of_several_targets_gets_its_own_temperature(tmp_path):

@@ -19,7 +19,7 @@ def test_fit_learns_beyond_the_baseline(model):
     assert test["accuracy"] > baseline["accuracy"] + 0.2
     assert test["roc_auc"] > 0.9
     assert set(test) == {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss", "pr_auc", "precision", "recall",
-                         "ece", "ece_uncalibrated"}
+                         "ece", "ece_uncalibrated", "log_loss_uncalibrated"}
     assert sum(model.training["sizes"].values()) == 600
 
 

@@ -82,16 +82,31 @@ def expected_calibration_error(labels: np.ndarray, proba: np.ndarray, bins: int 
 
 
 def calibration_metrics(labels: np.ndarray, proba: np.ndarray, temperature: float) -> dict[str, float]:
-    """`ece` of the (temperature-scaled) `proba` and `ece_uncalibrated` of the same rows before scaling."""
+    """`ece` of the (temperature-scaled) `proba`, and `ece_uncalibrated` and `log_loss_uncalibrated` of the same
+    rows before scaling (the scaled ones' log loss is classification_metrics' `log_loss`)."""
+    from lamina.evaluation.metrics import log_loss
+
+    before = uncalibrated(proba, temperature)
     return {"ece": expected_calibration_error(labels, proba),
-            "ece_uncalibrated": expected_calibration_error(labels, uncalibrated(proba, temperature))}
+            "ece_uncalibrated": expected_calibration_error(labels, before),
+            "log_loss_uncalibrated": log_loss(labels, before) if len(labels) else float("nan")}
 
 
-def temperature_text(temperature: float, checked_on: str = "validation rows") -> str:
-    """One line for the CLI summary and the report: what T is and what it did."""
+def temperature_text(temperature: float, checked_on: str = "validation rows", test: dict | None = None) -> str:
+    """One line for the CLI summary and the report: what T is and what it did, on the test rows when `test` (the
+    test metrics) is given: log loss (a proper score) and ECE before and after, and a warning where both rose."""
     if temperature == 1.0:
         return "Probabilities: the network's softmax as is (temperature T = 1, no calibration)."
     effect = "softens over-confident" if temperature > 1 else "sharpens under-confident"
-    return (f"Probabilities calibrated by temperature scaling (Guo et al. 2017): logits divided by T = "
+    text = (f"Probabilities calibrated by temperature scaling (Guo et al. 2017): logits divided by T = "
             f"{temperature:.3g}, fitted on the {checked_on} by minimising their log loss; T {effect} "
             "probabilities and never changes the most probable class.")
+    keys = ("log_loss_uncalibrated", "log_loss", "ece_uncalibrated", "ece")
+    if not test or not all(np.isfinite(test.get(key, float("nan"))) for key in keys):
+        return text  # runs scored before log_loss_uncalibrated was recorded
+    text += (f" On the test rows it moved the log loss from {test['log_loss_uncalibrated']:.4f} to "
+             f"{test['log_loss']:.4f} and the ECE from {test['ece_uncalibrated']:.4f} to {test['ece']:.4f}")
+    if test["log_loss"] > test["log_loss_uncalibrated"] and test["ece"] > test["ece_uncalibrated"]:
+        return text + (": both are worse here, so T was fitted on too few (or unrepresentative) validation rows "
+                       "to judge the network's confidence by; more validation rows (--valid-fraction) fit it better.")
+    return text + "."

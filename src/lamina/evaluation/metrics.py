@@ -10,6 +10,17 @@ HIGHER_IS_BETTER = {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "r2"
                     "f1", "precision_at_10", "precision_at_100"}
 
 
+def log_loss(labels: np.ndarray, proba: np.ndarray) -> float:
+    """Mean negative log-likelihood in nats of class indices `labels` [rows] under `proba` [rows, classes]
+    (scikit-learn's log_loss). A sure wrong answer costs −log(1e-7) ≈ 16 nats, not infinity; rows are
+    renormalised after that floor, or a float64 row like (1, 1e-20) would sum to 1 + 1e-7 and scikit-learn warns
+    that it is no distribution."""
+    from sklearn import metrics
+
+    floored = np.clip(np.asarray(proba, dtype=np.float64), 1e-7, 1.0)
+    return metrics.log_loss(labels, floored / floored.sum(axis=1, keepdims=True), labels=np.arange(proba.shape[1]))
+
+
 def classification_metrics(labels: np.ndarray, proba: np.ndarray, predicted: np.ndarray | None = None) -> dict[str, float]:
     """`labels` are class indices, `proba` is [rows, classes], `predicted` the predicted class indices (default: the
     most probable class). Two classes add PR-AUC (average precision of the second class's probability) and the
@@ -18,14 +29,11 @@ def classification_metrics(labels: np.ndarray, proba: np.ndarray, predicted: np.
 
     classes = proba.shape[1]
     predicted = proba.argmax(axis=1) if predicted is None else predicted
-    # A sure wrong answer costs −log(1e-7) ≈ 16 nats, not infinity; rows are renormalised after the floor, or a
-    # float64 row like (1, 1e-20) would sum to 1 + 1e-7 and scikit-learn warns that it is no distribution.
-    floored = np.clip(np.asarray(proba, dtype=np.float64), 1e-7, 1.0)
     result = {
         "accuracy": metrics.accuracy_score(labels, predicted),
         "balanced_accuracy": metrics.balanced_accuracy_score(labels, predicted),
         "macro_f1": metrics.f1_score(labels, predicted, average="macro", labels=np.unique(labels)),
-        "log_loss": metrics.log_loss(labels, floored / floored.sum(axis=1, keepdims=True), labels=np.arange(classes)),
+        "log_loss": log_loss(labels, proba),
     }
     present = np.unique(labels)
     if len(present) == classes == 2:

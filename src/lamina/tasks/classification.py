@@ -135,7 +135,8 @@ class ClassificationTask(TableTask):
                 for p, row in zip(predictions, probabilities.tolist(), strict=True)]
 
     def summary(self, model) -> str:
-        return super().summary(model) + decision_text(self.decision_) + "\n" + temperature_text(self.temperature_)
+        return (super().summary(model) + decision_text(self.decision_) + "\n"
+                + temperature_text(self.temperature_, test=(model.metrics or {}).get("test")))
 
     def state(self) -> dict:
         return {**super().state(), "decision": self.decision_, "temperature": self.temperature_}
@@ -152,7 +153,8 @@ class ClassificationTask(TableTask):
         from lamina.evaluation.task_sections import classification_sections
 
         state = document["task"]["state"]  # this task is the registry's, not fitted
-        calibration = Section("Calibration", [Paragraph([temperature_text(state.get("temperature", 1.0))])])
+        test = (document.get("metrics") or {}).get("test")
+        calibration = Section("Calibration", [Paragraph([temperature_text(state.get("temperature", 1.0), test=test)])])
         return decision_sections(state.get("decision", ARGMAX)) + [section_html(calibration)] \
             + classification_sections(run, document)
 
