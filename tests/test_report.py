@@ -88,7 +88,15 @@ def test_classification_report_states_each_fact_once_from_the_run_files(multicla
     assert "seed 0" in html and "train / valid / test" in html and "<td>test</td><td>" in html
     assert "arch: auto" in html and "<code>mlp (width 32, depth 2, dropout 0.5, norm batch, numbers plain, members 1)</code>" in html, \
         "the config and the architecture it resolved to are shown"
+    assert "Numbers: plain floats (lamina picks PLR embeddings from 10,000 training rows" in html
 
+
+
+def test_the_network_line_leaves_out_stored_layouts_and_names_the_numeric_embedding():
+    item = facts.network_item({"arch": "mlp", "hyperparameters": {"width": 8, "numbers": "plr", "plr_scores": [0, 17],
+                                                                  "plr_unread": [1, 2]}})
+    text = "".join(str(getattr(part, "value", part)) for part in item)
+    assert "mlp (width 8, numbers plr)" in text and "17" not in text and "PLR embeddings of each numeric" in text
 
 def test_classification_charts_are_svg_with_every_series_and_point(multiclass_run):
     html = multiclass_run.read_text("report.html")

@@ -108,9 +108,20 @@ def test_metrics(run: RunFolder, document: dict) -> Section:
 
 
 def network_item(architecture: dict) -> list:
-    """The bullet naming the network as resolved for this data (the config may say "auto"): arch (settings)."""
-    settings = ", ".join(f"{k} {v}" for k, v in architecture["hyperparameters"].items())
-    return ["Network: ", Code(f"{architecture['arch']} ({settings})"), "."]
+    """The bullet naming the network as resolved for this data (the config may say "auto"): arch (settings),
+    without the layouts it stores beside them (lists and tables of input positions, a pretrained model's config);
+    for an mlp, which numeric embedding it has and from how many rows lamina picks PLR (nets.recipe.PLR_ROWS)."""
+    from lamina.nets.recipe import PLR_ROWS
+
+    chosen = architecture["hyperparameters"]
+    settings = ", ".join(f"{k} {v}" for k, v in chosen.items() if not isinstance(v, (list, tuple, dict)))
+    item = ["Network: ", Code(f"{architecture['arch']} ({settings})"), "."]
+    if chosen.get("numbers") == "plr":
+        return [*item, " Numbers: PLR embeddings of each numeric column (Gorishniy et al. 2022)."]
+    if chosen.get("numbers") == "plain":
+        return [*item, f" Numbers: plain floats (lamina picks PLR embeddings from {PLR_ROWS:,} training rows; "
+                       "--numbers plr asks for them)."]
+    return item
 
 
 def training(run: RunFolder, document: dict) -> Section:
