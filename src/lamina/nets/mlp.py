@@ -114,9 +114,9 @@ class TabularMLP(TableInputs):
 
     `wide` adds a linear path from the encoded vector straight to the outputs beside the dense blocks (each member
     its own, reading its adapted vector): outputs = MLP(x) + linear(x), the "wide and deep" network (Cheng et al.
-    2016, "Wide & Deep Learning for Recommender Systems"). A nearly linear table (scikit-learn's diabetes, breast
-    cancer) is then fitted as a logistic or ridge regression fits it, which the dropout-heavy dense blocks of a
-    small table do not; models saved before it existed have none (`wide` False).
+    2016, "Wide & Deep Learning for Recommender Systems"): the linear part of a nearly linear table (scikit-learn's
+    diabetes) need not be learnt through the dropout-heavy dense blocks of a small table (what it measured:
+    nets.recipe); models saved before it existed have none (`wide` False).
     """
 
     def __init__(self, spec: dict, outputs: int, width: int, depth: int, dropout: float, norm: str,
