@@ -36,11 +36,12 @@ SMALL_TABLE_MLP = {"dropout": 0.5}
 # lost 0.03–0.06 accuracy and 0.26 R² with it: the embeddings overfit a few hundred rows.
 PLR_ROWS = 10_000
 # TabM-mini ensemble members of the mlp (nets.mlp.TabularMLP), `members` in the config, and its linear ("wide") path
-# beside the dense blocks (`wide`), both given to tables under SMALL_TABLE_ROWS training rows (not under DP-SGD, whose
-# per-row clipping knows no adapters, nor in federated training, whose clients train one network). On scikit-learn's
+# beside the dense blocks (`wide`), both given to tables under SMALL_TABLE_ROWS training rows. Members not under DP-SGD
+# (its per-row clipping knows no adapters), in federated clients or several processes (they train one network:
+# federated, tasks.table); the wide path not under DP-SGD or in federated clients (unmeasured there). On scikit-learn's
 # small tables over 5 seeds (bench/small_tables.py, BENCHMARKS.md) 8 members with the wide path took diabetes' test R²
-# from 0.375 to 0.410 and the demo's split from 0.9298 to 0.9737, wine 0.9944 both, breast cancer 0.9807 to 0.9772
-# (one test row on two seeds); the wide path alone did little (0.376, 0.9474), 16 members no more than 8.
+# from 0.375 to 0.410 and the demo's split (one thread) from 0.9298 to 0.9737, wine 0.9944 both, breast cancer 0.9807
+# to 0.9772 (2 test rows over the 5 seeds); the wide path alone did little (0.376, 0.9474), 16 members no more than 8.
 # Larger tables keep one network: on UCI Adult 8 members (width 64) gave 0.8598 against 0.8582 at 1.5× the CPU.
 TABLE_MEMBERS = 1
 SMALL_TABLE_MEMBERS = 8
