@@ -172,7 +172,8 @@ DOCTORED = {  # what is changed → what the error must name
     "format version zero": (lambda d: d.update(format_version=0), "'format_version' is 0"),
     "format version missing": (lambda d: d.pop("format_version"), "'format_version' is None"),
     "width enormous": (lambda d: d["architecture"]["hyperparameters"].update(width=100_000),
-                       "'body.0.weight' is [100000, "),
+                       # the fixture's 420 training rows get the small tables' ensemble: its members' heads come first
+                       lambda model: f"'heads' is [{model.architecture['hyperparameters']['members']}, 100000, "),
 }
 
 

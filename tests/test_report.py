@@ -86,7 +86,7 @@ def test_classification_report_states_each_fact_once_from_the_run_files(multicla
     assert html.count("<div class='card'>") == len(facts.CARD), "each of them marked as the card's"
     assert "duplicate_rows" in html, "data-quality findings are listed"
     assert "seed 0" in html and "train / valid / test" in html and "<td>test</td><td>" in html
-    assert "arch: auto" in html and "<code>mlp (width 32, depth 2, dropout 0.5, norm batch, numbers plain, members 1)</code>" in html, \
+    assert "arch: auto" in html and "<code>mlp (width 32, depth 2, dropout 0.5, norm batch, numbers plain, members 8, wide True)</code>" in html, \
         "the config and the architecture it resolved to are shown"
     assert "Numbers: plain floats (lamina picks PLR embeddings from 10,000 training rows" in html
 

@@ -33,7 +33,9 @@ def one_thread():
 
 
 def expected_failures(estimator) -> dict[str, str]:
-    return {"check_methods_subset_invariance": FLOAT32}  # not strict: most fits stay within 1e-7
+    # not strict: most fits stay within 1e-7. An ensemble's members (the small tables' default) batch the rows in
+    # other kernels again, so reordering them moves probabilities by a float32 epsilon too.
+    return {"check_methods_subset_invariance": FLOAT32, "check_methods_sample_order_invariance": FLOAT32}
 
 
 @parametrize_with_checks([LaminaClassifier(**QUICK), LaminaRegressor(**QUICK)],
@@ -46,10 +48,14 @@ def test_a_pipeline_in_cross_val_score_and_grid_search_trains_lamina_with_the_se
     X, y = load_iris(return_X_y=True)
     pipeline = make_pipeline(StandardScaler(), LaminaClassifier(random_state=0, **QUICK))
     assert cross_val_score(pipeline, X, y, cv=3).mean() > 0.8  # the majority class is a third of the rows
-    search = GridSearchCV(pipeline, {"laminaclassifier__width": [4, 16]}, cv=2).fit(X, y)
-    assert search.best_params_ == {"laminaclassifier__width": 16}  # 4 units under dropout learn little
+    # A rate of 1e-5 learns nothing in 8 epochs: the search must find that out. (Width alone no longer separates: on
+    # so few rows the network has a linear path beside its dense layers, which fits iris with 4 units or 16.)
+    grid = {"laminaclassifier__width": [4, 16], "laminaclassifier__lr": [1e-5, 1e-2]}
+    search = GridSearchCV(pipeline, grid, cv=2).fit(X, y)
+    assert search.best_params_["laminaclassifier__lr"] == 1e-2
     refit = search.best_estimator_[-1]
-    assert refit.model_.architecture["hyperparameters"]["width"] == 16  # the parameter reached lamina's network
+    width = search.best_params_["laminaclassifier__width"]
+    assert refit.model_.architecture["hyperparameters"]["width"] == width  # the parameter reached lamina's network
     assert list(refit.classes_) == [0, 1, 2] and search.score(X, y) > 0.8
 
 
@@ -73,7 +79,8 @@ def test_a_dataframe_keeps_its_names_and_lamina_reads_its_text_columns(tmp_path,
     colour = rng.choice(["red", "green", "blue"], size=120)
     X = pd.DataFrame({"size": rng.integers(0, 3, size=120), "colour": colour, "member": rng.random(120) < 0.5})
     y = np.where(colour == "red", "stop", "go")  # only the category tells the classes apart
-    model = LaminaClassifier(random_state=0, **QUICK).fit(X, y)
+    # 16 epochs: 8 of 3 steps leave the small tables' 8-member ensemble at 0.92 (one network: 1.0); 16 reach 1.0.
+    model = LaminaClassifier(random_state=0, **{**QUICK, "epochs": 16}).fit(X, y)
     assert list(model.feature_names_in_) == ["size", "colour", "member"] and model.n_features_in_ == 3
     kinds = {c.name: c.kind for c in model.model_.schema.features}
     assert kinds == {"size": "number", "colour": "category", "member": "binary"}  # 0/1/2 stay numbers

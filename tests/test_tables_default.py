@@ -149,7 +149,7 @@ def test_each_member_learns_from_its_own_loss():
     assert not torch.allclose(loss, torch.nn.functional.cross_entropy(each.mean(1), targets))
 
 
-def test_a_model_file_without_members_loads_as_the_one_network_it_was(tmp_path):
+def test_a_model_file_without_members_or_wide_loads_as_the_one_network_it_was(tmp_path):
     import json
 
     import pandas as pd
@@ -159,26 +159,51 @@ def test_a_model_file_without_members_loads_as_the_one_network_it_was(tmp_path):
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(80, 2, generator=generator)
     frame = pd.DataFrame({"a": x[:, 0].numpy(), "b": x[:, 1].numpy(), "y": (x.sum(1) > 0).numpy()})
-    model = api.fit(frame, "y", out=tmp_path / "run", epochs=2, progress=False)
+    # the network such a file holds: one member, no linear path
+    model = api.fit(frame, "y", out=tmp_path / "run", epochs=2, members=1, wide=False, progress=False)
     before = model.predict(frame)
     path = next((tmp_path / "run").rglob("model.json"))
     document = json.loads(path.read_text())
     assert document["architecture"]["hyperparameters"].pop("members") == 1
+    assert document["architecture"]["hyperparameters"].pop("wide") is False
     path.write_text(json.dumps(document))
-    pd.testing.assert_frame_equal(api.load(tmp_path / "run").predict(frame), before)
+    again = api.load(tmp_path / "run")
+    assert again.network.members_count == 1 and again.network.wide is None
+    pd.testing.assert_frame_equal(again.predict(frame), before)
 
 
-def test_members_come_from_the_config_one_by_default_and_never_under_dp_sgd():
+def test_small_tables_get_members_and_the_wide_path_unless_the_config_or_dp_sgd_says_otherwise():
     import lamina.nets.recipe as recipe
     from lamina.config import ModelConfig, TrainConfig
 
-    def members(model: ModelConfig, train: TrainConfig) -> int:
-        return recipe.choose_architecture(model, train, TABLE_EXAMPLE, {}, torch.zeros(50), True)[1]["members"]
+    def chosen(model: ModelConfig, train: TrainConfig, rows: int = 50) -> tuple[int, bool]:
+        hyperparameters = recipe.choose_architecture(model, train, TABLE_EXAMPLE, {}, torch.zeros(rows), True)[1]
+        return hyperparameters["members"], hyperparameters["wide"]
 
-    assert members(ModelConfig(), TrainConfig()) == 1
-    assert members(ModelConfig(members=8), TrainConfig()) == 8
+    private = TrainConfig(privacy="epsilon=3,delta=1e-5")
+    assert chosen(ModelConfig(), TrainConfig()) == (recipe.SMALL_TABLE_MEMBERS, True)
+    assert recipe.SMALL_TABLE_MEMBERS > 1
+    assert chosen(ModelConfig(), TrainConfig(), recipe.SMALL_TABLE_ROWS) == (1, False)
+    assert chosen(ModelConfig(members=3, wide=False), TrainConfig()) == (3, False)
+    assert chosen(ModelConfig(), private) == (1, False)  # opacus knows no adapters
     with pytest.raises(LaminaError, match="--privacy"):
-        members(ModelConfig(members=8), TrainConfig(privacy="epsilon=3,delta=1e-5"))
+        chosen(ModelConfig(members=8), private)
+
+
+def test_the_wide_path_adds_a_linear_function_of_the_encoded_row_per_member():
+    torch.manual_seed(0)
+    for members in (1, 4):
+        network = build_network("mlp", TABLE_EXAMPLE, 3, **SMALL, members=members, wide=True).eval()
+        encoded = network.encode(table_inputs(6))
+        deep = network.decide(encoded)
+        with torch.no_grad():  # outputs move by exactly the linear path's change, a linear function of the row
+            if members == 1:
+                network.wide.weight.add_(1.0)
+                shift = encoded.sum(1, keepdim=True)
+            else:
+                network.wide[0].add_(1.0)
+                shift = (encoded * network.adapter[0]).sum(1, keepdim=True) / members
+            assert torch.allclose(network.decide(encoded) - deep, shift.expand(-1, 3), atol=1e-4)
 
 
 def test_members_and_numbers_set_by_the_user_reach_the_trained_model(tmp_path):

@@ -386,7 +386,10 @@ class Coordinator:
         if self.config.model.arch not in ("auto", "mlp"):
             raise LaminaError(f"Federated training trains the mlp; --arch {self.config.model.arch} is not supported.")
         spec = self.task_.features_.spec()
-        arch, hyperparameters = choose_architecture(self.config.model.model_copy(update={"arch": "mlp"}),
+        # One network, without the small tables' wide path (unmeasured here), unless the config asks for more.
+        one = {key: value for key, value in (("members", 1), ("wide", False))
+               if getattr(self.config.model, key) == "auto"}
+        arch, hyperparameters = choose_architecture(self.config.model.model_copy(update={"arch": "mlp", **one}),
                                                     self.config.train, spec, {}, torch.zeros(0),
                                                     self.task_.target_.is_classification,
                                                     number_layout=self.task_.features_.number_layout())

@@ -116,20 +116,22 @@ def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[
 
 
 @register("mlp", (TABLE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1, "norm": "batch", "numbers": "plr",
-                                 "members": 3, "plr_scores": [0, 3], "plr_unread": [1]}),
+                                 "members": 3, "plr_scores": [0, 3], "plr_unread": [1], "wide": True}),
           space={"width": Dimension(low=32, high=512, log=True), "depth": Dimension(low=1, high=4), "dropout": DROPOUT})
 def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float,
                norm: Literal["batch", "layer", "none"], numbers: Literal["plain", "plr"] = "plain",
-               members: int = 1, plr_scores: list[int] | None = None, plr_unread: list[int] = ()) -> nn.Module:
+               members: int = 1, plr_scores: list[int] | None = None, plr_unread: list[int] = (),
+               wide: bool = False) -> nn.Module:
     """`numbers`: "plr" embeds the numeric floats at `plr_scores` (the columns' normal scores) periodically
     (nets.mlp.TableInputs); `plr_scores` None, what models saved with "plr" before it existed hold, embeds every
     numeric float; `plr_unread`: floats the network does not read (the scores' rank pieces); "plain", what models
     saved before the embeddings still hold, reads them as they are.
     `members` > 1: a TabM-mini ensemble of that many members (nets.mlp.TabularMLP); 1, what models saved before
-    it hold, one network."""
+    it hold, one network. `wide`: a linear path beside the dense blocks (wide and deep); False, what models saved
+    before it hold, none."""
     from lamina.nets.mlp import TabularMLP
 
-    return TabularMLP(spec, outputs, width, depth, dropout, norm, numbers, members, plr_scores, plr_unread)
+    return TabularMLP(spec, outputs, width, depth, dropout, norm, numbers, members, plr_scores, plr_unread, wide)
 
 
 @register("resnet", (IMAGE_EXAMPLE, {"width": 4, "depth": 2, "dropout": 0.1, "crop_padding": 2, "flip": True,

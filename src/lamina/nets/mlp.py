@@ -111,11 +111,17 @@ class TabularMLP(TableInputs):
     prediction. The mean is taken over logits (a geometric mean of the members' probabilities): linear, so
     explanations, calibration and ONNX read it as one network's output. `members` = 1 is the plain MLP, whose
     weights are those of models saved before the ensemble existed.
+
+    `wide` adds a linear path from the encoded vector straight to the outputs beside the dense blocks (each member
+    its own, reading its adapted vector): outputs = MLP(x) + linear(x), the "wide and deep" network (Cheng et al.
+    2016, "Wide & Deep Learning for Recommender Systems"): the linear part of a nearly linear table (scikit-learn's
+    diabetes) need not be learnt through the dropout-heavy dense blocks of a small table (what it measured:
+    nets.recipe); models saved before it existed have none (`wide` False).
     """
 
     def __init__(self, spec: dict, outputs: int, width: int, depth: int, dropout: float, norm: str,
                  numbers: str = "plain", members: int = 1, plr_scores: list[int] | None = None,
-                 plr_unread: list[int] = ()):
+                 plr_unread: list[int] = (), wide: bool = False):
         if members < 1:
             raise ValueError(f"An ensemble needs at least one member; members is {members}.")
         super().__init__(spec, numbers, plr_scores, plr_unread)
@@ -133,8 +139,11 @@ class TabularMLP(TableInputs):
             features = width
         self.body = nn.Sequential(*layers)
         self.members_count = members
+        self.wide = None
         if members == 1:
             self.head = nn.Linear(features, outputs)
+            if wide:
+                self.wide = nn.Linear(self.encoded_width, outputs)
             return
         signs = torch.randint(0, 2, (members, self.encoded_width)).float() * 2 - 1
         self.adapter = nn.Parameter(signs)  # [members, encoded width]
@@ -142,6 +151,9 @@ class TabularMLP(TableInputs):
         bound = features ** -0.5
         self.heads = nn.Parameter(torch.empty(members, features, outputs).uniform_(-bound, bound))
         self.heads_bias = nn.Parameter(torch.empty(members, outputs).uniform_(-bound, bound))
+        if wide:  # each member's linear path, initialised like nn.Linear's (its heads' biases serve it too)
+            bound = self.encoded_width ** -0.5
+            self.wide = nn.Parameter(torch.empty(members, self.encoded_width, outputs).uniform_(-bound, bound))
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.decide(self.encode(inputs))
@@ -150,7 +162,8 @@ class TabularMLP(TableInputs):
         """Encoded vector [rows, encoded width] → outputs [rows, outputs] (logits, or a standardised value); with
         members, their mean. Explanations differentiate this."""
         if self.members_count == 1:
-            return self.head(self.body(encoded))
+            deep = self.head(self.body(encoded))
+            return deep if self.wide is None else deep + self.wide(encoded)
         return self.decide_each(encoded).mean(1)
 
     def members(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -162,7 +175,10 @@ class TabularMLP(TableInputs):
         adapted = (encoded.unsqueeze(1) * self.adapter).flatten(0, 1)  # [rows × members, encoded width]
         # -1, not len(encoded): an ONNX export must keep the row count a dynamic axis.
         hidden = self.body(adapted).unflatten(0, (-1, self.members_count))  # [rows, members, width]
-        return torch.einsum("rmw,mwo->rmo", hidden, self.heads) + self.heads_bias
+        deep = torch.einsum("rmw,mwo->rmo", hidden, self.heads) + self.heads_bias
+        if self.wide is None:
+            return deep
+        return deep + torch.einsum("rme,meo->rmo", adapted.unflatten(0, (-1, self.members_count)), self.wide)
 
 
 def _norm(kind: str, width: int) -> nn.Module:

@@ -35,12 +35,17 @@ SMALL_TABLE_MLP = {"dropout": 0.5}
 # claims (10,500) PR-AUC 0.231 / 0.229 against 0.183 / 0.214 (2 seeds); but scikit-learn's small tables (150–1,300)
 # lost 0.03–0.06 accuracy and 0.26 R² with it: the embeddings overfit a few hundred rows.
 PLR_ROWS = 10_000
-# TabM-mini ensemble members of the mlp (nets.mlp.TabularMLP), `members` in the config. One by default: with 8 on
-# tables under 1,000 rows, over 5 seeds (bench/small_tables.py), diabetes' test R² went from 0.377 to 0.406, breast
-# cancer's accuracy from 0.9772 to 0.9789, wine's from 0.9944 to 0.9889 (one row), the demo's split from 0.9386 to
-# 0.9561; but runs of a few epochs fitted worse, and on UCI Adult 8 members (width 64) gave 0.8598 against 0.8582
-# at 1.5× the CPU (BENCHMARKS.md).
+# TabM-mini ensemble members of the mlp (nets.mlp.TabularMLP), `members` in the config, and its linear ("wide") path
+# beside the dense blocks (`wide`), both given to tables under SMALL_TABLE_ROWS training rows. Members not under DP-SGD
+# (its per-row clipping knows no adapters), in federated clients or several processes (they train one network:
+# federated, tasks.table); the wide path not under DP-SGD or in federated clients (unmeasured there). On scikit-learn's
+# small tables over 5 seeds (bench/small_tables.py, BENCHMARKS.md) 8 members with the wide path took diabetes' test R²
+# from 0.375 to 0.410 and the demo's split (one thread) from 0.9298 to 0.9737, wine 0.9944 both, breast cancer 0.9807
+# to 0.9772 (2 test rows over the 5 seeds); the wide path alone did little (0.376, 0.9474), 16 members no more than 8.
+# Larger tables keep one network: on UCI Adult 8 members (width 64) gave 0.8598 against 0.8582 at 1.5× the CPU.
 TABLE_MEMBERS = 1
+SMALL_TABLE_MEMBERS = 8
+SMALL_TABLE_WIDE = True
 TEXT_DEFAULTS = {  # per text architecture; width and depth as ModelConfig describes them
     "gru": {"width": 128, "depth": 1, "dropout": 0.3},
     "lstm": {"width": 128, "depth": 1, "dropout": 0.3},
@@ -103,17 +108,20 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
             f"Architecture {arch!r} cannot read the image column(s) {', '.join(spec['images'])}. "
             f"Use one of {', '.join(IMAGE_ARCHITECTURES)} (or arch: auto)."
         )
-    defaults = {**MLP_DEFAULTS, **(SMALL_TABLE_MLP if len(targets) < SMALL_TABLE_ROWS else {})}
+    small = len(targets) < SMALL_TABLE_ROWS
+    defaults = {**MLP_DEFAULTS, **(SMALL_TABLE_MLP if small else {})}
     hyperparameters = {key: resolved(getattr(model, key), default) for key, default in defaults.items()}
     if arch != "mlp":
         return arch, {**hyperparameters, "norm": model.norm}
-    members = resolved(model.members, TABLE_MEMBERS)
+    private = bool(train.privacy)
+    members = resolved(model.members, SMALL_TABLE_MEMBERS if small and not private else TABLE_MEMBERS)
     if members > 1 and train.privacy:  # opacus clips each row's gradient through layers it knows: adapters are none
         raise LaminaError(f"members: {members} cannot train under --privacy (DP-SGD clips each row's gradient through "
                           "layers it knows, and the members' adapters and heads are none). Drop members or --privacy.")
     # DP-SGD keeps plain floats: its accuracy with PLR (more weights to clip and noise) is unmeasured.
-    numbers = resolved(model.numbers, "plr" if len(targets) >= PLR_ROWS and not train.privacy else "plain")
+    numbers = resolved(model.numbers, "plr" if len(targets) >= PLR_ROWS and not private else "plain")
     return arch, {**hyperparameters, "norm": model.norm, "numbers": numbers, "members": members,
+                  "wide": resolved(model.wide, small and SMALL_TABLE_WIDE and not private),
                   **(plr_inputs(number_layout) if numbers == "plr" else {})}
 
 

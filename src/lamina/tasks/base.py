@@ -95,7 +95,7 @@ def _readers(setting: str) -> str:
 # Settings only the tasks that learn from rows read (tables, images): (config section, key) → what the user wrote.
 ROW_SETTINGS = {("data", "split"): "--split", ("data", "sensitive"): "data.sensitive",
                 ("data", "exclude_sensitive"): "data.exclude_sensitive", ("model", "norm"): "--norm",
-                ("model", "numbers"): "--numbers", ("model", "members"): "--members",
+                ("model", "numbers"): "--numbers", ("model", "members"): "--members", ("model", "wide"): "model.wide",
                 ("model", "image_size"): "--image-size", ("train", "adversarial"): "--adversarial",
                 ("train", "adversarial_budget"): "--adversarial-budget", ("train", "crop_padding"): "--crop-padding",
                 ("train", "flip"): "--flip", ("train", "cutout"): "--cutout", ("train", "init_from"): "--init-from",

@@ -24,6 +24,7 @@ from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder, canonical_labels
 from lamina.nets.build import build_network
 from lamina.tasks.base import Prepared, Task
+from lamina.training import distributed
 from lamina.training.batches import TensorBatches, batch_rows, take_rows
 from lamina.training.budget import budget_record, epoch_bounds
 from lamina.training.trainer import cpu_has_bf16, infer, resolve_device
@@ -145,7 +146,12 @@ class TableTask(Task):
         spec = self.features_.spec()
         # Class-dependent choices (mirror flips keep the class?) read one class index per row: one target only.
         one_class_per_row = self.target_.is_classification and train_targets.dim() == 1
-        arch, hyperparameters = choose_architecture(config.model, config.train, spec, train_inputs, train_targets,
+        model_config = config.model
+        if distributed.launched() and model_config.members == "auto":
+            # DDP calls the wrapped network's forward, the members' mean: they would train as one network, not as an
+            # ensemble (training_step), so several processes train one network unless the config asks for members.
+            model_config = model_config.model_copy(update={"members": 1})
+        arch, hyperparameters = choose_architecture(model_config, config.train, spec, train_inputs, train_targets,
                                                     one_class_per_row,
                                                     hugging_face_config(pretrained) if pretrained else None,
                                                     self.features_.number_layout())
