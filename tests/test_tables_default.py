@@ -190,6 +190,17 @@ def test_small_tables_get_members_and_the_wide_path_unless_the_config_or_dp_sgd_
         chosen(ModelConfig(members=8), private)
 
 
+
+@pytest.mark.parametrize("setting", [{"members": 4}, {"numbers": "plr"}, {"wide": True}])
+def test_an_mlp_setting_given_for_another_network_is_refused_naming_it(setting):
+    from lamina.config import ModelConfig, TrainConfig
+    from lamina.nets.recipe import choose_architecture
+
+    (name, value), = setting.items()
+    with pytest.raises(LaminaError, match=f"{name}: {value} shape\\(s\\) the mlp.*'resnet'"):
+        choose_architecture(ModelConfig(arch="resnet", **setting), TrainConfig(), {**TABLE_EXAMPLE, "images": ["x"]},
+                            {}, torch.zeros(50), True)
+
 def test_the_wide_path_adds_a_linear_function_of_the_encoded_row_per_member():
     torch.manual_seed(0)
     for members in (1, 4):

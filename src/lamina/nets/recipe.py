@@ -81,6 +81,9 @@ MIRROR_SAMPLE = 4000  # images used to judge whether mirroring keeps their class
 MIRROR_KEEP = 0.7
 
 
+MLP_ONLY = ("members", "numbers", "wide")  # model settings that only the mlp reads
+
+
 def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inputs: dict,
                         targets: torch.Tensor, classification: bool,
                         pretrained: dict | None = None, number_layout: dict | None = None) -> tuple[str, dict]:
@@ -89,6 +92,10 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
     `number_layout` where the numeric columns' normal scores and rank pieces lie in `numbers`
     (features.pipeline.FeaturePipeline.number_layout): PLR embeddings read the scores, and not the pieces."""
     arch = model.arch if model.arch != "auto" else _automatic(spec, pretrained, len(targets))
+    given = [name for name in MLP_ONLY if getattr(model, name) != "auto"]
+    if arch != "mlp" and given:  # set and silently dropped, a user would believe the network has them
+        raise LaminaError(f"{', '.join(f'{name}: {getattr(model, name)}' for name in given)} shape(s) the mlp, and "
+                          f"this run's network is {arch!r}: drop {' and '.join(given)}, or use arch mlp.")
     if arch in TEXT_ARCHITECTURES:
         return arch, _text_hyperparameters(arch, model, spec, pretrained)
     if arch in MOLECULE_ARCHITECTURES:
