@@ -313,6 +313,7 @@ class _RowTraining(Record):
     init_from: StrictStr | None = None
     train_seconds: float | None = None
     total_seconds: float | None = None
+    selection_smoothing: float | None = None  # the weight of the past in the moving average epochs were judged on
     privacy: PrivacyRecord | None = None  # trained with differential privacy: the (ε, δ) spent
     validation: _Validation | None = None
 

@@ -124,12 +124,22 @@ def network_item(architecture: dict) -> list:
     return item
 
 
+def _selection(trained: dict) -> str:
+    """How the best epoch was judged, where it was not one epoch's validation score."""
+    weight = trained.get("selection_smoothing")
+    if not weight:
+        return ""
+    return (f" With {trained['sizes']['valid']} validation rows one epoch's score is noisy, so the best epoch and "
+            f"early stopping followed a moving average of it (each epoch's score weighs {1 - weight:.2g}, the average "
+            f"before it {weight:.2g}).")
+
+
 def training(run: RunFolder, document: dict) -> Section:
     """The network as resolved for this data (the config may say "auto"), how training went, and its curves."""
     trained, architecture = document["training"], document["architecture"]
     items = [network_item(architecture),
              [f"{trained['epochs_run']} epochs; the weights of the best epoch ({trained['best_epoch']}) were kept; "
-              f"stopped because: {trained['stop_reason']}."],
+              f"stopped because: {trained['stop_reason']}.{_selection(trained)}"],
              [f"{number(trained['train_seconds'], 1)} s of training on {trained['device']}."]]
     if trained.get("time_budget"):
         from lamina.training.budget import budget_text

@@ -186,6 +186,8 @@ class TableTask(Task):
                     "stop_reason": trainer.stop_reason_, "batch_size": batch_size, "device": str(device),
                     "precision": precision, "init_from": config.train.init_from,
                     "train_seconds": round(trainer.elapsed_, 2)}
+        if trainer.smoothing:
+            training["selection_smoothing"] = trainer.smoothing
         if trainer.privacy is not None:
             training["privacy"] = trainer.privacy.record()
         if trainer.time_budget is not None:
