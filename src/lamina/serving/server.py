@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import os
 import re
 import time
 from html import escape
@@ -23,6 +24,7 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+import torch
 import uvicorn
 from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -30,7 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from lamina.errors import LaminaError
 from lamina.features.kinds import kind_named
@@ -40,6 +42,7 @@ from lamina.model import Model
 MAX_BODY_BYTES = 1_000_000  # largest request body accepted
 MAX_BATCH = 1_000  # most records in one request
 INLINE_ROWS = 16  # requests of at most this many records are answered on the event loop (about a millisecond)
+SERVE_THREADS = 1  # PyTorch intra-op threads of a `lamina serve` process (serve() says why)
 OPEN_PATHS = {"/health"}  # reachable without the token
 HEAD_SECONDS = 10.0  # longest wait for a request's line and headers, from the connection (or the last answer) on
 BODY_SECONDS = 30.0  # longest wait for a request's whole body once its headers are in (1 MB at ~35 kB/s)
@@ -297,7 +300,14 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:
-    """Run `app` with uvicorn until stopped (config: `server_config`)."""
+    """Run `app` with uvicorn until stopped (config: `server_config`), PyTorch on SERVE_THREADS intra-op threads
+    unless OMP_NUM_THREADS says otherwise. A served request is a few rows, too small to share out among threads;
+    yet some operators (a PLR embedding's sine and cosine, a batched matrix product) still open a parallel region,
+    which waits for every thread it woke: with another process on the other core, a one-row forward on two threads
+    waited for a descheduled one (Adult, one connection, load 9 on 2 cores: p50 20 ms, against 3.1 ms on one
+    thread). Batches of more than INLINE_ROWS rows run in the thread pool, several at once, across cores."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(SERVE_THREADS)
     uvicorn.Server(server_config(app, host, port)).run()
 
 
@@ -312,8 +322,9 @@ def server_config(app: FastAPI, host: str, port: int, head_seconds: float = HEAD
                           timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
-class HeadTimedProtocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, closing a connection whose request line and headers are not all in
+class HeadTimedProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol on httptools (llhttp, the parser of Node.js: a one-row request costs 0.15 ms
+    less than on h11's pure-Python parser), closing a connection whose request line and headers are not all in
     `head_seconds` after it opened or after the previous answer (slow-loris clients)."""
 
     def __init__(self, *args, head_seconds: float, **kwargs):
@@ -324,26 +335,28 @@ class HeadTimedProtocol(H11Protocol):
         super().connection_made(transport)
         self._await_head()
 
-    def on_response_complete(self) -> None:
-        self._await_head()  # first: uvicorn may start a pipelined request in here, whose head is then in
-        super().on_response_complete()
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._stop_waiting()  # the head is in: the request is answered, or queued behind the one being answered
 
-    def handle_events(self) -> None:
-        super().handle_events()
-        if self.cycle is not None and not self.cycle.response_complete and self.head_deadline is not None:
-            self.head_deadline.cancel()  # the head is in: a request is being answered
-            self.head_deadline = None
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # starts a pipelined request whose head is in, if one is queued
+        if self.cycle is None or self.cycle.response_complete:
+            self._await_head()
 
     def connection_lost(self, exc) -> None:
-        if self.head_deadline is not None:
-            self.head_deadline.cancel()
+        self._stop_waiting()
         super().connection_lost(exc)
 
     def _await_head(self) -> None:
+        self._stop_waiting()
+        if not self.transport.is_closing():
+            self.head_deadline = self.loop.call_later(self.head_seconds, self._head_too_slow)
+
+    def _stop_waiting(self) -> None:
         if self.head_deadline is not None:
             self.head_deadline.cancel()
-        self.head_deadline = None if self.transport.is_closing() else self.loop.call_later(self.head_seconds,
-                                                                                            self._head_too_slow)
+            self.head_deadline = None
 
     def _head_too_slow(self) -> None:
         if not self.transport.is_closing():
