@@ -113,7 +113,9 @@ class ModelService:
         if model.task.row_model:
             self.record = record_model(name, model.schema.features)
             self.batch = batch_model(name, self.record)
-            self.record_inputs = RecordInputs.of(model.features)  # None: this model's kinds need the DataFrame path
+            # None: this model's kinds need the DataFrame path. A PLR network does not read the rank pieces.
+            unread = model.architecture["hyperparameters"].get("plr_unread", ())
+            self.record_inputs = RecordInputs.of(model.features, unread)
         else:  # a task with its own request: e.g. a forecast's history
             self.request = model.task.request_model(model, _identifier(name))
 
