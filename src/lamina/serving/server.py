@@ -325,9 +325,10 @@ def server_config(app: FastAPI, host: str, port: int, head_seconds: float = HEAD
 
 
 class HeadTimedProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol on httptools (llhttp, the parser of Node.js: a one-row request costs 0.15 ms
-    less than on h11's pure-Python parser), closing a connection whose request line and headers are not all in
-    `head_seconds` after it opened or after the previous answer (slow-loris clients)."""
+    """uvicorn's HTTP/1.1 protocol on httptools (llhttp, Node.js's parser; a bare app answered a one-row request in
+    0.56 ms on it against 0.71 ms on h11's pure-Python parser, bench/serving.py), closing a connection whose request
+    line and headers are not all in `head_seconds` after it opened or after the previous answer (slow-loris
+    clients)."""
 
     def __init__(self, *args, head_seconds: float, **kwargs):
         super().__init__(*args, **kwargs)
