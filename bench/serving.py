@@ -1,8 +1,9 @@
 """Serving on UCI Adult: one-row `POST /predict` p50/p99 latency and requests per second with 1 and 4
 connections, beside a bare FastAPI endpoint that returns a constant, measured in the same run and
 interleaved (rounds alternate the servers, so machine load falls on both alike); 64-row requests and
-`model.predict` in-process on the same rows; ONNX Runtime against PyTorch eager; and whether drift
-monitoring flags a shifted copy of the test split but not an unshifted one.
+`model.predict` in-process on the same rows; where a one-row request's time goes in the server's process;
+ONNX Runtime against PyTorch eager; and whether drift monitoring flags a shifted copy of the test split but
+not an unshifted one.
 
     python bench/serving.py [--requests 2000]
 
@@ -12,6 +13,7 @@ Reads $LAMINA_DATA/adult (default ../shared/data/adult), like bench/adult.py.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -78,11 +80,9 @@ def start_bare(settings: str) -> tuple[subprocess.Popen, str]:
     return start([sys.executable, __file__, "--bare", settings, "--port", str(port)], port)
 
 
-def serve_bare(settings: str, port: int) -> None:
-    import uvicorn
+def bare_app():
+    """A FastAPI app whose POST /predict returns a constant."""
     from fastapi import FastAPI
-
-    from lamina.serving.server import server_config
 
     app = FastAPI()
 
@@ -94,9 +94,74 @@ def serve_bare(settings: str, port: int) -> None:
     async def predict() -> dict:
         return {"model": "bare", "predictions": [{"prediction": "<=50K"}]}
 
+    return app
+
+
+def serve_bare(settings: str, port: int) -> None:
+    import uvicorn
+
+    from lamina.serving.server import server_config
+
+    app = bare_app()
     config = (server_config(app, "127.0.0.1", port) if settings == "lamina"
               else uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     uvicorn.Server(config).run()
+
+
+def stage_times(model, record: dict, calls: int) -> list[tuple[str, list[float]]]:
+    """Where a one-row request's time goes in the server's process, on one PyTorch thread as `lamina serve` runs:
+    the whole app called in-process without HTTP (each call one turn of an asyncio loop), beside the bare app,
+    then the stages of lamina's answer."""
+    import asyncio
+
+    from pydantic import TypeAdapter
+
+    from lamina.serving.metrics import ServerMetrics
+    from lamina.serving.server import ModelService, create_app, request_records
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    body = json.dumps(record).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"bench"), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start" and message["status"] != 200:
+            raise SystemExit(f"in-process POST /predict answered {message['status']}")
+
+    loop = asyncio.new_event_loop()
+    service = ModelService("adult", model, ServerMetrics())
+    validate = TypeAdapter(service.batch | service.record).validate_python
+    records = request_records(validate(json.loads(body)))
+    inputs = service.record_inputs(records)
+    outputs = model.outputs_of(inputs)
+    apps = {name: lambda app=app: loop.run_until_complete(app(scope, receive, send))
+            for name, app in (("bare FastAPI", bare_app()), ("lamina", create_app({"adult": model}, monitor=False)))}
+    stages = {"JSON parse, validation": lambda: request_records(validate(json.loads(body))),
+              "record → tensors": lambda: service.record_inputs(records),
+              "network forward, probabilities": lambda: model.outputs_of(inputs),
+              "answer": lambda: model.task.answers(outputs)}
+    try:
+        times = [(f"{name}, whole app in-process", timed(call, calls)) for name, call in apps.items()]
+        # Each stage timed right after a whole request, meeting the caches as a request leaves them: timed in a
+        # loop of its own, the forward took half as long.
+        for name, stage in stages.items():
+            seconds = []
+            for _ in range(calls):
+                apps["lamina"]()
+                started = time.perf_counter()
+                stage()
+                seconds.append(time.perf_counter() - started)
+            times.append((f"  {name}", seconds))
+        return times
+    finally:
+        loop.close()
+        torch.set_num_threads(threads)
 
 
 def load(url: str, body: dict, connections: int, requests: int) -> tuple[list[float], float]:
@@ -167,6 +232,7 @@ def main() -> int:
             local = timed(lambda frame=frame: model.predict(frame), args.calls)
             rows.append((f"in-process model.predict, {label}", local, len(frame)))
         record = one.astype(object).where(one.notna(), None).to_dict(orient="records")[0]
+        stages = stage_times(model, record, args.calls * 10)
         servers = {"bare FastAPI (uvicorn defaults)": start_bare("defaults"),
                    "bare FastAPI (lamina's uvicorn settings)": start_bare("lamina"), "lamina serve": start_server(run)}
         loads_before = os.getloadavg()
@@ -220,6 +286,11 @@ def main() -> int:
         p50, p99 = percentiles(seconds)
         rate = 1 / statistics.mean(seconds)
         print(f"{name:<38} {rate:>8.0f} {rate * count:>8.0f} {p50:>8.2f} {p99:>8.2f}")
+    print(f"\nOne-row POST /predict in the server's process, on 1 CPU thread ({args.calls * 10} timed calls each)")
+    print(f"{'stage':<38} {'p50 us':>8} {'p99 us':>8}")
+    for name, seconds in stages:
+        p50, p99 = percentiles(seconds)
+        print(f"{name:<38} {p50 * 1000:>8.0f} {p99 * 1000:>8.0f}")
     print(f"\nNetwork only, ONNX Runtime vs PyTorch eager (max |difference| on 512 test rows: {difference:.1e})")
     print(f"{'rows':<10} {'eager p50 ms':>13} {'onnx p50 ms':>12} {'speed-up':>9}")
     for label, eager, onnx in engines:

@@ -28,14 +28,18 @@ ODD_RECORDS = [
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """A binary model whose decision is a threshold (priced errors), a regressor, and a model with text."""
+    """A binary model whose decision is a threshold (priced errors), a regressor, a model with text, one with PLR
+    numeric embeddings (which do not read the rank pieces) and an ensemble of members sharing one network."""
     folder = tmp_path_factory.mktemp("fast")
-    tables = {"binary": make_table(rows=300).drop(columns="comment"),
-              "regression": make_table(rows=300, task="regression").drop(columns="comment"),
-              "text": make_table(rows=300)}
+    table = make_table(rows=300).drop(columns="comment")
+    cases = {"binary": (table, {"cost": "fn=5,fp=1"}),
+             "regression": (make_table(rows=300, task="regression").drop(columns="comment"), {}),
+             "text": (make_table(rows=300), {}),
+             "plr": (table, {"numbers": "plr"}),
+             "members": (table, {"members": 3})}
     models = {}
-    for name, table in tables.items():
-        model = lamina.fit(table, "y", progress=False, **QUICK, **({"cost": "fn=5,fp=1"} if name == "binary" else {}))
+    for name, (rows, settings) in cases.items():
+        model = lamina.fit(rows, "y", progress=False, **QUICK, **settings)
         models[name] = lamina.load(model.save(folder / name))  # a folder of its own: its drift database
     return models
 
@@ -49,18 +53,22 @@ def some_records(count: int, seed: int) -> list[dict]:
     return rows.to_dict(orient="records") + ODD_RECORDS
 
 
-@pytest.mark.parametrize("name", ["binary", "regression"])
+@pytest.mark.parametrize("name", ["binary", "regression", "plr", "members"])
 def test_records_are_encoded_and_answered_as_model_predict_does_to_the_last_digit(models, name):
     model = models[name]
     records = some_records(20, seed=5)
     frame = pd.DataFrame(records)
-    record_inputs = RecordInputs.of(model.features)
+    unread = model.architecture["hyperparameters"].get("plr_unread", [])
+    assert (name == "plr") == bool(unread), "a PLR network leaves the rank pieces unread; the others read them"
+    record_inputs = RecordInputs.of(model.features, unread)
     assert record_inputs is not None, "numbers, categories, yes/no and dates all take the record path"
     body = batch_model("m", record_model("m", model.schema.features)).model_validate({"records": records})
     got_inputs, expected_inputs = record_inputs(request_records(body)), model.features.transform(frame)
     assert list(got_inputs) == list(expected_inputs)
-    for key, tensor in expected_inputs.items():
-        assert torch.equal(got_inputs[key], tensor), key
+    read = np.setdiff1d(np.arange(expected_inputs["numbers"].shape[1]), unread)
+    assert torch.equal(got_inputs["numbers"][:, read], expected_inputs["numbers"][:, read])
+    assert not got_inputs["numbers"][:, unread].any(), "the floats the network does not read are not computed"
+    assert torch.equal(got_inputs["categories"], expected_inputs["categories"])
 
     client = served(model)
     batch = client.post("/predict", json={"records": records})

