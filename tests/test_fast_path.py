@@ -16,13 +16,15 @@ from lamina.serving.server import batch_model, create_app, record_model, request
 
 QUICK = {"epochs": 3, "width": 16, "depth": 1}  # small models: what is compared is the path, not the fit
 
-# Missing values in every column, a colour never seen in training, numbers sent as integers and as text, dates in
-# other spellings and one left blank.
+# Missing values in every column, a colour never seen in training, numbers sent as integers and as text, yes/no as
+# other spellings, dates in other spellings and one left blank.
 ODD_RECORDS = [
     {"signal": None, "skewed": 3, "colour": "purple", "member": "yes", "day": "2024-03-05"},
     {"signal": 0.25, "skewed": None, "colour": None, "member": None, "day": None},
     {"signal": -2, "skewed": 1e6, "colour": "red", "member": "no", "day": "2024/07/01 13:30"},
-    {"signal": "1.5", "skewed": 0.5, "colour": 7, "member": "maybe", "day": "  "},
+    {"signal": "1.5", "skewed": 0.5, "colour": 7, "member": "Y", "day": "  "},
+    {"signal": 0.5, "skewed": 2, "colour": "red", "member": True, "day": "05-Mar-24"},
+    {"signal": 0.5, "skewed": 2, "colour": "red", "member": 0, "day": "3/5/2024"},
 ]
 
 
@@ -140,6 +142,11 @@ CONFUSIONS = {
     "truth-for-date": ("day", False, "valid string"),
     "text-that-is-no-date": ("day", "next tuesday-ish", "'next tuesday-ish' is not a date"),
     "a-date-read-from-the-clock": ("day", "now", "'now' is not a date"),
+    "a-time-on-the-clocks-day": ("day", "12:30", "'12:30' is not a date"),
+    "a-date-without-its-year": ("day", "1,5", "'1,5' is not a date"),
+    "a-date-in-other-digits": ("day", "٢٠٢٤-٠١-٠٢", "is not a date"),
+    "a-word-for-yes-no": ("member", "banana", "'banana' is not a yes/no value"),
+    "a-number-for-yes-no": ("member", 2, "2 is not a yes/no value"),
     "number-for-text": ("comment", 5, "valid string"),
 }
 
@@ -168,6 +175,8 @@ def test_model_predict_on_a_frame_refuses_the_same_confusions_naming_column_and_
                                ("colour", ["red"], "is not a category value"),
                                ("day", 20240305, "20240305 (int) is not a date"),
                                ("day", "next tuesday-ish", "'next tuesday-ish' is not a date"),
+                               ("day", "1,5", "'1,5' is not a date"),
+                               ("member", "banana", "'banana' is not a yes/no value"),
                                ("comment", 5, "5 (int) is not text")]:
         frame = rows.copy()
         frame.at[1, field] = value
