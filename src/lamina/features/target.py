@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import Field, StrictStr
 
 from lamina.checked import Fault, Record, checked, under
-from lamina.data.checks import target_size_problem
+from lamina.data.checks import standardisation, target_size_problem
 from lamina.errors import LaminaError
 from lamina.features.category import category_key
 from lamina.features.numeric import to_numbers
@@ -57,10 +57,7 @@ class TargetEncoder:
             problem = target_size_problem(self.column, size)
             if problem:
                 raise LaminaError(problem)
-            # Mean and spread of the values divided by the largest: squares of values past 1e154 overflow float64.
-            unit = size or 1.0
-            self.mean_ = float((numbers / unit).mean() * unit) if len(numbers) else 0.0
-            self.scale_ = float((numbers / unit).std() * unit) or 1.0
+            self.mean_, self.scale_ = standardisation(numbers)
         return self
 
     @property
