@@ -449,8 +449,21 @@ def run_train(args) -> int:
         from lamina.training.privacy import privacy_text
 
         print(f"\n{privacy_text(model.training['privacy'])}; {model.training['stop_reason']}")
+    _print_warnings(out)
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
+
+
+def _print_warnings(run: Path) -> None:
+    """The run's data-quality warnings (checks.json; the report's "Data quality" shows them too): rows and clips
+    left out, outliers, leaks... seen only in a file, they would go unread."""
+    from lamina.run import CHECKS, RunFolder
+
+    warnings = [f["message"] for f in RunFolder(run).read_json(CHECKS, default=[]) if f["level"] == "warning"]
+    if warnings:
+        print(f"\n{len(warnings)} data-quality warning(s), in the report too:")
+        for message in warnings:
+            print(f"  - {message}")
 
 
 def run_federate(args) -> int:
