@@ -134,6 +134,8 @@ def test_a_bad_field_is_a_4xx_naming_it(models):
 # A value of the wrong type for its column, and what the answer must say (besides the field's name).
 CONFUSIONS = {
     "truth-for-number": ("signal", True, "not true/false"),
+    "text-python-reads-as-a-number": ("signal", "1_000", "'1_000' is not a number as a table's column reads one"),
+    "text-for-nan": ("skewed", "NaN", "'NaN' is not a number"),
     "list-for-number": ("skewed", [1.0], "valid number"),
     "object-for-number": ("signal", {"value": 1}, "valid number"),
     "object-for-category": ("colour", {"name": "red"}, "takes text, a number or true/false, not an object"),
@@ -183,6 +185,11 @@ def test_model_predict_on_a_frame_refuses_the_same_confusions_naming_column_and_
         with pytest.raises(LaminaError, match=f"Column '{field}', row 3 \\(counting the header as row 1\\)") as caught:
             model.predict(frame)
         assert said in str(caught.value)
+    underscored = rows.copy()
+    underscored.at[1, "signal"] = "1_000"  # Python's float reads it; a table's column, and so the server, does not
+    with pytest.raises(LaminaError, match=r"'signal' holds numbers but 1 value\(s\) are not numbers, first '1_000' "
+                                          r"at row 3 \(counting the header as row 1\)"):
+        model.predict(underscored)
     blank = rows.copy()
     blank.at[1, "day"], blank.at[2, "day"] = None, ""
     assert len(model.predict(blank)) == 3, "a null or empty date is still a missing value"
