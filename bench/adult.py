@@ -4,6 +4,9 @@ tensors, and the start-up time of `lamina --help`.
 
     python bench/adult.py [--seeds 0 1 2] [--overhead-epochs 6] [--numbers plain plr]
 
+Threads: torch's default, OMP_NUM_THREADS when set (else the cores), here and in the `lamina train` runs; the
+table's heading prints the count.
+
 `--numbers`: how the mlp reads numeric floats (`lamina train --numbers`), one row of runs per choice, to compare
 the periodic (PLR) embeddings with the plain floats on the same seeds.
 
@@ -168,7 +171,8 @@ def main() -> int:
     if not (folder / "adult-train.csv").exists():
         print(f"UCI Adult is not at {folder}; set LAMINA_DATA to the folder that holds adult/. Nothing was run.")
         return 2
-    torch.set_num_threads(os.cpu_count() or 1)
+    # torch's own thread count (OMP_NUM_THREADS when set, else the cores) in this process and in the `lamina train`
+    # runs it starts alike, so the count printed is the one they ran with.
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         train, test = write_tables(folder, scratch)

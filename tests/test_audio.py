@@ -1,5 +1,7 @@
 """Audio: reading recordings, log-mel spectrograms, bad clips, and training on class folders."""
 
+import base64
+import io
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ from lamina.api import prepare
 from lamina.config import Config
 from lamina.data.audio import inspect_audio
 from lamina.data.read import read_table
+from lamina.errors import LaminaError
 from lamina.features.audio import MELS, AudioEncoder, mel_filter_bank
 
 soundfile = pytest.importorskip("soundfile")
@@ -81,6 +84,33 @@ def test_bad_clips_are_named_and_skipped(tmp_path):
         assert name in messages and reason in messages, name
     assert "clipped.wav" in messages and "kept" in messages
     assert len(prepared.frame) == 61, "three unusable clips left out, the clipped one kept"
+
+
+def flac_of_unknown_length(samples: np.ndarray, rate: int) -> bytes:
+    """A FLAC file whose STREAMINFO says total_samples = 0: legal, "unknown" (a stream written as it was recorded)."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="FLAC")
+    data = bytearray(buffer.getvalue())
+    assert data[:4] == b"fLaC"  # then a block header (4 bytes) and STREAMINFO: total_samples its bits 108 to 143
+    data[21] &= 0xF0
+    data[22:26] = bytes(4)
+    return bytes(data)
+
+
+def test_a_flac_clip_of_unknown_length_is_measured_by_decoding_it():
+    from lamina.data.audio import MAX_SENT_SECONDS, audio_from_base64, read_header, read_samples
+
+    wave = tone(400, 1.5, 16000, seed=0, channels=2)
+    clip = flac_of_unknown_length(wave, 16000)
+    assert soundfile.info(io.BytesIO(clip)).frames > 10**18, "libsndfile reports the unknown length as SF_COUNT_MAX"
+    assert read_header(clip).seconds == 1.5 and inspect_audio(clip).seconds == 1.5
+    samples, rate = read_samples(clip)
+    assert rate == 16000 and samples.shape == wave.shape and np.abs(samples - wave).max() < 1e-4
+    assert len(read_samples(clip, 0.5)[0]) == 8000
+    hour = flac_of_unknown_length(np.zeros(16000 * (MAX_SENT_SECONDS + 60), np.float32), 16000)  # 40 KB of silence
+    assert read_header(hour).seconds == MAX_SENT_SECONDS + 1, "measured up to a second past the limit"
+    with pytest.raises(LaminaError, match="field 'audio': a clip of 601 s, over the limit of 600 s"):
+        audio_from_base64(base64.b64encode(hour).decode(), "field 'audio'")
 
 
 def test_a_folder_of_recordings_trains_a_cnn_on_spectrograms(tmp_path):

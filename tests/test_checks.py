@@ -161,3 +161,29 @@ def test_regression_targets_too_small_or_too_large_for_float64_are_refused_with_
     frame = pd.DataFrame({"x": x, "y": (1 + x) * scale})
     errors = [f.message for f in run_checks(frame, infer_schema(frame, "y")) if f.level == "error"]
     assert len(errors) == 1 and words in errors[0] and "scaled by a power of ten" in errors[0], errors
+
+
+def test_an_extreme_target_outlier_is_warned_in_the_report_and_refused_where_it_would_blur_every_other_value(tmp_path):
+    from sklearn.metrics import r2_score
+
+    import lamina
+    from conftest import make_table
+
+    frame = make_table(rows=200, task="regression").drop(columns=["comment", "day"])
+    frame.loc[5, "y"] = 1e30  # a placeholder: scaled with it, every other value is one float32 number
+    errors = [f.message for f in findings_for(frame) if f.code == "target_outlier" and f.level == "error"]
+    assert len(errors) == 1 and "row(s) 7 (1e+30)" in errors[0] and "could not be told apart" in errors[0]
+    with pytest.raises(LaminaError, match="could not be told apart"):
+        lamina.fit(frame, "y", progress=False, epochs=1)
+
+    frame.loc[5, "y"] = 1e4  # thousands of interquartile ranges out, yet every value keeps its precision
+    model = lamina.fit(frame, "y", out=tmp_path / "run", progress=False, epochs=2, width=8, depth=1)
+    warned = [f.message for f in findings_for(frame) if f.code == "target_outlier"]
+    assert len(warned) == 1 and "row(s) 7 (1e+04)" in warned[0]
+    assert "row(s) 7 (1e+04)" in (tmp_path / "run" / "report.html").read_text()
+    held_out = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert model.metrics["test"]["r2"] == pytest.approx(r2_score(held_out["truth"], held_out["prediction"]), rel=1e-6)
+    scored = frame.head(20).assign(y=1.0)
+    scored.loc[3, "y"] = 1e300  # past float32 once standardised: refused by row, not scored as infinity
+    with pytest.raises(LaminaError, match=r"Target 'y', row 5 \(counting the header as row 1\): 1e\+300 lies"):
+        model.evaluate(scored)

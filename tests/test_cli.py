@@ -77,13 +77,17 @@ def test_evaluate_report_and_info(run, capsys):
     assert "task: classification (binary); classes: ['no', 'yes']" in capsys.readouterr().out
 
 
-def test_a_config_file_alone_can_drive_training(tmp_path, capsys):
-    make_table(rows=300).to_csv(tmp_path / "t.csv", index=False)
+def test_a_config_file_alone_can_drive_training_and_its_warnings_are_printed(tmp_path, capsys):
+    table = make_table(rows=300)
+    pd.concat([table, table.tail(1)]).to_csv(tmp_path / "t.csv", index=False)  # a duplicate row: a warning
     (tmp_path / "run.yaml").write_text(
         f"data:\n  path: {tmp_path / 't.csv'}\n  target: y\n  columns: {{skewed: ignore}}\n"
         "train:\n  epochs: 2\nmodel:\n  width: 16\n"
     )
     assert main(["train", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "\n1 data-quality warning(s), in the report too:\n  - 1 row(s) repeat an earlier row exactly (first at " \
+           "row 302)" in printed
     assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 2
     resolved = (tmp_path / "run" / "config.yaml").read_text()
     assert "skewed: ignore" in resolved and "width: 16" in resolved

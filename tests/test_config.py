@@ -1,9 +1,19 @@
+import argparse
 import re
 
 import pytest
 
+from lamina import cli
 from lamina.cli import TRAIN_SETTINGS, _parse_rows, build_parser
-from lamina.config import Config, flat_setting_names, parse_duration
+from lamina.config import (
+    Config,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    TuneConfig,
+    flat_setting_names,
+    parse_duration,
+)
 from lamina.errors import LaminaError
 
 
@@ -42,6 +52,43 @@ def test_every_train_flag_is_a_config_setting():
     flags = {a.dest for a in train._actions} - {"help", "debug", "data", "config", "out", "resume", "start", "quiet", "column",
                                                    "nproc"}  # how many processes run it: the checkpoints record it
     assert flags <= names | {"target", "test"}
+
+
+def test_an_option_takes_auto_exactly_where_its_setting_does():
+    settings = {}
+    for section in (Config, DataConfig, ModelConfig, TrainConfig, TuneConfig):
+        settings.update({key: section for key in section.model_fields})
+    options = [s for group in ("TRAIN_SETTINGS", "FORECAST_SETTINGS", "RECOMMEND_SETTINGS", "ANOMALY_SETTINGS",
+                               "TRANSLATE_SETTINGS") for s in getattr(cli, group) if s[2] is not str]  # text: any
+    takes_auto = set()
+    for flag, key, kind, _ in options:
+        try:
+            settings[key](**{key: "auto"})
+            takes_auto.add(flag)
+        except Exception:  # pydantic's ValidationError, or LaminaError for the data section's own checks
+            pass
+        try:
+            read = kind("auto")
+        except (ValueError, TypeError, argparse.ArgumentTypeError):
+            read = None
+        assert (read == "auto") == (flag in takes_auto), flag
+    assert {"--members", "--epochs", "--lr", "--flip"} <= takes_auto and "--seed" not in takes_auto
+    train = build_parser().parse_args(["train", "t.csv", "--target", "y", "--members", "auto", "--epochs", "3"])
+    assert (train.members, train.epochs) == ("auto", 3)
+
+
+@pytest.mark.parametrize("setting, said", [("train:\n  epochs: true", "train.epochs: True is not accepted: true/false "
+                                                                       "is no number; give a whole number or 'auto'"),
+                                           ("train:\n  lr: false", "train.lr: False is not accepted"),
+                                           ("seed: true", "seed: True is not accepted"),
+                                           ("data:\n  test_fraction: true", "data.test_fraction: True is not accepted")])
+def test_true_or_false_for_a_number_setting_is_refused_not_read_as_1_or_0(tmp_path, setting, said):
+    (tmp_path / "run.yaml").write_text(setting + "\n")
+    with pytest.raises(LaminaError, match=re.escape(said)):
+        Config.from_file(tmp_path / "run.yaml")
+    with pytest.raises(LaminaError, match="is not accepted: true/false is no number"):
+        Config().with_overrides(members=True)
+    assert Config.from_dict({"train": {"flip": True}}).train.flip is True, "a yes/no setting takes true"
 
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("5m", 300), ("1.5h", 5400), ("42", 42)])

@@ -16,13 +16,15 @@ from lamina.serving.server import batch_model, create_app, record_model, request
 
 QUICK = {"epochs": 3, "width": 16, "depth": 1}  # small models: what is compared is the path, not the fit
 
-# Missing values in every column, a colour never seen in training, numbers sent as integers and as text, dates in
-# other spellings and one left blank.
+# Missing values in every column, a colour never seen in training, numbers sent as integers and as text, yes/no as
+# other spellings, dates in other spellings and one left blank.
 ODD_RECORDS = [
     {"signal": None, "skewed": 3, "colour": "purple", "member": "yes", "day": "2024-03-05"},
     {"signal": 0.25, "skewed": None, "colour": None, "member": None, "day": None},
     {"signal": -2, "skewed": 1e6, "colour": "red", "member": "no", "day": "2024/07/01 13:30"},
-    {"signal": "1.5", "skewed": 0.5, "colour": 7, "member": "maybe", "day": "  "},
+    {"signal": "1.5", "skewed": 0.5, "colour": 7, "member": "Y", "day": "  "},
+    {"signal": 0.5, "skewed": 2, "colour": "red", "member": True, "day": "05-Mar-24"},
+    {"signal": 0.5, "skewed": 2, "colour": "red", "member": 0, "day": "3/5/2024"},
 ]
 
 
@@ -140,6 +142,8 @@ def test_a_bad_field_is_a_4xx_naming_it(models):
 # A value of the wrong type for its column, and what the answer must say (besides the field's name).
 CONFUSIONS = {
     "truth-for-number": ("signal", True, "not true/false"),
+    "text-python-reads-as-a-number": ("signal", "1_000", "'1_000' is not a number as a table's column reads one"),
+    "text-for-nan": ("skewed", "NaN", "'NaN' is not a number"),
     "list-for-number": ("skewed", [1.0], "valid number"),
     "object-for-number": ("signal", {"value": 1}, "valid number"),
     "object-for-category": ("colour", {"name": "red"}, "takes text, a number or true/false, not an object"),
@@ -148,6 +152,11 @@ CONFUSIONS = {
     "truth-for-date": ("day", False, "valid string"),
     "text-that-is-no-date": ("day", "next tuesday-ish", "'next tuesday-ish' is not a date"),
     "a-date-read-from-the-clock": ("day", "now", "'now' is not a date"),
+    "a-time-on-the-clocks-day": ("day", "12:30", "'12:30' is not a date"),
+    "a-date-without-its-year": ("day", "1,5", "'1,5' is not a date"),
+    "a-date-in-other-digits": ("day", "٢٠٢٤-٠١-٠٢", "is not a date"),
+    "a-word-for-yes-no": ("member", "banana", "'banana' is not a yes/no value"),
+    "a-number-for-yes-no": ("member", 2, "2 is not a yes/no value"),
     "number-for-text": ("comment", 5, "valid string"),
 }
 
@@ -176,12 +185,19 @@ def test_model_predict_on_a_frame_refuses_the_same_confusions_naming_column_and_
                                ("colour", ["red"], "is not a category value"),
                                ("day", 20240305, "20240305 (int) is not a date"),
                                ("day", "next tuesday-ish", "'next tuesday-ish' is not a date"),
+                               ("day", "1,5", "'1,5' is not a date"),
+                               ("member", "banana", "'banana' is not a yes/no value"),
                                ("comment", 5, "5 (int) is not text")]:
         frame = rows.copy()
         frame.at[1, field] = value
         with pytest.raises(LaminaError, match=f"Column '{field}', row 3 \\(counting the header as row 1\\)") as caught:
             model.predict(frame)
         assert said in str(caught.value)
+    underscored = rows.copy()
+    underscored.at[1, "signal"] = "1_000"  # Python's float reads it; a table's column, and so the server, does not
+    with pytest.raises(LaminaError, match=r"'signal' holds numbers but 1 value\(s\) are not numbers, first '1_000' "
+                                          r"at row 3 \(counting the header as row 1\)"):
+        model.predict(underscored)
     blank = rows.copy()
     blank.at[1, "day"], blank.at[2, "day"] = None, ""
     assert len(model.predict(blank)) == 3, "a null or empty date is still a missing value"

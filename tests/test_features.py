@@ -11,8 +11,8 @@ from conftest import FAST
 from lamina.data.schema import Column, Schema, infer_column, infer_schema
 from lamina.errors import LaminaError
 from lamina.features.blocks import DENSE
-from lamina.features.category import MISSING_INDEX, UNKNOWN_INDEX, CategoryEncoder
-from lamina.features.datetime import DatetimeEncoder
+from lamina.features.category import MISSING_INDEX, UNKNOWN_INDEX, BinaryEncoder, CategoryEncoder
+from lamina.features.datetime import DatetimeEncoder, parse_dates
 from lamina.features.drift import Bins
 from lamina.features.kinds import (
     KINDS,
@@ -78,6 +78,39 @@ def test_truth_values_however_cased_or_typed_reach_the_one_learnt():
         assert encoder.transform(spelt).tolist() == [truth] * 4 + [false] * 3
         assert encoder.encode_values(["true", False]).tolist() == [truth, false]
         assert encoder.transform(pd.Series(["yes"])).tolist() == [1], "other words stay unknown"
+
+
+def test_a_yes_no_column_reads_every_usual_spelling_and_refuses_other_values():
+    for learnt in ([True, False] * 3, ["Y", "N"] * 3, [1, 0] * 3, ["yes", "no"] * 3):
+        encoder = BinaryEncoder("member").fit(pd.Series(learnt))
+        truth, false = encoder.transform(pd.Series(learnt[:2])).tolist()
+        assert truth != false and min(truth, false) > 1, learnt
+        spelt = pd.Series(["TRUE", "yes", "Y", "t", "1", 1, 1.0, True, "false", "No", "n", "F", "0", 0, False, None, ""])
+        assert encoder.transform(spelt).tolist() == [truth] * 8 + [false] * 7 + [MISSING_INDEX] * 2, learnt
+        assert encoder.encode_values(["yes", 0, True, None]).tolist() == [truth, false, truth, MISSING_INDEX]
+        with pytest.raises(LaminaError, match=r"Column 'member', row 4 \(counting the header as row 1\): 'banana' "
+                                              r"is not a yes/no value; the column takes true/false, 1/0, yes/no"):
+            encoder.transform(pd.Series(["yes", "no", "banana"]))
+        with pytest.raises(LaminaError, match="Column 'member', record 1: 2 is not a yes/no value"):
+            encoder.encode_values([True, 2])
+    two_words = BinaryEncoder("sex").fit(pd.Series(["male", "female"] * 3))
+    assert two_words.transform(pd.Series(["banana", "yes"])).tolist() == [UNKNOWN_INDEX] * 2, "no truths: a category"
+
+
+def test_a_date_is_text_with_its_year_written_in_the_digits_0_to_9():
+    written = {"2024-03-05": "2024-03-05", "2024/03/05 14:30": "2024-03-05 14:30", "20240305": "2024-03-05",
+               "2024-03-05T14:30:00Z": "2024-03-05 14:30", "2024-03-05T16:30:00+02:00": "2024-03-05 14:30",
+               "3/5/2024": "2024-03-05", "05-Mar-24": "2024-03-05", "5 March 2024": "2024-03-05",
+               "Tue, 05 Mar 2024 14:30:00 GMT": "2024-03-05 14:30", "March 2024": "2024-03-01", "2024": "2024-01-01"}
+    read = parse_dates(pd.Series(list(written), dtype=object))
+    assert read.tolist() == [pd.Timestamp(v) for v in written.values()]
+    # pandas reads each of these: from the clock ("now", "12:30", "Jan 5": this year), as year 1 ("1,5", "3 5"),
+    # or from another script's digits.
+    refused = ["now", "12:30", "Jan 5", "1,5", "3 5", "٢٠٢٤-٠٣-٠٥", "２０２４-０３-０５"]
+    assert parse_dates(pd.Series(refused, dtype=object)).isna().all()
+    with pytest.raises(LaminaError, match=r"Column 'day', row 3 \(counting the header as row 1\): '1,5' is not a "
+                                          "date.*with the year written out and in the digits 0-9"):
+        DatetimeEncoder("day").fit(pd.Series(["2024-03-05", "1,5", "2024-03-07"]))
 
 
 def test_dates_become_cyclic_parts():

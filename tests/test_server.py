@@ -145,6 +145,10 @@ def test_a_folder_of_runs_serves_each_by_name(runs):
     assert price.status_code == 200 and isinstance(price.json()["predictions"][0]["prediction"], float)
     assert client.post("/predict", json=rows(1)[0]).status_code == 404
     assert "models/shop/" in client.get("/").text
+    other = client.post("/models/price/translate", json={"texts": ["a"]})  # another task's route: a 404 naming
+    assert other.status_code == 404 and other.json()["error"] == (  # the model's own
+        "price is a regression model: it has no /translate; send POST /models/price/predict (or "
+        "/models/price/explain) with its records (GET /models/price/schema for the columns).")
 
 
 def test_requests_are_summarised_not_stored(runs):

@@ -134,6 +134,20 @@ def test_an_unknown_task_names_the_registered_ones():
         task_named("forcast")
 
 
+@pytest.mark.parametrize("task, setting", [("generate", {"adversarial": "pgd"}), ("anomaly", {"adversarial": "pgd"}),
+                                           ("recommend", {"adversarial": "pgd"}), ("recommend", {"members": 4}),
+                                           ("anomaly", {"flip": True})])
+def test_a_row_setting_a_task_does_not_read_is_refused_as_translate_and_transcribe_refuse_it(task, setting):
+    from lamina.errors import LaminaError
+
+    frame = pd.DataFrame({"user": ["a", "b"] * 10, "item": ["x", "y", "z", "w"] * 5, "v": range(20)})
+    flag = "--" + next(iter(setting)).replace("_", "-")
+    ids = {"user": "user", "item": "item"} if task == "recommend" else {}
+    with pytest.raises(LaminaError, match=f"^{flag} is a setting of the tasks that predict from table rows or images "
+                                          rf"\(classification, regression\); the {task} task does not read it"):
+        lamina.fit(frame, task=task, progress=False, **ids, **setting)
+
+
 def test_every_registered_task_round_trips_its_state_through_the_registry():
     """Each built-in task is found by name and alias, and names its own route and input family."""
     for name in ("classification", "binary", "multiclass", "regression", "forecast"):

@@ -55,6 +55,10 @@ def one_thread():
 def trained(tmp_path_factory, one_thread):
     folder = tmp_path_factory.mktemp("tones")
     train, test = tone_table(folder, 100, 1), tone_table(folder, 16, 2)
+    broken = tone_clip("abc", np.random.default_rng(3))
+    broken[500] = np.nan  # a sound header over a NaN sample: left out like an unreadable clip, not fatal
+    soundfile.write(folder / "nan.wav", broken, RATE, subtype="FLOAT")
+    train = pd.concat([train, pd.DataFrame({"audio": [str(folder / "nan.wav")], "text": ["abc"]})], ignore_index=True)
     run = folder / "run"
     model = lamina.fit(train, target="text", task="transcribe", test=test, out=run, width=48, depth=1, epochs=8,
                        batch_size=16, lr=3e-3, progress=False)
@@ -85,6 +89,9 @@ def test_save_and_load_transcribe_identically_and_the_cli_prints_a_clips_text(tr
     assert capsys.readouterr().out.strip() == test["text"].iloc[0].lower()
     report = (run / "report.html").read_text()
     assert "held-out scores" in report and "Examples" in report
+    left_out = "1 clip(s) of the train were left out; first: "
+    assert left_out in report and "nan.wav (cannot be decoded: 1 sample(s) are NaN or infinite" in report
+    assert model.training["sizes"]["train"] + model.training["sizes"]["valid"] == 100, "the NaN clip left out"
 
 
 def test_the_server_answers_text_for_a_wav_and_4xx_for_bad_audio(trained):
@@ -133,7 +140,7 @@ def test_small_data_counts_patience_in_steps_and_a_time_budget_plans_the_schedul
 def test_settings_it_does_not_read_are_refused_not_ignored(tmp_path, setting):
     train = pd.DataFrame({"audio": ["a.wav", "b.wav"], "text": ["ab", "ba"]})
     flag = "--" + next(iter(setting)).replace("_", "-")
-    with pytest.raises(LaminaError, match=f"{flag} is a setting of the tasks that learn from table rows or images"):
+    with pytest.raises(LaminaError, match=f"{flag} is a setting of the tasks that predict from table rows or images"):
         lamina.fit(train, target="text", task="transcribe", progress=False, **setting)
 
 
@@ -281,7 +288,8 @@ def test_nan_or_infinite_samples_are_refused_by_the_server_and_model_transcribe(
         model.transcribe(clip)
     answer = TestClient(create_app({"tones": model}, monitor=False)).post(
         "/transcribe", json={"audio": base64.b64encode(clip).decode()})
-    assert answer.status_code == 422 and "NaN or infinite" in answer.json()["error"]
+    assert answer.status_code == 422 and answer.json()["error"].startswith(
+        "field 'audio': cannot read this audio (2 sample(s) are NaN or infinite")
 
 
 def test_a_clip_over_30_s_is_refused_not_cut_and_beam_applies_to_one_clip_and_a_table(trained, tmp_path, capsys,

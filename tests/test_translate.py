@@ -3,6 +3,7 @@ and the bad-input rules of sentence pairs (data/pairs.py) and the subword vocabu
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -86,9 +87,11 @@ def test_the_server_translates_refuses_bad_requests_and_shows_a_text_box(trained
         assert client.post("/translate", json=body).status_code == 422, body
     page = client.get("/").text
     assert "id='texts'" in page and "Test BLEU" in page and "A man rides a bike." in page
-    for prefix in ("", "/models/toy"):  # the route of row models answers 404 naming the one to use
-        wrong = client.post(f"{prefix}/predict", json={"texts": ["small dog runs"]})
-        assert wrong.status_code == 404 and f"send POST {prefix}/translate, e.g. " in wrong.json()["error"], wrong.text
+    for prefix, route in itertools.product(("", "/models/toy"), ("predict", "explain", "transcribe")):
+        wrong = client.post(f"{prefix}/{route}", json={"texts": ["small dog runs"]})  # other models' routes: a 404
+        assert wrong.status_code == 404, wrong.text  # naming the one to use
+        assert f"toy is a translate model: it has no /{route}; send POST {prefix}/translate, e.g. " in \
+            wrong.json()["error"], wrong.text
 
 
 def test_small_data_counts_patience_in_steps_splits_by_the_fractions_and_plans_a_time_budget(tmp_path):
@@ -124,7 +127,7 @@ def test_settings_of_table_and_image_models_are_refused_not_ignored(tmp_path, ca
     toy_pairs(20).to_csv(tmp_path / "pairs.csv", index=False)
     assert main(["train", str(tmp_path / "pairs.csv"), "--task", "translate", "--source", "en", "--target", "de",
                  *flag, "--out", str(tmp_path / "run")]) == 2
-    assert f"{flag[0]} is a setting of the tasks that learn from table rows or images" in capsys.readouterr().err
+    assert f"{flag[0]} is a setting of the tasks that predict from table rows or images" in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 

@@ -22,6 +22,16 @@ def _yes_no(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"{text!r}: say yes or no")
 
 
+def _or_auto(kind):
+    """The type of an option whose setting also takes "auto" (its default; config.py): argparse takes what the
+    settings' validator names in its messages."""
+    def read(text: str):
+        return "auto" if text == "auto" else kind(text)
+
+    read.__name__ = kind.__name__  # argparse names the type in its error: "invalid int value: 'x'"
+    return read
+
+
 TRAIN_SETTINGS = [
     ("--task", "task", str, "classification (binary, multiclass), regression, forecast, recommend, generate, anomaly, translate or "
                             "transcribe (default: "
@@ -33,23 +43,24 @@ TRAIN_SETTINGS = [
                               "when a molecule column is the only input, else random)"),
     ("--arch", "arch", str, "network architecture by name (default: resnet for images, gru for text alone, else "
                             "mlp; forecasts: auto = linear and gru, the better; or mlp, lstm)"),
-    ("--width", "width", int, "mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images); "
+    ("--width", "width", _or_auto(int), "mlp: hidden units per layer (256); resnet: stem channels (16, 32 from 100k images); "
                               "forecasters: units per layer (64)"),
-    ("--depth", "depth", int, "mlp: hidden layers (3); resnet: residual blocks per end stage (1); forecasters: "
+    ("--depth", "depth", _or_auto(int), "mlp: hidden layers (3); resnet: residual blocks per end stage (1); forecasters: "
                               "layers (1)"),
-    ("--dropout", "dropout", float, "dropout probability (default: mlp 0.3, 0.5 under 1,000 training rows; resnet "
-                                    "and forecasters 0.1)"),
+    ("--dropout", "dropout", _or_auto(float), "dropout probability (default: mlp 0.3, 0.5 under 1,000 training "
+                                              "rows; resnet and forecasters 0.1)"),
     ("--norm", "norm", str, "mlp: batch, layer or none (default batch)"),
     ("--numbers", "numbers", str, "mlp: how numbers reach it: plain, or plr for a periodic embedding of each "
                                   "numeric column in place of its rank pieces (default: plr from 10,000 training rows)"),
-    ("--members", "members", int, "mlp: ensemble members sharing one network, each with its own input adapter and "
-                                  "head, predictions averaged (TabM-mini; default 8 under 1,000 training rows, else 1)"),
-    ("--image-size", "image_size", int, "pixels per side images are resized to (default: median, at most 64)"),
-    ("--epochs", "epochs", int, "most epochs to train (default: 60 for tables, early stopping ends sooner; "
+    ("--members", "members", _or_auto(int), "mlp: ensemble members sharing one network, each with its own input "
+                                            "adapter and head, predictions averaged (TabM-mini; default 8 under 1,000 "
+                                            "training rows, else 1)"),
+    ("--image-size", "image_size", _or_auto(int), "pixels per side images are resized to (default: median, at most 64)"),
+    ("--epochs", "epochs", _or_auto(int), "most epochs to train (default: 60 for tables, early stopping ends sooner; "
                                 "about 2400 steps for images, 3000 for forecasters)"),
-    ("--batch-size", "batch_size", int, "rows per step; translation: tokens per step (default: chosen from the data "
+    ("--batch-size", "batch_size", _or_auto(int), "rows per step; translation: tokens per step (default: chosen from the data "
                                         "size)"),
-    ("--lr", "lr", float, "peak learning rate (default 0.002; forecasters 0.003)"),
+    ("--lr", "lr", _or_auto(float), "peak learning rate (default 0.002; forecasters 0.003)"),
     ("--weight-decay", "weight_decay", float, "AdamW weight decay (default 1e-4)"),
     ("--warmup-epochs", "warmup_epochs", float, "learning-rate warm-up length in epochs (default 1)"),
     ("--clip-norm", "clip_norm", float, "max gradient norm (default 1.0)"),
@@ -61,14 +72,14 @@ TRAIN_SETTINGS = [
     ("--device", "device", str, "auto, cpu or cuda (default auto)"),
     ("--precision", "precision", str, "auto, fp32 or bf16 (default auto: bf16 on a GPU)"),
     ("--adversarial", "adversarial", str, "none or pgd: also train on PGD examples (default none)"),
-    ("--adversarial-budget", "adversarial_budget", float, "L∞ radius of those examples (default: 0.2 normal-score "
+    ("--adversarial-budget", "adversarial_budget", _or_auto(float), "L∞ radius of those examples (default: 0.2 normal-score "
                                                           "units for tables, 8/255 of the pixel range for images)"),
-    ("--label-smoothing", "label_smoothing", float, "share of target mass spread over classes (default: 0.1 "
+    ("--label-smoothing", "label_smoothing", _or_auto(float), "share of target mass spread over classes (default: 0.1 "
                                                     "for images and translation, else 0)"),
-    ("--crop-padding", "crop_padding", int, "images: pixels of padding before random crops (default ≈ side/12)"),
-    ("--flip", "flip", _yes_no, "images: random left-right flips, yes or no (default: if mirrored images keep "
+    ("--crop-padding", "crop_padding", _or_auto(int), "images: pixels of padding before random crops (default ≈ side/12)"),
+    ("--flip", "flip", _or_auto(_yes_no), "images: random left-right flips, yes or no (default: if mirrored images keep "
                                 "their class)"),
-    ("--cutout", "cutout", int, "images: side of a random blanked square, pixels (default: side/4 below 10k "
+    ("--cutout", "cutout", _or_auto(int), "images: side of a random blanked square, pixels (default: side/4 below 10k "
                                 "images, else 0)"),
     ("--init-from", "init_from", str, "run, model folder or .safetensors state dict to start the backbone from"),
     ("--freeze-backbone", "freeze_backbone", int, "epochs the --init-from backbone stays fixed (default 0)"),
@@ -450,8 +461,21 @@ def run_train(args) -> int:
         from lamina.training.privacy import privacy_text
 
         print(f"\n{privacy_text(model.training['privacy'])}; {model.training['stop_reason']}")
+    _print_warnings(out)
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
+
+
+def _print_warnings(run: Path) -> None:
+    """The run's data-quality warnings (checks.json; the report's "Data quality" shows them too): rows and clips
+    left out, outliers, leaks... seen only in a file, they would go unread."""
+    from lamina.run import CHECKS, RunFolder
+
+    warnings = [f["message"] for f in RunFolder(run).read_json(CHECKS, default=[]) if f["level"] == "warning"]
+    if warnings:
+        print(f"\n{len(warnings)} data-quality warning(s), in the report too:")
+        for message in warnings:
+            print(f"  - {message}")
 
 
 def run_federate(args) -> int:

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from lamina.checked import message
 from lamina.errors import LaminaError, did_you_mean
@@ -23,6 +32,31 @@ MAX_MEMBERS = 64  # ensemble members of one mlp: each multiplies the cost of a s
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_truth_for_a_number(cls, value, info: ValidationInfo):
+        """true/false given for a number (`epochs: true` in YAML) is refused: pydantic's lax int and float would
+        read it as 1 or 0, and train one epoch."""
+        if isinstance(value, bool):
+            types = _types_of(cls.model_fields[info.field_name].annotation)
+            if bool not in types and (int in types or float in types):
+                wanted = "a whole number" if int in types else "a number"
+                raise PydanticCustomError("truth_for_number", "{value} is not accepted: true/false is no number; give "
+                                          "{wanted}{auto}", {"value": repr(value), "wanted": wanted,
+                                                             "auto": " or 'auto'" if "auto" in types else ""})
+        return value
+
+
+def _types_of(annotation) -> set:
+    """The types and literal values a field's annotation admits (unions, Annotated and Literal unpacked)."""
+    if get_origin(annotation) is Annotated:
+        return _types_of(get_args(annotation)[0])
+    if get_origin(annotation) is Literal:
+        return set(get_args(annotation))
+    if get_args(annotation):  # a union (X | Y), or a generic (dict[str, str]): its members
+        return {t for member in get_args(annotation) for t in _types_of(member)}
+    return {annotation}
 
 
 class DataConfig(_Section):

@@ -42,6 +42,11 @@ REFERENCE_SAMPLES = 48_000 * 2  # samples a second of 48 kHz stereo
 # surround's channels.
 MAX_CLIP_RATE = 192_000  # samples a second
 MAX_CLIP_CHANNELS = 8
+# What libsndfile reports as the frame count of a file whose header leaves its length unknown (SF_COUNT_MAX: a FLAC
+# stream's total_samples may legally be 0, "unknown"); such a clip is measured by decoding it, up to MAX_SENT_SECONDS
+# and a second: a longer one reads as that long, as no caller needs to know more than that a clip is longer.
+UNKNOWN_FRAMES = 2**63 - 1
+LENGTH_BLOCK = 65_536  # frames decoded at a time to measure a clip of unknown length
 
 
 class BadAudio(ValueError):
@@ -89,11 +94,48 @@ def read_samples(source, seconds: float | None = None) -> tuple[np.ndarray, int]
         if problem:
             raise BadAudio(problem)
         rate = int(clip.samplerate)
-        samples = clip.read(-1 if seconds is None else math.ceil(seconds * rate), dtype="float32", always_2d=True)
+        samples = _read(clip, None if seconds is None else math.ceil(seconds * rate))
     if not np.isfinite(samples).all():
         raise BadAudio(f"{int((~np.isfinite(samples)).sum()):,} sample(s) are NaN or infinite; a recording's samples "
                        "are finite (re-export it as 16-bit PCM)")
     return samples, rate
+
+
+def _read(clip, frames: int | None) -> np.ndarray:
+    """float32 [frames, channels] of an open clip: its first `frames` (all when None)."""
+    if clip.frames != UNKNOWN_FRAMES:
+        return clip.read(-1 if frames is None else frames, dtype="float32", always_2d=True)
+    blocks = list(_blocks(clip, frames))  # soundfile would allocate the claimed length at once
+    return np.concatenate(blocks) if blocks else np.zeros((0, clip.channels), np.float32)
+
+
+def _frames(clip) -> int:
+    """An open clip's length in frames: its header's, or for a clip of unknown length (UNKNOWN_FRAMES) the frames
+    decoded, up to MAX_SENT_SECONDS and a second (its rate and channels checked first: _header_problem)."""
+    if clip.frames != UNKNOWN_FRAMES or _header_problem(clip.samplerate, clip.channels):
+        return clip.frames
+    return sum(len(block) for block in _blocks(clip, (MAX_SENT_SECONDS + 1) * clip.samplerate))
+
+
+def _blocks(clip, most: int | None):
+    """The decoded blocks (float32 [frames, channels]) of an open clip of unknown length, up to `most` frames (all
+    when None). soundfile moves its position by a seek after each read, which libsndfile refuses at the end of such
+    a clip: the last read raises once it has filled its block. So each block starts as NaN, and the frames decoded
+    into the last are those before its trailing NaNs (a clip holding NaN samples is refused anyway: read_samples)."""
+    read = 0
+    while most is None or read < most:
+        block = np.full((LENGTH_BLOCK if most is None else min(LENGTH_BLOCK, most - read), clip.channels), np.nan,
+                        np.float32)
+        try:
+            block = clip.read(len(block), dtype="float32", always_2d=True, out=block)
+        except RuntimeError:  # soundfile's LibsndfileError: the seek past the end
+            decoded = np.flatnonzero(~np.isnan(block).all(axis=1))
+            yield block[: decoded[-1] + 1 if len(decoded) else 0]
+            return
+        if not len(block):
+            return
+        yield block
+        read += len(block)
 
 
 def _header_problem(rate: int, channels: int) -> str:
@@ -106,11 +148,11 @@ def _header_problem(rate: int, channels: int) -> str:
 
 
 def read_header(value) -> AudioInfo:
-    """Rate, length and channels of one clip from its header alone (nothing decoded), and the problem a header
-    shows: unreadable, not a file, or too short."""
+    """Rate, length and channels of one clip from its header alone (nothing decoded, but for a clip whose header
+    leaves its length unknown: _frames), and the problem a header shows: unreadable, not a file, or too short."""
     try:
         with _opened(value) as clip:
-            info = AudioInfo(int(clip.samplerate), clip.frames / clip.samplerate, channels=clip.channels)
+            info = AudioInfo(int(clip.samplerate), _frames(clip) / clip.samplerate, channels=clip.channels)
     except Exception as error:  # soundfile raises its own LibsndfileError, or RuntimeError, for bad files
         return AudioInfo(0, 0.0, _unreadable(error))
     info.problem = _header_problem(info.rate, info.channels) or _too_short(info.seconds)

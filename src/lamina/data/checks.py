@@ -74,6 +74,53 @@ def target_size_problem(column: str, size: float) -> str | None:
     return None
 
 
+def standardisation(numbers: np.ndarray) -> tuple[float, float]:
+    """(mean, scale) of finite numbers (float64) whose size target_size_problem accepts: what a regression target is
+    standardised by for training (features.target), computed on the values divided by the largest, as squares of
+    values past 1e154 overflow float64."""
+    unit = float(np.abs(numbers).max()) if len(numbers) else 0.0
+    unit = unit or 1.0
+    return (float((numbers / unit).mean() * unit) if len(numbers) else 0.0), float((numbers / unit).std() * unit) or 1.0
+
+
+# A regression target value this many interquartile ranges from the median is an extreme outlier. Tukey's "far out"
+# fence is 3; 1000 leaves heavy tails (incomes, prices) alone and catches typos and sentinels (1e30 or 999999 among
+# values of 1 to 10).
+OUTLIER_IQRS = 1000
+# Finest step, in interquartile ranges, the standardised float32 target must keep between the other values: coarser,
+# they cannot be told apart in training, nor their truth in the test metrics.
+SCALED_STEP = 1e-3
+
+
+def _outlier_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
+    """Extreme outliers of a regression target (OUTLIER_IQRS): a warning naming the rows, as they dominate RMSE
+    and R² wherever they fall; an error where the other values, standardised with them into float32, would lose
+    the precision training and scoring need (SCALED_STEP), as no metric would then mean anything."""
+    values = pd.to_numeric(frame[schema.target], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    finite = np.isfinite(values)
+    q1, median, q3 = np.percentile(values[finite], [25, 50, 75]) if finite.sum() >= 4 else (0.0, 0.0, 0.0)
+    spread = q3 - q1
+    far = finite & (np.abs(values - median) > OUTLIER_IQRS * spread) if spread > 0 else np.zeros(len(values), bool)
+    if not far.any():
+        return []
+    named = zip(frame.index[far][:MAX_NAMED_ROWS], values[far][:MAX_NAMED_ROWS], strict=True)
+    shown = ", ".join(f"{_row_label(index)} ({value:.3g})" for index, value in named)
+    where = (f"{int(far.sum())} value(s) of target {schema.target!r} lie over {OUTLIER_IQRS} interquartile ranges "
+             f"(IQR {spread:.3g}) from its median ({median:.3g}): row(s) {shown}")
+    fix = ("Check those rows: fix typos and placeholder values (999999, 1e30), drop the rows, or predict the "
+           "logarithm of the values.")
+    mean, scale = standardisation(values[finite])
+    others = values[finite & ~far]
+    scaled = ((others - mean) / scale).astype(np.float32).astype(float) * scale + mean  # features.target's round trip
+    lost = float(np.abs(scaled - others).max())
+    if lost > SCALED_STEP * spread:
+        return [Finding("error", "target_outlier", f"{where}. Scaled together with them for training, the other "
+                        f"values lose up to {lost:.3g} (float32 steps): they could not be told apart, and no metric "
+                        f"would mean anything. {fix}", schema.target)]
+    return [Finding("warning", "target_outlier", f"{where}. RMSE and R² are dominated by them wherever they fall, and "
+                    f"training pulls towards them. {fix}", schema.target)]
+
+
 def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     target = frame[schema.target]
     findings: list[Finding] = []
@@ -86,6 +133,8 @@ def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
             schema.target,
         ))
     findings.extend(_infinite_findings(frame, schema))
+    if schema.task == "regression" and not has_errors(findings):  # a target too large in size is refused already
+        findings.extend(_outlier_findings(frame, schema))
     usable = frame[target.notna()]
     if schema.task != "regression":
         findings.extend(_class_findings(usable[schema.target]))

@@ -9,10 +9,11 @@ import pandas as pd
 from pydantic import StrictStr
 
 from lamina.checked import Record, checked
+from lamina.errors import LaminaError, row_name
 from lamina.features.blocks import EMBEDDING
 from lamina.features.drift import Counts
 from lamina.features.kinds import VALUE_FIELD, ColumnSample, Kind, refuse_values, register_kind, sniff
-from lamina.features.spelling import KnownValues, category_key
+from lamina.features.spelling import TRUTH_SPELLINGS, KnownValues, category_key, truth_of
 
 MISSING_INDEX = 0
 UNKNOWN_INDEX = 1  # values unseen in training, or too rare to learn, share this bucket
@@ -69,6 +70,47 @@ class CategoryEncoder:
         return self
 
 
+class BinaryEncoder(CategoryEncoder):
+    """A two-valued column, encoded as a category. One whose learnt values spell true and false (truth_of: 1/0,
+    yes/no... or booleans) reads every spelling of a truth (TRUTH_SPELLINGS, however cased; JSON's true and false)
+    as the value learnt for it, and refuses any other value with a LaminaError naming the column and the row: a
+    category would read "1" or "banana" as an unknown value and predict as if nothing were known."""
+
+    def load_state(self, state: dict) -> BinaryEncoder:
+        super().load_state(state)
+        truths = [truth_of(key) for key in self.vocabulary_]
+        # {truth: its index}, or None where the values are no truths (two words, two numbers but 0 and 1)
+        self._truth_index = ({truth: i + 2 for i, truth in enumerate(truths)}
+                             if None not in truths and len(set(truths)) == len(truths) else None)
+        return self
+
+    def transform(self, values: pd.Series) -> np.ndarray:
+        if self._truth_index is None:
+            return super().transform(values)
+        self.refuse_non_scalars(values)
+        codes, distinct = pd.factorize(values, use_na_sentinel=True)
+        lookup = [self._index_of_truth(value, values.index[np.argmax(codes == i)]) for i, value in enumerate(distinct)]
+        return np.array([*lookup, MISSING_INDEX], dtype=np.int64)[codes]  # code -1 (missing) picks the last entry
+
+    def encode_values(self, values: list) -> np.ndarray:
+        if self._truth_index is None:
+            return super().encode_values(values)
+        return np.array([MISSING_INDEX if v is None else self._index_of_truth(v, f"record {row}")
+                         for row, v in enumerate(values)], dtype=np.int64)
+
+    def _index_of_truth(self, value, row) -> int:
+        if category_key(value) == "":  # a CSV's empty cell: missing
+            return MISSING_INDEX
+        truth = truth_of(value)
+        if truth is None:
+            spellings = list(TRUTH_SPELLINGS)
+            pairs = ", ".join(f"{yes}/{no}" for yes, no in zip(spellings[::2], spellings[1::2], strict=True))
+            raise LaminaError(f"Column {self.column!r}, {row_name(row)}: {value!r} is not a yes/no value; the column "
+                              f"takes {pairs} (however cased). Send one of those, or leave it empty (null) where it "
+                              "is unknown.")
+        return self._truth_index.get(truth, UNKNOWN_INDEX)  # a column of one value or blank never learnt the other
+
+
 # pandas.api.types.infer_dtype answers for columns of scalars only, read without a scan
 SCALAR_INFERRED = frozenset({"string", "integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty",
                              "categorical", "datetime", "datetime64", "date"})
@@ -113,6 +155,7 @@ class BinaryKind(CategoryKind):
     """Two values: encoded, served and profiled like a category; the schema names it so people see it."""
 
     name = "binary"
+    encoder = BinaryEncoder
     drift = Counts("binary", category_key)  # binned as a category; its own name, so monitoring shows "binary"
 
     @sniff(45)

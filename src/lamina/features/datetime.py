@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -19,12 +20,16 @@ DATE_SHARE = 0.95  # share of sampled strings that must look like, and parse as,
 
 # pandas.api.types.infer_dtype answers for columns of dates or text only, read without a scan
 DATE_INFERRED = frozenset({"string", "empty", "datetime", "datetime64", "date"})
-DATE_FIX = ("Give dates as text such as 2024-03-05 or 2024-03-05 14:30 (or as dates), and leave a cell empty "
-            "(null) where the date is unknown.")
+DATE_FIX = ("Give dates as text such as 2024-03-05 or 2024-03-05 14:30 (or as dates), with the year written out and "
+            "in the digits 0-9, and leave a cell empty (null) where the date is unknown.")
 
-# Words pandas reads from the clock: a row holding one would be predicted differently from day to day, so they are
-# text that is no date.
-RELATIVE_DATES = frozenset({"now", "today", "tomorrow", "yesterday"})
+# What text must show to be read as a date: its year, as four digits 0-9 (2024, 20240305) or as the two last parts of
+# a day-month-year date (5/3/24, 05-Mar-24). pandas (dateutil) fills in what text leaves out, from the clock or from
+# year 1: "now", "12:30" and "Jan 5" would be predicted differently from day to day, and "1,5" or "3 5" read as
+# dates of year 1. Other scripts' digits ("٢٠٢٤-٠١-٠٢") are refused: pandas reads some of them, a CSV written
+# elsewhere or a database would not, so a model would see one date as two.
+DATE_YEAR = re.compile(r"[0-9]{4}|(?<![0-9])[0-9]{1,2}[-/. ][0-9A-Za-z]{1,9}[-/. ][0-9]{2}(?![0-9])")
+OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 
 # Each cyclic part becomes sin and cos so that December sits next to January.
 CYCLES = {"month": 12, "weekday": 7, "day": 31, "hour": 24}
@@ -32,14 +37,19 @@ CYCLES = {"month": 12, "weekday": 7, "day": 31, "hour": 24}
 
 def parse_dates(values: pd.Series) -> pd.Series:
     """Naive UTC instants: values with offsets (a daylight-saving change, "Z") are converted to UTC, so one
-    column may mix offsets; text that is no date (RELATIVE_DATES too) becomes missing (NaT)."""
+    column may mix offsets; text that is no date (written_date refuses it, or pandas cannot read it) becomes
+    missing (NaT)."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert(None)
     if pd.api.types.is_datetime64_any_dtype(values):
         return values
-    values = values.mask(values.map(lambda v: isinstance(v, str) and v.strip().lower() in RELATIVE_DATES)
-                         .to_numpy(dtype=bool))
+    values = values.mask(values.map(lambda v: isinstance(v, str) and not written_date(v)).to_numpy(dtype=bool))
     return pd.to_datetime(values, errors="coerce", format="mixed", utc=True).dt.tz_convert(None)
+
+
+def written_date(text: str) -> bool:
+    """Whether text may be read as a date (DATE_YEAR): its year written out, in the digits 0-9 only."""
+    return DATE_YEAR.search(text) is not None and OTHER_DIGIT.search(text) is None
 
 
 class DatetimeEncoder:

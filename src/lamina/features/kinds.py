@@ -28,6 +28,7 @@ The built-in sniff steps, in order (a new kind takes a number between the two it
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -51,11 +52,24 @@ MAX_TEXT = 100_000  # longest string accepted in one request field (characters)
 MAX_FILE_TEXT = 1_000_000  # longest base64 file accepted in one request field; the server's body limit binds first
 
 
-def _no_truth_value(value):
-    """A JSON true/false is not a number: pydantic's lax float would read it as 1.0 or 0.0."""
+def _number(value):
+    """A request's number. A JSON true/false is not one: pydantic's lax float would read it as 1.0 or 0.0. Text is
+    read by pandas.to_numeric, as a table's column of text is (features.numeric.to_numbers), not by pydantic's float,
+    which reads "1_000" and "nan" too: a value `lamina predict` refuses is refused here."""
     if isinstance(value, bool):
         raise PydanticCustomError("number_type", "a number column takes a number (or text that reads as one), not "
                                   "true/false; send 1 or 0 if that is what is meant")
+    if isinstance(value, str):
+        try:
+            number = float(pd.to_numeric(value))
+        except (ValueError, TypeError):
+            number = math.nan
+        if math.isnan(number):
+            raise PydanticCustomError("float_parsing", "Input should be a valid number, unable to parse string as a "
+                                      "number: {text} is not a number as a table's column reads one (digits 0-9, a "
+                                      "point and an exponent: 1000, 1.5e3); send a JSON number, or null where unknown",
+                                      {"text": repr(value)})
+        return number
     return value
 
 
@@ -68,7 +82,7 @@ def _scalar(value):
 
 
 # Request field types (one per value; None is a missing value).
-NUMBER_FIELD = Annotated[float, BeforeValidator(_no_truth_value)] | None  # numbers, or text that reads as one
+NUMBER_FIELD = Annotated[float, BeforeValidator(_number)] | None  # numbers, or text that reads as one
 VALUE_FIELD = Annotated[str | int | float | bool, BeforeValidator(_scalar)] | None  # categories: spelt as in training
 TEXT_FIELD = Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None
 FILE_FIELD = Annotated[str, StringConstraints(max_length=MAX_FILE_TEXT)] | None  # base64 of a file, never a path

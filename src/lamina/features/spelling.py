@@ -44,6 +44,17 @@ def number_aliases(vocabulary: list[str]) -> dict[str, str]:
 
 TRUTHS = ("true", "false")  # spellings of a truth value, compared lower-cased
 
+# The usual spellings of a yes/no answer (lower-cased), each the truth it spells.
+TRUTH_SPELLINGS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "y": True,
+                   "n": False, "t": True, "f": False}
+
+
+def truth_of(value) -> bool | None:
+    """The truth a value spells (a boolean, the number 1 or 0, or TRUTH_SPELLINGS in any case), else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return TRUTH_SPELLINGS.get(category_key(value).lower())
+
 
 class KnownValues:
     """Positions of known keys (a vocabulary, a profile's categories); a key not among them names the known

@@ -9,8 +9,8 @@ import pandas as pd
 from pydantic import Field, StrictStr
 
 from lamina.checked import Fault, Record, checked, under
-from lamina.data.checks import target_size_problem
-from lamina.errors import LaminaError
+from lamina.data.checks import standardisation, target_size_problem
+from lamina.errors import LaminaError, row_name
 from lamina.features.category import category_key
 from lamina.features.numeric import to_numbers
 from lamina.plain import json_safe
@@ -57,10 +57,7 @@ class TargetEncoder:
             problem = target_size_problem(self.column, size)
             if problem:
                 raise LaminaError(problem)
-            # Mean and spread of the values divided by the largest: squares of values past 1e154 overflow float64.
-            unit = size or 1.0
-            self.mean_ = float((numbers / unit).mean() * unit) if len(numbers) else 0.0
-            self.scale_ = float((numbers / unit).std() * unit) or 1.0
+            self.mean_, self.scale_ = standardisation(numbers)
         return self
 
     @property
@@ -77,7 +74,16 @@ class TargetEncoder:
                     f"in training (known: {', '.join(map(str, self.classes_))}). Evaluate on rows of known classes."
                 )
             return keys.map(self._index).to_numpy(dtype=np.int64)
-        return ((to_numbers(values, self.column) - self.mean_) / self.scale_).astype(np.float32)
+        numbers = to_numbers(values, self.column)
+        standardised = (numbers - self.mean_) / self.scale_
+        # Training values always fit float32 (they set the scale); a value scored later may lie past its range.
+        beyond = np.abs(standardised) > np.finfo(np.float32).max
+        if beyond.any():
+            raise LaminaError(f"Target {self.column!r}, {row_name(values.index[beyond][0])}: {numbers[beyond][0]:.3g} "
+                              f"lies {abs(standardised[beyond][0]):.3g} training spreads ({self.scale_:.3g}) from the "
+                              "training mean, past what the model's float32 scale holds: it cannot be scored. Check "
+                              "the value (a typo, a placeholder such as 1e300?), or drop the row.")
+        return standardised.astype(np.float32)
 
     def decode(self, outputs: np.ndarray) -> np.ndarray:
         """Network outputs (class probabilities, or standardised values) → predictions."""

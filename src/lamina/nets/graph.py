@@ -53,9 +53,9 @@ class GraphEncoder(nn.Module):
             from torch_geometric.nn import GINEConv
 
             self.layers = nn.ModuleList(
-                GINEConv(nn.Sequential(nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(),
-                                       nn.Linear(width, width)), train_eps=True)
-                for _ in range(depth))
+                GINEConv(nn.Sequential(_before_norm(nn.Linear(width, width)), nn.BatchNorm1d(width), nn.ReLU(),
+                                       _before_norm(nn.Linear(width, width))), train_eps=True)
+                for _ in range(depth))  # each layer's output goes through its norm below
             self.norms = nn.ModuleList(nn.BatchNorm1d(width) for _ in range(depth))
             self.dropout = nn.Dropout(dropout)
             self.features = 2 * width  # sum and mean pooling side by side
@@ -99,6 +99,15 @@ class GraphEncoder(nn.Module):
         for conv, norm in zip(self.layers, self.norms, strict=True):
             hidden = hidden + self.dropout(torch.relu(norm(conv(hidden, edges, bonds))))
         return torch.cat([global_add_pool(hidden, batch, rows), global_mean_pool(hidden, batch, rows)], dim=1)
+
+
+def _before_norm(dense: nn.Linear) -> nn.Linear:
+    """`dense`, its bias held at its initial value, as a batch norm follows (nets.mlp does the same): the norm
+    subtracts the batch mean, so the bias gets only rounding noise as gradient, which Adam scales up to
+    learning-rate-sized steps that move the eval-mode outputs, and a run would depend on the thread count its sums
+    were taken with. Kept, not removed: saved models keep their tensors, the random initialisation stays the same."""
+    dense.bias.requires_grad_(False)
+    return dense
 
 
 class FingerprintMLP(nn.Module):

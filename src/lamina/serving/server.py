@@ -39,6 +39,7 @@ from lamina.errors import LaminaError
 from lamina.features.kinds import kind_named
 from lamina.features.records import RecordInputs
 from lamina.model import Model
+from lamina.tasks.base import registered_tasks
 
 MAX_BODY_BYTES = 1_000_000  # largest request body accepted
 MAX_BATCH = 1_000  # most records in one request
@@ -161,7 +162,13 @@ class ModelService:
                 "columns": columns, "metrics": model.metrics, "training": model.training}
 
     def router(self) -> APIRouter:
-        return self._row_router() if self.model.task.row_model else self._task_router()
+        router = self._row_router() if self.model.task.row_model else self._task_router()
+        # The routes other models answer (a table model's /predict and /explain, each task's own) answer 404 naming
+        # this model's, rather than a bare "Not Found".
+        every = {"predict", "explain"} | {task.route for task in registered_tasks().values()}
+        for route in sorted(every - set(self.routes)):
+            router.add_api_route(f"/{route}", self._elsewhere, methods=["POST"], include_in_schema=False)
+        return router
 
     def _task_router(self) -> APIRouter:
         """POST /<route> with the task's request, GET /schema and a page describing the request."""
@@ -181,19 +188,21 @@ class ModelService:
         router.add_api_route(f"/{task.route}", answer, methods=["POST"], summary=f"{task.route} with {self.name}")
         router.add_api_route("/schema", schema, methods=["GET"], summary=f"Request and scores of {self.name}")
         router.add_api_route("/", page, methods=["GET"], response_class=HTMLResponse, include_in_schema=False)
-        if task.route != "predict":
-            router.add_api_route("/predict", self._elsewhere, methods=["POST"], include_in_schema=False)
         return router
 
     def _elsewhere(self, request: Request) -> JSONResponse:
-        """POST /predict to a model with a route of its own (POST /translate...): 404 naming that route and its
-        request, rather than a bare "Not Found"."""
+        """POST to a route this model lacks (/explain to a translation model, /translate to a table model): 404
+        naming the route to use and its request."""
         task = self.model.task
-        path = request.url.path.removesuffix("predict") + task.route
-        example = task.request_example(self.model)
-        shape = f", e.g. {json.dumps(example)}" if example else " (GET its /schema for the request)"
+        prefix, asked = request.url.path.rsplit("/", 1)
+        if task.row_model:
+            send = f"POST {prefix}/predict (or {prefix}/explain) with its records (GET {prefix}/schema for the columns)"
+        else:
+            example = task.request_example(self.model)
+            send = f"POST {prefix}/{task.route}" + (f", e.g. {json.dumps(example)}" if example else
+                                                     " (GET its /schema for the request)")
         return AsciiJSONResponse(status_code=404, content={
-            "error": f"{self.name} is a {task.name} model: it has no /predict; send POST {path}{shape}."})
+            "error": f"{self.name} is a {task.name} model: it has no /{asked}; send {send}."})
 
     def _row_router(self) -> APIRouter:
         router = APIRouter(route_class=JsonBodyRoute)

@@ -31,7 +31,7 @@ from lamina.errors import LaminaError
 from lamina.evaluation import threshold as thresholds
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import canonical_labels
-from lamina.tasks.base import Prepared, Task, register_task
+from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
 
 DEFAULT_CONTAMINATION = 0.05  # share of training rows flagged when neither labels nor --contamination say
 ECDF_POINTS = 1001  # quantiles of the training errors kept to map an error to its score (0.1% steps)
@@ -64,6 +64,7 @@ class AnomalyTask(Task):
         data = config.data
         if data.horizon is not None or data.time is not None:
             raise LaminaError("--time and --horizon are forecasting settings, and the task is anomaly. Drop them.")
+        refuse_row_settings(config, self.name, reads=("image_size",))  # pictures are resized as for classifying
         target = data.target
         if target is None:
             for setting, flag in ((data.cost, "--cost"), (data.normal_only or None, "--normal-only")):

@@ -109,8 +109,9 @@ def refuse_row_settings(config, task: str, reads: tuple[str, ...] = ()) -> None:
         part = getattr(config, section)
         if key not in reads and getattr(part, key) != type(part).model_fields[key].get_default(
                 call_default_factory=True):
-            raise LaminaError(f"{flag} is a setting of the tasks that learn from table rows or images; the {task} "
-                              f"task does not read it, so it would be ignored. Drop {flag}.")
+            raise LaminaError(f"{flag} is a setting of the tasks that predict from table rows or images "
+                              f"(classification, regression); the {task} task does not read it, so it would be "
+                              f"ignored. Drop {flag}.")
 
 
 @dataclass

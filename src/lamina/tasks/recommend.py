@@ -35,7 +35,7 @@ from lamina.data.interactions import (
 from lamina.errors import LaminaError
 from lamina.nets.build import build_network, names
 from lamina.nets.recommenders import WithHistory
-from lamina.tasks.base import Prepared, Task, register_task
+from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
 from lamina.tasks.recommend_side import FLAGS, read_side_table
 
 K = 10  # the cut-off of the ranking metrics and the default list length
@@ -102,6 +102,7 @@ class RecommendTask(Task):
     def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> InteractionsPrepared:
         data = config.data
         arch = config.model.arch
+        refuse_row_settings(config, self.name)
         if arch != "auto" and arch not in names(self.reads):
             build_network(arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
         sides = {role: getattr(data, f"{role}s") for role in FLAGS if getattr(data, f"{role}s") is not None}

@@ -106,11 +106,15 @@ class TranscribeTask(Task):
                 raise LaminaError(f"The {part} data lacks the column {self.target_!r} or {self.audio_column_!r}; "
                                   "give it the training data's columns.")
             frames[part] = _usable(table, self.audio_column_, self.target_, part, findings)
+        self.rate_ = int(min(MAX_RATE, np.median([i.rate for i in read_headers(frames["train"][self.audio_column_])])))
+        spectrograms = []  # of every kept clip, training data's then test data's: each clip is decoded once
+        for part, table in frames.items():
+            frames[part], decoded = self._decodable(table, part, findings)
+            spectrograms += decoded
         frame = frames["train"]
         self.vocabulary_ = sorted({c for text in frame[self.target_] for c in text})
         if "test" in frames:
             _require_known(frames["test"], self.target_, set(self.vocabulary_), "test data")
-        self.rate_ = int(min(MAX_RATE, np.median([i.rate for i in read_headers(frame[self.audio_column_])])))
         rows = pd.DataFrame({"_row": np.arange(len(frame))})
         test_rows = pd.DataFrame({"_row": np.arange(len(frames["test"])) + len(frame)}) if "test" in frames else None
         split = split_rows(rows, "_row", "regression", config.data.valid_fraction, config.data.test_fraction,
@@ -118,32 +122,49 @@ class TranscribeTask(Task):
         everything = pd.concat(list(frames.values()), ignore_index=True)
         prepared = SpeechPrepared(findings, {}, {}, {}, {}, split.description)
         for part in ("train", "valid", "test"):
-            chosen = everything.iloc[getattr(split, part)["_row"].to_numpy()]
-            prepared.frames[part], prepared.lengths[part] = self.frames_of(chosen[self.audio_column_].tolist())
-            prepared.texts[part] = chosen[self.target_].tolist()
-            prepared.clips[part] = chosen[self.audio_column_].astype(str).tolist()
+            chosen = getattr(split, part)["_row"].to_numpy()
+            prepared.frames[part], prepared.lengths[part] = padded([spectrograms[row] for row in chosen])
+            prepared.texts[part] = everything[self.target_].iloc[chosen].tolist()
+            prepared.clips[part] = everything[self.audio_column_].iloc[chosen].astype(str).tolist()
         _keep_long_enough(prepared, findings)
         return prepared
 
-    def frames_of(self, clips: list) -> tuple[torch.Tensor, torch.Tensor]:
+    def frames_of(self, clips: list, names: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 log-mel frames [clips, longest, MELS] (right-padded with zeros) and int64 lengths [clips] of file
         paths or files' bytes, each read up to MAX_SECONDS at the model's rate. Raises LaminaError naming the
-        clip that cannot be read."""
+        clip that cannot be read: its name in `names` (a request's field), else clip_names's."""
+        names = names or self.clip_names(clips)
         spectrograms = []
-        for row, clip in enumerate(clips):
+        for clip, name in zip(clips, names, strict=True):
             try:
-                samples, rate = read_samples(clip, MAX_SECONDS)
-            except Exception as error:  # soundfile's own errors, a missing file, a pipe
-                where = clip if isinstance(clip, str) else f"clip {row}"
-                raise LaminaError(f"Column {self.audio_column_!r}, {where}: cannot read this audio "
-                                  f"({library_message(error)}).") from None
-            wave = torch.from_numpy(np.ascontiguousarray(mono_at(samples, rate, self.rate_)))
-            spectrograms.append(log_mel(wave[None], self.rate_)[0].T)
-        lengths = torch.tensor([len(s) for s in spectrograms], dtype=torch.int64)
-        frames = torch.zeros(len(clips), int(lengths.max()) if len(clips) else 1, MELS, dtype=torch.uint8)
-        for row, spectrogram in enumerate(spectrograms):
-            frames[row, : len(spectrogram)] = spectrogram
-        return frames, lengths
+                spectrograms.append(self.spectrogram(clip))
+            except Exception as error:  # soundfile's own errors, a missing file, a pipe, NaN samples
+                raise LaminaError(f"{name}: cannot read this audio ({library_message(error)}).") from None
+        return padded(spectrograms)
+
+    def clip_names(self, clips: list) -> list[str]:
+        """How messages name each clip: its column and its path, or its place in `clips` (a file's bytes)."""
+        return [f"Column {self.audio_column_!r}, {clip if isinstance(clip, str) else f'clip {row}'}"
+                for row, clip in enumerate(clips)]
+
+    def spectrogram(self, clip) -> torch.Tensor:
+        """uint8 log-mel frames [frames, MELS] of a file path or a file's bytes, read up to MAX_SECONDS at the
+        model's rate. Raises as data.audio.read_samples."""
+        samples, rate = read_samples(clip, MAX_SECONDS)
+        wave = torch.from_numpy(np.ascontiguousarray(mono_at(samples, rate, self.rate_)))
+        return log_mel(wave[None], self.rate_)[0].T
+
+    def _decodable(self, table: pd.DataFrame, part: str, findings: list) -> tuple[pd.DataFrame, list]:
+        """The rows of `table` whose clip decodes (a header can be sound over NaN samples or a corrupt stream) and
+        their spectrograms; the others are left out with a finding, as _usable leaves out unreadable headers."""
+        spectrograms, problems = [], []
+        for clip in table[self.audio_column_]:
+            try:
+                spectrograms.append(self.spectrogram(clip))
+                problems.append("")
+            except Exception as error:  # soundfile's own errors, NaN samples
+                problems.append(f"cannot be decoded: {library_message(error)}")
+        return _left_out(table, problems, part, findings, self.audio_column_), spectrograms
 
     def encode(self, texts: list[str]) -> torch.Tensor:
         """int64 [texts, longest] character indices (1 + the vocabulary's position), right-padded with the blank."""
@@ -226,13 +247,14 @@ class TranscribeTask(Task):
         be used whole: longer than MAX_SECONDS (never cut short silently), or more to decode than a clip may hold."""
         if beam is not None and (isinstance(beam, bool) or not isinstance(beam, int) or not 1 <= beam <= MAX_BEAM):
             raise LaminaError(f"beam must be a whole number from 1 to {MAX_BEAM} (or None: greedy); got {beam!r}.")
-        for row, clip in enumerate(clips):
-            _require_whole(clip, names[row] if names else clip if isinstance(clip, str) else f"clip {row}")
+        names = names or self.clip_names(clips)
+        for clip, name in zip(clips, names, strict=True):
+            _require_whole(clip, name)
         device = model.inference_device()
         model.network.to(device).eval()
         found = []
         for start in range(0, len(clips), INFERENCE_BATCH):
-            frames, lengths = self.frames_of(clips[start:start + INFERENCE_BATCH])
+            frames, lengths = self.frames_of(clips[start:start + INFERENCE_BATCH], names[start:start + INFERENCE_BATCH])
             with torch.no_grad():
                 log_probs = model.network({"frames": frames.to(device), "lengths": lengths.to(device)}).float().cpu()
             lengths = subsampled(lengths)
@@ -355,6 +377,15 @@ def _require_whole(clip, where: str) -> None:
                           f"more to decode than {MAX_SECONDS:.0f} s of 48 kHz stereo; send it resampled to 16 kHz mono.")
 
 
+def padded(spectrograms: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 frames [clips, longest, MELS], right-padded with zeros, and int64 lengths [clips] of spectrograms."""
+    lengths = torch.tensor([len(s) for s in spectrograms], dtype=torch.int64)
+    frames = torch.zeros(len(spectrograms), int(lengths.max()) if len(spectrograms) else 1, MELS, dtype=torch.uint8)
+    for row, spectrogram in enumerate(spectrograms):
+        frames[row, : len(spectrogram)] = spectrogram
+    return frames, lengths
+
+
 def ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean over clips of CTC loss divided by transcript length (torch's "mean"): log_probs [clips, time,
     vocabulary], lengths [clips] output frames, targets [clips, longest] right-padded with the blank (0).
@@ -410,6 +441,12 @@ def _usable(table: pd.DataFrame, audio: str, target: str, part: str, findings: l
     table = table[~missing].reset_index(drop=True)
     problems = [info.problem or (f"{info.seconds:,.1f} s long, over the {MAX_SECONDS:.0f} s a clip may last"
                                  if info.seconds > MAX_SECONDS else "") for info in read_headers(table[audio])]
+    table = _left_out(table, problems, part, findings, audio)
+    return table.assign(**{target: table[target].map(normalise)})
+
+
+def _left_out(table: pd.DataFrame, problems: list[str], part: str, findings: list, audio: str) -> pd.DataFrame:
+    """`table` without the rows that have a problem ("" for none), and a finding naming the first of them."""
     bad = np.array([bool(p) for p in problems], dtype=bool)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -418,7 +455,7 @@ def _usable(table: pd.DataFrame, audio: str, target: str, part: str, findings: l
     table = table[~bad].reset_index(drop=True)
     if table.empty:
         raise LaminaError(f"The {part} has no row with a readable clip and a transcript.")
-    return table.assign(**{target: table[target].map(normalise)})
+    return table
 
 
 def _require_known(table: pd.DataFrame, target: str, vocabulary: set[str], what: str) -> None:
