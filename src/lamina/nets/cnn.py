@@ -1,7 +1,8 @@
 """Residual CNNs for image columns, and the augmentation they train with.
 
-The backbone follows the ResNet-9 layout that trains CIFAR-10 fast (Myrtle.ai, airbench): a stem, then
-stages of conv → max-pool with residual blocks, then global max pooling. Width and depth are parameters;
+The backbone follows the ResNet-9 layout that trains CIFAR-10 fast (Myrtle.ai, airbench): a stem (a learnt
+convolution, or airbench's fixed patch whitening: nets.whiten), then stages of conv → max-pool with residual blocks,
+then global max pooling. Width and depth are parameters;
 the number of stages follows the image size. With `pool_first` a stage pools right after its convolution,
 before batch norm and ReLU (airbench's order, Jordan 2024): max-pooling commutes with ReLU and with batch
 norm's per-channel affine map of positive scale, so the layer computes nearly the same function, while
