@@ -245,7 +245,8 @@ def test_the_whitening_layer_gives_its_patches_unit_covariance_and_then_stays_fi
     fitted = layer.weight.clone()
     layer(images * 5 + 1)  # another batch: the filters stay what the first one set
     assert torch.equal(layer.weight, fitted)
-    assert "weight" not in dict(layer.named_parameters())  # a buffer: no optimiser steps it
+    assert "weight" not in dict(layer.named_parameters())  # a buffer: no optimiser steps it,
+    assert {"weight", "fitted"} <= set(layer.state_dict())  # yet saved with the model and in checkpoints (resume)
 
 
 def test_the_recipe_pools_first_in_resnet_and_older_models_keep_pooling_after_the_relu():
