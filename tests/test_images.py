@@ -224,6 +224,31 @@ def test_pooling_before_batch_norm_computes_what_pooling_after_the_relu_did():
         assert not torch.allclose(first(images), after(images), atol=1e-3)
 
 
+def test_the_whitening_layer_gives_its_patches_unit_covariance_and_then_stays_fixed():
+    from lamina.nets.whiten import WHITENING_EPS, PatchWhitening
+
+    torch.manual_seed(0)
+    scales = torch.tensor([1.0, 3.0]).view(1, 2, 1, 1)  # neighbouring pixels correlated, channels of unequal spread
+    images = nn.functional.avg_pool2d(torch.randn(32, 2, 20, 20), 3, 1, 1) * scales
+    layer = PatchWhitening(2, 2)
+    layer.eval()(images)
+    assert not layer.fitted and not layer.weight.any()  # eval mode never fits
+    outputs = layer.train()(images)
+    assert outputs.shape == (32, 16, 19, 19)  # 2 · channels · patch² maps, one pixel fewer a side
+    half = outputs[:, :8].permute(0, 2, 3, 1).reshape(-1, 8)  # the other 8 are the same maps negated
+    assert torch.allclose(outputs[:, 8:], -half.reshape(32, 19, 19, 8).permute(0, 3, 1, 2), atol=1e-6)
+    covariance = torch.cov(half.T.double())
+    eigenvalues = torch.linalg.eigvalsh(torch.cov(images.unfold(2, 2, 1).unfold(3, 2, 1)
+                                                 .permute(0, 2, 3, 1, 4, 5).reshape(-1, 8).T.double()))
+    shrunk = eigenvalues / (eigenvalues + WHITENING_EPS)  # the eps added to each eigenvalue shrinks it a little
+    assert torch.allclose(covariance, torch.diag(shrunk.flip(0)), atol=1e-3)
+    fitted = layer.weight.clone()
+    layer(images * 5 + 1)  # another batch: the filters stay what the first one set
+    assert torch.equal(layer.weight, fitted)
+    assert "weight" not in dict(layer.named_parameters())  # a buffer: no optimiser steps it,
+    assert {"weight", "fitted"} <= set(layer.state_dict())  # yet saved with the model and in checkpoints (resume)
+
+
 def test_the_recipe_pools_first_in_resnet_and_older_models_keep_pooling_after_the_relu():
     from lamina.config import ModelConfig, TrainConfig
     from lamina.nets.build import IMAGE_EXAMPLE, build_network
@@ -233,14 +258,23 @@ def test_the_recipe_pools_first_in_resnet_and_older_models_keep_pooling_after_th
     targets = torch.tensor([0, 1] * 20)
     spec = {"images": {"x": {}}, "texts": {}, "numbers": 0, "categories": []}
     arch, chosen = choose_architecture(ModelConfig(), TrainConfig(), spec, {"image:x": images}, targets, True)
-    assert (arch, chosen["pool_first"]) == ("resnet", True)
+    assert (arch, chosen["pool_first"], chosen["whiten"]) == ("resnet", True, 3)  # 3 × 3 patches of grey pixels
+    colour = {"image:x": images.expand(-1, 3, -1, -1)}
+    assert choose_architecture(ModelConfig(), TrainConfig(), spec, colour, targets, True)[1]["whiten"] == 2
     pgd = TrainConfig(adversarial="pgd")
-    assert not choose_architecture(ModelConfig(), pgd, spec, {"image:x": images}, targets, True)[1]["pool_first"]
+    under_attack = choose_architecture(ModelConfig(), pgd, spec, {"image:x": images}, targets, True)[1]
+    assert not under_attack["pool_first"] and under_attack["whiten"] == 0
     _, fixed = choose_architecture(ModelConfig(arch="resnet18"), TrainConfig(), spec, {"image:x": images}, targets, True)
-    assert "pool_first" not in fixed  # a published layout has its own order
-    older = {"width": 4, "depth": 1, "dropout": 0.1, "crop_padding": 1, "flip": False, "cutout": 0}  # no pool_first
+    assert "pool_first" not in fixed and "whiten" not in fixed  # a published layout has its own order
+    older = {"width": 4, "depth": 1, "dropout": 0.1, "crop_padding": 1, "flip": False, "cutout": 0}  # neither
     backbone = next(iter(build_network("resnet", IMAGE_EXAMPLE, 2, **older).backbones.values()))
     assert isinstance(backbone.body[2], nn.MaxPool2d)  # stem, conv-bn-relu, then the pool: its weights' names kept
+    assert isinstance(backbone.body[0][0], nn.Conv2d)  # a learnt first convolution, not a whitening layer
+    whitened = next(iter(build_network("resnet", IMAGE_EXAMPLE, 2, **older, whiten=2).backbones.values()))
+    assert whitened.body[0][0].outputs == 24  # airbench's stem on colour: 2 · 3 channels · 2 × 2
+    own, old = whitened.state_dict(), backbone.state_dict()
+    kept = {n for n in old if n in own and own[n].shape == old[n].shape}
+    assert {n for n in old if not n.startswith(("body.0.", "body.1."))} <= kept  # what --init-from can carry over
 
 
 def test_large_image_sets_step_512_images_over_the_same_epochs_at_a_square_root_scaled_rate():

@@ -1,7 +1,8 @@
 """Residual CNNs for image columns, and the augmentation they train with.
 
-The backbone follows the ResNet-9 layout that trains CIFAR-10 fast (Myrtle.ai, airbench): a stem, then
-stages of conv → max-pool with residual blocks, then global max pooling. Width and depth are parameters;
+The backbone follows the ResNet-9 layout that trains CIFAR-10 fast (Myrtle.ai, airbench): a stem (a learnt
+convolution, or airbench's fixed patch whitening: nets.whiten), then stages of conv → max-pool with residual blocks,
+then global max pooling. Width and depth are parameters;
 the number of stages follows the image size. With `pool_first` a stage pools right after its convolution,
 before batch norm and ReLU (airbench's order, Jordan 2024): max-pooling commutes with ReLU and with batch
 norm's per-channel affine map of positive scale, so the layer computes nearly the same function, while
@@ -15,6 +16,8 @@ import math
 
 import torch
 from torch import nn
+
+from lamina.nets.whiten import PatchWhitening
 
 MAX_STAGES = 4
 MAX_WIDTH_FACTOR = 8  # channels stop doubling at this multiple of the width
@@ -56,14 +59,21 @@ class ResidualCNN(nn.Module):
     of both views' logits. Only for images that training mirrors too (recipe.mirror_keeps_class)."""
 
     def __init__(self, channels: int, side: int, mean: list[float], std: list[float], width: int, depth: int,
-                 mirror_views: bool = False, pool_first: bool = False):
-        """`pool_first` (see the module's docstring): False in models saved before it existed."""
+                 mirror_views: bool = False, pool_first: bool = False, whiten: int = 0):
+        """`pool_first` (see the module's docstring): False in models saved before it existed. `whiten`: the
+        side in pixels of the patches a fixed whitening layer (nets.whiten.PatchWhitening) decorrelates in
+        place of the learnt first convolution; 0, what models saved before it hold, keeps the convolution."""
         super().__init__()
         self.mirror_views = mirror_views
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255)
-        layers: list[nn.Module] = [conv_bn_relu(channels, width)]
-        previous = width
+        if whiten:  # one module, as the convolution's was: the later layers keep their names for --init-from
+            whitening = PatchWhitening(channels, whiten)
+            layers: list[nn.Module] = [nn.Sequential(whitening, nn.ReLU(inplace=True))]
+            previous = whitening.outputs
+        else:
+            layers = [conv_bn_relu(channels, width)]
+            previous = width
         stages = stage_count(side)
         for stage in range(stages):
             current = width * min(MAX_WIDTH_FACTOR, 2 ** (stage + 1))
