@@ -81,13 +81,17 @@ def test_truth_values_however_cased_or_typed_reach_the_one_learnt():
 
 
 def test_a_yes_no_column_reads_every_usual_spelling_and_refuses_other_values():
-    for learnt in ([True, False] * 3, ["Y", "N"] * 3, [1, 0] * 3, ["yes", "no"] * 3):
+    for learnt in ([True, False] * 3, ["Y", "N"] * 3, ["1", "0"] * 3, [1, 0] * 3, ["yes", "no"] * 3):
         encoder = BinaryEncoder("member").fit(pd.Series(learnt))
         truth, false = encoder.transform(pd.Series(learnt[:2])).tolist()
         assert truth != false and min(truth, false) > 1, learnt
         spelt = pd.Series(["TRUE", "yes", "Y", "t", "1", 1, 1.0, True, "false", "No", "n", "F", "0", 0, False, None, ""])
         assert encoder.transform(spelt).tolist() == [truth] * 8 + [false] * 7 + [MISSING_INDEX] * 2, learnt
         assert encoder.encode_values(["yes", 0, True, None]).tolist() == [truth, false, truth, MISSING_INDEX]
+        if str(learnt[0]) in ("1", "0"):  # learnt as the numbers 0 and 1: a 2 is a pixel's or a count's, unknown
+            assert encoder.transform(pd.Series([2, "banana", 1])).tolist() == [UNKNOWN_INDEX] * 2 + [truth], learnt
+            assert encoder.encode_values([2.0, 0]).tolist() == [UNKNOWN_INDEX, false]
+            continue
         with pytest.raises(LaminaError, match=r"Column 'member', row 4 \(counting the header as row 1\): 'banana' "
                                               r"is not a yes/no value; the column takes true/false, 1/0, yes/no"):
             encoder.transform(pd.Series(["yes", "no", "banana"]))

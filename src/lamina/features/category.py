@@ -73,8 +73,11 @@ class CategoryEncoder:
 class BinaryEncoder(CategoryEncoder):
     """A two-valued column, encoded as a category. One whose learnt values spell true and false (truth_of: 1/0,
     yes/no... or booleans) reads every spelling of a truth (TRUTH_SPELLINGS, however cased; JSON's true and false)
-    as the value learnt for it, and refuses any other value with a LaminaError naming the column and the row: a
-    category would read "1" or "banana" as an unknown value and predict as if nothing were known."""
+    as the value learnt for it. Where the learnt values are words or booleans (yes/no, true/false, y/n, t/f), any
+    other value is refused with a LaminaError naming the column and the row: a category would read "banana" as an
+    unknown value and predict as if nothing were known. Where they are the numbers 0 and 1, another value (2, a
+    pixel's or a count's) is an unknown value, as a category reads it: such a column is often a number that
+    happened to take two values in training."""
 
     def load_state(self, state: dict) -> BinaryEncoder:
         super().load_state(state)
@@ -82,6 +85,7 @@ class BinaryEncoder(CategoryEncoder):
         # {truth: its index}, or None where the values are no truths (two words, two numbers but 0 and 1)
         self._truth_index = ({truth: i + 2 for i, truth in enumerate(truths)}
                              if None not in truths and len(set(truths)) == len(truths) else None)
+        self._strict = not all(_is_number(key) for key in self.vocabulary_)
         return self
 
     def transform(self, values: pd.Series) -> np.ndarray:
@@ -102,6 +106,8 @@ class BinaryEncoder(CategoryEncoder):
         if category_key(value) == "":  # a CSV's empty cell: missing
             return MISSING_INDEX
         truth = truth_of(value)
+        if truth is None and not self._strict:
+            return UNKNOWN_INDEX
         if truth is None:
             spellings = list(TRUTH_SPELLINGS)
             pairs = ", ".join(f"{yes}/{no}" for yes, no in zip(spellings[::2], spellings[1::2], strict=True))
@@ -114,6 +120,14 @@ class BinaryEncoder(CategoryEncoder):
 # pandas.api.types.infer_dtype answers for columns of scalars only, read without a scan
 SCALAR_INFERRED = frozenset({"string", "integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty",
                              "categorical", "datetime", "datetime64", "date"})
+
+
+def _is_number(key: str) -> bool:
+    try:
+        float(key)
+    except ValueError:
+        return False
+    return True
 
 
 def _scalar(value) -> bool:
