@@ -91,6 +91,20 @@ def test_true_or_false_for_a_number_setting_is_refused_not_read_as_1_or_0(tmp_pa
     assert Config.from_dict({"train": {"flip": True}}).train.flip is True, "a yes/no setting takes true"
 
 
+
+@pytest.mark.parametrize("setting, said", [("model:\n  wide: 1", "model.wide: 1 is not accepted: give true or false"),
+                                           ("model:\n  wide: 'yes'", "model.wide: 'yes' is not accepted"),
+                                           ("train:\n  warmup_epochs: .inf", "train.warmup_epochs: Input should be a "
+                                                                          "finite number"),
+                                           ("train:\n  lr: .inf", "train.lr: Input should be a finite number"),
+                                           ("train:\n  weight_decay: .inf", "train.weight_decay: Input should be a "
+                                                                         "finite number")])
+def test_a_number_for_a_yes_no_setting_and_an_infinite_number_are_refused(tmp_path, setting, said):
+    (tmp_path / "run.yaml").write_text(setting + "\n")
+    with pytest.raises(LaminaError, match=re.escape(said)):
+        Config.from_file(tmp_path / "run.yaml")
+    assert Config.from_dict({"model": {"wide": False}}).model.wide is False
+
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("5m", 300), ("1.5h", 5400), ("42", 42)])
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds

@@ -31,7 +31,9 @@ MAX_MEMBERS = 64  # ensemble members of one mlp: each multiplies the cost of a s
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan: an infinite learning rate, warm-up or budget trains nothing sensible (and an infinite warm-up
+    # stopped on an OverflowError); every float setting is finite.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -45,6 +47,12 @@ class _Section(BaseModel):
                 raise PydanticCustomError("truth_for_number", "{value} is not accepted: true/false is no number; give "
                                           "{wanted}{auto}", {"value": repr(value), "wanted": wanted,
                                                              "auto": " or 'auto'" if "auto" in types else ""})
+        elif isinstance(value, (int, float, str)):
+            types = _types_of(cls.model_fields[info.field_name].annotation)
+            # A yes/no setting takes true or false: pydantic's lax bool would read 1, 'yes' or 'on' as true.
+            if bool in types and not types & {int, float, str} and value not in types:
+                raise PydanticCustomError("number_for_truth", "{value} is not accepted: give true or false{auto}",
+                                          {"value": repr(value), "auto": " or 'auto'" if "auto" in types else ""})
         return value
 
 
