@@ -71,6 +71,7 @@ def test_a_budget_below_the_recipes_fewest_epochs_plans_what_fits_and_the_report
     # inside the budget rather than the cap stopping it at epoch 5 near its peak learning rate.
     assert short.epochs == 4 and short.history_[-1]["lr"] == pytest.approx(0.0, abs=1e-9)
     text = budget_text(budget_record(short))
+    assert budget_text({**budget_record(short), "seconds": 0.001}).startswith("Time budget 0.001 s:")
     assert "in 4 epochs" in text and "fewer than the recipe's fewest (8): a budget of about 8 s would hold them" in text
 
 def test_a_replanned_schedule_carries_on_from_the_learning_rate_it_stands_at():

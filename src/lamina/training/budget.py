@@ -85,8 +85,13 @@ def budget_text(record: dict) -> str:
         if fewest and record["planned_epochs"] < fewest:
             how += (f", fewer than the recipe's fewest ({fewest}): a budget of about "
                     f"{fewest * record['seconds_per_epoch'] / PLAN_SHARE:.0f} s would hold them")
-    return (f"Time budget {record['seconds']:.0f} s: {used} in {epoch_words(record['epochs_run'])}; {how}; stopped "
-            f"because: {record['stop_reason']}.")
+    return (f"Time budget {seconds_text(record['seconds'])} s: {used} in {epoch_words(record['epochs_run'])}; {how}; "
+            f"stopped because: {record['stop_reason']}.")
+
+
+def seconds_text(seconds: float) -> str:
+    """Seconds as a person reads them: whole from 10 s, three significant digits below (a 0.001 s budget)."""
+    return f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.3g}"
 
 
 def epoch_words(count: int) -> str:

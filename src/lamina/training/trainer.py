@@ -27,7 +27,7 @@ from torch import nn
 from lamina.errors import LaminaError
 from lamina.training import checkpoint, distributed
 from lamina.training.batches import move
-from lamina.training.budget import PLANNING_EPOCHS, planned_epochs
+from lamina.training.budget import PLANNING_EPOCHS, planned_epochs, seconds_text
 from lamina.training.optim import cosine_progress, make_schedule
 from lamina.training.privacy import DPSGD
 from lamina.training.progress import Progress
@@ -414,7 +414,7 @@ class Trainer:
             self.stop_reason_ = f"early stop: no validation improvement for {patience} epochs"
             return True
         if self.time_budget is not None and self.elapsed_ + record["seconds"] > self.time_budget:
-            self.stop_reason_ = f"time budget of {self.time_budget:.0f}s reached"
+            self.stop_reason_ = f"time budget of {seconds_text(self.time_budget)}s reached"
             return True
         if self.privacy is not None and self.privacy.exhausted and self.epoch_ < self.epochs:
             self.stop_reason_ = "privacy budget spent: one more step would take ε above the target"
