@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import lamina
+from lamina.cli import main
 from lamina.data.scaffold import scaffold
 from lamina.data.schema import infer_column, infer_schema
 from lamina.data.smiles import MAX_ATOMS
@@ -122,6 +123,18 @@ def test_scaffold_split_never_shares_a_scaffold_and_puts_the_largest_in_train():
     assert largest in parts[0]
     assert "scaffold" in split.description
 
+
+
+def test_a_scaffold_split_that_leaves_a_part_empty_is_refused_before_training(tmp_path):
+    # Chains have no ring (one "" scaffold): 100 of 105 rows are one group, which no part but training can take.
+    smiles = ["CCO", "CCC", "c1ccccc1", "CC(=O)O", "CCN"] + ["CCCl"] * 100
+    frame = pd.DataFrame({"smiles": smiles, "y": np.linspace(0, 1, len(smiles))})
+    with pytest.raises(LaminaError, match=r"2 distinct scaffold\(s\).*leave no (validation|test).*--split random"):
+        split_rows(frame, "y", "regression", 0.15, 0.15, seed=0, by="smiles")
+    frame.to_csv(tmp_path / "mol.csv", index=False)
+    assert main(["train", str(tmp_path / "mol.csv"), "--target", "y", "--epochs", "1", "--out",
+                 str(tmp_path / "run")]) == 2
+    assert not (tmp_path / "run").exists()
 
 def test_scaffold_is_the_default_for_molecules_alone_and_stated_in_the_model(trained):
     model, _, _ = trained

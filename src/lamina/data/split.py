@@ -102,14 +102,30 @@ def _top_up(source: pd.DataFrame, short: pd.DataFrame, target: str, least: int, 
 
 def _by_scaffold(frame: pd.DataFrame, column: str, valid_fraction: float, test_fraction: float,
                  test: pd.DataFrame | None) -> Split:
-    from lamina.data.scaffold import scaffold_parts
-
     if test is not None:
-        train, valid = scaffold_parts(frame, column, (1 - valid_fraction,))
+        train, valid = _scaffolds_in_every_part(frame, column, (1 - valid_fraction,), ("training", "validation"))
         return Split(train, valid, test, f"given test file; training file split by scaffold of {column!r}, "
                                          f"{1 - valid_fraction:.0%} train / {valid_fraction:.0%} valid")
     train_share = 1 - valid_fraction - test_fraction
-    train, valid, test_part = scaffold_parts(frame, column, (train_share, valid_fraction))
+    train, valid, test_part = _scaffolds_in_every_part(frame, column, (train_share, valid_fraction),
+                                                       ("training", "validation", "test"))
     return Split(train, valid, test_part, f"scaffold (Bemis-Murcko scaffolds of {column!r} kept whole, largest "
                                           f"first) {train_share:.0%} / {valid_fraction:.0%} / {test_fraction:.0%} "
                                           "(train / valid / test)")
+
+
+def _scaffolds_in_every_part(frame: pd.DataFrame, column: str, fractions: tuple[float, ...],
+                             names: tuple[str, ...]) -> list[pd.DataFrame]:
+    """data.scaffold's parts; a LaminaError where a part is empty (a few scaffolds, one of them most of the rows:
+    it cannot be cut), before anything trains."""
+    from lamina.data.scaffold import scaffold, scaffold_parts
+    from lamina.errors import LaminaError
+
+    parts = scaffold_parts(frame, column, fractions)
+    empty = [name for name, part in zip(names, parts, strict=True) if len(part) == 0]
+    if empty:
+        count = frame[column].map(scaffold).nunique()
+        raise LaminaError(f"Split by scaffold of {column!r}, the {len(frame)} rows ({count} distinct scaffold(s), "
+                          f"each kept whole) leave no {' or '.join(empty)} rows. Use --split random, or give "
+                          "molecules of more scaffolds.")
+    return parts
