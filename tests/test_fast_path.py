@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 import lamina
 from conftest import make_table
+from lamina.errors import LaminaError
 from lamina.features.records import RecordInputs
 from lamina.serving.monitor import Recorder, database_of, recorded_counts
 from lamina.serving.server import batch_model, create_app, record_model, request_records
@@ -201,3 +202,12 @@ def test_model_predict_on_a_frame_refuses_the_same_confusions_naming_column_and_
     blank = rows.copy()
     blank.at[1, "day"], blank.at[2, "day"] = None, ""
     assert len(model.predict(blank)) == 3, "a null or empty date is still a missing value"
+
+
+@pytest.mark.parametrize("value", [float("inf"), "-Infinity", "1e400"])
+def test_model_predict_refuses_an_infinite_number_as_post_predict_does(models, value):
+    frame = pd.DataFrame(some_records(2, seed=4)[:2])
+    frame["signal"] = frame["signal"].astype(object)
+    frame.loc[1, "signal"] = value
+    with pytest.raises(LaminaError, match=r"Column 'signal', row 3 .*is an infinite number"):
+        models["binary"].predict(frame)

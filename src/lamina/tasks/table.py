@@ -206,8 +206,25 @@ class TableTask(Task):
             return self.loss(outputs.flatten(0, 1), targets.repeat_interleave(outputs.shape[1], dim=0))
 
     def predict(self, model, frame: pd.DataFrame, engine: str = "torch") -> pd.DataFrame:
-        """One row per input row: `prediction` (and what the task adds, e.g. `proba_<class>`)."""
+        """One row per input row: `prediction` (and what the task adds, e.g. `proba_<class>`). An infinite number
+        (inf, -Infinity, 1e400) in a number column is a LaminaError naming column and row, as POST /predict
+        answers it 422: read as missing (as training does, with a finding) it would predict silently."""
+        self._refuse_infinite(frame)
         return self.prediction_frame(self.predict_array(model, frame, engine), frame.index)
+
+    def _refuse_infinite(self, frame: pd.DataFrame) -> None:
+        from lamina.errors import row_name
+        from lamina.features.numeric import NumberEncoder
+
+        for name, encoder in self.features_.encoders.items():
+            if not isinstance(encoder, NumberEncoder) or name not in frame:
+                continue
+            raw = pd.to_numeric(frame[name], errors="coerce") if frame[name].dtype == object else frame[name]
+            infinite = np.isinf(raw.to_numpy(dtype=float, na_value=np.nan)) if len(raw) else np.array([], bool)
+            if infinite.any():
+                label = frame.index[int(np.argmax(infinite))]
+                raise LaminaError(f"Column {name!r}, {row_name(label)}: {frame[name].loc[label]!r} is an infinite "
+                                  "number. Give a finite number, or leave the cell empty where it is unknown.")
 
     def build_network(self, architecture: dict) -> torch.nn.Module:
         """Raises Fault where the architecture's inputs or outputs differ from what the encoders give and the target
