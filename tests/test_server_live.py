@@ -118,6 +118,15 @@ def test_idle_and_dribbling_connections_are_closed(strict_server):
                           b"Content-Length: 1000\r\n\r\n{")
         waited, answer = seconds_until_closed(slow_body, dribble=b" " * 100)
     assert waited < LIMIT + 2 and answer.startswith(b"HTTP/1.1 408 ")
+    with socket.create_connection(("127.0.0.1", strict_server)) as oversize:  # its headers say it is too large
+        oversize.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 99999999999\r\n\r\n{")
+        started = time.monotonic()
+        oversize.settimeout(LIMIT + 2)
+        oversize_answer = oversize.recv(4096)
+        waited = time.monotonic() - started
+    assert oversize_answer.startswith(b"HTTP/1.1 413 ") and waited < LIMIT / 2, "answered at once, not after the " \
+        "body's time"
     assert httpx.get(f"http://127.0.0.1:{strict_server}/health").status_code == 200, "prompt clients are served"
 
 

@@ -513,6 +513,8 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         limit, hint = self.raised.get(scope["path"], (self.limit, ""))
         try:
+            if _declared_length(scope) > limit:  # no need to wait for a body the headers say is too large
+                raise TooLarge
             body = await asyncio.wait_for(self._read(receive, limit), self.seconds)
         except TooLarge:
             response = JSONResponse(status_code=413, content={
@@ -547,6 +549,14 @@ class BodyLimit:
             if len(body) > limit:
                 raise TooLarge
         return body
+
+
+def _declared_length(scope) -> int:
+    """The request's Content-Length header, 0 when absent or unreadable (the body is then read and counted)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 class TooLarge(Exception):
