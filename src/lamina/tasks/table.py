@@ -217,10 +217,13 @@ class TableTask(Task):
         from lamina.features.numeric import NumberEncoder
 
         for name, encoder in self.features_.encoders.items():
-            if not isinstance(encoder, NumberEncoder) or name not in frame:
+            if type(encoder) is not NumberEncoder or name not in frame:  # a kind of one's own reads its own text
                 continue
-            raw = pd.to_numeric(frame[name], errors="coerce") if frame[name].dtype == object else frame[name]
-            infinite = np.isinf(raw.to_numpy(dtype=float, na_value=np.nan)) if len(raw) else np.array([], bool)
+            try:
+                numbers = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            except (TypeError, ValueError):  # lists, booleans...: the encoder refuses them, naming the value
+                continue
+            infinite = np.isinf(numbers)
             if infinite.any():
                 label = frame.index[int(np.argmax(infinite))]
                 raise LaminaError(f"Column {name!r}, {row_name(label)}: {frame[name].loc[label]!r} is an infinite "
