@@ -219,15 +219,17 @@ class TableTask(Task):
         for name, encoder in self.features_.encoders.items():
             if type(encoder) is not NumberEncoder or name not in frame:  # a kind of one's own reads its own text
                 continue
+            values = frame[name]
             try:
-                numbers = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                numbers = values if pd.api.types.is_numeric_dtype(values) else pd.to_numeric(values, errors="coerce")
+                infinite = np.isinf(numbers.to_numpy(dtype=float, na_value=np.nan))
             except (TypeError, ValueError):  # lists, booleans...: the encoder refuses them, naming the value
                 continue
-            infinite = np.isinf(numbers)
             if infinite.any():
-                label = frame.index[int(np.argmax(infinite))]
-                raise LaminaError(f"Column {name!r}, {row_name(label)}: {frame[name].loc[label]!r} is an infinite "
-                                  "number. Give a finite number, or leave the cell empty where it is unknown.")
+                position = int(np.argmax(infinite))
+                raise LaminaError(f"Column {name!r}, {row_name(frame.index[position])}: {values.iloc[position]!r} is "
+                                  "an infinite number. Give a finite number, or leave the cell empty where it is "
+                                  "unknown.")
 
     def build_network(self, architecture: dict) -> torch.nn.Module:
         """Raises Fault where the architecture's inputs or outputs differ from what the encoders give and the target
