@@ -147,6 +147,7 @@ def test_the_calibration_sentence_says_when_scaling_made_the_test_rows_worse():
     assert ("moved the log loss from 0.1000 to 0.0800 and the ECE from 0.0200 to 0.0500."
             in temperature_text(2.5, test=better))
     assert "On the test rows" not in temperature_text(2.5)  # a model scored before the key was recorded
+    assert "On the test rows" not in temperature_text(2.5, test={**better, "ece": None})  # NaN read back as null
 
 
 def test_each_classification_head_of_several_targets_gets_its_own_temperature(tmp_path):

@@ -105,8 +105,8 @@ def temperature_text(temperature: float, checked_on: str = "validation rows", te
             f"{temperature:.3g}, fitted on the {checked_on} by minimising their log loss; T {effect} "
             "probabilities and never changes the most probable class.")
     keys = ("log_loss_uncalibrated", "log_loss", "ece_uncalibrated", "ece")
-    if not test or not all(np.isfinite(test.get(key, float("nan"))) for key in keys):
-        return text  # runs scored before log_loss_uncalibrated was recorded
+    if not test or not all(isinstance(test.get(key), (int, float)) and np.isfinite(test[key]) for key in keys):
+        return text  # runs scored before log_loss_uncalibrated was recorded (or a NaN stored as null)
     text += (f" On the test rows it moved the log loss from {test['log_loss_uncalibrated']:.4f} to "
              f"{test['log_loss']:.4f} and the ECE from {test['ece_uncalibrated']:.4f} to {test['ece']:.4f}")
     if test["log_loss"] > test["log_loss_uncalibrated"] and test["ece"] > test["ece_uncalibrated"]:
