@@ -13,7 +13,7 @@ from lamina.errors import LaminaError, row_name
 from lamina.features.blocks import EMBEDDING
 from lamina.features.drift import Counts
 from lamina.features.kinds import VALUE_FIELD, ColumnSample, Kind, refuse_values, register_kind, sniff
-from lamina.features.spelling import TRUTH_SPELLINGS, KnownValues, category_key, truth_of
+from lamina.features.spelling import TRUTH_SPELLINGS, KnownValues, category_key, number_key, truth_of
 
 MISSING_INDEX = 0
 UNKNOWN_INDEX = 1  # values unseen in training, or too rare to learn, share this bucket
@@ -85,7 +85,7 @@ class BinaryEncoder(CategoryEncoder):
         # {truth: its index}, or None where the values are no truths (two words, two numbers but 0 and 1)
         self._truth_index = ({truth: i + 2 for i, truth in enumerate(truths)}
                              if None not in truths and len(set(truths)) == len(truths) else None)
-        self._strict = not all(_is_number(key) for key in self.vocabulary_)
+        self._strict = not all(number_key(key) is not None for key in self.vocabulary_)
         return self
 
     def transform(self, values: pd.Series) -> np.ndarray:
@@ -120,14 +120,6 @@ class BinaryEncoder(CategoryEncoder):
 # pandas.api.types.infer_dtype answers for columns of scalars only, read without a scan
 SCALAR_INFERRED = frozenset({"string", "integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty",
                              "categorical", "datetime", "datetime64", "date"})
-
-
-def _is_number(key: str) -> bool:
-    try:
-        float(key)
-    except ValueError:
-        return False
-    return True
 
 
 def _scalar(value) -> bool:
