@@ -7,6 +7,7 @@ from conftest import FAST, make_table
 from lamina.cli import main
 from lamina.evaluation.document import number
 from lamina.evaluation.intervals import (
+    ClassificationScorer,
     bootstrap_intervals,
     fast_classification_metrics,
     fast_regression_metrics,
@@ -26,6 +27,20 @@ def test_fast_metrics_equal_scikit_learns(classes):
     moved = (proba[:, -1] > 0.3).astype(int) * (classes - 1)  # a decision threshold, as a rare class gets
     assert fast_classification_metrics(labels, proba, moved) == pytest.approx(
         classification_metrics(labels, proba, moved), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_a_resample_scored_from_row_counts_equals_scikit_learn_on_the_resampled_rows(classes):
+    generator = np.random.default_rng(10 + classes)
+    proba = generator.dirichlet(np.ones(classes), size=300).round(2) + 1e-3  # ties across repeated rows too
+    proba /= proba.sum(axis=1, keepdims=True)
+    labels = generator.integers(0, classes, size=300)
+    scorer = ClassificationScorer(labels, proba)
+    for _ in range(3):
+        rows = generator.choice(300, size=300, replace=True)
+        counts = np.bincount(rows, minlength=300).astype(float)
+        assert scorer.metrics(counts) == pytest.approx(classification_metrics(labels[rows], proba[rows]),
+                                                       rel=1e-9, abs=1e-12)
 
 
 def test_fast_regression_metrics_equal_scikit_learns():

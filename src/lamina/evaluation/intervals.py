@@ -15,45 +15,81 @@ def fast_classification_metrics(labels: np.ndarray, proba: np.ndarray,
     """The same metrics as evaluation.metrics.classification_metrics, in plain numpy: hundreds of
     bootstrap resamples through scikit-learn's validating functions would take tens of seconds.
     tests/test_card.py checks both give the same numbers."""
-    from scipy.stats import rankdata
-
-    classes = proba.shape[1]
-    predicted = proba.argmax(axis=1) if predicted is None else predicted
-    confusion = np.bincount(labels * classes + predicted, minlength=classes * classes).reshape(classes, classes)
-    support, chosen, hits = confusion.sum(axis=1), confusion.sum(axis=0), np.diag(confusion)
-    present = support > 0
-    recall = hits[present] / support[present]
-    precision = np.divide(hits, chosen, out=np.zeros(classes), where=chosen > 0)[present]
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(recall), where=precision + recall > 0)
-    picked = np.clip(proba[np.arange(len(labels)), labels], 1e-7, 1.0) / np.clip(proba, 1e-7, 1.0).sum(axis=1)
-    aucs = []
-    for k in ([1] if classes == 2 else range(classes)):
-        positive = labels == k
-        count = positive.sum()
-        if count == 0 or count == len(labels):
-            aucs.append(np.nan)
-            continue
-        ranks = rankdata(proba[:, k])  # ties share their mean rank, as in the Mann-Whitney U statistic
-        aucs.append((ranks[positive].sum() - count * (count + 1) / 2) / (count * (len(labels) - count)))
-    result = {"accuracy": float(hits.sum() / len(labels)), "balanced_accuracy": float(recall.mean()),
-              "macro_f1": float(f1.mean()), "roc_auc": float(np.mean(aucs)), "log_loss": float(-np.log(picked).mean())}
-    if classes == 2:  # of the second class, as classification_metrics
-        positive = labels == 1
-        result["pr_auc"] = _average_precision(positive, proba[:, 1]) if positive.any() else float("nan")
-        result["precision"] = float(confusion[1, 1] / chosen[1]) if chosen[1] else float("nan")
-        result["recall"] = float(confusion[1, 1] / support[1]) if support[1] else float("nan")
-    return result
+    return ClassificationScorer(labels, proba, predicted).metrics(np.ones(len(labels)))
 
 
-def _average_precision(positive: np.ndarray, score: np.ndarray) -> float:
-    """scikit-learn's average_precision_score: Σ (R_n − R_{n−1}) P_n over the distinct score thresholds."""
-    order = np.argsort(-score, kind="mergesort")
-    ranked, hit = score[order], positive[order]
-    ends = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # the last row of each run of tied scores
-    true_positives = np.cumsum(hit)[ends]
-    precision = true_positives / (ends + 1)
-    recall = true_positives / true_positives[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+class ClassificationScorer:
+    """Classification metrics of a resample of fixed rows, given as each row's count in it (weights [rows]).
+
+    Every rank-based metric sorts each class's scores once, here: a resample's ROC AUC (Mann-Whitney U, ties at
+    half) and average precision are then sums of counts over the sorted rows and their tie groups, O(rows)
+    instead of a sort per resample (on 10,000 test rows of 10 classes, 500 resamples took 6 s with a sort each)."""
+
+    def __init__(self, labels: np.ndarray, proba: np.ndarray, predicted: np.ndarray | None = None):
+        """labels [rows] class indices; proba [rows, classes]; predicted [rows] (default: the likeliest class)."""
+        self.labels, self.proba = labels, proba
+        self.classes = proba.shape[1]
+        self.predicted = proba.argmax(axis=1) if predicted is None else predicted
+        picked = np.clip(proba[np.arange(len(labels)), labels], 1e-7, 1.0) / np.clip(proba, 1e-7, 1.0).sum(axis=1)
+        self.row_loss = -np.log(picked)
+        self.ranked = {k: _TieGroups(proba[:, k]) for k in ([1] if self.classes == 2 else range(self.classes))}
+        self.descending = _TieGroups(-proba[:, 1]) if self.classes == 2 else None
+
+    def metrics(self, weights: np.ndarray) -> dict[str, float]:
+        """weights [rows]: how often each row is in the resample (all ones: the rows themselves)."""
+        classes, labels = self.classes, self.labels
+        confusion = np.bincount(labels * classes + self.predicted, weights=weights,
+                                minlength=classes * classes).reshape(classes, classes)
+        support, chosen, hits = confusion.sum(axis=1), confusion.sum(axis=0), np.diag(confusion)
+        present = support > 0
+        recall = hits[present] / support[present]
+        precision = np.divide(hits, chosen, out=np.zeros(classes), where=chosen > 0)[present]
+        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(recall),
+                       where=precision + recall > 0)
+        aucs = [groups.auc(labels == k, weights) for k, groups in self.ranked.items()]
+        total = weights.sum()
+        result = {"accuracy": float(hits.sum() / total), "balanced_accuracy": float(recall.mean()),
+                  "macro_f1": float(f1.mean()), "roc_auc": float(np.mean(aucs)),
+                  "log_loss": float(self.row_loss @ weights / total)}
+        if classes == 2:  # of the second class, as classification_metrics
+            positive = labels == 1
+            result["pr_auc"] = self.descending.average_precision(positive, weights) if weights[positive].any() \
+                else float("nan")
+            result["precision"] = float(confusion[1, 1] / chosen[1]) if chosen[1] else float("nan")
+            result["recall"] = float(confusion[1, 1] / support[1]) if support[1] else float("nan")
+        return result
+
+
+class _TieGroups:
+    """One class's scores [rows] sorted ascending once, each sorted row numbered by its group of equal scores."""
+
+    def __init__(self, scores: np.ndarray):
+        self.order = np.argsort(scores, kind="mergesort")
+        self.group = np.r_[0, np.cumsum(np.diff(scores[self.order]) != 0)]
+        self.groups = int(self.group[-1]) + 1 if len(scores) else 0
+
+    def _sums(self, positive: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Counts of positive and of negative rows per tie group, in ascending score order."""
+        counted, hit = weights[self.order], positive[self.order]
+        return (np.bincount(self.group, counted * hit, self.groups),
+                np.bincount(self.group, counted * ~hit, self.groups))
+
+    def auc(self, positive: np.ndarray, weights: np.ndarray) -> float:
+        """P(a positive row scores above a negative one) + ½ P(tie): the Mann-Whitney U over both counts."""
+        hits, misses = self._sums(positive, weights)
+        pairs = hits.sum() * misses.sum()
+        if pairs == 0:
+            return float("nan")
+        below = np.cumsum(misses) - misses
+        return float(hits @ (below + misses / 2) / pairs)
+
+    def average_precision(self, positive: np.ndarray, weights: np.ndarray) -> float:
+        """scikit-learn's average_precision_score, Σ (R_n − R_(n−1)) P_n over the distinct thresholds, for
+        scores sorted here by their negation (highest first)."""
+        hits, misses = self._sums(positive, weights)
+        true_positives, flagged = np.cumsum(hits), np.cumsum(hits + misses)
+        precision = np.divide(true_positives, flagged, out=np.zeros_like(flagged), where=flagged > 0)
+        return float(np.sum(hits / true_positives[-1] * precision))
 
 
 def fast_regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -73,8 +109,10 @@ def bootstrap_intervals(predictions: pd.DataFrame, classes: list | None, seed: i
         chosen = predictions["prediction"].astype(str).map(index) if "prediction" in predictions else None
         predicted = proba.argmax(axis=1) if chosen is None or chosen.isna().any() else chosen.to_numpy(dtype=int)
 
+        scorer = ClassificationScorer(truth, proba, predicted)
+
         def score(rows):
-            return fast_classification_metrics(truth[rows], proba[rows], predicted[rows])
+            return scorer.metrics(np.bincount(rows, minlength=len(truth)).astype(float))
     else:
         truth = predictions["truth"].to_numpy(dtype=float)
         predicted = predictions["prediction"].to_numpy(dtype=float)

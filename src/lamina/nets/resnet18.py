@@ -48,6 +48,7 @@ class ResNet18(nn.Module):
                                                          BasicBlock(width, width, 1)))
             previous = width
         self.features = previous
+        self.to(memory_format=torch.channels_last)  # as nets.cnn.ResidualCNN's, and for the same reason
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = ((images.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
