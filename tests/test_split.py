@@ -22,6 +22,18 @@ def test_every_class_that_passes_the_check_reaches_every_split(seed, rare):
     assert len(split.test) in (16, 17)  # about 15%: one row moved at most
 
 
+@pytest.mark.parametrize("rows, test_given, expected", [(1_000, False, 150), (1_000, True, 150),
+                                                          (60_000, True, 5_000), (60_000, False, 5_000)])
+def test_auto_validates_on_15_percent_and_at_most_5000_rows(rows, test_given, expected):
+    frame = pd.DataFrame({"x": range(rows), "y": ["a", "b"] * (rows // 2)})
+    split = split_rows(frame, "y", "binary", "auto", 0.15, 0, test=frame.head(5) if test_given else None)
+    assert len(split.valid) == expected
+    assert sorted(pd.concat([split.train, split.valid, split.test if not test_given else split.train.head(0)])["x"]) \
+        == list(range(rows)), "no row lost or counted twice"
+    given = split_rows(frame, "y", "binary", 0.15, 0.15, 0, test=frame.head(5) if test_given else None)
+    assert len(given.valid) == round(0.15 * rows), "a fraction set by the user is kept as given"
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_with_a_test_file_every_class_reaches_train_and_valid(seed):
     frame = pd.DataFrame({"x": range(62), "y": ["a"] * 60 + ["c"] * 2})

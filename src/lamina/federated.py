@@ -536,7 +536,11 @@ def _model(coordinator: Coordinator, names: list[str], description: str, run, me
     else:
         sizes = {"train": sum(coordinator.sizes_), **{part: int(sums.get(f"{part}-rows", 0)) for part in
                                                       ("valid", "test")}}
-        split = (f"each client's rows: train / valid / test at {coordinator.config.data.valid_fraction} / "
+        from lamina.data.split import MAX_VALID_ROWS, VALID_SHARE
+
+        valid = coordinator.config.data.valid_fraction
+        valid = f"{VALID_SHARE} (at most {MAX_VALID_ROWS:,} rows)" if valid == "auto" else valid
+        split = (f"each client's rows: train / valid / test at {valid} / "
                  f"{coordinator.config.data.test_fraction} held out, seed {coordinator.config.seed}")
     training = {"seed": coordinator.config.seed, "split": split,
                 "sizes": sizes, "epochs_run": coordinator.federation.rounds, "best_epoch": best,

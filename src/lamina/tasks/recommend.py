@@ -32,6 +32,7 @@ from lamina.data.interactions import (
     one_id,
     split_interactions,
 )
+from lamina.data.split import VALID_SHARE
 from lamina.errors import LaminaError
 from lamina.nets.build import build_network, names
 from lamina.nets.recommenders import WithHistory
@@ -112,7 +113,9 @@ class RecommendTask(Task):
         layout = layout_of(frame, data.user, data.item, data.rating, data.time, data.implicit, "the training data")
         cleaned, findings = clean_interactions(frame, layout, "the training data")
         testing = test_frame is None  # else the test file is the test part, and DATA gives training and validation
-        part = split_interactions(cleaned, layout, data.valid_fraction, data.test_fraction if testing else 0.0,
+        # A share of each user's interactions, not of the rows: auto is VALID_SHARE without the cap on rows.
+        valid = VALID_SHARE if data.valid_fraction == "auto" else data.valid_fraction
+        part = split_interactions(cleaned, layout, valid, data.test_fraction if testing else 0.0,
                                   not layout.rating, config.seed)
         if not testing:
             tests, test_findings = clean_interactions(test_frame, layout, "the test data")

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from lamina.data.pairs import clean_pairs, long_pairs, sentence_pairs
+from lamina.data.split import valid_fraction_of
 from lamina.errors import LaminaError
 from lamina.features.subwords import PAD, Subwords
 from lamina.nets.build import build_network, names
@@ -75,7 +76,7 @@ class TranslateTask(Task):
         where = frame.attrs.get("where", "the training data")
         self.source_, self.target_ = sentence_pairs(frame, config.data.source, config.data.target, where)
         pairs, findings = clean_pairs(frame, self.source_, self.target_, where)
-        valid_share, test_share = config.data.valid_fraction, config.data.test_fraction
+        valid_share, test_share = valid_fraction_of(config.data.valid_fraction, len(pairs)), config.data.test_fraction
         order = np.random.default_rng(config.seed).permutation(len(pairs))
         valid_given, test_frame = (_given_pairs(config, "valid", self.source_, self.target_, findings),
                                    None if test_frame is None else _cleaned(test_frame, self.source_, self.target_,
