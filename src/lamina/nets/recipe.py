@@ -48,7 +48,10 @@ SMALL_TABLE_MEMBERS = 8
 SMALL_TABLE_WIDE = True
 # Folds of cross-fitted members (training.crossfit) where the recipe gives members (under SMALL_TABLE_ROWS training
 # rows): the validation rows join the training rows, member m leaves out fold m mod CROSS_FIT_FOLDS, and the epoch and
-# the calibration are judged on the out-of-fold predictions of every row. Measured: BENCHMARKS.md (small tables).
+# the calibration are judged on the out-of-fold predictions of every row. On scikit-learn's small tables over 20 seeds
+# (bench/small_tables.py and BENCHMARKS.md) 4 folds took breast cancer's test accuracy from 0.9755 to 0.9785, wine's
+# from 0.9764 to 0.9819 and diabetes' R² from 0.458 to 0.462, with a lower log loss; over seeds 0-4, 2 folds and 8 (one
+# member each) did worse than 4 on breast cancer (0.9737, 0.9772 against 0.9807).
 CROSS_FIT_FOLDS = 4
 TEXT_DEFAULTS = {  # per text architecture; width and depth as ModelConfig describes them
     "gru": {"width": 128, "depth": 1, "dropout": 0.3},
