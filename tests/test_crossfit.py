@@ -172,3 +172,17 @@ def test_out_of_fold_wraps_a_network_for_inference():
     inputs[FOLD_KEY] = torch.tensor([0, 1, 1, 0, 0, 1])
     with torch.no_grad():
         assert torch.allclose(OutOfFold(network, 2)(inputs), out_of_fold(network.members(inputs), inputs[FOLD_KEY], 2))
+
+
+def test_a_threshold_chosen_on_out_of_fold_predictions_says_so():
+    from lamina.evaluation.threshold import describe
+    from lamina.tasks.decision import binary_decision
+
+    task = SimpleNamespace(class_weights=[0.6, 3.0], target_=SimpleNamespace(outputs=2))
+    proba = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])
+    judged_on = "out-of-fold predictions of the 4 training and validation rows"
+    decision = binary_decision(task, proba, np.array([0, 1, 0, 1]), None, None, judged_on)
+    assert decision["judged_on"] == judged_on
+    assert f"the best F1 on the {judged_on}" in describe(decision)
+    plain = binary_decision(task, proba, np.array([0, 1, 0, 1]), None, None)
+    assert "judged_on" not in plain and "the best F1 on the validation rows" in describe(plain)

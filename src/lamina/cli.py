@@ -37,7 +37,8 @@ TRAIN_SETTINGS = [
                             "transcribe (default: "
                             "inferred; a --horizon means forecast, --user and --item recommend)"),
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
-    ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15)"),
+    ("--valid-fraction", "valid_fraction", float, "share of rows for early stopping (default 0.15; where small "
+     "tables' members are cross-fitted, train.folds, they train too and out-of-fold predictions judge)"),
     ("--test-fraction", "test_fraction", float, "share of rows for the test metrics (default 0.15)"),
     ("--split", "split", str, "random, or scaffold: molecules' Bemis-Murcko scaffolds kept whole (default: scaffold "
                               "when a molecule column is the only input, else random)"),

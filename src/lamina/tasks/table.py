@@ -173,12 +173,13 @@ class TableTask(Task):
         lengths = _token_counts(train_inputs, spec) if arch in TEXT_ARCHITECTURES else None
         self.folds = cross_fit_folds(config.train, hyperparameters, len(split.train), distributed.launched()) \
             if arch == "mlp" else 0
-        fitted_inputs, fitted_targets = train_inputs, train_targets
-        valid_rows = self.encoded(split.valid)
         if self.folds:  # every labelled non-test row trains, each member without its fold (training.crossfit)
             fitted_inputs, fitted_targets = self.encoded(pd.concat([split.train, split.valid]))
             fitted_inputs[FOLD_KEY] = assign_folds(fitted_targets, self.folds, config.seed)
             valid_rows = prepared.cross_fit = (fitted_inputs, fitted_targets)
+        else:
+            fitted_inputs, fitted_targets = train_inputs, train_targets
+            valid_rows = self.encoded(split.valid)
         train_batches = TensorBatches(fitted_inputs, fitted_targets, batch_size, shuffle=True, seed=config.seed,
                                       device=device, lengths=lengths)
         valid_batches = TensorBatches(*valid_rows, 4 * batch_size, device=device)

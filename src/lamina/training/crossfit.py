@@ -12,7 +12,8 @@ with the k models as members of one network that share its embeddings and dense 
 
 The rows' folds travel in the batches' inputs under FOLD_KEY (a tensor [rows] of fold indices), which the
 networks do not read: `held_in` masks the training loss with it, `OutOfFold` turns the members' outputs into OOF
-outputs for validation.
+outputs for validation. A member never reads the targets of its fold's rows; their inputs still reach it through the
+batch-norm statistics of the batches they share with its own rows (a batch's mean and variance, no label).
 """
 
 from __future__ import annotations
