@@ -159,6 +159,8 @@ def test_the_recipe_cross_fits_only_the_small_tables_ensemble_and_refuses_what_c
     assert cross_fit_folds(TrainConfig(folds=8), members, 5000, False) == 8  # asked for: any size
     with pytest.raises(LaminaError, match="8 member\\(s\\) cannot leave out 16 folds"):
         cross_fit_folds(TrainConfig(folds=16), members, 300, False)
+    with pytest.raises(LaminaError, match="1 member\\(s\\) cannot leave out 4 folds"):  # a CNN: no members
+        cross_fit_folds(TrainConfig(folds=4), {"width": 16, "depth": 1}, 300, False)
     with pytest.raises(LaminaError, match="several processes"):
         cross_fit_folds(TrainConfig(folds=4), members, 300, True)
     with pytest.raises(ValueError, match="1 fold leaves no row out"):

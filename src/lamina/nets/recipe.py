@@ -143,13 +143,13 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
 
 
 def cross_fit_folds(train: TrainConfig, hyperparameters: dict, rows: int, several_processes: bool) -> int:
-    """Folds of cross-fitted members (training.crossfit) for an mlp of these resolved `hyperparameters` trained on
+    """Folds of cross-fitted members (training.crossfit) for a network of these resolved `hyperparameters` trained on
     `rows` training rows; 0: none (a validation split judges the epoch). Auto: CROSS_FIT_FOLDS where the ensemble is
     the small tables' (members > 1, under SMALL_TABLE_ROWS rows), not under DP-SGD, adversarial training (its step
     trains the members' mean) or several processes (DDP's forward is the members' mean). Raises LaminaError where
-    folds are asked for and cannot apply."""
+    folds are asked for and cannot apply (a network without members: one member)."""
     members = hyperparameters.get("members", 1)
-    refusal = ("--privacy trains the members' mean" if train.privacy else
+    refusal = ("--privacy trains one network" if train.privacy else
                "adversarial training trains the members' mean" if train.adversarial != "none" else
                "several processes train the members' mean" if several_processes else
                f"{members} member(s) cannot leave out {train.folds} folds" if isinstance(train.folds, int)

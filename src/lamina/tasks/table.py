@@ -171,8 +171,7 @@ class TableTask(Task):
         epochs, batch_size = epochs_and_batch_size(config.train, arch, len(split.train))
         device = resolve_device(config.train.device)
         lengths = _token_counts(train_inputs, spec) if arch in TEXT_ARCHITECTURES else None
-        self.folds = cross_fit_folds(config.train, hyperparameters, len(split.train), distributed.launched()) \
-            if arch == "mlp" else 0
+        self.folds = cross_fit_folds(config.train, hyperparameters, len(split.train), distributed.launched())
         if self.folds:  # every labelled non-test row trains, each member without its fold (training.crossfit)
             fitted_inputs, fitted_targets = self.encoded(pd.concat([split.train, split.valid]))
             fitted_inputs[FOLD_KEY] = assign_folds(fitted_targets, self.folds, config.seed)
