@@ -89,8 +89,9 @@ def test_classification_report_states_each_fact_once_from_the_run_files(multicla
     assert "arch: auto" in html and "<code>mlp (width 32, depth 2, dropout 0.5, norm batch, numbers plain, members 8, wide True)</code>" in html, \
         "the config and the architecture it resolved to are shown"
     assert "Numbers: plain floats (lamina picks PLR embeddings from 10,000 training rows" in html
-    valid = multiclass_run.read_json("model/model.json")["training"]["sizes"]["valid"]
-    assert f"With {valid} validation rows one epoch" in html and "moving average" in html  # how epochs were judged
+    rows = multiclass_run.read_json("model/model.json")["training"]["cross_fit"]["rows"]  # how epochs were judged
+    assert f"out-of-fold loss of all {rows} training and validation rows" in html
+    assert "The validation rows trained too" in html
 
 
 

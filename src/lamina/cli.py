@@ -38,7 +38,8 @@ TRAIN_SETTINGS = [
                             "inferred; a --horizon means forecast, --user and --item recommend)"),
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", _or_auto(float), "share of rows for early stopping and calibration "
-                                                            "(default auto: 0.15, at most 5,000 rows)"),
+     "(default auto: 0.15, at most 5,000 rows; where small tables' members are cross-fitted, train.folds, they "
+     "train too and out-of-fold predictions judge)"),
     ("--test-fraction", "test_fraction", float, "share of rows for the test metrics (default 0.15)"),
     ("--split", "split", str, "random, or scaffold: molecules' Bemis-Murcko scaffolds kept whole (default: scaffold "
                               "when a molecule column is the only input, else random)"),

@@ -140,6 +140,7 @@ class TrainConfig(_Section):
     warmup_epochs: float = Field(1.0, ge=0)  # linear warm-up length, in epochs
     clip_norm: float | None = Field(1.0, gt=0)  # max global gradient L2 norm; None disables
     patience: int = Field(8, ge=1)  # epochs without validation improvement before stopping
+    folds: Annotated[int, Field(ge=0, le=MAX_MEMBERS)] | Auto = "auto"  # mlp ensembles: cross-fitted members, member m trained without fold m mod folds of the training and validation rows, the epoch and calibration judged on out-of-fold predictions (k-fold bagging, Erickson et al. 2020); 0: off, a validation split instead; auto: 4 where the recipe gives members (under 1,000 training rows, not under privacy, adversarial training or several processes)
     time_budget: str | None = None  # wall-clock cap on training, e.g. "90s", "5m", "1h"; checked after each epoch
     device: str = "auto"  # "auto" takes a GPU when there is one
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on a GPU only
@@ -154,6 +155,13 @@ class TrainConfig(_Section):
     freeze_backbone: int = Field(0, ge=0)  # epochs the transferred backbone is held fixed while the head learns
     privacy: str | None = None  # differential privacy target, "epsilon=3,delta=1e-5": DP-SGD (opacus), never above it
     max_grad_norm: float = Field(1.0, gt=0)  # with privacy: the L2 norm each row's gradient is clipped to
+
+    @field_validator("folds")
+    @classmethod
+    def _folds_leave_rows_out(cls, value):
+        if value == 1:
+            raise ValueError("1 fold leaves no row out of any member: give 2 or more, or 0 for none")
+        return value
 
     @field_validator("privacy")
     @classmethod

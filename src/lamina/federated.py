@@ -395,6 +395,9 @@ class Coordinator:
                                                     number_layout=self.task_.features_.number_layout())
         if hyperparameters["members"] > 1:  # clients train with their own loop, which has no per-member loss
             raise LaminaError("Federated training trains one network: drop members (or set it to 1).")
+        if self.config.train.folds not in ("auto", 0):  # cross-fitting (training.crossfit) needs members
+            raise LaminaError("Federated training trains one network, which has no members to cross-fit: drop folds "
+                              "(or set it to 0).")
         return {"arch": arch, "hyperparameters": hyperparameters, "inputs": spec, "outputs": self.task_.target_.outputs}
 
     def _strategy(self):

@@ -110,6 +110,9 @@ def temperature_text(temperature: float, checked_on: str = "validation rows", te
     text += (f" On the test rows it moved the log loss from {test['log_loss_uncalibrated']:.4f} to "
              f"{test['log_loss']:.4f} and the ECE from {test['ece_uncalibrated']:.4f} to {test['ece']:.4f}")
     if test["log_loss"] > test["log_loss_uncalibrated"] and test["ece"] > test["ece_uncalibrated"]:
+        if checked_on != "validation rows":  # out-of-fold predictions (training.crossfit) of every row already
+            return text + (": both are worse here: the rows T was fitted on (every training row, out of fold) "
+                           "misjudged how confident the network should be on the test rows.")
         return text + (": both are worse here, so T was fitted on too few (or unrepresentative) validation rows "
                        "to judge the network's confidence by; more validation rows (--valid-fraction) fit it better.")
     return text + "."

@@ -125,13 +125,27 @@ def network_item(architecture: dict) -> list:
 
 
 def _selection(trained: dict) -> str:
-    """How the best epoch was judged, where it was not one epoch's validation score."""
+    """How the best epoch was judged, where it was not one epoch's score on the validation rows."""
+    cross_fit = trained.get("cross_fit")
+    if cross_fit:
+        return (f" The best epoch and early stopping followed the out-of-fold loss of all {cross_fit['rows']} training "
+                f"and validation rows (cross-fitting, as AutoGluon's k-fold bagging): the ensemble's members were dealt "
+                f"into {cross_fit['folds']} folds of those rows, each member trained without its fold, and each row "
+                "was scored by the members that never trained on it.")
     weight = trained.get("selection_smoothing")
     if not weight:
         return ""
     return (f" With {trained['sizes']['valid']} validation rows one epoch's score is noisy, so the best epoch and "
             f"early stopping followed a moving average of it (each epoch's score weighs {1 - weight:.2g}, the average "
             f"before it {weight:.2g}).")
+
+
+def _validation_rows_trained(trained: dict) -> str:
+    cross_fit = trained.get("cross_fit")
+    if not cross_fit:
+        return ""
+    return (f" The validation rows trained too: cross-fitted members (see Training) judged the epoch on out-of-fold "
+            f"predictions of all {cross_fit['rows']} training and validation rows instead.")
 
 
 def training(run: RunFolder, document: dict) -> Section:
@@ -175,7 +189,8 @@ def learning_curves(run: RunFolder, best_epoch: int) -> Chart:
 def data_and_split(run: RunFolder, document: dict) -> Section:
     trained = document["training"]
     return Section("Data and split", [
-        Paragraph([f"Split: {trained['split']}. Training seed {trained['seed']}, batch size {trained['batch_size']}."]),
+        Paragraph([f"Split: {trained['split']}. Training seed {trained['seed']}, batch size {trained['batch_size']}."
+                   + _validation_rows_trained(trained)]),
         Table(["part", "rows"], [[part, count] for part, count in trained["sizes"].items()]),
         Table(["column", "kind", "role", "note"], [[c["name"], c["kind"], c["role"], c["note"]]
                                                    for c in schema(document)["columns"]]),

@@ -99,8 +99,9 @@ def precision_at_k(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
 def describe(rule: dict) -> str:
     """One line for the report and the CLI: how the threshold was chosen."""
     given = "default --contamination" if rule.get("default") else "--contamination"  # older models: as given
+    judged_on = rule.get("judged_on", "validation rows")  # out-of-fold predictions with cross-fitted members
     how = {"contamination": f"flags {rule.get('contamination')} of the training rows ({given})",
-           "f1": "the best F1 on the validation rows",
-           "cost": f"the least cost on the validation rows (--cost {rule.get('cost')})",
+           "f1": f"the best F1 on the {judged_on}",
+           "cost": f"the least cost on the {judged_on} (--cost {rule.get('cost')})",
            "argmax": "the most probable class"}[rule["rule"]]
     return f"threshold {rule['threshold']:.4g}: {how}"

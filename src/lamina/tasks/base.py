@@ -99,7 +99,8 @@ ROW_SETTINGS = {("data", "split"): "--split", ("data", "sensitive"): "data.sensi
                 ("model", "image_size"): "--image-size", ("train", "adversarial"): "--adversarial",
                 ("train", "adversarial_budget"): "--adversarial-budget", ("train", "crop_padding"): "--crop-padding",
                 ("train", "flip"): "--flip", ("train", "cutout"): "--cutout", ("train", "init_from"): "--init-from",
-                ("train", "freeze_backbone"): "--freeze-backbone", ("train", "label_smoothing"): "--label-smoothing"}
+                ("train", "freeze_backbone"): "--freeze-backbone", ("train", "label_smoothing"): "--label-smoothing",
+                ("train", "folds"): "train.folds"}
 
 
 def refuse_row_settings(config, task: str, reads: tuple[str, ...] = ()) -> None:

@@ -6,7 +6,7 @@ for two classes PR-AUC, precision and recall, beside the majority-class baseline
 class frequencies for every row. Two classes with heavy imbalance or a `--cost` get a decision threshold on the
 second class's probability, chosen on the validation rows (evaluation.threshold); predictions use it.
 Probabilities are temperature-scaled (evaluation.calibration, Guo et al. 2017): T is fitted on the validation
-rows after training, before the threshold is chosen on the scaled probabilities; metrics add the expected
+rows (with cross-fitted members, training.crossfit, on the out-of-fold predictions of every row) after training, before the threshold is chosen on the scaled probabilities; metrics add the expected
 calibration error after (`ece`) and before (`ece_uncalibrated`) scaling.
 """
 
@@ -36,6 +36,7 @@ from lamina.tasks.decision import (
     decision_text,
 )
 from lamina.tasks.table import TableTask
+from lamina.training.crossfit import cross_fit_text
 from lamina.training.imbalance import class_weights, validation_pr_auc
 
 
@@ -73,9 +74,10 @@ class ClassificationTask(TableTask):
     def fit(self, config, prepared, session):
         cost = checked_cost(config.data.cost, prepared.schema.task)  # a wrong --cost stops before training
         network, architecture, training = super().fit(config, prepared, session)
-        logits, truth = self.raw_outputs(network, prepared.split.valid)
+        logits, truth = self.selection_outputs(network, prepared)
         self.temperature_ = fit_temperature(logits, truth)
-        self.decision_ = binary_decision(self, self.finish_outputs(logits), truth.numpy(), cost, config.data.cost)
+        self.decision_ = binary_decision(self, self.finish_outputs(logits), truth.numpy(), cost, config.data.cost,
+                                         cross_fit_text(training))
         return network, architecture, training
 
     # ---- the training step -------------------------------------------------------------------------------
@@ -135,7 +137,8 @@ class ClassificationTask(TableTask):
 
     def summary(self, model) -> str:
         return (super().summary(model) + decision_text(self.decision_) + "\n"
-                + temperature_text(self.temperature_, test=(model.metrics or {}).get("test")))
+                + temperature_text(self.temperature_, cross_fit_text(model.training or {}),
+                                   test=(model.metrics or {}).get("test")))
 
     def state(self) -> dict:
         return {**super().state(), "decision": self.decision_, "temperature": self.temperature_}
@@ -153,7 +156,8 @@ class ClassificationTask(TableTask):
 
         state = document["task"]["state"]  # this task is the registry's, not fitted
         test = (document.get("metrics") or {}).get("test")
-        calibration = Section("Calibration", [Paragraph([temperature_text(state.get("temperature", 1.0), test=test)])])
+        calibration = Section("Calibration", [Paragraph([temperature_text(
+            state.get("temperature", 1.0), cross_fit_text(document.get("training") or {}), test=test)])])
         return decision_sections(state.get("decision", ARGMAX)) + [section_html(calibration)] \
             + classification_sections(run, document)
 

@@ -24,15 +24,20 @@ def checked_cost(text: str | None, problem: str) -> Cost | None:
     return cost
 
 
-def binary_decision(task, proba: np.ndarray, truth: np.ndarray, cost: Cost | None, cost_text: str | None) -> dict:
+def binary_decision(task, proba: np.ndarray, truth: np.ndarray, cost: Cost | None, cost_text: str | None,
+                    judged_on: str = "validation rows") -> dict:
     """{"rule", "threshold", "cost", "class_weights"} for a trained classification task: for two classes with
-    class weights or a cost, the best-F1 (or least-cost) threshold on the validation rows' (calibrated)
-    probabilities `proba` [rows, classes] and class indices `truth` [rows]; else the most probable class."""
+    class weights or a cost, the best-F1 (or least-cost) threshold on the (calibrated) probabilities `proba`
+    [rows, classes] and class indices `truth` [rows] of the rows `judged_on` names (recorded as "judged_on" where
+    they are not the validation rows: cross-fitted members' out-of-fold predictions); else the most probable
+    class."""
     weights = task.class_weights
     if task.target_.outputs != 2 or (cost is None and weights is None):
         return {**ARGMAX, "class_weights": weights}
     threshold = best_threshold(np.asarray(truth) == 1, proba[:, 1], cost)
-    return {"rule": "cost" if cost else "f1", "threshold": threshold, "cost": cost_text, "class_weights": weights}
+    where = {} if judged_on == "validation rows" else {"judged_on": judged_on}
+    return {"rule": "cost" if cost else "f1", "threshold": threshold, "cost": cost_text, "class_weights": weights,
+            **where}
 
 
 def checked_decision(raw, classes: int) -> dict:

@@ -27,6 +27,7 @@ from lamina.tasks.base import Prepared, Task
 from lamina.training import distributed
 from lamina.training.batches import TensorBatches, batch_rows, take_rows
 from lamina.training.budget import budget_record, epoch_bounds
+from lamina.training.crossfit import FOLD_KEY, OutOfFold, assign_folds, held_in
 from lamina.training.trainer import cpu_has_bf16, infer, resolve_device
 
 INFERENCE_BATCH = 4096  # rows per forward pass when predicting
@@ -43,11 +44,15 @@ class TablePrepared(Prepared):
     split: Split | None = None  # None while the findings hold errors
     train_inputs: dict | None = None  # the encoded training rows (fit): the drift profile predicts from them
     test_outputs: tuple | None = None  # (outputs, encoded truth) of the test rows (score)
+    # With cross-fitted members (training.crossfit): the encoded training and validation rows, each with its fold
+    # under FOLD_KEY, and their targets, whose out-of-fold outputs judged the epoch (fit) and calibrate (selection)
+    cross_fit: tuple | None = None
 
 
 class TableTask(Task):
     reads = "table"
     row_model = True
+    folds = 0  # folds of cross-fitted members (training.crossfit) in this fit; 0: none (set by fit)
     problems: ClassVar[tuple[str, ...]]  # the schema's task values this task covers ("binary", "regression"...)
 
     @classmethod
@@ -120,6 +125,7 @@ class TableTask(Task):
             MIN_IMAGE_EPOCHS,
             TEXT_ARCHITECTURES,
             choose_architecture,
+            cross_fit_folds,
             epochs_and_batch_size,
             label_smoothing,
             learning_rate,
@@ -165,9 +171,17 @@ class TableTask(Task):
         epochs, batch_size = epochs_and_batch_size(config.train, arch, len(split.train))
         device = resolve_device(config.train.device)
         lengths = _token_counts(train_inputs, spec) if arch in TEXT_ARCHITECTURES else None
-        train_batches = TensorBatches(train_inputs, train_targets, batch_size, shuffle=True, seed=config.seed,
+        self.folds = cross_fit_folds(config.train, hyperparameters, len(split.train), distributed.launched())
+        if self.folds:  # every labelled non-test row trains, each member without its fold (training.crossfit)
+            fitted_inputs, fitted_targets = self.encoded(pd.concat([split.train, split.valid]))
+            fitted_inputs[FOLD_KEY] = assign_folds(fitted_targets, self.folds, config.seed)
+            valid_rows = prepared.cross_fit = (fitted_inputs, fitted_targets)
+        else:
+            fitted_inputs, fitted_targets = train_inputs, train_targets
+            valid_rows = self.encoded(split.valid)
+        train_batches = TensorBatches(fitted_inputs, fitted_targets, batch_size, shuffle=True, seed=config.seed,
                                       device=device, lengths=lengths)
-        valid_batches = TensorBatches(*self.encoded(split.valid), 4 * batch_size, device=device)
+        valid_batches = TensorBatches(*valid_rows, 4 * batch_size, device=device)
         precision = config.train.precision
         if precision == "auto" and device.type == "cpu" and getattr(network, "bf16_on_cpu", False) and cpu_has_bf16():
             precision = "bf16"
@@ -177,7 +191,9 @@ class TableTask(Task):
         fewest = MIN_IMAGE_EPOCHS if arch in IMAGE_ARCHITECTURES else 1
         planned = epoch_bounds(epochs, fewest) if config.train.epochs == "auto" else None
         trainer = session.trainer(network, self, epochs=epochs, lr=learning_rate(config.train, arch, batch_size),
-                                  precision=precision, freeze=freeze, smoothing=selection_smoothing(len(split.valid)),
+                                  precision=precision, freeze=freeze,
+                                  # Out-of-fold scores of every row judged the epoch better unsmoothed (BENCHMARKS.md)
+                                  smoothing=0.0 if self.folds else selection_smoothing(len(split.valid)),
                                   budget_epochs=planned)
         history = trainer.fit(train_batches, valid_batches, resume=session.resume)
         prepared.train_inputs = train_inputs  # score() predicts from them: no second decode of every image
@@ -188,6 +204,8 @@ class TableTask(Task):
                     "train_seconds": round(trainer.elapsed_, 2)}
         if trainer.smoothing:
             training["selection_smoothing"] = trainer.smoothing
+        if self.folds:
+            training["cross_fit"] = {"folds": self.folds, "rows": len(fitted_targets)}
         if trainer.privacy is not None:
             training["privacy"] = trainer.privacy.record()
         if trainer.time_budget is not None:
@@ -197,13 +215,34 @@ class TableTask(Task):
     def training_step(self, module: torch.nn.Module, batch, trainer) -> torch.Tensor:
         """LossStep's step, except that an ensemble (nets.mlp.TabularMLP with members) fits each member to the
         targets on its own loss, the mean over members, as TabM does: a loss on the members' mean would train them
-        as one network, not as an ensemble. A wrapped network (distributed, DP-SGD) trains on the mean."""
+        as one network, not as an ensemble. Cross-fitted members (training.crossfit) leave out the pairs of a row
+        and a member whose fold holds it. A wrapped network (distributed, DP-SGD) trains on the mean."""
         if getattr(module, "members_count", 1) == 1 or not module.training or self.adversary is not None:
             return super().training_step(module, batch, trainer)
         inputs, targets = batch
         with trainer.autocast():
             outputs = module.members(inputs)  # [rows, members, outputs]
-            return self.loss(outputs.flatten(0, 1), targets.repeat_interleave(outputs.shape[1], dim=0))
+            outputs, targets = outputs.flatten(0, 1), targets.repeat_interleave(outputs.shape[1], dim=0)
+            if self.folds:
+                kept = held_in(inputs[FOLD_KEY], module.members_count, self.folds).flatten()  # [rows × members]
+                outputs, targets = outputs[kept], targets[kept]
+            return self.loss(outputs, targets)
+
+    def validate(self, module: torch.nn.Module, batches, trainer) -> dict[str, float]:
+        """LossStep's validation record; with cross-fitted members, of the out-of-fold outputs of every row."""
+        return super().validate(OutOfFold(module, self.folds) if self.folds else module, batches, trainer)
+
+    def selection_outputs(self, network: torch.nn.Module, prepared: TablePrepared) -> tuple[torch.Tensor,
+                                                                                            torch.Tensor]:
+        """(raw outputs [rows, outputs], encoded targets [rows]) of the rows the best epoch was judged on, which a
+        temperature and a decision threshold are fitted on: the validation rows, or with cross-fitted members the
+        out-of-fold outputs of every training and validation row."""
+        if prepared.cross_fit is None:
+            return self.raw_outputs(network, prepared.split.valid)
+        inputs, truth = prepared.cross_fit
+        device = next(network.parameters()).device
+        batches = TensorBatches(inputs, truth, INFERENCE_BATCH, device=device)
+        return infer(OutOfFold(network, self.folds), batches, device), truth
 
     def predict(self, model, frame: pd.DataFrame, engine: str = "torch") -> pd.DataFrame:
         """One row per input row: `prediction` (and what the task adds, e.g. `proba_<class>`). An infinite number

@@ -203,12 +203,13 @@ class SeveralTargets(TableTask):
 
     def fit(self, config, prepared: TablePrepared, session):
         """TableTask's fit, then each classification head's temperature (evaluation.calibration) fitted on its
-        slice of the network's outputs over the validation rows labelled for it."""
+        slice of the network's outputs over the rows labelled for it among those that judged the epoch
+        (TableTask.selection_outputs: the validation rows, or out-of-fold predictions of every row)."""
         from lamina.evaluation.calibration import fit_temperature
 
         network, architecture, training = super().fit(config, prepared, session)
         if any(head.target_.is_classification for head in self.heads_):
-            logits, truth = self.raw_outputs(network, prepared.split.valid)
+            logits, truth = self.selection_outputs(network, prepared)
             for i, (head, part) in enumerate(zip(self.heads_, self.target_.slices, strict=True)):
                 labelled = truth[:, 1, i] > 0
                 if head.target_.is_classification:
