@@ -148,6 +148,8 @@ def test_the_calibration_sentence_says_when_scaling_made_the_test_rows_worse():
     out_of_fold = temperature_text(2.5, "out-of-fold predictions of the 90 training and validation rows", test=worse)
     assert "fitted on the out-of-fold predictions of the 90" in out_of_fold and "both are worse here" in out_of_fold
     assert "--valid-fraction" not in out_of_fold  # every row judged T already: more validation rows would not help
+    noise = {**worse, "log_loss_uncalibrated": 0.0228, "log_loss": 0.0232}  # T = 1.01 on 30 rows: no finding
+    assert "worse" not in temperature_text(1.01, test=noise)
     assert ("moved the log loss from 0.1000 to 0.0800 and the ECE from 0.0200 to 0.0500."
             in temperature_text(2.5, test=better))
     assert "On the test rows" not in temperature_text(2.5)  # a model scored before the key was recorded

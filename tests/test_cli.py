@@ -301,3 +301,12 @@ def test_a_reader_that_leaves_early_ends_predict_quietly(run, tmp_path):
         code = process.wait(timeout=120)
     assert first.startswith(b"prediction,")
     assert code == 141 and "Traceback" not in error and "BrokenPipe" not in error, error
+
+
+def test_the_summary_metrics_table_keeps_its_columns_aligned_for_long_metric_names():
+    from lamina.tasks.table import metrics_text
+
+    text = metrics_text({"accuracy": 0.9, "log_loss_uncalibrated": 0.1}, {"accuracy": 0.5}, 114)
+    header, *rows = text.strip("\n").splitlines()
+    model_ends = header.index("model") + len("model")
+    assert all(len(line.split("   (")[0]) - len(" baseline ") - 1 == model_ends for line in rows), text

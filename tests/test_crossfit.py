@@ -157,9 +157,11 @@ def test_the_recipe_cross_fits_only_the_small_tables_ensemble_and_refuses_what_c
     assert cross_fit_folds(TrainConfig(adversarial="pgd"), members, 300, False) == 0
     assert cross_fit_folds(TrainConfig(folds=0), members, 300, False) == 0
     assert cross_fit_folds(TrainConfig(folds=8), members, 5000, False) == 8  # asked for: any size
-    with pytest.raises(LaminaError, match="8 member\\(s\\) cannot leave out 16 folds"):
+    with pytest.raises(LaminaError, match="8 member\\(s\\).*too few to leave out 16 folds; give --members 16"):
         cross_fit_folds(TrainConfig(folds=16), members, 300, False)
-    with pytest.raises(LaminaError, match="1 member\\(s\\) cannot leave out 4 folds"):  # a CNN: no members
+    with pytest.raises(LaminaError, match="1 member\\(s\\) \\(the default is 1 from 1,000 training rows\\).*--members 8"):
+        cross_fit_folds(TrainConfig(folds=4), {"members": 1}, 5000, False)
+    with pytest.raises(LaminaError, match="not the mlp"):  # a CNN: no members to deal rows to
         cross_fit_folds(TrainConfig(folds=4), {"width": 16, "depth": 1}, 300, False)
     with pytest.raises(LaminaError, match="several processes"):
         cross_fit_folds(TrainConfig(folds=4), members, 300, True)

@@ -28,6 +28,7 @@ def test_auto_validates_on_15_percent_and_at_most_5000_rows(rows, test_given, ex
     frame = pd.DataFrame({"x": range(rows), "y": ["a", "b"] * (rows // 2)})
     split = split_rows(frame, "y", "binary", "auto", 0.15, 0, test=frame.head(5) if test_given else None)
     assert len(split.valid) == expected
+    assert ("at most 5,000 rows" in split.description) == (expected == 5_000)  # the report says why 8%, not 15%
     assert sorted(pd.concat([split.train, split.valid, split.test if not test_given else split.train.head(0)])["x"]) \
         == list(range(rows)), "no row lost or counted twice"
     given = split_rows(frame, "y", "binary", 0.15, 0.15, 0, test=frame.head(5) if test_given else None)

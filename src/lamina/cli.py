@@ -38,7 +38,7 @@ TRAIN_SETTINGS = [
                             "inferred; a --horizon means forecast, --user and --item recommend)"),
     ("--seed", "seed", int, "random seed for the split, the weights and the batch order (default 0)"),
     ("--valid-fraction", "valid_fraction", _or_auto(float), "share of rows for early stopping and calibration "
-     "(default auto: 0.15, at most 5,000 rows; where small tables' members are cross-fitted, train.folds, they "
+     "(default auto: 0.15, at most 5,000 rows; where small tables' members are cross-fitted, --folds, they "
      "train too and out-of-fold predictions judge)"),
     ("--test-fraction", "test_fraction", float, "share of rows for the test metrics (default 0.15)"),
     ("--split", "split", str, "random, or scaffold: molecules' Bemis-Murcko scaffolds kept whole (default: scaffold "
@@ -57,6 +57,10 @@ TRAIN_SETTINGS = [
     ("--members", "members", _or_auto(int), "mlp: ensemble members sharing one network, each with its own input "
                                             "adapter and head, predictions averaged (TabM-mini; default 8 under 1,000 "
                                             "training rows, else 1)"),
+    ("--folds", "folds", _or_auto(int), "mlp members cross-fitted in this many folds: the validation rows train too, "
+                                        "each member without its fold, and out-of-fold predictions of every row judge "
+                                        "the epoch and calibrate (default 4 where the members are the small tables' "
+                                        "default, under 1,000 training rows; 0: off)"),
     ("--image-size", "image_size", _or_auto(int), "pixels per side images are resized to (default: median, at most 64)"),
     ("--epochs", "epochs", _or_auto(int), "most epochs to train (default: 60 for tables, early stopping ends sooner; "
                                 "about 2400 steps for images, 3000 for forecasters)"),

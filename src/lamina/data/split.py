@@ -49,20 +49,21 @@ def split_rows(
     """With `test` given, `frame` is split into train and valid only; otherwise three ways. `by`: a molecule
     column whose scaffolds are kept whole in one part (data.scaffold), instead of a random split.
     `valid_fraction`: a share of the rows, or "auto" (valid_fraction_of)."""
-    valid_fraction = valid_fraction_of(valid_fraction, len(frame))
+    given, valid_fraction = valid_fraction, valid_fraction_of(valid_fraction, len(frame))
+    capped = f" (validation at most {MAX_VALID_ROWS:,} rows)" if given == "auto" and valid_fraction < VALID_SHARE else ""
     _require_every_part(len(frame), valid_fraction, None if test is not None else test_fraction)
     if by is not None:
         return _by_scaffold(frame, by, valid_fraction, test_fraction, test)
     if test is not None:
         train, valid = _two_way(frame, target, task, valid_fraction, seed, keep=(1, 1))
         how = f"given test file; training file split {1 - valid_fraction:.0%} train / {valid_fraction:.0%} valid"
-        return Split(train, valid, test, f"{how}, seed {seed}")
+        return Split(train, valid, test, f"{how}{capped}, seed {seed}")
     rest, test_part = _two_way(frame, target, task, test_fraction, seed, keep=(2, 1))  # rest: train and valid
     train, valid = _two_way(rest, target, task, valid_fraction / (1 - test_fraction), seed + 1, keep=(1, 1))
     train_share = 1 - valid_fraction - test_fraction
     how = f"random {train_share:.0%} / {valid_fraction:.0%} / {test_fraction:.0%} (train / valid / test)"
     stratified = ", stratified by class" if task != "regression" else ""
-    return Split(train, valid, test_part, f"{how}{stratified}, seed {seed}")
+    return Split(train, valid, test_part, f"{how}{capped}{stratified}, seed {seed}")
 
 
 def _require_every_part(rows: int, valid_fraction: float, test_fraction: float | None) -> None:

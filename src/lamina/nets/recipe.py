@@ -148,17 +148,18 @@ def cross_fit_folds(train: TrainConfig, hyperparameters: dict, rows: int, severa
     the small tables' (members > 1, under SMALL_TABLE_ROWS rows), not under DP-SGD, adversarial training (its step
     trains the members' mean) or several processes (DDP's forward is the members' mean). Raises LaminaError where
     folds are asked for and cannot apply (a network without members: one member)."""
-    members = hyperparameters.get("members", 1)
-    refusal = ("--privacy trains one network" if train.privacy else
+    members = hyperparameters.get("members")  # None: not the mlp
+    refusal = ("this run's network is not the mlp, whose members folds deal rows to" if members is None else
+               "--privacy trains one network" if train.privacy else
                "adversarial training trains the members' mean" if train.adversarial != "none" else
                "several processes train the members' mean" if several_processes else
-               f"{members} member(s) cannot leave out {train.folds} folds" if isinstance(train.folds, int)
-               and train.folds > members else None)
+               f"the mlp has {members} member(s) (the default is {TABLE_MEMBERS} from {SMALL_TABLE_ROWS:,} training "
+               f"rows), too few to leave out {train.folds} folds; give --members {max(train.folds, SMALL_TABLE_MEMBERS)}"
+               if isinstance(train.folds, int) and train.folds > members else None)
     if train.folds == "auto":
         return CROSS_FIT_FOLDS if refusal is None and members >= CROSS_FIT_FOLDS and rows < SMALL_TABLE_ROWS else 0
     if train.folds and refusal is not None:
-        raise LaminaError(f"folds: {train.folds} cannot apply here: {refusal}. Drop folds (or set it to 0), or give "
-                          "the mlp at least as many members (members) without --privacy, --adversarial or --nproc.")
+        raise LaminaError(f"folds: {train.folds} cannot apply here: {refusal}. Or drop folds (--folds 0).")
     return train.folds
 
 

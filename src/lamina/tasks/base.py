@@ -100,7 +100,7 @@ ROW_SETTINGS = {("data", "split"): "--split", ("data", "sensitive"): "data.sensi
                 ("train", "adversarial_budget"): "--adversarial-budget", ("train", "crop_padding"): "--crop-padding",
                 ("train", "flip"): "--flip", ("train", "cutout"): "--cutout", ("train", "init_from"): "--init-from",
                 ("train", "freeze_backbone"): "--freeze-backbone", ("train", "label_smoothing"): "--label-smoothing",
-                ("train", "folds"): "train.folds"}
+                ("train", "folds"): "--folds"}
 
 
 def refuse_row_settings(config, task: str, reads: tuple[str, ...] = ()) -> None:
