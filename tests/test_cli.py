@@ -263,6 +263,9 @@ def test_a_run_never_writes_over_files_it_did_not_make(run, tmp_path, capsys):
     assert main(["predict", str(run / "run"), str(rows), "--out", str(tmp_path / "no" / "such" / "p.csv")]) == 2
     error = capsys.readouterr().err
     assert str(tmp_path / "no" / "such") in error and "Traceback" not in error
+    parquet = tmp_path / "p.parquet"  # CSV text under a Parquet name would be read back as Parquet, and fail
+    assert main(["predict", str(run / "run"), str(rows), "--out", str(parquet)]) == 2
+    assert "Name it .csv" in capsys.readouterr().err and not parquet.exists()
 
 
 def test_a_resume_refuses_data_that_changed_since_the_run_began(tmp_path, capsys):

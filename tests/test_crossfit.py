@@ -190,3 +190,23 @@ def test_a_threshold_chosen_on_out_of_fold_predictions_says_so():
     assert f"the best F1 on the {judged_on}" in describe(decision)
     plain = binary_decision(task, proba, np.array([0, 1, 0, 1]), None, None)
     assert "judged_on" not in plain and "the best F1 on the validation rows" in describe(plain)
+
+
+def test_class_weights_come_from_every_row_the_cross_fitted_members_train_on():
+    from lamina import api
+    from lamina.data.split import split_rows
+    from lamina.training.imbalance import class_weights
+
+    generator = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": generator.normal(size=200), "z": generator.normal(size=200),
+                          "y": ["neg"] * 187 + ["pos"] * 13})  # under a ninth: the loss is class-weighted
+    split = split_rows(frame, "y", "binary", "auto", 0.15, 0)  # the run's own split (seed 0)
+
+    def weights_of(*parts):
+        return class_weights(np.concatenate([(part["y"] == "pos").to_numpy(int) for part in parts]), 2)
+
+    assert weights_of(split.train) != weights_of(split.train, split.valid)  # the test can tell them apart
+    crossed = api.fit(frame, "y", epochs=1, progress=False)
+    assert crossed.training["cross_fit"] and crossed.task.class_weights == weights_of(split.train, split.valid)
+    plain = api.fit(frame, "y", epochs=1, folds=0, progress=False)
+    assert plain.task.class_weights == weights_of(split.train)

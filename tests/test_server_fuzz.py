@@ -81,3 +81,15 @@ def test_offsets_and_lone_surrogates(client, path):
         refused = client.post(path, content=body, headers={"Content-Type": "application/json"})
         assert refused.status_code == 422
         assert refused.json()["error"].startswith(f"records.1.{column}: holds a lone surrogate")
+
+
+def test_an_error_answer_stays_small_whatever_the_body_holds(client):
+    """Thousands of problems list ten and count the rest; a huge value is not doubled back in full."""
+    row = make_table(rows=1, seed=5).drop(columns="y").iloc[0].to_dict()
+    unknown = client.post("/predict", json={**row, **{f"extra{i}": 1 for i in range(3000)}})
+    assert unknown.status_code == 422 and len(unknown.content) < 5_000
+    assert len(unknown.json()["detail"]) == 10 and unknown.json()["error"].endswith("; and 2990 more")
+    huge = client.post("/predict", json={**row, "colour": "x" * 300_000})  # a category read with the value named
+    assert huge.status_code in (200, 422) and len(huge.content) < 10_000
+    number = client.post("/predict", json={**row, "signal": "1" * 200_000 + "z"})  # not a number: the message quotes it
+    assert number.status_code == 422 and len(number.content) < 10_000 and "characters more not shown" in number.text

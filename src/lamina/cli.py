@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -614,6 +615,9 @@ def run_predict(args) -> int:
     if args.out and args.data and Path(args.out).resolve() == Path(args.data).resolve():
         raise LaminaError(f"--out {args.out} is the data file itself: writing the predictions would replace the "
                           "data. Give another file.")
+    if args.out and not re.search(r"\.csv(\.(gz|bz2|xz|zip))?$", args.out.lower()):  # pandas compresses by suffix
+        raise LaminaError(f"--out {args.out}: predictions are written as CSV, and a file named otherwise would be read "
+                          "back as what its name says. Name it .csv (or .csv.gz).")
     if args.user or args.similar_to or args.top is not None or args.exclude_seen is not None:
         if args.top is not None and args.top < 1:
             raise LaminaError(f"--top {args.top}: the items per list must be from 1.")

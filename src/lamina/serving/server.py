@@ -290,13 +290,14 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
         errors = _branch_errors(error.errors(), error.body)
-        problems = [f"{_where(item)}: {item['msg']}" for item in errors]
-        return AsciiJSONResponse(status_code=422, content={"error": "; ".join(problems[:10]),
-                                                           "detail": _safe_errors(errors)})
+        problems = [f"{_where(item)}: {_capped(item['msg'], PROBLEM_CHARACTERS)}" for item in errors[:LISTED_PROBLEMS]]
+        more = f"; and {len(errors) - LISTED_PROBLEMS} more" if len(errors) > LISTED_PROBLEMS else ""
+        return AsciiJSONResponse(status_code=422, content={"error": _capped("; ".join(problems) + more),
+                                                           "detail": _safe_errors(errors[:LISTED_PROBLEMS])})
 
     @app.exception_handler(LaminaError)
     async def bad_input(_request: Request, error: LaminaError) -> JSONResponse:
-        return AsciiJSONResponse(status_code=422, content={"error": str(error)})
+        return AsciiJSONResponse(status_code=422, content={"error": _capped(str(error))})
 
     prefixes = [f"/models/{name}" for name in services] + ([""] if len(services) == 1 else [])
     raised = {}  # path → (bytes, hint): the routes of a model whose requests need more than the default
@@ -588,6 +589,21 @@ def _where(error: dict) -> str:
     return ".".join(location) or "body"
 
 
+# An error answer lists this many problems at most, and says how many more there were: a body of 60,000 unknown
+# fields drew a 5 MB answer, one line each.
+LISTED_PROBLEMS = 10
+# Characters at most of an answer's error text, and of each listed problem: a message quoting a 900 kB value sent it
+# back twice, in the error and in the detail.
+ERROR_CHARACTERS, PROBLEM_CHARACTERS = 2_000, 400
+
+
+def _capped(text: str, limit: int = ERROR_CHARACTERS) -> str:
+    """`text`, cut to `limit` characters with a note saying so."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} characters more not shown)"
+
+
 def _safe_errors(errors: list[dict]) -> list[dict]:
     """Validation errors without the echoed input (it may be large or sensitive)."""
-    return [{"field": _where(e), "msg": e["msg"], "type": e["type"]} for e in errors]
+    return [{"field": _where(e), "msg": _capped(e["msg"], PROBLEM_CHARACTERS), "type": e["type"]} for e in errors]

@@ -146,7 +146,6 @@ class TableTask(Task):
         self.target_ = self.fit_target(self.labelled_rows(prepared.frame), split)
         self.target_.encode(split.test[self.target_.column])  # a test class unseen in training stops here, named
         train_inputs, train_targets = self.encoded(split.train)
-        self.baseline_ = self.fit_baseline(train_targets.numpy())
 
         torch.manual_seed(config.seed)
         spec = self.features_.spec()
@@ -179,6 +178,9 @@ class TableTask(Task):
         else:
             fitted_inputs, fitted_targets = train_inputs, train_targets
             valid_rows = self.encoded(split.valid)
+        # The rows the network trains on: class weights (and whether early stopping follows PR-AUC) and the baseline
+        # come from them, with cross-fitting the validation rows too.
+        self.baseline_ = self.fit_baseline(fitted_targets.numpy())
         train_batches = TensorBatches(fitted_inputs, fitted_targets, batch_size, shuffle=True, seed=config.seed,
                                       device=device, lengths=lengths)
         valid_batches = TensorBatches(*valid_rows, 4 * batch_size, device=device)
