@@ -263,6 +263,13 @@ def test_a_run_never_writes_over_files_it_did_not_make(run, tmp_path, capsys):
     assert main(["predict", str(run / "run"), str(rows), "--out", str(tmp_path / "no" / "such" / "p.csv")]) == 2
     error = capsys.readouterr().err
     assert str(tmp_path / "no" / "such") in error and "Traceback" not in error
+    data = run / "train.csv"  # an existing table of other columns is kept; earlier predictions may be replaced
+    kept = data.read_bytes()
+    assert main(["predict", str(run / "run"), str(rows), "--out", str(data)]) == 2
+    assert "writing would replace it" in capsys.readouterr().err and data.read_bytes() == kept
+    again = tmp_path / "again.csv"
+    assert main(["predict", str(run / "run"), str(rows), "--out", str(again)]) == 0
+    assert main(["predict", str(run / "run"), str(rows), "--out", str(again)]) == 0
     parquet = tmp_path / "p.parquet"  # CSV text under a Parquet name would be read back as Parquet, and fail
     assert main(["predict", str(run / "run"), str(rows), "--out", str(parquet)]) == 2
     assert "Name it .csv" in capsys.readouterr().err and not parquet.exists()

@@ -93,3 +93,10 @@ def test_an_error_answer_stays_small_whatever_the_body_holds(client):
     assert huge.status_code in (200, 422) and len(huge.content) < 10_000
     number = client.post("/predict", json={**row, "signal": "1" * 200_000 + "z"})  # not a number: the message quotes it
     assert number.status_code == 422 and len(number.content) < 10_000 and "characters more not shown" in number.text
+
+
+def test_a_whole_number_too_long_for_python_is_a_400_saying_so(client):
+    row = make_table(rows=1, seed=5).drop(columns="y").iloc[0].to_dict()
+    body = json.dumps({**row, "signal": 0}).replace('"signal": 0', '"signal": ' + "9" * 5000)
+    answer = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and "more than 4,300 digits" in answer.json()["error"]

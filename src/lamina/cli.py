@@ -637,11 +637,30 @@ def run_predict(args) -> int:
 
 def _write_table(table, out: str | None, what: str) -> int:
     if out:
+        _refuse_replacing_other_data(out, list(table.columns))
         table.to_csv(out, index=False)
         print(f"wrote {len(table)} {what} to {out}", file=sys.stderr)
     else:
         table.to_csv(sys.stdout, index=False)
     return 0
+
+
+def _refuse_replacing_other_data(out: str, columns: list[str]) -> None:
+    """A LaminaError when `out` exists and is not a table of these columns: predictions written again over earlier
+    ones are fine, over a data table they would lose it."""
+    import pandas as pd
+
+    from lamina.errors import LaminaError
+
+    if not Path(out).is_file():
+        return
+    try:
+        held = list(pd.read_csv(out, nrows=0).columns)
+    except (ValueError, OSError):  # not CSV text (pandas' parser and decoding errors are ValueErrors)
+        held = None
+    if held != columns:
+        raise LaminaError(f"--out {out} exists and holds other columns than these predictions ({', '.join(columns)}): "
+                          "writing would replace it. Give another file, or remove it first.")
 
 
 def run_evaluate(args) -> int:

@@ -18,6 +18,7 @@ import hmac
 import json
 import os
 import re
+import sys
 import time
 from html import escape
 from typing import Annotated, Any
@@ -413,7 +414,11 @@ class JsonBodyRoute(APIRoute):
                 except UnicodeDecodeError as error:
                     return AsciiJSONResponse(status_code=400, content={
                         "error": f"body (not valid JSON): byte {error.start} is not UTF-8; send JSON as UTF-8 text"})
-                except ValueError:
+                except ValueError as error:
+                    if "integer string conversion" in str(error):  # Python's cap on a decimal integer's digits
+                        return AsciiJSONResponse(status_code=400, content={
+                            "error": f"body: a whole number of more than {sys.get_int_max_str_digits():,} digits; "
+                                     "send numbers a float can hold (at most about 1.8e308)"})
                     return await handle(request)  # FastAPI's own answer (422 saying where) to a body that is not JSON
                 # UTF-8 holds no surrogate: only a \u escape can make one, so a body without any needs no walk.
                 where = _lone_surrogate(value) if b"\\u" in body else None
