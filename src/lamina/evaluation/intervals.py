@@ -27,7 +27,7 @@ class ClassificationScorer:
 
     def __init__(self, labels: np.ndarray, proba: np.ndarray, predicted: np.ndarray | None = None):
         """labels [rows] class indices; proba [rows, classes]; predicted [rows] (default: the likeliest class)."""
-        self.labels, self.proba = labels, proba
+        self.labels = labels
         self.classes = proba.shape[1]
         self.predicted = proba.argmax(axis=1) if predicted is None else predicted
         picked = np.clip(proba[np.arange(len(labels)), labels], 1e-7, 1.0) / np.clip(proba, 1e-7, 1.0).sum(axis=1)
@@ -65,7 +65,8 @@ class _TieGroups:
 
     def __init__(self, scores: np.ndarray):
         self.order = np.argsort(scores, kind="mergesort")
-        self.group = np.r_[0, np.cumsum(np.diff(scores[self.order]) != 0)]
+        ranked = scores[self.order]
+        self.group = np.cumsum(np.diff(ranked, prepend=ranked[:1]) != 0)  # [rows], 0 for the lowest scores
         self.groups = int(self.group[-1]) + 1 if len(scores) else 0
 
     def _sums(self, positive: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
