@@ -24,7 +24,7 @@ class Split:
 VALID_SHARE = 0.15  # of the rows, held out for early stopping and calibration when data.valid_fraction is auto
 # Validation rows at most under auto: a model is scored on every one of them after every epoch (an image twice, with
 # its mirror view), and 5,000 rows judge an accuracy to about ±0.7 points (95%). AutoGluon's default holdout
-# shrinks with the data the same way (at most 2,500 rows' worth above 5,000 rows: Erickson et al. 2020).
+# shrinks with the data the same way, to a stable 2,500 rows from 25,000 (autogluon.core.utils.default_holdout_frac).
 MAX_VALID_ROWS = 5_000
 
 
