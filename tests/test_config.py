@@ -54,7 +54,7 @@ def test_every_train_flag_is_a_config_setting():
     assert flags <= names | {"target", "test"}
 
 
-def test_an_option_takes_auto_exactly_where_its_setting_does():
+def test_an_option_takes_auto_exactly_where_its_setting_does(capsys):
     settings = {}
     for section in (Config, DataConfig, ModelConfig, TrainConfig, TuneConfig):
         settings.update({key: section for key in section.model_fields})
@@ -75,6 +75,9 @@ def test_an_option_takes_auto_exactly_where_its_setting_does():
     assert {"--members", "--epochs", "--lr", "--flip"} <= takes_auto and "--seed" not in takes_auto
     train = build_parser().parse_args(["train", "t.csv", "--target", "y", "--members", "auto", "--epochs", "3"])
     assert (train.members, train.epochs) == ("auto", 3)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "t.csv", "--valid-fraction", "abc"])
+    assert "invalid float or 'auto' value: 'abc'" in capsys.readouterr().err  # both what the option takes
 
 
 @pytest.mark.parametrize("setting, said", [("train:\n  epochs: true", "train.epochs: True is not accepted: true/false "

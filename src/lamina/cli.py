@@ -29,7 +29,7 @@ def _or_auto(kind):
     def read(text: str):
         return "auto" if text == "auto" else kind(text)
 
-    read.__name__ = kind.__name__  # argparse names the type in its error: "invalid int value: 'x'"
+    read.__name__ = f"{kind.__name__} or 'auto'"  # argparse names it: "invalid int or 'auto' value: 'x'"
     return read
 
 
