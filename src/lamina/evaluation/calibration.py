@@ -103,7 +103,7 @@ NOTABLE_LOG_LOSS, NOTABLE_SHARE = 0.001, 0.02
 def temperature_text(temperature: float, checked_on: str = "validation rows", test: dict | None = None) -> str:
     """One line for the CLI summary and the report: what T is and what it did, on the test rows when `test` (the
     test metrics) is given: log loss (a proper score) and ECE before and after, and a warning where both rose (the log
-loss by a notable amount: NOTABLE_LOG_LOSS, NOTABLE_SHARE)."""
+    loss by a notable amount: NOTABLE_LOG_LOSS, NOTABLE_SHARE)."""
     if temperature == 1.0:
         return "Probabilities: the network's softmax as is (temperature T = 1, no calibration)."
     effect = "softens over-confident" if temperature > 1 else "sharpens under-confident"

@@ -85,9 +85,9 @@ class ResidualCNN(nn.Module):
         self.body = nn.Sequential(*layers)
         self.features = previous
         # Channels-last weights, not only inputs: a one-channel image is contiguous in both layouts, so the
-        # convolutions followed the weights' layout and ran every layer channels-first, where max-pooling
-        # costs ten times as much. On 2 CPU threads a training step of 512 grey images took 0.55 → 0.33
-        # ms an image, and inference with both mirror views 2.5× less (BENCHMARKS.md).
+        # convolutions followed the weights' layout, and every eval pass over grey images (validation, test,
+        # serving) ran channels-first, where max-pooling costs ten times as much. On 2 CPU threads inference
+        # with both mirror views is 2.2× faster for it (BENCHMARKS.md).
         self.to(memory_format=torch.channels_last)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,9 @@ for two classes PR-AUC, precision and recall, beside the majority-class baseline
 class frequencies for every row. Two classes with heavy imbalance or a `--cost` get a decision threshold on the
 second class's probability, chosen on the validation rows (evaluation.threshold); predictions use it.
 Probabilities are temperature-scaled (evaluation.calibration, Guo et al. 2017): T is fitted on the validation
-rows (with cross-fitted members, training.crossfit, on the out-of-fold predictions of every row) after training, before the threshold is chosen on the scaled probabilities; metrics add the expected
-calibration error after (`ece`) and before (`ece_uncalibrated`) scaling.
+rows (with cross-fitted members, training.crossfit, on the out-of-fold predictions of every row) after training,
+before the threshold is chosen on the scaled probabilities; metrics add the expected calibration error after
+(`ece`) and before (`ece_uncalibrated`) scaling.
 """
 
 from __future__ import annotations
