@@ -3,14 +3,15 @@ default `lamina.fit` beside a linear model (logistic regression, or ridge regres
 columns) and HistGradientBoosting with its defaults, on the same split, mean ± std over seeds.
 
     python bench/small_tables.py [--seeds 0 1 2 3 4] [--tables breast_cancer wine diabetes digits] [--one-network]
-                                 [--no-cross-fit]
+                                 [--no-cross-fit] [--no-linear-share]
 
 Per seed each table is split 80 / 20 (stratified for classes) into a training and a test frame; lamina gets the
 training frame (its own seeded split takes its validation rows from it) and the test frame as its test data; the
 scikit-learn models fit on the whole training frame. Score: test accuracy, or R² for diabetes. Needs no data files.
 `--one-network` also fits the mlp as it was before small tables got an ensemble with a linear path (members 1, wide
-false), `--no-cross-fit` the ensemble judged on a validation split instead of cross-fitted (folds 0), in the same run
-on the same splits.
+false), `--no-cross-fit` the ensemble judged on a validation split instead of cross-fitted (folds 0),
+`--no-linear-share` the network without the ridge regression blended into a regressor (linear_share 0), in the same
+run on the same splits.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def split(frame: pd.DataFrame, classification: bool, seed: int) -> tuple[pd.Data
 COMPARISONS = {
     "one_network": ("one network", {"members": 1, "wide": False}),  # before the ensemble and the linear path
     "no_cross_fit": ("no cross-fit", {"folds": 0}),  # the ensemble judged on a validation split
+    "no_linear_share": ("network alone", {"linear_share": 0}),  # no linear model blended in (regression's default)
 }
 
 
@@ -99,6 +101,7 @@ def main() -> int:
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES))
     parser.add_argument("--one-network", action="store_true", help="also fit members 1, wide false (the old mlp)")
     parser.add_argument("--no-cross-fit", action="store_true", help="also fit folds 0 (a validation split judges)")
+    parser.add_argument("--no-linear-share", action="store_true", help="also fit linear_share 0 (the network alone)")
     args = parser.parse_args()
     compared = {column: settings for flag, (column, settings) in COMPARISONS.items() if getattr(args, flag)}
     rows = []

@@ -109,7 +109,8 @@ def test_a_small_table_is_cross_fitted_and_calibrated_on_out_of_fold_logits(tmp_
     selection_outputs = TableTask.selection_outputs
     monkeypatch.setattr(TableTask, "selection_outputs", lambda self, network, prepared: judged.append(
         prepared.cross_fit) or selection_outputs(self, network, prepared))
-    model = api.fit(frame_of(120), "y", out=tmp_path / "run", epochs=3, progress=False)
+    # the network's own out-of-fold logits: no linear model blended in (tests/test_linear_share.py)
+    model = api.fit(frame_of(120), "y", out=tmp_path / "run", epochs=3, linear_share=0, progress=False)
     sizes = model.training["sizes"]
     assert model.training["cross_fit"] == {"folds": 4, "rows": sizes["train"] + sizes["valid"]}
     assert "selection_smoothing" not in model.training

@@ -242,3 +242,8 @@ def test_a_client_refused_for_its_rows_is_named():
     one_class = pd.DataFrame({"x": [0.1, 0.2, 0.3], "site": ["c"] * 3, "y": [1, 1, 1]})
     with pytest.raises(LaminaError, match=r"Client site=c \(3 rows\): Target column 'y' has a single value \(1\)"):
         _client("c", one_class, Config().with_overrides(target="y"), "site")
+
+
+def test_a_linear_model_blended_in_is_refused_in_federated_training():
+    with pytest.raises(LaminaError, match="would be fitted on every client's rows together. Drop linear_share"):
+        lamina.federate(make_table(100), "y", clients=2, rounds=1, linear_share=0.5, progress=False)

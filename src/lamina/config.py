@@ -128,6 +128,7 @@ class ModelConfig(_Section):
     numbers: Literal["auto", "plain", "plr"] = "auto"  # mlp: plain (normal score + piecewise-linear rank) or plr (a periodic embedding of the normal score instead of the rank pieces, Gorishniy et al. 2022); auto: plr from 10,000 training rows (not under privacy)
     members: Annotated[int, Field(ge=1, le=MAX_MEMBERS)] | Auto = "auto"  # mlp: TabM-mini ensemble members sharing one network (Gorishniy et al. 2024); auto: 8 under 1,000 training rows (not under privacy), else 1
     wide: bool | Auto = "auto"  # mlp: a linear path from the inputs to the outputs beside the dense blocks (wide and deep, Cheng et al. 2016); auto: under 1,000 training rows (not under privacy)
+    linear_share: Annotated[float, Field(ge=0, le=1)] | Auto = "auto"  # mlp: share of a ridge / logistic regression on the numeric columns blended into the outputs, (1 − share) · network + share · linear model (stacking, Breiman 1996); auto: for regression where members are cross-fitted (--folds), 0.5 unless another share of 0, 0.05 … 1 has a lower out-of-fold squared error by more than a standard error; else 0
     lookback: Annotated[int, Field(ge=1, strict=True)] | None = None  # forecasting: steps of history each forecast reads; None: 2 horizons or 3 seasons, the longer
     image_size: Annotated[int, Field(ge=4)] | Auto = "auto"  # pixels per side images are resized to; auto: median shorter side, at most 64
 

@@ -472,6 +472,9 @@ def federate(data, target: str, *, partition: str | None = None, clients: int | 
 
     path = str(Path(data).resolve()) if isinstance(data, (str, Path)) else None
     config = resolve_config(config, target=target, path=path, **overrides)
+    if config.model.linear_share not in ("auto", 0):  # fitted on every row: a client's rows never leave it
+        raise LaminaError("Federated training trains the network alone: a linear model blended in (linear_share) "
+                          "would be fitted on every client's rows together. Drop linear_share (or set it to 0).")
     if config.train.privacy:
         raise LaminaError("--privacy is not available in federated training yet: lamina would need client-level "
                           "noise (the clients' updates clipped and noised before averaging) with its own accounting. "

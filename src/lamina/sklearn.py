@@ -58,7 +58,8 @@ class _LaminaEstimator(BaseEstimator):
     task: str  # the lamina task trained: "classification" or "regression"
 
     def __init__(self, *, epochs="auto", batch_size="auto", lr="auto", width="auto", depth="auto", dropout="auto",
-                 arch="auto", members="auto", numbers="auto", folds="auto", weight_decay=1e-4, patience=8,
+                 arch="auto", members="auto", numbers="auto", folds="auto", linear_share="auto", weight_decay=1e-4,
+                 patience=8,
                  validation_fraction=0.15, time_budget=None, device="auto", random_state=None, verbose=False):
         self.epochs = epochs  # upper bound on passes over the training rows; auto: 60 (early stopping ends sooner)
         self.batch_size = batch_size  # rows per step; auto: grows with the rows
@@ -70,6 +71,7 @@ class _LaminaEstimator(BaseEstimator):
         self.members = members  # mlp: TabM-mini ensemble members sharing one network; auto: lamina's choice
         self.numbers = numbers  # mlp: "plain" floats or "plr" periodic embeddings; auto: plr from 10,000 rows
         self.folds = folds  # mlp members cross-fitted in this many folds; auto: 4 under 1,000 rows; 0: off
+        self.linear_share = linear_share  # mlp: share of a ridge/logistic regression blended in, 0-1; auto: lamina's
         self.weight_decay = weight_decay  # decoupled L2 strength (AdamW)
         self.patience = patience  # epochs without validation improvement before stopping
         self.validation_fraction = validation_fraction  # share of the rows held out for early stopping, (0, 0.5)
@@ -100,7 +102,8 @@ class _LaminaEstimator(BaseEstimator):
                                 valid_fraction=self.validation_fraction, epochs=self.epochs,
                                 batch_size=self.batch_size, lr=self.lr, width=self.width, depth=self.depth,
                                 dropout=self.dropout, arch=self.arch, members=self.members,
-                                numbers=self.numbers, folds=self.folds, weight_decay=self.weight_decay,
+                                numbers=self.numbers, folds=self.folds, linear_share=self.linear_share,
+                                weight_decay=self.weight_decay,
                                 patience=self.patience, device=self.device,
                                 time_budget=None if self.time_budget is None else str(self.time_budget))
         # The rows go in as the test table too: lamina then splits them two ways (training, validation) instead

@@ -155,6 +155,10 @@ def training(run: RunFolder, document: dict) -> Section:
              [f"{trained['epochs_run']} epochs; the weights of the best epoch ({trained['best_epoch']}) were kept; "
               f"stopped because: {trained['stop_reason']}.{_selection(trained)}"],
              [f"{number(trained['train_seconds'], 1)} s of training on {trained['device']}."]]
+    if trained.get("linear_share"):
+        from lamina.training.linear_share import linear_share_text
+
+        items.append([linear_share_text(trained["linear_share"])])
     if trained.get("time_budget"):
         from lamina.training.budget import budget_text
 

@@ -52,13 +52,16 @@ class FeaturePipeline:
         """Floats each dense-block column adds to `numbers`, in order (how explanations split it per column)."""
         return [encoder.width for encoder in self._read_by(DENSE).values()]
 
+    def dense_encoders(self) -> list[tuple[int, object]]:
+        """(start, encoder) of each dense-block column: where its floats start in `numbers`, in order."""
+        encoders = self._read_by(DENSE).values()
+        return [*zip(accumulate(self.dense_widths(), initial=0), encoders, strict=False)]
+
     def number_layout(self) -> dict[str, list[int]]:
         """Positions in `numbers` of the numeric columns' normal scores ("scores", one per column) and of their
         piecewise-linear rank pieces ("pieces"), from features.numeric.NumberEncoder's layout: PLR embeddings
         read the scores (nets.mlp.TableInputs). Dates and other dense columns have neither."""
-        encoders = self._read_by(DENSE).values()
-        starts = [*accumulate(self.dense_widths(), initial=0)][:-1]
-        numeric = [(start, e) for start, e in zip(starts, encoders, strict=True) if isinstance(e, NumberEncoder)]
+        numeric = [(start, e) for start, e in self.dense_encoders() if isinstance(e, NumberEncoder)]
         return {"scores": [start + e.score_at for start, e in numeric],
                 "pieces": [start + at for start, e in numeric for at in e.pieces_at]}
 

@@ -116,22 +116,25 @@ def example_batch(reads: str, spec: dict, outputs: int, rows: int = 6) -> tuple[
 
 
 @register("mlp", (TABLE_EXAMPLE, {"width": 8, "depth": 2, "dropout": 0.1, "norm": "batch", "numbers": "plr",
-                                 "members": 3, "plr_scores": [0, 3], "plr_unread": [1], "wide": True}),
+                                 "members": 3, "plr_scores": [0, 3], "plr_unread": [1], "wide": True,
+                                 "linear_share": 0.25}),
           space={"width": Dimension(low=32, high=512, log=True), "depth": Dimension(low=1, high=4), "dropout": DROPOUT})
 def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float,
                norm: Literal["batch", "layer", "none"], numbers: Literal["plain", "plr"] = "plain",
                members: int = 1, plr_scores: list[int] | None = None, plr_unread: list[int] = (),
-               wide: bool = False) -> nn.Module:
+               wide: bool = False, linear_share: float = 0.0) -> nn.Module:
     """`numbers`: "plr" embeds the numeric floats at `plr_scores` (the columns' normal scores) periodically
     (nets.mlp.TableInputs); `plr_scores` None, what models saved with "plr" before it existed hold, embeds every
     numeric float; `plr_unread`: floats the network does not read (the scores' rank pieces); "plain", what models
     saved before the embeddings still hold, reads them as they are.
     `members` > 1: a TabM-mini ensemble of that many members (nets.mlp.TabularMLP); 1, what models saved before
     it hold, one network. `wide`: a linear path beside the dense blocks (wide and deep); False, what models saved
-    before it hold, none."""
+    before it hold, none. `linear_share` > 0: a frozen linear model blended into the outputs with that share
+    (training.linear_share); 0, what models saved before it hold, none."""
     from lamina.nets.mlp import TabularMLP
 
-    return TabularMLP(spec, outputs, width, depth, dropout, norm, numbers, members, plr_scores, plr_unread, wide)
+    return TabularMLP(spec, outputs, width, depth, dropout, norm, numbers, members, plr_scores, plr_unread, wide,
+                      linear_share)
 
 
 @register("resnet", (IMAGE_EXAMPLE, {"width": 4, "depth": 2, "dropout": 0.1, "crop_padding": 2, "flip": True,

@@ -117,11 +117,15 @@ class TabularMLP(TableInputs):
     2016, "Wide & Deep Learning for Recommender Systems"): the linear part of a nearly linear table (scikit-learn's
     diabetes) need not be learnt through the dropout-heavy dense blocks of a small table (what it measured:
     nets.recipe); models saved before it existed have none (`wide` False).
+
+    `linear_share` > 0 blends a linear model fitted outside the network into every output: outputs =
+    (1 − share) · network(x) + share · linear_model(x), a frozen linear layer on the encoded vector (weights set by
+    `install_linear_model` after training, training.linear_share); 0 (models saved before it existed) has none.
     """
 
     def __init__(self, spec: dict, outputs: int, width: int, depth: int, dropout: float, norm: str,
                  numbers: str = "plain", members: int = 1, plr_scores: list[int] | None = None,
-                 plr_unread: list[int] = (), wide: bool = False):
+                 plr_unread: list[int] = (), wide: bool = False, linear_share: float = 0.0):
         if members < 1:
             raise ValueError(f"An ensemble needs at least one member; members is {members}.")
         super().__init__(spec, numbers, plr_scores, plr_unread)
@@ -140,6 +144,9 @@ class TabularMLP(TableInputs):
         self.body = nn.Sequential(*layers)
         self.members_count = members
         self.wide = None
+        self.linear_share, self.linear_model = 0.0, None
+        if linear_share:
+            self.install_linear_model(torch.zeros(outputs, self.encoded_width), torch.zeros(outputs), linear_share)
         if members == 1:
             self.head = nn.Linear(features, outputs)
             if wide:
@@ -163,7 +170,7 @@ class TabularMLP(TableInputs):
         members, their mean. Explanations differentiate this."""
         if self.members_count == 1:
             deep = self.head(self.body(encoded))
-            return deep if self.wide is None else deep + self.wide(encoded)
+            return self._with_linear_model(deep if self.wide is None else deep + self.wide(encoded), encoded)
         return self.decide_each(encoded).mean(1)
 
     def members(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -176,9 +183,26 @@ class TabularMLP(TableInputs):
         # -1, not len(encoded): an ONNX export must keep the row count a dynamic axis.
         hidden = self.body(adapted).unflatten(0, (-1, self.members_count))  # [rows, members, width]
         deep = torch.einsum("rmw,mwo->rmo", hidden, self.heads) + self.heads_bias
-        if self.wide is None:
+        if self.wide is not None:
+            deep = deep + torch.einsum("rme,meo->rmo", adapted.unflatten(0, (-1, self.members_count)), self.wide)
+        return self._with_linear_model(deep, encoded.unsqueeze(1))
+
+    def install_linear_model(self, weight: torch.Tensor, bias: torch.Tensor, share: float) -> None:
+        """Blend the linear model encoded vector → outputs (weight [outputs, encoded width], bias [outputs]) into
+        every output with this share in (0, 1]; its weights are frozen (fitted in closed form, not by training)."""
+        if not 0 < share <= 1:
+            raise ValueError(f"A linear model's share lies in (0, 1], not {share}.")
+        outputs = weight.shape[0]
+        self.linear_model = nn.Linear(self.encoded_width, outputs).requires_grad_(False)
+        self.linear_model.weight.copy_(weight)
+        self.linear_model.bias.copy_(bias)
+        self.linear_share = float(share)
+
+    def _with_linear_model(self, deep: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
+        """deep [rows, (members,) outputs] blended with the linear model of `encoded` [rows, (1,) encoded width]."""
+        if self.linear_model is None:
             return deep
-        return deep + torch.einsum("rme,meo->rmo", adapted.unflatten(0, (-1, self.members_count)), self.wide)
+        return (1 - self.linear_share) * deep + self.linear_share * self.linear_model(encoded)
 
 
 def _norm(kind: str, width: int) -> nn.Module:

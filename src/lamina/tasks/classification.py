@@ -81,6 +81,15 @@ class ClassificationTask(TableTask):
                                          cross_fit_text(training))
         return network, architecture, training
 
+    row_loss_name = "log loss (nats) after temperature scaling"
+
+    def row_losses(self, outputs: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+        """Each row's cross-entropy [rows] once a temperature is fitted to the logits [rows, classes], as they would
+        be calibrated (a blend's logits may be on a smaller scale than either model's)."""
+        outputs = outputs.double()
+        return torch.nn.functional.cross_entropy(outputs / fit_temperature(outputs, truth), truth.long(),
+                                                 reduction="none")
+
     # ---- the training step -------------------------------------------------------------------------------
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

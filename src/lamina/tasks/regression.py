@@ -30,6 +30,12 @@ class RegressionTask(TableTask):
         """outputs: [rows, 1] standardised predictions; targets: [rows] standardised values."""
         return torch.nn.functional.mse_loss(outputs.squeeze(1).float(), targets)
 
+    row_loss_name = "squared error of the standardised target"
+
+    def row_losses(self, outputs: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+        """Each row's squared error [rows] of standardised predictions [rows, 1] (training.linear_share)."""
+        return (outputs.squeeze(1).double() - truth.double()) ** 2
+
     def finish_outputs(self, raw: torch.Tensor) -> np.ndarray:
         return self.target_.decode(raw.numpy())
 

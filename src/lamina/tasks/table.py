@@ -47,6 +47,9 @@ class TablePrepared(Prepared):
     # With cross-fitted members (training.crossfit): the encoded training and validation rows, each with its fold
     # under FOLD_KEY, and their targets, whose out-of-fold outputs judged the epoch (fit) and calibrate (selection)
     cross_fit: tuple | None = None
+    # (outputs [rows, outputs], targets) the calibration reads where they are not the network's on those rows: with
+    # a linear model's share chosen on out-of-fold outputs (training.linear_share), the blend of both models' outputs
+    selection: tuple | None = None
 
 
 class TableTask(Task):
@@ -129,6 +132,7 @@ class TableTask(Task):
             epochs_and_batch_size,
             label_smoothing,
             learning_rate,
+            linear_share_setting,
             selection_smoothing,
         )
         from lamina.nets.transfer import load_backbone
@@ -171,6 +175,8 @@ class TableTask(Task):
         device = resolve_device(config.train.device)
         lengths = _token_counts(train_inputs, spec) if arch in TEXT_ARCHITECTURES else None
         self.folds = cross_fit_folds(config.train, hyperparameters, len(split.train), distributed.launched())
+        share = linear_share_setting(config.model, config.train, hyperparameters, self.folds, spec["numbers"],
+                                     train_targets.dim() == 1, self.target_.is_classification)
         if self.folds:  # every labelled non-test row trains, each member without its fold (training.crossfit)
             fitted_inputs, fitted_targets = self.encoded(pd.concat([split.train, split.valid]))
             fitted_inputs[FOLD_KEY] = assign_folds(fitted_targets, self.folds, config.seed)
@@ -212,7 +218,63 @@ class TableTask(Task):
             training["privacy"] = trainer.privacy.record()
         if trainer.time_budget is not None:
             training["time_budget"] = budget_record(trainer)
-        return network.cpu(), architecture, training
+        network = network.cpu()
+        if share:
+            training["linear_share"] = self.blend_linear_model(network, architecture, (fitted_inputs, fitted_targets),
+                                                               share, prepared)
+        return network, architecture, training
+
+    def blend_linear_model(self, network: torch.nn.Module, architecture: dict, rows: tuple, share: float | str,
+                           prepared: TablePrepared) -> dict:
+        """Fit the linear model of training.linear_share on `rows` (the encoded rows the network trained on, and
+        their targets) and blend it into the network with `share`, or with "auto" the share that choose_share picks
+        from both models' out-of-fold `row_losses` (the rows carry their folds). Returns the training record's
+        `linear_share`: the share, the linear model and, when chosen, the out-of-fold losses it was chosen on."""
+        from lamina.training.linear_share import (
+            SHARES,
+            choose_share,
+            fit_linear,
+            out_of_fold_linear,
+            value_projection,
+        )
+
+        inputs, targets = rows
+        network.eval()
+        with torch.no_grad():
+            encoded = network.encode(inputs).double().numpy()  # [rows, encoded width]
+        truth = targets.numpy()
+        projection = value_projection(self.features_.dense_encoders(), inputs["numbers"].shape[1],
+                                      sum(e.embedding_dim for e in network.embeddings), network.encoded_width)
+        values = encoded @ projection
+        classification, outputs = self.target_.is_classification, self.target_.outputs
+        model = fit_linear(values, truth, outputs, classification)
+        out_of_fold = None if model is None or not self.folds else \
+            out_of_fold_linear(values, truth, inputs[FOLD_KEY].numpy(), outputs, classification)
+        if model is None or (self.folds and out_of_fold is None):
+            return {"share": 0.0, "note": "a class has no row to fit the linear model on"
+                                          + (" in some fold" if self.folds else "")}
+        record = {"share": share, "model": f"{model.name} on the numeric and category columns"}
+        if self.folds:  # the rows the calibration reads: each model's out-of-fold outputs, blended
+            network_outputs, encoded_truth = self.selection_outputs(network, prepared)
+            linear_outputs = torch.from_numpy(out_of_fold).to(network_outputs.dtype)
+            if share == "auto":
+                share, losses = choose_share(network_outputs, linear_outputs, encoded_truth, self.row_losses)
+                chosen = losses[int(np.flatnonzero(SHARES == share)[0])]
+                record.update(share=share, loss=self.row_loss_name,
+                              out_of_fold_loss={"network": losses[0], "linear": losses[-1], "blend": chosen})
+            prepared.selection = ((1 - share) * network_outputs + share * linear_outputs, encoded_truth)
+        if share:
+            weight = torch.from_numpy((projection @ model.weight).T).float()  # [outputs, encoded width]
+            network.install_linear_model(weight, torch.from_numpy(model.bias).float(), share)
+            architecture["hyperparameters"]["linear_share"] = share
+        return record
+
+    row_loss_name: ClassVar[str]  # what row_losses measures, for the report
+
+    def row_losses(self, outputs: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+        """Each row's loss [rows] that a linear model's share is chosen by (training.linear_share), from raw outputs
+        [rows, outputs] and encoded targets [rows]."""
+        raise NotImplementedError
 
     def training_step(self, module: torch.nn.Module, batch, trainer) -> torch.Tensor:
         """LossStep's step, except that an ensemble (nets.mlp.TabularMLP with members) fits each member to the
@@ -238,7 +300,10 @@ class TableTask(Task):
                                                                                             torch.Tensor]:
         """(raw outputs [rows, outputs], encoded targets [rows]) of the rows the best epoch was judged on, which a
         temperature and a decision threshold are fitted on: the validation rows, or with cross-fitted members the
-        out-of-fold outputs of every training and validation row."""
+        out-of-fold outputs of every training and validation row (blended with a linear model's where one was
+        blended in: training.linear_share)."""
+        if prepared.selection is not None:
+            return prepared.selection
         if prepared.cross_fit is None:
             return self.raw_outputs(network, prepared.split.valid)
         inputs, truth = prepared.cross_fit
@@ -441,7 +506,11 @@ class TableTask(Task):
         """Raises where `purpose` (explain, audit) reads one target and this model has several (tasks.targets)."""
 
     def summary(self, model) -> str:
-        return metrics_text(model.metrics["test"], model.metrics["baseline"], model.training["sizes"]["test"])
+        from lamina.training.linear_share import linear_share_text
+
+        blended = (model.training or {}).get("linear_share")
+        return metrics_text(model.metrics["test"], model.metrics["baseline"], model.training["sizes"]["test"]) \
+            + (f"\n{linear_share_text(blended)}" if blended else "")
 
     # ---- files -------------------------------------------------------------------------------------------
 
