@@ -11,9 +11,9 @@ from lamina.features.numeric import PIECES, NumberEncoder
 from lamina.training.linear_share import (
     EVEN_SHARE,
     PIECE_RANKS,
-    SHARES,
     choose_share,
     fit_linear,
+    linear_share_text,
     out_of_fold_linear,
     value_projection,
 )
@@ -89,8 +89,8 @@ def blend_case(rows: int, network_noise: float, linear_noise: float) -> tuple:
     network = truth + network_noise * torch.randn(rows, 1, generator=generator)
     linear = truth + linear_noise * torch.randn(rows, 1, generator=generator)
     share, losses = choose_share(network, linear, truth, lambda outputs, target: (outputs - target).squeeze(1) ** 2)
-    assert len(losses) == len(SHARES)
-    return share, float(SHARES[int(np.argmin(losses))])
+    assert losses["blend"] == (losses["even"] if share == EVEN_SHARE else losses["lowest"])
+    return share, losses["lowest_share"]
 
 
 def test_the_share_is_even_unless_another_is_better_by_more_than_a_standard_error():
@@ -122,6 +122,7 @@ def test_a_small_table_blends_its_linear_model_as_chosen_and_serves_the_blend(tm
     losses = record["out_of_fold_loss"]
     assert record["model"].startswith("ridge regression") and record["share"] > 0  # a linear table: it takes a share
     assert losses["blend"] < losses["network"]  # an even blend at least: the network alone did worst out of fold
+    assert losses["blend"] in (losses["even"], losses["lowest"]) and losses["lowest"] <= losses["even"]
     network = model.network
     assert model.architecture["hyperparameters"]["linear_share"] == record["share"] == network.linear_share
     inputs = model.task.features_.transform(frame)
@@ -147,13 +148,17 @@ def test_a_share_given_is_kept_and_zero_leaves_the_network_alone():
 
     frame = nearly_linear(160)
     fixed = api.fit(frame, "y", epochs=2, linear_share=0.3, progress=False)
-    assert fixed.training["linear_share"]["share"] == 0.3 and "out_of_fold_loss" not in fixed.training["linear_share"]
+    record = fixed.training["linear_share"]
+    assert record["share"] == 0.3 and set(record["out_of_fold_loss"]) == {"network", "linear", "blend"}
+    assert "takes the share 0.3 given in the settings" in linear_share_text(record)
     alone = api.fit(frame, "y", epochs=2, linear_share=0, progress=False)
     assert "linear_share" not in alone.training and alone.network.linear_model is None
     assert "linear_share" not in alone.architecture["hyperparameters"]
     split = api.fit(frame, "y", epochs=2, folds=0, progress=False)  # no out-of-fold rows to choose a share on
     assert "linear_share" not in split.training
     given = api.fit(frame, "y", epochs=2, folds=0, linear_share=1.0, progress=False)  # given: the linear model alone
+    said = linear_share_text(given.training["linear_share"])
+    assert "not judged out of fold" in said and "predicts as the linear model alone" in said
     network = given.network.eval()
     with torch.no_grad():
         inputs = given.task.features_.transform(frame)

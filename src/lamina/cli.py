@@ -62,8 +62,9 @@ TRAIN_SETTINGS = [
                                         "each member without its fold, and out-of-fold predictions of every row judge "
                                         "the epoch and calibrate (default 4 where the members are the small tables' "
                                         "default, under 1,000 training rows; 0: off)"),
-    ("--linear-share", "linear_share", _or_auto(float), "mlp: share of a ridge or logistic regression on the numeric "
-                                                     "columns blended into the outputs, 0 to 1 (default: for "
+    ("--linear-share", "linear_share", _or_auto(float), "mlp: share of a ridge or logistic regression on the number, "
+                                                     "date and category columns blended into the outputs, 0 to 1 "
+                                                     "(default: for "
                                                      "regression chosen on out-of-fold predictions where members are "
                                                      "cross-fitted, else 0)"),
     ("--image-size", "image_size", _or_auto(int), "pixels per side images are resized to (default: median, at most 64)"),

@@ -54,7 +54,7 @@ SMALL_TABLE_WIDE = True
 # member each) did worse than 4 on breast cancer (0.9737, 0.9772 against 0.9807).
 CROSS_FIT_FOLDS = 4
 # Where a regressor's members are cross-fitted (out-of-fold predictions of every row to judge it on), a ridge
-# regression on the numeric and category columns is blended into the outputs, an even blend unless another share is
+# regression on the number, date and category columns is blended into the outputs, an even blend unless another share is
 # clearly better out of fold (training.linear_share.choose_share; `linear_share` auto, a number in [0, 1] fixes it).
 # On scikit-learn's diabetes (bench/small_tables.py, BENCHMARKS.md) it took test R² from 0.406 to 0.419 over seeds 0-4
 # (ridge 0.419) and from 0.480 to 0.487 over seeds 5-19 (ridge 0.480). Classifiers get no share by default: a logistic

@@ -231,7 +231,7 @@ class TableTask(Task):
         from both models' out-of-fold `row_losses` (the rows carry their folds). Returns the training record's
         `linear_share`: the share, the linear model and, when chosen, the out-of-fold losses it was chosen on."""
         from lamina.training.linear_share import (
-            SHARES,
+            blend_losses,
             choose_share,
             fit_linear,
             out_of_fold_linear,
@@ -253,15 +253,16 @@ class TableTask(Task):
         if model is None or (self.folds and out_of_fold is None):
             return {"share": 0.0, "note": "a class has no row to fit the linear model on"
                                           + (" in some fold" if self.folds else "")}
-        record = {"share": share, "model": f"{model.name} on the numeric and category columns"}
+        record = {"share": share, "model": f"{model.name} on the number, date and category columns"}
         if self.folds:  # the rows the calibration reads: each model's out-of-fold outputs, blended
             network_outputs, encoded_truth = self.selection_outputs(network, prepared)
             linear_outputs = torch.from_numpy(out_of_fold).to(network_outputs.dtype)
+            compared = (network_outputs, linear_outputs, encoded_truth, self.row_losses)
             if share == "auto":
-                share, losses = choose_share(network_outputs, linear_outputs, encoded_truth, self.row_losses)
-                chosen = losses[int(np.flatnonzero(SHARES == share)[0])]
-                record.update(share=share, loss=self.row_loss_name,
-                              out_of_fold_loss={"network": losses[0], "linear": losses[-1], "blend": chosen})
+                share, losses = choose_share(*compared)
+            else:
+                losses = blend_losses(*compared, share)
+            record.update(share=share, loss=self.row_loss_name, out_of_fold_loss=losses)
             prepared.selection = ((1 - share) * network_outputs + share * linear_outputs, encoded_truth)
         if share:
             weight = torch.from_numpy((projection @ model.weight).T).float()  # [outputs, encoded width]

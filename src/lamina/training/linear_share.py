@@ -1,6 +1,6 @@
 """A linear model's share of a small table's prediction: the network's outputs blended with those of a ridge
-regression (regression) or an L2 logistic regression (classification) on the numeric columns, the share chosen on
-out-of-fold predictions.
+regression (regression) or an L2 logistic regression (classification) on the number, date and category columns, the
+share chosen on out-of-fold predictions.
 
 This is stacked generalisation (Wolpert 1992, "Stacked Generalization") with a convex combination of two models
 (Breiman 1996, "Stacked Regressions": non-negative weights judged on cross-validated predictions), as AutoGluon's
@@ -108,11 +108,12 @@ def out_of_fold_linear(inputs: np.ndarray, targets: np.ndarray, folds: np.ndarra
     return predicted
 
 
-def choose_share(network: torch.Tensor, linear: torch.Tensor, truth: torch.Tensor, row_losses) -> tuple[float, list]:
-    """(the share, the mean loss of each share in SHARES) for the blend (1 − share) · network + share · linear of
-    network and linear outputs [rows, outputs] of the same rows, out of fold; `row_losses(outputs, truth)` gives each
-    row's loss [rows]. The share is EVEN_SHARE unless the share with the lowest mean loss beats it by more than one
-    standard error of their rows' paired loss differences (ties go to the smaller share).
+def choose_share(network: torch.Tensor, linear: torch.Tensor, truth: torch.Tensor, row_losses) -> tuple[float, dict]:
+    """(the share, its out-of-fold losses) for the blend (1 − share) · network + share · linear of network and
+    linear outputs [rows, outputs] of the same rows, out of fold; `row_losses(outputs, truth)` gives each row's loss
+    [rows]. The share is EVEN_SHARE unless the share with the lowest mean loss beats it by more than one standard
+    error of their rows' paired loss differences (ties go to the smaller share). The losses: the network alone's,
+    the linear model alone's, the chosen blend's, the even blend's, the lowest and its share, and that standard error.
 
     Why even unless clearly otherwise: weights fitted to combine forecasts tend to do worse out of sample than equal
     weights (the "forecast combination puzzle", Stock and Watson 2004; Smith and Wallis 2009), and here the network's
@@ -121,27 +122,45 @@ def choose_share(network: torch.Tensor, linear: torch.Tensor, truth: torch.Tenso
     (seeds 0-4) and 0.484 (seeds 5-19), an even blend 0.419 and 0.487 (BENCHMARKS.md)."""
     each = [row_losses((1 - share) * network + share * linear, truth).double() for share in SHARES]
     means = [float(losses.mean()) for losses in each]
-    best, even = int(np.argmin(means)), int(np.flatnonzero(SHARES == EVEN_SHARE)[0])
-    gain = each[even] - each[best]  # [rows]: how much the best share beats the even blend on each row
-    if float(gain.mean()) <= float(gain.std() / np.sqrt(len(gain))):
-        best = even
-    return float(SHARES[best]), means
+    lowest, even = int(np.argmin(means)), int(np.flatnonzero(SHARES == EVEN_SHARE)[0])
+    gain = each[even] - each[lowest]  # [rows]: how much the lowest share beats the even blend on each row
+    standard_error = float(gain.std() / np.sqrt(len(gain)))
+    chosen = lowest if float(gain.mean()) > standard_error else even
+    return float(SHARES[chosen]), {"network": means[0], "linear": means[-1], "blend": means[chosen],
+                                   "even": means[even], "lowest_share": float(SHARES[lowest]),
+                                   "lowest": means[lowest], "standard_error": standard_error}
+
+
+def blend_losses(network: torch.Tensor, linear: torch.Tensor, truth: torch.Tensor, row_losses, share: float) -> dict:
+    """The out-of-fold losses of a share given: the network alone's, the linear model alone's and the blend's (as
+    choose_share's)."""
+    return {name: float(row_losses((1 - weight) * network + weight * linear, truth).double().mean())
+            for name, weight in (("network", 0.0), ("linear", 1.0), ("blend", share))}
 
 
 def linear_share_text(record: dict) -> str:
-    """What the training record's `linear_share` (tasks.table.TableTask.blend_linear_model) says, in a sentence,
-    for the report and the CLI summary."""
+    """What the training record's `linear_share` (tasks.table.TableTask.blend_linear_model) says, in a sentence or
+    two, for the report and the CLI summary."""
     if "note" in record:
         return f"No linear model was blended in: {record['note']}."
-    share, model = record["share"], record["model"]
-    losses = record.get("out_of_fold_loss")
+    share, model, losses = record["share"], record["model"], record.get("out_of_fold_loss")
+    judged = "" if losses is None else (
+        f"{record['loss']} out of fold: network alone {losses['network']:.4f}, linear model alone "
+        f"{losses['linear']:.4f}, " + (f"this blend {losses['blend']:.4f}" if "even" not in losses else
+                                       f"even blend {losses['even']:.4f}, lowest {losses['lowest']:.4f} at share "
+                                       f"{losses['lowest_share']:g} (standard error of its gain "
+                                       f"{losses['standard_error']:.4f})"))
     if losses is None:
-        return f"A {model} takes the share {share:g} the config gives of every output."
-    judged = (f"{record['loss']} out of fold: network alone {losses['network']:.4f}, linear model alone "
-              f"{losses['linear']:.4f}, blend {losses['blend']:.4f}")
-    how = (f"an even blend unless another share of 0, {SHARES[1]:g} … 1 beats it by more than a standard error of "
-           f"the {judged}")
-    if not share:
-        return f"A {model} was weighed and takes no share ({how})."
-    return (f"A {model} takes a share {share:g} of every output, (1 − {share:g}) × network + {share:g} × linear model "
-            f"({how}).")
+        text = f"A {model} takes the share {share:g} given in the settings of every output (not judged out of fold)."
+    elif "even" not in losses:
+        text = f"A {model} takes the share {share:g} given in the settings of every output (its {judged})."
+    else:
+        how = (f"an even blend unless another share of 0, {SHARES[1]:g} … 1 beats it by more than a standard error; "
+               f"its {judged}")
+        if not share:
+            return f"A {model} was weighed and takes no share ({how})."
+        text = f"A {model} takes a share {share:g} of every output ({how})."
+    text += f" Outputs = (1 − {share:g}) × network + {share:g} × linear model."
+    if share == 1:
+        text += " The network takes no part: the model predicts as the linear model alone."
+    return text
