@@ -26,11 +26,12 @@ def test_the_projection_reads_each_number_column_s_value_from_its_rank_pieces():
     projection = value_projection([(0, encoder)], numbers=encoder.width, categories=2, width=encoder.width + 3)
     assert projection.shape == (encoder.width + 3, 1 + 1 + 2)  # the value, the flag, two embedding floats; no text
     at_piece_ranks = np.interp(PIECE_RANKS, encoder.ranks_, encoder.knots_)  # values where the map is exact
+    low, spread = at_piece_ranks[0], at_piece_ranks[-1] - at_piece_ranks[0]
     encoded = np.hstack([encoder.transform(pd.Series(at_piece_ranks)), np.zeros((PIECES + 1, 3))])
-    read = encoded @ projection
-    np.testing.assert_allclose(read[:, 0] - read[0, 0], at_piece_ranks - at_piece_ranks[0], rtol=1e-5, atol=1e-3)
+    read = encoded @ projection  # (value − v(0)) / (v(1) − v(0)), exact at the piece ranks
+    np.testing.assert_allclose(read[:, 0] - read[0, 0], (at_piece_ranks - low) / spread, atol=1e-6)
     assert projection[encoder.score_at, 0] == 0  # the normal score is not read: the value is
-    between = encoder.transform(values) @ projection[:encoder.width, 0] + at_piece_ranks[0]
+    between = encoder.transform(values) @ projection[:encoder.width, 0] * spread + low
     middle = (values > np.quantile(values, 0.1)) & (values < np.quantile(values, 0.9))
     np.testing.assert_allclose(between[middle], values[middle], rtol=0.05)  # linear between the piece ranks
     flag = np.zeros(encoder.width + 3)
@@ -210,3 +211,45 @@ def test_a_classifier_is_calibrated_on_the_blend_of_both_models_out_of_fold_logi
     np.testing.assert_allclose(logits, 0.6 * network_alone.double() + 0.4 * linear, atol=1e-5)
     with torch.no_grad():  # not the blend with the linear model fitted on every row, which read their labels
         assert not torch.allclose(logits.float(), OutOfFold(network, 4)(inputs), atol=1e-3)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_a_column_of_huge_or_tiny_values_is_read_by_the_linear_model_too(scale):
+    from lamina import api
+
+    frame = nearly_linear(160).assign(a=lambda f: f["a"] * scale)  # standardised raw values overflow / underflow
+    model = api.fit(frame, "y", epochs=2, progress=False)
+    record = model.training["linear_share"]
+    assert "note" not in record and np.isfinite(list(record["out_of_fold_loss"].values())).all()
+    weight = model.network.linear_model.weight  # column a's rank pieces carry its value
+    pieces = [position for position in model.task.features_.number_layout()["pieces"] if position < 17]
+    assert torch.isfinite(weight).all() and weight[0, pieces].abs().sum() > 0.1
+    assert np.isfinite(model.predict(frame)["prediction"]).all()
+
+
+def test_a_linear_model_that_fits_no_finite_numbers_is_left_out_and_the_run_completes(monkeypatch):
+    import lamina.training.linear_share as linear_share
+    from lamina import api
+
+    fit = linear_share.fit_linear
+    monkeypatch.setattr(linear_share, "fit_linear", lambda *args: (lambda model: model and linear_share.LinearModel(
+        model.weight * np.nan, model.bias, model.name))(fit(*args)))
+    model = api.fit(nearly_linear(160), "y", epochs=2, progress=False)
+    assert model.training["linear_share"] == {"share": 0.0, "note": "the linear model's outputs were not finite numbers"}
+    assert model.network.linear_model is None and "No linear model was blended in" in model.task.summary(model)
+
+
+@pytest.mark.parametrize("record", ["x", [1], {"share": "x", "model": "m"}, {"share": 0.5}, {"share": 2, "model": "m"},
+                                    {"share": 0.5, "model": "m", "out_of_fold_loss": {"network": 1.0}}])
+def test_a_damaged_linear_share_record_stops_at_load(tmp_path, record):
+    import json
+
+    from lamina import api
+    from lamina.model import Model
+
+    folder = api.fit(nearly_linear(120), "y", epochs=1, progress=False).save(tmp_path / "m")
+    document = json.loads((folder / "model.json").read_text())
+    document["training"]["linear_share"] = record
+    (folder / "model.json").write_text(json.dumps(document))
+    with pytest.raises(LaminaError, match="damaged or incompatible model.*training.linear_share"):
+        Model.load(folder)

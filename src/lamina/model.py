@@ -25,6 +25,7 @@ from lamina.errors import LaminaError
 from lamina.plain import json_safe
 from lamina.run import RunFolder
 from lamina.tasks.base import Task, task_named
+from lamina.training.linear_share import LinearShareRecord
 from lamina.training.privacy import PrivacyRecord
 from lamina.training.trainer import resolve_device
 
@@ -315,6 +316,7 @@ class _RowTraining(Record):
     total_seconds: float | None = None
     selection_smoothing: float | None = None  # the weight of the past in the moving average epochs were judged on
     privacy: PrivacyRecord | None = None  # trained with differential privacy: the (ε, δ) spent
+    linear_share: LinearShareRecord | None = None  # a linear model blended into the outputs (training.linear_share)
     validation: _Validation | None = None
 
 

@@ -253,6 +253,10 @@ class TableTask(Task):
         if model is None or (self.folds and out_of_fold is None):
             return {"share": 0.0, "note": "a class has no row to fit the linear model on"
                                           + (" in some fold" if self.folds else "")}
+        unfit = {"share": 0.0, "note": "the linear model's outputs were not finite numbers"}
+        fitted = [*model.weight.flat, *model.bias, *(() if out_of_fold is None else out_of_fold.flat)]
+        if not np.isfinite(fitted).all():  # a fit gone wrong must not stop a run whose network has trained
+            return unfit
         record = {"share": share, "model": f"{model.name} on the number, date and category columns"}
         if self.folds:  # the rows the calibration reads: each model's out-of-fold outputs, blended
             network_outputs, encoded_truth = self.selection_outputs(network, prepared)
@@ -262,6 +266,8 @@ class TableTask(Task):
                 share, losses = choose_share(*compared)
             else:
                 losses = blend_losses(*compared, share)
+            if not np.isfinite(list(losses.values())).all():
+                return {**unfit, "note": "its out-of-fold losses were not finite numbers"}
             record.update(share=share, loss=self.row_loss_name, out_of_fold_loss=losses)
             prepared.selection = ((1 - share) * network_outputs + share * linear_outputs, encoded_truth)
         if share:

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from pydantic import Field, StrictStr, model_validator
 
+from lamina.checked import Record
 from lamina.features.numeric import PIECES, NumberEncoder
 
 SHARES = np.linspace(0.0, 1.0, 21).round(2)  # the linear model's shares tried, steps of 0.05 (0: the network alone)
@@ -51,16 +53,20 @@ def value_projection(layout: list[tuple[int, object]], numbers: int, categories:
     """[width, inputs]: the linear model's inputs from the encoded vector of `width` floats, which begins with the
     `numbers` numeric floats in place (plain numbers) and the `categories` floats of the category embeddings.
     `layout`: (start, encoder) of each dense column in the numeric block (features.pipeline.FeaturePipeline.
-    dense_encoders). A NumberEncoder's floats give one input, its value up to a constant (module docstring); every
-    other numeric float and every category embedding float is one input as it is."""
+    dense_encoders). A NumberEncoder's floats give one input, its value up to a constant and a scale (module
+    docstring), (value − v(0)) / (v(1) − v(0)): in [0, 1] for the training values, so a column of values near 1e300
+    or 1e-300 neither overflows nor vanishes when standardised (the fitted model is the same: standardising undoes
+    any scale). Every other numeric float and every category embedding float is one input as it is."""
     columns, read = [], set()
     for start, encoder in layout:
         if not isinstance(encoder, NumberEncoder):
             continue
-        values = np.interp(PIECE_RANKS, encoder.ranks_, encoder.knots_) if len(encoder.knots_) > 1 \
-            else np.zeros(PIECES + 1)  # one training value: no slope
+        values = np.interp(PIECE_RANKS, encoder.ranks_, encoder.knots_)
+        values = values / np.abs(values).max() if values.any() else values  # in [-1, 1]: differences stay finite
+        spread = values[-1] - values[0]
         column = np.zeros(width)
-        column[[start + at for at in encoder.pieces_at]] = np.diff(values)
+        if spread > 0:  # one training value: no slope
+            column[[start + at for at in encoder.pieces_at]] = np.diff(values) / spread
         columns.append(column)
         read.update(start + at for at in (encoder.score_at, *encoder.pieces_at))
     identity = np.eye(width)
@@ -136,6 +142,31 @@ def blend_losses(network: torch.Tensor, linear: torch.Tensor, truth: torch.Tenso
     choose_share's)."""
     return {name: float(row_losses((1 - weight) * network + weight * linear, truth).double().mean())
             for name, weight in (("network", 0.0), ("linear", 1.0), ("blend", share))}
+
+
+class LinearShareRecord(Record):
+    """model.json's training.linear_share, as tasks.table.TableTask.blend_linear_model writes it: the share and the
+    linear model, the loss and the out-of-fold losses it was judged on (with cross-fitted members), or a note saying
+    why no linear model was blended in."""
+
+    share: float = Field(ge=0, le=1)
+    model: StrictStr | None = None
+    loss: StrictStr | None = None
+    out_of_fold_loss: dict[str, float] | None = None
+    note: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _said(self) -> LinearShareRecord:
+        if self.note is None and self.model is None:
+            raise ValueError("names neither its linear model nor why there is none (note)")
+        losses = self.out_of_fold_loss
+        if losses is None:
+            return self
+        needed = {"network", "linear", "blend"} | ({"lowest", "lowest_share", "standard_error"} if "even" in losses
+                                                   else set())
+        if self.loss is None or not needed <= set(losses) or not np.isfinite(list(losses.values())).all():
+            raise ValueError(f"out_of_fold_loss needs finite {', '.join(sorted(needed))} and the loss they measure")
+        return self
 
 
 def linear_share_text(record: dict) -> str:
