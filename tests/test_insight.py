@@ -136,3 +136,10 @@ def test_sensitive_columns_declared_in_the_config_are_audited_and_can_be_kept_ou
     audited = json.loads((tmp_path / "run" / "audit.json").read_text())
     assert set(audited["columns"]) == {"group"} and audited["robustness"]["applicable"]
     assert "<h2>Bias audit</h2>" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_adversarial_training_of_a_regressor_is_refused_before_any_work(tmp_path):
+    frame = make_table(rows=120, task="regression")
+    with pytest.raises(lamina.LaminaError, match="attacks a classifier.*regression task. Train without --adversarial"):
+        lamina.fit(frame, target="y", adversarial="pgd", out=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())  # nothing left to resume

@@ -172,6 +172,10 @@ def test_a_share_that_cannot_apply_is_refused_naming_why():
     frame = nearly_linear(160)
     with pytest.raises(LaminaError, match="linear_share: 0.5 cannot apply here: --numbers plr"):
         api.fit(frame, "y", epochs=1, linear_share=0.5, numbers="plr", progress=False)
+    with pytest.raises(LaminaError, match="linear_share: 0.5 is a setting of the mlp, and this run's network is 'gru'"):
+        api.fit(frame, "y", arch="gru", linear_share=0.5, progress=False)
+    with pytest.raises(LaminaError, match="members: 2, linear_share: 0.5 are settings of the mlp"):
+        api.fit(frame, "y", arch="transformer", members=2, linear_share=0.5, progress=False)
     with pytest.raises(LaminaError, match="no numeric column"):
         api.fit(frame[["sex", "y"]], "y", epochs=1, linear_share=0.5, progress=False)
     auto = api.fit(frame, "y", epochs=1, numbers="plr", progress=False)  # auto: the network alone, said nowhere

@@ -209,3 +209,23 @@ def test_an_enormous_width_is_refused_before_any_real_tensor_is_built(model, tmp
     with pytest.raises(LaminaError, match="do not fit the architecture"):
         lamina.load(tmp_path / "m")
     assert built == [{"meta"}]
+
+
+@pytest.mark.parametrize("damage", ["nan", "infinite", "int64"])
+def test_weights_that_lamina_did_not_write_as_they_are_stop_at_load(model, tmp_path, damage):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    folder = model.save(tmp_path / "m")
+    state = load_file(str(folder / "weights.safetensors"))
+    name = next(name for name, tensor in state.items() if tensor.is_floating_point() and tensor.numel() > 1)
+    if damage == "int64":  # load_state_dict would cast it, rounding every weight to a whole number
+        state[name] = state[name].to(torch.int64)
+    else:
+        state[name] = state[name].clone()
+        state[name].view(-1)[0] = float("nan") if damage == "nan" else float("inf")
+    save_file(state, str(folder / "weights.safetensors"))
+    said = "int64 in weights.safetensors, and the network holds it as float32" if damage == "int64" else \
+        "holds values that are not finite numbers"
+    with pytest.raises(LaminaError, match=f"damaged or incompatible model.*{name}.*{said}"):
+        lamina.load(folder)

@@ -223,7 +223,9 @@ class Model:
             weights = directory / WEIGHTS_FILE
             _require_fitting_weights(task, architecture, weights)
             network = task.build_network(architecture)
-            network.load_state_dict(load_file(str(weights)))
+            state = load_file(str(weights))
+            _require_sound_tensors(network.state_dict(), state)
+            network.load_state_dict(state)
             model = cls(task, network, architecture, dict(raw.get("metrics") or {}), dict(raw.get("training") or {}),
                         raw.get("profile"))
         except LaminaError:
@@ -383,6 +385,19 @@ def _require_fitting_weights(task: Task, architecture: dict, weights: Path) -> N
         raise ValueError(f"the weights do not fit the architecture {MODEL_FILE} describes: {name!r} is "
                          f"{list(expected[name]) if name in expected else 'absent'} in the architecture, "
                          f"{list(stored[name]) if name in stored else 'absent'} in {WEIGHTS_FILE}")
+
+
+def _require_sound_tensors(expected: dict, stored: dict) -> None:
+    """Each stored tensor of the dtype the network holds it in (load_state_dict would cast an int64 weight silently,
+    rounding it to whole numbers) and, if it holds floats, finite (one NaN weight makes every prediction NaN):
+    a weights file that lamina did not write as it is stops at load."""
+    for name, tensor in stored.items():
+        held = expected.get(name)
+        if held is not None and tensor.dtype != held.dtype:
+            raise ValueError(f"{name!r} is {str(tensor.dtype).removeprefix('torch.')} in {WEIGHTS_FILE}, and the "
+                             f"network holds it as {str(held.dtype).removeprefix('torch.')}")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(f"{name!r} in {WEIGHTS_FILE} holds values that are not finite numbers (NaN or infinite)")
 
 
 def write_model(directory, state_dict: dict, document: dict) -> Path:

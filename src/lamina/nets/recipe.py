@@ -111,7 +111,8 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
     arch = model.arch if model.arch != "auto" else _automatic(spec, pretrained, len(targets))
     given = [name for name in MLP_ONLY if getattr(model, name) != "auto"]
     if arch != "mlp" and given:  # set and silently dropped, a user would believe the network has them
-        raise LaminaError(f"{', '.join(f'{name}: {getattr(model, name)}' for name in given)} shape(s) the mlp, and "
+        settings = "is a setting" if len(given) == 1 else "are settings"
+        raise LaminaError(f"{', '.join(f'{name}: {getattr(model, name)}' for name in given)} {settings} of the mlp, and "
                           f"this run's network is {arch!r}: drop {' and '.join(given)}, or use arch mlp.")
     if arch in TEXT_ARCHITECTURES:
         return arch, _text_hyperparameters(arch, model, spec, pretrained)
