@@ -191,13 +191,13 @@ def test_small_tables_get_members_and_the_wide_path_unless_the_config_or_dp_sgd_
 
 
 
-@pytest.mark.parametrize("setting", [{"members": 4}, {"numbers": "plr"}, {"wide": True}])
+@pytest.mark.parametrize("setting", [{"members": 4}, {"numbers": "plr"}, {"wide": True}, {"linear_share": 0.5}])
 def test_an_mlp_setting_given_for_another_network_is_refused_naming_it(setting):
     from lamina.config import ModelConfig, TrainConfig
     from lamina.nets.recipe import choose_architecture
 
     (name, value), = setting.items()
-    with pytest.raises(LaminaError, match=f"{name}: {value} shape\\(s\\) the mlp.*'resnet'"):
+    with pytest.raises(LaminaError, match=f"{name}: {value} is a setting of the mlp, and this run's network is 'resnet'"):
         choose_architecture(ModelConfig(arch="resnet", **setting), TrainConfig(), {**TABLE_EXAMPLE, "images": ["x"]},
                             {}, torch.zeros(50), True)
 

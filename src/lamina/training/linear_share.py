@@ -42,7 +42,7 @@ PIECE_RANKS = np.linspace(0.0, 1.0, PIECES + 1)  # the ranks where the pieces' m
 
 @dataclass
 class LinearModel:
-    """A fitted linear model on the numeric floats: outputs = numbers @ weight + bias; weight [numbers width,
+    """A fitted linear model of value_projection's inputs: outputs = inputs @ weight + bias; weight [inputs,
     outputs], bias [outputs] (logits, or standardised targets); `name` says which model, for the report."""
     weight: np.ndarray
     bias: np.ndarray
