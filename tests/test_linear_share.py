@@ -257,3 +257,22 @@ def test_a_damaged_linear_share_record_stops_at_load(tmp_path, record):
     (folder / "model.json").write_text(json.dumps(document))
     with pytest.raises(LaminaError, match="damaged or incompatible model.*training.linear_share"):
         Model.load(folder)
+
+
+def test_the_recipe_blends_only_a_cross_fitted_regressor_and_refuses_what_cannot_apply():
+    from lamina.config import ModelConfig, TrainConfig
+    from lamina.nets.recipe import linear_share_setting
+
+    mlp = {"numbers": "plain", "members": 8}
+    assert linear_share_setting(ModelConfig(), TrainConfig(), mlp, 4, 10, True, False) == "auto"
+    assert linear_share_setting(ModelConfig(), TrainConfig(), mlp, 0, 10, True, False) == 0  # no out-of-fold rows
+    assert linear_share_setting(ModelConfig(), TrainConfig(), mlp, 4, 10, True, True) == 0  # a classifier
+    assert linear_share_setting(ModelConfig(), TrainConfig(), mlp, 4, 10, True, False, True) == 0
+    assert linear_share_setting(ModelConfig(linear_share=0.3), TrainConfig(), mlp, 0, 10, True, True) == 0.3
+    with pytest.raises(LaminaError, match="several processes would each fit one on their own rows"):
+        linear_share_setting(ModelConfig(linear_share=0.3), TrainConfig(), mlp, 0, 10, True, False, True)
+    with pytest.raises(LaminaError, match="it reads one target, and this run has several"):
+        linear_share_setting(ModelConfig(linear_share=0.3), TrainConfig(), mlp, 4, 10, False, False)
+    with pytest.raises(LaminaError, match="--privacy"):
+        linear_share_setting(ModelConfig(linear_share=0.3), TrainConfig(privacy="epsilon=3,delta=1e-5"), mlp, 0, 10,
+                             True, False)

@@ -172,7 +172,8 @@ def cross_fit_folds(train: TrainConfig, hyperparameters: dict, rows: int, severa
 
 
 def linear_share_setting(model: ModelConfig, train: TrainConfig, hyperparameters: dict, folds: int,
-                         numeric_floats: int, one_target: bool, classification: bool) -> float | str:
+                         numeric_floats: int, one_target: bool, classification: bool,
+                         several_processes: bool = False) -> float | str:
     """The linear model's share (training.linear_share) for a network of these resolved `hyperparameters`: "auto"
     (chosen on out-of-fold predictions) for a regressor whose members `folds` cross-fit, where the linear model can
     read the table (plain numbers, a numeric float, one target); else 0, or the number the config gives. Raises
@@ -184,7 +185,8 @@ def linear_share_setting(model: ModelConfig, train: TrainConfig, hyperparameters
                "--privacy: a linear model fitted outside DP-SGD would spend privacy it does not account for"
                if train.privacy else
                "the table has no numeric column for the linear model to read" if not numeric_floats else
-               "it reads one target, and this run has several" if not one_target else None)
+               "it reads one target, and this run has several" if not one_target else
+               "several processes would each fit one on their own rows" if several_processes else None)
     if given == "auto":
         return "auto" if folds and refusal is None and not classification else 0.0
     if given and refusal is not None:

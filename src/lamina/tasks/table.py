@@ -176,7 +176,8 @@ class TableTask(Task):
         lengths = _token_counts(train_inputs, spec) if arch in TEXT_ARCHITECTURES else None
         self.folds = cross_fit_folds(config.train, hyperparameters, len(split.train), distributed.launched())
         share = linear_share_setting(config.model, config.train, hyperparameters, self.folds, spec["numbers"],
-                                     train_targets.dim() == 1, self.target_.is_classification)
+                                     train_targets.dim() == 1, self.target_.is_classification,
+                                     distributed.launched())
         if self.folds:  # every labelled non-test row trains, each member without its fold (training.crossfit)
             fitted_inputs, fitted_targets = self.encoded(pd.concat([split.train, split.valid]))
             fitted_inputs[FOLD_KEY] = assign_folds(fitted_targets, self.folds, config.seed)
