@@ -175,22 +175,21 @@ def linear_share_text(record: dict) -> str:
     if "note" in record:
         return f"No linear model was blended in: {record['note']}."
     share, model, losses = record["share"], record["model"], record.get("out_of_fold_loss")
-    judged = "" if losses is None else (
-        f"{record['loss']} out of fold: network alone {losses['network']:.4f}, linear model alone "
-        f"{losses['linear']:.4f}, " + (f"this blend {losses['blend']:.4f}" if "even" not in losses else
-                                       f"even blend {losses['even']:.4f}, lowest {losses['lowest']:.4f} at share "
-                                       f"{losses['lowest_share']:g} (standard error of its gain "
-                                       f"{losses['standard_error']:.4f})"))
     if losses is None:
         text = f"A {model} takes the share {share:g} given in the settings of every output (not judged out of fold)."
-    elif "even" not in losses:
-        text = f"A {model} takes the share {share:g} given in the settings of every output (its {judged})."
     else:
-        how = (f"an even blend unless another share of 0, {SHARES[1]:g} … 1 beats it by more than a standard error; "
-               f"its {judged}")
-        if not share:
-            return f"A {model} was weighed and takes no share ({how})."
-        text = f"A {model} takes a share {share:g} of every output ({how})."
+        judged = (f"its {record['loss']} out of fold: network alone {losses['network']:.4f}, linear model alone "
+                  f"{losses['linear']:.4f}")
+        if "even" not in losses:  # a share given: its blend's loss
+            text = (f"A {model} takes the share {share:g} given in the settings of every output ({judged}, this blend "
+                    f"{losses['blend']:.4f}).")
+        else:
+            how = (f"an even blend unless another share of 0, {SHARES[1]:g} … 1 beats it by more than a standard "
+                   f"error; {judged}, even blend {losses['even']:.4f}, lowest {losses['lowest']:.4f} at share "
+                   f"{losses['lowest_share']:g} (standard error of its gain {losses['standard_error']:.4f})")
+            if not share:
+                return f"A {model} was weighed and takes no share ({how})."
+            text = f"A {model} takes a share {share:g} of every output ({how})."
     text += f" Outputs = (1 − {share:g}) × network + {share:g} × linear model."
     if share == 1:
         text += " The network takes no part: the model predicts as the linear model alone."
