@@ -189,7 +189,9 @@ def test_explain_writes_token_colours_into_the_report(gru_run, tmp_path, capsys)
 
     _, out = gru_run
     data = tmp_path / "rows.csv"
-    rows = pd.DataFrame({"review": ["The cast was superb and the plot", "A story really awful and quite long"],
+    # every word is in the training vocabulary: a word split into rare pieces (e.g. "long" → l ##o ##n ##g) meets
+    # embeddings training barely moved, and its row's class then varies from one training run to the next
+    rows = pd.DataFrame({"review": ["The cast was superb and the plot.", "The story was really awful and the acting."],
                          "label": ["pos", "neg"]})
     rows.to_csv(data, index=False)
     assert main(["explain", str(out), str(data), "--rows", "0,1", "--repeats", "1"]) == 0
