@@ -17,6 +17,9 @@ from lamina.features.text import TextEncoder
 
 POSITIVE = ["good", "great", "lovely", "superb", "moving", "funny", "brilliant", "charming"]
 NEGATIVE = ["bad", "dull", "awful", "boring", "weak", "messy", "tedious", "clumsy"]
+# explained rows use training words only: a word split into rare pieces (e.g. "long" → l ##o ##n ##g) meets
+# embeddings training barely moved, and its row's class then varies from one training run to the next
+EXPLAINED = ["The cast was superb and the plot.", "The story was really awful and the acting."]
 FILLER = ["the", "film", "plot", "acting", "was", "a", "story", "really", "quite", "cast", "and", "its"]
 
 
@@ -173,7 +176,7 @@ def test_token_attributions_add_up_and_point_at_the_sentiment_word(gru_run):
     from lamina.insight.explain import explain_rows
 
     model, _ = gru_run
-    rows = pd.DataFrame({"review": ["The cast was superb and the plot", "A story really awful and quite long"]})
+    rows = pd.DataFrame({"review": EXPLAINED})
     explained = explain_rows(model, rows)
     gap = explained["completeness_gap"]
     spread = max(abs(o - b) for o, b in zip(explained["output"], explained["baseline_output"], strict=True))
@@ -189,10 +192,7 @@ def test_explain_writes_token_colours_into_the_report(gru_run, tmp_path, capsys)
 
     _, out = gru_run
     data = tmp_path / "rows.csv"
-    # every word is in the training vocabulary: a word split into rare pieces (e.g. "long" → l ##o ##n ##g) meets
-    # embeddings training barely moved, and its row's class then varies from one training run to the next
-    rows = pd.DataFrame({"review": ["The cast was superb and the plot.", "The story was really awful and the acting."],
-                         "label": ["pos", "neg"]})
+    rows = pd.DataFrame({"review": EXPLAINED, "label": ["pos", "neg"]})
     rows.to_csv(data, index=False)
     assert main(["explain", str(out), str(data), "--rows", "0,1", "--repeats", "1"]) == 0
     assert "tokens: " in capsys.readouterr().out
