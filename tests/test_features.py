@@ -101,6 +101,39 @@ def test_a_yes_no_column_reads_every_usual_spelling_and_refuses_other_values():
     assert two_words.transform(pd.Series(["banana", "yes"])).tolist() == [UNKNOWN_INDEX] * 2, "no truths: a category"
 
 
+def test_a_two_number_column_reads_a_number_as_the_learnt_value_it_is_nearer_to(tmp_path):
+    """scikit-learn diabetes' standardised sex: a client sending 0.05068 (rounded by JSON from another language,
+    or a CSV written to 6 digits) once got the unknown value, silently, on every path and in drift monitoring."""
+    from fastapi.testclient import TestClient
+
+    from lamina.serving.server import create_app
+
+    high, low = 0.0506801187398187, -0.044641636506989
+    rng = np.random.default_rng(0)
+    sex = rng.choice([high, low], size=300)
+    frame = pd.DataFrame({"sex": sex, "x": rng.normal(size=300)})
+    frame["y"] = np.where(sex > 0, "a", "b")
+    model = lamina.fit(frame, "y", out=tmp_path / "run", progress=False, **FAST)
+    assert {c.name: c.kind for c in model.schema.features}["sex"] == "binary"
+    rows = frame.head(40)
+    exact = model.predict(rows)
+    assert (exact["prediction"] == rows["y"]).mean() > 0.9, "the column is learnt"
+    for rounded in (rows.assign(sex=rows["sex"].round(6)), rows.assign(sex=rows["sex"].round(6).astype(str))):
+        pd.testing.assert_frame_equal(model.predict(rounded), exact)
+    encoder = model.features.encoders["sex"]
+    learnt = encoder.transform(pd.Series([high, low])).tolist()
+    # Farther from both than half their gap, or on the midpoint: no known value, as an unseen category.
+    assert encoder.transform(pd.Series([0.05068, -0.04464, 0.0, 1.0, -0.2, (high + low) / 2, "banana"])).tolist() \
+        == [*learnt, learnt[1]] + [UNKNOWN_INDEX] * 4
+    served = TestClient(create_app({"m": lamina.load(tmp_path / "run")}, monitor=False))
+    answer = served.post("/predict", json={"records": [{"sex": 0.050680, "x": 0.1}, {"sex": high, "x": 0.1}]})
+    first, second = answer.json()["predictions"]
+    assert first == second
+    drift = summarize(model.profile, rows.assign(sex=rows["sex"].round(6)), exact["prediction"])
+    assert drift["columns"]["sex"] == summarize(model.profile, rows, exact["prediction"])["columns"]["sex"]
+    assert drift["columns"]["sex"][-2:] == [0, 0], "no rounded value counts as other or missing"
+
+
 def test_a_date_is_text_with_its_year_written_in_the_digits_0_to_9():
     written = {"2024-03-05": "2024-03-05", "2024/03/05 14:30": "2024-03-05 14:30", "20240305": "2024-03-05",
                "2024-03-05T14:30:00Z": "2024-03-05 14:30", "2024-03-05T16:30:00+02:00": "2024-03-05 14:30",

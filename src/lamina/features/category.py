@@ -13,7 +13,14 @@ from lamina.errors import LaminaError, row_name
 from lamina.features.blocks import EMBEDDING
 from lamina.features.drift import Counts
 from lamina.features.kinds import VALUE_FIELD, ColumnSample, Kind, refuse_values, register_kind, sniff
-from lamina.features.spelling import TRUTH_SPELLINGS, KnownValues, category_key, number_key, truth_of
+from lamina.features.spelling import (
+    TRUTH_SPELLINGS,
+    KnownTwoValues,
+    KnownValues,
+    category_key,
+    number_key,
+    truth_of,
+)
 
 MISSING_INDEX = 0
 UNKNOWN_INDEX = 1  # values unseen in training, or too rare to learn, share this bucket
@@ -23,6 +30,7 @@ MAX_VOCABULARY = 10_000  # most frequent values kept; the rest share the unknown
 
 class CategoryEncoder:
     width = 1
+    known = KnownValues  # which learnt value a key names (the vocabulary's keys → their positions)
 
     def __init__(self, column: str):
         self.column = column
@@ -66,7 +74,7 @@ class CategoryEncoder:
 
     def load_state(self, state: dict) -> CategoryEncoder:
         self.vocabulary_ = checked(_CategoryState, state).vocabulary
-        self._known = KnownValues(self.vocabulary_)
+        self._known = self.known(self.vocabulary_)
         return self
 
 
@@ -75,9 +83,13 @@ class BinaryEncoder(CategoryEncoder):
     yes/no... or booleans) reads every spelling of a truth (TRUTH_SPELLINGS, however cased; JSON's true and false)
     as the value learnt for it. Where the learnt values are words or booleans (yes/no, true/false, y/n, t/f), any
     other value is refused with a LaminaError naming the column and the row: a category would read "banana" as an
-    unknown value and predict as if nothing were known. Where they are the numbers 0 and 1, another value (2, a
-    pixel's or a count's) is an unknown value, as a category reads it: such a column is often a number that
-    happened to take two values in training."""
+    unknown value and predict as if nothing were known. Where they are two numbers (0 and 1, or a standardised
+    0.0507 and -0.0446), a number reads as the learnt one it is nearer to by less than half their gap
+    (spelling.KnownTwoValues: 0.05068, rounded by a client, is 0.0506801187398187), and any other value (the
+    midpoint, a 2 where 0 and 1 were learnt: a pixel's or a count's, a word) is an unknown value, as a category
+    reads it: such a column is often a number that happened to take two values in training."""
+
+    known = KnownTwoValues
 
     def load_state(self, state: dict) -> BinaryEncoder:
         super().load_state(state)
@@ -107,7 +119,7 @@ class BinaryEncoder(CategoryEncoder):
             return MISSING_INDEX
         truth = truth_of(value)
         if truth is None and not self._strict:
-            return UNKNOWN_INDEX
+            return self.index_of(category_key(value))  # 0.9999999 is the learnt 1; 2 is unknown
         if truth is None:
             spellings = list(TRUTH_SPELLINGS)
             pairs = ", ".join(f"{yes}/{no}" for yes, no in zip(spellings[::2], spellings[1::2], strict=True))
@@ -162,7 +174,9 @@ class BinaryKind(CategoryKind):
 
     name = "binary"
     encoder = BinaryEncoder
-    drift = Counts("binary", category_key)  # binned as a category; its own name, so monitoring shows "binary"
+    # binned as a category, a number finding the learnt one as the encoder does; its own name, so monitoring
+    # shows "binary"
+    drift = Counts("binary", category_key, KnownTwoValues)
 
     @sniff(45)
     def one_value_or_blank(self, column: ColumnSample) -> str | None:

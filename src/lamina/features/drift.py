@@ -80,6 +80,7 @@ class Counts:
 
     name: str  # as in Bins
     key: Callable[[object], str]  # one spelling per value, so 1, 1.0 and "1" share a bin
+    known: Callable[[list[str]], KnownValues] = KnownValues  # the profiled keys → which one a new key names
 
     def profile(self, values: pd.Series) -> dict:
         keys = values.dropna().map(self.key)
@@ -88,10 +89,11 @@ class Counts:
                 "distinct": len(counts) / max(counts.sum(), 1)}
 
     def counts(self, entry: dict, values: pd.Series) -> list[int]:
-        """Rows per category (a number finds the zero-padded code spelling it, as the encoder does), then
-        "other", then missing (null, "" and blank text: an empty CSV cell)."""
+        """Rows per category (a number finds the zero-padded code spelling it, and a two-number column's number
+        the nearer learnt one: `known`, as the encoder does), then "other", then missing (null, "" and blank
+        text: an empty CSV cell)."""
         values = values.reset_index(drop=True)
-        known, other = KnownValues(entry["categories"]), len(entry["categories"])
+        known, other = self.known(entry["categories"]), len(entry["categories"])
         keys = values.map(self.key)
         index = np.array([other if (at := known.position(k)) is None else at for k in keys], dtype=int)
         index[values.isna().to_numpy() | (keys == "").to_numpy()] = other + 1

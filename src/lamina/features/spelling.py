@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -28,6 +29,19 @@ def number_key(key: str) -> str | None:
         return None
     sign, digits = match.groups()
     return f"-{digits}" if sign and digits != "0" else digits
+
+
+# A number in decimal digits, as str() writes a float and a CSV or JSON spells one: 0.0507, -4.46e-02, .5, 7.
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def decimal_of(key: str) -> float | None:
+    """The finite number a key spells in decimal digits, or None ("nan", "inf", "1_000", words; 1e999, which
+    overflows). Not float(), which reads all of those."""
+    if DECIMAL.fullmatch(key) is None:
+        return None
+    number = float(key)
+    return number if math.isfinite(number) else None
 
 
 def number_aliases(vocabulary: list[str]) -> dict[str, str]:
@@ -75,3 +89,27 @@ class KnownValues:
             return self._position[self._truths[key.lower()]]
         alias = self._aliases.get(number_key(key))
         return None if alias is None else self._position[alias]
+
+
+class KnownTwoValues(KnownValues):
+    """The keys of a two-valued (binary) column. Where both spell numbers (a standardised 0.0507 / -0.0446, or -1
+    and 1), a number that is neither reads as the one it is nearer to by less than half the gap between them: the
+    side of their midpoint. A client's rounded 0.05068 is the learnt 0.0506801187398187, not an unknown value.
+    The midpoint itself, and a number farther out than half the gap (a 2 where 0 and 1 were learnt: a count's
+    or a pixel's, not a yes/no), name no known value, as an unseen category does not."""
+
+    def __init__(self, keys: list[str]):
+        super().__init__(keys)
+        numbers = [decimal_of(key) for key in keys]
+        # [(number, its key)] lowest first, or None where the keys are not two distinct numbers
+        self._numbers = (sorted(zip(numbers, keys, strict=True))
+                         if len(keys) == 2 and None not in numbers and numbers[0] != numbers[1] else None)
+
+    def position(self, key: str) -> int | None:
+        known = super().position(key)
+        number = decimal_of(key)
+        if known is not None or self._numbers is None or number is None:
+            return known
+        (low, _), (high, _) = self._numbers
+        return next((self._position[spelt] for value, spelt in self._numbers
+                     if abs(number - value) < (high - low) / 2), None)
