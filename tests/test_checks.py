@@ -189,3 +189,27 @@ def test_an_extreme_target_outlier_is_warned_in_the_report_and_refused_where_it_
     scored.loc[3, "y"] = 1e300  # past float32 once standardised: refused by row, not scored as infinity
     with pytest.raises(LaminaError, match=r"Target 'y', row 5 \(counting the header as row 1\): 1e\+300 lies"):
         model.evaluate(scored)
+
+
+def test_the_order_dates_are_read_in_is_said_with_the_value_that_decides_it():
+    """01/02/2020 reads as 2 January or 1 February: lamina once chose month first without a word."""
+    rng = np.random.default_rng(0)
+    days = [f"{d:02d}/{m:02d}/{y}" for d, m, y in zip(rng.integers(1, 13, 60), rng.integers(1, 13, 60),
+                                                       rng.integers(2019, 2023, 60), strict=True)]
+    frame = pd.DataFrame({"when": days, "x": rng.normal(size=60), "y": ["a", "b"] * 30})
+    (either,) = [f for f in findings_for(frame) if f.code == "date_order"]
+    assert (either.level, either.column) == ("warning", "when")
+    assert "reads its dates month first (01/02/2020 is 2 January)" in either.message
+    assert f"as {days[0]!r} in row 2 (counting the header as row 1)" in either.message, "an example, where it is"
+    assert "write the dates year first (2020-02-01)" in either.message
+    frame.loc[7, "when"] = "13/02/2021"
+    (proven,) = [f for f in findings_for(frame) if f.code == "date_order"]
+    assert proven.level == "info"
+    assert proven.message == ("Column 'when' reads its dates day first (01/02/2020 is 1 February): '13/02/2021' in "
+                              "row 9 (counting the header as row 1) has a first number over 12, so the day comes "
+                              "first.")
+    frame.loc[8, "when"] = "02/13/2021"
+    (mixed,) = [f for f in findings_for(frame) if f.code == "date_order"]
+    assert mixed.level == "warning" and "mixes both orders" in mixed.message
+    frame["when"] = pd.date_range("2020-01-01", periods=60).strftime("%Y-%m-%d")
+    assert "date_order" not in codes(findings_for(frame)), "a year written first leaves no order to choose"

@@ -150,6 +150,22 @@ def test_a_date_is_text_with_its_year_written_in_the_digits_0_to_9():
         DatetimeEncoder("day").fit(pd.Series(["2024-03-05", "1,5", "2024-03-07"]))
 
 
+def test_a_date_column_is_read_day_first_only_where_a_value_proves_it():
+    ambiguous = pd.Series(["01/02/2020", "03/04/2021", "2020-01-02", None])
+    encoder = DatetimeEncoder("day").fit(ambiguous)
+    assert encoder.dates(ambiguous).tolist()[:3] == [pd.Timestamp(d) for d in ("2020-01-02", "2021-03-04", "2020-01-02")]
+    proven = pd.Series(["01/02/2020", "13/04/2021", "2020-01-02", "5.6.21 14:30", "20200102", "2020-01-02T10:00Z"])
+    encoder = DatetimeEncoder("day").fit(proven)
+    day_first = [pd.Timestamp(d) for d in ("2020-02-01", "2021-04-13", "2020-01-02", "2021-06-05 14:30", "2020-01-02",
+                                           "2020-01-02 10:00")]
+    assert encoder.dates(proven).tolist() == day_first, "day first, and a year written first read as before"
+    assert encoder.encode_values(["01/02/2020"]).tolist() == encoder.transform(pd.Series(["2020-02-01"])).tolist()
+    state = json.loads(json.dumps(encoder.state()))
+    assert DatetimeEncoder("day").load_state(state).dates(proven).tolist() == day_first, "predicting reads as trained"
+    del state["day_first"]  # a model saved before the order was recorded read month first, and still does
+    assert DatetimeEncoder("day").load_state(state).dates(proven).tolist()[0] == pd.Timestamp("2020-01-02")
+
+
 def test_dates_become_cyclic_parts():
     values = pd.Series(["2024-01-01", "2024-12-31", "2024-07-01", None])
     encoder = DatetimeEncoder("d").fit(values)

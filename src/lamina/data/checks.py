@@ -154,6 +154,7 @@ def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
             ))
     findings.extend(_leak_findings(usable, schema))
     findings.extend(_empty_text_findings(frame, schema))
+    findings.extend(_date_order_findings(frame, schema))
     return findings
 
 
@@ -201,6 +202,24 @@ def _empty_text_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
                 f"{_row_label(empty.idxmax())}); the model reads them as no text, like missing values.",
                 column,
             ))
+    return findings
+
+
+def _date_order_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
+    """Per date column written with its day and month as numbers before the year (01/02/2020), which order it is
+    read in and why (features.datetime.date_order): information where a value proves the order, a warning where
+    every value reads either way (the order is then assumed)."""
+    from lamina.features.datetime import date_order
+
+    findings = []
+    for column in (c.name for c in schema.features if c.kind == "datetime"):
+        order = date_order(frame[column])
+        if order is None:
+            continue
+        read = "day first (01/02/2020 is 1 February)" if order.day_first else "month first (01/02/2020 is 2 January)"
+        fix = "" if order.proven else " If the day comes first, write the dates year first (2020-02-01)."
+        findings.append(Finding("info" if order.proven else "warning", "date_order",
+                                f"Column {column!r} reads its dates {read}: {order.why}.{fix}", column))
     return findings
 
 

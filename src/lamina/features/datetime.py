@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -30,21 +31,67 @@ DATE_FIX = ("Give dates as text such as 2024-03-05 or 2024-03-05 14:30 (or as da
 # elsewhere or a database would not, so a model would see one date as two.
 DATE_YEAR = re.compile(r"[0-9]{4}|(?<![0-9])[0-9]{1,2}[-/. ][0-9A-Za-z]{1,9}[-/. ][0-9]{2}(?![0-9])")
 OTHER_DIGIT = re.compile(r"(?![0-9])\d")
+# A date whose day and month are numbers before its year (01/02/2020, 1.2.20, 13-02-2020 14:30): which of the two is
+# the day, the text does not say. A year written first (2020-01-02, 20200102) is read year, month, day.
+NUMBERS_BEFORE_YEAR = re.compile(r"^\s*([0-9]{1,2})[-/.]([0-9]{1,2})[-/.](?:[0-9]{4}|[0-9]{2})(?![0-9])")
 
 # Each cyclic part becomes sin and cos so that December sits next to January.
 CYCLES = {"month": 12, "weekday": 7, "day": 31, "hour": 24}
 
 
-def parse_dates(values: pd.Series) -> pd.Series:
+def parse_dates(values: pd.Series, day_first: bool = False) -> pd.Series:
     """Naive UTC instants: values with offsets (a daylight-saving change, "Z") are converted to UTC, so one
     column may mix offsets; text that is no date (written_date refuses it, or pandas cannot read it) becomes
-    missing (NaT)."""
+    missing (NaT). A date written with its day and month as numbers before the year (NUMBERS_BEFORE_YEAR) is read
+    day first where `day_first` (01/02/2020: 1 February), else month first (2 January), as pandas reads it; either
+    way a value only one order reads (13/02/2020) is read that way. `day_first` touches no other value: pandas'
+    own dayfirst would read 2020-01-02 as 1 February too."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert(None)
     if pd.api.types.is_datetime64_any_dtype(values):
         return values
     values = values.mask(values.map(lambda v: isinstance(v, str) and not written_date(v)).to_numpy(dtype=bool))
-    return pd.to_datetime(values, errors="coerce", format="mixed", utc=True).dt.tz_convert(None)
+    dates = pd.to_datetime(values, errors="coerce", format="mixed", utc=True).dt.tz_convert(None)
+    if day_first:
+        numbers_first = values.map(lambda v: isinstance(v, str) and NUMBERS_BEFORE_YEAR.match(v) is not None)
+        numbers_first = numbers_first.to_numpy(dtype=bool)
+        dates[numbers_first] = pd.to_datetime(values[numbers_first], errors="coerce", format="mixed", utc=True,
+                                              dayfirst=True).dt.tz_convert(None)
+    return dates
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """How a column's dates written as numbers before the year (NUMBERS_BEFORE_YEAR) are read, and why."""
+
+    day_first: bool
+    proven: bool  # a value only this order reads (13/02/2020 day first, 02/13/2020 month first)
+    why: str  # a sentence: the value that decides, or that none does
+
+
+def date_order(values: pd.Series) -> DateOrder | None:
+    """The order of `values`' dates written as numbers before the year: day first only where some value's first
+    number is over 12 and none's second is (one would prove each order: the column mixes them, read month first
+    as pandas does, each value only one order reads read that way); month first otherwise. None where no value is
+    written so (no order to choose). A value's row is named as errors.row_name names it."""
+    texts = values[values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)]
+    fields = texts.astype(object).str.extract(NUMBERS_BEFORE_YEAR).dropna().astype(int) if len(texts) else None
+    if fields is None or fields.empty:
+        return None
+    days_first, months_first = fields.index[fields[0] > 12], fields.index[fields[1] > 12]
+
+    def shown(labels) -> str:
+        return f"{texts.loc[labels[0]]!r} in {row_name(labels[0])}"
+
+    if len(days_first) and len(months_first):
+        return DateOrder(False, False, f"the column mixes both orders: {shown(days_first)} is day first and "
+                                       f"{shown(months_first)} month first; the others are read month first")
+    if len(days_first):
+        return DateOrder(True, True, f"{shown(days_first)} has a first number over 12, so the day comes first")
+    if len(months_first):
+        return DateOrder(False, True, f"{shown(months_first)} has a second number over 12, so the month comes first")
+    return DateOrder(False, False, f"no value's first or second number is over 12 (as {shown(fields.index)}), so "
+                                   "either order reads every value; month first is assumed, as pandas reads dates")
 
 
 def written_date(text: str) -> bool:
@@ -57,6 +104,8 @@ class DatetimeEncoder:
         self.column = column
 
     def fit(self, values: pd.Series) -> DatetimeEncoder:
+        order = date_order(values)
+        self.day_first_ = order is not None and order.day_first
         dates = self.dates(values)
         years = dates.dt.year.dropna().to_numpy(dtype=float)
         self.year_mean_ = float(years.mean()) if len(years) else 0.0
@@ -97,7 +146,7 @@ class DatetimeEncoder:
         text that is no date raises LaminaError naming the column, the row and the value, as it would otherwise
         be read as missing (or a number as nanoseconds since 1970)."""
         refuse_values(values, self.column, _date_like, "a date", DATE_FIX, DATE_INFERRED)
-        dates = parse_dates(values)
+        dates = parse_dates(values, self.day_first_)
         unread = values[dates.isna().to_numpy()]
         written = unread[unread.map(lambda v: isinstance(v, str) and bool(v.strip())).to_numpy(dtype=bool)]
         if len(written):  # "" and "  " are an empty cell: missing
@@ -107,12 +156,13 @@ class DatetimeEncoder:
 
     def state(self) -> dict:
         return {"year_mean": self.year_mean_, "year_scale": self.year_scale_, "with_hour": self.with_hour_,
-                "flag_missing": self.flag_missing_}
+                "flag_missing": self.flag_missing_, "day_first": self.day_first_}
 
     def load_state(self, state: dict) -> DatetimeEncoder:
         stored = checked(_DatetimeState, state)
         self.year_mean_, self.year_scale_ = stored.year_mean, stored.year_scale
         self.with_hour_, self.flag_missing_ = stored.with_hour, stored.flag_missing
+        self.day_first_ = stored.day_first
         return self
 
 
@@ -121,6 +171,7 @@ class _DatetimeState(Record):
     year_scale: float = Field(gt=0)  # years per unit of the scaled year
     with_hour: StrictBool
     flag_missing: StrictBool
+    day_first: StrictBool = False  # models saved before it was recorded read every date month first
 
 
 def _date_like(value) -> bool:
