@@ -59,6 +59,30 @@ def test_a_prediction_file_missing_a_column_is_named(run, tmp_path, capsys):
     assert "'skewed'" in capsys.readouterr().err
 
 
+def test_test_predictions_join_back_to_the_file_their_rows_came_from(tmp_path):
+    """Each held-out row's 0-based data row in its file (`row`) and the ID-like column left out of the features."""
+    frame = make_table(rows=300).drop(columns=["comment", "day"])
+    frame.insert(0, "customer", [f"c{i:04d}" for i in range(len(frame))])
+    frame.iloc[:200].to_csv(tmp_path / "train.csv", index=False)
+    test = frame.iloc[200:].reset_index(drop=True)
+    test.loc[3, "y"] = None  # an unlabelled row is left out of the test metrics: row numbers must not shift
+    test.to_csv(tmp_path / "test.csv", index=False)
+    assert main(["train", str(tmp_path / "train.csv"), "--target", "y", "--test", str(tmp_path / "test.csv"),
+                 "--out", str(tmp_path / "given"), "--epochs", "2", "--width", "8", "--depth", "1", "--quiet"]) == 0
+    held = pd.read_csv(tmp_path / "given" / "test_predictions.csv")
+    assert list(held.columns[:5]) == ["row", "customer", "truth", "truth_index", "prediction"]
+    assert held["row"].tolist() == [i for i in range(100) if i != 3]
+    assert held["customer"].tolist() == test.loc[held["row"], "customer"].tolist()
+    assert held["truth"].tolist() == test.loc[held["row"], "y"].tolist()
+    # A test split drawn from the data: its rows in the data file.
+    assert main(["train", str(tmp_path / "train.csv"), "--target", "y", "--out", str(tmp_path / "split"),
+                 "--epochs", "2", "--width", "8", "--depth", "1", "--quiet"]) == 0
+    held = pd.read_csv(tmp_path / "split" / "test_predictions.csv")
+    assert held["row"].is_unique and held["row"].between(0, 199).all()
+    assert held["customer"].tolist() == frame.loc[held["row"], "customer"].tolist()
+    assert held["truth"].tolist() == frame.loc[held["row"], "y"].tolist()
+
+
 def test_evaluate_report_and_info(run, capsys):
     assert main(["evaluate", str(run / "run"), str(run / "test.csv"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -18,6 +18,7 @@ from lamina.errors import LaminaError, did_you_mean
 from lamina.features.kinds import PICTURE_KINDS as PICTURE_KINDS
 from lamina.features.kinds import ColumnSample, Sniff, kind_named, sniff_steps
 
+ID_LIKE = "ID-like"  # how the note of a column dropped as an identifier begins (Schema.identifiers)
 ID_UNIQUE_RATIO = 0.95  # a string column this unique (and not text) identifies rows
 MAX_CLASSES_FROM_INTEGERS = 10  # an integer target with at most this many values is classified
 
@@ -44,6 +45,11 @@ class Schema:
     @property
     def dropped(self) -> list[Column]:
         return [c for c in self.columns if c.role == "dropped"]
+
+    @property
+    def identifiers(self) -> list[Column]:
+        """The columns dropped as ID-like: keys to the rows, not features."""
+        return [c for c in self.dropped if c.note.startswith(ID_LIKE)]
 
     def to_dict(self) -> dict:
         return {"target": self.target, "task": self.task, "columns": [asdict(c) for c in self.columns]}
@@ -125,12 +131,12 @@ def _integer_id(column: ColumnSample) -> str | None:
     consecutive = bool(np.all(np.diff(np.sort(numbers)) == 1))
     lowered = column.name.lower()
     named = lowered == "id" or lowered.endswith(("_id", " id", "id_")) or lowered.startswith("id_")
-    return "ID-like (a distinct integer per row)" if consecutive or named else None
+    return f"{ID_LIKE} (a distinct integer per row)" if consecutive or named else None
 
 
 def _string_id(column: ColumnSample) -> str | None:
     unique_share = column.unique / len(column.values)
-    return "ID-like (a distinct value per row)" if unique_share >= ID_UNIQUE_RATIO and len(column.values) >= 20 else None
+    return f"{ID_LIKE} (a distinct value per row)" if unique_share >= ID_UNIQUE_RATIO and len(column.values) >= 20 else None
 
 
 # Columns dropped rather than read; their orders place them among the kinds' steps (see features.kinds).

@@ -391,7 +391,7 @@ class TableTask(Task):
         outputs, truth, _ = self.outputs_and_truth(model, split.test)
         model.metrics = {"test": self.metrics(outputs, truth), "baseline": self.baseline_metrics(truth)}
         prepared.test_outputs = (outputs, truth)
-        return self.held_out_table(split.test[self.target_.column], outputs, truth)
+        return with_row_keys(self.held_out_table(split.test[self.target_.column], outputs, truth), split.test, schema)
 
     def after_training(self, model, prepared: TablePrepared, run, config) -> None:
         from lamina.evaluation.mistakes import confident_mistakes, shows_mistakes
@@ -605,6 +605,18 @@ def read_pictures(frame: pd.DataFrame, test_frame: pd.DataFrame | None, schema: 
         frame, test_frame, skipped = screen_molecule_files(frame, test_frame, column)
         findings += skipped
     return frame, test_frame, findings
+
+
+def with_row_keys(held_out: pd.DataFrame, rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """`held_out` (one row per row of `rows`, in order) after the keys that join it back to the file the rows came
+    from (the test file, or the data file a test split was drawn from): `row`, the row's 0-based position among the
+    file's data rows (its label as data.read gives it; an error message's "row N (counting the header as row 1)" is
+    row N - 2), then each ID-like column the schema dropped (Schema.identifiers) that the rows hold. A key whose
+    name a held-out column already takes (a target named "row") is left out rather than shadowing it."""
+    keys = {"row": rows.index.to_numpy(),
+            **{c.name: rows[c.name].to_numpy() for c in schema.identifiers if c.name in rows.columns}}
+    keys = pd.DataFrame({name: values for name, values in keys.items() if name not in held_out.columns})
+    return pd.concat([keys, held_out.reset_index(drop=True)], axis=1)
 
 
 def _unread_text_findings(features: FeaturePipeline, train: pd.DataFrame) -> list[Finding]:
