@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import lamina
+from lamina.api import check, resolve_config
 from lamina.cli import main
-from lamina.data.series import layout_of, regular_series, season_of
+from lamina.data.series import SeriesLayout, layout_of, regular_series, season_of
 from lamina.errors import LaminaError
 from lamina.evaluation.backtest import naive_scale, residual_quantiles, seasonal_naive, smape
 from lamina.nets.build import build_network
@@ -162,6 +163,26 @@ def test_gaps_are_filled_and_said_and_bad_rows_are_named():
         layout_of(words, "when", ["load"])
     with pytest.raises(LaminaError, match="no column 'lod'.*Did you mean 'load'"):
         layout_of(frame, "when", ["lod"])
+
+
+def test_stamps_written_day_first_are_read_day_first_in_training_and_in_a_later_history():
+    """A daily series written 01/01/2020 ... 13/01/2020: pandas took the order from the first stamp (month first)
+    and the run stopped at 13/01/2020, "not a date"."""
+    days = pd.date_range("2020-01-01", periods=60, freq="D")
+    frame = pd.DataFrame({"when": days.strftime("%d/%m/%Y"), "load": np.arange(60.0)})
+    layout = layout_of(frame, "when", ["load"])
+    assert (layout.step, layout.day_first) == ("D", True)
+    assert regular_series(frame, layout)[0]["when"].tolist() == days.tolist()
+    settings = resolve_config(task="forecast", time="when", horizon=3)
+    (said,) = [f for f in check(frame, "load", settings)[1].findings if f.code == "date_order"]
+    assert said.level == "info" and "'13/01/2020' in row 14 (counting the header as row 1)" in said.message
+    # A later history of stamps that read either way is read as the training stamps were, by the saved layout.
+    history = frame.head(10)
+    saved = SeriesLayout.from_dict(json.loads(json.dumps(layout.to_dict())))
+    assert regular_series(history, saved)[0]["when"].tolist() == days[:10].tolist()
+    older = {k: v for k, v in layout.to_dict().items() if k != "day_first"}  # saved before the order was kept
+    with pytest.raises(LaminaError, match="from 2020-01-01 00:00:00 to 2020-02-01"):  # month first, as before
+        regular_series(history, SeriesLayout.from_dict(older))
 
 
 def test_the_linear_forecaster_with_zero_weights_repeats_the_last_value():

@@ -357,6 +357,15 @@ def test_a_bad_time_is_quoted_with_its_line_and_numbers_beside_dates_are_named()
         clean_interactions(frame, layout)
 
 
+def test_times_written_day_first_are_ordered_in_one_order_for_the_whole_column():
+    # Read value by value, 01/02/2020 was 2 January and 13/02/2020 13 February: 03/02/2020 (3 March) came last.
+    frame = pd.DataFrame({"user": [1, 1, 1], "item": [1, 2, 3], "time": ["13/02/2020", "03/02/2020", "01/02/2020"]})
+    data, findings = clean_interactions(frame, layout_of(frame, None, None, None, None, False))
+    assert data["item"].tolist() == ["3", "2", "1"]
+    (said,) = [f for f in findings if f.code == "date_order"]
+    assert said.level == "info" and "reads its dates day first" in said.message
+
+
 def test_top_and_k_must_be_whole_numbers_from_one(ranking_run, capsys):
     model, _, out = ranking_run
     assert main(["predict", str(out), "--user", "4", "--top", "0"]) == 2

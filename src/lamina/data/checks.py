@@ -206,21 +206,23 @@ def _empty_text_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
 
 
 def _date_order_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
-    """Per date column written with its day and month as numbers before the year (01/02/2020), which order it is
-    read in and why (features.datetime.date_order): information where a value proves the order, a warning where
-    every value reads either way (the order is then assumed)."""
+    found = (date_order_finding(frame[c.name], c.name) for c in schema.features if c.kind == "datetime")
+    return [finding for finding in found if finding is not None]
+
+
+def date_order_finding(values: pd.Series, column: str) -> Finding | None:
+    """Which order the dates of `column` written with their day and month as numbers before the year (01/02/2020)
+    are read in, and why (features.datetime.date_order): information where a value proves the order, a warning
+    where every value reads either way (the order is then assumed); None where no date is written so."""
     from lamina.features.datetime import date_order
 
-    findings = []
-    for column in (c.name for c in schema.features if c.kind == "datetime"):
-        order = date_order(frame[column])
-        if order is None:
-            continue
-        read = "day first (01/02/2020 is 1 February)" if order.day_first else "month first (01/02/2020 is 2 January)"
-        fix = "" if order.proven else " If the day comes first, write the dates year first (2020-02-01)."
-        findings.append(Finding("info" if order.proven else "warning", "date_order",
-                                f"Column {column!r} reads its dates {read}: {order.why}.{fix}", column))
-    return findings
+    order = date_order(values)
+    if order is None:
+        return None
+    read = "day first (01/02/2020 is 1 February)" if order.day_first else "month first (01/02/2020 is 2 January)"
+    fix = "" if order.proven else " If the day comes first, write the dates year first (2020-02-01)."
+    return Finding("info" if order.proven else "warning", "date_order",
+                   f"Column {column!r} reads its dates {read}: {order.why}.{fix}", column)
 
 
 def _row_label(index) -> str:

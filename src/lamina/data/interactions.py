@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from lamina.data.checks import Finding
+from lamina.data.checks import Finding, date_order_finding
 from lamina.errors import LaminaError
+from lamina.features.datetime import date_order, parse_dates
 
 MIN_SPLIT_INTERACTIONS = 3  # a user needs one for training, one for validation and one for test
 MAX_NAMED = 5  # ids a finding names before "..."
@@ -179,6 +180,8 @@ def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout,
         data[layout.rating] = ratings
         missing |= ratings.isna()
     if layout.time:
+        order = date_order_finding(data[layout.time], layout.time)  # read from the times as written
+        findings += [order] if order else []
         data[layout.time] = _times(data[layout.time], layout.time, source)
         missing |= data[layout.time].isna()
     if missing.any():
@@ -214,8 +217,10 @@ def _times(values: pd.Series, column: str, source: str) -> pd.Series:
     if number[present].all():
         return as_numbers.astype(float)
     texts = ~number & present
-    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    parsed[texts] = pd.to_datetime(values[texts].astype(str), errors="coerce", utc=True, format="mixed")
+    written = values[texts].astype(str)
+    order = date_order(written)  # 01/02/2020 read in one order for the whole column, not value by value
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    parsed[texts] = parse_dates(written, order is not None and order.day_first)
     bad = texts & parsed.isna().to_numpy()
     if bad.any():
         line = int(np.flatnonzero(bad)[0])
@@ -226,7 +231,7 @@ def _times(values: pd.Series, column: str, source: str) -> pd.Series:
         raise LaminaError(f"The time column {column!r} of {source} mixes numbers ({_plain(values.iloc[at])!r} on line "
                           f"{at + 2}) and dates ({_plain(values.iloc[date])!r} on line {date + 2}), which cannot be ordered "
                           "together. Write every time one way.")
-    return (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    return (parsed - pd.Timestamp(0)).dt.total_seconds()
 
 
 def _single_interactions(data: pd.DataFrame, layout: InteractionLayout) -> list[Finding]:

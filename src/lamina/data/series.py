@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lamina.errors import LaminaError, did_you_mean
+from lamina.features.datetime import date_order
 
 # Steps per season by the grid's unit: a day of hours, a week of days, a year of weeks, months or quarters.
 SEASONS = {"h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "Y": 1, "min": 60, "s": 60}
@@ -32,6 +33,9 @@ class SeriesLayout:
     id: str | None
     step: str  # the grid's spacing as a pandas offset alias, e.g. "h", "D", "MS"
     season: int  # steps per season, for the seasonal-naive forecast and MASE
+    # time stamps written day and month before the year (01/02/2020) read day first (features.datetime.date_order,
+    # decided on the training data); layouts saved before it was recorded read them month first
+    day_first: bool = False
 
     @property
     def channels(self) -> list[str]:
@@ -64,9 +68,11 @@ def layout_of(frame: pd.DataFrame, time: str, targets: list[str], id: str | None
                           "Rename it in the data.")
     for name in targets + covariates:
         _require_numbers(frame, name, source)
-    times = _parse_times(frame, time, source)
+    order = date_order(frame[time])
+    day_first = order is not None and order.day_first
+    times = _parse_times(frame, time, source, day_first)
     step = _grid_step(times, frame[id] if id else None, source)
-    return SeriesLayout(time, list(targets), list(covariates), id, step, season or season_of(step))
+    return SeriesLayout(time, list(targets), list(covariates), id, step, season or season_of(step), day_first)
 
 
 def season_of(step: str) -> int:
@@ -91,7 +97,7 @@ def regular_series(frame: pd.DataFrame, layout: SeriesLayout, source: str = "dat
     for name in layout.channels:
         _require_numbers(frame, name, source)
     frame = frame.copy()
-    frame[layout.time] = _parse_times(frame, layout.time, source)
+    frame[layout.time] = _parse_times(frame, layout.time, source, layout.day_first)
     keys = [layout.id, layout.time] if layout.id else [layout.time]
     duplicated = frame.duplicated(keys, keep=False)
     if duplicated.any():
@@ -178,9 +184,12 @@ def _require_numbers(frame: pd.DataFrame, name: str, source: str) -> None:
                           "interpolated).")
 
 
-def _parse_times(frame: pd.DataFrame, time: str, source: str) -> pd.Series:
+def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool = False) -> pd.Series:
     """Time stamps as naive UTC instants: stamps with offsets (a daylight-saving change, "Z") are converted to
-    UTC, so a series mixing offsets keeps its order; a column of whole years (2019, 2020...) reads as years."""
+    UTC, so a series mixing offsets keeps its order; a column of whole years (2019, 2020...) reads as years.
+    `day_first`: stamps written day and month before the year (01/02/2020) are read day first, else month first;
+    pandas reads a column in the order its first stamp suggests, so 01/01/2020 ... 13/01/2020 once stopped at
+    13/01/2020."""
     values = frame[time]
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.to_numpy(dtype=float)
@@ -190,7 +199,7 @@ def _parse_times(frame: pd.DataFrame, time: str, source: str) -> pd.Series:
                               "convert them first, e.g. pandas.to_datetime(column, unit='s')).")
         return pd.to_datetime(values.astype(int).astype(str), format="%Y")
     text = values.astype(str)
-    parsed = pd.to_datetime(values, errors="coerce", utc=True).dt.tz_convert(None)
+    parsed = pd.to_datetime(values, errors="coerce", utc=True, dayfirst=day_first).dt.tz_convert(None)
     # pandas also reads words such as "now" and "today" as times: a stamp must hold a digit.
     bad = parsed.isna() | ~text.str.contains(r"\d", regex=True)
     if bad.any():
