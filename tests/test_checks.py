@@ -5,6 +5,7 @@ import pytest
 from lamina.data.checks import has_errors, require_enough_rows, run_checks
 from lamina.data.schema import infer_schema
 from lamina.errors import LaminaError
+from lamina.features.datetime import DatetimeEncoder
 
 
 def codes(findings, level=None):
@@ -192,24 +193,36 @@ def test_an_extreme_target_outlier_is_warned_in_the_report_and_refused_where_it_
 
 
 def test_the_order_dates_are_read_in_is_said_with_the_value_that_decides_it():
-    """01/02/2020 reads as 2 January or 1 February: lamina once chose month first without a word."""
+    """01/02/2020 reads as 2 January or 1 February: lamina once chose month first without a word. The order is
+    decided on the training rows, as the encoder decides it, so the finding says what the model does."""
+    from lamina.api import check
+
     rng = np.random.default_rng(0)
     days = [f"{d:02d}/{m:02d}/{y}" for d, m, y in zip(rng.integers(1, 13, 60), rng.integers(1, 13, 60),
                                                        rng.integers(2019, 2023, 60), strict=True)]
     frame = pd.DataFrame({"when": days, "x": rng.normal(size=60), "y": ["a", "b"] * 30})
-    (either,) = [f for f in findings_for(frame) if f.code == "date_order"]
+
+    def said(frame):
+        prepared = check(frame, "y")[1]
+        (finding,) = [f for f in prepared.findings if f.code == "date_order"]
+        return finding, sorted(prepared.split.train.index)
+
+    either, train = said(frame)
     assert (either.level, either.column) == ("warning", "when")
     assert "reads its dates month first (01/02/2020 is 2 January)" in either.message
-    assert f"as {days[0]!r} in row 2 (counting the header as row 1)" in either.message, "an example, where it is"
+    assert f"as {days[train[0]]!r} in row {train[0] + 2} (counting the header as row 1)" in either.message
     assert "write the dates year first (2020-02-01)" in either.message
-    frame.loc[7, "when"] = "13/02/2021"
-    (proven,) = [f for f in findings_for(frame) if f.code == "date_order"]
+    frame.loc[::4, "when"] = [f"{13 + i % 15}/02/2021" for i in range(15)]
+    proven, train = said(frame)
+    first = min(row for row in train if row % 4 == 0)
     assert proven.level == "info"
-    assert proven.message == ("Column 'when' reads its dates day first (01/02/2020 is 1 February): '13/02/2021' in "
-                              "row 9 (counting the header as row 1) has a first number over 12, so the day comes "
-                              "first.")
-    frame.loc[8, "when"] = "02/13/2021"
-    (mixed,) = [f for f in findings_for(frame) if f.code == "date_order"]
+    assert proven.message == (f"Column 'when' reads its dates day first (01/02/2020 is 1 February): "
+                              f"{frame.loc[first, 'when']!r} in row {first + 2} (counting the header as row 1) has a "
+                              "first number over 12, so the day comes first.")
+    encoder = DatetimeEncoder("when").fit(frame.loc[train, "when"])
+    assert encoder.day_first_, "the encoder, fitted on the same rows, reads as the finding says"
+    frame.loc[1::4, "when"] = "02/13/2021"
+    mixed, _ = said(frame)
     assert mixed.level == "warning" and "mixes both orders" in mixed.message
     frame["when"] = pd.date_range("2020-01-01", periods=60).strftime("%Y-%m-%d")
-    assert "date_order" not in codes(findings_for(frame)), "a year written first leaves no order to choose"
+    assert not [f for f in check(frame, "y")[1].findings if f.code == "date_order"], "a year written first: no order"

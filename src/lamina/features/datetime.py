@@ -73,7 +73,8 @@ def date_order(values: pd.Series) -> DateOrder | None:
     """The order of `values`' dates written as numbers before the year: day first only where some value's first
     number is over 12 and none's second is (one would prove each order: the column mixes them, read month first
     as pandas does, each value only one order reads read that way); month first otherwise. None where no value is
-    written so (no order to choose). A value's row is named as errors.row_name names it."""
+    written so (no order to choose). The value named is the first in the file (the lowest row label) deciding it,
+    its row named as errors.row_name names it."""
     texts = values[values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)]
     fields = texts.astype(object).str.extract(NUMBERS_BEFORE_YEAR).dropna().astype(int) if len(texts) else None
     if fields is None or fields.empty:
@@ -81,7 +82,8 @@ def date_order(values: pd.Series) -> DateOrder | None:
     days_first, months_first = fields.index[fields[0] > 12], fields.index[fields[1] > 12]
 
     def shown(labels) -> str:
-        return f"{texts.loc[labels[0]]!r} in {row_name(labels[0])}"
+        first = min(labels)
+        return f"{texts.loc[first]!r} in {row_name(first)}"
 
     if len(days_first) and len(months_first):
         return DateOrder(False, False, f"the column mixes both orders: {shown(days_first)} is day first and "

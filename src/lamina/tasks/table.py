@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from lamina.checked import Fault
-from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
+from lamina.data.checks import Finding, date_order_findings, has_errors, require_enough_rows, run_checks
 from lamina.data.images import drop_unreadable, ignored_files_note
 from lamina.data.scaffold import scaffold_column
 from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task
@@ -118,6 +118,7 @@ class TableTask(Task):
                 test_frame = test_frame[test_frame[schema.target].notna()]
             split = split_rows(labelled, schema.target, schema.task, data.valid_fraction, data.test_fraction,
                                config.seed, test=test_frame, by=scaffold_column(data.split, schema))
+            findings += date_order_findings(split.train, schema)
         return TablePrepared(findings, schema, frame, split)
 
     def fit(self, config, prepared: TablePrepared, session):

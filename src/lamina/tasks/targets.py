@@ -25,7 +25,7 @@ import torch
 from pydantic import Field
 
 from lamina.checked import Fault, Record, checked, under
-from lamina.data.checks import Finding, has_errors, require_enough_rows, run_checks
+from lamina.data.checks import Finding, date_order_findings, has_errors, require_enough_rows, run_checks
 from lamina.data.scaffold import scaffold_column
 from lamina.data.schema import Column, Schema, infer_column, infer_schema, infer_task
 from lamina.data.split import Split, split_rows
@@ -177,6 +177,7 @@ class SeveralTargets(TableTask):
             # A plain random split ("regression" stratifies by nothing): stratifying by one target would favour it.
             split = split_rows(labelled, names[0], "regression", data.valid_fraction, data.test_fraction,
                                config.seed, test=test_frame, by=scaffold_column(data.split, schema))
+            findings += date_order_findings(split.train, schema)
         return TablePrepared(findings, schema, frame, split)
 
     def _checks(self, frame: pd.DataFrame) -> list[Finding]:
