@@ -92,8 +92,8 @@ def date_order(values: pd.Series) -> DateOrder | None:
         return DateOrder(True, True, f"{shown(days_first)} has a first number over 12, so the day comes first")
     if len(months_first):
         return DateOrder(False, True, f"{shown(months_first)} has a second number over 12, so the month comes first")
-    return DateOrder(False, False, f"no value's first or second number is over 12 (as {shown(fields.index)}), so "
-                                   "either order reads every value; month first is assumed, as pandas reads dates")
+    return DateOrder(False, False, f"every such date reads either way, as {shown(fields.index)} does: none has a "
+                                   "first or second number over 12; month first is assumed, as pandas reads dates")
 
 
 def written_date(text: str) -> bool:
