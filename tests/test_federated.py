@@ -126,7 +126,8 @@ def test_privacy_in_federated_training_is_refused_with_the_way_out(tmp_path):
 def test_a_flower_simulation_writes_a_run_whose_model_beats_the_baseline(tmp_path, capsys):
     """The one simulation (Ray start-up is slow): CLI → Flower → run folder → load, predict, report."""
     data = tmp_path / "t.csv"
-    make_table(900).drop(columns=["comment", "day"]).to_csv(data, index=False)
+    frame = make_table(900).drop(columns=["comment", "day"])
+    frame.to_csv(data, index=False)
     out = tmp_path / "run"
     code = main(["federate", str(data), "--target", "y", "--clients", "2", "--rounds", "3", "--width", "32",
                  "--depth", "2", "--out", str(out), "--quiet"])
@@ -142,6 +143,8 @@ def test_a_flower_simulation_writes_a_run_whose_model_beats_the_baseline(tmp_pat
         model.metrics["test"]["accuracy"])  # per-round sums from the clients = the pooled test rows' accuracy
     predictions = lamina.api.predict(out, data)
     assert len(predictions) == 900 and set(predictions["prediction"]) <= {"yes", "no"}
+    held = pd.read_csv(out / "test_predictions.csv")  # each held-out row's data row in the file
+    assert held["row"].is_unique and held["truth"].tolist() == frame.loc[held["row"], "y"].tolist()
     assert "federated" in (out / "report.html").read_text().lower()
 
 

@@ -527,6 +527,7 @@ def _model(coordinator: Coordinator, names: list[str], description: str, run, me
     report; without (deployment) its test metrics are the pooled sums the clients sent for the best round."""
     from lamina.model import Model
     from lamina.run import CHECKS, HELD_OUT, METRICS
+    from lamina.tasks.table import with_row_keys
 
     history = coordinator.history()
     best = min(history, key=lambda r: r.get("valid_loss", math.inf))["epoch"]
@@ -579,7 +580,8 @@ def _model(coordinator: Coordinator, names: list[str], description: str, run, me
         model.save(run.model_dir)
         run.write_json(METRICS, model.metrics)
         run.write_json(CHECKS, [])
-        run.write_table(HELD_OUT, task.held_out_table(test[task.schema_.target], outputs, truth))
+        run.write_table(HELD_OUT, with_row_keys(task.held_out_table(test[task.schema_.target], outputs, truth), test,
+                                                task.schema_))  # the clients' rows keep their labels in the table
         run.write_history(history)
         write_report(run.path)
     return model
