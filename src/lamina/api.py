@@ -441,7 +441,7 @@ def monitor(run, window: str | None = None, reference=None, current=None, out=No
         if not database.exists():
             raise LaminaError(f"No requests recorded yet ({database} is missing). Serve the model with "
                               f"`lamina serve {run.path}` first, or compare two files with --reference and --current.")
-        counts = drift.recorded_counts(database, since_seconds=parse_duration(window))
+        counts = drift.recorded_counts(database, since_seconds=parse_duration(window, "--window"))
         if not counts["rows"]:
             raise LaminaError(f"No requests recorded in {database} within the window.")
         profile = model.profile
