@@ -360,8 +360,8 @@ def evaluate(run, data) -> tuple[dict, str]:
 
 
 def explain(run, data, rows: list[int], repeats: int = 5) -> tuple[dict, str]:
-    """Attributions of `rows` (0-based) and, with labelled data, permutation importance; saved as explain.json
-    in the run (its report refreshed). Returns (result, text)."""
+    """Attributions of `rows` (0-based) and, with labelled data, permutation importance (without, why there is
+    none); saved as explain.json in the run (its report refreshed). Returns (result, text)."""
     from lamina.insight.explain import explanation_text
     from lamina.run import EXPLAIN
 
