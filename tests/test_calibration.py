@@ -145,7 +145,8 @@ def test_the_calibration_sentence_says_when_scaling_made_the_test_rows_worse():
     better = {**worse, "log_loss": 0.08}
     assert "both are worse here" in temperature_text(2.5, test=worse)
     assert "--valid-fraction" in temperature_text(2.5, test=worse)
-    out_of_fold = temperature_text(2.5, "out-of-fold predictions of the 90 training and validation rows", test=worse)
+    assert "fitted on the 20 validation rows" in temperature_text(2.5, {"sizes": {"valid": 20}})
+    out_of_fold = temperature_text(2.5, {"cross_fit": {"folds": 5, "rows": 90}, "sizes": {"valid": 20}}, test=worse)
     assert "fitted on the out-of-fold predictions of the 90" in out_of_fold and "both are worse here" in out_of_fold
     assert "--valid-fraction" not in out_of_fold  # every row judged T already: more validation rows would not help
     noise = {**worse, "log_loss_uncalibrated": 0.0228, "log_loss": 0.0232}  # T = 1.01 on 30 rows: no finding

@@ -5,7 +5,8 @@ import pytest
 import lamina
 from conftest import FAST, make_table
 from lamina.cli import main
-from lamina.evaluation.document import number
+from lamina.evaluation import facts
+from lamina.evaluation.document import number, section_html, sections_markdown
 from lamina.evaluation.intervals import (
     ClassificationScorer,
     bootstrap_intervals,
@@ -69,8 +70,8 @@ def test_the_card_and_the_report_say_the_same_once(tmp_path, capsys):
     assert main(["card", str(tmp_path / "run")]) == 0
     run = RunFolder(tmp_path / "run")
     card, html = run.read_text("model_card.md"), run.read_text("report.html")
-    for heading in ("Intended use", "Data and split", "Training", "Test metrics", "Data quality", "Bias audit",
-                    "Robustness audit", "Limitations"):
+    for heading in ("Intended use", "Data and split", "Training", "Test metrics", "Calibration", "Data quality",
+                    "Bias audit", "Robustness audit", "Limitations"):
         assert card.count(f"\n## {heading}\n") == 1 and html.count(f"<h2>{heading}</h2>") == 1, heading
     metrics = run.read_json(METRICS)
     for name, value in metrics["test"].items():
@@ -86,3 +87,37 @@ def test_the_card_and_the_report_say_the_same_once(tmp_path, capsys):
         assert f"<td>{interval}</td>" in html, f"{name}: the report shows the card's interval"
     assert "lamina audit" in card, "how to audit, while no audit was run"
     assert main(["card", str(tmp_path)]) == 2
+
+
+def test_a_classifiers_card_says_how_its_probabilities_were_calibrated_and_a_regressors_has_no_such_section(tmp_path):
+    model = lamina.fit(make_table(rows=400), target="y", out=tmp_path / "run", progress=False, **FAST)
+    assert main(["card", str(tmp_path / "run")]) == 0
+    card = RunFolder(tmp_path / "run").read_text("model_card.md")
+    section = card[card.index("\n## Calibration\n"):card.index("\n## Data quality\n")]
+    test, cross_fit = model.metrics["test"], model.training.get("cross_fit")  # a small table is cross-fitted
+    fitted_on = (f"out-of-fold predictions of the {cross_fit['rows']} training and validation rows" if cross_fit
+                 else f"{model.training['sizes']['valid']} validation rows")
+    assert model.task.temperature_ != 1.0 and f"T = {model.task.temperature_:.3g}" in section
+    assert f"fitted on the {fitted_on} by" in section
+    assert f"the ECE from {test['ece_uncalibrated']:.4f} to {test['ece']:.4f}" in section
+    assert f"Here it is {number(test['ece'])}" in section and "are the calibrated ones" in section
+    lamina.fit(make_table(rows=200, task="regression"), target="y", out=tmp_path / "regression", progress=False,
+               **FAST)
+    assert main(["card", str(tmp_path / "regression")]) == 0
+    assert "Calibration" not in RunFolder(tmp_path / "regression").read_text("model_card.md")
+
+
+def test_every_value_of_the_calibration_section_is_escaped():
+    hostile = "<script>alert(1)</script>|*"
+    several = {"task": {"state": {"targets": [{"target": {"column": hostile}, "temperature": 1.5},
+                                              {"target": {"column": "amount"}}]}},  # a regression head: no row
+               "metrics": {"targets": {hostile: {"test": {"ece": "<img src=x onerror=alert(1)>", "ece_uncalibrated": 0.1}}}}}
+    section = facts.calibration(None, several)
+    html, markdown = section_html(section), sections_markdown("card", [section])
+    assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<img" not in html
+    assert "<td>n/a</td>" in html and "<td>0.1000</td>" in html and "amount" not in html
+    assert "\\<script\\>alert(1)\\</script\\>\\|\\*" in markdown
+    single = {"task": {"state": {"schema": {"target": "y"}, "target": {"classes": ["a", "b"]}, "temperature": 2.0}},
+              "training": {"sizes": {"valid": "<b>40</b>"}}, "metrics": {"test": {"ece": "<i>0.1</i>"}}}
+    html = section_html(facts.calibration(None, single))
+    assert "<b>" not in html and "<i>" not in html and "&lt;b&gt;40&lt;/b&gt; validation rows" in html

@@ -114,7 +114,7 @@ def test_durations(text, seconds):
 
 
 def test_a_bad_duration_says_how_to_write_one():
-    with pytest.raises(LaminaError, match="90s, 5m or 1h"):
+    with pytest.raises(LaminaError, match=r"--time-budget .soon. is not a duration. Give .*\(90s, 5m, 1.5h, 7d\)"):
         parse_duration("soon")
 
 

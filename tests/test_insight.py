@@ -106,6 +106,27 @@ def test_explain_and_audit_commands_write_results_into_the_report(tmp_path, caps
     assert main(["explain", str(tmp_path / "run"), str(tmp_path / "test.csv"), "--rows", "999"]) == 2
 
 
+def test_explain_on_rows_without_the_target_says_why_there_is_no_importance(tmp_path, capsys):
+    # Permutation importance scores predictions against the target; rows without it get a note where the
+    # importance would be (terminal, explain.json, report), not a section silently left out.
+    run = tmp_path / "run"
+    lamina.fit(biased_table(300, 0), target="y", out=run, progress=False, epochs=2, width=16)
+    rows = biased_table(40, 5)
+    rows.drop(columns=["y"]).to_csv(tmp_path / "unlabelled.csv", index=False)
+    rows.assign(y=None).to_csv(tmp_path / "empty_labels.csv", index=False)
+    for name, says in (("unlabelled.csv", "it is not there"), ("empty_labels.csv", "no value in any of the 40 rows")):
+        assert main(["explain", str(run), str(tmp_path / name), "--rows", "0,1", "--repeats", "1"]) == 0, name
+        out = capsys.readouterr().out
+        assert "row 1 →" in out and "Permutation importance: none; permutation importance needs the target column " \
+            "'y' in the rows; " in out and says in out, name
+        explained = json.loads((run / "explain.json").read_text())
+        assert "importance" not in explained and says in explained["importance_missing"], name
+        html = (run / "report.html").read_text()
+        assert "Permutation importance: none; permutation importance needs the target column &#x27;y&#x27;" in html
+    assert "importance" not in lamina.load(run).explain(rows.drop(columns=["y"]), rows=[0], importance=False)
+    assert "importance_missing" not in lamina.load(run).explain(rows.drop(columns=["y"]), rows=[0], importance=False)
+
+
 def numeric_table(rows: int, seed: int) -> pd.DataFrame:
     return make_table(rows=rows, seed=seed).drop(columns=["comment"])
 

@@ -1,3 +1,4 @@
+import gzip
 import json
 import sqlite3
 
@@ -181,6 +182,31 @@ def test_runs_whose_names_collide_are_refused_and_named(runs, tmp_path):
     shutil.rmtree(tmp_path / "a b")
     shutil.rmtree(tmp_path / "a.b")
     assert sorted(find_models(tmp_path)) == ["a-b", "c"]
+
+
+def test_a_gzip_body_is_decompressed_within_the_size_limit_and_other_encodings_are_refused(client):
+    batch = json.dumps({"records": rows(4, seed=6)}).encode()
+    json_headers = {**AUTH, "Content-Type": "application/json"}
+    plain = client.post("/predict", content=batch, headers=json_headers)
+    for coding, body in (("gzip", gzip.compress(batch)), ("x-gzip", gzip.compress(batch)), ("identity", batch),
+                         ("gzip", gzip.compress(batch[:40]) + gzip.compress(batch[40:]))):  # two gzip members
+        sent = client.post("/predict", content=body, headers={**json_headers, "Content-Encoding": coding})
+        assert sent.status_code == 200 and sent.json() == plain.json(), coding
+    # A zip bomb: 5 kB that inflate to 5 MB, five times the limit. Refused with 413 once the limit is passed.
+    bomb = gzip.compress(b'{"records": [' + b" " * 5_000_000 + b"]}")
+    assert len(bomb) < 10_000
+    refused = client.post("/predict", content=bomb, headers={**json_headers, "Content-Encoding": "gzip"})
+    assert refused.status_code == 413 and "once decompressed" in refused.json()["error"]
+    for body, says in ((batch, "not valid gzip"), (gzip.compress(batch)[:-20], "ends before its compressed data")):
+        broken = client.post("/predict", content=body, headers={**json_headers, "Content-Encoding": "gzip"})
+        assert broken.status_code == 400 and says in broken.json()["error"]
+    for coding in ("br", "deflate", "gzip, gzip", "zstd"):
+        refused = client.post("/predict", content=batch, headers={**json_headers, "Content-Encoding": coding})
+        error = refused.json()["error"]
+        assert refused.status_code == 415 and f"Content-Encoding {coding!r}" in error, coding
+        assert "uncompressed" in error and "'Content-Encoding: gzip'" in error, coding
+    assert client.post("/predict", content=batch, headers={"Content-Type": "application/json",
+                                                           "Content-Encoding": "gzip"}).status_code == 401
 
 
 def test_head_health_and_non_json_bodies(client):

@@ -154,3 +154,32 @@ def test_a_recipe_counted_in_steps_keeps_long_epochs_as_they_were_and_stretches_
     given = Config().with_overrides(epochs=5, patience=3).train
     assert step_counted(given, 2, 6000, (10, 200), 3000, 1000) == {"epochs": 5, "patience": 500,
                                                                    "budget_epochs": None}
+
+
+@pytest.mark.parametrize("value, says", [("-5m", "leaves no time"), ("0", "leaves no time"), ("-0.5h", "leaves no time"),
+                                         ("5 parsecs", "is not a duration"), ("1e400s", "is endless")])
+def test_a_budget_of_no_time_or_no_duration_is_refused_naming_flag_value_and_forms(tmp_path, capsys, value, says):
+    from conftest import make_table
+    from lamina.cli import main
+
+    table = make_table(rows=60)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    # `--time-budget -5m` reached argparse as an option "-5m" ("expected one argument"); now the value's own check
+    assert main(["train", str(tmp_path / "t.csv"), "--target", "y", "--out", str(tmp_path / "run"), "--quiet",
+                 "--time-budget", value]) == 2
+    error = capsys.readouterr().err
+    sentence = f"--time-budget {value!r} {says}. Give a number above 0 ending in s, m, h or d (90s, 5m, 1.5h, 7d)"
+    assert sentence in error and "Traceback" not in error
+    assert not (tmp_path / "run").exists(), "refused before any folder or data work"
+    with pytest.raises(lamina.LaminaError) as refused:  # the Python API: the same words
+        lamina.fit(table, target="y", time_budget=value, progress=False)
+    assert f"error: {refused.value}" in error and "train.time_budget" in str(refused.value)
+
+
+def test_a_minus_value_after_an_option_is_its_value_and_a_day_is_a_duration():
+    from lamina.cli import _minus_values_joined
+    from lamina.config import parse_duration
+
+    assert _minus_values_joined(["train", "t.csv", "--quiet", "--time-budget", "-5m", "--lr", "-.1", "--seed", "3"]) \
+        == ["train", "t.csv", "--quiet", "--time-budget=-5m", "--lr=-.1", "--seed", "3"]
+    assert parse_duration("7d") == 7 * 86400 and parse_duration(" 1.5H ") == 5400  # `lamina monitor --window 7d`

@@ -360,8 +360,8 @@ def evaluate(run, data) -> tuple[dict, str]:
 
 
 def explain(run, data, rows: list[int], repeats: int = 5) -> tuple[dict, str]:
-    """Attributions of `rows` (0-based) and, with labelled data, permutation importance; saved as explain.json
-    in the run (its report refreshed). Returns (result, text)."""
+    """Attributions of `rows` (0-based) and, with labelled data, permutation importance (without, why there is
+    none); saved as explain.json in the run (its report refreshed). Returns (result, text)."""
     from lamina.insight.explain import explanation_text
     from lamina.run import EXPLAIN
 
@@ -441,7 +441,7 @@ def monitor(run, window: str | None = None, reference=None, current=None, out=No
         if not database.exists():
             raise LaminaError(f"No requests recorded yet ({database} is missing). Serve the model with "
                               f"`lamina serve {run.path}` first, or compare two files with --reference and --current.")
-        counts = drift.recorded_counts(database, since_seconds=parse_duration(window))
+        counts = drift.recorded_counts(database, since_seconds=parse_duration(window, "--window"))
         if not counts["rows"]:
             raise LaminaError(f"No requests recorded in {database} within the window.")
         profile = model.profile

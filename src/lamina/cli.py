@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_minus_values_joined(sys.argv[1:] if argv is None else argv))
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what `--nproc N` starts each process with
     if args.command is None:
         parser.print_help()
@@ -847,6 +847,26 @@ def _rank_prefix() -> str:
     torchrun's environment as distributed.launched() does, without importing torch for an error message."""
     launched = int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0"
     return f"rank {os.environ['RANK']}: " if launched else ""
+
+
+# A word that starts with a minus and a digit: a value (-5m, -0.5, -1), never an option (no lamina option starts so).
+MINUS_VALUE = re.compile(r"-\.?\d")
+
+
+def _minus_values_joined(argv: list[str]) -> list[str]:
+    """`argv` with each `--option -5m` written `--option=-5m`: argparse reads a word starting with a minus as an
+    option unless it is a plain number, and answered `--time-budget -5m` with "expected one argument", not with
+    what is wrong with the value. Joined, the value reaches the option's own check, whose error names it."""
+    joined, position = [], 0
+    while position < len(argv):
+        word, following = argv[position], argv[position + 1] if position + 1 < len(argv) else ""
+        if word.startswith("--") and "=" not in word and MINUS_VALUE.match(following):
+            joined.append(f"{word}={following}")
+            position += 2
+        else:
+            joined.append(word)
+            position += 1
+    return joined
 
 
 def _without_option(argv: list[str], option: str) -> list[str]:

@@ -157,6 +157,11 @@ class TrainConfig(_Section):
     privacy: str | None = None  # differential privacy target, "epsilon=3,delta=1e-5": DP-SGD (opacus), never above it
     max_grad_norm: float = Field(1.0, gt=0)  # with privacy: the L2 norm each row's gradient is clipped to
 
+    @field_validator("time_budget")
+    @classmethod
+    def _readable_time_budget(cls, value: str | None) -> str | None:
+        return _checked_duration(value, "--time-budget")
+
     @field_validator("folds")
     @classmethod
     def _folds_leave_rows_out(cls, value):
@@ -214,6 +219,21 @@ class TuneConfig(_Section):
     prune_after_epochs: int = Field(2, ge=0)  # epochs a trial runs before it can be pruned
     # Overrides of the architecture's search space (nets/build.py) by setting name; null drops a setting from it.
     space: dict[str, Dimension | None] = Field(default_factory=dict)
+
+    @field_validator("budget")
+    @classmethod
+    def _readable_budget(cls, value: str | None) -> str | None:
+        return _checked_duration(value, "lamina tune --time-budget")
+
+
+def _checked_duration(value: str | None, flag: str) -> str | None:
+    """A duration setting as given, once parse_duration reads it: a wrong one is refused when the config is made
+    (before any data is read or folder made), in parse_duration's words, as a field validator's ValueError."""
+    try:
+        parse_duration(value, flag)
+    except LaminaError as error:
+        raise ValueError(str(error)) from None
+    return value
 
 
 class Config(_Section):
@@ -319,24 +339,24 @@ def _reject_unknown_keys(raw: dict, model: type[BaseModel], where: str) -> None:
             _reject_unknown_keys(value, annotation, f"{where} [{key}]")
 
 
-def parse_duration(text: str | None) -> float | None:
-    """'90s', '5m', '1.5h' or a bare number of seconds → seconds."""
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}  # seconds in each unit a duration may end in
+DURATION_FORMS = "a number above 0 ending in s, m, h or d (90s, 5m, 1.5h, 7d) or a bare number of seconds (300)"
+
+
+def parse_duration(text: str | None, flag: str = "--time-budget") -> float | None:
+    """'90s', '5m', '1.5h', '7d' or a bare number of seconds → seconds; None stays None. LaminaError naming `flag`
+    (the option the text was given as), the text and the accepted forms when it is no duration, not above 0
+    (0, negative, nan: nothing could start) or endless (inf, 1e400s: no schedule can be planned for it)."""
     if text is None:
         return None
-    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
     cleaned = str(text).strip().lower()
     try:
-        if cleaned and cleaned[-1] in units:
-            seconds = float(cleaned[:-1]) * units[cleaned[-1]]
-        else:
-            seconds = float(cleaned)
+        unit = DURATION_UNITS.get(cleaned[-1:], None)
+        seconds = float(cleaned[:-1]) * unit if unit else float(cleaned)
     except ValueError:
-        raise LaminaError(
-            f"Time budget {text!r} is not a duration. Write it like 90s, 5m or 1h."
-        ) from None
-    if not seconds > 0:  # 0, negative or nan: no trial or epoch could start
-        raise LaminaError(f"Time budget {text!r} leaves no time. Give a duration above 0, like 90s, 5m or 1h.")
-    if math.isinf(seconds):  # inf, 1e400s: no schedule can be planned for it, and no cap is one
-        raise LaminaError(f"Time budget {text!r} is endless. Give a finite duration like 90s, 5m or 1h, or drop "
-                          "--time-budget.")
+        raise LaminaError(f"{flag} {text!r} is not a duration. Give {DURATION_FORMS}.") from None
+    if not seconds > 0:
+        raise LaminaError(f"{flag} {text!r} leaves no time. Give {DURATION_FORMS}.")
+    if math.isinf(seconds):
+        raise LaminaError(f"{flag} {text!r} is endless. Give {DURATION_FORMS}, or drop {flag}.")
     return seconds

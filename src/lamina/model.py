@@ -74,8 +74,9 @@ class Model:
 
     def explain(self, data, rows: list[int] | None = None, importance: bool = True, repeats: int = 5) -> dict:
         """Integrated-gradients attributions of `rows` (0-based positions; default every row); with labelled
-        data and `importance`, also permutation importance per column (`repeats` shuffles each).
-        Returns {"rows", "attributions", "importance"?}."""
+        data and `importance`, also permutation importance per column (`repeats` shuffles each); asked for on rows
+        without target values, `importance_missing` says so instead.
+        Returns {"rows", "attributions", "importance"? | "importance_missing"?}."""
         frame = read_table(data, "data to explain")
         return self.rows("explain").task.explain(self, frame, rows, importance, repeats)
 

@@ -100,12 +100,19 @@ def calibration_metrics(labels: np.ndarray, proba: np.ndarray, temperature: floa
 NOTABLE_LOG_LOSS, NOTABLE_SHARE = 0.001, 0.02
 
 
-def temperature_text(temperature: float, checked_on: str = "validation rows", test: dict | None = None) -> str:
-    """One line for the CLI summary and the report: what T is and what it did, on the test rows when `test` (the
-    test metrics) is given: log loss (a proper score) and ECE before and after, and a warning where both rose (the log
-    loss by a notable amount: NOTABLE_LOG_LOSS, NOTABLE_SHARE)."""
+def temperature_text(temperature: float, record: dict | None = None, test: dict | None = None) -> str:
+    """One line for the CLI summary, the report and the card: what T is, on which rows and how many it was fitted
+    (from `record`, model.json's training record: the validation rows, or cross-fitted members' out-of-fold
+    predictions), and what it did, on the test rows when `test` (the test metrics) is given: log loss (a proper
+    score) and ECE before and after, and a warning where both rose (the log loss by a notable amount:
+    NOTABLE_LOG_LOSS, NOTABLE_SHARE)."""
+    from lamina.training.crossfit import cross_fit_text
+
     if temperature == 1.0:
         return "Probabilities: the network's softmax as is (temperature T = 1, no calibration)."
+    record = record or {}
+    valid = (record.get("sizes") or {}).get("valid")
+    checked_on = cross_fit_text(record) if record.get("cross_fit") or valid is None else f"{valid} validation rows"
     effect = "softens over-confident" if temperature > 1 else "sharpens under-confident"
     text = (f"Probabilities calibrated by temperature scaling (Guo et al. 2017): logits divided by T = "
             f"{temperature:.3g}, fitted on the {checked_on} by minimising their log loss; T {effect} "
@@ -118,7 +125,7 @@ def temperature_text(temperature: float, checked_on: str = "validation rows", te
     rise = test["log_loss"] - test["log_loss_uncalibrated"]
     if rise > max(NOTABLE_LOG_LOSS, NOTABLE_SHARE * test["log_loss_uncalibrated"]) and \
             test["ece"] > test["ece_uncalibrated"]:
-        if checked_on != "validation rows":  # out-of-fold predictions (training.crossfit) of every row already
+        if record.get("cross_fit"):  # out-of-fold predictions (training.crossfit) of every row already
             return text + (": both are worse here: the rows T was fitted on (every training row, out of fold) "
                            "misjudged how confident the network should be on the test rows.")
         return text + (": both are worse here, so T was fitted on too few (or unrepresentative) validation rows "

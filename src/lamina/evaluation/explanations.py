@@ -15,6 +15,8 @@ def explanations_html(explain: dict | None) -> str:
     if not explain:
         return ""
     parts = []
+    if "importance_missing" in explain:
+        parts.append(f"<p>Permutation importance: none; {escape(str(explain['importance_missing']))}</p>")
     if "importance" in explain:
         first = explain["importance"][0]
         parts.append(f"<p>Permutation importance: {escape(str(first['metric']))} lost when a column's values are "

@@ -190,6 +190,56 @@ def learning_curves(run: RunFolder, best_epoch: int) -> Chart:
     return chart
 
 
+def calibration(run: RunFolder, document: dict) -> Section | None:
+    """A classifier's probability calibration (evaluation.calibration): the temperature T its logits are divided by,
+    the rows T was fitted on, the test ECE before and after, and how a reader should take its probabilities; one
+    row per classifying target of a several-targets model. None for a model that gives no class probabilities."""
+    from lamina.evaluation.calibration import temperature_text
+
+    metrics = document.get("metrics") or {}
+    if is_several(document):
+        heads = [(part["target"]["column"], part["temperature"]) for part in document["task"]["state"]["targets"]
+                 if "temperature" in part]
+        if not heads:
+            return None
+        scores = metrics.get("targets") or {}
+        tested = [(scores.get(name) or {}).get("test") or {} for name, _ in heads]
+        return Section("Calibration", [
+            Paragraph(["Each classifying target's probabilities are calibrated by temperature scaling (Guo et al. "
+                       "2017): its logits divided by its own T, fitted on its labelled rows among those that "
+                       "judged the epoch by minimising their log loss. T > 1 softens over-confident probabilities, "
+                       "T < 1 sharpens under-confident ones; the most probable class never changes."]),
+            Table(["target", "temperature T", "test ECE before", "test ECE after"],
+                  [[name, _finite(t), _finite(test.get("ece_uncalibrated")), _finite(test.get("ece"))]
+                   for (name, t), test in zip(heads, tested, strict=True)]),
+            _reading_ece(None, any(t != 1.0 for _, t in heads)),
+        ])
+    if classes(document) is None:
+        return None
+    test, scale = metrics.get("test") or {}, temperature(document)
+    return Section("Calibration", [Paragraph([temperature_text(scale, document.get("training"), test)]),
+                                   _reading_ece(_finite(test.get("ece")), scale != 1.0)])
+
+
+def _reading_ece(ece: float | None, calibrated: bool) -> Paragraph:
+    """What the ECE tells the reader of a prediction, with the test rows' own when it is known; `calibrated`: some
+    temperature differs from 1."""
+    gap = (f" Here it is {number(ece)}: on the test rows a stated probability was, on average, about "
+           f"{number(100 * ece, 1)} percentage points away from how often such predictions came true."
+           if ece is not None else "")
+    given = "the calibrated ones" if calibrated else "the network's own, unscaled"
+    return Paragraph([f"For a reader: the probabilities lamina predicts (and the server answers) are {given}. "
+                      "The ECE (expected calibration error, 0 is perfect) is the mean gap between a stated probability "
+                      "and how often it came true, over bins of confidence weighted by their rows." + gap
+                      + " It is an average: a confidence few test rows had can be off by more."])
+
+
+def _finite(value) -> float | None:
+    """A number from model.json as a float, or None where it is missing, not a number or not finite."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if is_number and np.isfinite(value) else None
+
+
 def data_and_split(run: RunFolder, document: dict) -> Section:
     trained = document["training"]
     return Section("Data and split", [
@@ -272,7 +322,13 @@ def limitations(run: RunFolder, document: dict) -> Section:
 
 
 # The model card's sections, in its order. report.html shows each of them once, among its own.
-CARD = (intended_use, data_and_split, training, test_metrics, data_quality, bias_audit, robustness_audit, limitations)
+CARD = (intended_use, data_and_split, training, test_metrics, calibration, data_quality, bias_audit, robustness_audit,
+        limitations)
+
+
+def written(run: RunFolder, document: dict, chosen: tuple) -> list[Section]:
+    """The `chosen` section functions' sections for this run, leaving out those with nothing to say (None)."""
+    return [section for section in (function(run, document) for function in chosen) if section is not None]
 
 
 def held_out_scores(run: RunFolder, document: dict) -> Section:

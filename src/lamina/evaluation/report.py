@@ -2,8 +2,8 @@
 
 The page is a shared part around the sections of the run's task (the task's `report_sections`, from the
 tasks/ registry): a title, data quality and the config for every task; for a row model (one row in, one
-prediction out) also a summary and the model card's sections (facts.CARD: test metrics, training, audits,
-data and split, intended use, limitations). Those are the very sections `lamina card` writes as Markdown,
+prediction out) also a summary and the model card's sections (facts.CARD: test metrics, a classifier's
+calibration, training, audits, data and split, intended use, limitations). Those are the very sections `lamina card` writes as Markdown,
 so each fact is on the page once and the card and the page agree.
 """
 
@@ -17,7 +17,7 @@ from lamina.evaluation.document import Section, Strong, pieces_html, section_htm
 from lamina.evaluation.explanations import explanations_html
 from lamina.run import CONFIG, EXPLAIN, METRICS, REPORT, RunFolder
 
-BEFORE_TASK = (facts.test_metrics,)  # the card's sections above the task's own, then those below them:
+BEFORE_TASK = (facts.test_metrics, facts.calibration)  # the card's sections above the task's own, then below them:
 AFTER_TASK = (facts.training, facts.bias_audit, facts.robustness_audit, facts.data_quality, facts.data_and_split,
               facts.intended_use, facts.limitations)
 
@@ -44,8 +44,8 @@ def render(run: RunFolder, document: dict) -> str:
     task = facts.task_of(document)
     title = task.title(document)
     if task.row_model:
-        top = [summary(run, document), *(_card(section(run, document)) for section in BEFORE_TASK)]
-        bottom = [explanations_html(run.read_json(EXPLAIN)), *(_card(section(run, document)) for section in AFTER_TASK)]
+        top = [summary(run, document), *map(_card, facts.written(run, document, BEFORE_TASK))]
+        bottom = [explanations_html(run.read_json(EXPLAIN)), *map(_card, facts.written(run, document, AFTER_TASK))]
     else:  # its own sections hold its scores, curves and split
         top, bottom = [], [section_html(facts.data_quality(run, document))]
     own = task.report_sections(run, document) or [section_html(facts.held_out_scores(run, document))]

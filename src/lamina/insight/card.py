@@ -1,5 +1,6 @@
 """The model card (`lamina card RUN`): intended use, data and split, training, test metrics with bootstrap
-confidence intervals, data-quality findings, the bias and robustness audits and limitations, as Markdown.
+confidence intervals, a classifier's calibration, data-quality findings, the bias and robustness audits and
+limitations, as Markdown.
 
 Its sections are report.html's own (evaluation/facts.py CARD), written as Markdown instead of HTML, so the
 card and the report always say the same thing. Built from the run folder's files only.
@@ -22,4 +23,4 @@ def model_card(run_dir: Path) -> str:
                           f"{task.name} model, whose report.html holds its scores.")
     schema = facts.schema(document)
     title = f"Model card: {schema['target']} ({schema['task']})"
-    return sections_markdown(title, [section(run, document) for section in facts.CARD])
+    return sections_markdown(title, facts.written(run, document, facts.CARD))

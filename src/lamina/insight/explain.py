@@ -180,7 +180,7 @@ def permutation_importance(model, frame: pd.DataFrame, repeats: int = 5, seed: i
 
 def explanation_text(result: dict) -> str:
     """The terminal's view of Model.explain's result: each row's strongest attributions (and tokens), then
-    permutation importance when the data was labelled."""
+    permutation importance when the data was labelled, or why there is none."""
     explanation, rows = result["attributions"], result["rows"]
     lines = [f"Integrated gradients ({explanation['output_unit']}; completeness gap "
              f"{explanation['completeness_gap']:.4f}: attributions sum to output − baseline within it)"]
@@ -191,6 +191,8 @@ def explanation_text(result: dict) -> str:
             strongest = sorted(explanation["tokens"][position], key=lambda pair: -abs(pair[1]))[:8]
             lines.append("    tokens: " + ", ".join(f"{piece} {value:+.3f}" for piece, value in strongest))
     importance = result.get("importance")
+    if "importance_missing" in result:
+        lines.append(f"\nPermutation importance: none; {result['importance_missing']}")
     if importance:
         lines.append(f"\nPermutation importance ({importance[0]['metric']} lost when a column is shuffled, "
                      f"mean ± std over {importance[0]['repeats']})")

@@ -6,7 +6,8 @@ GET /models/NAME/ (the playground page). With one model the same routes also sit
 
 Safe by default: a bearer token when one is set (everything but /health), a request-size limit, a
 batch-size limit, time limits on reading a request's head and body and on an idle connection, JSON bodies
-only (415 otherwise), every field validated (4xx naming it), no URL fetched, no path read from a request.
+only, plain or gzip-compressed (415 otherwise; the size limit holds for the decompressed body too), every field
+validated (4xx naming it), no URL fetched, no path read from a request.
 """
 
 # No `from __future__ import annotations` here: FastAPI must see the request-body classes that each
@@ -40,6 +41,7 @@ from lamina.errors import LaminaError
 from lamina.features.kinds import kind_named
 from lamina.features.records import RecordInputs
 from lamina.model import Model
+from lamina.serving.encoding import Refused, decoded
 from lamina.tasks.base import registered_tasks
 
 MAX_BODY_BYTES = 1_000_000  # largest request body accepted
@@ -508,7 +510,8 @@ class Guard:
 class BodyLimit:
     """ASGI middleware: reads the body (chunked uploads included) up to `limit` bytes within `seconds`,
     and answers 413 past the size or 408 past the time, before any route sees the request; otherwise hands
-    the body on unchanged."""
+    the body on, decompressed when it was sent gzip-compressed (serving.encoding: 413 past the same limit once
+    decompressed, 415 for another Content-Encoding)."""
 
     def __init__(self, app, limit: int, seconds: float, raised: dict[str, tuple[int, str]] | None = None):
         """`raised`: path → (bytes, what to send instead) for routes whose requests need a larger body."""
@@ -522,6 +525,12 @@ class BodyLimit:
             if _declared_length(scope) > limit:  # no need to wait for a body the headers say is too large
                 raise TooLarge
             body = await asyncio.wait_for(self._read(receive, limit), self.seconds)
+            if body is not None:
+                scope, body = decoded(scope, body, limit)
+        except Refused as refusal:
+            response = JSONResponse(status_code=refusal.status, content={
+                "error": refusal.message + (f"; {hint}" if hint and refusal.status == 413 else "")})
+            return await response(scope, receive, send)
         except TooLarge:
             response = JSONResponse(status_code=413, content={
                 "error": f"request body over {limit:,} bytes" + (f"; {hint}" if hint else "")})

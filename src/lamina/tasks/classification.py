@@ -147,8 +147,7 @@ class ClassificationTask(TableTask):
 
     def summary(self, model) -> str:
         return (super().summary(model) + decision_text(self.decision_) + "\n"
-                + temperature_text(self.temperature_, cross_fit_text(model.training or {}),
-                                   test=(model.metrics or {}).get("test")))
+                + temperature_text(self.temperature_, model.training, test=(model.metrics or {}).get("test")))
 
     def state(self) -> dict:
         return {**super().state(), "decision": self.decision_, "temperature": self.temperature_}
@@ -161,15 +160,11 @@ class ClassificationTask(TableTask):
         return task
 
     def report_sections(self, run, document: dict) -> list[str]:
-        from lamina.evaluation.document import Paragraph, Section, section_html
+        """The decision rule, then the test plots (calibration is the model card's: facts.calibration)."""
         from lamina.evaluation.task_sections import classification_sections
 
         state = document["task"]["state"]  # this task is the registry's, not fitted
-        test = (document.get("metrics") or {}).get("test")
-        calibration = Section("Calibration", [Paragraph([temperature_text(
-            state.get("temperature", 1.0), cross_fit_text(document.get("training") or {}), test=test)])])
-        return decision_sections(state.get("decision", ARGMAX)) + [section_html(calibration)] \
-            + classification_sections(run, document)
+        return decision_sections(state.get("decision", ARGMAX)) + classification_sections(run, document)
 
 
 def checked_temperature(raw, key: str = "task.state.temperature") -> float:

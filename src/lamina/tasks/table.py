@@ -487,7 +487,8 @@ class TableTask(Task):
         return {"rows": len(frame), "metrics": self.metrics(outputs, truth), "baseline": self.baseline_metrics(truth)}
 
     def explain(self, model, frame: pd.DataFrame, rows: list[int] | None, importance: bool, repeats: int) -> dict:
-        """Model.explain: integrated gradients per row (captum), permutation importance with labelled data."""
+        """Model.explain: integrated gradients per row (captum), permutation importance with labelled data (without
+        it, `importance_missing` says why there is none)."""
         from lamina.insight.explain import explain_rows, permutation_importance
 
         self.require_one_target("explain")
@@ -497,9 +498,25 @@ class TableTask(Task):
             raise LaminaError(f"Row {outside[0]} is outside the data: its {len(frame)} rows are numbered from 0, "
                               f"the last is row {len(frame) - 1}. Give rows from 0 to {len(frame) - 1}.")
         result = {"rows": rows, "attributions": explain_rows(model, frame.iloc[rows])}
-        if importance and self.schema_.target in frame.columns:
-            result["importance"] = permutation_importance(model, frame, repeats=repeats)
+        if importance:
+            unscored = self.unscorable(frame)
+            if unscored:  # said where the importance would be (terminal, explain.json, report), never left out quietly
+                result["importance_missing"] = unscored
+            else:
+                result["importance"] = permutation_importance(model, frame, repeats=repeats)
         return result
+
+    def unscorable(self, frame: pd.DataFrame) -> str | None:
+        """Why permutation importance cannot be measured on `frame` (it scores predictions against the target),
+        or None when it can: the target column is absent, or has no value in any row."""
+        target = self.schema_.target
+        if target not in frame.columns:
+            return (f"permutation importance needs the target column {target!r} in the rows; it is not there. "
+                    f"Give rows with their {target!r} values to measure it.")
+        if with_canonical_labels(frame, target)[target].isna().all():  # the labels as evaluating reads them
+            return (f"permutation importance needs the target column {target!r} in the rows; it is there but has "
+                    f"no value in any of the {len(frame)} rows. Give rows with their {target!r} values to measure it.")
+        return None
 
     def audit(self, model, frame: pd.DataFrame, sensitive: list[str], mitigate: str | None, constraint: str) -> dict:
         """Model.audit: per-group metrics and disparities (fairlearn), accuracy under attack (FGSM, PGD)."""
