@@ -8,11 +8,12 @@ from pydantic import TypeAdapter
 
 import lamina
 from conftest import FAST
+from lamina.data.dates import parse_dates
 from lamina.data.schema import Column, Schema, infer_column, infer_schema
 from lamina.errors import LaminaError
 from lamina.features.blocks import DENSE
 from lamina.features.category import MISSING_INDEX, UNKNOWN_INDEX, BinaryEncoder, CategoryEncoder
-from lamina.features.datetime import DatetimeEncoder, parse_dates
+from lamina.features.datetime import DatetimeEncoder
 from lamina.features.drift import Bins
 from lamina.features.kinds import (
     KINDS,
@@ -301,7 +302,7 @@ def test_an_unregistered_kind_is_named():
 def test_dates_whose_offset_changes_at_daylight_saving_train_predict_and_serve_as_instants(tmp_path):
     from fastapi.testclient import TestClient
 
-    from lamina.features.datetime import parse_dates
+    from lamina.data.dates import parse_dates
     from lamina.serving.server import create_app
 
     summer = parse_dates(pd.Series(["2024-03-31T03:00:00+02:00", "2024-03-31T01:00:00Z", "no date"]))

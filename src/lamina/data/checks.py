@@ -213,9 +213,9 @@ def date_order_findings(train: pd.DataFrame, schema: Schema) -> list[Finding]:
 
 def date_order_finding(values: pd.Series, column: str) -> Finding | None:
     """Which order the dates of `column` written with their day and month as numbers before the year (01/02/2020)
-    are read in, and why (features.datetime.date_order): information where a value proves the order, a warning
+    are read in, and why (data.dates.date_order): information where a value proves the order, a warning
     where every value reads either way (the order is then assumed); None where no date is written so."""
-    from lamina.features.datetime import date_order
+    from lamina.data.dates import date_order
 
     order = date_order(values)
     if order is None:

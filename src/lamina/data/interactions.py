@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from lamina.data.checks import Finding, date_order_finding
+from lamina.data.dates import date_order, parse_dates
 from lamina.errors import LaminaError
-from lamina.features.datetime import date_order, parse_dates
 
 MIN_SPLIT_INTERACTIONS = 3  # a user needs one for training, one for validation and one for test
 MAX_NAMED = 5  # ids a finding names before "..."

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from lamina.data.dates import date_order
 from lamina.errors import LaminaError, did_you_mean
-from lamina.features.datetime import date_order
 
 # Steps per season by the grid's unit: a day of hours, a week of days, a year of weeks, months or quarters.
 SEASONS = {"h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "Y": 1, "min": 60, "s": 60}
@@ -33,7 +33,7 @@ class SeriesLayout:
     id: str | None
     step: str  # the grid's spacing as a pandas offset alias, e.g. "h", "D", "MS"
     season: int  # steps per season, for the seasonal-naive forecast and MASE
-    # time stamps written day and month before the year (01/02/2020) read day first (features.datetime.date_order,
+    # time stamps written day and month before the year (01/02/2020) read day first (data.dates.date_order,
     # decided on the training data); layouts saved before it was recorded read them month first
     day_first: bool = False
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pandas as pd
 from pydantic import Field, StrictBool
 
 from lamina.checked import Record, checked
+from lamina.data.dates import date_order, parse_dates
 from lamina.errors import LaminaError, row_name
 from lamina.features.blocks import DENSE
 from lamina.features.drift import Bins
@@ -24,81 +23,8 @@ DATE_INFERRED = frozenset({"string", "empty", "datetime", "datetime64", "date"})
 DATE_FIX = ("Give dates as text such as 2024-03-05 or 2024-03-05 14:30 (or as dates), with the year written out and "
             "in the digits 0-9, and leave a cell empty (null) where the date is unknown.")
 
-# What text must show to be read as a date: its year, as four digits 0-9 (2024, 20240305) or as the two last parts of
-# a day-month-year date (5/3/24, 05-Mar-24). pandas (dateutil) fills in what text leaves out, from the clock or from
-# year 1: "now", "12:30" and "Jan 5" would be predicted differently from day to day, and "1,5" or "3 5" read as
-# dates of year 1. Other scripts' digits ("٢٠٢٤-٠١-٠٢") are refused: pandas reads some of them, a CSV written
-# elsewhere or a database would not, so a model would see one date as two.
-DATE_YEAR = re.compile(r"[0-9]{4}|(?<![0-9])[0-9]{1,2}[-/. ][0-9A-Za-z]{1,9}[-/. ][0-9]{2}(?![0-9])")
-OTHER_DIGIT = re.compile(r"(?![0-9])\d")
-# A date whose day and month are numbers before its year (01/02/2020, 1.2.20, 13-02-2020 14:30): which of the two is
-# the day, the text does not say. A year written first (2020-01-02, 20200102) is read year, month, day.
-NUMBERS_BEFORE_YEAR = re.compile(r"^\s*([0-9]{1,2})[-/.]([0-9]{1,2})[-/.](?:[0-9]{4}|[0-9]{2})(?![0-9])")
-
 # Each cyclic part becomes sin and cos so that December sits next to January.
 CYCLES = {"month": 12, "weekday": 7, "day": 31, "hour": 24}
-
-
-def parse_dates(values: pd.Series, day_first: bool = False) -> pd.Series:
-    """Naive UTC instants: values with offsets (a daylight-saving change, "Z") are converted to UTC, so one
-    column may mix offsets; text that is no date (written_date refuses it, or pandas cannot read it) becomes
-    missing (NaT). A date written with its day and month as numbers before the year (NUMBERS_BEFORE_YEAR) is read
-    day first where `day_first` (01/02/2020: 1 February), else month first (2 January), as pandas reads it; either
-    way a value only one order reads (13/02/2020) is read that way. `day_first` touches no other value: pandas'
-    own dayfirst would read 2020-01-02 as 1 February too."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert(None)
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values
-    values = values.mask(values.map(lambda v: isinstance(v, str) and not written_date(v)).to_numpy(dtype=bool))
-    dates = pd.to_datetime(values, errors="coerce", format="mixed", utc=True).dt.tz_convert(None)
-    if day_first:
-        numbers_first = values.map(lambda v: isinstance(v, str) and NUMBERS_BEFORE_YEAR.match(v) is not None)
-        numbers_first = numbers_first.to_numpy(dtype=bool)
-        dates[numbers_first] = pd.to_datetime(values[numbers_first], errors="coerce", format="mixed", utc=True,
-                                              dayfirst=True).dt.tz_convert(None)
-    return dates
-
-
-@dataclass(frozen=True)
-class DateOrder:
-    """How a column's dates written as numbers before the year (NUMBERS_BEFORE_YEAR) are read, and why."""
-
-    day_first: bool
-    proven: bool  # a value only this order reads (13/02/2020 day first, 02/13/2020 month first)
-    why: str  # a sentence: the value that decides, or that none does
-
-
-def date_order(values: pd.Series) -> DateOrder | None:
-    """The order of `values`' dates written as numbers before the year: day first only where some value's first
-    number is over 12 and none's second is (one would prove each order: the column mixes them, read month first
-    as pandas does, each value only one order reads read that way); month first otherwise. None where no value is
-    written so (no order to choose). The value named is the first in the file (the lowest row label) deciding it,
-    its row named as errors.row_name names it."""
-    texts = values[values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)]
-    fields = texts.astype(object).str.extract(NUMBERS_BEFORE_YEAR).dropna().astype(int) if len(texts) else None
-    if fields is None or fields.empty:
-        return None
-    days_first, months_first = fields.index[fields[0] > 12], fields.index[fields[1] > 12]
-
-    def shown(labels) -> str:
-        first = min(labels)
-        return f"{texts.loc[first]!r} in {row_name(first)}"
-
-    if len(days_first) and len(months_first):
-        return DateOrder(False, False, f"the column mixes both orders: {shown(days_first)} is day first and "
-                                       f"{shown(months_first)} month first; the others are read month first")
-    if len(days_first):
-        return DateOrder(True, True, f"{shown(days_first)} has a first number over 12, so the day comes first")
-    if len(months_first):
-        return DateOrder(False, True, f"{shown(months_first)} has a second number over 12, so the month comes first")
-    return DateOrder(False, False, f"every such date reads either way, as {shown(fields.index)} does: none has a "
-                                   "first or second number over 12; month first is assumed, as pandas reads dates")
-
-
-def written_date(text: str) -> bool:
-    """Whether text may be read as a date (DATE_YEAR): its year written out, in the digits 0-9 only."""
-    return DATE_YEAR.search(text) is not None and OTHER_DIGIT.search(text) is None
 
 
 class DatetimeEncoder:
