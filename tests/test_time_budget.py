@@ -58,7 +58,25 @@ def test_a_budget_too_short_for_the_recipe_plans_fewer_epochs_and_still_anneals(
     assert planned.epochs == 4 and len(planned.history_) == 4 and planned.stop_reason_ == "all 4 epochs done"
     assert planned.history_[-1]["lr"] == pytest.approx(0.0, abs=1e-9)
     assert len(capped.history_) == 5 and capped.history_[-1]["lr"] > 0.3 * LR
-    assert capped.plan_ is None and "time budget of 5s reached" in capped.stop_reason_
+    assert capped.plan_ is None and "time budget of 5s reached: another epoch (about 1 s)" in capped.stop_reason_
+
+
+def test_a_run_that_ends_its_epochs_within_the_budget_stopped_because_they_were_done():
+    # 2 epochs of 1 s in a 2.5 s budget: a third would not have fitted, but there was none to run (the reason
+    # said "time budget reached" before)
+    done = trainer(budget=2.5, epochs=2, planned=False)
+    done.fit(batches())
+    assert len(done.history_) == 2 and done.stop_reason_ == "all 2 epochs done"
+
+
+def test_a_budget_shorter_than_one_epoch_says_the_epoch_ran_whole_rather_than_a_percentage():
+    from lamina.training.budget import budget_record, budget_text
+
+    over = trainer(budget=0.5, planned=False)
+    over.fit(batches())
+    text = budget_text(budget_record(over))
+    assert len(over.history_) == 1 and "1 s used, more than the budget: an epoch is never cut short" in text
+    assert "%" not in text
 
 
 

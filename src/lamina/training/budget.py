@@ -75,7 +75,9 @@ def budget_record(trainer) -> dict | None:
 
 def budget_text(record: dict) -> str:
     """One sentence for the report and the model card: the budget, what was used, the plan, why it stopped."""
-    used = f"{record['used_seconds']:.0f} s used ({record['used_seconds'] / max(record['seconds'], 1e-9):.0%})"
+    share = record["used_seconds"] / max(record["seconds"], 1e-9)
+    used = (f"{record['used_seconds']:.0f} s used ({share:.0%})" if share <= 1 else
+            f"{record['used_seconds']:.0f} s used, more than the budget: an epoch is never cut short")
     if record.get("planned_epochs") is None:
         how = "it was a cap only (the config sets the epochs, or the training cannot be re-planned)"
     else:

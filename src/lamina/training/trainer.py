@@ -409,18 +409,21 @@ class Trainer:
         return score
 
     def _should_stop(self, record: dict) -> bool:
+        if self.epoch_ >= self.epochs:  # the run is over whatever else holds: that is why it stopped
+            self.stop_reason_ = f"all {self.epochs} epochs done"
+            return False
         patience = self._patience()
         if patience is not None and self.bad_epochs_ >= patience:
             self.stop_reason_ = f"early stop: no validation improvement for {patience} epochs"
             return True
+        # an epoch is never cut short, so the run stops where one more like the last would pass the budget
         if self.time_budget is not None and self.elapsed_ + record["seconds"] > self.time_budget:
-            self.stop_reason_ = f"time budget of {seconds_text(self.time_budget)}s reached"
+            self.stop_reason_ = (f"time budget of {seconds_text(self.time_budget)}s reached: another epoch (about "
+                                 f"{seconds_text(record['seconds'])} s) would pass it")
             return True
-        if self.privacy is not None and self.privacy.exhausted and self.epoch_ < self.epochs:
+        if self.privacy is not None and self.privacy.exhausted:
             self.stop_reason_ = "privacy budget spent: one more step would take ε above the target"
             return True
-        if self.epoch_ >= self.epochs:
-            self.stop_reason_ = f"all {self.epochs} epochs done"
         return False
 
     def _patience(self) -> int | None:
