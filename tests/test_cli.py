@@ -83,6 +83,21 @@ def test_test_predictions_join_back_to_the_file_their_rows_came_from(tmp_path):
     assert held["truth"].tolist() == frame.loc[held["row"], "y"].tolist()
 
 
+def test_an_id_column_named_row_keeps_its_values_and_the_position_moves_aside():
+    from types import SimpleNamespace
+
+    from lamina.tasks.table import with_row_keys
+
+    rows = pd.DataFrame({"row": ["R7", "R9"], "x": [1, 2]}, index=[7, 9])
+    held = pd.DataFrame({"truth": ["a", "b"], "prediction": ["a", "a"]})
+    schema = SimpleNamespace(identifiers=[SimpleNamespace(name="row"), SimpleNamespace(name="prediction")])
+    keyed = with_row_keys(held, rows, schema)
+    # the ID replaced the positions before: the README's read_csv(file).loc[row] join then failed
+    assert list(keyed.columns) == ["_row", "row", "truth", "prediction"]
+    assert keyed["_row"].tolist() == [7, 9] and keyed["row"].tolist() == ["R7", "R9"]
+    assert keyed["prediction"].tolist() == ["a", "a"], "an ID named like a held-out column never hides it"
+
+
 def test_evaluate_report_and_info(run, capsys):
     assert main(["evaluate", str(run / "run"), str(run / "test.csv"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
