@@ -13,6 +13,7 @@ import zlib
 
 GZIP = ("gzip", "x-gzip")  # x-gzip: the old name, which RFC 9110 asks a recipient to treat as gzip
 GZIP_WINDOW = 16 + zlib.MAX_WBITS  # zlib's wbits for the gzip format (header and CRC trailer), largest window
+MAX_MEMBERS = 16  # gzip members one body may hold: a client compresses a body once; each member copies the rest
 
 
 class Refused(Exception):
@@ -41,21 +42,25 @@ def decoded(scope: dict, body: bytes, limit: int) -> tuple[dict, bytes]:
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
-    """`data` (one gzip member or several, one after another, as gzip allows) decompressed; Refused 413 as soon
-    as the output passes `limit` bytes, 400 when it is not gzip or ends inside a member."""
-    plain = bytearray()
-    while data:
+    """`data` (one gzip member or several, one after another, as gzip allows, at most MAX_MEMBERS) decompressed;
+    Refused 413 as soon as the output passes `limit` bytes or the members MAX_MEMBERS, 400 when it is not gzip or
+    ends inside a member."""
+    plain, rest, members = bytearray(), data, 0
+    while rest:
+        members += 1
+        if members > MAX_MEMBERS:  # tens of thousands of empty members cost a second of the event loop, for nothing
+            raise Refused(413, f"the gzip body holds more than {MAX_MEMBERS:,} members: compress it as one")
         stream = zlib.decompressobj(GZIP_WINDOW)
         try:
             # at most one byte past the limit is made (max_length ≥ 1 here, as 0 would mean "no limit")
-            plain += stream.decompress(data, limit + 1 - len(plain))
+            plain += stream.decompress(rest, limit + 1 - len(plain))
         except zlib.error as error:
             raise Refused(400, f"the body is not valid gzip, as its 'Content-Encoding: gzip' says ({error})") from None
         if len(plain) > limit:
             raise Refused(413, f"request body over {limit:,} bytes once decompressed (gzip)")
         if not stream.eof:
             raise Refused(400, "the gzip body ends before its compressed data does: send the whole of it")
-        data = stream.unused_data
+        rest = stream.unused_data
     return bytes(plain)
 
 
