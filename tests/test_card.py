@@ -101,6 +101,9 @@ def test_a_classifiers_card_says_how_its_probabilities_were_calibrated_and_a_reg
     assert f"fitted on the {fitted_on} by" in section
     assert f"the ECE from {test['ece_uncalibrated']:.4f} to {test['ece']:.4f}" in section
     assert f"Here it is {number(test['ece'])}" in section and "are the calibrated ones" in section
+    # which probability the binary ECE bins (torchmetrics' binary_calibration_error: the second class's), and why a
+    # low ECE alone is no praise (a reviewer read the majority baseline's 0.005 as better calibrated than the model)
+    assert "with two classes the second class's probability" in section and "predicting the base rate" in section
     lamina.fit(make_table(rows=200, task="regression"), target="y", out=tmp_path / "regression", progress=False,
                **FAST)
     assert main(["card", str(tmp_path / "regression")]) == 0

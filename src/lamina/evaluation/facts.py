@@ -230,8 +230,12 @@ def _reading_ece(ece: float | None, calibrated: bool) -> Paragraph:
     given = "the calibrated ones" if calibrated else "the network's own, unscaled"
     return Paragraph([f"For a reader: the probabilities lamina predicts (and the server answers) are {given}. "
                       "The ECE (expected calibration error, 0 is perfect) is the mean gap between a stated probability "
-                      "and how often it came true, over bins of confidence weighted by their rows." + gap
-                      + " It is an average: a confidence few test rows had can be off by more."])
+                      "and how often it came true, over bins of that probability weighted by their rows (with two "
+                      "classes the second class's probability, with more the most probable class's)." + gap
+                      + " It is an average: a confidence few test rows had can be off by more. It says whether the "
+                        "probabilities can be taken at face value, not whether they tell rows apart: predicting the "
+                        "base rate for every row scores near 0 (the majority-class baseline's ECE is low), so read it "
+                        "beside the log loss and ROC AUC."])
 
 
 def _finite(value) -> float | None:
