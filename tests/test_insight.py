@@ -123,6 +123,14 @@ def test_explain_on_rows_without_the_target_says_why_there_is_no_importance(tmp_
         assert "importance" not in explained and says in explained["importance_missing"], name
         html = (run / "report.html").read_text()
         assert "Permutation importance: none; permutation importance needs the target column &#x27;y&#x27;" in html
+    # Mostly unlabelled rows: the importance says how few rows it stood on (it printed all-zero drops, unexplained)
+    rows.loc[5:, "y"] = None
+    rows.to_csv(tmp_path / "few_labels.csv", index=False)
+    assert main(["explain", str(run), str(tmp_path / "few_labels.csv"), "--rows", "0", "--repeats", "1"]) == 0
+    said = "the 5 row(s) with a 'y' value; 35 row(s) without one left out"
+    assert f"over 1, on {said})" in capsys.readouterr().out
+    assert json.loads((run / "explain.json").read_text())["importance_rows"] == said
+    assert f"on {said}".replace("'", "&#x27;") in (run / "report.html").read_text()
     assert "importance" not in lamina.load(run).explain(rows.drop(columns=["y"]), rows=[0], importance=False)
     assert "importance_missing" not in lamina.load(run).explain(rows.drop(columns=["y"]), rows=[0], importance=False)
 

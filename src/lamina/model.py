@@ -76,7 +76,8 @@ class Model:
         """Integrated-gradients attributions of `rows` (0-based positions; default every row); with labelled
         data and `importance`, also permutation importance per column (`repeats` shuffles each); asked for on rows
         without target values, `importance_missing` says so instead.
-        Returns {"rows", "attributions", "importance"? | "importance_missing"?}."""
+        Returns {"rows", "attributions", "importance"? and "importance_rows"? (the labelled rows it was measured on,
+        in words) | "importance_missing"?}."""
         frame = read_table(data, "data to explain")
         return self.rows("explain").task.explain(self, frame, rows, importance, repeats)
 

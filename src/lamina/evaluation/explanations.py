@@ -20,7 +20,9 @@ def explanations_html(explain: dict | None) -> str:
     if "importance" in explain:
         first = explain["importance"][0]
         parts.append(f"<p>Permutation importance: {escape(str(first['metric']))} lost when a column's values are "
-                     f"shuffled (mean over {escape(number(first['repeats']))} shuffles; ± is in explain.json).</p>")
+                     f"shuffled (mean over {escape(number(first['repeats']))} shuffles; ± is in explain.json)"
+                     + (f", on {escape(str(explain['importance_rows']))}" if "importance_rows" in explain else "")
+                     + ".</p>")
         parts.append(_bars([(e["column"], e["drop"]) for e in explain["importance"]], f"{first['metric']} drop"))
     attributions, rows = explain["attributions"], explain["rows"]
     explained = list(zip(rows, attributions["explained_output"], strict=True))

@@ -194,7 +194,8 @@ def explanation_text(result: dict) -> str:
     if "importance_missing" in result:
         lines.append(f"\nPermutation importance: none; {result['importance_missing']}")
     if importance:
+        on = f", on {result['importance_rows']}" if "importance_rows" in result else ""
         lines.append(f"\nPermutation importance ({importance[0]['metric']} lost when a column is shuffled, "
-                     f"mean ± std over {importance[0]['repeats']})")
+                     f"mean ± std over {importance[0]['repeats']}{on})")
         lines += [f"  {entry['column']:<28} {entry['drop']:+.4f} ± {entry['std']:.4f}" for entry in importance]
     return "\n".join(lines)

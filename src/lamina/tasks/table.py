@@ -504,7 +504,17 @@ class TableTask(Task):
                 result["importance_missing"] = unscored
             else:
                 result["importance"] = permutation_importance(model, frame, repeats=repeats)
+                result["importance_rows"] = self.labelled_rows_text(frame)
         return result
+
+    def labelled_rows_text(self, frame: pd.DataFrame) -> str:
+        """The rows permutation importance was measured on, in words: rows without a target value are left out
+        of it, which on a file of mostly unlabelled rows leaves few (its figures then move in steps of 1/rows)."""
+        target = self.schema_.target
+        labelled = int(with_canonical_labels(frame, target)[target].notna().sum())
+        left = len(frame) - labelled
+        return f"the {labelled} row(s) with a {target!r} value" + (
+            f"; {left} row(s) without one left out" if left else "")
 
     def unscorable(self, frame: pd.DataFrame) -> str | None:
         """Why permutation importance cannot be measured on `frame` (it scores predictions against the target),
