@@ -116,6 +116,9 @@ FORECAST_SETTINGS = [
     ("--time", "time", str, "forecasting: the column of dates or times; recommending: the column ordering each "
                             "user's interactions (the latest are held out)"),
     ("--horizon", "horizon", int, "forecasting: steps ahead to forecast"),
+    # Tables and recommendation read it too: every `lamina train` (and `lamina forecast`) takes it.
+    ("--date-order", "date_order", str, "auto, day_first or month_first: how dates written 01/02/2020 read (default "
+                                        "auto: month first unless a value such as 13/02/2020 proves day first)"),
     ("--id", "id", str, "forecasting: the column telling several series apart (one network serves them all)"),
     ("--covariates", "covariates", lambda text: _names(text), "forecasting: comma-separated columns read from the "
                                                              "history beside the targets, or none (default: every "

@@ -180,8 +180,8 @@ def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout,
         data[layout.rating] = ratings
         missing |= ratings.isna()
     if layout.time:
-        order = date_order_finding(data[layout.time], layout.time)  # read from the times as written
-        findings += [order] if order else []
+        order = date_order(data[layout.time])  # read from the times as written
+        findings += [date_order_finding(order, layout.time)] if order else []
         data[layout.time] = _times(data[layout.time], layout.time, source)
         missing |= data[layout.time].isna()
     if missing.any():

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from lamina.data.checks import Finding, date_order_finding
+from lamina.data.dates import date_order
 from lamina.data.series import SeriesLayout, layout_of, regular_series, series_of, time_cuts
 from lamina.errors import LaminaError
 from lamina.evaluation.backtest import (
@@ -110,9 +111,10 @@ class ForecastTask(Task):
             raise LaminaError(f"--target {data.target!r} names no column; give the column(s) to forecast, "
                               "comma-separated.")
         layout = layout_of(frame, data.time, targets, data.id, data.covariates, data.season, "the series data")
-        order = date_order_finding(frame[data.time], data.time)  # read from the stamps as written
+        order = date_order(frame[data.time])  # read from the stamps as written
         frame, notes = regular_series(frame, layout, "the series data")
-        findings = [Finding("warning", "series_repaired", note) for note in notes] + ([order] if order else [])
+        findings = [Finding("warning", "series_repaired", note) for note in notes]
+        findings += [date_order_finding(order, data.time)] if order else []
         split = self._split(frame, layout, data, config.model.lookback)
         parts = _series_parts(frame, layout, split)
         for part in parts:  # its scale comes from its own training part: a series needs one
