@@ -180,6 +180,12 @@ def test_stamps_written_day_first_are_read_day_first_in_training_and_in_a_later_
     history = frame.head(10)
     saved = SeriesLayout.from_dict(json.loads(json.dumps(layout.to_dict())))
     assert regular_series(history, saved)[0]["when"].tolist() == days[:10].tolist()
+    # A model that reads month first, given 13/02/2020 first: pandas took that order for the stamps after it too.
+    month_first = SeriesLayout.from_dict({**layout.to_dict(), "day_first": False})
+    later = pd.DataFrame({"when": ["13/02/2020", "05/02/2020"], "load": [1.0, 2.0]})
+    with pytest.raises(LaminaError, match=r"'when' of h reads its dates month first .* line 2 holds '13/02/2020', "
+                                          "which can only be read day first"):
+        regular_series(later, month_first, "h")
     older = {k: v for k, v in layout.to_dict().items() if k != "day_first"}  # saved before the order was kept
     with pytest.raises(LaminaError, match="from 2020-01-01 00:00:00 to 2020-02-01"):  # month first, as before
         regular_series(history, SeriesLayout.from_dict(older))

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from lamina.data.dates import DATE_ORDER_FIX, DateOrder, date_order
+from lamina.data.dates import DATE_ORDER_FIX, DateOrder, date_order, unreadable_in_order
 from lamina.errors import LaminaError, did_you_mean
 
 # Steps per season by the grid's unit: a day of hours, a week of days, a year of weeks, months or quarters.
@@ -242,6 +242,14 @@ def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool = 
                               "years; write other times as dates like 2024-01-31 or 2024-01-31 13:00 (epoch seconds: "
                               "convert them first, e.g. pandas.to_datetime(column, unit='s')).")
         return pd.to_datetime(values.astype(int).astype(str), format="%Y")
+    # pandas takes the order from the first stamp: 13/02/2020 first would read a later 05/02/2020 as 5 February
+    other = unreadable_in_order(values.reset_index(drop=True), day_first)
+    if len(other):
+        read, written = ("day", "month") if day_first else ("month", "day")
+        raise LaminaError(f"Column {time!r} of {source} reads its dates {read} first (the order of the training data, "
+                          f"or data.date_order), but line {other.index[0] + 2} holds {other.iloc[0]!r}, which can only "
+                          f"be read {written} first ({len(other)} such stamp(s)). Write every stamp {read} first, or "
+                          "year first (2020-02-13).")
     text = values.astype(str)
     parsed = pd.to_datetime(values, errors="coerce", utc=True, dayfirst=day_first).dt.tz_convert(None)
     # pandas also reads words such as "now" and "today" as times: a stamp must hold a digit.
