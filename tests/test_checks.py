@@ -5,7 +5,6 @@ import pytest
 from lamina.data.checks import has_errors, require_enough_rows, run_checks
 from lamina.data.schema import infer_schema
 from lamina.errors import LaminaError
-from lamina.features.datetime import DatetimeEncoder
 
 
 def codes(findings, level=None):
@@ -192,10 +191,13 @@ def test_an_extreme_target_outlier_is_warned_in_the_report_and_refused_where_it_
         model.evaluate(scored)
 
 
-def test_the_order_dates_are_read_in_is_said_with_the_value_that_decides_it():
-    """01/02/2020 reads as 2 January or 1 February: lamina once chose month first without a word. The order is
-    decided on the training rows, as the encoder decides it, so the finding says what the model does."""
+def test_the_order_dates_are_read_in_is_decided_on_the_whole_file_and_said_with_the_value_that_decides_it():
+    """01/02/2020 reads as 2 January or 1 February: lamina once chose month first without a word, then chose on the
+    training rows only, so a proving 13/02/2021 in the validation or test rows went unseen and the warning that
+    "every such date reads either way" was false for the file. The order is how the file is written: decided on
+    every row, recorded in the schema, and read by the encoder."""
     from lamina.api import check
+    from lamina.features.pipeline import FeaturePipeline
 
     rng = np.random.default_rng(0)
     days = [f"{d:02d}/{m:02d}/{y}" for d, m, y in zip(rng.integers(1, 13, 60), rng.integers(1, 13, 60),
@@ -205,24 +207,45 @@ def test_the_order_dates_are_read_in_is_said_with_the_value_that_decides_it():
     def said(frame):
         prepared = check(frame, "y")[1]
         (finding,) = [f for f in prepared.findings if f.code == "date_order"]
-        return finding, sorted(prepared.split.train.index)
+        return finding, prepared
 
-    either, train = said(frame)
+    either, _ = said(frame)
     assert (either.level, either.column) == ("warning", "when")
     assert "reads its dates month first (01/02/2020 is 2 January)" in either.message
-    assert f"as {days[train[0]]!r} in row {train[0] + 2} (counting the header as row 1)" in either.message
-    assert "write the dates year first (2020-02-01)" in either.message
-    frame.loc[::4, "when"] = [f"{13 + i % 15}/02/2021" for i in range(15)]
-    proven, train = said(frame)
-    first = min(row for row in train if row % 4 == 0)
+    assert f"as {days[0]!r} in row 2 (counting the header as row 1)" in either.message, "the file's first row"
+    assert "`data.date_order: day_first` or `month_first` in the config (--date-order)" in either.message
+    _, prepared = said(frame)
+    held_out = sorted(set(frame.index) - set(prepared.split.train.index))
+    frame.loc[held_out[0], "when"] = "13/02/2021"  # the one proving value, in a row the model does not train on
+    proven, prepared = said(frame)
+    assert held_out[0] not in prepared.split.train.index
     assert proven.level == "info"
-    assert proven.message == (f"Column 'when' reads its dates day first (01/02/2020 is 1 February): "
-                              f"{frame.loc[first, 'when']!r} in row {first + 2} (counting the header as row 1) has a "
-                              "first number over 12, so the day comes first.")
-    encoder = DatetimeEncoder("when").fit(frame.loc[train, "when"])
-    assert encoder.day_first_, "the encoder, fitted on the same rows, reads as the finding says"
+    assert proven.message == (f"Column 'when' reads its dates day first (01/02/2020 is 1 February): '13/02/2021' in "
+                              f"row {held_out[0] + 2} (counting the header as row 1) has a first number over 12, so "
+                              "the day comes first.")
+    assert [c.date_order for c in prepared.schema.columns if c.name == "when"] == ["day_first"]
+    pipeline = FeaturePipeline(prepared.schema).fit(prepared.split.train)
+    assert pipeline.encoders["when"].day_first_, "the encoder reads as the finding says, from rows without the proof"
     frame.loc[1::4, "when"] = "02/13/2021"
-    mixed, _ = said(frame)
+    mixed, prepared = said(frame)
     assert mixed.level == "warning" and "mixes both orders" in mixed.message
+    assert [c.date_order for c in prepared.schema.columns if c.name == "when"] == ["mixed"]
     frame["when"] = pd.date_range("2020-01-01", periods=60).strftime("%Y-%m-%d")
     assert not [f for f in check(frame, "y")[1].findings if f.code == "date_order"], "a year written first: no order"
+
+
+def test_a_separate_test_file_writes_its_dates_in_the_data_files_order_or_proves_it():
+    """The order is how the files are written: a test file may prove what the data file leaves open, and must not
+    contradict an order the data file proves (its row and value named)."""
+    from lamina.data.schema import record_date_orders
+
+    frame = pd.DataFrame({"when": ["01/02/2020", "03/04/2021", "05/06/2022"], "y": [1.0, 2.0, 3.0]})
+    test = pd.DataFrame({"when": ["07/08/2020", "14/02/2021"], "y": [1.0, 2.0]})
+    schema = infer_schema(frame, "y", overrides={"when": "datetime"})
+    (order,) = record_date_orders(schema, frame, test).values()
+    assert (order.day_first, order.proven, schema.columns[0].date_order) == (True, True, "day_first")
+    assert "the test file's '14/02/2021' in row 3" in order.why
+    frame.loc[1, "when"] = "03/24/2021"  # the data file now proves month first
+    with pytest.raises(LaminaError, match=r"Column 'when' of the test file: '14/02/2021' in row 3 .* can only be "
+                                          r"read day first, yet the dates are read month first"):
+        record_date_orders(infer_schema(frame, "y", overrides={"when": "datetime"}), frame, test)

@@ -359,3 +359,12 @@ def test_the_summary_metrics_table_keeps_its_columns_aligned_for_long_metric_nam
     header, *rows = text.strip("\n").splitlines()
     model_ends = header.index("model") + len("model")
     assert all(len(line.split("   (")[0]) - len(" baseline ") - 1 == model_ends for line in rows), text
+
+
+def test_check_takes_the_date_order_and_refuses_a_value_it_cannot_read(tmp_path, capsys):
+    rows = pd.DataFrame({"when": ["01/02/2020", "03/04/2021", "02/13/2020"] * 5, "y": [1.0, 2.0, 3.0] * 5})
+    rows.to_csv(tmp_path / "d.csv", index=False)
+    assert main(["check", str(tmp_path / "d.csv"), "--target", "y"]) == 0
+    assert "reads its dates month first (01/02/2020 is 2 January): '02/13/2020' in row 4" in capsys.readouterr().out
+    assert main(["check", str(tmp_path / "d.csv"), "--target", "y", "--date-order", "day_first"]) == 2
+    assert "'02/13/2020' in row 4 (counting the header as row 1) can only be read month first" in capsys.readouterr().err

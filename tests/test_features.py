@@ -167,6 +167,28 @@ def test_a_date_column_is_read_day_first_only_where_a_value_proves_it():
     assert DatetimeEncoder("day").load_state(state).dates(proven).tolist()[0] == pd.Timestamp("2020-01-02")
 
 
+def test_a_date_column_in_the_schemas_order_refuses_a_date_only_the_other_order_reads():
+    """The schema's order (decided on the whole file) is kept: 13/02/2020 under month first is refused, not read
+    day first beside 05/02/2020 read month first; a file that mixed both orders, and a model saved before the
+    order was kept, read each value as pandas does."""
+    new = pd.Series(["05/02/2020", "13/02/2020"], index=[7, 8])
+    encoder = DatetimeEncoder("day", "month_first").fit(pd.Series(["01/02/2020", "03/04/2021"]))
+    with pytest.raises(LaminaError, match=r"Column 'day', row 10 \(counting the header as row 1\): '13/02/2020' can "
+                                          r"only be read day first, and this model reads the column's dates month first"):
+        encoder.dates(new)
+    state = json.loads(json.dumps(encoder.state()))
+    with pytest.raises(LaminaError, match="only be read day first"):
+        DatetimeEncoder("day").load_state(state).dates(new)
+    del state["strict"]  # saved before: read as before
+    assert DatetimeEncoder("day").load_state(state).dates(new).tolist() == [pd.Timestamp("2020-05-02"),
+                                                                             pd.Timestamp("2020-02-13")]
+    mixed = DatetimeEncoder("day", "mixed").fit(pd.Series(["13/02/2020", "02/13/2020"]))
+    assert mixed.dates(new).tolist() == [pd.Timestamp("2020-05-02"), pd.Timestamp("2020-02-13")]
+    with pytest.raises(LaminaError, match="'02/13/2020' can only be read month first, and this model reads the "
+                                          "column's dates day first"):
+        DatetimeEncoder("day", "day_first").fit(pd.Series(["01/02/2020", "02/13/2020"]))
+
+
 def test_dates_become_cyclic_parts():
     values = pd.Series(["2024-01-01", "2024-12-31", "2024-07-01", None])
     encoder = DatetimeEncoder("d").fit(values)

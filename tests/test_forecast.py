@@ -8,7 +8,7 @@ import torch
 import lamina
 from lamina.api import check, resolve_config
 from lamina.cli import main
-from lamina.data.series import SeriesLayout, layout_of, regular_series, season_of
+from lamina.data.series import SeriesLayout, layout_of, regular_series, season_of, time_order
 from lamina.errors import LaminaError
 from lamina.evaluation.backtest import naive_scale, residual_quantiles, seasonal_naive, smape
 from lamina.nets.build import build_network
@@ -170,7 +170,7 @@ def test_stamps_written_day_first_are_read_day_first_in_training_and_in_a_later_
     and the run stopped at 13/01/2020, "not a date"."""
     days = pd.date_range("2020-01-01", periods=60, freq="D")
     frame = pd.DataFrame({"when": days.strftime("%d/%m/%Y"), "load": np.arange(60.0)})
-    layout = layout_of(frame, "when", ["load"])
+    layout = layout_of(frame, "when", ["load"], day_first=time_order(frame, "when").day_first)
     assert (layout.step, layout.day_first) == ("D", True)
     assert regular_series(frame, layout)[0]["when"].tolist() == days.tolist()
     settings = resolve_config(task="forecast", time="when", horizon=3)
@@ -180,9 +180,40 @@ def test_stamps_written_day_first_are_read_day_first_in_training_and_in_a_later_
     history = frame.head(10)
     saved = SeriesLayout.from_dict(json.loads(json.dumps(layout.to_dict())))
     assert regular_series(history, saved)[0]["when"].tolist() == days[:10].tolist()
+    # A model that reads month first, given 13/02/2020 first: pandas took that order for the stamps after it too.
+    month_first = SeriesLayout.from_dict({**layout.to_dict(), "day_first": False})
+    later = pd.DataFrame({"when": ["13/02/2020", "05/02/2020"], "load": [1.0, 2.0]})
+    with pytest.raises(LaminaError, match=r"'when' of h reads its dates month first .* line 2 holds '13/02/2020', "
+                                          "which can only be read day first"):
+        regular_series(later, month_first, "h")
     older = {k: v for k, v in layout.to_dict().items() if k != "day_first"}  # saved before the order was kept
     with pytest.raises(LaminaError, match="from 2020-01-01 00:00:00 to 2020-02-01"):  # month first, as before
         regular_series(history, SeriesLayout.from_dict(older))
+
+
+def test_a_monthly_series_written_day_first_is_read_in_the_one_order_that_gives_a_regular_series():
+    """01/01/2010, 01/02/2010...: every stamp reads either way. Read month first they were twelve days a year and
+    the run stopped asking for thousands of made-up steps, without a word about the order. The one reading that
+    gives a regular series is taken and said; where neither does, the error names the order assumed and the
+    option, and the option sets it."""
+    months = pd.date_range("2010-01-01", periods=60, freq="MS")
+    frame = pd.DataFrame({"month": months.strftime("%d/%m/%Y"), "passengers": np.arange(60.0)})
+    settings = resolve_config(task="forecast", time="month", horizon=12)
+    prepared = check(frame, "passengers", settings)[1]
+    (said,) = [f for f in prepared.findings if f.code == "date_order"]
+    assert said.level == "info"
+    assert said.message == ("Column 'month' reads its dates day first (01/02/2020 is 1 February): only that reading "
+                            "gives a regular series (one step every MS), so the day comes first.")
+    assert prepared.split is not None
+
+    gappy = frame.drop(index=[20, 21])  # two months missing: neither reading is a regular series
+    with pytest.raises(LaminaError, match=r"missing steps made up.*The dates of 'month' were read month first "
+                                          r"\(01/02/2020 is 2 January\), as every one reads either way; .*"
+                                          r"`data.date_order: day_first`.*\(--date-order\)"):
+        check(gappy, "passengers", settings)
+    declared = check(gappy, "passengers", resolve_config(settings, date_order="day_first"))[1]
+    assert [f.level for f in declared.findings if f.code == "date_order"] == ["info"]
+    assert any("2 missing time step(s) were added" in f.message for f in declared.findings)
 
 
 def test_the_linear_forecaster_with_zero_weights_repeats_the_last_value():

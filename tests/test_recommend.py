@@ -364,6 +364,14 @@ def test_times_written_day_first_are_ordered_in_one_order_for_the_whole_column()
     assert data["item"].tolist() == ["3", "2", "1"]
     (said,) = [f for f in findings if f.code == "date_order"]
     assert said.level == "info" and "reads its dates day first" in said.message
+    either = frame.assign(time=["01/03/2020", "02/01/2020", "03/02/2020"])  # every time reads either way
+    layout = layout_of(either, None, None, None, None, False)
+    assert clean_interactions(either, layout)[0]["item"].tolist() == ["1", "2", "3"], "month first: January first"
+    data, findings = clean_interactions(either, layout, declared="day_first")  # --date-order day_first
+    assert data["item"].tolist() == ["2", "3", "1"] and [f.level for f in findings if f.code == "date_order"] == ["info"]
+    with pytest.raises(lamina.LaminaError, match=r"Column 'time': '13/02/2020' in row 2 .* can only be read day "
+                                                 r"first, yet the dates are read month first"):
+        clean_interactions(frame, layout, declared="month_first")
 
 
 def test_top_and_k_must_be_whole_numbers_from_one(ranking_run, capsys):

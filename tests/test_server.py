@@ -350,3 +350,44 @@ def test_serve_runs_pytorch_on_one_thread_unless_omp_num_threads_says_otherwise(
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's choice, which PyTorch reads itself
     server_module.serve(FastAPI(), "127.0.0.1", 8000)
     assert threads == [1]
+
+
+def test_a_date_only_the_other_order_reads_is_refused_at_predict_and_serve_and_a_declared_order_is_kept(
+        tmp_path, capsys):
+    """A model trained on dates that read either way (05/02/2020) reads them month first; pandas once read a new
+    13/02/2020 day first beside them, half a file misread without a word. It is refused, naming the column, the row,
+    the value and the order, at `lamina predict` (exit 2) and the server (4xx). --date-order declares the order."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    when = [f"{d:02d}/{m:02d}/2020" for d, m in zip(rng.integers(1, 13, 120), rng.integers(1, 13, 120), strict=True)]
+    x = rng.normal(size=120)
+    pd.DataFrame({"when": when, "x": x, "y": np.where(x > 0, "yes", "no")}).to_csv(tmp_path / "d.csv", index=False)
+    fast = [f"--{k}={v}" for k, v in FAST.items()] + ["--quiet"]
+    assert main(["train", str(tmp_path / "d.csv"), "--target", "y", "--out", str(tmp_path / "run"), *fast]) == 0
+    pd.DataFrame({"when": ["05/02/2020", "13/02/2020"], "x": [0.1, 0.2]}).to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "new.csv")]) == 2
+    said = capsys.readouterr().err
+    assert "Column 'when', row 3 (counting the header as row 1): '13/02/2020' can only be read day first" in said
+    assert "this model reads the column's dates month first" in said and "year first (2020-02-13)" in said
+
+    client = TestClient(create_app(find_models(tmp_path / "run"), monitor=False))
+    answer = client.post("/predict", json={"records": [{"when": "05/02/2020", "x": 0.1},
+                                                       {"when": "13/02/2020", "x": 0.2}]})
+    assert answer.status_code == 422, answer.text
+    assert "'when', record 1: '13/02/2020' can only be read day first" in answer.text
+
+    day_first = ["--date-order", "day_first"]
+    assert main(["train", str(tmp_path / "d.csv"), "--target", "y", "--out", str(tmp_path / "declared"), *fast,
+                 *day_first]) == 0
+    assert lamina.load(tmp_path / "declared").schema.features[0].date_order == "day_first"
+    assert main(["predict", str(tmp_path / "declared"), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    pd.DataFrame({"when": ["02/13/2020"], "x": [0.1]}).to_csv(tmp_path / "other.csv", index=False)
+    assert main(["predict", str(tmp_path / "declared"), str(tmp_path / "other.csv")]) == 2
+    assert "'02/13/2020' can only be read month first" in capsys.readouterr().err
+    when[50] = "02/13/2020"  # a training file the declared order cannot read: refused before training
+    pd.DataFrame({"when": when, "x": x, "y": np.where(x > 0, "yes", "no")}).to_csv(tmp_path / "d.csv", index=False)
+    assert main(["train", str(tmp_path / "d.csv"), "--target", "y", "--out", str(tmp_path / "no"), *day_first]) == 2
+    assert ("Column 'when': '02/13/2020' in row 52 (counting the header as row 1) can only be read month first, yet "
+            "the dates are read day first" in capsys.readouterr().err)

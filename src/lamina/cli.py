@@ -116,6 +116,9 @@ FORECAST_SETTINGS = [
     ("--time", "time", str, "forecasting: the column of dates or times; recommending: the column ordering each "
                             "user's interactions (the latest are held out)"),
     ("--horizon", "horizon", int, "forecasting: steps ahead to forecast"),
+    # Tables and recommendation read it too: every `lamina train` (and `lamina forecast`) takes it.
+    ("--date-order", "date_order", str, "auto, day_first or month_first: how dates written 01/02/2020 read (default "
+                                        "auto: month first unless a value such as 13/02/2020 proves day first)"),
     ("--id", "id", str, "forecasting: the column telling several series apart (one network serves them all)"),
     ("--covariates", "covariates", lambda text: _names(text), "forecasting: comma-separated columns read from the "
                                                              "history beside the targets, or none (default: every "
@@ -293,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("data", help=f"a table ({FORMATS}), a folder of class folders or idx/.npz/.npy arrays")
     check.add_argument("--target", help="the column to predict (several: comma-separated, or 'all')")
     check.add_argument("--config", help="YAML config file")
+    check.add_argument("--date-order", choices=["auto", "day_first", "month_first"],
+                       help="how dates written 01/02/2020 read (default auto: from the file)")
 
     predict = command("predict", "predict every row of a table")
     predict.add_argument("run", help="run folder or model folder")
@@ -598,7 +603,7 @@ def run_forecast(args) -> int:
 def run_check(args) -> int:
     from lamina import api
 
-    frame, prepared = api.check(args.data, args.target, args.config)
+    frame, prepared = api.check(args.data, args.target, api.resolve_config(args.config, date_order=args.date_order))
     findings = prepared.findings
     print(f"{args.data}: {len(frame)} rows, {len(frame.columns)} columns")
     schema = getattr(prepared, "schema", None)  # a table task's columns

@@ -73,6 +73,9 @@ class DataConfig(_Section):
     target: str | None = None  # the column to predict; one or more, comma-separated, or "all" (table tasks: every number, category or yes/no column not in `columns`)
     task: str = "auto"  # a registered task (classification, regression, forecast...) or auto: inferred from the data
     columns: dict[str, str] = Field(default_factory=dict)  # overrides of inferred kinds: a registered kind or "ignore"
+    # how dates written day and month before the year (01/02/2020) read, in every task: auto decides from the file
+    # (data.dates.date_order: month first unless a value proves day first); a value the set order cannot read is refused
+    date_order: Literal["auto", "day_first", "month_first"] = "auto"
     valid_fraction: Annotated[float, Field(gt=0, lt=0.5)] | Auto = "auto"  # share of rows held out for early stopping and calibration; auto: 0.15, at most 5,000 rows (data.split.valid_fraction_of)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)  # share held out for the final, honest metrics
     split: Literal["auto", "random", "scaffold"] = "auto"  # scaffold: molecules' scaffolds kept whole; auto: scaffold when one molecule column is the only input

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from lamina.data.dates import DATE_ORDER_FIX, DateOrder
 from lamina.data.images import looks_like_arrays
 from lamina.data.schema import PICTURE_KINDS, Schema, require_target
 from lamina.errors import LaminaError
@@ -204,24 +205,21 @@ def _empty_text_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     return findings
 
 
-def date_order_findings(train: pd.DataFrame, schema: Schema) -> list[Finding]:
-    """date_order_finding of each date column, on the training rows: the rows its encoder decides the order on
-    (features.datetime.DatetimeEncoder), so the finding says what the model does."""
-    found = (date_order_finding(train[c.name], c.name) for c in schema.features if c.kind == "datetime")
-    return [finding for finding in found if finding is not None]
+def date_order_findings(orders: dict[str, DateOrder]) -> list[Finding]:
+    """date_order_finding of each date column's order (data.schema.record_date_orders: decided on the whole file,
+    the order its encoder reads in)."""
+    return [date_order_finding(order, column) for column, order in orders.items()]
 
 
-def date_order_finding(values: pd.Series, column: str) -> Finding | None:
+def date_order_finding(order: DateOrder, column: str) -> Finding:
     """Which order the dates of `column` written with their day and month as numbers before the year (01/02/2020)
-    are read in, and why (data.dates.date_order): information where a value proves the order, a warning
-    where every value reads either way (the order is then assumed); None where no date is written so."""
-    from lamina.data.dates import date_order
-
-    order = date_order(values)
-    if order is None:
-        return None
-    read = "day first (01/02/2020 is 1 February)" if order.day_first else "month first (01/02/2020 is 2 January)"
-    fix = "" if order.proven else " If the day comes first, write the dates year first (2020-02-01)."
+    are read in, and why (data.dates.date_order): information where a value proves the order (or it is set), a
+    warning where every value reads either way (the order is then assumed) or the column mixes both."""
+    if order.mixed:
+        read = "each in the order it reads in (month first where both do)"
+    else:
+        read = "day first (01/02/2020 is 1 February)" if order.day_first else "month first (01/02/2020 is 2 January)"
+    fix = "" if order.proven else f" If that is not how they are written, {DATE_ORDER_FIX}, or write them year first."
     return Finding("info" if order.proven else "warning", "date_order",
                    f"Column {column!r} reads its dates {read}: {order.why}.{fix}", column)
 

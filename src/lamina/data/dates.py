@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lamina.errors import row_name
+from lamina.errors import LaminaError, row_name
 
 # What text must show to be read as a date: its year, as four digits 0-9 (2024, 20240305) or as the two last parts of
 # a day-month-year date (5/3/24, 05-Mar-24). pandas (dateutil) fills in what text leaves out, from the clock or from
@@ -44,24 +44,40 @@ def parse_dates(values: pd.Series, day_first: bool = False) -> pd.Series:
     return dates
 
 
+# How a column's dates written as numbers before the year are read: the config's `data.date_order` and what a
+# schema records. "mixed": the column was written both ways (some value only each order reads), so each value is
+# read in whichever order reads it, month first where both do, as pandas reads dates.
+DAY_FIRST, MONTH_FIRST, MIXED = "day_first", "month_first", "mixed"
+DATE_ORDER_FIX = "set the order with `data.date_order: day_first` or `month_first` in the config (--date-order)"
+
+
 @dataclass(frozen=True)
 class DateOrder:
     """How a column's dates written as numbers before the year (NUMBERS_BEFORE_YEAR) are read, and why."""
 
     day_first: bool
-    proven: bool  # a value only this order reads (13/02/2020 day first, 02/13/2020 month first)
+    proven: bool  # a value only this order reads (13/02/2020 day first, 02/13/2020 month first), or declared
     why: str  # a sentence: the value that decides, or that none does
+    mixed: bool = False  # the column proves both orders: read value by value (MIXED)
+
+    @property
+    def setting(self) -> str:
+        """DAY_FIRST, MONTH_FIRST or MIXED: what the schema records."""
+        return MIXED if self.mixed else DAY_FIRST if self.day_first else MONTH_FIRST
 
 
-def date_order(values: pd.Series) -> DateOrder | None:
+def date_order(values: pd.Series, declared: str = "auto", where: str = "") -> DateOrder | None:
     """The order of `values`' dates written as numbers before the year: day first only where some value's first
     number is over 12 and none's second is (one would prove each order: the column mixes them, read month first
     as pandas does, each value only one order reads read that way); month first otherwise. None where no value is
     written so (no order to choose). The value named is the first in the file (the lowest row label) deciding it,
-    its row named as errors.row_name names it."""
-    texts = values[values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)]
-    fields = texts.astype(object).str.extract(NUMBERS_BEFORE_YEAR).dropna().astype(int) if len(texts) else None
-    if fields is None or fields.empty:
+    its row named as errors.row_name names it.
+
+    `declared` (DAY_FIRST, MONTH_FIRST; "auto" decides from the values): the order the values must follow; raises
+    LaminaError naming the column (values.name), `where` (" of the test file"), the first row and the value only
+    the other order reads."""
+    texts, fields = _numbers_before_year(values)
+    if fields.empty:
         return None
     days_first, months_first = fields.index[fields[0] > 12], fields.index[fields[1] > 12]
 
@@ -69,15 +85,55 @@ def date_order(values: pd.Series) -> DateOrder | None:
         first = min(labels)
         return f"{texts.loc[first]!r} in {row_name(first)}"
 
+    if declared in (DAY_FIRST, MONTH_FIRST):
+        against = months_first if declared == DAY_FIRST else days_first
+        if len(against):
+            said, other = ("day", "month") if declared == DAY_FIRST else ("month", "day")
+            raise LaminaError(f"Column {values.name!r}{where}: {shown(against)} can only be read {other} first, yet "
+                              f"the dates are read {said} first ({len(against)} such value(s)). Write every date "
+                              f"of the column in one order (or year first: 2020-02-01), or {DATE_ORDER_FIX}.")
+        return DateOrder(declared == DAY_FIRST, True, f"the order is set (data.date_order: {declared})")
     if len(days_first) and len(months_first):
         return DateOrder(False, False, f"the column mixes both orders: {shown(days_first)} is day first and "
-                                       f"{shown(months_first)} month first; the others are read month first")
+                                       f"{shown(months_first)} month first; the others are read month first", True)
     if len(days_first):
         return DateOrder(True, True, f"{shown(days_first)} has a first number over 12, so the day comes first")
     if len(months_first):
         return DateOrder(False, True, f"{shown(months_first)} has a second number over 12, so the month comes first")
     return DateOrder(False, False, f"every such date reads either way, as {shown(fields.index)} does: none has a "
                                    "first or second number over 12; month first is assumed, as pandas reads dates")
+
+
+def file_date_order(values: pd.Series, test: pd.Series | None = None, declared: str = "auto") -> DateOrder | None:
+    """date_order of a column over the whole data file, and of its separate test file (`test`, None where none),
+    which must agree: an order the data file proves (or `declared`) is one the test file's values must follow
+    (LaminaError naming its row and value otherwise); where the data file reads either way, the test file may
+    prove it. A data file mixing both orders stays mixed."""
+    order = date_order(values, declared)
+    if test is None or (order is not None and order.mixed):
+        return order
+    if order is not None and order.proven:
+        date_order(test, order.setting, " of the test file")
+        return order
+    tested = date_order(test, declared, " of the test file")
+    if tested is None or not tested.proven:
+        return order or tested
+    return DateOrder(tested.day_first, True, f"the test file's {tested.why}", tested.mixed)
+
+
+def unreadable_in_order(values: pd.Series, day_first: bool) -> pd.Series:
+    """The values of `values` written as numbers before the year that the order cannot read: a first number over 12
+    read month first (13/02/2020), a second over 12 read day first (02/13/2020)."""
+    texts, fields = _numbers_before_year(values)
+    return texts.loc[fields.index[fields[1 if day_first else 0] > 12]]
+
+
+def _numbers_before_year(values: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
+    """The text values, and the two numbers before the year (columns 0 and 1, ints) of those written so."""
+    texts = values[values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)]
+    if not len(texts):
+        return texts, pd.DataFrame({0: [], 1: []}, dtype=int)
+    return texts, texts.astype(object).str.extract(NUMBERS_BEFORE_YEAR).dropna().astype(int)
 
 
 def written_date(text: str) -> bool:

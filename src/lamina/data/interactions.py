@@ -154,11 +154,12 @@ def _is_id(value) -> bool:
             and math.isfinite(value))
 
 
-def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout,
-                       source: str = "the interactions") -> tuple[pd.DataFrame, list[Finding]]:
+def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout, source: str = "the interactions",
+                       declared: str = "auto") -> tuple[pd.DataFrame, list[Finding]]:
     """The rows as (user, item[, rating][, time]) with text ids, sorted by user and time, without duplicate
     pairs; and the findings (duplicates dropped, rows without an id, users and items with one interaction).
-    A rating column that is not numeric, or a time column that is not times, is an error naming the column."""
+    A rating column that is not numeric, or a time column that is not times, is an error naming the column.
+    `declared`: the order times written 01/02/2020 read in (data.dates.date_order; "auto" decides from them)."""
     columns = [c for c in (layout.user, layout.item, layout.rating, layout.time) if c is not None]
     data = frame[columns].copy()
     findings: list[Finding] = []
@@ -180,9 +181,10 @@ def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout,
         data[layout.rating] = ratings
         missing |= ratings.isna()
     if layout.time:
-        order = date_order_finding(data[layout.time], layout.time)  # read from the times as written
-        findings += [order] if order else []
-        data[layout.time] = _times(data[layout.time], layout.time, source)
+        # 01/02/2020 read in one order for the whole column, not value by value
+        order = date_order(data[layout.time], declared)
+        findings += [date_order_finding(order, layout.time)] if order else []
+        data[layout.time] = _times(data[layout.time], layout.time, source, order is not None and order.day_first)
         missing |= data[layout.time].isna()
     if missing.any():
         findings.append(Finding("warning", "interactions_incomplete",
@@ -208,9 +210,10 @@ def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout,
     return data.drop(columns="_position").reset_index(drop=True), findings
 
 
-def _times(values: pd.Series, column: str, source: str) -> pd.Series:
-    """A time column as numbers to order by: numbers as they are (e.g. unix seconds), else parsed dates. A value
-    that is neither, or numbers beside dates, is an error quoting the value and its line (header on line 1)."""
+def _times(values: pd.Series, column: str, source: str, day_first: bool) -> pd.Series:
+    """A time column as numbers to order by: numbers as they are (e.g. unix seconds), else parsed dates (those
+    written 01/02/2020 read day first where `day_first`). A value that is neither, or numbers beside dates, is an
+    error quoting the value and its line (header on line 1)."""
     as_numbers = pd.to_numeric(values, errors="coerce")
     present = values.notna().to_numpy()
     number = as_numbers.notna().to_numpy()
@@ -218,9 +221,8 @@ def _times(values: pd.Series, column: str, source: str) -> pd.Series:
         return as_numbers.astype(float)
     texts = ~number & present
     written = values[texts].astype(str)
-    order = date_order(written)  # 01/02/2020 read in one order for the whole column, not value by value
     parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    parsed[texts] = parse_dates(written, order is not None and order.day_first)
+    parsed[texts] = parse_dates(written, day_first)
     bad = texts & parsed.isna().to_numpy()
     if bad.any():
         line = int(np.flatnonzero(bad)[0])

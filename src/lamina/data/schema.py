@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from lamina.data.dates import DateOrder, file_date_order
 from lamina.errors import LaminaError, did_you_mean
 
 # PICTURE_KINDS: the registry's answer, named here too for the callers that import it from the schema.
@@ -29,6 +30,9 @@ class Column:
     kind: str  # a registered kind's name (features.kinds), or "ignore" for a dropped column
     role: str = "feature"  # "feature", "target" or "dropped"
     note: str = ""  # why the column was dropped or how it was read
+    # datetime columns whose dates are written day and month before the year: data.dates.DAY_FIRST, MONTH_FIRST or
+    # MIXED, decided on the whole file (record_date_orders); None in schemas saved before it was recorded
+    date_order: str | None = None
 
 
 @dataclass
@@ -52,7 +56,8 @@ class Schema:
         return [c for c in self.dropped if c.note.startswith(ID_LIKE)]
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "task": self.task, "columns": [asdict(c) for c in self.columns]}
+        columns = [{k: v for k, v in asdict(c).items() if k != "date_order" or v is not None} for c in self.columns]
+        return {"target": self.target, "task": self.task, "columns": columns}
 
     @classmethod
     def from_dict(cls, raw: dict) -> Schema:
@@ -98,6 +103,25 @@ def infer_schema(
     resolved_task = infer_task(frame[target], target, task)
     columns.append(Column(target, "number" if resolved_task == "regression" else "category", "target"))
     return Schema(columns=columns, target=target, task=resolved_task)
+
+
+def record_date_orders(schema: Schema, frame: pd.DataFrame, test: pd.DataFrame | None = None,
+                       declared: str = "auto") -> dict[str, DateOrder]:
+    """Records on each datetime feature column the order of its dates written day and month before the year
+    (data.dates.file_date_order: the whole data file and its separate `test` file, or the `declared` order), the
+    order the model then reads every date in, at training and at prediction; returns each such column's DateOrder.
+    Raises LaminaError where a value contradicts the declared order, or the test file the data file's."""
+    orders = {}
+    for column in schema.features:
+        if column.kind != "datetime":
+            continue
+        tested = test[column.name] if test is not None and column.name in test.columns else None
+        order = file_date_order(frame[column.name], tested, declared)
+        if order is not None:
+            column.date_order, orders[column.name] = order.setting, order
+        elif declared != "auto":  # no such date to train on: new ones still read as declared
+            column.date_order = declared
+    return orders
 
 
 def infer_column(series: pd.Series) -> Column:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from lamina.data.dates import date_order
+from lamina.data.dates import DATE_ORDER_FIX, DateOrder, date_order, unreadable_in_order
 from lamina.errors import LaminaError, did_you_mean
 
 # Steps per season by the grid's unit: a day of hours, a week of days, a year of weeks, months or quarters.
@@ -33,8 +33,8 @@ class SeriesLayout:
     id: str | None
     step: str  # the grid's spacing as a pandas offset alias, e.g. "h", "D", "MS"
     season: int  # steps per season, for the seasonal-naive forecast and MASE
-    # time stamps written day and month before the year (01/02/2020) read day first (data.dates.date_order,
-    # decided on the training data); layouts saved before it was recorded read them month first
+    # time stamps written day and month before the year (01/02/2020) read day first (time_order, decided on the
+    # training data); layouts saved before it was recorded read them month first
     day_first: bool = False
 
     @property
@@ -51,9 +51,11 @@ class SeriesLayout:
 
 
 def layout_of(frame: pd.DataFrame, time: str, targets: list[str], id: str | None = None,
-              covariates: list[str] | None = None, season: int | None = None, source: str = "data") -> SeriesLayout:
+              covariates: list[str] | None = None, season: int | None = None, source: str = "data",
+              day_first: bool = False) -> SeriesLayout:
     """Checks the named columns and works out the grid step and the season. Without `covariates`, every
-    other numeric column is one (observed in the history only; its future is not needed)."""
+    other numeric column is one (observed in the history only; its future is not needed). `day_first`: how
+    stamps written day and month before the year read (time_order)."""
     for name in [time, *targets, *([id] if id else []), *(covariates or [])]:
         if name not in frame.columns:
             raise LaminaError(f"{source} has no column {name!r}.{did_you_mean(name, frame.columns)} "
@@ -68,11 +70,53 @@ def layout_of(frame: pd.DataFrame, time: str, targets: list[str], id: str | None
                           "Rename it in the data.")
     for name in targets + covariates:
         _require_numbers(frame, name, source)
-    order = date_order(frame[time])
-    day_first = order is not None and order.day_first
     times = _parse_times(frame, time, source, day_first)
     step = _grid_step(times, frame[id] if id else None, source)
     return SeriesLayout(time, list(targets), list(covariates), id, step, season or season_of(step), day_first)
+
+
+def time_order(frame: pd.DataFrame, time: str, id: str | None = None, declared: str = "auto") -> DateOrder | None:
+    """The order of the time stamps written day and month before the year (data.dates.date_order, or `declared`);
+    where no stamp proves it and exactly one of the two readings puts every series on a regular grid (no step
+    made up, none off it), that reading, as only it makes a series of the stamps: 01/01/2010, 01/02/2010... read
+    month first are twelve days then eleven months' gap. None where no stamp is written so."""
+    if time not in frame.columns:  # layout_of names it
+        return None
+    order = date_order(frame[time], declared)
+    if order is None or order.proven or order.mixed:
+        return order
+    ids = frame[id] if id and id in frame.columns else None
+    steps = {day_first: _regular_step(frame, time, ids, day_first) for day_first in (False, True)}
+    regular = [day_first for day_first, step in steps.items() if step is not None]
+    if len(regular) != 1:
+        return order
+    return DateOrder(regular[0], True, f"only that reading gives a regular series (one step every "
+                                       f"{steps[regular[0]]}), so the {'day' if regular[0] else 'month'} comes first")
+
+
+def _regular_step(frame: pd.DataFrame, time: str, ids: pd.Series | None, day_first: bool) -> str | None:
+    """The grid step of the stamps read in this order where every series' distinct stamps fill it exactly (no step
+    made up, none off it); None where they do not, or cannot be read so."""
+    try:
+        times = _parse_times(frame, time, "data", day_first)
+        step = _grid_step(times, ids, "data")
+    except LaminaError:  # unreadable in this order, or fewer than 3 stamps: no grid to judge by
+        return None
+    for _, stamps in times.groupby(ids.to_numpy() if ids is not None else np.zeros(len(times))):
+        stamps = pd.DatetimeIndex(np.sort(stamps.unique()))
+        if not pd.date_range(stamps[0], stamps[-1], freq=step).equals(stamps):
+            return None
+    return step
+
+
+def assumed_order_hint(order: DateOrder | None, time: str) -> str:
+    """A sentence for an error about a series' time grid where the stamps' order was assumed (every stamp reads
+    either way): the order read, and how to set the other; "" where a stamp proved it, or none is written so."""
+    if order is None or order.proven or order.mixed:
+        return ""
+    read = "day first" if order.day_first else "month first (01/02/2020 is 2 January)"
+    return (f" The dates of {time!r} were read {read}, as every one reads either way; if they are written the "
+            f"other way round, {DATE_ORDER_FIX}.")
 
 
 def season_of(step: str) -> int:
@@ -198,6 +242,14 @@ def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool = 
                               "years; write other times as dates like 2024-01-31 or 2024-01-31 13:00 (epoch seconds: "
                               "convert them first, e.g. pandas.to_datetime(column, unit='s')).")
         return pd.to_datetime(values.astype(int).astype(str), format="%Y")
+    # pandas takes the order from the first stamp: 13/02/2020 first would read a later 05/02/2020 as 5 February
+    other = unreadable_in_order(values.reset_index(drop=True), day_first)
+    if len(other):
+        read, written = ("day", "month") if day_first else ("month", "day")
+        raise LaminaError(f"Column {time!r} of {source} reads its dates {read} first (the order of the training data, "
+                          f"or data.date_order), but line {other.index[0] + 2} holds {other.iloc[0]!r}, which can only "
+                          f"be read {written} first ({len(other)} such stamp(s)). Write every stamp {read} first, or "
+                          "year first (2020-02-13).")
     text = values.astype(str)
     parsed = pd.to_datetime(values, errors="coerce", utc=True, dayfirst=day_first).dt.tz_convert(None)
     # pandas also reads words such as "now" and "today" as times: a stamp must hold a digit.

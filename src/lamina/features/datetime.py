@@ -10,11 +10,11 @@ import pandas as pd
 from pydantic import Field, StrictBool
 
 from lamina.checked import Record, checked
-from lamina.data.dates import date_order, parse_dates
+from lamina.data.dates import DAY_FIRST, MONTH_FIRST, date_order, parse_dates, unreadable_in_order
 from lamina.errors import LaminaError, row_name
 from lamina.features.blocks import DENSE
 from lamina.features.drift import Bins
-from lamina.features.kinds import ColumnSample, Kind, refuse_values, register_kind, sniff
+from lamina.features.kinds import ColumnSample, EncoderOptions, Kind, refuse_values, register_kind, sniff
 
 DATE_SHARE = 0.95  # share of sampled strings that must look like, and parse as, dates
 
@@ -28,12 +28,21 @@ CYCLES = {"month": 12, "weekday": 7, "day": 31, "hour": 24}
 
 
 class DatetimeEncoder:
-    def __init__(self, column: str):
+    def __init__(self, column: str, date_order: str | None = None):
+        """`date_order`: the schema's Column.date_order (DAY_FIRST, MONTH_FIRST or MIXED, decided on the whole
+        file); None where the schema has none: the fitted values decide, as models saved before it did."""
         self.column = column
+        self.date_order = date_order
 
     def fit(self, values: pd.Series) -> DatetimeEncoder:
-        order = date_order(values)
-        self.day_first_ = order is not None and order.day_first
+        setting = self.date_order
+        if setting is None:
+            order = date_order(values)
+            setting = order.setting if order is not None else None
+        self.day_first_ = setting == DAY_FIRST
+        # One order for the column: a value only the other order reads is refused, not read the other way round
+        # (a file that mixed both orders is read value by value, as pandas reads it).
+        self.strict_ = self.date_order in (DAY_FIRST, MONTH_FIRST)
         dates = self.dates(values)
         years = dates.dt.year.dropna().to_numpy(dtype=float)
         self.year_mean_ = float(years.mean()) if len(years) else 0.0
@@ -74,6 +83,8 @@ class DatetimeEncoder:
         text that is no date raises LaminaError naming the column, the row and the value, as it would otherwise
         be read as missing (or a number as nanoseconds since 1970)."""
         refuse_values(values, self.column, _date_like, "a date", DATE_FIX, DATE_INFERRED)
+        if self.strict_:
+            self._refuse_other_order(values)
         dates = parse_dates(values, self.day_first_)
         unread = values[dates.isna().to_numpy()]
         written = unread[unread.map(lambda v: isinstance(v, str) and bool(v.strip())).to_numpy(dtype=bool)]
@@ -82,15 +93,28 @@ class DatetimeEncoder:
                               f"date ({len(written)} such value(s)). {DATE_FIX}")
         return dates
 
+    def _refuse_other_order(self, values: pd.Series) -> None:
+        """Raises LaminaError naming the column, the row and the value where a date written day and month before
+        the year can only be read in the other order than the column's (13/02/2020 where it reads month first)."""
+        other = unreadable_in_order(values, self.day_first_)
+        if len(other):
+            read, written = ("day", "month") if self.day_first_ else ("month", "day")
+            example = "13/02/2020 for 13 February" if self.day_first_ else "02/13/2020 for 13 February"
+            raise LaminaError(
+                f"Column {self.column!r}, {row_name(other.index[0])}: {other.iloc[0]!r} can only be read {written} "
+                f"first, and this model reads the column's dates {read} first, as the data it learnt from was "
+                f"written ({len(other)} such value(s)). Write the dates {read} first ({example}) or year first "
+                "(2020-02-13).")
+
     def state(self) -> dict:
         return {"year_mean": self.year_mean_, "year_scale": self.year_scale_, "with_hour": self.with_hour_,
-                "flag_missing": self.flag_missing_, "day_first": self.day_first_}
+                "flag_missing": self.flag_missing_, "day_first": self.day_first_, "strict": self.strict_}
 
     def load_state(self, state: dict) -> DatetimeEncoder:
         stored = checked(_DatetimeState, state)
         self.year_mean_, self.year_scale_ = stored.year_mean, stored.year_scale
         self.with_hour_, self.flag_missing_ = stored.with_hour, stored.flag_missing
-        self.day_first_ = stored.day_first
+        self.day_first_, self.strict_ = stored.day_first, stored.strict
         return self
 
 
@@ -100,6 +124,7 @@ class _DatetimeState(Record):
     with_hour: StrictBool
     flag_missing: StrictBool
     day_first: StrictBool = False  # models saved before it was recorded read every date month first
+    strict: StrictBool = False  # refuse a date only the other order reads; models saved before read it anyway
 
 
 def _date_like(value) -> bool:
@@ -118,6 +143,9 @@ class DatetimeKind(Kind):
     encoder = DatetimeEncoder
     block = DENSE
     drift = Bins("datetime", days)
+
+    def encoder_for(self, column: str, options: EncoderOptions) -> DatetimeEncoder:
+        return DatetimeEncoder(column, options.date_orders.get(column))
 
     @sniff(60)
     def datetime_dtype(self, column: ColumnSample) -> str | None:

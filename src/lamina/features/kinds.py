@@ -30,7 +30,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, NamedTuple
@@ -140,6 +140,8 @@ class EncoderOptions:
 
     image_size: int | str = "auto"  # pixels per side pictures are resized to
     pretrained_text: Path | None = None  # the Hugging Face model folder whose tokenizer text columns use
+    # {datetime column: its Column.date_order}: the order its dates were written in the whole file (data.schema)
+    date_orders: dict[str, str] = field(default_factory=dict)
 
 
 class Kind:

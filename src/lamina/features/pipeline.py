@@ -32,7 +32,8 @@ class FeaturePipeline:
     def __init__(self, schema: Schema, image_size: int | str = "auto", pretrained_text: Path | None = None):
         """`pretrained_text`: the Hugging Face model folder whose tokenizer text columns must use."""
         self.schema = schema
-        options = EncoderOptions(image_size, pretrained_text)
+        options = EncoderOptions(image_size, pretrained_text,
+                                 {c.name: c.date_order for c in schema.features if c.date_order is not None})
         self.encoders = {c.name: kind_named(c.kind).encoder_for(c.name, options) for c in schema.features}
 
     def fit(self, frame: pd.DataFrame) -> FeaturePipeline:

@@ -17,7 +17,15 @@ import pandas as pd
 import torch
 
 from lamina.data.checks import Finding, date_order_finding
-from lamina.data.series import SeriesLayout, layout_of, regular_series, series_of, time_cuts
+from lamina.data.series import (
+    SeriesLayout,
+    assumed_order_hint,
+    layout_of,
+    regular_series,
+    series_of,
+    time_cuts,
+    time_order,
+)
 from lamina.errors import LaminaError
 from lamina.evaluation.backtest import (
     Backtest,
@@ -109,10 +117,16 @@ class ForecastTask(Task):
         if not targets:
             raise LaminaError(f"--target {data.target!r} names no column; give the column(s) to forecast, "
                               "comma-separated.")
-        layout = layout_of(frame, data.time, targets, data.id, data.covariates, data.season, "the series data")
-        order = date_order_finding(frame[data.time], data.time)  # read from the stamps as written
-        frame, notes = regular_series(frame, layout, "the series data")
-        findings = [Finding("warning", "series_repaired", note) for note in notes] + ([order] if order else [])
+        # read from the stamps as written (or as declared); checks the time column is there first
+        order = time_order(frame, data.time, data.id, data.date_order)
+        layout = layout_of(frame, data.time, targets, data.id, data.covariates, data.season, "the series data",
+                           order is not None and order.day_first)
+        try:
+            frame, notes = regular_series(frame, layout, "the series data")
+        except LaminaError as error:  # irregular read in an assumed order: say which, and how to set the other
+            raise LaminaError(f"{error}{assumed_order_hint(order, data.time)}") from None
+        findings = [Finding("warning", "series_repaired", note) for note in notes]
+        findings += [date_order_finding(order, data.time)] if order else []
         split = self._split(frame, layout, data, config.model.lookback)
         parts = _series_parts(frame, layout, split)
         for part in parts:  # its scale comes from its own training part: a series needs one

@@ -16,7 +16,7 @@ from lamina.checked import Fault
 from lamina.data.checks import Finding, date_order_findings, has_errors, require_enough_rows, run_checks
 from lamina.data.images import drop_unreadable, ignored_files_note
 from lamina.data.scaffold import scaffold_column
-from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task
+from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task, record_date_orders
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError
 from lamina.features.molecule import screen_molecule_files
@@ -107,6 +107,7 @@ class TableTask(Task):
             raise LaminaError(f"The test file has no value in target {data.target!r} (every row is empty): test "
                               "metrics need the true values. Label its rows, or leave --test out to split the data.")
         frame, test_frame, findings = read_pictures(frame, test_frame, schema, config)
+        findings += date_order_findings(record_date_orders(schema, frame, test_frame, data.date_order))
         findings += run_checks(frame, schema)
         if test_frame is not None and schema.target not in test_frame.columns:
             findings.append(Finding("error", "test_target_missing",
@@ -118,7 +119,6 @@ class TableTask(Task):
                 test_frame = test_frame[test_frame[schema.target].notna()]
             split = split_rows(labelled, schema.target, schema.task, data.valid_fraction, data.test_fraction,
                                config.seed, test=test_frame, by=scaffold_column(data.split, schema))
-            findings += date_order_findings(split.train, schema)
         return TablePrepared(findings, schema, frame, split)
 
     def fit(self, config, prepared: TablePrepared, session):

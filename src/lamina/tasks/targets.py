@@ -27,7 +27,7 @@ from pydantic import Field
 from lamina.checked import Fault, Record, checked, under
 from lamina.data.checks import Finding, date_order_findings, has_errors, require_enough_rows, run_checks
 from lamina.data.scaffold import scaffold_column
-from lamina.data.schema import Column, Schema, infer_column, infer_schema, infer_task
+from lamina.data.schema import Column, Schema, infer_column, infer_schema, infer_task, record_date_orders
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError, did_you_mean
 from lamina.features.pipeline import FeaturePipeline
@@ -168,6 +168,7 @@ class SeveralTargets(TableTask):
                 raise LaminaError(f"The test file has no value in target {(absent or names)[0]!r}: test metrics need "
                                   "the true values. Label its rows, or leave --test out to split the data.")
         frame, test_frame, findings = read_pictures(frame, test_frame, schema, config)
+        findings += date_order_findings(record_date_orders(schema, frame, test_frame, data.date_order))
         findings += self._checks(frame) + _all_left_out(data, frame, names)
         split = None
         if not has_errors(findings):
@@ -177,7 +178,6 @@ class SeveralTargets(TableTask):
             # A plain random split ("regression" stratifies by nothing): stratifying by one target would favour it.
             split = split_rows(labelled, names[0], "regression", data.valid_fraction, data.test_fraction,
                                config.seed, test=test_frame, by=scaffold_column(data.split, schema))
-            findings += date_order_findings(split.train, schema)
         return TablePrepared(findings, schema, frame, split)
 
     def _checks(self, frame: pd.DataFrame) -> list[Finding]:
