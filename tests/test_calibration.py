@@ -14,6 +14,7 @@ from lamina.evaluation.calibration import (
     expected_calibration_error,
     fit_temperature,
     scaled_softmax,
+    temperature_shown,
     temperature_text,
     uncalibrated,
 )
@@ -133,7 +134,7 @@ def test_the_metrics_and_the_report_show_calibration_before_and_after(trained):
     assert metrics["test"]["log_loss_uncalibrated"] == pytest.approx(
         log_loss(held_out["truth_index"].to_numpy(), before), rel=1e-4)
     page = (run / "report.html").read_text()
-    assert f"T = {model.task.temperature_:.3g}" in page and "Guo et al. 2017" in page
+    assert f"T = {temperature_shown(model.task.temperature_)}" in page and "Guo et al. 2017" in page
     assert f"moved the log loss from {metrics['test']['log_loss_uncalibrated']:.4f} to" in page
     chart = page[page.index("Calibration (test)") - 3000:]
     chart = chart[:chart.index("</svg>")]
@@ -167,3 +168,10 @@ def test_each_classification_head_of_several_targets_gets_its_own_temperature(tm
     loaded = lamina.load(tmp_path / "model")
     assert [head.temperature_ for head in loaded.task.heads_] == temperatures
     pd.testing.assert_frame_equal(loaded.predict(frame.head(20)), model.predict(frame.head(20)))
+
+
+def test_a_temperature_near_1_is_shown_with_the_digits_that_tell_it_from_1():
+    # T = 1.0026 was printed "T = 1" beside a log loss it had moved, reading as no calibration at all
+    assert [temperature_shown(t) for t in (1.0026, 0.99997, 1.0, 2.5, 1.23456)] == ["1.003", "0.99997", "1", "2.5",
+                                                                                   "1.23"]
+    assert "T = 1.003," in temperature_text(1.0026)

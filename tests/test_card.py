@@ -6,6 +6,7 @@ import lamina
 from conftest import FAST, make_table
 from lamina.cli import main
 from lamina.evaluation import facts
+from lamina.evaluation.calibration import temperature_shown
 from lamina.evaluation.document import number, section_html, sections_markdown
 from lamina.evaluation.intervals import (
     ClassificationScorer,
@@ -97,7 +98,7 @@ def test_a_classifiers_card_says_how_its_probabilities_were_calibrated_and_a_reg
     test, cross_fit = model.metrics["test"], model.training.get("cross_fit")  # a small table is cross-fitted
     fitted_on = (f"out-of-fold predictions of the {cross_fit['rows']} training and validation rows" if cross_fit
                  else f"{model.training['sizes']['valid']} validation rows")
-    assert model.task.temperature_ != 1.0 and f"T = {model.task.temperature_:.3g}" in section
+    assert model.task.temperature_ != 1.0 and f"T = {temperature_shown(model.task.temperature_)}" in section
     assert f"fitted on the {fitted_on} by" in section
     assert f"the ECE from {test['ece_uncalibrated']:.4f} to {test['ece']:.4f}" in section
     assert f"Here it is {number(test['ece'])}" in section and "are the calibrated ones" in section

@@ -100,6 +100,16 @@ def calibration_metrics(labels: np.ndarray, proba: np.ndarray, temperature: floa
 NOTABLE_LOG_LOSS, NOTABLE_SHARE = 0.001, 0.02
 
 
+def temperature_shown(temperature: float) -> str:
+    """T to three significant digits, or as many (up to six) as it takes not to read as 1 when it is not 1: a T of
+    1.0026 shown as "1" beside probabilities it moved reads as no calibration."""
+    for digits in range(3, 7):
+        shown = f"{temperature:.{digits}g}"
+        if temperature == 1.0 or float(shown) != 1.0:
+            return shown
+    return shown
+
+
 def temperature_text(temperature: float, record: dict | None = None, test: dict | None = None) -> str:
     """One line for the CLI summary, the report and the card: what T is, on which rows and how many it was fitted
     (from `record`, model.json's training record: the validation rows, or cross-fitted members' out-of-fold
@@ -115,7 +125,7 @@ def temperature_text(temperature: float, record: dict | None = None, test: dict 
     checked_on = cross_fit_text(record) if record.get("cross_fit") or valid is None else f"{valid} validation rows"
     effect = "softens over-confident" if temperature > 1 else "sharpens under-confident"
     text = (f"Probabilities calibrated by temperature scaling (Guo et al. 2017): logits divided by T = "
-            f"{temperature:.3g}, fitted on the {checked_on} by minimising their log loss; T {effect} "
+            f"{temperature_shown(temperature)}, fitted on the {checked_on} by minimising their log loss; T {effect} "
             "probabilities and never changes the most probable class.")
     keys = ("log_loss_uncalibrated", "log_loss", "ece_uncalibrated", "ece")
     if not test or not all(isinstance(test.get(key), (int, float)) and np.isfinite(test[key]) for key in keys):

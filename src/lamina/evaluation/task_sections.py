@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.evaluation import facts
-from lamina.evaluation.calibration import ECE_BINS, uncalibrated
+from lamina.evaluation.calibration import ECE_BINS, temperature_shown, uncalibrated
 from lamina.evaluation.document import Figure, Section, Table, section_html
 from lamina.evaluation.mistakes import mistakes_html
 from lamina.evaluation.plots import Chart, Heatmap
@@ -76,7 +76,7 @@ def _calibration(truth: np.ndarray, proba: np.ndarray, names: list[str], tempera
     label = f"P({names[1]})" if binary else "top-class confidence"
     chart = Chart("Calibration (test)", f"predicted {label}", "observed frequency", x_range=(0, 1), y_range=(0, 1))
     chart.add("perfect", [0, 1], [0, 1], style="dashed")
-    for name, shown in ((f"calibrated (T = {temperature:.3g})", proba),
+    for name, shown in ((f"calibrated (T = {temperature_shown(temperature)})", proba),
                         ("before calibration", uncalibrated(proba, temperature))):
         if binary:
             confidence, outcome = shown[:, 1], truth == 1
