@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     federate.add_argument("--strategy", choices=["fedavg", "fedprox"], default="fedavg", help="default fedavg")
     federate.add_argument("--mu", type=float, default=0.01, help="FedProx proximal weight μ (default 0.01)")
     federate.add_argument("--config", help="YAML config file (model and training settings)")
+    federate.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
+                          help="set a column's kind on every client: number, category, binary, or ignore to leave it out")
     federate.add_argument("--out", help="run folder (default runs/<data name>)")
     federate.add_argument("--quiet", action="store_true", help="no progress output")
     for flag, _key, kind, text in TRAIN_SETTINGS:
@@ -494,6 +496,9 @@ def run_federate(args) -> int:
     from lamina import api
 
     settings = {key: getattr(args, key, None) for flag, key, _, _ in TRAIN_SETTINGS if flag in FEDERATED_FLAGS}
+    columns = _parse_columns(args.column)
+    if columns:  # over the config's data.columns, as `lamina train --column` does
+        settings["columns"] = {**api.resolve_config(args.config).data.columns, **columns}
     out = args.out = Path(args.out or _new_run_folder(Path(args.data).stem))
     model = api.federate(args.data, args.target, partition=args.partition, clients=args.clients,
                          non_iid=args.non_iid, rounds=args.rounds, local_epochs=args.local_epochs,
