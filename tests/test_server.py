@@ -339,7 +339,7 @@ def test_serve_runs_pytorch_on_one_thread_unless_omp_num_threads_says_otherwise(
     threads, frozen = [], []
     monkeypatch.setattr(torch, "set_num_threads", threads.append)  # this test process keeps its own count
     monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))  # and its own collector
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     server_module.serve(FastAPI(), "127.0.0.1", 8000)
     assert threads == [1] and frozen == [True]
@@ -368,3 +368,16 @@ def test_columns_the_schema_dropped_are_accepted_and_identifiers_echoed_while_un
     assert client.get("/schema").json()["identifiers"] == ["pid"]
     typo = client.post("/predict", json={**records[0], "pidd": "P00000"})
     assert typo.status_code == 422 and "pidd" in typo.text
+
+
+def test_a_port_in_use_is_refused_before_the_server_says_it_is_serving(runs, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", str(runs / "shop"), "--port", str(port), "--no-monitor"])
+    said = capsys.readouterr().err
+    assert code == 2 and f"port {port} is in use on 127.0.0.1" in said and "choose another with --port" in said
+    assert "serving" not in said

@@ -742,13 +742,14 @@ def run_demo(args) -> int:
 
 def run_serve(args) -> int:
     from lamina import api
-    from lamina.serving.server import serve
+    from lamina.serving.server import listening_socket, serve
 
     app, names = api.serving_app(args.run, args.host, args.token, args.insecure, monitor=not args.no_monitor)
+    listening = listening_socket(args.host, args.port)  # a port in use is refused before "serving ..." is said
     recording = "" if args.no_monitor else "; request summaries recorded for `lamina monitor`"
     print(f"serving {', '.join(names)} on http://{args.host}:{args.port}/ (playground at /, API docs at "
           f"/docs){recording}", file=sys.stderr)
-    serve(app, args.host, args.port)
+    serve(app, args.host, args.port, listening)
     return 0
 
 

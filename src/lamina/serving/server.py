@@ -14,11 +14,13 @@ validated (4xx naming it), no URL fetched, no path read from a request.
 # route builds at run time, and postponed (string) annotations would hide them.
 import asyncio
 import contextlib
+import errno
 import gc
 import hmac
 import json
 import os
 import re
+import socket
 import sys
 import time
 from html import escape
@@ -345,13 +347,30 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     return app
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host`:`port` (as uvicorn binds one: IPv6 where the host has a colon, SO_REUSEADDR)
+    for `serve`, bound before the server says it is serving. Raises LaminaError saying to choose another --port
+    when the port is in use (uvicorn said so only after announcing, then exited 1), or why else it cannot bind."""
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as error:
+        listening.close()
+        if error.errno == errno.EADDRINUSE:
+            raise LaminaError(f"port {port} is in use on {host} (another server?); choose another with --port.") from None
+        raise LaminaError(f"cannot listen on {host}:{port}: {error.strerror or error}. Check --host and --port.") from None
+    return listening
+
+
+def serve(app: FastAPI, host: str, port: int, listening: socket.socket | None = None) -> None:
     """Run `app` with uvicorn until stopped (config: `server_config`), PyTorch on SERVE_THREADS intra-op threads
     unless OMP_NUM_THREADS says otherwise. A served request is a few rows, too small to share out among threads;
     yet some operators (a PLR embedding's sine and cosine, a batched matrix product) still open a parallel region,
     which waits for every thread it woke: with another process on the other core, a one-row forward on two threads
     waited for a descheduled one (Adult, one connection, load 9 on 2 cores: p50 20 ms, against 3.1 ms on one
-    thread). Batches of more than INLINE_ROWS rows run in the thread pool, several at once, across cores."""
+    thread). Batches of more than INLINE_ROWS rows run in the thread pool, several at once, across cores.
+    `listening`: the socket `listening_socket` bound to host:port (else uvicorn binds it)."""
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(SERVE_THREADS)
     # What exists now (models, app, imported modules: about 400,000 objects for Adult) lives as long as the server:
@@ -359,7 +378,7 @@ def serve(app: FastAPI, host: str, port: int) -> None:
     # 5,000 one-row requests on Adult). Garbage from loading is collected first.
     gc.collect()
     gc.freeze()
-    uvicorn.Server(server_config(app, host, port)).run()
+    uvicorn.Server(server_config(app, host, port)).run(sockets=None if listening is None else [listening])
 
 
 def server_config(app: FastAPI, host: str, port: int, head_seconds: float = HEAD_SECONDS) -> uvicorn.Config:
