@@ -233,3 +233,20 @@ def test_counts_below_one_are_refused_by_the_parser(command, value, capsys):
 def test_an_endless_time_budget_is_refused(text):
     with pytest.raises(LaminaError, match="endless|leaves no time"):
         parse_duration(text)
+
+
+def test_a_budget_given_as_a_number_is_seconds_in_yaml_and_keyword_arguments(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  time_budget: 300\ntune:\n  budget: 90.5\n")
+    config = Config.from_file(path)
+    assert parse_duration(config.train.time_budget) == 300.0 and parse_duration(config.tune.budget) == 90.5
+    assert parse_duration(Config().with_overrides(time_budget=300).train.time_budget) == 300.0
+    assert parse_duration("365d") == 365 * 86400.0
+    with pytest.raises(LaminaError, match="time_budget.*not a duration"):
+        Config().with_overrides(time_budget=True)
+
+
+@pytest.mark.parametrize("budget", ["1e300h", "366d", 1e300])
+def test_a_budget_longer_than_a_year_is_refused_saying_the_limit(budget):
+    with pytest.raises(LaminaError, match=r"is longer than 365 days\. Give .*at most 365d"):
+        Config().with_overrides(time_budget=budget)

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 import lamina
 from conftest import make_table
+from lamina.data.read import MISSING_SPELLINGS
 from lamina.errors import LaminaError
 from lamina.features.records import RecordInputs
 from lamina.serving.monitor import Recorder, database_of, recorded_counts
@@ -106,6 +107,26 @@ def test_a_model_with_text_answers_through_the_dataframe_path(models):
     assert answer.json()["predictions"] == model.task.response(model.predict(rows))
 
 
+@pytest.mark.parametrize("name", ["binary", "text"])  # the record path and the DataFrame path
+def test_text_a_csv_reads_as_missing_is_missing_when_served_in_every_column(models, name, tmp_path):
+    """Each spelling `lamina predict` reads as missing in a CSV cell ("NA", "null", "nan", "?", "" ...) put in
+    each column in turn: the server answers those rows as the CSV's predictions, not as an unknown category."""
+    model = models[name]
+    base = make_table(rows=1, seed=8).drop(columns="y").iloc[0].to_dict()
+    base = {c.name: base[c.name] for c in model.schema.features}
+    records = [{**base, column: spelling} for spelling in sorted(MISSING_SPELLINGS) for column in base]
+    path = tmp_path / "rows.csv"
+    pd.DataFrame(records).to_csv(path, index=False)
+    read = pd.read_csv(path, dtype=str, keep_default_na=False)  # the file holds each spelling as written
+    assert sorted(set(read.to_numpy().ravel()) & MISSING_SPELLINGS) == sorted(MISSING_SPELLINGS)
+    answer = served(model).post("/predict", json={"records": records})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == model.task.response(model.predict(path))
+    unknown = served(model).post("/predict", json={**base, "colour": "NA!"}).json()["predictions"][0]
+    missing = answer.json()["predictions"][list(base).index("colour")]
+    assert unknown != missing, "an unknown colour and a missing one predict differently, so the test can fail"
+
+
 def test_drift_recorded_off_the_request_path_is_complete_after_shutdown(models, tmp_path):
     model = models["binary"]
     database_of(model).unlink(missing_ok=True)
@@ -144,7 +165,9 @@ def test_a_bad_field_is_a_4xx_naming_it(models):
 CONFUSIONS = {
     "truth-for-number": ("signal", True, "not true/false"),
     "text-python-reads-as-a-number": ("signal", "1_000", "'1_000' is not a number as a table's column reads one"),
-    "text-for-nan": ("skewed", "NaN", "'NaN' is not a number"),
+    # Python's float reads "NAN" as NaN; a CSV cell does not read it as missing ("NaN" and "nan" are: those are
+    # missing values, test_text_a_csv_reads_as_missing_is_missing_when_served_in_every_column)
+    "text-for-nan": ("skewed", "NAN", "'NAN' is not a number"),
     "list-for-number": ("skewed", [1.0], "valid number"),
     "object-for-number": ("signal", {"value": 1}, "valid number"),
     "object-for-category": ("colour", {"name": "red"}, "takes text, a number or true/false, not an object"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -121,6 +122,33 @@ def test_partitions_split_every_row_once():
 def test_privacy_in_federated_training_is_refused_with_the_way_out(tmp_path):
     with pytest.raises(LaminaError, match="lamina train --privacy"):
         lamina.federate(make_table(100), "y", clients=2, privacy="epsilon=3,delta=1e-5")
+
+
+def test_a_column_federated_training_cannot_fit_is_refused_before_the_simulation_and_its_advice_works(
+        tmp_path, monkeypatch, capsys):
+    """A date column stops `lamina federate` before Flower starts, saying to leave it out with --column; given
+    that, federate accepts it and goes on to the simulation (stubbed here: the test above runs one)."""
+    from lamina import federated
+
+    started = []
+
+    def simulate(coordinator, members, progress):
+        started.append(members)
+        raise LaminaError("stopped where the simulation would start")
+
+    monkeypatch.setattr(federated, "_simulate", simulate)
+    data = tmp_path / "t.csv"
+    make_table(300).drop(columns="comment").to_csv(data, index=False)
+    command = ["federate", str(data), "--target", "y", "--clients", "2", "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(command) == 2 and not started, "refused before the simulation"
+    refusal = capsys.readouterr().err
+    advice = re.search(r"\((--column day=ignore)\)", refusal)
+    assert "'day' is datetime" in refusal and advice, refusal
+    assert main([*command, *advice.group(1).split()]) == 2
+    assert "stopped where the simulation would start" in capsys.readouterr().err
+    [members] = started
+    schema = federated.agreed_schema([member.kinds() for member in members], "y")
+    assert [c.name for c in schema.features] == ["signal", "skewed", "colour", "member"]
 
 
 def test_a_flower_simulation_writes_a_run_whose_model_beats_the_baseline(tmp_path, capsys):

@@ -343,7 +343,7 @@ def test_serve_runs_pytorch_on_one_thread_unless_omp_num_threads_says_otherwise(
     threads, frozen = [], []
     monkeypatch.setattr(torch, "set_num_threads", threads.append)  # this test process keeps its own count
     monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))  # and its own collector
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     server_module.serve(FastAPI(), "127.0.0.1", 8000)
     assert threads == [1] and frozen == [True]
@@ -391,3 +391,38 @@ def test_a_date_only_the_other_order_reads_is_refused_at_predict_and_serve_and_a
     assert main(["train", str(tmp_path / "d.csv"), "--target", "y", "--out", str(tmp_path / "no"), *day_first]) == 2
     assert ("Column 'when': '02/13/2020' in row 52 (counting the header as row 1) can only be read month first, yet "
             "the dates are read day first" in capsys.readouterr().err)
+
+
+def test_columns_the_schema_dropped_are_accepted_and_identifiers_echoed_while_unknown_fields_are_refused(tmp_path):
+    """`lamina predict` ignores an ID-like column (and any other the schema dropped) in its table; the server
+    accepts it too, answers as without it, and echoes an identifier in its prediction. A typo is still a 422."""
+    table = make_table(rows=300).drop(columns="comment")
+    table.insert(0, "pid", [f"P{i:05d}" for i in range(len(table))])
+    table["source"] = "shop"  # one value in every row: dropped, not an identifier
+    model = lamina.fit(table, target="y", progress=False, **FAST)
+    assert [c.name for c in model.schema.identifiers] == ["pid"] and "source" in [c.name for c in model.schema.dropped]
+    client = TestClient(create_app({"m": model}, monitor=False))
+    records = table.drop(columns="y").head(3).to_dict(orient="records")
+    bare = [{k: v for k, v in r.items() if k not in ("pid", "source")} for r in records]
+    plain = client.post("/predict", json={"records": bare}).json()["predictions"]
+    keyed = client.post("/predict", json={"records": records})
+    assert keyed.status_code == 200, keyed.text
+    assert keyed.json()["predictions"] == [{"pid": r["pid"], **p} for r, p in zip(records, plain, strict=True)]
+    one = client.post("/predict", json={**bare[0], "source": None}).json()["predictions"]
+    assert one == plain[:1], "a dropped column that is not an identifier is accepted, not echoed"
+    assert client.get("/schema").json()["identifiers"] == ["pid"]
+    typo = client.post("/predict", json={**records[0], "pidd": "P00000"})
+    assert typo.status_code == 422 and "pidd" in typo.text
+
+
+def test_a_port_in_use_is_refused_before_the_server_says_it_is_serving(runs, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", str(runs / "shop"), "--port", str(port), "--no-monitor"])
+    said = capsys.readouterr().err
+    assert code == 2 and f"port {port} is in use on 127.0.0.1" in said and "choose another with --port" in said
+    assert "serving" not in said

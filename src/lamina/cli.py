@@ -268,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     federate.add_argument("--strategy", choices=["fedavg", "fedprox"], default="fedavg", help="default fedavg")
     federate.add_argument("--mu", type=float, default=0.01, help="FedProx proximal weight μ (default 0.01)")
     federate.add_argument("--config", help="YAML config file (model and training settings)")
+    federate.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
+                          help="set a column's kind on every client: number, category, binary, or ignore to leave it out")
     federate.add_argument("--out", help="run folder (default runs/<data name>)")
     federate.add_argument("--quiet", action="store_true", help="no progress output")
     for flag, _key, kind, text in TRAIN_SETTINGS:
@@ -499,6 +501,9 @@ def run_federate(args) -> int:
     from lamina import api
 
     settings = {key: getattr(args, key, None) for flag, key, _, _ in TRAIN_SETTINGS if flag in FEDERATED_FLAGS}
+    columns = _parse_columns(args.column)
+    if columns:  # over the config's data.columns, as `lamina train --column` does
+        settings["columns"] = {**api.resolve_config(args.config).data.columns, **columns}
     out = args.out = Path(args.out or _new_run_folder(Path(args.data).stem))
     model = api.federate(args.data, args.target, partition=args.partition, clients=args.clients,
                          non_iid=args.non_iid, rounds=args.rounds, local_epochs=args.local_epochs,
@@ -742,13 +747,14 @@ def run_demo(args) -> int:
 
 def run_serve(args) -> int:
     from lamina import api
-    from lamina.serving.server import serve
+    from lamina.serving.server import listening_socket, serve
 
     app, names = api.serving_app(args.run, args.host, args.token, args.insecure, monitor=not args.no_monitor)
+    listening = listening_socket(args.host, args.port)  # a port in use is refused before "serving ..." is said
     recording = "" if args.no_monitor else "; request summaries recorded for `lamina monitor`"
     print(f"serving {', '.join(names)} on http://{args.host}:{args.port}/ (playground at /, API docs at "
           f"/docs){recording}", file=sys.stderr)
-    serve(app, args.host, args.port)
+    serve(app, args.host, args.port, listening)
     return 0
 
 

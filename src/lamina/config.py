@@ -145,7 +145,7 @@ class TrainConfig(_Section):
     clip_norm: float | None = Field(1.0, gt=0)  # max global gradient L2 norm; None disables
     patience: int = Field(8, ge=1)  # epochs without validation improvement before stopping
     folds: Annotated[int, Field(ge=0, le=MAX_MEMBERS)] | Auto = "auto"  # mlp ensembles: cross-fitted members, member m trained without fold m mod folds of the training and validation rows, the epoch and calibration judged on out-of-fold predictions (k-fold bagging, Erickson et al. 2020); 0: off, a validation split instead; auto: 4 where the recipe gives members (under 1,000 training rows, not under privacy, adversarial training or several processes)
-    time_budget: str | None = None  # wall-clock cap on training, e.g. "90s", "5m", "1h"; checked after each epoch
+    time_budget: str | None = None  # wall-clock cap on training, e.g. "90s", "5m", "1h" (a number: seconds); checked after each epoch
     device: str = "auto"  # "auto" takes a GPU when there is one
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on a GPU only
     adversarial: Literal["none", "pgd"] = "none"  # pgd: train on PGD examples too (half of each batch)
@@ -160,9 +160,9 @@ class TrainConfig(_Section):
     privacy: str | None = None  # differential privacy target, "epsilon=3,delta=1e-5": DP-SGD (opacus), never above it
     max_grad_norm: float = Field(1.0, gt=0)  # with privacy: the L2 norm each row's gradient is clipped to
 
-    @field_validator("time_budget")
+    @field_validator("time_budget", mode="before")
     @classmethod
-    def _readable_time_budget(cls, value: str | None) -> str | None:
+    def _readable_time_budget(cls, value) -> str | None:
         return _checked_duration(value, "--time-budget")
 
     @field_validator("folds")
@@ -216,22 +216,27 @@ class Dimension(_Section):
 
 class TuneConfig(_Section):
     trials: int = Field(20, ge=1)  # trials of `lamina tune` in total, over all workers
-    budget: str | None = None  # wall-clock cap on the study, e.g. "30m", "1h"; trials running then finish
+    budget: str | None = None  # wall-clock cap on the study, e.g. "30m", "1h" (a number: seconds); trials running then finish
     pruner: Literal["median", "hyperband", "none"] = "median"  # stops trials whose validation score lags
     prune_after_trials: int = Field(3, ge=0)  # trials that finish before the median pruner stops any
     prune_after_epochs: int = Field(2, ge=0)  # epochs a trial runs before it can be pruned
     # Overrides of the architecture's search space (nets/build.py) by setting name; null drops a setting from it.
     space: dict[str, Dimension | None] = Field(default_factory=dict)
 
-    @field_validator("budget")
+    @field_validator("budget", mode="before")
     @classmethod
-    def _readable_budget(cls, value: str | None) -> str | None:
+    def _readable_budget(cls, value) -> str | None:
         return _checked_duration(value, "lamina tune --time-budget")
 
 
-def _checked_duration(value: str | None, flag: str) -> str | None:
-    """A duration setting as given, once parse_duration reads it: a wrong one is refused when the config is made
+def _checked_duration(value, flag: str) -> str | None:
+    """A duration setting as text, once parse_duration reads it: a number (YAML's `time_budget: 300`, Python's
+    `time_budget=300`) is that many seconds, kept as its text; a wrong one is refused when the config is made
     (before any data is read or folder made), in parse_duration's words, as a field validator's ValueError."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # 300 → "300", 1.5 → "1.5", 1e300 → "1e+300" (refused below: too long)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{flag} {value!r} is not a duration. Give {DURATION_FORMS}.")
     try:
         parse_duration(value, flag)
     except LaminaError as error:
@@ -343,13 +348,16 @@ def _reject_unknown_keys(raw: dict, model: type[BaseModel], where: str) -> None:
 
 
 DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}  # seconds in each unit a duration may end in
-DURATION_FORMS = "a number above 0 ending in s, m, h or d (90s, 5m, 1.5h, 7d) or a bare number of seconds (300)"
+DURATION_FORMS = ("a number above 0 ending in s, m, h or d (90s, 5m, 1.5h, 7d) or a bare number of seconds (300), "
+                  "at most 365d")
+LONGEST_DURATION = 365 * 86400.0  # seconds: a year; a longer budget is a typo, and one of 1e300h printed 304 digits
 
 
-def parse_duration(text: str | None, flag: str = "--time-budget") -> float | None:
+def parse_duration(text: str | None, flag: str = "--time-budget", longest: float = LONGEST_DURATION) -> float | None:
     """'90s', '5m', '1.5h', '7d' or a bare number of seconds → seconds; None stays None. LaminaError naming `flag`
     (the option the text was given as), the text and the accepted forms when it is no duration, not above 0
-    (0, negative, nan: nothing could start) or endless (inf, 1e400s: no schedule can be planned for it)."""
+    (0, negative, nan: nothing could start), endless (inf, 1e400s: no schedule can be planned for it) or longer
+    than `longest` seconds (a year unless said: a budget past it is a slip, not a plan)."""
     if text is None:
         return None
     cleaned = str(text).strip().lower()
@@ -362,4 +370,7 @@ def parse_duration(text: str | None, flag: str = "--time-budget") -> float | Non
         raise LaminaError(f"{flag} {text!r} leaves no time. Give {DURATION_FORMS}.")
     if math.isinf(seconds):
         raise LaminaError(f"{flag} {text!r} is endless. Give {DURATION_FORMS}, or drop {flag}.")
+    if seconds > longest:
+        raise LaminaError(f"{flag} {text!r} is longer than {longest / 86400:g} days. Give {DURATION_FORMS}, or drop "
+                          f"{flag}.")
     return seconds

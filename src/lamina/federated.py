@@ -355,17 +355,12 @@ class Coordinator:
         return [reply.content["answer"]["json"] for reply in replies]
 
     def _fitted_task(self, grid, nodes: list[int], kinds: list[dict]):
-        from lamina.federated_features import fitted_from_statistics, merged_schema
+        from lamina.federated_features import fitted_from_statistics
 
-        problems = {k["problem"] for k in kinds}
-        if "regression" in problems and len(problems) > 1:
-            raise LaminaError(f"The target {self.config.data.target!r} reads as a quantity on some clients and as "
-                              "classes on others. Name the task: --task classification or --task regression.")
-        problem = "regression" if "regression" in problems else "multiclass"
-        schema = merged_schema([k["kinds"] for k in kinds], self.config.data.target, problem)
+        schema = agreed_schema(kinds, self.config.data.target)
         statistics = [json.loads(a) for a in self._ask(grid, nodes, {"ask": "statistics",
                                                                      "schema": json.dumps(schema.to_dict())})]
-        if problem != "regression":
+        if schema.task != "regression":
             classes = {key for s in statistics for key in s["target"]["counts"]}
             schema.task = "binary" if len(classes) == 2 else "multiclass"
         features, target, baseline = fitted_from_statistics(schema, statistics)
@@ -486,6 +481,9 @@ def federate(data, target: str, *, partition: str | None = None, clients: int | 
     federation.check(len(parts))
     names = [name for name, _ in parts]
     members = [_client(name, part, config, partition) for name, part in parts]
+    # The clients' columns are checked here, as the server will check them in the simulation's first round, so a
+    # column federated training cannot fit is refused before Ray and Flower start (tens of seconds).
+    agreed_schema([member.kinds() for member in members], target)
     coordinator = Coordinator(config, federation, len(members))
     _simulate(coordinator, members, progress)
     run = RunFolder(out) if out else None
@@ -497,6 +495,19 @@ def federate(data, target: str, *, partition: str | None = None, clients: int | 
     with run.lock():
         run.create().write_config(config)
         return _model(coordinator, names, description, run, members)
+
+
+def agreed_schema(kinds: list[dict], target: str):
+    """The schema every client trains with (its task "regression", or "multiclass" until the classes are counted),
+    from each client's `Client.kinds()` answer; raises LaminaError when the clients disagree on the target's
+    problem, or naming a column whose kinds cannot be merged or be fitted federated (federated_features)."""
+    from lamina.federated_features import merged_schema
+
+    problems = {k["problem"] for k in kinds}
+    if "regression" in problems and len(problems) > 1:
+        raise LaminaError(f"The target {target!r} reads as a quantity on some clients and as classes on others. "
+                          "Name the task: --task classification or --task regression.")
+    return merged_schema([k["kinds"] for k in kinds], target, "regression" if "regression" in problems else "multiclass")
 
 
 def _simulate(coordinator: Coordinator, members: list[Client], progress: bool) -> None:

@@ -1,6 +1,6 @@
 """Warnings raised by the libraries lamina uses (torch's FutureWarning and UserWarning lines, the ONNX
 exporter's notes...) go to the run folder's warnings.log instead of the terminal, which keeps lamina's own
-messages. lamina's own warnings (raised from its package) still reach the terminal."""
+messages. lamina's own warnings (raised by its package's code, about a line of it) still reach the terminal."""
 
 from __future__ import annotations
 
@@ -13,6 +13,21 @@ from pathlib import Path
 from lamina.run import MODEL, WARNINGS, RunFolder
 
 PACKAGE = Path(__file__).resolve().parent
+
+
+def _in_package(filename: str | None) -> bool:
+    """Whether `filename` is a file of lamina (None, unknown: taken as lamina's)."""
+    return filename is None or Path(filename).resolve().is_relative_to(PACKAGE)
+
+
+def _warning_caller(frame) -> str | None:
+    """The file of the code that raised the warning being shown, from the frame of the code that shows it (frames
+    of the warnings module skipped), or None where no Python code did. The line a warning names is not enough:
+    pandas names its caller's (find_stack_level), so pd.to_datetime's "Could not infer format" named a line of
+    lamina and reached the terminal as lamina's own warning."""
+    while frame is not None and frame.f_globals.get("__name__") == "warnings":
+        frame = frame.f_back
+    return None if frame is None else frame.f_code.co_filename
 
 
 @contextlib.contextmanager
@@ -41,7 +56,7 @@ def logged_to_run(folder: Callable[[], str | Path | None]):
 
     def show(message, category, filename, lineno, file=None, line=None):
         text = warnings.formatwarning(message, category, filename, lineno, line)
-        if Path(filename).resolve().is_relative_to(PACKAGE):
+        if _in_package(filename) and _in_package(_warning_caller(sys._getframe(1))):
             print(f"warning: {message}", file=sys.stderr)
             return
         held.append(text)

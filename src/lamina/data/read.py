@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES
 
 from lamina.data.formats import (
     COMPRESSED,
@@ -33,6 +34,10 @@ from lamina.errors import LaminaError
 
 # Besides pandas' defaults ('', 'NA', 'null', ...), '?' marks a missing value in many public tables.
 MISSING_MARKERS = ["?"]
+# Every text a table's cell reads as missing, exactly as written ('NA', 'null', 'nan', '?'...): pandas' default
+# na_values with ours. The server reads a request value spelt so as missing too (serving.server), so a served
+# prediction equals `lamina predict`'s on a CSV holding the same text.
+MISSING_SPELLINGS = frozenset(STR_NA_VALUES) | frozenset(MISSING_MARKERS)
 SEPARATORS = ",;\t|"  # the separators a sniffed table may use (comma first: it wins a tie)
 SNIFF_CHARACTERS = 65_536  # the start of a file the separator is sniffed from
 OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # the COMPRESSED suffixes but .zip, an archive

@@ -14,11 +14,13 @@ validated (4xx naming it), no URL fetched, no path read from a request.
 # route builds at run time, and postponed (string) annotations would hide them.
 import asyncio
 import contextlib
+import errno
 import gc
 import hmac
 import json
 import os
 import re
+import socket
 import sys
 import time
 from html import escape
@@ -34,11 +36,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from lamina.data.read import MISSING_SPELLINGS
 from lamina.errors import LaminaError
-from lamina.features.kinds import kind_named
+from lamina.features.kinds import VALUE_FIELD, kind_named
 from lamina.features.records import RecordInputs
 from lamina.model import Model
 from lamina.serving.encoding import Refused, decoded
@@ -59,16 +62,28 @@ JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.?)*"?', re.DOTALL)
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: JSON's \uD800 escapes allow it, UTF-8 does not
 
 
-def record_model(name: str, features: list) -> type[BaseModel]:
+def record_model(name: str, features: list, dropped: list = ()) -> type[BaseModel]:
     """A pydantic model with one required, nullable field per input column (`features`: the schema's, in order;
     null = missing value), of the type its kind declares (features.kinds: images and audio as base64 file
-    bytes, never paths)."""
+    bytes, never paths). Text a CSV cell reads as missing ("NA", "null", "nan", "?": data.read.MISSING_SPELLINGS)
+    is a missing value in every field, as `lamina predict` reads it. `dropped`: the columns the schema left out
+    (ID-like or ignored), each an optional scalar the model does not read (as `lamina predict` ignores them in a
+    table), left out of `model_dump`; any other field is refused, naming it."""
     fields: dict[str, Any] = {
-        f"field_{index}": (kind_named(column.kind).request_field, Field(..., alias=column.name))
+        f"field_{index}": (Annotated[kind_named(column.kind).request_field, BeforeValidator(_missing_spelling)],
+                           Field(..., alias=column.name))
         for index, column in enumerate(features)
     }
+    fields.update({f"dropped_{index}": (VALUE_FIELD, Field(None, alias=column.name, exclude=True))
+                   for index, column in enumerate(dropped)})
     config = ConfigDict(extra="forbid", populate_by_name=False, allow_inf_nan=False)
     return create_model(f"{_identifier(name)}Record", __config__=config, **fields)
+
+
+def _missing_spelling(value):
+    """None for text spelt as a table's missing cell (exactly as written: " NA" is text, as a quoted CSV cell is),
+    else the value as sent."""
+    return None if isinstance(value, str) and value in MISSING_SPELLINGS else value
 
 
 def batch_model(name: str, record: type[BaseModel]) -> type[BaseModel]:
@@ -91,6 +106,17 @@ def request_records(body: BaseModel) -> list[dict]:
             raise LaminaError(f"record {row}: every field is null or blank ({', '.join(map(repr, values))}), so there is "
                               "nothing to predict from. Send a value for at least one field.")
     return records
+
+
+def request_keys(body: BaseModel, identifiers: list[str]) -> list[dict]:
+    """Per record of a record or a batch, the `identifiers` (ID-like columns the schema dropped) it was sent with,
+    as sent: what the server echoes in each prediction so a client can join answers back to its rows."""
+    records = body.records if hasattr(body, "records") else [body]
+    if not identifiers:
+        return [{} for _ in records]
+    attributes = {field.alias: attribute for attribute, field in type(records[0]).model_fields.items()}
+    return [{name: getattr(r, attributes[name]) for name in identifiers if attributes[name] in r.model_fields_set}
+            for r in records]
 
 
 def request_frame(records: list[dict], features: list) -> pd.DataFrame:
@@ -116,7 +142,8 @@ class ModelService:
     def __init__(self, name: str, model: Model, metrics, recorder=None):
         self.name, self.model, self.metrics, self.recorder = name, model, metrics, recorder
         if model.task.row_model:
-            self.record = record_model(name, model.schema.features)
+            self.record = record_model(name, model.schema.features, model.schema.dropped)
+            self.identifiers = [c.name for c in model.schema.identifiers]
             self.batch = batch_model(name, self.record)
             # None: this model's kinds need the DataFrame path. A PLR network does not read the rank pieces.
             unread = model.architecture["hyperparameters"].get("plr_unread", ())
@@ -162,7 +189,7 @@ class ModelService:
             columns.append(entry)
         return {"name": self.name, "task": model.task.name, "problem": model.schema.task, "target": model.schema.target, "classes": model.classes,
                 "targets": [c.name for c in model.schema.columns if c.role == "target"],
-                "columns": columns, "metrics": model.metrics, "training": model.training}
+                "columns": columns, "identifiers": self.identifiers, "metrics": model.metrics, "training": model.training}
 
     def router(self) -> APIRouter:
         router = self._row_router() if self.model.task.row_model else self._task_router()
@@ -212,13 +239,16 @@ class ModelService:
         record, batch = self.record, self.batch
 
         async def predict(body: Annotated[batch | record, Body()]) -> JSONResponse:  # type: ignore[valid-type]
-            records = request_records(body)
+            records, keys = request_records(body), request_keys(body, self.identifiers)
             # A few rows are answered on the event loop (a thread hop would cost more than they do); a larger batch
             # in the thread pool, so it does not hold up other requests.
             if len(records) <= INLINE_ROWS:
                 predictions = self.predictions(records)
             else:
                 predictions = await run_in_threadpool(self.predictions, records)
+            # Each answer after the identifiers its record was sent with (a key an answer's own field takes is left out).
+            predictions = [{**{k: v for k, v in key.items() if k not in answer}, **answer} if key else answer
+                           for key, answer in zip(keys, predictions, strict=True)]
             # A JSONResponse skips FastAPI's generic re-encoding of the answer: plain JSON types already.
             return JSONResponse({"model": self.name, "predictions": predictions})
 
@@ -317,13 +347,30 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     return app
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host`:`port` (as uvicorn binds one: IPv6 where the host has a colon, SO_REUSEADDR)
+    for `serve`, bound before the server says it is serving. Raises LaminaError saying to choose another --port
+    when the port is in use (uvicorn said so only after announcing, then exited 1), or why else it cannot bind."""
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as error:
+        listening.close()
+        if error.errno == errno.EADDRINUSE:
+            raise LaminaError(f"port {port} is in use on {host} (another server?); choose another with --port.") from None
+        raise LaminaError(f"cannot listen on {host}:{port}: {error.strerror or error}. Check --host and --port.") from None
+    return listening
+
+
+def serve(app: FastAPI, host: str, port: int, listening: socket.socket | None = None) -> None:
     """Run `app` with uvicorn until stopped (config: `server_config`), PyTorch on SERVE_THREADS intra-op threads
     unless OMP_NUM_THREADS says otherwise. A served request is a few rows, too small to share out among threads;
     yet some operators (a PLR embedding's sine and cosine, a batched matrix product) still open a parallel region,
     which waits for every thread it woke: with another process on the other core, a one-row forward on two threads
     waited for a descheduled one (Adult, one connection, load 9 on 2 cores: p50 20 ms, against 3.1 ms on one
-    thread). Batches of more than INLINE_ROWS rows run in the thread pool, several at once, across cores."""
+    thread). Batches of more than INLINE_ROWS rows run in the thread pool, several at once, across cores.
+    `listening`: the socket `listening_socket` bound to host:port (else uvicorn binds it)."""
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(SERVE_THREADS)
     # What exists now (models, app, imported modules: about 400,000 objects for Adult) lives as long as the server:
@@ -331,7 +378,7 @@ def serve(app: FastAPI, host: str, port: int) -> None:
     # 5,000 one-row requests on Adult). Garbage from loading is collected first.
     gc.collect()
     gc.freeze()
-    uvicorn.Server(server_config(app, host, port)).run()
+    uvicorn.Server(server_config(app, host, port)).run(sockets=None if listening is None else [listening])
 
 
 def server_config(app: FastAPI, host: str, port: int, head_seconds: float = HEAD_SECONDS) -> uvicorn.Config:
