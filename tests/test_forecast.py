@@ -315,3 +315,35 @@ def test_forecast_settings_given_to_another_task_and_an_empty_target_are_refused
         lamina.fit(frame.assign(x=1.0), "load", task="regression", time="when", horizon=6, progress=False)
     with pytest.raises(LaminaError, match="names no column"):
         lamina.fit(frame, ",", task="forecast", time="when", horizon=6, progress=False)
+
+
+def test_a_day_first_forecaster_reads_a_year_first_history_as_written(tmp_path):
+    """pandas' dayfirst over the whole column refused 2020-01-13 and read 2016-02-01 as 2 January: a model trained
+    on DD/MM/YYYY stamps forecasts from an ISO history as from the same history written day first."""
+    days = pd.date_range("2016-01-05", periods=60, freq="D")
+    frame = pd.DataFrame({"when": days.strftime("%d/%m/%Y"), "load": np.sin(np.arange(60.0)) + 5})
+    model = lamina.forecast(frame, "when", "load", 3, arch="linear", out=tmp_path / "run", progress=False,
+                            epochs=2)
+    assert model.task.layout_.day_first is True
+    iso = frame.assign(when=days.strftime("%Y-%m-%d"))  # 2016-01-13 and 2016-02-01 among them
+    pd.testing.assert_frame_equal(model.predict(iso), model.predict(frame))
+    assert model.predict(iso)["when"].iloc[0] == days[-1] + pd.Timedelta(days=1)
+
+
+def test_older_forecast_layouts_read_day_first_stamps_as_before_and_a_declared_order_is_saved(tmp_path):
+    """A layout saved before the order was recorded read each stamp in the order that reads it (13/01/2020 day
+    first), as the table encoder's models do; `--date-order day_first` on ISO data is saved and followed."""
+    days = pd.date_range("2020-01-05", periods=20, freq="D")
+    written = pd.DataFrame({"when": days.strftime("%d/%m/%Y"), "load": np.arange(20.0)})
+    layout = layout_of(written, "when", ["load"], day_first=True)
+    older = SeriesLayout.from_dict({k: v for k, v in layout.to_dict().items() if k != "day_first"})
+    assert regular_series(written.tail(15), older)[0]["when"].tolist() == days[5:].tolist()  # 10/01/2020 to 24/01
+
+    iso = written.assign(when=days.strftime("%Y-%m-%d"))
+    declared = lamina.forecast(iso, "when", "load", 3, arch="linear", out=tmp_path / "run", progress=False,
+                               epochs=2, date_order="day_first")
+    saved = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
+    assert saved["task"]["state"]["layout"]["day_first"] is True
+    assert declared.predict(written)["when"].iloc[0] == days[-1] + pd.Timedelta(days=1)
+    assert lamina.forecast(iso, "when", "load", 3, arch="linear", out=tmp_path / "auto", progress=False,
+                           epochs=2).task.layout_.day_first is None  # nothing decided: read as written

@@ -224,6 +224,10 @@ def test_the_format_1_forecast_artifact_loads_and_forecasts_as_recorded():
     expected = pd.read_csv(folder / "expected.csv")
     pd.testing.assert_frame_equal(result.drop(columns="date"), expected.drop(columns="date"), atol=1e-6)
     assert result["date"].dt.strftime("%Y-%m-%d").tolist() == expected["date"].tolist()
+    # saved before the stamps' order was: a history written day first (21/03/2020...) reads as it did then
+    history = pd.read_csv(folder / "history.csv")
+    history["date"] = pd.to_datetime(history["date"]).dt.strftime("%d/%m/%Y")
+    pd.testing.assert_frame_equal(model.predict(history), result)
 
 
 # ---- damaged model files: a clear error, never a traceback, nothing allocated for an absurd architecture ----

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from lamina.data.dates import DATE_ORDER_FIX, DateOrder, date_order, unreadable_in_order
+from lamina.data.dates import DATE_ORDER_FIX, DateOrder, date_order, parse_dates, unreadable_in_order
 from lamina.errors import LaminaError, did_you_mean
 
 # Steps per season by the grid's unit: a day of hours, a week of days, a year of weeks, months or quarters.
@@ -33,9 +33,11 @@ class SeriesLayout:
     id: str | None
     step: str  # the grid's spacing as a pandas offset alias, e.g. "h", "D", "MS"
     season: int  # steps per season, for the seasonal-naive forecast and MASE
-    # time stamps written day and month before the year (01/02/2020) read day first (time_order, decided on the
-    # training data); layouts saved before it was recorded read them month first
-    day_first: bool = False
+    # time stamps written day and month before the year (01/02/2020) read day first, or month first (time_order,
+    # decided on the training data, or data.date_order); a stamp only the other order reads is refused. None where
+    # neither was decided (no training stamp written so, nothing declared) and in layouts saved before it was
+    # recorded: a history's stamps are read in the order they prove (_parse_times), as pandas read those layouts
+    day_first: bool | None = None
 
     @property
     def channels(self) -> list[str]:
@@ -52,7 +54,7 @@ class SeriesLayout:
 
 def layout_of(frame: pd.DataFrame, time: str, targets: list[str], id: str | None = None,
               covariates: list[str] | None = None, season: int | None = None, source: str = "data",
-              day_first: bool = False) -> SeriesLayout:
+              day_first: bool | None = None) -> SeriesLayout:
     """Checks the named columns and works out the grid step and the season. Without `covariates`, every
     other numeric column is one (observed in the history only; its future is not needed). `day_first`: how
     stamps written day and month before the year read (time_order)."""
@@ -228,12 +230,15 @@ def _require_numbers(frame: pd.DataFrame, name: str, source: str) -> None:
                           "interpolated).")
 
 
-def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool = False) -> pd.Series:
+def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool | None = None) -> pd.Series:
     """Time stamps as naive UTC instants: stamps with offsets (a daylight-saving change, "Z") are converted to
     UTC, so a series mixing offsets keeps its order; a column of whole years (2019, 2020...) reads as years.
-    `day_first`: stamps written day and month before the year (01/02/2020) are read day first, else month first;
-    pandas reads a column in the order its first stamp suggests, so 01/01/2020 ... 13/01/2020 once stopped at
-    13/01/2020."""
+    `day_first`: stamps written day and month before the year (01/02/2020) are read day first (True) or month
+    first (False), a stamp only the other order reads refused; None: in the order these stamps prove
+    (data.dates.date_order: day first where one only reads so, month first otherwise), each in the order that reads
+    it where they mix both, as pandas read a column in its first such stamp's order before the order was saved. Other stamps (2020-01-13) read as written whatever the order (data.dates.parse_dates): pandas'
+    own dayfirst would refuse 2020-01-13 and read 2016-02-01 as 2 January, and pandas reads a column in the order
+    its first stamp suggests, so 01/01/2020 ... 13/01/2020 once stopped at 13/01/2020."""
     values = frame[time]
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.to_numpy(dtype=float)
@@ -243,7 +248,11 @@ def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool = 
                               "convert them first, e.g. pandas.to_datetime(column, unit='s')).")
         return pd.to_datetime(values.astype(int).astype(str), format="%Y")
     # pandas takes the order from the first stamp: 13/02/2020 first would read a later 05/02/2020 as 5 February
-    other = unreadable_in_order(values.reset_index(drop=True), day_first)
+    if day_first is None:
+        order = date_order(values)
+        other, day_first = [], order is not None and order.day_first
+    else:
+        other = unreadable_in_order(values.reset_index(drop=True), day_first)
     if len(other):
         read, written = ("day", "month") if day_first else ("month", "day")
         raise LaminaError(f"Column {time!r} of {source} reads its dates {read} first (the order of the training data, "
@@ -251,7 +260,7 @@ def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool = 
                           f"be read {written} first ({len(other)} such stamp(s)). Write every stamp {read} first, or "
                           "year first (2020-02-13).")
     text = values.astype(str)
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, dayfirst=day_first).dt.tz_convert(None)
+    parsed = parse_dates(values, day_first)
     # pandas also reads words such as "now" and "today" as times: a stamp must hold a digit.
     bad = parsed.isna() | ~text.str.contains(r"\d", regex=True)
     if bad.any():

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from lamina.data.checks import Finding, date_order_finding
+from lamina.data.dates import DAY_FIRST
 from lamina.data.series import (
     SeriesLayout,
     assumed_order_hint,
@@ -119,8 +120,11 @@ class ForecastTask(Task):
                               "comma-separated.")
         # read from the stamps as written (or as declared); checks the time column is there first
         order = time_order(frame, data.time, data.id, data.date_order)
+        # a declared order is saved and followed even where no training stamp is written day and month first
+        day_first = order.day_first if order is not None else (
+            None if data.date_order == "auto" else data.date_order == DAY_FIRST)
         layout = layout_of(frame, data.time, targets, data.id, data.covariates, data.season, "the series data",
-                           order is not None and order.day_first)
+                           day_first)
         try:
             frame, notes = regular_series(frame, layout, "the series data")
         except LaminaError as error:  # irregular read in an assumed order: say which, and how to set the other
@@ -359,6 +363,8 @@ class ForecastTask(Task):
         names = [layout.time, *layout.channels, *([layout.id] if layout.id is not None else [])]
         if not layout.targets or not all(isinstance(name, str) for name in names):
             raise ValueError("the layout's time, targets, covariates and id must be column names")
+        if not (layout.day_first is None or isinstance(layout.day_first, bool)):
+            raise ValueError("the layout's day_first must be true, false or null")
         pd.tseries.frequencies.to_offset(layout.step)  # raises on a step pandas does not know
         task.lookback_, task.horizon_ = (_whole(state[key], key, MAX_STEPS) for key in ("lookback", "horizon"))
         _whole(layout.season, "season", MAX_STEPS)
