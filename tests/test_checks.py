@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from lamina.data.checks import has_errors, require_enough_rows, run_checks
-from lamina.data.schema import infer_schema
+from lamina.data.schema import Schema, infer_schema
 from lamina.errors import LaminaError
 
 
@@ -249,3 +249,19 @@ def test_a_separate_test_file_writes_its_dates_in_the_data_files_order_or_proves
     with pytest.raises(LaminaError, match=r"Column 'when' of the test file: '14/02/2021' in row 3 .* can only be "
                                           r"read day first, yet the dates are read month first"):
         record_date_orders(infer_schema(frame, "y", overrides={"when": "datetime"}), frame, test)
+
+
+def test_a_test_file_mixing_both_orders_beside_a_data_file_that_reads_either_way_is_refused_before_training():
+    """The model took month first and, trained, refused the test file's 13/02/2020: no model for the hours spent.
+    Refused at prepare, naming a value of each order and the option; the schema says the order was assumed."""
+    from lamina.data.schema import record_date_orders
+
+    frame = pd.DataFrame({"when": ["01/02/2020", "03/04/2021", "05/06/2022"], "y": [1.0, 2.0, 3.0]})
+    test = pd.DataFrame({"when": ["07/08/2020", "13/02/2020", "02/13/2020"], "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(LaminaError, match=r"Column 'when' of the test file mixes both orders: '13/02/2020' in row 3 "
+                                          r".* only month first.*\(--date-order\)"):
+        record_date_orders(infer_schema(frame, "y", overrides={"when": "datetime"}), frame, test)
+    schema = infer_schema(frame, "y", overrides={"when": "datetime"})
+    record_date_orders(schema, frame, test.head(1))
+    assert (schema.columns[0].date_order, schema.columns[0].date_order_assumed) == ("month_first", True)
+    assert Schema.from_dict(schema.to_dict()).columns[0].date_order_assumed

@@ -189,6 +189,19 @@ def test_a_date_column_in_the_schemas_order_refuses_a_date_only_the_other_order_
         DatetimeEncoder("day", "day_first").fit(pd.Series(["01/02/2020", "02/13/2020"]))
 
 
+def test_a_refusal_under_an_assumed_date_order_says_it_was_assumed_and_names_the_option():
+    """Every date learnt from read either way: the order was assumed, not how the data was written."""
+    new = pd.Series(["13/02/2020"], index=[0])
+    assumed = DatetimeEncoder("day", "month_first", assumed=True).fit(pd.Series(["01/02/2020", "03/04/2021"]))
+    with pytest.raises(LaminaError, match=r"reads the column's dates month first, assumed, as every such date of the "
+                                          r"data it learnt from reads either way \(1 such value\(s\)\)\..*train it "
+                                          r"again with `--date-order day_first`"):
+        DatetimeEncoder("day").load_state(json.loads(json.dumps(assumed.state()))).dates(new)
+    proven = DatetimeEncoder("day", "month_first").fit(pd.Series(["01/02/2020", "03/24/2021"]))
+    with pytest.raises(LaminaError, match=r"month first, as the data it learnt from was written"):
+        proven.dates(new)
+
+
 def test_dates_become_cyclic_parts():
     values = pd.Series(["2024-01-01", "2024-12-31", "2024-07-01", None])
     encoder = DatetimeEncoder("d").fit(values)

@@ -108,7 +108,8 @@ def file_date_order(values: pd.Series, test: pd.Series | None = None, declared: 
     """date_order of a column over the whole data file, and of its separate test file (`test`, None where none),
     which must agree: an order the data file proves (or `declared`) is one the test file's values must follow
     (LaminaError naming its row and value otherwise); where the data file reads either way, the test file may
-    prove it. A data file mixing both orders stays mixed."""
+    prove it, unless it mixes both orders (LaminaError naming a value of each: the model would refuse one of them only
+    after training). A data file mixing both orders stays mixed."""
     order = date_order(values, declared)
     if test is None or (order is not None and order.mixed):
         return order
@@ -116,6 +117,13 @@ def file_date_order(values: pd.Series, test: pd.Series | None = None, declared: 
         date_order(test, order.setting, " of the test file")
         return order
     tested = date_order(test, declared, " of the test file")
+    if order is not None and tested is not None and tested.mixed:  # one order, and the model refuses the others
+        day, month = unreadable_in_order(test, False), unreadable_in_order(test, True)
+        raise LaminaError(f"Column {values.name!r} of the test file mixes both orders: {day.iloc[0]!r} in "
+                          f"{row_name(day.index[0])} can only be read day first, {month.iloc[0]!r} in "
+                          f"{row_name(month.index[0])} only month first, and every such date of the data file reads "
+                          f"either way. Write the test file's dates in one order (or year first: 2020-02-01), or "
+                          f"{DATE_ORDER_FIX}.")
     if tested is None or not tested.proven:
         return order or tested
     return DateOrder(tested.day_first, True, f"the test file's {tested.why}", tested.mixed)

@@ -33,6 +33,8 @@ class Column:
     # datetime columns whose dates are written day and month before the year: data.dates.DAY_FIRST, MONTH_FIRST or
     # MIXED, decided on the whole file (record_date_orders); None in schemas saved before it was recorded
     date_order: str | None = None
+    # no value of the files proved date_order, nor was it declared: month first assumed (what the model's refusals say)
+    date_order_assumed: bool = False
 
 
 @dataclass
@@ -56,7 +58,8 @@ class Schema:
         return [c for c in self.dropped if c.note.startswith(ID_LIKE)]
 
     def to_dict(self) -> dict:
-        columns = [{k: v for k, v in asdict(c).items() if k != "date_order" or v is not None} for c in self.columns]
+        unset = {"date_order": None, "date_order_assumed": False}  # left out as schemas saved before them had none
+        columns = [{k: v for k, v in asdict(c).items() if k not in unset or v != unset[k]} for c in self.columns]
         return {"target": self.target, "task": self.task, "columns": columns}
 
     @classmethod
@@ -119,6 +122,7 @@ def record_date_orders(schema: Schema, frame: pd.DataFrame, test: pd.DataFrame |
         order = file_date_order(frame[column.name], tested, declared)
         if order is not None:
             column.date_order, orders[column.name] = order.setting, order
+            column.date_order_assumed = not (order.proven or order.mixed)
         elif declared != "auto":  # no such date to train on: new ones still read as declared
             column.date_order = declared
     return orders

@@ -28,11 +28,13 @@ CYCLES = {"month": 12, "weekday": 7, "day": 31, "hour": 24}
 
 
 class DatetimeEncoder:
-    def __init__(self, column: str, date_order: str | None = None):
+    def __init__(self, column: str, date_order: str | None = None, assumed: bool = False):
         """`date_order`: the schema's Column.date_order (DAY_FIRST, MONTH_FIRST or MIXED, decided on the whole
-        file); None where the schema has none: the fitted values decide, as models saved before it did."""
+        file); None where the schema has none: the fitted values decide, as models saved before it did. `assumed`:
+        no value proved it, nor was it declared (Column.date_order_assumed), as a refusal then says."""
         self.column = column
         self.date_order = date_order
+        self.assumed = assumed
 
     def fit(self, values: pd.Series) -> DatetimeEncoder:
         setting = self.date_order
@@ -43,6 +45,7 @@ class DatetimeEncoder:
         # One order for the column: a value only the other order reads is refused, not read the other way round
         # (a file that mixed both orders is read value by value, as pandas reads it).
         self.strict_ = self.date_order in (DAY_FIRST, MONTH_FIRST)
+        self.assumed_ = self.assumed
         dates = self.dates(values)
         years = dates.dt.year.dropna().to_numpy(dtype=float)
         self.year_mean_ = float(years.mean()) if len(years) else 0.0
@@ -100,21 +103,25 @@ class DatetimeEncoder:
         if len(other):
             read, written = ("day", "month") if self.day_first_ else ("month", "day")
             example = "13/02/2020 for 13 February" if self.day_first_ else "02/13/2020 for 13 February"
+            why = ("assumed, as every such date of the data it learnt from reads either way" if self.assumed_
+                   else "as the data it learnt from was written")
             raise LaminaError(
                 f"Column {self.column!r}, {row_name(other.index[0])}: {other.iloc[0]!r} can only be read {written} "
-                f"first, and this model reads the column's dates {read} first, as the data it learnt from was "
-                f"written ({len(other)} such value(s)). Write the dates {read} first ({example}) or year first "
-                "(2020-02-13).")
+                f"first, and this model reads the column's dates {read} first, {why} ({len(other)} such "
+                f"value(s)). Write the dates {read} first ({example}) or year first (2020-02-13), or, if the data "
+                f"it learnt from was written {written} first, train it again with `--date-order {written}_first` "
+                "(data.date_order).")
 
     def state(self) -> dict:
         return {"year_mean": self.year_mean_, "year_scale": self.year_scale_, "with_hour": self.with_hour_,
-                "flag_missing": self.flag_missing_, "day_first": self.day_first_, "strict": self.strict_}
+                "flag_missing": self.flag_missing_, "day_first": self.day_first_, "strict": self.strict_,
+                "assumed": self.assumed_}
 
     def load_state(self, state: dict) -> DatetimeEncoder:
         stored = checked(_DatetimeState, state)
         self.year_mean_, self.year_scale_ = stored.year_mean, stored.year_scale
         self.with_hour_, self.flag_missing_ = stored.with_hour, stored.flag_missing
-        self.day_first_, self.strict_ = stored.day_first, stored.strict
+        self.day_first_, self.strict_, self.assumed_ = stored.day_first, stored.strict, stored.assumed
         return self
 
 
@@ -125,6 +132,7 @@ class _DatetimeState(Record):
     flag_missing: StrictBool
     day_first: StrictBool = False  # models saved before it was recorded read every date month first
     strict: StrictBool = False  # refuse a date only the other order reads; models saved before read it anyway
+    assumed: StrictBool = False  # the order was assumed (no value proved it, none declared): what a refusal says
 
 
 def _date_like(value) -> bool:
@@ -145,7 +153,7 @@ class DatetimeKind(Kind):
     drift = Bins("datetime", days)
 
     def encoder_for(self, column: str, options: EncoderOptions) -> DatetimeEncoder:
-        return DatetimeEncoder(column, options.date_orders.get(column))
+        return DatetimeEncoder(column, options.date_orders.get(column), column in options.assumed_orders)
 
     @sniff(60)
     def datetime_dtype(self, column: ColumnSample) -> str | None:

@@ -142,6 +142,7 @@ class EncoderOptions:
     pretrained_text: Path | None = None  # the Hugging Face model folder whose tokenizer text columns use
     # {datetime column: its Column.date_order}: the order its dates were written in the whole file (data.schema)
     date_orders: dict[str, str] = field(default_factory=dict)
+    assumed_orders: frozenset[str] = frozenset()  # the datetime columns whose Column.date_order was assumed
 
 
 class Kind:

@@ -33,7 +33,8 @@ class FeaturePipeline:
         """`pretrained_text`: the Hugging Face model folder whose tokenizer text columns must use."""
         self.schema = schema
         options = EncoderOptions(image_size, pretrained_text,
-                                 {c.name: c.date_order for c in schema.features if c.date_order is not None})
+                                 {c.name: c.date_order for c in schema.features if c.date_order is not None},
+                                 frozenset(c.name for c in schema.features if c.date_order_assumed))
         self.encoders = {c.name: kind_named(c.kind).encoder_for(c.name, options) for c in schema.features}
 
     def fit(self, frame: pd.DataFrame) -> FeaturePipeline:
