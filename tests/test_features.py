@@ -8,7 +8,7 @@ from pydantic import TypeAdapter
 
 import lamina
 from conftest import FAST
-from lamina.data.dates import parse_dates
+from lamina.data.dates import date_order, parse_dates, unreadable_in_order
 from lamina.data.schema import Column, Schema, infer_column, infer_schema
 from lamina.errors import LaminaError
 from lamina.features.blocks import DENSE
@@ -372,3 +372,17 @@ def test_an_empty_or_blank_string_is_a_missing_category():
     encoder = CategoryEncoder("vip").fit(pd.Series(["Y", "Y", "", " ", None, "N", "N"]))
     assert encoder.vocabulary_ == ["N", "Y"]
     assert encoder.transform(pd.Series([None, "", "  ", np.nan])).tolist() == [MISSING_INDEX] * 4
+
+
+def test_a_date_no_order_reads_proves_no_order_and_is_refused_as_no_date():
+    """99/99/2020 and 13/13/2020 were "only day first", and one typo 31/31/2020 made a day-first column mixed, read
+    month first wherever a date read either way."""
+    typo = pd.Series(["13/02/2020", "05/03/2020", "31/31/2020"], name="day")
+    order = date_order(typo)
+    assert (order.day_first, order.proven, order.mixed) == (True, True, False)
+    for nonsense in ("99/99/2020", "13/13/2020", "00/05/2020", "05/32/2020"):
+        assert date_order(pd.Series([nonsense], name="day")) is None, nonsense
+        assert unreadable_in_order(pd.Series([nonsense]), True).empty, nonsense
+    encoder = DatetimeEncoder("day", "month_first").fit(pd.Series(["01/02/2020", "03/24/2021"]))
+    with pytest.raises(LaminaError, match=r"row 3 \(counting the header as row 1\): '13/13/2020' is not a date"):
+        encoder.dates(pd.Series(["01/02/2020", "13/13/2020"]))

@@ -137,11 +137,15 @@ def unreadable_in_order(values: pd.Series, day_first: bool) -> pd.Series:
 
 
 def _numbers_before_year(values: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
-    """The text values, and the two numbers before the year (columns 0 and 1, ints) of those written so."""
+    """The text values, and the two numbers before the year (columns 0 and 1, ints) of those written so that may be
+    a day and a month in some order: 99/99/2020, 13/13/2020 or 00/05/2020 is no date either way, so proves no order
+    (one typo would make a day-first file look mixed); it is refused as no date where it is read."""
     texts = values[values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)]
     if not len(texts):
         return texts, pd.DataFrame({0: [], 1: []}, dtype=int)
-    return texts, texts.astype(object).str.extract(NUMBERS_BEFORE_YEAR).dropna().astype(int)
+    fields = texts.astype(object).str.extract(NUMBERS_BEFORE_YEAR).dropna().astype(int)
+    low, high = fields.min(axis=1), fields.max(axis=1)
+    return texts, fields[(low >= 1) & (low <= 12) & (high <= 31)]
 
 
 def written_date(text: str) -> bool:
