@@ -146,3 +146,30 @@ def test_a_single_valued_target_shows_its_value_plainly(values, shown):
     with pytest.raises(LaminaError, match=re.escape(shown)) as caught:
         infer_task(pd.Series(values), "y")
     assert "np." not in str(caught.value)
+
+
+def test_a_damaged_date_order_in_a_saved_schema_stops_the_model_at_load(tmp_path):
+    """A date order the model cannot read in ("sideways", 3, a list, "MIXED") loaded silently and read the dates
+    month first; it is a damaged model, named by its key, as other damaged records are."""
+    import json
+    import shutil
+
+    import lamina
+    from conftest import FAST
+
+    rng = np.random.default_rng(0)
+    when = [f"{d:02d}/{m:02d}/2020" for d, m in zip(rng.integers(1, 29, 80), rng.integers(1, 13, 80), strict=True)]
+    frame = pd.DataFrame({"when": when, "x": rng.normal(size=80), "y": rng.normal(size=80)})
+    lamina.fit(frame, "y", out=tmp_path / "run", progress=False, **FAST)
+    document = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
+    (index,) = [i for i, c in enumerate(document["task"]["state"]["schema"]["columns"]) if c["name"] == "when"]
+    assert document["task"]["state"]["schema"]["columns"][index]["date_order"] == "day_first"
+    for n, damage in enumerate(["sideways", 3, ["day_first"], "MIXED"]):
+        copy = tmp_path / f"copy{n}"
+        shutil.copytree(tmp_path / "run" / "model", copy)
+        document["task"]["state"]["schema"]["columns"][index]["date_order"] = damage
+        (copy / "model.json").write_text(json.dumps(document))
+        with pytest.raises(LaminaError, match=rf"holds a damaged or incompatible model \(task\.state\.schema\.columns\."
+                                              rf"{index}\.date_order: null, 'day_first', 'month_first' or 'mixed' "
+                                              rf"belongs there \(it is {re.escape(repr(damage))}\)"):
+            lamina.load(copy)

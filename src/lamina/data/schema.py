@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from lamina.data.dates import DateOrder, file_date_order
+from lamina.checked import Fault
+from lamina.data.dates import DAY_FIRST, MIXED, MONTH_FIRST, DateOrder, file_date_order
 from lamina.errors import LaminaError, did_you_mean
 
 # PICTURE_KINDS: the registry's answer, named here too for the callers that import it from the schema.
@@ -64,7 +65,17 @@ class Schema:
 
     @classmethod
     def from_dict(cls, raw: dict) -> Schema:
-        return cls(columns=[Column(**c) for c in raw["columns"]], target=raw["target"], task=raw["task"])
+        """The schema `to_dict` saved. Raises checked.Fault naming the key where a column's date order is none
+        the model reads its dates in (model.json damaged), as it would otherwise read them month first, silently."""
+        columns = [Column(**c) for c in raw["columns"]]
+        for index, column in enumerate(columns):
+            if column.date_order not in (None, DAY_FIRST, MONTH_FIRST, MIXED):
+                raise Fault(f"schema.columns.{index}.date_order", f"null, {DAY_FIRST!r}, {MONTH_FIRST!r} or "
+                                                                  f"{MIXED!r} belongs there (it is {column.date_order!r})")
+            if not isinstance(column.date_order_assumed, bool):
+                raise Fault(f"schema.columns.{index}.date_order_assumed",
+                            f"true or false belongs there (it is {column.date_order_assumed!r})")
+        return cls(columns=columns, target=raw["target"], task=raw["task"])
 
 
 def require_target(frame: pd.DataFrame, target: str | None, where: str = "the data") -> None:
