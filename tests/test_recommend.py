@@ -429,3 +429,24 @@ def test_rating_none_means_implicit_and_a_headerless_file_asks_for_a_header():
     headerless = pd.DataFrame([[196, 242, 3, 881250949]], columns=["186", "302", "3", "891717742"])
     with pytest.raises(lamina.LaminaError, match="no header row"):
         layout_of(headerless, None, None, None, None, False)
+
+
+def test_a_test_files_times_follow_the_data_files_order_or_settle_it():
+    """Each file decided its own order: a test file written month first (02/13/2020) beside a data file proving day
+    first was read month first, its times misordered against the training ones."""
+    from lamina.api import prepare, resolve_config
+
+    rng = np.random.default_rng(1)
+    rows = 240
+    frame = pd.DataFrame({"user": rng.integers(0, 20, rows), "item": rng.integers(0, 15, rows),
+                          "time": [f"{d:02d}/{m:02d}/2020" for d, m in zip(rng.integers(1, 13, rows),
+                                                                           rng.integers(1, 13, rows), strict=True)]})
+    test = frame.head(20).assign(time="05/06/2021")
+    config = resolve_config(task="recommend", user="user", item="item", time="time")
+    proving = frame.assign(time=frame["time"].where(frame.index != 7, "13/02/2020"))
+    with pytest.raises(lamina.LaminaError, match=r"Column 'time' of the test file: '02/13/2021' in row 4 .* can only "
+                                                 r"be read month first, yet the dates are read day first"):
+        prepare(config, proving, test.assign(time=test["time"].where(test.index != 2, "02/13/2021")))
+    settled = prepare(config, frame, test.assign(time=test["time"].where(test.index != 3, "14/06/2021")))
+    (said,) = [f for f in settled.findings if f.code == "date_order"]
+    assert "day first" in said.message and "the test file's '14/06/2021' in row 5" in said.message

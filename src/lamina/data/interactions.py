@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lamina.data.checks import Finding, date_order_finding
-from lamina.data.dates import date_order, parse_dates
+from lamina.data.dates import DateOrder, date_order, parse_dates
 from lamina.errors import LaminaError
 
 MIN_SPLIT_INTERACTIONS = 3  # a user needs one for training, one for validation and one for test
@@ -155,11 +155,12 @@ def _is_id(value) -> bool:
 
 
 def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout, source: str = "the interactions",
-                       declared: str = "auto") -> tuple[pd.DataFrame, list[Finding]]:
+                       declared: str | DateOrder = "auto") -> tuple[pd.DataFrame, list[Finding]]:
     """The rows as (user, item[, rating][, time]) with text ids, sorted by user and time, without duplicate
     pairs; and the findings (duplicates dropped, rows without an id, users and items with one interaction).
     A rating column that is not numeric, or a time column that is not times, is an error naming the column.
-    `declared`: the order times written 01/02/2020 read in (data.dates.date_order; "auto" decides from them)."""
+    `declared`: the order times written 01/02/2020 read in: data.date_order (data.dates.date_order; "auto" decides
+    from these times), or a DateOrder settled on the data and test files together (data.dates.file_date_order)."""
     columns = [c for c in (layout.user, layout.item, layout.rating, layout.time) if c is not None]
     data = frame[columns].copy()
     findings: list[Finding] = []
@@ -182,7 +183,7 @@ def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout, source: s
         missing |= ratings.isna()
     if layout.time:
         # 01/02/2020 read in one order for the whole column, not value by value
-        order = date_order(data[layout.time], declared)
+        order = declared if isinstance(declared, DateOrder) else date_order(data[layout.time], declared)
         findings += [date_order_finding(order, layout.time)] if order else []
         data[layout.time] = _times(data[layout.time], layout.time, source, order is not None and order.day_first)
         missing |= data[layout.time].isna()

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from lamina.data.checks import Finding
+from lamina.data.dates import file_date_order
 from lamina.data.interactions import (
     MAX_NAMED,
     MIN_SPLIT_INTERACTIONS,
@@ -111,14 +112,17 @@ class RecommendTask(Task):
             raise LaminaError(f"--arch {arch} reads no side tables ({', '.join(FLAGS[r] for r in sides)}); train "
                               "with --arch two-tower (the default with side tables) or leave the tables out.")
         layout = layout_of(frame, data.user, data.item, data.rating, data.time, data.implicit, "the training data")
-        cleaned, findings = clean_interactions(frame, layout, "the training data", data.date_order)
+        # one order for the times of both files: the test file agrees with the data file's, or settles it
+        tested = test_frame[layout.time] if layout.time and test_frame is not None and layout.time in test_frame else None
+        order = file_date_order(frame[layout.time], tested, data.date_order) if layout.time else None
+        cleaned, findings = clean_interactions(frame, layout, "the training data", order or data.date_order)
         testing = test_frame is None  # else the test file is the test part, and DATA gives training and validation
         # A share of each user's interactions, not of the rows: auto is VALID_SHARE without the cap on rows.
         valid = VALID_SHARE if data.valid_fraction == "auto" else data.valid_fraction
         part = split_interactions(cleaned, layout, valid, data.test_fraction if testing else 0.0,
                                   not layout.rating, config.seed)
         if not testing:
-            tests, test_findings = clean_interactions(test_frame, layout, "the test data", data.date_order)
+            tests, test_findings = clean_interactions(test_frame, layout, "the test data", order or data.date_order)
             findings += [finding for finding in test_findings if finding.level != "info"]
             tests, finding = _known_only(tests, cleaned, layout)
             findings += finding
