@@ -237,8 +237,9 @@ def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool | 
     first (False), a stamp only the other order reads refused; None: in the order these stamps prove
     (data.dates.date_order: day first where one only reads so, month first otherwise), each in the order that reads
     it where they mix both, as pandas read a column in its first such stamp's order before the order was saved.
-    Other stamps (2020-01-13) read as written whatever the order (data.dates.parse_dates): pandas' own dayfirst would refuse 2020-01-13 and read 2016-02-01 as 2 January, and pandas reads a column in the order
-    its first stamp suggests, so 01/01/2020 ... 13/01/2020 once stopped at 13/01/2020."""
+    Other stamps (2020-01-13) read as written whatever the order (data.dates.parse_dates): pandas' own dayfirst
+    would refuse 2020-01-13 and read 2016-02-01 as 2 January, and pandas reads a column in the order its first
+    stamp suggests, so 01/01/2020 ... 13/01/2020 once stopped at 13/01/2020."""
     values = frame[time]
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.to_numpy(dtype=float)
