@@ -499,34 +499,34 @@ class TableTask(Task):
                               f"the last is row {len(frame) - 1}. Give rows from 0 to {len(frame) - 1}.")
         result = {"rows": rows, "attributions": explain_rows(model, frame.iloc[rows])}
         if importance:
-            unscored = self.unscorable(frame)
-            if unscored:  # said where the importance would be (terminal, explain.json, report), never left out quietly
-                result["importance_missing"] = unscored
-            else:
+            # said where the importance would be (terminal, explain.json, report), never left out quietly
+            labelled = self.labelled_count(frame)
+            if labelled:
                 result["importance"] = permutation_importance(model, frame, repeats=repeats)
-                result["importance_rows"] = self.labelled_rows_text(frame)
+                left = len(frame) - labelled
+                result["importance_rows"] = f"the {labelled} row(s) with a {self.schema_.target!r} value" + (
+                    f"; {left} row(s) without one left out" if left else "")
+            else:
+                result["importance_missing"] = self.importance_missing(labelled, len(frame))
         return result
 
-    def labelled_rows_text(self, frame: pd.DataFrame) -> str:
-        """The rows permutation importance was measured on, in words: rows without a target value are left out
-        of it, which on a file of mostly unlabelled rows leaves few (its figures then move in steps of 1/rows)."""
-        target = self.schema_.target
-        labelled = int(with_canonical_labels(frame, target)[target].notna().sum())
-        left = len(frame) - labelled
-        return f"the {labelled} row(s) with a {target!r} value" + (
-            f"; {left} row(s) without one left out" if left else "")
-
-    def unscorable(self, frame: pd.DataFrame) -> str | None:
-        """Why permutation importance cannot be measured on `frame` (it scores predictions against the target),
-        or None when it can: the target column is absent, or has no value in any row."""
+    def labelled_count(self, frame: pd.DataFrame) -> int | None:
+        """The rows of `frame` with a target value, the labels read as evaluating reads them: those permutation
+        importance is measured on (it scores predictions against the target; on a file of mostly unlabelled rows
+        its figures move in steps of 1/rows); None where the target column is absent."""
         target = self.schema_.target
         if target not in frame.columns:
-            return (f"permutation importance needs the target column {target!r} in the rows; it is not there. "
-                    f"Give rows with their {target!r} values to measure it.")
-        if with_canonical_labels(frame, target)[target].isna().all():  # the labels as evaluating reads them
-            return (f"permutation importance needs the target column {target!r} in the rows; it is there but has "
-                    f"no value in any of the {len(frame)} rows. Give rows with their {target!r} values to measure it.")
-        return None
+            return None
+        return int(with_canonical_labels(frame, target)[target].notna().sum())
+
+    def importance_missing(self, labelled: int | None, rows: int) -> str:
+        """Why permutation importance cannot be measured on rows of which `labelled` (labelled_count) have a target
+        value: the target column is absent (None), or has no value in any of the `rows`."""
+        target = self.schema_.target
+        where = ("it is not there" if labelled is None else
+                 f"it is there but has no value in any of the {rows} rows")
+        return (f"permutation importance needs the target column {target!r} in the rows; {where}. Give rows with "
+                f"their {target!r} values to measure it.")
 
     def audit(self, model, frame: pd.DataFrame, sensitive: list[str], mitigate: str | None, constraint: str) -> dict:
         """Model.audit: per-group metrics and disparities (fairlearn), accuracy under attack (FGSM, PGD)."""
