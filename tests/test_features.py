@@ -202,6 +202,33 @@ def test_a_refusal_under_an_assumed_date_order_says_it_was_assumed_and_names_the
         proven.dates(new)
 
 
+def test_a_day_first_date_columns_drift_bins_read_its_dates_day_first(tmp_path):
+    """01/02/2020 in a day-first column is 1 February in the training profile's bins and in later rows' counts (the
+    server's drift counts and `lamina monitor` summarise with the saved profile), as the encoder reads it."""
+    from lamina.features.datetime import days
+    from lamina.serving.monitor import offline_drift
+
+    rng = np.random.default_rng(0)
+    written = [f"{day}/{month:02d}/2020" for month in (1, 2) for day in range(13, 29)] * 4  # day over 12: day first
+    frame = pd.DataFrame({"day": written, "x": rng.normal(size=len(written))})
+    frame["y"] = np.where(frame["x"] > 0, "up", "down")
+    model = lamina.fit(frame, "y", out=tmp_path / "run", progress=False, **FAST)
+    assert model.profile["columns"]["day"]["reading"] == {"date_order": "day_first"}
+
+    def bins(profile, *dates):
+        rows = pd.DataFrame({"day": list(dates), "x": 0.0})
+        return summarize(profile, rows, pd.Series(["up"] * len(dates)))["columns"]["day"]
+
+    assert bins(model.profile, "01/02/2020") == bins(model.profile, "2020-02-01") != bins(model.profile, "2020-01-02")
+    served = lamina.load(tmp_path / "run")
+    assert bins(served.profile, "01/02/2020") == bins(served.profile, "2020-02-01")
+    _, profile, counts = offline_drift(served, frame, pd.DataFrame({"day": ["01/02/2020"], "x": [0.0]}))
+    assert counts["columns"]["day"] == bins(profile, "2020-02-01") != bins(profile, "2020-01-02")
+    encoder = DatetimeEncoder("day", "day_first").fit(frame["day"])
+    read = (encoder.dates(pd.Series(["01/02/2020"])) - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+    assert days(pd.Series(["01/02/2020"]), "day_first").tolist() == read.tolist()
+
+
 def test_dates_become_cyclic_parts():
     values = pd.Series(["2024-01-01", "2024-12-31", "2024-07-01", None])
     encoder = DatetimeEncoder("d").fit(values)

@@ -330,6 +330,7 @@ class _ProfileEntry(Record):
     kind: StrictStr
     edges: list[float] | None = None
     categories: list[StrictStr] | None = None
+    reading: dict[StrictStr, StrictStr] | None = None  # how a Bins summary reads the values: {"date_order": ...}
     expected: list[float]
 
     @model_validator(mode="after")

@@ -139,9 +139,11 @@ def _date_like(value) -> bool:
     return isinstance(value, (str, date, np.datetime64))
 
 
-def days(values: pd.Series) -> np.ndarray:
-    """Days since 1970 (what drift bins count), NaN where missing or not a date."""
-    return ((parse_dates(values) - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(
+def days(values: pd.Series, date_order: str | None = None) -> np.ndarray:
+    """Days since 1970 (what drift bins count), NaN where missing or not a date; dates written as numbers before the
+    year read in the column's `date_order` (Column.date_order: 01/02/2020 is 1 February where DAY_FIRST), as the
+    encoder reads them, month first where None (profiles saved before it was recorded)."""
+    return ((parse_dates(values, date_order == DAY_FIRST) - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(
         dtype=float, na_value=np.nan)
 
 

@@ -31,25 +31,33 @@ class Bins:
     compared with the Kolmogorov–Smirnov test."""
 
     name: str  # the kind this summarises; profile entries record it so a saved profile finds its summary
-    numbers: Callable[[pd.Series], np.ndarray]  # values → floats, NaN where missing
+    # values → floats, NaN where missing; keyword arguments: the entry's `reading` (how the column's values are read,
+    # a date column's {"date_order": ...}), so later rows are read as the training rows were
+    numbers: Callable[..., np.ndarray]
     edges: tuple[float, ...] | None = None  # fixed inner edges; None: the training split's deciles
     exact: bool = False  # given two files, test their raw numbers (exact KS) rather than their bins
 
-    def profile(self, values: pd.Series) -> dict:
+    def profile(self, values: pd.Series, reading: dict | None = None) -> dict:
+        """The entry: `kind`, `edges`, and `reading` where given (keyword arguments of `numbers` that say how the
+        column's values are read: a date column's {"date_order": "day_first"}), kept so counts read alike."""
+        kept = {"reading": dict(reading)} if reading else {}
         if self.edges is not None:
-            return {"kind": self.name, "edges": list(self.edges)}
-        numbers = self.numbers(values)
+            return {"kind": self.name, "edges": list(self.edges), **kept}
+        numbers = self._read(kept, values)
         present = numbers[~np.isnan(numbers)]
         edges = np.unique(np.quantile(present, np.linspace(0, 1, NUMBER_BINS + 1))[1:-1]) if len(present) else []
-        return {"kind": self.name, "edges": [float(e) for e in edges]}
+        return {"kind": self.name, "edges": [float(e) for e in edges], **kept}
 
     def counts(self, entry: dict, values: pd.Series) -> list[int]:
-        """Rows per bin; the last bin counts missing values."""
-        numbers = self.numbers(values.reset_index(drop=True))
+        """Rows per bin, the values read as the entry's `reading` says; the last bin counts missing values."""
+        numbers = self._read(entry, values.reset_index(drop=True))
         missing = np.isnan(numbers)
         index = np.searchsorted(np.asarray(entry["edges"], dtype=float), np.nan_to_num(numbers), side="right")
         index[missing] = len(entry["edges"]) + 1
         return np.bincount(index, minlength=len(entry["edges"]) + 2).tolist()
+
+    def _read(self, entry: dict, values: pd.Series) -> np.ndarray:
+        return self.numbers(values, **entry.get("reading", {}))
 
     def labels(self, entry: dict) -> list[str]:
         edges = [f"{e:.4g}" for e in entry["edges"]]
@@ -59,13 +67,14 @@ class Bins:
         """Why a column with this entry is not compared (None: it is)."""
         return None
 
-    def compare(self, observed: np.ndarray, expected: np.ndarray, reference_rows: int,
+    def compare(self, entry: dict, observed: np.ndarray, expected: np.ndarray, reference_rows: int,
                 raw: tuple[pd.Series, pd.Series] | None) -> tuple[str, float, float]:
-        """(test name, statistic, p-value) of the observed counts against the training rows' shares."""
+        """(test name, statistic, p-value) of the observed counts against the training rows' shares (`entry`: the
+        profile entry, whose `reading` raw values are read with)."""
         from scipy import stats
 
         if raw is not None and self.exact:
-            reference, current = (values[~np.isnan(values)] for values in map(self.numbers, raw))
+            reference, current = (numbers[~np.isnan(numbers)] for numbers in (self._read(entry, v) for v in raw))
             statistic, p_value = stats.ks_2samp(reference, current)
             return "KS", float(statistic), float(p_value)
         rows = observed.sum()
@@ -108,7 +117,7 @@ class Counts:
             return f"an ID ({share:.0%} of training values distinct), no categories to compare"
         return None
 
-    def compare(self, observed: np.ndarray, expected: np.ndarray, reference_rows: int,
+    def compare(self, entry: dict, observed: np.ndarray, expected: np.ndarray, reference_rows: int,
                 raw: tuple[pd.Series, pd.Series] | None) -> tuple[str, float, float]:
         """Pearson's chi-squared test of homogeneity on the 2 × bins table of training and new counts
         (scipy.stats.chi2_contingency), bins expected to hold fewer than MIN_EXPECTED rows pooled first."""

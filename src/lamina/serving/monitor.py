@@ -209,7 +209,7 @@ def drift_table(profile: dict, counts: dict, raw: tuple[pd.DataFrame, pd.DataFra
         psi = float(np.sum((actual - expected) * np.log(np.maximum(actual, EPSILON) / np.maximum(expected, EPSILON))))
         pair = (raw[0][column], raw[1][column]) if raw is not None and column is not None else None
         summary = summary_of(entry)
-        test, statistic, p_value = summary.compare(observed, expected, profile["rows"], pair)
+        test, statistic, p_value = summary.compare(entry, observed, expected, profile["rows"], pair)
         unjudged = (summary.unjudged(entry) if column is not None else None) or (
             f"too few rows (< {MIN_ROWS}) to tell drift from chance" if rows < MIN_ROWS else None)
         flagged = None if unjudged else bool(p_value < P_VALUE and psi >= PSI_MIN)
@@ -230,11 +230,12 @@ def _observed(profile: dict, counts: dict):
 def offline_drift(model, reference: pd.DataFrame, current: pd.DataFrame):
     """Two files: the reference's own profile (bins from the reference rows) against the current rows.
     Returns the drift table, the profile and the current rows' bin counts."""
-    from lamina.serving.profile import build_profile
+    from lamina.serving.profile import build_profile, date_orders_of
 
     kinds = {c.name: c.kind for c in model.schema.features}
     watched = model.task.watched  # a model of several targets: its first target's predictions
-    profile = build_profile(reference, kinds, watched(model.predict(reference)), model.schema.task)
+    profile = build_profile(reference, kinds, watched(model.predict(reference)), model.schema.task,
+                            date_orders_of(model.schema))
     counts = summarize(profile, current, watched(model.predict(current)))
     return drift_table(profile, counts, raw=(reference, current)), profile, counts
 

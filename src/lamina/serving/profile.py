@@ -14,17 +14,26 @@ import pandas as pd
 from lamina.features.kinds import kind_named
 
 
-def build_profile(frame: pd.DataFrame, kinds: dict[str, str], predictions: pd.Series, task: str) -> dict:
+def build_profile(frame: pd.DataFrame, kinds: dict[str, str], predictions: pd.Series, task: str,
+                  date_orders: dict[str, str | None] | None = None) -> dict:
     """Kinds without a drift summary (images, audio) are left out: their drift shows in the prediction
-    distribution, which is profiled."""
+    distribution, which is profiled. `date_orders`: a date column's saved order (Column.date_order), kept in its
+    entry's `reading` so its bins, and later rows' counts, read 01/02/2020 as the model does."""
     summaries = {name: kind_named(kind).drift for name, kind in kinds.items()}
-    columns = {name: _entry(summary, frame[name]) for name, summary in summaries.items() if summary is not None}
+    readings = {name: {"date_order": order} for name, order in (date_orders or {}).items() if order is not None}
+    columns = {name: _entry(summary, frame[name], readings.get(name)) for name, summary in summaries.items()
+               if summary is not None}
     prediction = kind_named("number" if task == "regression" else "category").drift
     return {"rows": len(frame), "columns": columns, "prediction": _entry(prediction, predictions.reset_index(drop=True))}
 
 
-def _entry(summary, values: pd.Series) -> dict:
-    entry = summary.profile(values)
+def date_orders_of(schema) -> dict[str, str | None]:
+    """The saved order of each of a schema's feature columns (Column.date_order), build_profile's `date_orders`."""
+    return {column.name: column.date_order for column in schema.features}
+
+
+def _entry(summary, values: pd.Series, reading: dict | None = None) -> dict:
+    entry = summary.profile(values, reading) if reading else summary.profile(values)
     counts = summary.counts(entry, values)
     total = max(sum(counts), 1)
     return {**entry, "expected": [c / total for c in counts]}

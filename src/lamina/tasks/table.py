@@ -380,7 +380,7 @@ class TableTask(Task):
         return self.features_.transform(frame), torch.from_numpy(np.array(self.target_.encode(frame[self.target_.column])))
 
     def score(self, model, prepared: TablePrepared) -> pd.DataFrame:
-        from lamina.serving.profile import build_profile
+        from lamina.serving.profile import build_profile, date_orders_of
 
         split, schema = prepared.split, prepared.schema
         rows = len(split.train)
@@ -388,7 +388,7 @@ class TableTask(Task):
             torch.randperm(rows, generator=torch.Generator().manual_seed(0))[:PROFILE_ROWS].sort().values
         train_outputs = self.outputs_of(model, take_rows(prepared.train_inputs, sample))
         model.profile = build_profile(split.train, {c.name: c.kind for c in schema.features},
-                                      pd.Series(self.decoded(train_outputs)), schema.task)
+                                      pd.Series(self.decoded(train_outputs)), schema.task, date_orders_of(schema))
         outputs, truth, _ = self.outputs_and_truth(model, split.test)
         model.metrics = {"test": self.metrics(outputs, truth), "baseline": self.baseline_metrics(truth)}
         prepared.test_outputs = (outputs, truth)
