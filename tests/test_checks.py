@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -246,8 +248,9 @@ def test_a_separate_test_file_writes_its_dates_in_the_data_files_order_or_proves
     assert (order.day_first, order.proven, schema.columns[0].date_order) == (True, True, "day_first")
     assert "the test file's '14/02/2021' in row 3" in order.why
     frame.loc[1, "when"] = "03/24/2021"  # the data file now proves month first
-    with pytest.raises(LaminaError, match=r"Column 'when' of the test file: '14/02/2021' in row 3 .* can only be "
-                                          r"read day first, yet the dates are read month first"):
+    with pytest.raises(LaminaError, match=r"Column 'when', row 3 .* of the test file: '14/02/2021' can only be read "
+                                          r"day first .*, yet the column's dates are read month first: in the data "
+                                          r"file, '03/24/2021' in row 3 .* has a second number over 12"):
         record_date_orders(infer_schema(frame, "y", overrides={"when": "datetime"}), frame, test)
 
 
@@ -258,10 +261,46 @@ def test_a_test_file_mixing_both_orders_beside_a_data_file_that_reads_either_way
 
     frame = pd.DataFrame({"when": ["01/02/2020", "03/04/2021", "05/06/2022"], "y": [1.0, 2.0, 3.0]})
     test = pd.DataFrame({"when": ["07/08/2020", "13/02/2020", "02/13/2020"], "y": [1.0, 2.0, 3.0]})
-    with pytest.raises(LaminaError, match=r"Column 'when' of the test file mixes both orders: '13/02/2020' in row 3 "
-                                          r".* only month first.*\(--date-order\)"):
+    with pytest.raises(LaminaError, match=r"Column 'when', row 4 .* of the test file: '02/13/2020' can only be read "
+                                          r"month first .*: the test file's '13/02/2020' in row 3 .* can only be "
+                                          r"read so, and every such date of the data file reads either way: the test "
+                                          r"file mixes both orders.*\(--date-order\)"):
         record_date_orders(infer_schema(frame, "y", overrides={"when": "datetime"}), frame, test)
     schema = infer_schema(frame, "y", overrides={"when": "datetime"})
     record_date_orders(schema, frame, test.head(1))
     assert (schema.columns[0].date_order, schema.columns[0].date_order_assumed) == ("month_first", True)
     assert Schema.from_dict(schema.to_dict()).columns[0].date_order_assumed
+
+
+def test_every_refusal_of_a_date_only_the_other_order_reads_is_worded_alike():
+    """Where a declared order, a data file's proof, a test file's mix, a trained encoder or a series reader refuses
+    a date: one sentence naming the column, the place, the value, both orders, how the order was decided and the
+    option (data.dates.other_order_refusal)."""
+    from lamina.data.dates import date_order, file_date_order
+    from lamina.data.series import SeriesLayout, regular_series
+    from lamina.features.datetime import DatetimeEncoder
+
+    shape = re.compile(r"Column 'when', (.+): '(.+)' can only be read (day|month) first \((\d+) such value\(s\)\), yet "
+                       r"the column's dates are read (day|month) first: (.+)\. .*(`--date-order|data\.date_order).*",
+                       re.DOTALL)
+    ambiguous = pd.Series(["01/02/2020", "03/04/2021"], name="when")
+    history = pd.DataFrame({"when": ["01/02/2020", "02/02/2020", "03/02/2020", "13/02/2020"], "y": [1.0] * 4})
+    cases = {
+        "declared": (lambda: date_order(pd.Series(["01/02/2020", "02/13/2020"], name="when"), "day_first"),
+                     "row 3 (counting the header as row 1)", "the order is set (data.date_order: day_first)"),
+        "proved": (lambda: file_date_order(pd.Series(["13/02/2020"], name="when"), pd.Series(["02/13/2020"])),
+                   "row 2 (counting the header as row 1) of the test file",
+                   "in the data file, '13/02/2020' in row 2 (counting the header as row 1) has a first number over 12"),
+        "mixed test file": (lambda: file_date_order(ambiguous, pd.Series(["13/02/2020", "02/13/2020"])),
+                            "row 3 (counting the header as row 1) of the test file", "the test file mixes both orders"),
+        "assumed": (lambda: DatetimeEncoder("when", "month_first", assumed=True).fit(ambiguous).dates(
+            pd.Series(["13/02/2020"])), "row 2 (counting the header as row 1)", "an order assumed"),
+        "series": (lambda: regular_series(history, SeriesLayout("when", ["y"], [], None, "D", 7, False), "h"),
+                   "line 5 of h", "the order of the series' training data"),
+    }
+    for case, (refused, place, how) in cases.items():
+        with pytest.raises(LaminaError) as caught:
+            refused()
+        message = str(caught.value)
+        matched = shape.fullmatch(message)
+        assert matched and matched.group(1) == place and how in message, (case, message)

@@ -367,4 +367,4 @@ def test_check_takes_the_date_order_and_refuses_a_value_it_cannot_read(tmp_path,
     assert main(["check", str(tmp_path / "d.csv"), "--target", "y"]) == 0
     assert "reads its dates month first (01/02/2020 is 2 January): '02/13/2020' in row 4" in capsys.readouterr().out
     assert main(["check", str(tmp_path / "d.csv"), "--target", "y", "--date-order", "day_first"]) == 2
-    assert "'02/13/2020' in row 4 (counting the header as row 1) can only be read month first" in capsys.readouterr().err
+    assert "Column 'when', row 4 (counting the header as row 1): '02/13/2020' can only be read month first" in capsys.readouterr().err

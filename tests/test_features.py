@@ -174,7 +174,7 @@ def test_a_date_column_in_the_schemas_order_refuses_a_date_only_the_other_order_
     new = pd.Series(["05/02/2020", "13/02/2020"], index=[7, 8])
     encoder = DatetimeEncoder("day", "month_first").fit(pd.Series(["01/02/2020", "03/04/2021"]))
     with pytest.raises(LaminaError, match=r"Column 'day', row 10 \(counting the header as row 1\): '13/02/2020' can "
-                                          r"only be read day first, and this model reads the column's dates month first"):
+                                          r"only be read day first \(1 such value\(s\)\), yet the column's dates are read month first"):
         encoder.dates(new)
     state = json.loads(json.dumps(encoder.state()))
     with pytest.raises(LaminaError, match="only be read day first"):
@@ -184,8 +184,8 @@ def test_a_date_column_in_the_schemas_order_refuses_a_date_only_the_other_order_
                                                                              pd.Timestamp("2020-02-13")]
     mixed = DatetimeEncoder("day", "mixed").fit(pd.Series(["13/02/2020", "02/13/2020"]))
     assert mixed.dates(new).tolist() == [pd.Timestamp("2020-05-02"), pd.Timestamp("2020-02-13")]
-    with pytest.raises(LaminaError, match="'02/13/2020' can only be read month first, and this model reads the "
-                                          "column's dates day first"):
+    with pytest.raises(LaminaError, match=r"'02/13/2020' can only be read month first \(1 such value\(s\)\), yet the "
+                                          r"column's dates are read day first"):
         DatetimeEncoder("day", "day_first").fit(pd.Series(["01/02/2020", "02/13/2020"]))
 
 
@@ -193,12 +193,12 @@ def test_a_refusal_under_an_assumed_date_order_says_it_was_assumed_and_names_the
     """Every date learnt from read either way: the order was assumed, not how the data was written."""
     new = pd.Series(["13/02/2020"], index=[0])
     assumed = DatetimeEncoder("day", "month_first", assumed=True).fit(pd.Series(["01/02/2020", "03/04/2021"]))
-    with pytest.raises(LaminaError, match=r"reads the column's dates month first, assumed, as every such date of the "
-                                          r"data it learnt from reads either way \(1 such value\(s\)\)\..*train it "
-                                          r"again with `--date-order day_first`"):
+    with pytest.raises(LaminaError, match=r"\(1 such value\(s\)\), yet the column's dates are read month first: an order "
+                                          r"assumed, as every such date of the data this model learnt from reads "
+                                          r"either way\..*train it with `--date-order day_first`"):
         DatetimeEncoder("day").load_state(json.loads(json.dumps(assumed.state()))).dates(new)
     proven = DatetimeEncoder("day", "month_first").fit(pd.Series(["01/02/2020", "03/24/2021"]))
-    with pytest.raises(LaminaError, match=r"month first, as the data it learnt from was written"):
+    with pytest.raises(LaminaError, match=r"month first: the order this model learnt, proved by its data or declared"):
         proven.dates(new)
 
 

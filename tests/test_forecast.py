@@ -183,8 +183,8 @@ def test_stamps_written_day_first_are_read_day_first_in_training_and_in_a_later_
     # A model that reads month first, given 13/02/2020 first: pandas took that order for the stamps after it too.
     month_first = SeriesLayout.from_dict({**layout.to_dict(), "day_first": False})
     later = pd.DataFrame({"when": ["13/02/2020", "05/02/2020"], "load": [1.0, 2.0]})
-    with pytest.raises(LaminaError, match=r"'when' of h reads its dates month first .* line 2 holds '13/02/2020', "
-                                          "which can only be read day first"):
+    with pytest.raises(LaminaError, match=r"Column 'when', line 2 of h: '13/02/2020' can only be read day first .*, "
+                                          r"yet the column's dates are read month first.*`--date-order day_first`"):
         regular_series(later, month_first, "h")
     older = {k: v for k, v in layout.to_dict().items() if k != "day_first"}  # saved before the order was kept
     with pytest.raises(LaminaError, match="from 2020-01-01 00:00:00 to 2020-02-01"):  # month first, as before

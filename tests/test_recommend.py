@@ -369,8 +369,9 @@ def test_times_written_day_first_are_ordered_in_one_order_for_the_whole_column()
     assert clean_interactions(either, layout)[0]["item"].tolist() == ["1", "2", "3"], "month first: January first"
     data, findings = clean_interactions(either, layout, declared="day_first")  # --date-order day_first
     assert data["item"].tolist() == ["2", "3", "1"] and [f.level for f in findings if f.code == "date_order"] == ["info"]
-    with pytest.raises(lamina.LaminaError, match=r"Column 'time': '13/02/2020' in row 2 .* can only be read day "
-                                                 r"first, yet the dates are read month first"):
+    with pytest.raises(lamina.LaminaError, match=r"Column 'time', row 2 .*: '13/02/2020' can only be read day "
+                                                 r"first .*, yet the column's dates are read month first: the order is "
+                                                 r"set \(data.date_order: month_first\)"):
         clean_interactions(frame, layout, declared="month_first")
 
 
@@ -444,8 +445,8 @@ def test_a_test_files_times_follow_the_data_files_order_or_settle_it():
     test = frame.head(20).assign(time="05/06/2021")
     config = resolve_config(task="recommend", user="user", item="item", time="time")
     proving = frame.assign(time=frame["time"].where(frame.index != 7, "13/02/2020"))
-    with pytest.raises(lamina.LaminaError, match=r"Column 'time' of the test file: '02/13/2021' in row 4 .* can only "
-                                                 r"be read month first, yet the dates are read day first"):
+    with pytest.raises(lamina.LaminaError, match=r"Column 'time', row 4 .* of the test file: '02/13/2021' can only "
+                                                 r"be read month first .*, yet the column's dates are read day first"):
         prepare(config, proving, test.assign(time=test["time"].where(test.index != 2, "02/13/2021")))
     settled = prepare(config, frame, test.assign(time=test["time"].where(test.index != 3, "14/06/2021")))
     (said,) = [f for f in settled.findings if f.code == "date_order"]

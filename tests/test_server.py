@@ -370,7 +370,7 @@ def test_a_date_only_the_other_order_reads_is_refused_at_predict_and_serve_and_a
     assert main(["predict", str(tmp_path / "run"), str(tmp_path / "new.csv")]) == 2
     said = capsys.readouterr().err
     assert "Column 'when', row 3 (counting the header as row 1): '13/02/2020' can only be read day first" in said
-    assert "this model reads the column's dates month first" in said and "year first (2020-02-13)" in said
+    assert "the column's dates are read month first: an order assumed" in said and "year first (2020-02-13)" in said
 
     client = TestClient(create_app(find_models(tmp_path / "run"), monitor=False))
     answer = client.post("/predict", json={"records": [{"when": "05/02/2020", "x": 0.1},
@@ -389,8 +389,9 @@ def test_a_date_only_the_other_order_reads_is_refused_at_predict_and_serve_and_a
     when[50] = "02/13/2020"  # a training file the declared order cannot read: refused before training
     pd.DataFrame({"when": when, "x": x, "y": np.where(x > 0, "yes", "no")}).to_csv(tmp_path / "d.csv", index=False)
     assert main(["train", str(tmp_path / "d.csv"), "--target", "y", "--out", str(tmp_path / "no"), *day_first]) == 2
-    assert ("Column 'when': '02/13/2020' in row 52 (counting the header as row 1) can only be read month first, yet "
-            "the dates are read day first" in capsys.readouterr().err)
+    assert ("Column 'when', row 52 (counting the header as row 1): '02/13/2020' can only be read month first (1 such "
+            "value(s)), yet the column's dates are read day first: the order is set (data.date_order: day_first)"
+            in capsys.readouterr().err)
 
 
 def test_columns_the_schema_dropped_are_accepted_and_identifiers_echoed_while_unknown_fields_are_refused(tmp_path):

@@ -49,6 +49,31 @@ def parse_dates(values: pd.Series, day_first: bool = False) -> pd.Series:
 # read in whichever order reads it, month first where both do, as pandas reads dates.
 DAY_FIRST, MONTH_FIRST, MIXED = "day_first", "month_first", "mixed"
 DATE_ORDER_FIX = "set the order with `data.date_order: day_first` or `month_first` in the config (--date-order)"
+ONE_ORDER_FIX = f"Write every date of the column in one order (or year first: 2020-02-01), or {DATE_ORDER_FIX}."
+
+
+def other_order_refusal(column: str, place: str, value: str, day_first: bool, how: str, fix: str,
+                        count: int = 1) -> LaminaError:
+    """The one wording of a refused date written day and month before the year (NUMBERS_BEFORE_YEAR) that only the
+    other order than the column's reads (13/02/2020 where the column reads month first), wherever dates are read.
+
+    `column`: its name; `place`: where the value sits, as its reader names it (errors.row_name's "row 3 (counting
+    the header as row 1)", with " of the test file" where that says which file; a request's "record 0"; a series'
+    "line 5 of the history"); `day_first`: the order the column is read in; `how`: how that order was decided, a
+    clause after "the column's dates are read day first:" (declared, proved by a value, assumed); `fix`: the
+    sentence(s) saying what to do, naming `--date-order` / `data.date_order`; `count`: such values in all."""
+    read, written = ("day", "month") if day_first else ("month", "day")
+    return LaminaError(f"Column {column!r}, {place}: {value!r} can only be read {written} first ({count} such "
+                       f"value(s)), yet the column's dates are read {read} first: {how}. {fix}")
+
+
+def trained_order_fix(day_first: bool) -> str:
+    """The fix of other_order_refusal where a model's order reads the column (`day_first`), as trained or training:
+    write the dates so, or train with the other order."""
+    read, written = ("day", "month") if day_first else ("month", "day")
+    example = "13/02/2020 for 13 February" if day_first else "02/13/2020 for 13 February"
+    return (f"Write the dates {read} first ({example}) or year first (2020-02-13), or, if the model's training data "
+            f"is written {written} first, train it with `--date-order {written}_first` (data.date_order).")
 
 
 @dataclass(frozen=True)
@@ -86,13 +111,9 @@ def date_order(values: pd.Series, declared: str = "auto", where: str = "") -> Da
         return f"{texts.loc[first]!r} in {row_name(first)}"
 
     if declared in (DAY_FIRST, MONTH_FIRST):
-        against = months_first if declared == DAY_FIRST else days_first
-        if len(against):
-            said, other = ("day", "month") if declared == DAY_FIRST else ("month", "day")
-            raise LaminaError(f"Column {values.name!r}{where}: {shown(against)} can only be read {other} first, yet "
-                              f"the dates are read {said} first ({len(against)} such value(s)). Write every date "
-                              f"of the column in one order (or year first: 2020-02-01), or {DATE_ORDER_FIX}.")
-        return DateOrder(declared == DAY_FIRST, True, f"the order is set (data.date_order: {declared})")
+        order = DateOrder(declared == DAY_FIRST, True, f"the order is set (data.date_order: {declared})")
+        _refuse_other_order(values.name, values, order, where)
+        return order
     if len(days_first) and len(months_first):
         return DateOrder(False, False, f"the column mixes both orders: {shown(days_first)} is day first and "
                                        f"{shown(months_first)} month first; the others are read month first", True)
@@ -114,19 +135,29 @@ def file_date_order(values: pd.Series, test: pd.Series | None = None, declared: 
     if test is None or (order is not None and order.mixed):
         return order
     if order is not None and order.proven:
-        date_order(test, order.setting, " of the test file")
+        proof = order.why if declared in (DAY_FIRST, MONTH_FIRST) else f"in the data file, {order.why}"
+        _refuse_other_order(values.name, test, DateOrder(order.day_first, True, proof), " of the test file")
         return order
     tested = date_order(test, declared, " of the test file")
     if order is not None and tested is not None and tested.mixed:  # one order, and the model refuses the others
         day, month = unreadable_in_order(test, False), unreadable_in_order(test, True)
-        raise LaminaError(f"Column {values.name!r} of the test file mixes both orders: {day.iloc[0]!r} in "
-                          f"{row_name(day.index[0])} can only be read day first, {month.iloc[0]!r} in "
-                          f"{row_name(month.index[0])} only month first, and every such date of the data file reads "
-                          f"either way. Write the test file's dates in one order (or year first: 2020-02-01), or "
-                          f"{DATE_ORDER_FIX}.")
+        raise other_order_refusal(
+            values.name, f"{row_name(month.index[0])} of the test file", month.iloc[0], True,
+            f"the test file's {day.iloc[0]!r} in {row_name(day.index[0])} can only be read so, and every such date "
+            "of the data file reads either way: the test file mixes both orders", ONE_ORDER_FIX, len(month))
     if tested is None or not tested.proven:
         return order or tested
     return DateOrder(tested.day_first, True, f"the test file's {tested.why}", tested.mixed)
+
+
+def _refuse_other_order(column: str, values: pd.Series, order: DateOrder, where: str) -> None:
+    """Raises other_order_refusal (ONE_ORDER_FIX) naming `column`, the first row of `values` (the lowest label)
+    + `where` and the value only the other order than `order` reads, `order.why` saying how it was decided."""
+    other = unreadable_in_order(values, order.day_first)
+    if len(other):
+        first = min(other.index)
+        raise other_order_refusal(column, f"{row_name(first)}{where}", other.loc[first], order.day_first,
+                                  order.why, ONE_ORDER_FIX, len(other))
 
 
 def unreadable_in_order(values: pd.Series, day_first: bool) -> pd.Series:

@@ -13,7 +13,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from lamina.data.dates import DATE_ORDER_FIX, DateOrder, date_order, parse_dates, unreadable_in_order
+from lamina.data.dates import (
+    DATE_ORDER_FIX,
+    DateOrder,
+    date_order,
+    other_order_refusal,
+    parse_dates,
+    trained_order_fix,
+    unreadable_in_order,
+)
 from lamina.errors import LaminaError, did_you_mean
 
 # Steps per season by the grid's unit: a day of hours, a week of days, a year of weeks, months or quarters.
@@ -255,11 +263,9 @@ def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool | 
     else:
         other = unreadable_in_order(values.reset_index(drop=True), day_first)
     if len(other):
-        read, written = ("day", "month") if day_first else ("month", "day")
-        raise LaminaError(f"Column {time!r} of {source} reads its dates {read} first (the order of the training data, "
-                          f"or data.date_order), but line {other.index[0] + 2} holds {other.iloc[0]!r}, which can only "
-                          f"be read {written} first ({len(other)} such stamp(s)). Write every stamp {read} first, or "
-                          "year first (2020-02-13).")
+        raise other_order_refusal(time, f"line {other.index[0] + 2} of {source}", other.iloc[0], day_first,
+                                  "the order of the series' training data (proved by a date, declared, or assumed)",
+                                  trained_order_fix(day_first), len(other))
     text = values.astype(str)
     parsed = parse_dates(values, day_first)
     # pandas also reads words such as "now" and "today" as times: a stamp must hold a digit.

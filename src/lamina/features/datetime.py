@@ -10,7 +10,15 @@ import pandas as pd
 from pydantic import Field, StrictBool
 
 from lamina.checked import Record, checked
-from lamina.data.dates import DAY_FIRST, MONTH_FIRST, date_order, parse_dates, unreadable_in_order
+from lamina.data.dates import (
+    DAY_FIRST,
+    MONTH_FIRST,
+    date_order,
+    other_order_refusal,
+    parse_dates,
+    trained_order_fix,
+    unreadable_in_order,
+)
 from lamina.errors import LaminaError, row_name
 from lamina.features.blocks import DENSE
 from lamina.features.drift import Bins
@@ -97,20 +105,15 @@ class DatetimeEncoder:
         return dates
 
     def _refuse_other_order(self, values: pd.Series) -> None:
-        """Raises LaminaError naming the column, the row and the value where a date written day and month before
-        the year can only be read in the other order than the column's (13/02/2020 where it reads month first)."""
+        """Raises LaminaError (data.dates.other_order_refusal) naming the column, the row and the value where a date
+        written day and month before the year can only be read in the other order than the column's (13/02/2020
+        where it reads month first), whether the order was assumed, and `--date-order`."""
         other = unreadable_in_order(values, self.day_first_)
         if len(other):
-            read, written = ("day", "month") if self.day_first_ else ("month", "day")
-            example = "13/02/2020 for 13 February" if self.day_first_ else "02/13/2020 for 13 February"
-            why = ("assumed, as every such date of the data it learnt from reads either way" if self.assumed_
-                   else "as the data it learnt from was written")
-            raise LaminaError(
-                f"Column {self.column!r}, {row_name(other.index[0])}: {other.iloc[0]!r} can only be read {written} "
-                f"first, and this model reads the column's dates {read} first, {why} ({len(other)} such "
-                f"value(s)). Write the dates {read} first ({example}) or year first (2020-02-13), or, if the data "
-                f"it learnt from was written {written} first, train it again with `--date-order {written}_first` "
-                "(data.date_order).")
+            how = ("an order assumed, as every such date of the data this model learnt from reads either way"
+                   if self.assumed_ else "the order this model learnt, proved by its data or declared")
+            raise other_order_refusal(self.column, row_name(other.index[0]), other.iloc[0], self.day_first_, how,
+                                      trained_order_fix(self.day_first_), len(other))
 
     def state(self) -> dict:
         return {"year_mean": self.year_mean_, "year_scale": self.year_scale_, "with_hour": self.with_hour_,
