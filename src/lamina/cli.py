@@ -290,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(default: study.sqlite in the study folder)")
     tune.add_argument("--pruner", choices=["median", "hyperband", "none"], help="stops lagging trials (default median)")
     tune.add_argument("--quiet", action="store_true", help="no line per trial")
+    _add_date_order(tune)  # each trial reads the dates as `lamina train --date-order` would
     for flag, _key, kind, text in TRAIN_SETTINGS:
         if flag != "--time-budget":  # here the study's budget; a trial's own is config train.time_budget
             tune.add_argument(flag, type=kind, help=text)
@@ -298,8 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("data", help=f"a table ({FORMATS}), a folder of class folders or idx/.npz/.npy arrays")
     check.add_argument("--target", help="the column to predict (several: comma-separated, or 'all')")
     check.add_argument("--config", help="YAML config file")
-    check.add_argument("--date-order", choices=["auto", "day_first", "month_first"],
-                       help="how dates written 01/02/2020 read (default auto: from the file)")
+    _add_date_order(check)
 
     predict = command("predict", "predict every row of a table")
     predict.add_argument("run", help="run folder or model folder")
@@ -516,6 +516,12 @@ def run_federate(args) -> int:
     return 0
 
 
+def _add_date_order(parser) -> None:
+    """--date-order (data.date_order) where TRAIN_SETTINGS do not carry it (lamina check, lamina tune)."""
+    parser.add_argument("--date-order", choices=["auto", "day_first", "month_first"],
+                        help="how dates written 01/02/2020 read (default auto: from the file)")
+
+
 def run_tune(args) -> int:
     from lamina import tuning
     from lamina.training.trainer import TrainingInterrupted
@@ -546,13 +552,15 @@ def _tune(args):
     if args.resume:
         given = [flag for flag, key, _, _ in TRAIN_SETTINGS if getattr(args, key, None) is not None]
         given += [flag for flag in ("data", "target", "test", "config", "out", "storage", "pruner") if getattr(args, flag)]
+        given += ["--date-order"] if args.date_order else []
         if given:
             raise LaminaError(f"--resume continues the study {args.resume} with its own settings (study.json), so "
                               f"{', '.join(given)} cannot be given with it (--trials, --time-budget and --workers can).")
         folder = Path(args.resume)
         return folder, tuning.resume(folder, args.workers, args.trials, args.budget, progress)
     settings = {key: getattr(args, key, None) for flag, key, _, _ in TRAIN_SETTINGS if flag != "--time-budget"}
-    config = resolve_config(args.config, **settings, trials=args.trials, budget=args.budget, pruner=args.pruner)
+    config = resolve_config(args.config, **settings, trials=args.trials, budget=args.budget, pruner=args.pruner,
+                            date_order=args.date_order)
     data = args.data or config.data.path
     if not data:
         raise LaminaError("Give the data to tune on: lamina tune DATA --target COL (or --resume STUDY).")
