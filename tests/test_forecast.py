@@ -216,6 +216,19 @@ def test_a_monthly_series_written_day_first_is_read_in_the_one_order_that_gives_
     assert any("2 missing time step(s) were added" in f.message for f in declared.findings)
 
 
+def test_a_series_irregular_in_a_declared_date_order_says_it_was_declared_and_the_other_may_be_meant():
+    """--date-order month_first on a monthly series written day first (01/02/2010 is 1 February): read as declared
+    it is twelve days a year, and the grid error says the order was declared and that day first may be meant."""
+    months = pd.date_range("2010-01-01", periods=60, freq="MS")
+    frame = pd.DataFrame({"month": months.strftime("%d/%m/%Y"), "passengers": np.arange(60.0)})
+    settings = resolve_config(task="forecast", time="month", horizon=12, date_order="month_first")
+    with pytest.raises(LaminaError, match=r"The dates of 'month' were read month first \(01/02/2020 is 2 January\), "
+                                          r"as declared \(data.date_order: month_first, --date-order\); if they are "
+                                          r"written the other way round, the other order may be meant: "
+                                          r"`--date-order day_first`"):
+        check(frame, "passengers", settings)
+
+
 def test_the_linear_forecaster_with_zero_weights_repeats_the_last_value():
     network = build_network("linear", {"lookback": 10, "channels": 3, "horizon": 4}, 2, reads="series")
     window = torch.randn(5, 10, 3)

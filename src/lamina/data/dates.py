@@ -84,6 +84,7 @@ class DateOrder:
     proven: bool  # a value only this order reads (13/02/2020 day first, 02/13/2020 month first), or declared
     why: str  # a sentence: the value that decides, or that none does
     mixed: bool = False  # the column proves both orders: read value by value (MIXED)
+    declared: bool = False  # set by data.date_order (--date-order), not decided from the values (proven too)
 
     @property
     def setting(self) -> str:
@@ -111,7 +112,7 @@ def date_order(values: pd.Series, declared: str = "auto", where: str = "") -> Da
         return f"{texts.loc[first]!r} in {row_name(first)}"
 
     if declared in (DAY_FIRST, MONTH_FIRST):
-        order = DateOrder(declared == DAY_FIRST, True, f"the order is set (data.date_order: {declared})")
+        order = DateOrder(declared == DAY_FIRST, True, f"the order is set (data.date_order: {declared})", declared=True)
         _refuse_other_order(values.name, values, order, where)
         return order
     if len(days_first) and len(months_first):

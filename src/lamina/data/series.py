@@ -15,6 +15,8 @@ import pandas as pd
 
 from lamina.data.dates import (
     DATE_ORDER_FIX,
+    DAY_FIRST,
+    MONTH_FIRST,
     DateOrder,
     date_order,
     other_order_refusal,
@@ -119,12 +121,18 @@ def _regular_step(frame: pd.DataFrame, time: str, ids: pd.Series | None, day_fir
     return step
 
 
-def assumed_order_hint(order: DateOrder | None, time: str) -> str:
-    """A sentence for an error about a series' time grid where the stamps' order was assumed (every stamp reads
-    either way): the order read, and how to set the other; "" where a stamp proved it, or none is written so."""
-    if order is None or order.proven or order.mixed:
+def order_hint(order: DateOrder | None, time: str) -> str:
+    """A sentence for an error about a series' time grid where the stamps' order may be the wrong one: assumed
+    (every stamp reads either way) or declared (data.date_order): the order read, how it was decided, and how to
+    set the other; "" where a stamp proved it, or none is written so."""
+    if order is None or order.mixed or (order.proven and not order.declared):
         return ""
-    read = "day first" if order.day_first else "month first (01/02/2020 is 2 January)"
+    read = "day first (01/02/2020 is 1 February)" if order.day_first else "month first (01/02/2020 is 2 January)"
+    if order.declared:
+        other = MONTH_FIRST if order.day_first else DAY_FIRST
+        return (f" The dates of {time!r} were read {read}, as declared (data.date_order: {order.setting}, "
+                f"--date-order); if they are written the other way round, the other order may be meant: "
+                f"`--date-order {other}` (data.date_order: {other}).")
     return (f" The dates of {time!r} were read {read}, as every one reads either way; if they are written the "
             f"other way round, {DATE_ORDER_FIX}.")
 

@@ -20,8 +20,8 @@ from lamina.data.checks import Finding, date_order_finding
 from lamina.data.dates import DAY_FIRST
 from lamina.data.series import (
     SeriesLayout,
-    assumed_order_hint,
     layout_of,
+    order_hint,
     regular_series,
     series_of,
     time_cuts,
@@ -127,8 +127,8 @@ class ForecastTask(Task):
                            day_first)
         try:
             frame, notes = regular_series(frame, layout, "the series data")
-        except LaminaError as error:  # irregular read in an assumed order: say which, and how to set the other
-            raise LaminaError(f"{error}{assumed_order_hint(order, data.time)}") from None
+        except LaminaError as error:  # irregular read in an assumed or declared order: say which, and the other
+            raise LaminaError(f"{error}{order_hint(order, data.time)}") from None
         findings = [Finding("warning", "series_repaired", note) for note in notes]
         findings += [date_order_finding(order, data.time)] if order else []
         split = self._split(frame, layout, data, config.model.lookback)
