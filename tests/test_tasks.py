@@ -309,3 +309,27 @@ def test_forecast_requests_that_once_broke_the_server_get_answers_or_4xx(saved_f
         answer = client.post("/forecast", json={"history": rows})
         assert answer.status_code < 500, name
         assert answer.status_code == 200 or "error" in answer.json(), name
+
+
+def test_a_forecast_requests_errors_name_its_records_as_the_server_counts_them(saved_forecaster):
+    """A JSON history has no lines: its rows are "record N", 0-based like /predict's records."""
+    client = TestClient(create_app({"sales": lamina.load(saved_forecaster)}, monitor=False))
+    history = daily().tail(40).reset_index(drop=True)
+    cases = {
+        "no date": (history.assign(date=history["date"].where(history.index != 2, "no date")),
+                    "Column 'date' of the history must hold dates or times, but record 2 holds 'no date'"),
+        "a stamp twice": (history.assign(date=history["date"].where(history.index != 4, history["date"][3])),
+                          "rows sharing a time stamp (record 3, record 4)"),
+        "a huge value": (history.assign(sales=history["sales"].where(history.index != 0, 1e300)),
+                         "but record 0 holds 1e+300"),
+    }
+    for name, (rows, says) in cases.items():
+        answer = client.post("/forecast", json={"history": rows.to_dict(orient="records")})
+        assert answer.status_code == 422 and says in answer.json()["error"], (name, answer.text)
+    month_first = lamina.load(saved_forecaster)
+    month_first.task.layout_.day_first = False  # as a model trained on stamps such as 01/02/2021 read month first
+    client = TestClient(create_app({"sales": month_first}, monitor=False))
+    day_first = history.assign(date=pd.date_range("2021-02-01", periods=40, freq="D").strftime("%d/%m/%Y"))
+    answer = client.post("/forecast", json={"history": day_first.to_dict(orient="records")})
+    assert answer.status_code == 422
+    assert "Column 'date', record 12 of the history: '13/02/2021' can only be read day first" in answer.json()["error"]

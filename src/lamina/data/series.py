@@ -163,11 +163,12 @@ def regular_series(frame: pd.DataFrame, layout: SeriesLayout, source: str = "dat
     keys = [layout.id, layout.time] if layout.id else [layout.time]
     duplicated = frame.duplicated(keys, keep=False)
     if duplicated.any():
-        rows = [int(r) + 2 for r in np.flatnonzero(duplicated.to_numpy())[:3]]
+        positions = np.flatnonzero(duplicated.to_numpy())[:3]
+        places = (", ".join(_place(frame.index, p) for p in positions) if _labelled(frame.index)
+                  else f"lines {[int(p) + 2 for p in positions]}, counting the header as line 1")
         raise LaminaError(f"{source} has {int(duplicated.sum())} rows sharing a time stamp"
-                          f"{' within one ' + repr(layout.id) + ' series' if layout.id else ''} (lines {rows}, "
-                          "counting the header as line 1). Aggregate them first, or name the column that tells "
-                          "the series apart with --id.")
+                          f"{' within one ' + repr(layout.id) + ' series' if layout.id else ''} ({places}). "
+                          "Aggregate them first, or name the column that tells the series apart with --id.")
     pieces, notes = [], []
     for name, part in (frame.groupby(layout.id, sort=True) if layout.id else [(None, frame)]):
         part = part.sort_values(layout.time).set_index(layout.time)
@@ -241,9 +242,10 @@ def _require_numbers(frame: pd.DataFrame, name: str, source: str) -> None:
     bad = (values.isna() & frame[name].notna()) | (values.abs() > MAX_MAGNITUDE)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise LaminaError(f"Column {name!r} of {source} must hold finite numbers to forecast or read it, but line "
-                          f"{row + 2} holds {frame[name].iloc[row]!r}. Fix that value or leave it empty (gaps are "
-                          "interpolated).")
+        # the value as Python writes it (1e+300, not np.float64(1e+300))
+        raise LaminaError(f"Column {name!r} of {source} must hold finite numbers to forecast or read it, but "
+                          f"{_place(frame.index, row)} holds {frame[name].iloc[row:row + 1].tolist()[0]!r}. Fix that value or leave it "
+                          "empty (gaps are interpolated).")
 
 
 def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool | None = None) -> pd.Series:
@@ -271,7 +273,7 @@ def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool | 
     else:
         other = unreadable_in_order(values.reset_index(drop=True), day_first)
     if len(other):
-        raise other_order_refusal(time, f"line {other.index[0] + 2} of {source}", other.iloc[0], day_first,
+        raise other_order_refusal(time, f"{_place(frame.index, other.index[0])} of {source}", other.iloc[0], day_first,
                                   "the order of the series' training data (proved by a date, declared, or assumed)",
                                   trained_order_fix(day_first), len(other))
     text = values.astype(str)
@@ -280,9 +282,20 @@ def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool | 
     bad = parsed.isna() | ~text.str.contains(r"\d", regex=True)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise LaminaError(f"Column {time!r} of {source} must hold dates or times, but line {row + 2} holds "
-                          f"{values.iloc[row]!r}. Write it like 2024-01-31 or 2024-01-31 13:00.")
+        raise LaminaError(f"Column {time!r} of {source} must hold dates or times, but {_place(frame.index, row)} "
+                          f"holds {values.iloc[row]!r}. Write it like 2024-01-31 or 2024-01-31 13:00.")
     return parsed
+
+
+def _labelled(index: pd.Index) -> bool:
+    """Whether rows carry their own names (a request's "record 0"...) rather than their place in a file."""
+    return len(index) > 0 and isinstance(index[0], str)
+
+
+def _place(index: pd.Index, position: int) -> str:
+    """The row at `position` as its reader names it: its label where rows carry one (a request's "record 0",
+    0-based as the server counts records), else its line in the file (the header is line 1)."""
+    return str(index[position]) if _labelled(index) else f"line {position + 2}"
 
 
 def _grid_step(times: pd.Series, ids: pd.Series | None, source: str) -> str:

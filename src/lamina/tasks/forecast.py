@@ -419,7 +419,9 @@ class ForecastTask(Task):
     def respond(self, model, body) -> dict:
         from lamina.plain import json_safe
 
-        frame = pd.DataFrame([row.model_dump(by_alias=True) for row in body.history])
+        # rows named as the server names a request's records (0-based), so an error says "record 3", not a line
+        frame = pd.DataFrame([row.model_dump(by_alias=True) for row in body.history],
+                             index=[f"record {i}" for i in range(len(body.history))])
         forecast = self.predict(model, frame)
         forecast[self.layout_.time] = forecast[self.layout_.time].astype(str)
         return {"forecast": json_safe(forecast.to_dict(orient="records"))}
