@@ -59,7 +59,7 @@ def other_order_refusal(column: str, place: str, value: str, day_first: bool, ho
 
     `column`: its name; `place`: where the value sits, as its reader names it (errors.row_name's "row 3 (counting
     the header as row 1)", with " of the test file" where that says which file; a request's "record 0"; a series'
-    "line 5 of the history"); `day_first`: the order the column is read in; `how`: how that order was decided, a
+    "line 5 of the series data", or "record 4 of the history" for a JSON one); `day_first`: the order the column is read in; `how`: how that order was decided, a
     clause after "the column's dates are read day first:" (declared, proved by a value, assumed); `fix`: the
     sentence(s) saying what to do, naming `--date-order` / `data.date_order`; `count`: such values in all."""
     read, written = ("day", "month") if day_first else ("month", "day")
