@@ -211,3 +211,21 @@ def test_class_weights_come_from_every_row_the_cross_fitted_members_train_on():
     assert crossed.training["cross_fit"] and crossed.task.class_weights == weights_of(split.train, split.valid)
     plain = api.fit(frame, "y", epochs=1, folds=0, progress=False)
     assert plain.task.class_weights == weights_of(split.train)
+
+
+def test_info_names_the_score_the_epoch_was_chosen_on_out_of_fold_where_it_was(tmp_path, capsys):
+    from lamina import api
+    from lamina.cli import main
+
+    said = {}
+    for folds in ("auto", 0):  # auto cross-fits a table this small
+        model = api.fit(frame_of(120), "y", out=tmp_path / f"run{folds}", epochs=2, folds=folds, progress=False)
+        assert main(["info", str(tmp_path / f"run{folds}")]) == 0
+        said[folds] = capsys.readouterr().out
+        score = f"{model.training['validation']['score']:.4f}"
+        assert score in said[folds] and f"epoch {model.training['validation']['epoch']}" in said[folds]
+    rows = model.training["sizes"]["train"] + model.training["sizes"]["valid"]
+    assert "out-of-fold loss" in said["auto"] and f"the {rows} training and validation rows" in said["auto"]
+    assert "valid_loss" not in said["auto"]
+    assert "valid_loss" in said[0] and f"the {model.training['sizes']['valid']} validation rows" in said[0]
+    assert "out-of-fold" not in said[0]

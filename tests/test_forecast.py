@@ -360,3 +360,14 @@ def test_older_forecast_layouts_read_day_first_stamps_as_before_and_a_declared_o
     assert declared.predict(written)["when"].iloc[0] == days[-1] + pd.Timedelta(days=1)
     assert lamina.forecast(iso, "when", "load", 3, arch="linear", out=tmp_path / "auto", progress=False,
                            epochs=2).task.layout_.day_first is None  # nothing decided: read as written
+
+
+def test_the_held_out_actuals_are_written_as_the_file_wrote_them(tmp_path):
+    """Not the float32 round trip of the scaled network labels (128.45 written 128.45000017822412)."""
+    frame = hourly(steps=240, level=120.0).round({"load": 2})
+    frame.to_csv(tmp_path / "load.csv", index=False)
+    written = dict(line.split(",") for line in (tmp_path / "load.csv").read_text().splitlines()[1:])  # time → text
+    forecast(tmp_path / "load.csv", "when", "load", 6, arch="linear", epochs=2, out=tmp_path / "run", progress=False)
+    held = pd.read_csv(tmp_path / "run" / "test_predictions.csv", dtype=str)
+    assert len(held) >= 6
+    assert [written[when] for when in held["time"]] == held["actual"].tolist()

@@ -235,3 +235,15 @@ def test_a_target_list_of_fewer_than_two_columns_is_named(tmp_path, capsys, targ
     assert main(["train", str(tmp_path / "data.csv"), "--target", target, "--quiet"]) == 2
     error = capsys.readouterr().err
     assert said in error and "Traceback" not in error
+
+
+def test_the_card_title_names_every_target_as_the_report_does(number_run, assay_run):
+    from lamina.insight.card import model_card
+
+    _, _, out = number_run
+    folder, _ = assay_run
+    for run, targets in ((out, ["y1", "y2"]), (folder / "run", ["a1", "a2", "a3"])):
+        title = model_card(run).splitlines()[0]
+        assert title.startswith("# Model card: ") and f"{len(targets)} targets" in title, title
+        assert all(target in title for target in targets), title
+        assert title.removeprefix("# Model card: ") in (run / "report.html").read_text()  # the report's own title

@@ -427,3 +427,21 @@ def test_a_port_in_use_is_refused_before_the_server_says_it_is_serving(runs, cap
     said = capsys.readouterr().err
     assert code == 2 and f"port {port} is in use on 127.0.0.1" in said and "choose another with --port" in said
     assert "serving" not in said
+
+
+def test_head_answers_every_get_route_as_get_does_without_a_body_and_post_routes_keep_405(runs):
+    shop = ["/models/shop/", "/models/shop/schema"]
+    apps = {"one": (create_app(find_models(runs / "shop"), monitor=False), [*shop, "/", "/schema"]),
+            "two": (create_app(find_models(runs), monitor=False), [*shop, "/", "/models/price/schema"])}
+    for label, (app, pages) in apps.items():
+        documented = [path for path, methods in app.openapi()["paths"].items() if "get" in methods]
+        with TestClient(app) as client:
+            for path in {*pages, *documented, "/health", "/metrics", "/docs", "/redoc", "/openapi.json"}:
+                got, head = client.get(path), client.head(path)
+                assert (got.status_code, head.status_code, head.content) == (200, 200, b""), (label, path)
+                assert head.headers["content-type"] == got.headers["content-type"], (label, path)
+                if path != "/metrics":  # its counts grow with each request
+                    assert head.headers["content-length"] == str(len(got.content)), (label, path)
+            for path in ("/models/shop/predict", "/models/shop/explain"):
+                refused = client.head(path)
+                assert refused.status_code == 405 and refused.headers["allow"] == "POST", (label, path)

@@ -147,7 +147,10 @@ def tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.Da
     test = test if test is not None else config.data.test
     if test is None and config.data.test_source_file:
         return frame, read_pair_files(config.data.test_source_file, config.data.test_target_file, *names)
-    test_frame = read_table(test, "test data") if test is not None else None
+    # The test file's columns read as text where the training file's were (a test file of codes 2020 and 2021
+    # alone would read them as numbers), so both are read alike.
+    texts = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    test_frame = read_table(test, "test data", texts) if test is not None else None
     return frame, test_frame
 
 
@@ -304,7 +307,7 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
                                   **options)
     folder = Path(data) if isinstance(data, (str, Path)) and Path(data).is_dir() else None
     frame = (reads_its_own(data) if reads_its_own else
-             read_images(folder, "prediction data", unlabelled=True) if folder else read_table(data, "prediction data"))
+             read_images(folder, "prediction data", unlabelled=True) if folder else model.read(data, "prediction data"))
     if not model.task.row_model:  # e.g. a forecast: the next horizon after the history in `data`
         if engine != "torch":
             raise LaminaError(f"--engine {engine} runs models that predict one row at a time; a {model.task.name} "
@@ -415,7 +418,7 @@ def export(run, data=None) -> tuple[Path, float, int]:
     from lamina.serving.export import export_onnx
 
     model = load(run).rows("export")
-    rows = (read_table(data, "check data") if data else held_out_rows(run)).head(EXPORT_CHECK_ROWS)
+    rows = (model.read(data, "check data") if data else held_out_rows(run)).head(EXPORT_CHECK_ROWS)
     path, difference = export_onnx(model, model.directory, rows)
     return path, difference, len(rows)
 
@@ -432,8 +435,8 @@ def monitor(run, window: str | None = None, reference=None, current=None, out=No
     if reference or current:
         if not (reference and current):
             raise LaminaError("Offline drift needs both --reference FILE and --current FILE.")
-        table, profile, counts = drift.offline_drift(model, read_table(reference, "reference data"),
-                                                     read_table(current, "current data"))
+        table, profile, counts = drift.offline_drift(model, model.read(reference, "reference data"),
+                                                     model.read(current, "current data"))
     else:
         if model.profile is None:
             raise LaminaError(f"{run.path} has no training profile (trained by an older lamina); retrain to monitor it.")

@@ -524,6 +524,7 @@ def _add_date_order(parser) -> None:
 
 def run_tune(args) -> int:
     from lamina import tuning
+    from lamina.training.crossfit import validation_text
     from lamina.training.trainer import TrainingInterrupted
 
     try:
@@ -532,10 +533,9 @@ def run_tune(args) -> int:
         print(f"\nStopped; the interrupted trial is marked failed. Continue the study with:\n  lamina tune --resume "
               f"{args.resume or args.out}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    validation = summary["validation"]
-    print(f"\nbest trial {summary['best_trial']} of {summary['trials']}: validation {validation['metric']} "
-          f"{validation['score']:.4f}; its settings: {summary['params']}")
-    model = tuning.best_model(folder)
+    model = tuning.best_model(folder)  # its training record names its score: out-of-fold where members were cross-fitted
+    print(f"\nbest trial {summary['best_trial']} of {summary['trials']}: {validation_text(model.training)}; its "
+          f"settings: {summary['params']}")
     print(model.task.summary(model))
     print(f"\nstudy folder: {folder}\nreport: {folder / tuning.REPORT}\nbest config: {folder / tuning.BEST_CONFIG}"
           f"\nbest model: {folder / tuning.BEST}")
@@ -705,6 +705,7 @@ def run_report(args) -> int:
 
 def run_info(args) -> int:
     from lamina import api
+    from lamina.training.crossfit import validation_text
 
     model = api.load(args.run)
     training = model.training
@@ -717,6 +718,8 @@ def run_info(args) -> int:
     if model.task.row_model:
         print(f"epochs run: {training.get('epochs_run')}, best {training.get('best_epoch')} "
               f"({training.get('stop_reason')})")
+        if chosen_on := validation_text(training):
+            print(f"best epoch chosen on: {chosen_on}")
         print("columns:")
         for column in model.schema.columns:
             print(f"  {column.name:<28} {column.kind:<9} {column.role}")

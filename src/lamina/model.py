@@ -61,16 +61,23 @@ class Model:
 
     # ---- use ------------------------------------------------------------------------------------
 
+    def read(self, data, what: str) -> pd.DataFrame:
+        """data.read.read_table of `data` (`what` names it in errors), a table file's columns this model reads
+        as text (Schema.text_columns) read as the text of each cell, as the server takes them: the same value
+        then predicts the same from a file of one row, of many, and from a request."""
+        schema = getattr(self.task, "schema_", None)  # tasks of a table's rows have one; a forecast has none
+        return read_table(data, what, schema.text_columns if schema is not None else ())
+
     def predict(self, data, **options) -> pd.DataFrame:
         """The task's prediction frame: for classification `prediction` and `proba_<class>` per class, for
         regression `prediction`, for forecasting the next horizon of each series with its interval.
         Row models take `engine="onnx"` to run the exported network in onnxruntime."""
-        predictions = self.task.predict(self, read_table(data, "prediction data"), **options)
+        predictions = self.task.predict(self, self.read(data, "prediction data"), **options)
         return _on_index_of(data, predictions) if self.task.row_model else predictions
 
     def evaluate(self, data) -> dict:
         """{'rows', 'metrics', 'baseline'} on labelled data; rows without a target are left out."""
-        return self.task.evaluate(self, read_table(data, "evaluation data"))
+        return self.task.evaluate(self, self.read(data, "evaluation data"))
 
     def explain(self, data, rows: list[int] | None = None, importance: bool = True, repeats: int = 5) -> dict:
         """Integrated-gradients attributions of `rows` (0-based positions; default every row); with labelled
@@ -78,7 +85,7 @@ class Model:
         without target values, `importance_missing` says so instead.
         Returns {"rows", "attributions", "importance"? and "importance_rows"? (the labelled rows it was measured on,
         in words) | "importance_missing"?}."""
-        frame = read_table(data, "data to explain")
+        frame = self.read(data, "data to explain")
         return self.rows("explain").task.explain(self, frame, rows, importance, repeats)
 
     def audit(self, data, sensitive: list[str] = (), mitigate: str | None = None,
@@ -86,7 +93,7 @@ class Model:
         """Bias audit on labelled data (per-group metrics and disparities for each sensitive column, optionally
         mitigated by per-group thresholds equalising `constraint`) and robustness audit (accuracy under attack
         over the budget)."""
-        frame = read_table(data, "audit data")
+        frame = self.read(data, "audit data")
         return self.rows("audit").task.audit(self, frame, list(sensitive), mitigate, constraint)
 
     def recommend(self, users, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
@@ -169,7 +176,7 @@ class Model:
         if self.classes is None:
             raise LaminaError(f"predict_proba is for classification models of one target; this is a {self.task.name} "
                               "model. Use predict (with several targets, its <target>:proba_<class> columns).")
-        frame = read_table(data, "prediction data")
+        frame = self.read(data, "prediction data")
         return _on_index_of(data, pd.DataFrame(self.predict_array(frame), columns=list(self.classes)))
 
     def labelled(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

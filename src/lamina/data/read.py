@@ -14,6 +14,7 @@ import warnings
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 
 import pandas as pd
@@ -54,15 +55,19 @@ DECIMAL_COMMA = r"[+-]?(\d+(,\d+)?|,\d+)([eE][+-]?\d+)?"
 LINE_END = re.compile(r"\r\n|\r|\n")  # the line ends pandas and csv (reading with newline="") both accept
 
 
-def read_table(source, what: str = "data") -> pd.DataFrame:
+def read_table(source, what: str = "data", text_columns: Collection[str] = ()) -> pd.DataFrame:
     """A DataFrame from a path or a DataFrame; `what` names the role in error messages. A DataFrame's rows are
-    numbered 0..n-1 here, whatever its index, so every message counts rows by position as it does in a file."""
+    numbered 0..n-1 here, whatever its index, so every message counts rows by position as it does in a file.
+    `text_columns`: columns a delimited text file (CSV, TSV...) gives as the text of each cell (a missing cell
+    missing), where its type would otherwise be guessed from this file's values alone: the columns a model reads
+    as text (Schema.text_columns), so a category code 1.50 in a file of one row stays "1.50", not 1.5. Other
+    formats keep the types they store; a name the file lacks is ignored."""
     if isinstance(source, pd.DataFrame):
         frame = source.reset_index(drop=True)  # a copy: the caller's frame is never changed
         where = f"the {what} (a DataFrame)"
         _reject_duplicate_names(list(frame.columns), where)
     else:
-        frame = _read_path(Path(source), what)
+        frame = _read_path(Path(source), what, frozenset(text_columns))
         where = f"the {what} {'folder' if Path(source).is_dir() else 'file'} {source}"
     if len(frame.columns) == 0:
         raise LaminaError(f"{where[0].upper()}{where[1:]} has no columns. Give a table with a header row and data rows.")
@@ -99,7 +104,7 @@ def leading_zero_codes(strings: pd.Series) -> bool:
     return bool(strings.astype(str).str.strip().str.fullmatch(ZERO_PADDED).any())
 
 
-def _read_path(path: Path, what: str) -> pd.DataFrame:
+def _read_path(path: Path, what: str, text_columns: frozenset[str]) -> pd.DataFrame:
     if not path.exists():
         looked = "" if path.is_absolute() else f" (looked for {path.resolve()})"
         raise LaminaError(f"The {what} {path} does not exist{looked}: no file or folder has that name. Give a table "
@@ -121,7 +126,7 @@ def _read_path(path: Path, what: str) -> pd.DataFrame:
     if suffix in JSON_LINES_SUFFIXES:
         return resolve_image_paths(_read_json_lines(path, text), path.parent, path)
     if suffix in TEXT_SUFFIXES or suffix == "":
-        return resolve_image_paths(_read_delimited(path, text, suffix), path.parent, path)
+        return resolve_image_paths(_read_delimited(path, text, suffix, text_columns), path.parent, path)
     raise LaminaError(f"{path}: unknown table format {suffix!r}. Supported: {FORMATS}.")
 
 
@@ -179,7 +184,7 @@ def _decode_utf8(path: Path, raw: bytes) -> str:
         ) from None
 
 
-def _read_delimited(path: Path, text: str, suffix: str) -> pd.DataFrame:
+def _read_delimited(path: Path, text: str, suffix: str, text_columns: frozenset[str]) -> pd.DataFrame:
     separator = "\t" if suffix in TAB_SUFFIXES else _sniffed_separator(text)
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, len(text)))  # a long text field is no error (csv's own limit is 128 KiB)
@@ -191,7 +196,7 @@ def _read_delimited(path: Path, text: str, suffix: str) -> pd.DataFrame:
         csv.field_size_limit(limit)
     options = {"sep": separator, "skipinitialspace": True, "na_values": MISSING_MARKERS, "quoting": quoting}
     try:
-        frame = pd.read_csv(io.StringIO(text), low_memory=False, **options)
+        frame = pd.read_csv(io.StringIO(text), low_memory=False, dtype=dict.fromkeys(text_columns, str), **options)
     except pd.errors.EmptyDataError:
         raise LaminaError(f"{path} has no header and no rows. Give a table with a header row.") from None
     except pd.errors.ParserError as error:
@@ -202,7 +207,7 @@ def _read_delimited(path: Path, text: str, suffix: str) -> pd.DataFrame:
     if len(frame) != records - 1:  # never lose or merge a row without saying so
         raise LaminaError(f"{path} has {records - 1} data lines but {len(frame)} rows were read from it. Check "
                           "its quotes and line ends, or save it again from a spreadsheet.")
-    return _with_decimal_commas(_with_codes_as_text(frame, text, options), separator)
+    return _with_decimal_commas(_with_codes_as_text(frame, text, options), separator, text_columns)
 
 
 def _csv_rows(text: str, **options):
@@ -266,13 +271,13 @@ def _with_codes_as_text(frame: pd.DataFrame, text: str, options: dict) -> pd.Dat
     return frame
 
 
-def _with_decimal_commas(frame: pd.DataFrame, separator: str) -> pd.DataFrame:
-    """In a table not separated by commas, text columns whose every value is a number written with a decimal
-    comma (-1,21: the usual export of a spreadsheet set to a European language) read as numbers. Any other value
-    in a column (a word, 1.234,5, 1,2,3) keeps the whole column as it was read."""
+def _with_decimal_commas(frame: pd.DataFrame, separator: str, text_columns: frozenset[str]) -> pd.DataFrame:
+    """In a table not separated by commas, text columns (but `text_columns`) whose every value is a number written
+    with a decimal comma (-1,21: the usual export of a spreadsheet set to a European language) read as numbers.
+    Any other value in a column (a word, 1.234,5, 1,2,3) keeps the whole column as it was read."""
     if separator == ",":
         return frame
-    for column in [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]:
+    for column in [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) and c not in text_columns]:
         values = frame[column].dropna().str.strip()
         numbers = values.str.contains(",", regex=False).any() and values.str.fullmatch(DECIMAL_COMMA).all()
         if numbers and not leading_zero_codes(values):  # 001 beside 1,5: codes, kept as written

@@ -58,6 +58,14 @@ class Schema:
         """The columns dropped as ID-like: keys to the rows, not features."""
         return [c for c in self.dropped if c.note.startswith(ID_LIKE)]
 
+    @property
+    def text_columns(self) -> list[str]:
+        """The columns a table file is read with as text (data.read.read_table's `text_columns`): each feature
+        whose kind reads text (Kind.read_as_text: every kind but number) and each ID-like column (echoed as
+        written: 007 stays 007)."""
+        readers = [c.name for c in self.features if kind_named(c.kind).read_as_text]
+        return readers + [c.name for c in self.identifiers]
+
     def to_dict(self) -> dict:
         unset = {"date_order": None, "date_order_assumed": False}  # left out as schemas saved before them had none
         columns = [{k: v for k, v in asdict(c).items() if k not in unset or v != unset[k]} for c in self.columns]

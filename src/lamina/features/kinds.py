@@ -153,6 +153,10 @@ class Kind:
     encoder: ClassVar[type]  # built by `encoder_for`; fit(values) / transform(values) / state() / load_state()
     block: ClassVar[DenseBlock | EmbeddingBlock | ColumnBlock]  # the network input block that reads it
     request_field: ClassVar[Any] = TEXT_FIELD  # the pydantic type of one value in a server request
+    # Whether a table file given to a trained model (predict, evaluate, explain, monitor) gives this kind's columns
+    # the text of each cell (Schema.text_columns): the file's own guess of its types would read the code 2020 or
+    # 1.50 as a number (1.5) where a server request sends the text. Only a kind that reads numbers takes numbers.
+    read_as_text: ClassVar[bool] = True
     # request value, where (for errors) → what the encoder reads; None: the value as sent
     decode: ClassVar[Callable[[Any, str], Any] | None] = None
     drift: ClassVar[Bins | Counts | None] = None  # how the profile bins it; None: not profiled

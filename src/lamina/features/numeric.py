@@ -168,6 +168,7 @@ class NumberKind(Kind):
     encoder = NumberEncoder
     block = DENSE
     request_field = NUMBER_FIELD
+    read_as_text = False
     drift = Bins("number", numbers_or_missing, exact=True)
 
     @sniff(90)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 
 import numpy as np
 
@@ -44,16 +45,24 @@ def decimal_of(key: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def number_aliases(vocabulary: list[str]) -> dict[str, str]:
-    """Number → the one known value spelling it, for values spelt other than plainly ("008", "+8", "8.0"):
-    a code kept as text in training arrives as the number 8 from a frame read without dtypes, or from JSON.
-    A number two known values spell ("08" and "008") has no alias: which one is meant is unknowable."""
-    spellings: dict[str, list[str]] = {}
+def exact_number(key: str) -> Decimal | None:
+    """The number a key spells in decimal digits, exactly: 8, 008, +8 and 8.0 are one number, and 1.5, 1.50 and
+    15e-1 another (as Decimals, equal and hashed alike; no float rounding, so two 20-digit codes stay two). None for
+    any other text ("nan", "1_000", words)."""
+    return Decimal(key) if DECIMAL.fullmatch(key) else None
+
+
+def number_aliases(vocabulary: list[str]) -> dict[Decimal, str]:
+    """Number → the one known value spelling it, for a value spelt otherwise: a code kept as text in training
+    ("008", "1.50") arrives as the number 8 or 1.5 from a frame read without dtypes, or from JSON; a number
+    training read (1.5, its category "1.5") arrives as the text "1.50" from a file read as text. A number two
+    known values spell ("08" and "008") has no alias: which one is meant is unknowable."""
+    spellings: dict[Decimal, list[str]] = {}
     for value in vocabulary:
-        number = number_key(value)
+        number = exact_number(value)
         if number is not None:
             spellings.setdefault(number, []).append(value)
-    return {number: values[0] for number, values in spellings.items() if len(values) == 1 and values[0] != number}
+    return {number: values[0] for number, values in spellings.items() if len(values) == 1}
 
 
 TRUTHS = ("true", "false")  # spellings of a truth value, compared lower-cased
@@ -72,7 +81,7 @@ def truth_of(value) -> bool | None:
 
 class KnownValues:
     """Positions of known keys (a vocabulary, a profile's categories); a key not among them names the known
-    value spelling the same whole number, when exactly one does."""
+    value spelling the same number (number_aliases), when exactly one does."""
 
     def __init__(self, keys: list[str]):
         self._position = {key: i for i, key in enumerate(keys)}
@@ -87,7 +96,7 @@ class KnownValues:
             return self._position[key]
         if key.lower() in self._truths:
             return self._position[self._truths[key.lower()]]
-        alias = self._aliases.get(number_key(key))
+        alias = self._aliases.get(exact_number(key))
         return None if alias is None else self._position[alias]
 
 

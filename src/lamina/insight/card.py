@@ -21,6 +21,5 @@ def model_card(run_dir: Path) -> str:
     if not task.row_model:
         raise LaminaError(f"A model card describes a model that predicts one row at a time; {run.path} holds a "
                           f"{task.name} model, whose report.html holds its scores.")
-    schema = facts.schema(document)
-    title = f"Model card: {schema['target']} ({schema['task']})"
-    return sections_markdown(title, facts.written(run, document, facts.CARD))
+    # The report's own title (Task.title): a model of several targets names each, not only the first.
+    return sections_markdown(f"Model card: {task.title(document)}", facts.written(run, document, facts.CARD))

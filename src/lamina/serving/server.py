@@ -308,8 +308,6 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     def health() -> dict:
         return {"status": "ok", "models": sorted(services)}
 
-    app.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)  # load balancers probe with HEAD
-
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
     def prometheus() -> PlainTextResponse:
         return PlainTextResponse(metrics.text(), media_type="text/plain; version=0.0.4")
@@ -339,6 +337,7 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
         if need is not None and need[0] > max_body_bytes:
             for prefix in (f"/models/{name}", *([""] if len(services) == 1 else [])):
                 raised.update({f"{prefix}/{route}": need for route in service.routes})
+    app.add_middleware(HeadAsGet)  # innermost: the routes see a GET, the middlewares around it the HEAD
     app.add_middleware(BodyLimit, limit=max_body_bytes, seconds=body_seconds, raised=raised)
     known_paths = {"/", "/health", "/metrics", "/docs", "/redoc", "/openapi.json"} | {
         f"{prefix}/{route}" for prefix in prefixes for service in services.values() for route in service.routes
@@ -552,6 +551,25 @@ class Guard:
         finally:
             label = path if path in self.known_paths else "other"  # bounded label values
             self.metrics.observe_request(label, status, time.perf_counter() - started)
+
+
+class HeadAsGet:
+    """ASGI middleware: a HEAD request is answered as the same GET is, headers (Content-Length included) without
+    the body (RFC 9110, 9.3.2): load balancers and link checkers probe with HEAD, and FastAPI's routes answer only
+    the methods they name. One place for every GET route; a route without GET answers 405 with its Allow header,
+    as it answers a GET."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def without_body(message):
+            await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
 
 
 class BodyLimit:

@@ -255,11 +255,14 @@ class ForecastTask(Task):
             origins = part.origins("test", self.lookback, self.horizon, layout.season, stride)
             if not len(origins):
                 continue
-            inputs, labels = windows(part.scaled, origins, self.lookback, self.horizon, targets)
+            inputs, _ = windows(part.scaled, origins, self.lookback, self.horizon, targets)
             point = self.forecast_scaled(network, inputs)
             history = part.values[: part.train_end]
-            truth, point, lower, upper = (self.scaler_.unscale_targets(part.key, v, history)
-                                          for v in (labels.numpy(), point, *self.bounds_scaled(point)))
+            point, lower, upper = (self.scaler_.unscale_targets(part.key, v, history)
+                                   for v in (point, *self.bounds_scaled(point)))
+            # The truth as read (float64), not its scaled float32 label unscaled: 128.45 stays 128.45, not
+            # 128.45000017822412, in the metrics and in test_predictions.csv.
+            truth = part.values[origins[:, None] + np.arange(self.horizon), :targets]  # [origins, horizon, targets]
             values = part.values[:, :targets]
             backtest.series.append(SeriesWindows(
                 part.key, origins, truth, point, lower, upper,

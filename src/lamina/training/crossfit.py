@@ -77,6 +77,21 @@ class OutOfFold(nn.Module):
         return out_of_fold(self.network.members(inputs), inputs[FOLD_KEY], self.folds)
 
 
+def validation_text(record: dict) -> str | None:
+    """The validation score that chose the best epoch, named for what it is, from the training record of model.json
+    (`validation`: {"metric", "score", "epoch"}; `cross_fit`; `sizes`): "out-of-fold loss 0.4548 at epoch 6, on
+    out-of-fold predictions of the 255 training and validation rows" where members were cross-fitted (the record's
+    valid_loss is then no validation split's), else "valid_loss 0.4548 at epoch 6, on the 45 validation rows".
+    None where the record has no score (no validation data, or a model saved before scores were recorded)."""
+    validation = record.get("validation")
+    if not validation:
+        return None
+    name, rows = validation["metric"], f"the {record.get('sizes', {}).get('valid', '?')} validation rows"
+    if record.get("cross_fit"):
+        name, rows = "out-of-fold " + name.removeprefix("valid_").replace("_", " "), cross_fit_text(record)
+    return f"{name} {validation['score']:.4f} at epoch {validation['epoch']}, on {rows}"
+
+
 def cross_fit_text(record: dict) -> str:
     """What the rows the best epoch (and a temperature, a threshold) were judged on are, from the training record
     of model.json (`cross_fit`: {"folds", "rows"}), for the report and the CLI summary."""
