@@ -89,3 +89,27 @@ def test_a_number_declared_a_category_reads_as_learnt_however_a_file_or_a_reques
     records = [{**frame.iloc[0].to_dict(), "size": size} for size in (1.5, "1.50", "1.500")]
     served = client.post("/predict", json={"records": records}).json()["predictions"]
     assert [p["probabilities"]["yes"] for p in served] == pytest.approx([learnt] * 3, abs=1e-6)
+
+
+def test_a_dataframe_reads_missing_spellings_as_the_file_of_the_same_cells_does(tmp_path):
+    """pandas' read_csv keeps "?" (UCI Adult's missing mark) as text: a model given that DataFrame read it as an
+    unknown category, and refused it in a number column, where `lamina predict` on the file reads it as missing."""
+    rng = np.random.default_rng(2)
+    color = rng.choice(["red", "green", "blue"], 300).astype(object)
+    size = rng.normal(size=300).round(3).astype(object)
+    frame = pd.DataFrame({"color": color, "size": size,
+                          "y": np.where((color == "red") | (size.astype(float) > 0.5), "a", "b")})
+    frame.loc[rng.choice(300, 30, replace=False), "color"] = "?"
+    frame.loc[rng.choice(300, 30, replace=False), "size"] = " ?"  # as a CSV of ", ?" holds it
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    model = lamina.fit(tmp_path / "train.csv", target="y", out=tmp_path / "run", progress=False, **FAST)
+    as_pandas_reads_it = pd.read_csv(tmp_path / "train.csv", skipinitialspace=False)
+    assert (as_pandas_reads_it["color"] == "?").sum() == 30  # the case: pandas keeps the spelling as text
+    from_file = model.predict(tmp_path / "train.csv")["proba_a"].to_numpy()
+    from_frame = model.predict(as_pandas_reads_it)["proba_a"].to_numpy()
+    assert from_frame == pytest.approx(from_file, abs=1e-6)
+    assert (as_pandas_reads_it["color"] == "?").sum() == 30  # the caller's frame is left as it was
+
+    trained_on_frame = lamina.fit(as_pandas_reads_it, target="y", out=tmp_path / "frame_run", progress=False, **FAST)
+    assert {c.name: c.kind for c in trained_on_frame.schema.features} == {"color": "category", "size": "number"}
+    assert "?" not in trained_on_frame.features.encoders["color"].vocabulary_

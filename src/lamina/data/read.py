@@ -61,9 +61,13 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = ()) -
     `text_columns`: columns a delimited text file (CSV, TSV...) gives as the text of each cell (a missing cell
     missing), where its type would otherwise be guessed from this file's values alone: the columns a model reads
     as text (Schema.text_columns), so a category code 1.50 in a file of one row stays "1.50", not 1.5. Other
-    formats keep the types they store; a name the file lacks is ignored."""
+    formats keep the types they store; a name the file lacks is ignored.
+    A DataFrame's text cells spelt as missing (MISSING_SPELLINGS, after leading spaces, as a CSV cell is read) are
+    missing values, as the same cells in a file would be: pandas' read_csv keeps UCI Adult's "?" (and " ?") as
+    text, and a model would otherwise read it as an unknown category where `lamina predict` on the file reads it
+    as missing."""
     if isinstance(source, pd.DataFrame):
-        frame = source.reset_index(drop=True)  # a copy: the caller's frame is never changed
+        frame = _missing_spellings_as_missing(source.reset_index(drop=True))  # a copy: the caller's is never changed
         where = f"the {what} (a DataFrame)"
         _reject_duplicate_names(list(frame.columns), where)
     else:
@@ -85,6 +89,23 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = ()) -
             "rows. Add rows below the header."
         )
     frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _missing_spellings_as_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (changed in place and returned) with each text cell whose text, after leading spaces, is a missing
+    spelling ("?", "NA", "null"...: MISSING_SPELLINGS) made a missing value; numbers and other cells are kept."""
+    for position in range(frame.shape[1]):  # by position: duplicate names are refused after, naming them
+        values = frame.iloc[:, position]
+        if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+                or isinstance(values.dtype, pd.CategoricalDtype)):
+            continue
+        try:
+            spelt = values.str.lstrip(" ").isin(MISSING_SPELLINGS).to_numpy(dtype=bool, na_value=False)
+        except AttributeError:  # a column without text (lists, arrays, objects): nothing is spelt missing
+            continue
+        if spelt.any():
+            frame.isetitem(position, values.mask(spelt))
     return frame
 
 
