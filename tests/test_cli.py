@@ -43,6 +43,10 @@ def test_predict_writes_a_row_per_input_row(run, capsys):
     assert main(["predict", str(run / "run"), str(run / "test.csv"), "--out", str(out)]) == 0
     predictions = pd.read_csv(out)
     assert len(predictions) == 200 and list(predictions.columns) == ["prediction", "proba_no", "proba_yes"]
+    assert f"wrote 200 rows to {out}" in capsys.readouterr().err
+    pd.read_csv(run / "test.csv").head(1).to_csv(run / "one.csv", index=False)
+    assert main(["predict", str(run / "run"), str(run / "one.csv"), "--out", str(out)]) == 0
+    assert f"wrote 1 row to {out}" in capsys.readouterr().err
 
 
 def test_a_prediction_file_with_a_new_category_predicts(run, tmp_path):

@@ -203,7 +203,7 @@ def test_a_monthly_series_written_day_first_is_read_in_the_one_order_that_gives_
     (said,) = [f for f in prepared.findings if f.code == "date_order"]
     assert said.level == "info"
     assert said.message == ("Column 'month' reads its dates day first (01/02/2020 is 1 February): only that reading "
-                            "gives a regular series (one step every MS), so the day comes first.")
+                            "gives a regular series (one step every month, on the first day), so the day comes first.")
     assert prepared.split is not None
 
     gappy = frame.drop(index=[20, 21])  # two months missing: neither reading is a regular series
@@ -291,7 +291,7 @@ def test_a_stray_stamp_decades_away_is_refused_before_any_grid_is_built():
 def test_a_history_off_the_models_grid_is_refused(linear_run):
     model, frame, _ = linear_run
     shifted = frame.assign(when=frame["when"] + pd.to_timedelta(30 * (frame.index % 2), unit="min"))
-    with pytest.raises(LaminaError, match="off its grid of one step every h.*2024-01-01 01:30:00 first"):
+    with pytest.raises(LaminaError, match="off its grid of one step every hour.*2024-01-01 01:30:00 first"):
         model.predict(shifted)
     with pytest.raises(LaminaError, match="lacks the column\\(s\\) 'load'"):
         model.predict(frame.drop(columns="load"))
@@ -371,3 +371,11 @@ def test_the_held_out_actuals_are_written_as_the_file_wrote_them(tmp_path):
     held = pd.read_csv(tmp_path / "run" / "test_predictions.csv", dtype=str)
     assert len(held) >= 6
     assert [written[when] for when in held["time"]] == held["actual"].tolist()
+
+
+def test_a_grid_step_is_named_in_words():
+    from lamina.data.series import step_words
+
+    assert [step_words(step) for step in ("D", "15min", "MS", "3MS", "W-SUN", "2W-MON", "B")] == [
+        "day", "15 minutes", "month, on the first day", "3 months, on the first day", "week, ending on Sunday",
+        "2 weeks, ending on Monday", "business day"]

@@ -247,3 +247,4 @@ def test_the_card_title_names_every_target_as_the_report_does(number_run, assay_
         assert title.startswith("# Model card: ") and f"{len(targets)} targets" in title, title
         assert all(target in title for target in targets), title
         assert title.removeprefix("# Model card: ") in (run / "report.html").read_text()  # the report's own title
+        assert "Predicts " + ", ".join(f"`{target}`" for target in targets) + " from" in model_card(run)

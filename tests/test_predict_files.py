@@ -109,6 +109,10 @@ def test_a_dataframe_reads_missing_spellings_as_the_file_of_the_same_cells_does(
     from_frame = model.predict(as_pandas_reads_it)["proba_a"].to_numpy()
     assert from_frame == pytest.approx(from_file, abs=1e-6)
     assert (as_pandas_reads_it["color"] == "?").sum() == 30  # the caller's frame is left as it was
+    (tmp_path / "spaced.csv").write_text((tmp_path / "train.csv").read_text().replace(",", ", "))
+    spaced = pd.read_csv(tmp_path / "spaced.csv")  # pandas keeps " size" where the CSV reader skips the space
+    assert list(spaced.columns) == ["color", " size", " y"]
+    assert model.predict(spaced)["proba_a"].to_numpy() == pytest.approx(from_file, abs=1e-6)
 
     trained_on_frame = lamina.fit(as_pandas_reads_it, target="y", out=tmp_path / "frame_run", progress=False, **FAST)
     assert {c.name: c.kind for c in trained_on_frame.schema.features} == {"color": "category", "size": "number"}

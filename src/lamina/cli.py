@@ -648,21 +648,21 @@ def run_predict(args) -> int:
                               args.exclude_seen is not False, args.similar_to)
         for note in table.attrs.get("notes", []):  # lists cut short: fewer unseen items than --top
             print(f"note: {note}", file=sys.stderr)
-        return _write_table(table, args.out, "rows")
+        return _write_table(table, args.out)
     if not args.data:
         raise LaminaError("Give the rows to predict: lamina predict RUN DATA (a recommender also takes --user ID "
                           "or --similar-to ITEM).")
     if api.is_audio_file(args.data) and not args.out:  # one recording: a speech-to-text model prints its text
         print(api.transcribe(args.run, args.data, args.beam))
         return 0
-    return _write_table(api.predict(args.run, args.data, engine=args.engine, beam=args.beam), args.out, "rows")
+    return _write_table(api.predict(args.run, args.data, engine=args.engine, beam=args.beam), args.out)
 
 
-def _write_table(table, out: str | None, what: str) -> int:
+def _write_table(table, out: str | None) -> int:
     if out:
         _refuse_replacing_other_data(out, list(table.columns))
         table.to_csv(out, index=False)
-        print(f"wrote {len(table)} {what} to {out}", file=sys.stderr)
+        print(f"wrote {len(table)} {'row' if len(table) == 1 else 'rows'} to {out}", file=sys.stderr)
     else:
         table.to_csv(sys.stdout, index=False)
     return 0

@@ -65,9 +65,11 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = ()) -
     A DataFrame's text cells spelt as missing (MISSING_SPELLINGS, after leading spaces, as a CSV cell is read) are
     missing values, as the same cells in a file would be: pandas' read_csv keeps UCI Adult's "?" (and " ?") as
     text, and a model would otherwise read it as an unknown category where `lamina predict` on the file reads it
-    as missing."""
+    as missing. Its column names lose their leading spaces, as a CSV header's do (pandas keeps " workclass" from a
+    file written "age, workclass")."""
     if isinstance(source, pd.DataFrame):
         frame = _missing_spellings_as_missing(source.reset_index(drop=True))  # a copy: the caller's is never changed
+        frame.columns = [c.lstrip(" ") if isinstance(c, str) else c for c in frame.columns]
         where = f"the {what} (a DataFrame)"
         _reject_duplicate_names(list(frame.columns), where)
     else:

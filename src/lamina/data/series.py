@@ -32,6 +32,13 @@ SUB_DAILY_CYCLE = {"h": "1D", "min": "1D", "s": "1min"}  # the cycle of multi-un
 MAX_NAMED = 5  # time stamps a repair note names before "..."
 MAX_MAGNITUDE = 1e150  # beyond this a value's square overflows float64, and no scale or error can be computed
 MAX_FILLED_SHARE, MAX_FILLED_STEPS = 1.0, 100  # made-up steps allowed: as many as the real ones, plus this many
+# A grid step's unit in words (pandas offset rule codes without their anchor): error messages say "one step every
+# month, on the first day", not "every MS".
+STEP_WORDS = {"h": "hour", "min": "minute", "s": "second", "D": "day", "B": "business day", "W": "week",
+              "MS": "month, on the first day", "ME": "month, on the last day", "QS": "quarter, on the first day",
+              "QE": "quarter, on the last day", "YS": "year, on the first day", "YE": "year, on the last day"}
+WEEKDAYS = {day[:3].upper(): day for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                                              "Sunday")}  # a weekly alias' anchor: "W-SUN" ends on Sunday
 OUTPUT_COLUMNS = ("step",)  # columns a forecast adds beside the id, time and each target's _lower and _upper
 
 
@@ -102,8 +109,9 @@ def time_order(frame: pd.DataFrame, time: str, id: str | None = None, declared: 
     regular = [day_first for day_first, step in steps.items() if step is not None]
     if len(regular) != 1:
         return order
+    first = "day" if regular[0] else "month"
     return DateOrder(regular[0], True, f"only that reading gives a regular series (one step every "
-                                       f"{steps[regular[0]]}), so the {'day' if regular[0] else 'month'} comes first")
+                                       f"{step_words(steps[regular[0]])}), so the {first} comes first")
 
 
 def _regular_step(frame: pd.DataFrame, time: str, ids: pd.Series | None, day_first: bool) -> str | None:
@@ -135,6 +143,22 @@ def order_hint(order: DateOrder | None, time: str) -> str:
                 f"`--date-order {other}` (data.date_order: {other}).")
     return (f" The dates of {time!r} were read {read}, as every one reads either way; if they are written the "
             f"other way round, {DATE_ORDER_FIX}.")
+
+
+def step_words(step: str) -> str:
+    """A pandas offset alias in words: "D" → "day", "15min" → "15 minutes", "MS" → "month, on the first day",
+    "W-SUN" → "week, ending on Sunday"; an alias without words is given as pandas writes it."""
+    offset = pd.tseries.frequencies.to_offset(step)
+    unit, _, anchor = offset.rule_code.partition("-")
+    if unit not in STEP_WORDS:
+        return offset.freqstr
+    words = STEP_WORDS[unit]
+    if unit == "W" and anchor in WEEKDAYS:
+        words += f", ending on {WEEKDAYS[anchor]}"
+    if offset.n == 1:
+        return words
+    unit_words, comma, rest = words.partition(",")
+    return f"{offset.n} {unit_words}s{comma}{rest}"
 
 
 def season_of(step: str) -> int:
@@ -177,9 +201,10 @@ def regular_series(frame: pd.DataFrame, layout: SeriesLayout, source: str = "dat
         grid = pd.date_range(part.index[0], part.index[-1], freq=layout.step)
         off_grid = part.index.difference(grid)
         if len(off_grid):
-            raise LaminaError(f"{source}{where} has time stamps off its grid of one step every {layout.step} from "
-                              f"{part.index[0]}: {off_grid[0]} first ({len(off_grid)} in all). Give one row per step "
-                              "(aggregate finer rows first), on the same grid as the model's data.")
+            raise LaminaError(f"{source}{where} has time stamps off its grid of one step every "
+                              f"{step_words(layout.step)} from {part.index[0]}: {off_grid[0]} first ({len(off_grid)} in "
+                              "all). Give one row per step (aggregate finer rows first), on the same grid as the "
+                              "model's data.")
         added = grid.difference(part.index)
         present = part.index
         part = part.reindex(grid)

@@ -78,8 +78,10 @@ def intended_use(run: RunFolder, document: dict) -> Section:
     columns = schema(document)
     features = [c for c in columns["columns"] if c["role"] == "feature"]
     kinds = ", ".join(sorted({c["kind"] for c in features}))
+    names = targets(document)
+    listed = [part for i, name in enumerate(names) for part in ([", "] if i else []) + [Code(name)]]
     return Section("Intended use", [Paragraph([
-        "Predicts ", Code(", ".join(targets(document))), f" from {len(features)} input columns ({kinds}) of data like the "
+        "Predicts ", *listed, f" from {len(features)} input columns ({kinds}) of data like the "
         "training data. Meant to support a person's decision, with the explanations and audits in view; not meant "
         "for populations, columns or value ranges the training data does not cover."])])
 

@@ -334,7 +334,8 @@ class ForecastTask(Task):
 
     def summary(self, model) -> str:
         metrics = model.metrics
-        lines = [f"\nbacktest: {metrics['origins']} forecasts of {self.horizon} steps "
+        forecasts = "forecast" if metrics["origins"] == 1 else "forecasts"
+        lines = [f"\nbacktest: {metrics['origins']} {forecasts} of {self.horizon} steps "
                  f"({model.architecture['arch']}, reading {self.lookback} steps)      model   seasonal naive"]
         for name in ("mae", "rmse", "mase", "smape"):
             lines.append(f"  {name:<52} {number(metrics['model'][name]):>10} {number(metrics['seasonal_naive'][name]):>10}")
