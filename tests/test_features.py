@@ -68,6 +68,14 @@ def test_category_spellings_of_one_number_agree():
     assert encoder.transform(pd.Series([1.0, "1", 2])).tolist() == encoder.transform(pd.Series([1, 1, 2])).tolist()
 
 
+def test_an_exponent_past_decimals_range_is_an_unknown_category_not_a_crash():
+    encoder = CategoryEncoder("c").fit(pd.Series(["1.5", "1.5", "2", "2"]))
+    huge = ["1e999999999999999999999", "1e-999999999999999999999", "-1E+999999999999999999999"]
+    assert encoder.transform(pd.Series(huge)).tolist() == [UNKNOWN_INDEX] * 3
+    assert encoder.encode_values(huge).tolist() == [UNKNOWN_INDEX] * 3
+    assert CategoryEncoder("c").fit(pd.Series(huge * 2)).cardinality == 5  # training on them too
+
+
 def test_truth_values_however_cased_or_typed_reach_the_one_learnt():
     # A yes/no column read as booleans (True/False) and a request or a text table spelling "true"/"FALSE":
     # the server once scored "true" as an unknown value while the CLI read the same file right.

@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 import lamina
 from conftest import FAST
 from lamina import api
+from lamina.data.read import read_table
+from lamina.features.category import UNKNOWN_INDEX
 from lamina.serving.server import create_app
 
 CODES = ["1.50", "2.50", "3.75", "none"]  # category codes that look like numbers, as "none" keeps them text
@@ -117,3 +119,26 @@ def test_a_dataframe_reads_missing_spellings_as_the_file_of_the_same_cells_does(
     trained_on_frame = lamina.fit(as_pandas_reads_it, target="y", out=tmp_path / "frame_run", progress=False, **FAST)
     assert {c.name: c.kind for c in trained_on_frame.schema.features} == {"color": "category", "size": "number"}
     assert "?" not in trained_on_frame.features.encoders["color"].vocabulary_
+
+
+def test_a_semicolon_file_with_decimal_commas_predicts_as_it_trained(tmp_path):
+    """Training's reader reads a column of decimal commas (1,5) as numbers, so a number column declared a category
+    learns "1.5"; a file given to the model reads that column as text: "1,5" must still name 1.5, and a two-valued
+    column's "0,0507" its learnt 0.0507 (every row had predicted as an unknown value)."""
+    rng = np.random.default_rng(4)
+    size = rng.choice(["1,5", "2", "3,25"], 300)
+    sex = rng.choice(["0,0507", "-0,0446"], 300)
+    noise = rng.normal(size=300)
+    score = (size == "1,5") * 2.0 - (size == "3,25") * 1.0 + (sex == "0,0507") * 1.0 + 0.3 * noise
+    frame = pd.DataFrame({"size": size, "sex": sex, "noise": [f"{v:.3f}".replace(".", ",") for v in noise],
+                          "y": np.where(score > 0.5, "yes", "no")})
+    frame.to_csv(tmp_path / "eu.csv", sep=";", index=False)
+    model = lamina.fit(tmp_path / "eu.csv", target="y", out=tmp_path / "run", progress=False,
+                       columns={"size": "category"}, **FAST)
+    assert model.features.encoders["size"].vocabulary_ == ["1.5", "2", "3.25"]  # read as numbers in training
+    as_trained = model.predict(read_table(tmp_path / "eu.csv"))["proba_yes"].to_numpy()  # the file's own guess
+    assert model.predict(tmp_path / "eu.csv")["proba_yes"].to_numpy() == pytest.approx(as_trained, abs=1e-6)
+    codes = model.features.encoders["size"].transform(pd.Series(["1,5", "3,25", "1,2,5"])).tolist()
+    assert codes[:2] == model.features.encoders["size"].transform(pd.Series([1.5, 3.25])).tolist()
+    assert codes[2] == UNKNOWN_INDEX
+    assert model.features.encoders["sex"].transform(pd.Series(["0,0507", "0.0507"])).tolist()[0] > UNKNOWN_INDEX

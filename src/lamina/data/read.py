@@ -32,6 +32,7 @@ from lamina.data.formats import (
 )
 from lamina.data.images import is_image_source, read_images, resolve_image_paths
 from lamina.errors import LaminaError
+from lamina.features.spelling import DECIMAL_COMMA
 
 # Besides pandas' defaults ('', 'NA', 'null', ...), '?' marks a missing value in many public tables.
 MISSING_MARKERS = ["?"]
@@ -49,9 +50,6 @@ OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # the COMPRESS
 MAX_DECOMPRESSED_BYTES = 2**30
 DECOMPRESS_CHUNK_BYTES = 2**20  # decompressed 1 MiB at a time, so the cap is checked before memory grows past it
 ZERO_PADDED = r"[+-]?0\d+"  # a whole number written with a leading zero: 001, 010
-# A number written with a decimal comma, as spreadsheets in much of Europe export it (-1,21 or 3 or 2,5E-03),
-# read as a number in a table whose separator is not a comma.
-DECIMAL_COMMA = r"[+-]?(\d+(,\d+)?|,\d+)([eE][+-]?\d+)?"
 LINE_END = re.compile(r"\r\n|\r|\n")  # the line ends pandas and csv (reading with newline="") both accept
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
@@ -48,8 +48,24 @@ def decimal_of(key: str) -> float | None:
 def exact_number(key: str) -> Decimal | None:
     """The number a key spells in decimal digits, exactly: 8, 008, +8 and 8.0 are one number, and 1.5, 1.50 and
     15e-1 another (as Decimals, equal and hashed alike; no float rounding, so two 20-digit codes stay two). None for
-    any other text ("nan", "1_000", words)."""
-    return Decimal(key) if DECIMAL.fullmatch(key) else None
+    any other text ("nan", "1_000", words) and for an exponent past Decimal's range (1e999999999999999999)."""
+    if not DECIMAL.fullmatch(key):
+        return None
+    try:
+        return Decimal(key)
+    except InvalidOperation:
+        return None
+
+
+# A number written with a decimal comma, as spreadsheets in much of Europe export it (-1,21 or 3 or 2,5E-03): a
+# table whose separator is not a comma reads a column of them as numbers (data.read).
+DECIMAL_COMMA = r"[+-]?(\d+(,\d+)?|,\d+)([eE][+-]?\d+)?"
+
+
+def decimal_point(key: str) -> str:
+    """A number written with a decimal comma (DECIMAL_COMMA, holding one comma: "1,5", "-0,0507") written with a
+    point ("1.5"), as the table reader reads such a column; any other key as it is."""
+    return key.replace(",", ".") if "," in key and re.fullmatch(DECIMAL_COMMA, key) else key
 
 
 def number_aliases(vocabulary: list[str]) -> dict[Decimal, str]:
@@ -96,7 +112,8 @@ class KnownValues:
             return self._position[key]
         if key.lower() in self._truths:
             return self._position[self._truths[key.lower()]]
-        alias = self._aliases.get(exact_number(key))
+        # A file read as text keeps a decimal comma that training's reader read as a number: "1,5" names 1.5.
+        alias = self._aliases.get(exact_number(decimal_point(key)))
         return None if alias is None else self._position[alias]
 
 
@@ -116,7 +133,7 @@ class KnownTwoValues(KnownValues):
 
     def position(self, key: str) -> int | None:
         known = super().position(key)
-        number = decimal_of(key)
+        number = decimal_of(decimal_point(key))
         if known is not None or self._numbers is None or number is None:
             return known
         (low, _), (high, _) = self._numbers
