@@ -109,12 +109,13 @@ def test_a_model_with_text_answers_through_the_dataframe_path(models):
 
 @pytest.mark.parametrize("name", ["binary", "text"])  # the record path and the DataFrame path
 def test_text_a_csv_reads_as_missing_is_missing_when_served_in_every_column(models, name, tmp_path):
-    """Each spelling `lamina predict` reads as missing in a CSV cell ("NA", "null", "nan", "?", "" ...) put in
+    """Each spelling `lamina predict` reads as missing in a CSV cell ("NA", "null", "nan", "?", "", " ?" ...) put in
     each column in turn: the server answers those rows as the CSV's predictions, not as an unknown category."""
     model = models[name]
     base = make_table(rows=1, seed=8).drop(columns="y").iloc[0].to_dict()
     base = {c.name: base[c.name] for c in model.schema.features}
-    records = [{**base, column: spelling} for spelling in sorted(MISSING_SPELLINGS) for column in base]
+    spellings = [*sorted(MISSING_SPELLINGS), " ?", " NA"]  # a CSV skips a cell's leading spaces: ", ?" is missing
+    records = [{**base, column: spelling} for spelling in spellings for column in base]
     path = tmp_path / "rows.csv"
     pd.DataFrame(records).to_csv(path, index=False)
     read = pd.read_csv(path, dtype=str, keep_default_na=False)  # the file holds each spelling as written

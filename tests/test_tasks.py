@@ -311,6 +311,17 @@ def test_forecast_requests_that_once_broke_the_server_get_answers_or_4xx(saved_f
         assert answer.status_code == 200 or "error" in answer.json(), name
 
 
+def test_a_forecast_request_reads_a_value_spelt_missing_as_a_gap_as_a_file_does(saved_forecaster, tmp_path):
+    client = TestClient(create_app({"sales": lamina.load(saved_forecaster)}, monitor=False))
+    history = daily().tail(40).reset_index(drop=True).astype({"sales": object})
+    history.loc[[5, 9], "sales"] = ["?", " NA"]
+    history.to_csv(tmp_path / "gaps.csv", index=False)
+    answer = client.post("/forecast", json={"history": history.to_dict(orient="records")})
+    assert answer.status_code == 200, answer.text
+    from_file = lamina.load(saved_forecaster).predict(tmp_path / "gaps.csv")
+    assert [row["sales"] for row in answer.json()["forecast"]] == pytest.approx(from_file["sales"].tolist(), abs=1e-5)
+
+
 def test_a_forecast_requests_errors_name_its_records_as_the_server_counts_them(saved_forecaster):
     """A JSON history has no lines: its rows are "record N", 0-based like /predict's records."""
     client = TestClient(create_app({"sales": lamina.load(saved_forecaster)}, monitor=False))

@@ -40,6 +40,12 @@ MISSING_MARKERS = ["?"]
 # na_values with ours. The server reads a request value spelt so as missing too (serving.server), so a served
 # prediction equals `lamina predict`'s on a CSV holding the same text.
 MISSING_SPELLINGS = frozenset(STR_NA_VALUES) | frozenset(MISSING_MARKERS)
+
+
+def missing_if_spelt_so(value):
+    """None for text spelt as a table's missing cell (MISSING_SPELLINGS after leading spaces, as the CSV reader
+    skips them: " ?" from a file written "41, ?"), else the value as given: the reading of a request's value."""
+    return None if isinstance(value, str) and value.lstrip(" ") in MISSING_SPELLINGS else value
 SEPARATORS = ",;\t|"  # the separators a sniffed table may use (comma first: it wins a tie)
 SNIFF_CHARACTERS = 65_536  # the start of a file the separator is sniffed from
 OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # the COMPRESSED suffixes but .zip, an archive

@@ -39,7 +39,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from lamina.data.read import MISSING_SPELLINGS
+from lamina.data.read import missing_if_spelt_so
 from lamina.errors import LaminaError
 from lamina.features.kinds import VALUE_FIELD, kind_named
 from lamina.features.records import RecordInputs
@@ -70,7 +70,7 @@ def record_model(name: str, features: list, dropped: list = ()) -> type[BaseMode
     (ID-like or ignored), each an optional scalar the model does not read (as `lamina predict` ignores them in a
     table), left out of `model_dump`; any other field is refused, naming it."""
     fields: dict[str, Any] = {
-        f"field_{index}": (Annotated[kind_named(column.kind).request_field, BeforeValidator(_missing_spelling)],
+        f"field_{index}": (Annotated[kind_named(column.kind).request_field, BeforeValidator(missing_if_spelt_so)],
                            Field(..., alias=column.name))
         for index, column in enumerate(features)
     }
@@ -78,12 +78,6 @@ def record_model(name: str, features: list, dropped: list = ()) -> type[BaseMode
                    for index, column in enumerate(dropped)})
     config = ConfigDict(extra="forbid", populate_by_name=False, allow_inf_nan=False)
     return create_model(f"{_identifier(name)}Record", __config__=config, **fields)
-
-
-def _missing_spelling(value):
-    """None for text spelt as a table's missing cell (exactly as written: " NA" is text, as a quoted CSV cell is),
-    else the value as sent."""
-    return None if isinstance(value, str) and value in MISSING_SPELLINGS else value
 
 
 def batch_model(name: str, record: type[BaseModel]) -> type[BaseModel]:

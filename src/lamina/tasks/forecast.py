@@ -396,11 +396,17 @@ class ForecastTask(Task):
     # ---- serving -----------------------------------------------------------------------------------------
 
     def request_model(self, model, name: str):
-        """{"history": [{time, targets..., covariates..., id}, ...]}: the recent history of each series."""
-        from pydantic import ConfigDict, Field, create_model
+        """{"history": [{time, targets..., covariates..., id}, ...]}: the recent history of each series. A value
+        spelt as a missing cell ("?", "NA", null) is a gap, filled as `lamina predict` fills one in a file."""
+        from typing import Annotated
+
+        from pydantic import BeforeValidator, ConfigDict, Field, create_model
+
+        from lamina.data.read import missing_if_spelt_so
 
         layout = self.layout_
-        fields = {f"field_{i}": (float | None, Field(..., alias=column)) for i, column in enumerate(layout.channels)}
+        value = Annotated[float | None, BeforeValidator(missing_if_spelt_so)]
+        fields = {f"field_{i}": (value, Field(..., alias=column)) for i, column in enumerate(layout.channels)}
         fields["time_field"] = (str, Field(..., alias=layout.time, max_length=64))
         if layout.id:
             fields["id_field"] = (str | int, Field(..., alias=layout.id))
