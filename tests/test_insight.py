@@ -172,3 +172,22 @@ def test_adversarial_training_of_a_regressor_is_refused_before_any_work(tmp_path
     with pytest.raises(lamina.LaminaError, match="attacks a classifier.*regression task. Train without --adversarial"):
         lamina.fit(frame, target="y", adversarial="pgd", out=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())  # nothing left to resume
+
+
+def test_audit_groups_are_the_values_the_model_reads_and_a_column_may_be_named_like_a_metric(tmp_path):
+    """A file read as text keeps 1.50 beside 1.5 and 02 beside 2.0, which the model reads as one learnt value: the
+    audit had made each spelling a group of its own, and a sensitive column named `size` clashed with the group
+    table's own `size` column (a traceback)."""
+    table = biased_table(600, 3)
+    table["size"] = np.random.default_rng(3).choice([1.5, 2.0], size=600)
+    model = lamina.fit(table, target="y", progress=False, epochs=2, width=16, columns={"size": "category"})
+    assert model.features.encoders["size"].vocabulary_ == ["1.5", "2"]
+    rows = table.astype({"size": object})
+    rows.loc[::3, "size"] = "1.50"
+    rows.loc[1::3, "size"] = "02"
+    rows.loc[5, "size"] = None
+    result = audit(model, rows, ["size", "group"], mitigate="threshold")
+    groups = {g["group"]: g["size"] for g in result["columns"]["size"]["groups"]}
+    assert set(groups) == {"1.5", "2", "(missing)"} and sum(groups.values()) == 600, groups
+    assert {g["group"] for g in result["columns"]["group"]["groups"]} == {"A", "B"}
+    assert set(result["mitigation"]["size"]["before"]["groups"][0]) >= {"group", "size", "selection_rate"}

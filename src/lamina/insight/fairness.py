@@ -82,7 +82,7 @@ def audit(model, frame: pd.DataFrame, sensitive: list[str], mitigate: str | None
     if binary:
         result["favourable"] = str(model.classes[1])
     for column in sensitive:
-        groups = frame[column].fillna("(missing)").astype(str)
+        groups = group_names(model, column, frame[column])
         if binary:
             table, disparities = binary_group_metrics(truth == 1, outputs.argmax(axis=1) == 1, groups)
             entry = {"groups": _records(table), "disparities": [d.__dict__ for d in disparities]}
@@ -94,10 +94,33 @@ def audit(model, frame: pd.DataFrame, sensitive: list[str], mitigate: str | None
     if mitigate == "threshold":
         if not binary:
             raise LaminaError("Threshold mitigation needs a binary task; this model does " + model.schema.task + ".")
-        result["mitigation"] = {c: mitigate_thresholds(outputs, truth, frame, c, constraint, seed) for c in sensitive}
+        result["mitigation"] = {c: mitigate_thresholds(outputs, truth, group_names(model, c, frame[c]).to_numpy(),
+                                                       constraint, seed) for c in sensitive}
     elif mitigate is not None:
         raise LaminaError(f"Unknown mitigation {mitigate!r}; the one offered is 'threshold'.")
     return result
+
+
+def group_names(model, column: str, values: pd.Series) -> pd.Series:
+    """Each row's group in a sensitive column [rows] of text, named "group" (a column named like a metric, "size",
+    stays apart from it): for a column the model reads as a category, the learnt value the row's value names as the
+    model reads it (1.50 and 1.5, or 02 and 2.0, are one group where the model learnt one value), else the value's
+    own text; missing values are the group "(missing)"."""
+    from lamina.features.category import MISSING_INDEX, UNKNOWN_INDEX, CategoryEncoder
+    from lamina.features.spelling import category_key
+
+    encoder = model.features.encoders.get(column)
+    if not isinstance(encoder, CategoryEncoder):
+        return values.fillna("(missing)").astype(str).rename("group")
+
+    def name(value) -> str:
+        if pd.isna(value):
+            return "(missing)"
+        key = category_key(value)
+        index = encoder.index_of(key)
+        return "(missing)" if index == MISSING_INDEX else key if index == UNKNOWN_INDEX else encoder.vocabulary_[index - 2]
+
+    return values.map(name).astype(str).rename("group")
 
 
 def _cached_scores(proba: np.ndarray):
@@ -123,14 +146,13 @@ def _cached_scores(proba: np.ndarray):
     return estimator
 
 
-def mitigate_thresholds(proba: np.ndarray, truth: np.ndarray, frame: pd.DataFrame, column: str,
-                        constraint: str, seed: int) -> dict:
-    """Fits per-group thresholds on part of the rows and reports both models on the other part."""
+def mitigate_thresholds(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray, constraint: str, seed: int) -> dict:
+    """Fits per-group thresholds on part of the rows and reports both models on the other part; `groups` [rows]:
+    each row's group (group_names)."""
     from fairlearn.postprocessing import ThresholdOptimizer
     from sklearn.model_selection import train_test_split
 
-    groups = frame[column].fillna("(missing)").astype(str).to_numpy()
-    rows = np.arange(len(frame))
+    rows = np.arange(len(groups))
     strata = pd.Series(groups).astype(str) + "|" + pd.Series(truth).astype(str)
     usable = strata.map(strata.value_counts()) >= 2
     fit_rows, measure_rows = train_test_split(rows[usable.to_numpy()], train_size=MITIGATION_FIT_SHARE,
@@ -153,9 +175,7 @@ def mitigate_thresholds(proba: np.ndarray, truth: np.ndarray, frame: pd.DataFram
 def _records(table: pd.DataFrame) -> list[dict]:
     from lamina.plain import json_safe
 
-    table = table.reset_index()
-    table.columns = ["group", *table.columns[1:]]
-    return json_safe(table.to_dict(orient="records"))
+    return json_safe(table.reset_index(names="group").to_dict(orient="records"))
 
 
 def audit_text(result: dict) -> str:
