@@ -104,6 +104,13 @@ def test_explain_and_audit_commands_write_results_into_the_report(tmp_path, caps
         assert cells in shown, cells
     assert "| 0.5 |" not in html
     assert main(["explain", str(tmp_path / "run"), str(tmp_path / "test.csv"), "--rows", "999"]) == 2
+    capsys.readouterr()
+    # Without --rows: the first 5, or every row of a shorter table (a one-row file had been refused: "Row 1 is
+    # outside the data", a row the user never named).
+    biased_table(400, 9).head(2).to_csv(tmp_path / "two.csv", index=False)
+    for name, rows in (("test.csv", [0, 1, 2, 3, 4]), ("two.csv", [0, 1])):
+        assert main(["explain", str(tmp_path / "run"), str(tmp_path / name), "--repeats", "1"]) == 0, name
+        assert json.loads((tmp_path / "run" / "explain.json").read_text())["rows"] == rows
 
 
 def test_explain_on_rows_without_the_target_says_why_there_is_no_importance(tmp_path, capsys):

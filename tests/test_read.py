@@ -88,6 +88,10 @@ def test_duplicate_names_in_a_dataframe_are_refused():
     frame = pd.DataFrame([[1, 2]], columns=["a", "a"])
     with pytest.raises(LaminaError, match="duplicate column names"):
         read_table(frame)
+    # names that are one only as text (as a file's header is): lamina.fit had crashed on 5 beside "5"
+    for names in ([5, "5", "y"], ["a", " a", "y"]):
+        with pytest.raises(LaminaError, match=r"^The data \(a DataFrame\) has duplicate column names"):
+            read_table(pd.DataFrame([[1, 2, 3]], columns=names))
 
 
 @pytest.mark.parametrize("separator", [";", "\t", "|", ","])

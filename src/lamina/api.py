@@ -277,6 +277,7 @@ def held_out_rows(run_dir) -> pd.DataFrame:
 # ---- using a run: what each command does; the CLI parses and prints ------------------------------------
 
 EXPORT_CHECK_ROWS = 512  # held-out rows the ONNX export is compared on
+EXPLAINED_BY_DEFAULT = 5  # rows `lamina explain` explains when none are named: a first look, read by a person
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -362,14 +363,17 @@ def evaluate(run, data) -> tuple[dict, str]:
     return result, text
 
 
-def explain(run, data, rows: list[int], repeats: int = 5) -> tuple[dict, str]:
-    """Attributions of `rows` (0-based) and, with labelled data, permutation importance (without, why there is
-    none); saved as explain.json in the run (its report refreshed). Returns (result, text)."""
+def explain(run, data, rows: list[int] | None = None, repeats: int = 5) -> tuple[dict, str]:
+    """Attributions of `rows` (0-based; None: the first EXPLAINED_BY_DEFAULT, or every row of a shorter table)
+    and, with labelled data, permutation importance (without, why there is none); saved as explain.json in the run
+    (its report refreshed). Returns (result, text)."""
     from lamina.insight.explain import explanation_text
     from lamina.run import EXPLAIN
 
     model = load(run).rows("explain")
-    result = model.explain(data, rows=rows, repeats=repeats)
+    frame = model.read(data, "data to explain")
+    rows = list(range(min(EXPLAINED_BY_DEFAULT, len(frame)))) if rows is None else rows
+    result = model.explain(frame, rows=rows, repeats=repeats)
     return result, explanation_text(result) + _save_beside(model, EXPLAIN, result)
 
 

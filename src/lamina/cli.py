@@ -331,9 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain = command("explain", "why the model predicts what it does: per-row attributions and column importance")
     explain.add_argument("run")
     explain.add_argument("data")
-    explain.add_argument("--rows", default="0,1,2,3,4", help="rows (0-based) to explain one by one: a list, "
+    explain.add_argument("--rows", help="rows (0-based) to explain one by one: a list, "
                          f"ranges or both, e.g. 0,3,7 or 0:5 (rows 0-4) or 10-20 (rows 10 to 20), at most "
-                         f"{MAX_EXPLAINED_ROWS:,} (default 0-4)")
+                         f"{MAX_EXPLAINED_ROWS:,} (default: the first 5, or every row of a shorter table)")
     explain.add_argument("--repeats", type=int, default=5, help="shuffles per column for permutation importance")
 
     audit = command("audit", "bias audit (per-group metrics, disparities, mitigation) and robustness audit (attacks)")
@@ -800,7 +800,7 @@ def run_monitor(args) -> int:
 
 
 def run_explain(args) -> int:
-    rows = _parse_rows(args.rows)  # before importing torch: a mistyped --rows is told at once
+    rows = None if args.rows is None else _parse_rows(args.rows)  # before importing torch: a mistyped one is told at once
     from lamina import api
 
     print(api.explain(args.run, args.data, rows, args.repeats)[1])

@@ -69,11 +69,12 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = ()) -
     A DataFrame's text cells spelt as missing (MISSING_SPELLINGS, after leading spaces, as a CSV cell is read) are
     missing values, as the same cells in a file would be: pandas' read_csv keeps UCI Adult's "?" (and " ?") as
     text, and a model would otherwise read it as an unknown category where `lamina predict` on the file reads it
-    as missing. Its column names lose their leading spaces, as a CSV header's do (pandas keeps " workclass" from a
-    file written "age, workclass")."""
+    as missing. Its column names are text without leading spaces, as a CSV header's are (pandas keeps " workclass"
+    from a file written "age, workclass")."""
     if isinstance(source, pd.DataFrame):
         frame = _missing_spellings_as_missing(source.reset_index(drop=True))  # a copy: the caller's is never changed
-        frame.columns = [c.lstrip(" ") if isinstance(c, str) else c for c in frame.columns]
+        # names as text before the duplicate check: 5 and "5" are one column name in a file
+        frame.columns = [str(c).lstrip(" ") for c in frame.columns]
         where = f"the {what} (a DataFrame)"
         _reject_duplicate_names(list(frame.columns), where)
     else:
@@ -406,6 +407,6 @@ def _reject_duplicate_names(names: list[str], where: str) -> None:
     repeated = [name for name, count in Counter(names).items() if count > 1]
     if repeated:
         raise LaminaError(
-            f"{where} has duplicate column names: {', '.join(map(repr, repeated))}. "
+            f"{where[0].upper()}{where[1:]} has duplicate column names: {', '.join(map(repr, repeated))}. "
             "Rename them so every column has its own name."
         )
