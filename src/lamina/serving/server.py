@@ -551,19 +551,32 @@ class HeadAsGet:
     """ASGI middleware: a HEAD request is answered as the same GET is, headers (Content-Length included) without
     the body (RFC 9110, 9.3.2): load balancers and link checkers probe with HEAD, and FastAPI's routes answer only
     the methods they name. One place for every GET route; a route without GET answers 405 with its Allow header,
-    as it answers a GET."""
+    as it answers a GET. A 405's Allow header that names GET names HEAD too, as every GET route now answers it."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if scope["method"] != "HEAD":
+            return await self.app(scope, receive, _allowing_head(send))
 
         async def without_body(message):
             await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
 
         await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
+def _allowing_head(send):
+    """`send` with HEAD added to a 405's Allow header where it names GET (Starlette lists the route's own methods)."""
+    async def sending(message):
+        if message["type"] == "http.response.start" and message["status"] == 405:
+            headers = [(name, value + b", HEAD" if name.lower() == b"allow" and b"GET" in value.split(b", ") else value)
+                       for name, value in message.get("headers", [])]
+            message = {**message, "headers": headers}
+        await send(message)
+    return sending
 
 
 class BodyLimit:
