@@ -76,6 +76,17 @@ def test_an_exponent_past_decimals_range_is_an_unknown_category_not_a_crash():
     assert CategoryEncoder("c").fit(pd.Series(huge * 2)).cardinality == 5  # training on them too
 
 
+def test_a_decimal_comma_names_its_number_but_a_possible_thousands_separator_does_not():
+    from lamina.features.spelling import decimal_point
+
+    assert [decimal_point(k) for k in ("1,5", "-0,0507", ",5", "12,5", "1,5e3")] == ["1.5", "-0.0507", ".5", "12.5",
+                                                                                   "1.5e3"]
+    assert [decimal_point(k) for k in ("1,500", "3,000", "-2,500", "1,2,3", "١,٥", "1.5")] == [
+        "1,500", "3,000", "-2,500", "1,2,3", "١,٥", "1.5"]  # 1,500 is 1500 in a comma-separated English file
+    encoder = CategoryEncoder("c").fit(pd.Series(["1.5", "1.5", "1500", "1500"]))
+    assert encoder.transform(pd.Series(["1,5", "1,500"])).tolist() == [encoder.index_of("1.5"), UNKNOWN_INDEX]
+
+
 def test_truth_values_however_cased_or_typed_reach_the_one_learnt():
     # A yes/no column read as booleans (True/False) and a request or a text table spelling "true"/"FALSE":
     # the server once scored "true" as an unknown value while the CLI read the same file right.

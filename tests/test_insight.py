@@ -198,3 +198,20 @@ def test_audit_groups_are_the_values_the_model_reads_and_a_column_may_be_named_l
     assert set(groups) == {"1.5", "2", "(missing)"} and sum(groups.values()) == 600, groups
     assert {g["group"] for g in result["columns"]["group"]["groups"]} == {"A", "B"}
     assert set(result["mitigation"]["size"]["before"]["groups"][0]) >= {"group", "size", "selection_rate"}
+
+
+def test_threshold_mitigation_leaves_out_groups_it_cannot_fit_and_says_so(model):
+    """fairlearn fits a threshold per group and needs both outcomes in each: a small group crashed the audit
+    (Degenerate labels), and a column of a value per row (an ID, a number) crashed it with an empty split."""
+    rows = biased_table(400, 11)
+    rows["band"] = np.where(np.arange(400) < 200, "low", "high")
+    rows.loc[7, "band"] = "tiny"  # one row: no threshold can be fitted for it
+    rows["uid"] = [f"u{i}" for i in range(400)]
+    result = audit(model, rows, ["band", "uid"], mitigate=None)
+    assert "note" not in result["columns"]["band"]
+    assert "400 groups, 400 of them a single row" in result["columns"]["uid"]["note"]
+    mitigated = audit(model, rows, ["band"], mitigate="threshold")["mitigation"]["band"]
+    assert mitigated["groups_left_out"] == ["tiny"]
+    assert mitigated["fitted_on_rows"] + mitigated["measured_on_rows"] == 399
+    with pytest.raises(lamina.LaminaError, match=r"Threshold mitigation on 'uid'.*0 of its 400 groups have them"):
+        audit(model, rows, ["uid"], mitigate="threshold")

@@ -88,6 +88,8 @@ def test_duplicate_names_in_a_dataframe_are_refused():
     frame = pd.DataFrame([[1, 2]], columns=["a", "a"])
     with pytest.raises(LaminaError, match="duplicate column names"):
         read_table(frame)
+    # a cell of bytes (pd.read_sas gives them) is no text spelt missing: it had raised pandas' TypeError
+    assert read_table(pd.DataFrame({"b": [b"x", b"?"], "y": [1, 2]}))["b"].tolist() == [b"x", b"?"]
     # names that are one only as text (as a file's header is): lamina.fit had crashed on 5 beside "5"
     for names in ([5, "5", "y"], ["a", " a", "y"]):
         with pytest.raises(LaminaError, match=r"^The data \(a DataFrame\) has duplicate column names"):
@@ -388,3 +390,15 @@ def test_the_readme_names_every_format_read(tmp_path):
     named = set(re.findall(r"(?<![\w.])\.\w+", paragraph.replace("`", " ")))
     assert named >= {*SUPPORTED, *COMPRESSED}, {*SUPPORTED, *COMPRESSED} - named
     assert f"{MAX_DECOMPRESSED_BYTES / 2**30:g} GiB" in paragraph
+
+
+def test_a_file_with_duplicate_names_is_named_as_written(tmp_path):
+    (tmp_path / "h2.csv").write_text("a,a,y\n1,2,3\n")
+    with pytest.raises(LaminaError, match=f"^{re.escape(str(tmp_path / 'h2.csv'))} has duplicate column names"):
+        read_table(tmp_path / "h2.csv")
+
+
+def test_digits_other_than_ascii_beside_a_decimal_comma_stay_text(tmp_path):
+    (tmp_path / "s.csv").write_text("grade;num\n1,5;\u0661,\u0665\n3;0\n", encoding="utf-8")
+    table = read_table(tmp_path / "s.csv")  # pandas reads no Arabic-Indic digits: the column had crashed the reader
+    assert table["grade"].tolist() == [1.5, 3.0] and table["num"].tolist() == ["\u0661,\u0665", "0"]

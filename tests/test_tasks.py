@@ -319,6 +319,9 @@ def test_a_forecast_request_reads_a_value_spelt_missing_as_a_gap_as_a_file_does(
     answer = client.post("/forecast", json={"history": history.to_dict(orient="records")})
     assert answer.status_code == 200, answer.text
     from_file = lamina.load(saved_forecaster).predict(tmp_path / "gaps.csv")
+    truth = history.assign(sales=history["sales"].where(history.index != 12, True)).to_dict(orient="records")
+    refused = client.post("/forecast", json={"history": truth})  # a number field: true is no number, as in /predict
+    assert refused.status_code == 422 and "sales" in refused.text, refused.text
     assert [row["sales"] for row in answer.json()["forecast"]] == pytest.approx(from_file["sales"].tolist(), abs=1e-5)
 
 

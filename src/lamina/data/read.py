@@ -109,7 +109,7 @@ def _missing_spellings_as_missing(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         try:
             spelt = values.str.lstrip(" ").isin(MISSING_SPELLINGS).to_numpy(dtype=bool, na_value=False)
-        except AttributeError:  # a column without text (lists, arrays, objects): nothing is spelt missing
+        except (AttributeError, TypeError):  # no text (lists, objects; bytes, as pd.read_sas gives): none spelt missing
             continue
         if spelt.any():
             frame.isetitem(position, values.mask(spelt))
@@ -407,6 +407,7 @@ def _reject_duplicate_names(names: list[str], where: str) -> None:
     repeated = [name for name, count in Counter(names).items() if count > 1]
     if repeated:
         raise LaminaError(
-            f"{where[0].upper()}{where[1:]} has duplicate column names: {', '.join(map(repr, repeated))}. "
+            f"{where.replace('the ', 'The ', 1) if where.startswith('the ') else where} has duplicate column names: "
+            f"{', '.join(map(repr, repeated))}. "
             "Rename them so every column has its own name."
         )

@@ -24,6 +24,7 @@ from lamina.evaluation.document import (
 from lamina.evaluation.intervals import BOOTSTRAP_SAMPLES, CONFIDENCE, bootstrap_intervals
 from lamina.evaluation.metrics import HIGHER_IS_BETTER
 from lamina.evaluation.plots import Chart
+from lamina.insight.fairness import left_out_text
 from lamina.run import AUDIT, CHECKS, HELD_OUT, HISTORY, METRICS, RunFolder
 
 MITIGATION_METRICS = ("accuracy", "demographic_parity_difference", "demographic_parity_ratio",
@@ -284,11 +285,15 @@ def bias_audit(run: RunFolder, document: dict) -> Section:
             section.blocks.append(Bullets([
                 [f"{d['name']} {number(d['value'])} (limit {number(d['limit'])})",
                  Strong(" — flagged") if d["flagged"] else ""] for d in entry["disparities"]]))
+        if "note" in entry:
+            section.blocks.append(Paragraph([entry["note"]]))
     for column, mitigation in audit.get("mitigation", {}).items():
         section.blocks += [
             Subheading(f"Threshold mitigation for {column} ({mitigation['constraint']})"),
             Paragraph([f"Fitted on {mitigation['fitted_on_rows']} rows, measured on the other "
-                       f"{mitigation['measured_on_rows']}."]),
+                       f"{mitigation['measured_on_rows']}."
+                       + (f" {left_out_text(mitigation['groups_left_out'])}." if mitigation.get("groups_left_out")
+                          else "")]),
             Table(["", "before", "after"], [[name, mitigation["before"][name], mitigation["after"][name]]
                                             for name in MITIGATION_METRICS]),
         ]

@@ -58,14 +58,21 @@ def exact_number(key: str) -> Decimal | None:
 
 
 # A number written with a decimal comma, as spreadsheets in much of Europe export it (-1,21 or 3 or 2,5E-03): a
-# table whose separator is not a comma reads a column of them as numbers (data.read).
-DECIMAL_COMMA = r"[+-]?(\d+(,\d+)?|,\d+)([eE][+-]?\d+)?"
+# table whose separator is not a comma reads a column of them as numbers (data.read). ASCII digits only: pandas
+# reads no other (١,٥ stays text).
+DECIMAL_COMMA = r"[+-]?([0-9]+(,[0-9]+)?|,[0-9]+)([eE][+-]?[0-9]+)?"
+# A comma followed by exactly three digits may as well separate thousands (1,500 is 1500 in English): such a
+# value is not read as a decimal comma outside a table's reader, where the whole column decides.
+THOUSANDS = re.compile(r"[+-]?[0-9]{1,3},[0-9]{3}([eE][+-]?[0-9]+)?")
 
 
 def decimal_point(key: str) -> str:
     """A number written with a decimal comma (DECIMAL_COMMA, holding one comma: "1,5", "-0,0507") written with a
-    point ("1.5"), as the table reader reads such a column; any other key as it is."""
-    return key.replace(",", ".") if "," in key and re.fullmatch(DECIMAL_COMMA, key) else key
+    point ("1.5"), as the table reader reads such a column; any other key as it is, and so is one that may be
+    thousands ("1,500": THOUSANDS)."""
+    if "," not in key or not re.fullmatch(DECIMAL_COMMA, key) or THOUSANDS.fullmatch(key):
+        return key
+    return key.replace(",", ".")
 
 
 def number_aliases(vocabulary: list[str]) -> dict[Decimal, str]:

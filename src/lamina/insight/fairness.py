@@ -18,6 +18,9 @@ DPD_LIMIT = 0.10  # demographic parity difference above this is flagged (selecti
 DPR_LIMIT = 0.80  # demographic parity ratio below this is flagged (the "four-fifths rule")
 EOD_LIMIT = 0.10  # equalized odds difference above this is flagged (TPR or FPR 10 points apart)
 MITIGATION_FIT_SHARE = 0.5  # share of the audit rows the thresholds are fitted on; the rest measure them
+# Groups beyond this many in one sensitive column are mostly a value each (a number, an ID, a date): the audit
+# says so, as disparities between groups of a row or two measure nothing.
+MANY_GROUPS = 20
 
 
 @dataclass
@@ -90,12 +93,17 @@ def audit(model, frame: pd.DataFrame, sensitive: list[str], mitigate: str | None
             predicted = outputs if model.schema.task == "regression" else outputs.argmax(axis=1)
             actual = model.target.decode(truth) if model.schema.task == "regression" else truth
             entry = {"groups": _records(error_group_metrics(actual, predicted, groups)), "disparities": []}
+        distinct = len(entry["groups"])
+        if distinct > MANY_GROUPS:
+            entry["note"] = (f"{distinct} groups, {sum(g['size'] == 1 for g in entry['groups'])} of them a single row: "
+                             f"{column!r} holds values rather than groups (a number, an ID, a date); group it into a "
+                             "few bands first (e.g. age into age bands) and audit those.")
         result["columns"][column] = entry
     if mitigate == "threshold":
         if not binary:
             raise LaminaError("Threshold mitigation needs a binary task; this model does " + model.schema.task + ".")
         result["mitigation"] = {c: mitigate_thresholds(outputs, truth, group_names(model, c, frame[c]).to_numpy(),
-                                                       constraint, seed) for c in sensitive}
+                                                       constraint, seed, c) for c in sensitive}
     elif mitigate is not None:
         raise LaminaError(f"Unknown mitigation {mitigate!r}; the one offered is 'threshold'.")
     return result
@@ -146,15 +154,27 @@ def _cached_scores(proba: np.ndarray):
     return estimator
 
 
-def mitigate_thresholds(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray, constraint: str, seed: int) -> dict:
+def mitigate_thresholds(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray, constraint: str, seed: int,
+                        column: str) -> dict:
     """Fits per-group thresholds on part of the rows and reports both models on the other part; `groups` [rows]:
-    each row's group (group_names)."""
+    each row's group (group_names) in the sensitive `column`. fairlearn's ThresholdOptimizer needs both outcomes in
+    every group it is fitted on: a group with fewer than 2 rows of either is left out of both parts and named in
+    `groups_left_out`. Raises LaminaError where fewer than 2 groups are left."""
     from fairlearn.postprocessing import ThresholdOptimizer
     from sklearn.model_selection import train_test_split
 
     rows = np.arange(len(groups))
     strata = pd.Series(groups).astype(str) + "|" + pd.Series(truth).astype(str)
-    usable = strata.map(strata.value_counts()) >= 2
+    usable = strata.map(strata.value_counts()) >= 2  # a group and outcome with 2 rows puts one on each side
+    outcomes = pd.Series(truth[usable.to_numpy()]).groupby(groups[usable.to_numpy()]).nunique()
+    kept = set(outcomes[outcomes == 2].index)
+    left_out = sorted(set(groups) - kept)
+    if len(kept) < 2:
+        raise LaminaError(
+            f"Threshold mitigation on {column!r} fits a threshold per group, which needs at least 2 rows of each "
+            f"outcome in a group, and {len(kept)} of its {len(set(groups))} groups have them. Mitigate on a column "
+            "of fewer, larger groups (band a number first), or audit without --mitigate.")
+    usable &= pd.Series(groups).isin(kept)
     fit_rows, measure_rows = train_test_split(rows[usable.to_numpy()], train_size=MITIGATION_FIT_SHARE,
                                               random_state=seed, stratify=strata[usable].to_numpy())
     optimizer = ThresholdOptimizer(estimator=_cached_scores(proba), constraints=constraint, prefit=True,
@@ -164,7 +184,8 @@ def mitigate_thresholds(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray
                                          random_state=seed))
     before = proba[measure_rows].argmax(axis=1)
     y_true = truth[measure_rows] == 1
-    report = {"constraint": constraint, "fitted_on_rows": len(fit_rows), "measured_on_rows": len(measure_rows)}
+    report = {"constraint": constraint, "fitted_on_rows": len(fit_rows), "measured_on_rows": len(measure_rows),
+              "groups_left_out": left_out}
     for name, predicted in (("before", before == 1), ("after", after == 1)):
         table, disparities = binary_group_metrics(y_true, predicted, pd.Series(groups[measure_rows]))
         report[name] = {"accuracy": float((predicted == y_true).mean()),
@@ -191,14 +212,24 @@ def audit_text(result: dict) -> str:
         for d in entry["disparities"]:
             flag = "FLAGGED" if d["flagged"] else "ok"
             lines.append(f"  {d['name']:<32} {d['value']:.3f}  (limit {d['limit']})  {flag}")
+        if "note" in entry:
+            lines.append(f"  note: {entry['note']}")
     for column, report in result.get("mitigation", {}).items():
         lines.append(f"\nThreshold mitigation for {column} ({report['constraint']}; fitted on {report['fitted_on_rows']}"
                      f" rows, measured on the other {report['measured_on_rows']})")
+        if report.get("groups_left_out"):
+            lines.append(f"  {left_out_text(report['groups_left_out'])}")
         lines.append(f"  {'':<32}{'before':>10}{'after':>10}")
         for key in ("accuracy", "demographic_parity_difference", "demographic_parity_ratio",
                     "equalized_odds_difference"):
             lines.append(f"  {key:<32}{report['before'][key]:>10.3f}{report['after'][key]:>10.3f}")
     return "\n".join(lines)
+
+
+def left_out_text(groups: list[str]) -> str:
+    """The sentence naming the groups threshold mitigation left out (mitigate_thresholds' `groups_left_out`)."""
+    named = ", ".join(map(repr, groups[:5])) + ("..." if len(groups) > 5 else "")
+    return f"{len(groups)} group(s) left out, with fewer than 2 rows of an outcome to fit a threshold on: {named}"
 
 
 def _cell(name: str, value) -> str:

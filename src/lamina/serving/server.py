@@ -572,8 +572,8 @@ def _allowing_head(send):
     """`send` with HEAD added to a 405's Allow header where it names GET (Starlette lists the route's own methods)."""
     async def sending(message):
         if message["type"] == "http.response.start" and message["status"] == 405:
-            headers = [(name, value + b", HEAD" if name.lower() == b"allow" and b"GET" in value.split(b", ") else value)
-                       for name, value in message.get("headers", [])]
+            headers = [(name, value + b", HEAD" if name.lower() == b"allow" and b"GET" in value.split(b", ")
+                        and b"HEAD" not in value.split(b", ") else value) for name, value in message.get("headers", [])]
             message = {**message, "headers": headers}
         await send(message)
     return sending

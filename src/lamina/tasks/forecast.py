@@ -403,9 +403,11 @@ class ForecastTask(Task):
         from pydantic import BeforeValidator, ConfigDict, Field, create_model
 
         from lamina.data.read import missing_if_spelt_so
+        from lamina.features.kinds import NUMBER_FIELD
 
         layout = self.layout_
-        value = Annotated[float | None, BeforeValidator(missing_if_spelt_so)]
+        # /predict's number field: text that reads as a number is one, true/false and other text are refused
+        value = Annotated[NUMBER_FIELD, BeforeValidator(missing_if_spelt_so)]
         fields = {f"field_{i}": (value, Field(..., alias=column)) for i, column in enumerate(layout.channels)}
         fields["time_field"] = (str, Field(..., alias=layout.time, max_length=64))
         if layout.id:
