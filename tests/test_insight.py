@@ -9,7 +9,7 @@ import lamina
 from conftest import make_table
 from lamina.cli import main
 from lamina.insight.explain import explain_rows, permutation_importance
-from lamina.insight.fairness import audit, binary_group_metrics
+from lamina.insight.fairness import audit, audit_text, binary_group_metrics
 
 
 def biased_table(rows: int, seed: int) -> pd.DataFrame:
@@ -210,8 +210,11 @@ def test_threshold_mitigation_leaves_out_groups_it_cannot_fit_and_says_so(model)
     result = audit(model, rows, ["band", "uid"], mitigate=None)
     assert "note" not in result["columns"]["band"]
     assert "400 groups, 400 of them a single row" in result["columns"]["uid"]["note"]
-    mitigated = audit(model, rows, ["band"], mitigate="threshold")["mitigation"]["band"]
+    result = audit(model, rows, ["band"], mitigate="threshold")
+    mitigated = result["mitigation"]["band"]
     assert mitigated["groups_left_out"] == ["tiny"]
+    assert "1 group(s) left out, with fewer than 2 rows of an outcome to fit a threshold on: 'tiny'" in \
+        audit_text(result)
     assert mitigated["fitted_on_rows"] + mitigated["measured_on_rows"] == 399
     with pytest.raises(lamina.LaminaError, match=r"Threshold mitigation on 'uid'.*0 of its 400 groups have them"):
         audit(model, rows, ["uid"], mitigate="threshold")

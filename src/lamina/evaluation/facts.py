@@ -24,7 +24,6 @@ from lamina.evaluation.document import (
 from lamina.evaluation.intervals import BOOTSTRAP_SAMPLES, CONFIDENCE, bootstrap_intervals
 from lamina.evaluation.metrics import HIGHER_IS_BETTER
 from lamina.evaluation.plots import Chart
-from lamina.insight.fairness import left_out_text
 from lamina.run import AUDIT, CHECKS, HELD_OUT, HISTORY, METRICS, RunFolder
 
 MITIGATION_METRICS = ("accuracy", "demographic_parity_difference", "demographic_parity_ratio",
@@ -266,6 +265,13 @@ def data_quality(run: RunFolder, document: dict) -> Section:
         return Section("Data quality", [Paragraph([f"No findings: {checked}."])])
     rows = [[Strong(f["level"]) if f["level"] != "info" else f["level"], f["code"], f["message"]] for f in findings]
     return Section("Data quality", [Table(["level", "check", "finding"], rows)])
+
+
+def left_out_text(groups: list[str]) -> str:
+    """The sentence naming the groups threshold mitigation left out (insight.fairness.mitigate_thresholds'
+    `groups_left_out`), for the report and the terminal."""
+    named = ", ".join(map(repr, groups[:5])) + ("..." if len(groups) > 5 else "")
+    return f"{len(groups)} group(s) left out, with fewer than 2 rows of an outcome to fit a threshold on: {named}"
 
 
 def bias_audit(run: RunFolder, document: dict) -> Section:

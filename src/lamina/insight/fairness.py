@@ -200,6 +200,8 @@ def _records(table: pd.DataFrame) -> list[dict]:
 
 
 def audit_text(result: dict) -> str:
+    from lamina.evaluation.facts import left_out_text
+
     lines = [f"Bias audit on {result['rows']} labelled rows ({result['task']})"]
     if "favourable" in result:
         lines[0] += f"; selection rate = share predicted {result['favourable']!r}"
@@ -224,12 +226,6 @@ def audit_text(result: dict) -> str:
                     "equalized_odds_difference"):
             lines.append(f"  {key:<32}{report['before'][key]:>10.3f}{report['after'][key]:>10.3f}")
     return "\n".join(lines)
-
-
-def left_out_text(groups: list[str]) -> str:
-    """The sentence naming the groups threshold mitigation left out (mitigate_thresholds' `groups_left_out`)."""
-    named = ", ".join(map(repr, groups[:5])) + ("..." if len(groups) > 5 else "")
-    return f"{len(groups)} group(s) left out, with fewer than 2 rows of an outcome to fit a threshold on: {named}"
 
 
 def _cell(name: str, value) -> str:
