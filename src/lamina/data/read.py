@@ -36,16 +36,10 @@ from lamina.features.spelling import DECIMAL_COMMA
 
 # Besides pandas' defaults ('', 'NA', 'null', ...), '?' marks a missing value in many public tables.
 MISSING_MARKERS = ["?"]
-# Every text a table's cell reads as missing, exactly as written ('NA', 'null', 'nan', '?'...): pandas' default
-# na_values with ours. The server reads a request value spelt so as missing too (serving.server), so a served
-# prediction equals `lamina predict`'s on a CSV holding the same text.
+# Every text a table's cell reads as missing, after leading spaces ('NA', 'null', 'nan', '?'...): pandas' default
+# na_values with ours. A DataFrame's cells and a request's values spelt so are missing too (missing_if_spelt_so),
+# so a prediction from a frame or the server equals `lamina predict`'s on a CSV holding the same text.
 MISSING_SPELLINGS = frozenset(STR_NA_VALUES) | frozenset(MISSING_MARKERS)
-
-
-def missing_if_spelt_so(value):
-    """None for text spelt as a table's missing cell (MISSING_SPELLINGS after leading spaces, as the CSV reader
-    skips them: " ?" from a file written "41, ?"), else the value as given: the reading of a request's value."""
-    return None if isinstance(value, str) and value.lstrip(" ") in MISSING_SPELLINGS else value
 SEPARATORS = ",;\t|"  # the separators a sniffed table may use (comma first: it wins a tie)
 SNIFF_CHARACTERS = 65_536  # the start of a file the separator is sniffed from
 OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # the COMPRESSED suffixes but .zip, an archive
@@ -57,6 +51,12 @@ MAX_DECOMPRESSED_BYTES = 2**30
 DECOMPRESS_CHUNK_BYTES = 2**20  # decompressed 1 MiB at a time, so the cap is checked before memory grows past it
 ZERO_PADDED = r"[+-]?0\d+"  # a whole number written with a leading zero: 001, 010
 LINE_END = re.compile(r"\r\n|\r|\n")  # the line ends pandas and csv (reading with newline="") both accept
+
+
+def missing_if_spelt_so(value):
+    """None for text spelt as a table's missing cell (MISSING_SPELLINGS after leading spaces, as the CSV reader
+    skips them: " ?" from a file written "41, ?"), else the value as given: the reading of a request's value."""
+    return None if isinstance(value, str) and value.lstrip(" ") in MISSING_SPELLINGS else value
 
 
 def read_table(source, what: str = "data", text_columns: Collection[str] = ()) -> pd.DataFrame:
