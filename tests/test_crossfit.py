@@ -227,5 +227,7 @@ def test_info_names_the_score_the_epoch_was_chosen_on_out_of_fold_where_it_was(t
     rows = model.training["sizes"]["train"] + model.training["sizes"]["valid"]
     assert "out-of-fold loss" in said["auto"] and f"the {rows} training and validation rows" in said["auto"]
     assert "valid_loss" not in said["auto"]
+    assert "(cross-fitted: the validation rows train too, each member without one of 4 folds)" in said["auto"]
+    assert "cross-fitted" not in said[0]
     assert "valid_loss" in said[0] and f"the {model.training['sizes']['valid']} validation rows" in said[0]
     assert "out-of-fold" not in said[0]

@@ -714,7 +714,9 @@ def run_info(args) -> int:
     classes = f"; classes: {model.classes}" if model.classes else ""
     print(f"task: {model.task.name}{problem}{classes}")
     print(f"architecture: {model.architecture['arch']} {model.architecture['hyperparameters']}")
-    print(f"split: {training.get('split')}; sizes {training.get('sizes')}")
+    folds = (training.get("cross_fit") or {}).get("folds")
+    together = f" (cross-fitted: the validation rows train too, each member without one of {folds} folds)" if folds else ""
+    print(f"split: {training.get('split')}; sizes {training.get('sizes')}{together}")
     if model.task.row_model:
         print(f"epochs run: {training.get('epochs_run')}, best {training.get('best_epoch')} "
               f"({training.get('stop_reason')})")
