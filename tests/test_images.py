@@ -297,6 +297,20 @@ def test_the_recipe_pools_first_in_resnet_and_older_models_keep_pooling_after_th
     assert {n for n in old if not n.startswith(("body.0.", "body.1."))} <= kept  # what --init-from can carry over
 
 
+@pytest.mark.parametrize("side, padding", [(8, 1), (28, 1), (41, 1), (42, 2), (64, 2)])
+def test_the_recipe_shifts_training_crops_by_a_twenty_eighth_of_the_side_and_at_least_a_pixel(side, padding):
+    from lamina.config import ModelConfig, TrainConfig
+    from lamina.nets.recipe import choose_architecture
+
+    images = torch.randint(0, 256, (40, 1, side, side), dtype=torch.uint8)
+    targets = torch.tensor([0, 1] * 20)
+    spec = {"images": {"x": {}}, "texts": {}, "numbers": 0, "categories": []}
+    _, chosen = choose_architecture(ModelConfig(), TrainConfig(), spec, {"image:x": images}, targets, True)
+    assert chosen["crop_padding"] == padding  # 1 px on Fashion-MNIST's 28 beat the 2 px of side/12 (BENCHMARKS.md)
+    _, asked = choose_architecture(ModelConfig(), TrainConfig(crop_padding=0), spec, {"image:x": images}, targets, True)
+    assert asked["crop_padding"] == 0  # a padding the config sets is kept
+
+
 def test_large_image_sets_step_512_images_over_the_same_epochs_at_a_square_root_scaled_rate():
     from lamina.config import TrainConfig
     from lamina.nets.recipe import epochs_and_batch_size, learning_rate

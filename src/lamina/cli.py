@@ -88,7 +88,7 @@ TRAIN_SETTINGS = [
                                                           "units for tables, 8/255 of the pixel range for images)"),
     ("--label-smoothing", "label_smoothing", _or_auto(float), "share of target mass spread over classes (default: 0.1 "
                                                     "for images and translation, else 0)"),
-    ("--crop-padding", "crop_padding", _or_auto(int), "images: pixels of padding before random crops (default ≈ side/12)"),
+    ("--crop-padding", "crop_padding", _or_auto(int), "images: pixels of padding before random crops (default ≈ side/28, at least 1)"),
     ("--flip", "flip", _or_auto(_yes_no), "images: random left-right flips, yes or no (default: if mirrored images keep "
                                 "their class)"),
     ("--cutout", "cutout", _or_auto(int), "images: side of a random blanked square, pixels (default: side/4 below 10k "

@@ -152,7 +152,7 @@ class TrainConfig(_Section):
     # L∞ radius of those examples; auto: 0.2 normal-score units for tables, 8/255 of the pixel range for images
     adversarial_budget: Annotated[float, Field(gt=0)] | Auto = "auto"
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # target mass spread evenly over the classes; auto: 0.1 for images and translation, else 0
-    crop_padding: Annotated[int, Field(ge=0)] | Auto = "auto"  # pixels of padding before the random crop of training images; auto ≈ side/12
+    crop_padding: Annotated[int, Field(ge=0)] | Auto = "auto"  # pixels of padding before the random crop of training images; auto ≈ side/28, at least 1
     flip: bool | Auto = "auto"  # random left-right flips; auto: only if mirrored images keep their class
     cutout: Annotated[int, Field(ge=0)] | Auto = "auto"  # side in pixels of a random square blanked per image; auto: side/4 below 10k images
     init_from: str | None = None  # a run/model folder or a .safetensors state dict whose backbone starts training
