@@ -84,8 +84,8 @@ def audit(model, frame: pd.DataFrame, sensitive: list[str], mitigate: str | None
     binary = model.schema.task == "binary"
     if binary:
         result["favourable"] = str(model.classes[1])
-    for column in sensitive:
-        groups = group_names(model, column, frame[column])
+    named = {column: group_names(model, column, frame[column]) for column in sensitive}  # audit and mitigation alike
+    for column, groups in named.items():
         if binary:
             table, disparities = binary_group_metrics(truth == 1, outputs.argmax(axis=1) == 1, groups)
             entry = {"groups": _records(table), "disparities": [d.__dict__ for d in disparities]}
@@ -102,8 +102,8 @@ def audit(model, frame: pd.DataFrame, sensitive: list[str], mitigate: str | None
     if mitigate == "threshold":
         if not binary:
             raise LaminaError("Threshold mitigation needs a binary task; this model does " + model.schema.task + ".")
-        result["mitigation"] = {c: mitigate_thresholds(outputs, truth, group_names(model, c, frame[c]).to_numpy(),
-                                                       constraint, seed, c) for c in sensitive}
+        result["mitigation"] = {c: mitigate_thresholds(outputs, truth, groups.to_numpy(), constraint, seed, c)
+                                for c, groups in named.items()}
     elif mitigate is not None:
         raise LaminaError(f"Unknown mitigation {mitigate!r}; the one offered is 'threshold'.")
     return result
