@@ -439,6 +439,27 @@ def test_an_image_model_round_trips_through_its_files(image_run, tmp_path):
     assert np.allclose(model.predict_proba(folder).to_numpy(), again.predict_proba(folder).to_numpy(), atol=1e-6)
 
 
+def test_on_a_cpu_pictures_are_predicted_in_passes_of_a_bounded_number_of_pixels(image_run, monkeypatch):
+    from lamina.training import batches
+    from lamina.training.batches import INFERENCE_ROWS, rows_per_pass
+
+    _, folder, model = image_run
+    whole = model.predict_proba(folder).to_numpy()  # 120 pictures of 16 × 16: one pass under the default
+    pictures = {"image:a": torch.zeros(3, 1, 28, 28, dtype=torch.uint8), "numbers": torch.zeros(3, 5)}
+    assert rows_per_pass(pictures, "cpu") == 128 and rows_per_pass({"numbers": torch.zeros(3, 5)}, "cpu") == 4096
+    assert rows_per_pass({**pictures, "image:b": torch.zeros(3, 3, 64, 64)}, "cpu") == 20  # 28² + 64² pixels a row
+    assert rows_per_pass(pictures, "cpu", 64) == 64 and rows_per_pass(pictures, "cuda") == INFERENCE_ROWS
+    monkeypatch.setattr(batches, "CPU_PICTURE_PIXELS", 50 * 16 * 16)
+    passes = []
+    hook = model.network.register_forward_hook(lambda module, args, output: passes.append(len(output)))
+    try:
+        parted = model.predict_proba(folder).to_numpy()
+    finally:
+        hook.remove()
+    assert passes == [50, 50, 20]
+    assert np.allclose(parted, whole, atol=1e-6)
+
+
 def test_an_image_model_serving_both_mirror_views_exports_to_onnx_and_predicts_the_same(image_run, tmp_path):
     from lamina.cli import main
 

@@ -40,7 +40,6 @@ AUTO_WIDTH = 64  # hidden units (and convolution channels) of the autoencoder
 AUTO_DROPOUT = 0.1  # share of input floats zeroed in training (denoising)
 MAX_CODE = 8  # bottleneck dimensions: half the reconstructed columns, 2 to MAX_CODE
 PRECISION_AT = (10, 100)  # k of precision@k in the metrics (only where the test split has k rows)
-INFERENCE_BATCH = 4096  # rows per forward pass when scoring
 HISTOGRAM_BINS = 20  # equal-width bins of the anomaly score in the report
 
 
@@ -101,7 +100,7 @@ class AnomalyTask(Task):
 
     def fit(self, config, prepared: AnomalyPrepared, session):
         from lamina.nets.recipe import epochs_and_batch_size, learning_rate, resolved
-        from lamina.training.batches import TensorBatches
+        from lamina.training.batches import TensorBatches, rows_per_pass
         from lamina.training.trainer import resolve_device
 
         if config.model.arch not in ("auto", "autoencoder"):
@@ -130,7 +129,8 @@ class AnomalyTask(Task):
         rows = len(train)
         train_batches = TensorBatches(inputs, torch.zeros(rows), batch_size, shuffle=True, seed=config.seed,
                                       device=device)
-        valid_batches = TensorBatches(valid_inputs, torch.zeros(len(split.valid)), 4 * batch_size, device=device)
+        valid_batches = TensorBatches(valid_inputs, torch.zeros(len(split.valid)),
+                                      rows_per_pass(valid_inputs, device, 4 * batch_size), device=device)
         trainer = session.trainer(network, self, epochs=epochs, lr=learning_rate(config.train, "autoencoder"))
         history = trainer.fit(train_batches, valid_batches, resume=session.resume)
         network = network.cpu()
@@ -184,11 +184,11 @@ class AnomalyTask(Task):
 
     def column_errors(self, network, inputs: dict) -> np.ndarray:
         """Each column's reconstruction error [rows, columns] (in eval mode, on the CPU)."""
-        from lamina.training.batches import TensorBatches, batch_rows
+        from lamina.training.batches import TensorBatches, batch_rows, rows_per_pass
         from lamina.training.trainer import infer
 
         device = next(network.parameters()).device
-        batches = TensorBatches(inputs, torch.zeros(batch_rows(inputs)), INFERENCE_BATCH, device=device)
+        batches = TensorBatches(inputs, torch.zeros(batch_rows(inputs)), rows_per_pass(inputs, device), device=device)
         return infer(network, batches, device).numpy().astype(np.float64)
 
     def row_errors(self, column_errors: np.ndarray) -> np.ndarray:

@@ -25,12 +25,11 @@ from lamina.features.target import TargetEncoder, canonical_labels
 from lamina.nets.build import build_network
 from lamina.tasks.base import Prepared, Task
 from lamina.training import distributed
-from lamina.training.batches import TensorBatches, batch_rows, take_rows
+from lamina.training.batches import TensorBatches, batch_rows, rows_per_pass, take_rows
 from lamina.training.budget import budget_record, epoch_bounds
 from lamina.training.crossfit import FOLD_KEY, OutOfFold, assign_folds, held_in
 from lamina.training.trainer import cpu_has_bf16, infer, resolve_device
 
-INFERENCE_BATCH = 4096  # rows per forward pass when predicting
 # Training rows whose predictions make the drift profile's prediction distribution: a seeded sample of larger sets
 # (its bins need no more; predicting all 51,000 Fashion-MNIST training images, both mirror views, cost about two
 # thirds of a training epoch). The input columns' profiles read every training row: they cost no network pass.
@@ -191,7 +190,7 @@ class TableTask(Task):
         self.baseline_ = self.fit_baseline(fitted_targets.numpy())
         train_batches = TensorBatches(fitted_inputs, fitted_targets, batch_size, shuffle=True, seed=config.seed,
                                       device=device, lengths=lengths)
-        valid_batches = TensorBatches(*valid_rows, 4 * batch_size, device=device)
+        valid_batches = TensorBatches(*valid_rows, rows_per_pass(valid_rows[0], device, 4 * batch_size), device=device)
         precision = config.train.precision
         if precision == "auto" and device.type == "cpu" and getattr(network, "bf16_on_cpu", False) and cpu_has_bf16():
             precision = "bf16"
@@ -317,7 +316,7 @@ class TableTask(Task):
             return self.raw_outputs(network, prepared.split.valid)
         inputs, truth = prepared.cross_fit
         device = next(network.parameters()).device
-        batches = TensorBatches(inputs, truth, INFERENCE_BATCH, device=device)
+        batches = TensorBatches(inputs, truth, rows_per_pass(inputs, device), device=device)
         return infer(OutOfFold(network, self.folds), batches, device), truth
 
     def predict(self, model, frame: pd.DataFrame, engine: str = "torch") -> pd.DataFrame:
@@ -370,7 +369,7 @@ class TableTask(Task):
         these labelled rows, e.g. the validation rows a calibration is fitted on."""
         inputs, truth = self.encoded(rows)
         device = next(network.parameters()).device
-        return infer(network, TensorBatches(inputs, truth, INFERENCE_BATCH, device=device), device), truth
+        return infer(network, TensorBatches(inputs, truth, rows_per_pass(inputs, device), device=device), device), truth
 
     def labelled_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The rows with a target value (the rest cannot be learnt from)."""
@@ -455,9 +454,9 @@ class TableTask(Task):
             raw = torch.from_numpy(_run_onnx(model, inputs))
         elif engine == "torch":
             device, rows = model.inference_device(), batch_rows(inputs)
+            per_pass = rows_per_pass(inputs, device)
             # Rows that fit one forward pass skip the batching (a tenth of a millisecond, much of a served row).
-            batches = [inputs] if rows <= INFERENCE_BATCH else TensorBatches(inputs, torch.zeros(rows), INFERENCE_BATCH,
-                                                                           device=device)
+            batches = [inputs] if rows <= per_pass else TensorBatches(inputs, torch.zeros(rows), per_pass, device=device)
             raw = infer(model.network, batches, device)
         else:
             raise LaminaError(f"Unknown engine {engine!r}; use 'torch' or 'onnx'.")
