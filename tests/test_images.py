@@ -386,6 +386,7 @@ def test_the_report_names_classes_and_shows_the_most_confidently_wrong_images(im
     assert len(named) == 7 and named[6] in ("horizontal/blend.png", "vertical/blend.png"), named
     for mistake, name in zip(mistakes, named, strict=True):
         assert mistake["truth"] == name.split("/")[0] and mistake["predicted"] != mistake["truth"]
+        assert mistake["file"] == files.iloc[mistake["row"]]
     confidence = [m["confidence"] for m in mistakes]
     assert confidence == sorted(confidence, reverse=True)
     assert min(confidence[:6]) > 0.8 and confidence[6] < min(confidence[:6])
@@ -396,6 +397,21 @@ def test_the_report_names_classes_and_shows_the_most_confidently_wrong_images(im
     for mistake, start, end in zip(mistakes, places, [*places[1:], len(html)], strict=True):
         caption = " ".join(re.sub(r"<[^>]*>", " ", html[start:end].split("</figure>", 1)[0]).split())
         assert f"true {mistake['truth']}" in caption and f"predicted {mistake['predicted']}" in caption, caption
+        assert mistake["file"].split("flipped_test/")[1] in caption, caption  # its class folder and file name
+
+
+def test_a_shown_mistake_and_each_test_prediction_name_the_picture_file_and_the_row_of_the_data(image_run):
+    from lamina.evaluation.mistakes import confident_mistakes
+
+    root, folder, model = image_run
+    data = read_table(folder)
+    held_out = pd.read_csv(root / "run" / "test_predictions.csv")  # a split of the folder: rows are data rows
+    assert len(held_out) > 0 and (data["image"].iloc[held_out["row"]].to_numpy() == held_out["image"]).all()
+    test = data.iloc[[5, 70, 3]]  # rows as a split leaves them: labelled by their place in the data
+    outputs, truth = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), np.array([1, 0, 0])
+    mistakes = confident_mistakes(model, test, outputs, truth)
+    assert [(m["row"], m["file"], m["confidence"]) for m in mistakes] == [(5, data["image"].iloc[5], 0.9),
+                                                                         (70, data["image"].iloc[70], 0.8)]
 
 
 def test_init_from_reuses_the_backbone_and_can_freeze_it(image_run, tmp_path):
@@ -447,9 +463,12 @@ def test_on_a_cpu_pictures_are_predicted_in_passes_of_a_bounded_number_of_pixels
     whole = model.predict_proba(folder).to_numpy()  # 120 pictures of 16 × 16: one pass under the default
     pictures = {"image:a": torch.zeros(3, 1, 28, 28, dtype=torch.uint8), "numbers": torch.zeros(3, 5)}
     assert rows_per_pass(pictures, "cpu") == 128 and rows_per_pass({"numbers": torch.zeros(3, 5)}, "cpu") == 4096
-    assert rows_per_pass({**pictures, "image:b": torch.zeros(3, 3, 64, 64)}, "cpu") == 20  # 28² + 64² pixels a row
-    assert rows_per_pass(pictures, "cpu", 64) == 64 and rows_per_pass(pictures, "cuda") == INFERENCE_ROWS
+    assert rows_per_pass({**pictures, "image:b": torch.zeros(3, 3, 48, 48)}, "cpu") == 32  # 28² + 48² pixels a row
+    assert rows_per_pass({"image:a": torch.zeros(3, 1, 128, 128)}, "cpu") == 32 == batches.MIN_PICTURE_ROWS
+    assert rows_per_pass(pictures, "cpu", 64) == 64 and rows_per_pass(pictures, "cpu", 8) == 8
+    assert rows_per_pass(pictures, "cuda") == INFERENCE_ROWS
     monkeypatch.setattr(batches, "CPU_PICTURE_PIXELS", 50 * 16 * 16)
+    monkeypatch.setattr(batches, "MIN_PICTURE_ROWS", 1)
     passes = []
     hook = model.network.register_forward_hook(lambda module, args, output: passes.append(len(output)))
     try:

@@ -1,6 +1,7 @@
 """The server as a user runs it: `lamina serve` in its own process, a schema-driven fuzzer, a load of
 10,000 requests from a second process, and the playground driven in a real headless browser."""
 
+import contextlib
 import re
 import shutil
 import socket
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 import schemathesis
 import uvicorn
@@ -36,9 +38,16 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(run):
     """`lamina serve` on a free loopback port, with a token."""
+    with serving(run, "--token", TOKEN) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(run, *options: str):
+    """`lamina serve RUN *options` on a free loopback port, its URL once it answers /health."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "lamina.cli", "serve", str(run), "--port", str(port),
-                                "--token", TOKEN], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "lamina.cli", "serve", str(run), "--port", str(port), *options],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -50,9 +59,11 @@ def server(run):
     else:
         process.kill()
         pytest.fail(f"server did not start: {process.stderr.read().decode()}")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def free_port() -> int:
@@ -190,18 +201,24 @@ def test_ten_thousand_requests_from_another_process(server):
     assert 'lamina_requests_total{path="/predict",status="200"} 10000.0' in metrics
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
-                    reason="Debian's chromium is not installed (.ci/run installs it)")
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
+                                    reason="Debian's chromium is not installed (.ci/run installs it)")
+
+
+def launch(playwright):
+    """Debian's chromium, headless."""
+    return playwright.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+
+
+@needs_chromium
 def test_the_playground_predicts_and_explains_in_a_browser(server, run):
     from playwright.sync_api import sync_playwright
 
     row = make_table(rows=1, seed=5).drop(columns="y").iloc[0]
     expected = lamina.load(run).predict(row.to_frame().T.infer_objects())["prediction"].iloc[0]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(playwright)
         page = browser.new_page()
         page.goto(f"{server}/?token={TOKEN}")
         page.fill("#token", TOKEN)
@@ -221,3 +238,29 @@ def test_the_playground_predicts_and_explains_in_a_browser(server, run):
     assert shown == expected
     assert "completeness gap" in explanation and "signal" in explanation
     assert "Model card" in card and "held-out rows" in card
+
+
+@needs_chromium
+def test_the_playground_sends_a_picked_picture_file_and_shows_its_prediction(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from test_images import IMAGE_FAST, make_image_folder
+
+    folder = make_image_folder(tmp_path / "photos", per_class=30)
+    model = lamina.fit(folder, out=tmp_path / "run", progress=False, **{**IMAGE_FAST, "epochs": 4})
+    pictures = [next((folder / name).iterdir()) for name in ("horizontal", "vertical")]
+    expected = list(model.predict(pd.DataFrame({"image": [str(p) for p in pictures]}))["prediction"])
+    shown = []
+    with serving(tmp_path / "run") as url, sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page()
+        page.goto(url)
+        assert page.get_attribute("#image", "type") == "file" and page.get_attribute("#image", "accept") == "image/*"
+        for picture in pictures:
+            page.set_input_files("#image", str(picture))
+            page.click("button[type=submit]")
+            page.wait_for_selector("#prediction")
+            shown.append(page.text_content("#prediction"))
+            page.wait_for_selector("#explanation table")  # the explanation of this picture, before the next
+        browser.close()
+    assert shown == expected

@@ -5,6 +5,7 @@ PNG) for image and audio models, its text for text models. Stored in the run fol
 from __future__ import annotations
 
 from html import escape
+from pathlib import PurePath
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,10 @@ def shows_mistakes(model) -> bool:
 
 
 def confident_mistakes(model, test: pd.DataFrame, outputs: np.ndarray, truth: np.ndarray) -> list[dict]:
-    """Up to MAX_SHOWN wrong test predictions, most confident first, each with its image or text."""
+    """Up to MAX_SHOWN wrong test predictions, most confident first, each with its image or text. `outputs`
+    [rows, classes] and `truth` [rows] follow `test`'s rows; a mistake's `row` is the test row's label, as
+    test_predictions.csv's `row` names it (tasks.table.with_row_keys), and `file` the picture's path where it
+    was read from one."""
     if not shows_mistakes(model):
         return []
     column = next(c for c in model.schema.features if c.kind in SHOWN_KINDS)
@@ -33,9 +37,14 @@ def confident_mistakes(model, test: pd.DataFrame, outputs: np.ndarray, truth: np
     wrong = np.flatnonzero(predicted != truth)
     chosen = wrong[np.argsort(-outputs[wrong, predicted[wrong]], kind="stable")][:MAX_SHOWN]
     classes = model.classes
-    mistakes = [{"row": int(row), "truth": str(classes[truth[row]]), "predicted": str(classes[predicted[row]]),
-                 "confidence": float(outputs[row, predicted[row]])} for row in chosen]
+    mistakes = [{"row": _row_key(test.index[row]), "truth": str(classes[truth[row]]),
+                 "predicted": str(classes[predicted[row]]), "confidence": float(outputs[row, predicted[row]])}
+                for row in chosen]
     values = test[column.name].iloc[chosen]
+    if column.kind in PICTURE_KINDS:  # where the picture came from a file, its path (test_predictions.csv has it too)
+        for mistake, value in zip(mistakes, values, strict=True):
+            if isinstance(value, str):
+                mistake["file"] = value
     if column.kind == "text":
         for mistake, text in zip(mistakes, values, strict=True):
             text = "" if pd.isna(text) else str(text)
@@ -47,6 +56,11 @@ def confident_mistakes(model, test: pd.DataFrame, outputs: np.ndarray, truth: np
     return mistakes
 
 
+def _row_key(label):
+    """A row label as JSON holds it: an integer position as a number, any other label as its text."""
+    return int(label) if isinstance(label, (int, np.integer)) else str(label)
+
+
 def mistakes_html(mistakes: list[dict]) -> str:
     """The report's section on the rows in mistakes.json (a file, so every value is escaped)."""
     if mistakes and "text" in mistakes[0]:
@@ -56,12 +70,20 @@ def mistakes_html(mistakes: list[dict]) -> str:
     cells = "".join(
         f"<figure><img src='data:image/png;base64,{escape(str(m['png']))}' alt='test row {escape(str(m['row']))}'>"
         f"<figcaption>true <b>{escape(str(m['truth']))}</b><br>predicted {escape(str(m['predicted']))} "
-        f"({escape(_confidence(m))})</figcaption></figure>"
+        f"({escape(_confidence(m))})<br>{_place(m)}</figcaption></figure>"
         for m in mistakes
     )
     return ("<h2>Most confidently wrong test images</h2><p>The test images the model misclassified with the "
             "highest confidence: look here for mislabelled images and classes that look alike.</p>"
             f"<div class='mistakes'>{cells}</div>")
+
+
+def _place(mistake: dict) -> str:
+    """Where a shown picture is: its file's folder and name (the whole path on hover), or its test row."""
+    if "file" not in mistake:
+        return f"test row {escape(str(mistake['row']))}"
+    path = PurePath(str(mistake["file"]))
+    return f"<span title='{escape(str(path))}'>{escape(str(PurePath(path.parent.name, path.name)))}</span>"
 
 
 def _texts_html(mistakes: list[dict]) -> str:

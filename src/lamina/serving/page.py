@@ -32,10 +32,23 @@ function escapeHtml(text) {
 SCRIPT = ESCAPE_SCRIPT + """
 const schema = JSON.parse(document.getElementById('schema').textContent);
 const form = document.getElementById('form');
-function record() {
+function dataUrl(file) {  // a picked file as a data: URL, the base64 of its bytes, which the server decodes
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+async function record() {
   const row = {};
   for (const column of schema.columns) {
-    const value = form.elements[column.name].value;
+    const field = form.elements[column.name];
+    if (field.type === 'file') {
+      row[column.name] = field.files.length ? await dataUrl(field.files[0]) : null;
+      continue;
+    }
+    const value = field.value;
     if (value === '') { row[column.name] = null; }
     else if (column.kind === 'number') { row[column.name] = Number(value); }
     else { row[column.name] = value; }
@@ -74,7 +87,7 @@ form.addEventListener('submit', async (event) => {
   result.textContent = 'predicting...';
   explanation.textContent = '';
   try {
-    const row = record();
+    const row = await record();
     const answer = (await call('predict', row)).predictions[0];
     let html = '';
     if (answer.targets) {  // a model of several targets: one answer per target
@@ -104,8 +117,13 @@ form.addEventListener('submit', async (event) => {
 """
 
 
+FILE_KINDS = {"image": "image/*", "audio": "audio/*"}  # columns sent as files, and the types the picker offers
+
+
 def _input(column: dict) -> str:
     name = _text(column["name"])
+    if column["kind"] in FILE_KINDS:
+        return f"<input type='file' accept='{FILE_KINDS[column['kind']]}' name='{name}' id='{name}'>"
     if column.get("values"):
         options = "".join(f"<option>{_text(v)}</option>" for v in column["values"])
         return f"<select name='{name}' id='{name}'><option value=''>(missing)</option>{options}</select>"

@@ -13,6 +13,9 @@ INFERENCE_ROWS = 4096  # rows per forward pass when predicting or validating, at
 # Fashion-MNIST network (28 × 28) predicted at 0.73 ms an image in passes of 2,048–4,096 images and at 0.39–0.41 ms
 # in passes of 128–192, fp32 (bf16: 0.42 and 0.23 ms). BENCHMARKS.md.
 CPU_PICTURE_PIXELS = 128 * 28 * 28  # height × width (any channels), summed over a CPU pass's pictures
+# Rows a CPU pass over pictures holds at least: larger pictures shrink early in the network (a pooled or strided
+# stem), and passes of 3-6 rows of 128 × 128 pictures predicted 1.5-2× slower than passes of 32 or more.
+MIN_PICTURE_ROWS = 32
 
 
 def move(inputs, device):
@@ -29,11 +32,11 @@ def batch_rows(inputs) -> int:
 def rows_per_pass(inputs, device: str | torch.device, most: int = INFERENCE_ROWS) -> int:
     """Rows per forward pass outside training: `most`, or on a CPU, where the rows hold pictures (the feature
     pipeline's `image:<column>` tensors [rows, channels, height, width]), as many as hold CPU_PICTURE_PIXELS
-    pixels (128 of 28 × 28, 32 of 64 × 64), at least 1."""
+    pixels (128 of 28 × 28), at least MIN_PICTURE_ROWS (32: of 64 × 64 and larger); never more than `most`."""
     if torch.device(device).type != "cpu" or not isinstance(inputs, dict):
         return most
     pixels = sum(tensor.shape[-2] * tensor.shape[-1] for name, tensor in inputs.items() if name.startswith("image:"))
-    return most if pixels == 0 else max(1, min(most, CPU_PICTURE_PIXELS // pixels))
+    return most if pixels == 0 else min(most, max(MIN_PICTURE_ROWS, CPU_PICTURE_PIXELS // pixels))
 
 
 class TensorBatches:
