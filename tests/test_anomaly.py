@@ -199,3 +199,14 @@ def test_the_threshold_line_says_when_contamination_is_the_default():
 
     assert "(default --contamination)" in describe({"rule": "contamination", "contamination": 0.05, "default": True, "threshold": 1.0})
     assert "(--contamination)" in describe({"rule": "contamination", "contamination": 0.1, "default": False, "threshold": 1.0})
+
+
+def test_what_only_classifiers_and_regressors_do_is_refused_naming_an_anomaly_model(labelled, capsys):
+    from lamina.cli import main
+
+    frame, model, run = labelled
+    for refused in (lambda: model.predict_proba(frame), lambda: model.explain(frame.head(2))):
+        with pytest.raises(LaminaError, match="this is an anomaly model"):
+            refused()
+    assert main(["card", str(run)]) == 2
+    assert "holds an anomaly model" in capsys.readouterr().err

@@ -300,8 +300,8 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
     reads_its_own = getattr(model.task, "read_prediction_data", None)  # e.g. sentences, one a line
     searches = "beam" in inspect.signature(model.task.predict).parameters  # translation, speech to text
     if beam is not None and not searches:
-        raise LaminaError(f"--beam sets the beams of a translation or speech-to-text model's search; this is a "
-                          f"{model.task.name} model. Drop --beam.")
+        raise LaminaError(f"--beam sets the beams of a translation or speech-to-text model's search; this is "
+                          f"{model.task.described} model. Drop --beam.")
     options = {"beam": beam} if beam is not None else {}
     if is_audio_file(data) and hasattr(model.task, "transcribe"):  # one recording: a table of one row
         return model.task.predict(model, pd.DataFrame({model.task.audio_column_: [str(Path(data).resolve())]}),
@@ -311,7 +311,7 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
              read_images(folder, "prediction data", unlabelled=True) if folder else model.read(data, "prediction data"))
     if not model.task.row_model:  # e.g. a forecast: the next horizon after the history in `data`
         if engine != "torch":
-            raise LaminaError(f"--engine {engine} runs models that predict one row at a time; a {model.task.name} "
+            raise LaminaError(f"--engine {engine} runs models that predict one row at a time; {model.task.described} "
                               "model predicts with torch. Drop --engine.")
         frame.attrs["source"] = f"the file {data}" if isinstance(data, (str, Path)) else None  # errors name it
         return model.predict(frame, **options)

@@ -109,7 +109,7 @@ class Model:
         """Generation models: `n` new images as uint8 [n, channels, height, width], all of the class `label` (a
         class name) or, without it, of each class in turn; the same `seed` gives the same images (None: new ones)."""
         if not hasattr(self.task, "generate"):
-            raise LaminaError(f"`generate` is for generation models (--task generate); this is a {self.task.name} "
+            raise LaminaError(f"`generate` is for generation models (--task generate); this is {self.task.described} "
                               "model. Use predict.")
         return self.task.generate(self, n, label, seed)
 
@@ -117,20 +117,20 @@ class Model:
         """Translation models: the translation of each sentence of `texts` (beam search with `beam` beams, 1:
         greedy); an empty sentence translates to ""."""
         if not hasattr(self.task, "translate"):
-            raise LaminaError(f"`translate` is for translation models (--task translate); this is a {self.task.name} "
+            raise LaminaError(f"`translate` is for translation models (--task translate); this is {self.task.described} "
                               "model. Use predict.")
         return self.task.translate(self, texts, beam)
     def transcribe(self, audio, beam: int | None = None):
         """Speech-to-text models: the text of a clip (a file path, or a wav/flac/ogg/mp3 file's bytes), or a list of
         texts for a list of clips; greedy CTC decoding, or prefix beam search keeping `beam` prefixes."""
         if not hasattr(self.task, "transcribe"):
-            raise LaminaError(f"`transcribe` is for speech-to-text models (--task transcribe); this is a "
-                              f"{self.task.name} model. Use predict.")
+            raise LaminaError(f"`transcribe` is for speech-to-text models (--task transcribe); this is "
+                              f"{self.task.described} model. Use predict.")
         return self.task.transcribe(self, audio, beam)
 
     def recommender(self, purpose: str):
         if not hasattr(self.task, "recommend"):
-            raise LaminaError(f"`{purpose}` is for recommendation models; this is a {self.task.name} model. "
+            raise LaminaError(f"`{purpose}` is for recommendation models; this is {self.task.described} model. "
                               "Use predict.")
         return self.task
 
@@ -139,8 +139,8 @@ class Model:
     def rows(self, purpose: str) -> Model:
         """This model, when `purpose` (explain, audit, export, monitor...) applies to its task; else a clear error."""
         if not self.task.row_model:
-            raise LaminaError(f"`{purpose}` works on models that predict one row at a time (classification, "
-                              f"regression); this is a {self.task.name} model. Its report holds its scores, and "
+            raise LaminaError(f"`{purpose}` works on classification and regression models; this is "
+                              f"{self.task.described} model. Its report holds its scores, and "
                               "`lamina predict RUN DATA` uses it.")
         return self
 
@@ -174,7 +174,7 @@ class Model:
 
     def predict_proba(self, data) -> pd.DataFrame:
         if self.classes is None:
-            raise LaminaError(f"predict_proba is for classification models of one target; this is a {self.task.name} "
+            raise LaminaError(f"predict_proba is for classification models of one target; this is {self.task.described} "
                               "model. Use predict (with several targets, its <target>:proba_<class> columns).")
         frame = self.read(data, "prediction data")
         return _on_index_of(data, pd.DataFrame(self.predict_array(frame), columns=list(self.classes)))

@@ -19,7 +19,7 @@ def model_card(run_dir: Path) -> str:
     run, document = facts.read_run(run_dir)
     task = facts.task_of(document)
     if not task.row_model:
-        raise LaminaError(f"A model card describes a model that predicts one row at a time; {run.path} holds a "
-                          f"{task.name} model, whose report.html holds its scores.")
+        raise LaminaError(f"A model card describes a model that predicts one row at a time; {run.path} holds "
+                          f"{task.described} model, whose report.html holds its scores.")
     # The report's own title (Task.title): a model of several targets names each, not only the first.
     return sections_markdown(f"Model card: {task.title(document)}", facts.written(run, document, facts.CARD))

@@ -147,6 +147,11 @@ class Task(LossStep):
         self.requested = requested  # what the config asked for ("auto", the name, or an alias)
 
     @property
+    def described(self) -> str:
+        """The task's name after its article, as messages say it: "a classification", "an anomaly"."""
+        return f"{'an' if self.name[:1] in 'aeiou' else 'a'} {self.name}"
+
+    @property
     def loss_fn(self):
         return self.loss
 
