@@ -94,7 +94,7 @@ def test_an_id_column_named_row_keeps_its_values_and_the_position_moves_aside():
 
     rows = pd.DataFrame({"row": ["R7", "R9"], "x": [1, 2]}, index=[7, 9])
     held = pd.DataFrame({"truth": ["a", "b"], "prediction": ["a", "a"]})
-    schema = SimpleNamespace(identifiers=[SimpleNamespace(name="row"), SimpleNamespace(name="prediction")])
+    schema = SimpleNamespace(identifiers=[SimpleNamespace(name="row"), SimpleNamespace(name="prediction")], features=[])
     keyed = with_row_keys(held, rows, schema)
     # the ID replaced the positions before: the README's read_csv(file).loc[row] join then failed
     assert list(keyed.columns) == ["_row", "row", "truth", "prediction"]
