@@ -448,6 +448,27 @@ def test_predict_on_a_folder_names_each_file(image_run, tmp_path):
     assert (written["prediction"] == truth).mean() >= 0.9
 
 
+def test_a_flat_folder_predicts_the_same_from_python_the_cli_and_monitor_reads_it(image_run, tmp_path):
+    import shutil
+
+    from lamina.cli import main
+
+    root, folder, model = image_run
+    flat = tmp_path / "new"
+    flat.mkdir()
+    for picture in [*sorted((folder / "vertical").iterdir())[:3], *sorted((folder / "horizontal").iterdir())[:2]]:
+        shutil.copy(picture, flat / f"{picture.parent.name}-{picture.name}")
+    assert main(["predict", str(root / "run"), str(flat), "--out", str(tmp_path / "p.csv")]) == 0
+    written = pd.read_csv(tmp_path / "p.csv")
+    predicted = model.predict(str(flat))  # a folder without class subfolders, as `lamina predict` reads it
+    assert len(predicted) == 5 and list(predicted["prediction"]) == list(written["prediction"])
+    assert main(["monitor", str(root / "run"), "--reference", str(folder), "--current", str(flat),
+                 "--out", str(tmp_path / "drift.html")]) == 0
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LaminaError, match="holds no files"):
+        model.predict(str(tmp_path / "empty"))
+
+
 def test_an_image_model_round_trips_through_its_files(image_run, tmp_path):
     _, folder, model = image_run
     model.save(tmp_path / "saved")

@@ -293,7 +293,7 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
     class subfolders; for a translation model also a .txt file of one sentence a line); for a column of image or
     audio files, the path leads each row (which file each prediction is for). `beam`: a translation model's
     beams (1 greedy; default 5), or the prefixes a speech-to-text model's beam search keeps (default: greedy)."""
-    from lamina.data.images import looks_like_arrays, read_images
+    from lamina.data.images import looks_like_arrays
     from lamina.features.kinds import kind_named
 
     model = load(run)
@@ -306,9 +306,7 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
     if is_audio_file(data) and hasattr(model.task, "transcribe"):  # one recording: a table of one row
         return model.task.predict(model, pd.DataFrame({model.task.audio_column_: [str(Path(data).resolve())]}),
                                   **options)
-    folder = Path(data) if isinstance(data, (str, Path)) and Path(data).is_dir() else None
-    frame = (reads_its_own(data) if reads_its_own else
-             read_images(folder, "prediction data", unlabelled=True) if folder else model.read(data, "prediction data"))
+    frame = reads_its_own(data) if reads_its_own else model.read(data, "prediction data")
     if not model.task.row_model:  # e.g. a forecast: the next horizon after the history in `data`
         if engine != "torch":
             raise LaminaError(f"--engine {engine} runs models that predict one row at a time; {model.task.described} "

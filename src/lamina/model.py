@@ -66,7 +66,7 @@ class Model:
         as text (Schema.text_columns) read as the text of each cell, as the server takes them: the same value
         then predicts the same from a file of one row, of many, and from a request."""
         schema = getattr(self.task, "schema_", None)  # tasks of a table's rows have one; a forecast has none
-        return read_table(data, what, schema.text_columns if schema is not None else ())
+        return read_table(data, what, schema.text_columns if schema is not None else (), unlabelled=True)
 
     def predict(self, data, **options) -> pd.DataFrame:
         """The task's prediction frame: for classification `prediction` and `proba_<class>` per class, for

@@ -119,6 +119,9 @@ def read_class_folders(folder: Path, what: str, unlabelled: bool = False) -> pd.
     entries = _entries(folder, folder, root, ignored, not_files)
     classes = [p for p in entries if p.is_dir()]
     rows = [(p, None) for p in entries if not p.is_dir()] if unlabelled else []
+    if unlabelled and not entries:
+        raise LaminaError(f"The {what} folder {folder} holds no files. Put the images or recordings in it (or in a "
+                          "subfolder per class), or give a table file.")
     if not classes and not rows:
         raise LaminaError(
             f"The {what} folder {folder} has no class subfolders. Put each class's images in a subfolder "

@@ -59,13 +59,14 @@ def missing_if_spelt_so(value):
     return None if isinstance(value, str) and value.lstrip(" ") in MISSING_SPELLINGS else value
 
 
-def read_table(source, what: str = "data", text_columns: Collection[str] = ()) -> pd.DataFrame:
+def read_table(source, what: str = "data", text_columns: Collection[str] = (), unlabelled: bool = False) -> pd.DataFrame:
     """A DataFrame from a path or a DataFrame; `what` names the role in error messages. A DataFrame's rows are
     numbered 0..n-1 here, whatever its index, so every message counts rows by position as it does in a file.
     `text_columns`: columns a delimited text file (CSV, TSV...) gives as the text of each cell (a missing cell
     missing), where its type would otherwise be guessed from this file's values alone: the columns a model reads
     as text (Schema.text_columns), so a category code 1.50 in a file of one row stays "1.50", not 1.5. Other
-    formats keep the types they store; a name the file lacks is ignored.
+    formats keep the types they store; a name the file lacks is ignored. `unlabelled`: a folder of pictures or
+    recordings without class subfolders is read too, without labels (data to predict from, as a model reads it).
     A DataFrame's text cells spelt as missing (MISSING_SPELLINGS, after leading spaces, as a CSV cell is read) are
     missing values, as the same cells in a file would be: pandas' read_csv keeps UCI Adult's "?" (and " ?") as
     text, and a model would otherwise read it as an unknown category where `lamina predict` on the file reads it
@@ -78,7 +79,7 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = ()) -
         where = f"the {what} (a DataFrame)"
         _reject_duplicate_names(list(frame.columns), where)
     else:
-        frame = _read_path(Path(source), what, frozenset(text_columns))
+        frame = _read_path(Path(source), what, frozenset(text_columns), unlabelled)
         where = f"the {what} {'folder' if Path(source).is_dir() else 'file'} {source}"
     if len(frame.columns) == 0:
         raise LaminaError(f"{where[0].upper()}{where[1:]} has no columns. Give a table with a header row and data rows.")
@@ -132,14 +133,14 @@ def leading_zero_codes(strings: pd.Series) -> bool:
     return bool(strings.astype(str).str.strip().str.fullmatch(ZERO_PADDED).any())
 
 
-def _read_path(path: Path, what: str, text_columns: frozenset[str]) -> pd.DataFrame:
+def _read_path(path: Path, what: str, text_columns: frozenset[str], unlabelled: bool) -> pd.DataFrame:
     if not path.exists():
         looked = "" if path.is_absolute() else f" (looked for {path.resolve()})"
         raise LaminaError(f"The {what} {path} does not exist{looked}: no file or folder has that name. Give a table "
                           f"file ({' '.join(SUPPORTED)}) or a folder of pictures or recordings (a subfolder per class). "
                           "Check the path and spelling.")
     if is_image_source(path):
-        return read_images(path, what)
+        return read_images(path, what, unlabelled)
     if path.stat().st_size == 0:
         raise LaminaError(f"The {what} file {path} is empty (0 bytes). Give a table with a header and rows.")
     suffix = path.suffix.lower()
