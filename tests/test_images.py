@@ -469,6 +469,16 @@ def test_a_flat_folder_predicts_the_same_from_python_the_cli_and_monitor_reads_i
         model.predict(str(tmp_path / "empty"))
 
 
+def test_a_cell_holding_no_picture_lamina_reads_is_named_with_what_to_give(image_run):
+    _, folder, model = image_run
+    picture = next((folder / "vertical").iterdir())
+    with Image.open(picture) as opened:
+        for value in (opened, [1, 2, 3]):
+            with pytest.raises(LaminaError, match=r"record 0, field .image.: a .*(ImageFile|list), which is no picture"):
+                model.predict(pd.DataFrame({"image": [value]}))
+    assert len(model.predict(pd.DataFrame({"image": [picture, picture.read_bytes()]}))) == 2  # a Path, bytes
+
+
 def test_an_image_model_round_trips_through_its_files(image_run, tmp_path):
     _, folder, model = image_run
     model.save(tmp_path / "saved")

@@ -99,6 +99,10 @@ class ImageEncoder:
     def _decode_or_blank(self, row: int, value) -> np.ndarray:
         if is_missing(value):  # a missing image: mid-grey
             return np.full((self.channels_, self.size_, self.size_), 128, np.uint8)
+        if not isinstance(value, (str, os.PathLike, bytes, np.ndarray)):  # a PIL image, a list...: said, not a traceback
+            raise LaminaError(f"{self._where(row, value)}: a {type(value).__module__}.{type(value).__qualname__}, which "
+                              "is no picture lamina reads. Give the picture's file path, the file's bytes, or a "
+                              "uint8 array [height, width] or [height, width, channels].")
         try:
             return decode(value, self.size_, self.channels_, pixel_limit(self.size_))
         except READ_ERRORS as error:
