@@ -414,6 +414,54 @@ def test_a_shown_mistake_and_each_test_prediction_name_the_picture_file_and_the_
                                                                          (70, data["image"].iloc[70], 0.8)]
 
 
+def test_the_whitening_bias_trains_in_the_first_quarter_of_the_epochs_only(tmp_path, monkeypatch):
+    from lamina.nets.whiten import whitening_biases
+    from lamina.training.trainer import Trainer
+
+    folder = make_image_folder(tmp_path / "photos", per_class=20)
+    seen = []
+    run_epoch = Trainer._run_epoch
+
+    def watched(self, *args):
+        going = run_epoch(self, *args)
+        seen.append(torch.cat(whitening_biases(self.module)).detach().clone())
+        return going
+
+    monkeypatch.setattr(Trainer, "_run_epoch", watched)
+    model = lamina.fit(folder, progress=False, epochs=8, width=8, patience=8)
+    assert model.architecture["hyperparameters"]["whiten"] and model.training["whitening_bias_epochs"] == 2
+    assert len(seen) == 8 and not torch.equal(seen[0], seen[1])
+    assert all(torch.equal(seen[1], later) for later in seen[2:])
+    assert torch.equal(seen[-1], torch.cat(whitening_biases(model.network)))
+
+
+def test_each_epoch_validates_pictures_in_one_view_and_the_trained_model_predicts_in_both(tmp_path, monkeypatch):
+    from lamina.nets.cnn import one_view
+
+    folder = make_image_folder(tmp_path / "photos", per_class=20)
+    views = []  # whether each eval pass read both views
+    forward = ResidualCNN.forward
+
+    def watched(self, images):
+        if not self.training:
+            views.append(self.mirror_views)
+        return forward(self, images)
+
+    monkeypatch.setattr(ResidualCNN, "forward", watched)
+    model = lamina.fit(folder, progress=False, epochs=3, width=8, flip=True)  # mirror views follow training's flips
+    first_whole = views.index(True)  # each epoch's validation, then the trained model's predictions
+    assert first_whole >= 3 and not any(views[:first_whole]) and all(views[first_whole:])
+    network = next(m for m in model.network.modules() if isinstance(m, ResidualCNN))
+    images = torch.randint(0, 256, (4, 1, 16, 16), dtype=torch.uint8)
+    with torch.no_grad():
+        both = network(images)
+        with pytest.raises(RuntimeError), one_view(model.network):  # the views come back after an error too
+            alone, mirrored = network(images), network(images.flip(3))
+            raise RuntimeError
+        assert torch.allclose(both, (alone + mirrored) / 2, atol=1e-5) and not torch.allclose(alone, both)
+        assert network.mirror_views and torch.equal(network(images), both)
+
+
 def test_init_from_reuses_the_backbone_and_can_freeze_it(image_run, tmp_path):
     root, folder, source = image_run
     frozen = lamina.fit(folder, progress=False, init_from=str(root / "run"), freeze_backbone=2,

@@ -1,5 +1,6 @@
 import os
 import signal
+from itertools import pairwise
 
 import pytest
 import torch
@@ -312,6 +313,23 @@ def test_fitting_again_with_more_epochs_carries_on_with_the_same_optimiser():
     trainer.epochs = 4
     four_epochs = Trainer(small_net(), mse, epochs=4, lr=0.01, progress=False).fit(batches)
     assert [r["lr"] for r in trainer.fit(batches)[2:]] == [r["lr"] for r in four_epochs[2:]]
+
+
+def test_settled_parameters_train_in_the_first_epochs_only_and_frozen_ones_after_theirs():
+    x, y = line_data()
+    batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, len(x), 32)]
+    module = small_net()
+    first, last = module[0], module[3]
+    seen = []
+    trainer = Trainer(module, mse, epochs=5, lr=0.01, progress=False,
+                      settle=([first.weight, last.bias], 2), freeze=([last.weight, last.bias], 1),
+                      callbacks=[lambda _record: seen.append([p.detach().clone() for p in module.parameters()])])
+    trainer.fit(batches)
+    changed = [[not torch.equal(a, b) for a, b in zip(before, after, strict=True)] for before, after in pairwise(seen)]
+    # parameters: first.weight (settled 2), first.bias (free), last.weight (frozen 1), last.bias (both)
+    assert changed == [[True, True, True, True],  # epoch 2: last.bias trains where both windows let it
+                       [False, True, True, False], [False, True, True, False], [False, True, True, False]]
+    assert all(p.requires_grad for p in module.parameters())  # the fitted module comes back trainable
 
 
 def test_a_trainer_takes_a_loss_or_a_step_exactly():

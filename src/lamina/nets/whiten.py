@@ -54,3 +54,8 @@ class PatchWhitening(nn.Module):
         if self.training and not bool(self.fitted):
             self.fit(images)
         return nn.functional.conv2d(images, self.weight, self.bias)
+
+
+def whitening_biases(module: nn.Module) -> list[nn.Parameter]:
+    """The learnt biases of every PatchWhitening layer in `module`, in module order."""
+    return [layer.bias for layer in module.modules() if isinstance(layer, PatchWhitening)]

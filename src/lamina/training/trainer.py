@@ -129,6 +129,7 @@ class Trainer:
         callbacks: Iterable[Callable[[dict], None]] = (),  # each called with every epoch's record
         adversary: Callable | None = None,  # (module, inputs, targets) → inputs to train on instead
         freeze: tuple[list[nn.Parameter], int] | None = None,  # (parameters, epochs) held fixed at the start
+        settle: tuple[list[nn.Parameter], int] | None = None,  # (parameters, epochs) trained at the start only
         fingerprint: dict | None = None,  # JSON of what the training depends on (config, data); kept in checkpoints
         fall_back_to_best: bool = False,  # a resume whose last checkpoint is missing or damaged continues from best
         trained_before: bool = False,  # epochs were recorded (history.csv): a resume needs this network's checkpoints
@@ -166,6 +167,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.adversary = adversary
         self.freeze = freeze
+        self.settle = settle
         self.fingerprint = fingerprint
         self.fall_back_to_best = fall_back_to_best
         self.trained_before = trained_before
@@ -228,8 +230,12 @@ class Trainer:
 
     def _release(self) -> None:
         """Frees the DDP wrapper, and under several processes the optimisers too: both go before the process
-        group is destroyed (distributed.processes), so a distributed Trainer is not fitted again."""
+        group is destroyed (distributed.processes), so a distributed Trainer is not fitted again. Parameters held
+        fixed for part of the run (freeze, settle) train again."""
         self.trained_ = None
+        for parameters, _ in self._windows():  # the fitted module comes back with all of them trainable
+            for parameter in parameters:
+                parameter.requires_grad_(True)
         if distributed.active():
             del self.optimizers_, self.optimizer_, self.schedules_
 
@@ -239,10 +245,12 @@ class Trainer:
         if hasattr(train, "set_epoch"):
             train.set_epoch(self.epoch_)
         progress.start_epoch(self.epoch_)
-        if self.freeze is not None:
-            parameters, epochs = self.freeze
+        trains: dict[nn.Parameter, bool] = {}  # a parameter in both windows trains where both let it
+        for parameters, now in self._windows():
             for parameter in parameters:
-                parameter.requires_grad_(self.epoch_ >= epochs)
+                trains[parameter] = trains.get(parameter, True) and now
+        for parameter, now in trains.items():
+            parameter.requires_grad_(now)
         self.module.train()
         loss_sum = torch.tensor(self.partial_loss_sum_, device=self.device_)
         rows = self.partial_rows_
@@ -286,6 +294,15 @@ class Trainer:
         progress.end_epoch(record, self.epochs - self.epoch_)
         stop, self.stop_reason_ = distributed.from_writer([self._should_stop(record), self.stop_reason_])
         return not stop
+
+    def _windows(self):
+        """(parameters, whether they train this epoch) for each set of parameters that trains part of the run."""
+        if self.freeze is not None:
+            parameters, epochs = self.freeze
+            yield parameters, self.epoch_ >= epochs
+        if self.settle is not None:
+            parameters, epochs = self.settle
+            yield parameters, self.epoch_ < epochs
 
     def _train_on(self, batch) -> torch.Tensor:
         """One training step on a batch; the loss it reports."""
