@@ -414,6 +414,14 @@ def test_a_shown_mistake_and_each_test_prediction_name_the_picture_file_and_the_
                                                                          (70, data["image"].iloc[70], 0.8)]
 
 
+def test_info_shows_the_picture_size_and_colour_the_model_reads(image_run, capsys):
+    from lamina.cli import main
+
+    root, _, _ = image_run
+    assert main(["info", str(root / "run")]) == 0
+    assert re.search(r"^  image +image +feature  \(16 × 16 px, grey\)$", capsys.readouterr().out, re.MULTILINE)
+
+
 def test_the_whitening_bias_trains_in_the_first_quarter_of_the_epochs_only(tmp_path, monkeypatch):
     from lamina.nets.whiten import whitening_biases
     from lamina.training.trainer import Trainer

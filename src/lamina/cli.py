@@ -705,6 +705,7 @@ def run_report(args) -> int:
 
 def run_info(args) -> int:
     from lamina import api
+    from lamina.features.image import picture_shape_text
     from lamina.training.crossfit import validation_text
 
     model = api.load(args.run)
@@ -723,8 +724,10 @@ def run_info(args) -> int:
         if chosen_on := validation_text(training):
             print(f"best epoch chosen on: {chosen_on}")
         print("columns:")
+        pictures = (model.architecture["inputs"] or {}).get("images", {})
         for column in model.schema.columns:
-            print(f"  {column.name:<28} {column.kind:<9} {column.role}")
+            shape = f"  ({picture_shape_text(pictures[column.name])})" if column.name in pictures else ""
+            print(f"  {column.name:<28} {column.kind:<9} {column.role}{shape}")
     if model.metrics:
         print(model.task.summary(model))
     return 0

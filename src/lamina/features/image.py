@@ -148,6 +148,11 @@ class PictureState(Record):
         return self
 
 
+def picture_shape_text(state: dict) -> str:
+    """How a model reads a picture column, from its state (PictureState): "28 × 28 px, grey" or "... colour"."""
+    return f"{state['size']} × {state['size']} px, {'grey' if state['channels'] == 1 else 'colour'}"
+
+
 def _all_fit(series: pd.Series, shape: tuple[int, ...]) -> bool:
     _, channels, side, _ = shape
     wanted = {(side, side)} if channels == 1 else set()
