@@ -195,6 +195,26 @@ def test_resume_under_two_processes_ends_where_one_uninterrupted_process_ends(st
     assert_same_training(run, one_process(data, tmp_path / "one", epochs=EPOCHS))
 
 
+def test_two_processes_train_a_picture_network(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, brightness in (("dark", 40), ("light", 200)):
+        (tmp_path / "pictures" / name).mkdir(parents=True)
+        for i in range(24):
+            pixels = np.clip(rng.normal(brightness, 30, (8, 8)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "pictures" / name / f"{i}.png")
+    out = tmp_path / "run"
+    done = subprocess.run(lamina_command("train", tmp_path / "pictures", "--out", out, "--nproc", 2, "--quiet",
+                                         "--epochs", 2, "--batch-size", 8, "--width", 4),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr  # the mlp's one-member rule under several processes once refused it
+    model = json.loads((out / "model" / "model.json").read_text())
+    # DDP cannot change which parameters train part-way: the whitening bias trains throughout
+    assert model["architecture"]["arch"] == "resnet" and "whitening_bias_epochs" not in model["training"]
+
+
 def test_without_option_drops_the_option_and_its_value():
     words = ["train", "d.csv", "--nproc", "2", "--out", "r", "--nproc=3", "--quiet"]
     assert _without_option(words, "--nproc") == ["train", "d.csv", "--out", "r", "--quiet"]

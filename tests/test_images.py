@@ -414,12 +414,14 @@ def test_a_shown_mistake_and_each_test_prediction_name_the_picture_file_and_the_
                                                                          (70, data["image"].iloc[70], 0.8)]
 
 
-def test_info_shows_the_picture_size_and_colour_the_model_reads(image_run, capsys):
+def test_info_shows_the_picture_size_and_colour_the_model_reads_and_the_whitening_bias_epochs(image_run, capsys):
     from lamina.cli import main
 
     root, _, _ = image_run
     assert main(["info", str(root / "run")]) == 0
-    assert re.search(r"^  image +image +feature  \(16 × 16 px, grey\)$", capsys.readouterr().out, re.MULTILINE)
+    shown = capsys.readouterr().out
+    assert re.search(r"^  image +image +feature  \(16 × 16 px, grey\)$", shown, re.MULTILINE)
+    assert "whitening bias: trained in 4 epoch(s), then held fixed" in shown  # a quarter of 15
 
 
 def test_the_whitening_bias_trains_in_the_first_quarter_of_the_epochs_only(tmp_path, monkeypatch):
@@ -669,6 +671,31 @@ def test_pgd_on_pixels_lowers_accuracy_and_adversarial_training_raises_robust_ac
             return (network({**inputs, space.key: attacked}).argmax(1) == targets).float().mean().item()
 
     assert robust_accuracy(robust) >= robust_accuracy(standard) + 0.2
+
+
+def test_the_robustness_audit_attacks_a_pass_of_rows_at_a_time(image_run, monkeypatch):
+    from lamina.insight.robustness import robustness_curve
+    from lamina.training import batches
+
+    _, folder, model = image_run
+    frame = read_table(folder)
+    whole = robustness_curve(model, frame, budgets=(0.0, 64 / 255))  # 120 pictures of 16²: one pass
+    seen = []
+    forward = ResidualCNN.forward
+
+    def watched(self, images):
+        seen.append(len(images))
+        return forward(self, images)
+
+    monkeypatch.setattr(ResidualCNN, "forward", watched)
+    monkeypatch.setattr(batches, "rows_per_pass", lambda inputs, device, most=batches.INFERENCE_ROWS: 7)
+    passes = robustness_curve(model, frame, budgets=(0.0, 64 / 255))
+    assert max(seen) == 7  # 120 rows: 17 passes of 7 and one of 1
+    assert passes["curve"][0] == whole["curve"][0] == {"budget": 0.0, **dict.fromkeys(("fgsm", "pgd", "random"),
+                                                                                      whole["clean"])}
+    one_row = 1 / len(frame)
+    assert all(abs(passes["curve"][1][name] - whole["curve"][1][name]) <= 2 * one_row for name in ("fgsm", "random"))
+    assert passes["curve"][1]["pgd"] < passes["clean"] - 0.2 and passes["rows"] == whole["rows"] == len(frame)
 
 
 def test_a_compressed_table_named_like_an_idx_file_is_read_as_a_table(tmp_path):

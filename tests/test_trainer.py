@@ -322,7 +322,7 @@ def test_settled_parameters_train_in_the_first_epochs_only_and_frozen_ones_after
     first, last = module[0], module[3]
     seen = []
     trainer = Trainer(module, mse, epochs=5, lr=0.01, progress=False,
-                      settle=([first.weight, last.bias], 2), freeze=([last.weight, last.bias], 1),
+                      settle=([first.weight, last.bias], 0.4), freeze=([last.weight, last.bias], 1),
                       callbacks=[lambda _record: seen.append([p.detach().clone() for p in module.parameters()])])
     trainer.fit(batches)
     changed = [[not torch.equal(a, b) for a, b in zip(before, after, strict=True)] for before, after in pairwise(seen)]
@@ -330,6 +330,18 @@ def test_settled_parameters_train_in_the_first_epochs_only_and_frozen_ones_after
     assert changed == [[True, True, True, True],  # epoch 2: last.bias trains where both windows let it
                        [False, True, True, False], [False, True, True, False], [False, True, True, False]]
     assert all(p.requires_grad for p in module.parameters())  # the fitted module comes back trainable
+    assert trainer.settled_epochs_ == 2
+
+    # The window is a share of the epochs as they stand (a time budget's plan changes them); the count says how many
+    # epochs the settled parameters really trained, here none in the first, which the freeze holds.
+    module = small_net()
+    trainer = Trainer(module, mse, epochs=2, lr=0.01, progress=False, settle=([module[3].bias], 0.5),
+                      freeze=([module[3].bias], 1))
+    trainer.fit(batches)
+    assert trainer.settled_epochs_ == 0
+    trainer.epochs = 6  # the window grows to 3 epochs: the bias trains in the third
+    trainer.fit(batches)
+    assert trainer.settled_epochs_ == 1
 
 
 def test_a_trainer_takes_a_loss_or_a_step_exactly():

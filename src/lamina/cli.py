@@ -723,6 +723,8 @@ def run_info(args) -> int:
               f"({training.get('stop_reason')})")
         if chosen_on := validation_text(training):
             print(f"best epoch chosen on: {chosen_on}")
+        if "whitening_bias_epochs" in training:
+            print(f"whitening bias: trained in {training['whitening_bias_epochs']} epoch(s), then held fixed")
         print("columns:")
         pictures = (model.architecture["inputs"] or {}).get("images", {})
         for column in model.schema.columns:

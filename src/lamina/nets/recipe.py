@@ -96,9 +96,10 @@ IMAGE_LABEL_SMOOTHING = 0.1  # share of each target's probability mass spread ov
 # Values per whitened patch at least: on 20,000 Fashion-MNIST images 3 × 3 grey patches (9 values) scored 0.904 and
 # 2 × 2 ones (4 values) 0.897 against 0.903 for a learnt first convolution (4 epochs, one seed).
 WHITENED_VALUES = 9
-# Share of an image run's epochs in which the whitening layer's bias trains; it is held fixed after them, as airbench
-# does (its whiten_bias_epochs, 3 of 10). Nothing before the first convolution then needs a gradient, which skips that
-# convolution's input gradient: a Fashion-MNIST training step 5% cheaper on 2 CPU threads (BENCHMARKS.md).
+# Share of an image run's epochs (at least one; of the epochs a time budget plans) in which the whitening layer's bias
+# trains; it is held fixed after them, as airbench does (its whiten_bias_epochs, 3 of 10). Nothing before the first
+# convolution then needs a gradient, which skips that convolution's input gradient: a Fashion-MNIST training step 5%
+# cheaper on 2 CPU threads (BENCHMARKS.md).
 WHITENING_BIAS_SHARE = 1 / 4
 MIRROR_SAMPLE = 4000  # images used to judge whether mirroring keeps their class
 # Mirrored images must keep this share of a nearest-centroid classifier's accuracy. Measured ratios:
@@ -111,11 +112,14 @@ MLP_ONLY = ("members", "numbers", "wide", "linear_share")  # model settings that
 
 def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inputs: dict,
                         targets: torch.Tensor, classification: bool,
-                        pretrained: dict | None = None, number_layout: dict | None = None) -> tuple[str, dict]:
+                        pretrained: dict | None = None, number_layout: dict | None = None,
+                        several_processes: bool = False) -> tuple[str, dict]:
     """(architecture name, hyperparameters) for this data; `inputs` are the encoded training rows;
     `pretrained` the config of the pretrained text encoder `--init-from` names, if it names one;
     `number_layout` where the numeric columns' normal scores and rank pieces lie in `numbers`
-    (features.pipeline.FeaturePipeline.number_layout): PLR embeddings read the scores, and not the pieces."""
+    (features.pipeline.FeaturePipeline.number_layout): PLR embeddings read the scores, and not the pieces.
+    `several_processes` (torchrun): an mlp gets one member unless the config asks for more, as DDP calls the wrapped
+    network's forward, the members' mean, so they would train as one network, not as an ensemble."""
     arch = model.arch if model.arch != "auto" else _automatic(spec, pretrained, len(targets))
     given = [name for name in MLP_ONLY if getattr(model, name) != "auto"]
     if arch != "mlp" and given:  # set and silently dropped, a user would believe the network has them
@@ -147,7 +151,8 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
     if arch != "mlp":
         return arch, {**hyperparameters, "norm": model.norm}
     private = bool(train.privacy)
-    members = resolved(model.members, SMALL_TABLE_MEMBERS if small and not private else TABLE_MEMBERS)
+    ensemble = small and not private and not several_processes
+    members = resolved(model.members, SMALL_TABLE_MEMBERS if ensemble else TABLE_MEMBERS)
     if members > 1 and train.privacy:  # opacus clips each row's gradient through layers it knows: adapters are none
         raise LaminaError(f"members: {members} cannot train under --privacy (DP-SGD clips each row's gradient through "
                           "layers it knows, and the members' adapters and heads are none). Drop members or --privacy.")
@@ -289,11 +294,6 @@ def whiten_patch(channels: int) -> int:
     """Side in pixels of the patches the whitening layer decorrelates: the smallest whose patches hold at least
     WHITENED_VALUES values, 2 for colour (airbench's 2 × 2 on CIFAR-10) and 3 for grey."""
     return math.ceil(math.sqrt(WHITENED_VALUES / channels))
-
-
-def whitening_bias_epochs(epochs: int) -> int:
-    """The first epochs of `epochs` in which a whitening layer's bias trains (WHITENING_BIAS_SHARE, at least 1)."""
-    return max(1, round(epochs * WHITENING_BIAS_SHARE))
 
 
 def mirror_keeps_class(images: torch.Tensor, targets: torch.Tensor) -> bool:

@@ -127,6 +127,7 @@ class TableTask(Task):
             IMAGE_ARCHITECTURES,
             MIN_IMAGE_EPOCHS,
             TEXT_ARCHITECTURES,
+            WHITENING_BIAS_SHARE,
             choose_architecture,
             cross_fit_folds,
             epochs_and_batch_size,
@@ -134,7 +135,6 @@ class TableTask(Task):
             learning_rate,
             linear_share_setting,
             selection_smoothing,
-            whitening_bias_epochs,
         )
         from lamina.nets.transfer import load_backbone
         from lamina.nets.whiten import whitening_biases
@@ -157,15 +157,10 @@ class TableTask(Task):
         spec = self.features_.spec()
         # Class-dependent choices (mirror flips keep the class?) read one class index per row: one target only.
         one_class_per_row = self.target_.is_classification and train_targets.dim() == 1
-        model_config = config.model
-        if distributed.launched() and model_config.members == "auto":
-            # DDP calls the wrapped network's forward, the members' mean: they would train as one network, not as an
-            # ensemble (training_step), so several processes train one network unless the config asks for members.
-            model_config = model_config.model_copy(update={"members": 1})
-        arch, hyperparameters = choose_architecture(model_config, config.train, spec, train_inputs, train_targets,
+        arch, hyperparameters = choose_architecture(config.model, config.train, spec, train_inputs, train_targets,
                                                     one_class_per_row,
                                                     hugging_face_config(pretrained) if pretrained else None,
-                                                    self.features_.number_layout())
+                                                    self.features_.number_layout(), distributed.launched())
         architecture = {"arch": arch, "hyperparameters": hyperparameters, "inputs": spec,
                         "outputs": self.target_.outputs, **({"private": True} if config.train.privacy else {})}
         network = self.build_network(architecture)
@@ -204,7 +199,7 @@ class TableTask(Task):
         # A whitening layer's bias trains in the first epochs only (recipe.WHITENING_BIAS_SHARE); under several
         # processes it trains throughout, as DDP cannot change which parameters train part-way.
         biases = [] if distributed.launched() else whitening_biases(network)
-        settle = (biases, whitening_bias_epochs(epochs)) if biases else None
+        settle = (biases, WHITENING_BIAS_SHARE) if biases else None
         trainer = session.trainer(network, self, epochs=epochs, lr=learning_rate(config.train, arch, batch_size),
                                   precision=precision, freeze=freeze, settle=settle,
                                   # Out-of-fold scores of every row judged the epoch better unsmoothed (BENCHMARKS.md)
@@ -222,7 +217,7 @@ class TableTask(Task):
         if self.folds:
             training["cross_fit"] = {"folds": self.folds, "rows": len(fitted_targets)}
         if settle:
-            training["whitening_bias_epochs"] = settle[1]
+            training["whitening_bias_epochs"] = trainer.settled_epochs_
         if trainer.privacy is not None:
             training["privacy"] = trainer.privacy.record()
         if trainer.time_budget is not None:

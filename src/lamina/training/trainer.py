@@ -129,7 +129,8 @@ class Trainer:
         callbacks: Iterable[Callable[[dict], None]] = (),  # each called with every epoch's record
         adversary: Callable | None = None,  # (module, inputs, targets) → inputs to train on instead
         freeze: tuple[list[nn.Parameter], int] | None = None,  # (parameters, epochs) held fixed at the start
-        settle: tuple[list[nn.Parameter], int] | None = None,  # (parameters, epochs) trained at the start only
+        # (parameters, share): trained in the first share of the epochs only (of `epochs` as a time budget plans it)
+        settle: tuple[list[nn.Parameter], float] | None = None,
         fingerprint: dict | None = None,  # JSON of what the training depends on (config, data); kept in checkpoints
         fall_back_to_best: bool = False,  # a resume whose last checkpoint is missing or damaged continues from best
         trained_before: bool = False,  # epochs were recorded (history.csv): a resume needs this network's checkpoints
@@ -278,6 +279,8 @@ class Trainer:
             with torch.no_grad():
                 batches = (to_device(batch, self.device_) for batch in valid)
                 record.update(self.step_.validate(self.module, batches, self))
+        if self.settle is not None and any(parameter.requires_grad for parameter in self.settle[0]):
+            self.settled_epochs_ += 1  # counted once the epoch is whole: a resumed epoch starts again
         self.epoch_ += 1
         self.batch_, self.partial_loss_sum_, self.partial_rows_ = 0, 0.0, 0
         record["lr"] = self.optimizer_.param_groups[0]["lr"]
@@ -301,8 +304,8 @@ class Trainer:
             parameters, epochs = self.freeze
             yield parameters, self.epoch_ >= epochs
         if self.settle is not None:
-            parameters, epochs = self.settle
-            yield parameters, self.epoch_ < epochs
+            parameters, share = self.settle
+            yield parameters, self.epoch_ < max(1, round(self.epochs * share))
 
     def _train_on(self, batch) -> torch.Tensor:
         """One training step on a batch; the loss it reports."""
@@ -463,6 +466,7 @@ class Trainer:
         self.history_: list[dict] = []
         self.best_score_, self.best_epoch_, self.bad_epochs_ = None, 0, 0
         self.smoothed_: float | None = None  # the moving average of the monitored score (see _smoothed)
+        self.settled_epochs_ = 0  # epochs in which the settled parameters trained
         self.best_state_: dict | None = None
         self.elapsed_ = 0.0
         self.plan_: dict | None = None  # a time budget's plan: {budget, epochs, start, phase, seconds_per_epoch}
@@ -490,6 +494,7 @@ class Trainer:
             "partial_loss_sum": self.partial_loss_sum_, "partial_rows": self.partial_rows_,
             "history": self.history_, "best_score": self.best_score_, "best_epoch": self.best_epoch_,
             "bad_epochs": self.bad_epochs_, "smoothed": self.smoothed_, "elapsed": self.elapsed_,
+            "settled_epochs": self.settled_epochs_,
             "stop_reason": self.stop_reason_, "plan": self.plan_, "fingerprint": self.fingerprint, **optim_meta,
         }
         checkpoint.write_atomically(path, tensors, meta)
@@ -589,6 +594,7 @@ class Trainer:
         self.history_ = meta["history"]
         self.best_score_, self.best_epoch_, self.bad_epochs_ = meta["best_score"], meta["best_epoch"], meta["bad_epochs"]
         self.smoothed_ = meta.get("smoothed")  # absent from checkpoints written before smoothing existed
+        self.settled_epochs_ = meta.get("settled_epochs", 0)  # and before settle existed
         self.elapsed_, self.stop_reason_ = meta["elapsed"], meta["stop_reason"]
 
     @contextlib.contextmanager
