@@ -113,7 +113,9 @@ def test_a_flac_clip_of_unknown_length_is_measured_by_decoding_it():
         audio_from_base64(base64.b64encode(hour).decode(), "field 'audio'")
 
 
-def test_a_folder_of_recordings_trains_a_cnn_on_spectrograms(tmp_path):
+def test_a_folder_of_recordings_trains_a_cnn_on_spectrograms(tmp_path, capsys):
+    from lamina.cli import main
+
     folder = recordings(tmp_path / "clips", per_class=40)
     model = lamina.fit(folder, epochs=30, batch_size=16, out=tmp_path / "run", progress=False)
     assert model.schema.to_dict()["columns"][0] == {"name": "audio", "kind": "audio", "role": "feature",
@@ -123,6 +125,13 @@ def test_a_folder_of_recordings_trains_a_cnn_on_spectrograms(tmp_path):
     again = lamina.load(tmp_path / "run" / "model")
     rows = read_table(folder).head(6)
     assert np.allclose(model.predict(rows)["proba_high"], again.predict(rows)["proba_high"], atol=1e-5)
+    # one recording predicts as it does among others, from Python and the CLI (a classifier: no transcript)
+    clip, expected = rows["audio"].iloc[3], model.predict(rows)["proba_high"].iloc[3]
+    assert again.predict(clip)["proba_high"].tolist() == pytest.approx([expected], abs=1e-5)
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "run"), clip]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert printed["audio"].tolist() == [clip] and printed["proba_high"].tolist() == pytest.approx([expected], abs=1e-5)
 
 
 def test_a_table_column_of_relative_audio_paths_is_audio_beside_other_columns(tmp_path):

@@ -303,9 +303,6 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
         raise LaminaError(f"--beam sets the beams of a translation or speech-to-text model's search; this is "
                           f"{model.task.described} model. Drop --beam.")
     options = {"beam": beam} if beam is not None else {}
-    if is_audio_file(data) and hasattr(model.task, "transcribe"):  # one recording: a table of one row
-        return model.task.predict(model, pd.DataFrame({model.task.audio_column_: [str(Path(data).resolve())]}),
-                                  **options)
     frame = reads_its_own(data) if reads_its_own else model.read(data, "prediction data")
     if not model.task.row_model:  # e.g. a forecast: the next horizon after the history in `data`
         if engine != "torch":
@@ -320,11 +317,16 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
     return predictions
 
 
-def is_audio_file(data) -> bool:
-    """Whether `data` names one recording (by its suffix) rather than a table."""
-    from lamina.data.media import AUDIO_SUFFIXES
+def prints_transcript(run, data) -> bool:
+    """Whether `lamina predict RUN DATA` prints the text heard in `data`: one recording (by its suffix) given to a
+    speech-to-text model (its model.json read, not its weights). Any other model predicts from the recording as
+    from a folder holding it alone."""
+    from lamina.data.media import AUDIO, is_media_file, kind_by_suffix
+    from lamina.tasks.transcribe import TranscribeTask
 
-    return isinstance(data, (str, Path)) and Path(data).suffix.lower() in AUDIO_SUFFIXES and Path(data).is_file()
+    if not (is_media_file(data) and kind_by_suffix(data) == AUDIO):
+        return False
+    return read_model_document(run)[1]["task"]["name"] == TranscribeTask.name
 
 
 def transcribe(run, audio, beam: int | None = None) -> str:

@@ -652,7 +652,7 @@ def run_predict(args) -> int:
     if not args.data:
         raise LaminaError("Give the rows to predict: lamina predict RUN DATA (a recommender also takes --user ID "
                           "or --similar-to ITEM).")
-    if api.is_audio_file(args.data) and not args.out:  # one recording: a speech-to-text model prints its text
+    if not args.out and api.prints_transcript(args.run, args.data):
         print(api.transcribe(args.run, args.data, args.beam))
         return 0
     return _write_table(api.predict(args.run, args.data, engine=args.engine, beam=args.beam), args.out)

@@ -58,11 +58,9 @@ def media_kind(value: str, root: Path | None = None) -> str | None:
     """IMAGE, AUDIO or None for a path, relative to `root` (a table's folder) when given. Without a root only an
     absolute path is opened: a table's relative paths are judged (and kept inside its folder) against the
     table's folder, never against wherever lamina happens to run."""
-    suffix = Path(value).suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return IMAGE
-    if suffix in AUDIO_SUFFIXES:
-        return AUDIO
+    kind = kind_by_suffix(value)
+    if kind:
+        return kind
     try:
         path = Path(value) if root is None else root / value
         if not (path.is_absolute() and path.is_file()):
@@ -70,6 +68,17 @@ def media_kind(value: str, root: Path | None = None) -> str | None:
     except (OSError, ValueError):  # text that is no path: too long, a NUL byte
         return None
     return _kind_by_content(path)
+
+
+def kind_by_suffix(value: str | os.PathLike) -> str | None:
+    """IMAGE or AUDIO when the path's suffix is a picture or recording format lamina reads, else None."""
+    suffix = Path(value).suffix.lower()
+    return IMAGE if suffix in IMAGE_SUFFIXES else AUDIO if suffix in AUDIO_SUFFIXES else None
+
+
+def is_media_file(data) -> bool:
+    """Whether `data` (a path) names one existing picture or recording file, by its suffix, rather than a table."""
+    return isinstance(data, (str, os.PathLike)) and kind_by_suffix(data) is not None and Path(data).is_file()
 
 
 def _kind_by_content(path: Path) -> str | None:
