@@ -54,6 +54,18 @@ def test_a_tone_lands_in_the_mel_band_around_its_frequency(tmp_path):
     assert (filters.max(dim=0).values > 0.5).all() and (centres.diff() >= 0).all()
 
 
+def test_every_unreadable_recording_to_predict_is_named_in_one_error(tmp_path):
+    good = tmp_path / "good.wav"
+    soundfile.write(good, tone(500, 0.3, 8000, seed=0), 8000)
+    encoder = AudioEncoder("clip").fit(pd.Series([str(good)]))
+    bad = [tmp_path / "a.wav", tmp_path / "b.flac", tmp_path / "gone.wav"]
+    bad[0].write_bytes(b"RIFF not a wave at all")
+    bad[1].write_text("a shopping list")
+    with pytest.raises(LaminaError, match=r"Column 'clip': 3 recording\(s\) cannot be read") as refused:
+        encoder.transform(pd.Series([str(good), str(bad[0]), str(good), str(bad[1]), str(bad[2])]))
+    assert all(str(path) in str(refused.value) for path in bad) and "Replace each" in str(refused.value)
+
+
 def test_rates_and_channels_become_one_shape_and_silence_stays_dark(tmp_path):
     paths = []
     for i, (rate, channels) in enumerate([(8000, 1), (16000, 2), (44100, 1)]):

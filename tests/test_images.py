@@ -548,6 +548,29 @@ def test_a_model_trained_on_a_table_of_paths_reads_one_picture_under_its_own_col
     assert model.predict(rows["image"].iloc[7])["proba_vertical"].tolist() == pytest.approx(expected, abs=1e-6)
 
 
+def test_every_unreadable_picture_to_predict_is_named_in_one_error(image_run, tmp_path, capsys):
+    import shutil
+
+    from lamina.cli import main
+
+    root, folder, model = image_run
+    flat = tmp_path / "new"
+    flat.mkdir()
+    for picture in sorted((folder / "vertical").iterdir())[:4]:
+        shutil.copy(picture, flat / picture.name)
+    (flat / "noise.png").write_bytes(b"\x89PNG not really a picture")
+    (flat / "half.png").write_bytes((folder / "vertical" / "0.png").read_bytes()[:40])
+    (flat / "notes.jpg").write_text("a shopping list")
+    bad = ["half.png", "noise.png", "notes.jpg"]
+    with pytest.raises(LaminaError, match=r"3 picture\(s\) cannot be read") as refused:
+        model.predict(str(flat))
+    assert all(str((flat / name).resolve()) in str(refused.value) for name in bad), refused.value
+    capsys.readouterr()
+    assert main(["predict", str(root / "run"), str(flat)]) == 2
+    said = capsys.readouterr().err
+    assert all(name in said for name in bad) and "Replace each" in said and "Traceback" not in said, said
+
+
 def test_a_cell_holding_no_picture_lamina_reads_is_named_with_what_to_give(image_run):
     _, folder, model = image_run
     picture = next((folder / "vertical").iterdir())

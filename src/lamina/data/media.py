@@ -15,9 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lamina.errors import LaminaError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"}
 IMAGE, AUDIO = "image", "audio"
+NAMED_UNREADABLE = 10  # unreadable files an error names before counting the rest
 SNIFF_VALUES = 200  # values of a column looked at to decide whether it names media files
 MEDIA_SHARE = 0.9  # share of those that must be files of the kind
 # What a library's message says for the object it read from: "Error opening <_io.BytesIO object at 0x7f...>"
@@ -52,6 +55,22 @@ def library_message(error: Exception) -> str:
     "Error opening <object>: " prefix, and any object repr (<_io.BytesIO object at 0x...>) said as "the file"."""
     text = getattr(error, "error_string", None) or str(error)
     return OBJECT_REPR.sub("the file", text).strip() or type(error).__name__
+
+
+def refuse_unreadable(column: str, problems: list[tuple[str, str]], noun: str) -> None:
+    """One LaminaError naming every value of `column` a model needs but cannot read, when there is any: each
+    `(where, why)` problem (where: the file's path, or the record of a request), the first NAMED_UNREADABLE of
+    them and a count of the rest, and the fix. Collected over a whole input rather than stopping at the first, so
+    one run names everything to replace; refused rather than skipped, as a row cannot be predicted without its
+    file and must not silently vanish from the predictions. `noun`: "picture", "recording"."""
+    if not problems:
+        return
+    named = "; ".join(f"{where}: {why.rstrip('.')}" for where, why in problems[:NAMED_UNREADABLE])
+    more = f"; and {len(problems) - NAMED_UNREADABLE} more" if len(problems) > NAMED_UNREADABLE else ""
+    raise LaminaError(
+        f"Column {column!r}: {len(problems)} {noun}(s) cannot be read, so no prediction can be made for them: "
+        f"{named}{more}. Replace each with a readable file or remove it (its row from a table), then run again."
+    )
 
 
 def media_kind(value: str, root: Path | None = None) -> str | None:
