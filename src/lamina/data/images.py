@@ -33,8 +33,9 @@ from lamina.data.media import (
 from lamina.errors import LaminaError
 
 IMAGE_COLUMN, LABEL_COLUMN = "image", "label"
-# attrs key of a table read from picture or recording files (a folder, one file): the column holding their paths,
-# which a model trained on a table under another column name reads under its own (Model.read)
+# attrs key of a table read from a picture or recording source (a folder, one file, an array file): the column
+# holding the pictures or recordings, which a model trained on a table under another column name reads under its
+# own (Model.read); its `label` column is the class folders' (or array's), never one a user named
 MEDIA_COLUMN_ATTR = "media_column"
 MIN_SIDE = 4  # pixels; a smaller image carries too little to learn from (and breaks pooling)
 # Unreadable files are skipped and listed while they are few; beyond this share of the rows the data
@@ -359,6 +360,7 @@ def _table_of(images: np.ndarray, labels: np.ndarray | None, path: Path) -> pd.D
         )
     images = _as_uint8(images, path)
     frame = pd.DataFrame({IMAGE_COLUMN: list(images)})
+    frame.attrs[MEDIA_COLUMN_ATTR] = IMAGE_COLUMN
     if labels is not None:
         if len(labels) != len(images):
             raise LaminaError(f"{path}: {len(images)} images but {len(labels)} labels; they must pair up.")

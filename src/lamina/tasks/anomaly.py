@@ -332,26 +332,26 @@ class AnomalyTask(Task):
 
 
 def _folder_label(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame, str | None, list[Finding]]:
-    """A folder of pictures or recordings names its class subfolders' `label` column as the target whether or not
-    --target was given. Two classes are a known-anomaly label (the rarer the anomaly): it picks the threshold and
-    is scored against, as any label column, said in a finding. Other classes are no such label: the folder names
-    are left out and the autoencoder learns from every file without labels, said in a finding. A folder without
-    class subfolders has no label at all."""
+    """A folder of pictures or recordings (or an array file of pictures and labels) names its classes' `label`
+    column as the target whether or not --target was given. Two classes are a known-anomaly label (the rarer the
+    anomaly): it picks the threshold and is scored against, as any label column, said in a finding. Other classes
+    are no such label: they are left out and the autoencoder learns from every file without labels, said in a
+    finding. A folder without class subfolders has no label at all."""
     if target != LABEL_COLUMN or not frame.attrs.get(MEDIA_COLUMN_ATTR):
         return frame, target, []
     if LABEL_COLUMN not in frame.columns:
         return frame, None, []
     classes = sorted(map(str, frame[LABEL_COLUMN].dropna().unique()))
-    if len(classes) == 2:
-        return frame, target, [Finding("info", "folder_label", f"The two class subfolders ({', '.join(classes)}) are "
-                                       "the label of known anomalies (the rarer is the anomaly): they pick the "
-                                       "threshold and score the test split; the autoencoder never sees them.",
-                                       LABEL_COLUMN)]
     shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
+    named = f"The {len(classes)} classes of the files ({shown}: their class subfolders, or an array file's labels)"
+    if len(classes) == 2:
+        return frame, target, [Finding("info", "folder_label", f"{named} are the label of known anomalies (the rarer "
+                                       "is the anomaly): they pick the threshold and score the test split; the "
+                                       "autoencoder never sees them.", LABEL_COLUMN)]
     return frame.drop(columns=LABEL_COLUMN), None, [Finding(
-        "info", "folder_classes_ignored", f"The {len(classes)} class subfolder(s) ({shown}) are not a normal/anomaly "
-        "label (two classes), so they are left out: the autoencoder learns from every file, and the threshold flags "
-        "--contamination of them.", LABEL_COLUMN)]
+        "info", "folder_classes_ignored", f"{named} are not a normal/anomaly label (two classes), so they are left "
+        "out: the autoencoder learns from every file, and the threshold flags --contamination of them.",
+        LABEL_COLUMN)]
 
 
 def _schema(frame: pd.DataFrame, target: str | None, overrides: dict[str, str]) -> Schema:
