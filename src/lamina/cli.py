@@ -303,8 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = command("predict", "predict every row of a table")
     predict.add_argument("run", help="run folder or model folder")
-    predict.add_argument("data", nargs="?", help="rows to predict (a recommender: users, or user and item pairs; a "
-                         "speech-to-text model: a table of clips, or one recording whose text is printed)")
+    predict.add_argument("data", nargs="?", help="rows to predict: a table, a folder, or one picture or recording "
+                         "(a recommender: users, or user and item pairs; a speech-to-text model prints the text of "
+                         "one recording)")
     predict.add_argument("--user", action="append", help="recommending: a user to recommend to (repeatable)")
     predict.add_argument("--top", type=int, help="recommending: items per user (default 10)")
     predict.add_argument("--similar-to", metavar="ITEM", help="recommending: the items most like ITEM")
