@@ -185,6 +185,31 @@ def test_a_convolutional_autoencoder_finds_the_odd_pictures(tmp_path):
     assert (top["label"] == "odd").all() and top["image"].str.contains("odd").all()
 
 
+def test_a_flat_picture_folder_trains_and_class_folders_not_naming_anomalies_are_left_out(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from test_images import stripes
+
+    rng = np.random.default_rng(1)
+    for folder, count in (("flat", 45), ("zoo/cat", 15), ("zoo/dog", 15), ("zoo/bird", 15)):
+        (tmp_path / folder).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(stripes("horizontal", rng, size=12)).save(tmp_path / folder / f"{i}.png")
+    quick = ["--task", "anomaly", "--epochs", "1", "--width", "8", "--quiet"]
+    assert main(["train", str(tmp_path / "flat"), "--out", str(tmp_path / "flat-run"), *quick]) == 0
+    assert main(["train", str(tmp_path / "zoo"), "--out", str(tmp_path / "zoo-run"), *quick]) == 0
+    assert "--target" not in capsys.readouterr().err
+    [note] = json.loads((tmp_path / "zoo-run" / "checks.json").read_text())
+    assert note["code"] == "folder_classes_ignored" and "(bird, cat, dog: " in note["message"]
+    model = lamina.load(tmp_path / "zoo-run")
+    assert [c.name for c in model.task.schema_.features] == ["image"] and model.task.labels_ is None
+    assert len(lamina.load(tmp_path / "flat-run").predict(str(tmp_path / "zoo"))) == 45
+    np.savez(tmp_path / "digits.npz", x=rng.integers(0, 256, (45, 12, 12), dtype=np.uint8), y=np.arange(45) % 3)
+    assert main(["train", str(tmp_path / "digits.npz"), "--out", str(tmp_path / "npz-run"), *quick]) == 0
+
+
 @pytest.mark.parametrize("flag", [["--cost", "fn=10,fp=1"], ["--contamination", "0.1"], ["--normal-only"]])
 def test_decision_settings_given_to_a_task_that_ignores_them_stop_the_run(tmp_path, capsys, flag):
     rng = np.random.default_rng(0)

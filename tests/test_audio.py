@@ -54,6 +54,18 @@ def test_a_tone_lands_in_the_mel_band_around_its_frequency(tmp_path):
     assert (filters.max(dim=0).values > 0.5).all() and (centres.diff() >= 0).all()
 
 
+def test_every_unreadable_recording_to_predict_is_named_in_one_error(tmp_path):
+    good = tmp_path / "good.wav"
+    soundfile.write(good, tone(500, 0.3, 8000, seed=0), 8000)
+    encoder = AudioEncoder("clip").fit(pd.Series([str(good)]))
+    bad = [tmp_path / "a.wav", tmp_path / "b.flac", tmp_path / "gone.wav"]
+    bad[0].write_bytes(b"RIFF not a wave at all")
+    bad[1].write_text("a shopping list")
+    with pytest.raises(LaminaError, match=r"Column 'clip': 3 recording\(s\) cannot be read") as refused:
+        encoder.transform(pd.Series([str(good), str(bad[0]), str(good), str(bad[1]), str(bad[2])]))
+    assert all(str(path) in str(refused.value) for path in bad) and "Replace each" in str(refused.value)
+
+
 def test_rates_and_channels_become_one_shape_and_silence_stays_dark(tmp_path):
     paths = []
     for i, (rate, channels) in enumerate([(8000, 1), (16000, 2), (44100, 1)]):
@@ -113,7 +125,9 @@ def test_a_flac_clip_of_unknown_length_is_measured_by_decoding_it():
         audio_from_base64(base64.b64encode(hour).decode(), "field 'audio'")
 
 
-def test_a_folder_of_recordings_trains_a_cnn_on_spectrograms(tmp_path):
+def test_a_folder_of_recordings_trains_a_cnn_on_spectrograms(tmp_path, capsys):
+    from lamina.cli import main
+
     folder = recordings(tmp_path / "clips", per_class=40)
     model = lamina.fit(folder, epochs=30, batch_size=16, out=tmp_path / "run", progress=False)
     assert model.schema.to_dict()["columns"][0] == {"name": "audio", "kind": "audio", "role": "feature",
@@ -123,6 +137,13 @@ def test_a_folder_of_recordings_trains_a_cnn_on_spectrograms(tmp_path):
     again = lamina.load(tmp_path / "run" / "model")
     rows = read_table(folder).head(6)
     assert np.allclose(model.predict(rows)["proba_high"], again.predict(rows)["proba_high"], atol=1e-5)
+    # one recording predicts as it does among others, from Python and the CLI (a classifier: no transcript)
+    clip, expected = rows["audio"].iloc[3], model.predict(rows)["proba_high"].iloc[3]
+    assert again.predict(clip)["proba_high"].tolist() == pytest.approx([expected], abs=1e-5)
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "run"), clip]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert printed["audio"].tolist() == [clip] and printed["proba_high"].tolist() == pytest.approx([expected], abs=1e-5)
 
 
 def test_a_table_column_of_relative_audio_paths_is_audio_beside_other_columns(tmp_path):

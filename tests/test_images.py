@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 
@@ -525,6 +526,59 @@ def test_a_flat_folder_predicts_the_same_from_python_the_cli_and_monitor_reads_i
     (tmp_path / "empty").mkdir()
     with pytest.raises(LaminaError, match="holds no files"):
         model.predict(str(tmp_path / "empty"))
+
+
+def test_one_picture_file_predicts_as_it_does_inside_a_folder_and_does_not_train(image_run, tmp_path, capsys):
+    from lamina.cli import main
+
+    root, folder, model = image_run
+    picture = sorted((folder / "vertical").iterdir())[4]
+    position = read_table(folder)["image"].tolist().index(str(picture.resolve()))
+    in_folder = model.predict(str(folder)).iloc[position]
+    alone = model.predict(str(picture))
+    assert len(alone) == 1 and alone["prediction"].iloc[0] == in_folder["prediction"]
+    assert alone["proba_vertical"].iloc[0] == pytest.approx(in_folder["proba_vertical"], abs=1e-6)
+    capsys.readouterr()
+    assert main(["predict", str(root / "run"), str(picture)]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(printed["image"]) == [str(picture.resolve())] and list(printed["prediction"]) == [in_folder["prediction"]]
+    assert printed["proba_vertical"].iloc[0] == pytest.approx(in_folder["proba_vertical"], abs=1e-5)
+    assert main(["train", str(picture), "--out", str(tmp_path / "run")]) == 2
+    assert "is one picture" in capsys.readouterr().err and not (tmp_path / "run" / "model").exists()
+    with pytest.raises(LaminaError, match="a subfolder per class"):
+        lamina.fit(str(picture), progress=False)
+
+
+def test_a_model_trained_on_a_table_of_paths_reads_one_picture_under_its_own_column(image_run):
+    _, folder, _ = image_run
+    rows = read_table(folder)
+    table = pd.DataFrame({"picture": rows["image"], "kind": rows["label"]})
+    model = lamina.fit(table, target="kind", progress=False, epochs=1, width=8)
+    expected = model.predict(table.iloc[[7]])["proba_vertical"].tolist()
+    assert model.predict(rows["image"].iloc[7])["proba_vertical"].tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_every_unreadable_picture_to_predict_is_named_in_one_error(image_run, tmp_path, capsys):
+    import shutil
+
+    from lamina.cli import main
+
+    root, folder, model = image_run
+    flat = tmp_path / "new"
+    flat.mkdir()
+    for picture in sorted((folder / "vertical").iterdir())[:4]:
+        shutil.copy(picture, flat / picture.name)
+    (flat / "noise.png").write_bytes(b"\x89PNG not really a picture")
+    (flat / "half.png").write_bytes((folder / "vertical" / "0.png").read_bytes()[:40])
+    (flat / "notes.jpg").write_text("a shopping list")
+    bad = ["half.png", "noise.png", "notes.jpg"]
+    with pytest.raises(LaminaError, match=r"3 picture\(s\) cannot be read") as refused:
+        model.predict(str(flat))
+    assert all(str((flat / name).resolve()) in str(refused.value) for name in bad), refused.value
+    capsys.readouterr()
+    assert main(["predict", str(root / "run"), str(flat)]) == 2
+    said = capsys.readouterr().err
+    assert all(name in said for name in bad) and "Replace each" in said and "Traceback" not in said, said
 
 
 def test_a_cell_holding_no_picture_lamina_reads_is_named_with_what_to_give(image_run):

@@ -494,6 +494,8 @@ def test_messages_from_a_reading_library_name_the_field_or_file_never_an_object(
     with pytest.raises(LaminaError) as refused:
         AudioEncoder("clip").load_state({"rate": 8000, "seconds": 1, "mean": [0], "std": [1]}).transform(
             pd.Series([b"not audio"]))
-    assert str(refused.value) == "Column 'clip', row 0: cannot read this audio (Format not recognised.)."
+    assert str(refused.value) == ("Column 'clip': 1 recording(s) cannot be read, so no prediction can be made for "
+                                  "them: row 0: Format not recognised. Replace each with a readable file or remove it "
+                                  "(its row from a table), then run again.")
     assert library_message(OSError("cannot identify image file <_io.BytesIO object at 0x7f3a2c1d>")) == (
         "cannot identify image file the file")

@@ -23,7 +23,7 @@ from lamina.data.read import read_table
 from lamina.errors import LaminaError
 from lamina.model import Model, read_model_document
 from lamina.run import CHECKS, HELD_OUT, METRICS, RunFolder
-from lamina.tasks.base import Prepared, task_for
+from lamina.tasks.base import Prepared, task_for, task_named
 from lamina.training import distributed
 from lamina.training.session import Session
 
@@ -143,7 +143,8 @@ def tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.Da
     if data is None and config.data.source_file:
         frame = read_pair_files(config.data.source_file, config.data.target_file, *names)
     else:
-        frame = read_table(data if data is not None else config.data.path, "training data")
+        frame = read_table(data if data is not None else config.data.path, "training data",
+                           unlabelled=trains_unlabelled(config))
     test = test if test is not None else config.data.test
     if test is None and config.data.test_source_file:
         return frame, read_pair_files(config.data.test_source_file, config.data.test_target_file, *names)
@@ -152,6 +153,11 @@ def tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.Da
     texts = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     test_frame = read_table(test, "test data", texts) if test is not None else None
     return frame, test_frame
+
+
+def trains_unlabelled(config: Config) -> bool:
+    """Whether the config's task learns without labels, so a folder without class subfolders is its data."""
+    return config.data.task != "auto" and task_named(config.data.task).trains_unlabelled
 
 
 def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> Prepared:
@@ -284,7 +290,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, Prepared]:
     """The table and the task's view of it (schema or layout, findings), without training."""
     config = resolve_config(config, target=target or implied_target(data))
-    frame = read_table(data, "data")
+    frame = read_table(data, "data", unlabelled=trains_unlabelled(config))
     return frame, prepare(config, frame, None)
 
 
@@ -303,9 +309,6 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
         raise LaminaError(f"--beam sets the beams of a translation or speech-to-text model's search; this is "
                           f"{model.task.described} model. Drop --beam.")
     options = {"beam": beam} if beam is not None else {}
-    if is_audio_file(data) and hasattr(model.task, "transcribe"):  # one recording: a table of one row
-        return model.task.predict(model, pd.DataFrame({model.task.audio_column_: [str(Path(data).resolve())]}),
-                                  **options)
     frame = reads_its_own(data) if reads_its_own else model.read(data, "prediction data")
     if not model.task.row_model:  # e.g. a forecast: the next horizon after the history in `data`
         if engine != "torch":
@@ -320,11 +323,16 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
     return predictions
 
 
-def is_audio_file(data) -> bool:
-    """Whether `data` names one recording (by its suffix) rather than a table."""
-    from lamina.data.media import AUDIO_SUFFIXES
+def prints_transcript(run, data) -> bool:
+    """Whether `lamina predict RUN DATA` prints the text heard in `data`: one recording (by its suffix) given to a
+    speech-to-text model (its model.json read, not its weights). Any other model predicts from the recording as
+    from a folder holding it alone."""
+    from lamina.data.media import AUDIO, is_media_file, kind_by_suffix
+    from lamina.tasks.transcribe import TranscribeTask
 
-    return isinstance(data, (str, Path)) and Path(data).suffix.lower() in AUDIO_SUFFIXES and Path(data).is_file()
+    if not (is_media_file(data) and kind_by_suffix(data) == AUDIO):
+        return False
+    return read_model_document(run)[1]["task"]["name"] == TranscribeTask.name
 
 
 def transcribe(run, audio, beam: int | None = None) -> str:

@@ -303,8 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = command("predict", "predict every row of a table")
     predict.add_argument("run", help="run folder or model folder")
-    predict.add_argument("data", nargs="?", help="rows to predict (a recommender: users, or user and item pairs; a "
-                         "speech-to-text model: a table of clips, or one recording whose text is printed)")
+    predict.add_argument("data", nargs="?", help="rows to predict: a table, a folder, or one picture or recording "
+                         "(a recommender: users, or user and item pairs; a speech-to-text model prints the text of "
+                         "one recording)")
     predict.add_argument("--user", action="append", help="recommending: a user to recommend to (repeatable)")
     predict.add_argument("--top", type=int, help="recommending: items per user (default 10)")
     predict.add_argument("--similar-to", metavar="ITEM", help="recommending: the items most like ITEM")
@@ -652,7 +653,7 @@ def run_predict(args) -> int:
     if not args.data:
         raise LaminaError("Give the rows to predict: lamina predict RUN DATA (a recommender also takes --user ID "
                           "or --similar-to ITEM).")
-    if api.is_audio_file(args.data) and not args.out:  # one recording: a speech-to-text model prints its text
+    if not args.out and api.prints_transcript(args.run, args.data):
         print(api.transcribe(args.run, args.data, args.beam))
         return 0
     return _write_table(api.predict(args.run, args.data, engine=args.engine, beam=args.beam), args.out)

@@ -66,7 +66,24 @@ class Model:
         as text (Schema.text_columns) read as the text of each cell, as the server takes them: the same value
         then predicts the same from a file of one row, of many, and from a request."""
         schema = getattr(self.task, "schema_", None)  # tasks of a table's rows have one; a forecast has none
-        return read_table(data, what, schema.text_columns if schema is not None else (), unlabelled=True)
+        frame = read_table(data, what, schema.text_columns if schema is not None else (), unlabelled=True)
+        return self._media_under_own_name(frame)
+
+    def _media_under_own_name(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` read from picture or recording files (a folder, one file: its paths in `image` or `audio`) with
+        that column named as the one column of that kind this model reads, when it was trained on a table that
+        named it otherwise (`path`, `clip`): a folder or a file then predicts as a table of their paths would."""
+        from lamina.data.images import MEDIA_COLUMN_ATTR
+
+        given = frame.attrs.get(MEDIA_COLUMN_ATTR)
+        schema = getattr(self.task, "schema_", None)
+        if schema is not None:
+            own = [c.name for c in schema.features if c.kind == given]
+        else:  # a speech-to-text model's one column of recordings
+            own = [self.task.audio_column_] if given == "audio" and hasattr(self.task, "audio_column_") else []
+        if given is None or given in own or len(own) != 1:
+            return frame
+        return frame.rename(columns={given: own[0]})
 
     def predict(self, data, **options) -> pd.DataFrame:
         """The task's prediction frame: for classification `prediction` and `proba_<class>` per class, for

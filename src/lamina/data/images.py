@@ -33,6 +33,10 @@ from lamina.data.media import (
 from lamina.errors import LaminaError
 
 IMAGE_COLUMN, LABEL_COLUMN = "image", "label"
+# attrs key of a table read from a picture or recording source (a folder, one file, an array file): the column
+# holding the pictures or recordings, which a model trained on a table under another column name reads under its
+# own (Model.read); its `label` column is the class folders' (or array's), never one a user named
+MEDIA_COLUMN_ATTR = "media_column"
 MIN_SIDE = 4  # pixels; a smaller image carries too little to learn from (and breaks pooling)
 # Unreadable files are skipped and listed while they are few; beyond this share of the rows the data
 # itself is suspect and the run stops.
@@ -113,8 +117,6 @@ def read_class_folders(folder: Path, what: str, unlabelled: bool = False) -> pd.
     opens it) in attrs["not_files"]; a link to anything outside `folder` is refused, named, and so is one file
     reached under two classes (a link to another class's folder would label all its files twice).
     `unlabelled`: files lying in `folder` itself are read too, without a class (a folder to predict)."""
-    from lamina.data.audio import AUDIO_COLUMN
-
     root, ignored, not_files = folder.resolve(), [], []
     entries = _entries(folder, folder, root, ignored, not_files)
     classes = [p for p in entries if p.is_dir()]
@@ -135,13 +137,38 @@ def read_class_folders(folder: Path, what: str, unlabelled: bool = False) -> pd.
             )
         rows += [(p, class_folder.name) for p in files]
     _refuse_files_under_two_classes(rows, folder)
+    frame = _table_of_files(rows, labelled=bool(classes))
+    frame.attrs["ignored"], frame.attrs["not_files"] = ignored, not_files
+    return frame
+
+
+def read_media_file(path: Path, what: str, unlabelled: bool = False) -> pd.DataFrame:
+    """One picture or recording file (media.is_media_file) as a table of one row, in the column a folder of such
+    files without class subfolders gives (`image` or `audio`): data to predict from (`unlabelled`). Training
+    from one file is refused: a model learns from many, each under its class."""
+    if not unlabelled:
+        raise LaminaError(
+            f"The {what} file {path} is one {'recording' if media_kind(str(path)) == AUDIO else 'picture'}: a model "
+            "learns from many, each with its class. Give a folder with a subfolder per class (photos/cat/1.png, "
+            "photos/dog/2.png), or a table of file paths and labels. One file is data to predict from: "
+            "lamina predict RUN FILE."
+        )
+    return _table_of_files([(path, None)], labelled=False)
+
+
+def _table_of_files(rows: list[tuple[Path, str | None]], labelled: bool) -> pd.DataFrame:
+    """A row per file: its absolute path, in the column `audio` when most files are recordings, else `image`
+    (MEDIA_COLUMN_ATTR in attrs names it), and with `labelled`, its class in `label`."""
+    from lamina.data.audio import AUDIO_COLUMN
+
     paths = [str(p.resolve()) for p, _ in rows]
     sample = paths[:: max(1, len(paths) // SNIFF_FILES)]
     recordings = np.mean([media_kind(path) == AUDIO for path in sample])
-    frame = pd.DataFrame({AUDIO_COLUMN if recordings > 0.5 else IMAGE_COLUMN: paths})
-    if classes:
+    column = AUDIO_COLUMN if recordings > 0.5 else IMAGE_COLUMN
+    frame = pd.DataFrame({column: paths})
+    if labelled:
         frame[LABEL_COLUMN] = [label for _, label in rows]
-    frame.attrs["ignored"], frame.attrs["not_files"] = ignored, not_files
+    frame.attrs[MEDIA_COLUMN_ATTR] = column
     return frame
 
 
@@ -333,6 +360,7 @@ def _table_of(images: np.ndarray, labels: np.ndarray | None, path: Path) -> pd.D
         )
     images = _as_uint8(images, path)
     frame = pd.DataFrame({IMAGE_COLUMN: list(images)})
+    frame.attrs[MEDIA_COLUMN_ATTR] = IMAGE_COLUMN
     if labels is not None:
         if len(labels) != len(images):
             raise LaminaError(f"{path}: {len(images)} images but {len(labels)} labels; they must pair up.")

@@ -15,9 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lamina.errors import LaminaError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"}
 IMAGE, AUDIO = "image", "audio"
+NAMED_UNREADABLE = 10  # unreadable files an error names before counting the rest
 SNIFF_VALUES = 200  # values of a column looked at to decide whether it names media files
 MEDIA_SHARE = 0.9  # share of those that must be files of the kind
 # What a library's message says for the object it read from: "Error opening <_io.BytesIO object at 0x7f...>"
@@ -54,15 +57,29 @@ def library_message(error: Exception) -> str:
     return OBJECT_REPR.sub("the file", text).strip() or type(error).__name__
 
 
+def refuse_unreadable(column: str, problems: list[tuple[str, str]], noun: str) -> None:
+    """One LaminaError naming every value of `column` a model needs but cannot read, when there is any: each
+    `(where, why)` problem (where: the file's path, or the record of a request), the first NAMED_UNREADABLE of
+    them and a count of the rest, and the fix. Collected over a whole input rather than stopping at the first, so
+    one run names everything to replace; refused rather than skipped, as a row cannot be predicted without its
+    file and must not silently vanish from the predictions. `noun`: "picture", "recording"."""
+    if not problems:
+        return
+    named = "; ".join(f"{where}: {why.rstrip('.')}" for where, why in problems[:NAMED_UNREADABLE])
+    more = f"; and {len(problems) - NAMED_UNREADABLE} more" if len(problems) > NAMED_UNREADABLE else ""
+    raise LaminaError(
+        f"Column {column!r}: {len(problems)} {noun}(s) cannot be read, so no prediction can be made for them: "
+        f"{named}{more}. Replace each with a readable file or remove it (its row from a table), then run again."
+    )
+
+
 def media_kind(value: str, root: Path | None = None) -> str | None:
     """IMAGE, AUDIO or None for a path, relative to `root` (a table's folder) when given. Without a root only an
     absolute path is opened: a table's relative paths are judged (and kept inside its folder) against the
     table's folder, never against wherever lamina happens to run."""
-    suffix = Path(value).suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return IMAGE
-    if suffix in AUDIO_SUFFIXES:
-        return AUDIO
+    kind = kind_by_suffix(value)
+    if kind:
+        return kind
     try:
         path = Path(value) if root is None else root / value
         if not (path.is_absolute() and path.is_file()):
@@ -70,6 +87,17 @@ def media_kind(value: str, root: Path | None = None) -> str | None:
     except (OSError, ValueError):  # text that is no path: too long, a NUL byte
         return None
     return _kind_by_content(path)
+
+
+def kind_by_suffix(value: str | os.PathLike) -> str | None:
+    """IMAGE or AUDIO when the path's suffix is a picture or recording format lamina reads, else None."""
+    suffix = Path(value).suffix.lower()
+    return IMAGE if suffix in IMAGE_SUFFIXES else AUDIO if suffix in AUDIO_SUFFIXES else None
+
+
+def is_media_file(data) -> bool:
+    """Whether `data` (a path) names one existing picture or recording file, by its suffix, rather than a table."""
+    return isinstance(data, (str, os.PathLike)) and kind_by_suffix(data) is not None and Path(data).is_file()
 
 
 def _kind_by_content(path: Path) -> str | None:

@@ -1,5 +1,5 @@
-"""Read a table (CSV, TSV, Parquet, JSON Lines, Excel; gzip, bzip2, xz or zip compressed), an image folder or
-an image array file into a DataFrame, or say clearly why not."""
+"""Read a table (CSV, TSV, Parquet, JSON Lines, Excel; gzip, bzip2, xz or zip compressed), an image folder, an
+image array file or one picture or recording file (to predict from) into a DataFrame, or say clearly why not."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ from lamina.data.formats import (
     TAB_SUFFIXES,
     TEXT_SUFFIXES,
 )
-from lamina.data.images import is_image_source, read_images, resolve_image_paths
+from lamina.data.images import is_image_source, read_images, read_media_file, resolve_image_paths
+from lamina.data.media import is_media_file
 from lamina.errors import LaminaError
 from lamina.features.spelling import DECIMAL_COMMA
 
@@ -66,7 +67,8 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = (), u
     missing), where its type would otherwise be guessed from this file's values alone: the columns a model reads
     as text (Schema.text_columns), so a category code 1.50 in a file of one row stays "1.50", not 1.5. Other
     formats keep the types they store; a name the file lacks is ignored. `unlabelled`: a folder of pictures or
-    recordings without class subfolders is read too, without labels (data to predict from, as a model reads it).
+    recordings without class subfolders, or one such file, is read too, without labels (data to predict from, as
+    a model reads it); without it one such file is refused, naming what to give instead.
     A DataFrame's text cells spelt as missing (MISSING_SPELLINGS, after leading spaces, as a CSV cell is read) are
     missing values, as the same cells in a file would be: pandas' read_csv keeps UCI Adult's "?" (and " ?") as
     text, and a model would otherwise read it as an unknown category where `lamina predict` on the file reads it
@@ -139,6 +141,8 @@ def _read_path(path: Path, what: str, text_columns: frozenset[str], unlabelled: 
         raise LaminaError(f"The {what} {path} does not exist{looked}: no file or folder has that name. Give a table "
                           f"file ({' '.join(SUPPORTED)}) or a folder of pictures or recordings (a subfolder per class). "
                           "Check the path and spelling.")
+    if is_media_file(path):  # one picture or recording: a table of one row to predict from
+        return read_media_file(path, what, unlabelled)
     if is_image_source(path):
         return read_images(path, what, unlabelled)
     if path.stat().st_size == 0:

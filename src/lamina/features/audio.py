@@ -29,7 +29,7 @@ from lamina.data.audio import (
     read_headers,
     read_samples,
 )
-from lamina.data.media import library_message
+from lamina.data.media import library_message, refuse_unreadable
 from lamina.errors import LaminaError
 from lamina.features.blocks import PICTURE
 from lamina.features.kinds import FILE_FIELD, ColumnSample, Kind, register_kind, sniff
@@ -106,12 +106,16 @@ class AudioEncoder:
     def transform(self, values: pd.Series) -> torch.Tensor:
         """uint8 [rows, 1, MELS, frames] of file paths or files' bytes (what a request sends; see
         `_within_request_budget`); a missing clip is silence. Only the first `seconds_` of a clip are decoded.
-        Raises LaminaError naming the file (or the record of a request) that cannot be read."""
+        Raises LaminaError naming every file (or record of a request) that cannot be read (media.refuse_unreadable)."""
         values = values.tolist()
         if not values:  # an empty selection still has the pictures' shape
-            return self._pictures([None], 0)[:0]
+            return self._pictures([None], 0, [])[:0]
         self._within_request_budget(values)
-        return torch.cat([self._pictures(values[start:start + CHUNK], start) for start in range(0, len(values), CHUNK)])
+        problems: list[tuple[str, str]] = []  # (where, why) of every clip that cannot be read, named at the end
+        pictures = torch.cat([self._pictures(values[start:start + CHUNK], start, problems)
+                              for start in range(0, len(values), CHUNK)])
+        refuse_unreadable(self.column, problems, "recording")
+        return pictures
 
     def _within_request_budget(self, values: list) -> None:
         """Clips sent inline (bytes) come from one request: what the model reads of them (at most `seconds_`
@@ -128,23 +132,23 @@ class AudioEncoder:
                 f"together (counted as 48 kHz stereo), over the limit of {REQUEST_SECONDS:,} s a request; send "
                 "fewer clips at a time.")
 
-    def _pictures(self, values: list, first_row: int) -> torch.Tensor:
+    def _pictures(self, values: list, first_row: int, problems: list[tuple[str, str]]) -> torch.Tensor:
+        """Spectrograms of `values` (rows from `first_row`); a clip that cannot be read is silence here and its
+        (where, why) is added to `problems`."""
         length = round(self.seconds_ * self.rate_)
         waves = torch.zeros(len(values), length)
         for row, value in enumerate(values):
-            if isinstance(value, (str, bytes)):
-                # _read decodes only the seconds the model reads, so resampling filters no more than them
-                wave = torch.from_numpy(mono_at(*self._read(value, first_row + row), self.rate_))[:length]
-                waves[row, :len(wave)] = wave
+            if not isinstance(value, (str, bytes)):
+                continue
+            try:  # read_samples decodes only the seconds the model reads, so resampling filters no more than them
+                samples, rate = read_samples(value, self.seconds_)
+            except Exception as error:  # soundfile's own error types, a missing file, a pipe or device
+                problems.append((value if isinstance(value, str) else f"row {first_row + row}",
+                                 library_message(error)))
+                continue
+            wave = torch.from_numpy(mono_at(samples, rate, self.rate_))[:length]
+            waves[row, :len(wave)] = wave
         return self._log_mel(waves)
-
-    def _read(self, value, row) -> tuple[np.ndarray, int]:
-        try:
-            return read_samples(value, self.seconds_)
-        except Exception as error:  # soundfile's own error types, a missing file, a pipe or device
-            where = value if isinstance(value, str) else f"row {row}"
-            raise LaminaError(f"Column {self.column!r}, {where}: cannot read this audio "
-                              f"({library_message(error)}).") from None
 
     def _log_mel(self, waves: torch.Tensor) -> torch.Tensor:
         return log_mel(waves, self.rate_).unsqueeze(1).flip(2)  # low frequencies at the bottom, as drawn

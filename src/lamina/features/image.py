@@ -34,6 +34,7 @@ from lamina.data.images import (
     size_and_channels,
 )
 from lamina.data.inline import is_missing
+from lamina.data.media import refuse_unreadable
 from lamina.errors import LaminaError
 from lamina.features.blocks import PICTURE
 from lamina.features.kinds import FILE_FIELD, ColumnSample, EncoderOptions, Kind, register_kind, sniff
@@ -67,7 +68,8 @@ class ImageEncoder:
     def transform(self, series: pd.Series) -> torch.Tensor:
         """uint8 [rows, channels, size, size] of arrays, file paths or files' bytes (what a request sends; see
         `_within_request_budget`); a missing value is a mid-grey picture. Raises LaminaError naming the row
-        (the record of a request) of a picture that cannot be read or is over `pixel_limit(size)`."""
+        (the record of a request) of a picture that cannot be read or is over `pixel_limit(size)`, every such
+        picture at once (media.refuse_unreadable)."""
         shape = (len(series), self.channels_, self.size_, self.size_)
         if looks_like_arrays(series) and _all_fit(series, shape):  # arrays already the right shape: no decoding
             stacked = np.stack(series.tolist())  # [rows, side, side] or [rows, side, side, channels]
@@ -75,10 +77,14 @@ class ImageEncoder:
             return torch.from_numpy(np.ascontiguousarray(stacked))
         values = series.tolist()
         self._within_request_budget(values)
-        cache = self._allocate(shape)
+        cache, problems = self._allocate(shape), []
         with ThreadPoolExecutor(DECODE_THREADS) as pool:
             for row, image in enumerate(pool.map(self._decode_or_blank, range(len(values)), values)):
-                cache[row] = image
+                if isinstance(image, tuple):  # (where, why): every unreadable picture is named at the end
+                    problems.append(image)
+                else:
+                    cache[row] = image
+        refuse_unreadable(self.name, problems, "picture")
         return torch.from_numpy(cache)
 
     def _within_request_budget(self, values: list) -> None:
@@ -96,7 +102,8 @@ class ImageEncoder:
             raise LaminaError(f"Field {self.name!r}: the pictures sent hold {total:,} pixels together, over the limit "
                               f"of {REQUEST_PIXELS:,} a request; send fewer pictures at a time, or smaller ones.")
 
-    def _decode_or_blank(self, row: int, value) -> np.ndarray:
+    def _decode_or_blank(self, row: int, value) -> np.ndarray | tuple[str, str]:
+        """The picture's pixels, or (where, why) it cannot be read."""
         if is_missing(value):  # a missing image: mid-grey
             return np.full((self.channels_, self.size_, self.size_), 128, np.uint8)
         if not isinstance(value, (str, os.PathLike, bytes, np.ndarray)):  # a PIL image, a list...: said, not a traceback
@@ -106,7 +113,7 @@ class ImageEncoder:
         try:
             return decode(value, self.size_, self.channels_, pixel_limit(self.size_))
         except READ_ERRORS as error:
-            raise LaminaError(f"{self._where(row, value)}: {problem_of(error)}.") from None
+            return value if isinstance(value, str) else f"record {row}", problem_of(error)
 
     def _where(self, row: int, value) -> str:
         """A file is named by its path; a picture sent in a request by its record and field."""

@@ -24,7 +24,7 @@ import torch
 
 from lamina.checked import Fault
 from lamina.data.checks import MIN_ROWS, Finding, has_errors, require_enough_rows
-from lamina.data.images import drop_unreadable, looks_like_arrays
+from lamina.data.images import LABEL_COLUMN, MEDIA_COLUMN_ATTR, drop_unreadable, looks_like_arrays
 from lamina.data.schema import PICTURE_KINDS, Column, Schema, infer_column, infer_schema
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError
@@ -56,6 +56,7 @@ class AnomalyTask(Task):
     aliases = ("outlier",)
     reads = "reconstruct"
     route = "predict"
+    trains_unlabelled = True
 
     # ---- training ----------------------------------------------------------------------------------------
 
@@ -64,7 +65,7 @@ class AnomalyTask(Task):
         if data.horizon is not None or data.time is not None:
             raise LaminaError("--time and --horizon are forecasting settings, and the task is anomaly. Drop them.")
         refuse_row_settings(config, self.name, reads=("image_size",))  # pictures are resized as for classifying
-        target = data.target
+        frame, target, findings = _folder_label(frame, data.target)
         if target is None:
             for setting, flag in ((data.cost, "--cost"), (data.normal_only or None, "--normal-only")):
                 if setting is not None:
@@ -79,7 +80,6 @@ class AnomalyTask(Task):
             raise LaminaError(f"Only {len(frame)} row(s); at least {MIN_ROWS} are needed to train, validate and test. "
                               "Add more rows.")
         schema = _schema(frame, target, dict(data.columns))
-        findings = []
         for column in (c.name for c in schema.features if c.kind in PICTURE_KINDS):
             kind = next(c.kind for c in schema.features if c.name == column)
             frame, skipped, _ = drop_unreadable(frame, column, kind, config.model.image_size)
@@ -329,6 +329,29 @@ class AnomalyTask(Task):
         result = self.assess(model, request_frame(request_records(body), self.schema_.features))[1]
         return {"predictions": [{key: json_safe(value) for key, value in row.items()}
                                 for row in result.to_dict(orient="records")]}
+
+
+def _folder_label(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame, str | None, list[Finding]]:
+    """A folder of pictures or recordings (or an array file of pictures and labels) names its classes' `label`
+    column as the target whether or not --target was given. Two classes are a known-anomaly label (the rarer the
+    anomaly): it picks the threshold and is scored against, as any label column, said in a finding. Other classes
+    are no such label: they are left out and the autoencoder learns from every file without labels, said in a
+    finding. A folder without class subfolders has no label at all."""
+    if target != LABEL_COLUMN or not frame.attrs.get(MEDIA_COLUMN_ATTR):
+        return frame, target, []
+    if LABEL_COLUMN not in frame.columns:
+        return frame, None, []
+    classes = sorted(map(str, frame[LABEL_COLUMN].dropna().unique()))
+    shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
+    named = f"The {len(classes)} classes of the files ({shown}: their class subfolders, or an array file's labels)"
+    if len(classes) == 2:
+        return frame, target, [Finding("info", "folder_label", f"{named} are the label of known anomalies (the rarer "
+                                       "is the anomaly): they pick the threshold and score the test split; the "
+                                       "autoencoder never sees them.", LABEL_COLUMN)]
+    return frame.drop(columns=LABEL_COLUMN), None, [Finding(
+        "info", "folder_classes_ignored", f"{named} are not a normal/anomaly label (two classes), so they are left "
+        "out: the autoencoder learns from every file, and the threshold flags --contamination of them.",
+        LABEL_COLUMN)]
 
 
 def _schema(frame: pd.DataFrame, target: str | None, overrides: dict[str, str]) -> Schema:

@@ -139,6 +139,8 @@ class Task(LossStep):
     # Decision settings of config.data the task reads; given to any other task they stop the run (task_for).
     decision_settings: ClassVar[tuple[str, ...]] = ()
     row_model: ClassVar[bool] = False  # one row in, one prediction out: explain, audit, export, monitor apply
+    # Learns without labels, so a folder of pictures or recordings without class subfolders is training data too.
+    trains_unlabelled: ClassVar[bool] = False
 
     metric = None  # LossStep's settings: early stopping follows the validation loss
     adversary = None  # (module, inputs, targets) → inputs to train on instead; set by a fit that trains on attacks
