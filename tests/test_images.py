@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -521,6 +522,11 @@ def test_a_flat_folder_predicts_the_same_from_python_the_cli_and_monitor_reads_i
     written = pd.read_csv(tmp_path / "p.csv")
     predicted = model.predict(str(flat))  # a folder without class subfolders, as `lamina predict` reads it
     assert len(predicted) == 5 and list(predicted["prediction"]) == list(written["prediction"])
+    # each row names its file, from Python as in the CLI's file; a DataFrame's rows keep its index instead
+    assert list(predicted.columns) == list(written.columns) and list(predicted["image"]) == list(written["image"])
+    assert sorted(Path(p).name for p in predicted["image"]) == sorted(p.name for p in flat.iterdir())
+    rows = pd.DataFrame({"image": list(predicted["image"])}, index=list("abcde"))
+    assert list(model.predict(rows).index) == list("abcde") and "image" not in model.predict(rows).columns
     assert main(["monitor", str(root / "run"), "--reference", str(folder), "--current", str(flat),
                  "--out", str(tmp_path / "drift.html")]) == 0
     (tmp_path / "empty").mkdir()

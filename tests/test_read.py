@@ -180,6 +180,15 @@ def test_quoted_fields_over_several_lines_are_one_row_each(tmp_path):
     assert frame["label"].tolist() == [1, 0, 1]
 
 
+def test_a_one_column_file_keeps_a_quoted_empty_value_as_a_missing_row(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"word": ["alpha", None, "beta"]}).to_csv(path, index=False)  # the missing one is written ""
+    assert path.read_text().splitlines() == ["word", "alpha", '""', "beta"]
+    assert read_table(path)["word"].isna().tolist() == [False, True, False]
+    path.write_text("word\nalpha\n  \n\nbeta\n")  # blank lines and lines of spaces are no rows, to pandas too
+    assert read_table(path)["word"].tolist() == ["alpha", "beta"]
+
+
 def test_a_dataframe_with_any_index_is_numbered_by_position(table):
     shifted = table.set_axis(range(1000, 1000 + len(table)))
     frame = read_table(shifted)

@@ -297,11 +297,9 @@ def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, P
 def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.DataFrame:
     """The model's prediction frame for `data` (a table, or a folder of pictures or recordings, with or without
     class subfolders; for a translation model also a .txt file of one sentence a line); for a column of image or
-    audio files, the path leads each row (which file each prediction is for). `beam`: a translation model's
-    beams (1 greedy; default 5), or the prefixes a speech-to-text model's beam search keeps (default: greedy)."""
-    from lamina.data.images import looks_like_arrays
-    from lamina.features.kinds import kind_named
-
+    audio files read from a file or folder, the path leads each row (which file each prediction is for: Model.predict).
+    `beam`: a translation model's beams (1 greedy; default 5), or the prefixes a speech-to-text model's beam search
+    keeps (default: greedy)."""
     model = load(run)
     reads_its_own = getattr(model.task, "read_prediction_data", None)  # e.g. sentences, one a line
     searches = "beam" in inspect.signature(model.task.predict).parameters  # translation, speech to text
@@ -309,18 +307,14 @@ def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.Dat
         raise LaminaError(f"--beam sets the beams of a translation or speech-to-text model's search; this is "
                           f"{model.task.described} model. Drop --beam.")
     options = {"beam": beam} if beam is not None else {}
+    if model.task.row_model:
+        return model.predict(data, engine=engine)
+    if engine != "torch":  # e.g. a forecast: the next horizon after the history in `data`
+        raise LaminaError(f"--engine {engine} runs models that predict one row at a time; {model.task.described} "
+                          "model predicts with torch. Drop --engine.")
     frame = reads_its_own(data) if reads_its_own else model.read(data, "prediction data")
-    if not model.task.row_model:  # e.g. a forecast: the next horizon after the history in `data`
-        if engine != "torch":
-            raise LaminaError(f"--engine {engine} runs models that predict one row at a time; {model.task.described} "
-                              "model predicts with torch. Drop --engine.")
-        frame.attrs["source"] = f"the file {data}" if isinstance(data, (str, Path)) else None  # errors name it
-        return model.predict(frame, **options)
-    predictions = model.predict(frame, engine=engine)
-    for column in reversed([c.name for c in model.schema.features if kind_named(c.kind).inspect_files]):
-        if not looks_like_arrays(frame[column]):  # file paths, not pixels from an array file
-            predictions.insert(0, column, frame[column])
-    return predictions
+    frame.attrs["source"] = f"the file {data}" if isinstance(data, (str, Path)) else None  # errors name it
+    return model.predict(frame, **options)
 
 
 def prints_transcript(run, data) -> bool:

@@ -88,9 +88,15 @@ class Model:
     def predict(self, data, **options) -> pd.DataFrame:
         """The task's prediction frame: for classification `prediction` and `proba_<class>` per class, for
         regression `prediction`, for forecasting the next horizon of each series with its interval.
-        Row models take `engine="onnx"` to run the exported network in onnxruntime."""
-        predictions = self.task.predict(self, self.read(data, "prediction data"), **options)
-        return _on_index_of(data, predictions) if self.task.row_model else predictions
+        Row models take `engine="onnx"` to run the exported network in onnxruntime. Row models' predictions for a
+        DataFrame carry its index; for a file or folder, the paths of the picture or recording files each row read
+        lead it (which file each prediction is for)."""
+        frame = self.read(data, "prediction data")
+        predictions = self.task.predict(self, frame, **options)
+        if not self.task.row_model:
+            return predictions
+        return _on_index_of(data, predictions) if isinstance(data, pd.DataFrame) else _naming_files(predictions, frame,
+                                                                                                   self.schema)
 
     def evaluate(self, data) -> dict:
         """{'rows', 'metrics', 'baseline'} on labelled data; rows without a target are left out."""
@@ -504,7 +510,19 @@ def upgraded(raw: dict) -> dict:
     return {**raw, "task": {"name": raw["task"], "state": state}}
 
 
-def _on_index_of(data, predictions: pd.DataFrame) -> pd.DataFrame:
+def _on_index_of(data: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
     """Predictions for a DataFrame carry its index, so they join back: read_table numbered its rows by position,
     which the predictions' index holds."""
-    return predictions.set_axis(data.index[predictions.index]) if isinstance(data, pd.DataFrame) else predictions
+    return predictions.set_axis(data.index[predictions.index])
+
+
+def _naming_files(predictions: pd.DataFrame, frame: pd.DataFrame, schema) -> pd.DataFrame:
+    """`predictions` of the rows of `frame` (read from a file or folder) led by each picture or recording column the
+    model reads from files, as `frame` holds them (its paths), where the predictions do not already hold it."""
+    from lamina.data.images import looks_like_arrays
+    from lamina.features.kinds import kind_named
+
+    for column in reversed([c.name for c in schema.features if kind_named(c.kind).inspect_files]):
+        if column not in predictions.columns and not looks_like_arrays(frame[column]):  # paths, not an array file's pixels
+            predictions.insert(0, column, frame[column].loc[predictions.index])
+    return predictions

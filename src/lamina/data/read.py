@@ -268,9 +268,10 @@ def _quoting_and_records(path: Path, text: str, separator: str) -> tuple[int, in
     quotes are read as characters; in another file it is an error naming the line where the field opened."""
     records, start = 0, 1
     reader = _csv_rows(text, delimiter=separator, skipinitialspace=True, strict=True)
+    lines = LINE_END.split(text)
     try:
         for row in reader:
-            records += _holds_fields(row)
+            records += _holds_fields(row, lines[reader.line_num - 1])
             start = reader.line_num + 1
     except csv.Error as error:
         if separator == "\t":
@@ -284,9 +285,11 @@ def _quoting_and_records(path: Path, text: str, separator: str) -> tuple[int, in
     return csv.QUOTE_MINIMAL, records
 
 
-def _holds_fields(row: list[str]) -> bool:
-    """Whether a line read by csv is a row to pandas (it skips blank lines, not lines of empty fields)."""
-    return len(row) > 1 or bool(row and row[0].strip())
+def _holds_fields(row: list[str], line: str = "") -> bool:
+    """Whether a line read by csv is a row to pandas: it skips blank lines and lines of spaces, not lines of empty
+    fields, nor a one-column file's quoted empty field (`""`, as pandas' to_csv writes a missing text value), which
+    `line`, the record's last physical line, shows where csv's `row` cannot (both are [''])."""
+    return len(row) > 1 or bool(row and (row[0].strip() or '"' in line))
 
 
 def _with_codes_as_text(frame: pd.DataFrame, text: str, options: dict) -> pd.DataFrame:

@@ -226,7 +226,7 @@ class ModelService:
             send = f"POST {prefix}/{task.route}" + (f", e.g. {json.dumps(example)}" if example else
                                                      " (GET its /schema for the request)")
         return AsciiJSONResponse(status_code=404, content={
-            "error": f"{self.name} is a {task.name} model: it has no /{asked}; send {send}."})
+            "error": f"{self.name} is {task.described} model: it has no /{asked}; send {send}."})
 
     def _row_router(self) -> APIRouter:
         router = APIRouter(route_class=JsonBodyRoute)

@@ -348,8 +348,8 @@ def _folder_label(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame
         return frame, target, [Finding("info", "folder_label", f"{named} are the label of known anomalies (the rarer "
                                        "is the anomaly): they pick the threshold and score the test split; the "
                                        "autoencoder never sees them.", LABEL_COLUMN)]
-    return frame.drop(columns=LABEL_COLUMN), None, [Finding(
-        "info", "folder_classes_ignored", f"{named} are not a normal/anomaly label (two classes), so they are left "
+    return frame.drop(columns=LABEL_COLUMN), None, [Finding(  # a warning: printed, as a user may have meant a label
+        "warning", "folder_classes_ignored", f"{named} are not a normal/anomaly label (two classes), so they are left "
         "out: the autoencoder learns from every file, and the threshold flags --contamination of them.",
         LABEL_COLUMN)]
 
