@@ -150,6 +150,20 @@ def test_a_label_of_more_than_two_values_is_refused():
         lamina.fit(frame, "label", task="anomaly", progress=False, epochs=1)
 
 
+def test_the_anomaly_is_the_label_value_named_so_else_the_rarer_and_a_tie_is_refused():
+    from lamina.tasks.anomaly import _labels
+
+    def anomaly(values):
+        return _labels(pd.Series(values), "label")["positive"]
+
+    assert anomaly(["anomaly"] * 20 + ["normal"] * 20) == "anomaly"  # folders read in this order once gave 'normal'
+    assert anomaly(["Defect"] * 30 + ["good"] * 10) == "Defect"  # its name says so, though it is the commoner
+    assert anomaly(["cat"] * 30 + ["normal"] * 40) == "cat"  # beside 'normal'
+    assert anomaly([0] * 30 + [1] * 3) == 1 and anomaly(["yes"] * 3 + ["no"] * 30) == "yes"  # the rarer
+    with pytest.raises(LaminaError, match=r"'cat' and 'dog' 5 times each, so neither is the rarer"):
+        anomaly(["cat", "dog"] * 5)
+
+
 def test_a_cost_is_read_or_named_wrong():
     assert parse_cost("fn=10, fp=1") == Cost(10.0, 1.0)
     for text, part in (("fn=10", "needs both"), ("fn=ten,fp=1", "'ten'"), ("fn=-1,fp=1", "≥ 0")):

@@ -510,10 +510,10 @@ def upgraded(raw: dict) -> dict:
     return {**raw, "task": {"name": raw["task"], "state": state}}
 
 
-def _on_index_of(data: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+def _on_index_of(data, predictions: pd.DataFrame) -> pd.DataFrame:
     """Predictions for a DataFrame carry its index, so they join back: read_table numbered its rows by position,
     which the predictions' index holds."""
-    return predictions.set_axis(data.index[predictions.index])
+    return predictions.set_axis(data.index[predictions.index]) if isinstance(data, pd.DataFrame) else predictions
 
 
 def _naming_files(predictions: pd.DataFrame, frame: pd.DataFrame, schema) -> pd.DataFrame:

@@ -8,10 +8,10 @@ alike), and its **anomaly score** is the share of training rows with a smaller e
 training errors: 0.99 means "more unusual than 99% of the rows trained on"). The columns with the largest ratio
 to their usual error are the row's `top_columns`: the explanation of a flag.
 
-A target, when given, is a label of two values: the rarer is the anomaly. It never reaches the network (it is
-the schema's target, not a feature); it picks the threshold on the validation rows (best F1, or the least
-`--cost`) and is scored against on the test rows. Without it the threshold flags `--contamination` of the
-training rows (default DEFAULT_CONTAMINATION). `--normal-only` trains on the normal rows alone.
+A target, when given, is a label of two values: the anomaly is the value named so, else the rarer (_labels). It
+never reaches the network (it is the schema's target, not a feature); it picks the threshold on the validation rows
+(best F1, or the least `--cost`) and is scored against on the test rows. Without it the threshold flags
+`--contamination` of the training rows (default DEFAULT_CONTAMINATION). `--normal-only` trains on the normal rows alone.
 """
 
 from __future__ import annotations
@@ -331,10 +331,16 @@ class AnomalyTask(Task):
                                 for row in result.to_dict(orient="records")]}
 
 
+# Label values (folder names, any case) that say which class is the anomaly, whichever is rarer.
+ANOMALY_NAMES = frozenset({"anomaly", "anomalies", "anomalous", "abnormal", "outlier", "outliers", "defect",
+                           "defects", "defective", "fraud"})
+NORMAL_NAMES = frozenset({"normal", "good", "ok", "inlier", "inliers"})
+
+
 def _folder_label(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame, str | None, list[Finding]]:
     """A folder of pictures or recordings (or an array file of pictures and labels) names its classes' `label`
-    column as the target whether or not --target was given. Two classes are a known-anomaly label (the rarer the
-    anomaly): it picks the threshold and is scored against, as any label column, said in a finding. Other classes
+    column as the target whether or not --target was given. Two classes are a known-anomaly label (_labels says
+    which is the anomaly): it picks the threshold and is scored against, as any label column, said in a finding. Other classes
     are no such label: they are left out and the autoencoder learns from every file without labels, said in a
     finding. A folder without class subfolders has no label at all."""
     if target != LABEL_COLUMN or not frame.attrs.get(MEDIA_COLUMN_ATTR):
@@ -345,9 +351,10 @@ def _folder_label(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame
     shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
     named = f"The {len(classes)} classes of the files ({shown}: their class subfolders, or an array file's labels)"
     if len(classes) == 2:
-        return frame, target, [Finding("info", "folder_label", f"{named} are the label of known anomalies (the rarer "
-                                       "is the anomaly): they pick the threshold and score the test split; the "
-                                       "autoencoder never sees them.", LABEL_COLUMN)]
+        return frame, target, [Finding("info", "folder_label", f"{named} are the label of known anomalies (the "
+                                       "class named so, anomaly or defect..., else the rarer): they pick the "
+                                       "threshold and score the test split; the autoencoder never sees them.",
+                                       LABEL_COLUMN)]
     return frame.drop(columns=LABEL_COLUMN), None, [Finding(  # a warning: printed, as a user may have meant a label
         "warning", "folder_classes_ignored", f"{named} are not a normal/anomaly label (two classes), so they are left "
         "out: the autoencoder learns from every file, and the threshold flags --contamination of them.",
@@ -378,7 +385,9 @@ def _schema(frame: pd.DataFrame, target: str | None, overrides: dict[str, str]) 
 
 
 def _labels(values: pd.Series, column: str) -> dict:
-    """{"column", "positive", "normal"}: the label's two values, the rarer one the anomaly."""
+    """{"column", "positive", "normal"}: the label's two values; the anomaly is the one whose name says so
+    (ANOMALY_NAMES, or the other's NORMAL_NAMES: a folder `anomaly/` beside `normal/`), else the rarer. Two values
+    as frequent as each other, neither named, are refused: which one is the anomaly cannot be told."""
     from lamina.plain import json_safe
 
     counts = values.value_counts()
@@ -386,7 +395,18 @@ def _labels(values: pd.Series, column: str) -> dict:
         shown = ", ".join(map(repr, counts.index[:5].tolist()))
         raise LaminaError(f"Label column {column!r} must hold two values (normal and anomaly) to pick the threshold, "
                           f"but holds {len(counts)}: {shown}. Name a yes/no column, or leave --target out.")
-    rare, common = counts.index[-1], counts.index[0]
+    named = [value for value in counts.index if str(value).strip().lower() in ANOMALY_NAMES] or \
+        [value for value in counts.index if str(value).strip().lower() not in NORMAL_NAMES]
+    if len(named) == 1:
+        rare = named[0]
+    elif counts.iloc[0] == counts.iloc[1]:
+        raise LaminaError(f"Label column {column!r} holds {counts.index[0]!r} and {counts.index[1]!r} {counts.iloc[0]} "
+                          "times each, so neither is the rarer, the anomaly. Name the anomalies' value or folder "
+                          "'anomaly' (or the others' 'normal'), or train a classifier on labels this balanced "
+                          "(--task classification).")
+    else:
+        rare = counts.index[-1]
+    common = next(value for value in counts.index if value != rare)
     return {"column": column, "positive": json_safe(rare), "normal": json_safe(common)}
 
 
