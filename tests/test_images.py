@@ -140,8 +140,10 @@ def test_a_missing_file_in_a_path_column_is_skipped_and_named(tmp_path):
     rows = [{"file": f"pics/{o}/{i}.png", "label": o} for o in ("horizontal", "vertical") for i in range(30)]
     rows[3]["file"] = "pics/horizontal/gone.png"
     pd.DataFrame(rows).to_csv(tmp_path / "images.csv", index=False)
+    from lamina import api
+
     config = lamina.Config().with_overrides(target="label")
-    prepared = lamina.api.prepare(config, read_table(tmp_path / "images.csv"), None)
+    prepared = api.prepare(config, read_table(tmp_path / "images.csv"), None)
     assert [c.kind for c in prepared.schema.features] == ["image"]
     assert any("gone.png: file not found" in f.message for f in prepared.findings)
 
@@ -553,6 +555,11 @@ def test_one_picture_file_predicts_as_it_does_inside_a_folder_and_does_not_train
     assert "is one picture" in capsys.readouterr().err and not (tmp_path / "run" / "model").exists()
     with pytest.raises(LaminaError, match="a subfolder per class"):
         lamina.fit(str(picture), progress=False)
+    table = lamina.fit(pd.DataFrame({"x": np.random.default_rng(0).normal(size=40), "y": ["a", "b"] * 20}), "y",
+                       progress=False, epochs=1)
+    with pytest.raises(LaminaError, match=r"is image files, read as one column 'image', and this model reads the "
+                                          r"column\(s\) 'x': 'x' missing\. Give files of the kind"):
+        table.predict(str(picture))  # not 'Add them', which a picture cannot
 
 
 def test_a_model_trained_on_a_table_of_paths_reads_one_picture_under_its_own_column(image_run):

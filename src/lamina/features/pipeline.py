@@ -85,7 +85,18 @@ class FeaturePipeline:
         return inputs
 
     def require_columns(self, frame: pd.DataFrame) -> None:
+        """Raises LaminaError naming the model's columns `frame` lacks, and the fix: for files read as a table of one
+        column (a folder or one picture or recording: data.images.MEDIA_COLUMN_ATTR), a table of every column."""
+        from lamina.data.images import MEDIA_COLUMN_ATTR
+
         absent = [name for name in self.encoders if name not in frame.columns]
+        if absent and frame.attrs.get(MEDIA_COLUMN_ATTR):
+            column = frame.attrs[MEDIA_COLUMN_ATTR]
+            raise LaminaError(
+                f"The data is {column} files, read as one column {column!r}, and this model reads the column(s) "
+                f"{', '.join(map(repr, self.encoders))}: {', '.join(map(repr, absent))} missing. Give files of the "
+                "kind the model reads, or a table (CSV) of its columns, with each file's path in its column."
+            )
         if absent:
             raise LaminaError(
                 f"The data lacks column(s) the model was trained on: {', '.join(map(repr, absent))}. "
