@@ -305,7 +305,7 @@ class TableTask(Task):
 
     def validate(self, module: torch.nn.Module, batches, trainer) -> dict[str, float]:
         """LossStep's validation record; with cross-fitted members, of the out-of-fold outputs of every row. Images
-        are read without their mirror view (nets.cnn.one_view): on Fashion-MNIST that is 7 s of a 5-minute run."""
+        are read without their mirror view (nets.cnn.one_view), which saves about 7 s of a Fashion-MNIST run."""
         from lamina.nets.cnn import one_view
 
         with one_view(module):
