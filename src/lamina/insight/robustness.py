@@ -157,13 +157,13 @@ def robustness_curve(model, frame, budgets=None, seed: int = 0) -> dict:
     targets = torch.from_numpy(np.array(truth))  # a writable copy
     network = model.network.eval()
     step = rows_per_pass(inputs, next(network.parameters()).device)
-    passes = [slice(start, start + step) for start in range(0, len(targets), step)]
+    passes = [(attack_surface(network, take_rows(inputs, slice(start, start + step)), space),
+               targets[start:start + step]) for start in range(0, len(targets), step)]  # built once for every budget
     generator = torch.Generator().manual_seed(seed)
     curve = []
     for budget in [*(budgets or space.budgets), space.large_budget]:
         correct = dict.fromkeys(("fgsm", "pgd", "random"), 0)
-        for rows in passes:
-            surface, truths = attack_surface(network, take_rows(inputs, rows), space), targets[rows]
+        for surface, truths in passes:
             attacked = {
                 "fgsm": fgsm(surface, truths, budget, space),
                 "pgd": pgd(surface, truths, budget, space, generator=generator),

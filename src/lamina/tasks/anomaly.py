@@ -11,7 +11,8 @@ to their usual error are the row's `top_columns`: the explanation of a flag.
 A target, when given, is a label of two values: the anomaly is the value named so, else the rarer (_labels). It
 never reaches the network (it is the schema's target, not a feature); it picks the threshold on the validation rows
 (best F1, or the least `--cost`) and is scored against on the test rows. Without it the threshold flags
-`--contamination` of the training rows (default DEFAULT_CONTAMINATION). `--normal-only` trains on the normal rows alone.
+`--contamination` of the training rows (default DEFAULT_CONTAMINATION). `--normal-only` trains on the normal rows
+alone.
 """
 
 from __future__ import annotations
@@ -340,9 +341,9 @@ NORMAL_NAMES = frozenset({"normal", "good", "ok", "inlier", "inliers"})
 def _folder_label(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame, str | None, list[Finding]]:
     """A folder of pictures or recordings (or an array file of pictures and labels) names its classes' `label`
     column as the target whether or not --target was given. Two classes are a known-anomaly label (_labels says
-    which is the anomaly): it picks the threshold and is scored against, as any label column, said in a finding. Other classes
-    are no such label: they are left out and the autoencoder learns from every file without labels, said in a
-    finding. A folder without class subfolders has no label at all."""
+    which is the anomaly): it picks the threshold and is scored against, as any label column, said in a finding.
+    Other classes are no such label: they are left out and the autoencoder learns from every file without labels,
+    said in a warning. A folder without class subfolders has no label at all."""
     if target != LABEL_COLUMN or not frame.attrs.get(MEDIA_COLUMN_ATTR):
         return frame, target, []
     if LABEL_COLUMN not in frame.columns:
