@@ -225,6 +225,27 @@ def test_a_flat_picture_folder_trains_and_class_folders_not_naming_anomalies_are
     assert main(["train", str(tmp_path / "digits.npz"), "--out", str(tmp_path / "npz-run"), *quick]) == 0
 
 
+def test_a_target_named_for_a_flat_picture_folder_is_refused_not_dropped(tmp_path, capsys):
+    from PIL import Image
+
+    from lamina import api
+    from test_images import stripes
+
+    rng = np.random.default_rng(2)
+    (tmp_path / "flat").mkdir()
+    for i in range(45):
+        Image.fromarray(stripes("horizontal", rng, size=12)).save(tmp_path / "flat" / f"{i}.png")
+    # The user's --target label was once dropped, and the model trained as if no target were given.
+    assert main(["train", str(tmp_path / "flat"), "--task", "anomaly", "--target", "label", "--epochs", "1",
+                 "--quiet", "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert "--target label" in error and "no column 'label'" in error and "Leave --target out" in error
+    assert "subfolder per class" in error and not (tmp_path / "run").exists()
+    with pytest.raises(LaminaError, match="no column 'label'"):
+        api.check(tmp_path / "flat", "label", {"data": {"task": "anomaly"}})
+    api.check(tmp_path / "flat", None, {"data": {"task": "anomaly"}})  # the folder's own, implied label is no fault
+
+
 @pytest.mark.parametrize("flag", [["--cost", "fn=10,fp=1"], ["--contamination", "0.1"], ["--normal-only"]])
 def test_decision_settings_given_to_a_task_that_ignores_them_stop_the_run(tmp_path, capsys, flag):
     rng = np.random.default_rng(0)

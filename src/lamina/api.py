@@ -18,7 +18,7 @@ import torch
 
 from lamina.config import Config
 from lamina.data.checks import has_errors
-from lamina.data.images import LABEL_COLUMN, is_image_source, test_images_beside
+from lamina.data.images import LABEL_COLUMN, is_image_source, refuse_target_without_labels, test_images_beside
 from lamina.data.read import read_table
 from lamina.errors import LaminaError
 from lamina.model import Model, read_model_document
@@ -63,6 +63,7 @@ def fit(data, target: str | None = None, *, test=None, config=None, out=None, pr
     config = config.with_overrides(**{key: str(Path(getattr(config.data, key)).resolve()) for key in PAIR_FILES
                                       if getattr(config.data, key) is not None})
     frame, test_frame = tables_of(config, data, test)
+    refuse_target_without_labels(frame, target)  # the target given, not the `label` a folder implies
     return train(config, frame, test_frame, RunFolder(out) if out else None, resume=False, progress=progress)
 
 
@@ -291,6 +292,7 @@ def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, P
     """The table and the task's view of it (schema or layout, findings), without training."""
     config = resolve_config(config, target=target or implied_target(data))
     frame = read_table(data, "data", unlabelled=trains_unlabelled(config))
+    refuse_target_without_labels(frame, target)
     return frame, prepare(config, frame, None)
 
 

@@ -156,6 +156,22 @@ def read_media_file(path: Path, what: str, unlabelled: bool = False) -> pd.DataF
     return _table_of_files([(path, None)], labelled=False)
 
 
+def refuse_target_without_labels(frame: pd.DataFrame, target: str | None) -> None:
+    """Raises LaminaError when `target`, a column the user named, cannot come from `frame` because it was read from
+    files without labels: a folder without class subfolders, or an array file without a label array (a table of
+    MEDIA_COLUMN_ATTR without `label`). Such data is read for a task that learns without labels (--task anomaly),
+    which would otherwise drop the named target and train as if none were given."""
+    if not target or not frame.attrs.get(MEDIA_COLUMN_ATTR) or LABEL_COLUMN in frame.columns:
+        return
+    raise LaminaError(
+        f"--target {target}: the data is files without labels (a folder without class subfolders, or an array "
+        f"file without a label array), so it has no column {target!r} to learn from; its one column is "
+        f"{frame.attrs[MEDIA_COLUMN_ATTR]!r}. Leave --target out to learn from the files without labels, or put "
+        "them in a subfolder per class (photos/normal/1.png, photos/anomaly/2.png): the subfolders' names are "
+        f"then the {LABEL_COLUMN!r} column."
+    )
+
+
 def _table_of_files(rows: list[tuple[Path, str | None]], labelled: bool) -> pd.DataFrame:
     """A row per file: its absolute path, in the column `audio` when most files are recordings, else `image`
     (MEDIA_COLUMN_ATTR in attrs names it), and with `labelled`, its class in `label`."""

@@ -343,7 +343,8 @@ def _folder_label(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame
     column as the target whether or not --target was given. Two classes are a known-anomaly label (_labels says
     which is the anomaly): it picks the threshold and is scored against, as any label column, said in a finding.
     Other classes are no such label: they are left out and the autoencoder learns from every file without labels,
-    said in a warning. A folder without class subfolders has no label at all."""
+    said in a warning. A folder without class subfolders has no label at all (a --target the user named for one
+    is refused before: images.refuse_target_without_labels)."""
     if target != LABEL_COLUMN or not frame.attrs.get(MEDIA_COLUMN_ATTR):
         return frame, target, []
     if LABEL_COLUMN not in frame.columns:
