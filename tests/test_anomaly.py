@@ -104,6 +104,32 @@ def test_a_saved_model_scores_the_same_and_serves_predict(labelled):
     assert client.get("/").status_code == 200 and client.get("/schema").json()["task"] == "anomaly"
 
 
+def test_a_body_of_the_wrong_shape_is_told_the_records_and_info_lists_the_columns(labelled, capsys):
+    from pydantic import create_model
+
+    frame, _, run = labelled
+    client = TestClient(create_app({"fraud": lamina.load(run)}, monitor=False))
+    record = {k: (None if pd.isna(v) else v) for k, v in frame.drop(columns="label").iloc[0].items()}
+    for body in (record, [record], {"records": record}):  # a bare record once drew 'records: Field required' alone
+        for path in ("/predict", "/models/fraud/predict"):
+            answer = client.post(path, json=body)
+            assert answer.status_code == 422
+            assert answer.json()["error"].startswith('send a body of the form {"records": [{...}, ...]}: ')
+    wrong_value = client.post("/predict", json={"records": [{**record, "a": "many"}]}).json()["error"]
+    assert "records.0.a" in wrong_value and "send a body" not in wrong_value  # the shape was right
+    from lamina.serving.server import request_shape
+
+    row = create_model("Row", x=(float, ...))  # every task's request says its shape alike (a forecast's history)
+    assert request_shape(create_model("History", history=(list[row], ...))) == '{"history": [{...}, ...]}'
+    assert request_shape(create_model("Users", users=(list[str], ...), k=(int, 10))) == '{"users": [...]}'
+    assert request_shape(create_model("Generate", n=(int, 16))) == '{"n": ...}'
+    assert main(["info", str(run)]) == 0
+    listed = capsys.readouterr().out.split("columns:\n")[1]  # as a classifier lists them (none were, once)
+    assert [line.split()[:3] for line in listed.splitlines()[:6]] == [
+        ["a", "number", "feature"], ["b", "number", "feature"], ["c", "category", "feature"],
+        ["d", "number", "feature"], ["e", "number", "feature"], ["label", "category", "target"]]
+
+
 def test_the_report_shows_curves_top_k_and_escaped_rows(labelled):
     _, _, run = labelled
     page = (run / "report.html").read_text()

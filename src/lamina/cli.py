@@ -726,9 +726,10 @@ def run_info(args) -> int:
             print(f"best epoch chosen on: {chosen_on}")
         if "whitening_bias_epochs" in training:
             print(f"whitening bias: trained in {training['whitening_bias_epochs']} epoch(s), then held fixed")
+    if model.table_schema is not None:  # a table's rows in: a classifier's, a regressor's, an anomaly model's
         print("columns:")
         pictures = (model.architecture["inputs"] or {}).get("images", {})
-        for column in model.schema.columns:
+        for column in model.table_schema.columns:
             shape = f"  ({picture_shape_text(pictures[column.name])})" if column.name in pictures else ""
             print(f"  {column.name:<28} {column.kind:<9} {column.role}{shape}")
     if model.metrics:

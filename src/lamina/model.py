@@ -65,7 +65,7 @@ class Model:
         """data.read.read_table of `data` (`what` names it in errors), a table file's columns this model reads
         as text (Schema.text_columns) read as the text of each cell, as the server takes them: the same value
         then predicts the same from a file of one row, of many, and from a request."""
-        schema = getattr(self.task, "schema_", None)  # tasks of a table's rows have one; a forecast has none
+        schema = self.table_schema
         frame = read_table(data, what, schema.text_columns if schema is not None else (), unlabelled=True)
         return self._media_under_own_name(frame)
 
@@ -76,7 +76,7 @@ class Model:
         from lamina.data.images import MEDIA_COLUMN_ATTR
 
         given = frame.attrs.get(MEDIA_COLUMN_ATTR)
-        schema = getattr(self.task, "schema_", None)
+        schema = self.table_schema
         if schema is not None:
             own = [c.name for c in schema.features if c.kind == given]
         else:  # a speech-to-text model's one column of recordings
@@ -170,6 +170,13 @@ class Model:
     @property
     def schema(self):
         return self.rows("schema").task.schema_
+
+    @property
+    def table_schema(self):
+        """The Schema of the table columns the task reads (its inputs, kinds and roles), for every task that reads a
+        table's rows: classification and regression, and anomaly detection; None for a task with a layout of its
+        own (a forecast's series, a recommender's interactions, a transcriber's clips)."""
+        return getattr(self.task, "schema_", None)
 
     @property
     def features(self):

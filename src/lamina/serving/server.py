@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 from urllib.parse import quote
 
 import numpy as np
@@ -89,6 +89,22 @@ def batch_model(name: str, record: type[BaseModel]) -> type[BaseModel]:
 def _identifier(name: str) -> str:
     cleaned = "".join(c if c.isalnum() else "_" for c in name)
     return cleaned[:1].upper() + cleaned[1:] if cleaned else "Model"
+
+
+def request_shape(request: type[BaseModel]) -> str:
+    """A task's request body as a client writes it, its required fields only (every field when none is required),
+    values elided: '{"records": [{...}, ...]}' for an anomaly model, '{"history": [{...}, ...]}' for a forecaster,
+    '{"users": [...]}' for a recommender. What a 422 for a body of the wrong shape tells to send (create_app)."""
+    fields = [(field.alias or name, field) for name, field in request.model_fields.items()]
+    shown = [(name, field) for name, field in fields if field.is_required()] or fields
+
+    def elided(annotation) -> str:
+        if get_origin(annotation) is list:
+            item = get_args(annotation)[0]
+            return "[{...}, ...]" if isinstance(item, type) and issubclass(item, BaseModel) else "[...]"
+        return "..."
+
+    return "{" + ", ".join(f"{json.dumps(name)}: {elided(field.annotation)}" for name, field in shown) + "}"
 
 
 def request_records(body: BaseModel) -> list[dict]:
@@ -312,19 +328,27 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
             links = "".join(f"<li><a href='models/{quote(n)}/'>{escape(n)}</a></li>" for n in sorted(services))
             return HTMLResponse(f"<!doctype html><title>lamina models</title><h1>Models</h1><ul>{links}</ul>")
 
+    prefixes = [f"/models/{name}" for name in services] + ([""] if len(services) == 1 else [])
+    # Route → the body a task's route takes ('{"records": [{...}, ...]}'), said when a body has the wrong shape.
+    shapes = {f"{prefix}/{service.model.task.route}": request_shape(service.request)
+              for name, service in services.items() if not service.model.task.row_model
+              for prefix in (f"/models/{name}", *([""] if len(services) == 1 else []))}
+
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = _branch_errors(error.errors(), error.body)
         problems = [f"{_where(item)}: {_capped(item['msg'], PROBLEM_CHARACTERS)}" for item in errors[:LISTED_PROBLEMS]]
         more = f"; and {len(errors) - LISTED_PROBLEMS} more" if len(errors) > LISTED_PROBLEMS else ""
-        return AsciiJSONResponse(status_code=422, content={"error": _capped("; ".join(problems) + more),
+        shape = shapes.get(request.url.path)
+        # A bare record, a list, a misspelt field: the problems name fields the client never meant; say the shape.
+        send = f"send a body of the form {shape}: " if shape and any(map(_wrong_shape, errors)) else ""
+        return AsciiJSONResponse(status_code=422, content={"error": _capped(send + "; ".join(problems) + more),
                                                            "detail": _safe_errors(errors[:LISTED_PROBLEMS])})
 
     @app.exception_handler(LaminaError)
     async def bad_input(_request: Request, error: LaminaError) -> JSONResponse:
         return AsciiJSONResponse(status_code=422, content={"error": _capped(str(error))})
 
-    prefixes = [f"/models/{name}" for name in services] + ([""] if len(services) == 1 else [])
     raised = {}  # path → (bytes, hint): the routes of a model whose requests need more than the default
     for name, service in services.items():
         need = service.model.task.body_limit()
@@ -661,6 +685,15 @@ def _branch_errors(errors: list[dict], body) -> list[dict]:
     branch = "Batch" if isinstance(body, dict) and "records" in body else "Record"
     kept = [e for e in errors if len(e["loc"]) > 1 and str(e["loc"][1]).endswith(branch)]
     return kept or errors
+
+
+SHAPE_ERRORS = {"missing", "extra_forbidden", "model_attributes_type", "dict_type", "list_type"}
+
+
+def _wrong_shape(error: dict) -> bool:
+    """Whether a validation error is of the body's own shape (the body no object, a top-level field missing,
+    unknown or of the wrong container), not of a value inside it."""
+    return error["type"] in SHAPE_ERRORS and "." not in _where(error)
 
 
 def _where(error: dict) -> str:
