@@ -89,8 +89,8 @@ def test_save_and_load_transcribe_identically_and_the_cli_prints_a_clips_text(tr
     assert capsys.readouterr().out.strip() == test["text"].iloc[0].lower()
     report = (run / "report.html").read_text()
     assert "held-out scores" in report and "Examples" in report
-    left_out = "1 clip(s) of the train were left out; first: "
-    assert left_out in report and "nan.wav (cannot be decoded: 1 sample(s) are NaN or infinite" in report
+    left_out = "1 clip(s) of the train were left out: "
+    assert left_out in report and "nan.wav: cannot be decoded: 1 sample(s) are NaN or infinite" in report
     assert model.training["sizes"]["train"] + model.training["sizes"]["valid"] == 100, "the NaN clip left out"
 
 
@@ -288,8 +288,8 @@ def test_nan_or_infinite_samples_are_refused_by_the_server_and_model_transcribe(
         model.transcribe(clip)
     answer = TestClient(create_app({"tones": model}, monitor=False)).post(
         "/transcribe", json={"audio": base64.b64encode(clip).decode()})
-    assert answer.status_code == 422 and answer.json()["error"].startswith(
-        "field 'audio': cannot read this audio (2 sample(s) are NaN or infinite")
+    assert answer.status_code == 422 and "field 'audio': cannot read this audio (2 sample(s) are NaN or infinite" in \
+        answer.json()["error"]
 
 
 def test_a_clip_over_30_s_is_refused_not_cut_and_beam_applies_to_one_clip_and_a_table(trained, tmp_path, capsys,
@@ -300,7 +300,7 @@ def test_a_clip_over_30_s_is_refused_not_cut_and_beam_applies_to_one_clip_and_a_
     model, test, run = trained
     long = tmp_path / "long.wav"
     soundfile.write(long, np.full(31 * RATE, 0.1, np.float32), RATE)
-    with pytest.raises(LaminaError, match=r"long.wav: a clip of 31.0 s, over the 30 s .* Cut it into parts"):
+    with pytest.raises(LaminaError, match=r"long.wav: a clip of 31.0 s, over the 30 s .* cut it into parts"):
         model.transcribe(str(long))
     capsys.readouterr()
     assert main(["predict", str(run), str(long)]) == 2
@@ -320,6 +320,32 @@ def test_a_clip_over_30_s_is_refused_not_cut_and_beam_applies_to_one_clip_and_a_
     assert written["transcript"].tolist() == test["text"].str.lower().head(4).tolist()
 
 
+def test_every_unreadable_clip_is_named_in_one_error_and_one_finding(trained, tmp_path, capsys):
+    from lamina.cli import main
+    from lamina.tasks.transcribe import _usable
+
+    model, test, run = trained
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "a.wav").write_bytes(Path(test["audio"].iloc[0]).read_bytes())
+    (folder / "noise.wav").write_bytes(b"not a recording at all")  # no header
+    (folder / "empty.wav").write_bytes(b"")
+    nan = tone_clip("ab", np.random.default_rng(4))
+    nan[100] = np.nan
+    soundfile.write(folder / "nan.wav", nan, RATE, subtype="FLOAT")  # a header over undecodable samples
+    capsys.readouterr()
+    assert main(["predict", str(run), str(folder)]) == 2  # once: only the first bad clip, one run per clip to fix
+    error = capsys.readouterr().err
+    assert "Column 'audio': 3 recording(s) cannot be read" in error and "Traceback" not in error
+    assert "empty.wav: " in error and "noise.wav: " in error and "a.wav" not in error
+    assert "nan.wav: cannot read this audio (1 sample(s) are NaN" in error  # decoded: its header is sound
+    table = pd.DataFrame({"audio": sorted(map(str, folder.iterdir())), "text": ["ab"] * 4})
+    findings = []
+    assert len(_usable(table, "audio", "text", "train", findings)) == 2  # training leaves the bad headers out
+    assert "2 clip(s) of the train were left out: " in findings[0].message
+    assert "empty.wav: " in findings[0].message and "noise.wav: " in findings[0].message
+
+
 def test_a_training_clip_over_30_s_is_left_out_with_a_finding_not_cut_under_its_transcript(tmp_path):
     from lamina.tasks.transcribe import _usable
 
@@ -329,4 +355,4 @@ def test_a_training_clip_over_30_s_is_left_out_with_a_finding_not_cut_under_its_
     findings = []
     kept = _usable(table, "audio", "text", "training data", findings)
     assert kept["audio"].tolist() == [table["audio"].iloc[0]]
-    assert "long.wav (31.0 s long, over the 30 s a clip may last)" in findings[0].message
+    assert "long.wav: 31.0 s long, over the 30 s a clip may last" in findings[0].message

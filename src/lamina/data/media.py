@@ -65,12 +65,18 @@ def refuse_unreadable(column: str, problems: list[tuple[str, str]], noun: str) -
     file and must not silently vanish from the predictions. `noun`: "picture", "recording"."""
     if not problems:
         return
-    named = "; ".join(f"{where}: {why.rstrip('.')}" for where, why in problems[:NAMED_UNREADABLE])
-    more = f"; and {len(problems) - NAMED_UNREADABLE} more" if len(problems) > NAMED_UNREADABLE else ""
     raise LaminaError(
         f"Column {column!r}: {len(problems)} {noun}(s) cannot be read, so no prediction can be made for them: "
-        f"{named}{more}. Replace each with a readable file or remove it (its row from a table), then run again."
+        f"{named_problems(problems)}. Replace each with a readable file or remove it (its row from a table), then "
+        "run again."
     )
+
+
+def named_problems(problems: list[tuple[str, str]]) -> str:
+    """'where: why; where: why; and 3 more': the first NAMED_UNREADABLE `(where, why)` problems and a count of
+    the rest, as refuse_unreadable names them (and a training finding naming the files it left out)."""
+    named = "; ".join(f"{where}: {why.rstrip('.')}" for where, why in problems[:NAMED_UNREADABLE])
+    return named + (f"; and {len(problems) - NAMED_UNREADABLE} more" if len(problems) > NAMED_UNREADABLE else "")
 
 
 def media_kind(value: str, root: Path | None = None) -> str | None:

@@ -33,7 +33,7 @@ from lamina.data.audio import (
     read_samples,
 )
 from lamina.data.checks import Finding
-from lamina.data.media import library_message
+from lamina.data.media import library_message, named_problems, refuse_unreadable
 from lamina.errors import LaminaError
 from lamina.features.audio import MAX_RATE, MELS, log_mel
 from lamina.nets.build import build_network, names
@@ -129,23 +129,25 @@ class TranscribeTask(Task):
         _keep_long_enough(prepared, findings)
         return prepared
 
-    def frames_of(self, clips: list, names: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 log-mel frames [clips, longest, MELS] (right-padded with zeros) and int64 lengths [clips] of file
-        paths or files' bytes, each read up to MAX_SECONDS at the model's rate. Raises LaminaError naming the
-        clip that cannot be read: its name in `names` (a request's field), else clip_names's."""
-        names = names or self.clip_names(clips)
-        spectrograms = []
+    def spectrograms_of(self, clips: list, names: list[str] | None = None) -> list[torch.Tensor]:
+        """uint8 log-mel frames [frames, MELS] of each clip (a file path or a file's bytes), read up to MAX_SECONDS
+        at the model's rate. Raises LaminaError (media.refuse_unreadable) naming every clip that cannot be used
+        whole, each by its name in `names` (a request's field), else its path or 'clip N': a header that shows a
+        problem or claims too much to decode, a clip over MAX_SECONDS (never cut short silently), or samples that
+        cannot be decoded. Every clip is read before any is transcribed, so one run names each to replace."""
+        names = names or [clip if isinstance(clip, str) else f"clip {row}" for row, clip in enumerate(clips)]
+        spectrograms, problems = [], []
         for clip, name in zip(clips, names, strict=True):
-            try:
-                spectrograms.append(self.spectrogram(clip))
-            except Exception as error:  # soundfile's own errors, a missing file, a pipe, NaN samples
-                raise LaminaError(f"{name}: cannot read this audio ({library_message(error)}).") from None
-        return padded(spectrograms)
-
-    def clip_names(self, clips: list) -> list[str]:
-        """How messages name each clip: its column and its path, or its place in `clips` (a file's bytes)."""
-        return [f"Column {self.audio_column_!r}, {clip if isinstance(clip, str) else f'clip {row}'}"
-                for row, clip in enumerate(clips)]
+            problem = _whole_problem(clip)
+            if problem is None:
+                try:
+                    spectrograms.append(self.spectrogram(clip))
+                    continue
+                except Exception as error:  # soundfile's own errors, a missing file, a pipe, NaN samples
+                    problem = f"cannot read this audio ({library_message(error)})"
+            problems.append((name, problem))
+        refuse_unreadable(self.audio_column_, problems, "recording")
+        return spectrograms
 
     def spectrogram(self, clip) -> torch.Tensor:
         """uint8 log-mel frames [frames, MELS] of a file path or a file's bytes, read up to MAX_SECONDS at the
@@ -243,18 +245,16 @@ class TranscribeTask(Task):
 
     def transcripts(self, model, clips: list, beam: int | None = None, names: list[str] | None = None) -> list[str]:
         """The transcript of each clip (a file path or a file's bytes): greedy decoding, or prefix beam search
-        keeping `beam` prefixes. Raises LaminaError naming the clip (`names`, else its path or 'clip N') that cannot
-        be used whole: longer than MAX_SECONDS (never cut short silently), or more to decode than a clip may hold."""
+        keeping `beam` prefixes. Raises LaminaError naming every clip (`names`, else its path or 'clip N') that
+        cannot be used whole (spectrograms_of)."""
         if beam is not None and (isinstance(beam, bool) or not isinstance(beam, int) or not 1 <= beam <= MAX_BEAM):
             raise LaminaError(f"beam must be a whole number from 1 to {MAX_BEAM} (or None: greedy); got {beam!r}.")
-        names = names or self.clip_names(clips)
-        for clip, name in zip(clips, names, strict=True):
-            _require_whole(clip, name)
+        spectrograms = self.spectrograms_of(clips, names)
         device = model.inference_device()
         model.network.to(device).eval()
         found = []
         for start in range(0, len(clips), INFERENCE_BATCH):
-            frames, lengths = self.frames_of(clips[start:start + INFERENCE_BATCH], names[start:start + INFERENCE_BATCH])
+            frames, lengths = padded(spectrograms[start:start + INFERENCE_BATCH])
             with torch.no_grad():
                 log_probs = model.network({"frames": frames.to(device), "lengths": lengths.to(device)}).float().cpu()
             lengths = subsampled(lengths)
@@ -361,20 +361,20 @@ class TranscribeTask(Task):
                 "WAV fits: send a longer or higher-rate clip as FLAC, or resampled to 16 kHz mono")
 
 
-def _require_whole(clip, where: str) -> None:
-    """Raises LaminaError naming `where` for a clip whose header shows a problem, that lasts over MAX_SECONDS (the
-    model would read only its start), or that holds more samples to decode in its first MAX_SECONDS than 30 s of
-    48 kHz stereo (rate × channels a header may claim, read before any decoding)."""
+def _whole_problem(clip) -> str | None:
+    """What keeps a clip from being transcribed whole, read from its header before any decoding, or None: a
+    problem the header shows, a clip over MAX_SECONDS (the model would read only its start), or more samples to
+    decode in its first MAX_SECONDS than 30 s of 48 kHz stereo (rate × channels a header may claim)."""
     header = read_header(clip)
     if header.problem:
-        raise LaminaError(f"{where}: {header.problem}.")
+        return header.problem
     if header.seconds > MAX_SECONDS:
-        raise LaminaError(f"{where}: a clip of {header.seconds:,.1f} s, over the {MAX_SECONDS:.0f} s a speech-to-text "
-                          f"model transcribes at once. Cut it into parts of at most {MAX_SECONDS:.0f} s (at pauses) "
-                          "and transcribe each.")
+        return (f"a clip of {header.seconds:,.1f} s, over the {MAX_SECONDS:.0f} s a speech-to-text model transcribes "
+                f"at once; cut it into parts of at most {MAX_SECONDS:.0f} s (at pauses) and transcribe each")
     if header.seconds * header.rate * header.channels > MAX_SECONDS * REFERENCE_SAMPLES:
-        raise LaminaError(f"{where}: {header.seconds:,.1f} s at {header.rate:,} Hz with {header.channels} channels is "
-                          f"more to decode than {MAX_SECONDS:.0f} s of 48 kHz stereo; send it resampled to 16 kHz mono.")
+        return (f"{header.seconds:,.1f} s at {header.rate:,} Hz with {header.channels} channels is more to decode "
+                f"than {MAX_SECONDS:.0f} s of 48 kHz stereo; send it resampled to 16 kHz mono")
+    return None
 
 
 def padded(spectrograms: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -446,12 +446,13 @@ def _usable(table: pd.DataFrame, audio: str, target: str, part: str, findings: l
 
 
 def _left_out(table: pd.DataFrame, problems: list[str], part: str, findings: list, audio: str) -> pd.DataFrame:
-    """`table` without the rows that have a problem ("" for none), and a finding naming the first of them."""
+    """`table` without the rows that have a problem ("" for none), and a finding naming each of them (the first
+    media.NAMED_UNREADABLE, and a count of the rest)."""
     bad = np.array([bool(p) for p in problems], dtype=bool)
     if bad.any():
-        first = int(np.flatnonzero(bad)[0])
+        named = named_problems([(str(table[audio].iloc[row]), problems[row]) for row in np.flatnonzero(bad)])
         findings.append(Finding("warning", "unreadable_audio", f"{int(bad.sum())} clip(s) of the {part} were left "
-                                f"out; first: {table[audio].iloc[first]} ({problems[first]}).", audio))
+                                f"out: {named}.", audio))
     table = table[~bad].reset_index(drop=True)
     if table.empty:
         raise LaminaError(f"The {part} has no row with a readable clip and a transcript.")
