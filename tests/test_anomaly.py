@@ -272,6 +272,25 @@ def test_a_target_named_for_a_flat_picture_folder_is_refused_not_dropped(tmp_pat
     api.check(tmp_path / "flat", None, {"data": {"task": "anomaly"}})  # the folder's own, implied label is no fault
 
 
+def test_an_anomaly_folder_says_the_operating_system_files_it_ignored_as_a_table_task_does(tmp_path):
+    from PIL import Image
+
+    from lamina import api
+    from test_images import stripes
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "flat" / "__MACOSX").mkdir(parents=True)
+    for i in range(40):
+        Image.fromarray(stripes("horizontal", rng, size=12)).save(tmp_path / "flat" / f"{i}.png")
+    (tmp_path / "flat" / "Thumbs.db").write_bytes(b"clutter")
+    (tmp_path / "flat" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (tmp_path / "flat" / "__MACOSX" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    frame, prepared = api.check(tmp_path / "flat", None, {"data": {"task": "anomaly"}})
+    [note] = [f.message for f in prepared.findings if f.code == "files_ignored"]  # none was said, once
+    assert len(frame) == 40 and note.startswith("Ignored 3 operating-system file(s)")
+    assert all(name in note for name in (".DS_Store", "Thumbs.db", "__MACOSX/"))
+
+
 @pytest.mark.parametrize("flag", [["--cost", "fn=10,fp=1"], ["--contamination", "0.1"], ["--normal-only"]])
 def test_decision_settings_given_to_a_task_that_ignores_them_stop_the_run(tmp_path, capsys, flag):
     rng = np.random.default_rng(0)

@@ -25,14 +25,15 @@ import torch
 
 from lamina.checked import Fault
 from lamina.data.checks import MIN_ROWS, Finding, has_errors, require_enough_rows
-from lamina.data.images import LABEL_COLUMN, MEDIA_COLUMN_ATTR, drop_unreadable, looks_like_arrays
-from lamina.data.schema import PICTURE_KINDS, Column, Schema, infer_column, infer_schema
+from lamina.data.images import LABEL_COLUMN, MEDIA_COLUMN_ATTR, looks_like_arrays
+from lamina.data.schema import Column, Schema, infer_column, infer_schema
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError
 from lamina.evaluation import threshold as thresholds
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import canonical_labels
 from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
+from lamina.tasks.table import read_pictures
 
 DEFAULT_CONTAMINATION = 0.05  # share of training rows flagged when neither labels nor --contamination say
 ECDF_POINTS = 1001  # quantiles of the training errors kept to map an error to its score (0.1% steps)
@@ -81,10 +82,10 @@ class AnomalyTask(Task):
             raise LaminaError(f"Only {len(frame)} row(s); at least {MIN_ROWS} are needed to train, validate and test. "
                               "Add more rows.")
         schema = _schema(frame, target, dict(data.columns))
-        for column in (c.name for c in schema.features if c.kind in PICTURE_KINDS):
-            kind = next(c.kind for c in schema.features if c.name == column)
-            frame, skipped, _ = drop_unreadable(frame, column, kind, config.model.image_size)
-            findings += [Finding("warning", f"{kind}_skipped", f"Skipped {line}.", column) for line in skipped]
+        # As a table task reads them: unreadable pictures, recordings and SMILES left out and named, and the
+        # operating-system files a folder held said in a note.
+        frame, test_frame, read = read_pictures(frame, test_frame, schema, config)
+        findings += read
         if target is not None:
             if test_frame is not None and target not in test_frame.columns:
                 findings.append(Finding("error", "test_target_missing",
