@@ -536,6 +536,18 @@ def test_a_flat_folder_predicts_the_same_from_python_the_cli_and_monitor_reads_i
         model.predict(str(tmp_path / "empty"))
 
 
+def test_one_picture_as_the_test_set_is_refused_as_a_test_set(tmp_path, capsys):
+    from lamina.cli import main
+
+    folder = make_image_folder(tmp_path / "photos", per_class=12)
+    picture = sorted((folder / "vertical").iterdir())[0]
+    assert main(["train", str(folder), "--test", str(picture), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert f"The test data file {picture} is one picture: a test set needs many rows too" in error
+    assert "Give --test a folder of pictures" in error and "CSV of their paths" in error
+    assert "a model learns from many" not in error  # the training data's message, once
+
+
 def test_one_picture_file_predicts_as_it_does_inside_a_folder_and_does_not_train(image_run, tmp_path, capsys):
     from lamina.cli import main
 

@@ -18,7 +18,13 @@ import torch
 
 from lamina.config import Config
 from lamina.data.checks import has_errors
-from lamina.data.images import LABEL_COLUMN, is_image_source, refuse_target_without_labels, test_images_beside
+from lamina.data.images import (
+    LABEL_COLUMN,
+    TEST_DATA,
+    is_image_source,
+    refuse_target_without_labels,
+    test_images_beside,
+)
 from lamina.data.read import read_table
 from lamina.errors import LaminaError
 from lamina.model import Model, read_model_document
@@ -152,7 +158,7 @@ def tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.Da
     # The test file's columns read as text where the training file's were (a test file of codes 2020 and 2021
     # alone would read them as numbers), so both are read alike.
     texts = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    test_frame = read_table(test, "test data", texts) if test is not None else None
+    test_frame = read_table(test, TEST_DATA, texts) if test is not None else None
     return frame, test_frame
 
 

@@ -33,6 +33,7 @@ from lamina.data.media import (
 from lamina.errors import LaminaError
 
 IMAGE_COLUMN, LABEL_COLUMN = "image", "label"
+TEST_DATA = "test data"  # what read_table names a test set (--test): one file is refused as a test set, not as training
 # attrs key of a table read from a picture or recording source (a folder, one file, an array file): the column
 # holding the pictures or recordings, which a model trained on a table under another column name reads under its
 # own (Model.read); its `label` column is the class folders' (or array's), never one a user named
@@ -145,14 +146,17 @@ def read_class_folders(folder: Path, what: str, unlabelled: bool = False) -> pd.
 def read_media_file(path: Path, what: str, unlabelled: bool = False) -> pd.DataFrame:
     """One picture or recording file (media.is_media_file) as a table of one row, in the column a folder of such
     files without class subfolders gives (`image` or `audio`): data to predict from (`unlabelled`). Training
-    from one file is refused: a model learns from many, each under its class."""
+    from one file is refused: a model learns from many, each under its class, and a test set (`what` TEST_DATA)
+    scores it on many."""
     if not unlabelled:
-        raise LaminaError(
-            f"The {what} file {path} is one {'recording' if media_kind(str(path)) == AUDIO else 'picture'}: a model "
-            "learns from many, each with its class. Give a folder with a subfolder per class (photos/cat/1.png, "
-            "photos/dog/2.png), or a table of file paths and labels. One file is data to predict from: "
-            "lamina predict RUN FILE."
-        )
+        noun = "recording" if media_kind(str(path)) == AUDIO else "picture"
+        needs = ("a test set needs many rows too, each with its class, to score a model on. Give --test a folder of "
+                 f"{noun}s with a subfolder per class (test/cat/1.png, test/dog/2.png), or a CSV of their paths and "
+                 "labels" if what == TEST_DATA else
+                 "a model learns from many, each with its class. Give a folder with a subfolder per class "
+                 "(photos/cat/1.png, photos/dog/2.png), or a table of file paths and labels")
+        raise LaminaError(f"The {what} file {path} is one {noun}: {needs}. One file is data to predict from: "
+                          "lamina predict RUN FILE.")
     return _table_of_files([(path, None)], labelled=False)
 
 
