@@ -271,6 +271,11 @@ def test_the_whitening_layer_gives_its_patches_unit_covariance_and_then_stays_fi
     assert torch.equal(layer.weight, fitted)
     assert "weight" not in dict(layer.named_parameters())  # a buffer: no optimiser steps it,
     assert {"weight", "fitted"} <= set(layer.state_dict())  # yet saved with the model and in checkpoints (resume)
+    strongest = PatchWhitening(2, 2, directions=5)
+    assert strongest.train()(images).shape == (32, 10, 19, 19)  # 2 · 5 maps: the weakest 3 directions left out
+    assert torch.allclose(strongest.weight, torch.cat([fitted[:5], -fitted[:5]]))  # the strongest, as all 8 give
+    with pytest.raises(ValueError, match="has 8 directions"):
+        PatchWhitening(2, 2, directions=9)
 
 
 def test_the_recipe_pools_first_in_resnet_and_older_models_keep_pooling_after_the_relu():
@@ -282,20 +287,22 @@ def test_the_recipe_pools_first_in_resnet_and_older_models_keep_pooling_after_th
     targets = torch.tensor([0, 1] * 20)
     spec = {"images": {"x": {}}, "texts": {}, "numbers": 0, "categories": []}
     arch, chosen = choose_architecture(ModelConfig(), TrainConfig(), spec, {"image:x": images}, targets, True)
-    assert (arch, chosen["pool_first"], chosen["whiten"]) == ("resnet", True, 3)  # 3 × 3 patches of grey pixels
+    # 3 × 3 patches of grey pixels, the weakest of their 9 directions left out
+    assert (arch, chosen["pool_first"], chosen["whiten"], chosen["whiten_directions"]) == ("resnet", True, 3, 8)
     colour = {"image:x": images.expand(-1, 3, -1, -1)}
-    assert choose_architecture(ModelConfig(), TrainConfig(), spec, colour, targets, True)[1]["whiten"] == 2
+    in_colour = choose_architecture(ModelConfig(), TrainConfig(), spec, colour, targets, True)[1]
+    assert (in_colour["whiten"], in_colour["whiten_directions"]) == (2, 12)  # every direction of 2 × 2 × 3
     pgd = TrainConfig(adversarial="pgd")
     under_attack = choose_architecture(ModelConfig(), pgd, spec, {"image:x": images}, targets, True)[1]
-    assert not under_attack["pool_first"] and under_attack["whiten"] == 0
+    assert not under_attack["pool_first"] and under_attack["whiten"] == under_attack["whiten_directions"] == 0
     _, fixed = choose_architecture(ModelConfig(arch="resnet18"), TrainConfig(), spec, {"image:x": images}, targets, True)
-    assert "pool_first" not in fixed and "whiten" not in fixed  # a published layout has its own order
+    assert not {"pool_first", "whiten", "whiten_directions"} & set(fixed)  # a published layout has its own order
     older = {"width": 4, "depth": 1, "dropout": 0.1, "crop_padding": 1, "flip": False, "cutout": 0}  # neither
     backbone = next(iter(build_network("resnet", IMAGE_EXAMPLE, 2, **older).backbones.values()))
     assert isinstance(backbone.body[2], nn.MaxPool2d)  # stem, conv-bn-relu, then the pool: its weights' names kept
     assert isinstance(backbone.body[0][0], nn.Conv2d)  # a learnt first convolution, not a whitening layer
     whitened = next(iter(build_network("resnet", IMAGE_EXAMPLE, 2, **older, whiten=2).backbones.values()))
-    assert whitened.body[0][0].outputs == 24  # airbench's stem on colour: 2 · 3 channels · 2 × 2
+    assert whitened.body[0][0].outputs == 24  # airbench's stem on colour: 2 · 3 channels · 2 × 2, every direction
     own, old = whitened.state_dict(), backbone.state_dict()
     kept = {n for n in old if n in own and own[n].shape == old[n].shape}
     assert {n for n in old if not n.startswith(("body.0.", "body.1."))} <= kept  # what --init-from can carry over
@@ -497,6 +504,32 @@ def test_init_from_reuses_the_backbone_and_can_freeze_it(image_run, tmp_path):
     (tmp_path / "weights.pth").write_bytes(b"\x80\x04pickle")
     with pytest.raises(LaminaError, match="pickles, which lamina never loads"):
         load_backbone(fresh, str(tmp_path / "weights.pth"))
+
+
+def test_init_from_takes_a_whitening_layers_fitted_flag_only_with_its_filters(tmp_path):
+    from safetensors.torch import save_file
+
+    from lamina.nets.build import IMAGE_EXAMPLE, build_network
+    from lamina.nets.transfer import load_backbone
+    from lamina.nets.whiten import PatchWhitening
+
+    def whitening(network):
+        return next(m for m in network.modules() if isinstance(m, PatchWhitening))
+
+    settings = {"width": 4, "depth": 1, "dropout": 0.1, "crop_padding": 1, "flip": False, "cutout": 0,
+                "pool_first": True, "whiten": 2}
+    source = build_network("resnet", IMAGE_EXAMPLE, 2, **settings)  # every direction of a colour patch: 24 maps
+    whitening(source).fit(torch.randn(8, 3, 12, 12))
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "source.safetensors")
+    fewer = build_network("resnet", IMAGE_EXAMPLE, 2, **settings, whiten_directions=8)  # 16 maps: filters differ
+    filled = load_backbone(fewer, str(tmp_path / "source.safetensors"))
+    layer = whitening(fewer)
+    assert filled and not layer.fitted  # not fitted with zero filters: it fits on the first batch it trains on
+    layer.train()(torch.randn(8, 3, 12, 12))
+    assert layer.fitted and layer.weight.any()
+    alike = build_network("resnet", IMAGE_EXAMPLE, 2, **settings)
+    load_backbone(alike, str(tmp_path / "source.safetensors"))
+    assert whitening(alike).fitted and torch.equal(whitening(alike).weight, whitening(source).weight)  # whole
 
 
 def test_predict_on_a_folder_names_each_file(image_run, tmp_path):

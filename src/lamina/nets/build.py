@@ -138,18 +138,21 @@ def _build_mlp(spec: dict, outputs: int, width: int, depth: int, dropout: float,
 
 
 @register("resnet", (IMAGE_EXAMPLE, {"width": 4, "depth": 2, "dropout": 0.1, "crop_padding": 2, "flip": True,
-                                    "cutout": 4, "pool_first": True, "whiten": 2}),
+                                    "cutout": 4, "pool_first": True, "whiten": 2,
+                                    "whiten_directions": 12}),
           space={"width": Dimension(choices=[8, 16, 32]), "depth": Dimension(low=1, high=2),
                  "dropout": Dimension(low=0.0, high=0.3), "batch_size": Dimension(choices=[64, 128, 256])})
 def _build_resnet(spec: dict, outputs: int, width: int, depth: int, dropout: float, crop_padding: int,
-                  flip: bool, cutout: int, pool_first: bool = False, whiten: int = 0) -> nn.Module:
-    """`pool_first`, `whiten` (nets.cnn.ResidualCNN): models saved before them have neither, pooled after the
-    ReLU and learnt their first convolution."""
+                  flip: bool, cutout: int, pool_first: bool = False, whiten: int = 0,
+                  whiten_directions: int = 0) -> nn.Module:
+    """`pool_first`, `whiten`, `whiten_directions` (nets.cnn.ResidualCNN): models saved before them have none,
+    pooled after the ReLU, learnt their first convolution, or whitened every direction of a patch."""
     from lamina.nets.cnn import ResidualCNN
 
     def backbone(image: dict) -> nn.Module:
         return ResidualCNN(image["channels"], image["size"], image["mean"], image["std"], width, depth,
-                           mirror_views=flip, pool_first=pool_first, whiten=whiten)
+                           mirror_views=flip, pool_first=pool_first, whiten=whiten,
+                           whiten_directions=whiten_directions)
 
     return _image_network(spec, outputs, backbone, dropout, crop_padding, flip, cutout)
 

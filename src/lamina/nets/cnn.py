@@ -61,16 +61,18 @@ class ResidualCNN(nn.Module):
     of both views' logits. Only for images that training mirrors too (recipe.mirror_keeps_class)."""
 
     def __init__(self, channels: int, side: int, mean: list[float], std: list[float], width: int, depth: int,
-                 mirror_views: bool = False, pool_first: bool = False, whiten: int = 0):
+                 mirror_views: bool = False, pool_first: bool = False, whiten: int = 0, whiten_directions: int = 0):
         """`pool_first` (see the module's docstring): False in models saved before it existed. `whiten`: the
         side in pixels of the patches a fixed whitening layer (nets.whiten.PatchWhitening) decorrelates in
-        place of the learnt first convolution; 0, what models saved before it hold, keeps the convolution."""
+        place of the learnt first convolution; 0, what models saved before it hold, keeps the convolution.
+        `whiten_directions`: the strongest directions of patch space that layer keeps; 0, what models saved
+        before it hold, every one."""
         super().__init__()
         self.mirror_views = mirror_views
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255)
         if whiten:  # one module, as the convolution's was: the later layers keep their names for --init-from
-            whitening = PatchWhitening(channels, whiten)
+            whitening = PatchWhitening(channels, whiten, whiten_directions)
             layers: list[nn.Module] = [nn.Sequential(whitening, nn.ReLU(inplace=True))]
             previous = whitening.outputs
         else:

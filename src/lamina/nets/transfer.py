@@ -15,11 +15,13 @@ from torch import nn
 from lamina.errors import LaminaError
 
 BACKBONE_PREFIX = "backbones."
+FITTED_FLAG = ".fitted"  # the buffer a layer fitted to data once keeps to say so (nets.whiten.PatchWhitening)
 
 
 def load_backbone(network: nn.Module, source: str) -> list[nn.Parameter]:
     """Copies every backbone tensor of `source` whose name and shape match into `network`; the head and
-    anything that differs keep their fresh initialisation. Returns the parameters that were filled."""
+    anything that differs keep their fresh initialisation (a whitening layer whose filters differ fits itself again
+    on the first batch it trains on). Returns the parameters that were filled."""
     from lamina.nets.pretrained import pretrained_folder
 
     weights = _read_weights(pretrained_folder(source) or Path(source))
@@ -35,6 +37,10 @@ def load_backbone(network: nn.Module, source: str) -> list[nn.Parameter]:
                 adapted = _fitted(tensor, own[candidate].shape)
                 if adapted is not None:
                     matched[candidate] = adapted
+    # A layer fitted to data (nets.whiten.PatchWhitening: its `fitted` flag beside its `weight` filters) comes whole or
+    # not at all: a flag without its filters, which differ in shape, would keep zero filters as if they were fitted.
+    matched = {name: tensor for name, tensor in matched.items()
+               if not name.endswith(FITTED_FLAG) or name.removesuffix(FITTED_FLAG) + ".weight" in matched}
     if not any(".weight" in name for name in matched):
         shapes = ", ".join(f"{n} {tuple(t.shape)}" for n, t in list(weights.items())[:3])
         raise LaminaError(
