@@ -98,9 +98,10 @@ IMAGE_LABEL_SMOOTHING = 0.1  # share of each target's probability mass spread ov
 WHITENED_VALUES = 9
 # Directions of a grey patch's 9 the whitening layer keeps, the strongest first. The weakest, a checkerboard holding
 # 0.25% of Fashion-MNIST's patch variance that whitening amplifies 6.5×, is left out: the convolution after the layer
-# then reads 16 maps at full resolution, not 18, and a training step costs 8% less (1 thread). Test accuracy (3
-# seeds, default run) 0.9424 ± 0.0007 against 0.9417 ± 0.0017 with all 9; 6 kept scored 0.9412 ± 0.0005 at 2% less
-# again (BENCHMARKS.md). Colour patches keep all their directions (airbench's 12 of 2 × 2 × 3): not measured here.
+# then reads 16 maps at full resolution, not 18, and a training step costs 8% less (1 thread). Test accuracy of the
+# default run (3 seeds, 2 threads) 0.9413 ± 0.0010 against 0.9417 ± 0.0017 with all 9; on 1 thread 0.9424 ± 0.0007,
+# and 0.9412 ± 0.0005 with 6 kept, 3% less CPU again (BENCHMARKS.md). Colour patches keep all their directions
+# (airbench's 12 of 2 × 2 × 3): not measured here.
 GREY_WHITENED_DIRECTIONS = 8
 # Share of an image run's epochs (at least one; of the epochs a time budget plans) in which the whitening layer's bias
 # trains; it is held fixed after them, as airbench does (its whiten_bias_epochs, 3 of 10). Nothing before the first
