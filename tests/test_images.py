@@ -506,7 +506,7 @@ def test_init_from_reuses_the_backbone_and_can_freeze_it(image_run, tmp_path):
         load_backbone(fresh, str(tmp_path / "weights.pth"))
 
 
-def test_init_from_takes_a_whitening_layers_fitted_flag_only_with_its_filters(tmp_path):
+def test_init_from_takes_a_whitening_flag_only_with_its_filters_and_no_colour_statistics_into_grey(tmp_path):
     from safetensors.torch import save_file
 
     from lamina.nets.build import IMAGE_EXAMPLE, build_network
@@ -530,6 +530,14 @@ def test_init_from_takes_a_whitening_layers_fitted_flag_only_with_its_filters(tm
     alike = build_network("resnet", IMAGE_EXAMPLE, 2, **settings)
     load_backbone(alike, str(tmp_path / "source.safetensors"))
     assert whitening(alike).fitted and torch.equal(whitening(alike).weight, whitening(source).weight)  # whole
+    grey_spec = {**IMAGE_EXAMPLE, "images": {"photo.file": {"channels": 1, "size": 12, "mean": [0.4], "std": [0.3]}}}
+    grey = build_network("resnet", grey_spec, 2, **{**settings, "whiten": 0})  # a learnt first convolution
+    own = {k: v.clone() for k, v in grey.state_dict().items()}
+    filled = {id(p) for p in load_backbone(grey, str(tmp_path / "source.safetensors"))}
+    backbone = next(iter(grey.backbones.values()))
+    assert torch.equal(backbone.mean, own[next(k for k in own if k.endswith(".mean"))])  # its own pixel statistics,
+    assert torch.equal(backbone.std, own[next(k for k in own if k.endswith(".std"))])  # not colour's summed
+    assert id(backbone.body[2].first[0].weight) in filled  # the learnt layers that fit do carry over
 
 
 def test_predict_on_a_folder_names_each_file(image_run, tmp_path):

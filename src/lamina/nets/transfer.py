@@ -30,11 +30,12 @@ def load_backbone(network: nn.Module, source: str) -> list[nn.Parameter]:
     if not backbones:
         raise LaminaError(f"--init-from {source}: this network has no backbone to start from weights.")
     prefixes = {key: getattr(backbone, "bare_prefix", "") for key, backbone in backbones.items()}
+    learnt = {name for name, _ in network.named_parameters()}
     matched = {}
     for name, tensor in weights.items():
         for candidate in _names_in(name, prefixes):
             if candidate in own:
-                adapted = _fitted(tensor, own[candidate].shape)
+                adapted = _fitted(tensor, own[candidate].shape, candidate in learnt)
                 if adapted is not None:
                     matched[candidate] = adapted
     # A layer fitted to data (nets.whiten.PatchWhitening: its `fitted` flag beside its `weight` filters) comes whole or
@@ -52,12 +53,13 @@ def load_backbone(network: nn.Module, source: str) -> list[nn.Parameter]:
     return [p for name, p in network.named_parameters() if name in filled]
 
 
-def _fitted(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
-    """The tensor if it fits; a colour stem's filters summed over their 3 input channels for grey images
-    (what timm does: a grey pixel is the same value in R, G and B); None when it does not fit."""
+def _fitted(tensor: torch.Tensor, shape: torch.Size, learnt: bool) -> torch.Tensor | None:
+    """The tensor if it fits; a colour stem's learnt filters summed over their 3 input channels for grey images
+    (what timm does: a grey pixel is the same value in R, G and B); None when it does not fit. A buffer is never
+    summed: per-channel statistics (a network's pixel mean and spread) of colour are no grey pixel's."""
     if tensor.shape == shape:
         return tensor
-    if tensor.dim() == 4 and tensor.shape[1] == 3 and shape[1] == 1 and tensor.shape[2:] == shape[2:] \
+    if learnt and tensor.dim() == 4 and tensor.shape[1] == 3 and shape[1] == 1 and tensor.shape[2:] == shape[2:] \
             and tensor.shape[0] == shape[0]:
         return tensor.sum(dim=1, keepdim=True)
     return None
