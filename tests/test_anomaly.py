@@ -265,11 +265,22 @@ def test_a_target_named_for_a_flat_picture_folder_is_refused_not_dropped(tmp_pat
     assert main(["train", str(tmp_path / "flat"), "--task", "anomaly", "--target", "label", "--epochs", "1",
                  "--quiet", "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err
-    assert "--target label" in error and "no column 'label'" in error and "Leave --target out" in error
+    assert "target 'label'" in error and "no column 'label'" in error and "Leave --target out" in error
     assert "subfolder per class" in error and not (tmp_path / "run").exists()
     with pytest.raises(LaminaError, match="no column 'label'"):
         api.check(tmp_path / "flat", "label", {"data": {"task": "anomaly"}})
     api.check(tmp_path / "flat", None, {"data": {"task": "anomaly"}})  # the folder's own, implied label is no fault
+    # A target named in a config file is the user's too: Python's fit and check dropped it, tune ignored both.
+    named = {"data": {"task": "anomaly", "target": "foo"}}
+    with pytest.raises(LaminaError, match="no column 'foo'"):
+        api.check(tmp_path / "flat", None, named)
+    with pytest.raises(LaminaError, match="no column 'foo'"):
+        lamina.fit(tmp_path / "flat", config=named, epochs=1, progress=False)
+    from lamina import tuning
+
+    with pytest.raises(LaminaError, match="no column 'label'"):
+        tuning.create(tmp_path / "flat", "label", tmp_path / "study", config={"data": {"task": "anomaly"}})
+    assert not (tmp_path / "study").exists()
 
 
 def test_an_anomaly_folder_says_the_operating_system_files_it_ignored_as_a_table_task_does(tmp_path):

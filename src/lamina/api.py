@@ -64,12 +64,12 @@ def fit(data, target: str | None = None, *, test=None, config=None, out=None, pr
     if test is None and path is not None:
         test = test_images_beside(Path(path))  # a folder of idx files brings its official test split
     test_path = str(Path(test).resolve()) if isinstance(test, (str, Path)) else None
-    config = resolve_config(config, target=target or implied_target(data), path=path, test=test_path, **overrides)
+    config, named = with_target(resolve_config(config, path=path, test=test_path, **overrides), target, data)
     # Aligned files are recorded like the data path: absolute, so a resume finds them.
     config = config.with_overrides(**{key: str(Path(getattr(config.data, key)).resolve()) for key in PAIR_FILES
                                       if getattr(config.data, key) is not None})
     frame, test_frame = tables_of(config, data, test)
-    refuse_target_without_labels(frame, target)  # the target given, not the `label` a folder implies
+    refuse_target_without_labels(frame, named)
     return train(config, frame, test_frame, RunFolder(out) if out else None, resume=False, progress=progress)
 
 
@@ -107,6 +107,15 @@ def tune(data, target: str | None = None, *, out, test=None, config=None, worker
     summary = tuning.tune(data, target, out=out, test=test, config=config, workers=workers, storage=storage,
                           progress=progress, **overrides)
     return tuning.best_model(out), summary
+
+
+def with_target(config: Config, target: str | None, data) -> tuple[Config, str | None]:
+    """`config` with its target, and the target the user named: `target`, else the config's own data.target (a
+    config file's), else none; the config then holds it, or the `label` column a picture folder or array file
+    implies (implied_target). The named one is what images.refuse_target_without_labels judges: a folder's
+    implied `label` is never refused, a target the user named that the data cannot give is."""
+    named = target or config.data.target
+    return config.with_overrides(target=named or implied_target(data)), named
 
 
 def implied_target(data) -> str | None:
@@ -296,9 +305,9 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, Prepared]:
     """The table and the task's view of it (schema or layout, findings), without training."""
-    config = resolve_config(config, target=target or implied_target(data))
+    config, named = with_target(resolve_config(config), target, data)
     frame = read_table(data, "data", unlabelled=trains_unlabelled(config))
-    refuse_target_without_labels(frame, target)
+    refuse_target_without_labels(frame, named)
     return frame, prepare(config, frame, None)
 
 

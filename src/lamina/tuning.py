@@ -70,6 +70,7 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
     """A new study folder at `out` and its Optuna study, created once here, before any worker starts (concurrent
     creation of one SQLite study races). `overrides` are config settings by name (trials=..., budget=...)."""
     from lamina import api
+    from lamina.data.images import refuse_target_without_labels
     from lamina.data.read import read_table
     from lamina.nets.build import search_space
     from lamina.tasks.base import task_for
@@ -83,8 +84,9 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
         raise LaminaError("Tuning reads the data from a file (each worker process reads it): give a path.")
     path = str(Path(data).resolve())
     test = str(Path(test).resolve()) if test else None
-    config = api.resolve_config(config, target=target, path=path, test=test, **overrides)
-    frame = read_table(path, "training data")
+    config, named = api.with_target(api.resolve_config(config, path=path, test=test, **overrides), target, path)
+    frame = read_table(path, "training data", unlabelled=api.trains_unlabelled(config))
+    refuse_target_without_labels(frame, named)  # as lamina train: a target a flat folder cannot give, refused
     task = task_for(config, frame)
     arch = _architecture(config, frame, task)
     config = config.with_overrides(arch=arch)

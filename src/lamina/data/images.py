@@ -168,7 +168,7 @@ def refuse_target_without_labels(frame: pd.DataFrame, target: str | None) -> Non
     if not target or not frame.attrs.get(MEDIA_COLUMN_ATTR) or LABEL_COLUMN in frame.columns:
         return
     raise LaminaError(
-        f"--target {target}: the data is files without labels (a folder without class subfolders, or an array "
+        f"The target {target!r} (--target, or data.target in the config): the data is files without labels (a folder without class subfolders, or an array "
         f"file without a label array), so it has no column {target!r} to learn from; its one column is "
         f"{frame.attrs[MEDIA_COLUMN_ATTR]!r}. Leave --target out to learn from the files without labels, or put "
         "them in a subfolder per class (photos/normal/1.png, photos/anomaly/2.png): the subfolders' names are "
