@@ -411,3 +411,10 @@ def test_digits_other_than_ascii_beside_a_decimal_comma_stay_text(tmp_path):
     (tmp_path / "s.csv").write_text("grade;num\n1,5;\u0661,\u0665\n3;0\n", encoding="utf-8")
     table = read_table(tmp_path / "s.csv")  # pandas reads no Arabic-Indic digits: the column had crashed the reader
     assert table["grade"].tolist() == [1.5, 3.0] and table["num"].tolist() == ["\u0661,\u0665", "0"]
+
+
+@pytest.mark.parametrize("records", [{"age": 41, "region": "north"}, [{"age": 41}], 5, None])
+def test_records_or_other_objects_given_as_data_are_refused_naming_what_to_give(records):
+    # A dict of one record (as the server takes it) once failed in pathlib: "expected str, bytes or os.PathLike".
+    with pytest.raises(LaminaError, match=r"prediction data is a \w+: give a path .* or a pandas DataFrame"):
+        read_table(records, "prediction data", unlabelled=True)

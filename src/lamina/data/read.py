@@ -15,6 +15,7 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Collection
+from os import PathLike
 from pathlib import Path
 
 import pandas as pd
@@ -80,9 +81,15 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = (), u
         frame.columns = [str(c).lstrip(" ") for c in frame.columns]
         where = f"the {what} (a DataFrame)"
         _reject_duplicate_names(list(frame.columns), where)
-    else:
+    elif isinstance(source, (str, PathLike)):
         frame = _read_path(Path(source), what, frozenset(text_columns), unlabelled)
         where = f"the {what} {'folder' if Path(source).is_dir() else 'file'} {source}"
+    else:  # e.g. a record as the server takes it: a dict of column → value, or a list of them
+        raise LaminaError(
+            f"The {what} is a {type(source).__name__}: give a path (a table file, a folder of pictures or recordings, "
+            "one such file) or a pandas DataFrame. Records as a server takes them become one: "
+            "pd.DataFrame([{...}, ...])."
+        )
     if len(frame.columns) == 0:
         raise LaminaError(f"{where[0].upper()}{where[1:]} has no columns. Give a table with a header row and data rows.")
     if _lines_of_prose(source, frame):
