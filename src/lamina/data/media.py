@@ -57,16 +57,17 @@ def library_message(error: Exception) -> str:
     return OBJECT_REPR.sub("the file", text).strip() or type(error).__name__
 
 
-def refuse_unreadable(column: str, problems: list[tuple[str, str]], noun: str) -> None:
+def refuse_unreadable(column: str, problems: list[tuple[str, str]], noun: str, failing: str = "cannot be read") -> None:
     """One LaminaError naming every value of `column` a model needs but cannot read, when there is any: each
     `(where, why)` problem (where: the file's path, or the record of a request), the first NAMED_UNREADABLE of
     them and a count of the rest, and the fix. Collected over a whole input rather than stopping at the first, so
     one run names everything to replace; refused rather than skipped, as a row cannot be predicted without its
-    file and must not silently vanish from the predictions. `noun`: "picture", "recording"."""
+    file and must not silently vanish from the predictions. `noun`: "picture", "recording"; `failing`: what is
+    wrong with them ("cannot be read", "cannot be used whole")."""
     if not problems:
         return
     raise LaminaError(
-        f"Column {column!r}: {len(problems)} {noun}(s) cannot be read, so no prediction can be made for them: "
+        f"Column {column!r}: {len(problems)} {noun}(s) {failing}, so no prediction can be made for them: "
         f"{named_problems(problems)}. Replace each with a readable file or remove it (its row from a table), then "
         "run again."
     )

@@ -131,10 +131,12 @@ class TranscribeTask(Task):
 
     def spectrograms_of(self, clips: list, names: list[str] | None = None) -> list[torch.Tensor]:
         """uint8 log-mel frames [frames, MELS] of each clip (a file path or a file's bytes), read up to MAX_SECONDS
-        at the model's rate. Raises LaminaError (media.refuse_unreadable) naming every clip that cannot be used
-        whole, each by its name in `names` (a request's field), else its path or 'clip N': a header that shows a
+        at the model's rate. Raises LaminaError naming every clip that cannot be used whole (media.refuse_unreadable;
+        a request's clips, `names` given, by their fields alone, as every server error names them), else each by
+        its path or 'clip N': a header that shows a
         problem or claims too much to decode, a clip over MAX_SECONDS (never cut short silently), or samples that
         cannot be decoded. Every clip is read before any is transcribed, so one run names each to replace."""
+        requested = names is not None
         names = names or [clip if isinstance(clip, str) else f"clip {row}" for row, clip in enumerate(clips)]
         spectrograms, problems = [], []
         for clip, name in zip(clips, names, strict=True):
@@ -146,7 +148,9 @@ class TranscribeTask(Task):
                 except Exception as error:  # soundfile's own errors, a missing file, a pipe, NaN samples
                     problem = f"cannot read this audio ({library_message(error)})"
             problems.append((name, problem))
-        refuse_unreadable(self.audio_column_, problems, "recording")
+        if requested and problems:  # no column, table or row in a request: its fields and what is wrong
+            raise LaminaError(named_problems(problems) + ".")
+        refuse_unreadable(self.audio_column_, problems, "recording", "cannot be used whole")
         return spectrograms
 
     def spectrogram(self, clip) -> torch.Tensor:
