@@ -327,3 +327,19 @@ def test_what_only_classifiers_and_regressors_do_is_refused_naming_an_anomaly_mo
             refused()
     assert main(["card", str(run)]) == 2
     assert "holds an anomaly model" in capsys.readouterr().err
+
+
+def test_a_number_far_outside_the_training_range_is_flagged_by_that_column():
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"amount": rng.normal(100, 15, 240), "items": rng.integers(1, 6, 240),
+                          "region": rng.choice(["north", "south"], 240)})
+    model = lamina.fit(frame, task="anomaly", epochs=3, progress=False)
+    knots = model.task.features_.encoders["amount"].knots_  # the training rows' values, smallest to largest
+    inside = frame[frame["amount"].between(knots[0], knots[-1])]
+    assert len(inside) > 0.7 * len(frame) and not model.task.range_errors(inside).any()  # the training rows' scale
+    odd = pd.DataFrame({"amount": [100.0, 1e6, -1e6, np.nan], "items": [3, 3, 3, 3], "region": ["north"] * 4})
+    found = model.predict(odd)
+    # Ranks read every value past the largest as the largest: 10⁶ once scored as 150 did, and was not flagged.
+    assert found["is_anomaly"].tolist() == [False, True, True, False]
+    assert found["top_columns"].iloc[1].startswith("amount") and found["top_columns"].iloc[2].startswith("amount")
+    assert found["anomaly_score"].iloc[1] == 1.0 > found["anomaly_score"].iloc[0]

@@ -21,6 +21,7 @@ QUANTILES = 256  # knots of the piecewise-linear map from value to rank; more fi
 RANK_EDGE = 1e-3  # ranks are kept inside [edge, 1 - edge] so scores stay within about ±3.1
 PIECES = 16  # piecewise-linear rank encoding: one input per equal-rank piece (Gorishniy et al., 2022)
 PIECE_STARTS = np.arange(PIECES)[None, :]  # where each piece starts, in PIECES × rank
+IQR_PER_SD = 1.349  # interquartile ranges per standard deviation of a normal distribution
 
 
 class NumberEncoder:
@@ -77,6 +78,17 @@ class NumberEncoder:
         if self.flag_missing_:
             encoded[:, -1] = missing
         return encoded
+
+    def beyond_range(self, values: pd.Series) -> np.ndarray:
+        """How far each value [rows] lies outside the training values' range, in robust standard deviations of
+        them (interquartile range / 1.349; the range's width, else 1, for a column of one value): 0 inside it and
+        for a missing value. What ranks cannot say (every value past the largest reads as the largest): an anomaly
+        detector adds it to the column's error, so 10⁶ in a column of about 100 is flagged, where 150 is not."""
+        numbers = to_numbers(values, self.column)
+        low, high = self.knots_[0], self.knots_[-1]
+        quartiles = np.interp([0.25, 0.75], self.ranks_, self.knots_) if len(self.knots_) > 1 else np.zeros(2)
+        spread = (quartiles[1] - quartiles[0]) / IQR_PER_SD or (high - low) or 1.0
+        return np.nan_to_num(np.maximum(np.maximum(numbers - high, low - numbers), 0.0) / spread)
 
     def state(self) -> dict:
         return {"knots": self.knots_.tolist(), "ranks": self.ranks_.tolist(), "fill": self.fill_,

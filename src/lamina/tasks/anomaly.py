@@ -6,7 +6,10 @@ gives each column's reconstruction error. A row's error is the mean over its col
 divided by that column's mean training error (so a category's cross-entropy and a number's squared error weigh
 alike), and its **anomaly score** is the share of training rows with a smaller error (the empirical CDF of the
 training errors: 0.99 means "more unusual than 99% of the rows trained on"). The columns with the largest ratio
-to their usual error are the row's `top_columns`: the explanation of a flag.
+to their usual error are the row's `top_columns`: the explanation of a flag. A number the network reads by its
+rank reads past the training range as the largest (or smallest) value seen, so its error adds the square of how far
+it lies beyond that range, in the column's robust standard deviations (NumberEncoder.beyond_range): 0 on every
+training row, and graded, so 10⁶ in a column of values about 100 is flagged and 150 barely moves.
 
 A target, when given, is a label of two values: the anomaly is the value named so, else the rarer (_labels). It
 never reaches the network (it is the schema's target, not a feature); it picks the threshold on the validation rows
@@ -30,6 +33,7 @@ from lamina.data.schema import Column, Schema, infer_column, infer_schema
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError
 from lamina.evaluation import threshold as thresholds
+from lamina.features.numeric import NumberEncoder
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import canonical_labels
 from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
@@ -159,7 +163,7 @@ class AnomalyTask(Task):
                     "threshold": thresholds.contamination_threshold(train_errors, share)}
         else:
             cost = thresholds.parse_cost(data.cost)
-            valid_errors = self.row_errors(self.column_errors(network, valid_inputs))
+            valid_errors = self.row_errors(self.column_errors(network, valid_inputs) + self.range_errors(valid))
             cut = thresholds.best_threshold(self.is_anomaly_label(valid), valid_errors, cost)
             rule = {"rule": "cost", "cost": data.cost} if cost else {"rule": "f1"}
             rule["threshold"] = cut
@@ -193,6 +197,17 @@ class AnomalyTask(Task):
         batches = TensorBatches(inputs, torch.zeros(batch_rows(inputs)), rows_per_pass(inputs, device), device=device)
         return infer(network, batches, device).numpy().astype(np.float64)
 
+    def range_errors(self, frame: pd.DataFrame) -> np.ndarray:
+        """[rows, columns]: for each number column, the square of how far its value lies beyond the training range
+        (NumberEncoder.beyond_range, in robust standard deviations), added to its reconstruction error; 0 for the
+        other columns. A training row's is 0, so the training errors the scores are read against are unchanged."""
+        added = np.zeros((len(frame), len(self.columns_)))
+        for place, column in enumerate(self.columns_):
+            encoder = self.features_.encoders.get(column)
+            if isinstance(encoder, NumberEncoder):
+                added[:, place] = encoder.beyond_range(frame[column]) ** 2
+        return added
+
     def row_errors(self, column_errors: np.ndarray) -> np.ndarray:
         """A row's error: the mean over its columns of (column error / that column's mean training error)."""
         return (column_errors / np.asarray(self.column_scale_)).mean(axis=1)
@@ -208,7 +223,7 @@ class AnomalyTask(Task):
     def assess(self, model, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         """(row errors [rows], the prediction frame: anomaly_score, is_anomaly, top_columns) of `frame`'s rows."""
         self.features_.require_columns(frame)
-        column_errors = self.column_errors(model.network, self.features_.transform(frame))
+        column_errors = self.column_errors(model.network, self.features_.transform(frame)) + self.range_errors(frame)
         errors = self.row_errors(column_errors)
         ratios = column_errors / np.asarray(self.column_scale_)
         top = np.argsort(-ratios, axis=1, kind="stable")[:, :TOP_COLUMNS]
