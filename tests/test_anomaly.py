@@ -238,7 +238,10 @@ def test_a_flat_picture_folder_trains_and_class_folders_not_naming_anomalies_are
         for i in range(count):
             Image.fromarray(stripes("horizontal", rng, size=12)).save(tmp_path / folder / f"{i}.png")
     quick = ["--task", "anomaly", "--epochs", "1", "--width", "8", "--quiet"]
-    assert main(["train", str(tmp_path / "flat"), "--out", str(tmp_path / "flat-run"), *quick]) == 0
+    # A flat test folder too: it was refused for having no class subfolders, where the training folder needs none.
+    assert main(["train", str(tmp_path / "flat"), "--test", str(tmp_path / "zoo" / "cat"), "--out",
+                 str(tmp_path / "flat-run"), *quick]) == 0
+    assert json.loads((tmp_path / "flat-run" / "model" / "model.json").read_text())["training"]["sizes"]["test"] == 15
     assert main(["train", str(tmp_path / "zoo"), "--out", str(tmp_path / "zoo-run"), *quick]) == 0
     said = capsys.readouterr()
     assert "--target" not in said.err and "are not a normal/anomaly label" in said.out  # a warning, printed

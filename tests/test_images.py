@@ -370,6 +370,14 @@ def test_an_image_folder_trains_a_cnn_that_beats_the_baseline(image_run):
     assert (predictions["prediction"] == read_table(folder)["label"]).mean() >= 0.9
 
 
+def test_evaluating_on_pictures_without_labels_says_how_to_give_them(image_run):
+    _, folder, model = image_run
+    one = next((folder / "horizontal").iterdir())
+    # It said only "no target column 'label'", where a file or a flat folder cannot hold one.
+    with pytest.raises(LaminaError, match="no target column 'label'.* without labels .* a subfolder per class"):
+        model.evaluate(one)
+
+
 def test_the_report_names_classes_and_shows_the_most_confidently_wrong_images(image_run):
     root, folder, _ = image_run
     html = (root / "run" / "report.html").read_text()
@@ -587,6 +595,13 @@ def test_one_picture_as_the_test_set_is_refused_as_a_test_set(tmp_path, capsys):
     assert f"The test data file {picture} is one picture: a test set needs many rows too" in error
     assert "Give --test a folder of pictures" in error and "CSV of their paths" in error
     assert "a model learns from many" not in error  # the training data's message, once
+    import soundfile
+
+    from lamina.data.images import TEST_DATA, read_media_file
+
+    soundfile.write(tmp_path / "one.wav", np.zeros(800, np.float32), 8000)
+    with pytest.raises(LaminaError, match=r"one recording: .* folder of recordings .*test/cat/1\.wav"):
+        read_media_file(tmp_path / "one.wav", TEST_DATA)  # its example was a .png
 
 
 def test_one_picture_file_predicts_as_it_does_inside_a_folder_and_does_not_train(image_run, tmp_path, capsys):

@@ -167,7 +167,7 @@ def tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.Da
     # The test file's columns read as text where the training file's were (a test file of codes 2020 and 2021
     # alone would read them as numbers), so both are read alike.
     texts = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    test_frame = read_table(test, TEST_DATA, texts) if test is not None else None
+    test_frame = read_table(test, TEST_DATA, texts, unlabelled=trains_unlabelled(config)) if test is not None else None
     return frame, test_frame
 
 

@@ -149,12 +149,13 @@ def read_media_file(path: Path, what: str, unlabelled: bool = False) -> pd.DataF
     from one file is refused: a model learns from many, each under its class, and a test set (`what` TEST_DATA)
     scores it on many."""
     if not unlabelled:
-        noun = "recording" if media_kind(str(path)) == AUDIO else "picture"
-        needs = ("a test set needs many rows too, each with its class, to score a model on. Give --test a folder of "
-                 f"{noun}s with a subfolder per class (test/cat/1.png, test/dog/2.png), or a CSV of their paths and "
-                 "labels" if what == TEST_DATA else
-                 "a model learns from many, each with its class. Give a folder with a subfolder per class "
-                 "(photos/cat/1.png, photos/dog/2.png), or a table of file paths and labels")
+        noun, suffix = ("recording", "wav") if media_kind(str(path)) == AUDIO else ("picture", "png")
+        needs = ("a test set needs many rows too, each with its label, to score a model on. Give --test a folder "
+                 f"of {noun}s with a subfolder per class (test/cat/1.{suffix}, test/dog/2.{suffix}), or a CSV of "
+                 "their paths and labels (or transcripts)" if what == TEST_DATA else
+                 "a model learns from many, each with its label. Give a folder with a subfolder per class "
+                 f"(photos/cat/1.{suffix}, photos/dog/2.{suffix}), or a table of file paths and labels (or "
+                 "transcripts)")
         raise LaminaError(f"The {what} file {path} is one {noun}: {needs}. One file is data to predict from: "
                           "lamina predict RUN FILE.")
     return _table_of_files([(path, None)], labelled=False)

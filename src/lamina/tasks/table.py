@@ -14,7 +14,7 @@ import torch
 
 from lamina.checked import Fault
 from lamina.data.checks import Finding, date_order_findings, has_errors, require_enough_rows, run_checks
-from lamina.data.images import drop_unreadable, ignored_files_note
+from lamina.data.images import MEDIA_COLUMN_ATTR, drop_unreadable, ignored_files_note
 from lamina.data.scaffold import scaffold_column
 from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task, record_date_orders
 from lamina.data.split import Split, split_rows
@@ -476,7 +476,11 @@ class TableTask(Task):
         """The rows of `frame` that have a target value, and their encoded targets."""
         target = self.schema_.target
         if target not in frame.columns:
-            raise LaminaError(f"The evaluation data has no target column {target!r}; evaluating needs the true values.")
+            files = ("It was read from pictures or recordings without labels (one file, or a folder without class "
+                     "subfolders): give a folder with a subfolder per class, or a CSV of their paths and "
+                     f"{target!r}. " if frame.attrs.get(MEDIA_COLUMN_ATTR) else "")
+            raise LaminaError(f"The evaluation data has no target column {target!r}; evaluating needs the true values. "
+                              f"{files}".rstrip())
         frame = with_canonical_labels(frame, target)
         frame = frame[frame[target].notna()]
         if len(frame) == 0:
