@@ -346,3 +346,18 @@ def test_a_number_far_outside_the_training_range_is_flagged_by_that_column():
     assert found["is_anomaly"].tolist() == [False, True, True, False]
     assert found["top_columns"].iloc[1].startswith("amount") and found["top_columns"].iloc[2].startswith("amount")
     assert found["anomaly_score"].iloc[1] == 1.0 > found["anomaly_score"].iloc[0]
+
+
+def test_lamina_evaluate_scores_a_labelled_anomaly_model_as_python_does(labelled, tmp_path, capsys):
+    import json
+
+    frame, model, run = labelled
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    capsys.readouterr()
+    assert main(["evaluate", str(run), str(tmp_path / "rows.csv"), "--json"]) == 0  # it refused every anomaly model
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == json.loads(json.dumps(model.evaluate(frame))) and shown["rows"] == len(frame)
+    assert main(["evaluate", str(run), str(tmp_path / "rows.csv")]) == 0
+    text = capsys.readouterr().out
+    [flagged] = [line for line in text.splitlines() if "flagged_share" in line]
+    assert "pr_auc" in text and "better" not in flagged  # a description of the answers, not a score

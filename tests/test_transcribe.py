@@ -357,3 +357,17 @@ def test_a_training_clip_over_30_s_is_left_out_with_a_finding_not_cut_under_its_
     kept = _usable(table, "audio", "text", "training data", findings)
     assert kept["audio"].tolist() == [table["audio"].iloc[0]]
     assert "long.wav: 31.0 s long, over the 30 s a clip may last" in findings[0].message
+
+
+def test_evaluate_gives_rows_metrics_and_baseline_from_python_and_the_cli(trained, capsys):
+    from lamina.cli import main
+
+    model, test, run = trained
+    result = model.evaluate(test)  # it was the scores alone, and the CLI refused a transcriber
+    assert result["rows"] == len(test) and set(result["metrics"]) == set(result["baseline"]) == {"cer", "wer", "exact"}
+    assert result["metrics"]["cer"] < result["baseline"]["cer"]
+    test.to_csv(run.parent / "evaluate.csv", index=False)  # beside its clips: a table reads files below its folder
+    capsys.readouterr()
+    assert main(["evaluate", str(run), str(run.parent / "evaluate.csv")]) == 0
+    shown = capsys.readouterr().out
+    assert f"test metrics on {len(test)} rows" in shown and "cer" in shown and "(higher is better)" in shown

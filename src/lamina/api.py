@@ -371,7 +371,7 @@ def evaluate(run, data) -> tuple[dict, str]:
     """{'rows', 'metrics', 'baseline'} of the run's model on labelled `data`, and the same as text."""
     from lamina.tasks.table import metrics_text
 
-    result = load(run).rows("evaluate").evaluate(data)
+    result = load(run).evaluate(data)  # a task that cannot be evaluated on data (a forecast) says so
     text = metrics_text(result["metrics"], result["baseline"], result["rows"])
     if "targets" in result:  # several targets: the means above, each target's scores below
         from lamina.tasks.targets import per_target_text

@@ -588,14 +588,15 @@ class TableTask(Task):
 
 def metrics_text(metrics: dict, baseline: dict, rows: int) -> str:
     """Test metrics beside the baseline's, one line each, with the direction that is better."""
-    from lamina.evaluation.metrics import HIGHER_IS_BETTER
+    from lamina.evaluation.metrics import HIGHER_IS_BETTER, NEITHER_BETTER
 
     title = f"test metrics on {rows} rows"
     width = max([20, len(title) - 2, *map(len, metrics)])  # the names' column: log_loss_uncalibrated is 21 long
     lines = [f"\n{title:<{width + 2}} {'model':>10} {'baseline':>10}"]
     for name, value in metrics.items():
-        direction = "higher is better" if name in HIGHER_IS_BETTER else "lower is better"
-        lines.append(f"  {name:<{width}} {number(value):>10} {number(baseline.get(name)):>10}   ({direction})")
+        direction = "" if name in NEITHER_BETTER else \
+            "   (higher is better)" if name in HIGHER_IS_BETTER else "   (lower is better)"
+        lines.append(f"  {name:<{width}} {number(value):>10} {number(baseline.get(name)):>10}{direction}")
     return "\n".join(lines)
 
 

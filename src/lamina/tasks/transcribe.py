@@ -285,13 +285,18 @@ class TranscribeTask(Task):
         return pd.DataFrame({self.audio_column_: clips, "transcript": self.transcripts(model, clips, beam)})
 
     def evaluate(self, model, frame: pd.DataFrame) -> dict:
-        """CER, WER and exact-transcript share of `frame`'s transcripts (greedy decoding)."""
+        """{'rows', 'metrics', 'baseline'}: CER, WER and the exact-transcript share of `frame`'s transcripts (greedy
+        decoding), and the same of the baseline, the most common training transcript always (none in models saved
+        before it was kept)."""
         if self.target_ not in frame:
             raise LaminaError(f"The data has no column {self.target_!r} of transcripts to compare with.")
         frame = _usable(frame, self.audio_column_, self.target_, "evaluation data", [])
         _require_known(frame, self.target_, set(self.vocabulary_), "evaluation data")
+        truths = frame[self.target_].tolist()
         guesses = self.transcripts(model, frame[self.audio_column_].tolist())
-        return text_scores(frame[self.target_].tolist(), guesses)
+        common = model.training.get("baseline_transcript")
+        return {"rows": len(frame), "metrics": text_scores(truths, guesses),
+                "baseline": text_scores(truths, [common] * len(truths)) if common is not None else {}}
 
     # ---- scores ------------------------------------------------------------------------------------------
 
