@@ -371,3 +371,10 @@ def test_evaluate_gives_rows_metrics_and_baseline_from_python_and_the_cli(traine
     assert main(["evaluate", str(run), str(run.parent / "evaluate.csv")]) == 0
     shown = capsys.readouterr().out
     assert f"test metrics on {len(test)} rows" in shown and "cer" in shown and "(higher is better)" in shown
+
+
+@pytest.mark.parametrize("given", [None, 5, [b"RIFF", None], {"audio": "a.wav"}])
+def test_transcribe_refuses_what_is_no_clip_naming_what_it_takes(trained, given):
+    model, _, _ = trained
+    with pytest.raises(LaminaError, match="transcribe takes a clip .* or a list of them; got"):  # was a TypeError
+        model.transcribe(given)

@@ -272,7 +272,13 @@ class TranscribeTask(Task):
     def transcribe(self, model, audio, beam: int | None = None):
         """Text of one clip (a path or a file's bytes), or a list of texts for a list of clips."""
         one = isinstance(audio, (str, bytes, Path))
-        clips = [str(c) if isinstance(c, Path) else c for c in ([audio] if one else list(audio))]
+        clips = [audio] if one else list(audio) if isinstance(audio, (list, tuple)) else None
+        wrong = [c for c in (clips if clips is not None else [audio]) if not isinstance(c, (str, bytes, Path))]
+        if wrong:
+            raise LaminaError(f"transcribe takes a clip (a file path, or an audio file's bytes) or a list of them; got "
+                              f"{type(wrong[0]).__name__}. A folder or a table of clips: lamina predict, or "
+                              "model.predict.")
+        clips = [str(c) if isinstance(c, Path) else c for c in clips]
         texts = self.transcripts(model, clips, beam)
         return texts[0] if one else texts
 
