@@ -766,6 +766,11 @@ def test_a_server_takes_images_as_base64_and_never_as_paths(image_run):
     Image.new("L", (2, 2)).save(buffer, format="PNG")
     tiny = client.post("/predict", json={"records": [{"image": base64.b64encode(buffer.getvalue()).decode()}]})
     assert tiny.status_code == 422 and "2×2 pixels" in tiny.json()["error"]
+    broken = base64.b64encode(b"no picture at all").decode()
+    many = client.post("/predict", json={"records": [{"image": encoded[0]}] + [{"image": broken}] * 12})
+    said = many.json()["error"]  # every bad one named, by its record, as a folder's files are: it named the first
+    assert many.status_code == 422 and said.startswith("record 1, field 'image': not an image Pillow can read; ")
+    assert "record 10, field 'image'" in said and said.endswith("; and 2 more.") and "record 0" not in said
 
 
 # ---- insight on images ----------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from lamina.data.images import (
     size_and_channels,
 )
 from lamina.data.inline import is_missing
-from lamina.data.media import refuse_unreadable
+from lamina.data.media import named_problems, refuse_unreadable
 from lamina.errors import LaminaError
 from lamina.features.blocks import PICTURE
 from lamina.features.kinds import FILE_FIELD, ColumnSample, EncoderOptions, Kind, register_kind, sniff
@@ -90,14 +90,16 @@ class ImageEncoder:
     def _within_request_budget(self, values: list) -> None:
         """Pictures sent inline (bytes) come from one request: their headers together may promise at most
         REQUEST_PIXELS, so a request cannot make the server decode gigabytes in pictures each under the limit."""
-        total = 0
+        total, problems = 0, []
         for row, value in enumerate(values):
             if isinstance(value, bytes):
                 try:
                     with open_image(value, pixel_limit(self.size_)) as image:
                         total += image.size[0] * image.size[1]
-                except READ_ERRORS as error:
-                    raise LaminaError(f"{self._where(row, value)}: {problem_of(error)}.") from None
+                except READ_ERRORS as error:  # every one named, as a folder's are, by its record and field
+                    problems.append((self._where(row, value), problem_of(error)))
+        if problems:
+            raise LaminaError(named_problems(problems) + ".")
         if total > REQUEST_PIXELS:
             raise LaminaError(f"Field {self.name!r}: the pictures sent hold {total:,} pixels together, over the limit "
                               f"of {REQUEST_PIXELS:,} a request; send fewer pictures at a time, or smaller ones.")

@@ -39,6 +39,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from lamina.data.media import named_problems
 from lamina.data.read import missing_if_spelt_so
 from lamina.errors import LaminaError
 from lamina.features.kinds import VALUE_FIELD, kind_named
@@ -133,11 +134,22 @@ def request_frame(records: list[dict], features: list) -> pd.DataFrame:
     """The records' rows, each value decoded as its column's kind reads it; rows labelled 'record 0', 'record 1'...
     (what an encoder's error names)."""
     frame = pd.DataFrame(records, columns=[c.name for c in features], index=[f"record {i}" for i in range(len(records))])
+    problems = []  # (where, why): every value that cannot be decoded is named in one error, not the first alone
+
+    def read(decode, value, where: str):
+        try:
+            return decode(value, where)
+        except LaminaError as error:
+            problems.append((where, str(error).removeprefix(f"{where}: ")))
+            return None
+
     for column in features:
         decode = kind_named(column.kind).decode  # request value → what the encoder reads (base64 → a file's content)
         if decode is not None:
-            frame[column.name] = [None if value is None else decode(value, f"record {row}, field {column.name!r}")
+            frame[column.name] = [None if value is None else read(decode, value, f"record {row}, field {column.name!r}")
                                   for row, value in enumerate(frame[column.name])]
+    if problems:
+        raise LaminaError(named_problems(problems) + ".")
     return frame
 
 
