@@ -169,11 +169,11 @@ def refuse_target_without_labels(frame: pd.DataFrame, target: str | None) -> Non
     if not target or not frame.attrs.get(MEDIA_COLUMN_ATTR) or LABEL_COLUMN in frame.columns:
         return
     raise LaminaError(
-        f"The target {target!r} (--target, or data.target in the config): the data is files without labels (a folder without class subfolders, or an array "
-        f"file without a label array), so it has no column {target!r} to learn from; its one column is "
-        f"{frame.attrs[MEDIA_COLUMN_ATTR]!r}. Leave --target out to learn from the files without labels, or put "
-        "them in a subfolder per class (photos/normal/1.png, photos/anomaly/2.png): the subfolders' names are "
-        f"then the {LABEL_COLUMN!r} column."
+        f"The target {target!r} (--target, or data.target in the config): the data is files without labels (a "
+        f"folder without class subfolders, or an array file without a label array), so it has no column {target!r} "
+        f"to learn from; its one column is {frame.attrs[MEDIA_COLUMN_ATTR]!r}. Leave --target out to learn from the "
+        "files without labels, or put them in a subfolder per class (photos/normal/1.png, photos/anomaly/2.png): "
+        f"the subfolders' names are then the {LABEL_COLUMN!r} column."
     )
 
 

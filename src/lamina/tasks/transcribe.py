@@ -131,11 +131,11 @@ class TranscribeTask(Task):
 
     def spectrograms_of(self, clips: list, names: list[str] | None = None) -> list[torch.Tensor]:
         """uint8 log-mel frames [frames, MELS] of each clip (a file path or a file's bytes), read up to MAX_SECONDS
-        at the model's rate. Raises LaminaError naming every clip that cannot be used whole (media.refuse_unreadable;
-        a request's clips, `names` given, by their fields alone, as every server error names them), else each by
-        its path or 'clip N': a header that shows a
+        at the model's rate. Raises LaminaError naming every clip that cannot be used whole: a header that shows a
         problem or claims too much to decode, a clip over MAX_SECONDS (never cut short silently), or samples that
-        cannot be decoded. Every clip is read before any is transcribed, so one run names each to replace."""
+        cannot be decoded. A request's clips (`names` given) are named by their fields alone, as every server error
+        names them; others by path or 'clip N' (media.refuse_unreadable). Every clip is read before any is
+        transcribed, so one run names each to replace."""
         requested = names is not None
         names = names or [clip if isinstance(clip, str) else f"clip {row}" for row, clip in enumerate(clips)]
         spectrograms, problems = [], []
