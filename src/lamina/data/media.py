@@ -73,6 +73,13 @@ def refuse_unreadable(column: str, problems: list[tuple[str, str]], noun: str, f
     )
 
 
+def refuse_each(problems: list[tuple[str, str]]) -> None:
+    """One LaminaError naming each `(where, why)` problem (named_problems), when there is any: a request's values,
+    whose `where` (its record and field) says all, with no column, table or row to name as refuse_unreadable does."""
+    if problems:
+        raise LaminaError(named_problems(problems) + ".")
+
+
 def named_problems(problems: list[tuple[str, str]]) -> str:
     """'where: why; where: why; and 3 more': the first NAMED_UNREADABLE `(where, why)` problems and a count of
     the rest, as refuse_unreadable names them (and a training finding naming the files it left out)."""

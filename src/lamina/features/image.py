@@ -34,7 +34,7 @@ from lamina.data.images import (
     size_and_channels,
 )
 from lamina.data.inline import is_missing
-from lamina.data.media import named_problems, refuse_unreadable
+from lamina.data.media import refuse_each, refuse_unreadable
 from lamina.errors import LaminaError
 from lamina.features.blocks import PICTURE
 from lamina.features.kinds import FILE_FIELD, ColumnSample, EncoderOptions, Kind, register_kind, sniff
@@ -98,8 +98,7 @@ class ImageEncoder:
                         total += image.size[0] * image.size[1]
                 except READ_ERRORS as error:  # every one named, as a folder's are, by its record and field
                     problems.append((self._where(row, value), problem_of(error)))
-        if problems:
-            raise LaminaError(named_problems(problems) + ".")
+        refuse_each(problems)
         if total > REQUEST_PIXELS:
             raise LaminaError(f"Field {self.name!r}: the pictures sent hold {total:,} pixels together, over the limit "
                               f"of {REQUEST_PIXELS:,} a request; send fewer pictures at a time, or smaller ones.")

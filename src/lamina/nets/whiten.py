@@ -23,9 +23,9 @@ class PatchWhitening(nn.Module):
     """[rows, channels, side, side] floats → [rows, 2 · directions, side − patch + 1, side − patch + 1].
 
     `directions`: how many directions of patch space are kept, the strongest (largest eigenvalue) first; 0 keeps
-    all channels · patch² of them, as models saved before it hold. The filters are fitted once, on the first batch the layer sees in training mode (`fit`), and stay fixed:
-    they are buffers, saved with the model and in checkpoints, never stepped by the optimiser. A learnt bias
-    per output channel follows them."""
+    all channels · patch² of them, as models saved before it hold. The filters are fitted once, on the first batch
+    the layer sees in training mode (`fit`), and stay fixed: they are buffers, saved with the model and in
+    checkpoints, never stepped by the optimiser. A learnt bias per output channel follows them."""
 
     def __init__(self, channels: int, patch: int, directions: int = 0):
         super().__init__()

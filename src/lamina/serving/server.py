@@ -39,7 +39,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from lamina.data.media import named_problems
+from lamina.data.media import refuse_each
 from lamina.data.read import missing_if_spelt_so
 from lamina.errors import LaminaError
 from lamina.features.kinds import VALUE_FIELD, kind_named
@@ -148,8 +148,7 @@ def request_frame(records: list[dict], features: list) -> pd.DataFrame:
         if decode is not None:
             frame[column.name] = [None if value is None else read(decode, value, f"record {row}, field {column.name!r}")
                                   for row, value in enumerate(frame[column.name])]
-    if problems:
-        raise LaminaError(named_problems(problems) + ".")
+    refuse_each(problems)
     return frame
 
 
@@ -340,11 +339,14 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
             links = "".join(f"<li><a href='models/{quote(n)}/'>{escape(n)}</a></li>" for n in sorted(services))
             return HTMLResponse(f"<!doctype html><title>lamina models</title><h1>Models</h1><ul>{links}</ul>")
 
-    prefixes = [f"/models/{name}" for name in services] + ([""] if len(services) == 1 else [])
+    def mounts(name: str) -> tuple[str, ...]:
+        """Where a model's routes are served: under /models/NAME, and at the root too when it is the only one."""
+        return (f"/models/{name}", *([""] if len(services) == 1 else []))
+
+    prefixes = [prefix for name in services for prefix in mounts(name)]
     # Route → the body a task's route takes ('{"records": [{...}, ...]}'), said when a body has the wrong shape.
     shapes = {f"{prefix}/{service.model.task.route}": request_shape(service.request)
-              for name, service in services.items() if not service.model.task.row_model
-              for prefix in (f"/models/{name}", *([""] if len(services) == 1 else []))}
+              for name, service in services.items() if not service.model.task.row_model for prefix in mounts(name)}
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -365,7 +367,7 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     for name, service in services.items():
         need = service.model.task.body_limit()
         if need is not None and need[0] > max_body_bytes:
-            for prefix in (f"/models/{name}", *([""] if len(services) == 1 else [])):
+            for prefix in mounts(name):
                 raised.update({f"{prefix}/{route}": need for route in service.routes})
     app.add_middleware(HeadAsGet)  # innermost: the routes see a GET, the middlewares around it the HEAD
     app.add_middleware(BodyLimit, limit=max_body_bytes, seconds=body_seconds, raised=raised)

@@ -33,7 +33,7 @@ from lamina.data.audio import (
     read_samples,
 )
 from lamina.data.checks import Finding
-from lamina.data.media import library_message, named_problems, refuse_unreadable
+from lamina.data.media import library_message, named_problems, refuse_each, refuse_unreadable
 from lamina.errors import LaminaError
 from lamina.features.audio import MAX_RATE, MELS, log_mel
 from lamina.nets.build import build_network, names
@@ -148,8 +148,8 @@ class TranscribeTask(Task):
                 except Exception as error:  # soundfile's own errors, a missing file, a pipe, NaN samples
                     problem = f"cannot read this audio ({library_message(error)})"
             problems.append((name, problem))
-        if requested and problems:  # no column, table or row in a request: its fields and what is wrong
-            raise LaminaError(named_problems(problems) + ".")
+        if requested:  # no column, table or row in a request: its fields and what is wrong
+            refuse_each(problems)
         refuse_unreadable(self.audio_column_, problems, "recording", "cannot be used whole")
         return spectrograms
 
