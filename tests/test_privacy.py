@@ -17,6 +17,7 @@ from lamina.training.batches import TensorBatches
 from lamina.training.privacy import (
     DPSGD,
     epsilon_spent,
+    least_epsilon,
     noise_multiplier_for,
     private_network,
     require_private_kinds,
@@ -149,7 +150,26 @@ def test_a_damaged_privacy_record_stops_at_load(private_run, tmp_path):
         lamina.load(copy)
 
 
-def test_an_unreachable_epsilon_is_refused_with_the_ways_out():
-    """opacus finds no noise multiplier for ε this low over many steps at a high sampling rate."""
-    with pytest.raises(LaminaError, match="cannot be reached in 400 steps.*Raise epsilon, train fewer --epochs"):
+def test_an_epsilon_below_what_any_noise_certifies_is_refused_before_searching(monkeypatch):
+    """ε = 0.01 at δ = 1e-9 lies below the accountant's floor: refused without opacus' search for σ, which
+    doubles σ up to 10⁶ before it gives up (21 s here)."""
+    import opacus.accountants.utils
+
+    floor = least_epsilon(1e-9)
+    assert 0.2 < floor < 0.3 and least_epsilon(1e-5) < floor  # log(1/δ) / 62 at the largest order, roughly
+    assert epsilon_spent(1e5, 0.5, 400, 1e-9) == pytest.approx(floor, rel=1e-3)  # huge noise: ε falls to the floor
+    monkeypatch.setattr(opacus.accountants.utils, "get_noise_multiplier", None)  # a call would fail
+    with pytest.raises(LaminaError, match=r"epsilon=0.01 is out of reach at delta=1e-09.*no ε below 0.251.*"
+                                          r"Raise epsilon above 0.251, or delta"):
         noise_multiplier_for(Budget(0.01, 1e-9), 0.5, 400)
+
+
+def test_an_epsilon_above_the_floor_that_opacus_cannot_reach_gives_the_ways_out(monkeypatch):
+    import opacus.accountants.utils
+
+    def gives_up(**_):
+        raise ValueError("The privacy budget is too low.")
+
+    monkeypatch.setattr(opacus.accountants.utils, "get_noise_multiplier", gives_up)
+    with pytest.raises(LaminaError, match="cannot be reached in 400 steps.*Raise epsilon, train fewer --epochs"):
+        noise_multiplier_for(Budget(0.26, 1e-9), 0.5, 400)

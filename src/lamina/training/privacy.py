@@ -50,10 +50,30 @@ def epsilon_spent(noise_multiplier: float, sample_rate: float, steps: int, delta
         return float(accountant.get_epsilon(delta))
 
 
+def least_epsilon(delta: float) -> float:
+    """The ε the RDP accountant certifies at `delta` with infinite noise: its Rényi divergences are all 0, and
+    converting them to (ε, δ) still costs about log(1/δ) / (α − 1) at its largest order α (63). No training
+    reaches an ε at or below this, whatever its noise, rows or steps."""
+    import numpy as np
+    from opacus.accountants import RDPAccountant
+    from opacus.accountants.analysis.rdp import get_privacy_spent
+
+    orders = RDPAccountant.DEFAULT_ALPHAS
+    return float(get_privacy_spent(orders=orders, rdp=np.zeros(len(orders)), delta=delta)[0])
+
+
 def noise_multiplier_for(budget: Budget, sample_rate: float, steps: int) -> float:
-    """The smallest Gaussian noise multiplier (σ / clipping norm) that keeps ε ≤ budget.epsilon after `steps`."""
+    """The smallest Gaussian noise multiplier (σ / clipping norm) that keeps ε ≤ budget.epsilon after `steps`.
+    Raises LaminaError when no noise reaches the target: at once when ε is at or below `least_epsilon` (opacus'
+    own search would double σ up to 10⁶ first, tens of seconds), else when opacus' search gives up."""
     from opacus.accountants.utils import get_noise_multiplier
 
+    floor = least_epsilon(budget.delta)
+    if budget.epsilon <= floor:
+        raise LaminaError(
+            f"--privacy epsilon={budget.epsilon:g} is out of reach at delta={budget.delta:g}: with any amount of "
+            f"noise the accountant certifies no ε below {floor:.3g} there. Raise epsilon above {floor:.3g}, or "
+            "delta (it must stay well below 1 / training rows).")
     with warnings.catch_warnings():  # "optimal order is the largest alpha": as in epsilon_spent
         warnings.simplefilter("ignore", UserWarning)
         try:
