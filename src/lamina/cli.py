@@ -566,10 +566,9 @@ def _tune(args):
     if not data:
         raise LaminaError("Give the data to tune on: lamina tune DATA --target COL (or --resume STUDY).")
     args.out = Path(args.out or _new_run_folder(Path(data).stem, "studies"))
-    folder = tuning.create(data, args.target or config.data.target, args.out, config=config,
-                           test=args.test or config.data.test, storage=args.storage)
-    tuning.optimize(folder, args.workers, progress=progress)
-    return folder, tuning.finish(folder)
+    return args.out, tuning.tune(data, args.target or config.data.target, out=args.out, config=config,
+                                 test=args.test or config.data.test, workers=args.workers, storage=args.storage,
+                                 progress=progress)
 
 
 def _refuse_settings_on_resume(args) -> None:
