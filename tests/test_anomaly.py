@@ -299,7 +299,7 @@ def test_an_anomaly_folder_says_the_operating_system_files_it_ignored_as_a_table
     (tmp_path / "flat" / "Thumbs.db").write_bytes(b"clutter")
     (tmp_path / "flat" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     (tmp_path / "flat" / "__MACOSX" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
-    frame, prepared = api.check(tmp_path / "flat", None, {"data": {"task": "anomaly"}})
+    frame, prepared, _ = api.check(tmp_path / "flat", None, {"data": {"task": "anomaly"}})
     [note] = [f.message for f in prepared.findings if f.code == "files_ignored"]  # none was said, once
     assert len(frame) == 40 and note.startswith("Ignored 3 operating-system file(s)")
     assert all(name in note for name in (".DS_Store", "Thumbs.db", "__MACOSX/"))
@@ -361,3 +361,30 @@ def test_lamina_evaluate_scores_a_labelled_anomaly_model_as_python_does(labelled
     text = capsys.readouterr().out
     [flagged] = [line for line in text.splitlines() if "flagged_share" in line]
     assert "pr_auc" in text and "better" not in flagged  # a description of the answers, not a score
+
+
+@pytest.mark.parametrize("chosen", [["--task", "anomaly"], ["--config", "{config}"]])
+def test_check_names_the_anomaly_task_and_counts_the_rows_it_uses(tmp_path, capsys, chosen):
+    """`lamina check` of an anomaly run says the anomaly task (its label's schema says binary, which is no task it
+    trains) and counts the rows it will use: rows without a label and files it cannot read are left out."""
+    from PIL import Image
+
+    from test_images import stripes
+
+    (tmp_path / "anomaly.yaml").write_text("data:\n  task: anomaly\n")
+    chosen = [word.format(config=tmp_path / "anomaly.yaml") for word in chosen]
+    frame = planted_table().tail(100).reset_index(drop=True).astype({"label": object})  # planted rows last
+    frame.loc[[3, 8, 40], "label"] = None
+    frame.to_csv(tmp_path / "claims.csv", index=False)
+    assert main(["check", str(tmp_path / "claims.csv"), "--target", "label", *chosen]) == 0
+    out = capsys.readouterr().out
+    assert "97 of 100 rows used" in out and "\ntask anomaly, target 'label'\n" in out
+    assert "3 row(s) have no value in label 'label'; they are left out (first at row 5)" in out
+    rng = np.random.default_rng(0)
+    (tmp_path / "flat").mkdir()
+    for i in range(30):
+        Image.fromarray(stripes("horizontal", rng, size=12)).save(tmp_path / "flat" / f"{i}.png")
+    (tmp_path / "flat" / "broken.png").write_bytes(b"not a picture")
+    assert main(["check", str(tmp_path / "flat"), *chosen]) == 0
+    out = capsys.readouterr().out
+    assert "30 of 31 rows used" in out and "\ntask anomaly\n" in out and "broken.png" in out

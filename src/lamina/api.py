@@ -177,8 +177,7 @@ def trains_unlabelled(config: Config) -> bool:
 
 
 def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> Prepared:
-    """The task's view of the data (schema or layout, findings, split); raises on unusable data.
-    Shared by `train` and `check`."""
+    """The task's view of the data (schema or layout, findings, split); raises on unusable data."""
     return task_for(config, frame).prepare(config, frame, test_frame)
 
 
@@ -311,12 +310,15 @@ EXPLAINED_BY_DEFAULT = 5  # rows `lamina explain` explains when none are named: 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, Prepared]:
-    """The table and the task's view of it (schema or layout, findings), without training."""
+def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, Prepared, Task]:
+    """The table as read, the task's view of it (schema or layout, findings, split: Prepared.split_sizes counts the
+    rows it uses) and the task training would pick for it (the config's data.task, or the one inferred), without
+    training."""
     config, named = with_target(resolve_config(config), target, data)
     frame = read_table(data, "data", unlabelled=trains_unlabelled(config))
     refuse_target_without_labels(frame, named)
-    return frame, prepare(config, frame, None)
+    task = task_for(config, frame)
+    return frame, task.prepare(config, frame, None), task
 
 
 def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.DataFrame:
