@@ -104,25 +104,39 @@ def test_a_saved_model_scores_the_same_and_serves_predict(labelled):
     assert client.get("/").status_code == 200 and client.get("/schema").json()["task"] == "anomaly"
 
 
-def test_a_body_of_the_wrong_shape_is_told_the_records_and_info_lists_the_columns(labelled, capsys):
+def test_the_server_takes_a_record_or_records_as_a_table_model_does_and_tells_other_shapes(labelled, capsys):
+    """A bare record is answered as the same record in {"records": [...]} (it drew 422 'Extra inputs' for every
+    field); a list, a record where the records go or a misspelt wrapper draws one 422 naming both shapes; /schema's
+    example (it was null) is such a body, answered."""
     from pydantic import create_model
 
     frame, _, run = labelled
     client = TestClient(create_app({"fraud": lamina.load(run)}, monitor=False))
     record = {k: (None if pd.isna(v) else v) for k, v in frame.drop(columns="label").iloc[0].items()}
-    for body in (record, [record], {"records": record}):  # a bare record once drew 'records: Field required' alone
-        for path in ("/predict", "/models/fraud/predict"):
+    for path in ("/predict", "/models/fraud/predict"):
+        alone, wrapped = client.post(path, json=record), client.post(path, json={"records": [record]})
+        assert alone.status_code == wrapped.status_code == 200 and alone.json() == wrapped.json()
+        for body in ([record], {"records": record}, {"rows": [record]}):
             answer = client.post(path, json=body)
             assert answer.status_code == 422
-            assert answer.json()["error"].startswith('send a body of the form {"records": [{...}, ...]}: ')
+            assert answer.json()["error"].startswith('send a body of the form {"records": [{...}, ...]} or '
+                                                     '{"a": ..., "b": ..., "c": ..., "d": ..., "e": ...}: ')
     wrong_value = client.post("/predict", json={"records": [{**record, "a": "many"}]}).json()["error"]
     assert "records.0.a" in wrong_value and "send a body" not in wrong_value  # the shape was right
-    from lamina.serving.server import request_shape
+    misspelt = client.post("/predict", json={**record, "ee": 1.0}).json()["error"]
+    assert misspelt.startswith("ee: Extra inputs") and "send a body" not in misspelt  # a record: its field is named
+    example = client.get("/schema").json()["example"]
+    assert list(example["records"][0]) == ["a", "b", "c", "d", "e"]
+    assert example["records"][0]["c"] in set(frame["c"])  # a value the model learnt, not a placeholder
+    assert len(client.post("/predict", json=example).json()["predictions"]) == 1
+    from lamina.serving.server import SHAPE_FIELDS, request_shape
 
     row = create_model("Row", x=(float, ...))  # every task's request says its shape alike (a forecast's history)
     assert request_shape(create_model("History", history=(list[row], ...))) == '{"history": [{...}, ...]}'
     assert request_shape(create_model("Users", users=(list[str], ...), k=(int, 10))) == '{"users": [...]}'
     assert request_shape(create_model("Generate", n=(int, 16))) == '{"n": ...}'
+    wide = create_model("Wide", **{f"x{i}": (float, ...) for i in range(SHAPE_FIELDS + 3)})
+    assert request_shape(wide).endswith(f'"x{SHAPE_FIELDS - 1}": ..., ...}}')  # GET /schema lists them all
     assert main(["info", str(run)]) == 0
     listed = capsys.readouterr().out.split("columns:\n")[1]  # as a classifier lists them (none were, once)
     assert [line.split()[:3] for line in listed.splitlines()[:6]] == [

@@ -328,9 +328,16 @@ class AnomalyTask(Task):
     # ---- serving -----------------------------------------------------------------------------------------
 
     def request_model(self, model, name: str):
-        from lamina.serving.server import batch_model, record_model
+        """One record or {"records": [...]}, as a table model's /predict takes them (columns the schema dropped,
+        text, accepted and not read)."""
+        from lamina.serving.server import records_request
 
-        return batch_model(name, record_model(name, self.schema_.features))
+        return records_request(name, self.schema_.features, self.schema_.dropped)
+
+    def request_example(self, model) -> dict:
+        from lamina.serving.server import example_record
+
+        return {"records": [example_record(self.schema_.features, self.features_.encoders)]}
 
     def respond(self, model, body) -> dict:
         from lamina.plain import json_safe
