@@ -104,25 +104,39 @@ def test_a_saved_model_scores_the_same_and_serves_predict(labelled):
     assert client.get("/").status_code == 200 and client.get("/schema").json()["task"] == "anomaly"
 
 
-def test_a_body_of_the_wrong_shape_is_told_the_records_and_info_lists_the_columns(labelled, capsys):
+def test_the_server_takes_a_record_or_records_as_a_table_model_does_and_tells_other_shapes(labelled, capsys):
+    """A bare record is answered as the same record in {"records": [...]} (it drew 422 'Extra inputs' for every
+    field); a list, a record where the records go or a misspelt wrapper draws one 422 naming both shapes; /schema's
+    example (it was null) is such a body, answered."""
     from pydantic import create_model
 
     frame, _, run = labelled
     client = TestClient(create_app({"fraud": lamina.load(run)}, monitor=False))
     record = {k: (None if pd.isna(v) else v) for k, v in frame.drop(columns="label").iloc[0].items()}
-    for body in (record, [record], {"records": record}):  # a bare record once drew 'records: Field required' alone
-        for path in ("/predict", "/models/fraud/predict"):
+    for path in ("/predict", "/models/fraud/predict"):
+        alone, wrapped = client.post(path, json=record), client.post(path, json={"records": [record]})
+        assert alone.status_code == wrapped.status_code == 200 and alone.json() == wrapped.json()
+        for body in ([record], {"records": record}, {"rows": [record]}):
             answer = client.post(path, json=body)
             assert answer.status_code == 422
-            assert answer.json()["error"].startswith('send a body of the form {"records": [{...}, ...]}: ')
+            assert answer.json()["error"].startswith('send a body of the form {"records": [{...}, ...]} or '
+                                                     '{"a": ..., "b": ..., "c": ..., "d": ..., "e": ...}: ')
     wrong_value = client.post("/predict", json={"records": [{**record, "a": "many"}]}).json()["error"]
     assert "records.0.a" in wrong_value and "send a body" not in wrong_value  # the shape was right
-    from lamina.serving.server import request_shape
+    misspelt = client.post("/predict", json={**record, "ee": 1.0}).json()["error"]
+    assert misspelt.startswith("ee: Extra inputs") and "send a body" not in misspelt  # a record: its field is named
+    example = client.get("/schema").json()["example"]
+    assert list(example["records"][0]) == ["a", "b", "c", "d", "e"]
+    assert example["records"][0]["c"] in set(frame["c"])  # a value the model learnt, not a placeholder
+    assert len(client.post("/predict", json=example).json()["predictions"]) == 1
+    from lamina.serving.server import SHAPE_FIELDS, request_shape
 
     row = create_model("Row", x=(float, ...))  # every task's request says its shape alike (a forecast's history)
     assert request_shape(create_model("History", history=(list[row], ...))) == '{"history": [{...}, ...]}'
     assert request_shape(create_model("Users", users=(list[str], ...), k=(int, 10))) == '{"users": [...]}'
     assert request_shape(create_model("Generate", n=(int, 16))) == '{"n": ...}'
+    wide = create_model("Wide", **{f"x{i}": (float, ...) for i in range(SHAPE_FIELDS + 3)})
+    assert request_shape(wide).endswith(f'"x{SHAPE_FIELDS - 1}": ..., ...}}')  # GET /schema lists them all
     assert main(["info", str(run)]) == 0
     listed = capsys.readouterr().out.split("columns:\n")[1]  # as a classifier lists them (none were, once)
     assert [line.split()[:3] for line in listed.splitlines()[:6]] == [
@@ -299,7 +313,7 @@ def test_an_anomaly_folder_says_the_operating_system_files_it_ignored_as_a_table
     (tmp_path / "flat" / "Thumbs.db").write_bytes(b"clutter")
     (tmp_path / "flat" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     (tmp_path / "flat" / "__MACOSX" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
-    frame, prepared = api.check(tmp_path / "flat", None, {"data": {"task": "anomaly"}})
+    frame, prepared, _ = api.check(tmp_path / "flat", None, {"data": {"task": "anomaly"}})
     [note] = [f.message for f in prepared.findings if f.code == "files_ignored"]  # none was said, once
     assert len(frame) == 40 and note.startswith("Ignored 3 operating-system file(s)")
     assert all(name in note for name in (".DS_Store", "Thumbs.db", "__MACOSX/"))
@@ -361,3 +375,30 @@ def test_lamina_evaluate_scores_a_labelled_anomaly_model_as_python_does(labelled
     text = capsys.readouterr().out
     [flagged] = [line for line in text.splitlines() if "flagged_share" in line]
     assert "pr_auc" in text and "better" not in flagged  # a description of the answers, not a score
+
+
+@pytest.mark.parametrize("chosen", [["--task", "anomaly"], ["--config", "{config}"]])
+def test_check_names_the_anomaly_task_and_counts_the_rows_it_uses(tmp_path, capsys, chosen):
+    """`lamina check` of an anomaly run says the anomaly task (its label's schema says binary, which is no task it
+    trains) and counts the rows it will use: rows without a label and files it cannot read are left out."""
+    from PIL import Image
+
+    from test_images import stripes
+
+    (tmp_path / "anomaly.yaml").write_text("data:\n  task: anomaly\n")
+    chosen = [word.format(config=tmp_path / "anomaly.yaml") for word in chosen]
+    frame = planted_table().tail(100).reset_index(drop=True).astype({"label": object})  # planted rows last
+    frame.loc[[3, 8, 40], "label"] = None
+    frame.to_csv(tmp_path / "claims.csv", index=False)
+    assert main(["check", str(tmp_path / "claims.csv"), "--target", "label", *chosen]) == 0
+    out = capsys.readouterr().out
+    assert "97 of 100 rows used" in out and "\ntask anomaly, target 'label'\n" in out
+    assert "3 row(s) have no value in label 'label'; they are left out (first at row 5)" in out
+    rng = np.random.default_rng(0)
+    (tmp_path / "flat").mkdir()
+    for i in range(30):
+        Image.fromarray(stripes("horizontal", rng, size=12)).save(tmp_path / "flat" / f"{i}.png")
+    (tmp_path / "flat" / "broken.png").write_bytes(b"not a picture")
+    assert main(["check", str(tmp_path / "flat"), *chosen]) == 0
+    out = capsys.readouterr().out
+    assert "30 of 31 rows used" in out and "\ntask anomaly\n" in out and "broken.png" in out

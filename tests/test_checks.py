@@ -304,3 +304,18 @@ def test_every_refusal_of_a_date_only_the_other_order_reads_is_worded_alike():
         message = str(caught.value)
         matched = shape.fullmatch(message)
         assert matched and matched.group(1) == place and how in message, (case, message)
+
+
+def test_check_counts_the_rows_training_uses_and_names_the_task(tmp_path, capsys):
+    """Rows without a target are left out of training, so `lamina check` counts them out of the rows it says are
+    used; the task line names the task that trains and its kind (classification of two classes)."""
+    from lamina.cli import main
+
+    frame = pd.read_csv(churn(tmp_path)).fillna({"churned": "N"})
+    frame.loc[[0, 5], "churned"] = None
+    frame.to_csv(tmp_path / "gaps.csv", index=False)
+    assert main(["check", str(tmp_path / "gaps.csv"), "--target", "churned"]) == 0
+    out = capsys.readouterr().out
+    assert "298 of 300 rows used" in out and "\ntask classification (binary), target 'churned'\n" in out
+    assert main(["check", str(tmp_path / "gaps.csv"), "--target", "spend"]) == 0
+    assert "300 rows, 3 columns\ntask regression, target 'spend'\n" in capsys.readouterr().out

@@ -115,6 +115,18 @@ def test_malformed_json_oversize_and_overfull_requests_are_refused(client):
     assert empty.status_code == 422
 
 
+@pytest.mark.parametrize("body", [rows(2), [], "signal", {}, {"rows": rows(2)}, {"records": rows(1)[0]}],
+                         ids=["list", "empty-list", "string", "empty-object", "misspelt-wrapper", "record-for-records"])
+def test_a_body_of_the_wrong_shape_is_told_the_two_shapes_predict_and_explain_take(client, body):
+    """A bare list of records (or any body that is no record and no batch) once drew 'body: Input should be a valid
+    dictionary' alone: the answer names both bodies the route takes."""
+    shape = ('send a body of the form {"records": [{...}, ...]} or {"signal": ..., "skewed": ..., "colour": ..., '
+             '"member": ..., "day": ..., "comment": ...}: ')
+    for path in ("/predict", "/explain", "/models/shop/predict"):
+        answer = client.post(path, json=body, headers=AUTH)
+        assert answer.status_code == 422 and answer.json()["error"].startswith(shape), answer.text
+
+
 def test_schema_and_openapi_are_typed_from_the_model(client):
     schema = client.get("/schema", headers=AUTH).json()
     assert (schema["task"], schema["problem"], schema["classes"]) == ("classification", "binary", ["no", "yes"])

@@ -58,7 +58,7 @@ def test_labels_that_differ_by_spaces_or_type_are_one_class(tmp_path):
 
     frame = make_table(rows=200).drop(columns="comment")
     frame["y"] = frame["y"].where(np.arange(200) % 3 != 0, frame["y"] + " ")  # "yes " beside "yes"
-    _, prepared = api.check(frame, "y")
+    _, prepared, _ = api.check(frame, "y")
     assert prepared.schema.task == "binary"
     assert not [f for f in prepared.findings if f.level == "error"]
     model = lamina.fit(frame, "y", progress=False, **FAST)
@@ -89,7 +89,7 @@ def test_rows_are_named_by_position_whatever_the_dataframe_index():
     frame = make_table(rows=100).drop(columns="comment")
     frame.loc[5, "signal"] = np.inf
     frame.loc[5, "y"] = None
-    _, prepared = api.check(frame.set_axis(range(1002, 1102)), "y")
+    _, prepared, _ = api.check(frame.set_axis(range(1002, 1102)), "y")
     messages = {f.code: f.message for f in prepared.findings}
     assert "(row(s) 7)" in messages["infinite_values"], "the 6th data row, counting the header as row 1"
     assert "first at row 7" in messages["target_missing"]

@@ -197,13 +197,52 @@ def test_tune_takes_the_date_order_as_train_does_and_refuses_it_on_resume(tmp_pa
     frame.to_csv(data, index=False)
 
     def stop(*args, **kwargs):
-        raise LaminaError("stopped before the trials")
+        raise LaminaError("stopped before the winner is kept")
 
-    monkeypatch.setattr(tuning, "optimize", stop)
+    monkeypatch.setattr(tuning, "optimize", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tuning, "finish", stop)
     folder = tmp_path / "study"
     assert main(["tune", str(data), "--target", "y", "--date-order", "day_first", "--out", str(folder),
                  "--quiet"]) == 2
-    assert "stopped before the trials" in capsys.readouterr().err
+    assert "stopped before the winner is kept" in capsys.readouterr().err
     assert tuning.read_settings(folder).base_config().data.date_order == "day_first"
     assert main(["tune", "--resume", str(folder), "--date-order", "month_first"]) == 2
     assert "--date-order cannot be given with it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [
+    ["--target", "nosuch", "--task", "classification", "--arch", "mlp"],  # named: no column-based choice, same check
+    ["--target", "y", "--task", "regression", "--arch", "mlp"],  # y holds yes/no
+    ["--target", "y", "--test", "{missing}"],
+    ["--target", "y", "--test", "{unlabelled}"],
+    ["--target", "y", "--task", "forecast", "--arch", "lstm"],  # forecasting without --time and --horizon
+])
+def test_tune_refuses_up_front_what_train_refuses_in_the_same_words(tmp_path, capsys, bad):
+    """Bad input `lamina train` refuses before training is refused by `lamina tune` before the study folder
+    exists, with train's message: not in the first trial, with a traceback and a study a rerun is told to resume."""
+    data = small_table(tmp_path / "table.csv")
+    pd.read_csv(data).drop(columns="y").to_csv(tmp_path / "unlabelled.csv", index=False)
+    bad = [word.format(missing=tmp_path / "missing.csv", unlabelled=tmp_path / "unlabelled.csv") for word in bad]
+    assert main(["train", str(data), *bad, "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    refused = capsys.readouterr().err
+    assert main(["tune", str(data), *bad, "--out", str(tmp_path / "study"), "--quiet"]) == 2
+    assert capsys.readouterr().err == refused and refused.startswith("error: ")
+    assert not (tmp_path / "study").exists()
+
+
+def test_trials_stopped_by_a_refused_setting_leave_no_study_and_no_traceback(tmp_path, capsys, caplog):
+    """A setting refused only when a trial builds its network (an architecture for text, and no text column) stops
+    the study with its message alone, and removes the study's files but nothing else in --out: the corrected
+    command can be given again with the same --out."""
+    data = small_table(tmp_path / "table.csv")
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the user's own")
+    assert main(["tune", str(data), "--target", "y", "--arch", "gru", "--trials", "2", "--out", str(folder),
+                 "--quiet"]) == 2
+    assert "error: Architecture 'gru' reads text" in capsys.readouterr().err
+    failed = [record for record in caplog.records if "failed with parameters" in record.getMessage()]
+    assert failed and all(record.exc_info is None for record in failed)  # Optuna's log of the trial: no traceback
+    assert sorted(path.name for path in folder.iterdir()) == ["notes.txt"]
+    tuning.create(data, "y", folder, arch="mlp")  # not refused as "already holds a study"
+    assert tuning.read_settings(folder).config["model"]["arch"] == "mlp"

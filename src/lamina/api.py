@@ -29,7 +29,7 @@ from lamina.data.read import read_table
 from lamina.errors import LaminaError
 from lamina.model import Model, read_model_document
 from lamina.run import CHECKS, HELD_OUT, METRICS, RunFolder
-from lamina.tasks.base import Prepared, task_for, task_named
+from lamina.tasks.base import Prepared, Task, task_for, task_named
 from lamina.training import distributed
 from lamina.training.session import Session
 
@@ -177,9 +177,29 @@ def trains_unlabelled(config: Config) -> bool:
 
 
 def prepare(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> Prepared:
-    """The task's view of the data (schema or layout, findings, split); raises on unusable data.
-    Shared by `train` and `check`."""
+    """The task's view of the data (schema or layout, findings, split); raises on unusable data."""
     return task_for(config, frame).prepare(config, frame, test_frame)
+
+
+def prepare_to_train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> tuple[Task, Prepared]:
+    """The task and its view of the data, or the LaminaError that stops a training before it starts: a setting the
+    task cannot train with, an unknown or missing column, data with error findings. Shared by `train` and a tuning
+    study (tuning.create), so a study refuses before its folder exists what a run refuses, not in its first trial."""
+    task = task_for(config, frame)
+    if distributed.active() and task.reads != "table":
+        raise LaminaError(f"Training on several processes works for the tasks that predict one row at a time "
+                          f"(classification and regression of tables, images, texts); {task.name} trains in one "
+                          "process: drop --nproc (or torchrun).")
+    if config.train.privacy and task.reads != "table":
+        raise LaminaError(f"--privacy trains table tasks (classification, regression); the {task.name} task trains "
+                          "without it. Drop --privacy.")
+    if config.train.privacy and distributed.active():  # Opacus' per-row gradients and DDP's hooks are not combined here
+        raise LaminaError("--privacy trains in one process: drop --nproc (or torchrun), or drop --privacy.")
+    prepared = task.prepare(config, frame, test_frame)
+    if has_errors(prepared.findings):
+        problems = "\n".join(f"  - {f.message}" for f in prepared.findings if f.level == "error")
+        raise LaminaError(f"The data has problems that stop training:\n{problems}")
+    return task, prepared
 
 
 def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, run: RunFolder | None,
@@ -215,20 +235,7 @@ def _train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None,
     started = time.perf_counter()
     if run is not None and resume:  # before the data is read into a split that may no longer match the checkpoints
         _record_or_check_sources(run, config, resume)
-    task = task_for(config, frame)
-    if distributed.active() and task.reads != "table":
-        raise LaminaError(f"Training on several processes works for the tasks that predict one row at a time "
-                          f"(classification and regression of tables, images, texts); {task.name} trains in one "
-                          "process: drop --nproc (or torchrun).")
-    if config.train.privacy and task.reads != "table":
-        raise LaminaError(f"--privacy trains table tasks (classification, regression); the {task.name} task trains "
-                          "without it. Drop --privacy.")
-    if config.train.privacy and distributed.active():  # Opacus' per-row gradients and DDP's hooks are not combined here
-        raise LaminaError("--privacy trains in one process: drop --nproc (or torchrun), or drop --privacy.")
-    prepared = task.prepare(config, frame, test_frame)
-    if has_errors(prepared.findings):
-        problems = "\n".join(f"  - {f.message}" for f in prepared.findings if f.level == "error")
-        raise LaminaError(f"The data has problems that stop training:\n{problems}")
+    task, prepared = prepare_to_train(config, frame, test_frame)
     if run is not None and not resume:
         if distributed.is_writer():
             _record_or_check_sources(run, config, resume)
@@ -303,12 +310,15 @@ EXPLAINED_BY_DEFAULT = 5  # rows `lamina explain` explains when none are named: 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, Prepared]:
-    """The table and the task's view of it (schema or layout, findings), without training."""
+def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, Prepared, Task]:
+    """The table as read, the task's view of it (schema or layout, findings, split: Prepared.split_sizes counts the
+    rows it uses) and the task training would pick for it (the config's data.task, or the one inferred), without
+    training."""
     config, named = with_target(resolve_config(config), target, data)
     frame = read_table(data, "data", unlabelled=trains_unlabelled(config))
     refuse_target_without_labels(frame, named)
-    return frame, prepare(config, frame, None)
+    task = task_for(config, frame)
+    return frame, task.prepare(config, frame, None), task
 
 
 def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.DataFrame:

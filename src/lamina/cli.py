@@ -299,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("data", help=f"a table ({FORMATS}), a folder of class folders or idx/.npz/.npy arrays")
     check.add_argument("--target", help="the column to predict (several: comma-separated, or 'all')")
     check.add_argument("--config", help="YAML config file")
+    for flag, key, kind, text in TRAIN_SETTINGS:
+        if flag == "--task":  # the task whose view of the data is checked, as training would take it
+            check.add_argument(flag, dest=key, type=kind, help=text)
     _add_date_order(check)
 
     predict = command("predict", "predict every row of a table")
@@ -566,10 +569,9 @@ def _tune(args):
     if not data:
         raise LaminaError("Give the data to tune on: lamina tune DATA --target COL (or --resume STUDY).")
     args.out = Path(args.out or _new_run_folder(Path(data).stem, "studies"))
-    folder = tuning.create(data, args.target or config.data.target, args.out, config=config,
-                           test=args.test or config.data.test, storage=args.storage)
-    tuning.optimize(folder, args.workers, progress=progress)
-    return folder, tuning.finish(folder)
+    return args.out, tuning.tune(data, args.target or config.data.target, out=args.out, config=config,
+                                 test=args.test or config.data.test, workers=args.workers, storage=args.storage,
+                                 progress=progress)
 
 
 def _refuse_settings_on_resume(args) -> None:
@@ -617,13 +619,19 @@ def run_forecast(args) -> int:
 def run_check(args) -> int:
     from lamina import api
 
-    frame, prepared = api.check(args.data, args.target, api.resolve_config(args.config, date_order=args.date_order))
+    config = api.resolve_config(args.config, date_order=args.date_order, task=args.task)
+    frame, prepared, task = api.check(args.data, args.target, config)
     findings = prepared.findings
-    print(f"{args.data}: {len(frame)} rows, {len(frame.columns)} columns")
-    schema = getattr(prepared, "schema", None)  # a table task's columns
+    sizes = prepared.split_sizes()
+    used = len(frame) if sizes is None else sum(sizes.values())  # files skipped and rows without a target: not used
+    rows = f"{len(frame)} rows" if used == len(frame) else f"{used} of {len(frame)} rows used (the findings say why)"
+    print(f"{args.data}: {rows}, {len(frame.columns)} columns")
+    schema = getattr(prepared, "schema", None)  # the columns of a task that reads rows
+    # The task that trains; a classification's schema says which kind (binary, multiclass), one of its names.
+    problem = f" ({schema.task})" if schema is not None and schema.task in task.aliases else ""
+    targets = ", ".join(repr(c.name) for c in schema.columns if c.role == "target") if schema is not None else ""
+    print(f"task {task.name}{problem}" + (f", target {targets}" if targets else ""))
     if schema is not None:
-        targets = ", ".join(repr(c.name) for c in schema.columns if c.role == "target")
-        print(f"task {schema.task}, target {targets}")
         for column in schema.columns:
             print(f"  {column.name:<28} {column.kind:<9} {column.role:<8} {column.note}")
     print(f"\n{len(findings)} finding(s):" if findings else "\nNo findings.")

@@ -39,6 +39,7 @@ TRIALS = "trials"
 BEST = "best"
 BEST_CONFIG = "config.yaml"
 REPORT = "study.html"
+STUDY_FILES = (SETTINGS, STORAGE, TRIALS)  # what a study writes before its first trial finishes
 LEFT_OUT_OF_BEST = ("checkpoints", "cache", ".lock")  # the winner's run is copied without what only training needs
 HEARTBEAT_SECONDS = 30  # a trial whose worker went silent this long, twice over, is marked failed (Optuna)
 
@@ -71,24 +72,24 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
     creation of one SQLite study races). `overrides` are config settings by name (trials=..., budget=...)."""
     from lamina import api
     from lamina.data.images import refuse_target_without_labels
-    from lamina.data.read import read_table
     from lamina.nets.build import search_space
-    from lamina.tasks.base import task_for
 
     optuna = _optuna()
     folder = Path(out)
-    if (folder / SETTINGS).exists():
-        raise LaminaError(f"{folder} already holds a study. Continue it with `lamina tune --resume {folder}`, or give "
-                          "another --out.")
+    if any((folder / name).exists() for name in STUDY_FILES):
+        raise LaminaError(f"{folder} already holds a study (or part of one). Continue it with `lamina tune --resume "
+                          f"{folder}`, or give another --out.")
     if not isinstance(data, (str, Path)):
         raise LaminaError("Tuning reads the data from a file (each worker process reads it): give a path.")
     path = str(Path(data).resolve())
     test = str(Path(test).resolve()) if test else None
     config, named = api.with_target(api.resolve_config(config, path=path, test=test, **overrides), target, path)
-    frame = read_table(path, "training data", unlabelled=api.trains_unlabelled(config))
+    frame, test_frame = api.tables_of(config)  # as each trial reads them
     refuse_target_without_labels(frame, named)  # as lamina train: a target a flat folder cannot give, refused
-    task = task_for(config, frame)
-    arch = _architecture(config, frame, task)
+    # What a run would refuse before training (a missing column, a setting its task cannot take, bad data) is
+    # refused here, before the folder: not in the first trial, leaving a study a rerun is told to resume.
+    task, prepared = api.prepare_to_train(config, frame, test_frame)
+    arch = _architecture(config, prepared, task)
     config = config.with_overrides(arch=arch)
     space = {name: dimension for name, dimension in search_space(arch, task.reads).items() if not _given(config, name)}
     space = {name: dimension for name, dimension in {**space, **config.tune.space}.items() if dimension is not None}
@@ -281,10 +282,40 @@ def best_model(folder):
 
 def tune(data, target: str | None = None, *, out, config=None, test=None, workers: int = 1,
          storage: str | None = None, progress: bool = True, **overrides) -> dict:
-    """Creates a study in `out`, runs its trials in `workers` processes and keeps the winner (see `finish`)."""
+    """Creates a study in `out`, runs its trials in `workers` processes and keeps the winner (see `finish`).
+    A LaminaError that stops the trials before any finished training (a setting refused only when a network is
+    built: --init-from, --device, an architecture the columns cannot feed) removes the study (`discard_unstarted`)."""
     folder = create(data, target, out, config=config, test=test, storage=storage, **overrides)
-    optimize(folder, workers, progress=progress)
+    try:
+        optimize(folder, workers, progress=progress)
+    except LaminaError:
+        discard_unstarted(folder)
+        raise
     return finish(folder)
+
+
+def discard_unstarted(folder) -> None:
+    """Removes a new study none of whose trials finished training (completed or pruned), so the corrected command
+    can be given again with the same --out instead of being told to resume a study that never trained (as a run's
+    RunFolder.discard_unstarted). Only the study's own files go (`create` refuses a folder holding any of them)
+    and, under --storage, its record in that database; a folder left empty goes too."""
+    from optuna.trial import TrialState
+
+    folder = Path(folder)
+    settings = read_settings(folder)
+    study = load_study(folder, settings)
+    if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        return
+    if settings.storage:
+        _optuna().delete_study(study_name=settings.name, storage=_storage(folder, settings))
+    for name in STUDY_FILES:
+        path = folder / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def resume(folder, workers: int = 1, trials: int | None = None, budget: str | None = None,
@@ -363,7 +394,21 @@ def _optuna():
     except ImportError:
         raise LaminaError("Tuning needs optuna: pip install 'lamina[tune]'.") from None
     optuna.logging.set_verbosity(logging.WARNING)  # lamina prints a line per trial itself
+    for handler in logging.getLogger("optuna").handlers:  # optuna's own handler, which its modules' records reach
+        if not any(isinstance(each, _NoTracebackForLaminaErrors) for each in handler.filters):
+            handler.addFilter(_NoTracebackForLaminaErrors())
     return optuna
+
+
+class _NoTracebackForLaminaErrors(logging.Filter):
+    """Optuna logs a failed trial's exception with its traceback. A LaminaError's message is the whole story (why a
+    trial diverged; a refused setting, which the CLI prints again), so its record keeps the message and loses the
+    traceback; `--debug` still raises it with one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], LaminaError):
+            record.exc_info = record.exc_text = None
+        return True
 
 
 def _print_trial(study, trial) -> None:
@@ -379,8 +424,9 @@ def _print_trial(study, trial) -> None:
 # ---- the search space -----------------------------------------------------------------------------------
 
 
-def _architecture(config: Config, frame, task) -> str:
-    """The architecture the trials train: the config's, or what the flow would pick for a row task's columns."""
+def _architecture(config: Config, prepared, task) -> str:
+    """The architecture the trials train: the config's, or what the flow would pick for a row task's columns
+    (`prepared`: the task's view of the data, api.prepare_to_train's)."""
     from lamina.data.schema import PICTURE_KINDS
 
     if config.model.arch != "auto":
@@ -393,7 +439,6 @@ def _architecture(config: Config, frame, task) -> str:
     if config.train.init_from:
         raise LaminaError("With --init-from, name the architecture to tune: --arch (e.g. pretrained, or the "
                           "architecture of the run it starts from).")
-    prepared = task.prepare(config, frame, None)
     kinds = {column.kind for column in prepared.schema.features}
     if kinds & set(PICTURE_KINDS):
         return "resnet"

@@ -122,21 +122,23 @@ def _outlier_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
                     f"training pulls towards them. {fix}", schema.target)]
 
 
+def missing_target(frame: pd.DataFrame, column: str, called: str = "target") -> list[Finding]:
+    """A warning counting the rows without a value in the `column` a task learns from (`called` as the task names
+    it: target, label) and naming the first: the task leaves them out."""
+    values = frame[column]
+    missing = int(values.isna().sum())
+    if not missing:
+        return []
+    return [Finding("warning", "target_missing", f"{missing} row(s) have no value in {called} {column!r}; they are "
+                    f"left out (first at row {_row_label(values[values.isna()].index[0])}).", column)]
+
+
 def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
-    target = frame[schema.target]
-    findings: list[Finding] = []
-    missing_target = int(target.isna().sum())
-    if missing_target:
-        findings.append(Finding(
-            "warning", "target_missing",
-            f"{missing_target} row(s) have no value in target {schema.target!r}; they are left out "
-            f"(first at row {_row_label(target[target.isna()].index[0])}).",
-            schema.target,
-        ))
+    findings = missing_target(frame, schema.target)
     findings.extend(_infinite_findings(frame, schema))
     if schema.task == "regression" and not has_errors(findings):  # a target too large in size is refused already
         findings.extend(_outlier_findings(frame, schema))
-    usable = frame[target.notna()]
+    usable = frame[frame[schema.target].notna()]
     if schema.task != "regression":
         findings.extend(_class_findings(usable[schema.target]))
     findings.extend(_duplicate_findings(_hashable(usable, schema)))

@@ -24,7 +24,8 @@ import socket
 import sys
 import time
 from html import escape
-from typing import Annotated, Any, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 from urllib.parse import quote
 
 import numpy as np
@@ -36,7 +37,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, create_model
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from lamina.data.media import refuse_each
@@ -60,6 +61,7 @@ MAX_NESTING = 64  # deepest arrays and objects in a body; a request needs a hand
 # A JSON string, so brackets inside it are not counted; an unterminated one runs to the end of the body, so the
 # pattern always matches where it starts and never rescans (a body of unclosed strings stays linear).
 JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.?)*"?', re.DOTALL)
+SHAPE_FIELDS = 8  # a record's fields a 422's shape hint names; GET /schema lists them all
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: JSON's \uD800 escapes allow it, UTF-8 does not
 
 
@@ -87,17 +89,49 @@ def batch_model(name: str, record: type[BaseModel]) -> type[BaseModel]:
                         records=(list[record], Field(..., min_length=1, max_length=MAX_BATCH)))
 
 
+def records_request(name: str, features: list, dropped: list = ()):
+    """The body a model of input columns `features` takes: one record, or {"records": [...]} of up to MAX_BATCH
+    (the batch first, so a 422's shape hint names it first). A table model's /predict and /explain, and any task
+    that answers records (anomaly detection), take the same bodies."""
+    record = record_model(name, features, dropped)
+    return batch_model(name, record) | record
+
+
+def example_record(features: list, encoders: dict) -> dict:
+    """A record a model of input columns `features` (fitted `encoders` by column) takes, for /schema and the page
+    to start from: a number column's training median, a category's most common training value, and for any other
+    kind its kind's example value (a picture's or recording's base64 bytes, a date, a text)."""
+    import tempfile
+    from pathlib import Path
+
+    record = {}
+    with tempfile.TemporaryDirectory() as folder:  # a picture or recording kind writes its example file there
+        for column in features:
+            encoder = encoders[column.name]
+            if getattr(encoder, "vocabulary_", None):  # most common first
+                record[column.name] = encoder.vocabulary_[0]
+            elif hasattr(encoder, "fill_"):
+                record[column.name] = round(float(encoder.fill_), 4)
+            else:
+                record[column.name] = kind_named(column.kind).request_example(Path(folder))
+    return record
+
+
 def _identifier(name: str) -> str:
     cleaned = "".join(c if c.isalnum() else "_" for c in name)
     return cleaned[:1].upper() + cleaned[1:] if cleaned else "Model"
 
 
-def request_shape(request: type[BaseModel]) -> str:
-    """A task's request body as a client writes it, its required fields only (every field when none is required),
-    values elided: '{"records": [{...}, ...]}' for an anomaly model, '{"history": [{...}, ...]}' for a forecaster,
-    '{"users": [...]}' for a recommender. What a 422 for a body of the wrong shape tells to send (create_app)."""
+def request_shape(request) -> str:
+    """A request body as a client writes it, its required fields only (every field when none is required; the
+    first SHAPE_FIELDS of them), values elided: '{"history": [{...}, ...]}' for a forecaster, '{"users": [...]}'
+    for a recommender; a union of bodies as its forms joined by "or": '{"records": [{...}, ...]} or {"age": ...,
+    "city": ...}' for records (records_request). What a 422 for a body of the wrong shape tells to send."""
+    if get_origin(request) in (Union, UnionType):
+        return " or ".join(request_shape(form) for form in get_args(request))
     fields = [(field.alias or name, field) for name, field in request.model_fields.items()]
     shown = [(name, field) for name, field in fields if field.is_required()] or fields
+    more = ", ..." if len(shown) > SHAPE_FIELDS else ""
 
     def elided(annotation) -> str:
         if get_origin(annotation) is list:
@@ -105,7 +139,8 @@ def request_shape(request: type[BaseModel]) -> str:
             return "[{...}, ...]" if isinstance(item, type) and issubclass(item, BaseModel) else "[...]"
         return "..."
 
-    return "{" + ", ".join(f"{json.dumps(name)}: {elided(field.annotation)}" for name, field in shown) + "}"
+    return "{" + ", ".join(f"{json.dumps(name)}: {elided(field.annotation)}" for name, field in shown[:SHAPE_FIELDS]) \
+        + more + "}"
 
 
 def request_records(body: BaseModel) -> list[dict]:
@@ -163,9 +198,8 @@ class ModelService:
     def __init__(self, name: str, model: Model, metrics, recorder=None):
         self.name, self.model, self.metrics, self.recorder = name, model, metrics, recorder
         if model.task.row_model:
-            self.record = record_model(name, model.schema.features, model.schema.dropped)
+            self.request = records_request(name, model.schema.features, model.schema.dropped)
             self.identifiers = [c.name for c in model.schema.identifiers]
-            self.batch = batch_model(name, self.record)
             # None: this model's kinds need the DataFrame path. A PLR network does not read the rank pieces.
             unread = model.architecture["hyperparameters"].get("plr_unread", ())
             self.record_inputs = RecordInputs.of(model.features, unread)
@@ -174,7 +208,12 @@ class ModelService:
 
     @property
     def routes(self) -> tuple[str, ...]:
-        return ("predict", "explain", "schema", "") if self.model.task.row_model else (self.model.task.route, "schema", "")
+        return (*self.posted, "schema", "")
+
+    @property
+    def posted(self) -> tuple[str, ...]:
+        """The routes that take `self.request` as their body."""
+        return ("predict", "explain") if self.model.task.row_model else (self.model.task.route,)
 
     def predictions(self, records: list[dict]) -> list[dict]:
         """The answer per record, as `model.predict` predicts it: encoded straight from the records where every
@@ -199,7 +238,7 @@ class ModelService:
         if not model.task.row_model:
             return {"name": self.name, "task": model.task.name, "route": model.task.route,
                     "playground": model.task.playground,
-                    "request": self.request.model_json_schema(by_alias=True),
+                    "request": TypeAdapter(self.request).json_schema(by_alias=True),
                     "example": model.task.request_example(model), "metrics": model.metrics, "training": model.training}
         columns = []
         for column in model.schema.features:
@@ -256,10 +295,9 @@ class ModelService:
             "error": f"{self.name} is {task.described} model: it has no /{asked}; send {send}."})
 
     def _row_router(self) -> APIRouter:
-        router = APIRouter(route_class=JsonBodyRoute)
-        record, batch = self.record, self.batch
+        router, request = APIRouter(route_class=JsonBodyRoute), self.request
 
-        async def predict(body: Annotated[batch | record, Body()]) -> JSONResponse:  # type: ignore[valid-type]
+        async def predict(body: Annotated[request, Body()]) -> JSONResponse:  # type: ignore[valid-type]
             records, keys = request_records(body), request_keys(body, self.identifiers)
             # A few rows are answered on the event loop (a thread hop would cost more than they do); a larger batch
             # in the thread pool, so it does not hold up other requests.
@@ -273,7 +311,7 @@ class ModelService:
             # A JSONResponse skips FastAPI's generic re-encoding of the answer: plain JSON types already.
             return JSONResponse({"model": self.name, "predictions": predictions})
 
-        def explain(body: Annotated[batch | record, Body()]) -> dict:  # type: ignore[valid-type]
+        def explain(body: Annotated[request, Body()]) -> dict:  # type: ignore[valid-type]
             from lamina.insight.explain import explain_rows
 
             explanation = explain_rows(self.model, request_frame(request_records(body), self.model.schema.features))
@@ -344,9 +382,10 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
         return (f"/models/{name}", *([""] if len(services) == 1 else []))
 
     prefixes = [prefix for name in services for prefix in mounts(name)]
-    # Route → the body a task's route takes ('{"records": [{...}, ...]}'), said when a body has the wrong shape.
-    shapes = {f"{prefix}/{service.model.task.route}": request_shape(service.request)
-              for name, service in services.items() if not service.model.task.row_model for prefix in mounts(name)}
+    # Route → the body it takes ('{"records": [{...}, ...]} or {"age": ..., ...}'), said when a body has the wrong
+    # shape: a bare list, a misspelt wrapper, a record sent where a task takes something else.
+    shapes = {f"{prefix}/{route}": request_shape(service.request)
+              for name, service in services.items() for prefix in mounts(name) for route in service.posted}
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -354,8 +393,8 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
         problems = [f"{_where(item)}: {_capped(item['msg'], PROBLEM_CHARACTERS)}" for item in errors[:LISTED_PROBLEMS]]
         more = f"; and {len(errors) - LISTED_PROBLEMS} more" if len(errors) > LISTED_PROBLEMS else ""
         shape = shapes.get(request.url.path)
-        # A bare record, a list, a misspelt field: the problems name fields the client never meant; say the shape.
-        send = f"send a body of the form {shape}: " if shape and any(map(_wrong_shape, errors)) else ""
+        # A bare list, a misspelt wrapper: the problems name fields the client never meant; say the shape.
+        send = f"send a body of the form {shape}: " if shape and _wrong_shape(errors, error.body) else ""
         return AsciiJSONResponse(status_code=422, content={"error": _capped(send + "; ".join(problems) + more),
                                                            "detail": _safe_errors(errors[:LISTED_PROBLEMS])})
 
@@ -701,13 +740,23 @@ def _branch_errors(errors: list[dict], body) -> list[dict]:
     return kept or errors
 
 
-SHAPE_ERRORS = {"missing", "extra_forbidden", "model_attributes_type", "dict_type", "list_type"}
+SHAPE_ERRORS = {"model_attributes_type", "model_type", "dict_type", "list_type"}  # a value of the wrong container
 
 
-def _wrong_shape(error: dict) -> bool:
-    """Whether a validation error is of the body's own shape (the body no object, a top-level field missing,
-    unknown or of the wrong container), not of a value inside it."""
-    return error["type"] in SHAPE_ERRORS and "." not in _where(error)
+def _wrong_shape(errors: list[dict], body) -> bool:
+    """Whether a parsed body has the wrong shape: no object or an empty one, a top-level field of the wrong
+    container, or an object none of whose fields the request takes (a bare list, a misspelt {"rows": [...]}, a
+    record where a task takes something else). A body of the right shape with a field missing, unknown or of a
+    bad value is not: the problems name that field."""
+    if any(error["type"] == "json_invalid" for error in errors):
+        return False
+    if not isinstance(body, dict) or not body:
+        return True
+    top = [error for error in errors if "." not in _where(error)]
+    if any(error["type"] in SHAPE_ERRORS for error in top):
+        return True
+    unknown = {_where(error) for error in top if error["type"] == "extra_forbidden"}
+    return set(map(str, body)) <= unknown
 
 
 def _where(error: dict) -> str:

@@ -20,23 +20,21 @@ alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import torch
 
 from lamina.checked import Fault
-from lamina.data.checks import MIN_ROWS, Finding, has_errors, require_enough_rows
+from lamina.data.checks import MIN_ROWS, Finding, has_errors, missing_target, require_enough_rows
 from lamina.data.images import LABEL_COLUMN, MEDIA_COLUMN_ATTR, looks_like_arrays
 from lamina.data.schema import Column, Schema, infer_column, infer_schema
-from lamina.data.split import Split, split_rows
+from lamina.data.split import split_rows
 from lamina.errors import LaminaError
 from lamina.evaluation import threshold as thresholds
 from lamina.features.numeric import NumberEncoder
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import canonical_labels
-from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
+from lamina.tasks.base import RowsPrepared, Task, refuse_row_settings, register_task
 from lamina.tasks.table import read_pictures
 
 DEFAULT_CONTAMINATION = 0.05  # share of training rows flagged when neither labels nor --contamination say
@@ -47,12 +45,6 @@ AUTO_DROPOUT = 0.1  # share of input floats zeroed in training (denoising)
 MAX_CODE = 8  # bottleneck dimensions: half the reconstructed columns, 2 to MAX_CODE
 PRECISION_AT = (10, 100)  # k of precision@k in the metrics (only where the test split has k rows)
 HISTOGRAM_BINS = 20  # equal-width bins of the anomaly score in the report
-
-
-@dataclass
-class AnomalyPrepared(Prepared):
-    schema: Schema | None = None
-    split: Split | None = None  # None while the findings hold errors
 
 
 @register_task
@@ -66,7 +58,7 @@ class AnomalyTask(Task):
 
     # ---- training ----------------------------------------------------------------------------------------
 
-    def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> AnomalyPrepared:
+    def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> RowsPrepared:
         data = config.data
         if data.horizon is not None or data.time is not None:
             raise LaminaError("--time and --horizon are forecasting settings, and the task is anomaly. Drop them.")
@@ -91,6 +83,7 @@ class AnomalyTask(Task):
         frame, test_frame, read = read_pictures(frame, test_frame, schema, config)
         findings += read
         if target is not None:
+            findings += missing_target(frame, target, "label")
             if test_frame is not None and target not in test_frame.columns:
                 findings.append(Finding("error", "test_target_missing",
                                         f"The test file has no label column {target!r}; add it.", target))
@@ -102,9 +95,9 @@ class AnomalyTask(Task):
             test = test_frame if target is None or test_frame is None else test_frame[test_frame[target].notna()]
             split = split_rows(rows, target, "regression" if target is None else "binary", data.valid_fraction,
                                data.test_fraction, config.seed, test=test)
-        return AnomalyPrepared(findings, schema, split)
+        return RowsPrepared(findings, schema, split)
 
-    def fit(self, config, prepared: AnomalyPrepared, session):
+    def fit(self, config, prepared: RowsPrepared, session):
         from lamina.nets.recipe import epochs_and_batch_size, learning_rate, resolved
         from lamina.training.batches import TensorBatches, rows_per_pass
         from lamina.training.trainer import resolve_device
@@ -234,7 +227,7 @@ class AnomalyTask(Task):
 
     # ---- scores on held-out rows -------------------------------------------------------------------------
 
-    def score(self, model, prepared: AnomalyPrepared) -> pd.DataFrame:
+    def score(self, model, prepared: RowsPrepared) -> pd.DataFrame:
         test = prepared.split.test
         errors, result = self.assess(model, test)
         labelled = self.labels_ is not None
@@ -335,9 +328,16 @@ class AnomalyTask(Task):
     # ---- serving -----------------------------------------------------------------------------------------
 
     def request_model(self, model, name: str):
-        from lamina.serving.server import batch_model, record_model
+        """One record or {"records": [...]}, as a table model's /predict takes them (columns the schema dropped,
+        text, accepted and not read)."""
+        from lamina.serving.server import records_request
 
-        return batch_model(name, record_model(name, self.schema_.features))
+        return records_request(name, self.schema_.features, self.schema_.dropped)
+
+    def request_example(self, model) -> dict:
+        from lamina.serving.server import example_record
+
+        return {"records": [example_record(self.schema_.features, self.features_.encoders)]}
 
     def respond(self, model, body) -> dict:
         from lamina.plain import json_safe

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import pandas as pd
 import torch
 
 from lamina.errors import LaminaError, did_you_mean
 from lamina.training.step import LossStep
+
+if TYPE_CHECKING:
+    from lamina.data.schema import Schema
+    from lamina.data.split import Split
 
 TASKS: dict[str, type[Task]] = {}
 BUILT_IN = ("lamina.tasks.recommend", "lamina.tasks.anomaly", "lamina.tasks.classification", "lamina.tasks.regression",
@@ -120,6 +124,22 @@ class Prepared:
     """What a task's `prepare` hands to its `fit` and `score`; each task subclasses it with its own parts
     (a split of rows, series windows...). The flow itself reads only the findings (for checks.json)."""
     findings: list = field(default_factory=list)
+
+    def split_sizes(self) -> dict[str, int] | None:
+        """{"train", "valid", "test"}: the rows (files, clips, pairs, interactions) each part holds, after what the
+        task left out (unreadable files, rows without a target...), so `lamina check` counts the rows training
+        uses; None where the findings stopped the split, or the task cuts its data otherwise (a forecast's windows)."""
+        return None
+
+
+@dataclass
+class RowsPrepared(Prepared):
+    """The view of a task that learns from rows split three ways (a table's, or a folder's files as rows)."""
+    schema: Schema | None = None
+    split: Split | None = None  # None while the findings hold errors
+
+    def split_sizes(self) -> dict[str, int] | None:
+        return None if self.split is None else self.split.sizes()
 
 
 class Task(LossStep):

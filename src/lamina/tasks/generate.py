@@ -56,6 +56,9 @@ class ImagesPrepared(Prepared):
     device: str = "auto"
     precision: str = "auto"
 
+    def split_sizes(self) -> dict[str, int]:
+        return {part: len(images) for part, images in self.images.items()}
+
 
 @register_task
 class GenerateTask(Task):
@@ -153,10 +156,10 @@ class GenerateTask(Task):
         # The validation images only feed the discriminator's held-out score; the batches are never shuffled.
         history = trainer.fit(batches, TensorBatches(prepared.images["valid"], prepared.labels["valid"], 512),
                               resume=session.resume)
-        sizes = {part: len(images) for part, images in prepared.images.items()}
         training = {"seed": config.seed, "epochs_run": len(history), "stop_reason": trainer.stop_reason_,
                     "generator_steps": int(network.updates), "seconds": round(trainer.elapsed_, 2),
-                    "batch_size": batch_size, "split": prepared.description, "sizes": sizes,
+                    "batch_size": batch_size, "split": prepared.description,
+                    "sizes": prepared.split_sizes(),
                     "classes": self.classes_}
         return network.eval(), architecture, training
 

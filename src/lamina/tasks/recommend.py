@@ -69,6 +69,9 @@ class InteractionsPrepared(Prepared):
         chosen = torch.from_numpy(self.part == part)
         return {"users": self.users[chosen], "items": self.items[chosen]}, self.ratings[chosen]
 
+    def split_sizes(self) -> dict[str, int]:
+        return {name: int((self.part == value).sum()) for value, name in enumerate(("train", "valid", "test"))}
+
 
 @register_task
 class RecommendTask(Task):
@@ -199,14 +202,13 @@ class RecommendTask(Task):
                                 prepared.ratings[known], batch_size, shuffle=True, seed=config.seed), None,
                   resume=session.resume)
         network = final.module.eval()
-        sizes = {name: int((prepared.part == value).sum()) for value, name in enumerate(("train", "valid", "test"))}
         training = {
             "seed": config.seed, "feedback": self.feedback, "epochs_run": len(history),
             "best_epoch": selecting.best_epoch_, "stop_reason": getattr(selecting, "stop_reason_", None),
             "final_epochs": final_epochs, "seconds": round(selecting.elapsed_ + final.elapsed_, 2),
             "split": ("per user by time" if self.layout_.time else "per user, random")
                      + (", leave one out" if not self.explicit else ""),
-            "sizes": {**sizes, "users": len(self.users_), "items": len(self.items_)},
+            "sizes": {**prepared.split_sizes(), "users": len(self.users_), "items": len(self.items_)},
             "active_users": [self.users_[i] for i in np.argsort(-np.bincount(prepared.users[known].numpy(),
                                                                               minlength=len(self.users_)),
                                                                   kind="stable")[:PICKER_USERS]],

@@ -23,7 +23,7 @@ from lamina.features.molecule import screen_molecule_files
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder, canonical_labels
 from lamina.nets.build import build_network
-from lamina.tasks.base import Prepared, Task
+from lamina.tasks.base import RowsPrepared, Task
 from lamina.training import distributed
 from lamina.training.batches import TensorBatches, batch_rows, rows_per_pass, take_rows
 from lamina.training.budget import budget_record, epoch_bounds
@@ -37,10 +37,8 @@ PROFILE_ROWS = 10_000
 
 
 @dataclass
-class TablePrepared(Prepared):
-    schema: Schema | None = None
+class TablePrepared(RowsPrepared):
     frame: pd.DataFrame | None = None  # without rows whose image or audio cannot be read (listed in findings)
-    split: Split | None = None  # None while the findings hold errors
     train_inputs: dict | None = None  # the encoded training rows (fit): the drift profile predicts from them
     test_outputs: tuple | None = None  # (outputs, encoded truth) of the test rows (score)
     # With cross-fitted members (training.crossfit): the encoded training and validation rows, each with its fold
@@ -118,7 +116,7 @@ class TableTask(Task):
                 test_frame = test_frame[test_frame[schema.target].notna()]
             split = split_rows(labelled, schema.target, schema.task, data.valid_fraction, data.test_fraction,
                                config.seed, test=test_frame, by=scaffold_column(data.split, schema))
-        return TablePrepared(findings, schema, frame, split)
+        return TablePrepared(findings, schema, split, frame)
 
     def fit(self, config, prepared: TablePrepared, session):
         from lamina.insight.robustness import adversary_for

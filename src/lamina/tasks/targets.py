@@ -178,7 +178,7 @@ class SeveralTargets(TableTask):
             # A plain random split ("regression" stratifies by nothing): stratifying by one target would favour it.
             split = split_rows(labelled, names[0], "regression", data.valid_fraction, data.test_fraction,
                                config.seed, test=test_frame, by=scaffold_column(data.split, schema))
-        return TablePrepared(findings, schema, frame, split)
+        return TablePrepared(findings, schema, split, frame)
 
     def _checks(self, frame: pd.DataFrame) -> list[Finding]:
         """The checks of each target (the first target's run also checks the inputs), with missing labels told as

@@ -78,6 +78,9 @@ class SpeechPrepared(Prepared):
     clips: dict[str, list[str]] | None = None  # part → the clips' paths
     description: str = ""
 
+    def split_sizes(self) -> dict[str, int]:
+        return {part: len(texts) for part, texts in self.texts.items()}
+
 
 @register_task
 class TranscribeTask(Task):
@@ -206,11 +209,11 @@ class TranscribeTask(Task):
                                                                  MIN_STEPS, PATIENCE_STEPS),
                                   lr=LEARNING_RATE if train.lr == "auto" else train.lr)
         history = trainer.fit(batches, valid, resume=session.resume)
-        sizes = {part: len(texts) for part, texts in prepared.texts.items()}
         training = {"seed": config.seed, "epochs_run": len(history), "best_epoch": trainer.best_epoch_,
                     "stop_reason": trainer.stop_reason_, "patience": trainer.patience, "steps_per_epoch": len(batches),
                     "seconds": round(trainer.elapsed_, 2),
-                    "batch_size": batch_size, "split": prepared.description, "sizes": sizes,
+                    "batch_size": batch_size, "split": prepared.description,
+                    "sizes": prepared.split_sizes(),
                     "normalisation": "NFKC, lower-case, whitespace collapsed to single spaces",
                     "baseline": "the most common training transcript, always"}
         if trainer.time_budget is not None:

@@ -52,6 +52,9 @@ class PairsPrepared(Prepared):
     parts: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)  # part → (sources, targets)
     description: str = ""  # how the split was made
 
+    def split_sizes(self) -> dict[str, int]:  # before training leaves out pairs too long for the network
+        return {part: len(sources) for part, (sources, _targets) in self.parts.items()}
+
 
 @register_task
 class TranslateTask(Task):
