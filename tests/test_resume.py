@@ -42,7 +42,7 @@ def data_and_reference(tmp_path_factory):
     folder = tmp_path_factory.mktemp("resume")
     data = folder / "data.csv"
     # No text column: its embedding table would make each step slow without testing anything more.
-    make_table(rows=2000, seed=5).drop(columns="comment").to_csv(data, index=False)
+    make_table(rows=1000, seed=5).drop(columns="comment").to_csv(data, index=False)
     reference = folder / "reference"
     subprocess.run(train_command(data, reference), check=True, capture_output=True)
     return data, reference

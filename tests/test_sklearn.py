@@ -7,7 +7,6 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -21,15 +20,6 @@ from lamina.sklearn import LaminaClassifier, LaminaRegressor, _repeated
 QUICK = {"epochs": 8, "width": 32, "depth": 2, "lr": 1e-2}
 FLOAT32 = ("lamina's networks compute in float32: a row predicted alone and in a batch differ by up to a few "
            "float32 epsilons (1.2e-7 relative; other BLAS kernels), above this check's 1e-7")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tensors this small train fastest on one thread; several only contend for a busy machine's cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def expected_failures(estimator) -> dict[str, str]:

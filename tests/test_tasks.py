@@ -202,8 +202,8 @@ def test_a_forecast_run_killed_mid_training_resumes_to_the_same_model(tmp_path):
     data = tmp_path / "sales.csv"
     daily(steps=400).to_csv(data, index=False)
     command = [sys.executable, "-m", "lamina.cli", "train", str(data), "--task", "forecast", "--time", "date",
-               "--target", "sales", "--horizon", "7", "--arch", "gru", "--width", "8", "--epochs", "40",
-               "--patience", "40", "--quiet", "--out"]
+               "--target", "sales", "--horizon", "7", "--arch", "gru", "--width", "8", "--epochs", "12",
+               "--patience", "12", "--quiet", "--out"]
     subprocess.run([*command, str(tmp_path / "reference")], check=True, capture_output=True)
     process = subprocess.Popen([*command, str(tmp_path / "run")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_epoch(process, tmp_path / "run" / "checkpoints" / "gru" / "last.safetensors", 2)

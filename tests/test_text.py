@@ -219,7 +219,7 @@ def test_a_text_model_is_attacked_on_its_token_embeddings_and_the_padding_stays(
     from lamina.insight.robustness import attack_space, attack_surface, pgd, robustness_curve
 
     model, _ = gru_run
-    held_out = reviews(300, seed=7)
+    held_out = reviews(120, seed=7)
     result = robustness_curve(model, held_out)
     assert result["applicable"] and "token embeddings of 'review', not on its words" in result["space"]
     at = {p["budget"]: p for p in result["curve"]}

@@ -44,15 +44,7 @@ def tone_table(folder: Path, rows: int, seed: int) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: a second thread only adds contention
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, one_thread):
+def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tones")
     train, test = tone_table(folder, 100, 1), tone_table(folder, 16, 2)
     broken = tone_clip("abc", np.random.default_rng(3))
@@ -119,7 +111,7 @@ def test_the_server_answers_text_for_a_wav_and_4xx_for_bad_audio(trained):
     assert wrong.status_code == 404 and "send POST /transcribe (GET its /schema" in wrong.json()["error"], wrong.text
 
 
-def test_small_data_counts_patience_in_steps_and_a_time_budget_plans_the_schedule(tmp_path, one_thread):
+def test_small_data_counts_patience_in_steps_and_a_time_budget_plans_the_schedule(tmp_path):
     from lamina.tasks.transcribe import PATIENCE_STEPS
 
     train, test = tone_table(tmp_path, 24, 3), tone_table(tmp_path, 4, 4)
@@ -144,7 +136,7 @@ def test_settings_it_does_not_read_are_refused_not_ignored(tmp_path, setting):
         lamina.fit(train, target="text", task="transcribe", progress=False, **setting)
 
 
-def test_test_transcripts_with_characters_never_trained_on_are_refused(tmp_path, one_thread):
+def test_test_transcripts_with_characters_never_trained_on_are_refused(tmp_path):
     train, test = tone_table(tmp_path, 12, 3), tone_table(tmp_path, 3, 4)
     test.loc[1, "text"] = "ab<z>"
     with pytest.raises(LaminaError, match=r"characters no training transcript has: \['<', '>', 'z'\]"):
@@ -217,7 +209,7 @@ def test_joined_digits_have_their_transcripts_and_silences(tmp_path):
         assert len(samples) == sum(runs) + sum(round(s * bench.RATE) for s in row.silences)
 
 
-def test_transcripts_longer_than_every_clip_can_hold_are_refused_not_divided_by_zero(tmp_path, one_thread):
+def test_transcripts_longer_than_every_clip_can_hold_are_refused_not_divided_by_zero(tmp_path):
     train = tone_table(tmp_path, 12, 5)
     train["text"] = "ab" * 40  # 80 letters: over 3 s of audio at 40 ms a letter, for clips under a second
     with pytest.raises(LaminaError, match="No train clip is long enough for its transcript"):

@@ -35,15 +35,9 @@ def toy_pairs(count: int, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("translate") / "run"
-    # batch_size is tokens a batch for translation: ~20 pairs, 45 steps an epoch (12 s on one CPU thread). One
-    # thread: a network this small gains nothing from more, and on a shared machine they only wait for each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model = lamina.fit(toy_pairs(1200), "de", task="translate", source="en", arch="gru", width=64, depth=1,
-                           dropout=0.0, epochs=8, lr=5e-3, batch_size=128, progress=False, out=out)
-    finally:
-        torch.set_num_threads(threads)
+    # batch_size is tokens a batch for translation: ~20 pairs, 45 steps an epoch (12 s on one CPU thread)
+    model = lamina.fit(toy_pairs(1200), "de", task="translate", source="en", arch="gru", width=64, depth=1,
+                       dropout=0.0, epochs=8, lr=5e-3, batch_size=128, progress=False, out=out)
     return model, out
 
 
