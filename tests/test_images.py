@@ -514,7 +514,7 @@ def test_init_from_reuses_the_backbone_and_can_freeze_it(image_run, tmp_path):
         load_backbone(fresh, str(tmp_path / "weights.pth"))
 
 
-def test_init_from_takes_a_whitening_flag_only_with_its_filters_and_no_colour_statistics_into_grey(tmp_path):
+def test_init_from_takes_a_whitening_flag_only_with_its_filters_and_never_the_source_s_input_statistics(tmp_path):
     from safetensors.torch import save_file
 
     from lamina.nets.build import IMAGE_EXAMPLE, build_network
@@ -546,6 +546,14 @@ def test_init_from_takes_a_whitening_flag_only_with_its_filters_and_no_colour_st
     assert torch.equal(backbone.mean, own[next(k for k in own if k.endswith(".mean"))])  # its own pixel statistics,
     assert torch.equal(backbone.std, own[next(k for k in own if k.endswith(".std"))])  # not colour's summed
     assert id(backbone.body[2].first[0].weight) in filled  # the learnt layers that fit do carry over
+    other_colour = {**IMAGE_EXAMPLE, "images": {"photo.file": {**IMAGE_EXAMPLE["images"]["photo.file"],
+                                                               "mean": [0.1, 0.2, 0.3], "std": [0.4] * 3}}}
+    colour = build_network("resnet", other_colour, 2, **settings)  # same shapes as the source, other pixels
+    load_backbone(colour, str(tmp_path / "source.safetensors"))
+    stem = next(iter(colour.backbones.values()))
+    assert torch.allclose(stem.mean.flatten(), torch.tensor([0.1, 0.2, 0.3]) * 255)  # this data's, as recorded
+    assert torch.allclose(stem.std.flatten(), torch.full((3,), 0.4) * 255) and torch.equal(
+        whitening(colour).weight, whitening(source).weight)  # while the fitted filters carry over
 
 
 def test_predict_on_a_folder_names_each_file(image_run, tmp_path):

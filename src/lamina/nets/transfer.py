@@ -16,6 +16,9 @@ from lamina.errors import LaminaError
 
 BACKBONE_PREFIX = "backbones."
 FITTED_FLAG = ".fitted"  # the buffer a layer fitted to data once keeps to say so (nets.whiten.PatchWhitening)
+# The buffers a network normalises its input by (a picture network's pixel mean and spread, a speech network's
+# frame mean and spread): fitted on the data it trains on and recorded in its model.json, so never the source's.
+INPUT_STATISTICS = (".mean", ".std")
 
 
 def load_backbone(network: nn.Module, source: str) -> list[nn.Parameter]:
@@ -42,6 +45,7 @@ def load_backbone(network: nn.Module, source: str) -> list[nn.Parameter]:
     # not at all: a flag without its filters, which differ in shape, would keep zero filters as if they were fitted.
     matched = {name: tensor for name, tensor in matched.items()
                if not name.endswith(FITTED_FLAG) or name.removesuffix(FITTED_FLAG) + ".weight" in matched}
+    matched = {name: tensor for name, tensor in matched.items() if not name.endswith(INPUT_STATISTICS)}
     if not any(".weight" in name for name in matched):
         shapes = ", ".join(f"{n} {tuple(t.shape)}" for n, t in list(weights.items())[:3])
         raise LaminaError(
@@ -56,7 +60,7 @@ def load_backbone(network: nn.Module, source: str) -> list[nn.Parameter]:
 def _fitted(tensor: torch.Tensor, shape: torch.Size, learnt: bool) -> torch.Tensor | None:
     """The tensor if it fits; a colour stem's learnt filters summed over their 3 input channels for grey images
     (what timm does: a grey pixel is the same value in R, G and B); None when it does not fit. A buffer is never
-    summed: per-channel statistics (a network's pixel mean and spread) of colour are no grey pixel's."""
+    summed: it holds statistics of colour, not of a grey pixel."""
     if tensor.shape == shape:
         return tensor
     if learnt and tensor.dim() == 4 and tensor.shape[1] == 3 and shape[1] == 1 and tensor.shape[2:] == shape[2:] \
