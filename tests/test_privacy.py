@@ -159,9 +159,29 @@ def test_an_epsilon_below_what_any_noise_certifies_is_refused_before_searching(m
     assert 0.2 < floor < 0.3 and least_epsilon(1e-5) < floor  # log(1/δ) / 62 at the largest order, roughly
     assert epsilon_spent(1e5, 0.5, 400, 1e-9) == pytest.approx(floor, rel=1e-3)  # huge noise: ε falls to the floor
     monkeypatch.setattr(opacus.accountants.utils, "get_noise_multiplier", None)  # a call would fail
-    with pytest.raises(LaminaError, match=r"epsilon=0.01 is out of reach at delta=1e-09.*no ε below 0.251.*"
-                                          r"Raise epsilon above 0.251, or delta"):
+    with pytest.raises(LaminaError, match=r"epsilon=0.01 is out of reach at delta=1e-09.*no ε below 0.251421.*"
+                                          r"Raise epsilon above 0.252, or delta"):
         noise_multiplier_for(Budget(0.01, 1e-9), 0.5, 400)
+    at = least_epsilon(1e-100)  # 3.6304...: printed to 3 figures it would be 3.63, below an ε of 3.6305 refused
+    with pytest.raises(LaminaError, match=r"epsilon=3.6305 is out of reach.*Raise epsilon above 3.64, or delta"):
+        noise_multiplier_for(Budget(3.6305, 1e-100), 0.5, 400)
+    assert 3.6305 <= at < 3.64
+
+
+def test_a_tiny_epsilon_at_a_delta_whose_floor_is_below_zero_ends(recwarn):
+    """At δ = 1e-2 the accountant's floor is below 0: opacus' bisection for ε = 1e-16 outlasted float precision
+    and never ended; at least LEAST_TOLERANCE of slack ends it, with the noise for an ε at most the target."""
+    assert least_epsilon(1e-2) < 0
+    sigma = noise_multiplier_for(Budget(1e-16, 1e-2), 0.1, 100)
+    assert epsilon_spent(sigma, 0.1, 100, 1e-2) <= 1e-16
+    assert not [w for w in recwarn if "alpha" in str(w.message)]  # least_epsilon keeps opacus' warning quiet
+
+
+def test_a_delta_at_or_above_one_over_the_rows_is_refused(tmp_path):
+    with pytest.raises(LaminaError, match=r"delta=0.01 is at or above 1 / 139 training rows = 0.00719.*"
+                                          r"e\.g\. 1e-05"):
+        lamina.fit(make_table(200).drop(columns="comment"), "y", progress=False, privacy="epsilon=3,delta=0.01",
+                   **FAST)
 
 
 def test_an_epsilon_above_the_floor_that_opacus_cannot_reach_gives_the_ways_out(monkeypatch):

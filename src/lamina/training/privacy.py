@@ -35,6 +35,9 @@ from lamina.training.batches import TensorBatches, take_rows
 
 ACCOUNTANT = "rdp"
 EPSILON_TOLERANCE = 0.005  # how far below the target ε the calibrated noise may land, as a share of the target
+# ...and at least this far (ε units): for a tiny target opacus' bisection on σ outlasted float precision and never
+# ended (ε = 1e-16 at δ = 0.5).
+LEAST_TOLERANCE = 1e-6
 
 
 def epsilon_spent(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
@@ -59,7 +62,9 @@ def least_epsilon(delta: float) -> float:
     from opacus.accountants.analysis.rdp import get_privacy_spent
 
     orders = RDPAccountant.DEFAULT_ALPHAS
-    return float(get_privacy_spent(orders=orders, rdp=np.zeros(len(orders)), delta=delta)[0])
+    with warnings.catch_warnings():  # "optimal order is the largest alpha": as in epsilon_spent
+        warnings.simplefilter("ignore", UserWarning)
+        return float(get_privacy_spent(orders=orders, rdp=np.zeros(len(orders)), delta=delta)[0])
 
 
 def noise_multiplier_for(budget: Budget, sample_rate: float, steps: int) -> float:
@@ -70,21 +75,35 @@ def noise_multiplier_for(budget: Budget, sample_rate: float, steps: int) -> floa
 
     floor = least_epsilon(budget.delta)
     if budget.epsilon <= floor:
+        shown = float(f"{floor:.3g}")
+        if shown <= floor:  # rounded up, so that the ε it advises lies above the floor
+            shown += 10.0 ** (math.floor(math.log10(floor)) - 2)
         raise LaminaError(
             f"--privacy epsilon={budget.epsilon:g} is out of reach at delta={budget.delta:g}: with any amount of "
-            f"noise the accountant certifies no ε below {floor:.3g} there. Raise epsilon above {floor:.3g}, or "
+            f"noise the accountant certifies no ε below {floor:.6g} there. Raise epsilon above {shown:.3g}, or "
             "delta (it must stay well below 1 / training rows).")
     with warnings.catch_warnings():  # "optimal order is the largest alpha": as in epsilon_spent
         warnings.simplefilter("ignore", UserWarning)
         try:
             return float(get_noise_multiplier(target_epsilon=budget.epsilon, target_delta=budget.delta,
                                               sample_rate=sample_rate, steps=steps, accountant=ACCOUNTANT,
-                                              epsilon_tolerance=EPSILON_TOLERANCE * budget.epsilon))
+                                              epsilon_tolerance=max(EPSILON_TOLERANCE * budget.epsilon,
+                                                                    LEAST_TOLERANCE)))
         except ValueError:  # opacus: "The privacy budget is too low." (no noise reaches ε within its search)
             raise LaminaError(
                 f"--privacy epsilon={budget.epsilon:g} cannot be reached in {steps} steps at sampling rate "
                 f"{sample_rate:.3g}: no amount of noise keeps ε that low. Raise epsilon, train fewer --epochs, "
                 "give more rows, or a larger --batch-size.") from None
+
+
+def refuse_loose_delta(budget: Budget, rows: int) -> None:
+    """Raises LaminaError for δ ≥ 1 / rows: at such a δ, a mechanism that publishes a whole row in the clear, chosen
+    at random, meets the (ε, δ) guarantee, which then promises nothing (Dwork and Roth 2014, section 2.3)."""
+    if budget.delta >= 1 / rows:
+        raise LaminaError(
+            f"--privacy delta={budget.delta:g} is at or above 1 / {rows} training rows = {1 / rows:.3g}: a δ that "
+            "large allows one row to be given away whole, so the guarantee would mean nothing. Give delta well "
+            f"below {1 / rows:.3g}, e.g. {min(1e-5, 0.1 / rows):.1g}.")
 
 
 def steps_within(budget: Budget, noise_multiplier: float, sample_rate: float, planned: int) -> int:
@@ -201,6 +220,7 @@ class DPSGD:
                               "this task makes its own batches. Train it without --privacy.")
         if self.batches_ is None:
             self.batches_ = PoissonBatches(train, max_steps=0)
+            refuse_loose_delta(self.budget, self.batches_.rows)
             self.planned_steps_ = epochs * self.batches_.steps_per_epoch
             self.noise_multiplier_ = noise_multiplier_for(self.budget, self.batches_.sample_rate, self.planned_steps_)
             self.batches_.max_steps = steps_within(self.budget, self.noise_multiplier_, self.batches_.sample_rate,
