@@ -402,3 +402,29 @@ def test_check_names_the_anomaly_task_and_counts_the_rows_it_uses(tmp_path, caps
     assert main(["check", str(tmp_path / "flat"), *chosen]) == 0
     out = capsys.readouterr().out
     assert "30 of 31 rows used" in out and "\ntask anomaly\n" in out and "broken.png" in out
+
+
+def test_the_schema_example_is_a_typical_record_the_model_does_not_flag():
+    """/schema's example took a category's first value in sorted order, a generic date (2024-01-01) and medians:
+    flagged as an anomaly by a model trained on other values (score 0.95-1.0). It is each column's typical
+    training value: the most common category, a date of the training years, the median."""
+    rng = np.random.default_rng(4)
+    rows = 400
+    frame = pd.DataFrame({
+        "city": rng.choice(["Aarau", "Basel", "Zurich"], rows, p=[0.05, 0.05, 0.9]),
+        "amount": rng.normal(100, 10, rows),
+        "when": (pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D")).strftime("%Y-%m-%d"),
+    })
+    model = lamina.fit(frame, None, task="anomaly", contamination=0.05, progress=False, **QUICK)
+    record = TestClient(create_app({"m": model}, monitor=False)).get("/schema").json()["example"]["records"][0]
+    assert record["city"] == "Zurich" and record["when"].startswith("2021-") and 95 < record["amount"] < 105
+    assert not model.predict(pd.DataFrame([record]))["is_anomaly"].iloc[0]
+
+
+def test_a_category_s_most_common_value_is_the_pooled_one_and_old_models_keep_their_first():
+    from lamina.features.category import CategoryEncoder, state_of
+
+    counts = pd.Series({"b": 5, "a": 5, "c": 1, "d": 2})
+    assert state_of(counts) == {"vocabulary": ["a", "b", "d"], "most_common": "a"}  # a tie: the first sorted
+    assert CategoryEncoder("x").fit(pd.Series(["c", "b", "b", "a", "b", "a"])).typical() == "b"
+    assert CategoryEncoder("x").load_state({"vocabulary": ["p", "q"]}).typical() == "p"  # saved before it was kept

@@ -39,7 +39,7 @@ class CategoryEncoder:
         self.refuse_non_scalars(values)
         keys = values.dropna().map(category_key)
         counts = keys[keys != ""].value_counts()  # "" and "  ": a CSV's empty cell, read as missing
-        return self.load_state({"vocabulary": vocabulary_of(counts)})
+        return self.load_state(state_of(counts))
 
     @property
     def cardinality(self) -> int:
@@ -69,11 +69,18 @@ class CategoryEncoder:
         position = self._known.position(key)
         return UNKNOWN_INDEX if position is None else position + 2
 
+    def typical(self) -> str | None:
+        """The most common training value, for an example record (serving.server.example_record); a model saved
+        before it was kept gives its first value in sorted order. None for an empty vocabulary."""
+        return self.most_common_ or (self.vocabulary_[0] if self.vocabulary_ else None)
+
     def state(self) -> dict:
-        return {"vocabulary": self.vocabulary_}
+        return {"vocabulary": self.vocabulary_,
+                **({"most_common": self.most_common_} if self.most_common_ is not None else {})}
 
     def load_state(self, state: dict) -> CategoryEncoder:
-        self.vocabulary_ = checked(_CategoryState, state).vocabulary
+        stored = checked(_CategoryState, state)
+        self.vocabulary_, self.most_common_ = stored.vocabulary, stored.most_common
         self._known = self.known(self.vocabulary_)
         return self
 
@@ -148,8 +155,20 @@ def vocabulary_of(counts: pd.Series) -> list[str]:
     return sorted(kept)
 
 
+def state_of(counts: pd.Series) -> dict:
+    """A fitted encoder's state from each value's count (category_key spellings → rows): its vocabulary
+    (vocabulary_of) and its most common value (the first in sorted order among equals, so that summed federated
+    counts pick what the pooled rows would)."""
+    vocabulary = vocabulary_of(counts)
+    if not vocabulary:
+        return {"vocabulary": vocabulary}
+    kept = counts[counts.index.isin(vocabulary)]
+    return {"vocabulary": vocabulary, "most_common": min(kept.index[kept == kept.max()])}
+
+
 class _CategoryState(Record):
     vocabulary: list[StrictStr]  # category_key spellings, in index order
+    most_common: StrictStr | None = None  # absent in models saved before it was kept
 
 
 @register_kind

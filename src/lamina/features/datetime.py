@@ -115,6 +115,15 @@ class DatetimeEncoder:
             raise other_order_refusal(self.column, row_name(other.index[0]), other.iloc[0], self.day_first_, how,
                                       trained_order_fix(self.day_first_), len(other))
 
+    def typical(self) -> str | None:
+        """A date in the middle of the mean training year (ISO, which every date order reads), for an example
+        record (serving.server.example_record); None when training held no date."""
+        if not self.year_mean_:
+            return None
+        middle = self.year_mean_ + 0.5  # years are whole: their mean alone would fall on 1 January
+        start = pd.Timestamp(year=int(middle), month=1, day=1)
+        return (start + pd.Timedelta(days=int((middle % 1) * 365))).strftime("%Y-%m-%d")
+
     def state(self) -> dict:
         return {"year_mean": self.year_mean_, "year_scale": self.year_scale_, "with_hour": self.with_hour_,
                 "flag_missing": self.flag_missing_, "day_first": self.day_first_, "strict": self.strict_,

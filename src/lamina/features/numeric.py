@@ -90,6 +90,10 @@ class NumberEncoder:
         spread = (quartiles[1] - quartiles[0]) / IQR_PER_SD or (high - low) or 1.0
         return np.nan_to_num(np.maximum(np.maximum(numbers - high, low - numbers), 0.0) / spread)
 
+    def typical(self) -> float:
+        """The training median (to 4 decimals), for an example record (serving.server.example_record)."""
+        return round(float(self.fill_), 4)
+
     def state(self) -> dict:
         return {"knots": self.knots_.tolist(), "ranks": self.ranks_.tolist(), "fill": self.fill_,
                 "flag_missing": self.flag_missing_}

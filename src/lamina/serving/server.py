@@ -99,21 +99,17 @@ def records_request(name: str, features: list, dropped: list = ()):
 
 def example_record(features: list, encoders: dict) -> dict:
     """A record a model of input columns `features` (fitted `encoders` by column) takes, for /schema and the page
-    to start from: a number column's training median, a category's most common training value, and for any other
-    kind its kind's example value (a picture's or recording's base64 bytes, a date, a text)."""
+    to start from: each column's typical training value where its encoder knows one (`typical()`: a number's
+    median, a category's most common value, a date in the middle of the training years), else its kind's example
+    value (a picture's or recording's base64 bytes, a text)."""
     import tempfile
     from pathlib import Path
 
     record = {}
     with tempfile.TemporaryDirectory() as folder:  # a picture or recording kind writes its example file there
         for column in features:
-            encoder = encoders[column.name]
-            if getattr(encoder, "vocabulary_", None):  # most common first
-                record[column.name] = encoder.vocabulary_[0]
-            elif hasattr(encoder, "fill_"):
-                record[column.name] = round(float(encoder.fill_), 4)
-            else:
-                record[column.name] = kind_named(column.kind).request_example(Path(folder))
+            typical = getattr(encoders[column.name], "typical", lambda: None)()
+            record[column.name] = kind_named(column.kind).request_example(Path(folder)) if typical is None else typical
     return record
 
 
