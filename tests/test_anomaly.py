@@ -428,3 +428,17 @@ def test_a_category_s_most_common_value_is_the_pooled_one_and_old_models_keep_th
     assert state_of(counts) == {"vocabulary": ["a", "b", "d"], "most_common": "a"}  # a tie: the first sorted
     assert CategoryEncoder("x").fit(pd.Series(["c", "b", "b", "a", "b", "a"])).typical() == "b"
     assert CategoryEncoder("x").load_state({"vocabulary": ["p", "q"]}).typical() == "p"  # saved before it was kept
+
+
+def test_serving_an_anomaly_model_records_nothing_and_says_so(labelled):
+    """`lamina serve` said "request summaries recorded for `lamina monitor`" and made monitor.sqlite for an
+    anomaly model, which `lamina monitor` refuses (no training profile): only row models are watched."""
+    from lamina import api
+    from lamina.serving.monitor import database_of
+
+    frame, _, run = labelled
+    app, names, recorded = api.serving_app(run)
+    with TestClient(app) as client:
+        record = {k: (None if pd.isna(v) else v) for k, v in frame.drop(columns="label").iloc[0].items()}
+        assert client.post("/predict", json=record).status_code == 200
+    assert names == ["run"] and recorded == [] and not database_of(lamina.load(run)).exists()

@@ -489,9 +489,10 @@ def monitor(run, window: str | None = None, reference=None, current=None, out=No
 
 def serving_app(run, host: str = "127.0.0.1", token: str | None = None, insecure: bool = False,
                 monitor: bool = True):
-    """(FastAPI app, names of the models served) for a run, a model folder or a folder of runs. Refuses an
-    address beyond this machine without a token unless `insecure`."""
-    from lamina.serving.server import create_app
+    """(FastAPI app, names of the models served, names of those whose requests are recorded for `lamina monitor`)
+    for a run, a model folder or a folder of runs. Refuses an address beyond this machine without a token unless
+    `insecure`."""
+    from lamina.serving.server import create_app, watched
     from lamina.serving.sources import find_models
 
     if host not in LOOPBACK and not token and not insecure:
@@ -500,4 +501,5 @@ def serving_app(run, host: str = "127.0.0.1", token: str | None = None, insecure
             "Add --token SECRET (clients send 'Authorization: Bearer SECRET'), or --insecure if you mean it."
         )
     models = find_models(Path(run))
-    return create_app(models, token=token, monitor=monitor), sorted(models)
+    recorded = sorted(name for name, model in models.items() if monitor and watched(model))
+    return create_app(models, token=token, monitor=monitor), sorted(models), recorded

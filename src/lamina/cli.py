@@ -777,9 +777,12 @@ def run_serve(args) -> int:
     from lamina import api
     from lamina.serving.server import listening_socket, serve
 
-    app, names = api.serving_app(args.run, args.host, args.token, args.insecure, monitor=not args.no_monitor)
+    app, names, recorded = api.serving_app(args.run, args.host, args.token, args.insecure,
+                                           monitor=not args.no_monitor)
     listening = listening_socket(args.host, args.port)  # a port in use is refused before "serving ..." is said
-    recording = "" if args.no_monitor else "; request summaries recorded for `lamina monitor`"
+    # Only row models are watched (`lamina monitor` measures drift against their training profile).
+    which = "" if recorded == names else f" of {', '.join(recorded)}"
+    recording = f"; request summaries{which} recorded for `lamina monitor`" if recorded else ""
     print(f"serving {', '.join(names)} on http://{args.host}:{args.port}/ (playground at /, API docs at "
           f"/docs){recording}", file=sys.stderr)
     serve(app, args.host, args.port, listening)

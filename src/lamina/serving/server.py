@@ -225,7 +225,7 @@ class ModelService:
             outputs = model.outputs_of(inputs)
         answers, watched = model.task.answers(outputs)
         self.metrics.observe_predictions(self.name, watched)
-        if self.recorder is not None and model.profile is not None:
+        if self.recorder is not None:
             self.recorder.record(self.name, model.profile, rows, watched)
         return answers
 
@@ -328,9 +328,15 @@ class ModelService:
         return router
 
 
+def watched(model: Model) -> bool:
+    """Whether serving records `model`'s request summaries for `lamina monitor`: a row model (it has a training
+    profile to measure drift against) with a run folder to keep them in."""
+    return model.profile is not None and model.directory is not None
+
+
 def create_app(models: dict[str, Model], token: str | None = None, monitor: bool = True,
                max_body_bytes: int = MAX_BODY_BYTES, body_seconds: float = BODY_SECONDS) -> FastAPI:
-    """`monitor`: record binned request summaries in each model's run folder for `lamina monitor`;
+    """`monitor`: record binned request summaries in the run folder of each `watched` model for `lamina monitor`;
     `max_body_bytes`: a larger body is answered 413, except on the routes of a model whose requests need more
     (Task.body_limit: a clip to transcribe), which then set their own limit and what their 413 tells to send instead;
     `body_seconds`: a body not received within it is answered 408."""
@@ -341,8 +347,7 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
         raise LaminaError("No model to serve.")
     metrics = ServerMetrics()
     services = {
-        name: ModelService(name, model, metrics,
-                           Recorder(database_of(model)) if monitor and model.directory is not None else None)
+        name: ModelService(name, model, metrics, Recorder(database_of(model)) if monitor and watched(model) else None)
         for name, model in models.items()
     }
 
