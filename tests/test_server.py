@@ -462,3 +462,11 @@ def test_head_answers_every_get_route_as_get_does_without_a_body_and_post_routes
                 assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD", (label, path)
             for path in ("/openapi.json", "/docs"):  # FastAPI's own routes name HEAD already: once
                 assert client.post(path).headers["allow"] in ("GET, HEAD", "HEAD, GET"), (label, path)
+
+
+def test_a_misspelt_field_is_named_before_the_required_fields_it_leaves_missing(runs):
+    """A record with every field misspelt drew ten 'Field required' and its unknown field in "and N more"."""
+    client = TestClient(create_app({"shop": lamina.load(runs / "shop")}, monitor=False))
+    record = make_table(rows=1, seed=3).drop(columns=["y", "signal"]).to_dict(orient="records")[0]
+    error = client.post("/predict", json={"Signall": 1.0, **record}).json()["error"]
+    assert error.startswith("Signall: Extra inputs are not permitted; signal: Field required"), error

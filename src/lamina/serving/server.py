@@ -391,6 +391,8 @@ def create_app(models: dict[str, Model], token: str | None = None, monitor: bool
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = _branch_errors(error.errors(), error.body)
+        # A field the model does not take first: a misspelt one explains the required field said missing after it.
+        errors = sorted(errors, key=lambda item: item.get("type") != "extra_forbidden")
         problems = [f"{_where(item)}: {_capped(item['msg'], PROBLEM_CHARACTERS)}" for item in errors[:LISTED_PROBLEMS]]
         more = f"; and {len(errors) - LISTED_PROBLEMS} more" if len(errors) > LISTED_PROBLEMS else ""
         shape = shapes.get(request.url.path)
