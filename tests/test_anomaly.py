@@ -1,6 +1,8 @@
 """Anomaly detection (--task anomaly): planted outliers are found, the threshold flags what it says, the label is
 never an input, and the model predicts, serves, reloads and reports."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -151,6 +153,11 @@ def test_the_report_shows_curves_top_k_and_escaped_rows(labelled):
         assert heading in page
     assert "Precision-recall curve" in page and "ROC curve" in page
     assert "<script>alert" not in page
+    metrics = json.loads((run / "metrics.json").read_text())  # the terminal's table, on the page too
+    table = page[page.index("<h2>Test metrics</h2>"):page.index("Anomaly scores (test)")]
+    for name in ("pr_auc", "precision", "recall", "f1", "flagged_share"):
+        assert f"<td>{name}</td>" in table and f"{metrics['test'][name]:.4f}" in table
+    assert "Learning curves" in table and "neither (a description)" in table
 
 
 def test_a_cost_moves_the_threshold_the_right_way():

@@ -22,7 +22,7 @@ from lamina.evaluation.document import (
     number,
 )
 from lamina.evaluation.intervals import BOOTSTRAP_SAMPLES, CONFIDENCE, bootstrap_intervals
-from lamina.evaluation.metrics import HIGHER_IS_BETTER
+from lamina.evaluation.metrics import HIGHER_IS_BETTER, NEITHER_BETTER
 from lamina.evaluation.plots import Chart
 from lamina.run import AUDIT, CHECKS, HELD_OUT, HISTORY, METRICS, RunFolder
 
@@ -352,11 +352,34 @@ def held_out_scores(run: RunFolder, document: dict) -> Section:
     """For a task that draws no sections of its own: every number its metrics.json holds, and its learning
     curves when history.csv has them."""
     blocks = [Table(["score", "value"], [[name, value] for name, value in _numbers_in(document["metrics"])])]
+    return Section("Held-out scores", blocks + _curves(run))
+
+
+def scores_beside_baseline(run: RunFolder, document: dict) -> Section:
+    """A task's test metrics beside its baseline's (metrics.json's "test" and "baseline"), the model's in bold where
+    better, and its learning curves when history.csv has them: what the terminal prints after training, for a
+    task whose own sections draw the rest (anomaly detection)."""
+    metrics = document["metrics"]
+    rows = []
+    for name, value in metrics["test"].items():
+        base = metrics["baseline"].get(name)
+        higher = name in HIGHER_IS_BETTER
+        better = name not in NEITHER_BETTER and isinstance(value, (int, float)) and isinstance(base, (int, float)) \
+            and (value > base if higher else value < base)
+        rows.append([name, Strong(value) if better else value, base,
+                     "neither (a description)" if name in NEITHER_BETTER else "higher" if higher else "lower"])
+    return Section("Test metrics", [
+        Paragraph(["Measured on the held-out test rows the model never saw in training or model selection, beside "
+                   "the trivial baseline; the model's value is in bold where it beats the baseline."]),
+        Table(["metric", "model", "baseline", "better when"], rows), *_curves(run)])
+
+
+def _curves(run: RunFolder) -> list:
+    """The learning curves, as a figure, when history.csv has a validation loss; else nothing."""
     history = run.read_table(HISTORY) if run.exists(HISTORY) else None
-    if history is not None and "valid_loss" in history and history["valid_loss"].notna().any():
-        best_epoch = int(history.loc[history["valid_loss"].idxmin(), "epoch"])
-        blocks.append(Figure(learning_curves(run, best_epoch)))
-    return Section("Held-out scores", blocks)
+    if history is None or "valid_loss" not in history or not history["valid_loss"].notna().any():
+        return []
+    return [Figure(learning_curves(run, int(history.loc[history["valid_loss"].idxmin(), "epoch"])))]
 
 
 def _numbers_in(value, name: str = "") -> list[tuple[str, float]]:

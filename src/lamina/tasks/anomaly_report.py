@@ -1,4 +1,5 @@
-"""The anomaly task's report sections, from the run's held-out table (test rows with their scores): the threshold
+"""The anomaly task's report sections, from the run's held-out table (test rows with their scores): the test
+metrics beside the baseline's with the learning curves (evaluation.facts.scores_beside_baseline), the threshold
 and how it was chosen, score histograms (by class with labels), PR and ROC curves, precision at the top k and the
 most anomalous test rows with the columns that make them so. Every value reaches the page escaped
 (evaluation.document)."""
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from lamina.evaluation.document import Figure, Paragraph, Section, Table, section_html
+from lamina.evaluation.facts import scores_beside_baseline
 from lamina.evaluation.plots import Chart
 from lamina.evaluation.threshold import describe, precision_at_k
 from lamina.run import HELD_OUT, RunFolder
@@ -35,7 +37,7 @@ def anomaly_sections(run: RunFolder, document: dict) -> list[str]:
         sections.append(section_html(Section("Precision at the top k (test)", [_top_k(truth, errors)])))
     sections.insert(0, section_html(Section("Anomaly scores (test)", blocks)))
     sections.append(section_html(_most_anomalous(held_out, labels)))
-    return sections
+    return [section_html(scores_beside_baseline(run, document)), *sections]
 
 
 def _histogram(scores: np.ndarray, truth: np.ndarray | None, labels: dict | None, train: list | None) -> Chart:
