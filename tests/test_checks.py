@@ -31,6 +31,16 @@ def test_duplicates_missing_targets_and_heavy_missingness_are_warned(table):
     assert {"duplicate_rows", "target_missing", "heavy_missing"} <= found
 
 
+def test_columns_missing_some_values_are_listed_once_as_information(table):
+    """A column 40% or 5% missing drew no finding at all (only 50% and more is a warning)."""
+    table.loc[:159, "skewed"] = None
+    table.loc[:19, "colour"] = None
+    findings = [f for f in findings_for(table) if f.code == "missing_values"]
+    assert [(f.level, f.message) for f in findings] == [(
+        "info", "Missing values (empty cells, or spelt NA, ?, null...): 'skewed' 160 (40.0%), 'colour' 20 (5.0%) "
+                "rows; the model sees a missing-value flag for each of these columns.")]
+
+
 def test_imbalance_and_small_classes(table):
     table.loc[:, "y"] = "no"
     table.loc[:14, "y"] = "yes"

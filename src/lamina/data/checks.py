@@ -145,16 +145,26 @@ def run_checks(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
     for column in schema.dropped:
         findings.append(Finding("info", "column_dropped", f"Column {column.name!r} is not used: {column.note}.",
                                 column.name))
+    some = []  # (column, missing rows) of the columns missing less than HEAVY_MISSING
     for column in schema.features:
-        share = frame[column.name].isna().mean()
+        missing = int(frame[column.name].isna().sum())
+        share = missing / max(len(frame), 1)
         # A column of one value or blank (binary) reads its blanks as the second value, not as missing.
-        one_value_or_blank = column.kind == "binary" and frame[column.name].nunique() == 1
-        if share >= HEAVY_MISSING and not one_value_or_blank:
+        if not missing or (column.kind == "binary" and frame[column.name].nunique() == 1):
+            continue
+        if share >= HEAVY_MISSING:
             findings.append(Finding(
                 "warning", "heavy_missing",
                 f"Column {column.name!r} is {share:.0%} missing; the model sees a missing-value flag for it.",
                 column.name,
             ))
+        else:
+            some.append((column.name, missing))
+    if some:  # said once for all: on a large table most columns miss a few cells
+        listed = ", ".join(f"{name!r} {count} ({count / len(frame):.1%})" for name, count in
+                           sorted(some, key=lambda item: -item[1]))
+        findings.append(Finding("info", "missing_values", f"Missing values (empty cells, or spelt NA, ?, null...): "
+                                f"{listed} rows; the model sees a missing-value flag for each of these columns."))
     findings.extend(_leak_findings(usable, schema))
     findings.extend(_empty_text_findings(frame, schema))
     return findings
