@@ -432,3 +432,14 @@ def test_a_date_no_order_reads_proves_no_order_and_is_refused_as_no_date():
     encoder = DatetimeEncoder("day", "month_first").fit(pd.Series(["01/02/2020", "03/24/2021"]))
     with pytest.raises(LaminaError, match=r"row 3 \(counting the header as row 1\): '13/13/2020' is not a date"):
         encoder.dates(pd.Series(["01/02/2020", "13/13/2020"]))
+
+
+def test_a_class_the_target_never_saw_is_named_with_its_row_and_the_class_it_resembles():
+    """The adult test file spells '>50K.': the error named no row and gave no hint that a dot was the difference."""
+    from lamina.features.target import TargetEncoder
+
+    encoder = TargetEncoder("binary", "income").fit(pd.Series(["<=50K", ">50K", "<=50K"]))
+    with pytest.raises(LaminaError, match=r"Target 'income', row 3 \(counting the header as row 1\): class "
+                                          r"'>50K\.', which the model never saw in training \(2 rows hold classes it "
+                                          r"never saw\) \(known: <=50K, >50K\)\. Did you mean '>50K'"):
+        encoder.encode(pd.Series(["<=50K", ">50K.", "<=50K.", ">50K"]))

@@ -10,7 +10,7 @@ from pydantic import Field, StrictStr
 
 from lamina.checked import Fault, Record, checked, under
 from lamina.data.checks import standardisation, target_size_problem
-from lamina.errors import LaminaError, row_name
+from lamina.errors import LaminaError, did_you_mean, row_name
 from lamina.features.category import category_key
 from lamina.features.numeric import to_numbers
 from lamina.plain import json_safe
@@ -69,10 +69,13 @@ class TargetEncoder:
             keys = values.map(category_key)
             unknown = keys[~keys.isin(self._index.keys())]
             if len(unknown):
+                first = unknown.iloc[0]
+                others = f" ({len(unknown)} rows hold classes it never saw)" if len(unknown) > 1 else ""
+                known = ", ".join(map(str, self.classes_))
                 raise LaminaError(
-                    f"Target {self.column!r} holds class {unknown.iloc[0]!r}, which the model never saw "
-                    f"in training (known: {', '.join(map(str, self.classes_))}). Evaluate on rows of known classes."
-                )
+                    f"Target {self.column!r}, {row_name(unknown.index[0])}: class {first!r}, which the model never saw "
+                    f"in training{others} (known: {known}).{did_you_mean(first, self._index)} Evaluate on rows of "
+                    "known classes, spelt as in training.")
             return keys.map(self._index).to_numpy(dtype=np.int64)
         numbers = to_numbers(values, self.column)
         standardised = (numbers - self.mean_) / self.scale_
