@@ -247,3 +247,17 @@ def test_only_line_ends_split_aligned_files_not_unicode_separators_inside_a_sent
     assert read_lines(source, "source") == ["a\u2028dog runs", "the cat", "sleeps", "now"]
     pairs = read_pair_files(source, target)
     assert len(pairs) == 4 and pairs.iloc[1].tolist() == ["the cat", "die katze\x85"]
+
+
+def test_a_folder_of_pictures_is_refused_as_sentence_pairs(tmp_path, capsys):
+    """`--task translate` on class folders of pictures trained a model translating file paths into class names."""
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (tmp_path / "pics" / label).mkdir(parents=True)
+        for i in range(12):
+            Image.new("L", (8, 8), color=i * 20).save(tmp_path / "pics" / label / f"{i}.png")
+    assert main(["train", str(tmp_path / "pics"), "--task", "translate", "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert "holds image files, not sentences: translation reads two columns of text" in error, error
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -89,6 +89,15 @@ def sentence_pairs(frame: pd.DataFrame, source: str | None, target: str | None, 
                               f"{', '.join(columns[:10])}{' ...' if len(columns) > 10 else ''}.")
     if source == target:
         raise LaminaError(f"--source and --target both name the column {source!r}; give two columns.")
+    from lamina.data.schema import infer_column
+    from lamina.features.kinds import PICTURE_KINDS
+
+    for role, name in (("source", source), ("target", target)):
+        kind = infer_column(frame[name]).kind
+        if kind in PICTURE_KINDS:  # a folder of pictures or recordings read as a table: file paths, no sentences
+            raise LaminaError(f"The {role} column {name!r} of {what} holds {kind} files, not sentences: translation "
+                              "reads two columns of text. Pick another --task (classification, anomaly, generate, "
+                              "transcribe), or name two text columns with --source and --target.")
     return source, target
 
 
