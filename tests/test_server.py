@@ -470,3 +470,14 @@ def test_a_misspelt_field_is_named_before_the_required_fields_it_leaves_missing(
     record = make_table(rows=1, seed=3).drop(columns=["y", "signal"]).to_dict(orient="records")[0]
     error = client.post("/predict", json={"Signall": 1.0, **record}).json()["error"]
     assert error.startswith("Signall: Extra inputs are not permitted; signal: Field required"), error
+
+
+def test_an_input_column_named_records_is_read_as_a_record_s_field(tmp_path):
+    """A model with a column named `records`: a record sending it drew 'records: Input should be a valid list'
+    (read as the batch form) instead of the record's own problems."""
+    frame = make_table(rows=120)[["signal", "colour", "y"]].rename(columns={"signal": "records"})
+    client = TestClient(create_app({"m": lamina.fit(frame, "y", progress=False, **FAST)}, monitor=False))
+    assert client.post("/predict", json={"records": 0.5, "colour": "red"}).status_code == 200
+    error = client.post("/predict", json={"records": 0.5}).json()["error"]
+    assert error.startswith("colour: Field required"), error
+    assert client.post("/predict", json={"records": [{"records": 0.5, "colour": "red"}]}).status_code == 200

@@ -737,8 +737,9 @@ def _authorised(request: Request, token: str) -> bool:
 
 
 def _branch_errors(errors: list[dict], body) -> list[dict]:
-    """A body is one record or a batch; report only the errors of the form the client meant."""
-    branch = "Batch" if isinstance(body, dict) and "records" in body else "Record"
+    """A body is one record or a batch; report only the errors of the form the client meant: a batch when its
+    "records" holds a list (a model may have an input column named records, sent as a value in a record)."""
+    branch = "Batch" if isinstance(body, dict) and isinstance(body.get("records"), list) else "Record"
     kept = [e for e in errors if len(e["loc"]) > 1 and str(e["loc"][1]).endswith(branch)]
     return kept or errors
 
