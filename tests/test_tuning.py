@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -246,3 +248,17 @@ def test_trials_stopped_by_a_refused_setting_leave_no_study_and_no_traceback(tmp
     assert sorted(path.name for path in folder.iterdir()) == ["notes.txt"]
     tuning.create(data, "y", folder, arch="mlp")  # not refused as "already holds a study"
     assert tuning.read_settings(folder).config["model"]["arch"] == "mlp"
+
+
+def test_the_report_names_files_as_the_user_can_give_them(study, tmp_path, monkeypatch):
+    """`lamina tune DATA --out studies/wine`: the page's command runs from where tune ran."""
+    from html import unescape
+
+    shutil.copytree(study["folder"], tmp_path / "studies" / "wine")
+    monkeypatch.chdir(tmp_path)
+    tuning.finish(Path("studies/wine"))
+    page = unescape((tmp_path / "studies" / "wine" / tuning.REPORT).read_text())
+    command = shlex.split(page.split("Train it again with <code>")[1].split("</code>")[0])
+    assert command[:2] == ["lamina", "train"] and Path(command[2]).samefile(study["data"])
+    assert command[3:] == ["--config", "studies/wine/config.yaml"]
+    assert "its run is in studies/wine/best." in page
