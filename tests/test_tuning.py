@@ -262,3 +262,11 @@ def test_the_report_names_files_as_the_user_can_give_them(study, tmp_path, monke
     assert command[:2] == ["lamina", "train"] and Path(command[2]).samefile(study["data"])
     assert command[3:] == ["--config", "studies/wine/config.yaml"]
     assert "its run is in studies/wine/best." in page
+
+
+def test_trial_lines_name_the_score(study, capsys):
+    import optuna
+
+    printer = tuning.TrialPrinter(tuning.read_settings(study["folder"]))
+    optuna.create_study().optimize(lambda trial: trial.suggest_float("lr", 0.1, 0.2), n_trials=1, callbacks=[printer])
+    assert "trial 0 complete, validation valid_loss (lower is better) 0.1" in capsys.readouterr().out

@@ -165,7 +165,7 @@ def work(folder: str, trials: int, timeout: float | None, progress: bool, worker
     study = load_study(Path(folder), settings, index)
     frame, test_frame = tables_of(settings.base_config())
     objective = Objective(Path(folder), settings, frame, test_frame)
-    callbacks = [_print_trial] if progress else []
+    callbacks = [TrialPrinter(settings)] if progress else []
     # A trial whose training diverged failed on its hyperparameters: the study goes on without it.
     study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrainingDiverged,), callbacks=callbacks,
                    gc_after_trial=True)
@@ -411,14 +411,21 @@ class _NoTracebackForLaminaErrors(logging.Filter):
         return True
 
 
-def _print_trial(study, trial) -> None:
-    value = "" if trial.value is None else f" {trial.value:.4f}"
-    try:
-        best = f" (best {study.best_value:.4f}, trial {study.best_trial.number})"
-    except ValueError:
-        best = ""
-    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
-    print(f"trial {trial.number} {trial.state.name.lower()}{value}{best}: {params}", flush=True)
+class TrialPrinter:
+    """An Optuna callback printing a line per finished trial, naming the score it is chosen on."""
+
+    def __init__(self, settings: StudySettings):
+        better = "lower" if settings.direction == "minimize" else "higher"
+        self.score = f"validation {settings.metric} ({better} is better)"
+
+    def __call__(self, study, trial) -> None:
+        value = "" if trial.value is None else f", {self.score} {trial.value:.4f}"
+        try:
+            best = f"; best {study.best_value:.4f}, trial {study.best_trial.number}"
+        except ValueError:
+            best = ""
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+        print(f"trial {trial.number} {trial.state.name.lower()}{value}{best}: {params}", flush=True)
 
 
 # ---- the search space -----------------------------------------------------------------------------------
