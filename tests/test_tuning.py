@@ -256,17 +256,36 @@ REFUSED = ["--arch", "gru"]  # refused only when a trial builds its network: the
 
 @pytest.mark.parametrize("workers", [1, WORKERS])
 def test_a_setting_refused_in_the_trials_is_told_once_without_traceback_or_resume_advice(tmp_path, capfd, workers):
-    """Each worker process's trial meets the refused setting: the message is printed once (not once per worker, nor
-    again by Optuna's "Trial 0 failed" line), with no worker's traceback, and no advice to resume the study that was
-    removed."""
+    """Each worker process's trial meets the refused setting: the message is printed once and alone (not once per
+    worker, nor again by Optuna's "Trial 0 failed" line, nor with a worker's traceback), with no advice to resume
+    the study that was removed."""
     data = small_table(tmp_path / "table.csv")
     folder = tmp_path / "new" / "study"
     assert main(["tune", str(data), "--target", "y", *REFUSED, "--trials", "2", "--epochs", "1",
                  "--workers", str(workers), "--out", str(folder)]) == 2
     err = capfd.readouterr().err
-    assert err.count("Architecture 'gru' reads text") == 1, err
-    assert "Traceback" not in err and "failed" not in err and "--resume" not in err
+    assert len(err.splitlines()) == 1 and err.startswith("error: Architecture 'gru' reads text"), err
     assert not (tmp_path / "new").exists()  # the folders the run made go with the study
+
+
+def test_a_worker_process_hands_its_refusal_to_the_parent_and_keeps_library_warnings_off(monkeypatch, capsys):
+    """What a worker process runs (tuning._worker, here in this process): a LaminaError goes to the parent's queue
+    and ends the process with exit status 2, no traceback; a library's warning (opacus' under --privacy) is not
+    shown, as in the CLI's own process."""
+    import multiprocessing
+    import warnings
+
+    def work(*args):
+        warnings.warn_explicit("a library's note", UserWarning, "library.py", 1)
+        raise LaminaError("refused in the trial")
+
+    monkeypatch.setattr(tuning, "work", work)
+    refusals = multiprocessing.get_context("spawn").SimpleQueue()
+    with warnings.catch_warnings(record=True) as shown, pytest.raises(SystemExit) as stopped:
+        warnings.simplefilter("always")
+        tuning._worker(refusals, "study", 1, None, False)
+    assert stopped.value.code == 2 and refusals.get() == "refused in the trial"
+    assert not shown and capsys.readouterr().err == ""
 
 
 def test_optuna_keeps_a_diverged_trials_line_without_traceback():

@@ -190,9 +190,12 @@ class WorkersStopped(LaminaError):
 def _worker(refusals, *args) -> None:
     """A worker process: `work(*args)`, whose LaminaError (bad input met in a trial: a refused setting) is sent to the
     parent on `refusals`, which raises it once for all workers, instead of being printed as this process's
-    traceback."""
+    traceback. Library warnings are kept off the terminal as in the CLI's own process (lamina's own still show)."""
+    from lamina.library_warnings import logged_to_run
+
     try:
-        work(*args)
+        with logged_to_run(lambda: None):  # the study folder is no run folder: the CLI's process drops them too
+            work(*args)
     except LaminaError as error:
         refusals.put(str(error))
         sys.exit(2)  # the exit status of bad input, as the CLI's
