@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -178,10 +180,12 @@ def test_a_bad_search_space_is_refused_before_any_trial(tmp_path):
     ({"budget": "abc"}, "'abc' is not a duration"),
     ({"budget": "0s"}, "'0s' leaves no time"),
     ({"space": {"lr": {"choices": []}}}, "choices is empty"),
+    ({"storage": "sqlite:///{tmp}/nonexistent/x.db"}, "nonexistent/x.db cannot be opened"),
 ])
 def test_a_bad_study_setting_is_refused_before_the_folder_exists(tmp_path, settings, says):
     """A refused study leaves nothing, so the same --out can be given again once the setting is fixed."""
     data = small_table(tmp_path / "table.csv")
+    settings = {key: value.format(tmp=tmp_path) if key == "storage" else value for key, value in settings.items()}
     with pytest.raises(LaminaError, match=says):
         tuning.create(data, "y", tmp_path / "study", **settings)
     assert not (tmp_path / "study").exists()
@@ -241,8 +245,167 @@ def test_trials_stopped_by_a_refused_setting_leave_no_study_and_no_traceback(tmp
     assert main(["tune", str(data), "--target", "y", "--arch", "gru", "--trials", "2", "--out", str(folder),
                  "--quiet"]) == 2
     assert "error: Architecture 'gru' reads text" in capsys.readouterr().err
-    failed = [record for record in caplog.records if "failed with parameters" in record.getMessage()]
-    assert failed and all(record.exc_info is None for record in failed)  # Optuna's log of the trial: no traceback
+    assert not [record for record in caplog.records if "failed" in record.getMessage()]  # told once, by lamina
     assert sorted(path.name for path in folder.iterdir()) == ["notes.txt"]
     tuning.create(data, "y", folder, arch="mlp")  # not refused as "already holds a study"
     assert tuning.read_settings(folder).config["model"]["arch"] == "mlp"
+
+
+REFUSED = ["--arch", "gru"]  # refused only when a trial builds its network: the table has no text column
+
+
+@pytest.mark.parametrize("workers", [1, WORKERS])
+def test_a_setting_refused_in_the_trials_is_told_once_without_traceback_or_resume_advice(tmp_path, capfd, workers):
+    """Each worker process's trial meets the refused setting: the message is printed once and alone (not once per
+    worker, nor again by Optuna's "Trial 0 failed" line, nor with a worker's traceback), with no advice to resume
+    the study that was removed."""
+    data = small_table(tmp_path / "table.csv")
+    folder = tmp_path / "new" / "study"
+    assert main(["tune", str(data), "--target", "y", *REFUSED, "--trials", "2", "--epochs", "1",
+                 "--workers", str(workers), "--out", str(folder)]) == 2
+    err = capfd.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("error: Architecture 'gru' reads text"), err
+    assert not (tmp_path / "new").exists()  # the folders the run made go with the study
+
+
+def test_a_worker_process_hands_its_refusal_to_the_parent_and_keeps_library_warnings_off(monkeypatch, capsys):
+    """What a worker process runs (tuning._worker, here in this process): a LaminaError goes to the parent's queue
+    and ends the process with exit status 2, no traceback; a library's warning (opacus' under --privacy) is not
+    shown, as in the CLI's own process."""
+    import multiprocessing
+    import warnings
+
+    def work(*args):
+        warnings.warn_explicit("a library's note", UserWarning, "library.py", 1)
+        raise LaminaError("refused in the trial")
+
+    monkeypatch.setattr(tuning, "work", work)
+    refusals = multiprocessing.get_context("spawn").SimpleQueue()
+    with warnings.catch_warnings(record=True) as shown, pytest.raises(SystemExit) as stopped:
+        warnings.simplefilter("always")
+        tuning._worker(refusals, "study", 1, None, False)
+    assert stopped.value.code == 2 and refusals.get() == "refused in the trial"
+    assert not shown and capsys.readouterr().err == ""
+
+
+def test_optuna_keeps_a_diverged_trials_line_without_traceback():
+    """A trial whose training diverged (caught: the study goes on) keeps Optuna's lines, without the traceback, even
+    after a refused trial of the same number (another study in the same process), whose lines went."""
+    import logging
+
+    from lamina.training.trainer import TrainingDiverged
+
+    tuning._optuna()
+    told = logging.getLogger("optuna.study._optimize").filters[-1]
+    records = []
+    for number, error in ((0, LaminaError("refused")), (0, TrainingDiverged("the loss became NaN"))):
+        for message, exc in ((f"Trial {number} failed with parameters: {{}}", error),
+                             (f"Trial {number} failed with value None.", None)):
+            record = logging.LogRecord("optuna", logging.WARNING, __file__, 1, message, None,
+                                       (type(exc), exc, None) if exc else None)
+            if told.filter(record):
+                records.append(record)
+    assert [(r.getMessage()[:14], r.exc_info) for r in records] == [("Trial 0 failed", None)] * 2
+
+
+@pytest.mark.parametrize("out", [".", "link"])
+def test_the_clean_up_keeps_the_users_folder_and_the_error(tmp_path, monkeypatch, capsys, out):
+    """A refused setting stops the trials; the clean-up removes the study's files but not the --out folder the user
+    made (the current folder, a link to a folder), and the error printed is the setting's."""
+    data = small_table(tmp_path / "table.csv")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "work" / "link").parent.mkdir()
+    (tmp_path / "work" / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    if out == ".":
+        (tmp_path / "work" / "link").unlink()
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["tune", str(data), "--target", "y", *REFUSED, "--trials", "1", "--out", out, "--quiet"]) == 2
+    assert "error: Architecture 'gru' reads text" in capsys.readouterr().err
+    assert Path(out).is_dir() and not list(Path(out).iterdir())
+
+
+def test_a_failed_clean_up_is_told_after_the_error_that_caused_it(tmp_path, monkeypatch, capsys):
+    data = small_table(tmp_path / "table.csv")
+
+    def fails(*args):
+        raise PermissionError(13, "Permission denied", "study.sqlite")
+
+    monkeypatch.setattr(tuning, "discard_unstarted", fails)
+    assert main(["tune", str(data), "--target", "y", *REFUSED, "--trials", "1", "--out", str(tmp_path / "s"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Architecture 'gru' reads text") and "could not be removed" in err
+
+
+@pytest.mark.parametrize("name", tuning.OWNED)
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_an_out_holding_any_file_a_study_writes_is_refused_and_kept(tmp_path, name, kind):
+    """`finish` replaces best/, config.yaml and study.html: a user's own file of such a name is refused up front,
+    as `lamina train --out` refuses a folder holding config.yaml."""
+    data = small_table(tmp_path / "table.csv")
+    folder = tmp_path / "u1"
+    mine = folder / name / "x.txt" if kind == "folder" else folder / name
+    mine.parent.mkdir(parents=True)
+    mine.write_text("keep")
+    with pytest.raises(LaminaError, match=f"already holds {name}: a study there would overwrite"):
+        tuning.create(data, "y", folder, trials=1)
+    assert mine.read_text() == "keep"
+    assert sorted(path.name for path in folder.iterdir()) == [name]
+
+
+def test_a_study_name_taken_in_a_shared_storage_is_refused_and_never_deleted(tmp_path, capsys):
+    """Optuna names a study after the last folder of --out: a second study `f/job` in the storage of `e/job` is
+    refused (it would share the first's trials), and a study stopped by a refused setting deletes only its own
+    record."""
+    import optuna
+
+    data = small_table(tmp_path / "table.csv")
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    tuning.create(data, "y", tmp_path / "e" / "job", storage=storage)
+    optuna.load_study(study_name="job", storage=storage).enqueue_trial({"lr": 0.01})  # the first study's record
+    command = ["tune", str(data), "--target", "y", *REFUSED, "--trials", "1", "--storage", storage, "--quiet"]
+    assert main([*command, "--out", str(tmp_path / "f" / "job")]) == 2
+    assert "already holds a study named 'job'" in capsys.readouterr().err
+    assert not (tmp_path / "f").exists()
+    assert main([*command, "--out", str(tmp_path / "g" / "other")]) == 2
+    assert optuna.get_all_study_names(storage) == ["job"]
+    assert len(optuna.load_study(study_name="job", storage=storage).trials) == 1
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda folder: (folder / tuning.STORAGE).unlink(), "study.sqlite is missing"),
+    (lambda folder: (folder / tuning.STORAGE).write_text("not a database"), "study.sqlite cannot be opened"),
+    (lambda folder: (folder / tuning.SETTINGS).write_text('{"name": 1}'), "study.json is damaged"),
+    (lambda folder: (folder / tuning.SETTINGS).write_text("{"), "study.json is damaged"),
+])
+def test_resuming_a_damaged_study_names_the_file(study, tmp_path, capsys, damage, says):
+    folder = tmp_path / "copy"
+    shutil.copytree(study["folder"], folder)
+    damage(folder)
+    before = sorted(path.name for path in folder.iterdir())
+    assert main(["tune", "--resume", str(folder), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {folder}") and says in err and "another --out" in err
+    assert sorted(path.name for path in folder.iterdir()) == before  # nothing made, nothing removed
+
+
+def test_the_report_names_files_as_the_user_can_give_them(study, tmp_path, monkeypatch):
+    """`lamina tune DATA --out studies/wine`: the page's command runs from where tune ran."""
+    from html import unescape
+
+    shutil.copytree(study["folder"], tmp_path / "studies" / "wine")
+    monkeypatch.chdir(tmp_path)
+    tuning.finish(Path("studies/wine"))
+    page = unescape((tmp_path / "studies" / "wine" / tuning.REPORT).read_text())
+    command = shlex.split(page.split("Train it again with <code>")[1].split("</code>")[0])
+    assert command[:2] == ["lamina", "train"] and Path(command[2]).samefile(study["data"])
+    assert command[3:] == ["--config", "studies/wine/config.yaml"]
+    assert "its run is in studies/wine/best." in page
+
+
+def test_trial_lines_name_the_score(study, capsys):
+    import optuna
+
+    printer = tuning.TrialPrinter(tuning.read_settings(study["folder"]))
+    optuna.create_study().optimize(lambda trial: trial.suggest_float("lr", 0.1, 0.2), n_trials=1, callbacks=[printer])
+    assert "trial 0 complete, validation valid_loss (lower is better) 0.1" in capsys.readouterr().out

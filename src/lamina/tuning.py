@@ -24,7 +24,9 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -40,6 +42,7 @@ BEST = "best"
 BEST_CONFIG = "config.yaml"
 REPORT = "study.html"
 STUDY_FILES = (SETTINGS, STORAGE, TRIALS)  # what a study writes before its first trial finishes
+OWNED = (*STUDY_FILES, BEST, BEST_CONFIG, REPORT)  # every name a study writes: a new study refuses a folder holding one
 LEFT_OUT_OF_BEST = ("checkpoints", "cache", ".lock")  # the winner's run is copied without what only training needs
 HEARTBEAT_SECONDS = 30  # a trial whose worker went silent this long, twice over, is marked failed (Optuna)
 
@@ -76,9 +79,7 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
 
     optuna = _optuna()
     folder = Path(out)
-    if any((folder / name).exists() for name in STUDY_FILES):
-        raise LaminaError(f"{folder} already holds a study (or part of one). Continue it with `lamina tune --resume "
-                          f"{folder}`, or give another --out.")
+    _refuse_taken(folder)
     if not isinstance(data, (str, Path)):
         raise LaminaError("Tuning reads the data from a file (each worker process reads it): give a path.")
     path = str(Path(data).resolve())
@@ -95,14 +96,16 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
     space = {name: dimension for name, dimension in {**space, **config.tune.space}.items() if dimension is not None}
     _check_space(config, space)
     parse_duration(config.tune.budget)  # a bad budget is refused before the folder exists, so a retry is not blocked
+    name = folder.resolve().name
     if storage:
-        _check_storage(storage)
+        _check_storage(storage, name)
     if config.track == "mlflow":
         from lamina.tracking import client
 
         client()  # an unreachable tracking server is refused here, before the folder
+    made = _missing_root(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    settings = StudySettings(name=folder.resolve().name, data=path, test=test, config=config.model_dump(mode="json"),
+    settings = StudySettings(name=name, data=path, test=test, config=config.model_dump(mode="json"),
                              space={k: v.model_dump(exclude_none=True) for k, v in space.items()},
                              trials=config.tune.trials, direction="minimize" if task.mode == "min" else "maximize",
                              metric=task.monitor, storage=storage)
@@ -112,10 +115,33 @@ def create(data, target: str | None, out, config=None, test=None, storage: str |
         tracker = Tracker.start(f"study {settings.name}", {"study": settings.name, **settings.config,
                                                            "space": settings.space})
         settings.tracking_parent = tracker.run_id
-    (folder / SETTINGS).write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
-    optuna.create_study(study_name=settings.name, storage=_storage(folder, settings), direction=settings.direction,
-                        load_if_exists=True)
+    try:
+        (folder / SETTINGS).write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
+        # Never load_if_exists: a study of the same name in a shared --storage is another folder's (checked above;
+        # here only a study created between that check and this line), and its trials are not this one's.
+        optuna.create_study(study_name=settings.name, storage=_storage(folder, settings, new=True),
+                            direction=settings.direction)
+    except BaseException as error:
+        _remove_study_files(folder, made)  # its files only: a clashing record in --storage is another study's
+        if isinstance(error, optuna.exceptions.DuplicatedStudyError):
+            raise LaminaError(_clash(settings.storage, name)) from None
+        raise
     return folder
+
+
+def _refuse_taken(folder: Path) -> None:
+    """Refuses an --out that is a file, or a folder holding any file a study writes (a study's, or the user's own
+    named like one: best/, config.yaml...): the search would overwrite it, as `lamina train` refuses a run folder's
+    names."""
+    if folder.exists() and not folder.is_dir():
+        raise LaminaError(f"{folder} is a file, not a folder. Give --out a folder for the study.")
+    taken = [name for name in OWNED if os.path.lexists(folder / name)]
+    if not taken:
+        return
+    advice = (f"Continue the study there with `lamina tune --resume {folder}`, or give" if (folder / SETTINGS).is_file()
+              else "Give")
+    raise LaminaError(f"{folder} already holds {', '.join(taken)}: a study there would overwrite them. {advice} "
+                      "another --out.")
 
 
 def optimize(folder, workers: int = 1, trials: int | None = None, budget: str | None = None,
@@ -138,16 +164,41 @@ def optimize(folder, workers: int = 1, trials: int | None = None, budget: str | 
         work(str(folder), shares[0], timeout, progress)
         return
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: torch and SQLite never cross a fork
-    processes = [context.Process(target=work, args=(str(folder), share, timeout, progress, workers, index))
+    refusals = context.SimpleQueue()
+    processes = [context.Process(target=_worker, args=(refusals, str(folder), share, timeout, progress, workers, index))
                  for index, share in enumerate(shares)]
     for process in processes:
         process.start()
     for process in processes:
         process.join()
+    messages = []
+    while not refusals.empty():
+        message = refusals.get()
+        messages += [message] if message not in messages else []  # each worker's first trial: often the same
+    if messages:
+        raise LaminaError("\n".join(messages))
     failed = [p.exitcode for p in processes if p.exitcode]
     if failed:
-        raise LaminaError(f"{len(failed)} of {workers} tuning workers stopped with an error (exit codes {failed}); "
-                          f"their messages are above. Continue with `lamina tune --resume {folder}`.")
+        raise WorkersStopped(f"{len(failed)} of {workers} tuning workers stopped with an error (exit codes {failed}); "
+                             "their messages are above.")
+
+
+class WorkersStopped(LaminaError):
+    """Worker processes ended by an error of their own (a traceback they printed), not by a LaminaError."""
+
+
+def _worker(refusals, *args) -> None:
+    """A worker process: `work(*args)`, whose LaminaError (bad input met in a trial: a refused setting) is sent to the
+    parent on `refusals`, which raises it once for all workers, instead of being printed as this process's
+    traceback. Library warnings are kept off the terminal as in the CLI's own process (lamina's own still show)."""
+    from lamina.library_warnings import logged_to_run
+
+    try:
+        with logged_to_run(lambda: None):  # the study folder is no run folder: the CLI's process drops them too
+            work(*args)
+    except LaminaError as error:
+        refusals.put(str(error))
+        sys.exit(2)  # the exit status of bad input, as the CLI's
 
 
 def work(folder: str, trials: int, timeout: float | None, progress: bool, workers: int = 1, index: int = 0) -> None:
@@ -165,7 +216,7 @@ def work(folder: str, trials: int, timeout: float | None, progress: bool, worker
     study = load_study(Path(folder), settings, index)
     frame, test_frame = tables_of(settings.base_config())
     objective = Objective(Path(folder), settings, frame, test_frame)
-    callbacks = [_print_trial] if progress else []
+    callbacks = [TrialPrinter(settings)] if progress else []
     # A trial whose training diverged failed on its hyperparameters: the study goes on without it.
     study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrainingDiverged,), callbacks=callbacks,
                    gc_after_trial=True)
@@ -284,44 +335,83 @@ def tune(data, target: str | None = None, *, out, config=None, test=None, worker
          storage: str | None = None, progress: bool = True, **overrides) -> dict:
     """Creates a study in `out`, runs its trials in `workers` processes and keeps the winner (see `finish`).
     A LaminaError that stops the trials before any finished training (a setting refused only when a network is
-    built: --init-from, --device, an architecture the columns cannot feed) removes the study (`discard_unstarted`)."""
+    built: --init-from, --device, an architecture the columns cannot feed) removes the study (`discard_unstarted`)
+    and is raised as it was: a failure of that clean-up is told after it, never instead of it."""
+    made = _missing_root(out)  # what the user made before the run is theirs: it stays
     folder = create(data, target, out, config=config, test=test, storage=storage, **overrides)
     try:
         optimize(folder, workers, progress=progress)
-    except LaminaError:
-        discard_unstarted(folder)
+    except LaminaError as error:
+        try:
+            discarded = discard_unstarted(folder, made)
+        except Exception as failure:  # whatever it is, the error that stopped the study comes first
+            raise LaminaError(f"{error}\n(The study's files in {folder} could not be removed ({failure}); delete "
+                              f"{', '.join(STUDY_FILES)} there before giving the same --out again.)") from error
+        if isinstance(error, WorkersStopped) and not discarded:
+            raise _resumable(error, folder) from error
         raise
     return finish(folder)
 
 
-def discard_unstarted(folder) -> None:
+def discard_unstarted(folder, made: Path | None = None) -> bool:
     """Removes a new study none of whose trials finished training (completed or pruned), so the corrected command
     can be given again with the same --out instead of being told to resume a study that never trained (as a run's
     RunFolder.discard_unstarted). Only the study's own files go (`create` refuses a folder holding any of them)
-    and, under --storage, its record in that database; a folder left empty goes too."""
+    and, under --storage, its record in that database (`create` made it: it refuses a name already there); the
+    folders the run made too (`made`: `_missing_root(out)` before `create`), those left empty. Returns whether the
+    study was removed."""
     from optuna.trial import TrialState
 
     folder = Path(folder)
     settings = read_settings(folder)
     study = load_study(folder, settings)
     if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        return
+        return False
     if settings.storage:
         _optuna().delete_study(study_name=settings.name, storage=_storage(folder, settings))
+    _remove_study_files(folder, made)
+    return True
+
+
+def _missing_root(out) -> Path | None:
+    """The topmost folder of the path `out` that does not exist yet (made by `create`, with those under it), or
+    None when `out` exists."""
+    root = None
+    for path in (Path(out), *Path(out).parents):
+        if os.path.lexists(path):
+            break
+        root = path
+    return root
+
+
+def _remove_study_files(folder: Path, made: Path | None) -> None:
+    """Removes the files a study writes before its first trial finishes, then, up to `made` (see `_missing_root`),
+    the folders the run made that are left empty."""
     for name in STUDY_FILES:
         path = folder / name
-        if path.is_dir():
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
-        elif path.exists():
+        elif os.path.lexists(path):
             path.unlink()
-    if not any(folder.iterdir()):
-        folder.rmdir()
+    for path in (folder, *folder.parents) if made is not None else ():
+        if path.is_symlink() or not path.is_dir() or any(path.iterdir()):
+            break
+        path.rmdir()
+        if path == made:
+            break
+
+
+def _resumable(error: LaminaError, folder: Path) -> LaminaError:
+    return LaminaError(f"{error} Continue with `lamina tune --resume {folder}`.")
 
 
 def resume(folder, workers: int = 1, trials: int | None = None, budget: str | None = None,
            progress: bool = True) -> dict:
     """Continues a study: its remaining trials (or up to `trials` in all), then the winner as `finish` keeps it."""
-    optimize(folder, workers, trials, budget, progress)
+    try:
+        optimize(folder, workers, trials, budget, progress)
+    except WorkersStopped as error:
+        raise _resumable(error, folder) from error
     return finish(folder)
 
 
@@ -329,11 +419,19 @@ def resume(folder, workers: int = 1, trials: int | None = None, budget: str | No
 
 
 def read_settings(folder: Path) -> StudySettings:
+    """The study's study.json, its fields' types checked: a damaged one is refused naming it."""
+    import pydantic
+
     path = Path(folder) / SETTINGS
     if not path.is_file():
         raise LaminaError(f"{folder} is not a study folder ({SETTINGS} not found). Give the --out folder of "
                           "`lamina tune`.")
-    return StudySettings(**json.loads(path.read_text(encoding="utf-8")))
+    try:
+        return pydantic.TypeAdapter(StudySettings).validate_json(path.read_bytes(), strict=True)
+    except pydantic.ValidationError as error:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}" for e in error.errors()[:3])
+        raise LaminaError(f"{path} is damaged ({problem}): it is not the {SETTINGS} lamina tune wrote. Restore it "
+                          "from a copy, or start a new study with another --out.") from None
 
 
 def load_study(folder: Path, settings: StudySettings, worker: int = 0):
@@ -341,7 +439,12 @@ def load_study(folder: Path, settings: StudySettings, worker: int = 0):
     worker's number: a single worker's study is reproducible, and two workers never draw the same settings."""
     optuna = _optuna()
     storage = _storage(folder, settings)
-    held = len(optuna.load_study(study_name=settings.name, storage=storage).trials)
+    try:
+        held = len(optuna.load_study(study_name=settings.name, storage=storage).trials)
+    except KeyError:
+        where = f"--storage {settings.storage}" if settings.storage else Path(folder) / STORAGE
+        raise LaminaError(f"{where} holds no study named {settings.name!r} (its record was deleted), so {folder} "
+                          "cannot be continued. Start a new study with another --out.") from None
     seed = (settings.base_config().seed + 1000 * held + worker) % 2**32
     return optuna.load_study(study_name=settings.name, storage=storage, sampler=optuna.samplers.TPESampler(seed=seed),
                              pruner=_pruner(settings.base_config().tune))
@@ -353,19 +456,47 @@ def finished_trials(study) -> list:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
 
 
-def _storage(folder: Path, settings: StudySettings):
+def _storage(folder: Path, settings: StudySettings, new: bool = False):
+    """The study's Optuna storage: --storage's database, or study.sqlite in the folder (which only a `new` study
+    may lack: opening a missing one would make an empty one)."""
+    if settings.storage:
+        return _open_storage(settings.storage, f"--storage {settings.storage}", "Check the URL and that the database "
+                             "is reachable.")
+    path = Path(folder) / STORAGE
+    if not new and not path.is_file():
+        raise LaminaError(f"{path} is missing: it held the study's trials, so {folder} cannot be continued. Restore it "
+                          "from a copy, or start a new study with another --out.")
+    return _open_storage(f"sqlite:///{path.resolve()}", str(path), "It is damaged: restore it from a copy, or start a "
+                         "new study with another --out.")
+
+
+def _open_storage(url: str, where: str, advice: str):
+    """Optuna's RDBStorage of `url` (its tables made if new); a database that cannot be opened is refused as
+    `where`, with `advice`."""
+    import sqlalchemy
+
     optuna = _optuna()
-    url = settings.storage or f"sqlite:///{(Path(folder) / STORAGE).resolve()}"
     # SQLite: wait up to 60 s for another worker's write instead of failing at once with "database is locked".
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable since 2.9
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable since 2.9
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS)
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        raise LaminaError(f"{where} cannot be opened as the study's storage ({getattr(error, 'orig', None) or error})."
+                          f" {advice}") from None
 
 
-def _check_storage(url: str) -> None:
-    """Refuses a --storage URL SQLAlchemy cannot parse or whose database driver is not installed (no connection
-    is made: that is tried when the workers start)."""
+def _clash(storage: str, name: str) -> str:
+    return (f"--storage {storage} already holds a study named {name!r} (Optuna names a study after the last folder "
+            f"of --out): it belongs to another study folder named {name}. Give an --out whose last folder is another "
+            f"name, or continue that study with `lamina tune --resume` of its folder.")
+
+
+def _check_storage(url: str, name: str) -> None:
+    """Refuses a --storage URL SQLAlchemy cannot parse, whose database driver is not installed or that cannot be
+    opened (a missing folder, an unreachable server), and one already holding a study named `name`: two study
+    folders would share its trials, and discarding one would delete the other's."""
     import sqlalchemy
 
     try:
@@ -376,6 +507,10 @@ def _check_storage(url: str) -> None:
     except ImportError as error:
         raise LaminaError(f"--storage {url!r} needs a database driver that is not installed ({error}). Install "
                           "that module, or leave --storage out.") from None
+    storage = _open_storage(url, f"--storage {url}", "Check the URL, that its folder exists and that the database "
+                            "is reachable.")
+    if name in _optuna().get_all_study_names(storage):
+        raise LaminaError(_clash(url, name))
 
 
 def _pruner(tune):
@@ -394,31 +529,55 @@ def _optuna():
     except ImportError:
         raise LaminaError("Tuning needs optuna: pip install 'lamina[tune]'.") from None
     optuna.logging.set_verbosity(logging.WARNING)  # lamina prints a line per trial itself
-    for handler in logging.getLogger("optuna").handlers:  # optuna's own handler, which its modules' records reach
-        if not any(isinstance(each, _NoTracebackForLaminaErrors) for each in handler.filters):
-            handler.addFilter(_NoTracebackForLaminaErrors())
+    failures = logging.getLogger("optuna.study._optimize")  # the logger of Optuna's "Trial N failed" lines
+    if not any(isinstance(each, _LaminaErrorsToldOnce) for each in failures.filters):
+        failures.addFilter(_LaminaErrorsToldOnce())
     return optuna
 
 
-class _NoTracebackForLaminaErrors(logging.Filter):
-    """Optuna logs a failed trial's exception with its traceback. A LaminaError's message is the whole story (why a
-    trial diverged; a refused setting, which the CLI prints again), so its record keeps the message and loses the
-    traceback; `--debug` still raises it with one."""
+class _LaminaErrorsToldOnce(logging.Filter):
+    """Optuna logs a failed trial's exception with its traceback, and a second line with its value. A LaminaError's
+    message is the whole story: one that stops the study (a refused setting) is printed by the CLI, so Optuna's lines
+    of that trial go; one the study goes on after (TrainingDiverged, caught) keeps its line without the traceback.
+    `--debug` still raises it with one."""
+
+    def __init__(self):
+        super().__init__()
+        self.told: str | None = None  # the number of the trial whose "failed with value" line goes next
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], LaminaError):
-            record.exc_info = record.exc_text = None
+        from lamina.training.trainer import TrainingDiverged
+
+        number = re.match(r"Trial (\d+) failed", record.getMessage())
+        number = number.group(1) if number else None
+        if record.exc_info:  # the trial's first line: the second follows at once
+            error = record.exc_info[1]
+            refused = isinstance(error, LaminaError) and not isinstance(error, TrainingDiverged)
+            self.told = number if refused else None
+            if isinstance(error, LaminaError):
+                record.exc_info = record.exc_text = None
+            return not refused
+        if number is not None and number == self.told:
+            self.told = None
+            return False
         return True
 
 
-def _print_trial(study, trial) -> None:
-    value = "" if trial.value is None else f" {trial.value:.4f}"
-    try:
-        best = f" (best {study.best_value:.4f}, trial {study.best_trial.number})"
-    except ValueError:
-        best = ""
-    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
-    print(f"trial {trial.number} {trial.state.name.lower()}{value}{best}: {params}", flush=True)
+class TrialPrinter:
+    """An Optuna callback printing a line per finished trial, naming the score it is chosen on."""
+
+    def __init__(self, settings: StudySettings):
+        better = "lower" if settings.direction == "minimize" else "higher"
+        self.score = f"validation {settings.metric} ({better} is better)"
+
+    def __call__(self, study, trial) -> None:
+        value = "" if trial.value is None else f", {self.score} {trial.value:.4f}"
+        try:
+            best = f"; best {study.best_value:.4f}, trial {study.best_trial.number}"
+        except ValueError:
+            best = ""
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+        print(f"trial {trial.number} {trial.state.name.lower()}{value}{best}: {params}", flush=True)
 
 
 # ---- the search space -----------------------------------------------------------------------------------

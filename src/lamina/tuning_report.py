@@ -4,6 +4,8 @@ plotly needed) to inline SVG. Every value on the page goes through evaluation.do
 
 from __future__ import annotations
 
+import os
+import shlex
 import warnings
 from html import escape
 from pathlib import Path
@@ -41,16 +43,19 @@ class OptunaChart:
 
 
 def write_study_report(folder: Path, study, settings, summary: dict) -> Path:
-    from lamina.tuning import REPORT
+    """Writes study.html into the study `folder`, given as the user gave it (relative to where they run lamina), since
+    the page tells the commands that reuse the study's files."""
+    from lamina.tuning import BEST, BEST_CONFIG, REPORT
 
-    sections = [f"<h1>lamina study: {escape(settings.name)}</h1>", section_html(_winner(settings, summary)),
+    sections = [f"<h1>lamina study: {escape(settings.name)}</h1>",
+                section_html(_winner(settings, summary, Path(folder) / BEST_CONFIG, Path(folder) / BEST)),
                 section_html(_charts(study)), section_html(_trials(study, settings))]
     path = Path(folder) / REPORT
     path.write_text(report_page(settings.name, sections), encoding="utf-8")
     return path
 
 
-def _winner(settings, summary: dict) -> Section:
+def _winner(settings, summary: dict, config: Path, best: Path) -> Section:
     validation, test = summary["validation"], summary["test"].get("test") or summary["test"]
     params = ", ".join(f"{name} = {value}" for name, value in summary["params"].items())
     blocks = [
@@ -62,11 +67,17 @@ def _winner(settings, summary: dict) -> Section:
                    "was scored once, after the search: ",
                    *_joined([[f"{name} ", Strong(value)] for name, value in test.items()
                              if isinstance(value, (int, float))]), "."]),
-        Paragraph(["Train it again with ", Code(f"lamina train {Path(settings.data).name} --config "
-                                                f"{settings.name}/config.yaml"),
-                   f"; its run is in {settings.name}/best."]),
+        Paragraph(["Train it again with ", Code(f"lamina train {shlex.quote(_runnable(settings.data))} --config "
+                                                f"{shlex.quote(str(config))}"), f"; its run is in {best}."]),
     ]
     return Section("Best trial", blocks)
+
+
+def _runnable(path: str) -> str:
+    """The study's data file (study.json holds it absolute) as a command run where lamina runs now can name it:
+    relative when under that folder, else absolute."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def _charts(study) -> Section:
