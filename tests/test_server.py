@@ -481,3 +481,14 @@ def test_an_input_column_named_records_is_read_as_a_record_s_field(tmp_path):
     error = client.post("/predict", json={"records": 0.5}).json()["error"]
     assert error.startswith("colour: Field required"), error
     assert client.post("/predict", json={"records": [{"records": 0.5, "colour": "red"}]}).status_code == 200
+
+
+def test_the_schema_of_a_table_model_gives_a_typical_record_it_answers(runs):
+    """/schema of a classifier held no example (an anomaly model's did): a client had to build a record from the
+    column list."""
+    client = TestClient(create_app({"shop": lamina.load(runs / "shop")}, monitor=False))
+    schema = client.get("/schema").json()
+    example = schema["example"]
+    assert list(example) == [column["name"] for column in schema["columns"]]
+    assert client.post("/predict", json=example).status_code == 200
+    assert client.post("/explain", json=example).status_code == 200

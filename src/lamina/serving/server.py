@@ -245,7 +245,9 @@ class ModelService:
             columns.append(entry)
         return {"name": self.name, "task": model.task.name, "problem": model.schema.task, "target": model.schema.target, "classes": model.classes,
                 "targets": [c.name for c in model.schema.columns if c.role == "target"],
-                "columns": columns, "identifiers": self.identifiers, "metrics": model.metrics, "training": model.training}
+                "columns": columns, "identifiers": self.identifiers,
+                "example": example_record(model.schema.features, model.features.encoders),
+                "metrics": model.metrics, "training": model.training}
 
     def router(self) -> APIRouter:
         router = self._row_router() if self.model.task.row_model else self._task_router()
