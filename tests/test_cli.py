@@ -146,7 +146,11 @@ def test_check_lists_findings_without_training(tmp_path, capsys):
     assert main(["check", str(tmp_path / "t.csv"), "--target", "y"]) == 0
     out = capsys.readouterr().out
     assert "[warning] Column 'leak' alone predicts the target" in out
+    assert "drop it: --column leak=ignore (config data: columns: {leak: ignore})" in out, "the flag check takes"
     assert not (tmp_path / "runs").exists()
+    assert main(["check", str(tmp_path / "t.csv"), "--target", "y", "--column", "leak=ignore"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\n  leak +ignore +dropped", out) and "alone predicts the target" not in out
 
 
 def _write(path, content):
@@ -372,3 +376,50 @@ def test_check_takes_the_date_order_and_refuses_a_value_it_cannot_read(tmp_path,
     assert "reads its dates month first (01/02/2020 is 2 January): '02/13/2020' in row 4" in capsys.readouterr().out
     assert main(["check", str(tmp_path / "d.csv"), "--target", "y", "--date-order", "day_first"]) == 2
     assert "Column 'when', row 4 (counting the header as row 1): '02/13/2020' can only be read month first" in capsys.readouterr().err
+
+
+def _options(parser: argparse.ArgumentParser, command: str) -> dict[str, argparse.Action]:
+    """The options of `lamina COMMAND` by flag."""
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {flag: action for action in commands.choices[command]._actions for flag in action.option_strings}
+
+
+def test_check_and_tune_take_the_data_flags_of_train_and_date_order_is_one_definition():
+    from lamina.cli import DATA_FLAGS, PAIR_FILE_FLAGS, TRAIN_SETTINGS
+
+    parser = build_parser()
+    train, check, tune = (_options(parser, name) for name in ("train", "check", "tune"))
+    assert DATA_FLAGS <= set(train), "every data flag is one of train's"
+    assert DATA_FLAGS | {"--column", "--date-order", "--target", "--config"} <= set(check)
+    assert (DATA_FLAGS - PAIR_FILE_FLAGS) | {"--date-order"} <= set(tune)
+    for flag, key, _, _ in TRAIN_SETTINGS:  # each reaches the config under its key
+        assert train[flag].dest == key and (flag not in check or check[flag].dest == key), flag
+    choices = {name: tuple(_options(parser, name)["--date-order"].choices or ()) for name in
+               ("train", "forecast", "check", "tune")}
+    assert set(choices.values()) == {("auto", "day_first", "month_first")}, choices
+
+
+def test_check_reads_the_data_as_train_would_and_its_advice_names_flags_it_takes(tmp_path, capsys):
+    check = _options(build_parser(), "check")
+    days = pd.date_range("2021-01-01", periods=60).strftime("%Y-%m-%d")
+    pd.DataFrame({"day": days, "sales": range(60)}).to_csv(tmp_path / "series.csv", index=False)
+    ratings = pd.DataFrame({"who": [i % 12 for i in range(240)], "what": [i % 17 for i in range(240)],
+                            "stars": [1 + i % 5 for i in range(240)]})
+    ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    for arguments in (["series.csv", "--task", "forecast", "--target", "sales"], ["ratings.csv", "--task", "recommend"]):
+        assert main(["check", str(tmp_path / arguments[0]), *arguments[1:]]) == 2
+        advised = set(re.findall(r"--[a-z][a-z-]+", capsys.readouterr().err))
+        assert advised and advised <= set(check), advised
+    assert main(["check", str(tmp_path / "series.csv"), "--task", "forecast", "--target", "sales", "--time", "day",
+                 "--horizon", "7"]) == 0
+    assert "task forecast" in capsys.readouterr().out
+    assert main(["check", str(tmp_path / "ratings.csv"), "--task", "recommend", "--user", "who", "--item", "what",
+                 "--rating", "stars"]) == 0
+    assert "task recommend" in capsys.readouterr().out
+    (tmp_path / "a.en").write_text("".join(f"sentence number {i}\n" for i in range(12)))
+    (tmp_path / "a.de").write_text("".join(f"Satz Nummer {i}\n" for i in range(12)))
+    assert main(["check", "--task", "translate", "--source-file", str(tmp_path / "a.en"), "--target-file",
+                 str(tmp_path / "a.de"), "--source", "en", "--target", "de"]) == 0
+    assert f"{tmp_path / 'a.en'} and {tmp_path / 'a.de'}: 12 rows, 2 columns" in capsys.readouterr().out
+    assert main(["check"]) == 2
+    assert "Give the data to check" in capsys.readouterr().err

@@ -29,3 +29,9 @@ def row_name(label) -> str:
     if isinstance(label, numbers.Integral):  # Python's and numpy's integers
         return f"row {int(label) + 2} (counting the header as row 1)"
     return str(label)
+
+
+def column_kind_fix(name, kind: str) -> str:
+    """How a message tells the user to set a column's kind (or `ignore` to leave it out): the flag, then the
+    config file's spelling of the same, e.g. "--column zip=category (config data: columns: {zip: category})"."""
+    return f"--column {name}={kind} (config data: columns: {{{name}: {kind}}})"

@@ -11,7 +11,7 @@ import pandas as pd
 from lamina.data.dates import DATE_ORDER_FIX, DateOrder
 from lamina.data.images import looks_like_arrays
 from lamina.data.schema import PICTURE_KINDS, Schema, require_target
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, column_kind_fix
 
 MIN_ROWS = 10  # fewer rows cannot fill a train, a validation and a test split
 MIN_ROWS_PER_CLASS = 3  # a class needs a row in each of the three splits (data.split gives it one each)
@@ -308,8 +308,8 @@ def _leak_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
             findings.append(Finding(
                 "warning", "target_leak",
                 f"Column {column.name!r} alone predicts the target almost perfectly (score {score:.3f}). "
-                "If it is recorded after the outcome or derived from it, drop it "
-                f"(data: columns: {{{column.name}: ignore}}).",
+                "If it is recorded after the outcome or derived from it, drop it: "
+                f"{column_kind_fix(column.name, 'ignore')}.",
                 column.name,
             ))
     return findings

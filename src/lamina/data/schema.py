@@ -14,7 +14,7 @@ import pandas as pd
 
 from lamina.checked import Fault
 from lamina.data.dates import DAY_FIRST, MIXED, MONTH_FIRST, DateOrder, file_date_order
-from lamina.errors import LaminaError, did_you_mean
+from lamina.errors import LaminaError, column_kind_fix, did_you_mean
 
 # PICTURE_KINDS: the registry's answer, named here too for the callers that import it from the schema.
 from lamina.features.kinds import PICTURE_KINDS as PICTURE_KINDS
@@ -154,8 +154,8 @@ def infer_column(series: pd.Series) -> Column:
         note = step.test(column)
         if note is not None:
             return Column(column.name, step.kind, "dropped" if step.kind == "ignore" else "feature", note)
-    raise LaminaError(f"No column kind claims column {column.name!r}; declare its kind in the config "
-                      f"(data: columns: {{{column.name}: category}}).")
+    raise LaminaError(f"No column kind claims column {column.name!r}; declare its kind: "
+                      f"{column_kind_fix(column.name, 'category')}.")
 
 
 def _every_value_missing(column: ColumnSample) -> str | None:

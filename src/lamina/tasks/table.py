@@ -18,7 +18,7 @@ from lamina.data.images import MEDIA_COLUMN_ATTR, drop_unreadable, ignored_files
 from lamina.data.scaffold import scaffold_column
 from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task, record_date_orders
 from lamina.data.split import Split, split_rows
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, column_kind_fix
 from lamina.features.molecule import screen_molecule_files
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder, canonical_labels
@@ -622,7 +622,7 @@ def require_inputs(schema: Schema, targets: str) -> None:
     if not schema.features:
         dropped = "; ".join(f"{c.name!r}: {c.note}" for c in schema.dropped) or "the table has only the target"
         raise LaminaError(f"No column is left to learn {targets} from ({dropped}). Keep a column by "
-                          "declaring its kind: --column NAME=KIND (config data: columns: {NAME: KIND}), e.g. "
+                          f"declaring its kind: {column_kind_fix('NAME', 'KIND')}, e.g. "
                           "category, text or molecule (SMILES strings).")
 
 
