@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import numbers
 
+import numpy as np
+
 
 class LaminaError(Exception):
     """Bad input or a bad setting. The message names the file, row or column and the fix."""
@@ -21,6 +23,12 @@ def closest(name: str, choices, n: int = 3) -> list[str]:
 def did_you_mean(name: str, choices) -> str:
     near = closest(name, choices)
     return f" Did you mean {', '.join(repr(c) for c in near)}?" if near else ""
+
+
+def quoted(value) -> str:
+    """A value as a message quotes it, repr-style: a numpy scalar (a pandas cell, an index label) as the Python
+    value it holds, 1 and 'a', not np.int64(1) and np.str_('a')."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def row_name(label) -> str:

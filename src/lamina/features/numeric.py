@@ -11,7 +11,7 @@ from scipy.special import ndtri
 
 from lamina.checked import Record, checked
 from lamina.data.read import leading_zero_codes
-from lamina.errors import LaminaError, column_kind_fix, row_name
+from lamina.errors import LaminaError, column_kind_fix, quoted, row_name
 from lamina.features.blocks import DENSE
 from lamina.features.drift import Bins
 from lamina.features.kinds import NUMBER_FIELD, ColumnSample, Kind, refuse_values, register_kind, sniff
@@ -160,7 +160,7 @@ def mixed_type_message(name: str, values: pd.Series) -> str:
     bad = values[numeric.isna()]
     first_row = bad.index[0]
     return (
-        f"Column {name!r} holds numbers but {len(bad)} value(s) are not numbers, first {bad.iloc[0]!r} "
+        f"Column {name!r} holds numbers but {len(bad)} value(s) are not numbers, first {quoted(bad.iloc[0])} "
         f"at {row_name(first_row)}. Fix or blank those values, or declare the column's kind: "
         f"{column_kind_fix(name, 'category')}."
     )

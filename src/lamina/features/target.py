@@ -10,7 +10,7 @@ from pydantic import Field, StrictStr
 
 from lamina.checked import Fault, Record, checked, under
 from lamina.data.checks import standardisation, target_size_problem
-from lamina.errors import LaminaError, row_name
+from lamina.errors import LaminaError, quoted, row_name
 from lamina.features.category import category_key
 from lamina.features.numeric import to_numbers
 from lamina.plain import json_safe
@@ -70,7 +70,7 @@ class TargetEncoder:
             unknown = keys[~keys.isin(self._index.keys())]
             if len(unknown):
                 raise LaminaError(
-                    f"Target {self.column!r} holds class {unknown.iloc[0]!r}, which the model never saw "
+                    f"Target {self.column!r} holds class {quoted(unknown.iloc[0])}, which the model never saw "
                     f"in training (known: {', '.join(map(str, self.classes_))}). Evaluate on rows of known classes."
                 )
             return keys.map(self._index).to_numpy(dtype=np.int64)

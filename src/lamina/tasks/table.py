@@ -18,7 +18,7 @@ from lamina.data.images import MEDIA_COLUMN_ATTR, drop_unreadable, ignored_files
 from lamina.data.scaffold import scaffold_column
 from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task, record_date_orders
 from lamina.data.split import Split, split_rows
-from lamina.errors import LaminaError, column_kind_fix
+from lamina.errors import LaminaError, column_kind_fix, quoted
 from lamina.features.molecule import screen_molecule_files
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder, canonical_labels
@@ -346,7 +346,7 @@ class TableTask(Task):
                 continue
             if infinite.any():
                 position = int(np.argmax(infinite))
-                raise LaminaError(f"Column {name!r}, {row_name(frame.index[position])}: {values.iloc[position]!r} is "
+                raise LaminaError(f"Column {name!r}, {row_name(frame.index[position])}: {quoted(values.iloc[position])} is "
                                   "an infinite number. Give a finite number, or leave the cell empty where it is "
                                   "unknown.")
 
