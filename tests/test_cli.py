@@ -116,6 +116,7 @@ def test_evaluate_report_and_info(run, capsys):
     assert re.search(r"\by\b", page["title"]), page["title"]  # the target, named in the page's title
     assert {"no", "yes"} <= page["cells"], "the class names label the per-class table and the charts"
     assert html.count("<svg") >= 2, "the charts are drawn inline"
+    assert "no better than the trivial baseline" not in html, "a model that learnt is not warned about"
     assert main(["info", str(run / "run")]) == 0
     assert "task: classification (binary); classes: ['no', 'yes']" in capsys.readouterr().out
 
@@ -423,3 +424,39 @@ def test_check_reads_the_data_as_train_would_and_its_advice_names_flags_it_takes
     assert f"{tmp_path / 'a.en'} and {tmp_path / 'a.de'}: 12 rows, 2 columns" in capsys.readouterr().out
     assert main(["check"]) == 2
     assert "Give the data to check" in capsys.readouterr().err
+
+
+def test_a_model_no_better_than_its_baseline_is_warned_in_the_terminal_and_the_report(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    for name, sign in (("train", 1), ("test", -1)):  # the test rows hold the opposite of what training taught
+        a = rng.normal(size=400)
+        pd.DataFrame({"a": a, "b": rng.normal(size=400), "y": np.where(sign * a > 0, "yes", "no")}).to_csv(
+            tmp_path / f"{name}.csv", index=False)
+    assert main(["train", str(tmp_path / "train.csv"), "--target", "y", "--test", str(tmp_path / "test.csv"),
+                 "--out", str(tmp_path / "run"), *FAST_FLAGS]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    ours, theirs = metrics["test"]["log_loss"], metrics["baseline"]["log_loss"]
+    assert ours >= theirs, "the premise: the model did not beat the baseline"
+    said = f"The model is no better than the trivial baseline: test log_loss {ours:.4f} against {theirs:.4f}"
+    printed = capsys.readouterr().out
+    assert f"\nwarning: {said}" in printed and "too few epochs (4 run)" in printed
+    assert said in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_the_baseline_warning_leads_with_the_causes_the_run_shows():
+    from lamina.evaluation.baseline import baseline_warning
+
+    metrics = {"test": {"roc_auc": 0.371, "log_loss": 0.566}, "baseline": {"roc_auc": 0.5, "log_loss": 0.519}}
+    private = {"epochs_run": 3, "stop_reason": "all 3 epochs done",
+               "privacy": {"epsilon": 2.9, "noise_multiplier": 1.7}}
+    warning = baseline_warning(metrics, "log_loss", private)
+    assert warning.index("too much privacy noise (ε = 2.9") < warning.index("too few epochs (3 run)") \
+        < warning.index("no signal in the features")
+    assert "privacy" not in baseline_warning(metrics, "log_loss", {"epochs_run": 3})
+    assert "time budget" in baseline_warning(metrics, "log_loss", {"stop_reason": "time budget of 60s reached"})
+    assert baseline_warning(metrics, "roc_auc", private).startswith("The model is no better than the trivial "
+                                                                    "baseline: test roc_auc 0.3710 against 0.5000")
+    better = {"test": {"log_loss": 0.4}, "baseline": {"log_loss": 0.519}}
+    assert baseline_warning(better, "log_loss", private) is None and baseline_warning(metrics, None, {}) is None

@@ -497,6 +497,7 @@ def run_train(args) -> int:
         from lamina.training.privacy import privacy_text
 
         print(f"\n{privacy_text(model.training['privacy'])}; {model.training['stop_reason']}")
+    _print_baseline_warning(model)
     _print_warnings(out)
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
@@ -511,6 +512,14 @@ def _data_config(args, settings: list[tuple], **more):
     config = api.resolve_config(args.config, **given, date_order=args.date_order, **more)
     columns = _parse_columns(args.column)
     return config.with_overrides(columns={**config.data.columns, **columns}) if columns else config
+
+
+def _print_baseline_warning(model) -> None:
+    """The warning of a model no better than its trivial baseline (report.html leads with it too)."""
+    from lamina.evaluation.baseline import baseline_warning
+
+    if warning := baseline_warning(model.metrics, model.task.judged_on, model.training):
+        print(f"\nwarning: {warning}")
 
 
 def _print_warnings(run: Path) -> None:
@@ -540,6 +549,7 @@ def run_federate(args) -> int:
     federated = model.training["federated"]
     print(f"{federated['partition']}: {federated['rounds'][-1]['epoch']} rounds, best round {model.training['best_epoch']}")
     print(model.task.summary(model))
+    _print_baseline_warning(model)
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
 

@@ -50,6 +50,7 @@ HISTOGRAM_BINS = 20  # equal-width bins of the anomaly score in the report
 @register_task
 class AnomalyTask(Task):
     name = "anomaly"
+    judged_on = "pr_auc"  # with labels: against flagging every row (the anomalies' share)
     decision_settings = ("cost", "contamination", "normal_only")
     aliases = ("outlier",)
     reads = "reconstruct"
