@@ -117,8 +117,28 @@ def test_evaluate_report_and_info(run, capsys):
     assert {"no", "yes"} <= page["cells"], "the class names label the per-class table and the charts"
     assert html.count("<svg") >= 2, "the charts are drawn inline"
     assert "no better than the trivial baseline" not in html, "a model that learnt is not warned about"
+    assert main(["evaluate", str(run / "run"), str(run / "test.csv")]) == 0
+    assert f"\nmetrics on 200 rows of {run / 'test.csv'}  " in capsys.readouterr().out, "the file given, not 'test'"
     assert main(["info", str(run / "run")]) == 0
-    assert "task: classification (binary); classes: ['no', 'yes']" in capsys.readouterr().out
+    info = capsys.readouterr().out
+    assert "task: classification (binary); classes: ['no', 'yes']" in info
+    sizes = json.loads((run / "run" / "model" / "model.json").read_text())["training"]["sizes"]
+    assert f"sizes: train {sizes['train']}, valid {sizes['valid']}, test 200" in info and "{" not in info
+
+
+def test_a_regression_is_named_once_and_a_metric_rounding_to_zero_has_no_minus(tmp_path, capsys):
+    from lamina.evaluation.document import number
+    from lamina.tasks.table import metrics_text
+
+    text = metrics_text({"r2": 0.81, "mae": 0.5}, {"r2": -0.00001, "mae": 0.9}, 60)
+    assert re.search(r"r2 +0\.8100 +0\.0000 ", text) and "-0.0000" not in text, text
+    assert [number(v, percent=p, digits=d) for v, p, d in ((-0.00001, True, 1), (-0.00004, False, 4))] == \
+        ["0.0%", "-4e-05"], "a value shown as zeros loses its sign; one shown in its own digits keeps it"
+    make_table(rows=300, task="regression").to_csv(tmp_path / "r.csv", index=False)
+    assert main(["train", str(tmp_path / "r.csv"), "--target", "y", "--out", str(tmp_path / "run"), *FAST_FLAGS]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "run")]) == 0
+    assert "\ntask: regression\n" in capsys.readouterr().out
 
 
 def test_a_config_file_alone_can_drive_training_and_its_warnings_are_printed(tmp_path, capsys):

@@ -393,7 +393,8 @@ def evaluate(run, data) -> tuple[dict, str]:
     from lamina.tasks.table import metrics_text
 
     result = load(run).evaluate(data)  # a task that cannot be evaluated on data (a forecast) says so
-    text = metrics_text(result["metrics"], result["baseline"], result["rows"])
+    source = str(data) if isinstance(data, (str, Path)) else "the given table"
+    text = metrics_text(result["metrics"], result["baseline"], result["rows"], source)
     if "targets" in result:  # several targets: the means above, each target's scores below
         from lamina.tasks.targets import per_target_text
 

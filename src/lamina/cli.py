@@ -761,13 +761,15 @@ def run_info(args) -> int:
     model = api.load(args.run)
     training = model.training
     print(f"{model!r}")
-    problem = f" ({model.schema.task})" if model.task.row_model else ""  # binary, multiclass or regression
+    # A row model's kind of problem (binary, multiclass) where it is not the task's name (regression's is).
+    kind = model.schema.task if model.task.row_model else model.task.name
+    problem = f" ({kind})" if kind != model.task.name else ""
     classes = f"; classes: {model.classes}" if model.classes else ""
     print(f"task: {model.task.name}{problem}{classes}")
-    print(f"architecture: {model.architecture['arch']} {model.architecture['hyperparameters']}")
+    print(f"architecture: {model.architecture['arch']} ({_pairs_text(model.architecture['hyperparameters'])})")
     folds = (training.get("cross_fit") or {}).get("folds")
     together = f" (cross-fitted: the validation rows train too, each member without one of {folds} folds)" if folds else ""
-    print(f"split: {training.get('split')}; sizes {training.get('sizes')}{together}")
+    print(f"split: {training.get('split')}; sizes: {_pairs_text(training.get('sizes'))}{together}")
     if model.task.row_model:
         print(f"epochs run: {training.get('epochs_run')}, best {training.get('best_epoch')} "
               f"({training.get('stop_reason')})")
@@ -784,6 +786,11 @@ def run_info(args) -> int:
     if model.metrics:
         print(model.task.summary(model))
     return 0
+
+
+def _pairs_text(mapping: dict | None) -> str:
+    """{"train": 425, "valid": 75} as a person reads it: "train 425, valid 75" (no Python dict)."""
+    return ", ".join(f"{name} {value}" for name, value in (mapping or {}).items()) or "none"
 
 
 def run_demo(args) -> int:

@@ -584,11 +584,12 @@ class TableTask(Task):
         return task
 
 
-def metrics_text(metrics: dict, baseline: dict, rows: int) -> str:
-    """Test metrics beside the baseline's, one line each, with the direction that is better."""
+def metrics_text(metrics: dict, baseline: dict, rows: int, source: str | None = None) -> str:
+    """Test metrics beside the baseline's, one line each, with the direction that is better; `source` names the
+    data they were measured on where it is not the run's test split (`lamina evaluate RUN FILE`)."""
     from lamina.evaluation.metrics import HIGHER_IS_BETTER, NEITHER_BETTER
 
-    title = f"test metrics on {rows} rows"
+    title = f"metrics on {rows} rows of {source}" if source else f"test metrics on {rows} rows"
     width = max([20, len(title) - 2, *map(len, metrics)])  # the names' column: log_loss_uncalibrated is 21 long
     lines = [f"\n{title:<{width + 2}} {'model':>10} {'baseline':>10}"]
     for name, value in metrics.items():
@@ -695,7 +696,10 @@ def _run_onnx(model, inputs) -> np.ndarray:
 
 
 def number(value) -> str:
-    return "n/a" if value is None or value != value else f"{value:.4f}"
+    """A metric in the terminal's table: 4 decimals, "n/a" when missing."""
+    from lamina.evaluation.document import unsigned_zero
+
+    return "n/a" if value is None or value != value else unsigned_zero(f"{value:.4f}")
 
 
 def _token_counts(inputs: dict, spec: dict) -> torch.Tensor:
