@@ -49,6 +49,23 @@ def test_imbalance_and_small_classes(table):
     assert not has_errors(found)
 
 
+def test_findings_quote_numbers_of_the_data_as_written_not_as_numpy_reprs():
+    """Class labels and cells read by pandas are numpy scalars; a message quotes 1, not np.int64(1)."""
+    from lamina.errors import quoted
+
+    assert [quoted(v) for v in (np.int64(1), np.float64(0.5), np.str_("a"), np.bool_(True), "b")] == \
+        ["1", "0.5", "'a'", "True", "'b'"]
+    rows = 600
+    frame = pd.DataFrame({"amount": np.arange(rows) % 7, "flat": np.full(rows, 5),
+                          "fraud": (np.arange(rows) < 40).astype(int)})
+    messages = [f.message for f in findings_for(frame, "fraud")] + [c.note for c in infer_schema(frame, "fraud").columns]
+    assert "Classes are imbalanced: 1 has 40 rows against 560 for 0." in " ".join(messages)
+    assert "constant (every value is 5)" in messages
+    assert not [m for m in messages if "np." in m or "numpy" in m], messages
+    with pytest.raises(LaminaError, match=r"a single value \(1\) in every row"):
+        infer_schema(frame.assign(fraud=1), "fraud")
+
+
 def test_a_class_with_too_few_rows_is_an_error(table):
     table.loc[:1, "y"] = "rare"
     findings = findings_for(table)

@@ -116,8 +116,29 @@ def test_evaluate_report_and_info(run, capsys):
     assert re.search(r"\by\b", page["title"]), page["title"]  # the target, named in the page's title
     assert {"no", "yes"} <= page["cells"], "the class names label the per-class table and the charts"
     assert html.count("<svg") >= 2, "the charts are drawn inline"
+    assert "no better than the trivial baseline" not in html, "a model that learnt is not warned about"
+    assert main(["evaluate", str(run / "run"), str(run / "test.csv")]) == 0
+    assert f"\nmetrics on 200 rows of {run / 'test.csv'}  " in capsys.readouterr().out, "the file given, not 'test'"
     assert main(["info", str(run / "run")]) == 0
-    assert "task: classification (binary); classes: ['no', 'yes']" in capsys.readouterr().out
+    info = capsys.readouterr().out
+    assert "task: classification (binary); classes: ['no', 'yes']" in info
+    sizes = json.loads((run / "run" / "model" / "model.json").read_text())["training"]["sizes"]
+    assert f"sizes: train {sizes['train']}, valid {sizes['valid']}, test 200" in info and "{" not in info
+
+
+def test_a_regression_is_named_once_and_a_metric_rounding_to_zero_has_no_minus(tmp_path, capsys):
+    from lamina.evaluation.document import number
+    from lamina.tasks.table import metrics_text
+
+    text = metrics_text({"r2": 0.81, "mae": 0.5}, {"r2": -0.00001, "mae": 0.9}, 60)
+    assert re.search(r"r2 +0\.8100 +0\.0000 ", text) and "-0.0000" not in text, text
+    assert [number(v, percent=p, digits=d) for v, p, d in ((-0.00001, True, 1), (-0.00004, False, 4))] == \
+        ["0.0%", "-4e-05"], "a value shown as zeros loses its sign; one shown in its own digits keeps it"
+    make_table(rows=300, task="regression").to_csv(tmp_path / "r.csv", index=False)
+    assert main(["train", str(tmp_path / "r.csv"), "--target", "y", "--out", str(tmp_path / "run"), *FAST_FLAGS]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "run")]) == 0
+    assert "\ntask: regression\n" in capsys.readouterr().out
 
 
 def test_a_config_file_alone_can_drive_training_and_its_warnings_are_printed(tmp_path, capsys):
@@ -146,7 +167,11 @@ def test_check_lists_findings_without_training(tmp_path, capsys):
     assert main(["check", str(tmp_path / "t.csv"), "--target", "y"]) == 0
     out = capsys.readouterr().out
     assert "[warning] Column 'leak' alone predicts the target" in out
+    assert "drop it: --column leak=ignore (config data: columns: {leak: ignore})" in out, "the flag check takes"
     assert not (tmp_path / "runs").exists()
+    assert main(["check", str(tmp_path / "t.csv"), "--target", "y", "--column", "leak=ignore"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\n  leak +ignore +dropped", out) and "alone predicts the target" not in out
 
 
 def _write(path, content):
@@ -372,3 +397,86 @@ def test_check_takes_the_date_order_and_refuses_a_value_it_cannot_read(tmp_path,
     assert "reads its dates month first (01/02/2020 is 2 January): '02/13/2020' in row 4" in capsys.readouterr().out
     assert main(["check", str(tmp_path / "d.csv"), "--target", "y", "--date-order", "day_first"]) == 2
     assert "Column 'when', row 4 (counting the header as row 1): '02/13/2020' can only be read month first" in capsys.readouterr().err
+
+
+def _options(parser: argparse.ArgumentParser, command: str) -> dict[str, argparse.Action]:
+    """The options of `lamina COMMAND` by flag."""
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {flag: action for action in commands.choices[command]._actions for flag in action.option_strings}
+
+
+def test_check_and_tune_take_the_data_flags_of_train_and_date_order_is_one_definition():
+    from lamina.cli import DATA_FLAGS, PAIR_FILE_FLAGS, TRAIN_SETTINGS
+
+    parser = build_parser()
+    train, check, tune = (_options(parser, name) for name in ("train", "check", "tune"))
+    assert DATA_FLAGS <= set(train), "every data flag is one of train's"
+    assert DATA_FLAGS | {"--column", "--date-order", "--target", "--config"} <= set(check)
+    assert (DATA_FLAGS - PAIR_FILE_FLAGS) | {"--date-order"} <= set(tune)
+    for flag, key, _, _ in TRAIN_SETTINGS:  # each reaches the config under its key
+        assert train[flag].dest == key and (flag not in check or check[flag].dest == key), flag
+    choices = {name: tuple(_options(parser, name)["--date-order"].choices or ()) for name in
+               ("train", "forecast", "check", "tune")}
+    assert set(choices.values()) == {("auto", "day_first", "month_first")}, choices
+
+
+def test_check_reads_the_data_as_train_would_and_its_advice_names_flags_it_takes(tmp_path, capsys):
+    check = _options(build_parser(), "check")
+    days = pd.date_range("2021-01-01", periods=60).strftime("%Y-%m-%d")
+    pd.DataFrame({"day": days, "sales": range(60)}).to_csv(tmp_path / "series.csv", index=False)
+    ratings = pd.DataFrame({"who": [i % 12 for i in range(240)], "what": [i % 17 for i in range(240)],
+                            "stars": [1 + i % 5 for i in range(240)]})
+    ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    for arguments in (["series.csv", "--task", "forecast", "--target", "sales"], ["ratings.csv", "--task", "recommend"]):
+        assert main(["check", str(tmp_path / arguments[0]), *arguments[1:]]) == 2
+        advised = set(re.findall(r"--[a-z][a-z-]+", capsys.readouterr().err))
+        assert advised and advised <= set(check), advised
+    assert main(["check", str(tmp_path / "series.csv"), "--task", "forecast", "--target", "sales", "--time", "day",
+                 "--horizon", "7"]) == 0
+    assert "task forecast" in capsys.readouterr().out
+    assert main(["check", str(tmp_path / "ratings.csv"), "--task", "recommend", "--user", "who", "--item", "what",
+                 "--rating", "stars"]) == 0
+    assert "task recommend" in capsys.readouterr().out
+    (tmp_path / "a.en").write_text("".join(f"sentence number {i}\n" for i in range(12)))
+    (tmp_path / "a.de").write_text("".join(f"Satz Nummer {i}\n" for i in range(12)))
+    assert main(["check", "--task", "translate", "--source-file", str(tmp_path / "a.en"), "--target-file",
+                 str(tmp_path / "a.de"), "--source", "en", "--target", "de"]) == 0
+    assert f"{tmp_path / 'a.en'} and {tmp_path / 'a.de'}: 12 rows, 2 columns" in capsys.readouterr().out
+    assert main(["check"]) == 2
+    assert "Give the data to check" in capsys.readouterr().err
+
+
+def test_a_model_no_better_than_its_baseline_is_warned_in_the_terminal_and_the_report(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    for name, sign in (("train", 1), ("test", -1)):  # the test rows hold the opposite of what training taught
+        a = rng.normal(size=400)
+        pd.DataFrame({"a": a, "b": rng.normal(size=400), "y": np.where(sign * a > 0, "yes", "no")}).to_csv(
+            tmp_path / f"{name}.csv", index=False)
+    assert main(["train", str(tmp_path / "train.csv"), "--target", "y", "--test", str(tmp_path / "test.csv"),
+                 "--out", str(tmp_path / "run"), *FAST_FLAGS]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    ours, theirs = metrics["test"]["log_loss"], metrics["baseline"]["log_loss"]
+    assert ours >= theirs, "the premise: the model did not beat the baseline"
+    said = f"The model is no better than the trivial baseline: test log_loss {ours:.4f} against {theirs:.4f}"
+    printed = capsys.readouterr().out
+    assert f"\nwarning: {said}" in printed and "too few epochs (4 run)" in printed
+    assert said in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_the_baseline_warning_leads_with_the_causes_the_run_shows():
+    from lamina.evaluation.baseline import baseline_warning
+
+    metrics = {"test": {"roc_auc": 0.371, "log_loss": 0.566}, "baseline": {"roc_auc": 0.5, "log_loss": 0.519}}
+    private = {"epochs_run": 3, "stop_reason": "all 3 epochs done",
+               "privacy": {"epsilon": 2.9, "noise_multiplier": 1.7}}
+    warning = baseline_warning(metrics, "log_loss", private)
+    assert warning.index("too much privacy noise (ε = 2.9") < warning.index("too few epochs (3 run)") \
+        < warning.index("no signal in the features")
+    assert "privacy" not in baseline_warning(metrics, "log_loss", {"epochs_run": 3})
+    assert "time budget" in baseline_warning(metrics, "log_loss", {"stop_reason": "time budget of 60s reached"})
+    assert baseline_warning(metrics, "roc_auc", private).startswith("The model is no better than the trivial "
+                                                                    "baseline: test roc_auc 0.3710 against 0.5000")
+    better = {"test": {"log_loss": 0.4}, "baseline": {"log_loss": 0.519}}
+    assert baseline_warning(better, "log_loss", private) is None and baseline_warning(metrics, None, {}) is None

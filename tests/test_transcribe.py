@@ -362,7 +362,7 @@ def test_evaluate_gives_rows_metrics_and_baseline_from_python_and_the_cli(traine
     capsys.readouterr()
     assert main(["evaluate", str(run), str(run.parent / "evaluate.csv")]) == 0
     shown = capsys.readouterr().out
-    assert f"test metrics on {len(test)} rows" in shown and "cer" in shown and "(higher is better)" in shown
+    assert f"metrics on {len(test)} rows of {run.parent / 'evaluate.csv'}" in shown and "cer" in shown and "(higher is better)" in shown
 
 
 @pytest.mark.parametrize("given", [None, 5, [b"RIFF", None], {"audio": "a.wav"}])

@@ -155,20 +155,31 @@ def tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.Da
     aligned files of sentence pairs read as a table of two columns)."""
     from lamina.data.pairs import read_pair_files
 
-    names = (config.data.source or "source", config.data.target or "target")
-    if data is None and config.data.source_file:
-        frame = read_pair_files(config.data.source_file, config.data.target_file, *names)
-    else:
-        frame = read_table(data if data is not None else config.data.path, "training data",
-                           unlabelled=trains_unlabelled(config))
+    frame = training_table(config, data)
     test = test if test is not None else config.data.test
     if test is None and config.data.test_source_file:
-        return frame, read_pair_files(config.data.test_source_file, config.data.test_target_file, *names)
+        return frame, read_pair_files(config.data.test_source_file, config.data.test_target_file, *_pair_names(config))
     # The test file's columns read as text where the training file's were (a test file of codes 2020 and 2021
     # alone would read them as numbers), so both are read alike.
     texts = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     test_frame = read_table(test, TEST_DATA, texts, unlabelled=trains_unlabelled(config)) if test is not None else None
     return frame, test_frame
+
+
+def training_table(config: Config, data=None, what: str = "training data") -> pd.DataFrame:
+    """The training table: `data`, else the config's data.path, else its two aligned files of sentence pairs read as
+    a table of two columns (named by data.source and data.target); `what` names it in read_table's errors."""
+    from lamina.data.pairs import read_pair_files
+
+    if data is None and config.data.source_file:
+        return read_pair_files(config.data.source_file, config.data.target_file, *_pair_names(config))
+    return read_table(data if data is not None else config.data.path, what,
+                      unlabelled=trains_unlabelled(config))
+
+
+def _pair_names(config: Config) -> tuple[str, str]:
+    """The columns a table read from aligned files of sentence pairs has: the source's and the target's."""
+    return config.data.source or "source", config.data.target or "target"
 
 
 def trains_unlabelled(config: Config) -> bool:
@@ -315,7 +326,7 @@ def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, P
     rows it uses) and the task training would pick for it (the config's data.task, or the one inferred), without
     training."""
     config, named = with_target(resolve_config(config), target, data)
-    frame = read_table(data, "data", unlabelled=trains_unlabelled(config))
+    frame = training_table(config, data, "data")  # `data` None: the config's aligned files of sentence pairs
     refuse_target_without_labels(frame, named)
     task = task_for(config, frame)
     return frame, task.prepare(config, frame, None), task
@@ -382,7 +393,8 @@ def evaluate(run, data) -> tuple[dict, str]:
     from lamina.tasks.table import metrics_text
 
     result = load(run).evaluate(data)  # a task that cannot be evaluated on data (a forecast) says so
-    text = metrics_text(result["metrics"], result["baseline"], result["rows"])
+    source = str(data) if isinstance(data, (str, Path)) else "the given table"
+    text = metrics_text(result["metrics"], result["baseline"], result["rows"], source)
     if "targets" in result:  # several targets: the means above, each target's scores below
         from lamina.tasks.targets import per_target_text
 

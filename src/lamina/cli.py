@@ -14,7 +14,6 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that closed the pipe
 
-# Every `lamina train` setting flag and the config key it sets (so a config file can say the same).
 def _yes_no(text: str) -> bool:
     if text.lower() in ("yes", "true", "1", "on"):
         return True
@@ -33,7 +32,9 @@ def _or_auto(kind):
     return read
 
 
-TRAIN_SETTINGS = [
+# The settings every task reads, each a flag and the config key it sets (so a config file can say the same);
+# TRAIN_SETTINGS below gathers them with the tasks' own.
+COMMON_SETTINGS = [
     ("--task", "task", str, "classification (binary, multiclass), regression, forecast, recommend, generate, anomaly, translate or "
                             "transcribe (default: "
                             "inferred; a --horizon means forecast, --user and --item recommend)"),
@@ -116,9 +117,6 @@ FORECAST_SETTINGS = [
     ("--time", "time", str, "forecasting: the column of dates or times; recommending: the column ordering each "
                             "user's interactions (the latest are held out)"),
     ("--horizon", "horizon", int, "forecasting: steps ahead to forecast"),
-    # Tables and recommendation read it too: every `lamina train` (and `lamina forecast`) takes it.
-    ("--date-order", "date_order", str, "auto, day_first or month_first: how dates written 01/02/2020 read (default "
-                                        "auto: month first unless a value such as 13/02/2020 proves day first)"),
     ("--id", "id", str, "forecasting: the column telling several series apart (one network serves them all)"),
     ("--covariates", "covariates", lambda text: _names(text), "forecasting: comma-separated columns read from the "
                                                              "history beside the targets, or none (default: every "
@@ -163,6 +161,19 @@ TRANSLATE_SETTINGS = [
                                                       "--valid-fraction of the training pairs)"),
     ("--valid-target-file", "valid_target_file", str, "translating: their translations, aligned line by line"),
 ]
+
+# Every `lamina train` setting flag and the config key it sets. --date-order is not one of them: it takes choices,
+# which these (flag, key, type, help) rows do not carry, so _add_date_order adds it to every command reading data.
+TRAIN_SETTINGS = COMMON_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS + TRANSLATE_SETTINGS
+
+# The `lamina train` settings that describe the data rather than the model: what it is, which columns play which
+# part, how it splits. `lamina check` takes them to see the data as training would (with --column, --date-order).
+DATA_FLAGS = {"--task", "--valid-fraction", "--test-fraction", "--split", "--time", "--horizon", "--id",
+              "--covariates", "--season", "--valid-steps", "--test-steps", "--user", "--item", "--rating", "--users",
+              "--items", "--source", "--source-file", "--target-file"}
+
+# The aligned-file flags `lamina tune` leaves out: each trial reads the data from one file (tuning.create).
+PAIR_FILE_FLAGS = {s[0] for s in TRANSLATE_SETTINGS if s[0].endswith("-file")}
 
 EXAMPLES = {
     "train": "lamina train adult.csv --target income --out runs/adult   |   lamina train sales.csv --task forecast "
@@ -219,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from lamina.data.formats import FORMATS
 
+    def add_column(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
+                         help="override a column's kind: number, category, binary, datetime, text, ignore")
+
     train = command("train", "train a model on a table and write a run folder")
     train.add_argument("data", nargs="?", help=f"a table ({FORMATS}), a folder of class folders, idx/.npz/.npy "
                                                "arrays (or data.path in --config)")
@@ -231,13 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--from", dest="start", choices=["last", "best"], default="last",
                        help="with --resume: best continues from the best checkpoint where the last is missing or "
                             "damaged (default last: stop and say so)")
-    train.add_argument("--column", action="append", default=[], metavar="NAME=KIND",
-                       help="override a column's kind: number, category, binary, datetime, text, ignore")
+    add_column(train)
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.add_argument("--nproc", type=at_least_one, metavar="N", help="train with N processes on this machine "
                        "(DistributedDataParallel through torchrun; --batch-size is rows per process)")
-    for flag, _key, kind, text in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS + TRANSLATE_SETTINGS:
+    for flag, _key, kind, text in TRAIN_SETTINGS:
         train.add_argument(flag, type=kind, help=text)
+    _add_date_order(train)
     train.add_argument("--normal-only", action="store_const", const=True,
                        help="anomaly with --target: the autoencoder learns from the normal rows only")
     train.add_argument("--implicit", action="store_const", const=True,
@@ -250,8 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--config", help="YAML config file; flags override it")
     forecast.add_argument("--out", help="run folder (default runs/<data name>)")
     forecast.add_argument("--quiet", action="store_true", help="no progress output")
-    for flag, _key, kind, text in [s for s in TRAIN_SETTINGS if s[0] in FORECAST_FLAGS] + FORECAST_SETTINGS:
+    for flag, _key, kind, text in [s for s in COMMON_SETTINGS if s[0] in FORECAST_FLAGS] + FORECAST_SETTINGS:
         forecast.add_argument(flag, type=kind, help=text, required=flag in ("--time", "--horizon"))
+    _add_date_order(forecast)
 
     federate = command("federate", "train a table model with federated learning (Flower): clients keep their rows "
                                    "and share statistics and weights")
@@ -292,16 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--quiet", action="store_true", help="no line per trial")
     _add_date_order(tune)  # each trial reads the dates as `lamina train --date-order` would
     for flag, _key, kind, text in TRAIN_SETTINGS:
-        if flag != "--time-budget":  # here the study's budget; a trial's own is config train.time_budget
+        # --time-budget: here the study's budget (a trial's own is config train.time_budget)
+        if flag != "--time-budget" and flag not in PAIR_FILE_FLAGS:
             tune.add_argument(flag, type=kind, help=text)
 
     check = command("check", "report data-quality findings without training")
-    check.add_argument("data", help=f"a table ({FORMATS}), a folder of class folders or idx/.npz/.npy arrays")
+    check.add_argument("data", nargs="?", help=f"a table ({FORMATS}), a folder of class folders or idx/.npz/.npy "
+                                               "arrays (or data.path in --config)")
     check.add_argument("--target", help="the column to predict (several: comma-separated, or 'all')")
     check.add_argument("--config", help="YAML config file")
-    for flag, key, kind, text in TRAIN_SETTINGS:
-        if flag == "--task":  # the task whose view of the data is checked, as training would take it
-            check.add_argument(flag, dest=key, type=kind, help=text)
+    add_column(check)
+    for flag, _key, kind, text in TRAIN_SETTINGS:
+        if flag in DATA_FLAGS:  # the data as training would see it
+            check.add_argument(flag, type=kind, help=text)
     _add_date_order(check)
 
     predict = command("predict", "predict every row of a table")
@@ -451,14 +470,8 @@ def run_train(args) -> int:
         _refuse_settings_on_resume(args)
         data = None
     else:
-        settings = {key: getattr(args, flag[2:].replace("-", "_"), None)
-                    for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS + TRANSLATE_SETTINGS}
-        settings["implicit"] = getattr(args, "implicit", None)
-        settings["normal_only"] = getattr(args, "normal_only", None)
-        config = api.resolve_config(args.config, **settings)
-        columns = _parse_columns(args.column)
-        if columns:
-            config = config.with_overrides(columns={**config.data.columns, **columns})
+        settings = {key: getattr(args, key, None) for key in ("implicit", "normal_only")}
+        config = _data_config(args, TRAIN_SETTINGS, **settings)
         data = args.data or config.data.path
         if not data and not config.data.source_file:
             raise LaminaError("Give the data to train on: lamina train DATA --target COL (or --resume RUN; "
@@ -484,9 +497,29 @@ def run_train(args) -> int:
         from lamina.training.privacy import privacy_text
 
         print(f"\n{privacy_text(model.training['privacy'])}; {model.training['stop_reason']}")
+    _print_baseline_warning(model)
     _print_warnings(out)
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
+
+
+def _data_config(args, settings: list[tuple], **more):
+    """The config of `lamina train` or `lamina check`: --config with the flags of `settings` (TRAIN_SETTINGS rows)
+    given, --date-order, `more` and each --column NAME=KIND over the config's data.columns."""
+    from lamina import api
+
+    given = {key: getattr(args, key, None) for _flag, key, _, _ in settings}
+    config = api.resolve_config(args.config, **given, date_order=args.date_order, **more)
+    columns = _parse_columns(args.column)
+    return config.with_overrides(columns={**config.data.columns, **columns}) if columns else config
+
+
+def _print_baseline_warning(model) -> None:
+    """The warning of a model no better than its trivial baseline (report.html leads with it too)."""
+    from lamina.evaluation.baseline import baseline_warning
+
+    if warning := baseline_warning(model.metrics, model.task.judged_on, model.training):
+        print(f"\nwarning: {warning}")
 
 
 def _print_warnings(run: Path) -> None:
@@ -516,14 +549,16 @@ def run_federate(args) -> int:
     federated = model.training["federated"]
     print(f"{federated['partition']}: {federated['rounds'][-1]['epoch']} rounds, best round {model.training['best_epoch']}")
     print(model.task.summary(model))
+    _print_baseline_warning(model)
     print(f"\nrun folder: {out}\nreport: {out / 'report.html'}\nmodel:  {out / 'model'}")
     return 0
 
 
 def _add_date_order(parser) -> None:
-    """--date-order (data.date_order) where TRAIN_SETTINGS do not carry it (lamina check, lamina tune)."""
+    """--date-order (data.date_order), on every command that reads dates the way `lamina train` does."""
     parser.add_argument("--date-order", choices=["auto", "day_first", "month_first"],
-                        help="how dates written 01/02/2020 read (default auto: from the file)")
+                        help="how dates written 01/02/2020 read (default auto: month first unless a value such as "
+                             "13/02/2020 proves day first)")
 
 
 def run_tune(args) -> int:
@@ -579,10 +614,10 @@ def _refuse_settings_on_resume(args) -> None:
     given beside --resume would be ignored, so it is refused."""
     from lamina.errors import LaminaError
 
-    given = [flag for flag, key, _, _ in TRAIN_SETTINGS + FORECAST_SETTINGS + RECOMMEND_SETTINGS + ANOMALY_SETTINGS + TRANSLATE_SETTINGS
-             if getattr(args, key, None) is not None]
+    given = [flag for flag, key, _, _ in TRAIN_SETTINGS if getattr(args, key, None) is not None]
     given += [flag for flag, key in (("DATA", "data"), ("--target", "target"), ("--test", "test"),
                                      ("--config", "config"), ("--out", "out"), ("--column", "column"),
+                                     ("--date-order", "date_order"),
                                      ("--implicit", "implicit"), ("--normal-only", "normal_only")) if getattr(args, key, None)]
     if given:
         raise LaminaError(f"--resume continues the run {args.resume} with its own settings (its config.yaml), so "
@@ -618,14 +653,20 @@ def run_forecast(args) -> int:
 
 def run_check(args) -> int:
     from lamina import api
+    from lamina.errors import LaminaError
 
-    config = api.resolve_config(args.config, date_order=args.date_order, task=args.task)
-    frame, prepared, task = api.check(args.data, args.target, config)
+    config = _data_config(args, [s for s in TRAIN_SETTINGS if s[0] in DATA_FLAGS])
+    data = args.data or config.data.path
+    if not data and not config.data.source_file:
+        raise LaminaError("Give the data to check: lamina check DATA --target COL (translation pairs also as "
+                          "--source-file FILE --target-file FILE).")
+    frame, prepared, task = api.check(data, args.target, config)
     findings = prepared.findings
     sizes = prepared.split_sizes()
     used = len(frame) if sizes is None else sum(sizes.values())  # files skipped and rows without a target: not used
     rows = f"{len(frame)} rows" if used == len(frame) else f"{used} of {len(frame)} rows used (the findings say why)"
-    print(f"{args.data}: {rows}, {len(frame.columns)} columns")
+    read = data or f"{config.data.source_file} and {config.data.target_file}"
+    print(f"{read}: {rows}, {len(frame.columns)} columns")
     schema = getattr(prepared, "schema", None)  # the columns of a task that reads rows
     # The task that trains; a classification's schema says which kind (binary, multiclass), one of its names.
     problem = f" ({schema.task})" if schema is not None and schema.task in task.aliases else ""
@@ -720,13 +761,15 @@ def run_info(args) -> int:
     model = api.load(args.run)
     training = model.training
     print(f"{model!r}")
-    problem = f" ({model.schema.task})" if model.task.row_model else ""  # binary, multiclass or regression
+    # A row model's kind of problem (binary, multiclass) where it is not the task's name (regression's is).
+    kind = model.schema.task if model.task.row_model else model.task.name
+    problem = f" ({kind})" if kind != model.task.name else ""
     classes = f"; classes: {model.classes}" if model.classes else ""
     print(f"task: {model.task.name}{problem}{classes}")
-    print(f"architecture: {model.architecture['arch']} {model.architecture['hyperparameters']}")
+    print(f"architecture: {model.architecture['arch']} ({_pairs_text(model.architecture['hyperparameters'])})")
     folds = (training.get("cross_fit") or {}).get("folds")
     together = f" (cross-fitted: the validation rows train too, each member without one of {folds} folds)" if folds else ""
-    print(f"split: {training.get('split')}; sizes {training.get('sizes')}{together}")
+    print(f"split: {training.get('split')}; sizes: {_pairs_text(training.get('sizes'))}{together}")
     if model.task.row_model:
         print(f"epochs run: {training.get('epochs_run')}, best {training.get('best_epoch')} "
               f"({training.get('stop_reason')})")
@@ -743,6 +786,11 @@ def run_info(args) -> int:
     if model.metrics:
         print(model.task.summary(model))
     return 0
+
+
+def _pairs_text(mapping: dict | None) -> str:
+    """{"train": 425, "valid": 75} as a person reads it: "train 425, valid 75" (no Python dict)."""
+    return ", ".join(f"{name} {value}" for name, value in (mapping or {}).items()) or "none"
 
 
 def run_demo(args) -> int:

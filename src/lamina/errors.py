@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import numbers
 
+import numpy as np
+
 
 class LaminaError(Exception):
     """Bad input or a bad setting. The message names the file, row or column and the fix."""
@@ -23,9 +25,21 @@ def did_you_mean(name: str, choices) -> str:
     return f" Did you mean {', '.join(repr(c) for c in near)}?" if near else ""
 
 
+def quoted(value) -> str:
+    """A value as a message quotes it, repr-style: a numpy scalar (a pandas cell, an index label) as the Python
+    value it holds, 1 and 'a', not np.int64(1) and np.str_('a')."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def row_name(label) -> str:
     """A row of data as messages name it: a DataFrame's integer index label i as the file's row i + 2 (the header
     is row 1), any other label as it is (a request's rows are labelled 'record 0', 'record 1'...)."""
     if isinstance(label, numbers.Integral):  # Python's and numpy's integers
         return f"row {int(label) + 2} (counting the header as row 1)"
     return str(label)
+
+
+def column_kind_fix(name, kind: str) -> str:
+    """How a message tells the user to set a column's kind (or `ignore` to leave it out): the flag, then the
+    config file's spelling of the same, e.g. "--column zip=category (config data: columns: {zip: category})"."""
+    return f"--column {name}={kind} (config data: columns: {{{name}: {kind}}})"

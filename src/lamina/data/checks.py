@@ -11,7 +11,7 @@ import pandas as pd
 from lamina.data.dates import DATE_ORDER_FIX, DateOrder
 from lamina.data.images import looks_like_arrays
 from lamina.data.schema import PICTURE_KINDS, Schema, require_target
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, column_kind_fix, quoted
 
 MIN_ROWS = 10  # fewer rows cannot fill a train, a validation and a test split
 MIN_ROWS_PER_CLASS = 3  # a class needs a row in each of the three splits (data.split gives it one each)
@@ -260,8 +260,8 @@ def _class_findings(target: pd.Series) -> list[Finding]:
     if len(counts) >= 2 and counts.min() / counts.max() < IMBALANCE_RATIO:
         findings.append(Finding(
             "warning", "class_imbalance",
-            f"Classes are imbalanced: {counts.index[-1]!r} has {counts.min()} rows against "
-            f"{counts.max()} for {counts.index[0]!r}. Read balanced accuracy and macro F1, not accuracy alone.",
+            f"Classes are imbalanced: {quoted(counts.index[-1])} has {counts.min()} rows against "
+            f"{counts.max()} for {quoted(counts.index[0])}. Read balanced accuracy and macro F1, not accuracy alone.",
             name,
         ))
     return findings
@@ -270,8 +270,8 @@ def _class_findings(target: pd.Series) -> list[Finding]:
 def _classes_below(counts: pd.Series, limit: int) -> str:
     """"Class 'a' has only 1 row(s), fewer than 3" or "12 classes have fewer than 3 rows ('a': 1, 'b': 2, ...)"."""
     if len(counts) == 1:
-        return f"Class {counts.index[0]!r} has only {counts.iloc[0]} row(s), fewer than {limit}"
-    shown = ", ".join(f"{label!r}: {count}" for label, count in counts.head(MAX_NAMED_CLASSES).items())
+        return f"Class {quoted(counts.index[0])} has only {counts.iloc[0]} row(s), fewer than {limit}"
+    shown = ", ".join(f"{quoted(label)}: {count}" for label, count in counts.head(MAX_NAMED_CLASSES).items())
     return f"{len(counts)} classes have fewer than {limit} rows ({shown}{', ...' if len(counts) > MAX_NAMED_CLASSES else ''})"
 
 
@@ -318,8 +318,8 @@ def _leak_findings(frame: pd.DataFrame, schema: Schema) -> list[Finding]:
             findings.append(Finding(
                 "warning", "target_leak",
                 f"Column {column.name!r} alone predicts the target almost perfectly (score {score:.3f}). "
-                "If it is recorded after the outcome or derived from it, drop it "
-                f"(data: columns: {{{column.name}: ignore}}).",
+                "If it is recorded after the outcome or derived from it, drop it: "
+                f"{column_kind_fix(column.name, 'ignore')}.",
                 column.name,
             ))
     return findings

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lamina.errors import LaminaError, row_name
+from lamina.errors import LaminaError, quoted, row_name
 
 # What text must show to be read as a date: its year, as four digits 0-9 (2024, 20240305) or as the two last parts of
 # a day-month-year date (5/3/24, 05-Mar-24). pandas (dateutil) fills in what text leaves out, from the clock or from
@@ -63,7 +63,7 @@ def other_order_refusal(column: str, place: str, value: str, day_first: bool, ho
     clause after "the column's dates are read day first:" (declared, proved by a value, assumed); `fix`: the
     sentence(s) saying what to do, naming `--date-order` / `data.date_order`; `count`: such values in all."""
     read, written = ("day", "month") if day_first else ("month", "day")
-    return LaminaError(f"Column {column!r}, {place}: {value!r} can only be read {written} first ({count} such "
+    return LaminaError(f"Column {column!r}, {place}: {quoted(value)} can only be read {written} first ({count} such "
                        f"value(s)), yet the column's dates are read {read} first: {how}. {fix}")
 
 

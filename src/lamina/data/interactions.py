@@ -20,7 +20,7 @@ import pandas as pd
 
 from lamina.data.checks import Finding, date_order_finding
 from lamina.data.dates import DateOrder, date_order, parse_dates
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, quoted
 
 MIN_SPLIT_INTERACTIONS = 3  # a user needs one for training, one for validation and one for test
 MAX_NAMED = 5  # ids a finding names before "..."
@@ -97,11 +97,6 @@ def layout_of(frame: pd.DataFrame, user: str | None, item: str | None, rating: s
     return InteractionLayout(**found)
 
 
-def _plain(value):
-    """A numpy scalar as the Python value it holds, so a message quotes 1e+300, not np.float64(1e+300)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _reads_as_number(name) -> bool:
     try:
         float(str(name))
@@ -141,7 +136,7 @@ def file_ids(values: pd.Series, column: str, source: str) -> pd.Series:
     odd = ~values.map(_is_id)
     if odd.any():
         line = int(np.flatnonzero(odd.to_numpy())[0])
-        raise LaminaError(f"Line {line + 2} of {source}: {_plain(values.iloc[line])!r} is not a {column}: ids are "
+        raise LaminaError(f"Line {line + 2} of {source}: {quoted(values.iloc[line])} is not a {column}: ids are "
                           "text or numbers.")
     return id_text(values)
 
@@ -176,7 +171,7 @@ def clean_interactions(frame: pd.DataFrame, layout: InteractionLayout, source: s
         beyond = ~ratings.abs().le(MAX_RATING) & ratings.notna()  # inf, and values too large to learn from
         if beyond.any():
             first = int(np.flatnonzero(beyond.to_numpy())[0])
-            raise LaminaError(f"The rating column {layout.rating!r} of {source} holds {_plain(data[layout.rating].iloc[first])!r} "
+            raise LaminaError(f"The rating column {layout.rating!r} of {source} holds {quoted(data[layout.rating].iloc[first])} "
                               f"on line {first + 2}: ratings must be finite numbers of at most {MAX_RATING:.2g} in "
                               "size. Fix those rows or rescale the ratings.")
         data[layout.rating] = ratings
@@ -227,12 +222,12 @@ def _times(values: pd.Series, column: str, source: str, day_first: bool) -> pd.S
     bad = texts & parsed.isna().to_numpy()
     if bad.any():
         line = int(np.flatnonzero(bad)[0])
-        raise LaminaError(f"The time column {column!r} of {source} holds {_plain(values.iloc[line])!r} on line {line + 2}, "
+        raise LaminaError(f"The time column {column!r} of {source} holds {quoted(values.iloc[line])} on line {line + 2}, "
                           "neither a number nor a date. Fix it or drop --time.")
     if number.any():
         at, date = int(np.flatnonzero(number)[0]), int(np.flatnonzero(texts)[0])
-        raise LaminaError(f"The time column {column!r} of {source} mixes numbers ({_plain(values.iloc[at])!r} on line "
-                          f"{at + 2}) and dates ({_plain(values.iloc[date])!r} on line {date + 2}), which cannot be ordered "
+        raise LaminaError(f"The time column {column!r} of {source} mixes numbers ({quoted(values.iloc[at])} on line "
+                          f"{at + 2}) and dates ({quoted(values.iloc[date])} on line {date + 2}), which cannot be ordered "
                           "together. Write every time one way.")
     return (parsed - pd.Timestamp(0)).dt.total_seconds()
 

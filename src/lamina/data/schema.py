@@ -14,7 +14,7 @@ import pandas as pd
 
 from lamina.checked import Fault
 from lamina.data.dates import DAY_FIRST, MIXED, MONTH_FIRST, DateOrder, file_date_order
-from lamina.errors import LaminaError, did_you_mean
+from lamina.errors import LaminaError, column_kind_fix, did_you_mean, quoted
 
 # PICTURE_KINDS: the registry's answer, named here too for the callers that import it from the schema.
 from lamina.features.kinds import PICTURE_KINDS as PICTURE_KINDS
@@ -154,8 +154,8 @@ def infer_column(series: pd.Series) -> Column:
         note = step.test(column)
         if note is not None:
             return Column(column.name, step.kind, "dropped" if step.kind == "ignore" else "feature", note)
-    raise LaminaError(f"No column kind claims column {column.name!r}; declare its kind in the config "
-                      f"(data: columns: {{{column.name}: category}}).")
+    raise LaminaError(f"No column kind claims column {column.name!r}; declare its kind: "
+                      f"{column_kind_fix(column.name, 'category')}.")
 
 
 def _every_value_missing(column: ColumnSample) -> str | None:
@@ -165,7 +165,7 @@ def _every_value_missing(column: ColumnSample) -> str | None:
 def _constant(column: ColumnSample) -> str | None:
     # One value beside blanks is no constant: whether a row is filled in is information (binary claims it).
     full = len(column.values) == len(column.series)
-    return f"constant (every value is {column.values.iloc[0]!r})" if column.unique == 1 and full else None
+    return f"constant (every value is {quoted(column.values.iloc[0])})" if column.unique == 1 and full else None
 
 
 def _integer_id(column: ColumnSample) -> str | None:
@@ -198,22 +198,22 @@ def infer_task(target: pd.Series, name: str, task: str = "auto") -> str:
     unique = values.nunique()
     if unique < 2:
         blank = len(target) - len(values)
-        only = values.iloc[0].item() if hasattr(values.iloc[0], "item") else values.iloc[0]  # 1, not np.int64(1)
+        only = quoted(values.iloc[0])
         if blank:  # "Y" or empty: the blanks are unlabelled rows, left out, not the other class
             raise LaminaError(
-                f"Target column {name!r} has one value ({only!r}) in {len(values)} rows and is blank in "
+                f"Target column {name!r} has one value ({only}) in {len(values)} rows and is blank in "
                 f"{blank}; blank targets are unlabelled rows (left out of training), not a class, so there is "
                 "nothing to learn. If a blank means no, fill the blanks with the other class (e.g. N)."
             )
         raise LaminaError(
-            f"Target column {name!r} has a single value ({only!r}) in every row, so there is "
+            f"Target column {name!r} has a single value ({only}) in every row, so there is "
             "nothing to learn. Give data with at least two classes or varying values."
         )
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     if task == "regression":
         if not numeric:
             raise LaminaError(
-                f"task is 'regression' but target {name!r} holds non-numbers (e.g. {values.iloc[0]!r}). "
+                f"task is 'regression' but target {name!r} holds non-numbers (e.g. {quoted(values.iloc[0])}). "
                 "Use a classification task or a numeric target."
             )
         return "regression"

@@ -24,7 +24,7 @@ from lamina.data.dates import (
     trained_order_fix,
     unreadable_in_order,
 )
-from lamina.errors import LaminaError, did_you_mean
+from lamina.errors import LaminaError, did_you_mean, quoted
 
 # Steps per season by the grid's unit: a day of hours, a week of days, a year of weeks, months or quarters.
 SEASONS = {"h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "Y": 1, "min": 60, "s": 60}
@@ -308,7 +308,7 @@ def _parse_times(frame: pd.DataFrame, time: str, source: str, day_first: bool | 
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise LaminaError(f"Column {time!r} of {source} must hold dates or times, but {_place(frame.index, row)} "
-                          f"holds {values.iloc[row]!r}. Write it like 2024-01-31 or 2024-01-31 13:00.")
+                          f"holds {quoted(values.iloc[row])}. Write it like 2024-01-31 or 2024-01-31 13:00.")
     return parsed
 
 

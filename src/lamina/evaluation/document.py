@@ -29,10 +29,16 @@ def number(value, digits: int | None = 4, percent: bool = False, signed: bool = 
     if digits is None:
         return f"{float(value):{sign}}"
     if percent:
-        return f"{value:{sign}.{digits}%}"
+        return unsigned_zero(f"{value:{sign}.{digits}%}")
     if value != 0 and abs(value) < 0.5 * 10**-digits:  # fixed decimals would show nothing but zeros
         return f"{value:{sign}.{digits}g}"
-    return f"{value:{sign}.{digits}f}"
+    return unsigned_zero(f"{value:{sign}.{digits}f}")
+
+
+def unsigned_zero(text: str) -> str:
+    """A number written as nothing but zeros without its minus: an R² of -0.00001 at 4 decimals is 0.0000, not
+    -0.0000 (Python keeps the sign of what rounded to zero)."""
+    return text[1:] if text.startswith("-") and not any(digit in text for digit in "123456789") else text
 
 
 @dataclass(frozen=True)

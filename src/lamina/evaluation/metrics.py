@@ -7,7 +7,7 @@ import numpy as np
 CLASSIFICATION = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss")
 BINARY = ("pr_auc", "precision", "recall")  # of the second class (the positive one), for two classes only
 HIGHER_IS_BETTER = {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "r2", "pr_auc", "precision", "recall",
-                    "f1", "precision_at_10", "precision_at_100", "exact"}
+                    "f1", "precision_at_10", "precision_at_100", "exact", "bleu", "bleu_lowercase", "chrf"}
 NEITHER_BETTER = {"flagged_share"}  # a description of the answers (an anomaly model's share of rows flagged), no score
 
 

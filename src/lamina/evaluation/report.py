@@ -13,6 +13,7 @@ from html import escape
 from pathlib import Path
 
 from lamina.evaluation import facts
+from lamina.evaluation.baseline import baseline_warning
 from lamina.evaluation.document import Section, Strong, pieces_html, section_html
 from lamina.evaluation.explanations import explanations_html
 from lamina.run import CONFIG, EXPLAIN, METRICS, REPORT, RunFolder
@@ -32,6 +33,7 @@ th{background:#f5f5f5}.info{color:#555}pre{background:#f7f7f7;padding:1em;overfl
 figure.chart{display:inline-block;vertical-align:top;margin:0 1em 1em 0}.charts{display:flex;flex-wrap:wrap;gap:1em}
 .bar{display:inline-block;height:12px}
 .summary{font-size:1.1em;background:#f0f6ff;padding:.8em 1em;border-radius:6px}
+.warning{font-size:1.1em;background:#fff4e5;border-left:4px solid #e08a00;padding:.8em 1em;border-radius:6px}
 """
 
 
@@ -49,7 +51,9 @@ def render(run: RunFolder, document: dict) -> str:
     else:  # its own sections hold its scores, curves and split
         top, bottom = [], [section_html(facts.data_quality(run, document))]
     own = task.report_sections(run, document) or [section_html(facts.held_out_scores(run, document))]
-    sections = [f"<h1>lamina report: {escape(title)}</h1>", *top, *own, *bottom,
+    warning = baseline_warning(run.read_json(METRICS, default={}), task.judged_on, document.get("training") or {})
+    warned = [f"<p class='warning'><strong>Warning:</strong> {escape(warning)}</p>"] if warning else []
+    sections = [f"<h1>lamina report: {escape(title)}</h1>", *warned, *top, *own, *bottom,
                 "<h2>Configuration</h2>", f"<pre>{escape(run.read_text(CONFIG))}</pre>"]
     return report_page(title, sections, document)
 

@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import StrictStr
 
 from lamina.checked import Record, checked
-from lamina.errors import LaminaError, row_name
+from lamina.errors import LaminaError, quoted, row_name
 from lamina.features.blocks import EMBEDDING
 from lamina.features.drift import Counts
 from lamina.features.kinds import VALUE_FIELD, ColumnSample, Kind, refuse_values, register_kind, sniff
@@ -130,7 +130,7 @@ class BinaryEncoder(CategoryEncoder):
         if truth is None:
             spellings = list(TRUTH_SPELLINGS)
             pairs = ", ".join(f"{yes}/{no}" for yes, no in zip(spellings[::2], spellings[1::2], strict=True))
-            raise LaminaError(f"Column {self.column!r}, {row_name(row)}: {value!r} is not a yes/no value; the column "
+            raise LaminaError(f"Column {self.column!r}, {row_name(row)}: {quoted(value)} is not a yes/no value; the column "
                               f"takes {pairs} (however cased). Send one of those, or leave it empty (null) where it "
                               "is unknown.")
         return self._truth_index.get(truth, UNKNOWN_INDEX)  # a column of one value or blank never learnt the other

@@ -11,7 +11,7 @@ from scipy.special import ndtri
 
 from lamina.checked import Record, checked
 from lamina.data.read import leading_zero_codes
-from lamina.errors import LaminaError, row_name
+from lamina.errors import LaminaError, column_kind_fix, quoted, row_name
 from lamina.features.blocks import DENSE
 from lamina.features.drift import Bins
 from lamina.features.kinds import NUMBER_FIELD, ColumnSample, Kind, refuse_values, register_kind, sniff
@@ -134,8 +134,8 @@ def to_numbers(values: pd.Series, column: str) -> np.ndarray:
     """Floats with NaN for missing and for infinite values (the checks report those; a regression target with
     one is refused there); a value that is not a number (true/false included, as the server refuses it) is an
     error naming its row."""
-    refuse_values(values, column, _not_a_truth_value, "a number", TRUTH_VALUE_FIX.format(name=column),
-                  NUMERIC_INFERRED)
+    fix = f"Give numbers (1 and 0 for true and false), or declare the column's kind: {column_kind_fix(column, 'binary')}."
+    refuse_values(values, column, _not_a_truth_value, "a number", fix, NUMERIC_INFERRED)
     if pd.api.types.is_numeric_dtype(values):
         numbers = values.to_numpy(dtype=float, na_value=np.nan)
     else:
@@ -148,8 +148,6 @@ def to_numbers(values: pd.Series, column: str) -> np.ndarray:
 
 # pandas.api.types.infer_dtype answers for columns holding no true/false value, read without a scan
 NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "string", "empty"})
-TRUTH_VALUE_FIX = ("Give numbers (1 and 0 for true and false), or declare the column's kind in the config "
-                   "(data: columns: {{{name}: binary}}).")
 
 
 def _not_a_truth_value(value) -> bool:
@@ -166,9 +164,9 @@ def mixed_type_message(name: str, values: pd.Series) -> str:
     bad = values[numeric.isna()]
     first_row = bad.index[0]
     return (
-        f"Column {name!r} holds numbers but {len(bad)} value(s) are not numbers, first {bad.iloc[0]!r} "
-        f"at {row_name(first_row)}. Fix or blank those values, or declare the column's kind in the "
-        f"config (data: columns: {{{name}: category}})."
+        f"Column {name!r} holds numbers but {len(bad)} value(s) are not numbers, first {quoted(bad.iloc[0])} "
+        f"at {row_name(first_row)}. Fix or blank those values, or declare the column's kind: "
+        f"{column_kind_fix(name, 'category')}."
     )
 
 

@@ -10,7 +10,7 @@ from pydantic import Field, StrictStr
 
 from lamina.checked import Fault, Record, checked, under
 from lamina.data.checks import standardisation, target_size_problem
-from lamina.errors import LaminaError, did_you_mean, row_name
+from lamina.errors import LaminaError, did_you_mean, quoted, row_name
 from lamina.features.category import category_key
 from lamina.features.numeric import to_numbers
 from lamina.plain import json_safe
@@ -73,8 +73,8 @@ class TargetEncoder:
                 others = f" ({len(unknown)} rows hold classes it never saw)" if len(unknown) > 1 else ""
                 known = ", ".join(map(str, self.classes_))
                 raise LaminaError(
-                    f"Target {self.column!r}, {row_name(unknown.index[0])}: class {first!r}, which the model never saw "
-                    f"in training{others} (known: {known}).{did_you_mean(first, self._index)} Evaluate on rows of "
+                    f"Target {self.column!r}, {row_name(unknown.index[0])}: class {quoted(first)}, which the model never "
+                    f"saw in training{others} (known: {known}).{did_you_mean(first, self._index)} Evaluate on rows of "
                     "known classes, spelt as in training.")
             return keys.map(self._index).to_numpy(dtype=np.int64)
         numbers = to_numbers(values, self.column)

@@ -29,7 +29,7 @@ from lamina.data.checks import MIN_ROWS, Finding, has_errors, missing_target, re
 from lamina.data.images import LABEL_COLUMN, MEDIA_COLUMN_ATTR, looks_like_arrays
 from lamina.data.schema import Column, Schema, infer_column, infer_schema
 from lamina.data.split import split_rows
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, quoted
 from lamina.evaluation import threshold as thresholds
 from lamina.features.numeric import NumberEncoder
 from lamina.features.pipeline import FeaturePipeline
@@ -50,6 +50,7 @@ HISTOGRAM_BINS = 20  # equal-width bins of the anomaly score in the report
 @register_task
 class AnomalyTask(Task):
     name = "anomaly"
+    judged_on = "pr_auc"  # with labels: against flagging every row (the anomalies' share)
     decision_settings = ("cost", "contamination", "normal_only")
     aliases = ("outlier",)
     reads = "reconstruct"
@@ -418,7 +419,7 @@ def _labels(values: pd.Series, column: str) -> dict:
     if len(named) == 1:
         rare = named[0]
     elif counts.iloc[0] == counts.iloc[1]:
-        raise LaminaError(f"Label column {column!r} holds {counts.index[0]!r} and {counts.index[1]!r} {counts.iloc[0]} "
+        raise LaminaError(f"Label column {column!r} holds {quoted(counts.index[0])} and {quoted(counts.index[1])} {counts.iloc[0]} "
                           "times each, so neither is the rarer, the anomaly. Name the anomalies' value or folder "
                           "'anomaly' (or the others' 'normal'), or train a classifier on labels this balanced "
                           "(--task classification).")

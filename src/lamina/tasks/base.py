@@ -162,6 +162,9 @@ class Task(LossStep):
     # Learns without labels, so a folder of pictures or recordings without class subfolders is training data too.
     trains_unlabelled: ClassVar[bool] = False
 
+    # The test metric (a key of metrics["test"] and metrics["baseline"]) the model must beat its trivial baseline on,
+    # else the run warns that it learnt nothing (evaluation.baseline); None: the task has no such comparison.
+    judged_on: ClassVar[str | None] = None
     metric = None  # LossStep's settings: early stopping follows the validation loss
     adversary = None  # (module, inputs, targets) → inputs to train on instead; set by a fit that trains on attacks
 

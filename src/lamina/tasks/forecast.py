@@ -104,7 +104,7 @@ class ForecastTask(Task):
         data = config.data
         if data.horizon is None or not data.time or not data.target:
             raise LaminaError("Forecasting needs the time column, the target(s) and the horizon: "
-                              "lamina train DATA --task forecast --time COL --target COL --horizon STEPS.")
+                              "give --task forecast --time COL --target COL --horizon STEPS.")
         if test_frame is not None:
             raise LaminaError("Forecasting splits the series by time (the last --test-steps are the test part); "
                               "drop --test and give the whole history as DATA.")

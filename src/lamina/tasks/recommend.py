@@ -34,7 +34,7 @@ from lamina.data.interactions import (
     split_interactions,
 )
 from lamina.data.split import VALID_SHARE
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, quoted
 from lamina.nets.build import build_network, names
 from lamina.nets.recommenders import WithHistory
 from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
@@ -304,7 +304,7 @@ class RecommendTask(Task):
         gets the global and item biases alone (known_user False)."""
         outside = np.flatnonzero(~items.isin(self.item_index_).to_numpy())
         if len(outside):
-            named = ", ".join(f"{items.iloc[i]!r} (line {i + 2})" for i in outside[:MAX_NAMED])
+            named = ", ".join(f"{quoted(items.iloc[i])} (line {i + 2})" for i in outside[:MAX_NAMED])
             raise LaminaError(f"{len(outside)} row(s) of {source} name items that are not in the catalogue the "
                               f"model was trained on, so they cannot be scored: {named}"
                               f"{' ...' if len(outside) > MAX_NAMED else ''}. Score items of the catalogue "

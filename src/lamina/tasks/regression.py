@@ -18,6 +18,7 @@ from lamina.tasks.table import TableTask
 class RegressionTask(TableTask):
     name = "regression"
     problems = ("regression",)
+    judged_on = "r2"  # the squared error early stopping follows, over the baseline's (the training mean): R² ≤ 0
 
     def fit_target(self, labelled: pd.DataFrame, split: Split) -> TargetEncoder:
         # The scale comes from the training rows only: validation and test values stay unseen.

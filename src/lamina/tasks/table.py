@@ -18,7 +18,7 @@ from lamina.data.images import MEDIA_COLUMN_ATTR, drop_unreadable, ignored_files
 from lamina.data.scaffold import scaffold_column
 from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task, record_date_orders
 from lamina.data.split import Split, split_rows
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, column_kind_fix, quoted
 from lamina.features.molecule import screen_molecule_files
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder, canonical_labels
@@ -346,7 +346,7 @@ class TableTask(Task):
                 continue
             if infinite.any():
                 position = int(np.argmax(infinite))
-                raise LaminaError(f"Column {name!r}, {row_name(frame.index[position])}: {values.iloc[position]!r} is "
+                raise LaminaError(f"Column {name!r}, {row_name(frame.index[position])}: {quoted(values.iloc[position])} is "
                                   "an infinite number. Give a finite number, or leave the cell empty where it is "
                                   "unknown.")
 
@@ -584,11 +584,12 @@ class TableTask(Task):
         return task
 
 
-def metrics_text(metrics: dict, baseline: dict, rows: int) -> str:
-    """Test metrics beside the baseline's, one line each, with the direction that is better."""
+def metrics_text(metrics: dict, baseline: dict, rows: int, source: str | None = None) -> str:
+    """Test metrics beside the baseline's, one line each, with the direction that is better; `source` names the
+    data they were measured on where it is not the run's test split (`lamina evaluate RUN FILE`)."""
     from lamina.evaluation.metrics import HIGHER_IS_BETTER, NEITHER_BETTER
 
-    title = f"test metrics on {rows} rows"
+    title = f"metrics on {rows} rows of {source}" if source else f"test metrics on {rows} rows"
     width = max([20, len(title) - 2, *map(len, metrics)])  # the names' column: log_loss_uncalibrated is 21 long
     lines = [f"\n{title:<{width + 2}} {'model':>10} {'baseline':>10}"]
     for name, value in metrics.items():
@@ -622,7 +623,7 @@ def require_inputs(schema: Schema, targets: str) -> None:
     if not schema.features:
         dropped = "; ".join(f"{c.name!r}: {c.note}" for c in schema.dropped) or "the table has only the target"
         raise LaminaError(f"No column is left to learn {targets} from ({dropped}). Keep a column by "
-                          "declaring its kind: --column NAME=KIND (config data: columns: {NAME: KIND}), e.g. "
+                          f"declaring its kind: {column_kind_fix('NAME', 'KIND')}, e.g. "
                           "category, text or molecule (SMILES strings).")
 
 
@@ -695,7 +696,10 @@ def _run_onnx(model, inputs) -> np.ndarray:
 
 
 def number(value) -> str:
-    return "n/a" if value is None or value != value else f"{value:.4f}"
+    """A metric in the terminal's table: 4 decimals, "n/a" when missing."""
+    from lamina.evaluation.document import unsigned_zero
+
+    return "n/a" if value is None or value != value else unsigned_zero(f"{value:.4f}")
 
 
 def _token_counts(inputs: dict, spec: dict) -> torch.Tensor:

@@ -85,6 +85,7 @@ class SpeechPrepared(Prepared):
 @register_task
 class TranscribeTask(Task):
     name = "transcribe"
+    judged_on = "cer"  # against the most common training transcript, always
     aliases = ("asr", "speech")
     reads = "frames"
     route = "transcribe"

@@ -59,6 +59,7 @@ class PairsPrepared(Prepared):
 @register_task
 class TranslateTask(Task):
     name = "translate"
+    judged_on = "bleu"  # against copying the source
     aliases = ("translation", "seq2seq")
     reads = "pairs"
     route = "translate"

@@ -1,0 +1,39 @@
+"""The warning for a model no better than its trivial baseline (the majority class, the mean, a copy of the
+source...): its test metrics look like numbers of a working model, and only the comparison says it learnt nothing.
+Said where the metrics are read: the terminal after training and the top of report.html."""
+
+from __future__ import annotations
+
+import math
+
+from lamina.evaluation.metrics import HIGHER_IS_BETTER
+
+
+def baseline_warning(metrics: dict, judged_on: str | None, training: dict) -> str | None:
+    """The warning, or None when the model beats the baseline on `judged_on` (the task's main test metric,
+    Task.judged_on: a key of metrics["test"] and metrics["baseline"]) or the run has no such comparison.
+    `training` is the model's training record (model.json): the likely causes it names come first."""
+    test, baseline = metrics.get("test") or {}, metrics.get("baseline") or {}
+    ours, theirs = test.get(judged_on), baseline.get(judged_on)
+    if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)) or \
+            not math.isfinite(ours) or not math.isfinite(theirs):
+        return None
+    if (ours > theirs) if judged_on in HIGHER_IS_BETTER else (ours < theirs):
+        return None
+    return (f"The model is no better than the trivial baseline: test {judged_on} {ours:.4f} against {theirs:.4f} "
+            f"for the baseline ({'higher' if judged_on in HIGHER_IS_BETTER else 'lower'} is better). Its "
+            f"predictions are not worth using as they are. Likely causes: {'; '.join(_causes(training))}.")
+
+
+def _causes(training: dict) -> list[str]:
+    """What may have kept the model from learning: privacy noise and a time budget where the training record shows
+    them, then too few epochs and no signal, which any run may suffer."""
+    causes, reason = [], str(training.get("stop_reason") or "")
+    if privacy := training.get("privacy"):
+        causes.append(f"too much privacy noise (ε = {privacy['epsilon']:.3g}, noise multiplier "
+                      f"{privacy['noise_multiplier']:.3g}: a larger --privacy epsilon, or more rows)")
+    if "time budget" in reason:
+        causes.append("a time budget too short for the data (a longer --time-budget)")
+    epochs = training.get("epochs_run")
+    causes.append(f"too few epochs{f' ({epochs} run)' if epochs else ''} (a larger --epochs, or leave it out)")
+    return [*causes, "no signal in the features (nothing in them predicts the target)"]
