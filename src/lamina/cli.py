@@ -307,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--pruner", choices=["median", "hyperband", "none"], help="stops lagging trials (default median)")
     tune.add_argument("--quiet", action="store_true", help="no line per trial")
     _add_date_order(tune)  # each trial reads the dates as `lamina train --date-order` would
+    add_column(tune)
     for flag, _key, kind, text in TRAIN_SETTINGS:
         # --time-budget: here the study's budget (a trial's own is config train.time_budget)
         if flag != "--time-budget" and flag not in PAIR_FILE_FLAGS:
@@ -584,7 +585,6 @@ def run_tune(args) -> int:
 def _tune(args):
     """The study folder and summary of `lamina tune`: a new study, or the one --resume names continued."""
     from lamina import tuning
-    from lamina.api import resolve_config
     from lamina.errors import LaminaError
 
     progress = not args.quiet
@@ -592,14 +592,14 @@ def _tune(args):
         given = [flag for flag, key, _, _ in TRAIN_SETTINGS if getattr(args, key, None) is not None]
         given += [flag for flag in ("data", "target", "test", "config", "out", "storage", "pruner") if getattr(args, flag)]
         given += ["--date-order"] if args.date_order else []
+        given += ["--column"] if args.column else []
         if given:
             raise LaminaError(f"--resume continues the study {args.resume} with its own settings (study.json), so "
                               f"{', '.join(given)} cannot be given with it (--trials, --time-budget and --workers can).")
         folder = Path(args.resume)
         return folder, tuning.resume(folder, args.workers, args.trials, args.budget, progress)
-    settings = {key: getattr(args, key, None) for flag, key, _, _ in TRAIN_SETTINGS if flag != "--time-budget"}
-    config = resolve_config(args.config, **settings, trials=args.trials, budget=args.budget, pruner=args.pruner,
-                            date_order=args.date_order)
+    config = _data_config(args, [setting for setting in TRAIN_SETTINGS if setting[0] != "--time-budget"],
+                          trials=args.trials, budget=args.budget, pruner=args.pruner)
     data = args.data or config.data.path
     if not data:
         raise LaminaError("Give the data to tune on: lamina tune DATA --target COL (or --resume STUDY).")
