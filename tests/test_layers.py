@@ -11,7 +11,8 @@ import lamina
 SOURCE = Path(lamina.__file__).parent
 # Earliest first; a module matches the longest prefix listed.
 LAYERS = [
-    ("lamina.errors", "lamina.plain", "lamina.checked", "lamina.privacy_target", "lamina.config", "lamina.run"),
+    ("lamina.errors", "lamina.plain", "lamina.checked", "lamina.privacy_target", "lamina.config", "lamina.run",
+     "lamina.library_warnings"),  # library_warnings: where a process's library warnings go (the CLI's, a worker's)
     ("lamina.data", "lamina.features.kinds", "lamina.features.blocks", "lamina.features.drift",
      "lamina.features.spelling"),  # kinds: the schema's vocabulary; spelling: one value, its ways of writing
     ("lamina.features",),
