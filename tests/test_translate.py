@@ -261,3 +261,14 @@ def test_a_folder_of_pictures_is_refused_as_sentence_pairs(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "holds image files, not sentences: translation reads two columns of text" in error, error
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_too_few_pairs_are_counted_and_refused(tmp_path, capsys):
+    """It said "The files a.en and a.de holds 2 pair(s)"."""
+    (tmp_path / "a.en").write_text("the cat\nthe dog\n\n", encoding="utf-8")
+    (tmp_path / "a.de").write_text("die Katze\nder Hund\nder Vogel\n", encoding="utf-8")
+    assert main(["train", "--task", "translate", "--source-file", str(tmp_path / "a.en"), "--target-file",
+                 str(tmp_path / "a.de"), "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert f"2 pair(s) of the files {tmp_path / 'a.en'} and {tmp_path / 'a.de'} have text on both sides; at least " \
+           "10 are needed" in error, error

@@ -121,8 +121,8 @@ def clean_pairs(frame: pd.DataFrame, source: str, target: str, what: str) -> tup
                                 f"{' ...' if empty.sum() > MAX_NAMED else ''}."))
     kept = pd.DataFrame({source: texts["source"][~empty], target: texts["target"][~empty]}).reset_index(drop=True)
     if len(kept) < MIN_PAIRS:
-        raise LaminaError(f"{what[0].upper()}{what[1:]} holds {len(kept)} pair(s) with text on both sides; at least "
-                          f"{MIN_PAIRS} are needed to train, validate and test. Add pairs.")
+        raise LaminaError(f"{len(kept)} pair(s) of {what} have text on both sides; at least {MIN_PAIRS} are needed to "
+                          "train, validate and test. Add pairs.")
     return kept, findings
 
 
