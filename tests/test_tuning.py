@@ -414,3 +414,14 @@ def test_trial_lines_name_the_score(study, capsys):
     printer = tuning.TrialPrinter(tuning.read_settings(study["folder"]))
     optuna.create_study().optimize(lambda trial: trial.suggest_float("lr", 0.1, 0.2), n_trials=1, callbacks=[printer])
     assert "trial 0 complete, validation valid_loss (lower is better) 0.1" in capsys.readouterr().out
+
+
+def test_a_forecast_fitted_without_epochs_is_refused_with_the_way_out(tmp_path, capsys):
+    """--arch linear forecasts are fitted in one step: no validation score, and the advice was --valid-fraction."""
+    from test_tasks import daily
+
+    daily(steps=200).to_csv(tmp_path / "sales.csv", index=False)
+    assert main(["tune", str(tmp_path / "sales.csv"), "--task", "forecast", "--time", "date", "--target", "sales",
+                 "--horizon", "7", "--arch", "linear", "--trials", "1", "--out", str(tmp_path / "study")]) == 2
+    assert "fitted in one step without epochs (a forecast's --arch linear: tune another" in capsys.readouterr().err
+    assert not (tmp_path / "study").exists()

@@ -248,8 +248,9 @@ class Objective:
                           observers=[Reporter(trial)], tracking_parent=self.settings.tracking_parent)
         validation = model.training.get("validation")
         if validation is None:
-            raise LaminaError("The trial trained without validation data, so it has no score to be chosen on: raise "
-                              "--valid-fraction.")
+            raise LaminaError("The trial's network has no validation score to be chosen on: it had no validation "
+                              "data (raise --valid-fraction; for a forecast, --valid-steps), or was fitted in one step "
+                              "without epochs (a forecast's --arch linear: tune another architecture).")
         trial.set_user_attr("epochs", model.training.get("epochs_run"))
         trial.set_user_attr("best_epoch", validation["epoch"])
         return validation["score"]
