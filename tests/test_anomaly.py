@@ -2,6 +2,7 @@
 never an input, and the model predicts, serves, reloads and reports."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -367,6 +368,8 @@ def test_a_number_far_outside_the_training_range_is_flagged_by_that_column():
     assert found["is_anomaly"].tolist() == [False, True, True, False]
     assert found["top_columns"].iloc[1].startswith("amount") and found["top_columns"].iloc[2].startswith("amount")
     assert found["anomaly_score"].iloc[1] == 1.0 > found["anomaly_score"].iloc[0]
+    far = model.predict(odd.assign(amount=[1e30] * 4))["top_columns"].iloc[0]  # its multiple printed 60 digits
+    assert re.fullmatch(r"amount \(\d\.\d\de\+\d+×\), .*", far), far
 
 
 def test_lamina_evaluate_scores_a_labelled_anomaly_model_as_python_does(labelled, tmp_path, capsys):

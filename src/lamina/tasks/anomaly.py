@@ -221,7 +221,7 @@ class AnomalyTask(Task):
         errors = self.row_errors(column_errors)
         ratios = column_errors / np.asarray(self.column_scale_)
         top = np.argsort(-ratios, axis=1, kind="stable")[:, :TOP_COLUMNS]
-        named = [", ".join(f"{self.columns_[c]} ({ratios[row, c]:.1f}×)" for c in picks) for row, picks in enumerate(top)]
+        named = [", ".join(f"{self.columns_[c]} ({_times(ratios[row, c])})" for c in picks) for row, picks in enumerate(top)]
         result = pd.DataFrame({"anomaly_score": self.scores(errors), "is_anomaly": errors >= self.decision_["threshold"],
                                "top_columns": named}, index=frame.index)
         return errors, result
@@ -433,3 +433,9 @@ def _canonical(frame: pd.DataFrame | None, target: str) -> pd.DataFrame | None:
     if frame is None or target not in frame.columns:
         return frame
     return frame.assign(**{target: canonical_labels(frame[target])})
+
+
+def _times(ratio: float) -> str:
+    """A column's error as a multiple of its usual one: '3.5×', and from 1,000 on three significant figures
+    ('1.17e+10×'), where a value far outside the training range once printed all sixty digits of its multiple."""
+    return f"{ratio:.1f}×" if ratio < 1000 else f"{ratio:.3g}×"
