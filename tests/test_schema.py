@@ -36,6 +36,16 @@ def test_every_column_kind_is_inferred(table):
     assert "ID-like" in notes["row_id"] and "constant" in notes["constant"] and "ID-like" in notes["code"]
 
 
+@pytest.mark.parametrize("name", ["PolicyNumber", "invoice_no", "customer_id"])
+def test_a_distinct_whole_number_on_every_row_named_as_a_key_is_dropped_and_a_measurement_is_not(name):
+    """PolicyNumber (a different whole number on each of 600 rows, not consecutive in a sample) was a number
+    feature, and flagged rows 'because of' it."""
+    values = np.random.default_rng(0).choice(np.arange(1, 20_000), 300, replace=False)
+    frame = pd.DataFrame({name: values, "income": values * 3 + 7, "y": ["a", "b"] * 150})
+    assert kinds(infer_schema(frame, "y"))[name] == ("ignore", "dropped")
+    assert kinds(infer_schema(frame, "y"))["income"] == ("number", "feature")
+
+
 def test_overrides_win_over_inference(table):
     schema = infer_schema(table, "y", overrides={"colour": "text", "signal": "ignore"})
     assert kinds(schema)["colour"] == ("text", "feature")

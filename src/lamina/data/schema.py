@@ -177,7 +177,10 @@ def _integer_id(column: ColumnSample) -> str | None:
         return None
     consecutive = bool(np.all(np.diff(np.sort(numbers)) == 1))
     lowered = column.name.lower()
-    named = lowered == "id" or lowered.endswith(("_id", " id", "id_")) or lowered.startswith("id_")
+    # A key's usual names: customer_id, id_3, PolicyNumber, invoice_no (a measurement distinct on every row is rarely
+    # a whole number named so).
+    named = lowered == "id" or lowered.endswith(("_id", " id", "id_", "number", "_no", " no")) \
+        or lowered.startswith("id_")
     return f"{ID_LIKE} (a distinct integer per row)" if consecutive or named else None
 
 
