@@ -97,6 +97,17 @@ def test_the_season_follows_the_time_step():
     assert [season_of(step) for step in ("h", "D", "MS", "QS-OCT", "W-SUN", "15min")] == [24, 7, 12, 4, 52, 96]
 
 
+@pytest.mark.parametrize(("freq", "step", "season"), [("D", "D", 7), ("W-MON", "W-MON", 52), ("2D", "2D", 7)])
+def test_a_series_of_days_or_weeks_with_gaps_keeps_its_step_and_season(freq, step, season):
+    """A daily series with two days missing was read as steps of '24h' with a season of 1 (an hourly step's): the
+    seasonal-naive baseline became last-value naive and MASE was inflated; weekly '168h', season 1."""
+    stamps = pd.date_range("2023-01-02", periods=120, freq=freq).delete([30, 31])
+    frame = pd.DataFrame({"when": stamps.strftime("%Y-%m-%d"), "sales": np.arange(118.0)})
+    layout = layout_of(frame, "when", ["sales"])
+    assert (layout.step, season_of(layout.step)) == (step, season)
+    assert len(regular_series(frame, layout)[0]) == 120
+
+
 def test_several_series_with_a_covariate_share_one_network():
     parts = []
     for store, level in (("a", 10.0), ("b", 500.0)):

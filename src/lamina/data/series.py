@@ -336,6 +336,11 @@ def _grid_step(times: pd.Series, ids: pd.Series | None, source: str) -> str:
     days = gap.days
     if 28 <= days <= 31:
         return "MS" if all(t.day == 1 for t in ordered[:12]) else "ME"
+    # Whole days and weeks as such: a gap-filled daily series read as "24h" got the season of an hourly one (1).
+    if gap % pd.Timedelta(days=1) == pd.Timedelta(0):
+        if days % 7 == 0:
+            return f"{days // 7 if days > 7 else ''}W-{ordered[0].day_name()[:3].upper()}"
+        return f"{days if days > 1 else ''}D"
     return pd.tseries.frequencies.to_offset(gap).freqstr
 
 
