@@ -480,3 +480,13 @@ def test_the_baseline_warning_leads_with_the_causes_the_run_shows():
                                                                     "baseline: test roc_auc 0.3710 against 0.5000")
     better = {"test": {"log_loss": 0.4}, "baseline": {"log_loss": 0.519}}
     assert baseline_warning(better, "log_loss", private) is None and baseline_warning(metrics, None, {}) is None
+
+
+def test_a_flag_is_written_whole_not_guessed_from_a_prefix(tmp_path, capsys):
+    """`lamina check --test t.csv` was read as a prefix of --test-fraction and --test-steps ('ambiguous option')."""
+    make_table(40).to_csv(tmp_path / "t.csv", index=False)
+    for abbreviated in (["--test-frac", "0.2"], ["--test", str(tmp_path / "t.csv")]):
+        with pytest.raises(SystemExit) as stopped:
+            main(["check", str(tmp_path / "t.csv"), "--target", "y", *abbreviated])
+        assert stopped.value.code == 2
+        assert f"unrecognized arguments: {abbreviated[0]}" in capsys.readouterr().err

@@ -217,13 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lamina",
         description="Deep learning from raw data to a trained, evaluated and reported model.",
         epilog="Run `lamina COMMAND --help` for each command's options and an example.",
+        allow_abbrev=False,  # a flag is written whole: `check --test` was read as a prefix of --test-fraction
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors, and library warnings "
                                                              "(else kept in the run's warnings.log)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=summary, description=summary, epilog=f"example: {EXAMPLES[name]}")
+        sub = commands.add_parser(name, help=summary, description=summary, epilog=f"example: {EXAMPLES[name]}",
+                                  allow_abbrev=False)
         # SUPPRESS: without it the subcommand's default would undo `lamina --debug COMMAND`.
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
         return sub
