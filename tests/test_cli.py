@@ -490,3 +490,13 @@ def test_a_flag_is_written_whole_not_guessed_from_a_prefix(tmp_path, capsys):
             main(["check", str(tmp_path / "t.csv"), "--target", "y", *abbreviated])
         assert stopped.value.code == 2
         assert f"unrecognized arguments: {abbreviated[0]}" in capsys.readouterr().err
+
+
+def test_evaluate_says_how_many_rows_it_left_out_for_want_of_a_label(tmp_path, capsys, run):
+    """One test row with an empty target cell: 'metrics on 99 rows' and not a word why."""
+    rows = make_table(rows=60, seed=9)
+    rows.loc[4, "y"] = None
+    rows.to_csv(tmp_path / "blank.csv", index=False)
+    assert main(["evaluate", str(run / "run"), str(tmp_path / "blank.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "metrics on 59 rows" in out and "1 of the 60 rows were left out: they hold no label" in out, out

@@ -392,9 +392,14 @@ def evaluate(run, data) -> tuple[dict, str]:
     """{'rows', 'metrics', 'baseline'} of the run's model on labelled `data`, and the same as text."""
     from lamina.tasks.table import metrics_text
 
-    result = load(run).evaluate(data)  # a task that cannot be evaluated on data (a forecast) says so
+    model = load(run)
+    frame = model.read(data, "evaluation data")
+    result = model.evaluate(frame)  # a task that cannot be evaluated on data (a forecast) says so
     source = str(data) if isinstance(data, (str, Path)) else "the given table"
     text = metrics_text(result["metrics"], result["baseline"], result["rows"], source)
+    if result["rows"] < len(frame):  # rows without a label (a target value) score nothing
+        text += (f"\n{len(frame) - result['rows']} of the {len(frame)} rows were left out: they hold no label "
+                 "(an empty target cell).")
     if "targets" in result:  # several targets: the means above, each target's scores below
         from lamina.tasks.targets import per_target_text
 
