@@ -153,7 +153,7 @@ def test_empty_sides_are_counted_dropped_and_named_by_line(tmp_path):
     assert [f.code for f in findings] == ["empty_pairs"]
     assert "3 pair(s)" in findings[0].message and "lines 4, 8, 10" in findings[0].message
     assert "1 with an empty source, 2 with an empty target" in findings[0].message
-    with pytest.raises(LaminaError, match="holds 2 pair"):
+    with pytest.raises(LaminaError, match="2 pair\\(s\\) of the table have text on both sides"):
         clean_pairs(pd.DataFrame({"en": ["a", "b", None], "de": ["x", "y", "z"]}), "en", "de", "the table")
 
 
@@ -272,3 +272,19 @@ def test_too_few_pairs_are_counted_and_refused(tmp_path, capsys):
     error = capsys.readouterr().err
     assert f"2 pair(s) of the files {tmp_path / 'a.en'} and {tmp_path / 'a.de'} have text on both sides; at least " \
            "10 are needed" in error, error
+
+
+def test_aligned_files_are_translation_s_data_whatever_else_is_given(tmp_path, capsys):
+    """Without --task they were read as a table and `--target y` made a classification of sentences."""
+    from lamina.api import resolve_config
+
+    assert resolve_config(None, source_file="a.en", target_file="a.de").data.task == "translate"
+    with pytest.raises(LaminaError, match="aligned files of sentence pairs .* are translation's data, and the task "
+                                          "is regression: give --task translate"):
+        resolve_config(None, source_file="a.en", target_file="a.de", task="regression")
+    pairs = toy_pairs(40)
+    (tmp_path / "a.en").write_text("\n".join(pairs["en"]) + "\n", encoding="utf-8")
+    (tmp_path / "a.de").write_text("\n".join(pairs["de"]) + "\n", encoding="utf-8")
+    assert main(["check", "--source-file", str(tmp_path / "a.en"), "--target-file", str(tmp_path / "a.de"),
+                 "--target", "y"]) == 0
+    assert "task translate" in capsys.readouterr().out

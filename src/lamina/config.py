@@ -119,6 +119,14 @@ class DataConfig(_Section):
         if self.source_file is not None and self.path is not None:
             raise ValueError("give the training pairs either as a table (DATA) or as two aligned files "
                              "(--source-file and --target-file), not both")
+        if any(getattr(self, name) is not None for name in ("source_file", "test_source_file", "valid_source_file")):
+            # Aligned files of sentences are translation's: they were read as a table whose task was inferred
+            # (a classification of sentences under --target).
+            if self.task == "auto":
+                self.task = "translate"
+            elif self.task != "translate":
+                raise ValueError(f"aligned files of sentence pairs (--source-file, --target-file) are translation's "
+                                 f"data, and the task is {self.task}: give --task translate, or a table as DATA")
         return self
 
 
