@@ -35,5 +35,6 @@ def _causes(training: dict) -> list[str]:
     if "time budget" in reason:
         causes.append("a time budget too short for the data (a longer --time-budget)")
     epochs = training.get("epochs_run")
-    causes.append(f"too few epochs{f' ({epochs} run)' if epochs else ''} (a larger --epochs, or leave it out)")
+    if not privacy:  # under a fixed ε more epochs mean more noise a step: no way out there
+        causes.append(f"too few epochs{f' ({epochs} run)' if epochs else ''} (a larger --epochs, or leave it out)")
     return [*causes, "no signal in the features (nothing in them predicts the target)"]
