@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, StrictBool
+from pydantic import Field, StrictBool, StrictStr
 
 from lamina.checked import Record, checked
 from lamina.data.dates import (
@@ -60,6 +60,9 @@ class DatetimeEncoder:
         self.year_scale_ = float(years.std()) if len(years) > 1 and years.std() > 0 else 1.0
         self.with_hour_ = bool((dates.dt.hour.fillna(0) != 0).any())
         self.flag_missing_ = bool(dates.isna().any())
+        present = dates.dropna()
+        self.median_ = present.quantile(0.5, interpolation="nearest").strftime(
+            "%Y-%m-%d %H:%M" if self.with_hour_ else "%Y-%m-%d") if len(present) else None
         return self
 
     def _parts(self) -> list[str]:
@@ -116,8 +119,11 @@ class DatetimeEncoder:
                                       trained_order_fix(self.day_first_), len(other))
 
     def typical(self) -> str | None:
-        """A date in the middle of the mean training year (ISO, which every date order reads), for an example
-        record (serving.server.example_record); None when training held no date."""
+        """The median training date (ISO, which every date order reads), for an example record
+        (serving.server.example_record); a model saved before it was kept gives the middle of its mean training
+        year. None when training held no date."""
+        if self.median_ is not None:
+            return self.median_
         if not self.year_mean_:
             return None
         middle = self.year_mean_ + 0.5  # years are whole: their mean alone would fall on 1 January
@@ -127,13 +133,14 @@ class DatetimeEncoder:
     def state(self) -> dict:
         return {"year_mean": self.year_mean_, "year_scale": self.year_scale_, "with_hour": self.with_hour_,
                 "flag_missing": self.flag_missing_, "day_first": self.day_first_, "strict": self.strict_,
-                "assumed": self.assumed_}
+                "assumed": self.assumed_, **({"median": self.median_} if self.median_ is not None else {})}
 
     def load_state(self, state: dict) -> DatetimeEncoder:
         stored = checked(_DatetimeState, state)
         self.year_mean_, self.year_scale_ = stored.year_mean, stored.year_scale
         self.with_hour_, self.flag_missing_ = stored.with_hour, stored.flag_missing
         self.day_first_, self.strict_, self.assumed_ = stored.day_first, stored.strict, stored.assumed
+        self.median_ = stored.median
         return self
 
 
@@ -145,6 +152,7 @@ class _DatetimeState(Record):
     day_first: StrictBool = False  # models saved before it was recorded read every date month first
     strict: StrictBool = False  # refuse a date only the other order reads; models saved before read it anyway
     assumed: StrictBool = False  # the order was assumed (no value proved it, none declared): what a refusal says
+    median: StrictStr | None = None  # the median training date, ISO; absent in models saved before it was kept
 
 
 def _date_like(value) -> bool:
