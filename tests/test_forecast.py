@@ -95,6 +95,7 @@ def test_metric_definitions_on_values_known_by_hand():
 
 def test_the_season_follows_the_time_step():
     assert [season_of(step) for step in ("h", "D", "MS", "QS-OCT", "W-SUN", "15min")] == [24, 7, 12, 4, 52, 96]
+    assert [season_of(step) for step in ("2W-SUN", "3MS", "5W-MON")] == [26, 4, 52]  # a year of them, when whole
 
 
 @pytest.mark.parametrize(("freq", "step", "season"), [("D", "D", 7), ("W-MON", "W-MON", 52), ("2D", "2D", 7)])

@@ -169,6 +169,8 @@ def season_of(step: str) -> int:
     per_season = SEASONS.get(unit, 1)
     if unit in SUB_DAILY_CYCLE and offset.n > 1:  # e.g. 15-minute steps: a day of them (96)
         return max(1, int(pd.Timedelta(SUB_DAILY_CYCLE[unit]) // pd.Timedelta(offset)))
+    if unit in ("W", "M", "Q") and offset.n > 1 and per_season % offset.n == 0:  # a year of 2-week steps: 26
+        return per_season // offset.n
     return per_season
 
 

@@ -32,6 +32,9 @@ def canonical_labels(values: pd.Series) -> pd.Series:
     return labels
 
 
+UNSEEN_NAMED = 5  # classes a test file's target holds that training never saw, named before "and N more"
+
+
 class TargetEncoder:
     def __init__(self, task: str, column: str):
         self.task = task
@@ -69,13 +72,17 @@ class TargetEncoder:
             keys = values.map(category_key)
             unknown = keys[~keys.isin(self._index.keys())]
             if len(unknown):
-                first = unknown.iloc[0]
-                others = f" ({len(unknown)} rows hold classes it never saw)" if len(unknown) > 1 else ""
                 known = ", ".join(map(str, self.classes_))
+                # Each class it never saw, at its first row, with the known class it resembles: one typo a run
+                # to find otherwise.
+                firsts = unknown[~unknown.duplicated()]
+                named = "; ".join(f"{row_name(row)}: class {quoted(value)}{did_you_mean(value, self._index)}"
+                                  for row, value in firsts.iloc[:UNSEEN_NAMED].items())
+                more = f"; and {len(firsts) - UNSEEN_NAMED} more" if len(firsts) > UNSEEN_NAMED else ""
+                rows = f"{len(unknown)} rows hold" if len(unknown) > 1 else "1 row holds"
                 raise LaminaError(
-                    f"Target {self.column!r}, {row_name(unknown.index[0])}: class {quoted(first)}, which the model never "
-                    f"saw in training{others} (known: {known}).{did_you_mean(first, self._index)} Evaluate on rows of "
-                    "known classes, spelt as in training.")
+                    f"Target {self.column!r}: {rows} classes the model never saw in training (known: {known}). "
+                    f"{named}{more}. Evaluate on rows of known classes, spelt as in training.")
             return keys.map(self._index).to_numpy(dtype=np.int64)
         numbers = to_numbers(values, self.column)
         standardised = (numbers - self.mean_) / self.scale_
