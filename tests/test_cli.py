@@ -479,6 +479,12 @@ def test_the_baseline_warning_leads_with_the_causes_the_run_shows():
     assert "time budget" in baseline_warning(metrics, "log_loss", {"stop_reason": "time budget of 60s reached"})
     assert baseline_warning(metrics, "roc_auc", private).startswith("The model is no better than the trivial "
                                                                     "baseline: test roc_auc 0.3710 against 0.5000")
+    several = {"test": {"r2": 0.45}, "baseline": {"r2": -0.01}, "targets": {  # the mean beats the baseline
+        "y": {"rows": 30, "test": {"r2": 0.91}, "baseline": {"r2": -0.01}},
+        "y2": {"rows": 30, "test": {"r2": -0.0114}, "baseline": {"r2": -0.0082}},
+        "kind": {"rows": 30, "test": {"log_loss": 0.3, "r2": 9.0}, "baseline": {"log_loss": 0.69}}}}
+    warned = baseline_warning(several, None, {})
+    assert "target 'y2': test r2 -0.0114 against -0.0082" in warned and "'y':" not in warned and "'kind'" not in warned
     better = {"test": {"log_loss": 0.4}, "baseline": {"log_loss": 0.519}}
     assert baseline_warning(better, "log_loss", private) is None and baseline_warning(metrics, None, {}) is None
 

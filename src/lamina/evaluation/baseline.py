@@ -8,21 +8,36 @@ import math
 
 from lamina.evaluation.metrics import HIGHER_IS_BETTER
 
+PER_TARGET = ("log_loss", "r2")  # the metric a target of a model of several is judged on: its head's (classes, numbers)
+
 
 def baseline_warning(metrics: dict, judged_on: str | None, training: dict) -> str | None:
     """The warning, or None when the model beats the baseline on `judged_on` (the task's main test metric,
-    Task.judged_on: a key of metrics["test"] and metrics["baseline"]) or the run has no such comparison.
-    `training` is the model's training record (model.json): the likely causes it names come first."""
-    test, baseline = metrics.get("test") or {}, metrics.get("baseline") or {}
-    ours, theirs = test.get(judged_on), baseline.get(judged_on)
-    if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)) or \
-            not math.isfinite(ours) or not math.isfinite(theirs):
+    Task.judged_on: a key of metrics["test"] and metrics["baseline"]) or the run has no such comparison. A model of
+    several targets (metrics["targets"]) is judged on each target's own head metric (PER_TARGET), not their mean:
+    one target that learnt nothing hid behind another that did. `training` is the model's training record
+    (model.json): the likely causes it names come first."""
+    parts = metrics.get("targets")
+    if isinstance(parts, dict) and parts:
+        comparisons = [(f"target {name!r}: test ", part.get("test") or {}, part.get("baseline") or {})
+                       for name, part in parts.items() if isinstance(part, dict)]
+    else:
+        comparisons = [("test ", metrics.get("test") or {}, metrics.get("baseline") or {})]
+    losing = []
+    for label, test, baseline in comparisons:
+        key = next((k for k in PER_TARGET if k in test), None) if parts else judged_on
+        ours, theirs = test.get(key), baseline.get(key)
+        if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)) or \
+                not math.isfinite(ours) or not math.isfinite(theirs):
+            continue
+        if not ((ours > theirs) if key in HIGHER_IS_BETTER else (ours < theirs)):
+            losing.append(f"{label}{key} {ours:.4f} against {theirs:.4f} for the baseline "
+                          f"({'higher' if key in HIGHER_IS_BETTER else 'lower'} is better)")
+    if not losing:
         return None
-    if (ours > theirs) if judged_on in HIGHER_IS_BETTER else (ours < theirs):
-        return None
-    return (f"The model is no better than the trivial baseline: test {judged_on} {ours:.4f} against {theirs:.4f} "
-            f"for the baseline ({'higher' if judged_on in HIGHER_IS_BETTER else 'lower'} is better). Its "
-            f"predictions are not worth using as they are. Likely causes: {'; '.join(_causes(training))}.")
+    return (f"The model is no better than the trivial baseline: {'; '.join(losing)}. Its predictions"
+            f"{'' if len(comparisons) == 1 else ' of these targets'} are not worth using as they are. Likely causes: "
+            f"{'; '.join(_causes(training))}.")
 
 
 def _causes(training: dict) -> list[str]:
