@@ -507,3 +507,24 @@ def test_evaluate_says_how_many_rows_it_left_out_for_want_of_a_label(tmp_path, c
     assert main(["evaluate", str(run / "run"), str(tmp_path / "blank.csv")]) == 0
     out = capsys.readouterr().out
     assert "metrics on 59 rows" in out and "1 of the 60 rows were left out: they hold no label" in out, out
+
+
+def test_a_report_of_a_damaged_metrics_file_reads_the_checked_model_and_a_damaged_model_is_refused(run, tmp_path,
+                                                                                                   capsys):
+    """A string for a number in metrics.json made `lamina report` end in a TypeError traceback: the page reads
+    model.json's metrics, which loading checks."""
+    import json
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run / "run", copy)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics["test"]["log_loss"], metrics["baseline"] = "x", "oops"
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["report", str(copy)]) == 0
+    document = json.loads((copy / "model" / "model.json").read_text())
+    document["metrics"]["test"]["log_loss"] = "x"
+    (copy / "model" / "model.json").write_text(json.dumps(document))
+    assert main(["report", str(copy)]) == 2
+    error = capsys.readouterr().err
+    assert "metrics" in error and "Traceback" not in error, error

@@ -17,14 +17,18 @@ def baseline_warning(metrics: dict, judged_on: str | None, training: dict) -> st
     several targets (metrics["targets"]) is judged on each target's own head metric (PER_TARGET), not their mean:
     one target that learnt nothing hid behind another that did. `training` is the model's training record
     (model.json): the likely causes it names come first."""
+    if not isinstance(metrics, dict):
+        return None
     parts = metrics.get("targets")
     if isinstance(parts, dict) and parts:
-        comparisons = [(f"target {name!r}: test ", part.get("test") or {}, part.get("baseline") or {})
+        comparisons = [(f"target {name!r}: test ", part.get("test"), part.get("baseline"))
                        for name, part in parts.items() if isinstance(part, dict)]
     else:
-        comparisons = [("test ", metrics.get("test") or {}, metrics.get("baseline") or {})]
+        comparisons = [("test ", metrics.get("test"), metrics.get("baseline"))]
     losing = []
     for label, test, baseline in comparisons:
+        if not isinstance(test, dict) or not isinstance(baseline, dict):  # a task's own shape: no comparison
+            continue
         key = next((k for k in PER_TARGET if k in test), None) if parts else judged_on
         ours, theirs = test.get(key), baseline.get(key)
         if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)) or \

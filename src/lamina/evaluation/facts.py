@@ -24,7 +24,7 @@ from lamina.evaluation.document import (
 from lamina.evaluation.intervals import BOOTSTRAP_SAMPLES, CONFIDENCE, bootstrap_intervals
 from lamina.evaluation.metrics import HIGHER_IS_BETTER, NEITHER_BETTER
 from lamina.evaluation.plots import Chart
-from lamina.run import AUDIT, CHECKS, HELD_OUT, HISTORY, METRICS, RunFolder
+from lamina.run import AUDIT, CHECKS, HELD_OUT, HISTORY, RunFolder
 
 MITIGATION_METRICS = ("accuracy", "demographic_parity_difference", "demographic_parity_ratio",
                       "equalized_odds_difference")
@@ -88,7 +88,7 @@ def intended_use(run: RunFolder, document: dict) -> Section:
 
 def test_metrics(run: RunFolder, document: dict) -> Section:
     """metrics.json beside the baseline, with bootstrap intervals from the held-out predictions."""
-    metrics, names = run.read_json(METRICS), classes(document)
+    metrics, names = document["metrics"], classes(document)  # model.json's, checked when it is read
     held_out = run.read_table(HELD_OUT)
     several = is_several(document)  # means over the targets; per target in the task's own section
     intervals = {} if several else bootstrap_intervals(held_out, names)

@@ -16,7 +16,7 @@ from lamina.evaluation import facts
 from lamina.evaluation.baseline import baseline_warning
 from lamina.evaluation.document import Section, Strong, pieces_html, section_html
 from lamina.evaluation.explanations import explanations_html
-from lamina.run import CONFIG, EXPLAIN, METRICS, REPORT, RunFolder
+from lamina.run import CONFIG, EXPLAIN, REPORT, RunFolder
 
 BEFORE_TASK = (facts.test_metrics, facts.calibration)  # the card's sections above the task's own, then below them:
 AFTER_TASK = (facts.training, facts.bias_audit, facts.robustness_audit, facts.data_quality, facts.data_and_split,
@@ -51,7 +51,8 @@ def render(run: RunFolder, document: dict) -> str:
     else:  # its own sections hold its scores, curves and split
         top, bottom = [], [section_html(facts.data_quality(run, document))]
     own = task.report_sections(run, document) or [section_html(facts.held_out_scores(run, document))]
-    warning = baseline_warning(run.read_json(METRICS, default={}), task.judged_on, document.get("training") or {})
+    # model.json's metrics: checked when the model is read (metrics.json, a copy for other tools, is not)
+    warning = baseline_warning(document.get("metrics") or {}, task.judged_on, document.get("training") or {})
     warned = [f"<p class='warning'><strong>Warning:</strong> {escape(warning)}</p>"] if warning else []
     sections = [f"<h1>lamina report: {escape(title)}</h1>", *warned, *top, *own, *bottom,
                 "<h2>Configuration</h2>", f"<pre>{escape(run.read_text(CONFIG))}</pre>"]
@@ -69,7 +70,7 @@ def report_page(title: str, sections: list[str], document: dict | None = None) -
 
 def summary(run: RunFolder, document: dict) -> str:
     """The headline: the first test metric (the task's main one) against the baseline's."""
-    metrics = run.read_json(METRICS)
+    metrics = document["metrics"]
     headline = next(iter(metrics["test"]))
     pieces = [f"Test {headline} ", Strong(metrics["test"][headline]), " against ",
               metrics["baseline"].get(headline), " for the trivial baseline; the details follow."]
