@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from lamina.evaluation.metrics import HIGHER_IS_BETTER
+from lamina.evaluation.metrics import HIGHER_IS_BETTER, beats
 
 PER_TARGET = ("log_loss", "r2")  # the metric a target of a model of several is judged on: its head's (classes, numbers)
 
@@ -34,7 +34,7 @@ def baseline_warning(metrics: dict, judged_on: str | None, training: dict) -> st
         if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)) or \
                 not math.isfinite(ours) or not math.isfinite(theirs):
             continue
-        if not ((ours > theirs) if key in HIGHER_IS_BETTER else (ours < theirs)):
+        if not beats(key, ours, theirs):
             losing.append(f"{label}{key} {ours:.4f} against {theirs:.4f} for the baseline "
                           f"({'higher' if key in HIGHER_IS_BETTER else 'lower'} is better)")
     if not losing:

@@ -22,7 +22,7 @@ from lamina.evaluation.document import (
     number,
 )
 from lamina.evaluation.intervals import BOOTSTRAP_SAMPLES, CONFIDENCE, bootstrap_intervals
-from lamina.evaluation.metrics import HIGHER_IS_BETTER, NEITHER_BETTER
+from lamina.evaluation.metrics import HIGHER_IS_BETTER, NEITHER_BETTER, beats
 from lamina.evaluation.plots import Chart
 from lamina.run import AUDIT, CHECKS, HELD_OUT, HISTORY, RunFolder
 
@@ -95,9 +95,9 @@ def test_metrics(run: RunFolder, document: dict) -> Section:
     rows = []
     for name, value in metrics["test"].items():
         base, higher = metrics["baseline"].get(name), name in HIGHER_IS_BETTER
-        better = value is not None and base is not None and (value > base if higher else value < base)
         interval = f"{number(intervals[name][1])} – {number(intervals[name][2])}" if name in intervals else "n/a"
-        rows.append([name, Strong(value) if better else value, interval, base, "higher" if higher else "lower"])
+        rows.append([name, Strong(value) if beats(name, value, base) else value, interval, base,
+                     "higher" if higher else "lower"])
     baseline = ("each target's own, and each number is the mean over the targets" if several
                 else "the majority class" if names else "the training mean")
     return Section("Test metrics", [
@@ -363,11 +363,9 @@ def scores_beside_baseline(run: RunFolder, document: dict) -> Section:
     rows = []
     for name, value in metrics["test"].items():
         base = metrics["baseline"].get(name)
-        higher = name in HIGHER_IS_BETTER
-        better = name not in NEITHER_BETTER and isinstance(value, (int, float)) and isinstance(base, (int, float)) \
-            and (value > base if higher else value < base)
-        rows.append([name, Strong(value) if better else value, base,
-                     "neither (a description)" if name in NEITHER_BETTER else "higher" if higher else "lower"])
+        rows.append([name, Strong(value) if beats(name, value, base) else value, base,
+                     "neither (a description)" if name in NEITHER_BETTER
+                     else "higher" if name in HIGHER_IS_BETTER else "lower"])
     return Section("Test metrics", [
         Paragraph(["Measured on the held-out test rows the model never saw in training or model selection, beside "
                    "the trivial baseline; the model's value is in bold where it beats the baseline."]),

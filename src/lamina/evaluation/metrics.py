@@ -11,6 +11,15 @@ HIGHER_IS_BETTER = {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "r2"
 NEITHER_BETTER = {"flagged_share"}  # a description of the answers (an anomaly model's share of rows flagged), no score
 
 
+def beats(name: str, value, baseline) -> bool:
+    """Whether metric `name`'s `value` is better than the baseline's: both numbers, higher or lower as the metric
+    goes (HIGHER_IS_BETTER); a description (NEITHER_BETTER) never is. What the report puts in bold and the
+    no-better-than-baseline warning (evaluation.baseline) reads."""
+    if name in NEITHER_BETTER or not isinstance(value, (int, float)) or not isinstance(baseline, (int, float)):
+        return False
+    return value > baseline if name in HIGHER_IS_BETTER else value < baseline
+
+
 def log_loss(labels: np.ndarray, proba: np.ndarray) -> float:
     """Mean negative log-likelihood in nats of class indices `labels` [rows] under `proba` [rows, classes]
     (scikit-learn's log_loss). A sure wrong answer costs −log(1e-7) ≈ 16 nats, not infinity; rows are
