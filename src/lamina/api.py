@@ -393,8 +393,8 @@ def evaluate(run, data) -> tuple[dict, str]:
     from lamina.tasks.table import metrics_text
 
     model = load(run)
-    frame = model.read(data, "evaluation data")
-    result = model.evaluate(frame)  # a task that cannot be evaluated on data (a forecast) says so
+    frame = model.read(data, "evaluation data")  # read here, once: its rows are counted below
+    result = model.task.evaluate(model, frame)  # Model.evaluate's; a task that cannot be evaluated (a forecast) says so
     source = str(data) if isinstance(data, (str, Path)) else "the given table"
     text = metrics_text(result["metrics"], result["baseline"], result["rows"], source)
     if result["rows"] < len(frame):  # rows without a label (a target value) score nothing

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lamina.data.checks import Finding
+from lamina.data.schema import PICTURE_KINDS, infer_column
 from lamina.errors import LaminaError
 
 MAX_NAMED = 5  # lines a finding or an error names before "..."
@@ -89,9 +90,6 @@ def sentence_pairs(frame: pd.DataFrame, source: str | None, target: str | None, 
                               f"{', '.join(columns[:10])}{' ...' if len(columns) > 10 else ''}.")
     if source == target:
         raise LaminaError(f"--source and --target both name the column {source!r}; give two columns.")
-    from lamina.data.schema import infer_column
-    from lamina.features.kinds import PICTURE_KINDS
-
     for role, name in (("source", source), ("target", target)):
         kind = infer_column(frame[name]).kind
         if kind in PICTURE_KINDS:  # a folder of pictures or recordings read as a table: file paths, no sentences
