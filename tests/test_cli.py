@@ -78,6 +78,12 @@ def test_test_predictions_join_back_to_the_file_their_rows_came_from(tmp_path):
     assert held["row"].tolist() == [i for i in range(100) if i != 3]
     assert held["customer"].tolist() == test.loc[held["row"], "customer"].tolist()
     assert held["truth"].tolist() == test.loc[held["row"], "y"].tolist()
+    # lamina predict's file keeps the ID-like column, as POST /predict echoes it: was predictions alone, unjoinable.
+    test.drop(columns="y").to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(tmp_path / "given"), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    assert list(predicted.columns) == ["customer", "prediction", "proba_no", "proba_yes"]
+    assert predicted["customer"].tolist() == test["customer"].tolist()
     # A test split drawn from the data: its rows in the data file.
     assert main(["train", str(tmp_path / "train.csv"), "--target", "y", "--out", str(tmp_path / "split"),
                  "--epochs", "2", "--width", "8", "--depth", "1", "--quiet"]) == 0
@@ -88,13 +94,13 @@ def test_test_predictions_join_back_to_the_file_their_rows_came_from(tmp_path):
 
 
 def test_an_id_column_named_row_keeps_its_values_and_the_position_moves_aside():
-    from types import SimpleNamespace
-
+    from lamina.data.schema import ID_LIKE, Column, Schema
     from lamina.tasks.table import with_row_keys
 
     rows = pd.DataFrame({"row": ["R7", "R9"], "x": [1, 2]}, index=[7, 9])
     held = pd.DataFrame({"truth": ["a", "b"], "prediction": ["a", "a"]})
-    schema = SimpleNamespace(identifiers=[SimpleNamespace(name="row"), SimpleNamespace(name="prediction")], features=[])
+    schema = Schema([Column(name, "ignore", "dropped", f"{ID_LIKE} ...") for name in ("row", "prediction")]
+                    + [Column("x", "number")], "y", "binary")
     keyed = with_row_keys(held, rows, schema)
     # the ID replaced the positions before: the README's read_csv(file).loc[row] join then failed
     assert list(keyed.columns) == ["_row", "row", "truth", "prediction"]

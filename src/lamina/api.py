@@ -334,8 +334,9 @@ def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, P
 
 def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.DataFrame:
     """The model's prediction frame for `data` (a table, or a folder of pictures or recordings, with or without
-    class subfolders; for a translation model also a .txt file of one sentence a line); for a column of image or
-    audio files read from a file or folder, the path leads each row (which file each prediction is for: Model.predict).
+    class subfolders; for a translation model also a .txt file of one sentence a line); for a file or folder, each
+    row's ID-like columns and the paths of its image or audio files lead it (which row each prediction is for:
+    Model.predict).
     `beam`: a translation model's beams (1 greedy; default 5), or the prefixes a speech-to-text model's beam search
     keeps (default: greedy)."""
     model = load(run)

@@ -89,14 +89,13 @@ class Model:
         """The task's prediction frame: for classification `prediction` and `proba_<class>` per class, for
         regression `prediction`, for forecasting the next horizon of each series with its interval.
         Row models take `engine="onnx"` to run the exported network in onnxruntime. Row models' predictions for a
-        DataFrame carry its index; for a file or folder, the paths of the picture or recording files each row read
-        lead it (which file each prediction is for)."""
+        DataFrame carry its index; for a file or folder, the row's ID-like columns (what the server echoes) and the
+        paths of the picture or recording files each row read lead it (which row each prediction is for)."""
         frame = self.read(data, "prediction data")
         predictions = self.task.predict(self, frame, **options)
         if not self.task.row_model:
             return predictions
-        return _on_index_of(data, predictions) if isinstance(data, pd.DataFrame) else _naming_files(predictions, frame,
-                                                                                                   self.schema)
+        return _on_index_of(data, predictions) if isinstance(data, pd.DataFrame) else _keyed(predictions, frame, self.schema)
 
     def evaluate(self, data) -> dict:
         """{'rows', 'metrics', 'baseline'} on labelled data; rows without a target are left out."""
@@ -523,13 +522,10 @@ def _on_index_of(data, predictions: pd.DataFrame) -> pd.DataFrame:
     return predictions.set_axis(data.index[predictions.index]) if isinstance(data, pd.DataFrame) else predictions
 
 
-def _naming_files(predictions: pd.DataFrame, frame: pd.DataFrame, schema) -> pd.DataFrame:
-    """`predictions` of the rows of `frame` (read from a file or folder) led by each picture or recording column the
-    model reads from files, as `frame` holds them (its paths), where the predictions do not already hold it."""
-    from lamina.data.images import looks_like_arrays
-    from lamina.features.kinds import kind_named
-
-    for column in reversed([c.name for c in schema.features if kind_named(c.kind).inspect_files]):
-        if column not in predictions.columns and not looks_like_arrays(frame[column]):  # paths, not an array file's pixels
-            predictions.insert(0, column, frame[column].loc[predictions.index])
-    return predictions
+def _keyed(predictions: pd.DataFrame, frame: pd.DataFrame, schema) -> pd.DataFrame:
+    """`predictions` of the rows of `frame` (read from a file or folder) led by the keys `frame` holds
+    (Schema.row_keys: each ID-like column, as the server echoes it with each answer, and each picture or recording
+    column read from files, as its paths), so they join back to the rows; a key whose name a prediction column takes
+    is left out, as the server leaves it out."""
+    keys = [name for name in schema.row_keys(frame) if name not in predictions.columns]
+    return pd.concat([frame.loc[predictions.index, keys], predictions], axis=1)

@@ -58,6 +58,14 @@ class Schema:
         """The columns dropped as ID-like: keys to the rows, not features."""
         return [c for c in self.dropped if c.note.startswith(ID_LIKE)]
 
+    def row_keys(self, rows: pd.DataFrame) -> list[str]:
+        """The columns of `rows` that tell which row a prediction is for, in this order: each ID-like column
+        (`identifiers`, what the server echoes with each answer) and each picture column given as file paths (an
+        image folder's `image`), where `rows` holds them."""
+        files = [c for c in self.features if c.kind in PICTURE_KINDS and c.name in rows.columns
+                 and rows[c.name].dropna().map(type).eq(str).all()]  # not pictures given as bytes or arrays
+        return [c.name for c in [*self.identifiers, *files] if c.name in rows.columns]
+
     @property
     def text_columns(self) -> list[str]:
         """The columns a table file is read with as text (data.read.read_table's `text_columns`): each feature

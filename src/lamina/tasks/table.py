@@ -649,14 +649,11 @@ def with_row_keys(held_out: pd.DataFrame, rows: pd.DataFrame, schema: Schema) ->
     """`held_out` (one row per row of `rows`, in order) after the keys that join it back to the file the rows came
     from (the test file, or the data file a test split was drawn from): `row`, the row's 0-based position among the
     file's data rows (its label as data.read gives it; an error message's "row N (counting the header as row 1)" is
-    row N - 2), then each ID-like column the schema dropped (Schema.identifiers) and each picture column given as
-    file paths (an image folder's `image`) that the rows hold. Where one of those or a held-out column is itself
+    row N - 2), then the keys the rows hold (Schema.row_keys: each ID-like column the schema dropped, each picture
+    column given as file paths). Where one of those or a held-out column is itself
     named "row", the position is `_row` (or `__row`…), so neither hides the other; a key column whose name a
     held-out column takes (an ID named "prediction") is left out."""
-    files = [c for c in schema.features if c.kind in PICTURE_KINDS and c.name in rows.columns
-             and rows[c.name].dropna().map(type).eq(str).all()]  # not pictures given as bytes or arrays
-    named = {c.name: rows[c.name].to_numpy() for c in [*schema.identifiers, *files]
-             if c.name in rows.columns and c.name not in held_out.columns}
+    named = {name: rows[name].to_numpy() for name in schema.row_keys(rows) if name not in held_out.columns}
     position = "row"
     while position in named or position in held_out.columns:
         position = "_" + position
