@@ -19,8 +19,10 @@ from lamina.training.privacy import (
     epsilon_spent,
     least_epsilon,
     noise_multiplier_for,
+    privacy_text,
     private_network,
     require_private_kinds,
+    spent_epsilon,
     steps_within,
 )
 from lamina.training.trainer import Trainer
@@ -134,7 +136,22 @@ def test_a_private_run_records_and_states_the_spent_budget(private_run):
     frame = make_table(20, seed=1)
     assert (loaded.predict(frame)["prediction"] == model.predict(frame)["prediction"]).all()
     card = lamina.api.card(out)[0]
-    assert "ε" in card and f"{record['epsilon']:.3g}" in card and "1e-05" in card
+    assert "ε" in card and f"ε = {spent_epsilon(record)} spent of 3" in card and "1e-05" in card
+
+
+def test_the_spent_epsilon_is_never_shown_above_the_target_it_kept_within():
+    """The spent ε is rounded toward 0 wherever it is shown beside its target (the CLI line, report, card and the
+    no-better-than-baseline warning); :.3g showed 1.0051 spent of 1.0052 as "1.01 spent of 1.0052"."""
+    from lamina.evaluation.baseline import baseline_warning
+
+    record = {"mechanism": "DP-SGD (opacus)", "accountant": "rdp", "epsilon": 1.0051, "target_epsilon": 1.0052,
+              "delta": 1e-5, "noise_multiplier": 1.2, "max_grad_norm": 1.0, "steps": 40}
+    assert "ε = 1 spent of 1.0052, δ = 1e-05" in privacy_text(record) and "RDP accountant" in privacy_text(record)
+    for spent, shown in ((2.9996, "2.99"), (120.7, "120"), (1.2345e-5, "1.23e-05"), (0.0, "0"), (3.0, "3")):
+        assert spent_epsilon({"epsilon": spent}) == shown, spent
+    warning = baseline_warning({"test": {"accuracy": 0.5}, "baseline": {"accuracy": 0.6}}, "accuracy",
+                               {"privacy": record})
+    assert "ε = 1 spent at δ = 1e-05, RDP accountant" in warning, "the ε beside its δ and accountant"
 
 
 def test_a_damaged_privacy_record_stops_at_load(private_run, tmp_path):

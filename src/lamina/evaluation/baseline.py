@@ -49,7 +49,10 @@ def _causes(training: dict) -> list[str]:
     them, then too few epochs and no signal, which any run may suffer."""
     causes, reason = [], str(training.get("stop_reason") or "")
     if privacy := training.get("privacy"):
-        causes.append(f"too much privacy noise (ε = {privacy['epsilon']:.3g}, noise multiplier "
+        from lamina.training.privacy import spent_epsilon
+
+        causes.append(f"too much privacy noise (ε = {spent_epsilon(privacy)} spent at δ = {privacy['delta']:g}, "
+                      f"{privacy['accountant'].upper()} accountant; noise multiplier "
                       f"{privacy['noise_multiplier']:.3g}: a larger --privacy epsilon, or more rows)")
     if "time budget" in reason:
         causes.append("a time budget too short for the data (a longer --time-budget)")

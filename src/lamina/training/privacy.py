@@ -280,9 +280,21 @@ class PrivacyRecord(Record):
         return self
 
 
+def spent_epsilon(record: dict) -> str:
+    """The ε a PrivacyRecord spent, to 3 significant figures rounded toward 0: shown beside its target, a spent
+    amount rounded up could read as more than the target it kept within (1.0051 of 1.0052 showed as 1.01)."""
+    from decimal import ROUND_DOWN, Decimal
+
+    spent = Decimal(repr(float(record["epsilon"])))
+    if not spent:
+        return "0"
+    floored = spent.quantize(Decimal(1).scaleb(spent.adjusted() - 2), rounding=ROUND_DOWN)
+    return f"{float(floored):.3g}"  # its 3 digits, written as :.3g writes them (1.23e-05, 120)
+
+
 def privacy_text(record: dict) -> str:
     """One line for the CLI and the model card."""
-    return (f"differential privacy: ε = {record['epsilon']:.3g} spent of {record['target_epsilon']:g}, "
+    return (f"differential privacy: ε = {spent_epsilon(record)} spent of {record['target_epsilon']:g}, "
             f"δ = {record['delta']:g} ({record['mechanism']}, {record['accountant'].upper()} accountant, noise "
             f"multiplier {record['noise_multiplier']:.3g}, per-row clipping at {record['max_grad_norm']:g}, "
             f"{record['steps']} steps)")
