@@ -140,10 +140,14 @@ def test_several_targets_are_forecast_and_scored_each_in_its_own_unit(tmp_path):
     assert "<h3>Per target</h3>" in (tmp_path / "run" / "report.html").read_text()
 
 
-def test_a_recurrent_forecaster_learns_more_than_the_last_value():
+def test_a_recurrent_forecaster_learns_more_than_the_last_value(capsys):
     frame = hourly(steps=360)
-    model = forecast(frame, "when", "load", 6, arch="gru", lookback=24, width=16, epochs=20, progress=False)
+    model = forecast(frame, "when", "load", 6, arch="gru", lookback=24, width=16, epochs=20)
     assert model.training["candidates"][0]["valid_mse"] < 0.5 * _last_value_mse(frame, 6, model)
+    # Each epoch's line names the architecture, as a table run's do ("mlp  epoch 1/20"): a forecast's candidates
+    # each train their own epochs, and the lines said "epoch 1/20" alone.
+    lines = [line for line in capsys.readouterr().err.splitlines() if "epoch " in line]
+    assert len(lines) == 20 and all(line.startswith("gru  epoch ") for line in lines), lines[:2]
 
 
 def _last_value_mse(frame, horizon, model):

@@ -38,6 +38,21 @@ def test_any_module_on_any_iterable_of_batches_learns():
     assert module.bias.item() == pytest.approx(1.0, abs=0.1)
 
 
+def test_the_progress_lines_name_the_network_a_task_labels(capsys):
+    """A table task labels its network with its architecture, as a forecast labels each candidate it trains."""
+    from tests.conftest import make_table
+
+    import lamina
+
+    x, y = line_data(64)
+    Trainer(nn.Linear(1, 1), mse, epochs=2, label="linear").fit([(x, y)])
+    Trainer(nn.Linear(1, 1), mse, epochs=1).fit([(x, y)])
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split("  ")[0] for line in lines] == ["linear", "linear", "epoch 1/1"], lines
+    lamina.fit(make_table(120), "y", epochs=1, width=8, depth=1, arch="mlp")
+    assert capsys.readouterr().err.startswith("mlp  epoch 1/1  "), "the table run names its architecture"
+
+
 def test_dict_inputs_are_passed_to_the_module():
     class Adder(nn.Module):
         def __init__(self):

@@ -220,7 +220,7 @@ class ForecastTask(Task):
                       else train.epochs)
             trainer = session.trainer(network, self, epochs=epochs,
                                       lr=LEARNING_RATE if train.lr == "auto" else train.lr, name=arch,
-                                      history_key={"arch": arch}, warmup_epochs=min(1.0, epochs / 10))
+                                      label=arch, history_key={"arch": arch}, warmup_epochs=min(1.0, epochs / 10))
             history = trainer.fit(batches, TensorBatches(*prepared.valid, INFERENCE_BATCH), resume=session.resume)
             valid_mse, epochs_run, best_epoch = float(trainer.best_score_), len(history), trainer.best_epoch_
             seconds = round(trainer.elapsed_, 2)

@@ -199,7 +199,7 @@ class TableTask(Task):
         biases = [] if distributed.launched() else whitening_biases(network)
         settle = (biases, WHITENING_BIAS_SHARE) if biases else None
         trainer = session.trainer(network, self, epochs=epochs, lr=learning_rate(config.train, arch, batch_size),
-                                  precision=precision, freeze=freeze, settle=settle,
+                                  label=arch, precision=precision, freeze=freeze, settle=settle,
                                   # Out-of-fold scores of every row judged the epoch better unsmoothed (BENCHMARKS.md)
                                   smoothing=0.0 if self.folds else selection_smoothing(len(split.valid)),
                                   budget_epochs=planned)

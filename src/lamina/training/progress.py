@@ -12,8 +12,11 @@ def format_seconds(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, epochs: int, steps_per_epoch: int | None, enabled: bool = True, stream=None):
+    def __init__(self, epochs: int, steps_per_epoch: int | None, enabled: bool = True, stream=None, label: str = ""):
+        """`label`: the network being trained (its architecture, e.g. "mlp"), leading each line: a run that trains
+        several (a forecast's candidates) says which one each epoch is of; "": none."""
         self.epochs = epochs
+        self.head = f"{label}  " if label else ""
         self.steps = steps_per_epoch or 0
         self.enabled = enabled
         self.stream = stream or sys.stderr
@@ -28,7 +31,7 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(
-                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+                TextColumn(self.head + "epoch {task.fields[epoch]}/{task.fields[epochs]}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[status]}"),
@@ -61,7 +64,7 @@ class Progress:
         shown = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith(("train_", "valid_")))
         elapsed = time.perf_counter() - self._started
         eta = format_seconds(record["seconds"] * remaining_epochs)
-        line = f"epoch {record['epoch']}/{self.epochs}  {shown}  elapsed {format_seconds(elapsed)}  eta<= {eta}"
+        line = f"{self.head}epoch {record['epoch']}/{self.epochs}  {shown}  elapsed {format_seconds(elapsed)}  eta<= {eta}"
         if self._bar is not None:
             self._bar.console.print(line)
         else:

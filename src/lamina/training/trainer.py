@@ -126,6 +126,7 @@ class Trainer:
         checkpoint_dir: str | Path | None = None,
         seed: int = 0,
         progress: bool = True,
+        label: str = "",  # the network's name in the progress lines (its architecture); "": none
         callbacks: Iterable[Callable[[dict], None]] = (),  # each called with every epoch's record
         adversary: Callable | None = None,  # (module, inputs, targets) → inputs to train on instead
         freeze: tuple[list[nn.Parameter], int] | None = None,  # (parameters, epochs) held fixed at the start
@@ -165,6 +166,7 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.seed = seed
         self.progress = progress
+        self.label = label
         self.callbacks = list(callbacks)
         self.adversary = adversary
         self.freeze = freeze
@@ -215,8 +217,8 @@ class Trainer:
         self.trained_ = distributed.wrap(self.module, self.device_, freeze=self.freeze,
                                          adversary=getattr(self.step_, "adversary", None))  # DDP under torchrun
         try:
-            with self._signals_caught(), Progress(self.epochs, steps, self.progress and distributed.is_writer()) \
-                    as progress:
+            with self._signals_caught(), Progress(self.epochs, steps, self.progress and distributed.is_writer(),
+                                                       label=self.label) as progress:
                 while self.epoch_ < self.epochs:
                     if not self._run_epoch(train, valid, progress):
                         break
