@@ -476,7 +476,7 @@ def test_the_baseline_warning_leads_with_the_causes_the_run_shows():
 
     metrics = {"test": {"roc_auc": 0.371, "log_loss": 0.566}, "baseline": {"roc_auc": 0.5, "log_loss": 0.519}}
     private = {"epochs_run": 3, "stop_reason": "all 3 epochs done",
-               "privacy": {"epsilon": 2.9, "noise_multiplier": 1.7}}
+               "privacy": {"epsilon": 2.9, "delta": 1e-5, "accountant": "rdp", "noise_multiplier": 1.7}}
     warning = baseline_warning(metrics, "log_loss", private)
     assert warning.index("too much privacy noise (ε = 2.9") < warning.index("no signal in the features")
     assert "epochs" not in warning  # under a fixed ε more epochs add noise a step: no advice to raise them
