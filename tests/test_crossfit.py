@@ -127,18 +127,18 @@ def test_a_small_table_is_cross_fitted_and_calibrated_on_out_of_fold_logits(tmp_
     assert "fitted on the out-of-fold predictions of the" in model.task.summary(model)
 
 
-def test_a_table_of_a_thousand_training_rows_is_trained_as_before(tmp_path):
+def test_a_table_of_the_ensembles_size_is_trained_as_before(tmp_path):
     from lamina import api
-    from lamina.nets.recipe import SMALL_TABLE_ROWS
+    from lamina.nets.recipe import ENSEMBLE_TABLE_ROWS
 
-    frame = frame_of(1500)
-    model = api.fit(frame, "y", out=tmp_path / "run", epochs=1, valid_fraction=0.15, test_fraction=0.15,
+    frame = frame_of(round(ENSEMBLE_TABLE_ROWS / 0.75) + 10)  # 75% of it trains; under 1,000 validation rows
+    model = api.fit(frame, "y", out=tmp_path / "run", epochs=1, valid_fraction=0.1, test_fraction=0.15,
                     progress=False)
-    assert model.training["sizes"]["train"] >= SMALL_TABLE_ROWS
+    assert model.training["sizes"]["train"] >= ENSEMBLE_TABLE_ROWS
     assert "cross_fit" not in model.training and model.task.folds == 0
     assert model.architecture["hyperparameters"]["members"] == 1
     # the validation split judged it, as with cross-fitting switched off
-    off = api.fit(frame, "y", epochs=1, valid_fraction=0.15, test_fraction=0.15, folds=0, progress=False)
+    off = api.fit(frame, "y", epochs=1, valid_fraction=0.1, test_fraction=0.15, folds=0, progress=False)
     pd.testing.assert_frame_equal(model.predict(frame), off.predict(frame))
     assert model.training["best_epoch"] == off.training["best_epoch"]
     valid = model.training["sizes"]["valid"]  # the report says what judged the epoch
@@ -147,20 +147,21 @@ def test_a_table_of_a_thousand_training_rows_is_trained_as_before(tmp_path):
 
 
 def test_the_recipe_cross_fits_only_the_small_tables_ensemble_and_refuses_what_cannot_apply():
-    from lamina.nets.recipe import CROSS_FIT_FOLDS, SMALL_TABLE_ROWS, cross_fit_folds
+    from lamina.nets.recipe import CROSS_FIT_FOLDS, ENSEMBLE_TABLE_ROWS, cross_fit_folds
 
     members = {"members": 8}
     assert cross_fit_folds(TrainConfig(), members, 300, False) == CROSS_FIT_FOLDS
-    assert cross_fit_folds(TrainConfig(), members, SMALL_TABLE_ROWS, False) == 0  # a larger table, members asked
+    assert cross_fit_folds(TrainConfig(), members, ENSEMBLE_TABLE_ROWS - 1, False) == CROSS_FIT_FOLDS
+    assert cross_fit_folds(TrainConfig(), members, ENSEMBLE_TABLE_ROWS, False) == 0  # a larger table, members asked
     assert cross_fit_folds(TrainConfig(), {"members": 1}, 300, False) == 0
     assert cross_fit_folds(TrainConfig(), members, 300, True) == 0  # DDP trains the members' mean
     assert cross_fit_folds(TrainConfig(privacy="epsilon=3,delta=1e-5"), members, 300, False) == 0
     assert cross_fit_folds(TrainConfig(adversarial="pgd"), members, 300, False) == 0
     assert cross_fit_folds(TrainConfig(folds=0), members, 300, False) == 0
-    assert cross_fit_folds(TrainConfig(folds=8), members, 5000, False) == 8  # asked for: any size
+    assert cross_fit_folds(TrainConfig(folds=8), members, ENSEMBLE_TABLE_ROWS, False) == 8  # asked for: any size
     with pytest.raises(LaminaError, match="8 member\\(s\\).*too few to leave out 16 folds; give --members 16"):
         cross_fit_folds(TrainConfig(folds=16), members, 300, False)
-    with pytest.raises(LaminaError, match="1 member\\(s\\) \\(the default is 1 from 1,000 training rows\\).*--members 8"):
+    with pytest.raises(LaminaError, match="1 member\\(s\\) \\(the default is 1 from 5,000 training rows\\).*--members 8"):
         cross_fit_folds(TrainConfig(folds=4), {"members": 1}, 5000, False)
     with pytest.raises(LaminaError, match="not the mlp"):  # a CNN: no members to deal rows to
         cross_fit_folds(TrainConfig(folds=4), {"width": 16, "depth": 1}, 300, False)

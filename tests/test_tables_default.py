@@ -183,7 +183,8 @@ def test_small_tables_get_members_and_the_wide_path_unless_the_config_or_dp_sgd_
     private = TrainConfig(privacy="epsilon=3,delta=1e-5")
     assert chosen(ModelConfig(), TrainConfig()) == (recipe.SMALL_TABLE_MEMBERS, True)
     assert recipe.SMALL_TABLE_MEMBERS > 1
-    assert chosen(ModelConfig(), TrainConfig(), recipe.SMALL_TABLE_ROWS) == (1, False)
+    assert chosen(ModelConfig(), TrainConfig(), recipe.ENSEMBLE_TABLE_ROWS - 1) == (recipe.SMALL_TABLE_MEMBERS, True)
+    assert chosen(ModelConfig(), TrainConfig(), recipe.ENSEMBLE_TABLE_ROWS) == (1, False)
     assert chosen(ModelConfig(members=3, wide=False), TrainConfig()) == (3, False)
     assert chosen(ModelConfig(), private) == (1, False)  # opacus knows no adapters
     with pytest.raises(LaminaError, match="--privacy"):

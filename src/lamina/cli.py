@@ -57,12 +57,12 @@ COMMON_SETTINGS = [
     ("--numbers", "numbers", str, "mlp: how numbers reach it: plain, or plr for a periodic embedding of each "
                                   "numeric column in place of its rank pieces (default: plr from 10,000 training rows)"),
     ("--members", "members", _or_auto(int), "mlp: ensemble members sharing one network, each with its own input "
-                                            "adapter and head, predictions averaged (TabM-mini; default 8 under 1,000 "
+                                            "adapter and head, predictions averaged (TabM-mini; default 8 under 5,000 "
                                             "training rows, else 1)"),
     ("--folds", "folds", _or_auto(int), "mlp members cross-fitted in this many folds: the validation rows train too, "
                                         "each member without its fold, and out-of-fold predictions of every row judge "
                                         "the epoch and calibrate (default 4 where the members are the small tables' "
-                                        "default, under 1,000 training rows; 0: off)"),
+                                        "default, under 5,000 training rows; 0: off)"),
     ("--linear-share", "linear_share", _or_auto(float), "mlp: share of a ridge or logistic regression on the number, "
                                                      "date and category columns blended into the outputs, 0 to 1 "
                                                      "(default: for "

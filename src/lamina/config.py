@@ -137,8 +137,8 @@ class ModelConfig(_Section):
     dropout: Annotated[float, Field(ge=0, lt=1)] | Auto = "auto"  # probability of zeroing a unit before a layer in training (mlp 0.3, resnet 0.1, gru/lstm 0.3, transformer and pretrained 0.1)
     norm: Literal["batch", "layer", "none"] = "batch"  # mlp only; CNNs always use batch norm
     numbers: Literal["auto", "plain", "plr"] = "auto"  # mlp: plain (normal score + piecewise-linear rank) or plr (a periodic embedding of the normal score instead of the rank pieces, Gorishniy et al. 2022); auto: plr from 10,000 training rows (not under privacy)
-    members: Annotated[int, Field(ge=1, le=MAX_MEMBERS)] | Auto = "auto"  # mlp: TabM-mini ensemble members sharing one network (Gorishniy et al. 2024); auto: 8 under 1,000 training rows (not under privacy), else 1
-    wide: bool | Auto = "auto"  # mlp: a linear path from the inputs to the outputs beside the dense blocks (wide and deep, Cheng et al. 2016); auto: under 1,000 training rows (not under privacy)
+    members: Annotated[int, Field(ge=1, le=MAX_MEMBERS)] | Auto = "auto"  # mlp: TabM-mini ensemble members sharing one network (Gorishniy et al. 2024); auto: 8 under 5,000 training rows (not under privacy), else 1
+    wide: bool | Auto = "auto"  # mlp: a linear path from the inputs to the outputs beside the dense blocks (wide and deep, Cheng et al. 2016); auto: under 5,000 training rows (not under privacy)
     linear_share: Annotated[float, Field(ge=0, le=1)] | Auto = "auto"  # mlp: share of a ridge / logistic regression on the number, date and category columns blended into the outputs, (1 − share) · network + share · linear model (stacking, Breiman 1996); auto: for regression where members are cross-fitted (--folds), 0.5 unless another share of 0, 0.05 … 1 has a lower out-of-fold squared error by more than a standard error; else 0
     lookback: Annotated[int, Field(ge=1, strict=True)] | None = None  # forecasting: steps of history each forecast reads; None: 2 horizons or 3 seasons, the longer
     image_size: Annotated[int, Field(ge=4)] | Auto = "auto"  # pixels per side images are resized to; auto: median shorter side, at most 64
@@ -152,7 +152,7 @@ class TrainConfig(_Section):
     warmup_epochs: float = Field(1.0, ge=0)  # linear warm-up length, in epochs
     clip_norm: float | None = Field(1.0, gt=0)  # max global gradient L2 norm; None disables
     patience: int = Field(8, ge=1)  # epochs without validation improvement before stopping
-    folds: Annotated[int, Field(ge=0, le=MAX_MEMBERS)] | Auto = "auto"  # mlp ensembles: cross-fitted members, member m trained without fold m mod folds of the training and validation rows, the epoch and calibration judged on out-of-fold predictions (k-fold bagging, Erickson et al. 2020); 0: off, a validation split instead; auto: 4 where the recipe gives members (under 1,000 training rows, not under privacy, adversarial training or several processes)
+    folds: Annotated[int, Field(ge=0, le=MAX_MEMBERS)] | Auto = "auto"  # mlp ensembles: cross-fitted members, member m trained without fold m mod folds of the training and validation rows, the epoch and calibration judged on out-of-fold predictions (k-fold bagging, Erickson et al. 2020); 0: off, a validation split instead; auto: 4 where the recipe gives members (under 5,000 training rows, not under privacy, adversarial training or several processes)
     time_budget: str | None = None  # wall-clock cap on training, e.g. "90s", "5m", "1h" (a number: seconds); checked after each epoch
     device: str = "auto"  # "auto" takes a GPU when there is one
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on a GPU only

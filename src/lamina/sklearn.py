@@ -12,7 +12,7 @@ date columns goes to lamina as it is, each such column read by the kind lamina i
 after `feature_names_in_`, else x0, x1, ...
 
 Training is lamina's: the rows are split into training and validation (`validation_fraction`, stratified by
-class; early stopping and the architecture's choices follow the validation score; under 1,000 training rows the
+class; early stopping and the architecture's choices follow the validation score; under 5,000 training rows the
 members are cross-fitted, `folds`: the validation rows train too and out-of-fold predictions of every row judge the
 epoch), nothing is written to disk,
 and nothing is printed unless `verbose`. There is no test split: scoring is the caller's (cross_val_score). Small
@@ -70,7 +70,7 @@ class _LaminaEstimator(BaseEstimator):
         self.arch = arch  # a lamina architecture; auto: mlp for numbers and categories, gru for text alone
         self.members = members  # mlp: TabM-mini ensemble members sharing one network; auto: lamina's choice
         self.numbers = numbers  # mlp: "plain" floats or "plr" periodic embeddings; auto: plr from 10,000 rows
-        self.folds = folds  # mlp members cross-fitted in this many folds; auto: 4 under 1,000 rows; 0: off
+        self.folds = folds  # mlp members cross-fitted in this many folds; auto: 4 under 5,000 rows; 0: off
         self.linear_share = linear_share  # mlp: share of a ridge/logistic regression blended in, 0-1; auto: lamina's
         self.weight_decay = weight_decay  # decoupled L2 strength (AdamW)
         self.patience = patience  # epochs without validation improvement before stopping

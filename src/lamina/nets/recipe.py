@@ -36,7 +36,7 @@ SMALL_TABLE_MLP = {"dropout": 0.5}
 # lost 0.03–0.06 accuracy and 0.26 R² with it: the embeddings overfit a few hundred rows.
 PLR_ROWS = 10_000
 # TabM-mini ensemble members of the mlp (nets.mlp.TabularMLP), `members` in the config, and its linear ("wide") path
-# beside the dense blocks (`wide`), both given to tables under SMALL_TABLE_ROWS training rows. Members not under DP-SGD
+# beside the dense blocks (`wide`), both given to tables under ENSEMBLE_TABLE_ROWS training rows. Members not under DP-SGD
 # (its per-row clipping knows no adapters), in federated clients or several processes (they train one network:
 # federated, tasks.table); the wide path not under DP-SGD or in federated clients (unmeasured there). On scikit-learn's
 # small tables over 5 seeds (bench/small_tables.py, BENCHMARKS.md) 8 members with the wide path took diabetes' test R²
@@ -46,7 +46,13 @@ PLR_ROWS = 10_000
 TABLE_MEMBERS = 1
 SMALL_TABLE_MEMBERS = 8
 SMALL_TABLE_WIDE = True
-# Folds of cross-fitted members (training.crossfit) where the recipe gives members (under SMALL_TABLE_ROWS training
+# Training rows below which a table gets the members, the wide path and cross-fitting (CROSS_FIT_FOLDS), measured
+# against one network on the same rows (3 seeds, 1 thread, BENCHMARKS.md): UCI Adult sampled to 1,275 training rows
+# 0.8272 → 0.8436 accuracy, to 4,250 0.8439 → 0.8523 at 2.4× the CPU seconds, to 8,500 0.8536 → 0.8562 at 6×
+# (where the line is drawn); Adult's `age` as a regression target at 2,550 rows R² 0.422 → 0.466; scikit-learn's
+# digits (1,221 rows, 10 seeds) 0.9739 → 0.9767.
+ENSEMBLE_TABLE_ROWS = 5000
+# Folds of cross-fitted members (training.crossfit) where the recipe gives members (under ENSEMBLE_TABLE_ROWS training
 # rows): the validation rows join the training rows, member m leaves out fold m mod CROSS_FIT_FOLDS, and the epoch and
 # the calibration are judged on the out-of-fold predictions of every row. On scikit-learn's small tables over 20 seeds
 # (bench/small_tables.py and BENCHMARKS.md) 4 folds took breast cancer's test accuracy from 0.9755 to 0.9785, wine's
@@ -159,22 +165,22 @@ def choose_architecture(model: ModelConfig, train: TrainConfig, spec: dict, inpu
     if arch != "mlp":
         return arch, {**hyperparameters, "norm": model.norm}
     private = bool(train.privacy)
-    ensemble = small and not private and not several_processes
-    members = resolved(model.members, SMALL_TABLE_MEMBERS if ensemble else TABLE_MEMBERS)
+    ensemble = len(targets) < ENSEMBLE_TABLE_ROWS and not private
+    members = resolved(model.members, SMALL_TABLE_MEMBERS if ensemble and not several_processes else TABLE_MEMBERS)
     if members > 1 and train.privacy:  # opacus clips each row's gradient through layers it knows: adapters are none
         raise LaminaError(f"members: {members} cannot train under --privacy (DP-SGD clips each row's gradient through "
                           "layers it knows, and the members' adapters and heads are none). Drop members or --privacy.")
     # DP-SGD keeps plain floats: its accuracy with PLR (more weights to clip and noise) is unmeasured.
     numbers = resolved(model.numbers, "plr" if len(targets) >= PLR_ROWS and not private else "plain")
     return arch, {**hyperparameters, "norm": model.norm, "numbers": numbers, "members": members,
-                  "wide": resolved(model.wide, small and SMALL_TABLE_WIDE and not private),
+                  "wide": resolved(model.wide, ensemble and SMALL_TABLE_WIDE),
                   **(plr_inputs(number_layout) if numbers == "plr" else {})}
 
 
 def cross_fit_folds(train: TrainConfig, hyperparameters: dict, rows: int, several_processes: bool) -> int:
     """Folds of cross-fitted members (training.crossfit) for a network of these resolved `hyperparameters` trained on
     `rows` training rows; 0: none (a validation split judges the epoch). Auto: CROSS_FIT_FOLDS where the ensemble is
-    the small tables' (members > 1, under SMALL_TABLE_ROWS rows), not under DP-SGD, adversarial training (its step
+    the small tables' (members > 1, under ENSEMBLE_TABLE_ROWS rows), not under DP-SGD, adversarial training (its step
     trains the members' mean) or several processes (DDP's forward is the members' mean). Raises LaminaError where
     folds are asked for and cannot apply (a network without members: one member)."""
     members = hyperparameters.get("members")  # None: not the mlp
@@ -182,11 +188,11 @@ def cross_fit_folds(train: TrainConfig, hyperparameters: dict, rows: int, severa
                "--privacy trains one network" if train.privacy else
                "adversarial training trains the members' mean" if train.adversarial != "none" else
                "several processes train the members' mean" if several_processes else
-               f"the mlp has {members} member(s) (the default is {TABLE_MEMBERS} from {SMALL_TABLE_ROWS:,} training "
+               f"the mlp has {members} member(s) (the default is {TABLE_MEMBERS} from {ENSEMBLE_TABLE_ROWS:,} training "
                f"rows), too few to leave out {train.folds} folds; give --members {max(train.folds, SMALL_TABLE_MEMBERS)}"
                if isinstance(train.folds, int) and train.folds > members else None)
     if train.folds == "auto":
-        return CROSS_FIT_FOLDS if refusal is None and members >= CROSS_FIT_FOLDS and rows < SMALL_TABLE_ROWS else 0
+        return CROSS_FIT_FOLDS if refusal is None and members >= CROSS_FIT_FOLDS and rows < ENSEMBLE_TABLE_ROWS else 0
     if train.folds and refusal is not None:
         raise LaminaError(f"folds: {train.folds} cannot apply here: {refusal}. Or drop folds (--folds 0).")
     return train.folds
