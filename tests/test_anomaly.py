@@ -333,7 +333,7 @@ def test_decision_settings_given_to_a_task_that_ignores_them_stop_the_run(tmp_pa
     pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)}).to_csv(tmp_path / "r.csv", index=False)
     assert main(["train", str(tmp_path / "r.csv"), "--target", "y", "--quiet", *flag]) == 2
     error = capsys.readouterr().err
-    assert f"{flag[0]} is a setting of the tasks anomaly" in error and "regression" in error
+    assert f"{flag[0]} is a setting of the" in error and "anomaly" in error and "this run's task is regression" in error
 
 
 def test_the_threshold_line_says_when_contamination_is_the_default():
@@ -465,3 +465,18 @@ def test_serving_an_anomaly_model_records_nothing_and_says_so(labelled):
         record = {k: (None if pd.isna(v) else v) for k, v in frame.drop(columns="label").iloc[0].items()}
         assert client.post("/predict", json=record).status_code == 200
     assert names == ["run"] and recorded == [] and not database_of(lamina.load(run)).exists()
+
+
+def test_a_date_it_cannot_read_is_refused_by_check_as_by_train_before_training(tmp_path, capsys):
+    """check said nothing, and train stopped only at fitting the autoencoder's encoders."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=80), "when": pd.date_range("2024-01-01", periods=80).strftime("%Y-%m-%d")})
+    frame.loc[70, "when"] = "someday"  # 1 in 80: the column still reads as dates
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    errors = []
+    for command in (["check"], ["train", "--out", str(tmp_path / "run"), "--quiet"]):
+        assert main([command[0], str(tmp_path / "d.csv"), "--task", "anomaly", *command[1:]]) == 2
+        errors.append(capsys.readouterr().err)
+    assert errors[0] == errors[1] and "Column 'when', row 72 (counting the header as row 1): 'someday' is not a date" \
+        in errors[0]
+    assert not (tmp_path / "run").exists()

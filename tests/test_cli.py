@@ -405,6 +405,79 @@ def test_check_takes_the_date_order_and_refuses_a_value_it_cannot_read(tmp_path,
     assert "Column 'when', row 4 (counting the header as row 1): '02/13/2020' can only be read month first" in capsys.readouterr().err
 
 
+def _refusal(args: list[str], capsys) -> str:
+    """The one error line `lamina ARGS` ends with (exit 2)."""
+    assert main(args) == 2, args
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1, error
+    return error
+
+
+@pytest.mark.parametrize("change, flags, said", [
+    (None, ["--column", "y=number"], "Column 'y' is both a target and declared as an input (--column y=number)"),
+    ("date", [], "Column 'when', row 90 (counting the header as row 1): 'someday' is not a date"),
+    ("word", ["--column", "count=number"], "Column 'count' holds numbers but 1 value(s) are not numbers, first "
+                                           "'many' at row 90"),
+    (None, ["--season", "7"], "--season is a setting of the forecast task, and this run's task is classification"),
+])
+def test_check_refuses_what_train_refuses_in_the_same_words(tmp_path, capsys, change, flags, said):
+    """check said nothing where train then refused the data and flags: a target given a kind, a date or a number
+    that cannot be read (train stopped at fitting the encoders, or at scoring a test row after training)."""
+    frame = pd.DataFrame({"when": pd.date_range("2024-01-01", periods=100).strftime("%Y-%m-%d"),
+                          "count": [str(i % 7) for i in range(100)], "y": ["a", "b"] * 50})
+    if change == "date":
+        frame.loc[88, "when"] = "someday"  # 1 in 100: the column still reads as dates
+    elif change == "word":
+        frame.loc[88, "count"] = "many"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    checked = _refusal(["check", str(tmp_path / "t.csv"), "--target", "y", *flags], capsys)
+    trained = _refusal(["train", str(tmp_path / "t.csv"), "--target", "y", *flags, "--out", str(tmp_path / "run"),
+                        *FAST_FLAGS], capsys)
+    assert said in checked and checked == trained
+    assert not (tmp_path / "run").exists(), "refused before the run folder is made"
+
+
+@pytest.mark.parametrize("data, flags", [
+    ("table", ["--season", "7"]), ("table", ["--lookback", "12"]), ("table", ["--valid-steps", "5"]),
+    ("table", ["--users", "users.csv"]), ("table", ["--rating", "x"]), ("table", ["--source", "x"]),
+    ("series", ["--norm", "layer"]), ("series", ["--members", "2"]), ("series", ["--valid-fraction", "0.2"]),
+    ("ratings", ["--season", "7"]), ("ratings", ["--split", "scaffold"]),
+])
+def test_a_flag_of_another_task_is_refused_naming_the_flag_the_task_and_the_fix(tmp_path, capsys, data, flags):
+    """--season on a table of classes, --norm on a forecast...: accepted, and ignored while the user believed it
+    took effect."""
+    from lamina.tasks.base import TASK_SETTINGS
+
+    tables = {"table": (make_table(rows=60), ["--target", "y"]),
+              "series": (pd.DataFrame({"day": pd.date_range("2021-01-01", periods=80).strftime("%Y-%m-%d"),
+                                       "sales": range(80)}), ["--target", "sales", "--time", "day", "--horizon", "7"]),
+              "ratings": (pd.DataFrame({"user": [i % 12 for i in range(240)], "item": [i % 17 for i in range(240)],
+                                        "rating": [1 + i % 5 for i in range(240)]}), ["--task", "recommend"])}
+    frame, task_flags = tables[data]
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    error = _refusal(["train", str(tmp_path / "d.csv"), *task_flags, *flags, "--out", str(tmp_path / "run"),
+                      *FAST_FLAGS], capsys)
+    task = {"table": "classification", "series": "forecast", "ratings": "recommend"}[data]
+    assert error.startswith(f"error: {flags[0]} is a setting of ") and f"this run's task is {task}: it would be " \
+        f"ignored. Drop {flags[0]}" in error, error
+    assert flags[0] in {flag for _, flag in TASK_SETTINGS.values()}
+    assert not (tmp_path / "run").exists()
+
+
+def test_check_of_interactions_without_a_target_says_how_to_read_them_as_a_recommender(tmp_path, capsys):
+    """check (and train) advised --target only: the table is a recommender's, which --task recommend infers."""
+    pd.DataFrame({"user_id": [i % 12 for i in range(240)], "movie": [i % 17 for i in range(240)],
+                  "stars": [1 + i % 5 for i in range(240)]}).to_csv(tmp_path / "ratings.csv", index=False)
+    for command in ("check", "train"):
+        error = _refusal([command, str(tmp_path / "ratings.csv")], capsys)
+        assert "reads as interactions (users 'user_id', items 'movie', ratings 'stars')" in error
+        assert "give --task recommend (or --user user_id --item movie)" in error and "--target COL" in error
+    assert main(["check", str(tmp_path / "ratings.csv"), "--task", "recommend"]) == 0
+    assert "task recommend" in capsys.readouterr().out
+    pd.DataFrame({"a": range(30), "b": range(30)}).to_csv(tmp_path / "plain.csv", index=False)
+    assert "interactions" not in _refusal(["check", str(tmp_path / "plain.csv")], capsys)
+
+
 def _options(parser: argparse.ArgumentParser, command: str) -> dict[str, argparse.Action]:
     """The options of `lamina COMMAND` by flag."""
     (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]

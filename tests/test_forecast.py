@@ -340,7 +340,7 @@ def test_a_series_without_training_history_is_refused_by_name():
 
 def test_forecast_settings_given_to_another_task_and_an_empty_target_are_refused():
     frame = hourly(steps=100)
-    with pytest.raises(LaminaError, match="forecasting settings, and the task is regression"):
+    with pytest.raises(LaminaError, match="--time is a setting of the tasks forecast and recommend, and this run's task is regression"):
         lamina.fit(frame.assign(x=1.0), "load", task="regression", time="when", horizon=6, progress=False)
     with pytest.raises(LaminaError, match="names no column"):
         lamina.fit(frame, ",", task="forecast", time="when", horizon=6, progress=False)

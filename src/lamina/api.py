@@ -196,6 +196,16 @@ def prepare_to_train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFra
     """The task and its view of the data, or the LaminaError that stops a training before it starts: a setting the
     task cannot train with, an unknown or missing column, data with error findings. Shared by `train` and a tuning
     study (tuning.create), so a study refuses before its folder exists what a run refuses, not in its first trial."""
+    task, prepared = prepare_as_training(config, frame, test_frame)
+    if has_errors(prepared.findings):
+        problems = "\n".join(f"  - {f.message}" for f in prepared.findings if f.level == "error")
+        raise LaminaError(f"The data has problems that stop training:\n{problems}")
+    return task, prepared
+
+
+def prepare_as_training(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> tuple[Task, Prepared]:
+    """prepare_to_train's task and view of the data, its LaminaErrors raised, its error findings kept among the
+    others: what `lamina check` reports, so that it says whatever stops `lamina train` on the same data and flags."""
     task = task_for(config, frame)
     if distributed.active() and task.reads != "table":
         raise LaminaError(f"Training on several processes works for the tasks that predict one row at a time "
@@ -206,11 +216,7 @@ def prepare_to_train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFra
                           "without it. Drop --privacy.")
     if config.train.privacy and distributed.active():  # Opacus' per-row gradients and DDP's hooks are not combined here
         raise LaminaError("--privacy trains in one process: drop --nproc (or torchrun), or drop --privacy.")
-    prepared = task.prepare(config, frame, test_frame)
-    if has_errors(prepared.findings):
-        problems = "\n".join(f"  - {f.message}" for f in prepared.findings if f.level == "error")
-        raise LaminaError(f"The data has problems that stop training:\n{problems}")
-    return task, prepared
+    return task, task.prepare(config, frame, test_frame)
 
 
 def train(config: Config, frame: pd.DataFrame, test_frame: pd.DataFrame | None, run: RunFolder | None,
@@ -324,12 +330,12 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, Prepared, Task]:
     """The table as read, the task's view of it (schema or layout, findings, split: Prepared.split_sizes counts the
     rows it uses) and the task training would pick for it (the config's data.task, or the one inferred), without
-    training."""
+    training. Raises what training would raise before it starts (prepare_as_training)."""
     config, named = with_target(resolve_config(config), target, data)
     frame = training_table(config, data, "data")  # `data` None: the config's aligned files of sentence pairs
     refuse_target_without_labels(frame, named)
-    task = task_for(config, frame)
-    return frame, task.prepare(config, frame, None), task
+    task, prepared = prepare_as_training(config, frame, None)
+    return frame, prepared, task
 
 
 def predict(run, data, engine: str = "torch", beam: int | None = None) -> pd.DataFrame:

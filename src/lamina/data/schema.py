@@ -107,11 +107,22 @@ def require_target(frame: pd.DataFrame, target: str | None, where: str = "the da
         )
 
 
+def refuse_declared_targets(targets: list[str], overrides: dict[str, str]) -> None:
+    """A LaminaError where a target is also given a kind (--column NAME=KIND, the config's data.columns), which
+    declares an input: the task reads its targets as its classes or its numbers, and the kind would be ignored."""
+    for name in targets:
+        if name in overrides:
+            raise LaminaError(f"Column {name!r} is both a target and declared as an input (--column "
+                              f"{name}={overrides[name]}); drop one of the two. A target is read as its task reads "
+                              "it: to predict numbers give --task regression, classes --task classification.")
+
+
 def infer_schema(
     frame: pd.DataFrame, target: str, task: str = "auto", overrides: dict[str, str] | None = None
 ) -> Schema:
     require_target(frame, target)
     overrides = dict(overrides or {})
+    refuse_declared_targets([target], overrides)
     for name in overrides:
         if name not in frame.columns:
             raise LaminaError(

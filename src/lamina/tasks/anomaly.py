@@ -34,8 +34,8 @@ from lamina.evaluation import threshold as thresholds
 from lamina.features.numeric import NumberEncoder
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import canonical_labels
-from lamina.tasks.base import RowsPrepared, Task, refuse_row_settings, register_task
-from lamina.tasks.table import read_pictures
+from lamina.tasks.base import FRACTIONS, RowsPrepared, Task, register_task
+from lamina.tasks.table import read_pictures, refuse_unreadable_values
 
 DEFAULT_CONTAMINATION = 0.05  # share of training rows flagged when neither labels nor --contamination say
 ECDF_POINTS = 1001  # quantiles of the training errors kept to map an error to its score (0.1% steps)
@@ -51,7 +51,7 @@ HISTOGRAM_BINS = 20  # equal-width bins of the anomaly score in the report
 class AnomalyTask(Task):
     name = "anomaly"
     judged_on = "pr_auc"  # with labels: against flagging every row (the anomalies' share)
-    decision_settings = ("cost", "contamination", "normal_only")
+    settings = (*FRACTIONS, "cost", "contamination", "normal_only", "image_size")  # pictures resized as for classifying
     aliases = ("outlier",)
     reads = "reconstruct"
     route = "predict"
@@ -61,9 +61,6 @@ class AnomalyTask(Task):
 
     def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> RowsPrepared:
         data = config.data
-        if data.horizon is not None or data.time is not None:
-            raise LaminaError("--time and --horizon are forecasting settings, and the task is anomaly. Drop them.")
-        refuse_row_settings(config, self.name, reads=("image_size",))  # pictures are resized as for classifying
         frame, target, findings = _folder_label(frame, data.target)
         if target is None:
             for setting, flag in ((data.cost, "--cost"), (data.normal_only or None, "--normal-only")):
@@ -94,6 +91,7 @@ class AnomalyTask(Task):
         if not has_errors(findings):
             rows = frame if target is None else frame[frame[target].notna()]
             test = test_frame if target is None or test_frame is None else test_frame[test_frame[target].notna()]
+            refuse_unreadable_values(schema, rows, test)
             split = split_rows(rows, target, "regression" if target is None else "binary", data.valid_fraction,
                                data.test_fraction, config.seed, test=test)
         return RowsPrepared(findings, schema, split)

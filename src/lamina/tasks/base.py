@@ -76,47 +76,78 @@ def task_for(config, frame: pd.DataFrame) -> Task:
     forecasting when a horizon is set, else classification or regression from the target's values."""
     if config.data.task != "auto":
         return _reads_its_settings(task_named(config.data.task).made_for(config, frame, config.data.task), config)
+    if not config.data.target:  # before the table tasks ask for one: the data may be another task's
+        for cls in dict.fromkeys(registered_tasks().values()):
+            if suggestion := cls.suggestion(config, frame):
+                raise LaminaError(f"No target column given. {suggestion} To predict a column instead, name it with "
+                                  f"--target COL (columns: {', '.join(map(str, frame.columns[:12]))}).")
     for cls in dict.fromkeys(registered_tasks().values()):
         if cls.claims(config, frame):
             return _reads_its_settings(cls.made_for(config, frame, "auto"), config)
     raise LaminaError("No task fits this data and config; name one with --task.")
 
 
+def _listed(names: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _reads_its_settings(task: Task, config) -> Task:
-    """`task`, or a LaminaError naming a decision setting (--cost, --contamination, --normal-only) it would ignore."""
-    for setting in ("cost", "contamination", "normal_only"):
-        if getattr(config.data, setting) not in (None, False) and setting not in task.decision_settings:
-            flag = "--" + setting.replace("_", "-")
-            raise LaminaError(f"{flag} is a setting of the tasks {_readers(setting)}, and this one is {task.name}: "
-                              f"it would be ignored. Drop {flag}, or pick a task that reads it (--task).")
+    """`task`, or a LaminaError naming the first of TASK_SETTINGS set away from its default that the task does not
+    read (Task.settings): given to another task (--season to a classifier, --norm to a forecaster) it would be
+    ignored while the user believes it took effect. Said before any data is prepared, to `lamina train` and
+    `lamina check` alike."""
+    for key, (section, flag) in TASK_SETTINGS.items():
+        part = getattr(config, section)
+        if key in task.settings or getattr(part, key) == type(part).model_fields[key].get_default(
+                call_default_factory=True):
+            continue
+        reading = {cls.name: key in cls.settings for cls in registered_tasks().values()}
+        readers = sorted(name for name, reads in reading.items() if reads)
+        others = sorted(name for name, reads in reading.items() if not reads)
+        if len(others) < len(readers):  # a setting of most tasks: named by the few that do not read it
+            tasks, pick = f"every task but {_listed(others)}", ""
+        else:
+            tasks = f"the {readers[0]} task" if len(readers) == 1 else f"the tasks {_listed(readers)}"
+            pick = f", or give --task {readers[0]}" if len(readers) == 1 else ", or give --task naming one of them"
+        raise LaminaError(f"{flag} is a setting of {tasks}, and this run's task is {task.name}: it would be ignored. "
+                          f"Drop {flag}{pick}.")
     return task
 
 
-def _readers(setting: str) -> str:
-    return ", ".join(sorted({cls.name for cls in registered_tasks().values() if setting in cls.decision_settings}))
-
-
-# Settings only the tasks that learn from rows read (tables, images): (config section, key) → what the user wrote.
-ROW_SETTINGS = {("data", "split"): "--split", ("data", "sensitive"): "data.sensitive",
-                ("data", "exclude_sensitive"): "data.exclude_sensitive", ("model", "norm"): "--norm",
-                ("model", "numbers"): "--numbers", ("model", "members"): "--members", ("model", "wide"): "model.wide",
-                ("model", "image_size"): "--image-size", ("train", "adversarial"): "--adversarial",
-                ("train", "adversarial_budget"): "--adversarial-budget", ("train", "crop_padding"): "--crop-padding",
-                ("train", "flip"): "--flip", ("train", "cutout"): "--cutout", ("train", "init_from"): "--init-from",
-                ("train", "freeze_backbone"): "--freeze-backbone", ("train", "label_smoothing"): "--label-smoothing",
-                ("train", "folds"): "--folds"}
-
-
-def refuse_row_settings(config, task: str, reads: tuple[str, ...] = ()) -> None:
-    """A LaminaError naming the first of ROW_SETTINGS set away from its default that the task `task` would ignore
-    (all but the keys in `reads`), and how to go on: drop it."""
-    for (section, key), flag in ROW_SETTINGS.items():
-        part = getattr(config, section)
-        if key not in reads and getattr(part, key) != type(part).model_fields[key].get_default(
-                call_default_factory=True):
-            raise LaminaError(f"{flag} is a setting of the tasks that predict from table rows or images "
-                              f"(classification, regression); the {task} task does not read it, so it would be "
-                              f"ignored. Drop {flag}.")
+# The settings only some tasks read: config key → (config section, what the user wrote). Each task names those it
+# reads in Task.settings; set for any other task they stop the run (task_for), so none is ignored silently. The
+# settings every task reads (seed, epochs, lr...) are not here.
+TASK_SETTINGS = {
+    # splitting rows by shares (a forecast splits by time steps instead)
+    "valid_fraction": ("data", "--valid-fraction"), "test_fraction": ("data", "--test-fraction"),
+    # forecasting
+    "time": ("data", "--time"), "horizon": ("data", "--horizon"), "id": ("data", "--id"),
+    "covariates": ("data", "--covariates"), "season": ("data", "--season"), "valid_steps": ("data", "--valid-steps"),
+    "test_steps": ("data", "--test-steps"), "lookback": ("model", "--lookback"),
+    # recommending (--time orders each user's interactions)
+    "user": ("data", "--user"), "item": ("data", "--item"), "rating": ("data", "--rating"),
+    "implicit": ("data", "--implicit"), "users": ("data", "--users"), "items": ("data", "--items"),
+    # translating
+    "source": ("data", "--source"), "source_file": ("data", "--source-file"), "target_file": ("data", "--target-file"),
+    "test_source_file": ("data", "--test-source-file"), "test_target_file": ("data", "--test-target-file"),
+    "valid_source_file": ("data", "--valid-source-file"), "valid_target_file": ("data", "--valid-target-file"),
+    # decisions: thresholds of anomalies and of a binary classifier's rare class
+    "cost": ("data", "--cost"), "contamination": ("data", "--contamination"), "normal_only": ("data", "--normal-only"),
+    # learning from table rows or images
+    "split": ("data", "--split"), "sensitive": ("data", "data.sensitive"),
+    "exclude_sensitive": ("data", "data.exclude_sensitive"), "norm": ("model", "--norm"),
+    "numbers": ("model", "--numbers"), "members": ("model", "--members"), "wide": ("model", "model.wide"),
+    "linear_share": ("model", "--linear-share"), "image_size": ("model", "--image-size"),
+    "adversarial": ("train", "--adversarial"), "adversarial_budget": ("train", "--adversarial-budget"),
+    "crop_padding": ("train", "--crop-padding"), "flip": ("train", "--flip"), "cutout": ("train", "--cutout"),
+    "init_from": ("train", "--init-from"), "freeze_backbone": ("train", "--freeze-backbone"),
+    "label_smoothing": ("train", "--label-smoothing"), "folds": ("train", "--folds"),
+}
+FRACTIONS = ("valid_fraction", "test_fraction")  # the Task.settings of every task that splits by shares
+ROW_SETTINGS = ("split", "sensitive", "exclude_sensitive", "norm", "numbers", "members", "wide", "linear_share",
+                "image_size", "adversarial", "adversarial_budget", "crop_padding", "flip", "cutout", "init_from",
+                "freeze_backbone", "label_smoothing", "folds")  # read by the tasks that predict from rows
 
 
 @dataclass
@@ -156,8 +187,8 @@ class Task(LossStep):
     reads: ClassVar[str] = "table"  # the input family of its architectures (nets.build.ARCHITECTURES)
     route: ClassVar[str] = "predict"  # POST /<route> in the server
     playground: ClassVar[str] = "json"  # the served page of a task with its own request (serving.page.PAGES)
-    # Decision settings of config.data the task reads; given to any other task they stop the run (task_for).
-    decision_settings: ClassVar[tuple[str, ...]] = ()
+    # The settings of TASK_SETTINGS the task reads; given to it, any other of them stops the run (task_for).
+    settings: ClassVar[tuple[str, ...]] = ()
     row_model: ClassVar[bool] = False  # one row in, one prediction out: explain, audit, export, monitor apply
     # Learns without labels, so a folder of pictures or recordings without class subfolders is training data too.
     trains_unlabelled: ClassVar[bool] = False
@@ -188,6 +219,13 @@ class Task(LossStep):
     def claims(cls, config, frame: pd.DataFrame) -> bool:
         """Whether `--task auto` picks this task for this config and data."""
         return False
+
+    @classmethod
+    def suggestion(cls, config, frame: pd.DataFrame) -> str | None:
+        """Where neither a target nor a task is given: a sentence saying how to train `frame` as this task when it
+        looks like this task's data (a recommender's user and item columns) and the config does not make the task
+        claim it already, else None."""
+        return None
 
     @classmethod
     def made_for(cls, config, frame: pd.DataFrame, requested: str) -> Task:

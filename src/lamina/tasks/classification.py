@@ -47,7 +47,7 @@ class ClassificationTask(TableTask):
     aliases = ("binary", "multiclass")
     problems = ("binary", "multiclass")
     judged_on = "log_loss"  # the loss early stopping follows (the baseline: the training classes' shares)
-    decision_settings = ("cost",)  # binary only: checked_cost refuses it for several classes
+    settings = (*TableTask.settings, "cost")  # cost: binary only, checked_cost refuses it for several classes
     label_smoothing = 0.0  # share of each target's probability mass spread over all classes (set by fit)
     class_weights: list[float] | None = None  # per-class loss weights under heavy imbalance (set by fit_baseline)
     decision_ = ARGMAX  # the binary decision threshold (set by fit)

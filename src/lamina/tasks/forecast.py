@@ -83,6 +83,7 @@ class ForecastPrepared(Prepared):
 @register_task
 class ForecastTask(Task):
     name = "forecast"
+    settings = ("time", "horizon", "id", "covariates", "season", "valid_steps", "test_steps", "lookback")
     reads = "series"
     route = "forecast"
 
@@ -108,9 +109,6 @@ class ForecastTask(Task):
         if test_frame is not None:
             raise LaminaError("Forecasting splits the series by time (the last --test-steps are the test part); "
                               "drop --test and give the whole history as DATA.")
-        if config.train.adversarial != "none":
-            raise LaminaError("Adversarial training (--adversarial) is for models that read rows (tables, images); "
-                              "a forecaster does not take it. Drop --adversarial.")
         arch = config.model.arch
         if arch != "auto" and arch not in names(self.reads):
             build_network(arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones

@@ -28,7 +28,7 @@ from lamina.data.checks import Finding
 from lamina.data.images import LABEL_COLUMN, drop_unreadable, looks_like_arrays, looks_like_image_paths
 from lamina.errors import LaminaError, did_you_mean
 from lamina.nets.build import build_network, names
-from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
+from lamina.tasks.base import FRACTIONS, Prepared, Task, register_task
 
 MIN_IMAGES = 100  # fewer and a GAN can only memorise (and the held-out scores would rest on a handful of images)
 MIN_PER_CLASS = 10  # images of each class, for a conditional model
@@ -64,6 +64,7 @@ class ImagesPrepared(Prepared):
 class GenerateTask(Task):
     name = "generate"
     aliases = ("generation", "gan")
+    settings = (*FRACTIONS, "image_size")
     reads = "latent"
     route = "generate"
     playground = "generate"  # a grid of generated images and a class picker
@@ -83,7 +84,6 @@ class GenerateTask(Task):
 
         if config.model.arch not in ("auto", *names(self.reads)):
             build_network(config.model.arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
-        refuse_row_settings(config, self.name, reads=("image_size",))
         self.image_column_ = _image_column(frame, config)
         label = config.data.target
         if label is not None and label not in frame.columns and label != LABEL_COLUMN:  # "label" is only implied

@@ -37,7 +37,7 @@ from lamina.data.split import VALID_SHARE
 from lamina.errors import LaminaError, quoted
 from lamina.nets.build import build_network, names
 from lamina.nets.recommenders import WithHistory
-from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
+from lamina.tasks.base import FRACTIONS, Prepared, Task, register_task
 from lamina.tasks.recommend_side import FLAGS, read_side_table
 
 K = 10  # the cut-off of the ranking metrics and the default list length
@@ -77,6 +77,7 @@ class InteractionsPrepared(Prepared):
 class RecommendTask(Task):
     name = "recommend"
     aliases = ("recommendation",)
+    settings = (*FRACTIONS, "time", "user", "item", "rating", "implicit", "users", "items")
     reads = "interactions"
     route = "recommend"
     playground = "recommend"  # a user picker and the list as a table
@@ -84,6 +85,19 @@ class RecommendTask(Task):
     @classmethod
     def claims(cls, config, frame: pd.DataFrame) -> bool:
         return config.data.user is not None and config.data.item is not None
+
+    @classmethod
+    def suggestion(cls, config, frame: pd.DataFrame) -> str | None:
+        if cls.claims(config, frame):
+            return None
+        data = config.data
+        try:  # the columns given, else those the names suggest, as --task recommend infers them
+            layout = layout_of(frame, data.user, data.item, data.rating, data.time, data.implicit)
+        except LaminaError:
+            return None
+        rating = f", ratings {layout.rating!r}" if layout.rating else ""
+        return (f"It reads as interactions (users {layout.user!r}, items {layout.item!r}{rating}): to learn a "
+                f"recommender from them give --task recommend (or --user {layout.user} --item {layout.item}).")
 
     @property
     def explicit(self) -> bool:
@@ -107,7 +121,6 @@ class RecommendTask(Task):
     def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> InteractionsPrepared:
         data = config.data
         arch = config.model.arch
-        refuse_row_settings(config, self.name)
         if arch != "auto" and arch not in names(self.reads):
             build_network(arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
         sides = {role: getattr(data, f"{role}s") for role in FLAGS if getattr(data, f"{role}s") is not None}

@@ -19,11 +19,13 @@ from lamina.data.scaffold import scaffold_column
 from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task, record_date_orders
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError, column_kind_fix, quoted
+from lamina.features.blocks import DENSE, EMBEDDING
+from lamina.features.kinds import kind_named
 from lamina.features.molecule import screen_molecule_files
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder, canonical_labels
 from lamina.nets.build import build_network
-from lamina.tasks.base import RowsPrepared, Task
+from lamina.tasks.base import FRACTIONS, ROW_SETTINGS, RowsPrepared, Task
 from lamina.training import distributed
 from lamina.training.batches import TensorBatches, batch_rows, rows_per_pass, take_rows
 from lamina.training.budget import budget_record, epoch_bounds
@@ -51,6 +53,7 @@ class TablePrepared(RowsPrepared):
 
 class TableTask(Task):
     reads = "table"
+    settings = (*FRACTIONS, *ROW_SETTINGS)
     row_model = True
     folds = 0  # folds of cross-fitted members (training.crossfit) in this fit; 0: none (set by fit)
     problems: ClassVar[tuple[str, ...]]  # the schema's task values this task covers ("binary", "regression"...)
@@ -91,7 +94,6 @@ class TableTask(Task):
 
     def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> TablePrepared:
         data = config.data
-        refuse_forecast_settings(data, self.name)
         frame, test_frame = (with_canonical_labels(f, data.target) for f in (frame, test_frame))
         require_enough_rows(frame, data.target)  # names a missing target column too
         schema = infer_schema(frame, data.target, self.problem(frame[data.target], data.target), input_kinds(data))
@@ -114,6 +116,7 @@ class TableTask(Task):
             labelled = frame[frame[schema.target].notna()]
             if test_frame is not None:
                 test_frame = test_frame[test_frame[schema.target].notna()]
+            refuse_unreadable_values(schema, labelled, test_frame)
             split = split_rows(labelled, schema.target, schema.task, data.valid_fraction, data.test_fraction,
                                config.seed, test=test_frame, by=scaffold_column(data.split, schema))
         return TablePrepared(findings, schema, split, frame)
@@ -604,12 +607,6 @@ def is_all(target: str | None) -> bool:
     return isinstance(target, str) and target.strip().lower() == "all"
 
 
-def refuse_forecast_settings(data, task: str) -> None:
-    if data.horizon is not None or data.time is not None:
-        raise LaminaError(f"--time and --horizon are forecasting settings, and the task is {task}. Use "
-                          "--task forecast, or drop them.")
-
-
 def input_kinds(data) -> dict[str, str]:
     """The kinds the config declares (data.columns), with the sensitive columns ignored when it excludes them."""
     overrides = dict(data.columns)
@@ -643,6 +640,22 @@ def read_pictures(frame: pd.DataFrame, test_frame: pd.DataFrame | None, schema: 
         frame, test_frame, skipped = screen_molecule_files(frame, test_frame, column)
         findings += skipped
     return frame, test_frame, findings
+
+
+def refuse_unreadable_values(schema: Schema, *frames: pd.DataFrame | None) -> None:
+    """Raises the LaminaError training raises, when its encoders are fitted on the training rows or encode the
+    validation and test rows, on a value a feature column's kind cannot read (a date that is none, a word in a
+    number column, a list in a category cell), naming the column and the row: said before training, so it does not
+    stop a run part-way (a test row's only at scoring) and `lamina check`, which prepares as training does, says it
+    too. `frames` are the rows training encodes. The kinds whose values are read in the cell (the dense and
+    category blocks) are fitted on them and dropped; pictures are read by read_pictures, texts and molecules by
+    their encoders only (a tokenizer is trained, RDKit parses each)."""
+    encoders = FeaturePipeline(schema).encoders
+    for column in schema.features:
+        if kind_named(column.kind).block in (DENSE, EMBEDDING):
+            for rows in frames:
+                if rows is not None and column.name in rows.columns:
+                    encoders[column.name].fit(rows[column.name])
 
 
 def with_row_keys(held_out: pd.DataFrame, rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -27,7 +27,15 @@ from pydantic import Field
 from lamina.checked import Fault, Record, checked, under
 from lamina.data.checks import Finding, date_order_findings, has_errors, require_enough_rows, run_checks
 from lamina.data.scaffold import scaffold_column
-from lamina.data.schema import Column, Schema, infer_column, infer_schema, infer_task, record_date_orders
+from lamina.data.schema import (
+    Column,
+    Schema,
+    infer_column,
+    infer_schema,
+    infer_task,
+    record_date_orders,
+    refuse_declared_targets,
+)
 from lamina.data.split import Split, split_rows
 from lamina.errors import LaminaError, did_you_mean
 from lamina.features.pipeline import FeaturePipeline
@@ -40,7 +48,7 @@ from lamina.tasks.table import (
     metrics_text,
     number,
     read_pictures,
-    refuse_forecast_settings,
+    refuse_unreadable_values,
     require_inputs,
     with_canonical_labels,
 )
@@ -139,16 +147,12 @@ class SeveralTargets(TableTask):
 
     def prepare(self, config, frame: pd.DataFrame, test_frame: pd.DataFrame | None) -> TablePrepared:
         data = config.data
-        refuse_forecast_settings(data, self.name)
         if data.sensitive or config.train.adversarial != "none":
             raise LaminaError("Bias audits (data.sensitive) and adversarial training read one target, and this "
                               f"model learns several ({data.target}). Train one model per target for them "
                               "(--target NAME), or leave them out.")
         names = target_names(data, frame)
-        declared = [name for name in names if name in data.columns]
-        if declared:
-            raise LaminaError(f"Column {declared[0]!r} is both a target and declared as an input (--column "
-                              f"{declared[0]}={data.columns[declared[0]]}); drop one of the two.")
+        refuse_declared_targets(names, data.columns)
         for name in names:
             frame, test_frame = (with_canonical_labels(f, name) for f in (frame, test_frame))
             require_enough_rows(frame, name)  # a target without a label stops here, named
@@ -175,6 +179,7 @@ class SeveralTargets(TableTask):
             labelled = self.labelled_rows(frame)
             if test_frame is not None:
                 test_frame = self.labelled_rows(test_frame)
+            refuse_unreadable_values(schema, labelled, test_frame)
             # A plain random split ("regression" stratifies by nothing): stratifying by one target would favour it.
             split = split_rows(labelled, names[0], "regression", data.valid_fraction, data.test_fraction,
                                config.seed, test=test_frame, by=scaffold_column(data.split, schema))

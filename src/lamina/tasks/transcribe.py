@@ -39,7 +39,7 @@ from lamina.features.audio import MAX_RATE, MELS, log_mel
 from lamina.nets.build import build_network, names
 from lamina.nets.ctc import subsampled
 from lamina.nets.ctc_search import BLANK, greedy, prefix_beam_search
-from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
+from lamina.tasks.base import FRACTIONS, Prepared, Task, register_task
 from lamina.training.budget import budget_record, step_counted
 
 MAX_SECONDS = 30.0  # of a clip the model reads; a longer one is refused when transcribed, left out in training
@@ -87,6 +87,7 @@ class TranscribeTask(Task):
     name = "transcribe"
     judged_on = "cer"  # against the most common training transcript, always
     aliases = ("asr", "speech")
+    settings = FRACTIONS  # CTC has no label smoothing
     reads = "frames"
     route = "transcribe"
     playground = "transcribe"  # upload or record a clip
@@ -100,7 +101,6 @@ class TranscribeTask(Task):
 
         if config.model.arch not in ("auto", *names(self.reads)):
             build_network(config.model.arch, {}, 1, reads=self.reads)  # raises the error naming the registered ones
-        refuse_row_settings(config, self.name)  # CTC has no label smoothing either
         self.target_ = _transcript_column(frame, config)
         self.audio_column_ = _audio_column(frame, self.target_)
         findings: list[Finding] = []

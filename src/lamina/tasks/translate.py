@@ -26,7 +26,7 @@ from lamina.data.split import valid_fraction_of
 from lamina.errors import LaminaError
 from lamina.features.subwords import PAD, Subwords
 from lamina.nets.build import build_network, names
-from lamina.tasks.base import Prepared, Task, refuse_row_settings, register_task
+from lamina.tasks.base import FRACTIONS, Prepared, Task, register_task
 from lamina.training.budget import budget_record, step_counted
 
 LABEL_SMOOTHING = 0.1  # target mass spread evenly over the vocabulary (Vaswani et al. 2017's setting)
@@ -61,6 +61,9 @@ class TranslateTask(Task):
     name = "translate"
     judged_on = "bleu"  # against copying the source
     aliases = ("translation", "seq2seq")
+    # --init-from: read to be refused in its own words (prepare)
+    settings = (*FRACTIONS, "source", "source_file", "target_file", "test_source_file", "test_target_file",
+                "valid_source_file", "valid_target_file", "label_smoothing", "init_from")
     reads = "pairs"
     route = "translate"
     playground = "translate"  # a text box of sentences and their translations
@@ -76,7 +79,6 @@ class TranslateTask(Task):
         if config.train.init_from:
             raise LaminaError("--init-from is not supported for translation (a pretrained Marian or T5 folder cannot "
                               "start it yet); drop it to train from scratch.")
-        refuse_row_settings(config, self.name, reads=("label_smoothing",))
         where = frame.attrs.get("where", "the training data")
         self.source_, self.target_ = sentence_pairs(frame, config.data.source, config.data.target, where)
         pairs, findings = clean_pairs(frame, self.source_, self.target_, where)
