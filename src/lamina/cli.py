@@ -809,7 +809,8 @@ def run_demo(args) -> int:
     out = Path(args.out)
     clear_earlier_demo(out)
     train_file, test_file = write_demo_data(out / "data")
-    print(f"demo: breast cancer diagnosis (scikit-learn's bundled copy of the UCI table); files in {out / 'data'}",
+    print(f"demo: handwritten digits as a table of 8 × 8 pixel columns (scikit-learn's bundled copy of the UCI "
+          f"set); files in {out / 'data'}",
           file=sys.stderr)
     model = api.fit(train_file, DEMO_TARGET, test=test_file, out=out)
     columns = {"model": model.metrics["test"], "logistic": logistic_regression_metrics(model, train_file, test_file),

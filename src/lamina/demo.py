@@ -1,6 +1,11 @@
-"""The demo's data: scikit-learn's bundled copy of the Wisconsin breast-cancer table, written as CSV
-files the way a user would have them (a training file and a held-out test file); and what the demo prints:
-the model's test metrics beside a logistic regression's on the same files and the majority-class baseline's."""
+"""The demo's data: scikit-learn's bundled copy of the UCI handwritten digits (1,797 scans of 8 × 8 pixels, each
+pixel an ink count 0-16), written as a table of 64 pixel columns in CSV files the way a user would have them (a
+training file and a held-out test file); and what the demo prints: the model's test metrics beside a logistic
+regression's on the same files and the majority-class baseline's.
+
+Why this table: on it a network reliably beats the linear model a deep default must beat (over 20 splits the
+default won 15 and lost 2 against logistic regression, BENCHMARKS.md). On the Wisconsin breast-cancer table, the demo
+before it, the two are at parity over 20 splits, so any one split's comparison is a coin toss."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pathlib import Path
 
 DEMO_TEST_FRACTION = 0.2
 DEMO_SEED = 0
-DEMO_TARGET = "diagnosis"
+DEMO_TARGET = "digit"
 COLUMNS = ("model", "logistic", "baseline")  # the printed table's columns, in order
 
 
@@ -20,23 +25,21 @@ def clear_earlier_demo(out: Path) -> None:
     from lamina.config import Config
     from lamina.run import CONFIG
 
-    train_file = out / "data" / "breast_cancer_train.csv"
+    train_file = out / "data" / "digits_train.csv"
     if (out / CONFIG).exists() and train_file.exists():
         if Config.from_file(out / CONFIG).data.path == str(train_file.resolve()):
             shutil.rmtree(out)
 
 
 def write_demo_data(folder: Path) -> tuple[Path, Path]:
-    from sklearn.datasets import load_breast_cancer
+    from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    bunch = load_breast_cancer(as_frame=True)
-    frame = bunch.frame.rename(columns={"target": DEMO_TARGET})
-    frame[DEMO_TARGET] = frame[DEMO_TARGET].map(dict(enumerate(bunch.target_names)))
+    frame = load_digits(as_frame=True).frame.rename(columns={"target": DEMO_TARGET})
     train, test = train_test_split(frame, test_size=DEMO_TEST_FRACTION, random_state=DEMO_SEED,
                                    stratify=frame[DEMO_TARGET])
     folder.mkdir(parents=True, exist_ok=True)
-    train_file, test_file = folder / "breast_cancer_train.csv", folder / "breast_cancer_test.csv"
+    train_file, test_file = folder / "digits_train.csv", folder / "digits_test.csv"
     train.to_csv(train_file, index=False)
     test.to_csv(test_file, index=False)
     return train_file, test_file
