@@ -47,10 +47,10 @@ TABLE_MEMBERS = 1
 SMALL_TABLE_MEMBERS = 8
 SMALL_TABLE_WIDE = True
 # Training rows below which a table gets the members, the wide path and cross-fitting (CROSS_FIT_FOLDS), measured
-# against one network on the same rows (3 seeds, 1 thread, BENCHMARKS.md): UCI Adult sampled to 1,275 training rows
-# 0.8272 → 0.8436 accuracy, to 4,250 0.8439 → 0.8523 at 2.4× the CPU seconds, to 8,500 0.8536 → 0.8562 at 6×
-# (where the line is drawn); Adult's `age` as a regression target at 2,550 rows R² 0.422 → 0.466; scikit-learn's
-# digits (1,221 rows, 10 seeds) 0.9739 → 0.9767.
+# against one network on the same rows (bench/table_sizes.py, 3 seeds, 1 thread, BENCHMARKS.md): UCI Adult sampled to
+# 1,275 training rows 0.8223 → 0.8439 accuracy (12 s against 2 s), to 4,250 0.8439 → 0.8523 (34 s against 8), to
+# 8,500 only 0.8536 → 0.8562 (58 s against 10: the line is drawn below it); Adult's `age` as a regression target at
+# 2,550 rows R² 0.422 → 0.466; scikit-learn's digits (1,221 rows, 10 seeds) 0.9739 → 0.9767.
 ENSEMBLE_TABLE_ROWS = 5000
 # Folds of cross-fitted members (training.crossfit) where the recipe gives members (under ENSEMBLE_TABLE_ROWS training
 # rows): the validation rows join the training rows, member m leaves out fold m mod CROSS_FIT_FOLDS, and the epoch and
