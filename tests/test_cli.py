@@ -512,10 +512,18 @@ def test_check_reads_the_data_as_train_would_and_its_advice_names_flags_it_takes
         assert advised and advised <= set(check), advised
     assert main(["check", str(tmp_path / "series.csv"), "--task", "forecast", "--target", "sales", "--time", "day",
                  "--horizon", "7"]) == 0
-    assert "task forecast" in capsys.readouterr().out
+    said = capsys.readouterr().out  # the series as forecasting reads it: step, season, split by time, windows
+    assert "task forecast" in said and "step D (a pandas frequency), season 7 steps; targets sales" in said
+    # 15% of 60 steps (9) validate and 9 test; the history is half of the 42 − 7 steps a window can span
+    assert ("split by time: 60 time steps (1 series), the first 42 train, 9 from 2021-02-12 validate, 9 from "
+            "2021-02-21 test; each forecast reads 17 steps to predict 7") in said, said
     assert main(["check", str(tmp_path / "ratings.csv"), "--task", "recommend", "--user", "who", "--item", "what",
                  "--rating", "stars"]) == 0
-    assert "task recommend" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "task recommend" in said and "interactions: 12 users ('who'), 17 items ('what'); ratings 'stars' from 1 " \
+        "to 5" in said, said
+    sizes = re.search(r"split per user, random: (\d+) interactions train, (\d+) validate, (\d+) test", said)
+    assert sizes and sum(map(int, sizes.groups())) == len(ratings.drop_duplicates(["who", "what"])), said
     (tmp_path / "a.en").write_text("".join(f"sentence number {i}\n" for i in range(12)))
     (tmp_path / "a.de").write_text("".join(f"Satz Nummer {i}\n" for i in range(12)))
     assert main(["check", "--task", "translate", "--source-file", str(tmp_path / "a.en"), "--target-file",

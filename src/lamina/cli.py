@@ -677,6 +677,9 @@ def run_check(args) -> int:
     if schema is not None:
         for column in schema.columns:
             print(f"  {column.name:<28} {column.kind:<9} {column.role:<8} {column.note}")
+    if not any(f.level == "error" for f in findings):  # errors stopped the task before it read the data whole
+        for line in task.data_lines(prepared):
+            print(f"  {line}")
     print(f"\n{len(findings)} finding(s):" if findings else "\nNo findings.")
     for finding in findings:
         print(f"  [{finding.level}] {finding.message}")

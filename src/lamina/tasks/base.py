@@ -202,6 +202,12 @@ class Task(LossStep):
     def __init__(self, requested: str = "auto"):
         self.requested = requested  # what the config asked for ("auto", the name, or an alias)
 
+    def data_lines(self, prepared: Prepared) -> list[str]:
+        """What `lamina check` says of the data as this task reads it, beyond a table's columns (which the schema
+        lists): a forecast's series and split by time, a recommender's users and items. `prepared` is this task's
+        own `prepare` result. None by default."""
+        return []
+
     @property
     def described(self) -> str:
         """The task's name after its article, as messages say it: "a classification", "an anomaly"."""

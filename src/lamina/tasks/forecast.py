@@ -343,12 +343,25 @@ class ForecastTask(Task):
         for target, scores in metrics.get("per_target", {}).items():
             lines.append(f"  {target}: MASE {number(scores['model']['mase'])} "
                          f"(seasonal naive {number(scores['seasonal_naive']['mase'])})")
+        lines.append(self._series_line())
+        return "\n".join(lines)
+
+    def _series_line(self) -> str:
         layout = self.layout_
         series = f"series told apart by {layout.id!r}" if layout.id else "one series"
-        lines.append(f"series: time column {layout.time!r}, step {layout.step} (a pandas frequency), season "
-                     f"{layout.season} steps; targets {', '.join(layout.targets)}; covariates "
-                     f"{', '.join(layout.covariates) or 'none'}; {series}")
-        return "\n".join(lines)
+        return (f"series: time column {layout.time!r}, step {layout.step} (a pandas frequency), season "
+                f"{layout.season} steps; targets {', '.join(layout.targets)}; covariates "
+                f"{', '.join(layout.covariates) or 'none'}; {series}")
+
+    def data_lines(self, prepared: ForecastPrepared) -> list[str]:
+        split = prepared.split
+        training = prepared.time_steps - split["valid_steps"] - split["test_steps"]
+        series = len(prepared.parts)
+        return [self._series_line(),
+                f"split by time: {prepared.time_steps} time steps ({series} series), the first {training} train, "
+                f"{split['valid_steps']} from {_stamp(split['valid_from'])} validate, {split['test_steps']} from "
+                f"{_stamp(split['test_from'])} test; each forecast reads {self.lookback} steps to predict "
+                f"{self.horizon}"]
 
     # ---- files -------------------------------------------------------------------------------------------
 

@@ -219,8 +219,7 @@ class RecommendTask(Task):
             "seed": config.seed, "feedback": self.feedback, "epochs_run": len(history),
             "best_epoch": selecting.best_epoch_, "stop_reason": getattr(selecting, "stop_reason_", None),
             "final_epochs": final_epochs, "seconds": round(selecting.elapsed_ + final.elapsed_, 2),
-            "split": ("per user by time" if self.layout_.time else "per user, random")
-                     + (", leave one out" if not self.explicit else ""),
+            "split": self._split_words(),
             "sizes": {**prepared.split_sizes(), "users": len(self.users_), "items": len(self.items_)},
             "active_users": [self.users_[i] for i in np.argsort(-np.bincount(prepared.users[known].numpy(),
                                                                               minlength=len(self.users_)),
@@ -419,6 +418,20 @@ class RecommendTask(Task):
         items = np.asarray(self.items_, dtype=object)
         return pd.DataFrame({"similar_to": key, "rank": np.arange(1, len(best.indices) + 1),
                              self.layout_.item: items[best.indices.numpy()], "similarity": best.values.numpy()})
+
+    def data_lines(self, prepared: InteractionsPrepared) -> list[str]:
+        layout, sizes = self.layout_, prepared.split_sizes()
+        rated = (f"ratings {layout.rating!r} from {self.rating_range_[0]:g} to {self.rating_range_[1]:g}"
+                 if layout.rating else "no rating column (implicit feedback: each row one interaction)")
+        known = f", {len(self.side_users_)} more known only from the users table" if self.side_users_ else ""
+        return [f"interactions: {len(self.users_)} users ({layout.user!r}{known}), {len(self.items_)} items "
+                f"({layout.item!r}); {rated}",
+                f"split {self._split_words()}: {sizes['train']} interactions train, {sizes['valid']} validate, "
+                f"{sizes['test']} test"]
+
+    def _split_words(self) -> str:
+        return (("per user by time" if self.layout_.time else "per user, random")
+                + (", leave one out" if not self.explicit else ""))
 
     def summary(self, model) -> str:
         from lamina.tasks.recommend_scores import summary_text
