@@ -121,6 +121,19 @@ def test_a_yes_no_column_reads_every_usual_spelling_and_refuses_other_values():
     assert two_words.transform(pd.Series(["banana", "yes"])).tolist() == [UNKNOWN_INDEX] * 2, "no truths: a category"
 
 
+def test_a_two_valued_column_learns_a_value_of_one_row_and_reads_nothing_else_as_it():
+    """The demo's pixel_7_0 is inked in 1 training row of 1,221: left to the unknown bucket by the categories' rule
+    of 2 rows, that 1 was read as unknown and every unknown value (a word, a 2, 0.4) as the 1."""
+    encoder = BinaryEncoder("pixel_7_0").fit(pd.Series([0.0] * 1220 + [1.0]))
+    assert encoder.vocabulary_ == ["0", "1"]
+    zero, one = encoder.transform(pd.Series([0.0, 1.0])).tolist()
+    assert zero != one and UNKNOWN_INDEX not in (zero, one)
+    read = encoder.transform(pd.Series([0.4, 0.9, 2, 0.5, "abc"], dtype=object)).tolist()
+    assert read == [zero, one] + [UNKNOWN_INDEX] * 3
+    assert encoder.encode_values([0.4, 2]).tolist() == [zero, UNKNOWN_INDEX]
+    assert CategoryEncoder("city").fit(pd.Series(["a"] * 9 + ["b"])).vocabulary_ == ["a"], "categories keep theirs"
+
+
 def test_a_two_number_column_reads_a_number_as_the_learnt_value_it_is_nearer_to(tmp_path):
     """scikit-learn diabetes' standardised sex: a client sending 0.05068 (rounded by JSON from another language,
     or a CSV written to 6 digits) once got the unknown value, silently, on every path and in drift monitoring."""

@@ -48,7 +48,8 @@ def _ranks(encoder, values: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("cut", [[], [1000, 1300], "by value"])
 def test_client_statistics_give_the_encoders_of_pooled_fitting(cut):
-    frame = _table()
+    frame = _table().assign(inked=0)
+    frame.loc[2500, "inked"] = 1  # a two-valued column learns a value of one row, pooled or federated
     schema = infer_schema(frame, "y", "multiclass", {})
     if cut == "by value":  # very different distributions per client
         parts = [frame[frame["skewed"] < 1], frame[~(frame["skewed"] < 1)]]
@@ -57,6 +58,7 @@ def test_client_statistics_give_the_encoders_of_pooled_fitting(cut):
     pooled = FeaturePipeline(schema).fit(frame)
     features, target, baseline = fitted_from_statistics(schema, [client_statistics(p, schema) for p in parts])
     assert features.encoders["colour"].vocabulary_ == pooled.encoders["colour"].vocabulary_ == list("abcd")
+    assert features.encoders["inked"].vocabulary_ == pooled.encoders["inked"].vocabulary_ == ["0", "1"]
     assert target.classes_ == ["maybe", "no", "yes"]
     shares = frame["y"].value_counts(normalize=True).sort_index().to_numpy()
     assert np.allclose(baseline["prior"], shares)

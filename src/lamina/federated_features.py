@@ -28,7 +28,6 @@ import pandas as pd
 
 from lamina.data.schema import Column, Schema, infer_schema
 from lamina.errors import LaminaError
-from lamina.features.category import state_of
 from lamina.features.numeric import QUANTILES, rank_map, to_numbers
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.spelling import category_key
@@ -106,7 +105,7 @@ def fitted_from_statistics(schema: Schema, statistics: list[dict]) -> tuple[Feat
             encoder.load_state(_number_state(name, parts))
         else:
             counts = pd.Series(_summed([p["counts"] for p in parts]), dtype="int64")
-            encoder.load_state(state_of(counts))
+            encoder.load_state(encoder.state_from_counts(counts))
     target = TargetEncoder(schema.task, schema.target)
     targets = [s["target"] for s in statistics]
     if schema.task == "regression":

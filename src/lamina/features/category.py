@@ -31,6 +31,7 @@ MAX_VOCABULARY = 10_000  # most frequent values kept; the rest share the unknown
 class CategoryEncoder:
     width = 1
     known = KnownValues  # which learnt value a key names (the vocabulary's keys → their positions)
+    min_count = MIN_COUNT  # training rows a value needs to be learnt
 
     def __init__(self, column: str):
         self.column = column
@@ -39,7 +40,12 @@ class CategoryEncoder:
         self.refuse_non_scalars(values)
         keys = values.dropna().map(category_key)
         counts = keys[keys != ""].value_counts()  # "" and "  ": a CSV's empty cell, read as missing
-        return self.load_state(state_of(counts))
+        return self.load_state(self.state_from_counts(counts))
+
+    def state_from_counts(self, counts: pd.Series) -> dict:
+        """The fitted state from each value's training count (category_key spellings → rows): `fit`'s, and federated
+        fitting's from the clients' summed counts (state_of with this encoder's min_count)."""
+        return state_of(counts, self.min_count)
 
     @property
     def cardinality(self) -> int:
@@ -97,6 +103,9 @@ class BinaryEncoder(CategoryEncoder):
     reads it: such a column is often a number that happened to take two values in training."""
 
     known = KnownTwoValues
+    # Both values are learnt however rarely one occurs: left to the unknown bucket, a rare value (a pixel inked in
+    # 1 training row of 1,221) would make every unknown value (a word, a 2) read as it, and it as unknown.
+    min_count = 1
 
     def load_state(self, state: dict) -> BinaryEncoder:
         super().load_state(state)
@@ -145,21 +154,21 @@ def _scalar(value) -> bool:
     return not isinstance(value, (list, tuple, dict, set, np.ndarray))
 
 
-def vocabulary_of(counts: pd.Series) -> list[str]:
+def vocabulary_of(counts: pd.Series, min_count: int = MIN_COUNT) -> list[str]:
     """The vocabulary from each value's count (category_key spellings → rows): the MAX_VOCABULARY most frequent
-    values seen MIN_COUNT times or more, sorted (federated fitting gives its summed counts to the same rule)."""
+    values seen `min_count` times or more, sorted (federated fitting gives its summed counts to the same rule)."""
     counts = counts.sort_values(ascending=False, kind="stable")
-    kept = counts[counts >= MIN_COUNT].index[:MAX_VOCABULARY]
+    kept = counts[counts >= min_count].index[:MAX_VOCABULARY]
     if len(kept) == 0:  # a tiny table: keep every value rather than learn nothing
         kept = counts.index[:MAX_VOCABULARY]
     return sorted(kept)
 
 
-def state_of(counts: pd.Series) -> dict:
+def state_of(counts: pd.Series, min_count: int = MIN_COUNT) -> dict:
     """A fitted encoder's state from each value's count (category_key spellings → rows): its vocabulary
     (vocabulary_of) and its most common value (the first in sorted order among equals, so that summed federated
     counts pick what the pooled rows would)."""
-    vocabulary = vocabulary_of(counts)
+    vocabulary = vocabulary_of(counts, min_count)
     if not vocabulary:
         return {"vocabulary": vocabulary}
     kept = counts[counts.index.isin(vocabulary)]
