@@ -89,6 +89,8 @@ def test_classification_report_states_each_fact_once_from_the_run_files(multicla
     assert "arch: auto" in html and "<code>mlp (width 32, depth 2, dropout 0.5, norm batch, numbers plain, members 8, wide True)</code>" in html, \
         "the config and the architecture it resolved to are shown"
     assert "Numbers: plain floats (lamina picks PLR embeddings from 10,000 training rows" in html
+    assert "An ensemble of 8 members sharing the dense layers" in html and "Wide path: a linear map" in html, \
+        "members 8, wide True in words"
     rows = multiclass_run.read_json("model/model.json")["training"]["cross_fit"]["rows"]  # how epochs were judged
     assert f"out-of-fold loss of all {rows} training and validation rows" in html
     assert "The validation rows trained too" in html

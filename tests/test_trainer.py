@@ -49,8 +49,10 @@ def test_the_progress_lines_name_the_network_a_task_labels(capsys):
     Trainer(nn.Linear(1, 1), mse, epochs=1).fit([(x, y)])
     lines = capsys.readouterr().err.splitlines()
     assert [line.split("  ")[0] for line in lines] == ["linear", "linear", "epoch 1/1"], lines
-    lamina.fit(make_table(120), "y", epochs=1, width=8, depth=1, arch="mlp")
+    lamina.fit(make_table(120), "y", epochs=1, width=8, depth=1, arch="mlp", members=1)
     assert capsys.readouterr().err.startswith("mlp  epoch 1/1  "), "the table run names its architecture"
+    lamina.fit(make_table(120), "y", epochs=1, width=8, depth=1)  # a small table's cross-fitted ensemble, said
+    assert capsys.readouterr().err.startswith("mlp, 8 members, 4 folds  epoch 1/1  ")
 
 
 def test_dict_inputs_are_passed_to_the_module():

@@ -118,6 +118,12 @@ def network_item(architecture: dict) -> list:
     chosen = architecture["hyperparameters"]
     settings = ", ".join(f"{k} {v}" for k, v in chosen.items() if not isinstance(v, (list, tuple, dict)))
     item = ["Network: ", Code(f"{architecture['arch']} ({settings})"), "."]
+    if (chosen.get("members") or 1) > 1:
+        item.append(f" An ensemble of {chosen['members']} members sharing the dense layers, each with its own input "
+                    "adapter, head and loss, their predictions averaged (TabM-mini, Gorishniy et al. 2024).")
+    if chosen.get("wide"):
+        item.append(" Wide path: a linear map from the inputs to the outputs beside the dense layers (wide and deep, "
+                    "Cheng et al. 2016).")
     if chosen.get("numbers") == "plr":
         return [*item, " Numbers: PLR embeddings of each numeric column (Gorishniy et al. 2022)."]
     if chosen.get("numbers") == "plain":

@@ -202,7 +202,8 @@ class TableTask(Task):
         biases = [] if distributed.launched() else whitening_biases(network)
         settle = (biases, WHITENING_BIAS_SHARE) if biases else None
         trainer = session.trainer(network, self, epochs=epochs, lr=learning_rate(config.train, arch, batch_size),
-                                  label=arch, precision=precision, freeze=freeze, settle=settle,
+                                  label=_network_label(arch, hyperparameters, self.folds), precision=precision,
+                                  freeze=freeze, settle=settle,
                                   # Out-of-fold scores of every row judged the epoch better unsmoothed (BENCHMARKS.md)
                                   smoothing=0.0 if self.folds else selection_smoothing(len(split.valid)),
                                   budget_epochs=planned)
@@ -656,6 +657,13 @@ def refuse_unreadable_values(schema: Schema, *frames: pd.DataFrame | None) -> No
             for rows in frames:
                 if rows is not None and column.name in rows.columns:
                     encoders[column.name].fit(rows[column.name])
+
+
+def _network_label(arch: str, hyperparameters: dict, folds: int) -> str:
+    """What the epoch lines call the network: its architecture, and an mlp's ensemble where it has one ("mlp, 8
+    members, 4 folds"), so the terminal says what trains as the report does."""
+    members = hyperparameters.get("members") or 1
+    return arch + (f", {members} members" if members > 1 else "") + (f", {folds} folds" if folds else "")
 
 
 def with_row_keys(held_out: pd.DataFrame, rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
