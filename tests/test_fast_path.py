@@ -114,7 +114,9 @@ def test_text_a_csv_reads_as_missing_is_missing_when_served_in_every_column(mode
     model = models[name]
     base = make_table(rows=1, seed=8).drop(columns="y").iloc[0].to_dict()
     base = {c.name: base[c.name] for c in model.schema.features}
-    spellings = [*sorted(MISSING_SPELLINGS), " ?", " NA"]  # a CSV skips a cell's leading spaces: ", ?" is missing
+    # a CSV skips a cell's leading spaces (", ?" is missing), and a space before the next comma ("? ,") is no part
+    # of a category either
+    spellings = [*sorted(MISSING_SPELLINGS), " ?", " NA", "? ", " NA "]
     records = [{**base, column: spelling} for spelling in spellings for column in base]
     path = tmp_path / "rows.csv"
     pd.DataFrame(records).to_csv(path, index=False)
@@ -123,6 +125,12 @@ def test_text_a_csv_reads_as_missing_is_missing_when_served_in_every_column(mode
     answer = served(model).post("/predict", json={"records": records})
     assert answer.status_code == 200, answer.text
     assert answer.json()["predictions"] == model.task.response(model.predict(path))
+    def spelt(spelling: str) -> list:  # each column's probabilities with it
+        start = spellings.index(spelling) * len(base)
+        return [p["probabilities"] for p in answer.json()["predictions"][start:start + len(base)]]
+
+    missing = [pytest.approx(p, abs=1e-6) for p in spelt("?")]  # a batch's rows differ in the 7th digit
+    assert spelt("? ") == missing and spelt(" NA ") == missing, "spaces around a missing spelling are no part of it"
     unknown = served(model).post("/predict", json={**base, "colour": "NA!"}).json()["predictions"][0]
     missing = answer.json()["predictions"][list(base).index("colour")]
     assert unknown != missing, "an unknown colour and a missing one predict differently, so the test can fail"

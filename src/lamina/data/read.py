@@ -38,7 +38,7 @@ from lamina.features.spelling import DECIMAL_COMMA
 
 # Besides pandas' defaults ('', 'NA', 'null', ...), '?' marks a missing value in many public tables.
 MISSING_MARKERS = ["?"]
-# Every text a table's cell reads as missing, after leading spaces ('NA', 'null', 'nan', '?'...): pandas' default
+# Every text a table's cell reads as missing, after surrounding spaces ('NA', 'null', 'nan', '?'...): pandas' default
 # na_values with ours. A DataFrame's cells and a request's values spelt so are missing too (missing_if_spelt_so),
 # so a prediction from a frame or the server equals `lamina predict`'s on a CSV holding the same text.
 MISSING_SPELLINGS = frozenset(STR_NA_VALUES) | frozenset(MISSING_MARKERS)
@@ -56,9 +56,10 @@ LINE_END = re.compile(r"\r\n|\r|\n")  # the line ends pandas and csv (reading wi
 
 
 def missing_if_spelt_so(value):
-    """None for text spelt as a table's missing cell (MISSING_SPELLINGS after leading spaces, as the CSV reader
-    skips them: " ?" from a file written "41, ?"), else the value as given: the reading of a request's value."""
-    return None if isinstance(value, str) and value.lstrip(" ") in MISSING_SPELLINGS else value
+    """None for text spelt as a table's missing cell (MISSING_SPELLINGS after surrounding spaces, which no
+    category or yes/no value keeps either: " ?" from a file written "41, ?", "? " from one written "?, 41"), else the
+    value as given: the reading of a request's value."""
+    return None if isinstance(value, str) and value.strip(" ") in MISSING_SPELLINGS else value
 
 
 def read_table(source, what: str = "data", text_columns: Collection[str] = (), unlabelled: bool = False) -> pd.DataFrame:
@@ -70,10 +71,10 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = (), u
     formats keep the types they store; a name the file lacks is ignored. `unlabelled`: a folder of pictures or
     recordings without class subfolders, or one such file, is read too, without labels (data to predict from, as
     a model reads it); without it one such file is refused, naming what to give instead.
-    A DataFrame's text cells spelt as missing (MISSING_SPELLINGS, after leading spaces, as a CSV cell is read) are
-    missing values, as the same cells in a file would be: pandas' read_csv keeps UCI Adult's "?" (and " ?") as
-    text, and a model would otherwise read it as an unknown category where `lamina predict` on the file reads it
-    as missing. Its column names are text without leading spaces, as a CSV header's are (pandas keeps " workclass"
+    Text cells spelt as missing (MISSING_SPELLINGS, after surrounding spaces) are missing values, in a DataFrame
+    as in a file: pandas' read_csv keeps UCI Adult's "?" as text in a DataFrame a user read, and "? " (a space
+    before the next comma) in any file, and a model would otherwise read it as an unknown category where the same
+    cell spelt "?" is missing. Its column names are text without leading spaces, as a CSV header's are (pandas keeps " workclass"
     from a file written "age, workclass")."""
     if isinstance(source, pd.DataFrame):
         frame = _missing_spellings_as_missing(source.reset_index(drop=True))  # a copy: the caller's is never changed
@@ -82,7 +83,7 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = (), u
         where = f"the {what} (a DataFrame)"
         _reject_duplicate_names(list(frame.columns), where)
     elif isinstance(source, (str, PathLike)):
-        frame = _read_path(Path(source), what, frozenset(text_columns), unlabelled)
+        frame = _missing_spellings_as_missing(_read_path(Path(source), what, frozenset(text_columns), unlabelled))
         where = f"the {what} {'folder' if Path(source).is_dir() else 'file'} {source}"
     else:  # e.g. a record as the server takes it: a dict of column → value, or a list of them
         raise LaminaError(
@@ -110,7 +111,7 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = (), u
 
 
 def _missing_spellings_as_missing(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` (changed in place and returned) with each text cell whose text, after leading spaces, is a missing
+    """`frame` (changed in place and returned) with each text cell whose text, after surrounding spaces, is a missing
     spelling ("?", "NA", "null"...: MISSING_SPELLINGS) made a missing value; numbers and other cells are kept."""
     for position in range(frame.shape[1]):  # by position: duplicate names are refused after, naming them
         values = frame.iloc[:, position]
@@ -118,7 +119,7 @@ def _missing_spellings_as_missing(frame: pd.DataFrame) -> pd.DataFrame:
                 or isinstance(values.dtype, pd.CategoricalDtype)):
             continue
         try:
-            spelt = values.str.lstrip(" ").isin(MISSING_SPELLINGS).to_numpy(dtype=bool, na_value=False)
+            spelt = values.str.strip(" ").isin(MISSING_SPELLINGS).to_numpy(dtype=bool, na_value=False)
         except (AttributeError, TypeError):  # no text (lists, objects; bytes, as pd.read_sas gives): none spelt missing
             continue
         if spelt.any():
