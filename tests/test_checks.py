@@ -140,7 +140,7 @@ def test_a_table_with_nothing_to_learn_from_or_an_unlabelled_test_file_stops_bef
     with pytest.raises(LaminaError, match="'code': ID-like.*--column NAME=KIND"):
         lamina.fit(ids, "y", progress=False, **FAST)
     unlabelled = make_table(rows=50, seed=3).assign(y=None)
-    with pytest.raises(LaminaError, match="The test file has no value in target 'y'"):
+    with pytest.raises(LaminaError, match=r"The test data \(a DataFrame\) has no value in target 'y'"):
         lamina.fit(make_table(rows=200), "y", test=unlabelled, out=tmp_path / "run", progress=False, **FAST)
     assert not (tmp_path / "run").exists()  # refused before any run folder was made
 

@@ -93,6 +93,71 @@ def test_test_predictions_join_back_to_the_file_their_rows_came_from(tmp_path):
     assert held["truth"].tolist() == frame.loc[held["row"], "y"].tolist()
 
 
+def test_test_predictions_keep_id_like_keys_as_the_files_write_them(tmp_path):
+    """A part number 156E16 (distinct whole numbers named *_id) was read as 1.56e18 and written 1.56e+18 in
+    test_predictions.csv, where `lamina predict` reads identifiers as text and keeps them: no key joined back."""
+    frame = make_table(rows=240).drop(columns=["comment", "day"])
+    frame.insert(0, "part_id", [f"{100 + i}E16" for i in range(len(frame))])
+    frame.iloc[:180].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[180:].to_csv(tmp_path / "test.csv", index=False)
+    for test in (["--test", str(tmp_path / "test.csv")], []):  # a test file, and a test split of the data file
+        out = tmp_path / f"run{len(test)}"
+        assert main(["train", str(tmp_path / "train.csv"), "--target", "y", *test, "--out", str(out), "--epochs", "1",
+                     "--width", "8", "--depth", "1", "--quiet"]) == 0
+        held = pd.read_csv(out / "test_predictions.csv", dtype=str)
+        written = pd.read_csv(tmp_path / ("test.csv" if test else "train.csv"), dtype=str)
+        assert held["part_id"].str.endswith("E16").all(), held["part_id"].head()
+        assert held["part_id"].tolist() == written.loc[held["row"].astype(int), "part_id"].tolist()
+
+
+def test_a_test_file_lacking_or_misspelling_a_column_is_refused_before_training_naming_it(tmp_path, capsys):
+    """A test file without 'skewed' and with 'color' for 'colour' trained the whole run, then refused at scoring
+    ("The data lacks column(s) the model was trained on"), leaving checkpoints, config.yaml and history.csv."""
+    make_table(rows=120).to_csv(tmp_path / "train.csv", index=False)
+    test = make_table(rows=40, seed=3).drop(columns="skewed").rename(columns={"colour": "color"})
+    test.to_csv(tmp_path / "test.csv", index=False)
+    assert main(["train", str(tmp_path / "train.csv"), "--target", "y", "--test", str(tmp_path / "test.csv"),
+                 "--out", str(tmp_path / "run"), *FAST_FLAGS]) == 2
+    error = capsys.readouterr().err
+    assert f"The test data file {tmp_path / 'test.csv'} lacks column(s) the model is trained on: 'skewed', " \
+           "'colour'. Is its 'color' 'colour' misspelt?" in error, error
+    assert "--column skewed=ignore" in error
+    assert not (tmp_path / "run").exists(), "refused before the run folder is made"
+
+
+@pytest.mark.parametrize("column, value, said", [
+    ("signal", "n/a?", "Column 'signal' holds numbers but 1 value(s) are not numbers, first 'n/a?' at row 9"),
+    ("day", "someday", "Column 'day', row 9 (counting the header as row 1): 'someday' is not a date"),
+    ("signal", "1,2,3", "Column 'signal' holds numbers but 1 value(s) are not numbers, first '1,2,3' at row 9"),
+])
+def test_a_bad_value_in_the_test_file_is_named_in_it_by_train_and_by_check_of_a_config(tmp_path, capsys, column,
+                                                                                      value, said):
+    """A word in a number column of the test file said "at row 9", which the user looked for in the training file;
+    and `lamina check` of a config naming that test file (data.test) passed where train refused."""
+    make_table(rows=120).to_csv(tmp_path / "train.csv", index=False)
+    test = make_table(rows=40, seed=3)
+    test[column] = test[column].astype(str)
+    test.loc[7, column] = value
+    test.to_csv(tmp_path / "test.csv", index=False)
+    (tmp_path / "config.yaml").write_text(f"data: {{test: {tmp_path / 'test.csv'}, target: y}}\n")
+    trained = _refusal(["train", str(tmp_path / "train.csv"), "--config", str(tmp_path / "config.yaml"),
+                        "--out", str(tmp_path / "run"), *FAST_FLAGS], capsys)
+    checked = _refusal(["check", str(tmp_path / "train.csv"), "--config", str(tmp_path / "config.yaml")], capsys)
+    assert trained == checked
+    assert trained.startswith(f"error: In the test data file {tmp_path / 'test.csv'}: {said}"), trained
+    assert not (tmp_path / "run").exists()
+
+
+def test_check_says_it_checked_the_configs_test_file(tmp_path, capsys):
+    make_table(rows=120).to_csv(tmp_path / "train.csv", index=False)
+    make_table(rows=40, seed=3).to_csv(tmp_path / "test.csv", index=False)
+    (tmp_path / "config.yaml").write_text(f"data: {{test: {tmp_path / 'test.csv'}, target: y}}\n")
+    assert main(["check", str(tmp_path / "train.csv"), "--config", str(tmp_path / "config.yaml")]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"{tmp_path / 'train.csv'}: 120 rows, 7 columns\ntest file {tmp_path / 'test.csv'}: 40 "
+                           "rows, checked as training reads it\n"), said
+
+
 def test_an_id_column_named_row_keeps_its_values_and_the_position_moves_aside():
     from lamina.data.schema import ID_LIKE, Column, Schema
     from lamina.tasks.table import with_row_keys

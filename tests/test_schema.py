@@ -46,6 +46,29 @@ def test_a_distinct_whole_number_on_every_row_named_as_a_key_is_dropped_and_a_me
     assert kinds(infer_schema(frame, "y"))["income"] == ("number", "feature")
 
 
+@pytest.mark.parametrize("name, values", [
+    ("acct_id", [str(1234567890123456789012345 + i) for i in range(40)]),  # past int64: as floats, one number
+    ("part_id", [f"{100 + i}E16" for i in range(40)]),  # an ID read as the text the file holds (data.read)
+    ("row", [str(7 + i) for i in range(12)]),  # consecutive, in a table too small for the distinct-text rule
+])
+def test_whole_numbers_written_as_text_distinct_on_every_row_are_keys_as_numbers_are(name, values):
+    """A 25-digit account number was a number feature (numbers stored as text), its values collapsing as floats."""
+    frame = pd.DataFrame({name: values, "amount": [str(i % 5) for i in range(len(values))],
+                          "y": ["a", "b"] * (len(values) // 2)})
+    schema = infer_schema(frame, "y")
+    assert kinds(schema)[name] == ("ignore", "dropped") and schema.identifiers[0].name == name
+    assert kinds(schema)["amount"][0] == "number"
+
+
+def test_written_keys_are_the_float_columns_dropped_as_ids_but_declared_ones():
+    from lamina.data.schema import written_keys
+
+    frame = pd.DataFrame({"part_id": [1.56e18 + i * 1e16 for i in range(30)], "count_id": range(30),
+                          "price": np.linspace(0, 1, 30), "y": [0.5 + i for i in range(30)]})
+    assert written_keys(frame) == ["part_id"]  # count_id is read as integers, written so
+    assert written_keys(frame, {"part_id"}) == []
+
+
 def test_overrides_win_over_inference(table):
     schema = infer_schema(table, "y", overrides={"colour": "text", "signal": "ignore"})
     assert kinds(schema)["colour"] == ("text", "feature")

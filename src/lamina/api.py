@@ -26,6 +26,7 @@ from lamina.data.images import (
     test_images_beside,
 )
 from lamina.data.read import read_table
+from lamina.data.schema import written_keys
 from lamina.errors import LaminaError
 from lamina.model import Model, read_model_document
 from lamina.run import CHECKS, HELD_OUT, METRICS, RunFolder
@@ -150,12 +151,13 @@ def is_complete(run_dir) -> bool:
     return all(run.exists(name) for name in (*FINISHED, REPORT))
 
 
-def tables_of(config: Config, data=None, test=None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def tables_of(config: Config, data=None, test=None,
+              what: str = "training data") -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The training table and the optional test table: given, or else the files a run's config names (two
-    aligned files of sentence pairs read as a table of two columns)."""
+    aligned files of sentence pairs read as a table of two columns); `what` names the training table in errors."""
     from lamina.data.pairs import read_pair_files
 
-    frame = training_table(config, data)
+    frame = training_table(config, data, what)
     test = test if test is not None else config.data.test
     if test is None and config.data.test_source_file:
         return frame, read_pair_files(config.data.test_source_file, config.data.test_target_file, *_pair_names(config))
@@ -173,8 +175,15 @@ def training_table(config: Config, data=None, what: str = "training data") -> pd
 
     if data is None and config.data.source_file:
         return read_pair_files(config.data.source_file, config.data.target_file, *_pair_names(config))
-    return read_table(data if data is not None else config.data.path, what,
-                      unlabelled=trains_unlabelled(config))
+    source = data if data is not None else config.data.path
+    frame = read_table(source, what, unlabelled=trains_unlabelled(config))
+    # ID-like columns read as floats are read again as the text the file holds (156E16, not 1.56e+18), as `lamina
+    # predict` reads them (Schema.text_columns), so the held-out rows' keys join back to the file; rarely needed.
+    target = config.data.target or ""
+    keys = written_keys(frame, {target, *target.split(","), *config.data.columns})
+    if keys and isinstance(source, (str, Path)):
+        return read_table(source, what, keys, unlabelled=trains_unlabelled(config))
+    return frame
 
 
 def _pair_names(config: Config) -> tuple[str, str]:
@@ -330,11 +339,13 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def check(data, target: str | None = None, config=None) -> tuple[pd.DataFrame, Prepared, Task]:
     """The table as read, the task's view of it (schema or layout, findings, split: Prepared.split_sizes counts the
     rows it uses) and the task training would pick for it (the config's data.task, or the one inferred), without
-    training. Raises what training would raise before it starts (prepare_as_training)."""
+    training. Raises what training would raise before it starts (prepare_as_training). The config's test file
+    (data.test) is read and prepared with the data, as training reads it: its findings and refusals are said too."""
     config, named = with_target(resolve_config(config), target, data)
-    frame = training_table(config, data, "data")  # `data` None: the config's aligned files of sentence pairs
+    # `data` None: the config's aligned files of sentence pairs
+    frame, test_frame = tables_of(config, data, what="data")
     refuse_target_without_labels(frame, named)
-    task, prepared = prepare_as_training(config, frame, None)
+    task, prepared = prepare_as_training(config, frame, test_frame)
     return frame, prepared, task
 
 

@@ -665,10 +665,15 @@ def run_check(args) -> int:
     frame, prepared, task = api.check(data, args.target, config)
     findings = prepared.findings
     sizes = prepared.split_sizes()
-    used = len(frame) if sizes is None else sum(sizes.values())  # files skipped and rows without a target: not used
+    test = config.data.test or config.data.test_source_file  # read and prepared with the data, as training reads it
+    # files skipped and rows without a target: not used; a test file's rows are its own
+    used = len(frame) if sizes is None else sum(n for part, n in sizes.items() if not (test and part == "test"))
     rows = f"{len(frame)} rows" if used == len(frame) else f"{used} of {len(frame)} rows used (the findings say why)"
     read = data or f"{config.data.source_file} and {config.data.target_file}"
     print(f"{read}: {rows}, {len(frame.columns)} columns")
+    if test:
+        print(f"test file {test}: " + (f"{sizes['test']} rows, " if sizes is not None else "") +
+              "checked as training reads it")
     schema = getattr(prepared, "schema", None)  # the columns of a task that reads rows
     # The task that trains; a classification's schema says which kind (binary, multiclass), one of its names.
     problem = f" ({schema.task})" if schema is not None and schema.task in task.aliases else ""

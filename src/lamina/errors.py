@@ -31,6 +31,11 @@ def quoted(value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+def capitalised(text: str) -> str:
+    """`text` begun with a capital letter: a message that opens with a name such as "the test data file t.csv"."""
+    return text[:1].upper() + text[1:]
+
+
 def row_name(label) -> str:
     """A row of data as messages name it: a DataFrame's integer index label i as the file's row i + 2 (the header
     is row 1), any other label as it is (a request's rows are labelled 'record 0', 'record 1'...)."""

@@ -33,7 +33,7 @@ from lamina.data.formats import (
 )
 from lamina.data.images import is_image_source, read_images, read_media_file, resolve_image_paths
 from lamina.data.media import is_media_file
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, capitalised
 from lamina.features.spelling import DECIMAL_COMMA
 
 # Besides pandas' defaults ('', 'NA', 'null', ...), '?' marks a missing value in many public tables.
@@ -80,11 +80,11 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = (), u
         frame = _missing_spellings_as_missing(source.reset_index(drop=True))  # a copy: the caller's is never changed
         # names as text before the duplicate check: 5 and "5" are one column name in a file
         frame.columns = [str(c).lstrip(" ") for c in frame.columns]
-        where = f"the {what} (a DataFrame)"
+        where = source_name(source, what)
         _reject_duplicate_names(list(frame.columns), where)
     elif isinstance(source, (str, PathLike)):
         frame = _missing_spellings_as_missing(_read_path(Path(source), what, frozenset(text_columns), unlabelled))
-        where = f"the {what} {'folder' if Path(source).is_dir() else 'file'} {source}"
+        where = source_name(source, what)
     else:  # e.g. a record as the server takes it: a dict of column → value, or a list of them
         raise LaminaError(
             f"The {what} is a {type(source).__name__}: give a path (a table file, a folder of pictures or recordings, "
@@ -92,10 +92,10 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = (), u
             "pd.DataFrame([{...}, ...])."
         )
     if len(frame.columns) == 0:
-        raise LaminaError(f"{where[0].upper()}{where[1:]} has no columns. Give a table with a header row and data rows.")
+        raise LaminaError(f"{capitalised(where)} has no columns. Give a table with a header row and data rows.")
     if _lines_of_prose(source, frame):
         raise LaminaError(
-            f"{where[0].upper()}{where[1:]} holds lines of text, not a table: its first line "
+            f"{capitalised(where)} holds lines of text, not a table: its first line "
             f"({', '.join(map(str, frame.columns))[:60]!r}) reads as a sentence, where a table's first line names its "
             "columns. Give a table: a header row naming "
             "the columns, separated by commas or tabs, then a row per example (a .csv or .tsv file). A translation "
@@ -103,11 +103,19 @@ def read_table(source, what: str = "data", text_columns: Collection[str] = (), u
         )
     if len(frame) == 0:
         raise LaminaError(
-            f"{where[0].upper()}{where[1:]} has a header ({', '.join(map(str, frame.columns[:5]))}) but no data "
+            f"{capitalised(where)} has a header ({', '.join(map(str, frame.columns[:5]))}) but no data "
             "rows. Add rows below the header."
         )
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def source_name(source, what: str) -> str:
+    """How messages name a table read as `what` ("test data"...) from `source`: "the test data file t.csv" (or
+    folder) for a path, "the test data (a DataFrame)" for anything else."""
+    if isinstance(source, (str, PathLike)):
+        return f"the {what} {'folder' if Path(source).is_dir() else 'file'} {source}"
+    return f"the {what} (a DataFrame)"
 
 
 def _missing_spellings_as_missing(frame: pd.DataFrame) -> pd.DataFrame:

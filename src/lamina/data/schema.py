@@ -7,6 +7,7 @@ Every choice made here can be overridden: `data.columns: {name: kind}` and `data
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -21,6 +22,7 @@ from lamina.features.kinds import PICTURE_KINDS as PICTURE_KINDS
 from lamina.features.kinds import ColumnSample, Sniff, kind_named, sniff_steps
 
 ID_LIKE = "ID-like"  # how the note of a column dropped as an identifier begins (Schema.identifiers)
+WHOLE_NUMBER = r"[+-]?\d+"  # a whole number written in digits (no exponent, no point)
 ID_UNIQUE_RATIO = 0.95  # a string column this unique (and not text) identifies rows
 MAX_CLASSES_FROM_INTEGERS = 10  # an integer target with at most this many values is classified
 
@@ -188,11 +190,8 @@ def _constant(column: ColumnSample) -> str | None:
 
 
 def _integer_id(column: ColumnSample) -> str | None:
-    values, unique = column.values, column.unique
-    if not pd.api.types.is_numeric_dtype(column.series) or unique != len(values):
-        return None
-    numbers = values.to_numpy(dtype=float)
-    if not np.all(np.isfinite(numbers)) or not np.all(np.mod(numbers, 1) == 0):  # infinity is no identifier
+    numbers = _whole_numbers(column) if column.unique == len(column.values) else None
+    if numbers is None:
         return None
     consecutive = bool(np.all(np.diff(np.sort(numbers)) == 1))
     lowered = column.name.lower()
@@ -201,6 +200,34 @@ def _integer_id(column: ColumnSample) -> str | None:
     named = lowered == "id" or lowered.endswith(("_id", " id", "id_", "number", "_no", " no")) \
         or lowered.startswith("id_")
     return f"{ID_LIKE} (a distinct integer per row)" if consecutive or named else None
+
+
+def _whole_numbers(column: ColumnSample) -> np.ndarray | None:
+    """The column's values where each is a whole number, judged as written: a numeric column's values, or text that
+    reads as numbers (an ID column read as text, data.read: 156E16 as written), text of digits alone as Python's exact
+    integers (an array of objects: a 25-digit account number is past what int64 holds, and as floats ...345 and
+    ...346 are one number); None where a value is no whole number (or infinite: no identifier)."""
+    if pd.api.types.is_numeric_dtype(column.series):
+        numbers = column.values.to_numpy(dtype=float)
+    elif pd.api.types.is_object_dtype(column.series) or pd.api.types.is_string_dtype(column.series):
+        if pd.to_numeric(column.string_sample, errors="coerce").isna().any():  # a word: no need to read every value
+            return None
+        written = column.strings.str.strip()
+        if written.str.fullmatch(WHOLE_NUMBER).all():
+            return np.array([int(text) for text in written], dtype=object)
+        numbers = pd.to_numeric(written, errors="coerce").to_numpy(dtype=float)
+    else:
+        return None
+    whole = np.all(np.isfinite(numbers)) and np.all(np.mod(numbers, 1) == 0)
+    return numbers if whole else None
+
+
+def written_keys(frame: pd.DataFrame, declared: Collection[str] = ()) -> list[str]:
+    """The columns of `frame` read as floats that the ID rule drops, but those `declared` (given a kind, or targets):
+    a float's text is not what the file holds (a part number 156E16 is written back 1.56e+18), so these are read
+    again as text (api.training_table) and a held-out row's key (Schema.row_keys) joins back to the file."""
+    return [name for name in frame.columns if name not in declared and pd.api.types.is_float_dtype(frame[name])
+            and infer_column(frame[name]).note.startswith(ID_LIKE)]
 
 
 def _string_id(column: ColumnSample) -> str | None:

@@ -35,7 +35,7 @@ from lamina.features.numeric import NumberEncoder
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import canonical_labels
 from lamina.tasks.base import FRACTIONS, RowsPrepared, Task, register_task
-from lamina.tasks.table import read_pictures, refuse_unreadable_values
+from lamina.tasks.table import missing_test_columns, read_pictures, refuse_unreadable_values, test_source
 
 DEFAULT_CONTAMINATION = 0.05  # share of training rows flagged when neither labels nor --contamination say
 ECDF_POINTS = 1001  # quantiles of the training errors kept to map an error to its score (0.1% steps)
@@ -82,16 +82,15 @@ class AnomalyTask(Task):
         findings += read
         if target is not None:
             findings += missing_target(frame, target, "label")
-            if test_frame is not None and target not in test_frame.columns:
-                findings.append(Finding("error", "test_target_missing",
-                                        f"The test file has no label column {target!r}; add it.", target))
         else:
             self.labels_ = None
+        tested = test_source(config)
+        findings += missing_test_columns(schema, test_frame, tested, "label")
         split = None
         if not has_errors(findings):
             rows = frame if target is None else frame[frame[target].notna()]
             test = test_frame if target is None or test_frame is None else test_frame[test_frame[target].notna()]
-            refuse_unreadable_values(schema, rows, test)
+            refuse_unreadable_values(schema, rows, test, tested)
             split = split_rows(rows, target, "regression" if target is None else "binary", data.valid_fraction,
                                data.test_fraction, config.seed, test=test)
         return RowsPrepared(findings, schema, split)

@@ -14,11 +14,12 @@ import torch
 
 from lamina.checked import Fault
 from lamina.data.checks import Finding, date_order_findings, has_errors, require_enough_rows, run_checks
-from lamina.data.images import MEDIA_COLUMN_ATTR, drop_unreadable, ignored_files_note
+from lamina.data.images import MEDIA_COLUMN_ATTR, TEST_DATA, drop_unreadable, ignored_files_note
+from lamina.data.read import source_name
 from lamina.data.scaffold import scaffold_column
 from lamina.data.schema import PICTURE_KINDS, Schema, infer_schema, infer_task, record_date_orders
 from lamina.data.split import Split, split_rows
-from lamina.errors import LaminaError, column_kind_fix, quoted
+from lamina.errors import LaminaError, capitalised, closest, column_kind_fix, quoted
 from lamina.features.blocks import DENSE, EMBEDDING
 from lamina.features.kinds import kind_named
 from lamina.features.molecule import screen_molecule_files
@@ -102,21 +103,21 @@ class TableTask(Task):
             from lamina.training.privacy import require_private_kinds
 
             require_private_kinds(schema)
+        tested = test_source(config)
         if test_frame is not None and data.target in test_frame and test_frame[data.target].notna().sum() == 0:
-            raise LaminaError(f"The test file has no value in target {data.target!r} (every row is empty): test "
-                              "metrics need the true values. Label its rows, or leave --test out to split the data.")
+            raise LaminaError(f"{capitalised(tested)} has no value in target {data.target!r} (every row is empty): "
+                              "test metrics need the true values. Label its rows, or leave --test out to split the "
+                              "data.")
         frame, test_frame, findings = read_pictures(frame, test_frame, schema, config)
         findings += date_order_findings(record_date_orders(schema, frame, test_frame, data.date_order))
         findings += run_checks(frame, schema)
-        if test_frame is not None and schema.target not in test_frame.columns:
-            findings.append(Finding("error", "test_target_missing",
-                                    f"The test file has no target column {schema.target!r}; add it.", schema.target))
+        findings += missing_test_columns(schema, test_frame, tested)
         split = None
         if not has_errors(findings):  # rows without a target are left out (the checks report them)
             labelled = frame[frame[schema.target].notna()]
             if test_frame is not None:
                 test_frame = test_frame[test_frame[schema.target].notna()]
-            refuse_unreadable_values(schema, labelled, test_frame)
+            refuse_unreadable_values(schema, labelled, test_frame, tested)
             split = split_rows(labelled, schema.target, schema.task, data.valid_fraction, data.test_fraction,
                                config.seed, test=test_frame, by=scaffold_column(data.split, schema))
         return TablePrepared(findings, schema, split, frame)
@@ -643,20 +644,58 @@ def read_pictures(frame: pd.DataFrame, test_frame: pd.DataFrame | None, schema: 
     return frame, test_frame, findings
 
 
-def refuse_unreadable_values(schema: Schema, *frames: pd.DataFrame | None) -> None:
+def test_source(config) -> str:
+    """How messages name the test rows (data.read.source_name): "the test data file PATH" (data.test), or "the test
+    data (a DataFrame)" where they were given as a table in memory."""
+    return source_name(config.data.test, TEST_DATA)
+
+
+def missing_test_columns(schema: Schema, test_frame: pd.DataFrame | None, tested: str,
+                         target: str = "target") -> list[Finding]:
+    """Error findings for the columns training reads that the test rows (named `tested`: test_source) lack: the
+    schema's target (test metrics need the true values; `target`: what the task calls it, "label"...) and each
+    input. Found before training, as scoring the test rows would only refuse them once the run is spent."""
+    if test_frame is None:
+        return []
+    findings = []
+    if schema.target is not None and schema.target not in test_frame.columns:
+        findings.append(Finding("error", "test_target_missing", f"{capitalised(tested)} has no {target} column "
+                                f"{schema.target!r}; add it.", schema.target))
+    absent = [c.name for c in schema.features if c.name not in test_frame.columns]
+    if absent:
+        known = {c.name for c in schema.columns}
+        others = [name for name in test_frame.columns if name not in known]  # a misspelt column is among them
+        hints = "".join(f" Is its {near[0]!r} {name!r} misspelt?" for name in absent if (near := closest(name, others)))
+        findings.append(Finding(
+            "error", "test_columns_missing",
+            f"{capitalised(tested)} lacks column(s) the model is trained on: {', '.join(map(repr, absent))}.{hints} "
+            "Add them to the test file (values may be empty, which the model reads as missing), or train without "
+            f"them: {column_kind_fix(absent[0], 'ignore')}.", absent[0]))
+    return findings
+
+
+def refuse_unreadable_values(schema: Schema, rows: pd.DataFrame, test: pd.DataFrame | None = None,
+                             tested: str = "the test data") -> None:
     """Raises the LaminaError training raises, when its encoders are fitted on the training rows or encode the
     validation and test rows, on a value a feature column's kind cannot read (a date that is none, a word in a
     number column, a list in a category cell), naming the column and the row: said before training, so it does not
     stop a run part-way (a test row's only at scoring) and `lamina check`, which prepares as training does, says it
-    too. `frames` are the rows training encodes. The kinds whose values are read in the cell (the dense and
-    category blocks) are fitted on them and dropped; pictures are read by read_pictures, texts and molecules by
-    their encoders only (a tokenizer is trained, RDKit parses each)."""
+    too. `rows` are the training file's rows training encodes, `test` those of a test file (named `tested`:
+    test_source), whose errors begin "In the test data file t.csv:", as their row numbers count its rows, not the
+    training file's. The kinds whose values are read in the cell (the dense and category blocks) are fitted on
+    them and dropped; pictures are read by read_pictures, texts and molecules by their encoders only (a tokenizer
+    is trained, RDKit parses each)."""
     encoders = FeaturePipeline(schema).encoders
-    for column in schema.features:
-        if kind_named(column.kind).block in (DENSE, EMBEDDING):
-            for rows in frames:
-                if rows is not None and column.name in rows.columns:
-                    encoders[column.name].fit(rows[column.name])
+    read = [c.name for c in schema.features if kind_named(c.kind).block in (DENSE, EMBEDDING)]
+    for frame, where in ((rows, None), (test, tested)):
+        try:
+            for name in read if frame is not None else ():
+                if name in frame.columns:
+                    encoders[name].fit(frame[name])
+        except LaminaError as error:
+            if where is None:
+                raise
+            raise LaminaError(f"In {where}: {error}") from None
 
 
 def _network_label(arch: str, hyperparameters: dict, folds: int) -> str:

@@ -37,7 +37,7 @@ from lamina.data.schema import (
     refuse_declared_targets,
 )
 from lamina.data.split import Split, split_rows
-from lamina.errors import LaminaError, did_you_mean
+from lamina.errors import LaminaError, capitalised, did_you_mean
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder, TargetSet
 from lamina.tasks.table import (
@@ -46,10 +46,12 @@ from lamina.tasks.table import (
     input_kinds,
     is_all,
     metrics_text,
+    missing_test_columns,
     number,
     read_pictures,
     refuse_unreadable_values,
     require_inputs,
+    test_source,
     with_canonical_labels,
 )
 
@@ -166,20 +168,23 @@ class SeveralTargets(TableTask):
         for name, head in zip(names, self.heads_, strict=True):
             head.schema_ = replace(schema, target=name, task=problems[name])
         require_inputs(schema, ", ".join(map(repr, names)))
+        tested = test_source(config)
         if test_frame is not None:
             absent = [name for name in names if name not in test_frame.columns]
             if absent or test_frame[names].notna().sum().sum() == 0:
-                raise LaminaError(f"The test file has no value in target {(absent or names)[0]!r}: test metrics need "
-                                  "the true values. Label its rows, or leave --test out to split the data.")
+                raise LaminaError(f"{capitalised(tested)} has no value in target {(absent or names)[0]!r}: test "
+                                  "metrics need the true values. Label its rows, or leave --test out to split the "
+                                  "data.")
         frame, test_frame, findings = read_pictures(frame, test_frame, schema, config)
         findings += date_order_findings(record_date_orders(schema, frame, test_frame, data.date_order))
         findings += self._checks(frame) + _all_left_out(data, frame, names)
+        findings += missing_test_columns(schema, test_frame, tested)
         split = None
         if not has_errors(findings):
             labelled = self.labelled_rows(frame)
             if test_frame is not None:
                 test_frame = self.labelled_rows(test_frame)
-            refuse_unreadable_values(schema, labelled, test_frame)
+            refuse_unreadable_values(schema, labelled, test_frame, tested)
             # A plain random split ("regression" stratifies by nothing): stratifying by one target would favour it.
             split = split_rows(labelled, names[0], "regression", data.valid_fraction, data.test_fraction,
                                config.seed, test=test_frame, by=scaffold_column(data.split, schema))
