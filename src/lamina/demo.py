@@ -4,7 +4,7 @@ training file and a held-out test file); and what the demo prints: the model's t
 regression's on the same files and the majority-class baseline's.
 
 Why this table: on it a network reliably beats the linear model a deep default must beat (over 20 splits the
-default won 15 and lost 2 against logistic regression, BENCHMARKS.md). On the Wisconsin breast-cancer table, the demo
+default won 17 and lost 1 against logistic regression, BENCHMARKS.md). On the Wisconsin breast-cancer table, the demo
 before it, the two are at parity over 20 splits, so any one split's comparison is a coin toss."""
 
 from __future__ import annotations
