@@ -245,6 +245,17 @@ def test_check_lists_findings_without_training(tmp_path, capsys):
     assert re.search(r"\n  leak +ignore +dropped", out) and "alone predicts the target" not in out
 
 
+def test_a_table_without_a_header_row_is_said_to_lack_one(tmp_path, capsys):
+    """UCI Adult's raw file begins with a data row: "Target column 'income' is not in the data. Columns: 39,
+    State-gov, 77516..." left the reader to see why."""
+    make_table(rows=40).to_csv(tmp_path / "raw.csv", index=False, header=False)
+    make_table(rows=40).to_csv(tmp_path / "named.csv", index=False)
+    for command, target in (("check", "y"), ("train", "y,colour")):
+        error = _refusal([command, str(tmp_path / "raw.csv"), "--target", target], capsys)
+        assert "the file may have no header row. Add a first line naming the columns." in error, error
+        assert "no header row" not in _refusal([command, str(tmp_path / "named.csv"), "--target", "income"], capsys)
+
+
 def _write(path, content):
     if isinstance(content, pd.DataFrame):
         content.to_csv(path, index=False)

@@ -46,7 +46,9 @@ def test_the_progress_lines_name_the_network_a_task_labels(capsys):
 
     x, y = line_data(64)
     Trainer(nn.Linear(1, 1), mse, epochs=2, label="linear").fit([(x, y)])
-    Trainer(nn.Linear(1, 1), mse, epochs=1).fit([(x, y)])
+    one = Trainer(nn.Linear(1, 1), mse, epochs=1)
+    one.fit([(x, y)])
+    assert one.stop_reason_ == "the one epoch done", "not 'all 1 epochs done'"
     lines = capsys.readouterr().err.splitlines()
     assert [line.split("  ")[0] for line in lines] == ["linear", "linear", "epoch 1/1"], lines
     lamina.fit(make_table(120), "y", epochs=1, width=8, depth=1, arch="mlp", members=1)

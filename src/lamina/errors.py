@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import re
 
 import numpy as np
 
@@ -29,6 +30,28 @@ def quoted(value) -> str:
     """A value as a message quotes it, repr-style: a numpy scalar (a pandas cell, an index label) as the Python
     value it holds, 1 and 'a', not np.int64(1) and np.str_('a')."""
     return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def headless_hint(columns) -> str:
+    """Where a third or more of the column names read as values (a number, a date, a phrase of four words or more:
+    6 of the 15 of UCI Adult's raw file, which begins "39, State-gov, 77516"), a sentence saying the file's first
+    line reads as a data row, so it may have no header; else ""."""
+    names = [str(c).strip() for c in columns]
+    values = sum(_reads_as_value(name) for name in names)
+    if not names or values * 3 < len(names):
+        return ""
+    return (" Its first line reads as a row of data, not column names: the file may have no header row. Add a "
+            "first line naming the columns.")
+
+
+def _reads_as_value(name: str) -> bool:
+    if len(name.split()) >= 4 or re.fullmatch(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}.*", name):
+        return True
+    try:
+        float(name)
+    except ValueError:
+        return False
+    return True
 
 
 def capitalised(text: str) -> str:

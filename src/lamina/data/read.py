@@ -33,7 +33,7 @@ from lamina.data.formats import (
 )
 from lamina.data.images import is_image_source, read_images, read_media_file, resolve_image_paths
 from lamina.data.media import is_media_file
-from lamina.errors import LaminaError, capitalised
+from lamina.errors import LaminaError, capitalised, headless_hint
 from lamina.features.spelling import DECIMAL_COMMA
 
 # Besides pandas' defaults ('', 'NA', 'null', ...), '?' marks a missing value in many public tables.
@@ -433,5 +433,5 @@ def _reject_duplicate_names(names: list[str], where: str) -> None:
         raise LaminaError(
             f"{where.replace('the ', 'The ', 1) if where.startswith('the ') else where} has duplicate column names: "
             f"{', '.join(map(repr, repeated))}. "
-            "Rename them so every column has its own name."
+            f"Rename them so every column has its own name.{headless_hint(names)}"
         )

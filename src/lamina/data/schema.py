@@ -15,7 +15,7 @@ import pandas as pd
 
 from lamina.checked import Fault
 from lamina.data.dates import DAY_FIRST, MIXED, MONTH_FIRST, DateOrder, file_date_order
-from lamina.errors import LaminaError, column_kind_fix, did_you_mean, quoted
+from lamina.errors import LaminaError, column_kind_fix, did_you_mean, headless_hint, quoted
 
 # PICTURE_KINDS: the registry's answer, named here too for the callers that import it from the schema.
 from lamina.features.kinds import PICTURE_KINDS as PICTURE_KINDS
@@ -105,8 +105,9 @@ def require_target(frame: pd.DataFrame, target: str | None, where: str = "the da
     if target not in frame.columns:
         raise LaminaError(
             f"Target column {target!r} is not in {where}.{did_you_mean(target, frame.columns)} "
-            f"Columns: {', '.join(list(frame.columns)[:20])}."
+            f"Columns: {', '.join(list(frame.columns)[:20])}.{headless_hint(frame.columns)}"
         )
+
 
 
 def refuse_declared_targets(targets: list[str], overrides: dict[str, str]) -> None:

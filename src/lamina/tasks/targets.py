@@ -37,7 +37,7 @@ from lamina.data.schema import (
     refuse_declared_targets,
 )
 from lamina.data.split import Split, split_rows
-from lamina.errors import LaminaError, capitalised, did_you_mean
+from lamina.errors import LaminaError, capitalised, did_you_mean, headless_hint
 from lamina.features.pipeline import FeaturePipeline
 from lamina.features.target import TargetEncoder, TargetSet
 from lamina.tasks.table import (
@@ -84,7 +84,8 @@ def target_names(data, frame: pd.DataFrame) -> list[str]:
     for name in names:
         if name not in frame.columns:
             raise LaminaError(f"Target column {name!r} (in --target {text}) is not in the data."
-                              f"{did_you_mean(name, frame.columns)} Columns: {', '.join(map(str, frame.columns[:20]))}.")
+                              f"{did_you_mean(name, frame.columns)} Columns: {', '.join(map(str, frame.columns[:20]))}."
+                              f"{headless_hint(frame.columns)}")
     return names
 
 

@@ -430,9 +430,12 @@ class Trainer:
         self.smoothed_ = score
         return score
 
+    def _all_epochs_done(self) -> str:
+        return "the one epoch done" if self.epochs == 1 else f"all {self.epochs} epochs done"
+
     def _should_stop(self, record: dict) -> bool:
         if self.epoch_ >= self.epochs:  # the run is over whatever else holds: that is why it stopped
-            self.stop_reason_ = f"all {self.epochs} epochs done"
+            self.stop_reason_ = self._all_epochs_done()
             return False
         patience = self._patience()
         if patience is not None and self.bad_epochs_ >= patience:
@@ -473,7 +476,7 @@ class Trainer:
         self.elapsed_ = 0.0
         self.plan_: dict | None = None  # a time budget's plan: {budget, epochs, start, phase, seconds_per_epoch}
         self.finished_ = False
-        self.stop_reason_ = f"all {self.epochs} epochs done"
+        self.stop_reason_ = self._all_epochs_done()
 
     def _save_checkpoint(self, best_improved: bool = False) -> Path | None:
         if self.checkpoint_dir is None:
