@@ -624,7 +624,7 @@ def test_a_report_of_a_damaged_metrics_file_reads_the_checked_model_and_a_damage
     (["--freeze-backbone", "2"], "no backbone is transferred to hold fixed: it needs --init-from"),
     (["--adversarial-budget", "0.1"], "it bounds the attacks of adversarial training, and --adversarial is not set"),
     (["--label-smoothing", "0.1"], "the target is a quantity (regression)"),
-    (["--test-fraction", "0.2", "--test", "TEST"], "the test rows are the test file's (--test)"),
+    (["--test-fraction", "0.2", "--test", "TEST"], "the test rows are those of the test data given (--test"),
     (["--date-order", "day_first"], "the data has no date column"),
 ])
 def test_a_table_setting_that_cannot_apply_to_this_data_is_refused_naming_it_why_and_the_fix(tmp_path, capsys, flags,

@@ -325,3 +325,11 @@ def test_federate_takes_the_settings_it_reads_and_the_deployed_server_refuses_th
         refuse_what_cannot_federate(Config().with_overrides(target="y", cost="fn=5,fp=1"))  # no rows: a server
     with pytest.raises(LaminaError, match="asks for a forecast model"):
         refuse_what_cannot_federate(Config().with_overrides(target="y", task="forecast"))
+
+
+def test_a_client_reads_the_target_as_the_named_task_does():
+    """--task classification of a many-valued number was read as auto, so each client learnt a quantity."""
+    frame = pd.DataFrame({"x": np.arange(300.0), "y": np.arange(300) % 40})
+    assert Client(frame, lamina.Config().with_overrides(target="y")).problem == "regression"
+    for task, problem in (("classification", "multiclass"), ("multiclass", "multiclass"), ("regression", "regression")):
+        assert Client(frame, lamina.Config().with_overrides(target="y", task=task)).problem == problem, task

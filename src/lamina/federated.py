@@ -165,6 +165,7 @@ class Client:
     def __init__(self, frame: pd.DataFrame, config: Config):
         from lamina.data.schema import infer_task
         from lamina.data.split import split_rows
+        from lamina.tasks.base import task_named
         from lamina.tasks.table import with_canonical_labels
 
         target = config.data.target
@@ -173,8 +174,9 @@ class Client:
         frame = with_canonical_labels(frame, target)
         self.frame = frame[frame[target].notna()]
         self.config = config
-        self.problem = infer_task(self.frame[target], target, config.data.task if config.data.task in (
-            "binary", "multiclass", "regression") else "auto")
+        asked = config.data.task  # one of TASKS or its aliases (refuse_what_cannot_federate), or auto
+        self.problem = infer_task(self.frame[target], target) if asked == "auto" else \
+            task_named(asked)(asked).problem(self.frame[target], target)
         self.split = split_rows(self.frame, target, self.problem, config.data.valid_fraction,
                                 config.data.test_fraction, config.seed)
         self._encoded: dict[str, tuple] = {}

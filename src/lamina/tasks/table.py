@@ -657,7 +657,8 @@ def refuse_what_cannot_apply(config, schema: Schema, test_frame: pd.DataFrame | 
                                 "categories are discrete; `lamina audit` still attacks a text model on its token "
                                 "embeddings)")
                 if train.adversarial != "none" and not kinds & {*PICTURE_KINDS, *DENSE_KINDS} else None,
-                ("test_fraction", "the test rows are the test file's (--test)")
+                ("test_fraction", "the test rows are those of the test data given (--test, or the official test "
+                                  "files beside a folder)")
                 if test_frame is not None and data.test_fraction != type(data).model_fields["test_fraction"].default
                 else None,
                 ("date_order", "the data has no date column") if data.date_order != "auto" and "datetime" not in kinds
