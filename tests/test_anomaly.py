@@ -333,7 +333,7 @@ def test_decision_settings_given_to_a_task_that_ignores_them_stop_the_run(tmp_pa
     pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)}).to_csv(tmp_path / "r.csv", index=False)
     assert main(["train", str(tmp_path / "r.csv"), "--target", "y", "--quiet", *flag]) == 2
     error = capsys.readouterr().err
-    assert f"{flag[0]} is a setting of the" in error and "anomaly" in error and "this run's task is regression" in error
+    assert f"{flag[0]} (data." in error and "is a setting of the" in error and "anomaly" in error and "this run's task is regression" in error
 
 
 def test_the_threshold_line_says_when_contamination_is_the_default():

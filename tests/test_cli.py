@@ -494,7 +494,8 @@ def _refusal(args: list[str], capsys) -> str:
     ("date", [], "Column 'when', row 90 (counting the header as row 1): 'someday' is not a date"),
     ("word", ["--column", "count=number"], "Column 'count' holds numbers but 1 value(s) are not numbers, first "
                                            "'many' at row 90"),
-    (None, ["--season", "7"], "--season is a setting of the forecast task, and this run's task is classification"),
+    (None, ["--season", "7"], "--season (data.season) is a setting of the forecast task, and this run's task is "
+                                "classification"),
 ])
 def test_check_refuses_what_train_refuses_in_the_same_words(tmp_path, capsys, change, flags, said):
     """check said nothing where train then refused the data and flags: a target given a kind, a date or a number
@@ -522,7 +523,7 @@ def test_check_refuses_what_train_refuses_in_the_same_words(tmp_path, capsys, ch
 def test_a_flag_of_another_task_is_refused_naming_the_flag_the_task_and_the_fix(tmp_path, capsys, data, flags):
     """--season on a table of classes, --norm on a forecast...: accepted, and ignored while the user believed it
     took effect."""
-    from lamina.tasks.base import TASK_SETTINGS
+    from lamina.tasks.base import TASK_SETTINGS, setting_named
 
     tables = {"table": (make_table(rows=60), ["--target", "y"]),
               "series": (pd.DataFrame({"day": pd.date_range("2021-01-01", periods=80).strftime("%Y-%m-%d"),
@@ -534,9 +535,9 @@ def test_a_flag_of_another_task_is_refused_naming_the_flag_the_task_and_the_fix(
     error = _refusal(["train", str(tmp_path / "d.csv"), *task_flags, *flags, "--out", str(tmp_path / "run"),
                       *FAST_FLAGS], capsys)
     task = {"table": "classification", "series": "forecast", "ratings": "recommend"}[data]
-    assert error.startswith(f"error: {flags[0]} is a setting of ") and f"this run's task is {task}: it would be " \
-        f"ignored. Drop {flags[0]}" in error, error
-    assert flags[0] in {flag for _, flag in TASK_SETTINGS.values()}
+    [named] = [setting_named(key) for key, (_, flag) in TASK_SETTINGS.items() if flag == flags[0]]
+    assert error.startswith(f"error: {named} is a setting of ") and f"this run's task is {task}: it would be " \
+        f"ignored. Drop {named}" in error, error
     assert not (tmp_path / "run").exists()
 
 
@@ -691,3 +692,47 @@ def test_a_report_of_a_damaged_metrics_file_reads_the_checked_model_and_a_damage
     assert main(["report", str(copy)]) == 2
     error = capsys.readouterr().err
     assert "metrics" in error and "Traceback" not in error, error
+
+
+@pytest.mark.parametrize("flags, why", [
+    (["--image-size", "32"], "the data has no image column"), (["--flip", "yes"], "the data has no image column"),
+    (["--cutout", "4"], "the data has no image column"), (["--crop-padding", "2"], "the data has no image column"),
+    (["--freeze-backbone", "2"], "no backbone is transferred to hold fixed: it needs --init-from"),
+    (["--adversarial-budget", "0.1"], "it bounds the attacks of adversarial training, and --adversarial is not set"),
+    (["--label-smoothing", "0.1"], "the target is a quantity (regression)"),
+    (["--test-fraction", "0.2", "--test", "TEST"], "the test rows are those of the test data given (--test"),
+    (["--date-order", "day_first"], "the data has no date column"),
+])
+def test_a_table_setting_that_cannot_apply_to_this_data_is_refused_naming_it_why_and_the_fix(tmp_path, capsys, flags,
+                                                                                               why):
+    """--image-size on a table without images, --label-smoothing of a quantity, --test-fraction beside a test file...
+    were accepted and ignored; refused before training, by `lamina check` in the same words where it takes the flag."""
+    from lamina.cli import DATA_FLAGS
+    from lamina.tasks.base import TASK_SETTINGS, setting_named
+
+    frame = make_table(rows=80, task="regression").drop(columns=["day"])
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    flags = [str(tmp_path / "t.csv") if flag == "TEST" else flag for flag in flags]
+    [named] = [setting_named(key) for key, (_, flag) in TASK_SETTINGS.items() if flag == flags[0]]
+    trained = _refusal(["train", str(tmp_path / "t.csv"), "--target", "y", *flags, "--out", str(tmp_path / "run"),
+                        *FAST_FLAGS], capsys)
+    assert trained.startswith(f"error: {named} cannot apply to this data: ") and f"{why}" in trained, trained
+    assert trained.endswith(f". Drop {named}.\n") and not (tmp_path / "run").exists()
+    if flags[0] in {*DATA_FLAGS, "--date-order"} and "--test" not in flags:  # check takes no test file
+        assert _refusal(["check", str(tmp_path / "t.csv"), "--target", "y", *flags], capsys) == trained
+
+
+def test_the_settings_that_apply_to_this_data_are_taken(tmp_path, capsys):
+    """Not refused: each of those settings where it applies (a date order for a table with dates, label smoothing
+    of classes, a budget beside --adversarial, --freeze-backbone beside --init-from), or left at auto."""
+    from lamina.config import Config
+    from lamina.tasks.base import task_for
+
+    frame = make_table(rows=80)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["check", str(tmp_path / "t.csv"), "--target", "y", "--date-order", "day_first"]) == 0
+    for given in ({"label_smoothing": 0.1}, {"adversarial": "pgd", "adversarial_budget": 0.1},
+                  {"image_size": "auto", "flip": "auto", "cutout": "auto", "crop_padding": "auto"},
+                  {"init_from": "elsewhere", "freeze_backbone": 2}, {"test_fraction": 0.2}):
+        config = Config().with_overrides(target="y", **given)
+        assert task_for(config, frame).prepare(config, frame, None).split is not None, given

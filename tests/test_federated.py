@@ -280,3 +280,56 @@ def test_a_client_refused_for_its_rows_is_named():
 def test_a_linear_model_blended_in_is_refused_in_federated_training():
     with pytest.raises(LaminaError, match="would be fitted on every client's rows together. Drop linear_share"):
         lamina.federate(make_table(100), "y", clients=2, rounds=1, linear_share=0.5, progress=False)
+
+
+@pytest.mark.parametrize("task", ["forecast", "anomaly", "recommend"])
+def test_federate_refuses_a_task_it_cannot_train_before_flower_starts(tmp_path, capsys, task):
+    """--task forecast (anomaly, recommend) trained a classifier and exited 0: every task but binary, multiclass and
+    regression was read as auto."""
+    _table().to_csv(tmp_path / "d.csv", index=False)
+    started = time.perf_counter()
+    assert main(["federate", str(tmp_path / "d.csv"), "--target", "y", "--clients", "2", "--task", task,
+                 "--rounds", "1", "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert "Federated training trains a classifier or a regressor of one target (--task classification, binary, " \
+           f"multiclass or regression), and this run asks for a{'n' if task == 'anomaly' else ''} {task} model" in error
+    assert time.perf_counter() - started < 10 and not (tmp_path / "run").exists()  # Ray and Flower never started
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("data", "season", 7), ("data", "user", "colour"), ("data", "contamination", 0.1),
+    ("train", "label_smoothing", 0.1), ("train", "adversarial", "pgd"), ("model", "image_size", 32),
+])
+def test_federate_refuses_a_setting_of_its_config_file_it_would_ignore(tmp_path, capsys, section, key, value):
+    """A config file's data.season (a forecaster's), train.label_smoothing (read by a central classifier, not by
+    federated clients)... was accepted and ignored; refused by the rule every task follows, named as the file
+    wrote it."""
+    _table().to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "c.yaml").write_text(f"{section}:\n  {key}: {value}\n")
+    assert main(["federate", str(tmp_path / "d.csv"), "--target", "y", "--clients", "2", "--config",
+                 str(tmp_path / "c.yaml"), "--rounds", "1", "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert f"({section}.{key}) is not read by federated training" in error and "it would be ignored" in error, error
+    assert not (tmp_path / "run").exists()
+
+
+def test_federate_takes_the_settings_it_reads_and_the_deployed_server_refuses_the_others():
+    from lamina.config import Config
+    from lamina.federated import refuse_what_cannot_federate
+
+    frame = _table()
+    for given in ({}, {"task": "multiclass"}, {"norm": "layer", "numbers": "plain", "valid_fraction": 0.2,
+                                               "columns": {"colour": "category"}}):
+        refuse_what_cannot_federate(Config().with_overrides(target="y", **given), frame)
+    with pytest.raises(LaminaError, match=r"--cost \(data.cost\) is not read by federated training"):
+        refuse_what_cannot_federate(Config().with_overrides(target="y", cost="fn=5,fp=1"))  # no rows: a server
+    with pytest.raises(LaminaError, match="asks for a forecast model"):
+        refuse_what_cannot_federate(Config().with_overrides(target="y", task="forecast"))
+
+
+def test_a_client_reads_the_target_as_the_named_task_does():
+    """--task classification of a many-valued number was read as auto, so each client learnt a quantity."""
+    frame = pd.DataFrame({"x": np.arange(300.0), "y": np.arange(300) % 40})
+    assert Client(frame, lamina.Config().with_overrides(target="y")).problem == "regression"
+    for task, problem in (("classification", "multiclass"), ("multiclass", "multiclass"), ("regression", "regression")):
+        assert Client(frame, lamina.Config().with_overrides(target="y", task=task)).problem == problem, task

@@ -340,7 +340,8 @@ def test_a_series_without_training_history_is_refused_by_name():
 
 def test_forecast_settings_given_to_another_task_and_an_empty_target_are_refused():
     frame = hourly(steps=100)
-    with pytest.raises(LaminaError, match="--time is a setting of the tasks forecast and recommend, and this run's task is regression"):
+    with pytest.raises(LaminaError, match=r"--time \(data.time\) is a setting of the tasks forecast and recommend, and this "
+                                          "run's task is regression"):
         lamina.fit(frame.assign(x=1.0), "load", task="regression", time="when", horizon=6, progress=False)
     with pytest.raises(LaminaError, match="names no column"):
         lamina.fit(frame, ",", task="forecast", time="when", horizon=6, progress=False)
@@ -395,3 +396,19 @@ def test_a_grid_step_is_named_in_words():
     assert [step_words(step) for step in ("D", "15min", "MS", "3MS", "W-SUN", "2W-MON", "B")] == [
         "day", "15 minutes", "month, on the first day", "3 months, on the first day", "week, ending on Sunday",
         "2 weeks, ending on Monday", "business day"]
+
+
+def test_a_column_kind_or_date_order_is_refused_where_the_task_does_not_read_it(tmp_path, capsys):
+    """--column temp=ignore was read as a covariate anyway: a forecast picks its inputs with --covariates. A date
+    order it does read (its time column's)."""
+    frame = hourly(steps=200).assign(temp=np.arange(200.0))
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    assert main(["train", str(tmp_path / "s.csv"), "--task", "forecast", "--target", "load", "--time", "when",
+                 "--horizon", "6", "--column", "temp=ignore", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "--column (data.columns) is a setting of the tasks anomaly, classification, recommend and regression, and " \
+           "this run's task is forecast: it would be ignored." in error and not (tmp_path / "run").exists()
+    config = resolve_config(None, task="forecast", target="load", time="when", horizon=6, date_order="day_first")
+    from lamina.tasks.base import task_for
+
+    assert task_for(config, frame).name == "forecast"

@@ -176,7 +176,8 @@ def test_sensitive_columns_declared_in_the_config_are_audited_and_can_be_kept_ou
 
 def test_adversarial_training_of_a_regressor_is_refused_before_any_work(tmp_path):
     frame = make_table(rows=120, task="regression")
-    with pytest.raises(lamina.LaminaError, match="attacks a classifier.*regression task. Train without --adversarial"):
+    with pytest.raises(lamina.LaminaError, match=r"--adversarial \(train.adversarial\) cannot apply to this data: its attacks raise the cross-entropy of the "
+                                                 r"true class, and the target is a quantity \(regression\). Drop --adversarial"):
         lamina.fit(frame, target="y", adversarial="pgd", out=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())  # nothing left to resume
 

@@ -248,3 +248,13 @@ def test_the_card_title_names_every_target_as_the_report_does(number_run, assay_
         assert all(target in title for target in targets), title
         assert title.removeprefix("# Model card: ") in (run / "report.html").read_text()  # the report's own title
         assert "Predicts " + ", ".join(f"`{target}`" for target in targets) + " from" in model_card(run)
+
+
+def test_a_setting_one_target_reads_is_refused_for_several_saying_why():
+    """--cost with several targets said "a setting of the tasks anomaly and classification, and this run's task is
+    classification": the same task on both sides of the refusal."""
+    frame = pd.DataFrame({"x": np.arange(60.0), "a": ["p", "q"] * 30, "b": ["r", "s", "t"] * 20})
+    with pytest.raises(LaminaError, match=r"^--cost \(data.cost\) is not read by a classification model of several "
+                                          r"targets: it would be ignored. Drop --cost \(data.cost\), or train one "
+                                          r"model per target \(--target NAME\)\.$"):
+        lamina.fit(frame, target="a,b", cost="fn=5,fp=1", progress=False)

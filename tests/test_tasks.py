@@ -2,6 +2,7 @@
 class for every task, forecasting through `lamina train`, and format-1 artifacts of each task still loading."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -143,7 +144,8 @@ SET_VALUES = {"valid_fraction": 0.2, "test_fraction": 0.2, "time": "v", "horizon
               "normal_only": True, "split": "scaffold", "sensitive": ["v"], "exclude_sensitive": True, "norm": "layer",
               "numbers": "plr", "members": 2, "wide": True, "linear_share": 0.5, "image_size": 32,
               "adversarial": "pgd", "adversarial_budget": 0.1, "crop_padding": 2, "flip": True, "cutout": 4,
-              "init_from": "elsewhere", "freeze_backbone": 1, "label_smoothing": 0.1, "folds": 2}
+              "init_from": "elsewhere", "freeze_backbone": 1, "label_smoothing": 0.1, "folds": 2,
+              "columns": {"v": "number"}, "date_order": "day_first"}
 
 
 def test_every_task_refuses_each_setting_of_another_task_it_would_ignore():
@@ -151,18 +153,19 @@ def test_every_task_refuses_each_setting_of_another_task_it_would_ignore():
     registry takes the settings it declares (Task.settings) and refuses every other one, before preparing."""
     from lamina.config import Config
     from lamina.errors import LaminaError
-    from lamina.tasks.base import TASK_SETTINGS, registered_tasks, task_for
+    from lamina.tasks.base import TASK_SETTINGS, registered_tasks, setting_named, task_for
 
     assert set(SET_VALUES) == set(TASK_SETTINGS), "a value to set for every setting only some tasks read"
     frame = pd.DataFrame({"user": ["a", "b"] * 10, "item": ["x", "y", "z", "w"] * 5, "v": range(20)})
     for cls in dict.fromkeys(registered_tasks().values()):
         assert set(cls.settings) <= set(TASK_SETTINGS), cls.name
-        for key, (_, flag) in TASK_SETTINGS.items():
+        for key in TASK_SETTINGS:
             if key in cls.settings or key.endswith("_file"):  # aligned files: the config gives them to translation
                 continue
             config = Config().with_overrides(task=cls.name, target="v", **{key: SET_VALUES[key]})
-            with pytest.raises(LaminaError, match=f"^{flag} is a setting of .*, and this run's task is {cls.name}: "
-                                                  f"it would be ignored. Drop {flag}"):
+            named = re.escape(setting_named(key))  # the flag and the config key: "--season (data.season)"
+            with pytest.raises(LaminaError, match=f"^{named} is a setting of .*, and this run's task is {cls.name}: "
+                                                  f"it would be ignored. Drop {named}"):
                 task_for(config, frame)
 
 

@@ -237,7 +237,9 @@ def test_a_text_model_is_attacked_on_its_token_embeddings_and_the_padding_stays(
 
 
 def test_adversarial_training_on_text_alone_is_refused_before_any_work():
-    with pytest.raises(LaminaError, match="neither \\(text and categories are discrete\\)"):
+    with pytest.raises(LaminaError, match=r"^--adversarial \(train.adversarial\) cannot apply to this data: it perturbs "
+                                          r"numeric columns or image pixels, and this data has neither \(text and "
+                                          r"categories are discrete;"):
         lamina.fit(reviews(60), target="label", adversarial="pgd", progress=False)
 
 

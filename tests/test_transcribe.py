@@ -132,7 +132,7 @@ def test_small_data_counts_patience_in_steps_and_a_time_budget_plans_the_schedul
 def test_settings_it_does_not_read_are_refused_not_ignored(tmp_path, setting):
     train = pd.DataFrame({"audio": ["a.wav", "b.wav"], "text": ["ab", "ba"]})
     flag = "--" + next(iter(setting)).replace("_", "-")
-    with pytest.raises(LaminaError, match=f"{flag} is a setting of the tasks .*classification.*, and this run's task is "
+    with pytest.raises(LaminaError, match=f"{flag} \\(train\\.[a-z_]+\\) is a setting of the tasks .*classification.*, and this run's task is "
                                           "transcribe: it would be ignored"):
         lamina.fit(train, target="text", task="transcribe", progress=False, **setting)
 

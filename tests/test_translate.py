@@ -122,7 +122,7 @@ def test_settings_of_table_and_image_models_are_refused_not_ignored(tmp_path, ca
     assert main(["train", str(tmp_path / "pairs.csv"), "--task", "translate", "--source", "en", "--target", "de",
                  *flag, "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err
-    assert f"{flag[0]} is a setting of the tasks" in error and "this run's task is translate" in error
+    assert f"{flag[0]} (" in error and "is a setting of the tasks" in error and "this run's task is translate" in error
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
@@ -289,3 +289,15 @@ def test_aligned_files_are_translation_s_data_whatever_else_is_given(tmp_path, c
     assert main(["check", "--source-file", str(tmp_path / "a.en"), "--target-file", str(tmp_path / "a.de"),
                  "--target", "y"]) == 0
     assert "task translate" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag", [["--column", "en=category"], ["--date-order", "day_first"]])
+def test_column_kinds_and_date_orders_are_refused_not_ignored(tmp_path, capsys, flag):
+    """Translation reads its two text columns as they are: a declared kind or a date order was accepted and
+    ignored."""
+    toy_pairs(20).to_csv(tmp_path / "pairs.csv", index=False)
+    assert main(["train", str(tmp_path / "pairs.csv"), "--task", "translate", "--source", "en", "--target", "de",
+                 *flag, "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert f"{flag[0]} (data." in error and "this run's task is translate: it would be ignored" in error, error
+    assert not (tmp_path / "run").exists()

@@ -193,7 +193,7 @@ def test_a_bad_study_setting_is_refused_before_the_folder_exists(tmp_path, setti
 
 def test_tune_takes_the_date_order_and_columns_as_train_does_and_refuses_them_on_resume(tmp_path, monkeypatch,
                                                                                        capsys):
-    """`lamina tune --date-order day_first --column when=category`: the study's base config, which every trial
+    """`lamina tune --date-order day_first --column c=category`: the study's base config, which every trial
     trains with, reads dates written 01/02/2020 day first (data.date_order) and the kinds given (data.columns), as
     `lamina train` would; a resume keeps its own."""
     data = small_table(tmp_path / "table.csv")
@@ -208,11 +208,11 @@ def test_tune_takes_the_date_order_and_columns_as_train_does_and_refuses_them_on
     monkeypatch.setattr(tuning, "optimize", lambda *args, **kwargs: None)
     monkeypatch.setattr(tuning, "finish", stop)
     folder = tmp_path / "study"
-    assert main(["tune", str(data), "--target", "y", "--date-order", "day_first", "--column", "when=category",
+    assert main(["tune", str(data), "--target", "y", "--date-order", "day_first", "--column", "c=category",
                  "--out", str(folder), "--quiet"]) == 2
     assert "stopped before the winner is kept" in capsys.readouterr().err
     base = tuning.read_settings(folder).base_config().data
-    assert base.date_order == "day_first" and base.columns == {"when": "category"}
+    assert base.date_order == "day_first" and base.columns == {"c": "category"}
     assert main(["tune", "--resume", str(folder), "--date-order", "month_first"]) == 2
     assert "--date-order cannot be given with it" in capsys.readouterr().err
     assert main(["tune", "--resume", str(folder), "--column", "when=text"]) == 2

@@ -41,6 +41,10 @@ from lamina.errors import LaminaError
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")  # Flower sends usage events unless told not to
 
 STRATEGIES = ("fedavg", "fedprox")
+TASKS = ("classification", "regression")  # the tasks federated training trains (their aliases too)
+# The settings of tasks.base.TASK_SETTINGS federated training reads, of those its tasks read (members, folds and
+# linear_share only to refuse them with their own reason); any other, set, stops it before Flower starts.
+SETTINGS = ("valid_fraction", "test_fraction", "columns", "norm", "numbers", "members", "wide", "linear_share", "folds")
 CONNECT_SECONDS = 120  # how long the server waits for every client to connect
 
 
@@ -65,6 +69,29 @@ class Federation:
             raise LaminaError(f"A federation needs at least 2 clients; the partition gives {clients}.")
         if self.mu < 0:
             raise LaminaError(f"--mu {self.mu} must be 0 or more.")
+
+
+def refuse_what_cannot_federate(config: Config, frame: pd.DataFrame | None = None) -> None:
+    """Raises LaminaError where `config` asks for a task federated training does not train (a forecast, an anomaly
+    model...) or sets a setting it would ignore (data.season, --label-smoothing, --init-from...), by the rule every
+    task follows (tasks.base.reads_its_settings). `frame` (the pooled rows, in a simulation) lets `--task auto` pick
+    its task as `lamina train` would; without it (a deployed server) the task is judged from the config alone."""
+    from lamina.tasks.base import reads_its_settings, task_for, task_named
+
+    def refuse(kind: str):
+        raise LaminaError(f"Federated training trains a classifier or a regressor of one target (--task "
+                          f"classification, binary, multiclass or regression), and this run asks for {kind}. Train "
+                          "it with lamina train, or give one of those tasks.")
+
+    asked = config.data.task
+    cls = task_named("classification" if asked == "auto" else asked)  # a regressor reads the same of SETTINGS
+    if cls.name not in TASKS:
+        refuse(cls(asked).described + " model")
+    reads_its_settings(cls(asked), config, tuple(key for key in SETTINGS if key in cls.settings),
+                       "federated training (one mlp on the clients' number, category and yes/no columns)")
+    task = task_for(config, frame) if frame is not None else cls(asked)
+    if task.name not in TASKS or task.variant:
+        refuse(f"{task.described} model {task.variant}".strip())
 
 
 # ---- partitions: who holds which rows ---------------------------------------------------------------------
@@ -138,6 +165,7 @@ class Client:
     def __init__(self, frame: pd.DataFrame, config: Config):
         from lamina.data.schema import infer_task
         from lamina.data.split import split_rows
+        from lamina.tasks.base import task_named
         from lamina.tasks.table import with_canonical_labels
 
         target = config.data.target
@@ -146,8 +174,9 @@ class Client:
         frame = with_canonical_labels(frame, target)
         self.frame = frame[frame[target].notna()]
         self.config = config
-        self.problem = infer_task(self.frame[target], target, config.data.task if config.data.task in (
-            "binary", "multiclass", "regression") else "auto")
+        asked = config.data.task  # one of TASKS or its aliases (refuse_what_cannot_federate), or auto
+        self.problem = infer_task(self.frame[target], target) if asked == "auto" else \
+            task_named(asked)(asked).problem(self.frame[target], target)
         self.split = split_rows(self.frame, target, self.problem, config.data.valid_fraction,
                                 config.data.test_fraction, config.seed)
         self._encoded: dict[str, tuple] = {}
@@ -477,6 +506,7 @@ def federate(data, target: str, *, partition: str | None = None, clients: int | 
     frame = read_table(data, "training data")
     if target not in frame.columns:
         raise LaminaError(f"Target column {target!r} is not in the data.")
+    refuse_what_cannot_federate(config, frame)
     parts = partitions(frame, target, column=partition, clients=clients, alpha=non_iid, seed=config.seed)
     federation.check(len(parts))
     names = [name for name, _ in parts]

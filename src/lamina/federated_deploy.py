@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lamina.errors import LaminaError
-from lamina.federated import Client, Coordinator, Federation, _model, client_app
+from lamina.federated import Client, Coordinator, Federation, _model, client_app, refuse_what_cannot_federate
 
 APP_DIR = Path(__file__).parent / "flower_app"  # the Flower App folder `flwr run` is given
 
@@ -50,6 +50,7 @@ def _serve(grid, context) -> None:
                             mu=float(settings["mu"]))
     clients = int(settings["clients"])
     federation.check(clients)
+    refuse_what_cannot_federate(config)
     coordinator = Coordinator(config, federation, clients)
     coordinator.main(grid, context)
     if getattr(coordinator, "error_", None) is not None:

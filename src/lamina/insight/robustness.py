@@ -228,20 +228,11 @@ IMAGE_ADVERSARIAL_BUDGET = 8 / 255  # L∞, fraction of the pixel range: the usu
 
 def adversary_for(config, schema) -> PGDAdversary | None:
     """The PGD adversary `train.adversarial: pgd` asks for (None without it), on image pixels when the data
-    has images, else on the standardised numeric inputs. Raises when the data has neither, or for regression."""
-    from lamina.errors import LaminaError
-    from lamina.features.pipeline import DENSE_KINDS
-
+    has images, else on the standardised numeric inputs. Data it cannot attack (a quantity's target, neither numbers
+    nor pixels) was refused before training (tasks.table.refuse_what_cannot_apply)."""
     if config.train.adversarial == "none":
         return None
-    if schema.task == "regression":  # the attack climbs the cross-entropy of a class, as the robustness audit does
-        raise LaminaError("adversarial training (PGD) attacks a classifier: its examples raise the cross-entropy of "
-                          "the true class, and this is a regression task. Train without --adversarial.")
     images = [c.name for c in schema.features if c.kind in PICTURE_KINDS]
-    if not images and not any(c.kind in DENSE_KINDS for c in schema.features):
-        raise LaminaError("adversarial training perturbs numeric columns or image pixels, and this data has "
-                          "neither (text and categories are discrete). Train without --adversarial; "
-                          "`lamina audit` still attacks a text model on its token embeddings.")
     space = image_space(images[0]) if images else TABLE_SPACE
     budget = config.train.adversarial_budget
     if budget == "auto":

@@ -188,8 +188,8 @@ def cross_fit_folds(train: TrainConfig, hyperparameters: dict, rows: int, severa
                "--privacy trains one network" if train.privacy else
                "adversarial training trains the members' mean" if train.adversarial != "none" else
                "several processes train the members' mean" if several_processes else
-               f"the mlp has {members} member(s) (the default is {TABLE_MEMBERS} from {ENSEMBLE_TABLE_ROWS:,} training "
-               f"rows), too few to leave out {train.folds} folds; give --members {max(train.folds, SMALL_TABLE_MEMBERS)}"
+               f"the mlp has {members} member(s), and each of the {train.folds} folds needs one that leaves it out; "
+               f"give --members {train.folds} or more" + (f", or --folds {members} or fewer" if members > 1 else "")
                if isinstance(train.folds, int) and train.folds > members else None)
     if train.folds == "auto":
         return CROSS_FIT_FOLDS if refusal is None and members >= CROSS_FIT_FOLDS and rows < ENSEMBLE_TABLE_ROWS else 0

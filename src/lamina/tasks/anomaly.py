@@ -51,7 +51,8 @@ HISTOGRAM_BINS = 20  # equal-width bins of the anomaly score in the report
 class AnomalyTask(Task):
     name = "anomaly"
     judged_on = "pr_auc"  # with labels: against flagging every row (the anomalies' share)
-    settings = (*FRACTIONS, "cost", "contamination", "normal_only", "image_size")  # pictures resized as for classifying
+    settings = (*FRACTIONS, "cost", "contamination", "normal_only", "image_size",  # pictures resized as for classifying
+                "columns")
     aliases = ("outlier",)
     reads = "reconstruct"
     route = "predict"

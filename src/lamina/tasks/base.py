@@ -75,7 +75,7 @@ def task_for(config, frame: pd.DataFrame) -> Task:
     """The task the config names (data.task), or for "auto" the one that claims the data first:
     forecasting when a horizon is set, else classification or regression from the target's values."""
     if config.data.task != "auto":
-        return _reads_its_settings(task_named(config.data.task).made_for(config, frame, config.data.task), config)
+        return reads_its_settings(task_named(config.data.task).made_for(config, frame, config.data.task), config)
     if not config.data.target:  # before the table tasks ask for one: the data may be another task's
         for cls in dict.fromkeys(registered_tasks().values()):
             if suggestion := cls.suggestion(config, frame):
@@ -83,7 +83,7 @@ def task_for(config, frame: pd.DataFrame) -> Task:
                                   f"--target COL (columns: {', '.join(map(str, frame.columns[:12]))}).")
     for cls in dict.fromkeys(registered_tasks().values()):
         if cls.claims(config, frame):
-            return _reads_its_settings(cls.made_for(config, frame, "auto"), config)
+            return reads_its_settings(cls.made_for(config, frame, "auto"), config)
     raise LaminaError("No task fits this data and config; name one with --task.")
 
 
@@ -92,27 +92,42 @@ def _listed(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _reads_its_settings(task: Task, config) -> Task:
+def reads_its_settings(task: Task, config, reads: tuple[str, ...] | None = None, reader: str = "") -> Task:
     """`task`, or a LaminaError naming the first of TASK_SETTINGS set away from its default that the task does not
     read (Task.settings): given to another task (--season to a classifier, --norm to a forecaster) it would be
     ignored while the user believes it took effect. Said before any data is prepared, to `lamina train` and
-    `lamina check` alike."""
-    for key, (section, flag) in TASK_SETTINGS.items():
+    `lamina check` alike. `reads` and `reader`: a way of training the task that reads fewer of its settings
+    (federated training), which a refusal then names as what would ignore the setting."""
+    reads = task.settings if reads is None else reads
+    for key, (section, _) in TASK_SETTINGS.items():
         part = getattr(config, section)
-        if key in task.settings or getattr(part, key) == type(part).model_fields[key].get_default(
-                call_default_factory=True):
+        if key in reads or getattr(part, key) == type(part).model_fields[key].get_default(call_default_factory=True):
             continue
+        named = setting_named(key)
+        if reader:
+            raise LaminaError(f"{named} is not read by {reader}: it would be ignored. Drop {named}.")
         reading = {cls.name: key in cls.settings for cls in registered_tasks().values()}
-        readers = sorted(name for name, reads in reading.items() if reads)
-        others = sorted(name for name, reads in reading.items() if not reads)
+        if reading.get(task.name):  # the task's kind reads it, and this variant of it does not (several targets)
+            raise LaminaError(f"{named} is not read by {task.described} model {task.variant}: it would be ignored. "
+                              f"Drop {named}{task.variant_fix}.")
+        readers = sorted(name for name, reads_it in reading.items() if reads_it)
+        others = sorted(name for name, reads_it in reading.items() if not reads_it)
         if len(others) < len(readers):  # a setting of most tasks: named by the few that do not read it
             tasks, pick = f"every task but {_listed(others)}", ""
         else:
             tasks = f"the {readers[0]} task" if len(readers) == 1 else f"the tasks {_listed(readers)}"
             pick = f", or give --task {readers[0]}" if len(readers) == 1 else ", or give --task naming one of them"
-        raise LaminaError(f"{flag} is a setting of {tasks}, and this run's task is {task.name}: it would be ignored. "
-                          f"Drop {flag}{pick}.")
+        raise LaminaError(f"{named} is a setting of {tasks}, and this run's task is {task.name}: it would be ignored. "
+                          f"Drop {named}{pick}.")
     return task
+
+
+def setting_named(key: str) -> str:
+    """A setting of TASK_SETTINGS as messages name it: its flag and its config key ("--season (data.season)"), so a
+    user who set it in a config file finds it as readily as one who gave the flag."""
+    section, flag = TASK_SETTINGS[key]
+    written = f"{section}.{key}"
+    return written if flag == written else f"{flag} ({written})"
 
 
 # The settings only some tasks read: config key → (config section, what the user wrote). Each task names those it
@@ -143,11 +158,14 @@ TASK_SETTINGS = {
     "crop_padding": ("train", "--crop-padding"), "flip": ("train", "--flip"), "cutout": ("train", "--cutout"),
     "init_from": ("train", "--init-from"), "freeze_backbone": ("train", "--freeze-backbone"),
     "label_smoothing": ("train", "--label-smoothing"), "folds": ("train", "--folds"),
+    # reading a table's columns: declared kinds, and the order of dates written day and month before the year
+    "columns": ("data", "--column"), "date_order": ("data", "--date-order"),
 }
 FRACTIONS = ("valid_fraction", "test_fraction")  # the Task.settings of every task that splits by shares
+# read by the tasks that predict from rows
 ROW_SETTINGS = ("split", "sensitive", "exclude_sensitive", "norm", "numbers", "members", "wide", "linear_share",
                 "image_size", "adversarial", "adversarial_budget", "crop_padding", "flip", "cutout", "init_from",
-                "freeze_backbone", "label_smoothing", "folds")  # read by the tasks that predict from rows
+                "freeze_backbone", "label_smoothing", "folds", "columns", "date_order")
 
 
 @dataclass
@@ -189,6 +207,10 @@ class Task(LossStep):
     playground: ClassVar[str] = "json"  # the served page of a task with its own request (serving.page.PAGES)
     # The settings of TASK_SETTINGS the task reads; given to it, any other of them stops the run (task_for).
     settings: ClassVar[tuple[str, ...]] = ()
+    # A variant of a task that reads fewer settings than its kind (several targets): what it is, after the task's
+    # name ("of several targets"), and the fix a refusal of such a setting adds (", or train one model per target").
+    variant: ClassVar[str] = ""
+    variant_fix: ClassVar[str] = ""
     row_model: ClassVar[bool] = False  # one row in, one prediction out: explain, audit, export, monitor apply
     # Learns without labels, so a folder of pictures or recordings without class subfolders is training data too.
     trains_unlabelled: ClassVar[bool] = False

@@ -83,7 +83,7 @@ class ForecastPrepared(Prepared):
 @register_task
 class ForecastTask(Task):
     name = "forecast"
-    settings = ("time", "horizon", "id", "covariates", "season", "valid_steps", "test_steps", "lookback")
+    settings = ("time", "horizon", "id", "covariates", "season", "valid_steps", "test_steps", "lookback", "date_order")
     reads = "series"
     route = "forecast"
 

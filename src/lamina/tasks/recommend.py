@@ -77,7 +77,8 @@ class InteractionsPrepared(Prepared):
 class RecommendTask(Task):
     name = "recommend"
     aliases = ("recommendation",)
-    settings = (*FRACTIONS, "time", "user", "item", "rating", "implicit", "users", "items")
+    settings = (*FRACTIONS, "time", "user", "item", "rating", "implicit", "users", "items",
+                "columns", "date_order")  # columns: the kinds of the side tables' columns
     reads = "interactions"
     route = "recommend"
     playground = "recommend"  # a user picker and the list as a table

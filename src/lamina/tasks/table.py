@@ -99,6 +99,7 @@ class TableTask(Task):
         require_enough_rows(frame, data.target)  # names a missing target column too
         schema = infer_schema(frame, data.target, self.problem(frame[data.target], data.target), input_kinds(data))
         require_inputs(schema, repr(data.target))
+        refuse_what_cannot_apply(config, schema, test_frame)
         if config.train.privacy:
             from lamina.training.privacy import require_private_kinds
 
@@ -142,7 +143,7 @@ class TableTask(Task):
         from lamina.nets.whiten import whitening_biases
 
         schema, split = prepared.schema, prepared.split
-        adversary = adversary_for(config, schema)  # before any fitting: a request it cannot honour fails at once
+        adversary = adversary_for(config, schema)
         text = any(c.kind == "text" for c in schema.features)
         pretrained = pretrained_folder(config.train.init_from) if text else None
         self.schema_ = schema
@@ -624,6 +625,48 @@ def require_inputs(schema: Schema, targets: str) -> None:
         raise LaminaError(f"No column is left to learn {targets} from ({dropped}). Keep a column by "
                           f"declaring its kind: {column_kind_fix('NAME', 'KIND')}, e.g. "
                           "category, text or molecule (SMILES strings).")
+
+
+IMAGE_SETTINGS = (("model", "image_size"), ("train", "flip"), ("train", "cutout"), ("train", "crop_padding"))
+
+
+def refuse_what_cannot_apply(config, schema: Schema, test_frame: pd.DataFrame | None) -> None:
+    """Raises LaminaError naming the first setting of a table task that is given (not "auto" or its default) and
+    cannot apply to this data, which training would ignore while the user believes it took effect: image settings
+    without an image column, --freeze-backbone without a backbone to transfer, an attack's budget without attacks,
+    label smoothing or adversarial training of a quantity, --test-fraction beside a test file, --date-order without
+    dates. Called by `prepare`, so `lamina check` refuses them too, before anything trains."""
+    from lamina.features.pipeline import DENSE_KINDS
+    from lamina.tasks.base import setting_named
+
+    kinds = {column.kind for column in schema.features}
+    train, data = config.train, config.data
+    quantity = schema.task == "regression"
+    reasons = [(key, "the data has no image column (they resize and augment pictures)")
+               for section, key in IMAGE_SETTINGS
+               if not kinds & set(PICTURE_KINDS) and getattr(getattr(config, section), key) != "auto"]
+    reasons += [("freeze_backbone", "no backbone is transferred to hold fixed: it needs --init-from")
+                if train.freeze_backbone and not train.init_from else None,
+                ("adversarial_budget", "it bounds the attacks of adversarial training, and --adversarial is not set")
+                if train.adversarial_budget != "auto" and train.adversarial == "none" else None,
+                ("label_smoothing", "it spreads a class's probability over the other classes, and the target is a "
+                                    "quantity (regression)") if train.label_smoothing != "auto" and quantity else None,
+                # the attack climbs the cross-entropy of a class, as the robustness audit does
+                ("adversarial", "its attacks raise the cross-entropy of the true class, and the target is a quantity "
+                                "(regression)") if train.adversarial != "none" and quantity else None,
+                ("adversarial", "it perturbs numeric columns or image pixels, and this data has neither (text and "
+                                "categories are discrete; `lamina audit` still attacks a text model on its token "
+                                "embeddings)")
+                if train.adversarial != "none" and not kinds & {*PICTURE_KINDS, *DENSE_KINDS} else None,
+                ("test_fraction", "the test rows are those of the test data given (--test, or the official test "
+                                  "files beside a folder)")
+                if test_frame is not None and data.test_fraction != type(data).model_fields["test_fraction"].default
+                else None,
+                ("date_order", "the data has no date column") if data.date_order != "auto" and "datetime" not in kinds
+                else None]
+    for key, why in filter(None, reasons):
+        named = setting_named(key)
+        raise LaminaError(f"{named} cannot apply to this data: {why}. Drop {named}.")
 
 
 def read_pictures(frame: pd.DataFrame, test_frame: pd.DataFrame | None, schema: Schema, config):

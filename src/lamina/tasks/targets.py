@@ -50,6 +50,7 @@ from lamina.tasks.table import (
     number,
     read_pictures,
     refuse_unreadable_values,
+    refuse_what_cannot_apply,
     require_inputs,
     test_source,
     with_canonical_labels,
@@ -145,6 +146,8 @@ class SeveralTargets(TableTask):
     encoders."""
 
     family: ClassVar[type[TableTask]]
+    variant = "of several targets"  # it reads TableTask.settings: not --cost, which picks one binary target's threshold
+    variant_fix = ", or train one model per target (--target NAME)"
 
     # ---- training ----------------------------------------------------------------------------------------
 
@@ -170,6 +173,7 @@ class SeveralTargets(TableTask):
             head.schema_ = replace(schema, target=name, task=problems[name])
         require_inputs(schema, ", ".join(map(repr, names)))
         tested = test_source(config)
+        refuse_what_cannot_apply(config, schema, test_frame)
         if test_frame is not None:
             absent = [name for name in names if name not in test_frame.columns]
             if absent or test_frame[names].notna().sum().sum() == 0:
