@@ -228,7 +228,15 @@ def written_keys(frame: pd.DataFrame, declared: Collection[str] = ()) -> list[st
     a float's text is not what the file holds (a part number 156E16 is written back 1.56e+18), so these are read
     again as text (api.training_table) and a held-out row's key (Schema.row_keys) joins back to the file."""
     return [name for name in frame.columns if name not in declared and pd.api.types.is_float_dtype(frame[name])
-            and infer_column(frame[name]).note.startswith(ID_LIKE)]
+            and _distinct_whole_numbers(frame[name]) and infer_column(frame[name]).note.startswith(ID_LIKE)]
+
+
+def _distinct_whole_numbers(values: pd.Series) -> bool:
+    """Whether a float column's values are distinct whole numbers, which the ID rule (_integer_id) asks of a
+    numeric column first: checked in one pass, so a table of measurements is not sniffed column by column twice
+    (once here, once by the schema) on every read (0.58 s for 60,000 rows of 100 float columns)."""
+    present = values.dropna()
+    return bool(np.all(np.mod(present.to_numpy(), 1) == 0)) and present.is_unique  # the cheaper test first
 
 
 def _string_id(column: ColumnSample) -> str | None:
